@@ -1,0 +1,146 @@
+// Package config turns an OpenCode configuration (both shapes the original
+// plugin accepted: provider.<id>.options.oauth2 and
+// pluginConfig.oauth2ModelSync.servers[]) into validated Provider values.
+// Every problem names the provider, the field, what was expected and what was
+// found; a bad provider is skipped and reported while the others still work.
+package config
+
+import (
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+)
+
+// Flow is an OAuth2 grant the plugin can run for a provider.
+type Flow string
+
+// The five supported grants.
+const (
+	AuthorizationCode Flow = "authorization_code"
+	DeviceCode        Flow = "device_code"
+	ClientCredentials Flow = "client_credentials"
+	JWTBearer         Flow = "jwt_bearer"
+	TokenExchange     Flow = "token_exchange"
+)
+
+// Interactive reports whether the flow needs a person (browser or device code).
+func (f Flow) Interactive() bool { return f == AuthorizationCode || f == DeviceCode }
+
+// Client authentication methods at the token endpoint.
+const (
+	AuthMethodAuto  = ""                    // per discovery's token_endpoint_auth_methods_supported
+	AuthMethodPost  = "client_secret_post"  // client_secret in the form body
+	AuthMethodBasic = "client_secret_basic" // HTTP Basic
+	AuthMethodNone  = "none"                // public client
+)
+
+// Subject-token source types for jwt_bearer and token_exchange.
+const (
+	SourceGitHubActions = "github_actions"
+	SourceKubernetesSA  = "kubernetes_sa"
+	SourceFile          = "file"
+	SourceEnv           = "env"
+)
+
+// DefaultKubernetesTokenPath is where kubernetes_sa reads the projected
+// service-account token when no tokenPath is given (same as the original).
+const DefaultKubernetesTokenPath = "/var/run/secrets/tokens/oauth2/token"
+
+// Defaults and bounds.
+const (
+	DefaultSyncInterval = 60 * time.Minute
+	MinSyncInterval     = 1 * time.Minute
+	MaxSyncInterval     = 7 * 24 * time.Hour
+	DefaultExpirySkew   = 30 * time.Second
+	DefaultHTTPTimeout  = 15 * time.Second
+	DefaultLoginTimeout = 5 * time.Minute
+	// DefaultSubjectTokenType is the RFC 8693 subject_token_type used when none is configured.
+	DefaultSubjectTokenType = "urn:ietf:params:oauth:token-type:jwt"
+)
+
+// SubjectTokenSource says where jwt_bearer / token_exchange read the
+// platform token from. It is read fresh on every acquisition.
+type SubjectTokenSource struct {
+	Type     string // one of the Source* constants
+	Audience string // github_actions: audience requested from GitHub
+	Path     string // kubernetes_sa (tokenPath, defaulted) and file (path)
+	Var      string // env: the variable name
+}
+
+// Endpoints are explicit overrides; empty means "use discovery".
+type Endpoints struct {
+	Authorization       string
+	Token               string
+	DeviceAuthorization string
+	JWKS                string
+	Revocation          string
+}
+
+// Provider is one managed OpenCode provider with a validated oauth2 block.
+type Provider struct {
+	ID      string // OpenCode provider id
+	Name    string // display name (provider name, else pluginConfig name, else id)
+	BaseURL string // OpenAI-compatible base URL (options.baseURL or servers[].baseURL)
+	// Origin says where the oauth2 block came from, e.g.
+	// `provider.acme.options.oauth2` or `pluginConfig.oauth2ModelSync.servers[0]`.
+	Origin string
+
+	Issuer           string
+	ClientID         string
+	ClientSecret     secret.String
+	ClientAuthMethod string // one of the AuthMethod* constants
+	Scopes           []string
+	Flow             Flow
+	PKCE             bool // default true
+	RedirectPort     int  // 0 = random free port
+	LoginTimeout     time.Duration
+	Endpoints        Endpoints
+
+	SubjectToken       *SubjectTokenSource // required for jwt_bearer / token_exchange
+	SubjectTokenType   string              // token_exchange (default DefaultSubjectTokenType)
+	Audience           string              // token_exchange audience (tokenExchangeAudience)
+	Resources          []string            // RFC 8707 / 8693 resource
+	RequestedTokenType string              // token_exchange
+
+	SyncInterval  time.Duration     // bounded to [MinSyncInterval, MaxSyncInterval]
+	NameOverrides map[string]string // model id -> display name
+	ModelsURL     string            // explicit models endpoint; empty = derived from BaseURL
+	ResponseAPI   bool              // register with @ai-sdk/openai (Responses API)
+
+	ExpirySkew        time.Duration // refresh this long before expiry (default 30 s)
+	HTTPTimeout       time.Duration // per network call (default 15 s)
+	AllowInsecureHTTP bool          // permit http:// for non-loopback issuer/endpoints
+	CAFile            string        // extra PEM bundle trusted for this provider
+}
+
+// Severity of a Problem.
+type Severity string
+
+// Problem severities.
+const (
+	SeverityError   Severity = "error"   // the provider is skipped
+	SeverityWarning Severity = "warning" // reported, the provider still works
+)
+
+// Problem is one thing wrong with the configuration.
+type Problem struct {
+	ProviderID string   // may be empty when no id could be read
+	Field      string   // full path, e.g. provider.acme.options.oauth2.redirectPort
+	Expected   string   // e.g. "an integer in [1, 65535]"
+	Found      string   // a short rendering of the value found (never a secret's value)
+	Severity   Severity // error: provider skipped; warning: provider kept
+}
+
+// Result is the outcome of parsing a whole OpenCode config.
+type Result struct {
+	Providers []Provider // valid managed providers, in a stable order
+	Problems  []Problem  // every error and warning, in a stable order
+	Settings  Settings
+}
+
+// Settings are plugin-wide options from pluginConfig.oauth2ModelSync.
+type Settings struct {
+	HTTPTimeout time.Duration // default DefaultHTTPTimeout
+	ExpirySkew  time.Duration // default DefaultExpirySkew
+	CacheDir    string        // override of the cache directory ("" = user cache dir)
+}
