@@ -1,0 +1,175 @@
+// Package logging builds the sidecar's structured logger. Records go to
+// stderr (never stdout, which carries the protocol) and, once a host is
+// connected, to a forwarder that turns them into `log` notifications.
+// Secrets are values of type secret.String, which resolve to a redacted form
+// through slog.LogValuer, so no record can carry one.
+package logging
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+)
+
+// Record is a log record in the form the host receives it.
+type Record struct {
+	Level   string         // "debug" | "info" | "warn" | "error"
+	Message string         // the event name or sentence
+	Extra   map[string]any // attributes, already resolved (secrets redacted)
+}
+
+// Forwarder receives records at or above the logger's level.
+type Forwarder func(Record)
+
+// Sink owns the level and the forwarder of a logger built by New.
+type Sink struct {
+	level   slog.LevelVar
+	forward atomic.Pointer[Forwarder]
+}
+
+// SetLevel changes the minimum level of both stderr and forwarded records.
+func (s *Sink) SetLevel(l slog.Level) { s.level.Set(l) }
+
+// Level returns the current minimum level.
+func (s *Sink) Level() slog.Level { return s.level.Level() }
+
+// SetForwarder installs (or, with nil, removes) the forwarder.
+func (s *Sink) SetForwarder(f Forwarder) {
+	if f == nil {
+		s.forward.Store(nil)
+		return
+	}
+	s.forward.Store(&f)
+}
+
+// New returns a logger writing JSON lines to w and to the sink's forwarder.
+func New(w io.Writer, level slog.Level) (*slog.Logger, *Sink) {
+	s := &Sink{}
+	s.level.Set(level)
+	base := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: &s.level})
+	return slog.New(&handler{inner: base, sink: s}), s
+}
+
+// Discard returns a logger that drops everything (for tests and tools).
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// ParseLevel maps OpenCode's and our level names to slog levels.
+// Unknown names give info and false.
+func ParseLevel(name string) (slog.Level, bool) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "trace", "debug":
+		return slog.LevelDebug, true
+	case "info", "":
+		return slog.LevelInfo, name != ""
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return slog.LevelInfo, false
+}
+
+// LevelName is the protocol name of a level.
+func LevelName(l slog.Level) string {
+	switch {
+	case l < slog.LevelInfo:
+		return "debug"
+	case l < slog.LevelWarn:
+		return "info"
+	case l < slog.LevelError:
+		return "warn"
+	default:
+		return "error"
+	}
+}
+
+type handler struct {
+	inner  slog.Handler
+	sink   *Sink
+	attrs  []slog.Attr
+	groups []string
+}
+
+func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *handler) Handle(ctx context.Context, r slog.Record) error {
+	err := h.inner.Handle(ctx, r)
+	if fp := h.sink.forward.Load(); fp != nil {
+		extra := make(map[string]any, r.NumAttrs()+len(h.attrs))
+		for _, a := range h.attrs {
+			put(extra, nil, a)
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			put(extra, h.groups, a)
+			return true
+		})
+		if len(extra) == 0 {
+			extra = nil
+		}
+		(*fp)(Record{Level: LevelName(r.Level), Message: r.Message, Extra: extra})
+	}
+	return err
+}
+
+func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
+	n := *h
+	n.inner = h.inner.WithAttrs(as)
+	n.attrs = append([]slog.Attr(nil), h.attrs...)
+	for _, a := range as {
+		if len(h.groups) > 0 {
+			a.Key = strings.Join(h.groups, ".") + "." + a.Key
+		}
+		n.attrs = append(n.attrs, a)
+	}
+	return &n
+}
+
+func (h *handler) WithGroup(name string) slog.Handler {
+	n := *h
+	n.inner = h.inner.WithGroup(name)
+	n.groups = append(append([]string(nil), h.groups...), name)
+	return &n
+}
+
+func put(m map[string]any, groups []string, a slog.Attr) {
+	key := a.Key
+	if len(groups) > 0 {
+		key = strings.Join(groups, ".") + "." + key
+	}
+	m[key] = value(a.Value)
+}
+
+func value(v slog.Value) any {
+	v = v.Resolve()
+	switch v.Kind() {
+	case slog.KindGroup:
+		out := map[string]any{}
+		for _, a := range v.Group() {
+			out[a.Key] = value(a.Value)
+		}
+		return out
+	case slog.KindString:
+		return v.String()
+	case slog.KindInt64:
+		return v.Int64()
+	case slog.KindUint64:
+		return v.Uint64()
+	case slog.KindFloat64:
+		return v.Float64()
+	case slog.KindBool:
+		return v.Bool()
+	case slog.KindDuration:
+		return v.Duration().String()
+	case slog.KindTime:
+		return v.Time().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	default:
+		if err, ok := v.Any().(error); ok {
+			return err.Error()
+		}
+		return v.String()
+	}
+}

@@ -1,0 +1,144 @@
+// Package protocol holds the message types and constants of the shim ↔
+// sidecar protocol (protocol/protocol.md), shared by the RPC server and the
+// engine that serves it.
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// ProtocolVersion is the version of protocol/protocol.md this side speaks.
+const ProtocolVersion = 1
+
+// Error codes beyond JSON-RPC's standard ones (protocol.md).
+const (
+	CodeVersionMismatch  = -32001
+	CodeNotInitialized   = -32002
+	CodeTokenUnavailable = -32010
+)
+
+// Method and notification names.
+const (
+	MethodInitialize  = "initialize"
+	MethodConfigApply = "config/apply"
+	MethodHeadersGet  = "headers/get"
+	MethodShutdown    = "shutdown"
+	NotifyLog         = "log"
+	NotifyPrompt      = "prompt"
+	NotifyInvalidate  = "headers/invalidate"
+)
+
+// InitializeParams are the params of initialize.
+type InitializeParams struct {
+	ProtocolVersion int    `json:"protocolVersion"`
+	Interactive     bool   `json:"interactive"`
+	HostVersion     string `json:"hostVersion,omitempty"`
+	LogLevel        string `json:"logLevel,omitempty"`
+	Directory       string `json:"directory,omitempty"`
+}
+
+// Capabilities tell the shim what it may rely on.
+type Capabilities struct {
+	HeadersCache bool `json:"headersCache"`
+	Prompts      bool `json:"prompts"`
+}
+
+// InitializeResult is the result of initialize.
+type InitializeResult struct {
+	ProtocolVersion int          `json:"protocolVersion"`
+	Version         string       `json:"version"`
+	Capabilities    Capabilities `json:"capabilities"`
+}
+
+// ConfigApplyParams are the params of config/apply.
+type ConfigApplyParams struct {
+	Config json.RawMessage `json:"config"`
+}
+
+// Problem is one configuration problem as the shim receives it.
+type Problem struct {
+	ProviderID string `json:"providerID"`
+	Field      string `json:"field"`
+	Expected   string `json:"expected"`
+	Found      string `json:"found"`
+	Severity   string `json:"severity"`
+	Message    string `json:"message"`
+}
+
+// ConfigApplyResult is the result of config/apply.
+type ConfigApplyResult struct {
+	Providers map[string]map[string]any `json:"providers"`
+	Managed   []string                  `json:"managed"`
+	Problems  []Problem                 `json:"problems"`
+}
+
+// HeadersParams are the params of headers/get.
+type HeadersParams struct {
+	ProviderID string `json:"providerID"`
+	ModelID    string `json:"modelID,omitempty"`
+}
+
+// HeadersResult is the result of headers/get. Header values are sent in the
+// clear: this is the one place a token leaves the sidecar, to the host.
+type HeadersResult struct {
+	Headers    map[string]string `json:"headers"`
+	CacheUntil int64             `json:"cacheUntil,omitempty"`
+}
+
+// TokenErrorData is the data of a CodeTokenUnavailable error.
+type TokenErrorData struct {
+	ProviderID string `json:"providerID"`
+	Reason     string `json:"reason"`
+}
+
+// LogParams are the params of the log notification.
+type LogParams struct {
+	Level   string         `json:"level"`
+	Message string         `json:"message"`
+	Extra   map[string]any `json:"extra,omitempty"`
+}
+
+// PromptParams are the params of the prompt notification.
+type PromptParams struct {
+	ProviderID string `json:"providerID"`
+	Kind       string `json:"kind"` // "browser" | "device_code"
+	Message    string `json:"message"`
+	URL        string `json:"url"`
+	UserCode   string `json:"userCode,omitempty"`
+	ExpiresAt  int64  `json:"expiresAt,omitempty"`
+}
+
+// InvalidateParams are the params of headers/invalidate.
+type InvalidateParams struct {
+	ProviderID string `json:"providerID"`
+}
+
+// TokenError is returned by the engine when no token can be had for a
+// managed provider; the RPC layer turns it into CodeTokenUnavailable.
+// Message must never contain a secret.
+type TokenError struct {
+	ProviderID string
+	Reason     string // login_required | invalid_client | transient | config
+	Err        error
+}
+
+// Reasons for TokenError.
+const (
+	ReasonLoginRequired = "login_required"
+	ReasonInvalidClient = "invalid_client"
+	ReasonTransient     = "transient"
+	ReasonConfig        = "config"
+)
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("provider %q: no access token: %v", e.ProviderID, e.Err)
+}
+
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// VersionMismatchData is the data of a CodeVersionMismatch error.
+type VersionMismatchData struct {
+	Expected int `json:"expected"`
+	Received int `json:"received"`
+}

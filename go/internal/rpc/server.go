@@ -1,0 +1,179 @@
+// Package rpc serves the sidecar protocol (protocol/protocol.md): JSON-RPC
+// 2.0 with Content-Length framing over the process's stdin/stdout. It checks
+// the handshake and the protocol version, decodes params, and hands the work
+// to a Service; it knows nothing of OAuth.
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+)
+
+// Notifier sends notifications to the shim.
+type Notifier interface {
+	Notify(ctx context.Context, method string, params any) error
+}
+
+// Service does the work behind the protocol's requests.
+type Service interface {
+	// Initialize is called once, after the version check. The notifier stays
+	// valid for the life of the connection.
+	Initialize(ctx context.Context, p protocol.InitializeParams, n Notifier) error
+	ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error)
+	Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error)
+	Shutdown(ctx context.Context) error
+}
+
+// Server is one protocol connection.
+type Server struct {
+	svc     Service
+	version string
+	log     *slog.Logger
+
+	initialized atomic.Bool
+	initOnce    sync.Mutex
+}
+
+// NewServer returns a server for svc; version is the build version reported
+// by initialize.
+func NewServer(svc Service, version string, log *slog.Logger) *Server {
+	return &Server{svc: svc, version: version, log: log}
+}
+
+type stdio struct {
+	io.Reader
+	io.Writer
+	close func() error
+}
+
+func (s stdio) Close() error { return s.close() }
+
+// Serve runs the protocol over r/w until the peer closes r or ctx ends.
+func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
+	rw := stdio{Reader: r, Writer: w, close: func() error { return nil }}
+	conn := jsonrpc2.NewConn(ctx, jsonrpc2.NewBufferedStream(rw, Codec{}), jsonrpc2.AsyncHandler(s))
+	select {
+	case <-conn.DisconnectNotify():
+	case <-ctx.Done():
+		_ = conn.Close()
+	}
+	return nil
+}
+
+type connNotifier struct{ conn *jsonrpc2.Conn }
+
+func (n connNotifier) Notify(ctx context.Context, method string, params any) error {
+	return n.conn.Notify(ctx, method, params)
+}
+
+// Handle implements jsonrpc2.Handler.
+func (s *Server) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
+	result, err := s.dispatch(ctx, conn, req)
+	if req.Notif {
+		return
+	}
+	if err != nil {
+		if rerr := conn.ReplyWithError(ctx, req.ID, toRPCError(err)); rerr != nil {
+			s.log.Debug("reply failed", "method", req.Method, "err", rerr)
+		}
+		return
+	}
+	if rerr := conn.Reply(ctx, req.ID, result); rerr != nil {
+		s.log.Debug("reply failed", "method", req.Method, "err", rerr)
+	}
+}
+
+func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
+	if req.Method == protocol.MethodInitialize {
+		var p protocol.InitializeParams
+		if err := decode(req, &p); err != nil {
+			return nil, err
+		}
+		return s.initialize(ctx, conn, p)
+	}
+	if !s.initialized.Load() {
+		return nil, &jsonrpc2.Error{Code: protocol.CodeNotInitialized, Message: fmt.Sprintf("%s before initialize", req.Method)}
+	}
+	switch req.Method {
+	case protocol.MethodConfigApply:
+		var p protocol.ConfigApplyParams
+		if err := decode(req, &p); err != nil {
+			return nil, err
+		}
+		if len(p.Config) == 0 || string(p.Config) == "null" {
+			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "config/apply: params.config is required"}
+		}
+		return s.svc.ApplyConfig(ctx, p.Config)
+	case protocol.MethodHeadersGet:
+		var p protocol.HeadersParams
+		if err := decode(req, &p); err != nil {
+			return nil, err
+		}
+		if p.ProviderID == "" {
+			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "headers/get: params.providerID is required"}
+		}
+		return s.svc.Headers(ctx, p)
+	case protocol.MethodShutdown:
+		return nil, s.svc.Shutdown(ctx)
+	}
+	return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeMethodNotFound, Message: fmt.Sprintf("method not found: %s", req.Method)}
+}
+
+func (s *Server) initialize(ctx context.Context, conn *jsonrpc2.Conn, p protocol.InitializeParams) (any, error) {
+	if p.ProtocolVersion != protocol.ProtocolVersion {
+		e := &jsonrpc2.Error{
+			Code: protocol.CodeVersionMismatch,
+			Message: fmt.Sprintf("protocol version mismatch: the sidecar speaks %d, the plugin sent %d; install matching versions of the plugin and its binary",
+				protocol.ProtocolVersion, p.ProtocolVersion),
+		}
+		e.SetError(protocol.VersionMismatchData{Expected: protocol.ProtocolVersion, Received: p.ProtocolVersion})
+		return nil, e
+	}
+	s.initOnce.Lock()
+	defer s.initOnce.Unlock()
+	if !s.initialized.Load() {
+		if err := s.svc.Initialize(ctx, p, connNotifier{conn}); err != nil {
+			return nil, err
+		}
+		s.initialized.Store(true)
+	}
+	return protocol.InitializeResult{
+		ProtocolVersion: protocol.ProtocolVersion,
+		Version:         s.version,
+		Capabilities:    protocol.Capabilities{HeadersCache: true, Prompts: true},
+	}, nil
+}
+
+func decode(req *jsonrpc2.Request, v any) error {
+	if req.Params == nil {
+		return nil
+	}
+	if err := json.Unmarshal(*req.Params, v); err != nil {
+		return &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: fmt.Sprintf("%s: invalid params: %v", req.Method, err)}
+	}
+	return nil
+}
+
+func toRPCError(err error) *jsonrpc2.Error {
+	var rerr *jsonrpc2.Error
+	if errors.As(err, &rerr) {
+		return rerr
+	}
+	var terr *protocol.TokenError
+	if errors.As(err, &terr) {
+		e := &jsonrpc2.Error{Code: protocol.CodeTokenUnavailable, Message: terr.Error()}
+		e.SetError(protocol.TokenErrorData{ProviderID: terr.ProviderID, Reason: terr.Reason})
+		return e
+	}
+	return &jsonrpc2.Error{Code: jsonrpc2.CodeInternalError, Message: err.Error()}
+}

@@ -1,0 +1,319 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/store"
+)
+
+// Grant obtains tokens for one provider. Implementations wrap their errors
+// with ErrInvalidGrant, ErrInvalidClient or ErrTransient where they apply.
+type Grant interface {
+	// Acquire obtains a new token: the machine grant, or the interactive
+	// login of a user flow (then only called when the mode allows it).
+	Acquire(ctx context.Context) (Token, error)
+	// Refresh renews t with its refresh token.
+	Refresh(ctx context.Context, t Token) (Token, error)
+}
+
+// Mode limits what a Token call may do to get a token.
+type Mode int
+
+// Modes, from the most restricted.
+const (
+	// CachedOnly uses memory and the cache file; no network.
+	CachedOnly Mode = iota
+	// NoLogin may refresh and run machine grants, never prompt a person.
+	NoLogin
+	// AllowLogin may also start an interactive login.
+	AllowLogin
+)
+
+// Options configure a Manager.
+type Options struct {
+	ProviderID string
+	Grant      Grant
+	Entry      *store.Entry
+	Policy     Policy
+	Log        *slog.Logger
+	// OnChange is called (outside locks) after a different access token
+	// comes into use, e.g. to tell the shim to drop cached headers.
+	OnChange func()
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// FlightTimeout bounds one non-interactive acquisition (default 60 s).
+	FlightTimeout time.Duration
+	// LoginTimeout bounds one interactive acquisition (default 10 min).
+	LoginTimeout time.Duration
+}
+
+// Manager hands out a provider's access token.
+type Manager struct {
+	opt Options
+
+	mu     sync.Mutex
+	mem    Token
+	flight *flight
+
+	loginMu sync.Mutex
+}
+
+type flight struct {
+	mode Mode
+	done chan struct{}
+	tok  Token
+	err  error
+}
+
+// NewManager returns a manager; nothing is read until the first call.
+func NewManager(o Options) *Manager {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FlightTimeout <= 0 {
+		o.FlightTimeout = 60 * time.Second
+	}
+	if o.LoginTimeout <= 0 {
+		o.LoginTimeout = 10 * time.Minute
+	}
+	return &Manager{opt: o}
+}
+
+// Policy is the manager's freshness policy.
+func (m *Manager) Policy() Policy { return m.opt.Policy }
+
+// Cached returns the token in memory, else the one on disk, without any
+// network call and without checking freshness.
+func (m *Manager) Cached() Token {
+	m.mu.Lock()
+	t := m.mem
+	m.mu.Unlock()
+	if !t.AccessToken.IsZero() {
+		return t
+	}
+	t = fromStore(m.opt.Entry.Load().Token)
+	if !t.AccessToken.IsZero() {
+		m.mu.Lock()
+		if m.mem.AccessToken.IsZero() {
+			m.mem = t
+		}
+		m.mu.Unlock()
+	}
+	return t
+}
+
+// Token returns a fresh access token, doing at most what mode allows.
+// Concurrent callers share one acquisition.
+func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
+	for {
+		m.mu.Lock()
+		if m.opt.Policy.Fresh(m.mem, m.opt.Now()) {
+			t := m.mem
+			m.mu.Unlock()
+			return t, nil
+		}
+		f := m.flight
+		leader := f == nil
+		if leader {
+			f = &flight{mode: mode, done: make(chan struct{})}
+			m.flight = f
+		}
+		m.mu.Unlock()
+
+		if leader {
+			go m.fly(ctx, f)
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return Token{}, fmt.Errorf("provider %q: waiting for a token: %w", m.opt.ProviderID, ctx.Err())
+		}
+		// A flight that could not log in does not answer a caller who may.
+		if f.err != nil && errors.Is(f.err, ErrLoginRequired) && f.mode < mode {
+			continue
+		}
+		return f.tok, f.err
+	}
+}
+
+func (m *Manager) fly(parent context.Context, f *flight) {
+	timeout := m.opt.FlightTimeout
+	if f.mode == AllowLogin {
+		timeout = m.opt.LoginTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), timeout)
+	defer cancel()
+	before := m.current()
+	tok, err := m.acquire(ctx, f.mode)
+
+	m.mu.Lock()
+	if err == nil {
+		m.mem = tok
+	}
+	f.tok, f.err = tok, err
+	m.flight = nil
+	m.mu.Unlock()
+	close(f.done)
+
+	if err == nil && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
+		m.opt.OnChange()
+	}
+}
+
+func (m *Manager) current() Token {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mem
+}
+
+// acquire runs under the cross-process lock: another process may have done
+// the work already, so the cache file is read again once the lock is held.
+func (m *Manager) acquire(ctx context.Context, mode Mode) (Token, error) {
+	log := m.opt.Log.With("provider", m.opt.ProviderID)
+	unlock, lockErr := m.opt.Entry.Lock(ctx)
+	if lockErr != nil {
+		if ctx.Err() != nil {
+			return Token{}, fmt.Errorf("provider %q: %w: %w", m.opt.ProviderID, ErrTransient, lockErr)
+		}
+		// An unwritable cache directory must not stop requests: go on
+		// without cross-process coordination, from memory.
+		log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", lockErr)
+		unlock = func() {}
+	}
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
+
+	st := m.opt.Entry.Load()
+	cur := fromStore(st.Token)
+	if cur.AccessToken.IsZero() && cur.RefreshToken.IsZero() {
+		cur = m.current() // the disk may be unwritable; memory is the fallback
+	}
+	now := m.opt.Now()
+	if m.opt.Policy.Fresh(cur, now) {
+		return cur, nil
+	}
+	if mode == CachedOnly {
+		return Token{}, fmt.Errorf("provider %q: no fresh token in the cache: %w", m.opt.ProviderID, ErrLoginRequired)
+	}
+
+	save := func(t Token) {
+		st.Token = toStore(t)
+		if err := m.opt.Entry.Save(st); err != nil {
+			log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
+		}
+	}
+	usableOld := func() bool { return !cur.AccessToken.IsZero() && (cur.ExpiresAt.IsZero() || now.Before(cur.ExpiresAt)) }
+
+	if !m.opt.Policy.UserFlow {
+		t, err := m.opt.Grant.Acquire(ctx)
+		if err != nil {
+			if usableOld() {
+				log.Warn("could not renew the token; using the current one until it expires", "err", err)
+				return cur, nil
+			}
+			return Token{}, err
+		}
+		save(t)
+		return t, nil
+	}
+
+	if !cur.RefreshToken.IsZero() {
+		t, err := m.opt.Grant.Refresh(ctx, cur)
+		if err == nil {
+			if t.RefreshToken.IsZero() {
+				t.RefreshToken = cur.RefreshToken
+			}
+			if t.IDToken.IsZero() {
+				t.IDToken = cur.IDToken
+			}
+			save(t)
+			log.Debug("token refreshed")
+			return t, nil
+		}
+		if !errors.Is(err, ErrInvalidGrant) {
+			if usableOld() {
+				log.Warn("could not refresh the token; using the current one until it expires", "err", err)
+				return cur, nil
+			}
+			return Token{}, err
+		}
+		log.Warn("the refresh token was rejected; a new login is needed", "err", err)
+		st.Token = nil
+		if err := m.opt.Entry.Save(st); err != nil {
+			log.Warn("could not clear the rejected token from the cache", "err", err)
+		}
+		m.mu.Lock()
+		m.mem = Token{}
+		m.mu.Unlock()
+	}
+	if mode < AllowLogin {
+		return Token{}, fmt.Errorf("provider %q: %w: run `opencode-oauth2 login %s` or use the provider from an interactive OpenCode session",
+			m.opt.ProviderID, ErrLoginRequired, m.opt.ProviderID)
+	}
+
+	// Never hold the cache lock across a login that waits for a person.
+	unlock()
+	locked = false
+	m.loginMu.Lock()
+	defer m.loginMu.Unlock()
+	t, err := m.opt.Grant.Acquire(ctx)
+	if err != nil {
+		return Token{}, err
+	}
+	if _, err := m.opt.Entry.Update(ctx, func(s *State) error {
+		s.Token = toStore(t)
+		return nil
+	}); err != nil {
+		log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
+	}
+	return t, nil
+}
+
+// State is the store's state type, re-exported for Update callbacks.
+type State = store.State
+
+// Forget drops the token from memory and disk (logout).
+func (m *Manager) Forget(ctx context.Context) (Token, error) {
+	var old Token
+	_, err := m.opt.Entry.Update(ctx, func(s *State) error {
+		old = fromStore(s.Token)
+		s.Token = nil
+		return nil
+	})
+	m.mu.Lock()
+	if old.AccessToken.IsZero() {
+		old = m.mem
+	}
+	m.mem = Token{}
+	m.mu.Unlock()
+	if m.opt.OnChange != nil {
+		m.opt.OnChange()
+	}
+	return old, err
+}
+
+// Adopt re-reads the cache file and takes its token if it differs from the
+// one in memory (another process logged in, refreshed or logged out). It
+// reports whether the token changed.
+func (m *Manager) Adopt() bool {
+	disk := fromStore(m.opt.Entry.Load().Token)
+	m.mu.Lock()
+	changed := !disk.AccessToken.Equal(m.mem.AccessToken)
+	if changed {
+		m.mem = disk
+	}
+	m.mu.Unlock()
+	if changed && m.opt.OnChange != nil {
+		m.opt.OnChange()
+	}
+	return changed
+}

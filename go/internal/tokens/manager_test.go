@@ -1,0 +1,238 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+	"github.com/vymalo/opencode-oauth2/go/internal/store"
+)
+
+// fakeGrant is a unit-test double; the integration tests in package oauth
+// use a real authorization server.
+type fakeGrant struct {
+	acquires, refreshes atomic.Int32
+	lifetime            time.Duration
+	refreshErr          error
+	acquireErr          error
+	gate                chan struct{} // when set, Acquire waits for it
+	rotate              bool
+}
+
+func (g *fakeGrant) token(kind string, n int32) Token {
+	now := time.Now()
+	t := Token{AccessToken: secret.New(fmt.Sprintf("%s-%d", kind, n)), TokenType: "bearer", ObtainedAt: now}
+	if g.lifetime > 0 {
+		t.ExpiresAt = now.Add(g.lifetime)
+	}
+	if g.rotate {
+		t.RefreshToken = secret.New(fmt.Sprintf("rt-%s-%d", kind, n))
+	}
+	return t
+}
+
+func (g *fakeGrant) Acquire(ctx context.Context) (Token, error) {
+	n := g.acquires.Add(1)
+	if g.gate != nil {
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return Token{}, ctx.Err()
+		}
+	}
+	if g.acquireErr != nil {
+		return Token{}, g.acquireErr
+	}
+	return g.token("acq", n), nil
+}
+
+func (g *fakeGrant) Refresh(_ context.Context, _ Token) (Token, error) {
+	n := g.refreshes.Add(1)
+	if g.refreshErr != nil {
+		return Token{}, g.refreshErr
+	}
+	return g.token("ref", n), nil
+}
+
+func newEntry(t *testing.T, dir string) *store.Entry {
+	t.Helper()
+	s, err := store.Open(dir, logging.Discard())
+	require.NoError(t, err)
+	return s.Entry("acme", "key123")
+}
+
+func TestPolicyFreshness(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tok := func(lifetime, age time.Duration) Token {
+		obtained := now.Add(-age)
+		return Token{AccessToken: secret.New("a"), ObtainedAt: obtained, ExpiresAt: obtained.Add(lifetime)}
+	}
+	tests := []struct {
+		name   string
+		policy Policy
+		tok    Token
+		fresh  bool
+	}{
+		{"long token, young", Policy{Skew: 30 * time.Second}, tok(time.Hour, time.Minute), true},
+		{"long token, inside skew", Policy{Skew: 30 * time.Second}, tok(time.Hour, time.Hour-20*time.Second), false},
+		{"60 s token with 30 s skew, 10 s old", Policy{Skew: 30 * time.Second}, tok(60*time.Second, 10*time.Second), true},
+		{"5 s token with 30 s skew, 1 s old", Policy{Skew: 30 * time.Second}, tok(5*time.Second, time.Second), true},
+		{"5 s token with 30 s skew, 3 s old", Policy{Skew: 30 * time.Second}, tok(5*time.Second, 3*time.Second), false},
+		{"expired", Policy{}, tok(time.Minute, 2*time.Minute), false},
+		{"no expiry, user flow", Policy{UserFlow: true}, Token{AccessToken: secret.New("a")}, true},
+		{"no expiry, machine flow", Policy{}, Token{AccessToken: secret.New("a")}, false},
+		{"empty", Policy{UserFlow: true}, Token{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.fresh, tc.policy.Fresh(tc.tok, now))
+		})
+	}
+}
+
+func TestAuthorizationScheme(t *testing.T) {
+	tests := []struct{ typ, want string }{
+		{"", "Bearer x"}, {"bearer", "Bearer x"}, {"BEARER", "Bearer x"}, {"DPoP", "DPoP x"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, Token{AccessToken: secret.New("x"), TokenType: tc.typ}.Authorization().Reveal())
+	}
+}
+
+func TestConcurrentCallersShareOneAcquisition(t *testing.T) {
+	g := &fakeGrant{lifetime: time.Hour, gate: make(chan struct{})}
+	m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: newEntry(t, t.TempDir()), Policy: Policy{Skew: 30 * time.Second}, Log: logging.Discard()})
+	const n = 200
+	var wg sync.WaitGroup
+	results := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := m.Token(context.Background(), NoLogin)
+			results[i], errs[i] = tok.AccessToken.Reveal(), err
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // let callers pile up behind the gate
+	close(g.gate)
+	wg.Wait()
+	assert.Equal(t, int32(1), g.acquires.Load())
+	for i := range n {
+		require.NoError(t, errs[i])
+		assert.Equal(t, "acq-1", results[i])
+	}
+}
+
+func TestManagersSharingACacheRefreshOnce(t *testing.T) {
+	dir := t.TempDir()
+	seed := newEntry(t, dir)
+	require.NoError(t, seed.Save(store.State{Token: &store.Token{AccessToken: "old", RefreshToken: "rt-0", ExpiresAt: time.Now().Add(-time.Minute)}}))
+
+	g := &fakeGrant{lifetime: time.Hour, rotate: true}
+	var wg sync.WaitGroup
+	for range 8 {
+		m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: newEntry(t, dir), Policy: Policy{Skew: time.Second, UserFlow: true}, Log: logging.Discard()})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := m.Token(context.Background(), NoLogin)
+			assert.NoError(t, err)
+			assert.Equal(t, "ref-1", tok.AccessToken.Reveal())
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), g.refreshes.Load())
+	st := seed.Load()
+	assert.Equal(t, "rt-ref-1", st.Token.RefreshToken)
+}
+
+func TestRefreshOutcomes(t *testing.T) {
+	tests := []struct {
+		name       string
+		refreshErr error
+		oldExpired bool
+		mode       Mode
+		wantToken  string
+		wantErr    error
+		acquires   int32
+	}{
+		{"success keeps old refresh token when none returned", nil, true, NoLogin, "ref-1", nil, 0},
+		{"invalid_grant without login allowed", fmt.Errorf("x: %w", ErrInvalidGrant), true, NoLogin, "", ErrLoginRequired, 0},
+		{"invalid_grant with login allowed logs in", fmt.Errorf("x: %w", ErrInvalidGrant), true, AllowLogin, "acq-1", nil, 1},
+		{"transient with expired token is an error, no login", fmt.Errorf("x: %w", ErrTransient), true, AllowLogin, "", ErrTransient, 0},
+		{"transient with still-valid token keeps it", fmt.Errorf("x: %w", ErrTransient), false, AllowLogin, "old", nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			entry := newEntry(t, t.TempDir())
+			exp := time.Now().Add(10 * time.Second) // inside the 30 s skew: needs renewal
+			if tc.oldExpired {
+				exp = time.Now().Add(-time.Second)
+			}
+			require.NoError(t, entry.Save(store.State{Token: &store.Token{AccessToken: "old", RefreshToken: "rt-0", ExpiresAt: exp, ObtainedAt: time.Now().Add(-time.Hour)}}))
+			g := &fakeGrant{lifetime: time.Hour, refreshErr: tc.refreshErr}
+			m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: entry, Policy: Policy{Skew: 30 * time.Second, UserFlow: true}, Log: logging.Discard()})
+			tok, err := m.Token(context.Background(), tc.mode)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tc.wantToken, tok.AccessToken.Reveal())
+			}
+			assert.Equal(t, tc.acquires, g.acquires.Load())
+			if tc.name == "success keeps old refresh token when none returned" {
+				assert.Equal(t, "rt-0", entry.Load().Token.RefreshToken)
+			}
+		})
+	}
+}
+
+func TestMachineFlowReacquiresAndSurvivesUnwritableCache(t *testing.T) {
+	dir := t.TempDir()
+	entry := newEntry(t, dir)
+	g := &fakeGrant{lifetime: time.Hour}
+	changes := atomic.Int32{}
+	m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: entry, Policy: Policy{Skew: 30 * time.Second}, Log: logging.Discard(), OnChange: func() { changes.Add(1) }})
+	tok, err := m.Token(context.Background(), NoLogin)
+	require.NoError(t, err)
+	assert.Equal(t, "acq-1", tok.AccessToken.Reveal())
+	tok, err = m.Token(context.Background(), NoLogin)
+	require.NoError(t, err)
+	assert.Equal(t, "acq-1", tok.AccessToken.Reveal(), "a fresh token is served from memory")
+	assert.Equal(t, int32(1), changes.Load())
+
+	_, err = m.Token(context.Background(), CachedOnly)
+	require.NoError(t, err)
+
+	g.acquireErr = errors.New("boom")
+	m2 := NewManager(Options{ProviderID: "acme", Grant: g, Entry: newEntry(t, t.TempDir()), Policy: Policy{}, Log: logging.Discard()})
+	_, err = m2.Token(context.Background(), NoLogin)
+	require.Error(t, err)
+}
+
+func TestCallerDeadlineDoesNotStrandOthers(t *testing.T) {
+	g := &fakeGrant{lifetime: time.Hour, gate: make(chan struct{})}
+	m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: newEntry(t, t.TempDir()), Policy: Policy{}, Log: logging.Discard()})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := m.Token(ctx, NoLogin)
+	require.ErrorIs(t, err, context.Canceled)
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Token(context.Background(), NoLogin)
+		done <- err
+	}()
+	close(g.gate)
+	require.NoError(t, <-done)
+	assert.Equal(t, int32(1), g.acquires.Load(), "the second caller joined the first flight")
+}
