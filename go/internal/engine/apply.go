@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// Provider package names OpenCode loads for a managed provider.
+const (
+	NPMCompatible = "@ai-sdk/openai-compatible"
+	NPMResponses  = "@ai-sdk/openai"
+	// PlaceholderAPIKey lets @ai-sdk/openai construct; the real bearer
+	// comes from chat.headers on every request.
+	PlaceholderAPIKey = "oauth2-managed-bearer"
+)
+
+// ApplyConfig implements rpc.Service.
+func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error) {
+	res, err := config.Parse(raw)
+	if err != nil {
+		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: %w", err)
+	}
+	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: []protocol.Problem{}}
+	for _, p := range res.Problems {
+		out.Problems = append(out.Problems, protocol.Problem{
+			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: p.Found,
+			Severity: string(p.Severity), Message: p.Message(),
+		})
+		if p.Severity == config.SeverityError {
+			e.log.Error("provider skipped: "+p.Message(), "provider", p.ProviderID, "field", p.Field)
+		} else {
+			e.log.Warn(p.Message(), "provider", p.ProviderID, "field", p.Field)
+		}
+	}
+
+	var userProviders map[string]map[string]any
+	var top struct {
+		Provider map[string]json.RawMessage `json:"provider"`
+	}
+	if err := json.Unmarshal(raw, &top); err == nil {
+		userProviders = map[string]map[string]any{}
+		for id, r := range top.Provider {
+			var m map[string]any
+			if json.Unmarshal(r, &m) == nil {
+				userProviders[id] = m
+			}
+		}
+	}
+
+	runtimes := e.reconcile(res)
+
+	// Header propagation: with a budget, in parallel, never prompting.
+	headers := make(map[string]string, len(runtimes))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
+	for _, rt := range runtimes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := rt.tokens.Token(bctx, tokens.NoLogin)
+			if err != nil {
+				e.log.Debug("no token at start-up; it will be obtained on first use", "provider", rt.p.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			headers[rt.p.ID] = tok.Authorization().Reveal()
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	cancel()
+
+	for _, rt := range runtimes {
+		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], rt.catalog.Models(), headers[rt.p.ID])
+		out.Managed = append(out.Managed, rt.p.ID)
+		if len(rt.catalog.Models()) == 0 {
+			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.p.ID)
+		}
+		rt.start(e.bg)
+	}
+	e.startWatcher()
+	return out, nil
+}
+
+// reconcile replaces the runtimes with ones for res, reusing unchanged ones.
+func (e *Engine) reconcile(res config.Result) []*runtime {
+	e.mu.Lock()
+	old := e.runtimes
+	e.mu.Unlock()
+	next := make(map[string]*runtime, len(res.Providers))
+	list := make([]*runtime, 0, len(res.Providers))
+	for _, p := range res.Providers {
+		if rt, ok := old[p.ID]; ok && rt.sig == signature(withSettings(p, res.Settings)) {
+			next[p.ID] = rt
+			list = append(list, rt)
+			continue
+		}
+		rt, err := e.newRuntime(withSettings(p, res.Settings), res.Settings)
+		if err != nil {
+			e.log.Error("provider skipped", "provider", p.ID, "err", err)
+			continue
+		}
+		next[p.ID] = rt
+		list = append(list, rt)
+	}
+	for id, rt := range old {
+		if next[id] != rt {
+			rt.stop()
+		}
+	}
+	e.mu.Lock()
+	e.runtimes = next
+	e.mu.Unlock()
+	return list
+}
+
+func withSettings(p config.Provider, s config.Settings) config.Provider {
+	if p.ExpirySkew <= 0 {
+		p.ExpirySkew = s.ExpirySkew
+	}
+	if p.HTTPTimeout <= 0 {
+		p.HTTPTimeout = s.HTTPTimeout
+	}
+	return p
+}
+
+// buildEntry is the complete provider entry for OpenCode: the user's own
+// entry with what the plugin manages filled in. The user's fields win where
+// they make sense (npm, name, model names, an Authorization header).
+func buildEntry(p config.Provider, user map[string]any, discovered []models.Model, authorization string) map[string]any {
+	entry := map[string]any{}
+	for k, v := range user {
+		entry[k] = v
+	}
+	npm := NPMCompatible
+	if p.ResponseAPI {
+		npm = NPMResponses
+	}
+	if s, ok := entry["npm"].(string); !ok || strings.TrimSpace(s) == "" {
+		entry["npm"] = npm
+	}
+	if s, ok := entry["name"].(string); !ok || strings.TrimSpace(s) == "" {
+		entry["name"] = p.Name
+	}
+	options := map[string]any{}
+	if o, ok := entry["options"].(map[string]any); ok {
+		for k, v := range o {
+			options[k] = v
+		}
+	}
+	options["baseURL"] = p.BaseURL
+	if p.ResponseAPI {
+		if s, ok := options["apiKey"].(string); !ok || strings.TrimSpace(s) == "" {
+			options["apiKey"] = PlaceholderAPIKey
+		}
+	} else if s, ok := options["apiKey"].(string); ok && s == PlaceholderAPIKey {
+		delete(options, "apiKey")
+	}
+	if authorization != "" {
+		hdrs := map[string]any{}
+		userSet := false
+		if h, ok := options["headers"].(map[string]any); ok {
+			for k, v := range h {
+				hdrs[k] = v
+				if strings.EqualFold(k, "authorization") {
+					userSet = true
+				}
+			}
+		}
+		if !userSet {
+			hdrs["Authorization"] = authorization
+			options["headers"] = hdrs
+		}
+	}
+	entry["options"] = options
+	var userModels map[string]any
+	if m, ok := entry["models"].(map[string]any); ok {
+		userModels = m
+	}
+	entry["models"] = models.Merge(userModels, discovered)
+	return entry
+}
+
+// startWatcher polls the state files so that a token written by another
+// process (a CLI login or logout) is used at once.
+func (e *Engine) startWatcher() {
+	if e.opt.WatchEvery < 0 {
+		return
+	}
+	e.watchOnce.Do(func() {
+		go func() {
+			t := time.NewTicker(e.opt.WatchEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-e.bg.Done():
+					return
+				case <-t.C:
+				}
+				e.mu.RLock()
+				rts := make([]*runtime, 0, len(e.runtimes))
+				for _, rt := range e.runtimes {
+					rts = append(rts, rt)
+				}
+				e.mu.RUnlock()
+				for _, rt := range rts {
+					rt.checkFile()
+				}
+			}
+		}()
+	})
+}

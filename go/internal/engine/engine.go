@@ -1,0 +1,225 @@
+// Package engine is the sidecar's brain behind the protocol: it turns the
+// OpenCode config into managed providers, builds their OpenCode provider
+// entries, hands out Authorization headers, keeps model lists fresh in the
+// background, and tells the shim when a provider's headers change.
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
+	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Log      *slog.Logger
+	Sink     *logging.Sink // may be nil (no forwarding)
+	CacheDir string        // "" = store.DefaultDir()
+	// BootBudget bounds the network work config/apply may do (token
+	// refresh or machine grant for the header propagation). Default 3 s.
+	BootBudget time.Duration
+	// WatchEvery is how often the cache files are checked for changes made
+	// by other processes (CLI login/logout). Default 2 s; <0 disables.
+	WatchEvery time.Duration
+}
+
+// Engine implements rpc.Service.
+type Engine struct {
+	opt Options
+	log *slog.Logger
+
+	bg     context.Context
+	stopBg context.CancelFunc
+
+	mu          sync.RWMutex
+	notifier    rpc.Notifier
+	interactive bool
+	store       *store.Store
+	runtimes    map[string]*runtime
+	watchOnce   sync.Once
+}
+
+// New returns an engine; background work stops with Shutdown.
+func New(o Options) *Engine {
+	if o.BootBudget <= 0 {
+		o.BootBudget = 3 * time.Second
+	}
+	if o.WatchEvery == 0 {
+		o.WatchEvery = 2 * time.Second
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, runtimes: map[string]*runtime{}}
+}
+
+// Initialize implements rpc.Service.
+func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n rpc.Notifier) error {
+	e.mu.Lock()
+	e.notifier = n
+	e.interactive = p.Interactive
+	e.mu.Unlock()
+	if e.opt.Sink != nil {
+		if lvl, ok := logging.ParseLevel(p.LogLevel); ok {
+			e.opt.Sink.SetLevel(lvl)
+		}
+		e.opt.Sink.SetForwarder(func(r logging.Record) {
+			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: r.Message, Extra: r.Extra})
+		})
+	}
+	e.log.Debug("sidecar initialized", "host_version", p.HostVersion, "interactive", p.Interactive)
+	return nil
+}
+
+func (e *Engine) openStore() *store.Store {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.store != nil {
+		return e.store
+	}
+	dir := e.opt.CacheDir
+	if dir == "" {
+		dir = store.DefaultDir()
+	}
+	s, err := store.Open(dir, e.log)
+	if err != nil {
+		tmp, terr := os.MkdirTemp("", "opencode-oauth2-")
+		e.log.Warn("token cache directory unusable; tokens are kept for this process only", "dir", dir, "err", err)
+		if terr == nil {
+			s, err = store.Open(tmp, e.log)
+		}
+		if err != nil {
+			panic(fmt.Sprintf("no usable cache directory: %v", err))
+		}
+	}
+	e.store = s
+	return s
+}
+
+// Store returns the engine's state store (opened on first use).
+func (e *Engine) Store() *store.Store { return e.openStore() }
+
+func (e *Engine) notify(method string, params any) {
+	e.mu.RLock()
+	n := e.notifier
+	e.mu.RUnlock()
+	if n != nil {
+		_ = n.Notify(context.Background(), method, params)
+	}
+}
+
+// Headers implements rpc.Service.
+func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error) {
+	e.mu.RLock()
+	rt := e.runtimes[p.ProviderID]
+	mode := tokens.NoLogin
+	if e.interactive {
+		mode = tokens.AllowLogin
+	}
+	e.mu.RUnlock()
+	if rt == nil {
+		return protocol.HeadersResult{Headers: map[string]string{}}, nil
+	}
+	tok, err := rt.tokens.Token(ctx, mode)
+	if err != nil {
+		e.log.Error("no access token for a request", "provider", p.ProviderID, "err", err)
+		return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason(err), Err: err}
+	}
+	rt.maybeLazySync()
+	until := rt.tokens.Policy().FreshUntil(tok)
+	if max := time.Now().Add(5 * time.Minute); until.After(max) {
+		until = max
+	}
+	return protocol.HeadersResult{
+		Headers:    map[string]string{"Authorization": tok.Authorization().Reveal()},
+		CacheUntil: until.UnixMilli(),
+	}, nil
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, tokens.ErrLoginRequired), errors.Is(err, tokens.ErrInvalidGrant):
+		return protocol.ReasonLoginRequired
+	case errors.Is(err, tokens.ErrInvalidClient):
+		return protocol.ReasonInvalidClient
+	case errors.Is(err, tokens.ErrTransient), errors.Is(err, context.DeadlineExceeded):
+		return protocol.ReasonTransient
+	}
+	return protocol.ReasonConfig
+}
+
+// Shutdown implements rpc.Service: background work stops.
+func (e *Engine) Shutdown(context.Context) error {
+	e.stopBg()
+	e.mu.Lock()
+	for _, rt := range e.runtimes {
+		rt.stop()
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// signature identifies a provider's effective configuration: a runtime is
+// reused across config/apply calls while it is unchanged.
+func signature(p config.Provider) string {
+	h := sha256.New()
+	b, _ := json.Marshal(struct {
+		P      config.Provider
+		Secret string
+	}{p, p.ClientSecret.Reveal()})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// newRuntime builds the per-provider machinery.
+func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runtime, error) {
+	if p.ExpirySkew <= 0 {
+		p.ExpirySkew = settings.ExpirySkew
+	}
+	if p.HTTPTimeout <= 0 {
+		p.HTTPTimeout = settings.HTTPTimeout
+	}
+	client, err := oauth.New(p, oauth.Options{Log: e.log})
+	if err != nil {
+		return nil, err
+	}
+	entry := e.openStore().Entry(p.ID, p.CacheKey())
+	rt := &runtime{e: e, p: p, client: client, entry: entry, sig: signature(p)}
+	rt.tokens = tokens.NewManager(tokens.Options{
+		ProviderID: p.ID,
+		Grant:      client,
+		Entry:      entry,
+		Policy:     tokens.Policy{Skew: p.ExpirySkew, UserFlow: p.Flow.Interactive()},
+		Log:        e.log,
+		OnChange: func() {
+			e.notify(protocol.NotifyInvalidate, protocol.InvalidateParams{ProviderID: p.ID})
+		},
+		LoginTimeout: p.LoginTimeout,
+	})
+	st := entry.Load()
+	var cached []models.Model
+	if len(st.Models) > 0 {
+		if err := json.Unmarshal(st.Models, &cached); err != nil {
+			e.log.Warn("cached model list unreadable; it will be fetched again", "provider", p.ID, "err", err)
+			cached = nil
+		}
+	}
+	rt.catalog = models.NewCatalog(cached)
+	rt.lastSync = st.LastSyncAt
+	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}
+	return rt, nil
+}

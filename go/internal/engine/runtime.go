@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// runtime is one managed provider.
+type runtime struct {
+	e       *Engine
+	p       config.Provider
+	sig     string
+	client  *oauth.Client
+	tokens  *tokens.Manager
+	entry   *store.Entry
+	catalog *models.Catalog
+	fetcher models.Fetcher
+
+	mu        sync.Mutex
+	lastSync  time.Time
+	cancel    context.CancelFunc
+	lazyFired bool
+	fileMod   time.Time
+}
+
+func (rt *runtime) stop() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.cancel != nil {
+		rt.cancel()
+		rt.cancel = nil
+	}
+}
+
+// start runs the background model sync: at once when the cached list is
+// empty or older than the interval, then on the scheduler's rhythm.
+func (rt *runtime) start(bg context.Context) {
+	rt.mu.Lock()
+	if rt.cancel != nil {
+		rt.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(bg)
+	rt.cancel = cancel
+	last := rt.lastSync
+	rt.mu.Unlock()
+
+	interval := rt.p.SyncInterval
+	if interval <= 0 {
+		interval = config.DefaultSyncInterval
+	}
+	log := rt.e.log.With("provider", rt.p.ID)
+	go func() {
+		failures := 0
+		if len(rt.catalog.Models()) == 0 || time.Since(last) >= interval {
+			if err := rt.sync(ctx); err != nil {
+				failures = 1
+			}
+		}
+		s := models.Scheduler{
+			Interval: interval,
+			Failures: failures,
+			Report: func(a models.Attempt) {
+				if a.Err != nil {
+					log.Debug("next model sync scheduled after a failure", "failures", a.Failures, "next", a.Next)
+				}
+			},
+		}
+		_ = s.Run(ctx, rt.sync)
+	}()
+}
+
+// maybeLazySync syncs once in the background when a provider that has no
+// models yet is used.
+func (rt *runtime) maybeLazySync() {
+	rt.mu.Lock()
+	fire := !rt.lazyFired && len(rt.catalog.Models()) == 0
+	rt.lazyFired = true
+	rt.mu.Unlock()
+	if fire {
+		go func() { _ = rt.sync(rt.e.bg) }()
+	}
+}
+
+// sync fetches the model list with a token obtained without prompting and
+// stores it with the provider's state. A failure keeps the last good list.
+func (rt *runtime) sync(ctx context.Context) error {
+	log := rt.e.log.With("provider", rt.p.ID)
+	url, err := models.URL(rt.p.BaseURL, rt.p.ModelsURL)
+	if err != nil {
+		log.Error("model discovery is not possible", "err", err)
+		return err
+	}
+	tctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
+	defer cancel()
+	tok, err := rt.tokens.Token(tctx, tokens.NoLogin)
+	if err != nil {
+		rt.recordError(ctx, err)
+		if errors.Is(err, tokens.ErrLoginRequired) {
+			log.Info("model sync waits for a login", "err", err)
+		} else {
+			log.Warn("model sync failed: no token", "err", err)
+		}
+		return err
+	}
+	list, err := rt.fetcher.Fetch(tctx, url, tok.Authorization())
+	if err != nil {
+		rt.recordError(ctx, err)
+		log.Warn("model sync failed", "err", err)
+		return err
+	}
+	ms := list.Models
+	models.Normalize(ms, rt.p.NameOverrides)
+	changes, err := rt.catalog.Update(ms)
+	if err != nil {
+		rt.recordError(ctx, err)
+		log.Warn("the gateway listed no models; keeping the last known list", "models_url", models.RedactURL(url))
+		return err
+	}
+	now := time.Now().UTC()
+	data, err := json.Marshal(ms)
+	if err != nil {
+		return fmt.Errorf("encode models of %s: %w", rt.p.ID, err)
+	}
+	if _, err := rt.entry.Update(ctx, func(s *store.State) error {
+		s.Models = data
+		s.LastSyncAt = now
+		s.LastError = ""
+		return nil
+	}); err != nil {
+		log.Warn("could not write the model cache", "err", err)
+	}
+	rt.mu.Lock()
+	rt.lastSync = now
+	rt.mu.Unlock()
+	if changes.Empty() {
+		log.Debug("models unchanged", "count", len(ms))
+	} else {
+		log.Info("models synced; OpenCode shows changes at its next start", "count", len(ms),
+			"added", len(changes.Added), "removed", len(changes.Removed), "renamed", len(changes.Renamed))
+	}
+	return nil
+}
+
+func (rt *runtime) recordError(ctx context.Context, cause error) {
+	msg := cause.Error()
+	if _, err := rt.entry.Update(ctx, func(s *store.State) error {
+		s.LastError = msg
+		return nil
+	}); err != nil {
+		rt.e.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
+	}
+}
+
+func (rt *runtime) timeout() time.Duration {
+	if rt.p.HTTPTimeout > 0 {
+		return rt.p.HTTPTimeout
+	}
+	return config.DefaultHTTPTimeout
+}
+
+// checkFile adopts a token another process wrote (CLI login, logout, or a
+// refresh by another OpenCode) when the state file changed.
+func (rt *runtime) checkFile() {
+	fi, err := os.Stat(rt.entry.Path())
+	var mod time.Time
+	if err == nil {
+		mod = fi.ModTime()
+	}
+	rt.mu.Lock()
+	changed := !mod.Equal(rt.fileMod)
+	rt.fileMod = mod
+	rt.mu.Unlock()
+	if changed {
+		rt.tokens.Adopt()
+	}
+}

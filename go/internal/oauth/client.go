@@ -1,0 +1,156 @@
+// Package oauth talks to the authorization server of one provider:
+// discovery (OIDC, with RFC 8414 as fallback), the machine grants
+// (client_credentials, RFC 7523 jwt_bearer, RFC 8693 token_exchange), the
+// refresh grant, and the subject-token sources the federated grants read.
+// Every request has a deadline, no redirect is ever followed, response
+// bodies are read with a bound, and errors carry the OAuth error code and
+// a classification (tokens.ErrInvalidGrant, ErrInvalidClient, ErrTransient)
+// but never a secret.
+package oauth
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// Client runs the grants of one provider. It implements tokens.Grant.
+type Client struct {
+	p    config.Provider
+	http *http.Client
+	log  *slog.Logger
+	now  func() time.Time
+	env  func(string) string
+
+	metaMu  sync.Mutex
+	meta    *Metadata
+	metaAt  time.Time
+	metaTTL time.Duration
+}
+
+// Options tune a Client; zero values give production defaults.
+type Options struct {
+	HTTPClient  *http.Client        // default: NewHTTPClient(p)
+	Log         *slog.Logger        // required
+	Now         func() time.Time    // default time.Now
+	Getenv      func(string) string // default os.Getenv
+	MetadataTTL time.Duration       // default 1 h
+}
+
+// New returns a client for p.
+func New(p config.Provider, o Options) (*Client, error) {
+	hc := o.HTTPClient
+	if hc == nil {
+		var err error
+		if hc, err = NewHTTPClient(p); err != nil {
+			return nil, err
+		}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.MetadataTTL <= 0 {
+		o.MetadataTTL = time.Hour
+	}
+	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv, metaTTL: o.MetadataTTL}, nil
+}
+
+// HTTPClient is the client's HTTP client (shared with model discovery).
+func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// NewHTTPClient builds the HTTP client for a provider: proxy from the
+// environment (HTTPS_PROXY, NO_PROXY), the provider's extra CA bundle, the
+// provider's timeout, and redirects never followed (a token endpoint that
+// redirects must not receive credentials twice).
+func NewHTTPClient(p config.Provider) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyFromEnvironment
+	if p.CAFile != "" {
+		pem, err := os.ReadFile(p.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("provider %q: caFile %s: %w", p.ID, p.CAFile, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("provider %q: caFile %s holds no PEM certificate", p.ID, p.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	timeout := p.HTTPTimeout
+	if timeout <= 0 {
+		timeout = config.DefaultHTTPTimeout
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}, nil
+}
+
+func (c *Client) ctx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c.http)
+}
+
+func (c *Client) authStyle(meta *Metadata) oauth2.AuthStyle {
+	switch c.p.ClientAuthMethod {
+	case config.AuthMethodBasic:
+		return oauth2.AuthStyleInHeader
+	case config.AuthMethodPost, config.AuthMethodNone:
+		return oauth2.AuthStyleInParams
+	}
+	if c.p.ClientSecret.IsZero() {
+		return oauth2.AuthStyleInParams // public client: client_id in the body
+	}
+	// RFC 8414: the default when the server lists nothing is client_secret_basic.
+	if meta == nil || len(meta.TokenEndpointAuthMethods) == 0 {
+		return oauth2.AuthStyleInHeader
+	}
+	for _, m := range meta.TokenEndpointAuthMethods {
+		if m == config.AuthMethodBasic {
+			return oauth2.AuthStyleInHeader
+		}
+	}
+	for _, m := range meta.TokenEndpointAuthMethods {
+		if m == config.AuthMethodPost {
+			return oauth2.AuthStyleInParams
+		}
+	}
+	return oauth2.AuthStyleInHeader
+}
+
+// Acquire implements tokens.Grant.
+func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
+	switch c.p.Flow {
+	case config.ClientCredentials:
+		return c.clientCredentials(ctx)
+	case config.JWTBearer:
+		return c.jwtBearer(ctx)
+	case config.TokenExchange:
+		return c.tokenExchange(ctx)
+	case config.AuthorizationCode, config.DeviceCode:
+		return tokens.Token{}, fmt.Errorf("provider %q: %w: the %s login is not available in this build; use a machine grant", c.p.ID, tokens.ErrLoginRequired, c.p.Flow)
+	}
+	return tokens.Token{}, fmt.Errorf("provider %q: unknown authFlow %q", c.p.ID, c.p.Flow)
+}
+
+var errNoEndpoint = errors.New("no endpoint")

@@ -1,0 +1,215 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// maxMetadata bounds a discovery document.
+const maxMetadata = 1 << 20
+
+// Metadata is the part of the server metadata (OIDC discovery / RFC 8414)
+// the plugin uses, with the provider's endpoint overrides applied.
+type Metadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	TokenEndpointAuthMethods          []string `json:"token_endpoint_auth_methods_supported"`
+	GrantTypes                        []string `json:"grant_types_supported"`
+	CodeChallengeMethods              []string `json:"code_challenge_methods_supported"`
+	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// Discovered is false when the overrides made discovery unnecessary.
+	Discovered bool `json:"-"`
+}
+
+// needsDiscovery reports whether the overrides are enough for the flow.
+func (c *Client) needsDiscovery() bool {
+	e := c.p.Endpoints
+	if e.Token == "" {
+		return true
+	}
+	switch c.p.Flow {
+	case config.AuthorizationCode:
+		return e.Authorization == "" || (hasOpenID(c.p.Scopes) && e.JWKS == "")
+	case config.DeviceCode:
+		return e.DeviceAuthorization == "" || (hasOpenID(c.p.Scopes) && e.JWKS == "")
+	}
+	return false
+}
+
+func hasOpenID(scopes []string) bool {
+	for _, s := range scopes {
+		if s == "openid" {
+			return true
+		}
+	}
+	return false
+}
+
+// Metadata returns the server metadata, discovered at most once per TTL.
+func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	if c.meta != nil && c.now().Sub(c.metaAt) < c.metaTTL {
+		return c.meta, nil
+	}
+	m := &Metadata{}
+	if c.needsDiscovery() {
+		d, err := c.discover(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m = d
+		m.Discovered = true
+	}
+	e := c.p.Endpoints
+	override := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	override(&m.AuthorizationEndpoint, e.Authorization)
+	override(&m.TokenEndpoint, e.Token)
+	override(&m.DeviceAuthorizationEndpoint, e.DeviceAuthorization)
+	override(&m.JWKSURI, e.JWKS)
+	override(&m.RevocationEndpoint, e.Revocation)
+	if m.Issuer == "" {
+		m.Issuer = c.p.Issuer
+	}
+	for name, u := range map[string]string{
+		"authorization_endpoint": m.AuthorizationEndpoint, "token_endpoint": m.TokenEndpoint,
+		"device_authorization_endpoint": m.DeviceAuthorizationEndpoint, "jwks_uri": m.JWKSURI,
+		"revocation_endpoint": m.RevocationEndpoint,
+	} {
+		if u == "" {
+			continue
+		}
+		if err := c.checkEndpoint(u); err != nil {
+			return nil, fmt.Errorf("provider %q: discovered %s: %w", c.p.ID, name, err)
+		}
+	}
+	if m.TokenEndpoint == "" {
+		return nil, fmt.Errorf("provider %q: the server metadata has no token_endpoint; set tokenEndpoint in the oauth2 block", c.p.ID)
+	}
+	c.meta, c.metaAt = m, c.now()
+	return m, nil
+}
+
+// discoveryURLs are the OIDC location and the RFC 8414 location.
+func discoveryURLs(issuer string) ([]string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return nil, fmt.Errorf("issuer is not a URL: %w", err)
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	oidc := *u
+	oidc.Path = path + "/.well-known/openid-configuration"
+	rfc := *u
+	rfc.Path = "/.well-known/oauth-authorization-server" + path
+	return []string{oidc.String(), rfc.String()}, nil
+}
+
+func (c *Client) discover(ctx context.Context) (*Metadata, error) {
+	urls, err := discoveryURLs(c.p.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("provider %q: %w", c.p.ID, err)
+	}
+	var firstErr error
+	for _, u := range urls {
+		m, status, err := c.fetchMetadata(ctx, u)
+		if err == nil {
+			if !sameIssuer(m.Issuer, c.p.Issuer) {
+				return nil, fmt.Errorf("provider %q: the server at %s says its issuer is %q, but the configuration says %q; they must match (this protects against mixing up identity providers)",
+					c.p.ID, redact.URL(u), redact.Text(m.Issuer, 200), c.p.Issuer)
+			}
+			return m, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		// Only a missing document sends us to the next location.
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusBadRequest {
+			return nil, err
+		}
+	}
+	return nil, firstErr
+}
+
+func sameIssuer(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
+}
+
+func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, int, error) {
+	op := "discovery at " + redact.URL(u)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, &Error{ProviderID: c.p.ID, Op: op, cause: transportError(err), kind: tokens.ErrTransient}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
+	if err != nil {
+		return nil, resp.StatusCode, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode, cause: err, kind: tokens.ErrTransient}
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode, Description: "response: " + redact.Text(string(body), 200)}
+		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
+			e.kind = tokens.ErrTransient
+		}
+		return nil, resp.StatusCode, e
+	}
+	if len(body) > maxMetadata {
+		return nil, resp.StatusCode, fmt.Errorf("provider %q: %s: document larger than %d bytes", c.p.ID, op, maxMetadata)
+	}
+	var m Metadata
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("provider %q: %s: not a JSON metadata document: %s", c.p.ID, op, redact.Text(err.Error(), 120))
+	}
+	return &m, resp.StatusCode, nil
+}
+
+// checkEndpoint applies the provider's HTTPS rule to a discovered URL.
+func (c *Client) checkEndpoint(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", redact.URL(raw))
+	}
+	if u.User != nil {
+		return fmt.Errorf("%s carries credentials in the URL", redact.URL(raw))
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if c.p.AllowInsecureHTTP || isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%s uses http:// on a non-loopback host; use https or set allowInsecureHttp: true for this provider", redact.URL(raw))
+	}
+	return fmt.Errorf("%s: unsupported scheme %q", redact.URL(raw), u.Scheme)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

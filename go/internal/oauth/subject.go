@@ -1,0 +1,126 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+)
+
+// maxSubjectToken bounds a subject token read from a file or GitHub.
+const maxSubjectToken = 64 << 10
+
+// SubjectToken reads the provider's subject token (the assertion of
+// jwt_bearer, the subject_token of token_exchange) fresh from its source.
+// It is never cached.
+func (c *Client) SubjectToken(ctx context.Context) (secret.String, error) {
+	src := c.p.SubjectToken
+	if src == nil {
+		return secret.String{}, fmt.Errorf("provider %q: authFlow %s needs subjectTokenSource", c.p.ID, c.p.Flow)
+	}
+	label := fmt.Sprintf("provider %q: subjectTokenSource (%s)", c.p.ID, src.Type)
+	switch src.Type {
+	case config.SourceEnv:
+		v := strings.TrimSpace(c.env(src.Var))
+		if v == "" {
+			return secret.String{}, fmt.Errorf("%s: environment variable %s is not set or is empty", label, src.Var)
+		}
+		return secret.New(v), nil
+	case config.SourceFile, config.SourceKubernetesSA:
+		path := src.Path
+		if path == "" && src.Type == config.SourceKubernetesSA {
+			path = config.DefaultKubernetesTokenPath
+		}
+		return readTokenFile(label, path)
+	case config.SourceGitHubActions:
+		return c.githubActionsToken(ctx, label, src.Audience)
+	}
+	return secret.String{}, fmt.Errorf("%s: unknown source type", label)
+}
+
+func readTokenFile(label, path string) (secret.String, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return secret.String{}, fmt.Errorf("%s: no file at %s; check the volume mount or the path", label, path)
+	}
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: cannot read %s: %w", label, path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSubjectToken+1))
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: cannot read %s: %w", label, path, err)
+	}
+	if len(data) > maxSubjectToken {
+		return secret.String{}, fmt.Errorf("%s: %s is larger than %d bytes; it does not look like a token", label, path, maxSubjectToken)
+	}
+	v := strings.TrimSpace(string(data))
+	if v == "" {
+		return secret.String{}, fmt.Errorf("%s: the file at %s is empty", label, path)
+	}
+	return secret.New(v), nil
+}
+
+// githubActionsToken asks the GitHub Actions runtime for an OIDC token.
+func (c *Client) githubActionsToken(ctx context.Context, label, audience string) (secret.String, error) {
+	reqURL := strings.TrimSpace(c.env("ACTIONS_ID_TOKEN_REQUEST_URL"))
+	reqToken := strings.TrimSpace(c.env("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+	if reqURL == "" || reqToken == "" {
+		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set; this source works only inside a GitHub Actions job with `permissions: id-token: write`", label)
+	}
+	u, err := url.Parse(reqURL)
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL is not a URL", label)
+	}
+	q := u.Query()
+	q.Set("audience", audience)
+	u.RawQuery = q.Encode()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: %w", label, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+reqToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: OIDC token request: %w", label, transportError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSubjectToken))
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: OIDC token response: %w", label, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.log.Warn("GitHub Actions OIDC token request failed", "status", resp.StatusCode, "body", redact.Text(string(body), 300))
+		return secret.String{}, fmt.Errorf("%s: OIDC token request failed (HTTP %d)", label, resp.StatusCode)
+	}
+	var payload struct {
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal(body, &payload); err != nil || payload.Value == "" {
+		return secret.String{}, fmt.Errorf("%s: the response has no `value` field", label)
+	}
+	return secret.New(payload.Value), nil
+}
+
+func (c *Client) timeout() time.Duration {
+	if c.p.HTTPTimeout > 0 {
+		return c.p.HTTPTimeout
+	}
+	return config.DefaultHTTPTimeout
+}
+
+func secondsDuration(s int64) time.Duration { return time.Duration(s) * time.Second }
