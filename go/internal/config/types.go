@@ -129,6 +129,9 @@ type Problem struct {
 	Expected   string   // e.g. "an integer in [1, 65535]"
 	Found      string   // a short rendering of the value found (never a secret's value)
 	Severity   Severity // error: provider skipped; warning: provider kept
+	// Hint is optional advice appended to Message, e.g. `did you mean "clientId"?`
+	// or `using 10080`. Like Found, it never contains a secret.
+	Hint string
 }
 
 // Result is the outcome of parsing a whole OpenCode config.

@@ -1,0 +1,59 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strconv"
+)
+
+// cacheKeyVersion changes whenever the inputs of CacheKey change, so that
+// old cache entries are never mistaken for new ones.
+const cacheKeyVersion = "opencode-oauth2/cache-key/v1"
+
+// CacheKey identifies the tokens this provider may reuse: 32 hex digits of
+// a SHA-256 over everything that makes a token valid for it — issuer,
+// client id, flow, scopes (sorted, deduplicated), token_exchange audience,
+// resources (sorted), subject/requested token types, the subject-token
+// source (type and audience/path/variable) and the token endpoint override.
+// Editing any of these yields a new key, so a token is never reused for a
+// configuration it was not issued for.
+//
+// Deliberately left out:
+//   - the provider id and display name: two providers with the same OAuth
+//     identity may share tokens; the tokens package adds the id if it
+//     wants a file per provider;
+//   - the client secret: it authenticates the client but does not scope
+//     the token, so rotating it must not force a new login; and a digest of
+//     a (possibly low-entropy) secret in a file name could be brute-forced
+//     offline by anyone who can list the cache directory;
+//   - endpoints other than the token endpoint, PKCE, ports, timeouts:
+//     they change how a token is obtained, not what it grants.
+func (p Provider) CacheKey() string {
+	scopes := slices.Clone(p.Scopes)
+	slices.Sort(scopes)
+	scopes = slices.Compact(scopes)
+	resources := slices.Clone(p.Resources)
+	slices.Sort(resources)
+	resources = slices.Compact(resources)
+	h := sha256.New()
+	// Each value is written with its length in front, so no two distinct
+	// inputs produce the same byte stream.
+	write := func(vals ...string) {
+		for _, v := range vals {
+			_, _ = h.Write([]byte(strconv.Itoa(len(v)) + ":" + v + ";"))
+		}
+	}
+	write(cacheKeyVersion, p.Issuer, p.ClientID, string(p.Flow), p.Audience,
+		p.SubjectTokenType, p.RequestedTokenType, p.Endpoints.Token)
+	write(strconv.Itoa(len(scopes)))
+	write(scopes...)
+	write(strconv.Itoa(len(resources)))
+	write(resources...)
+	if s := p.SubjectToken; s != nil {
+		write("source", s.Type, s.Audience, s.Path, s.Var)
+	} else {
+		write("no-source")
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}

@@ -1,0 +1,360 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Parse reads OpenCode's whole configuration (the JSON object the config
+// hook receives) and returns the managed providers, every problem found and
+// the plugin-wide settings. It fails only when raw is not a JSON object;
+// everything else is a Problem.
+//
+// Sources and precedence:
+//
+//   - Shape 1: provider.<id>.options.oauth2 (alias options.oauth2ModelSync;
+//     when both are objects, oauth2 wins and the alias is reported as ignored).
+//     baseURL is provider.<id>.options.baseURL, Name is provider.<id>.name.
+//   - Shape 2: pluginConfig.oauth2ModelSync.servers[], each entry with id,
+//     name, baseURL and the same oauth2 options.
+//   - An id in both: the provider's oauth2 block wins for every OAuth option
+//     (the server entry's options are ignored as a whole, not merged);
+//     baseURL is the provider's options.baseURL when set, else the server
+//     entry's; Name is the provider's name, else the server entry's, else
+//     the id. A warning says both were given.
+//   - A provider entry without an oauth2 block whose id is in servers[]
+//     still lends its options.baseURL and name (they win, as above).
+//   - Two server entries with one id: an error, that id is skipped.
+//
+// Order: server entries in array order, then provider entries in the order
+// they appear in the document. Problems come in the order they are found:
+// plugin-wide settings and server entries, then each provider's own.
+func Parse(raw []byte) (Result, error) {
+	root, err := decodeObject(raw)
+	if err != nil {
+		return Result{}, fmt.Errorf("parse OpenCode config: %w", err)
+	}
+	out := &sink{}
+	settings, servers := readPluginConfig(root, out)
+	entries, entryOrder := readProviderEntries(root, out)
+
+	byServer := map[string]*serverEntry{}
+	var ids []string
+	for _, s := range servers {
+		if prev, ok := byServer[s.id]; ok {
+			prev.dup = true
+			s.r.report("id", "an id not used by another server entry", quote(s.id),
+				"also used by "+prev.path+"; the provider is skipped")
+			continue
+		}
+		byServer[s.id] = s
+		ids = append(ids, s.id)
+	}
+	for _, id := range entryOrder {
+		if _, ok := byServer[id]; !ok && entries[id].managed() {
+			ids = append(ids, id)
+		}
+	}
+
+	res := Result{Settings: settings}
+	done := map[string]bool{}
+	for _, id := range ids {
+		done[id] = true
+		srv, pe := byServer[id], entries[id]
+		if pe != nil {
+			for _, p := range pe.pending {
+				out.add(p)
+			}
+		}
+		if srv != nil && srv.dup {
+			continue
+		}
+		if id == "" { // only a provider key can be empty; server ids are checked
+			out.add(Problem{Field: joinPath("provider", id), Expected: "a non-empty provider id",
+				Found: `""`, Severity: SeverityError})
+			continue
+		}
+		if p, ok := build(id, srv, pe, settings, out); ok {
+			res.Providers = append(res.Providers, p)
+		}
+	}
+	for _, id := range entryOrder {
+		if !done[id] {
+			for _, p := range entries[id].pending {
+				out.add(p)
+			}
+		}
+	}
+	res.Problems = out.list
+	return res, nil
+}
+
+// serverEntry is one object of pluginConfig.oauth2ModelSync.servers[].
+type serverEntry struct {
+	path string
+	id   string
+	r    *reader
+	dup  bool // another entry has the same id
+}
+
+// providerEntry is what Parse needs from config.provider.<id>.
+type providerEntry struct {
+	path      string
+	name      string  // provider.<id>.name, trimmed
+	opts      *reader // provider.<id>.options, nil when absent
+	block     *object // the oauth2 block, nil when absent or not an object
+	blockBad  bool    // an oauth2 key is set but no usable block was found
+	pending   []Problem
+	blockPath string
+}
+
+func (e *providerEntry) managed() bool { return e != nil && (e.block != nil || e.blockBad) }
+
+// readPluginConfig reads pluginConfig.oauth2ModelSync: the plugin-wide
+// settings (a bad one falls back to its default with a warning) and the
+// server entries that have an id.
+func readPluginConfig(root *object, out *sink) (Settings, []*serverEntry) {
+	settings := Settings{HTTPTimeout: DefaultHTTPTimeout, ExpirySkew: DefaultExpirySkew}
+	top := &reader{obj: root, sev: SeverityWarning, out: out}
+	pc := top.child("pluginConfig", "an object")
+	if pc == nil {
+		return settings, nil
+	}
+	pc.sev = SeverityError
+	ms := pc.child("oauth2ModelSync", `an object like {"servers": [...]}`)
+	if ms == nil {
+		return settings, nil
+	}
+	ms.sev = SeverityWarning
+	start := len(out.list)
+	if d, ok := ms.durationMs("httpTimeoutMs", minHTTPTimeout, maxHTTPTimeout); ok {
+		settings.HTTPTimeout = d
+	}
+	defaultHint(out, start, "ignored; using the default "+strconv.FormatInt(DefaultHTTPTimeout.Milliseconds(), 10))
+	start = len(out.list)
+	if d, ok := ms.durationMs("tokenExpirySkewMs", 0, maxExpirySkew); ok {
+		settings.ExpirySkew = d
+	}
+	defaultHint(out, start, "ignored; using the default "+strconv.FormatInt(DefaultExpirySkew.Milliseconds(), 10))
+	if dir, ok := ms.str("cacheDir", "an absolute directory path", false); ok {
+		if filepath.IsAbs(dir) {
+			settings.CacheDir = filepath.Clean(dir)
+		} else {
+			ms.warn("cacheDir", "an absolute directory path", quote(dir), "ignored; the user cache directory is used")
+		}
+	}
+	legacy := map[string]string{
+		"cacheNamespace": "set cacheDir to choose where tokens are cached",
+		"logLevel":       "the log level follows OpenCode's logLevel",
+	}
+	for _, k := range []string{"cacheNamespace", "logLevel"} {
+		if v, ok := ms.lookup(k); ok {
+			ms.warn(k, "unset (the option is no longer used)", renderAt(k, v), legacy[k])
+		}
+	}
+	ms.unknownKeys([]string{"servers", "httpTimeoutMs", "tokenExpirySkewMs", "cacheDir", "cacheNamespace", "logLevel"}, nil)
+
+	v, ok := ms.lookup("servers")
+	if !ok {
+		return settings, nil
+	}
+	arr, isArr := v.([]any)
+	if !isArr {
+		ms.reportSev(SeverityError, "servers", "an array of server objects", render(v), "")
+		return settings, nil
+	}
+	var servers []*serverEntry
+	base := ms.field("servers")
+	for i, e := range arr {
+		path := indexPath(base, i)
+		o, isObj := e.(*object)
+		if !isObj {
+			out.add(Problem{Field: path, Expected: `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`,
+				Found: render(e), Severity: SeverityError})
+			continue
+		}
+		r := &reader{path: path, obj: o, sev: SeverityError, out: out}
+		id, ok := r.str("id", "a non-empty string (the OpenCode provider id)", true)
+		if !ok {
+			continue
+		}
+		r.id = id
+		servers = append(servers, &serverEntry{path: path, id: id, r: r})
+	}
+	return settings, servers
+}
+
+// readProviderEntries reads config.provider: for each id, its name,
+// options and oauth2 block. Problems that belong to one provider are kept
+// in its entry and emitted with the rest of that provider's.
+func readProviderEntries(root *object, out *sink) (map[string]*providerEntry, []string) {
+	top := &reader{obj: root, sev: SeverityWarning, out: out}
+	provs := top.child("provider", "an object mapping provider ids to provider entries")
+	if provs == nil {
+		return nil, nil
+	}
+	entries := map[string]*providerEntry{}
+	for _, id := range provs.obj.keys {
+		e := &providerEntry{path: joinPath("provider", id)}
+		entries[id] = e
+		local := &sink{}
+		readProviderEntry(id, provs.obj.vals[id], e, local)
+		e.pending = local.list
+	}
+	return entries, provs.obj.keys
+}
+
+func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
+	if v == nil {
+		return
+	}
+	o, isObj := v.(*object)
+	if !isObj {
+		out.add(Problem{ProviderID: id, Field: e.path, Expected: "an object", Found: renderAt(id, v),
+			Severity: SeverityWarning, Hint: "ignored"})
+		return
+	}
+	if n, ok := o.get("name"); ok {
+		if s, isStr := n.(string); isStr {
+			e.name = strings.TrimSpace(s)
+		}
+	}
+	pr := &reader{id: id, path: e.path, obj: o, sev: SeverityWarning, out: out}
+	e.opts = pr.child("options", "an object")
+	if e.opts == nil {
+		return
+	}
+	e.opts.sev = SeverityError
+	v1, has1 := e.opts.lookup("oauth2")
+	v2, has2 := e.opts.lookup("oauth2ModelSync")
+	o1, is1 := v1.(*object)
+	o2, is2 := v2.(*object)
+	const expected = "an object with the oauth2 options (issuer, clientId, scopes, ...)"
+	switch {
+	case is1:
+		e.useBlock("oauth2", o1)
+		if has2 {
+			e.opts.warn("oauth2ModelSync", "unset when options.oauth2 is set", render(v2), "ignored; options.oauth2 is used")
+		}
+	case is2:
+		e.useBlock("oauth2ModelSync", o2)
+		if has1 {
+			e.opts.warn("oauth2", expected, render(v1), "ignored; options.oauth2ModelSync is used")
+		}
+	default:
+		if has1 {
+			e.opts.report("oauth2", expected, render(v1), "")
+		}
+		if has2 {
+			e.opts.report("oauth2ModelSync", expected, render(v2), "")
+		}
+		e.blockBad = has1 || has2
+	}
+}
+
+// defaultHint gives the problems added since start that have no hint yet
+// the hint that the default is used instead.
+func defaultHint(out *sink, start int, hint string) {
+	for i := start; i < len(out.list); i++ {
+		if out.list[i].Hint == "" {
+			out.list[i].Hint = hint
+		}
+	}
+}
+
+func (e *providerEntry) useBlock(key string, o *object) {
+	e.blockPath, e.block = e.opts.field(key), o
+}
+
+// build assembles and validates the provider id from its server entry
+// and/or provider entry (see Parse for the precedence).
+func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, out *sink) (Provider, bool) {
+	start := len(out.list)
+	p := Provider{ID: id, Name: id}
+	var src *reader
+	known := append(append([]string{}, serverOnlyKeys...), oauthKeys...)
+	hints := map[string]string{}
+	if pe.managed() {
+		if srv != nil {
+			srv.r.warn("id", "an id not also configured by "+pe.blockPath, quote(id),
+				pe.blockPath+" wins for the OAuth options; this entry only supplies baseURL and name when the provider entry lacks them")
+		}
+		if pe.block == nil {
+			return Provider{}, false
+		}
+		src = &reader{id: id, path: pe.blockPath, obj: pe.block, sev: SeverityError, out: out}
+		known = oauthKeys
+		hints["baseURL"] = "ignored; set " + pe.opts.field("baseURL") + " instead"
+		hints["name"] = "ignored; set " + joinPath(pe.path, "name") + " instead"
+	} else {
+		src = srv.r
+	}
+	p.Origin = src.path
+	readOAuth(src, &p, settings)
+	src.unknownKeys(known, hints)
+
+	if srv != nil {
+		sr := *srv.r
+		sr.sev = SeverityWarning
+		if n, ok := sr.str("name", "a non-empty string (the display name)", false); ok {
+			p.Name = n
+		}
+	}
+	if pe != nil && pe.name != "" {
+		p.Name = pe.name
+	}
+	readBaseURL(&p, srv, pe, out)
+	return p, !out.hasError(start)
+}
+
+// readBaseURL sets p.BaseURL: the provider's options.baseURL, else the
+// server entry's.
+func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
+	const expected = `an absolute https URL of the OpenAI-compatible API, like "https://llm.example.com/v1"`
+	var at *reader
+	if pe != nil && pe.opts != nil {
+		o := *pe.opts
+		o.out, o.sev = out, SeverityError
+		if _, present := o.lookup("baseURL"); present {
+			if s, ok := o.str("baseURL", expected, true); ok {
+				p.BaseURL, at = s, &o
+			} else {
+				return // set but unusable: an error, no silent fallback
+			}
+		}
+	}
+	if srv != nil {
+		sr := *srv.r
+		if at != nil {
+			sr.sev = SeverityWarning // not used unless the provider lacks one
+		}
+		_, present := sr.lookup("baseURL")
+		if s, ok := sr.str("baseURL", expected, at == nil && present); ok {
+			switch {
+			case at == nil:
+				p.BaseURL, at = s, &sr
+			case s != p.BaseURL:
+				sr.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(s)),
+					at.field("baseURL")+" wins")
+			}
+		}
+	}
+	if at == nil {
+		if srv != nil {
+			if _, present := srv.r.lookup("baseURL"); present {
+				return // reported by str above
+			}
+		}
+		path := p.Origin
+		if pe.managed() {
+			path = pe.opts.path
+		}
+		out.add(Problem{ProviderID: p.ID, Field: joinPath(path, "baseURL"), Expected: expected, Severity: SeverityError})
+		return
+	}
+	if !checkURL(at, "baseURL", p.BaseURL, urlRules{allowInsecure: p.AllowInsecureHTTP, origin: p.Origin}) {
+		p.BaseURL = ""
+	}
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Message renders the problem as one readable line, e.g.
+//
+//	provider "acme": provider.acme.options.oauth2.redirectPort must be an integer in [1, 65535], found "abc"
+//
+// A problem with an empty Found is about a missing value, and one about an
+// unknown key says so:
+//
+//	provider "acme": provider.acme.options.oauth2.issuer is missing: expected an absolute https URL
+//	provider "acme": provider.acme.options.oauth2.clientID is not a known option; ignored; did you mean "clientId"?
+func (p Problem) Message() string {
+	var b strings.Builder
+	if p.ProviderID != "" {
+		b.WriteString("provider ")
+		b.WriteString(strconv.Quote(p.ProviderID))
+		b.WriteString(": ")
+	}
+	field := p.Field
+	if field == "" {
+		field = "config"
+	}
+	b.WriteString(field)
+	switch {
+	case p.Expected == expectedKnownOption:
+		b.WriteString(" is not a known option")
+	case p.Found == "" && p.Expected == "":
+		b.WriteString(" is invalid")
+	case p.Found == "":
+		b.WriteString(" is missing: expected ")
+		b.WriteString(p.Expected)
+	case p.Expected == "":
+		b.WriteString(" is invalid, found ")
+		b.WriteString(p.Found)
+	default:
+		b.WriteString(" must be ")
+		b.WriteString(p.Expected)
+		b.WriteString(", found ")
+		b.WriteString(p.Found)
+	}
+	if p.Hint != "" {
+		b.WriteString("; ")
+		b.WriteString(p.Hint)
+	}
+	return b.String()
+}
+
+// Error implements error with Message, so a Problem can be returned or
+// wrapped where an error is expected.
+func (p Problem) Error() string { return p.Message() }
+
+// expectedKnownOption is the Expected of a problem about an unknown key;
+// Message words it as "<field> is not a known option".
+const expectedKnownOption = "a known option name"
+
+// sink collects problems in the order they are found.
+type sink struct {
+	list []Problem
+}
+
+func (s *sink) add(p Problem) { s.list = append(s.list, p) }
+
+// hasError reports whether any problem from index from on is an error.
+func (s *sink) hasError(from int) bool {
+	for _, p := range s.list[from:] {
+		if p.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// joinPath appends an object key to a field path: `a.b` for plain keys,
+// `a["odd key"]` for keys that would be ambiguous after a dot.
+func joinPath(base, key string) string {
+	if key != "" && len(key) <= maxRender && plainKey(key) {
+		if base == "" {
+			return key
+		}
+		return base + "." + key
+	}
+	return base + "[" + quote(key) + "]"
+}
+
+// indexPath appends an array index to a field path.
+func indexPath(base string, i int) string {
+	return base + "[" + strconv.Itoa(i) + "]"
+}
+
+func plainKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// suggest returns the known name closest to key when it is close enough to
+// be a likely typo (same letters ignoring case, '_' and '-', or an edit
+// distance of at most 2), else "".
+func suggest(key string, known []string) string {
+	if len(key) > 64 {
+		return ""
+	}
+	nk := normalizeKey(key)
+	best, bestDist := "", 3
+	for _, name := range known {
+		nn := normalizeKey(name)
+		if nk == nn {
+			return name
+		}
+		limit := 2
+		if len(nn) <= 4 {
+			limit = 1
+		}
+		if d := editDistance(nk, nn); d <= limit && d < bestDist {
+			best, bestDist = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal-string-alignment distance between a and b,
+// in bytes: insertions, deletions, substitutions and transpositions of two
+// adjacent bytes ("pcke" → "pkce") each cost 1.
+func editDistance(a, b string) int {
+	rows := make([][]int, len(a)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d = min(d, rows[i-2][j-2]+1)
+			}
+			rows[i][j] = d
+		}
+	}
+	return rows[len(a)][len(b)]
+}
+
+// quotedList renders names as `"a" | "b" | "c"`.
+func quotedList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, " | ")
+}

@@ -1,0 +1,211 @@
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// urlRules say which URLs a provider accepts.
+type urlRules struct {
+	allowInsecure bool   // allowInsecureHttp: plain http to any host
+	origin        string // path of the oauth2 block, for the opt-out hint
+	issuer        bool   // the issuer: no query either (RFC 8414 §2)
+}
+
+// checkURL validates s, a trimmed non-empty value at key, and reports what
+// is wrong. It never echoes userinfo (user:password@) back.
+func checkURL(r *reader, key, s string, rules urlRules) bool {
+	expected, hint := urlProblem(s, rules)
+	if expected == "" {
+		return true
+	}
+	r.report(key, expected, quote(redactUserinfo(s)), hint)
+	return false
+}
+
+// urlProblem returns what was expected of s and a hint, or "" when s is a
+// good URL under rules.
+func urlProblem(s string, rules urlRules) (expected, hint string) {
+	const absolute = "an absolute http(s) URL, like \"https://auth.example.com\""
+	if strings.ContainsAny(s, " \t\r\n") {
+		return absolute, "URLs cannot contain whitespace"
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" {
+		return absolute, ""
+	}
+	if u.User != nil {
+		return "a URL without user:password@", "credentials do not belong in URLs"
+	}
+	if u.Hostname() == "" {
+		return absolute, "the host is missing"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return absolute, "the port must be in [1, 65535]"
+		}
+	}
+	if strings.Contains(s, "#") {
+		return "a URL without a #fragment", ""
+	}
+	if rules.issuer && strings.Contains(s, "?") {
+		return "an issuer URL without a ?query", "RFC 8414 issuers have no query"
+	}
+	if u.Scheme == "http" && !rules.allowInsecure && !isLoopback(u.Hostname()) {
+		return "an https URL",
+			"plain http is only accepted for loopback hosts (localhost, 127.0.0.0/8, ::1); " +
+				"to allow it anyway set \"allowInsecureHttp\": true in " + rules.origin
+	}
+	return "", ""
+}
+
+// isLoopback reports whether host (without brackets or port) is localhost
+// or a loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
+
+// redactUserinfo replaces the userinfo of a URL-looking string with ***,
+// so a mistyped URL carrying credentials is never rendered in full. It is
+// deliberately loose ("https:/u:p@h" and "u:p@h" are redacted too).
+func redactUserinfo(s string) string {
+	start := 0
+	if i := strings.Index(s, ":"); i >= 0 && strings.HasPrefix(s[i:], ":/") {
+		start = i + 1
+	}
+	for start < len(s) && (s[start] == '/' || s[start] == '\\') {
+		start++
+	}
+	rest := s[start:]
+	end := strings.IndexAny(rest, "/?#\\")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return s
+	}
+	return s[:start] + "***" + rest[at:]
+}
+
+// absoluteURI reports whether s is an absolute URI (a scheme, no
+// whitespace), without a fragment when noFragment is set.
+func absoluteURI(s string, noFragment bool) bool {
+	if s == "" || strings.ContainsAny(s, " \t\r\n") {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return false
+	}
+	return !noFragment || !strings.Contains(s, "#")
+}
+
+var sourceTypes = []string{SourceGitHubActions, SourceKubernetesSA, SourceFile, SourceEnv}
+
+// sourceKey is the one extra key each subject-token source type takes.
+var sourceKey = map[string]string{
+	SourceGitHubActions: "audience",
+	SourceKubernetesSA:  "tokenPath",
+	SourceFile:          "path",
+	SourceEnv:           "var",
+}
+
+// readSubjectTokenSource reads subjectTokenSource, reporting with sev.
+// It returns nil when the source is missing or has an error.
+func readSubjectTokenSource(r *reader, sev Severity) *SubjectTokenSource {
+	sub := *r
+	sub.sev = sev
+	c := sub.child("subjectTokenSource",
+		`an object like {"type": "github_actions", "audience": "..."} with type `+quotedList(sourceTypes))
+	if c == nil {
+		return nil
+	}
+	start := len(c.out.list)
+	if _, ok := c.lookup("type"); !ok {
+		c.report("type", "one of "+quotedList(sourceTypes), "", "")
+	}
+	t, _ := c.enum("type", sourceTypes)
+	src := &SubjectTokenSource{Type: t}
+	switch t {
+	case SourceGitHubActions:
+		src.Audience, _ = c.str("audience", "a non-empty string (the audience requested from GitHub) when type is \"github_actions\"", true)
+	case SourceKubernetesSA:
+		src.Path = DefaultKubernetesTokenPath
+		if p, ok := c.str("tokenPath", "a non-empty path to the projected service-account token", false); ok {
+			src.Path = p
+		}
+	case SourceFile:
+		src.Path, _ = c.str("path", "a non-empty path to a file holding the token when type is \"file\"", true)
+	case SourceEnv:
+		const expected = "a non-empty environment variable name when type is \"env\""
+		if v, ok := c.str("var", expected, true); ok {
+			if strings.ContainsAny(v, "=\x00") {
+				c.report("var", expected, quote(v), "")
+			} else {
+				src.Var = v
+			}
+		}
+	}
+	if t != "" {
+		hints := map[string]string{}
+		for typ, key := range sourceKey {
+			if typ != t {
+				hints[key] = "used only when type is " + strconv.Quote(typ) + "; ignored"
+			}
+		}
+		c.unknownKeys([]string{"type", sourceKey[t]}, hints)
+	}
+	if c.out.hasError(start) || t == "" {
+		return nil
+	}
+	return src
+}
+
+// checkFlowRequirements reports what the chosen flow needs but lacks, and
+// what is set but unused by it. scopesReported says readScopes already
+// reported an error for scopes.
+func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
+	flow := strconv.Quote(string(p.Flow))
+	if p.Flow.Interactive() && len(p.Scopes) == 0 && !scopesReported {
+		v, present := r.lookup("scopes")
+		found := ""
+		if present {
+			found = render(v)
+		}
+		r.report("scopes", `at least one scope, like ["openid", "offline_access"], when authFlow is `+flow, found, "")
+	}
+	_, secretSet := r.lookup("clientSecret")
+	if !secretSet {
+		switch {
+		case p.Flow == ClientCredentials:
+			r.report("clientSecret", "a non-empty string (required when authFlow is \"client_credentials\")", "", "")
+		case p.ClientAuthMethod == AuthMethodPost || p.ClientAuthMethod == AuthMethodBasic:
+			r.report("clientSecret", "a non-empty string (required when clientAuthMethod is "+
+				strconv.Quote(p.ClientAuthMethod)+")", "", "")
+		}
+	}
+	if p.ClientAuthMethod == AuthMethodNone {
+		if p.Flow == ClientCredentials {
+			r.report("clientAuthMethod", `"client_secret_post" or "client_secret_basic" when authFlow is "client_credentials"`,
+				strconv.Quote(AuthMethodNone), "")
+		} else if !p.ClientSecret.IsZero() {
+			r.warn("clientSecret", `unset when clientAuthMethod is "none"`, "a string", "it is not sent")
+		}
+	}
+	if (p.Flow == JWTBearer || p.Flow == TokenExchange) && p.SubjectToken == nil {
+		if _, present := r.lookup("subjectTokenSource"); !present {
+			r.report("subjectTokenSource", `an object like {"type": `+quotedList(sourceTypes)+`, ...} (required when authFlow is `+flow+")", "", "")
+		}
+	}
+	if v, ok := r.lookup("redirectPort"); ok && p.Flow != AuthorizationCode {
+		r.warn("redirectPort", `unset unless authFlow is "authorization_code"`, render(v), "ignored because authFlow is "+flow)
+		p.RedirectPort = 0
+	}
+}
