@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -61,7 +62,8 @@ func (s stdio) Close() error { return s.close() }
 // Serve runs the protocol over r/w until the peer closes r or ctx ends.
 func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	rw := stdio{Reader: r, Writer: w, close: func() error { return nil }}
-	conn := jsonrpc2.NewConn(ctx, jsonrpc2.NewBufferedStream(rw, Codec{}), jsonrpc2.AsyncHandler(s))
+	conn := jsonrpc2.NewConn(ctx, jsonrpc2.NewBufferedStream(rw, Codec{}), jsonrpc2.AsyncHandler(s),
+		jsonrpc2.SetLogger(connLogger{s.log}))
 	select {
 	case <-conn.DisconnectNotify():
 	case <-ctx.Done():
@@ -176,4 +178,12 @@ func toRPCError(err error) *jsonrpc2.Error {
 		return e
 	}
 	return &jsonrpc2.Error{Code: jsonrpc2.CodeInternalError, Message: err.Error()}
+}
+
+// connLogger routes the jsonrpc2 library's messages (e.g. the peer closing
+// the stream, or a malformed frame) to the structured log at debug level.
+type connLogger struct{ log *slog.Logger }
+
+func (l connLogger) Printf(format string, v ...any) {
+	l.log.Debug("rpc connection: " + strings.TrimSpace(fmt.Sprintf(format, v...)))
 }

@@ -1,0 +1,191 @@
+package models
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+)
+
+const (
+	// DefaultMaxBytes bounds a models response body when Fetcher.MaxBytes is 0.
+	DefaultMaxBytes = 8 << 20
+	// DefaultTimeout bounds a Fetch whose context has no deadline.
+	DefaultTimeout = 15 * time.Second
+
+	// previewReadLimit is how much of an error body is read to build the
+	// preview (scrubbing needs more context than the preview keeps).
+	previewReadLimit = 4 << 10
+	// drainLimit is how much of an unread body is discarded so that the
+	// connection can be reused; beyond it the connection is dropped.
+	drainLimit   = 64 << 10
+	maxRedirects = 10
+)
+
+// ErrTooLarge is wrapped by Fetch's error when the body exceeds MaxBytes.
+var ErrTooLarge = errors.New("response body too large")
+
+// HTTPError is Fetch's error for a non-2xx answer.
+type HTTPError struct {
+	URL        string // the endpoint, redacted (see RedactURL)
+	StatusCode int
+	// Preview is the start of the body: one line, credentials scrubbed,
+	// at most 300 characters. Empty when the body was.
+	Preview string
+}
+
+func (e *HTTPError) Error() string {
+	msg := fmt.Sprintf("models: GET %s: gateway answered %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Preview != "" {
+		msg += ": " + e.Preview
+	}
+	return msg
+}
+
+// Fetcher gets model lists. The zero value is ready to use.
+type Fetcher struct {
+	// Client sends the request; nil means a client on
+	// http.DefaultTransport. Unless the client has its own CheckRedirect,
+	// redirects are limited to 10 and never from https to http (the
+	// Authorization header would follow).
+	Client *http.Client
+	// MaxBytes bounds the response body; 0 or less means DefaultMaxBytes.
+	MaxBytes int64
+}
+
+// Fetch GETs the models endpoint (see URL) with the given Authorization
+// header value (e.g. "Bearer <token>"; none is sent when it is empty) and
+// parses the answer with Parse. The request, body included, is bound to ctx;
+// if ctx has no deadline, DefaultTimeout applies. Userinfo and fragment of
+// modelsURL are not sent.
+//
+// Errors name the endpoint without userinfo or query and never contain the
+// authorization value: a non-2xx answer is an *HTTPError, a body over
+// MaxBytes wraps ErrTooLarge, a cancelled or expired ctx wraps ctx's error.
+func (f Fetcher) Fetch(ctx context.Context, modelsURL string, authorization secret.String) (List, error) {
+	u, err := parseHTTPURL(modelsURL)
+	if err != nil {
+		return List{}, fmt.Errorf("models: endpoint: %w", err)
+	}
+	where := RedactURL(u.String())
+	if auth := authorization.Reveal(); strings.ContainsFunc(auth, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+		return List{}, fmt.Errorf("models: GET %s: the authorization value contains control characters", where)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return List{}, fmt.Errorf("models: GET %s: building the request: %w", where, unwrapURLError(err))
+	}
+	req.Header.Set("Accept", "application/json")
+	if !authorization.IsZero() {
+		req.Header.Set("Authorization", authorization.Reveal())
+	}
+	resp, err := f.client().Do(req)
+	if err != nil {
+		return List{}, fmt.Errorf("models: GET %s: %w", where, transportError(ctx, err))
+	}
+	defer closeBody(resp.Body)
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, previewReadLimit))
+		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: preview(head, knownSecrets(authorization)...)}
+	}
+
+	limit := f.MaxBytes
+	if limit <= 0 {
+		limit = DefaultMaxBytes
+	}
+	if resp.ContentLength > limit {
+		return List{}, fmt.Errorf("models: GET %s: %w: Content-Length %d exceeds the %d byte limit", where, ErrTooLarge, resp.ContentLength, limit)
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
+		return List{}, fmt.Errorf("models: GET %s: reading the response: %w", where, transportError(ctx, err))
+	}
+	if int64(buf.Len()) > limit {
+		return List{}, fmt.Errorf("models: GET %s: %w: more than %d bytes", where, ErrTooLarge, limit)
+	}
+	list, err := parse(buf.Bytes())
+	if err != nil {
+		head := buf.Bytes()[:min(buf.Len(), previewReadLimit)]
+		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, preview(head, knownSecrets(authorization)...))
+	}
+	return list, nil
+}
+
+func (f Fetcher) client() *http.Client {
+	var c http.Client
+	if f.Client != nil {
+		c = *f.Client
+	}
+	if c.CheckRedirect == nil {
+		c.CheckRedirect = checkRedirect
+	}
+	return &c
+}
+
+// checkRedirect allows at most maxRedirects redirects and none from https to
+// anything else, so the Authorization header is never sent in clear text.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	if len(via) > 0 && via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return errors.New("refusing a redirect from https to " + req.URL.Scheme)
+	}
+	return nil
+}
+
+// knownSecrets returns what must never appear in an error: the whole
+// Authorization value and its credential without the scheme.
+func knownSecrets(authorization secret.String) []string {
+	v := authorization.Reveal()
+	if v == "" {
+		return nil
+	}
+	out := []string{v}
+	if _, cred, ok := strings.Cut(v, " "); ok {
+		out = append(out, strings.TrimSpace(cred))
+	}
+	return out
+}
+
+// transportError drops the *url.Error layer, which repeats the full URL
+// (query included), and makes sure an expired or cancelled ctx can be
+// recognised with errors.Is whatever the transport reported.
+func transportError(ctx context.Context, err error) error {
+	err = unwrapURLError(err)
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// closeBody discards a bounded remainder (so the connection can be reused)
+// and closes the body.
+func closeBody(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	_ = body.Close()
+}

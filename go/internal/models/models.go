@@ -1,0 +1,54 @@
+// Package models discovers the models an OpenAI-compatible gateway serves and
+// turns them into OpenCode provider model entries.
+//
+// The pieces, each usable alone:
+//
+//   - URL derives the models endpoint from a provider's baseURL (the original
+//     plugin's rule: ".../v1" gets "/models", anything else "/v1/models"), or
+//     validates an explicit override. RedactURL renders a URL for logs.
+//   - Fetcher.Fetch GETs that endpoint with the provider's Authorization
+//     value under the caller's context, bounds the body, and returns a List.
+//     Errors never carry a credential: the URL is redacted and a gateway's
+//     error body is reduced to a short scrubbed preview (see HTTPError).
+//   - Parse accepts a top-level array or {"data": [...]}, skips entries
+//     without a string id, keeps the first of duplicate ids and extracts the
+//     metadata OpenCode can use (context and output token limits).
+//   - DisplayName turns an id into a display name (glm-5 → "GLM 5",
+//     qwen2-72b-instruct → "Qwen2 72B Instruct"), honouring nameOverrides.
+//   - Diff reports added, removed and renamed models between two lists.
+//   - Merge builds OpenCode's provider.<id>.models object; whatever the user
+//     declared in opencode.json wins over what was discovered.
+//   - Catalog keeps the last good list of one provider: a failed or empty
+//     sync never replaces it.
+//   - Scheduler re-runs a sync periodically, with jittered exponential
+//     backoff after failures, until its context is cancelled.
+//
+// The package holds no global mutable state and performs no I/O other than
+// the HTTP request in Fetch.
+package models
+
+// Model is one model a gateway serves. Zero numeric fields mean "not
+// reported by the gateway".
+type Model struct {
+	ID              string // the id the gateway expects in requests, verbatim
+	Name            string // display name (see Normalize); empty until normalized
+	OwnedBy         string // owned_by, as reported
+	ContextLength   int    // context window in tokens
+	MaxOutputTokens int    // largest completion in tokens
+	Created         int64  // created, Unix seconds, as reported
+}
+
+// List is the outcome of parsing one models response.
+type List struct {
+	Models     []Model // in the gateway's order, unique ids
+	Skipped    int     // entries without a non-empty string id
+	Duplicates int     // entries whose id was already seen (the first is kept)
+}
+
+// Normalize sets the display name of every model: overrides[id] when
+// non-empty, otherwise DisplayName's normalization of the id.
+func Normalize(ms []Model, overrides map[string]string) {
+	for i := range ms {
+		ms[i].Name = DisplayName(ms[i].ID, overrides)
+	}
+}

@@ -1,0 +1,198 @@
+package models
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// DisplayName returns the display name of a model id, with the original
+// plugin's rules:
+//
+//  1. a non-empty overrides[id] is returned verbatim;
+//  2. otherwise the id is split on runs of '-', '_', '/' and ':' (dots and
+//     spaces are not separators), each part is trimmed of white space and
+//     empty parts are dropped; if none is left the id is returned unchanged;
+//  3. each part becomes a word and the words are joined by single spaces:
+//     - a known acronym (ai api cpu gpu glm gpt llm nlp ocr tts stt, in any
+//     case) is upper-cased: "gpt" → "GPT";
+//     - digits stay as they are: "5" → "5";
+//     - digits followed by one ASCII letter keep the digits and upper-case
+//     a size letter (b k m g t) or lower-case any other: "72b" → "72B",
+//     "4O" → "4o";
+//     - anything else is title-cased, first character upper, the rest
+//     lower: "instruct" → "Instruct", "GPT4o" → "Gpt4o", "4turbo" →
+//     "4turbo", "k2.6" → "K2.6".
+//
+// The original's separate rules for letters-then-digits ("qwen2") and
+// digits-then-letters ("128kb") give exactly the title-case result, so they
+// are folded into the last case. Case mapping outside ASCII uses Go's simple
+// Unicode mapping, which differs from JavaScript's in a few special cases
+// ("ß", final sigma); model ids are ASCII in practice.
+func DisplayName(id string, overrides map[string]string) string {
+	if o := overrides[id]; o != "" {
+		return o
+	}
+	var stack [64]byte
+	buf := stack[:0]
+	words, start := 0, 0
+	for i := 0; i <= len(id); i++ {
+		// The separators are ASCII, so scanning bytes is UTF-8 safe.
+		if i < len(id) && !isSeparator(id[i]) {
+			continue
+		}
+		part := trimJSSpace(id[start:i])
+		start = i + 1
+		if part == "" {
+			continue
+		}
+		if words > 0 {
+			buf = append(buf, ' ')
+		}
+		buf = appendWord(buf, part)
+		words++
+	}
+	if words == 0 {
+		return id
+	}
+	return string(buf)
+}
+
+func isSeparator(c byte) bool { return c == '-' || c == '_' || c == '/' || c == ':' }
+
+// isJSSpace reports whether JavaScript's String.prototype.trim removes r
+// (WhiteSpace and LineTerminator of ECMA-262), so that trimming matches the
+// original exactly.
+func isJSSpace(r rune) bool {
+	switch r {
+	case '\t', '\n', '\v', '\f', '\r', ' ', 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF:
+		return true
+	}
+	return r >= 0x2000 && r <= 0x200A
+}
+
+// trimJSSpace trims like JavaScript's String.prototype.trim.
+func trimJSSpace(s string) string {
+	for s != "" {
+		r, size := rune(s[0]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s)
+		}
+		if !isJSSpace(r) {
+			break
+		}
+		s = s[size:]
+	}
+	for s != "" {
+		r, size := rune(s[len(s)-1]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeLastRuneInString(s)
+		}
+		if !isJSSpace(r) {
+			break
+		}
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
+// acronym returns the upper-case form of w if w is one of the known
+// acronyms in any ASCII case, else "".
+func acronym(w string) string {
+	if len(w) != 2 && len(w) != 3 {
+		return ""
+	}
+	var lower [3]byte
+	for i := 0; i < len(w); i++ {
+		lower[i] = toLowerASCII(w[i])
+	}
+	switch string(lower[:len(w)]) {
+	case "ai":
+		return "AI"
+	case "api":
+		return "API"
+	case "cpu":
+		return "CPU"
+	case "gpu":
+		return "GPU"
+	case "glm":
+		return "GLM"
+	case "gpt":
+		return "GPT"
+	case "llm":
+		return "LLM"
+	case "nlp":
+		return "NLP"
+	case "ocr":
+		return "OCR"
+	case "tts":
+		return "TTS"
+	case "stt":
+		return "STT"
+	}
+	return ""
+}
+
+func appendWord(buf []byte, w string) []byte {
+	if up := acronym(w); up != "" {
+		return append(buf, up...)
+	}
+	digits := 0
+	for digits < len(w) && isDigit(w[digits]) {
+		digits++
+	}
+	if digits == len(w) {
+		return append(buf, w...)
+	}
+	if digits > 0 && digits == len(w)-1 && isASCIILetter(w[digits]) {
+		buf = append(buf, w[:digits]...)
+		switch c := toLowerASCII(w[digits]); c {
+		case 'b', 'k', 'm', 'g', 't':
+			return append(buf, toUpperASCII(c))
+		default:
+			return append(buf, c)
+		}
+	}
+	return appendTitle(buf, w)
+}
+
+func isASCIILetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
+
+// appendTitle appends w with its first character upper-cased and the rest
+// lower-cased. Like JavaScript's charAt(0).toUpperCase(), a first character
+// outside the Basic Multilingual Plane is left as it is.
+func appendTitle(buf []byte, w string) []byte {
+	r, size := utf8.DecodeRuneInString(w)
+	switch {
+	case r < utf8.RuneSelf:
+		buf = append(buf, toUpperASCII(w[0]))
+	case r > 0xFFFF:
+		buf = append(buf, w[:size]...)
+	default: // invalid bytes come out as U+FFFD
+		buf = utf8.AppendRune(buf, unicode.ToUpper(r))
+	}
+	for i := size; i < len(w); {
+		if c := w[i]; c < utf8.RuneSelf {
+			buf = append(buf, toLowerASCII(c))
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(w[i:])
+		buf = utf8.AppendRune(buf, unicode.ToLower(r))
+		i += n
+	}
+	return buf
+}
+
+func toUpperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
+func toLowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
