@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+func TestBuildEntry(t *testing.T) {
+	p := config.Provider{ID: "gw", Name: "Gateway", BaseURL: "https://gw.example/v1"}
+	discovered := []models.Model{{ID: "glm-5", Name: "GLM 5"}, {ID: "mine", Name: "Mine"}}
+	tests := []struct {
+		name  string
+		p     func(config.Provider) config.Provider
+		user  map[string]any
+		auth  string
+		check func(t *testing.T, e map[string]any)
+	}{
+		{"new provider from pluginConfig", nil, nil, "", func(t *testing.T, e map[string]any) {
+			assert.Equal(t, NPMCompatible, e["npm"])
+			assert.Equal(t, "Gateway", e["name"])
+			assert.Equal(t, map[string]any{"baseURL": "https://gw.example/v1"}, e["options"])
+			assert.Equal(t, "GLM 5", e["models"].(map[string]any)["glm-5"].(map[string]any)["name"])
+		}},
+		{"user fields win", nil, map[string]any{
+			"npm": "@ai-sdk/custom", "name": "Mine", "options": map[string]any{"timeout": 5.0},
+			"models": map[string]any{"mine": map[string]any{"name": "My own name"}},
+		}, "", func(t *testing.T, e map[string]any) {
+			assert.Equal(t, "@ai-sdk/custom", e["npm"])
+			assert.Equal(t, "Mine", e["name"])
+			assert.Equal(t, 5.0, e["options"].(map[string]any)["timeout"])
+			assert.Equal(t, "My own name", e["models"].(map[string]any)["mine"].(map[string]any)["name"])
+		}},
+		{"bearer propagated", nil, nil, "Bearer abc", func(t *testing.T, e map[string]any) {
+			assert.Equal(t, map[string]any{"Authorization": "Bearer abc"}, e["options"].(map[string]any)["headers"])
+		}},
+		{"user Authorization header is never overridden", nil, map[string]any{
+			"options": map[string]any{"headers": map[string]any{"authorization": "Token mine"}},
+		}, "Bearer abc", func(t *testing.T, e map[string]any) {
+			assert.Equal(t, map[string]any{"authorization": "Token mine"}, e["options"].(map[string]any)["headers"])
+		}},
+		{"responses API gets the native provider and a placeholder key", func(p config.Provider) config.Provider {
+			p.ResponseAPI = true
+			return p
+		}, nil, "", func(t *testing.T, e map[string]any) {
+			assert.Equal(t, NPMResponses, e["npm"])
+			assert.Equal(t, PlaceholderAPIKey, e["options"].(map[string]any)["apiKey"])
+		}},
+		{"placeholder removed when responses API is off", nil, map[string]any{
+			"options": map[string]any{"apiKey": PlaceholderAPIKey},
+		}, "", func(t *testing.T, e map[string]any) {
+			assert.NotContains(t, e["options"], "apiKey")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pp := p
+			if tc.p != nil {
+				pp = tc.p(p)
+			}
+			tc.check(t, buildEntry(pp, tc.user, discovered, tc.auth))
+		})
+	}
+}
+
+func TestReason(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("x: %w", tokens.ErrLoginRequired), protocol.ReasonLoginRequired},
+		{fmt.Errorf("x: %w", tokens.ErrInvalidGrant), protocol.ReasonLoginRequired},
+		{fmt.Errorf("x: %w", tokens.ErrInvalidClient), protocol.ReasonInvalidClient},
+		{fmt.Errorf("x: %w", tokens.ErrTransient), protocol.ReasonTransient},
+		{errors.New("other"), protocol.ReasonConfig},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, reason(tc.err), tc.err.Error())
+	}
+}
