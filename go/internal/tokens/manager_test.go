@@ -1,9 +1,13 @@
 package tokens
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,4 +239,23 @@ func TestCallerDeadlineDoesNotStrandOthers(t *testing.T) {
 	close(g.gate)
 	require.NoError(t, <-done)
 	assert.Equal(t, int32(1), g.acquires.Load(), "the second caller joined the first flight")
+}
+
+func TestUnwritableCacheServesFromMemory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	entry := newEntry(t, dir)
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.WriteFile(dir, nil, 0o600)) // every write now fails
+	var logs bytes.Buffer
+	g := &fakeGrant{lifetime: time.Hour}
+	m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: entry, Policy: Policy{Skew: 30 * time.Second},
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	for range 3 {
+		tok, err := m.Token(context.Background(), NoLogin)
+		require.NoError(t, err)
+		assert.Equal(t, "acq-1", tok.AccessToken.Reveal())
+	}
+	assert.Equal(t, int32(1), g.acquires.Load(), "the token is kept in memory")
+	assert.Contains(t, logs.String(), "continuing without cross-process coordination")
+	assert.Contains(t, logs.String(), "kept in memory only")
 }
