@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// Load parses an OpenCode config and prepares its providers without
+// starting any background work: what the command line needs.
+func (e *Engine) Load(raw json.RawMessage) (config.Result, error) {
+	res, err := config.Parse(raw)
+	if err != nil {
+		return res, fmt.Errorf("read OpenCode config: %w", err)
+	}
+	e.reconcile(res)
+	return res, nil
+}
+
+// Provider is a managed provider, as the command line sees it.
+type Provider struct{ rt *runtime }
+
+// Provider returns the managed provider with this id.
+func (e *Engine) Provider(id string) (*Provider, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	rt, ok := e.runtimes[id]
+	if !ok {
+		return nil, false
+	}
+	return &Provider{rt: rt}, true
+}
+
+// Providers returns the managed providers in config order.
+func (e *Engine) Providers(order []config.Provider) []*Provider {
+	out := make([]*Provider, 0, len(order))
+	for _, p := range order {
+		if h, ok := e.Provider(p.ID); ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Config is the provider's validated configuration.
+func (p *Provider) Config() config.Provider { return p.rt.p }
+
+// OAuth is the provider's OAuth client.
+func (p *Provider) OAuth() *oauth.Client { return p.rt.client }
+
+// Token returns a fresh token, doing at most what mode allows.
+func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, error) {
+	return p.rt.tokens.Token(ctx, mode)
+}
+
+// Policy is the provider's token freshness policy.
+func (p *Provider) Policy() tokens.Policy { return p.rt.tokens.Policy() }
+
+// Cached returns the cached token without any network call.
+func (p *Provider) Cached() tokens.Token { return p.rt.tokens.Cached() }
+
+// State returns the provider's cache state as on disk.
+func (p *Provider) State() store.State { return p.rt.entry.Load() }
+
+// Models returns the last known model list.
+func (p *Provider) Models() []models.Model { return p.rt.catalog.Models() }
+
+// Sync fetches the model list now (never prompting).
+func (p *Provider) Sync(ctx context.Context) error { return p.rt.sync(ctx) }
+
+// Forget removes the cached token (memory and disk) and returns it.
+func (p *Provider) Forget(ctx context.Context) (tokens.Token, error) { return p.rt.tokens.Forget(ctx) }
+
+// LoginWith runs an interactive login with another user flow than the
+// configured one (e.g. device_code from an SSH session) and stores the
+// token where the provider's own flow finds it.
+func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tokens.Token, error) {
+	cfg := p.rt.p
+	cfg.Flow = flow
+	if o.Log == nil {
+		o.Log = p.rt.e.log
+	}
+	client, err := oauth.New(cfg, o)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	m := tokens.NewManager(tokens.Options{
+		ProviderID:   cfg.ID,
+		Grant:        client,
+		Entry:        p.rt.entry,
+		Policy:       tokens.Policy{Skew: cfg.ExpirySkew, UserFlow: true},
+		Log:          p.rt.e.log,
+		LoginTimeout: cfg.LoginTimeout,
+	})
+	if _, err := p.rt.tokens.Forget(ctx); err != nil {
+		return tokens.Token{}, fmt.Errorf("provider %q: clear the old token: %w", cfg.ID, err)
+	}
+	t, err := m.Token(ctx, tokens.AllowLogin)
+	if err == nil {
+		p.rt.tokens.Adopt()
+	}
+	return t, err
+}
