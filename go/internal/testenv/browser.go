@@ -218,6 +218,31 @@ func (s *AuthServer) CompleteAuthorization(ctx context.Context, authorizeURL str
 	return "", fmt.Errorf("complete authorization: no redirect to the client: %s", p.describe())
 }
 
+// BrowseAuthorization is CompleteAuthorization followed by the browser loading the
+// callback URL, i.e. delivering the code (or error) to the client's loopback listener,
+// which is what a stub "open the browser" function in a test needs. It returns the
+// status code of the listener's answer; an unreachable listener is an error.
+func (s *AuthServer) BrowseAuthorization(ctx context.Context, authorizeURL string) (int, error) {
+	callback, err := s.CompleteAuthorization(ctx, authorizeURL)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, callback, nil)
+	if err != nil {
+		return 0, fmt.Errorf("browse authorization: %w", err)
+	}
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("browse authorization: deliver callback: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPageBytes))
+	return resp.StatusCode, nil
+}
+
 // ApproveDevice plays the person approving a device login: a fresh browser opens the
 // verification page, types userCode, confirms, signs in if asked (AUTO_LOGIN skips
 // it) and checks that the success page is shown.
