@@ -1,6 +1,7 @@
 package models
 
 import (
+	"encoding/json"
 	"sync"
 	"testing"
 
@@ -48,4 +49,14 @@ func TestCatalogConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Len(t, c.Models(), 1)
+}
+
+func TestModelJSONIsStable(t *testing.T) {
+	m := Model{ID: "glm-5", Name: "GLM 5", OwnedBy: "zhipu", ContextLength: 200000, MaxOutputTokens: 32000, Created: 1}
+	b, err := json.Marshal([]Model{m, {ID: "bare"}})
+	require.NoError(t, err)
+	assert.JSONEq(t, `[{"id":"glm-5","name":"GLM 5","owned_by":"zhipu","context_length":200000,"max_output_tokens":32000,"created":1},{"id":"bare"}]`, string(b))
+	var back []Model
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, []Model{m, {ID: "bare"}}, back)
 }

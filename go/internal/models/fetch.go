@@ -75,7 +75,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL string, authorization secr
 		return List{}, fmt.Errorf("models: endpoint: %w", err)
 	}
 	where := RedactURL(u.String())
-	if auth := authorization.Reveal(); strings.ContainsFunc(auth, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+	if auth := authorization.Reveal(); strings.ContainsFunc(auth, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
 		return List{}, fmt.Errorf("models: GET %s: the authorization value contains control characters", where)
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -117,7 +117,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL string, authorization secr
 		return List{}, fmt.Errorf("models: GET %s: reading the response: %w", where, transportError(ctx, err))
 	}
 	if int64(buf.Len()) > limit {
-		return List{}, fmt.Errorf("models: GET %s: %w: more than %d bytes", where, ErrTooLarge, limit)
+		return List{}, fmt.Errorf("models: GET %s: %w: the body exceeds the %d byte limit", where, ErrTooLarge, limit)
 	}
 	list, err := parse(buf.Bytes())
 	if err != nil {

@@ -41,14 +41,11 @@ func (s *scanner) unexpected() error {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	i := s.i
+	for i < len(s.b) && (s.b[i] == ' ' || s.b[i] == '\t' || s.b[i] == '\n' || s.b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 // peek returns the current byte, 0 at the end.
@@ -227,14 +224,18 @@ func (s *scanner) str() ([]byte, error) {
 	start := s.i
 	plain := true // no escapes, valid UTF-8 so far
 	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
-			s.i++ // the common case, kept out of the switch
-			continue
+		// The common case, with the position in a register.
+		b, i := s.b, s.i
+		for i < len(b) && b[i] >= 0x20 && b[i] < utf8.RuneSelf && b[i] != '"' && b[i] != '\\' {
+			i++
 		}
-		switch {
+		s.i = i
+		if i == len(b) {
+			break
+		}
+		switch c := b[i]; {
 		case c == '"':
-			raw := s.b[start:s.i]
+			raw := b[start:i]
 			s.i++
 			if plain {
 				return raw, nil
@@ -260,7 +261,7 @@ func (s *scanner) str() ([]byte, error) {
 		case c < 0x20:
 			return nil, s.fail("control character in string")
 		default:
-			r, size := utf8.DecodeRune(s.b[s.i:])
+			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
 				plain = false
 			}

@@ -28,14 +28,15 @@
 package models
 
 // Model is one model a gateway serves. Zero numeric fields mean "not
-// reported by the gateway".
+// reported by the gateway". Its JSON form (snake_case, zero fields omitted)
+// is stable, for caches.
 type Model struct {
-	ID              string // the id the gateway expects in requests, verbatim
-	Name            string // display name (see Normalize); empty until normalized
-	OwnedBy         string // owned_by, as reported
-	ContextLength   int    // context window in tokens
-	MaxOutputTokens int    // largest completion in tokens
-	Created         int64  // created, Unix seconds, as reported
+	ID              string `json:"id"`                          // the id the gateway expects in requests, verbatim
+	Name            string `json:"name,omitempty"`              // display name (see Normalize); empty until normalized
+	OwnedBy         string `json:"owned_by,omitempty"`          // owned_by, as reported
+	ContextLength   int    `json:"context_length,omitempty"`    // context window in tokens
+	MaxOutputTokens int    `json:"max_output_tokens,omitempty"` // largest completion in tokens
+	Created         int64  `json:"created,omitempty"`           // created, Unix seconds, as reported
 }
 
 // List is the outcome of parsing one models response.

@@ -26,6 +26,10 @@ import (
 //	          top_provider.max_completion_tokens
 //
 // plus owned_by and created. Names are left empty (see Normalize).
+//
+// Member names match exactly ("ID" is not "id"); of repeated members the
+// last counts. The document must be valid JSON as encoding/json defines it;
+// strings decode as encoding/json decodes them.
 func Parse(body []byte) (List, error) {
 	l, err := parse(body)
 	if err != nil {

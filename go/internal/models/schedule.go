@@ -61,7 +61,7 @@ func (s Scheduler) Run(ctx context.Context, sync func(context.Context) error) er
 		sleep = sleepTimer
 	}
 	failures := max(s.Failures, 0)
-	wait := s.Delay(failures, s.rand())
+	wait := s.Delay(failures, s.jitter())
 	for {
 		if err := sleep(ctx, wait); err != nil {
 			return err
@@ -78,7 +78,7 @@ func (s Scheduler) Run(ctx context.Context, sync func(context.Context) error) er
 		} else {
 			failures = 0
 		}
-		wait = s.Delay(failures, s.rand())
+		wait = s.Delay(failures, s.jitter())
 		if s.Report != nil {
 			s.Report(Attempt{Err: err, Failures: failures, Next: wait})
 		}
@@ -108,7 +108,7 @@ func (s Scheduler) Delay(failures int, r float64) time.Duration {
 	return d/2 + time.Duration(r*float64(d/2))
 }
 
-func (s Scheduler) rand() float64 {
+func (s Scheduler) jitter() float64 {
 	if s.Rand != nil {
 		return s.Rand()
 	}

@@ -25,8 +25,8 @@ var (
 	reCode = regexp.MustCompile(`\b(code=)[^\s&"',;]+`)
 	// Well-known API key shapes (sk-..., ghp_..., and the like).
 	reAPIKey = regexp.MustCompile(`\b(?:sk|pk|rk|ghp|gho|ghs|ghu|github_pat|xox[abp])[-_][A-Za-z0-9_\-]{16,}`)
-	// Long opaque runs with letters and digits: likely a token.
-	reOpaque = regexp.MustCompile(`[A-Za-z0-9_\-+/=.~]{40,}`)
+	// Long opaque runs: a token when they look random (see looksRandom).
+	reOpaque = regexp.MustCompile(`[A-Za-z0-9_\-+/.~]{32,}=*`)
 )
 
 // scrub removes credentials from s: the given known secrets verbatim (those
@@ -44,12 +44,34 @@ func scrub(s string, known ...string) string {
 	s = reCode.ReplaceAllString(s, "${1}[redacted]")
 	s = reAPIKey.ReplaceAllString(s, "[redacted]")
 	s = reOpaque.ReplaceAllStringFunc(s, func(m string) string {
-		if strings.ContainsAny(m, "0123456789") && strings.IndexFunc(m, unicode.IsLetter) >= 0 {
+		if looksRandom(m) {
 			return "[redacted]"
 		}
 		return m
 	})
 	return s
+}
+
+// looksRandom tells a token (base64 with upper case, lower case and digits,
+// or a hex string) from a long readable run such as a model path
+// ("accounts/fireworks/models/llama-v3p1-70b-instruct").
+func looksRandom(m string) bool {
+	var upper, lower, digit, nonHex bool
+	for i := 0; i < len(m); i++ {
+		switch c := m[i]; {
+		case 'A' <= c && c <= 'Z':
+			upper = true
+			nonHex = nonHex || c > 'F'
+		case 'a' <= c && c <= 'z':
+			lower = true
+			nonHex = nonHex || c > 'f'
+		case '0' <= c && c <= '9':
+			digit = true
+		default:
+			nonHex = true
+		}
+	}
+	return (upper && lower && digit && len(m) >= 40) || (!nonHex && digit && (upper || lower))
 }
 
 // preview renders a response body for an error message: valid UTF-8,

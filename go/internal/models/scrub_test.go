@@ -22,8 +22,10 @@ func TestScrub(t *testing.T) {
 		{"form and query", `access_token=abc&refresh_token=def&api_key=ghi code=jkl&state=s`, `access_token=[redacted]&refresh_token=[redacted]&api_key=[redacted] code=[redacted]&state=s`},
 		{"header style", `x-api-key: abc123; cookie: session=1`, `x-api-key: [redacted]; cookie: [redacted]`},
 		{"api key shapes", `key sk-proj-abcdefghijklmnop1234 and ghp_abcdefghijklmnopqrstuv`, `key [redacted] and [redacted]`},
-		{"opaque run", `token ` + strings.Repeat("a1", 25) + ` end`, `token [redacted] end`},
+		{"opaque base64", `token ` + strings.Repeat("aB1", 14) + `== end`, `token [redacted] end`},
+		{"hex", `key 0123456789abcdef0123456789abcdef seen`, `key [redacted] seen`},
 		{"long words kept", `model ` + strings.Repeat("a", 50) + ` not found`, `model ` + strings.Repeat("a", 50) + ` not found`},
+		{"model path kept", `model accounts/fireworks/models/llama-v3p1-70b-instruct not found`, `model accounts/fireworks/models/llama-v3p1-70b-instruct not found`},
 		{"plain message kept", `{"error":{"message":"model not found","code":404}}`, `{"error":{"message":"model not found","code":404}}`},
 	}
 	for _, tt := range tests {
