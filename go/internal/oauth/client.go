@@ -1,7 +1,9 @@
 // Package oauth talks to the authorization server of one provider:
 // discovery (OIDC, with RFC 8414 as fallback), the machine grants
 // (client_credentials, RFC 7523 jwt_bearer, RFC 8693 token_exchange), the
-// refresh grant, and the subject-token sources the federated grants read.
+// interactive grants (authorization code with PKCE through a loopback
+// redirect, RFC 8628 device code) with id_token verification, the refresh
+// grant, and the subject-token sources the federated grants read.
 // Every request has a deadline, no redirect is ever followed, response
 // bodies are read with a bound, and errors carry the OAuth error code and
 // a classification (tokens.ErrInvalidGrant, ErrInvalidClient, ErrTransient)
@@ -14,6 +16,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -38,6 +41,8 @@ type Client struct {
 	meta    *Metadata
 	metaAt  time.Time
 	metaTTL time.Duration
+
+	ia *interaction // the interactive grants' prompt, browser, sleep, JWKS
 }
 
 // Options tune a Client; zero values give production defaults.
@@ -47,6 +52,18 @@ type Options struct {
 	Now         func() time.Time    // default time.Now
 	Getenv      func(string) string // default os.Getenv
 	MetadataTTL time.Duration       // default 1 h
+
+	// Prompt is called when a person must act during a login (open a URL,
+	// enter a device code). The prompt is also written to Stderr.
+	Prompt func(Prompt)
+	// Stderr receives the prompts and the browser opener's output (default os.Stderr).
+	Stderr io.Writer
+	// OpenBrowser opens a URL for the authorization code login (default: the
+	// platform opener of package browser, honouring OPENCODE_OAUTH2_BROWSER
+	// through Getenv). An error makes the login show the URL instead.
+	OpenBrowser func(ctx context.Context, url string) error
+	// Sleep waits between device-code polls (default: a timer honouring ctx).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a client for p.
@@ -67,7 +84,8 @@ func New(p config.Provider, o Options) (*Client, error) {
 	if o.MetadataTTL <= 0 {
 		o.MetadataTTL = time.Hour
 	}
-	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv, metaTTL: o.MetadataTTL}, nil
+	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv, metaTTL: o.MetadataTTL,
+		ia: newInteraction(o)}, nil
 }
 
 // HTTPClient is the client's HTTP client (shared with model discovery).
@@ -147,8 +165,10 @@ func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
 		return c.jwtBearer(ctx)
 	case config.TokenExchange:
 		return c.tokenExchange(ctx)
-	case config.AuthorizationCode, config.DeviceCode:
-		return tokens.Token{}, fmt.Errorf("provider %q: %w: the %s login is not available in this build; use a machine grant", c.p.ID, tokens.ErrLoginRequired, c.p.Flow)
+	case config.AuthorizationCode:
+		return c.authorizationCode(ctx)
+	case config.DeviceCode:
+		return c.deviceCode(ctx)
 	}
 	return tokens.Token{}, fmt.Errorf("provider %q: unknown authFlow %q", c.p.ID, c.p.Flow)
 }

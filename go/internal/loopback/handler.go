@@ -1,0 +1,188 @@
+package loopback
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+)
+
+// verdict is what a request to the callback path amounts to.
+type verdict int
+
+const (
+	// stray: not the response we wait for (no or wrong state, malformed);
+	// answered with a 4xx page, the login goes on.
+	stray verdict = iota
+	// rejected: the state matches but the response must fail the login
+	// (error parameter, iss mismatch or missing when required).
+	rejected
+	// accepted: the state matches and a code is there.
+	accepted
+)
+
+// judgement is the pure decision about one callback query.
+type judgement struct {
+	verdict verdict
+	status  int        // HTTP status of the page for stray requests
+	reason  string     // short, secret-free explanation for the page and logs
+	code    string     // accepted only
+	err     *AuthError // rejected only
+}
+
+// single returns the only value of key, and whether there was exactly one.
+func single(q url.Values, key string) (string, bool) {
+	v, ok := q[key]
+	if !ok || len(v) != 1 {
+		return "", false
+	}
+	return v[0], true
+}
+
+// judge decides about a callback query. Only a query carrying exactly one
+// `state` equal to the expected one can end the login, so that a page or a
+// process that does not know the state cannot fail or hijack it (RFC 6749
+// section 10.12). The iss check (RFC 9207) comes before the error and the
+// code, for error responses too.
+func judge(q url.Values, state secret.String, issuer string, requireIssuer bool) judgement {
+	got, ok := single(q, "state")
+	if _, present := q["state"]; !present {
+		return judgement{verdict: stray, status: http.StatusBadRequest, reason: "the request has no state parameter"}
+	}
+	if !ok {
+		return judgement{verdict: stray, status: http.StatusBadRequest, reason: "the request has more than one state parameter"}
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(state.Reveal())) != 1 {
+		return judgement{verdict: stray, status: http.StatusBadRequest, reason: "the state parameter does not match this login"}
+	}
+	for _, k := range []string{"iss", "code", "error", "error_description"} {
+		if len(q[k]) > 1 {
+			return judgement{verdict: rejected, err: &AuthError{Code: "invalid_response",
+				Description: "the response repeats the " + k + " parameter"}}
+		}
+	}
+	iss, issPresent := single(q, "iss")
+	switch {
+	case issPresent && iss != issuer:
+		return judgement{verdict: rejected, err: &AuthError{Code: "issuer_mismatch",
+			Description: "the response comes from issuer " + redact.Text(iss, 120) + ", not " + issuer +
+				" (RFC 9207: possible mix-up attack); the login was stopped"}}
+	case !issPresent && requireIssuer:
+		return judgement{verdict: rejected, err: &AuthError{Code: "issuer_missing",
+			Description: "the server announces RFC 9207 iss parameters but the response has none; the login was stopped"}}
+	}
+	if code, isErr := single(q, "error"); isErr {
+		desc, _ := single(q, "error_description")
+		return judgement{verdict: rejected, err: &AuthError{Code: redact.Text(code, 60), Description: redact.Text(desc, 300)}}
+	}
+	code, _ := single(q, "code")
+	if code == "" {
+		return judgement{verdict: stray, status: http.StatusBadRequest, reason: "the request has no code parameter"}
+	}
+	return judgement{verdict: accepted, code: code}
+}
+
+// ServeHTTP answers the browser.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	log := s.cfg.Log.With("method", r.Method, "path", redact.Text(r.URL.Path, 80))
+
+	// A page on another site that rebinds its name to 127.0.0.1 sends its own
+	// Host: it gets nothing here, not even the start redirect.
+	if !s.hostOK(r.Host) {
+		log.Debug("loopback: request for another host")
+		s.page(w, http.StatusMisdirectedRequest, pageFailure, "Wrong address", "This server only answers http://127.0.0.1:"+strconv.Itoa(s.port)+"/.")
+		return
+	}
+	if r.URL.Path == "/" && r.Method == http.MethodGet {
+		s.mu.Lock()
+		done, target := s.done, s.authURL
+		s.mu.Unlock()
+		if done || target == "" {
+			s.page(w, http.StatusGone, pageInfo, "This login is over", "Return to your terminal or to OpenCode.")
+			return
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
+	if r.URL.Path != s.cfg.Path {
+		log.Debug("loopback: stray request")
+		s.page(w, http.StatusNotFound, pageInfo, "Not found", "This address only receives the login's answer.")
+		return
+	}
+	if r.Method != http.MethodGet {
+		h.Set("Allow", http.MethodGet)
+		s.page(w, http.StatusMethodNotAllowed, pageInfo, "Method not allowed", "The login's answer arrives with GET.")
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		log.Debug("loopback: malformed callback query")
+		s.page(w, http.StatusBadRequest, pageFailure, "Invalid request", "The query string could not be read. The login is still waiting.")
+		return
+	}
+	j := judge(q, s.cfg.State, s.cfg.Issuer, s.cfg.RequireIssuer)
+	if j.verdict == stray {
+		log.Debug("loopback: stray callback", "reason", j.reason)
+		s.page(w, j.status, pageFailure, "Invalid request", "This is not the answer the login waits for ("+j.reason+"). The login is still waiting.")
+		return
+	}
+
+	s.mu.Lock()
+	replay := s.done
+	s.done = true
+	s.mu.Unlock()
+	if replay {
+		log.Debug("loopback: replayed callback refused")
+		s.page(w, http.StatusBadRequest, pageFailure, "Already used", "This login already received its answer; a second one is refused.")
+		return
+	}
+
+	if j.verdict == rejected {
+		s.results <- outcome{err: j.err}
+		log.Debug("loopback: callback rejected", "error", j.err.Code)
+		s.page(w, http.StatusBadRequest, pageFailure, "Login failed", j.err.Error())
+		return
+	}
+
+	resp := &Response{Code: secret.New(j.code), result: make(chan error, 1)}
+	s.results <- outcome{resp: resp}
+	timer := time.NewTimer(s.cfg.FinishTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-resp.result:
+		if err != nil {
+			s.page(w, http.StatusOK, pageFailure, "Login failed", redact.Text(err.Error(), 400))
+			return
+		}
+		s.page(w, http.StatusOK, pageSuccess, "Login complete", "You are logged in"+s.to()+". You can close this tab.")
+	case <-timer.C:
+		s.page(w, http.StatusOK, pageInfo, "Authorization received", "Return to your terminal or to OpenCode to see the result.")
+	case <-s.closing:
+		s.page(w, http.StatusOK, pageInfo, "Authorization received", "Return to your terminal or to OpenCode to see the result.")
+	case <-r.Context().Done():
+	}
+}
+
+func (s *Server) hostOK(host string) bool {
+	port := ":" + strconv.Itoa(s.port)
+	return host == "127.0.0.1"+port || strings.EqualFold(host, "localhost"+port)
+}
+
+func (s *Server) to() string {
+	if s.cfg.Label == "" {
+		return ""
+	}
+	return " to " + s.cfg.Label
+}

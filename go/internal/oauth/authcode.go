@@ -1,0 +1,196 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/loopback"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// authRequest is the secret material of one authorization request.
+type authRequest struct {
+	state secret.String
+	nonce secret.String // zero without openid
+	pkce  *pkce         // nil when the provider disabled PKCE
+}
+
+func (c *Client) newAuthRequest() (authRequest, error) {
+	var r authRequest
+	var err error
+	if r.state, err = randomSecret(32); err != nil {
+		return r, fmt.Errorf("provider %q: state: %w", c.p.ID, err)
+	}
+	if hasOpenID(c.p.Scopes) {
+		if r.nonce, err = randomSecret(32); err != nil {
+			return r, fmt.Errorf("provider %q: nonce: %w", c.p.ID, err)
+		}
+	}
+	if c.p.PKCE {
+		p, err := newPKCE()
+		if err != nil {
+			return r, fmt.Errorf("provider %q: %w", c.p.ID, err)
+		}
+		r.pkce = &p
+	}
+	return r, nil
+}
+
+// authorizationURL is the endpoint with its own query kept and ours set.
+func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (string, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "", fmt.Errorf("provider %q: authorization endpoint %s: %w", c.p.ID, redact.URL(endpoint), err)
+	}
+	q := u.Query()
+	q.Set("response_type", "code")
+	q.Set("client_id", c.p.ClientID)
+	q.Set("redirect_uri", redirectURI)
+	if len(c.p.Scopes) > 0 {
+		q.Set("scope", strings.Join(c.p.Scopes, " "))
+	}
+	q.Set("state", r.state.Reveal())
+	if !r.nonce.IsZero() {
+		q.Set("nonce", r.nonce.Reveal())
+	}
+	if r.pkce != nil {
+		q.Set("code_challenge", r.pkce.challenge)
+		q.Set("code_challenge_method", "S256")
+	}
+	q.Del("resource")
+	for _, res := range c.p.Resources {
+		q.Add("resource", res)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func (c *Client) loginTimeout() time.Duration {
+	if c.p.LoginTimeout > 0 {
+		return c.p.LoginTimeout
+	}
+	return config.DefaultLoginTimeout
+}
+
+// authorizationCode runs the authorization code grant with PKCE through a
+// loopback redirect and the user's browser.
+func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
+	meta, err := c.Metadata(ctx)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	if meta.AuthorizationEndpoint == "" {
+		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no authorization_endpoint; set authorizationEndpoint in the oauth2 block", c.p.ID)
+	}
+	timeout := c.loginTimeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	req, err := c.newAuthRequest()
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	srv, err := loopback.Listen(loopback.Config{
+		Port:          c.p.RedirectPort,
+		State:         req.state,
+		Issuer:        meta.Issuer,
+		RequireIssuer: meta.AuthorizationResponseISSSupported,
+		Label:         c.displayName(),
+		Log:           c.log,
+	})
+	if errors.Is(err, loopback.ErrPortInUse) {
+		return tokens.Token{}, fmt.Errorf("provider %q: redirectPort %d on 127.0.0.1 is already in use (another login, or another program); "+
+			"close it, or change redirectPort (it must match a redirect URI registered for client %q): %w", c.p.ID, c.p.RedirectPort, c.p.ClientID, err)
+	}
+	if err != nil {
+		return tokens.Token{}, fmt.Errorf("provider %q: loopback redirect: %w", c.p.ID, err)
+	}
+	defer srv.Close()
+	authURL, err := c.authorizationURL(meta.AuthorizationEndpoint, srv.RedirectURI(), req)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	if req.pkce != nil && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
+		c.log.Warn("the server does not list S256 in code_challenge_methods_supported; sending it anyway (set pkce: false for this provider if the login fails)")
+	}
+	srv.Start(authURL)
+	c.log.Info("login started", "flow", "authorization_code", "authorization_endpoint", redact.URL(meta.AuthorizationEndpoint),
+		"redirect_uri", srv.RedirectURI(), "pkce", req.pkce != nil, "timeout", timeout.String())
+	c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint, timeout)
+
+	resp, err := srv.Wait(ctx)
+	if err != nil {
+		return tokens.Token{}, c.loginWaitError(ctx, err, timeout)
+	}
+	t, err := c.exchangeCode(ctx, meta, resp.Code, srv.RedirectURI(), req)
+	resp.Finish(err)
+	if err != nil {
+		c.log.Warn("login failed", "flow", "authorization_code", "err", err)
+		return tokens.Token{}, err
+	}
+	c.log.Info("login complete", "flow", "authorization_code")
+	return t, nil
+}
+
+// announceBrowser opens the start URL and tells the user what happened.
+func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string, timeout time.Duration) {
+	expires := c.now().Add(timeout)
+	host := authEndpoint
+	if u, err := url.Parse(authEndpoint); err == nil {
+		host = u.Host
+	}
+	if err := c.ia.open(ctx, startURL); err != nil {
+		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
+		c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
+			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s):", c.displayName(), host)})
+		return
+	}
+	c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
+		Message: fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine:", c.displayName(), host)})
+}
+
+// loginWaitError explains why no authorization response arrived.
+func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Duration) error {
+	var ae *loopback.AuthError
+	switch {
+	case errors.As(err, &ae):
+		c.log.Warn("login failed", "flow", "authorization_code", "error", ae.Code)
+		hint := ""
+		if ae.Code == "access_denied" {
+			hint = " (the login was cancelled or refused)"
+		}
+		return fmt.Errorf("provider %q: %w: %s%s", c.p.ID, tokens.ErrLoginRequired, ae.Error(), hint)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		c.log.Warn("login timed out", "flow", "authorization_code", "timeout", timeout.String())
+		return fmt.Errorf("provider %q: %w: no login was completed in the browser within %s (loginTimeoutSeconds)", c.p.ID, tokens.ErrLoginRequired, timeout)
+	}
+	return fmt.Errorf("provider %q: login interrupted: %w", c.p.ID, err)
+}
+
+// exchangeCode trades the code for tokens (RFC 6749 4.1.3 with the PKCE
+// verifier) and checks the result.
+func (c *Client) exchangeCode(ctx context.Context, meta *Metadata, code secret.String, redirectURI string, r authRequest) (tokens.Token, error) {
+	form := url.Values{
+		"grant_type":   {"authorization_code"},
+		"code":         {code.Reveal()},
+		"redirect_uri": {redirectURI},
+	}
+	scrub := []secret.String{code, r.state}
+	if r.pkce != nil {
+		form.Set("code_verifier", r.pkce.verifier.Reveal())
+		scrub = append(scrub, r.pkce.verifier)
+	}
+	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, form, scrub...)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	return c.finishLogin(ctx, meta, t, r.nonce)
+}

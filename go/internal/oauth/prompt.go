@@ -1,0 +1,126 @@
+package oauth
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/browser"
+)
+
+// Prompt kinds.
+const (
+	PromptBrowser    = "browser"
+	PromptDeviceCode = "device_code"
+)
+
+// Prompt asks the user to act during an interactive login: open a URL
+// (Kind "browser"), or visit a URL and enter a code (Kind "device_code").
+// No field ever holds a secret: the browser URL is the loopback start page,
+// which redirects to the authorization request.
+type Prompt struct {
+	ProviderID string
+	Kind       string // PromptBrowser | PromptDeviceCode
+	Message    string // one sentence for a person
+	URL        string
+	UserCode   string    // device_code only
+	ExpiresAt  time.Time // when the login stops waiting
+}
+
+// interaction holds what the interactive grants need besides HTTP.
+type interaction struct {
+	prompt func(Prompt)
+	stderr io.Writer
+	open   func(ctx context.Context, url string) error
+	sleep  func(ctx context.Context, d time.Duration) error
+
+	stderrMu sync.Mutex
+	jwks     jwksCache
+}
+
+func newInteraction(o Options) *interaction {
+	ia := &interaction{prompt: o.Prompt, stderr: o.Stderr, open: o.OpenBrowser, sleep: o.Sleep}
+	if ia.stderr == nil {
+		ia.stderr = os.Stderr
+	}
+	if ia.open == nil {
+		op := browser.Opener{Getenv: o.Getenv, Stderr: ia.stderr}
+		ia.open = op.Open
+	}
+	if ia.sleep == nil {
+		ia.sleep = sleepCtx
+	}
+	return ia
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// show hands p to the Prompt callback and writes it to stderr, which reaches
+// the user's terminal when the sidecar runs there.
+func (c *Client) show(p Prompt) {
+	p.ProviderID = c.p.ID
+	if c.ia.prompt != nil {
+		c.ia.prompt(p)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n[opencode-oauth2] %s: %s\n", c.p.ID, p.Message)
+	if p.URL != "" {
+		fmt.Fprintf(&b, "    %s\n", p.URL)
+	}
+	if p.UserCode != "" {
+		fmt.Fprintf(&b, "    code: %s\n", p.UserCode)
+	}
+	if !p.ExpiresAt.IsZero() {
+		fmt.Fprintf(&b, "    (waiting until %s)\n", p.ExpiresAt.Local().Format("15:04:05"))
+	}
+	b.WriteString("\n")
+	c.ia.stderrMu.Lock()
+	defer c.ia.stderrMu.Unlock()
+	_, _ = io.WriteString(c.ia.stderr, b.String())
+}
+
+// displayName is how the user knows the provider.
+func (c *Client) displayName() string {
+	if c.p.Name != "" {
+		return c.p.Name
+	}
+	return c.p.ID
+}
+
+// safeDisplayURL accepts an http(s) URL from the server for display in a
+// terminal or a UI: no control characters (escape sequences), bounded.
+func safeDisplayURL(raw string) (string, bool) {
+	if raw == "" || len(raw) > 2048 || !printable(raw) || strings.ContainsAny(raw, " \"'<>`\\") {
+		return "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", false
+	}
+	return raw, true
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
