@@ -193,7 +193,7 @@ func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runti
 	if p.HTTPTimeout <= 0 {
 		p.HTTPTimeout = settings.HTTPTimeout
 	}
-	client, err := oauth.New(p, oauth.Options{Log: e.log})
+	client, err := oauth.New(p, oauth.Options{Log: e.log, Prompt: e.prompt})
 	if err != nil {
 		return nil, err
 	}
@@ -222,4 +222,14 @@ func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runti
 	rt.lastSync = st.LastSyncAt
 	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}
 	return rt, nil
+}
+
+// prompt forwards a login prompt (open this URL, enter this code) to the
+// shim, which shows it where the user sees it.
+func (e *Engine) prompt(p oauth.Prompt) {
+	params := protocol.PromptParams{ProviderID: p.ProviderID, Kind: p.Kind, Message: p.Message, URL: p.URL, UserCode: p.UserCode}
+	if !p.ExpiresAt.IsZero() {
+		params.ExpiresAt = p.ExpiresAt.UnixMilli()
+	}
+	e.notify(protocol.NotifyPrompt, params)
 }

@@ -195,7 +195,7 @@ func TestAuthorizationCode(t *testing.T) {
 		{
 			name:  "state mismatch only: the login times out",
 			steps: []step{{query: wrongState}}, wantStatuses: []int{400},
-			edit:    func(p *config.Provider, _ *fakeAS) { p.LoginTimeout = 300 * time.Millisecond },
+			edit:    func(p *config.Provider, _ *fakeAS) { p.LoginTimeout = 3 * time.Second },
 			wantErr: "no login was completed", wantErrIs: tokens.ErrLoginRequired,
 		},
 		{
@@ -204,7 +204,7 @@ func TestAuthorizationCode(t *testing.T) {
 				return url.Values{"code": {canaryCode}, "iss": {iss}}
 			}}},
 			wantStatuses: []int{400},
-			edit:         func(p *config.Provider, _ *fakeAS) { p.LoginTimeout = 300 * time.Millisecond },
+			edit:         func(p *config.Provider, _ *fakeAS) { p.LoginTimeout = 3 * time.Second },
 			wantErr:      "no login was completed", wantErrIs: tokens.ErrLoginRequired,
 		},
 		{

@@ -132,5 +132,13 @@ func (c *Client) Refresh(ctx context.Context, t tokens.Token) (tokens.Token, err
 	if err != nil {
 		return tokens.Token{}, c.classify("refresh token request", err)
 	}
-	return c.fromOAuth2(nt), nil
+	out := c.fromOAuth2(nt)
+	// A refresh response may carry a new id_token (OIDC Core 12.2): verify it
+	// like the first one, without a nonce, and keep the subject unchanged.
+	if !out.IDToken.IsZero() && meta.JWKSURI != "" {
+		if _, err := c.verifyIDToken(ctx, meta, out.IDToken, secret.String{}); err != nil {
+			return tokens.Token{}, fmt.Errorf("provider %q: the id_token of the refresh response is invalid: %w", c.p.ID, err)
+		}
+	}
+	return out, nil
 }
