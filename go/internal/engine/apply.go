@@ -35,11 +35,8 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: p.Found,
 			Severity: string(p.Severity), Message: p.Message(),
 		})
-		if p.Severity == config.SeverityError {
-			e.log.Error("provider skipped: "+p.Message(), "provider", p.ProviderID, "field", p.Field)
-		} else {
-			e.log.Warn(p.Message(), "provider", p.ProviderID, "field", p.Field)
-		}
+		// The shim logs problems where the user sees them; here only at debug.
+		e.log.Debug("config problem", "provider", p.ProviderID, "field", p.Field, "severity", string(p.Severity))
 	}
 
 	var userProviders map[string]map[string]any

@@ -6,6 +6,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // ProtocolVersion is the version of protocol/protocol.md this side speaks.
@@ -132,7 +133,11 @@ const (
 )
 
 func (e *TokenError) Error() string {
-	return fmt.Sprintf("provider %q: no access token: %v", e.ProviderID, e.Err)
+	msg := e.Err.Error()
+	if prefix := fmt.Sprintf("provider %q: ", e.ProviderID); strings.HasPrefix(msg, prefix) {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return fmt.Sprintf("provider %q: no access token: %s", e.ProviderID, msg)
 }
 
 func (e *TokenError) Unwrap() error { return e.Err }

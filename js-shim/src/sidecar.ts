@@ -1,0 +1,521 @@
+// The sidecar process and its JSON-RPC 2.0 client (protocol/protocol.md):
+// request ids and deadlines, notification dispatch (framing: framing.ts),
+// and supervision (restart once per failure, bounded start attempts, kill on
+// dispose). Nothing here knows about OAuth or OpenCode.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "./framing.js";
+
+export { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from "./framing.js";
+
+export const PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------- errors
+
+/** A JSON-RPC error response from the sidecar. */
+export class RpcError extends Error {
+  override name = "RpcError";
+  constructor(
+    readonly method: string,
+    readonly code: number,
+    message: string,
+    readonly data: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** The sidecar process is gone (or could not start). */
+export class SidecarExitedError extends Error {
+  override name = "SidecarExitedError";
+}
+
+export class SidecarTimeoutError extends Error {
+  override name = "SidecarTimeoutError";
+}
+
+/** The sidecar speaks another protocol version: restarting cannot help. */
+export class IncompatibleSidecarError extends Error {
+  override name = "IncompatibleSidecarError";
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+// ---------------------------------------------------------------- connection
+
+export type Method = "initialize" | "config/apply" | "headers/get" | "shutdown";
+
+export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
+  initialize: 5_000,
+  "config/apply": 20_000,
+  "headers/get": 60_000,
+  shutdown: 2_000,
+};
+
+interface Pending {
+  method: string;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface ConnectionHandlers {
+  onNotification: (method: string, params: unknown) => void;
+  onStderr: (line: string) => void;
+  onExit: (conn: Connection, reason: string) => void;
+}
+
+function unref(x: unknown): void {
+  if (typeof x === "object" && x !== null && "unref" in x && typeof x.unref === "function") x.unref();
+}
+
+/** One child process and the JSON-RPC session over its stdio. */
+class Connection {
+  readonly child: ChildProcess;
+  alive = true;
+  /** Set when we stop it on purpose (no "exited unexpectedly" report). */
+  expected = false;
+  private readonly decoder: FrameDecoder;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private readonly stderrTail: string[] = [];
+  private stderrPartial = "";
+  private exitReason = "";
+  private finished = false;
+  readonly closed: Promise<void>;
+  // Belt and braces: the child also sees EOF when the host goes away.
+  private readonly onHostExit = (): void => {
+    this.kill("SIGTERM");
+  };
+
+  constructor(
+    readonly binary: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv | undefined,
+    maxFrameBytes: number,
+    private readonly h: ConnectionHandlers,
+  ) {
+    this.decoder = new FrameDecoder(maxFrameBytes);
+    this.child = spawn(binary, [...args], { stdio: ["pipe", "pipe", "pipe"], env, windowsHide: true });
+    let closedResolve: () => void = () => {};
+    this.closed = new Promise((r) => (closedResolve = r));
+
+    // The child must not keep the host alive: pending requests keep it alive
+    // through their (ref'd) deadline timers instead.
+    this.child.unref();
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) unref(s);
+    process.once("exit", this.onHostExit);
+
+    this.child.stdin?.on("error", () => {
+      /* EPIPE after the child died: reported through exit/close */
+    });
+    this.child.stdout?.on("data", (chunk: Buffer) => this.onData(chunk));
+    this.child.stdout?.on("error", () => {});
+    this.child.stderr?.on("data", (chunk: Buffer) => this.onStderrData(chunk));
+    this.child.stderr?.on("error", () => {});
+
+    let fallback: ReturnType<typeof setTimeout> | undefined;
+    const finish = (): void => {
+      if (fallback !== undefined) clearTimeout(fallback);
+      if (this.finished) return;
+      this.finished = true;
+      process.removeListener("exit", this.onHostExit);
+      this.alive = false;
+      this.flushStderr();
+      const reason = this.describeExit();
+      this.failAll(new SidecarExitedError(reason));
+      this.h.onExit(this, reason);
+      closedResolve();
+    };
+    this.child.on("error", (err) => {
+      // Only a failed spawn (ENOENT, EACCES) ends the connection; a failed
+      // kill() of a live process also lands here and changes nothing.
+      if (this.child.pid !== undefined) return;
+      if (this.exitReason === "") this.exitReason = `could not be started: ${err.message}`;
+      finish();
+    });
+    this.child.on("exit", (code, signal) => {
+      if (this.exitReason === "") {
+        this.exitReason = signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`;
+      }
+      this.alive = false;
+      // stdout may still hold the last answers: wait for 'close', but not forever
+      // (a grandchild could hold the pipes open).
+      fallback = setTimeout(finish, 500);
+      unref(fallback);
+    });
+    this.child.on("close", finish);
+  }
+
+  describeExit(): string {
+    const tail = this.stderrTail.length > 0 ? `; its last output: ${this.stderrTail.join(" | ")}` : "";
+    return `the opencode-oauth2 sidecar (${this.binary}) ${this.exitReason || "exited"}${tail}`;
+  }
+
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    if (!this.alive) return Promise.reject(new SidecarExitedError(this.describeExit()));
+    const id = this.nextId++;
+    let frame: Buffer;
+    try {
+      frame = encodeFrame({ jsonrpc: "2.0", id, method, params });
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          new SidecarTimeoutError(
+            `the opencode-oauth2 sidecar did not answer ${method} within ${timeoutMs / 1000} s`,
+          ),
+        );
+      }, timeoutMs);
+      this.pending.set(id, { method, resolve, reject, timer });
+      this.write(frame);
+    });
+  }
+
+  notify(method: string, params: unknown): void {
+    if (this.alive) this.write(encodeFrame({ jsonrpc: "2.0", method, params }));
+  }
+
+  private write(frame: Buffer): void {
+    try {
+      this.child.stdin?.write(frame);
+    } catch {
+      /* reported through exit */
+    }
+  }
+
+  endInput(): void {
+    try {
+      this.child.stdin?.end();
+    } catch {
+      /* already closed */
+    }
+  }
+
+  kill(signal: NodeJS.Signals = "SIGTERM"): void {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    try {
+      this.child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  private failAll(err: Error): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(err);
+    }
+  }
+
+  private protocolFailure(reason: string): void {
+    this.exitReason = `broke the protocol (${reason}) and was stopped`;
+    this.failAll(new SidecarExitedError(this.describeExit()));
+    this.alive = false;
+    this.kill("SIGKILL");
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.alive && this.finished) return;
+    let bodies: string[];
+    try {
+      bodies = this.decoder.push(chunk);
+    } catch (e) {
+      this.protocolFailure(errorMessage(e));
+      return;
+    }
+    for (const body of bodies) {
+      let msg: unknown;
+      try {
+        msg = JSON.parse(body);
+      } catch {
+        this.protocolFailure("a frame is not valid JSON");
+        return;
+      }
+      this.dispatch(msg);
+    }
+  }
+
+  private dispatch(msg: unknown): void {
+    if (!isRecord(msg)) return;
+    const method = msg["method"];
+    const id = msg["id"];
+    if (typeof method === "string") {
+      if (id === undefined || id === null) {
+        try {
+          this.h.onNotification(method, msg["params"]);
+        } catch {
+          /* a handler bug must not break the connection */
+        }
+      } else {
+        // The protocol defines no requests from the sidecar.
+        this.write(
+          encodeFrame({ jsonrpc: "2.0", id, error: { code: -32601, message: `method not found: ${method}` } }),
+        );
+      }
+      return;
+    }
+    if (typeof id !== "number") return;
+    const p = this.pending.get(id);
+    if (p === undefined) return; // late answer after a deadline
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    const error = msg["error"];
+    if (error !== undefined && error !== null) {
+      const e = isRecord(error) ? error : {};
+      const code = typeof e["code"] === "number" ? e["code"] : -32603;
+      const message = typeof e["message"] === "string" ? e["message"] : "unknown error";
+      p.reject(new RpcError(p.method, code, message, e["data"]));
+    } else {
+      p.resolve(msg["result"] ?? null);
+    }
+  }
+
+  private onStderrData(chunk: Buffer): void {
+    this.stderrPartial += chunk.toString("utf8");
+    let nl: number;
+    while ((nl = this.stderrPartial.indexOf("\n")) >= 0) {
+      this.stderrLine(this.stderrPartial.slice(0, nl));
+      this.stderrPartial = this.stderrPartial.slice(nl + 1);
+    }
+    if (this.stderrPartial.length > 64 * 1024) this.flushStderr();
+  }
+
+  private flushStderr(): void {
+    if (this.stderrPartial !== "") this.stderrLine(this.stderrPartial);
+    this.stderrPartial = "";
+  }
+
+  private stderrLine(raw: string): void {
+    const line = raw.replace(/\r$/, "");
+    if (line.trim() === "") return;
+    this.stderrTail.push(line.length > 300 ? `${line.slice(0, 300)}…` : line);
+    if (this.stderrTail.length > 5) this.stderrTail.shift();
+    try {
+      this.h.onStderr(line);
+    } catch {
+      /* ignore */
+    }
+  }
+}
+
+// ---------------------------------------------------------------- supervisor
+
+export interface InitializeParams {
+  protocolVersion: number;
+  interactive: boolean;
+  hostVersion?: string;
+  logLevel?: "debug" | "info" | "warn" | "error";
+  directory?: string;
+}
+
+export interface SidecarOptions {
+  binary: string;
+  /** Default ["serve"]. */
+  args?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** Called before every (re)start, so it reflects the latest settings. */
+  initializeParams: () => InitializeParams;
+  onNotification?: (method: string, params: unknown) => void;
+  onStderr?: (line: string) => void;
+  /** The running sidecar went away without being asked to. */
+  onUnexpectedExit?: (reason: string) => void;
+  /** A restarted sidecar re-applied the last config; this is its result. */
+  onReapplied?: (result: unknown) => void;
+  /** Consecutive failed starts before giving up (default 3). */
+  maxStartAttempts?: number;
+  /** Pause between failed starts, multiplied by the attempt number (default 200 ms). */
+  startBackoffMs?: number;
+  /** After giving up, requests fail at once for this long (default 30 s). */
+  cooldownMs?: number;
+  deadlines?: Partial<Record<Method, number>>;
+  maxFrameBytes?: number;
+}
+
+/**
+ * A supervised sidecar. Lazily started by the first request; a request that
+ * finds it dead starts a new one (initialize + the last config/apply). A
+ * headers/get whose sidecar dies under it is retried once on a new sidecar.
+ * Starting is attempted a bounded number of times, then requests fail with the
+ * last start error for a cooldown, so a crashing binary is never a loop.
+ */
+export class Sidecar {
+  private conn: Connection | undefined;
+  private starting: Promise<Connection> | undefined;
+  private lastConfig: unknown;
+  private hasConfig = false;
+  private failedUntil = 0;
+  private lastStartError: Error | undefined;
+  private disposed = false;
+  private readonly deadlines: Record<Method, number>;
+  /** initialize result of the running sidecar. */
+  info: { version: string; capabilities: Record<string, unknown> } | undefined;
+  /** How many processes were spawned (for tests and diagnostics). */
+  spawnCount = 0;
+
+  constructor(private readonly opts: SidecarOptions) {
+    this.deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
+  }
+
+  get pid(): number | undefined {
+    return this.conn?.alive === true ? this.conn.child.pid : undefined;
+  }
+
+  /** Sends a request; the deadline defaults to the method's (protocol.md). */
+  async request(method: Method, params: unknown, timeoutMs?: number): Promise<unknown> {
+    const deadline = timeoutMs ?? this.deadlines[method] ?? 30_000;
+    if (method === "config/apply") {
+      this.lastConfig = params;
+      this.hasConfig = true;
+    }
+    const conn = await this.ensure(method === "config/apply");
+    try {
+      return await conn.request(method, params, deadline);
+    } catch (e) {
+      if (!(e instanceof SidecarExitedError) || method !== "headers/get" || this.disposed) throw e;
+      // Restart once for this failure and retry: headers/get is idempotent.
+      const again = await this.ensure(false);
+      return await again.request(method, params, deadline);
+    }
+  }
+
+  private ensure(skipReapply: boolean): Promise<Connection> {
+    if (this.disposed) return Promise.reject(new SidecarExitedError("the opencode-oauth2 sidecar was shut down"));
+    if (this.conn?.alive === true) return Promise.resolve(this.conn);
+    if (this.starting !== undefined) return this.starting;
+    if (Date.now() < this.failedUntil && this.lastStartError !== undefined) {
+      return Promise.reject(this.lastStartError);
+    }
+    const p = this.startWithRetries(skipReapply).finally(() => {
+      this.starting = undefined;
+    });
+    this.starting = p;
+    return p;
+  }
+
+  private async startWithRetries(skipReapply: boolean): Promise<Connection> {
+    const attempts = Math.max(1, this.opts.maxStartAttempts ?? 3);
+    const backoff = this.opts.startBackoffMs ?? 200;
+    let last: Error = new Error("no attempt");
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const conn = await this.startOnce(skipReapply);
+        this.failedUntil = 0;
+        this.lastStartError = undefined;
+        return conn;
+      } catch (e) {
+        last = e instanceof Error ? e : new Error(String(e));
+        if (e instanceof IncompatibleSidecarError || this.disposed) break;
+        if (attempt < attempts) await new Promise((r) => setTimeout(r, backoff * attempt));
+      }
+    }
+    if (this.disposed) throw last;
+    const err =
+      last instanceof IncompatibleSidecarError
+        ? last
+        : new SidecarExitedError(
+            `the opencode-oauth2 sidecar could not be started (${attempts} attempts): ${last.message}`,
+          );
+    this.lastStartError = err;
+    this.failedUntil = Date.now() + (this.opts.cooldownMs ?? 30_000);
+    throw err;
+  }
+
+  private async startOnce(skipReapply: boolean): Promise<Connection> {
+    this.spawnCount++;
+    const conn = new Connection(
+      this.opts.binary,
+      this.opts.args ?? ["serve"],
+      this.opts.env,
+      this.opts.maxFrameBytes ?? MAX_FRAME_BYTES,
+      {
+        onNotification: (m, p) => this.opts.onNotification?.(m, p),
+        onStderr: (l) => this.opts.onStderr?.(l),
+        onExit: (c, reason) => {
+          if (c === this.conn && !c.expected && !this.disposed) this.opts.onUnexpectedExit?.(reason);
+        },
+      },
+    );
+    try {
+      const init = this.opts.initializeParams();
+      let result: unknown;
+      try {
+        result = await conn.request("initialize", init, this.deadlines.initialize);
+      } catch (e) {
+        if (e instanceof RpcError && e.code === -32001) {
+          const d = isRecord(e.data) ? e.data : {};
+          throw new IncompatibleSidecarError(
+            `the opencode-oauth2 sidecar (${this.opts.binary}) speaks protocol version ` +
+              `${String(d["expected"] ?? "?")}, this plugin speaks ${PROTOCOL_VERSION}: ` +
+              `install matching versions of @vymalo/opencode-oauth2 and its platform package (${e.message})`,
+          );
+        }
+        throw e;
+      }
+      const r = isRecord(result) ? result : {};
+      if (r["protocolVersion"] !== PROTOCOL_VERSION) {
+        throw new IncompatibleSidecarError(
+          `the opencode-oauth2 sidecar (${this.opts.binary}) answered initialize with protocol version ` +
+            `${JSON.stringify(r["protocolVersion"])}, this plugin speaks ${PROTOCOL_VERSION}`,
+        );
+      }
+      this.info = {
+        version: typeof r["version"] === "string" ? r["version"] : "unknown",
+        capabilities: isRecord(r["capabilities"]) ? r["capabilities"] : {},
+      };
+      if (this.hasConfig && !skipReapply) {
+        const applied = await conn.request("config/apply", this.lastConfig, this.deadlines["config/apply"]);
+        this.opts.onReapplied?.(applied);
+      }
+      if (this.disposed) throw new SidecarExitedError("the opencode-oauth2 sidecar was shut down");
+      this.conn = conn;
+      return conn;
+    } catch (e) {
+      conn.kill("SIGKILL");
+      throw e;
+    }
+  }
+
+  /** shutdown, close stdin, then make sure the process is gone. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    // A start in progress finishes (and is then killed) before we look.
+    await this.starting?.catch(() => undefined);
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn === undefined) return;
+    conn.expected = true;
+    if (conn.alive) {
+      try {
+        await conn.request("shutdown", {}, this.deadlines.shutdown);
+      } catch {
+        /* we kill it below anyway */
+      }
+    }
+    conn.endInput();
+    const gone = await Promise.race([
+      conn.closed.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 1_000)),
+    ]);
+    if (!gone) {
+      conn.kill("SIGKILL");
+      await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 1_000))]);
+    }
+  }
+
+  /** For tests: the running child's process, if any. */
+  get childProcess(): ChildProcess | undefined {
+    return this.conn?.child;
+  }
+}

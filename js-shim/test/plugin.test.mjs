@@ -1,0 +1,313 @@
+// The plugin module (src/index.ts) with a fake OpenCode client and the fake
+// sidecar: config merge, problems in the log, the chat.headers cache, errors,
+// notifications, dispose, and the hot path's cost.
+
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { after, afterEach, before, describe, test } from "node:test";
+import { bundle } from "../build.mjs";
+import { cleanupTmp, fakeSidecarBinary, isAlive, makeTmp, waitFor } from "../test-support/helpers.mjs";
+
+let plugin;
+let fake;
+const disposers = [];
+const savedEnv = { ...process.env };
+
+before(async () => {
+  const dir = await makeTmp();
+  const out = await bundle("src/index.ts", join(dir, "index.mjs"));
+  const mod = await import(pathToFileURL(out).href);
+  assert.deepEqual(Object.keys(mod), ["default"], "the plugin module has a default export only");
+  plugin = mod.default;
+  fake = await fakeSidecarBinary(dir);
+});
+afterEach(async () => {
+  while (disposers.length > 0) await disposers.pop()();
+  for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
+  Object.assign(process.env, savedEnv);
+});
+after(cleanupTmp);
+
+async function events(dir) {
+  const text = await readFile(join(dir, "events"), "utf8").catch(() => "");
+  return text.split("\n").filter(Boolean);
+}
+const count = (evs, prefix) => evs.filter((e) => e.startsWith(prefix)).length;
+
+function baseConfig() {
+  return {
+    logLevel: "DEBUG",
+    provider: {
+      acme: { options: { baseURL: "http://127.0.0.1:9/v1", oauth2: { issuer: "http://127.0.0.1:9", clientId: "c" } } },
+      plain: { options: { baseURL: "https://example.invalid/v1", apiKey: "k" } },
+    },
+    someHook: () => "functions are dropped",
+  };
+}
+
+/** A plugin instance with a fake client; env vars configure the fake sidecar. */
+async function instance(fakeEnv = {}, { binary = fake, logDelayMs = 0 } = {}) {
+  const state = await makeTmp();
+  Object.assign(process.env, { OPENCODE_OAUTH2_BINARY: binary, FAKE_STATE_DIR: state, OPENCODE_OAUTH2_INTERACTIVE: "0" }, fakeEnv);
+  const logs = [];
+  const toasts = [];
+  const client = {
+    app: {
+      log: async ({ body }) => {
+        if (logDelayMs > 0) await new Promise((r) => setTimeout(r, logDelayMs));
+        logs.push(body);
+        return { data: true };
+      },
+    },
+    tui: { showToast: async ({ body }) => (toasts.push(body), { data: true }) },
+  };
+  const hooks = await plugin.server({ client, directory: "/work/project", worktree: "/work/project" });
+  disposers.push(() => hooks.dispose());
+  return { hooks, state, logs, toasts };
+}
+
+function chatInput(providerID, modelID = "m1") {
+  return { sessionID: "s", agent: "build", model: { id: modelID, providerID }, provider: {}, message: {} };
+}
+
+async function headersFor(hooks, providerID) {
+  const out = { headers: {} };
+  await hooks["chat.headers"](chatInput(providerID), out);
+  return out.headers;
+}
+
+describe("config hook", () => {
+  test("registers the sidecar's providers, logs problems with provider and field", async () => {
+    const { hooks, state, logs } = await instance();
+    const cfg = baseConfig();
+    await hooks.config(cfg);
+    assert.equal(cfg.provider.acme.npm, "@ai-sdk/openai-compatible");
+    assert.deepEqual(cfg.provider.acme.models, { m1: { name: "M1" } });
+    assert.deepEqual(cfg.provider.plain, { options: { baseURL: "https://example.invalid/v1", apiKey: "k" } });
+    const problem = logs.find((l) => l.level === "error" && l.message.includes('"broken"'));
+    assert.ok(problem, JSON.stringify(logs));
+    assert.match(problem.message, /provider\.broken\.options\.oauth2\.redirectPort/);
+    assert.match(problem.message, /redirectPort must be a port number/);
+    assert.equal(problem.service, "opencode-oauth2");
+    assert.ok(logs.some((l) => l.level === "info" && /source: env/.test(l.message)));
+    const evs = await events(state);
+    const init = JSON.parse(evs.find((e) => e.startsWith("request initialize")).slice("request initialize ".length));
+    assert.deepEqual(init, { protocolVersion: 1, interactive: false, logLevel: "debug", directory: "/work/project" });
+    const applied = JSON.parse(evs.find((e) => e.startsWith("request config/apply")).slice("request config/apply ".length));
+    assert.equal(applied.config.someHook, undefined, "functions are not sent");
+    assert.equal(applied.config.provider.acme.options.oauth2.clientId, "c");
+  });
+
+  test("creates cfg.provider when absent", async () => {
+    const { hooks } = await instance();
+    const cfg = {};
+    await hooks.config(cfg);
+    assert.ok(cfg.provider.acme);
+  });
+
+  test("interactive follows OPENCODE_OAUTH2_INTERACTIVE", async () => {
+    const { hooks, state } = await instance({ OPENCODE_OAUTH2_INTERACTIVE: "1" });
+    await hooks.config({ logLevel: "WARN" });
+    const init = (await events(state)).find((e) => e.startsWith("request initialize"));
+    assert.match(init, /"interactive":true/);
+    assert.match(init, /"logLevel":"warn"/);
+  });
+
+  test("a missing binary: the hook does not throw, the log says why", async () => {
+    const { hooks, logs } = await instance({}, { binary: "/nonexistent/opencode-oauth2" });
+    const cfg = baseConfig();
+    await hooks.config(cfg);
+    const err = logs.find((l) => l.level === "error");
+    assert.match(err.message, /OPENCODE_OAUTH2_BINARY is set to "\/nonexistent\/opencode-oauth2"/);
+    // A provider with an oauth2 block must not go out without a token...
+    await assert.rejects(headersFor(hooks, "acme"), /provider "acme" is configured for OAuth2, but the opencode-oauth2 sidecar is not running/);
+    // ...any other provider is left alone.
+    assert.deepEqual(await headersFor(hooks, "plain"), {});
+  });
+
+  test("a sidecar that crashes at start: clear error in the log, OpenCode goes on", async () => {
+    const { hooks, logs } = await instance({ FAKE_FAIL_SPAWNS: "100" });
+    const t0 = Date.now();
+    await hooks.config(baseConfig());
+    assert.ok(Date.now() - t0 < 10_000);
+    const err = logs.find((l) => l.level === "error" && /no provider was registered/.test(l.message));
+    assert.ok(err, JSON.stringify(logs));
+    assert.match(err.message, /could not be started \(3 attempts\).*exited with code 3/);
+  });
+});
+
+describe("chat.headers", () => {
+  test("unmanaged provider: nothing set, no RPC", async () => {
+    const { hooks, state } = await instance();
+    await hooks.config(baseConfig());
+    const out = { headers: { "x-keep": "1" } };
+    await hooks["chat.headers"](chatInput("plain"), out);
+    assert.deepEqual(out.headers, { "x-keep": "1" });
+    assert.equal(count(await events(state), "request headers/get"), 0);
+  });
+
+  test("managed provider: fetched once, then served from the cache until cacheUntil", async () => {
+    const { hooks, state, logs } = await instance();
+    await hooks.config(baseConfig());
+    const h1 = await headersFor(hooks, "acme");
+    assert.match(h1.Authorization, /^Bearer tok-\d+-1$/);
+    const h2 = await headersFor(hooks, "acme");
+    assert.deepEqual(h2, h1);
+    const evs = await events(state);
+    assert.equal(count(evs, "request headers/get"), 1);
+    assert.ok(evs.includes('request headers/get {"providerID":"acme","modelID":"m1"}'));
+    assert.ok(!JSON.stringify(logs).includes("Bearer"), "header values are never logged");
+  });
+
+  test("an expired cacheUntil means a new headers/get", async () => {
+    const { hooks, state } = await instance({ FAKE_CACHE_MS: "40" });
+    await hooks.config(baseConfig());
+    const h1 = await headersFor(hooks, "acme");
+    await new Promise((r) => setTimeout(r, 80));
+    const h2 = await headersFor(hooks, "acme");
+    assert.notDeepEqual(h1, h2);
+    assert.equal(count(await events(state), "request headers/get"), 2);
+  });
+
+  test("no cacheUntil: no caching", async () => {
+    const { hooks, state } = await instance({ FAKE_CACHE_MS: "none" });
+    await hooks.config(baseConfig());
+    await headersFor(hooks, "acme");
+    await headersFor(hooks, "acme");
+    assert.equal(count(await events(state), "request headers/get"), 2);
+  });
+
+  test("headers/invalidate drops the cached headers", async () => {
+    const { hooks, state } = await instance({ FAKE_INVALIDATE_MS: "20" });
+    await hooks.config(baseConfig());
+    const h1 = await headersFor(hooks, "acme");
+    await new Promise((r) => setTimeout(r, 150));
+    const h2 = await headersFor(hooks, "acme");
+    assert.notDeepEqual(h1, h2);
+    assert.equal(count(await events(state), "request headers/get"), 2);
+  });
+
+  test("concurrent misses share one headers/get", async () => {
+    const { hooks, state } = await instance();
+    await hooks.config(baseConfig());
+    const all = await Promise.all(Array.from({ length: 20 }, () => headersFor(hooks, "acme")));
+    assert.equal(new Set(all.map((h) => h.Authorization)).size, 1);
+    assert.equal(count(await events(state), "request headers/get"), 1);
+  });
+
+  test("no token: the hook throws (OpenCode shows it) and the log names the provider and reason", async () => {
+    const { hooks, logs } = await instance({ FAKE_FAIL: "acme" });
+    await hooks.config(baseConfig());
+    await assert.rejects(headersFor(hooks, "acme"), (e) => {
+      assert.match(e.message, /^opencode-oauth2: no credentials for provider "acme": login required$/);
+      return true;
+    });
+    const l = logs.find((x) => x.level === "error" && /no credentials/.test(x.message));
+    assert.deepEqual(l.extra, { providerID: "acme", reason: "login_required" });
+  });
+
+  test("the sidecar dies between calls: the next call restarts it and still gets headers", async () => {
+    const { hooks, state, logs } = await instance({ FAKE_CACHE_MS: "none" });
+    await hooks.config(baseConfig());
+    await headersFor(hooks, "acme");
+    const pid = Number((await events(state)).find((e) => e.startsWith("spawn")).split(" ")[1]);
+    process.kill(pid, "SIGKILL");
+    await waitFor(() => logs.some((l) => /killed by SIGKILL; it will be restarted/.test(l.message)), 5000, "exit log");
+    assert.match((await headersFor(hooks, "acme")).Authorization, /^Bearer /);
+    assert.equal(count(await events(state), "spawn"), 2);
+  });
+});
+
+describe("notifications", () => {
+  test("log goes to client.app.log; prompt to a toast, the log and stderr", async () => {
+    const notes = [
+      { method: "log", params: { level: "warn", message: "token expires soon", extra: { providerID: "acme" } } },
+      {
+        method: "prompt",
+        params: { providerID: "acme", kind: "device_code", message: "Sign in to Acme", url: "https://idp.example/device", userCode: "ABCD-EFGH", expiresAt: Date.now() + 60_000 },
+      },
+    ];
+    const { hooks, logs, toasts } = await instance({ FAKE_NOTIFY_ON_APPLY: JSON.stringify(notes) });
+    const writes = [];
+    const orig = process.stderr.write;
+    process.stderr.write = (chunk, ...rest) => (writes.push(String(chunk)), orig.call(process.stderr, chunk, ...rest));
+    try {
+      await hooks.config(baseConfig());
+    } finally {
+      process.stderr.write = orig;
+    }
+    assert.ok(logs.some((l) => l.level === "warn" && l.message === "opencode-oauth2: token expires soon" && l.extra.providerID === "acme"));
+    assert.equal(toasts.length, 1);
+    assert.equal(toasts[0].title, "Sign in: acme");
+    assert.match(toasts[0].message, /Visit https:\/\/idp\.example\/device and enter the code ABCD-EFGH/);
+    assert.ok(toasts[0].duration > 0 && toasts[0].duration <= 300_000);
+    assert.ok(logs.some((l) => l.level === "info" && /ABCD-EFGH/.test(l.message)));
+    assert.ok(writes.some((w) => /\[opencode-oauth2\] Visit https:\/\/idp\.example\/device and enter the code ABCD-EFGH/.test(w)));
+  });
+});
+
+describe("dispose", () => {
+  test("sends shutdown and the sidecar is gone", async () => {
+    const { hooks, state } = await instance();
+    await hooks.config(baseConfig());
+    const pid = Number((await events(state)).find((e) => e.startsWith("spawn")).split(" ")[1]);
+    await hooks.dispose();
+    assert.ok((await events(state)).includes("request shutdown {}"));
+    assert.equal(isAlive(pid), false);
+  });
+
+  test("dispose waits for log calls still in flight (OpenCode serves them late at start-up)", async () => {
+    const { hooks, logs } = await instance({}, { binary: "/nonexistent/opencode-oauth2", logDelayMs: 500 });
+    await hooks.config(baseConfig());
+    assert.equal(logs.length, 0);
+    await hooks.dispose();
+    assert.ok(logs.some((l) => l.level === "error" && /no provider was registered/.test(l.message)), JSON.stringify(logs));
+  });
+
+  test("dispose without a sidecar is a no-op", async () => {
+    const { hooks } = await instance();
+    await hooks.dispose();
+  });
+});
+
+describe("performance", () => {
+  test("a cache hit costs within 2x of an in-process header lookup", async () => {
+    const { hooks } = await instance({ FAKE_CACHE_MS: "3600000" });
+    await hooks.config(baseConfig());
+    await headersFor(hooks, "acme");
+
+    // In-process baseline: what a plugin holding the token itself would do.
+    const tokens = new Map([["acme", { headers: { Authorization: "Bearer x" }, until: Date.now() + 3_600_000 }]]);
+    const baseline = async (input, output) => {
+      const t = tokens.get(input.model.providerID);
+      if (t !== undefined && t.until > Date.now()) Object.assign(output.headers, t.headers);
+    };
+    const shim = hooks["chat.headers"];
+    const input = chatInput("acme");
+    const unmanaged = chatInput("plain");
+
+    async function perCall(fn, inp, n) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) await fn(inp, { headers: {} });
+      return Number(process.hrtime.bigint() - t0) / n;
+    }
+    const N = 20_000;
+    // warm up, then take the best of several rounds (the machine is shared)
+    await perCall(baseline, input, N);
+    await perCall(shim, input, N);
+    let best = { base: Infinity, hit: Infinity, miss: Infinity };
+    for (let round = 0; round < 5; round++) {
+      best = {
+        base: Math.min(best.base, await perCall(baseline, input, N)),
+        hit: Math.min(best.hit, await perCall(shim, input, N)),
+        miss: Math.min(best.miss, await perCall(shim, unmanaged, N)),
+      };
+    }
+    const report = `baseline ${best.base.toFixed(0)} ns, cache hit ${best.hit.toFixed(0)} ns, unmanaged ${best.miss.toFixed(0)} ns per call`;
+    console.log(`# chat.headers: ${report}`);
+    assert.ok(best.hit < 2 * best.base, report);
+    assert.ok(best.hit < 10_000, report);
+  });
+});
