@@ -53,7 +53,28 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 		}
 	}
 
-	runtimes := e.reconcile(res)
+	runtimes, failed := e.reconcile(res)
+	for id, err := range failed {
+		out.Problems = append(out.Problems, protocol.Problem{
+			ProviderID: id, Field: "provider." + id, Expected: "a usable provider", Found: "an error",
+			Severity: string(config.SeverityError), Message: err.Error(),
+		})
+	}
+	// A provider whose oauth2 block is broken stays in OpenCode's config as
+	// the user wrote it; its requests must fail with the configuration error
+	// rather than go out without a token.
+	broken := map[string]string{}
+	for _, p := range out.Problems {
+		if p.Severity != string(config.SeverityError) || p.ProviderID == "" || broken[p.ProviderID] != "" {
+			continue
+		}
+		if _, inOpenCode := userProviders[p.ProviderID]; inOpenCode {
+			broken[p.ProviderID] = p.Message
+		}
+	}
+	e.mu.Lock()
+	e.broken = broken
+	e.mu.Unlock()
 
 	// Header propagation: with a budget, in parallel, never prompting.
 	headers := make(map[string]string, len(runtimes))
@@ -72,6 +93,13 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 			mu.Lock()
 			headers[rt.p.ID] = tok.Authorization().Reveal()
 			mu.Unlock()
+			// First start: with a token at hand, the models can be listed
+			// now, within what is left of the budget.
+			if len(rt.catalog.Models()) == 0 {
+				if err := rt.sync(bctx); err != nil {
+					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.p.ID, "err", err)
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -85,17 +113,21 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 		}
 		rt.start(e.bg)
 	}
+	for id := range broken {
+		out.Managed = append(out.Managed, id)
+	}
 	e.startWatcher()
 	return out, nil
 }
 
 // reconcile replaces the runtimes with ones for res, reusing unchanged ones.
-func (e *Engine) reconcile(res config.Result) []*runtime {
+func (e *Engine) reconcile(res config.Result) ([]*runtime, map[string]error) {
 	e.mu.Lock()
 	old := e.runtimes
 	e.mu.Unlock()
 	next := make(map[string]*runtime, len(res.Providers))
 	list := make([]*runtime, 0, len(res.Providers))
+	failed := map[string]error{}
 	for _, p := range res.Providers {
 		if rt, ok := old[p.ID]; ok && rt.sig == signature(withSettings(p, res.Settings)) {
 			next[p.ID] = rt
@@ -104,7 +136,7 @@ func (e *Engine) reconcile(res config.Result) []*runtime {
 		}
 		rt, err := e.newRuntime(withSettings(p, res.Settings), res.Settings)
 		if err != nil {
-			e.log.Error("provider skipped", "provider", p.ID, "err", err)
+			failed[p.ID] = err
 			continue
 		}
 		next[p.ID] = rt
@@ -118,7 +150,7 @@ func (e *Engine) reconcile(res config.Result) []*runtime {
 	e.mu.Lock()
 	e.runtimes = next
 	e.mu.Unlock()
-	return list
+	return list, failed
 }
 
 func withSettings(p config.Provider, s config.Settings) config.Provider {

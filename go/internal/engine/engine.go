@@ -52,6 +52,7 @@ type Engine struct {
 	interactive bool
 	store       *store.Store
 	runtimes    map[string]*runtime
+	broken      map[string]string // provider id → why its oauth2 block was refused
 	watchOnce   sync.Once
 }
 
@@ -85,13 +86,19 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n rp
 	return nil
 }
 
-func (e *Engine) openStore() *store.Store {
+// openStore opens the cache directory once: the engine's option, else
+// $OPENCODE_OAUTH2_CACHE_DIR, else the config's cacheDir, else the user
+// cache directory.
+func (e *Engine) openStore(configured string) *store.Store {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.store != nil {
 		return e.store
 	}
 	dir := e.opt.CacheDir
+	if dir == "" && os.Getenv(store.EnvCacheDir) == "" && configured != "" {
+		dir = configured
+	}
 	if dir == "" {
 		dir = store.DefaultDir()
 	}
@@ -111,7 +118,7 @@ func (e *Engine) openStore() *store.Store {
 }
 
 // Store returns the engine's state store (opened on first use).
-func (e *Engine) Store() *store.Store { return e.openStore() }
+func (e *Engine) Store() *store.Store { return e.openStore("") }
 
 func (e *Engine) notify(method string, params any) {
 	e.mu.RLock()
@@ -130,8 +137,13 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 	if e.interactive {
 		mode = tokens.AllowLogin
 	}
+	why := e.broken[p.ProviderID]
 	e.mu.RUnlock()
 	if rt == nil {
+		if why != "" {
+			return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig,
+				Err: fmt.Errorf("the oauth2 configuration is invalid: %s", why)}
+		}
 		return protocol.HeadersResult{Headers: map[string]string{}}, nil
 	}
 	tok, err := rt.tokens.Token(ctx, mode)
@@ -162,14 +174,28 @@ func reason(err error) string {
 	return protocol.ReasonConfig
 }
 
-// Shutdown implements rpc.Service: background work stops.
-func (e *Engine) Shutdown(context.Context) error {
+// shutdownFlush bounds how long Shutdown waits for token cache writes.
+const shutdownFlush = 5 * time.Second
+
+// Shutdown implements rpc.Service: background work stops, and token cache
+// writes under way finish (a renewed refresh token must reach the disk
+// before the process exits).
+func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopBg()
 	e.mu.Lock()
+	rts := make([]*runtime, 0, len(e.runtimes))
 	for _, rt := range e.runtimes {
 		rt.stop()
+		rts = append(rts, rt)
 	}
 	e.mu.Unlock()
+	fctx, cancel := context.WithTimeout(ctx, shutdownFlush)
+	defer cancel()
+	for _, rt := range rts {
+		if err := rt.tokens.Flush(fctx); err != nil {
+			e.log.Warn("a token cache write did not finish before shutdown", "provider", rt.p.ID, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -197,7 +223,7 @@ func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runti
 	if err != nil {
 		return nil, err
 	}
-	entry := e.openStore().Entry(p.ID, p.CacheKey())
+	entry := e.openStore(settings.CacheDir).Entry(p.ID, p.CacheKey())
 	rt := &runtime{e: e, p: p, client: client, entry: entry, sig: signature(p)}
 	rt.tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
@@ -208,7 +234,10 @@ func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runti
 		OnChange: func() {
 			e.notify(protocol.NotifyInvalidate, protocol.InvalidateParams{ProviderID: p.ID})
 		},
-		LoginTimeout: p.LoginTimeout,
+		LoginTimeout: loginTimeout(p),
+		// Requests are answered before the cache write; Shutdown and the
+		// command line's calls (Provider) wait for it.
+		WriteBehind: true,
 	})
 	st := entry.Load()
 	var cached []models.Model
@@ -232,4 +261,17 @@ func (e *Engine) prompt(p oauth.Prompt) {
 		params.ExpiresAt = p.ExpiresAt.UnixMilli()
 	}
 	e.notify(protocol.NotifyPrompt, params)
+}
+
+// loginTimeout bounds one interactive acquisition. The device grant ends by
+// itself when its code expires (often 10-15 min), so it gets a wider bound.
+func loginTimeout(p config.Provider) time.Duration {
+	t := p.LoginTimeout
+	if t <= 0 {
+		t = config.DefaultLoginTimeout
+	}
+	if p.Flow == config.DeviceCode && t < 30*time.Minute {
+		t = 30 * time.Minute
+	}
+	return t
 }

@@ -19,7 +19,11 @@ func (e *Engine) Load(raw json.RawMessage) (config.Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("read OpenCode config: %w", err)
 	}
-	e.reconcile(res)
+	_, failed := e.reconcile(res)
+	for id, err := range failed {
+		res.Problems = append(res.Problems, config.Problem{ProviderID: id, Field: "provider." + id,
+			Expected: "a usable provider", Found: redactErr(err), Severity: config.SeverityError})
+	}
 	return res, nil
 }
 
@@ -54,9 +58,14 @@ func (p *Provider) Config() config.Provider { return p.rt.p }
 // OAuth is the provider's OAuth client.
 func (p *Provider) OAuth() *oauth.Client { return p.rt.client }
 
-// Token returns a fresh token, doing at most what mode allows.
+// Token returns a fresh token, doing at most what mode allows, once it is
+// in the cache file too (a command may exit right after).
 func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, error) {
-	return p.rt.tokens.Token(ctx, mode)
+	t, err := p.rt.tokens.Token(ctx, mode)
+	if ferr := p.rt.tokens.Flush(ctx); err == nil && ferr != nil {
+		return t, ferr
+	}
+	return t, err
 }
 
 // Policy is the provider's token freshness policy.
@@ -71,8 +80,15 @@ func (p *Provider) State() store.State { return p.rt.entry.Load() }
 // Models returns the last known model list.
 func (p *Provider) Models() []models.Model { return p.rt.catalog.Models() }
 
-// Sync fetches the model list now (never prompting).
-func (p *Provider) Sync(ctx context.Context) error { return p.rt.sync(ctx) }
+// Sync fetches the model list now (never prompting); a token it renewed is
+// in the cache file when it returns.
+func (p *Provider) Sync(ctx context.Context) error {
+	err := p.rt.sync(ctx)
+	if ferr := p.rt.tokens.Flush(ctx); err == nil && ferr != nil {
+		return ferr
+	}
+	return err
+}
 
 // Forget removes the cached token (memory and disk) and returns it.
 func (p *Provider) Forget(ctx context.Context) (tokens.Token, error) { return p.rt.tokens.Forget(ctx) }
@@ -96,7 +112,7 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 		Entry:        p.rt.entry,
 		Policy:       tokens.Policy{Skew: cfg.ExpirySkew, UserFlow: true},
 		Log:          p.rt.e.log,
-		LoginTimeout: cfg.LoginTimeout,
+		LoginTimeout: loginTimeout(cfg),
 	})
 	if _, err := p.rt.tokens.Forget(ctx); err != nil {
 		return tokens.Token{}, fmt.Errorf("provider %q: clear the old token: %w", cfg.ID, err)
@@ -107,3 +123,9 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	}
 	return t, err
 }
+
+// CacheFile is the path of the provider's state file (shared with every
+// sidecar and command-line process of the user).
+func (p *Provider) CacheFile() string { return p.rt.entry.Path() }
+
+func redactErr(err error) string { return err.Error() }

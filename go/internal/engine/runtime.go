@@ -34,6 +34,10 @@ type runtime struct {
 	fileMod   time.Time
 }
 
+// stop ends the background sync and closes the idle connections of the
+// provider's HTTP client: a runtime replaced by a new config/apply must not
+// keep a connection (two goroutines, buffers, a descriptor) open until the
+// transport's idle timeout.
 func (rt *runtime) stop() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -41,6 +45,7 @@ func (rt *runtime) stop() {
 		rt.cancel()
 		rt.cancel = nil
 	}
+	rt.client.HTTPClient().CloseIdleConnections()
 }
 
 // start runs the background model sync: at once when the cached list is

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -74,6 +75,9 @@ func New(p config.Provider, o Options) (*Client, error) {
 		if hc, err = NewHTTPClient(p); err != nil {
 			return nil, err
 		}
+	}
+	if p.ClientAuthMethod == config.AuthMethodNone {
+		p.ClientSecret = secret.String{} // a public client never sends one
 	}
 	if o.Now == nil {
 		o.Now = time.Now
