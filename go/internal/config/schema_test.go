@@ -1,0 +1,251 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// schemaPath is docs/oauth2.schema.json, the JSON Schema editors use for
+// the oauth2 block. These tests keep it in step with the parser: the same
+// option names, enums, bounds and defaults.
+var schemaPath = filepath.Join("..", "..", "..", "docs", "oauth2.schema.json")
+
+type jsonObj = map[string]any
+
+func loadSchema(t *testing.T) jsonObj {
+	t.Helper()
+	raw, err := os.ReadFile(schemaPath)
+	require.NoError(t, err)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var s jsonObj
+	require.NoError(t, dec.Decode(&s), "%s is not valid JSON", schemaPath)
+	require.False(t, dec.More(), "%s has data after the schema", schemaPath)
+	return s
+}
+
+// at walks s along keys (object keys, or array indexes as ints).
+func at(t *testing.T, s any, keys ...any) any {
+	t.Helper()
+	cur := s
+	for i, k := range keys {
+		switch key := k.(type) {
+		case string:
+			o, ok := cur.(jsonObj)
+			require.True(t, ok, "schema path %v: not an object", keys[:i+1])
+			cur, ok = o[key]
+			require.True(t, ok, "schema path %v: missing", keys[:i+1])
+		case int:
+			a, ok := cur.([]any)
+			require.True(t, ok && key < len(a), "schema path %v: not an array with that index", keys[:i+1])
+			cur = a[key]
+		}
+	}
+	return cur
+}
+
+func obj(t *testing.T, s any, keys ...any) jsonObj {
+	t.Helper()
+	o, ok := at(t, s, keys...).(jsonObj)
+	require.True(t, ok, "schema path %v: not an object", keys)
+	return o
+}
+
+func strs(t *testing.T, v any) []string {
+	t.Helper()
+	a, ok := v.([]any)
+	require.True(t, ok, "not an array: %v", v)
+	out := make([]string, len(a))
+	for i, e := range a {
+		s, ok := e.(string)
+		require.True(t, ok, "not a string: %v", e)
+		out[i] = s
+	}
+	return out
+}
+
+func keysOf(o jsonObj) []string {
+	out := make([]string, 0, len(o))
+	for k := range o {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sorted(list []string) []string {
+	out := slices.Clone(list)
+	slices.Sort(out)
+	return out
+}
+
+func num(t *testing.T, o jsonObj, key string) int64 {
+	t.Helper()
+	n, ok := o[key].(json.Number)
+	require.True(t, ok, "%s is not a number: %v", key, o[key])
+	i, err := n.Int64()
+	require.NoError(t, err, "%s is not an integer", key)
+	return i
+}
+
+func TestSchemaIsDraft202012(t *testing.T) {
+	s := loadSchema(t)
+	assert.Equal(t, "https://json-schema.org/draft/2020-12/schema", s["$schema"])
+	assert.Equal(t, "#/$defs/options", s["$ref"], "the root is the oauth2 block")
+	assert.Equal(t, false, s["unevaluatedProperties"], "unknown keys are flagged, as the parser warns about them")
+}
+
+// TestSchemaPropertiesMatchParser: the schema names exactly the options
+// the parser knows, in both shapes and in the plugin-wide settings.
+func TestSchemaPropertiesMatchParser(t *testing.T) {
+	s := loadSchema(t)
+	options := obj(t, s, "$defs", "options")
+	assert.Equal(t, sorted(oauthKeys), keysOf(obj(t, options, "properties")),
+		"docs/oauth2.schema.json $defs.options.properties must list exactly oauthKeys (oauth.go)")
+	assert.Equal(t, sorted(serverOnlyKeys), keysOf(obj(t, s, "$defs", "serverEntry", "properties")),
+		"$defs.serverEntry.properties must list exactly serverOnlyKeys (oauth.go)")
+	assert.Equal(t, "#/$defs/options", at(t, s, "$defs", "serverEntry", "$ref"))
+	assert.Equal(t, sorted(pluginConfigKeys(t)), keysOf(obj(t, s, "$defs", "pluginConfig", "properties")),
+		"$defs.pluginConfig.properties must list exactly the keys readPluginConfig knows (parse.go)")
+	assert.Equal(t, []string{"issuer", "clientId"}, strs(t, options["required"]))
+
+	// Every name the conditional rules mention is a real option.
+	for i, c := range at(t, options, "allOf").([]any) {
+		for _, branch := range []string{"if", "then", "else"} {
+			b, ok := c.(jsonObj)[branch].(jsonObj)
+			if !ok {
+				continue
+			}
+			if p, ok := b["properties"].(jsonObj); ok {
+				for k := range p {
+					assert.Contains(t, oauthKeys, k, "allOf[%d].%s.properties", i, branch)
+				}
+			}
+			if r, ok := b["required"]; ok {
+				for _, k := range strs(t, r) {
+					assert.Contains(t, oauthKeys, k, "allOf[%d].%s.required", i, branch)
+				}
+			}
+		}
+	}
+}
+
+// pluginConfigKeys reads the list of keys that readPluginConfig passes to
+// unknownKeys, from the source of parse.go (the list is a literal there).
+func pluginConfigKeys(t *testing.T) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "parse.go", nil, 0)
+	require.NoError(t, err)
+	var found [][]string
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || len(call.Args) == 0 {
+			return true
+		}
+		sel, ok := call.Fun.(*ast.SelectorExpr)
+		if !ok || sel.Sel.Name != "unknownKeys" {
+			return true
+		}
+		if recv, ok := sel.X.(*ast.Ident); !ok || recv.Name != "ms" {
+			return true
+		}
+		lit, ok := call.Args[0].(*ast.CompositeLit)
+		if !ok {
+			return true
+		}
+		var keys []string
+		for _, e := range lit.Elts {
+			bl, ok := e.(*ast.BasicLit)
+			require.True(t, ok && bl.Kind == token.STRING, "unknownKeys list holds a non-literal")
+			s, err := strconv.Unquote(bl.Value)
+			require.NoError(t, err)
+			keys = append(keys, s)
+		}
+		found = append(found, keys)
+		return true
+	})
+	require.Len(t, found, 1, "expected one ms.unknownKeys([]string{...}) call in parse.go; if the list moved into a variable, compare with that variable here")
+	return found[0]
+}
+
+func TestSchemaEnumsMatchParser(t *testing.T) {
+	s := loadSchema(t)
+	props := obj(t, s, "$defs", "options", "properties")
+	assert.Equal(t, flows, strs(t, at(t, props, "authFlow", "enum")))
+	assert.Equal(t, string(AuthorizationCode), at(t, props, "authFlow", "default"))
+	assert.Equal(t, authMethods, strs(t, at(t, props, "clientAuthMethod", "enum")))
+	assert.Equal(t, true, at(t, props, "pkce", "default"))
+	assert.Equal(t, false, at(t, props, "responseApi", "default"))
+	assert.Equal(t, false, at(t, props, "allowInsecureHttp", "default"))
+	assert.Equal(t, DefaultSubjectTokenType, at(t, props, "subjectTokenType", "default"))
+
+	// subjectTokenSource: one branch per source type, each with `type` and
+	// exactly the one key that type takes.
+	branches := at(t, props, "subjectTokenSource", "oneOf").([]any)
+	var types []string
+	for i := range branches {
+		b := obj(t, branches, i)
+		typ, ok := at(t, b, "properties", "type", "const").(string)
+		require.True(t, ok, "subjectTokenSource.oneOf[%d] has no type const", i)
+		types = append(types, typ)
+		assert.Equal(t, sorted([]string{"type", sourceKey[typ]}), keysOf(obj(t, b, "properties")), "source %s", typ)
+		assert.Equal(t, false, b["additionalProperties"], "source %s", typ)
+		required := strs(t, b["required"])
+		assert.Contains(t, required, "type")
+		if typ == SourceKubernetesSA {
+			assert.NotContains(t, required, "tokenPath", "tokenPath has a default")
+			assert.Equal(t, DefaultKubernetesTokenPath, at(t, b, "properties", "tokenPath", "default"))
+		} else {
+			assert.Contains(t, required, sourceKey[typ], "source %s", typ)
+		}
+	}
+	assert.Equal(t, sourceTypes, types)
+}
+
+func TestSchemaBoundsMatchParser(t *testing.T) {
+	s := loadSchema(t)
+	props := obj(t, s, "$defs", "options", "properties")
+	settings := obj(t, s, "$defs", "pluginConfig", "properties")
+	type bound struct {
+		where       jsonObj
+		key         string
+		typ         string
+		lo, hi      int64
+		def         int64
+		hasDefault  bool
+		description string
+	}
+	ms := func(d time.Duration) int64 { return d.Milliseconds() }
+	cases := []bound{
+		{props, "redirectPort", "integer", 1, 65535, 0, false, "intIn in readOAuth"},
+		{props, "loginTimeoutSeconds", "integer", int64(minLoginTimeout / time.Second), int64(maxLoginTimeout / time.Second),
+			int64(DefaultLoginTimeout / time.Second), true, "minLoginTimeout/maxLoginTimeout"},
+		{props, "syncIntervalMinutes", "number", int64(MinSyncInterval / time.Minute), int64(MaxSyncInterval / time.Minute),
+			int64(DefaultSyncInterval / time.Minute), true, "MinSyncInterval/MaxSyncInterval"},
+		{props, "httpTimeoutMs", "integer", ms(minHTTPTimeout), ms(maxHTTPTimeout), ms(DefaultHTTPTimeout), true, "minHTTPTimeout/maxHTTPTimeout"},
+		{props, "tokenExpirySkewMs", "integer", 0, ms(maxExpirySkew), ms(DefaultExpirySkew), true, "maxExpirySkew"},
+		{settings, "httpTimeoutMs", "integer", ms(minHTTPTimeout), ms(maxHTTPTimeout), ms(DefaultHTTPTimeout), true, "minHTTPTimeout/maxHTTPTimeout"},
+		{settings, "tokenExpirySkewMs", "integer", 0, ms(maxExpirySkew), ms(DefaultExpirySkew), true, "maxExpirySkew"},
+	}
+	for _, c := range cases {
+		p := obj(t, c.where, c.key)
+		assert.Equal(t, c.typ, p["type"], "%s type", c.key)
+		assert.Equal(t, c.lo, num(t, p, "minimum"), "%s minimum (%s)", c.key, c.description)
+		assert.Equal(t, c.hi, num(t, p, "maximum"), "%s maximum (%s)", c.key, c.description)
+		if c.hasDefault {
+			assert.Equal(t, c.def, num(t, p, "default"), "%s default", c.key)
+		}
+	}
+}
