@@ -42,6 +42,7 @@ function provider(name, oauth2) {
   };
 }
 
+// Generous: the harness may have to build bin/test-gateway (bounded at 300 s itself).
 before(async () => {
   try {
     stack.requireBuilt(["shim", "sidecar", "opencode"]);
@@ -83,11 +84,11 @@ before(async () => {
     },
     env: { [SUBJECT_ENV]: subjectTokens.exchange },
   });
-});
+}, { timeout: 360_000 });
 
 after(async () => {
   await stack.stop();
-});
+}, { timeout: 30_000 });
 
 
 function assertNoSecrets(text) {
