@@ -98,7 +98,8 @@ function runOpenCode(dirs, args, extraEnv = {}) {
     const t0 = Date.now();
     const child = spawn(opencodeBin, args, {
       cwd: dirs.project,
-      env: openCodeEnv(dirs, extraEnv),
+      // OpenCode takes its project from $PWD, not from the working directory.
+      env: { ...openCodeEnv(dirs, extraEnv), PWD: dirs.project },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true, // own process group, so a timeout kills the sidecar too
     });
