@@ -39,16 +39,17 @@ export async function bundle(entry, outfile, { minify = false } = {}) {
   return outfile;
 }
 
-export async function buildShim() {
-  await bundle("src/index.ts", distFile);
-  const text = await readFile(distFile, "utf8");
+/** Builds the plugin bundle (by default js-shim/dist/index.js; js-shim/pack.mjs builds into its staging dir). */
+export async function buildShim(outfile = distFile) {
+  await bundle("src/index.ts", outfile);
+  const text = await readFile(outfile, "utf8");
   if (text.includes("@opencode-ai/")) throw new Error("dist/index.js refers to @opencode-ai/*: use `import type`");
-  const mod = await import(`${pathToFileURL(distFile).href}?check=${Date.now()}`);
+  const mod = await import(`${pathToFileURL(outfile).href}?check=${Date.now()}`);
   const keys = Object.keys(mod);
   if (keys.length !== 1 || keys[0] !== "default" || typeof mod.default?.server !== "function") {
     throw new Error(`dist/index.js must export only a default {id, server}; it exports: ${keys.join(", ")}`);
   }
-  return distFile;
+  return outfile;
 }
 
 if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {

@@ -10,7 +10,8 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { isatty } from "node:tty";
 import type { Config, Hooks, Plugin, PluginInput } from "@opencode-ai/plugin";
-import { defaultResolveInputs, resolveBinary, type ResolvedBinary } from "./binary.js";
+import { locateBinary, type VerifiedBinary } from "./binary.js";
+import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, type InitializeParams } from "./sidecar.js";
 
 const SERVICE = "opencode-oauth2";
@@ -30,6 +31,8 @@ interface Problem {
 interface ApplyResult {
   providers: Record<string, Record<string, unknown>>;
   managed: string[];
+  /** Managed providers with `responseApi: true`; undefined when the sidecar does not say. */
+  responseApi: Set<string> | undefined;
   problems: Problem[];
 }
 
@@ -58,6 +61,8 @@ function parseApply(v: unknown): ApplyResult {
     for (const [id, entry] of Object.entries(rawProviders)) if (isRecord(entry)) providers[id] = entry;
   }
   const managed = Array.isArray(v["managed"]) ? v["managed"].filter((x): x is string => typeof x === "string") : [];
+  const rapi = v["responseApi"];
+  const responseApi = Array.isArray(rapi) ? new Set(rapi.filter((x): x is string => typeof x === "string")) : undefined;
   const problems = (Array.isArray(v["problems"]) ? v["problems"] : []).filter(isRecord).map(
     (p): Problem => ({
       providerID: str(p["providerID"]),
@@ -68,7 +73,21 @@ function parseApply(v: unknown): ApplyResult {
       message: str(p["message"]),
     }),
   );
-  return { providers, managed, problems };
+  return { providers, managed, responseApi, problems };
+}
+
+/**
+ * A managed Responses API provider (npm @ai-sdk/openai) gets a fetch that
+ * repairs its event streams (responses-repair.ts), around the fetch an
+ * earlier plugin may have set. Which ones: the sidecar's `responseApi` list,
+ * or, from a sidecar without one, every managed @ai-sdk/openai provider (the
+ * repair leaves conformant streams byte-identical).
+ */
+function withRepairFetch(id: string, entry: Record<string, unknown>, previous: ProviderEntry | undefined, r: ApplyResult): ProviderEntry {
+  if (entry["npm"] !== "@ai-sdk/openai" || !r.managed.includes(id) || r.responseApi?.has(id) === false) return entry;
+  const prev = previous?.options?.["fetch"];
+  const fetch = withResponsesRepair(typeof prev === "function" ? (prev as FetchFn) : undefined);
+  return { ...entry, options: { ...(isRecord(entry["options"]) ? entry["options"] : {}), fetch } };
 }
 
 function parseHeaders(v: unknown): { headers: Record<string, string>; cacheUntil: number | undefined } {
@@ -182,7 +201,7 @@ const server: Plugin = async (input) => {
   const log = logger(input.client);
   let logLevel: InitializeParams["logLevel"];
   let sidecar: Sidecar | undefined;
-  let binary: ResolvedBinary | undefined;
+  let binary: VerifiedBinary | undefined;
   let host: { version: string | undefined } | undefined;
 
   // chat.headers state (the hot path reads only these).
@@ -252,10 +271,11 @@ const server: Plugin = async (input) => {
 
   function getSidecar(): Sidecar {
     if (sidecar !== undefined) return sidecar;
-    binary = resolveBinary(defaultResolveInputs(import.meta.url));
-    log("info", `opencode-oauth2: using the sidecar binary ${binary.path} (source: ${binary.source})`, {
+    binary = locateBinary(import.meta.url);
+    log("info", `opencode-oauth2: using the sidecar binary ${binary.path} (source: ${binary.source}); ${binary.check}`, {
       binary: binary.path,
       source: binary.source,
+      check: binary.check,
     });
     sidecar = new Sidecar({
       binary: binary.path,
@@ -342,7 +362,7 @@ const server: Plugin = async (input) => {
           return;
         }
         const providers = (cfg.provider ??= {});
-        for (const [id, entry] of Object.entries(result.providers)) providers[id] = entry as ProviderEntry;
+        for (const [id, entry] of Object.entries(result.providers)) providers[id] = withRepairFetch(id, entry, providers[id], result);
         for (const p of result.problems) {
           const skipped = p.severity === "error";
           const text = withoutPrefix(p.message, p.providerID);

@@ -17,18 +17,50 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 )
 
+// commands are the commands for people and CI (cli_*.go).
+var commands = map[string]command{
+	"login":  loginCommand,
+	"logout": logoutCommand,
+	"status": statusCommand,
+	"token":  tokenCommand,
+	"models": modelsCommand,
+	"doctor": doctorCommand,
+}
+
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 const usage = `opencode-oauth2: OAuth2 / OpenID Connect for OpenCode's LLM gateways
 
 Usage:
-  opencode-oauth2 serve      run the sidecar (started by the OpenCode plugin; speaks JSON-RPC on stdin/stdout)
-  opencode-oauth2 version    print the version
+  opencode-oauth2 <command> [flags] [arguments]
 
+Commands for people and CI:
+  login <provider>               log in now (browser, or --device for a code to enter elsewhere)
+  logout <provider>... | --all   delete the cached tokens and revoke them at the server
+  status [provider...]           cached logins and models of each provider (--json)
+  token <provider>               print a valid access token (--header: the Authorization line)
+  models <provider>              the gateway's models with display names (--refresh, --json)
+  doctor [provider...]           check config, servers, clock, cache and gateway; say what to fix
+
+Other commands:
+  serve      run the sidecar (started by the OpenCode plugin; speaks JSON-RPC on stdin/stdout)
+  version    print the version
+  help       print this help
+
+Every command takes --help, --config FILE (read only this OpenCode config instead
+of finding it as OpenCode does) and --verbose. Output meant for scripts (tokens,
+tables, JSON) goes to stdout; messages go to stderr.
+
+` + exitCodesHelp + `
 Environment:
   OPENCODE_OAUTH2_CACHE_DIR  token and model cache directory (default: <user cache dir>/opencode-oauth2)
-  OPENCODE_OAUTH2_LOG_LEVEL  stderr log level before the plugin sets one: debug, info, warn, error
+  OPENCODE_OAUTH2_LOG_LEVEL  log level on stderr: debug, info, warn, error (default: info for serve, warn for commands)
+  OPENCODE_OAUTH2_BROWSER    command that opens the login URL, or "none"
+  OPENCODE_CONFIG, OPENCODE_CONFIG_CONTENT, OPENCODE_CONFIG_DIR, XDG_CONFIG_HOME
+                             where the OpenCode config is found, as in OpenCode
+
+More: docs/cli.md
 `
 
 func main() {
@@ -43,6 +75,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(stdin, stdout, stderr)
+	case "login", "logout", "status", "token", "models", "doctor":
+		return newCLI(stdin, stdout, stderr).runCommand(commands[args[0]], args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return 0

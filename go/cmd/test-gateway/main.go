@@ -40,6 +40,7 @@ type config struct {
 	models     int
 	modelIDs   string
 	chunkDelay time.Duration
+	omitIdx    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -52,6 +53,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.models, "models", 3, "number of generated model ids served at /v1/models")
 	fs.StringVar(&c.modelIDs, "model-ids", "", "comma-separated model ids (overrides --models)")
 	fs.DurationVar(&c.chunkDelay, "chunk-delay", 20*time.Millisecond, "pause between streamed chunks")
+	fs.BoolVar(&c.omitIdx, "responses-omit-indices", false,
+		"stream /v1/responses events without output_index/content_index/summary_index (like Envoy AI Gateway)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -82,6 +85,9 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 		Audience:   c.audience,
 		ModelCount: c.models,
 		ChunkDelay: c.chunkDelay,
+		// Responses events without indices (switchable later with POST /_test/responses).
+		ResponsesOmitIndices: c.omitIdx,
+		Logf:                 logger.Printf,
 	}
 	if c.modelIDs != "" {
 		opts.Models = strings.Split(c.modelIDs, ",")

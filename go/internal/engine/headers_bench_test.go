@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func startStubIdP(tb testing.TB, nModels int) *stubIdP {
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, _ *http.Request) {
 		n := s.tokens.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"Bearer","expires_in":3600}`, n)
+		_, _ = fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, accessToken(n))
 	})
 	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -50,6 +51,12 @@ func startStubIdP(tb testing.TB, nModels int) *stubIdP {
 	s.srv = httptest.NewServer(mux)
 	tb.Cleanup(s.srv.Close)
 	return s
+}
+
+// accessToken is the stub's n-th access token, as long as a typical JWT
+// access token.
+func accessToken(n int64) string {
+	return fmt.Sprintf("tok-%d-%s", n, strings.Repeat("x", 800))
 }
 
 // newManagedEngine applies a config with one client_credentials provider

@@ -19,7 +19,7 @@ func TestHeaders(t *testing.T) {
 		want       map[string]string
 		cacheUntil bool
 	}{
-		{"managed, fresh token", "gw", map[string]string{"Authorization": "Bearer tok-1"}, true},
+		{"managed, fresh token", "gw", map[string]string{"Authorization": "Bearer " + accessToken(1)}, true},
 		{"unmanaged", "plain", map[string]string{}, false},
 	}
 	for _, tc := range tests {
@@ -48,5 +48,5 @@ func TestShutdownLeavesTheTokenOnDisk(t *testing.T) {
 	require.True(t, ok)
 	st := p.State()
 	require.NotNil(t, st.Token)
-	assert.Equal(t, "tok-1", st.Token.AccessToken)
+	assert.Equal(t, accessToken(1), st.Token.AccessToken)
 }

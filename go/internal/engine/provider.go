@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
@@ -129,3 +130,13 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 func (p *Provider) CacheFile() string { return p.rt.entry.Path() }
 
 func redactErr(err error) string { return err.Error() }
+
+// CacheDirFor is the cache directory an engine without the CacheDir option
+// uses for a config with these settings: $OPENCODE_OAUTH2_CACHE_DIR, else
+// the config's cacheDir, else the user cache directory (as openStore).
+func CacheDirFor(s config.Settings) string {
+	if os.Getenv(store.EnvCacheDir) == "" && s.CacheDir != "" {
+		return s.CacheDir
+	}
+	return store.DefaultDir()
+}

@@ -75,8 +75,10 @@ func cloneValues(v url.Values) url.Values {
 }
 
 // oauthError turns a non-2xx answer into a classified *Error. scrub lists
-// values sent in the request (code, device code) that a server might echo.
+// values sent in the request (code, device code) that a server might echo;
+// the client secret is always added to them.
 func (c *Client) oauthError(op string, status int, body []byte, scrub ...secret.String) *Error {
+	scrub = append(scrub[:len(scrub):len(scrub)], c.p.ClientSecret)
 	e := &Error{ProviderID: c.p.ID, Op: op, Status: status}
 	var payload struct {
 		Error       string `json:"error"`
@@ -142,6 +144,9 @@ func (c *Client) parseToken(op string, status int, body []byte) (tokens.Token, e
 		return tokens.Token{}, &Error{ProviderID: c.p.ID, Op: op, Status: status,
 			Description: "the response has no access_token"}
 	}
+	if msg := checkTokenText(r.AccessToken, r.TokenType); msg != "" {
+		return tokens.Token{}, &Error{ProviderID: c.p.ID, Op: op, Status: status, Description: msg}
+	}
 	t := tokens.Token{
 		AccessToken:  secret.New(r.AccessToken),
 		TokenType:    r.TokenType,
@@ -170,12 +175,37 @@ func (c *Client) parseToken(op string, status int, body []byte) (tokens.Token, e
 	return t, nil
 }
 
+// checkTokenText returns why an access token or token type cannot go into
+// an Authorization header, or "". RFC 6749 appendix A: an access token is
+// 1*VSCHAR (printable ASCII), a token type 1*( ALPHA / DIGIT / "-" / "." / "_" ).
+// A server that sends a line break there must not get it into a header of
+// ours (header injection) or into the shim's header cache.
+func checkTokenText(accessToken, tokenType string) string {
+	for i := 0; i < len(accessToken); i++ {
+		if b := accessToken[i]; b < 0x20 || b > 0x7e {
+			return "the access_token contains characters outside printable ASCII (RFC 6749 appendix A.12)"
+		}
+	}
+	for _, r := range strings.TrimSpace(tokenType) {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return "the token_type is not a token type name (RFC 6749 appendix A.13)"
+		}
+	}
+	return ""
+}
+
 // tokenRequest posts a grant to the token endpoint and parses the answer.
 func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, form url.Values, scrub ...secret.String) (tokens.Token, error) {
 	status, body, err := c.postForm(ctx, op, meta.TokenEndpoint, meta, form)
 	if err != nil {
 		return tokens.Token{}, err
 	}
+	return c.tokenAnswer(op, status, body, scrub...)
+}
+
+// tokenAnswer turns the token endpoint's answer (status and bounded body)
+// into a token or a classified *Error; FuzzTokenResponse feeds it anything.
+func (c *Client) tokenAnswer(op string, status int, body []byte, scrub ...secret.String) (tokens.Token, error) {
 	if status < 200 || status > 299 || errorIn2xx(body) {
 		return tokens.Token{}, c.oauthError(op, status, body, scrub...)
 	}

@@ -14,10 +14,13 @@ const mask = "[redacted]"
 
 var (
 	// "access_token": "…" (JSON) and access_token=… (form) for credential-bearing names.
-	jsonField = regexp.MustCompile(`(?i)("(?:access_token|refresh_token|id_token|client_secret|client_assertion|assertion|subject_token|actor_token|device_code|code|password|token)"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+	// The JSON value's closing quote is left in place, so that it can still
+	// open the next key when the text is not JSON (`"token":" {"access_token":"x"}`).
+	jsonField = regexp.MustCompile(`(?i)("(?:access_token|refresh_token|id_token|client_secret|client_assertion|assertion|subject_token|actor_token|device_code|code|password|token)"\s*:\s*")(?:[^"\\]|\\.)*`)
 	formField = regexp.MustCompile(`(?i)\b(access_token|refresh_token|id_token|client_secret|client_assertion|assertion|subject_token|actor_token|device_code|code|password|token)=[^&\s"']+`)
-	// Authorization schemes followed by a credential, any case.
-	scheme = regexp.MustCompile(`(?i)\b(bearer|basic|dpop)\s+[A-Za-z0-9\-._~+/]+=*`)
+	// Authorization schemes followed by a credential, any case; a repeated
+	// scheme word ("Bearer Bearer x") is not taken for the credential.
+	scheme = regexp.MustCompile(`(?i)\b((?:bearer|basic|dpop)(?:\s+(?:bearer|basic|dpop)\b)*)\s+[A-Za-z0-9\-._~+/]+=*`)
 	// Compact JWS/JWE-looking strings.
 	jwt = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*`)
 )
@@ -26,10 +29,8 @@ var (
 // characters, and truncates the result to at most max runes (with "…").
 func Text(s string, max int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = jsonField.ReplaceAllString(s, `${1}"`+mask+`"`)
-	s = formField.ReplaceAllString(s, `${1}=`+mask)
-	s = scheme.ReplaceAllString(s, `${1} `+mask)
-	s = jwt.ReplaceAllString(s, mask)
+	// Control characters go first: removed after the masking, they could
+	// join the parts of a credential split to evade it ("Bea\x00rer x").
 	s = strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == '\t' {
 			return ' '
@@ -39,6 +40,10 @@ func Text(s string, max int) string {
 		}
 		return r
 	}, s)
+	s = jsonField.ReplaceAllString(s, `${1}`+mask)
+	s = formField.ReplaceAllString(s, `${1}=`+mask)
+	s = scheme.ReplaceAllString(s, `${1} `+mask)
+	s = jwt.ReplaceAllString(s, mask)
 	s = strings.TrimSpace(s)
 	if max > 0 && utf8.RuneCountInString(s) > max {
 		r := []rune(s)

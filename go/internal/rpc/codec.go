@@ -3,9 +3,9 @@ package rpc
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/textproto"
 	"strconv"
 	"strings"
 )
@@ -34,19 +34,27 @@ func (Codec) WriteObject(w io.Writer, obj any) error {
 	return nil
 }
 
-// ReadObject implements jsonrpc2.ObjectCodec.
+// Bounds of a frame's header: LSP headers are one or two short lines.
+const (
+	maxHeaderLine  = 1024
+	maxHeaderLines = 16
+)
+
+// ReadObject implements jsonrpc2.ObjectCodec. Every read is bounded: a header
+// line longer than maxHeaderLine, more than maxHeaderLines lines, or a
+// Content-Length above the limit is an error before anything is allocated
+// for it; jsonrpc2 then closes the connection.
 func (c Codec) ReadObject(r *bufio.Reader, v any) error {
 	limit := c.Max
 	if limit <= 0 {
 		limit = MaxFrame
 	}
-	tp := textproto.NewReader(r)
 	length := -1
 	for n := 0; ; n++ {
-		if n > 16 {
+		if n >= maxHeaderLines {
 			return fmt.Errorf("read frame header: too many header lines")
 		}
-		line, err := tp.ReadLine()
+		line, err := readHeaderLine(r)
 		if err != nil {
 			return fmt.Errorf("read frame header: %w", err)
 		}
@@ -61,6 +69,9 @@ func (c Codec) ReadObject(r *bufio.Reader, v any) error {
 			n, err := strconv.Atoi(strings.TrimSpace(value))
 			if err != nil || n < 0 {
 				return fmt.Errorf("read frame header: invalid Content-Length")
+			}
+			if length >= 0 && n != length {
+				return fmt.Errorf("read frame header: conflicting Content-Length headers")
 			}
 			length = n
 		}
@@ -79,4 +90,35 @@ func (c Codec) ReadObject(r *bufio.Reader, v any) error {
 		return fmt.Errorf("decode frame: %w", err)
 	}
 	return nil
+}
+
+// errHeaderLine is returned for a header line longer than maxHeaderLine.
+var errHeaderLine = errors.New("header line too long")
+
+// readHeaderLine reads one line ending in "\n" (a preceding "\r" is
+// dropped), holding at most maxHeaderLine bytes of it: a peer that never
+// sends a line break cannot make the sidecar buffer without limit.
+func readHeaderLine(r *bufio.Reader) (string, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > maxHeaderLine {
+			return "", errHeaderLine
+		}
+		line = append(line, chunk...)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			if err == io.EOF && len(line) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return string(line), nil
 }

@@ -5,6 +5,7 @@
 package rpc
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,18 +52,79 @@ func NewServer(svc Service, version string, log *slog.Logger) *Server {
 	return &Server{svc: svc, version: version, log: log}
 }
 
-type stdio struct {
-	io.Reader
-	io.Writer
-	close func() error
+// stream is a connection's framed, buffered stream (one Flush, so one
+// write, per frame). jsonrpc2 reads requests and writes notifications and
+// errors through it; results are written by writeResult.
+type stream struct {
+	r *bufio.Reader
+
+	mu     sync.Mutex
+	w      *bufio.Writer
+	closed bool
 }
 
-func (s stdio) Close() error { return s.close() }
+// ReadObject implements jsonrpc2.ObjectStream.
+func (st *stream) ReadObject(v any) error { return Codec{}.ReadObject(st.r, v) }
+
+// WriteObject implements jsonrpc2.ObjectStream.
+func (st *stream) WriteObject(obj any) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return jsonrpc2.ErrClosed
+	}
+	if err := (Codec{}).WriteObject(st.w, obj); err != nil {
+		return err
+	}
+	return st.w.Flush()
+}
+
+// Close implements jsonrpc2.ObjectStream. The reader and writer belong to
+// the caller of Serve; nothing is written after Close.
+func (st *stream) Close() error {
+	st.mu.Lock()
+	st.closed = true
+	st.mu.Unlock()
+	return nil
+}
+
+// writeResult writes a successful response. It encodes the result once:
+// jsonrpc2's Reply encodes it, then validates and compacts the bytes once
+// per enclosing marshaller (three more passes, which for headers/get run
+// over the whole access token).
+func (st *stream) writeResult(id jsonrpc2.ID, result any) error {
+	body, err := json.Marshal(result)
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	idJSON, err := id.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("encode id: %w", err)
+	}
+	msg := make([]byte, 0, len(body)+len(idJSON)+len(`{"jsonrpc":"2.0","id":,"result":}`))
+	msg = append(msg, `{"jsonrpc":"2.0","id":`...)
+	msg = append(msg, idJSON...)
+	msg = append(msg, `,"result":`...)
+	msg = append(msg, body...)
+	msg = append(msg, '}')
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return jsonrpc2.ErrClosed
+	}
+	if _, err := fmt.Fprintf(st.w, "Content-Length: %d\r\n\r\n", len(msg)); err != nil {
+		return fmt.Errorf("write frame header: %w", err)
+	}
+	if _, err := st.w.Write(msg); err != nil {
+		return fmt.Errorf("write frame body: %w", err)
+	}
+	return st.w.Flush()
+}
 
 // Serve runs the protocol over r/w until the peer closes r or ctx ends.
 func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
-	rw := stdio{Reader: r, Writer: w, close: func() error { return nil }}
-	conn := jsonrpc2.NewConn(ctx, jsonrpc2.NewBufferedStream(rw, Codec{}), jsonrpc2.AsyncHandler(s),
+	st := &stream{r: bufio.NewReader(r), w: bufio.NewWriter(w)}
+	conn := jsonrpc2.NewConn(ctx, st, jsonrpc2.AsyncHandler(handler{s: s, st: st}),
 		jsonrpc2.SetLogger(connLogger{s.log}))
 	select {
 	case <-conn.DisconnectNotify():
@@ -78,19 +140,27 @@ func (n connNotifier) Notify(ctx context.Context, method string, params any) err
 	return n.conn.Notify(ctx, method, params)
 }
 
+// handler answers the requests of one connection.
+type handler struct {
+	s  *Server
+	st *stream
+}
+
 // Handle implements jsonrpc2.Handler.
-func (s *Server) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
+func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
+	s := h.s
 	result, err := s.dispatch(ctx, conn, req)
 	if req.Notif {
 		return
 	}
-	if err != nil {
-		if rerr := conn.ReplyWithError(ctx, req.ID, toRPCError(err)); rerr != nil {
-			s.log.Debug("reply failed", "method", req.Method, "err", rerr)
+	if err == nil {
+		if err = h.st.writeResult(req.ID, result); err == nil || errors.Is(err, jsonrpc2.ErrClosed) {
+			return
 		}
-		return
+		s.log.Debug("reply failed", "method", req.Method, "err", err)
+		err = fmt.Errorf("%s: %w", req.Method, err)
 	}
-	if rerr := conn.Reply(ctx, req.ID, result); rerr != nil {
+	if rerr := conn.ReplyWithError(ctx, req.ID, toRPCError(err)); rerr != nil {
 		s.log.Debug("reply failed", "method", req.Method, "err", rerr)
 	}
 }

@@ -31,8 +31,10 @@ func checkDir(dir string) error {
 
 // readFile reads a state file after checking it is a regular file owned by
 // this user and readable by nobody else (tightening the mode if needed).
+// A symbolic link is not followed, and O_NONBLOCK keeps a FIFO planted in
+// its place from blocking the open until a writer comes.
 func readFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

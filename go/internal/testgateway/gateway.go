@@ -10,7 +10,11 @@
 //   - POST /v1/chat/completions: streamed (server-sent events in the exact
 //     chat.completion.chunk format) or not; the answer is always
 //     Greeting(<sub or client_id>), e.g. "Hello from the OAuth gateway, alice!",
-//   - GET  /_test/stats and POST /_test/stats/reset: counters for tests (no auth).
+//   - POST /v1/responses: the OpenAI Responses API with the same answer, streamed
+//     (Responses events, optionally without their output_index / content_index /
+//     summary_index, like some gateways) or not (responses.go),
+//   - GET  /_test/stats and POST /_test/stats/reset: counters for tests (no auth),
+//   - POST /_test/responses {"omitIndices": bool}: the Responses event style (no auth).
 //
 // It is test support: it is not meant to run in production.
 package testgateway
@@ -57,6 +61,12 @@ type Options struct {
 	ModelsFault Fault
 	// ChunkDelay is the pause between streamed content chunks (default none).
 	ChunkDelay time.Duration
+	// ResponsesOmitIndices leaves output_index, content_index and summary_index out of
+	// streamed /v1/responses events (default: conformant events with them).
+	ResponsesOmitIndices bool
+	// Logf, when set, gets one line per /v1/responses request (its shape, never its
+	// headers or text).
+	Logf func(format string, args ...any)
 	// Leeway tolerated on exp/nbf/iat (default none: same-machine clocks).
 	Leeway time.Duration
 	// JWKSCacheTTL is how long the JWKS is cached (default 5 minutes); an unknown kid
@@ -70,16 +80,21 @@ type Options struct {
 
 // Stats are the counters served at /_test/stats.
 type Stats struct {
-	Authorized      int    `json:"authorized"`
-	Unauthorized    int    `json:"unauthorized"`
-	ModelsRequests  int    `json:"models_requests"`
-	ChatRequests    int    `json:"chat_requests"`
-	StreamRequests  int    `json:"stream_requests"`
-	LastSubject     string `json:"last_subject"`
-	LastClientID    string `json:"last_client_id"`
-	LastScope       string `json:"last_scope"`
-	LastModel       string `json:"last_model"`
-	LastAuthFailure string `json:"last_auth_failure"`
+	Authorized     int `json:"authorized"`
+	Unauthorized   int `json:"unauthorized"`
+	ModelsRequests int `json:"models_requests"`
+	ChatRequests   int `json:"chat_requests"`
+	StreamRequests int `json:"stream_requests"`
+	// ResponsesRequests counts /v1/responses requests (streamed ones also count in StreamRequests).
+	ResponsesRequests int `json:"responses_requests"`
+	// LastResponsesRequest describes the last /v1/responses request: its top-level
+	// keys, model, stream, input items, reasoning, tool count.
+	LastResponsesRequest string `json:"last_responses_request"`
+	LastSubject          string `json:"last_subject"`
+	LastClientID         string `json:"last_client_id"`
+	LastScope            string `json:"last_scope"`
+	LastModel            string `json:"last_model"`
+	LastAuthFailure      string `json:"last_auth_failure"`
 }
 
 // Gateway is the http.Handler of the test gateway. Create it with New.
@@ -97,6 +112,7 @@ type Gateway struct {
 	mu          sync.Mutex
 	models      []string
 	modelsFault Fault
+	omitIndices bool
 	stats       Stats
 }
 
@@ -106,7 +122,7 @@ func New(opts Options) *Gateway {
 	if opts.Issuer == "" || opts.Audience == "" {
 		panic("testgateway: Options.Issuer and Options.Audience are required")
 	}
-	g := &Gateway{opts: opts, closed: make(chan struct{}), modelsFault: opts.ModelsFault}
+	g := &Gateway{opts: opts, closed: make(chan struct{}), modelsFault: opts.ModelsFault, omitIndices: opts.ResponsesOmitIndices}
 	g.now = opts.Now
 	if g.now == nil {
 		g.now = time.Now
@@ -139,6 +155,8 @@ func New(opts Options) *Gateway {
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("GET /v1/models", g.authorized(g.handleModels))
 	g.mux.HandleFunc("POST /v1/chat/completions", g.authorized(g.handleChat))
+	g.mux.HandleFunc("POST /v1/responses", g.authorized(g.handleResponses))
+	g.mux.HandleFunc("POST /_test/responses", g.handleResponsesStyle)
 	g.mux.HandleFunc("GET /_test/stats", g.handleStats)
 	g.mux.HandleFunc("POST /_test/stats/reset", g.handleStatsReset)
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -50,15 +51,23 @@ type Options struct {
 	FlightTimeout time.Duration
 	// LoginTimeout bounds one interactive acquisition (default 10 min).
 	LoginTimeout time.Duration
+	// WriteBehind answers the callers as soon as a renewed token is at hand
+	// and writes the cache file after, still under the cross-process lock,
+	// so that the disk's latency (fsync, rename) is not theirs. Flush waits
+	// for such writes; a process must call it before exiting. Without
+	// WriteBehind, Token returns once the cache file is written.
+	WriteBehind bool
 }
 
 // Manager hands out a provider's access token.
 type Manager struct {
 	opt Options
 
-	mu     sync.Mutex
-	mem    Token
-	flight *flight
+	mu       sync.Mutex
+	mem      Token
+	flight   *flight
+	inflight int           // flights not yet finished (write included)
+	idle     chan struct{} // closed when inflight drops to 0
 
 	loginMu sync.Mutex
 }
@@ -122,6 +131,10 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 		if leader {
 			f = &flight{mode: mode, done: make(chan struct{})}
 			m.flight = f
+			if m.inflight == 0 {
+				m.idle = make(chan struct{})
+			}
+			m.inflight++
 		}
 		m.mu.Unlock()
 
@@ -148,20 +161,66 @@ func (m *Manager) fly(parent context.Context, f *flight) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), timeout)
 	defer cancel()
+	defer m.landed()
 	before := m.current()
-	tok, err := m.acquire(ctx, f.mode)
-
-	m.mu.Lock()
-	if err == nil {
-		m.mem = tok
+	answered := false
+	answer := func(tok Token, err error) {
+		if answered {
+			return
+		}
+		answered = true
+		m.mu.Lock()
+		if err == nil {
+			m.mem = tok
+		}
+		f.tok, f.err = tok, err
+		m.flight = nil
+		m.mu.Unlock()
+		close(f.done)
 	}
-	f.tok, f.err = tok, err
-	m.flight = nil
-	m.mu.Unlock()
-	close(f.done)
+	publish := func(Token) {}
+	if m.opt.WriteBehind {
+		publish = func(t Token) {
+			answer(t, nil)
+			// The answered callers were made runnable on this goroutine's
+			// P; let them run before the cache write, whose fsync would
+			// otherwise hold them until the runtime hands the P off.
+			runtime.Gosched()
+		}
+	}
+	tok, err := m.acquire(ctx, f.mode, publish)
+	answer(tok, err)
 
 	if err == nil && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
 		m.opt.OnChange()
+	}
+}
+
+// landed marks the end of a flight, its cache write included.
+func (m *Manager) landed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.inflight--
+	if m.inflight == 0 {
+		close(m.idle)
+	}
+}
+
+// Flush waits until every acquisition under way, its cache file write
+// included, has finished, or ctx ends.
+func (m *Manager) Flush(ctx context.Context) error {
+	m.mu.Lock()
+	idle := m.idle
+	pending := m.inflight > 0
+	m.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("provider %q: waiting for the token cache write: %w", m.opt.ProviderID, ctx.Err())
 	}
 }
 
@@ -173,7 +232,9 @@ func (m *Manager) current() Token {
 
 // acquire runs under the cross-process lock: another process may have done
 // the work already, so the cache file is read again once the lock is held.
-func (m *Manager) acquire(ctx context.Context, mode Mode) (Token, error) {
+// A token obtained from the server is handed to publish before it is
+// written to the cache file (and then returned).
+func (m *Manager) acquire(ctx context.Context, mode Mode, publish func(Token)) (Token, error) {
 	log := m.opt.Log.With("provider", m.opt.ProviderID)
 	unlock, lockErr := m.opt.Entry.Lock(ctx)
 	if lockErr != nil {
@@ -222,6 +283,7 @@ func (m *Manager) acquire(ctx context.Context, mode Mode) (Token, error) {
 			}
 			return Token{}, err
 		}
+		publish(t)
 		save(t)
 		return t, nil
 	}
@@ -235,6 +297,7 @@ func (m *Manager) acquire(ctx context.Context, mode Mode) (Token, error) {
 			if t.IDToken.IsZero() {
 				t.IDToken = cur.IDToken
 			}
+			publish(t)
 			save(t)
 			log.Debug("token refreshed")
 			return t, nil
@@ -269,6 +332,7 @@ func (m *Manager) acquire(ctx context.Context, mode Mode) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	publish(t)
 	if _, err := m.opt.Entry.Update(ctx, func(s *State) error {
 		s.Token = toStore(t)
 		return nil

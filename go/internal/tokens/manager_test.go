@@ -213,6 +213,7 @@ func TestMachineFlowReacquiresAndSurvivesUnwritableCache(t *testing.T) {
 	tok, err = m.Token(context.Background(), NoLogin)
 	require.NoError(t, err)
 	assert.Equal(t, "acq-1", tok.AccessToken.Reveal(), "a fresh token is served from memory")
+	require.NoError(t, m.Flush(context.Background())) // OnChange runs after the callers are answered
 	assert.Equal(t, int32(1), changes.Load())
 
 	_, err = m.Token(context.Background(), CachedOnly)

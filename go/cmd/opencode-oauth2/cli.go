@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/engine"
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// Exit codes of the command line (documented in usage and docs/cli.md).
+const (
+	exitOK            = 0 // success
+	exitFailure       = 1 // anything else: network, server, gateway, a failed check
+	exitUsage         = 2 // bad command line, unknown provider
+	exitLoginRequired = 3 // a person must log in first (token, models --refresh)
+	exitConfig        = 4 // the OpenCode config cannot be read, or the provider's config is invalid
+)
+
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  failure (network, server, gateway, a failed check)
+  2  usage error (bad flags, unknown provider)
+  3  login required: run ` + "`opencode-oauth2 login <provider>`" + `
+  4  config problem (unreadable OpenCode config, invalid provider settings, rejected client credentials)
+`
+
+// exitError carries an exit code with the message printed for it.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func failf(code int, format string, a ...any) error {
+	return &exitError{code: code, err: fmt.Errorf(format, a...)}
+}
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{code: code, err: err}
+}
+
+// tokenExitCode maps a token error to an exit code.
+func tokenExitCode(err error) int {
+	switch {
+	case errors.Is(err, tokens.ErrLoginRequired), errors.Is(err, tokens.ErrInvalidGrant):
+		return exitLoginRequired
+	case errors.Is(err, tokens.ErrInvalidClient):
+		return exitConfig
+	}
+	return exitFailure
+}
+
+// because explains a login-required error when there is more to it than
+// "no login is cached" (e.g. the server rejected the refresh token).
+func because(err error) string {
+	if errors.Is(err, tokens.ErrInvalidGrant) {
+		return " (" + err.Error() + ")"
+	}
+	return ""
+}
+
+// cli is one command-line invocation: its streams and environment.
+type cli struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	now    func() time.Time
+}
+
+func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
+	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
+}
+
+// command is a subcommand of the command line.
+type command struct {
+	name    string
+	args    string // synopsis of the positional arguments
+	summary string
+	help    string // extra help text after the flags
+	// setup registers the command's own flags and returns its body, which
+	// sees the parsed values.
+	setup func(fs *flag.FlagSet) runFunc
+}
+
+// runFunc is the body of a command.
+type runFunc func(ctx context.Context, c *cli, cf *commonFlags, args []string) error
+
+// commonFlags are accepted by every command that reads the config.
+type commonFlags struct {
+	config  string
+	verbose bool
+}
+
+func (cf *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&cf.config, "config", "", "read only this OpenCode config `file` instead of searching like OpenCode does")
+	fs.BoolVar(&cf.verbose, "verbose", false, "log what happens (debug level) on stderr")
+	fs.BoolVar(&cf.verbose, "v", false, "shorthand for --verbose")
+}
+
+// runCommand parses the flags of cmd and runs it. The exit code follows
+// exitError codes; --help prints the command's usage on stdout.
+func (c *cli) runCommand(cmd command, args []string) int {
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cf := &commonFlags{}
+	cf.register(fs)
+	body := cmd.setup(fs)
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: opencode-oauth2 %s [flags] %s\n\n%s\n\nFlags:\n", cmd.name, cmd.args, cmd.summary)
+		printFlags(w, fs)
+		if cmd.help != "" {
+			fmt.Fprintf(w, "\n%s", cmd.help)
+		}
+		fmt.Fprintf(w, "\n%s", exitCodesHelp)
+	}
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(c.stdout)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %v\n\n", cmd.name, err)
+		usage(c.stderr)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = body(ctx, c, cf, positional)
+	if err == nil {
+		return exitOK
+	}
+	code := exitFailure
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if ctx.Err() != nil && code == exitFailure {
+		fmt.Fprintf(c.stderr, "opencode-oauth2 %s: interrupted\n", cmd.name)
+		return exitFailure
+	}
+	fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %v\n", cmd.name, err)
+	if code == exitUsage {
+		fmt.Fprintf(c.stderr, "Run `opencode-oauth2 %s --help` for usage.\n", cmd.name)
+	}
+	return code
+}
+
+// printFlags lists the flags GNU style (--name), sorted by name.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		dashes := "--"
+		if len(f.Name) == 1 {
+			dashes = "-"
+		}
+		line := "  " + dashes + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%-24s %s\n", line, usage)
+	})
+}
+
+// parseInterspersed parses flags anywhere among the arguments (the flag
+// package stops at the first positional one); "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		// fs.Parse consumed a "--" itself when it was the next argument.
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// logger is the command line's logger: text on stderr, warnings and
+// errors only unless --verbose or OPENCODE_OAUTH2_LOG_LEVEL say otherwise.
+func (c *cli) logger(cf *commonFlags) *slog.Logger {
+	level := slog.LevelWarn
+	if l, ok := logging.ParseLevel(c.getenv("OPENCODE_OAUTH2_LOG_LEVEL")); ok {
+		level = l
+	}
+	if cf.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(newLineHandler(c.stderr, level))
+}
+
+// session is the loaded config and the engine that manages its providers.
+type session struct {
+	c   *cli
+	log *slog.Logger
+	eng *engine.Engine
+	cfg opencodecfg.Config
+	res config.Result
+}
+
+// loadConfig finds and reads the OpenCode config the way OpenCode does.
+func (c *cli) loadConfig(cf *commonFlags) (opencodecfg.Config, error) {
+	cfg, err := opencodecfg.Load(opencodecfg.Options{File: cf.config, Getenv: c.getenv})
+	if err != nil {
+		return cfg, withCode(exitConfig, err)
+	}
+	return cfg, nil
+}
+
+// open loads the config and prepares the providers (no network, no
+// background work). Close it when done.
+func (c *cli) open(cf *commonFlags) (*session, error) {
+	cfg, err := c.loadConfig(cf)
+	if err != nil {
+		return nil, err
+	}
+	log := c.logger(cf)
+	eng := engine.New(engine.Options{Log: log, WatchEvery: -1})
+	res, err := eng.Load(cfg.JSON)
+	if err != nil {
+		_ = eng.Shutdown(context.Background())
+		return nil, withCode(exitConfig, err)
+	}
+	return &session{c: c, log: log, eng: eng, cfg: cfg, res: res}, nil
+}
+
+func (s *session) Close() { _ = s.eng.Shutdown(context.Background()) }
+
+// managedIDs are the ids of the providers the engine manages, in config order.
+func (s *session) managedIDs() []string {
+	var ids []string
+	for _, p := range s.eng.Providers(s.res.Providers) {
+		ids = append(ids, p.Config().ID)
+	}
+	return ids
+}
+
+// provider returns the managed provider id, or an error saying why there
+// is none: its config has errors (exit 4) or no such provider (exit 2).
+// Warnings about the provider are printed on stderr.
+func (s *session) provider(id string) (*engine.Provider, error) {
+	var errs []string
+	for _, p := range s.res.Problems {
+		if p.ProviderID != id {
+			continue
+		}
+		if p.Severity == config.SeverityError {
+			errs = append(errs, p.Message())
+		} else {
+			fmt.Fprintf(s.c.stderr, "warning: %s\n", p.Message())
+		}
+	}
+	if p, ok := s.eng.Provider(id); ok {
+		return p, nil
+	}
+	if len(errs) > 0 {
+		return nil, failf(exitConfig, "provider %q is not usable: its configuration has errors:\n  %s\n(config read from %s)",
+			id, strings.Join(errs, "\n  "), s.sourcesText())
+	}
+	if slices.ContainsFunc(s.res.Providers, func(p config.Provider) bool { return p.ID == id }) {
+		return nil, failf(exitConfig, "provider %q could not be set up (see the error above)", id)
+	}
+	known := s.managedIDs()
+	list := "none"
+	if len(known) > 0 {
+		list = strings.Join(known, ", ")
+	}
+	return nil, failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config (managed providers: %s; config read from %s)",
+		id, list, s.sourcesText())
+}
+
+// providers resolves the positional provider ids, or every managed one.
+func (s *session) providers(ids []string) ([]*engine.Provider, error) {
+	if len(ids) == 0 {
+		return s.eng.Providers(s.res.Providers), nil
+	}
+	out := make([]*engine.Provider, 0, len(ids))
+	for _, id := range ids {
+		p, err := s.provider(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (s *session) sourcesText() string {
+	if len(s.cfg.Sources) == 0 {
+		return "no config file found; see `opencode-oauth2 doctor`"
+	}
+	parts := make([]string, len(s.cfg.Sources))
+	for i, src := range s.cfg.Sources {
+		parts[i] = src.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// oneProvider checks that exactly one provider argument was given.
+func oneProvider(args []string) (string, error) {
+	switch len(args) {
+	case 1:
+		return args[0], nil
+	case 0:
+		return "", failf(exitUsage, "missing the provider id")
+	}
+	return "", failf(exitUsage, "expected one provider id, got %d arguments: %s", len(args), strings.Join(args, " "))
+}
+
+// displayName is the provider's name with its id.
+func displayName(p config.Provider) string {
+	if p.Name != "" && p.Name != p.ID {
+		return fmt.Sprintf("%s (%s)", p.Name, p.ID)
+	}
+	return p.ID
+}
+
+// when renders an instant relative to now, e.g. "in 4m59s (15:04:05)".
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now).Round(time.Second)
+	if d >= time.Hour || d <= -time.Hour {
+		d = d.Round(time.Minute)
+	}
+	clock := t.Local().Format("2006-01-02 15:04:05")
+	if t.Local().Format("2006-01-02") == now.Local().Format("2006-01-02") {
+		clock = t.Local().Format("15:04:05")
+	}
+	switch {
+	case d > 0:
+		return fmt.Sprintf("in %s (%s)", d, clock)
+	case d < 0:
+		return fmt.Sprintf("%s ago (%s)", -d, clock)
+	}
+	return "now (" + clock + ")"
+}

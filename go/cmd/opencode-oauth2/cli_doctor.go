@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/engine"
+	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
+	"github.com/vymalo/opencode-oauth2/go/internal/store"
+)
+
+var doctorCommand = command{
+	name:    "doctor",
+	args:    "[provider...]",
+	summary: "Check the configuration, the authorization servers, the cache and the gateways; say what is wrong and what to do.",
+	help: `Checks: the OpenCode config (where it was read from, every problem in the oauth2
+settings, the plugin entry), the cache directory (owner, permissions, writable),
+and for each provider (all, or those named): discovery and issuer, the server's
+clock (its Date header), that the endpoints answer, what the flow needs (the
+authorization or device endpoint, a free redirectPort), getting a token without
+prompting, and the gateway's /models endpoint with that token.
+
+The report goes to stdout (--json for scripts). Exit code 0 when nothing failed
+(warnings allowed), 4 when a configuration check failed, 1 when another one did.
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var asJSON bool
+		fs.BoolVar(&asJSON, "json", false, "print the checks as JSON")
+		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
+			return runDoctor(ctx, c, cf, asJSON, args)
+		}
+	},
+}
+
+// Check outcomes.
+const (
+	statusOK   = "ok"
+	statusWarn = "warn"
+	statusFail = "fail"
+	statusSkip = "skip"
+)
+
+// Clock skew thresholds against the server's Date header.
+const (
+	skewWarn = 30 * time.Second
+	skewFail = 5 * time.Minute
+)
+
+// checkResult is one line of the doctor's report.
+type checkResult struct {
+	Section string `json:"section"`                 // "config", "cache", or "provider <id>"
+	Name    string `json:"name"`                    // what was checked
+	Status  string `json:"status"`                  // ok, warn, fail, skip
+	Detail  string `json:"detail"`                  // what was found
+	Fix     string `json:"fix,omitempty"`           // what to do
+	Config  bool   `json:"configProblem,omitempty"` // a failure of the configuration (exit 4)
+}
+
+// report collects the checks in the order they ran.
+type report struct {
+	Checks []checkResult `json:"checks"`
+	OK     bool          `json:"ok"`
+}
+
+func (r *report) add(section, name, status, detail, fix string) *checkResult {
+	r.Checks = append(r.Checks, checkResult{Section: section, Name: name, Status: status, Detail: detail, Fix: fix})
+	return &r.Checks[len(r.Checks)-1]
+}
+
+// group orders the checks by section (in the order sections first
+// appeared), keeping the order of the checks within a section.
+func (r *report) group() {
+	rank := map[string]int{}
+	for _, ch := range r.Checks {
+		if _, ok := rank[ch.Section]; !ok {
+			rank[ch.Section] = len(rank)
+		}
+	}
+	sort.SliceStable(r.Checks, func(i, j int) bool { return rank[r.Checks[i].Section] < rank[r.Checks[j].Section] })
+}
+
+func (r *report) exitCode() int {
+	code := exitOK
+	for _, ch := range r.Checks {
+		if ch.Status != statusFail {
+			continue
+		}
+		if ch.Config {
+			return exitConfig
+		}
+		code = exitFailure
+	}
+	return code
+}
+
+func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args []string) error {
+	r := &report{}
+	cfg, err := c.loadConfig(cf)
+	if err != nil {
+		r.add("config", "read", statusFail, err.Error(),
+			"fix the file (OpenCode fails to start with it too), or point --config at the right one").Config = true
+		return finishDoctor(c, r, asJSON)
+	}
+	checkSources(r, cfg, c.getenv)
+	checkPluginEntry(r, cfg)
+	// Checked before the engine opens (and tightens) the directory.
+	dir := store.DefaultDir()
+	if res, err := config.Parse(cfg.JSON); err == nil {
+		dir = engine.CacheDirFor(res.Settings)
+	}
+	checkCacheDir(r, dir)
+
+	s, err := c.open(cf)
+	if err != nil {
+		r.add("config", "parse", statusFail, err.Error(), "").Config = true
+		return finishDoctor(c, r, asJSON)
+	}
+	defer s.Close()
+	wanted := map[string]bool{}
+	for _, id := range args {
+		wanted[id] = true
+	}
+	for _, p := range s.res.Problems {
+		if len(args) > 0 && !wanted[p.ProviderID] {
+			continue
+		}
+		status := statusWarn
+		if p.Severity == config.SeverityError {
+			status = statusFail
+		}
+		r.add("config", "oauth2 settings", status, p.Message(), problemFix(p)).Config = status == statusFail
+	}
+	if len(args) == 0 && len(s.res.Providers) == 0 {
+		if hasProviderError(s.res.Problems) {
+			r.add("config", "providers", statusFail, "no provider is usable: each one with an oauth2 block has errors",
+				"fix the errors above").Config = true
+		} else {
+			r.add("config", "providers", statusFail, "no provider has an oauth2 block, so the plugin manages nothing",
+				"add options.oauth2 (issuer, clientId, authFlow, ...) to a provider").Config = true
+		}
+	}
+	for _, id := range args {
+		if _, ok := s.eng.Provider(id); !ok && !hasProblemFor(s.res.Problems, id) {
+			return failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config (managed providers: %s)",
+				id, strings.Join(s.managedIDs(), ", "))
+		}
+	}
+	ps := s.eng.Providers(s.res.Providers)
+	if len(args) > 0 {
+		ps = ps[:0]
+		for _, id := range args {
+			if p, ok := s.eng.Provider(id); ok {
+				ps = append(ps, p)
+			}
+		}
+	}
+	for _, p := range ps {
+		d := &providerDoctor{c: c, r: r, p: p, section: "provider " + p.Config().ID}
+		d.run(ctx)
+	}
+	return finishDoctor(c, r, asJSON)
+}
+
+func hasProviderError(ps []config.Problem) bool {
+	for _, p := range ps {
+		if p.ProviderID != "" && p.Severity == config.SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+func hasProblemFor(ps []config.Problem, id string) bool {
+	for _, p := range ps {
+		if p.ProviderID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func finishDoctor(c *cli, r *report, asJSON bool) error {
+	r.group()
+	code := r.exitCode()
+	r.OK = code == exitOK
+	if asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		printReport(c.stdout, r)
+	}
+	if code != exitOK {
+		return failf(code, "%s", summary(r))
+	}
+	return nil
+}
+
+func summary(r *report) string {
+	fails, warns := 0, 0
+	for _, ch := range r.Checks {
+		switch ch.Status {
+		case statusFail:
+			fails++
+		case statusWarn:
+			warns++
+		}
+	}
+	return fmt.Sprintf("%d failed, %s", fails, plural(warns, "warning"))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func printReport(w io.Writer, r *report) {
+	section := ""
+	for _, ch := range r.Checks {
+		if ch.Section != section {
+			if section != "" {
+				fmt.Fprintln(w)
+			}
+			section = ch.Section
+			fmt.Fprintln(w, strings.ToUpper(section[:1])+section[1:])
+		}
+		label := map[string]string{statusOK: "ok  ", statusWarn: "WARN", statusFail: "FAIL", statusSkip: "skip"}[ch.Status]
+		fmt.Fprintf(w, "  %s  %-15s %s\n", label, ch.Name, ch.Detail)
+		if ch.Fix != "" && ch.Status != statusOK {
+			fmt.Fprintf(w, "        %-15s → %s\n", "", ch.Fix)
+		}
+	}
+	fmt.Fprintf(w, "\n%s.\n", strings.ToUpper(summary(r)[:1])+summary(r)[1:])
+}
+
+func checkSources(r *report, cfg opencodecfg.Config, getenv func(string) string) {
+	if len(cfg.Sources) == 0 {
+		home, _ := os.UserHomeDir()
+		r.add("config", "sources", statusWarn, "no OpenCode config was found",
+			fmt.Sprintf("create %s, or an opencode.json in the project, or set OPENCODE_CONFIG", filepath.Join(opencodecfg.GlobalDir(getenv, home), "opencode.json")))
+		return
+	}
+	parts := make([]string, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		parts[i] = s.String()
+	}
+	r.add("config", "sources", statusOK, "read "+strings.Join(parts, ", "), "")
+}
+
+// checkPluginEntry warns when the config does not load the plugin.
+func checkPluginEntry(r *report, cfg opencodecfg.Config) {
+	var top struct {
+		Plugin []any `json:"plugin"`
+	}
+	_ = json.Unmarshal(cfg.JSON, &top)
+	for _, p := range top.Plugin {
+		if s, ok := p.(string); ok && strings.Contains(s, "opencode-oauth2") {
+			r.add("config", "plugin", statusOK, fmt.Sprintf("OpenCode loads %q", s), "")
+			return
+		}
+	}
+	r.add("config", "plugin", statusWarn, `"@vymalo/opencode-oauth2" is not in the config's plugin list`,
+		`add it ("plugin": ["@vymalo/opencode-oauth2"]) unless you load the plugin from a plugins directory`)
+}
+
+func problemFix(p config.Problem) string {
+	if p.Severity == config.SeverityError {
+		return "fix " + p.Field + "; the provider is skipped until then"
+	}
+	return ""
+}
+
+// checkCacheDir checks the token cache directory without changing it.
+func checkCacheDir(r *report, dir string) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.add("cache", "directory", statusOK, dir+" does not exist yet; it is created (mode 0700) at first use", "")
+		return
+	case err != nil:
+		r.add("cache", "directory", statusFail, fmt.Sprintf("%s: %v", dir, err),
+			"fix the path or its permissions, or set OPENCODE_OAUTH2_CACHE_DIR to another directory")
+		return
+	case !fi.IsDir():
+		r.add("cache", "directory", statusFail, dir+" is not a directory", "remove it, or set OPENCODE_OAUTH2_CACHE_DIR")
+		return
+	}
+	if problem := foreignOwner(fi); problem != "" {
+		r.add("cache", "owner", statusFail, dir+" "+problem,
+			"tokens are never kept in a directory owned by someone else; set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours")
+		return
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		r.add("cache", "permissions", statusWarn, fmt.Sprintf("%s has mode %04o; others may list it", dir, perm),
+			"it is tightened to 0700 at next use; or run chmod 700 "+dir)
+	}
+	probe, err := os.CreateTemp(dir, ".doctor-*")
+	if err != nil {
+		r.add("cache", "writable", statusFail, fmt.Sprintf("cannot create a file in %s: %v", dir, err),
+			"tokens would be kept in memory only, and every OpenCode start would need a login; fix the permissions or set OPENCODE_OAUTH2_CACHE_DIR")
+		return
+	}
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
+	loose := []string{}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.Mode().Perm()&0o077 != 0 {
+			loose = append(loose, fmt.Sprintf("%s (%04o)", e.Name(), info.Mode().Perm()))
+		}
+	}
+	if len(loose) > 0 {
+		r.add("cache", "files", statusWarn, "readable by others: "+strings.Join(loose, ", "),
+			"they are tightened to 0600 when next read; or run chmod 600 on them")
+	}
+	r.add("cache", "directory", statusOK, dir+" is yours and writable", "")
+}

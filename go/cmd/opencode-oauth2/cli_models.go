@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
+)
+
+var modelsCommand = command{
+	name:    "models",
+	args:    "<provider>",
+	summary: "List the models discovered at the provider's gateway, with their display names.",
+	help: `Without --refresh the cached list is shown (what OpenCode registers at its next
+start). With --refresh the gateway's /models endpoint is asked now, with a token
+obtained without prompting, and the cache is updated for OpenCode too.
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var o modelsOptions
+		fs.BoolVar(&o.refresh, "refresh", false, "fetch the list from the gateway now and update the cache")
+		fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
+			return runModels(ctx, c, cf, o, args)
+		}
+	},
+}
+
+type modelsOptions struct {
+	refresh bool
+	json    bool
+}
+
+type modelsJSON struct {
+	Provider   string         `json:"provider"`
+	LastSyncAt *time.Time     `json:"lastSyncAt,omitempty"`
+	Models     []models.Model `json:"models"`
+}
+
+func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, args []string) error {
+	id, err := oneProvider(args)
+	if err != nil {
+		return err
+	}
+	s, err := c.open(cf)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, err := s.provider(id)
+	if err != nil {
+		return err
+	}
+	if o.refresh {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := p.Sync(ctx); err != nil {
+			return modelsError(p.Config(), err)
+		}
+	}
+	list := p.Models()
+	if list == nil {
+		list = []models.Model{}
+	}
+	if o.json {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(modelsJSON{Provider: id, LastSyncAt: timePtr(p.State().LastSyncAt), Models: list})
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(c.stderr, "No models cached for %s yet; run `opencode-oauth2 models --refresh %s`.\n", displayName(p.Config()), id)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tCONTEXT\tMAX OUTPUT")
+	for _, m := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(m.ID, 200), clean(m.Name, 200), count(m.ContextLength), count(m.MaxOutputTokens))
+	}
+	return tw.Flush()
+}
+
+func count(n int) string {
+	if n <= 0 {
+		return "-"
+	}
+	return strconv.Itoa(n)
+}
+
+// modelsError explains a failed model sync and picks the exit code.
+func modelsError(p config.Provider, err error) error {
+	var he *models.HTTPError
+	if errors.As(err, &he) {
+		return failf(exitFailure, "%w\n%s", err, gatewayHint(p, he.StatusCode))
+	}
+	if code := tokenExitCode(err); code != exitFailure {
+		if code == exitLoginRequired {
+			return failf(code, "not logged in to %s%s: run `opencode-oauth2 login %s`", displayName(p), because(err), p.ID)
+		}
+		return withCode(code, err)
+	}
+	return withCode(exitFailure, fmt.Errorf("model sync for %s failed: %w", displayName(p), err))
+}
+
+// gatewayHint says what to check when the gateway refuses a request.
+func gatewayHint(p config.Provider, status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return fmt.Sprintf("The gateway did not accept the token. Check that it trusts tokens from %s and expects their audience "+
+			"(set resources or audience in the oauth2 block if it needs a specific one), and that the token is not expired or revoked.", p.Issuer)
+	case http.StatusForbidden:
+		return fmt.Sprintf("The gateway accepted the token but refused access. Check the scopes requested (%s), the audience of the token, "+
+			"and that %s is allowed to use the gateway (roles or groups at the identity provider).", scopesText(p.Scopes), subjectText(p))
+	case http.StatusNotFound:
+		return "The gateway has no models endpoint there. Check baseURL, or set modelsURL in the oauth2 block."
+	}
+	return "Check the gateway's logs and status."
+}
+
+func scopesText(s []string) string {
+	if len(s) == 0 {
+		return "none configured"
+	}
+	return fmt.Sprint(s)
+}
+
+func subjectText(p config.Provider) string {
+	if p.Flow.Interactive() {
+		return "the user"
+	}
+	return fmt.Sprintf("client %q", p.ClientID)
+}

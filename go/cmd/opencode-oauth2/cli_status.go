@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/engine"
+)
+
+var statusCommand = command{
+	name:    "status",
+	args:    "[provider...]",
+	summary: "Show, for each managed provider, the cached login and models (no network access).",
+	help: `Columns: provider, flow, identity (from the cached id_token, decoded without
+verifying it: it was verified at login), access token expiry, whether a refresh
+token is cached, models cached, last model sync, last error recorded.
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var asJSON bool
+		fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
+			return runStatus(c, cf, asJSON, args)
+		}
+	},
+}
+
+// statusJSON is the --json document.
+type statusJSON struct {
+	CacheDir      string           `json:"cacheDir"`
+	ConfigSources []sourceJSON     `json:"configSources"`
+	Providers     []providerStatus `json:"providers"`
+	Problems      []problemJSON    `json:"problems"`
+}
+
+type sourceJSON struct {
+	Kind string `json:"kind"`
+	Path string `json:"path"`
+}
+
+type problemJSON struct {
+	ProviderID string `json:"providerID,omitempty"`
+	Field      string `json:"field,omitempty"`
+	Severity   string `json:"severity"`
+	Message    string `json:"message"`
+}
+
+type providerStatus struct {
+	ID         string        `json:"id"`
+	Name       string        `json:"name,omitempty"`
+	Flow       string        `json:"flow"`
+	Issuer     string        `json:"issuer"`
+	ClientID   string        `json:"clientId"`
+	Identity   *identityJSON `json:"identity,omitempty"`
+	Token      tokenStatus   `json:"token"`
+	Models     int           `json:"models"`
+	LastSyncAt *time.Time    `json:"lastSyncAt,omitempty"`
+	LastError  string        `json:"lastError,omitempty"`
+	CacheFile  string        `json:"cacheFile"`
+}
+
+type identityJSON struct {
+	identity
+	// Verified is always false: the claims are decoded for display only.
+	Verified bool `json:"verified"`
+}
+
+type tokenStatus struct {
+	Present      bool       `json:"present"`
+	ObtainedAt   *time.Time `json:"obtainedAt,omitempty"`
+	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
+	Expired      bool       `json:"expired"`
+	Fresh        bool       `json:"fresh"` // usable now without renewal
+	RefreshToken bool       `json:"refreshToken"`
+	Scope        string     `json:"scope,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
+	s, err := c.open(cf)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ps, err := s.providers(args)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	doc := statusJSON{CacheDir: s.eng.Store().Dir(), ConfigSources: []sourceJSON{}, Providers: []providerStatus{}, Problems: []problemJSON{}}
+	for _, src := range s.cfg.Sources {
+		doc.ConfigSources = append(doc.ConfigSources, sourceJSON{Kind: src.Kind, Path: src.Path})
+	}
+	for _, p := range s.res.Problems {
+		doc.Problems = append(doc.Problems, problemJSON{ProviderID: p.ProviderID, Field: p.Field, Severity: string(p.Severity), Message: p.Message()})
+	}
+	for _, p := range ps {
+		doc.Providers = append(doc.Providers, statusOf(p, now))
+	}
+	if asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	if len(ps) == 0 {
+		fmt.Fprintf(c.stderr, "No provider with an oauth2 block in the OpenCode config (read from %s).\n", s.sourcesText())
+	}
+	decoded := false
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROVIDER\tFLOW\tIDENTITY\tACCESS TOKEN\tREFRESH\tMODELS\tLAST SYNC\tLAST ERROR")
+	for _, st := range doc.Providers {
+		who := "-"
+		switch {
+		case st.Identity != nil:
+			who, decoded = st.Identity.String(), true
+		case !config.Flow(st.Flow).Interactive():
+			who = "client " + st.ClientID
+		}
+		last := "never"
+		if st.LastSyncAt != nil {
+			last = when(*st.LastSyncAt, now)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.ID, st.Flow, who, tokenText(st.Token, now),
+			yesNo(st.Token.RefreshToken), st.Models, last, orDash(clean(st.LastError, 60)))
+	}
+	if len(args) == 0 { // providers skipped because of config errors
+		for _, p := range s.res.Problems {
+			if p.Severity == config.SeverityError && p.ProviderID != "" {
+				if _, ok := s.eng.Provider(p.ProviderID); !ok {
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t%s\n", p.ProviderID, clean("config error: "+p.Message(), 60))
+				}
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if decoded {
+		fmt.Fprintln(c.stderr, "Identity is read from the cached id_token without verifying it (it was verified at login).")
+	}
+	if len(args) == 0 { // with ids, s.provider printed their warnings
+		for _, p := range s.res.Problems {
+			fmt.Fprintf(c.stderr, "%s: %s\n", p.Severity, p.Message())
+		}
+	}
+	return nil
+}
+
+func statusOf(p *engine.Provider, now time.Time) providerStatus {
+	cfg := p.Config()
+	tok := p.Cached()
+	st := p.State()
+	out := providerStatus{
+		ID: cfg.ID, Name: cfg.Name, Flow: string(cfg.Flow), Issuer: cfg.Issuer, ClientID: cfg.ClientID,
+		Models: len(p.Models()), LastSyncAt: timePtr(st.LastSyncAt), LastError: st.LastError, CacheFile: p.CacheFile(),
+	}
+	if id, ok := identityOf(tok.IDToken); ok {
+		out.Identity = &identityJSON{identity: id}
+	}
+	out.Token = tokenStatus{
+		Present:      !tok.AccessToken.IsZero(),
+		ObtainedAt:   timePtr(tok.ObtainedAt),
+		ExpiresAt:    timePtr(tok.ExpiresAt),
+		Expired:      !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt),
+		Fresh:        p.Policy().Fresh(tok, now),
+		RefreshToken: !tok.RefreshToken.IsZero(),
+		Scope:        tok.Scope,
+	}
+	return out
+}
+
+func tokenText(t tokenStatus, now time.Time) string {
+	switch {
+	case !t.Present:
+		return "none"
+	case t.ExpiresAt == nil:
+		return "no expiry given"
+	case t.Expired:
+		return "expired " + when(*t.ExpiresAt, now)
+	}
+	return "expires " + when(*t.ExpiresAt, now)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+var tokenCommand = command{
+	name:    "token",
+	args:    "<provider>",
+	summary: "Print a valid access token for the provider on stdout (refreshing or re-acquiring it if needed).",
+	setup: func(fs *flag.FlagSet) runFunc {
+		var o tokenOptions
+		fs.BoolVar(&o.header, "header", false, "print the whole header line \"Authorization: Bearer <token>\" instead of the bare token")
+		fs.BoolVar(&o.login, "login", false, "log in interactively when a login is needed (otherwise exit 3)")
+		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
+			return runToken(ctx, c, cf, o, args)
+		}
+	},
+	help: `The token is the one OpenCode uses: the command shares the cache (and its lock)
+with running OpenCode sessions. It never prompts unless --login is given.
+
+Examples:
+  curl -H "$(opencode-oauth2 token --header acme)" https://gateway.example/v1/models
+  TOKEN=$(opencode-oauth2 token acme) || exit
+`,
+}
+
+type tokenOptions struct {
+	header bool // print "Authorization: Bearer ..."
+	login  bool // allow an interactive login
+}
+
+func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args []string) error {
+	id, err := oneProvider(args)
+	if err != nil {
+		return err
+	}
+
+	s, err := c.open(cf)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, err := s.provider(id)
+	if err != nil {
+		return err
+	}
+	mode, timeout := tokens.NoLogin, 2*time.Minute
+	if o.login {
+		mode, timeout = tokens.AllowLogin, p.Config().LoginTimeout+time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tok, err := p.Token(ctx, mode)
+	if err != nil {
+		code := tokenExitCode(err)
+		if code == exitLoginRequired {
+			return failf(code, "not logged in to %s%s: run `opencode-oauth2 login %s` (or pass --login)", displayName(p.Config()), because(err), id)
+		}
+		return withCode(code, fmt.Errorf("no access token for %s: %w", displayName(p.Config()), err))
+	}
+	value := tok.AccessToken.Reveal()
+	if o.header {
+		value = "Authorization: " + tok.Authorization().Reveal()
+	}
+	// The only place the command line prints a secret: on stdout, on request.
+	_, err = fmt.Fprintln(c.stdout, value)
+	return err
+}

@@ -1,0 +1,343 @@
+// Package opencodecfg finds and reads the user's OpenCode configuration the
+// way OpenCode 1.18 does, so that the command line sees the same providers
+// as the plugin running inside OpenCode: the same files, merged in the same
+// order, with the same JSONC dialect and the same {env:...} and {file:...}
+// substitution.
+//
+// Sources, lowest precedence first (a later source wins; objects are
+// merged key by key, other values replaced, `plugin` and `instructions`
+// lists concatenated):
+//
+//  1. the global directory, $XDG_CONFIG_HOME/opencode or ~/.config/opencode:
+//     config.json, opencode.json, opencode.jsonc;
+//  2. the file named by OPENCODE_CONFIG;
+//  3. project files, opencode.json then opencode.jsonc in each directory
+//     from the git root (the filesystem root outside a repository) down to
+//     the current directory; skipped when OPENCODE_DISABLE_PROJECT_CONFIG
+//     is set;
+//  4. opencode.json and opencode.jsonc in each .opencode directory from the
+//     current directory up to the git root, then ~/.opencode, then the
+//     directory named by OPENCODE_CONFIG_DIR;
+//  5. the inline JSON of OPENCODE_CONFIG_CONTENT;
+//  6. the managed (administrator) directory: /etc/opencode on Linux,
+//     /Library/Application Support/opencode on macOS,
+//     %ProgramData%\opencode on Windows.
+//
+// Not read: the remote "well-known" and organisation configs OpenCode can
+// fetch from the network, and the legacy TOML file. A missing file is
+// skipped; an unreadable or invalid one is an error, as it stops OpenCode.
+package opencodecfg
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// maxConfigFile bounds one config file.
+const maxConfigFile = 8 << 20
+
+// Environment variables OpenCode reads for its config.
+const (
+	EnvConfig             = "OPENCODE_CONFIG"
+	EnvConfigContent      = "OPENCODE_CONFIG_CONTENT"
+	EnvConfigDir          = "OPENCODE_CONFIG_DIR"
+	EnvDisableProject     = "OPENCODE_DISABLE_PROJECT_CONFIG"
+	EnvManagedDirForTests = "OPENCODE_TEST_MANAGED_CONFIG_DIR"
+)
+
+const (
+	inlineSource           = EnvConfigContent
+	defaultManagedDirLinux = "/etc/opencode"
+)
+
+// Options say where to look.
+type Options struct {
+	// Dir is the project directory; "" means the current directory.
+	Dir string
+	// File, when set, is the only source read (the --config flag); the
+	// search and the environment variables are ignored, substitution is not.
+	File string
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+	// Home is the home directory; "" means os.UserHomeDir().
+	Home string
+	// ManagedDir overrides the managed directory ("" = the platform's).
+	ManagedDir string
+}
+
+// Source is one config source that was read.
+type Source struct {
+	Kind string // global, OPENCODE_CONFIG, project, .opencode, OPENCODE_CONFIG_DIR, OPENCODE_CONFIG_CONTENT, managed, --config
+	Path string // the file, or "OPENCODE_CONFIG_CONTENT"
+}
+
+// String is the path and, when different, the kind, e.g.
+// "/home/me/.config/opencode/opencode.json (global)".
+func (s Source) String() string {
+	if s.Path == s.Kind {
+		return s.Kind
+	}
+	return s.Path + " (" + s.Kind + ")"
+}
+
+// Config is the merged configuration.
+type Config struct {
+	JSON    json.RawMessage // one JSON object, keys in document order
+	Sources []Source        // what was read, lowest precedence first
+}
+
+// Load finds, reads and merges the configuration.
+func Load(o Options) (Config, error) {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Home == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			o.Home = h
+		}
+	}
+	if o.Dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return Config{}, fmt.Errorf("find the project directory: %w", err)
+		}
+		o.Dir = wd
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return Config{}, fmt.Errorf("project directory %s: %w", o.Dir, err)
+	}
+	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: newObject()}
+
+	if o.File != "" {
+		if err := l.file("--config", o.File, true); err != nil {
+			return Config{}, err
+		}
+		return l.done()
+	}
+
+	global := GlobalDir(o.Getenv, o.Home)
+	for _, name := range []string{"config.json", "opencode.json", "opencode.jsonc"} {
+		if err := l.file("global", filepath.Join(global, name), false); err != nil {
+			return Config{}, err
+		}
+	}
+	if f := o.Getenv(EnvConfig); f != "" {
+		if err := l.file(EnvConfig, f, false); err != nil {
+			return Config{}, err
+		}
+	}
+	worktree := gitRoot(dir)
+	if !truthy(o.Getenv(EnvDisableProject)) {
+		files := up(dir, worktree, []string{"opencode.jsonc", "opencode.json"})
+		for i := len(files) - 1; i >= 0; i-- {
+			if err := l.file("project", files[i], false); err != nil {
+				return Config{}, err
+			}
+		}
+	}
+	if err := l.dotDirs(dir, worktree, o); err != nil {
+		return Config{}, err
+	}
+	if inline := o.Getenv(EnvConfigContent); inline != "" {
+		if err := l.layer(Source{Kind: inlineSource, Path: inlineSource}, []byte(inline), dir); err != nil {
+			return Config{}, err
+		}
+	}
+	managed := o.ManagedDir
+	if managed == "" {
+		managed = ManagedDir(o.Getenv)
+	}
+	for _, name := range []string{"opencode.json", "opencode.jsonc"} {
+		if err := l.file("managed", filepath.Join(managed, name), false); err != nil {
+			return Config{}, err
+		}
+	}
+	return l.done()
+}
+
+// dotDirs reads the .opencode directories and OPENCODE_CONFIG_DIR.
+func (l *loader) dotDirs(dir, worktree string, o Options) error {
+	var dirs []string
+	if !truthy(o.Getenv(EnvDisableProject)) {
+		dirs = append(dirs, up(dir, worktree, []string{".opencode"})...)
+	}
+	if o.Home != "" {
+		dirs = append(dirs, up(o.Home, o.Home, []string{".opencode"})...)
+	}
+	extra := o.Getenv(EnvConfigDir)
+	if extra != "" {
+		dirs = append(dirs, extra)
+	}
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		kind := ".opencode"
+		if d == extra {
+			kind = EnvConfigDir
+		}
+		for _, name := range []string{"opencode.json", "opencode.jsonc"} {
+			if err := l.file(kind, filepath.Join(d, name), false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// GlobalDir is OpenCode's global config directory:
+// $XDG_CONFIG_HOME/opencode, else <home>/.config/opencode (on every OS).
+func GlobalDir(getenv func(string) string, home string) string {
+	base := getenv("XDG_CONFIG_HOME")
+	if base == "" {
+		base = filepath.Join(home, ".config")
+	}
+	return filepath.Join(base, "opencode")
+}
+
+// ManagedDir is the directory of administrator-managed config.
+func ManagedDir(getenv func(string) string) string {
+	if d := getenv(EnvManagedDirForTests); d != "" {
+		return d
+	}
+	switch runtime.GOOS {
+	case "darwin":
+		return "/Library/Application Support/opencode"
+	case "windows":
+		base := getenv("ProgramData")
+		if base == "" {
+			base = `C:\ProgramData`
+		}
+		return filepath.Join(base, "opencode")
+	}
+	return defaultManagedDirLinux
+}
+
+func truthy(v string) bool {
+	v = strings.ToLower(v)
+	return v == "true" || v == "1"
+}
+
+// gitRoot is the nearest directory at or above dir holding .git, else the
+// filesystem root (OpenCode's worktree outside a repository).
+func gitRoot(dir string) string {
+	for d := dir; ; {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return d
+		}
+		d = parent
+	}
+}
+
+// up lists, from start up to stop (inclusive, or the filesystem root), the
+// targets that exist in each directory, in target order per directory.
+func up(start, stop string, targets []string) []string {
+	var out []string
+	for d := start; ; {
+		for _, t := range targets {
+			p := filepath.Join(d, t)
+			if _, err := os.Stat(p); err == nil {
+				out = append(out, p)
+			}
+		}
+		if d == stop {
+			return out
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return out
+		}
+		d = parent
+	}
+}
+
+type loader struct {
+	sub     Substituter
+	result  *object
+	sources []Source
+}
+
+// file merges one config file; a missing file is skipped unless required.
+func (l *loader) file(kind, path string, required bool) error {
+	data, err := readBounded(path, maxConfigFile)
+	if errors.Is(err, fs.ErrNotExist) && !required {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read OpenCode config %s: %w", path, err)
+	}
+	if len(data) == 0 {
+		l.sources = append(l.sources, Source{Kind: kind, Path: path})
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	return l.layer(Source{Kind: kind, Path: path}, data, filepath.Dir(abs))
+}
+
+// layer substitutes, parses and merges one source whose relative
+// {file:...} references are resolved against dir.
+func (l *loader) layer(src Source, data []byte, dir string) error {
+	text, err := l.sub.Substitute(data, src.Path, dir)
+	if err != nil {
+		return err
+	}
+	obj, err := parseDoc(text)
+	if err != nil {
+		return fmt.Errorf("OpenCode config %s: %w", src.Path, err)
+	}
+	l.result = mergeLayer(l.result, obj)
+	l.sources = append(l.sources, src)
+	return nil
+}
+
+func (l *loader) done() (Config, error) {
+	var buf bytes.Buffer
+	if err := encode(&buf, l.result); err != nil {
+		return Config{}, err
+	}
+	return Config{JSON: buf.Bytes(), Sources: l.sources}, nil
+}
+
+// parseDoc reads one JSONC document whose top level must be an object. A
+// document of only white space and comments is an empty object. Errors
+// give the line and column in text.
+func parseDoc(text []byte) (*object, error) {
+	js, err := ToJSON(text)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(js)) == 0 {
+		return newObject(), nil
+	}
+	v, err := decode(js)
+	if err != nil {
+		var se *syntaxError
+		if errors.As(err, &se) {
+			line, col := LineCol(text, int(se.off))
+			return nil, fmt.Errorf("line %d, column %d: %s", line, col, se.msg)
+		}
+		return nil, err
+	}
+	obj, ok := v.(*object)
+	if !ok {
+		return nil, errors.New("the top level is not a JSON object")
+	}
+	return obj, nil
+}

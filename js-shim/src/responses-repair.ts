@@ -1,0 +1,276 @@
+// Repairs OpenAI Responses API event streams (POST .../responses, stream: true)
+// from gateways that leave out `output_index` / `content_index` /
+// `summary_index` (observed: Envoy AI Gateway). @ai-sdk/openai needs them:
+// without `output_index` it drops `response.output_item.added`, and OpenCode
+// then fails with "text part <id> not found".
+//
+// The stream is handled as bytes and cut into server-sent events at blank
+// lines (LF, CRLF or CR line ends, as the SSE specification allows), so a
+// UTF-8 character or a CRLF split across chunks is never broken. An event is
+// re-encoded only when an index had to be added: then its `data:` lines
+// (one or several) become one `data:` line holding the repaired JSON, and
+// every other line (`event:`, `id:`, `retry:`, comments) and every line end
+// is kept byte for byte. Everything else passes through unchanged, so a
+// conformant stream comes out byte-identical, and a repaired one is
+// unchanged by a second pass. Indices already present are never changed.
+
+/** A fetch function as the AI SDK calls it. */
+export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const ours = new WeakSet<FetchFn>();
+
+/**
+ * A fetch that calls `delegate` (globalThis.fetch when absent) and repairs the
+ * body of event-stream answers to requests whose path ends in `/responses`.
+ * Wrapping a fetch returned by this function returns it as is.
+ */
+export function withResponsesRepair(delegate?: FetchFn): FetchFn {
+  if (delegate !== undefined && ours.has(delegate)) return delegate;
+  const repairing: FetchFn = async (input, init) => {
+    const res = await (delegate ?? globalThis.fetch)(input, init);
+    if (res.body === null || !isResponsesPath(input) || !isEventStream(res.headers)) return res;
+    const headers = new Headers(res.headers);
+    headers.delete("content-length"); // the repaired body may be longer
+    const out = new Response(res.body.pipeThrough(responsesRepairStream()), {
+      status: res.status,
+      statusText: res.statusText,
+      headers,
+    });
+    try {
+      Object.defineProperty(out, "url", { value: res.url });
+    } catch {
+      /* keep the constructed Response's empty url */
+    }
+    return out;
+  };
+  ours.add(repairing);
+  return repairing;
+}
+
+function isResponsesPath(input: string | URL | Request): boolean {
+  const url = typeof input === "string" ? input : "href" in input ? input.href : input.url;
+  try {
+    return new URL(url).pathname.endsWith("/responses");
+  } catch {
+    return false;
+  }
+}
+
+function isEventStream(headers: Headers): boolean {
+  const type = headers.get("content-type") ?? "";
+  return (type.split(";")[0] ?? "").trim().toLowerCase() === "text/event-stream";
+}
+
+/** The byte stream transform: a ResponsesRepairer between a body and its reader. */
+export function responsesRepairStream(): TransformStream<Uint8Array, Uint8Array> {
+  const r = new ResponsesRepairer();
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      for (const out of r.push(chunk)) controller.enqueue(out);
+    },
+    flush(controller) {
+      for (const out of r.end()) controller.enqueue(out);
+    },
+  });
+}
+
+/**
+ * The repair of one stream, synchronous: push() the body's chunks as they
+ * come, then end(); each returns the events completed so far, in order.
+ */
+export class ResponsesRepairer {
+  private readonly indexer = new Indexer();
+  private buf = new Uint8Array(0);
+  private scan = 0; // bytes of buf already searched for line ends
+  private lineStart = 0;
+  private first = true;
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    if (chunk.length === 0) return out;
+    let buf = new Uint8Array(this.buf.length + chunk.length);
+    buf.set(this.buf);
+    buf.set(chunk, this.buf.length);
+    let i = this.scan;
+    let lineStart = this.lineStart;
+    while (i < buf.length) {
+      i = lineEnd(buf, i);
+      if (i === buf.length) break;
+      if (buf[i] === CR && i + 1 === buf.length) break; // CR or CRLF? the next chunk tells
+      const end = buf[i] === CR && buf[i + 1] === LF ? i + 2 : i + 1;
+      const blank = i === lineStart;
+      lineStart = i = end;
+      if (blank) {
+        out.push(this.event(buf.subarray(0, end)));
+        buf = buf.subarray(end);
+        lineStart = i = 0;
+      }
+    }
+    this.buf = buf;
+    this.scan = i;
+    this.lineStart = lineStart;
+    return out;
+  }
+
+  /** The rest: an event the stream ended in without its blank line, if any. */
+  end(): Uint8Array[] {
+    const rest = this.buf;
+    this.buf = new Uint8Array(0);
+    this.scan = this.lineStart = 0;
+    return rest.length > 0 ? [this.event(rest)] : [];
+  }
+
+  private event(bytes: Uint8Array): Uint8Array {
+    const out = repairEvent(bytes, this.indexer, this.first);
+    this.first = false;
+    return out;
+  }
+}
+
+/** The index of the first CR or LF at or after from (buf.length when none). */
+function lineEnd(buf: Uint8Array, from: number): number {
+  let lf = buf.indexOf(LF, from);
+  if (lf < 0) lf = buf.length;
+  const cr = buf.subarray(from, lf).indexOf(CR);
+  return cr < 0 ? lf : from + cr;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+/** One event's bytes, repaired or (much more often) as they came. */
+function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean): Uint8Array {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    return bytes; // not UTF-8: not ours to touch
+  }
+  // Lines as [start, end of content, end with the line end] in text.
+  const lines: [number, number, number][] = [];
+  for (let s = 0, i = 0; s < text.length; s = i) {
+    let lf = text.indexOf("\n", i);
+    if (lf < 0) lf = text.length;
+    const cr = text.indexOf("\r", i);
+    i = cr >= 0 && cr < lf ? cr : lf;
+    const contentEnd = i;
+    if (i < text.length) i += text[i] === "\r" && text[i + 1] === "\n" ? 2 : 1;
+    lines.push([s, contentEnd, i]);
+  }
+  const bom = streamStart && text.startsWith("\uFEFF") ? 1 : 0;
+  const data: string[] = [];
+  const dataLines = new Set<number>();
+  lines.forEach(([s, e], n) => {
+    const line = text.slice(n === 0 ? s + bom : s, e);
+    const colon = line.indexOf(":");
+    if ((colon < 0 ? line : line.slice(0, colon)) !== "data") return;
+    const value = colon < 0 ? "" : line.slice(colon + 1);
+    data.push(value.startsWith(" ") ? value.slice(1) : value);
+    dataLines.add(n);
+  });
+  if (data.length === 0) return bytes;
+  let event: unknown;
+  try {
+    event = JSON.parse(data.join("\n"));
+  } catch {
+    return bytes; // e.g. data: [DONE]
+  }
+  if (!isObject(event) || !indexer.repair(event)) return bytes;
+
+  // The first data: line carries the repaired JSON; the other data: lines go;
+  // every other line stays as it was, line end included.
+  let out = "";
+  let done = false;
+  lines.forEach(([s, e, end], n) => {
+    if (!dataLines.has(n)) out += text.slice(s, end);
+    else if (!done) {
+      out += `${text.slice(s, n === 0 ? s + bom : s)}data: ${JSON.stringify(event)}${text.slice(e, end)}`;
+      done = true;
+    }
+  });
+  return encoder.encode(out);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function missing(v: unknown): boolean {
+  return v === undefined || v === null;
+}
+
+/** A position in a list of an item's parts: the last one opened, and the next free one. */
+class Slot {
+  current = -1;
+  next = 0;
+
+  /** The index for an event of this kind; `opens` for the event that starts a new part. */
+  take(present: unknown, opens: boolean): number {
+    const idx =
+      typeof present === "number" ? present : opens ? this.next : this.current >= 0 ? this.current : 0;
+    this.current = idx;
+    this.next = Math.max(this.next, idx + 1);
+    return idx;
+  }
+}
+
+interface ItemState {
+  output: number;
+  content: Slot;
+  summary: Slot;
+}
+
+// Events whose `content_index` points into the item's `content`, and those
+// whose `summary_index` points into a reasoning item's `summary`.
+const CONTENT = ["response.content_part.", "response.output_text.", "response.refusal.", "response.reasoning_text."];
+const SUMMARY = ["response.reasoning_summary_part.", "response.reasoning_summary_text."];
+
+/**
+ * The indices of one stream. Items are numbered in order of arrival (first
+ * event naming the item, normally response.output_item.added); an index the
+ * gateway did send is kept, recorded for the item's later events, and moves
+ * the counter past it. Parts: `*.added` opens the next part of that item;
+ * other events belong to the part opened last (0 when none was).
+ */
+class Indexer {
+  private readonly items = new Map<string, ItemState>();
+  private nextOutput = 0;
+
+  /** Adds the missing indices to event; true when it changed. */
+  repair(event: Record<string, unknown>): boolean {
+    const type = event["type"];
+    if (typeof type !== "string" || !type.startsWith("response.")) return false;
+    const item = event["item"];
+    const id = isObject(item) && typeof item["id"] === "string" ? item["id"] : event["item_id"];
+    if (typeof id !== "string") return false;
+
+    let st = this.items.get(id);
+    if (st === undefined) {
+      const given = event["output_index"];
+      st = { output: typeof given === "number" ? given : this.nextOutput, content: new Slot(), summary: new Slot() };
+      this.nextOutput = Math.max(this.nextOutput, st.output + 1);
+      this.items.set(id, st);
+    }
+    let changed = false;
+    if (missing(event["output_index"])) {
+      event["output_index"] = st.output;
+      changed = true;
+    }
+    const part = CONTENT.some((p) => type.startsWith(p))
+      ? { key: "content_index", slot: st.content, opens: type === "response.content_part.added" }
+      : SUMMARY.some((p) => type.startsWith(p))
+        ? { key: "summary_index", slot: st.summary, opens: type === "response.reasoning_summary_part.added" }
+        : undefined;
+    if (part !== undefined) {
+      const present = event[part.key];
+      const idx = part.slot.take(missing(present) ? undefined : present, part.opens);
+      if (missing(present)) {
+        event[part.key] = idx;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+}
