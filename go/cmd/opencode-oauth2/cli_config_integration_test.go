@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -100,4 +101,41 @@ func TestCLIFindsTheConfigLikeOpenCode(t *testing.T) {
 func write(t *testing.T, path, content string) {
 	t.Helper()
 	require.NoError(t, writeFile(path, content))
+}
+
+// TestCLIUsesTheCacheDirOfTheSidecar: without OPENCODE_OAUTH2_CACHE_DIR,
+// the config's cacheDir is the cache, as for the sidecar.
+func TestCLIUsesTheCacheDirOfTheSidecar(t *testing.T) {
+	e := newCLIEnv(t)
+	e.noCacheEnv = true
+	configured := filepath.Join(e.home, "tokens")
+	e.setConfig(map[string]any{
+		"pluginConfig": map[string]any{"oauth2ModelSync": map[string]any{"cacheDir": configured}},
+		"provider": map[string]any{"gw": provider("http://127.0.0.1:9/v1", map[string]any{
+			"issuer": "http://" + closedPort(t), "clientId": "c", "clientSecret": "s", "authFlow": "client_credentials"})},
+	})
+	r := e.run("status", "--json")
+	require.Equal(t, exitOK, r.code)
+	var doc statusJSON
+	decodeJSON(t, r.stdout, &doc)
+	assert.Equal(t, configured, doc.CacheDir)
+	require.Len(t, doc.Providers, 1)
+	assert.True(t, strings.HasPrefix(doc.Providers[0].CacheFile, configured+string(filepath.Separator)))
+
+	r = e.run("doctor", "--json")
+	var rep report
+	decodeJSON(t, r.stdout, &rep)
+	var cacheDetails []string
+	for _, ch := range rep.Checks {
+		if ch.Section == "cache" {
+			cacheDetails = append(cacheDetails, ch.Detail)
+		}
+	}
+	require.NotEmpty(t, cacheDetails)
+	assert.Contains(t, cacheDetails[len(cacheDetails)-1], configured)
+
+	e.extra = append(e.extra, "OPENCODE_OAUTH2_CACHE_DIR="+e.cache)
+	r = e.run("status", "--json")
+	decodeJSON(t, r.stdout, &doc)
+	assert.Equal(t, e.cache, doc.CacheDir, "the environment variable wins")
 }

@@ -39,6 +39,9 @@ type cliEnv struct {
 	work   string
 	extra  []string
 	config map[string]any
+	// noCacheEnv leaves OPENCODE_OAUTH2_CACHE_DIR unset (the config's
+	// cacheDir, or the user cache directory under HOME, is used).
+	noCacheEnv bool
 }
 
 func newCLIEnv(t *testing.T) *cliEnv {
@@ -67,8 +70,11 @@ func (e *cliEnv) environ() []string {
 		}
 		env = append(env, kv)
 	}
-	env = append(env, "HOME="+e.home, "XDG_CONFIG_HOME="+e.xdg, store.EnvCacheDir+"="+e.cache,
+	env = append(env, "HOME="+e.home, "XDG_CONFIG_HOME="+e.xdg, "XDG_CACHE_HOME="+filepath.Join(e.home, ".cache"),
 		"OPENCODE_OAUTH2_BROWSER=none")
+	if !e.noCacheEnv {
+		env = append(env, store.EnvCacheDir+"="+e.cache)
+	}
 	return append(env, e.extra...)
 }
 

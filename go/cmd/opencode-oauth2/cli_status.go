@@ -98,7 +98,7 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 		return err
 	}
 	now := c.now()
-	doc := statusJSON{CacheDir: s.eng.Store().Dir(), ConfigSources: []sourceJSON{}, Providers: []providerStatus{}, Problems: []problemJSON{}}
+	doc := statusJSON{CacheDir: engine.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{}, Problems: []problemJSON{}}
 	for _, src := range s.cfg.Sources {
 		doc.ConfigSources = append(doc.ConfigSources, sourceJSON{Kind: src.Kind, Path: src.Path})
 	}

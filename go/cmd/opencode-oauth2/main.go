@@ -54,7 +54,8 @@ tables, JSON) goes to stdout; messages go to stderr.
 
 ` + exitCodesHelp + `
 Environment:
-  OPENCODE_OAUTH2_CACHE_DIR  token and model cache directory (default: <user cache dir>/opencode-oauth2)
+  OPENCODE_OAUTH2_CACHE_DIR  token and model cache directory (wins over the config's cacheDir;
+                             default: <user cache dir>/opencode-oauth2)
   OPENCODE_OAUTH2_LOG_LEVEL  log level on stderr: debug, info, warn, error (default: info for serve, warn for commands)
   OPENCODE_OAUTH2_BROWSER    command that opens the login URL, or "none"
   OPENCODE_CONFIG, OPENCODE_CONFIG_CONTENT, OPENCODE_CONFIG_DIR, XDG_CONFIG_HOME
