@@ -15,7 +15,7 @@
 //   node js-shim/pack.mjs                        all six platforms into dist/npm/
 //   node js-shim/pack.mjs --targets local --out dist/npm-local
 //                                                this machine's platform only (tests)
-//   node js-shim/pack.mjs --targets linux-x64,darwin-arm64 [--jobs 2]
+//   node js-shim/pack.mjs --targets linux-x64,darwin-arm64 [--jobs 2]   (targets built at a time)
 
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -175,7 +175,7 @@ export function parseTargets(spec) {
  * Builds and packs. Returns the index written to <out>/index.json:
  * {version, packages: [{name, tarball, packageJson, binary?, ...}], timings}.
  */
-export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "npm"), jobs = 1, log = console.log } = {}) {
+export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "npm"), jobs = 2, log = console.log } = {}) {
   const t0 = Date.now();
   const rootPkg = await readRootPackage();
   const problems = optionalDependencyProblems(rootPkg);
@@ -188,35 +188,32 @@ export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "np
   await mkdir(out, { recursive: true });
   const timings = {};
 
-  // 1. The binaries.
-  const tBuild = Date.now();
-  const built = await pool(targets, jobs, async (t) => {
+  // 1. The binaries and their packages (build, then pack, `jobs` targets at a time).
+  const tParts = Date.now();
+  let buildMs = 0;
+  let packMs = 0;
+  const packages = await pool(targets, jobs, async (t) => {
     const tb = Date.now();
     const dir = join(stage, t.suffix);
     const file = join(dir, "bin", t.exe);
     await goBuild(t, file, version);
     const st = await stat(file);
     const sha256 = await sha256Of(file);
+    buildMs += Date.now() - tb;
     log(`built ${t.name}: ${relative(repoRoot, file)} ${(st.size / 1048576).toFixed(1)} MiB in ${secs(tb)}`);
-    return { t, dir, file, size: st.size, sha256 };
-  });
-  timings.crossCompileMs = Date.now() - tBuild;
-
-  // 2. The platform packages.
-  const tPack = Date.now();
-  const packages = [];
-  for (const b of built) {
-    const pj = platformPackageJson(b.t, rootPkg);
-    await writeFile(join(b.dir, "package.json"), `${JSON.stringify(pj, null, 2)}\n`);
+    const tp = Date.now();
+    const pj = platformPackageJson(t, rootPkg);
+    await writeFile(join(dir, "package.json"), `${JSON.stringify(pj, null, 2)}\n`);
     await writeFile(
-      join(b.dir, "README.md"),
-      `# ${b.t.name}\n\nThe ${b.t.suffix} build of the opencode-oauth2 sidecar, used by [${MAIN_PACKAGE}](https://www.npmjs.com/package/${MAIN_PACKAGE}), ` +
+      join(dir, "README.md"),
+      `# ${t.name}\n\nThe ${t.suffix} build of the opencode-oauth2 sidecar, used by [${MAIN_PACKAGE}](https://www.npmjs.com/package/${MAIN_PACKAGE}), ` +
         `which lists it as an optional dependency: npm installs the one package matching the machine's \`os\` and \`cpu\`.\n` +
-        `Do not install it directly. sha256 of \`bin/${b.t.exe}\`: \`${b.sha256}\`.\n`,
+        `Do not install it directly. sha256 of \`bin/${t.exe}\`: \`${sha256}\`.\n`,
     );
-    await copyFile(join(repoRoot, "LICENSE"), join(b.dir, "LICENSE"));
-    const info = await npmPack(b.dir, out);
-    packages.push({
+    await copyFile(join(repoRoot, "LICENSE"), join(dir, "LICENSE"));
+    const info = await npmPack(dir, out);
+    packMs += Date.now() - tp;
+    return {
       name: pj.name,
       version,
       tarball: info.filename,
@@ -224,11 +221,15 @@ export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "np
       integrity: info.integrity,
       shasum: info.shasum,
       packageJson: pj,
-      binary: { file: `bin/${b.t.exe}`, sha256: b.sha256, size: b.size },
-    });
-  }
+      binary: { file: `bin/${t.exe}`, sha256, size: st.size },
+    };
+  });
+  timings.platformPackagesMs = Date.now() - tParts;
+  timings.crossCompileMs = buildMs; // summed over targets (they may overlap with jobs > 1)
+  timings.platformPackMs = packMs;
 
-  // 3. The main package: the bundle and the hashes of what was built.
+  // 2. The main package: the bundle and the hashes of what was built.
+  const tMain = Date.now();
   const mainDir = join(stage, "main");
   const distDir = join(mainDir, "js-shim", "dist");
   await mkdir(distDir, { recursive: true });
@@ -247,7 +248,7 @@ export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "np
   for (const f of ["js-shim/dist/index.js", "js-shim/dist/binaries.json", "package.json"]) {
     if (!packedFiles.has(f)) throw new Error(`the main package tarball lacks ${f}: check "files" in package.json`);
   }
-  timings.packMs = Date.now() - tPack;
+  timings.mainPackageMs = Date.now() - tMain;
 
   // Platform packages that were not built are still described (their package.json),
   // without a tarball: a registry serving index.json offers them as npm would see them.
@@ -279,9 +280,11 @@ export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "np
   for (const p of index.packages.filter((x) => x.tarball)) {
     log(`packed ${p.tarball} ${(p.tarballSize / 1048576).toFixed(2)} MiB${p.binary ? ` (binary ${(p.binary.size / 1048576).toFixed(1)} MiB, sha256 ${p.binary.sha256})` : ""}`);
   }
+  const fmt = (ms) => `${(ms / 1000).toFixed(1)} s`;
   log(
-    `${relative(repoRoot, out) || out}: ${index.packages.filter((p) => p.tarball).length} tarballs; cross-compile ${(timings.crossCompileMs / 1000).toFixed(1)} s, ` +
-      `pack ${(timings.packMs / 1000).toFixed(1)} s, total ${secs(t0)}`,
+    `${relative(repoRoot, out) || out}: ${index.packages.filter((p) => p.tarball).length} tarballs in ${secs(t0)} ` +
+      `(${jobs} at a time; go build ${fmt(timings.crossCompileMs)}, npm pack ${fmt(timings.platformPackMs)} summed over the platform packages; ` +
+      `main package ${fmt(timings.mainPackageMs)})`,
   );
   return index;
 }
@@ -291,13 +294,13 @@ if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) 
     options: {
       targets: { type: "string", default: "all" },
       out: { type: "string" },
-      jobs: { type: "string", default: "1" },
+      jobs: { type: "string", default: "2" },
     },
   });
   const targets = parseTargets(values.targets);
   const out = values.out ?? join(repoRoot, "dist", values.targets === "all" ? "npm" : "npm-local");
   try {
-    await pack({ targets, out, jobs: Number(values.jobs) || 1 });
+    await pack({ targets, out, jobs: Number(values.jobs) || 2 });
   } catch (e) {
     console.error(`pack: ${e.message}`);
     process.exit(1);

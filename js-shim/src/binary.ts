@@ -2,7 +2,8 @@
 //   1. env OPENCODE_OAUTH2_BINARY (an explicit override; never silently ignored),
 //   2. the platform package @vymalo/opencode-oauth2-<os>-<arch> (an optionalDependency),
 //   3. a development build <repo>/bin/opencode-oauth2 (refused when
-//      OPENCODE_OAUTH2_FORBID_DEV_BUILD=1, so a packed-package test cannot pass by accident).
+//      OPENCODE_OAUTH2_FORBID_DEV_BUILD=1, so a packed-package test cannot pass by accident);
+//      it comes before 2 for the repository's own bundle (one without binaries.json).
 // Then checks it before the first spawn (verifyBinary): it must be executable, and a
 // binary from the platform package must have the sha256 recorded in this package's
 // js-shim/dist/binaries.json (written by js-shim/pack.mjs); otherwise it is refused.
@@ -96,8 +97,19 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
     return { path: p, source: "env" };
   }
 
+  // js-shim/dist -> repo root
+  const dev = join(inp.moduleDir, "..", "..", "bin", exe);
+  const devExists = inp.isFile(dev);
+  const forbidDev = truthy(inp.env["OPENCODE_OAUTH2_FORBID_DEV_BUILD"]);
+  const devAllowed = devExists && !forbidDev;
+
   const pkg = platformPackage(inp.platform, inp.arch);
-  if (pkg !== undefined) {
+  // The repository's own bundle (no binaries.json beside it: only js-shim/pack.mjs
+  // writes one) with a development build next to it ignores a platform package that
+  // npm installed into the repository (the main package's optionalDependencies are
+  // the repository's own): that package is a published release, not this checkout.
+  const repoBundle = devAllowed && !inp.isFile(join(inp.moduleDir, MANIFEST_FILE));
+  if (pkg !== undefined && !repoBundle) {
     // package.json first (the package directory), then the file itself, in
     // case the platform package restricts what may be resolved.
     const manifest = inp.resolveModule(`${pkg}/package.json`);
@@ -110,11 +122,7 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
     }
   }
 
-  // js-shim/dist -> repo root
-  const dev = join(inp.moduleDir, "..", "..", "bin", exe);
-  const devExists = inp.isFile(dev);
-  const forbidDev = truthy(inp.env["OPENCODE_OAUTH2_FORBID_DEV_BUILD"]);
-  if (devExists && !forbidDev) return { path: dev, source: "dev-build" };
+  if (devAllowed) return { path: dev, source: "dev-build" };
 
   const override_hint = `or set OPENCODE_OAUTH2_BINARY to the path of an opencode-oauth2 binary`;
   const devNote = devExists
@@ -300,8 +308,8 @@ export function verifyBinary(bin: ResolvedBinary, inp: VerifyInputs): VerifiedBi
         ? ` The installed ${pkg} is version ${installed}, but ${PACKAGE} is ${manifest.version}: both must be the same version.`
         : ` The file was modified or replaced after installation.`;
     throw new Error(
-      `${refuse}: sha256 mismatch for ${bin.path}: expected ${entry.sha256} (recorded by ${PACKAGE} ${manifest.version} ` +
-        `in ${manifestPath}), actual ${actual}.${versionNote} Reinstall ${PACKAGE}.`,
+      `${refuse}: sha256 mismatch for ${bin.path}: expected ${entry.sha256}, actual ${actual} ` +
+        `(the expected hash is recorded by ${PACKAGE} ${manifest.version} in ${manifestPath}).${versionNote} Reinstall ${PACKAGE}.`,
     );
   }
   return { ...bin, check: "sha256 verified" };

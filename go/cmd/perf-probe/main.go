@@ -3,7 +3,8 @@
 // the release.
 //
 //	perf-probe echo     the floor peer: a bare JSON echo over stdin/stdout
-//	                    with the protocol's framing (rpc.Codec)
+//	                    with the protocol's framing (rpc.Codec); -result
+//	                    answers every request with that JSON instead
 //	perf-probe sizes    builds opencode-oauth2 for linux, darwin, windows ×
 //	                    amd64, arm64 (CGO_ENABLED=0 -trimpath -ldflags "-s -w")
 //	                    into a temporary directory and reports the sizes
@@ -38,7 +39,8 @@ import (
 
 const usage = `usage: perf-probe <command> [flags]
 
-  echo    serve the floor peer (bare JSON echo, Content-Length framing) on stdin/stdout
+  echo    serve the floor peer (bare JSON echo, Content-Length framing) on stdin/stdout;
+          -result JSON answers every request with that result instead of its params
   sizes   build the sidecar for six platforms and report the binary sizes
   rss     run the sidecar through refreshes and model syncs and report its RSS
 
@@ -59,10 +61,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "echo":
-		err = echo(stdin, stdout)
-		if err == io.EOF {
-			err = nil
-		}
+		err = runEcho(args[1:], stdin, stdout, stderr)
 	case "sizes":
 		err = runSizes(ctx, args[1:], stdout, stderr)
 	case "rss":
@@ -84,11 +83,31 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
+func runEcho(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	result := fs.String("result", "", "JSON to answer every request with (default: the request's params)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var canned json.RawMessage
+	if *result != "" {
+		if !json.Valid([]byte(*result)) {
+			return fmt.Errorf("echo: -result is not JSON")
+		}
+		canned = json.RawMessage(*result)
+	}
+	if err := echo(stdin, stdout, canned); err != io.EOF {
+		return err
+	}
+	return nil
+}
+
 // echo is the floor of the sidecar round trip: it reads each frame with
-// rpc.Codec and answers with the request's params as the result, buffered
+// rpc.Codec and answers with result (nil: the request's params), buffered
 // and flushed per frame like the sidecar's stream. No JSON-RPC library, no
 // goroutine per request, no work. It returns io.EOF when stdin closes.
-func echo(r io.Reader, w io.Writer) error {
+func echo(r io.Reader, w io.Writer, result json.RawMessage) error {
 	br := bufio.NewReader(r)
 	bw := bufio.NewWriter(w)
 	for {
@@ -101,6 +120,9 @@ func echo(r io.Reader, w io.Writer) error {
 				return io.EOF
 			}
 			return err
+		}
+		if result != nil {
+			req.Params = result
 		}
 		if len(req.Params) == 0 {
 			req.Params = json.RawMessage("null")

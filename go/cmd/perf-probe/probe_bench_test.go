@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,9 +54,16 @@ func startSidecar(b *testing.B, bin string, s *stub) *peer {
 	return p
 }
 
+// startEcho runs the floor peer answering with a headers/get result of the
+// same shape and size as the sidecar's (the stub's JWT-sized token).
 func startEcho(b *testing.B, bin string) *peer {
 	b.Helper()
-	p, err := startPeer(bin, []string{"echo"}, nil, os.Stderr)
+	result, err := json.Marshal(map[string]any{
+		"headers":    map[string]string{"Authorization": "Bearer " + machineToken(1)},
+		"cacheUntil": time.Now().Add(5 * time.Minute).UnixMilli(),
+	})
+	require.NoError(b, err)
+	p, err := startPeer(bin, []string{"echo", "-result", string(result)}, nil, os.Stderr)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = p.stop(10 * time.Second) })
 	return p
@@ -65,8 +73,9 @@ var headersParams = map[string]any{"providerID": "gw", "modelID": "vendor-1/mode
 
 // BenchmarkProcessRoundTrip measures headers/get against the real sidecar
 // binary over its stdin/stdout pipes, one request in flight at a time, as
-// the shim sends it, and the floor: this program's `echo`, a bare JSON echo
-// with the same framing, over the same kind of pipes. interleaved alternates
+// the shim sends it, and the floor: this program's `echo`, a bare JSON peer
+// with the same framing answering with a canned result of the same size,
+// over the same kind of pipes. interleaved alternates
 // the two so that both see the same machine load and reports the ratios
 // (x-floor-p50, x-floor-p99; the target is ≤ 3).
 func BenchmarkProcessRoundTrip(b *testing.B) {

@@ -18,14 +18,17 @@ import (
 func TestEchoAnswersWithTheParams(t *testing.T) {
 	tests := []struct {
 		name   string
+		result string
 		frames []string
 		want   []string
 	}{
-		{"one request", []string{`{"jsonrpc":"2.0","id":1,"method":"headers/get","params":{"providerID":"gw"}}`},
+		{"one request", "", []string{`{"jsonrpc":"2.0","id":1,"method":"headers/get","params":{"providerID":"gw"}}`},
 			[]string{`{"jsonrpc":"2.0","id":1,"result":{"providerID":"gw"}}`}},
-		{"string id, no params", []string{`{"jsonrpc":"2.0","id":"a","method":"shutdown"}`},
+		{"string id, no params", "", []string{`{"jsonrpc":"2.0","id":"a","method":"shutdown"}`},
 			[]string{`{"jsonrpc":"2.0","id":"a","result":null}`}},
-		{"two requests", []string{`{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}`, `{"jsonrpc":"2.0","id":2,"method":"x","params":[2]}`},
+		{"canned result", `{"headers":{}}`, []string{`{"jsonrpc":"2.0","id":3,"method":"headers/get","params":{"providerID":"gw"}}`},
+			[]string{`{"jsonrpc":"2.0","id":3,"result":{"headers":{}}}`}},
+		{"two requests", "", []string{`{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}`, `{"jsonrpc":"2.0","id":2,"method":"x","params":[2]}`},
 			[]string{`{"jsonrpc":"2.0","id":1,"result":[1]}`, `{"jsonrpc":"2.0","id":2,"result":[2]}`}},
 	}
 	for _, tc := range tests {
@@ -34,7 +37,11 @@ func TestEchoAnswersWithTheParams(t *testing.T) {
 			for _, f := range tc.frames {
 				require.NoError(t, (rpc.Codec{}).WriteObject(&in, json.RawMessage(f)))
 			}
-			require.ErrorIs(t, echo(&in, &out), io.EOF, "echo ends when its input does")
+			var result json.RawMessage
+			if tc.result != "" {
+				result = json.RawMessage(tc.result)
+			}
+			require.ErrorIs(t, echo(&in, &out, result), io.EOF, "echo ends when its input does")
 			r := bufio.NewReader(&out)
 			for _, want := range tc.want {
 				var got json.RawMessage
@@ -115,6 +122,8 @@ func TestRunUsage(t *testing.T) {
 		{"unknown command", []string{"nope"}, 2, `unknown command "nope"`},
 		{"help", []string{"help"}, 0, "usage: perf-probe"},
 		{"bad rss flags", []string{"rss", "-users", "0"}, 1, "must be at least 1"},
+		{"echo result not JSON", []string{"echo", "-result", "{"}, 1, "-result is not JSON"},
+		{"echo until EOF", []string{"echo"}, 0, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

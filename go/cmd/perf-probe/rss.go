@@ -85,12 +85,16 @@ func (s *stub) token(w http.ResponseWriter, r *http.Request) {
 			n, strings.Repeat("x", 800), n, s.lifetime) // a JWT-sized token
 	case "client_credentials":
 		n := s.machine.Add(1)
-		_, _ = fmt.Fprintf(w, `{"access_token":"cc-%d-%s","token_type":"Bearer","expires_in":3600}`, n, strings.Repeat("x", 800))
+		_, _ = fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, machineToken(n))
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = fmt.Fprint(w, `{"error":"unsupported_grant_type"}`)
 	}
 }
+
+// machineToken is the stub's n-th client_credentials access token, as long
+// as a typical JWT.
+func machineToken(n int64) string { return fmt.Sprintf("cc-%d-%s", n, strings.Repeat("x", 800)) }
 
 // modelList is an OpenAI-style list of n models.
 func modelList(n int) ([]byte, error) {

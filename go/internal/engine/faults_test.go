@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,10 +30,10 @@ import (
 // Faults the flaky authorization server and gateway can be switched to.
 const (
 	faultNone = iota
-	fault500      // HTTP 500 with an HTML page
-	faultHTML     // HTTP 200 with an HTML page (a captive portal, a login page)
-	faultSlow     // no answer until the client gives up
-	faultDown     // the connection is closed without an answer
+	fault500  // HTTP 500 with an HTML page
+	faultHTML // HTTP 200 with an HTML page (a captive portal, a login page)
+	faultSlow // no answer until the client gives up
+	faultDown // the connection is closed without an answer
 )
 
 var faultNames = map[int32]string{fault500: "500", faultHTML: "HTML", faultSlow: "slow", faultDown: "down"}
@@ -274,4 +276,40 @@ func modelIDs(ms []models.Model) []string {
 		out[i] = m.ID
 	}
 	return out
+}
+
+// TestUnusableCacheDirectoryFallsBackToAPrivateOne: a cache directory that
+// cannot be created (here a regular file stands at its path, as a read-only
+// or full disk would make it fail) does not stop the sidecar: it says so
+// once and keeps tokens in a private temporary directory for this process.
+func TestUnusableCacheDirectoryFallsBackToAPrivateOne(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // where the fallback directory goes
+	idp := startFlakyIdP(t)
+	blocked := filepath.Join(t.TempDir(), "cache")
+	require.NoError(t, os.WriteFile(blocked, nil, 0o600))
+
+	logs := &syncBuffer{}
+	eng := engine.New(engine.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: blocked, WatchEvery: -1})
+	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
+	raw, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{
+		"baseURL": idp.srv.URL + "/v1",
+		"oauth2": map[string]any{"issuer": idp.srv.URL, "clientId": "cli", "clientSecret": "cli-secret",
+			"authFlow": "client_credentials", "tokenEndpoint": idp.srv.URL + "/token"},
+	}}}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := eng.ApplyConfig(ctx, raw)
+	require.NoError(t, err)
+	require.Equal(t, []string{"gw"}, res.Managed)
+	h, err := eng.Headers(ctx, protocol.HeadersParams{ProviderID: "gw"})
+	require.NoError(t, err)
+	assert.Regexp(t, `^Bearer new-at-\d+$`, h.Headers["Authorization"])
+	assert.Contains(t, logs.String(), "token cache directory unusable; tokens are kept for this process only")
+	p, ok := eng.Provider("gw")
+	require.True(t, ok)
+	assert.NotEqual(t, blocked, filepath.Dir(p.CacheFile()))
+	fi, err := os.Stat(filepath.Dir(p.CacheFile()))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the fallback directory is private")
 }

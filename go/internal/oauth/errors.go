@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -75,10 +76,11 @@ func (c *Client) classify(op string, err error) error {
 		if re.Response != nil {
 			e.Status = re.Response.StatusCode
 		}
-		e.Code = redact.Text(re.ErrorCode, 60)
-		e.Description = redact.Text(re.ErrorDescription, 200)
+		mine := []secret.String{c.p.ClientSecret}
+		e.Code = redact.Text(scrubValues(re.ErrorCode, mine), 60)
+		e.Description = redact.Text(scrubValues(re.ErrorDescription, mine), 200)
 		if e.Code == "" && len(re.Body) > 0 && e.Status >= 400 {
-			e.Description = "response: " + redact.Text(string(re.Body), 200)
+			e.Description = "response: " + redact.Text(scrubValues(string(re.Body), mine), 200)
 		}
 		switch {
 		case re.ErrorCode == "invalid_grant":

@@ -86,7 +86,7 @@ func TestHugeAndDeepDocumentsAreRefused(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, "{\"issuer\":\"\xff\xfe\",\"keys\":\"\xc3\x28\",\"access_token\":\"\xff\"}")
 		}, map[string]string{"discovery": "says its issuer is", "token": "outside printable ASCII",
-			"x/oauth2 token": "", "jwks": "not a JWK set"}},
+			"x/oauth2 token": "outside printable ASCII", "jwks": "not a JWK set"}},
 	}
 	endpoints := []struct {
 		name string

@@ -86,22 +86,31 @@ func (c *Client) machineGrant(ctx context.Context, op string, extra url.Values) 
 	if err != nil {
 		return tokens.Token{}, c.classify(op, err)
 	}
-	return c.fromOAuth2(t), nil
+	return c.fromOAuth2(op, t)
 }
 
 // fromOAuth2 converts x/oauth2's token. Expiry is relative to receipt
-// (x/oauth2 computes it from expires_in with the local clock), so a server
-// with a skewed clock cannot shorten or lengthen it.
-func (c *Client) fromOAuth2(t *oauth2.Token) tokens.Token {
+// (computed from expires_in with the local clock), so a server with a skewed
+// clock cannot shorten or lengthen it; a negative, zero or absurd lifetime
+// counts as none. A token that cannot go into an Authorization header is
+// refused, like on the hand-written path (tokenreq.go).
+func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
+	if strings.TrimSpace(t.AccessToken) == "" {
+		return tokens.Token{}, fmt.Errorf("provider %q: %s failed: the response has an empty access_token", c.p.ID, op)
+	}
+	if why := checkTokenText(t.AccessToken, t.TokenType); why != "" {
+		return tokens.Token{}, fmt.Errorf("provider %q: %s failed: %s", c.p.ID, op, why)
+	}
 	out := tokens.Token{
 		AccessToken:  secret.New(t.AccessToken),
 		TokenType:    t.TokenType,
 		RefreshToken: secret.New(t.RefreshToken),
 		ObtainedAt:   c.now(),
 	}
-	if t.ExpiresIn > 0 {
-		out.ExpiresAt = out.ObtainedAt.Add(secondsDuration(t.ExpiresIn))
-	} else if !t.Expiry.IsZero() {
+	switch life := secondsDuration(t.ExpiresIn); {
+	case t.ExpiresIn > 0 && life <= maxLifetime:
+		out.ExpiresAt = out.ObtainedAt.Add(life)
+	case t.ExpiresIn == 0 && t.Expiry.After(out.ObtainedAt) && t.Expiry.Sub(out.ObtainedAt) <= maxLifetime:
 		out.ExpiresAt = t.Expiry
 	}
 	if id, ok := t.Extra("id_token").(string); ok {
@@ -110,7 +119,7 @@ func (c *Client) fromOAuth2(t *oauth2.Token) tokens.Token {
 	if s, ok := t.Extra("scope").(string); ok {
 		out.Scope = strings.TrimSpace(s)
 	}
-	return out
+	return out, nil
 }
 
 // Refresh implements tokens.Grant: the refresh_token grant. No scope is
@@ -132,7 +141,10 @@ func (c *Client) Refresh(ctx context.Context, t tokens.Token) (tokens.Token, err
 	if err != nil {
 		return tokens.Token{}, c.classify("refresh token request", err)
 	}
-	out := c.fromOAuth2(nt)
+	out, err := c.fromOAuth2("refresh token request", nt)
+	if err != nil {
+		return tokens.Token{}, err
+	}
 	// A refresh response may carry a new id_token (OIDC Core 12.2): verify it
 	// like the first one, without a nonce, and keep the subject unchanged.
 	if !out.IDToken.IsZero() && meta.JWKSURI != "" {

@@ -236,10 +236,10 @@ func (s *sidecar) initialize(tb testing.TB, providers map[string]any, models int
 	}
 }
 
-// echoPeer is the floor: it reads each frame with rpc.Codec and answers with
-// the request's params as the result, buffered and flushed per frame like
-// the sidecar's stream. Nothing else: no JSON-RPC library, no engine.
-func echoPeer(r io.Reader, w io.Writer) error {
+// echoPeer is the floor: it reads each frame with rpc.Codec and answers
+// with result (nil: the request's params), buffered and flushed per frame
+// like the sidecar's stream. Nothing else: no JSON-RPC library, no engine.
+func echoPeer(r io.Reader, w io.Writer, result json.RawMessage) error {
 	br := bufio.NewReader(r)
 	bw := bufio.NewWriter(w)
 	for {
@@ -249,6 +249,9 @@ func echoPeer(r io.Reader, w io.Writer) error {
 		}
 		if err := (rpc.Codec{}).ReadObject(br, &req); err != nil {
 			return err
+		}
+		if result != nil {
+			req.Params = result
 		}
 		resp := struct {
 			JSONRPC string          `json:"jsonrpc"`
@@ -264,12 +267,24 @@ func echoPeer(r io.Reader, w io.Writer) error {
 	}
 }
 
+// floorResult is what the floor answers: a headers/get result of the same
+// shape and size as the sidecar's, so that both move the same bytes.
+func floorResult(tb testing.TB) json.RawMessage {
+	tb.Helper()
+	data, err := json.Marshal(map[string]any{
+		"headers": map[string]string{"Authorization": "Bearer " + accessToken(1)}, "cacheUntil": time.Now().Add(5 * time.Minute).UnixMilli(),
+	})
+	require.NoError(tb, err)
+	return data
+}
+
 func startPipeEcho(tb testing.TB) *client {
 	tb.Helper()
 	p := newPipes(tb)
+	result := floorResult(tb)
 	done := make(chan struct{})
 	go func() {
-		_ = echoPeer(p.peerIn, p.peerOut)
+		_ = echoPeer(p.peerIn, p.peerOut, result)
 		close(done)
 	}()
 	tb.Cleanup(func() {

@@ -20,8 +20,10 @@ const benchModels = 500
 // BenchmarkRoundTrip measures one request → response over two real OS
 // pipes, the way the shim sees it, one request in flight at a time:
 //
-//   - floor: a bare JSON echo with the same framing (rpc.Codec on both
-//     sides), the least any protocol over these pipes can cost;
+//   - floor: a bare JSON peer with the same framing (rpc.Codec on both
+//     sides) that answers every request with a canned headers/get result
+//     of the same size (the token is 800 bytes, like a JWT): the least any
+//     protocol moving these bytes over these pipes can cost;
 //   - headers-get/fresh: the real server and engine, a managed provider
 //     whose token is fresh in memory;
 //   - headers-get/unmanaged: a provider the sidecar does not manage.

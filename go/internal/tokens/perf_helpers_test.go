@@ -1,6 +1,7 @@
 package tokens_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -116,10 +117,18 @@ func newManager(tb testing.TB, e *tokenEndpoint, kind grantKind, dir string, o m
 			ObtainedAt: past, ExpiresAt: past.Add(time.Hour),
 		}}))
 	}
-	return tokens.NewManager(tokens.Options{
+	m := tokens.NewManager(tokens.Options{
 		ProviderID: p.ID, Grant: client, Entry: entry, Log: log, Now: o.now, WriteBehind: o.writeBehind,
 		Policy: tokens.Policy{Skew: 30 * time.Second, UserFlow: kind == userRefresh},
 	})
+	// Registered after dir's own cleanup, so it runs first: no write is
+	// under way when dir is removed.
+	tb.Cleanup(func() {
+		if err := m.Flush(context.Background()); err != nil {
+			tb.Error(err)
+		}
+	})
+	return m
 }
 
 // openFDs counts this process's open file descriptors, or returns -1 where
