@@ -10,6 +10,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -25,11 +26,12 @@ const (
 
 // ApplyConfig implements rpc.Service.
 func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error) {
+	raw = e.withPluginConfig(raw)
 	res, err := config.Parse(raw)
 	if err != nil {
 		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: %w", err)
 	}
-	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: []protocol.Problem{}}
+	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: []protocol.Problem{}, ResponseAPI: []string{}}
 	for _, p := range res.Problems {
 		out.Problems = append(out.Problems, protocol.Problem{
 			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: p.Found,
@@ -108,6 +110,9 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	for _, rt := range runtimes {
 		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], rt.catalog.Models(), headers[rt.p.ID])
 		out.Managed = append(out.Managed, rt.p.ID)
+		if rt.p.ResponseAPI {
+			out.ResponseAPI = append(out.ResponseAPI, rt.p.ID)
+		}
 		if len(rt.catalog.Models()) == 0 {
 			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.p.ID)
 		}
@@ -248,4 +253,36 @@ func (e *Engine) startWatcher() {
 			}
 		}()
 	})
+}
+
+// withPluginConfig restores pluginConfig (the older config shape) when the
+// host dropped it: OpenCode removes keys it does not know before plugins see
+// the config, so it is read from the same files OpenCode reads.
+func (e *Engine) withPluginConfig(raw json.RawMessage) json.RawMessage {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) != nil || top == nil {
+		return raw
+	}
+	if _, ok := top["pluginConfig"]; ok {
+		return raw
+	}
+	e.mu.RLock()
+	dir := e.directory
+	e.mu.RUnlock()
+	cfg, err := opencodecfg.Load(opencodecfg.Options{Dir: dir})
+	if err != nil {
+		e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", err)
+		return raw
+	}
+	var disk map[string]json.RawMessage
+	if json.Unmarshal(cfg.JSON, &disk) != nil || len(disk["pluginConfig"]) == 0 {
+		return raw
+	}
+	top["pluginConfig"] = disk["pluginConfig"]
+	merged, err := json.Marshal(top)
+	if err != nil {
+		return raw
+	}
+	e.log.Debug("pluginConfig read from the OpenCode config files", "sources", len(cfg.Sources))
+	return merged
 }

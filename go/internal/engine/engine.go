@@ -50,6 +50,7 @@ type Engine struct {
 	mu          sync.RWMutex
 	notifier    rpc.Notifier
 	interactive bool
+	directory   string // OpenCode's project directory (initialize)
 	store       *store.Store
 	runtimes    map[string]*runtime
 	broken      map[string]string // provider id → why its oauth2 block was refused
@@ -73,6 +74,7 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n rp
 	e.mu.Lock()
 	e.notifier = n
 	e.interactive = p.Interactive
+	e.directory = p.Directory
 	e.mu.Unlock()
 	if e.opt.Sink != nil {
 		if lvl, ok := logging.ParseLevel(p.LogLevel); ok {

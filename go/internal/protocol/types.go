@@ -72,6 +72,9 @@ type ConfigApplyResult struct {
 	Providers map[string]map[string]any `json:"providers"`
 	Managed   []string                  `json:"managed"`
 	Problems  []Problem                 `json:"problems"`
+	// ResponseAPI lists the managed ids registered with the Responses API
+	// (@ai-sdk/openai), whose streams the shim repairs.
+	ResponseAPI []string `json:"responseApi"`
 }
 
 // HeadersParams are the params of headers/get.
