@@ -59,15 +59,22 @@ type Options struct {
 	WriteBehind bool
 }
 
+// refusalMemory is how long an invalid_client answer is repeated without
+// asking the server again.
+const refusalMemory = 30 * time.Second
+
 // Manager hands out a provider's access token.
 type Manager struct {
 	opt Options
 
-	mu       sync.Mutex
-	mem      Token
-	flight   *flight
-	inflight int           // flights not yet finished (write included)
-	idle     chan struct{} // closed when inflight drops to 0
+	mu sync.Mutex
+	// refused remembers an ErrInvalidClient for refusalMemory.
+	refused   error
+	refusedAt time.Time
+	mem       Token
+	flight    *flight
+	inflight  int           // flights not yet finished (write included)
+	idle      chan struct{} // closed when inflight drops to 0
 
 	loginMu sync.Mutex
 }
@@ -126,6 +133,14 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 			m.mu.Unlock()
 			return t, nil
 		}
+		// Wrong client credentials stay wrong: for a short while the same
+		// error is answered without asking the server again (OpenCode
+		// retries a failed request several times).
+		if m.refused != nil && m.opt.Now().Sub(m.refusedAt) < refusalMemory {
+			err := m.refused
+			m.mu.Unlock()
+			return Token{}, err
+		}
 		f := m.flight
 		leader := f == nil
 		if leader {
@@ -172,6 +187,10 @@ func (m *Manager) fly(parent context.Context, f *flight) {
 		m.mu.Lock()
 		if err == nil {
 			m.mem = tok
+		}
+		m.refused, m.refusedAt = nil, time.Time{}
+		if errors.Is(err, ErrInvalidClient) {
+			m.refused, m.refusedAt = err, m.opt.Now()
 		}
 		f.tok, f.err = tok, err
 		m.flight = nil
@@ -358,6 +377,7 @@ func (m *Manager) Forget(ctx context.Context) (Token, error) {
 		old = m.mem
 	}
 	m.mem = Token{}
+	m.refused = nil
 	m.mu.Unlock()
 	if m.opt.OnChange != nil {
 		m.opt.OnChange()
@@ -374,6 +394,7 @@ func (m *Manager) Adopt() bool {
 	changed := !disk.AccessToken.Equal(m.mem.AccessToken)
 	if changed {
 		m.mem = disk
+		m.refused = nil
 	}
 	m.mu.Unlock()
 	if changed && m.opt.OnChange != nil {

@@ -260,3 +260,26 @@ func TestUnwritableCacheServesFromMemory(t *testing.T) {
 	assert.Contains(t, logs.String(), "continuing without cross-process coordination")
 	assert.Contains(t, logs.String(), "kept in memory only")
 }
+
+func TestInvalidClientIsRememberedBriefly(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := &fakeGrant{acquireErr: fmt.Errorf("wrong secret: %w", ErrInvalidClient)}
+	m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: newEntry(t, t.TempDir()), Log: logging.Discard(),
+		Now: func() time.Time { return now }})
+	tests := []struct {
+		name     string
+		advance  time.Duration
+		acquires int32
+	}{
+		{"first failure asks the server", 0, 1},
+		{"a retry right after is answered from memory", time.Second, 1},
+		{"still remembered", 28 * time.Second, 1},
+		{"forgotten after 30 s", 2 * time.Second, 2},
+	}
+	for _, tc := range tests {
+		now = now.Add(tc.advance)
+		_, err := m.Token(context.Background(), NoLogin)
+		require.ErrorIs(t, err, ErrInvalidClient, tc.name)
+		assert.Equal(t, tc.acquires, g.acquires.Load(), tc.name)
+	}
+}
