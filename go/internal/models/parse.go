@@ -1,6 +1,8 @@
 package models
 
 import (
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -320,7 +322,7 @@ func describeNames(names []string) string {
 	}
 	quoted := make([]string, len(names))
 	for i, k := range names {
-		quoted[i] = strconv.Quote(truncateRunes(k, 40))
+		quoted[i] = strconv.Quote(redact.Text(k, 39))
 	}
 	return "keys: " + strings.Join(quoted, ", ") + more
 }

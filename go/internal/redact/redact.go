@@ -22,12 +22,27 @@ var (
 	// scheme word ("Bearer Bearer x") is not taken for the credential.
 	scheme = regexp.MustCompile(`(?i)\b((?:bearer|basic|dpop)(?:\s+(?:bearer|basic|dpop)\b)*)\s+[A-Za-z0-9\-._~+/]+=*`)
 	// Compact JWS/JWE-looking strings.
-	jwt = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*`)
+	jwt = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)*`)
+	// Any other JSON member whose name suggests a credential.
+	jsonNamed = regexp.MustCompile(`(?i)("[a-z0-9_\-]*(?:token|secret|password|passwd|api[_-]?key|apikey|assertion|authorization|credential|cookie|code_verifier)[a-z0-9_\-]*"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+	// Form, query and header style pairs.
+	keyValue = regexp.MustCompile(`(?i)\b(api[_-]?key|x-api-key|apikey|passwd|cookie|set-cookie)(\s*[=:]\s*)[^\s&"',;]+`)
+	// Well-known API key shapes (sk-..., ghp_..., and the like).
+	apiKey = regexp.MustCompile(`\b(?:sk|pk|rk|ghp|gho|ghs|ghu|github_pat|xox[abp])[-_][A-Za-z0-9_\-]{16,}`)
+	// Long opaque runs: a token when they look random (see looksRandom).
+	opaque = regexp.MustCompile(`[A-Za-z0-9_\-+/.~]{32,}=*`)
 )
 
-// Text masks credentials in s, replaces invalid UTF-8 and control
-// characters, and truncates the result to at most max runes (with "…").
-func Text(s string, max int) string {
+// Text masks credentials in s (the known values given, of at least 8
+// bytes, verbatim; then whatever looks like one), replaces invalid UTF-8,
+// removes control characters, collapses white space to single spaces, and
+// truncates the result to at most max runes (the last one "…" when cut).
+func Text(s string, max int, known ...string) string {
+	for _, k := range known {
+		if len(k) >= 8 {
+			s = strings.ReplaceAll(s, k, mask)
+		}
+	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	// Control characters go first: removed after the masking, they could
 	// join the parts of a credential split to evade it ("Bea\x00rer x").
@@ -44,10 +59,19 @@ func Text(s string, max int) string {
 	s = formField.ReplaceAllString(s, `${1}=`+mask)
 	s = scheme.ReplaceAllString(s, `${1} `+mask)
 	s = jwt.ReplaceAllString(s, mask)
-	s = strings.TrimSpace(s)
+	s = jsonNamed.ReplaceAllString(s, `${1}"`+mask+`"`)
+	s = keyValue.ReplaceAllString(s, "${1}${2}"+mask)
+	s = apiKey.ReplaceAllString(s, mask)
+	s = opaque.ReplaceAllStringFunc(s, func(m string) string {
+		if looksRandom(m) {
+			return mask
+		}
+		return m
+	})
+	s = strings.Join(strings.Fields(s), " ")
 	if max > 0 && utf8.RuneCountInString(s) > max {
 		r := []rune(s)
-		s = string(r[:max]) + "…"
+		s = string(r[:max-1]) + "…"
 	}
 	return s
 }
@@ -73,4 +97,26 @@ func URL(u string) string {
 	p.Fragment = ""
 	p.RawFragment = ""
 	return p.String()
+}
+
+// looksRandom tells a token (base64 with upper case, lower case and digits,
+// or a hex string) from a long readable run such as a model path
+// ("accounts/fireworks/models/llama-v3p1-70b-instruct").
+func looksRandom(m string) bool {
+	var upper, lower, digit, nonHex bool
+	for i := 0; i < len(m); i++ {
+		switch c := m[i]; {
+		case 'A' <= c && c <= 'Z':
+			upper = true
+			nonHex = nonHex || c > 'F'
+		case 'a' <= c && c <= 'z':
+			lower = true
+			nonHex = nonHex || c > 'f'
+		case '0' <= c && c <= '9':
+			digit = true
+		default:
+			nonHex = true
+		}
+	}
+	return (upper && lower && digit && len(m) >= 40) || (!nonHex && digit && (upper || lower))
 }

@@ -20,7 +20,7 @@ func TestText(t *testing.T) {
 		{"control chars and newlines", "a\nb\x00c", "a bc", 0},
 		{"credential split by a control character", "Bea\x00rer abc and acc\x01ess_token=xyz", "Bearer [redacted] and access_token=[redacted]", 0},
 		{"invalid utf8", "ok\xffok", "ok\uFFFDok", 0},
-		{"truncation", strings.Repeat("x", 10), "xxxx…", 4},
+		{"truncation", strings.Repeat("x", 10), "xxx…", 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,4 +73,38 @@ func FuzzText(f *testing.F) {
 			}
 		}
 	})
+}
+
+const sampleJWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIiwiZXhwIjoxfQ.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLWp3dA"
+
+func TestTextCredentialShapes(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"bearer", `missing scope for Bearer abc.def-ghi_jkl~mno+p/q=`, `missing scope for Bearer [redacted]`},
+		{"bearer any case", `BEARER abc123 and bearer xyz`, `BEARER [redacted] and bearer [redacted]`},
+		{"basic", `Authorization: Basic dXNlcjpwYXNz`, `Authorization: Basic [redacted]`},
+		{"jwt", `bad token ` + sampleJWT + ` seen`, `bad token [redacted] seen`},
+		{"bearer jwt", `Bearer ` + sampleJWT, `Bearer [redacted]`},
+		{"json fields", `{"access_token":"a","Refresh_Token" : "b\"c","client_secret":"d","x-api-key":"e","password":"f","max_tokens":5,"code":"invalid_api_key"}`,
+			`{"access_token":"[redacted]","Refresh_Token" : "[redacted]","client_secret":"[redacted]","x-api-key":"[redacted]","password":"[redacted]","max_tokens":5,"code":"[redacted]"}`},
+		{"form and query", `access_token=abc&refresh_token=def&api_key=ghi code=jkl&state=s`, `access_token=[redacted]&refresh_token=[redacted]&api_key=[redacted] code=[redacted]&state=s`},
+		{"header style", `x-api-key: abc123; cookie: session=1`, `x-api-key: [redacted]; cookie: [redacted]`},
+		{"api key shapes", `key sk-proj-abcdefghijklmnop1234 and ghp_abcdefghijklmnopqrstuv`, `key [redacted] and [redacted]`},
+		{"opaque base64", `token ` + strings.Repeat("aB1", 14) + `== end`, `token [redacted] end`},
+		{"hex", `key 0123456789abcdef0123456789abcdef seen`, `key [redacted] seen`},
+		{"long words kept", `model ` + strings.Repeat("a", 50) + ` not found`, `model ` + strings.Repeat("a", 50) + ` not found`},
+		{"model path kept", `model accounts/fireworks/models/llama-v3p1-70b-instruct not found`, `model accounts/fireworks/models/llama-v3p1-70b-instruct not found`},
+		{"plain message kept", `{"error":{"message":"model not found","code":404}}`, `{"error":{"message":"model not found","code":404}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, Text(tt.in, 0))
+		})
+	}
+}
+
+func TestTextKnownSecrets(t *testing.T) {
+	assert.Equal(t, "echo [redacted] end", Text("echo opaque-token-1 end", 0, "opaque-token-1"))
+	assert.Equal(t, "short ab stays", Text("short ab stays", 0, "ab"), "values under 8 bytes are not matched verbatim")
 }
