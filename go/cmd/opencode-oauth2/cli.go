@@ -366,3 +366,22 @@ func when(t, now time.Time) string {
 	}
 	return "now (" + clock + ")"
 }
+
+// openOne opens the configuration for a command that takes exactly one
+// provider id, and returns that provider. The caller closes the session.
+func (c *cli) openOne(cf *commonFlags, args []string) (*session, *engine.Provider, error) {
+	id, err := oneProvider(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := c.open(cf)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.provider(id)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, p, nil
+}

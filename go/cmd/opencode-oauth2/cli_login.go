@@ -49,19 +49,11 @@ type loginOptions struct {
 var errNoBrowser = errors.New("--no-browser was given")
 
 func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args []string) error {
-	id, err := oneProvider(args)
-	if err != nil {
-		return err
-	}
-	s, err := c.open(cf)
+	s, p, err := c.openOne(cf, args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	p, err := s.provider(id)
-	if err != nil {
-		return err
-	}
 	cfg := p.Config()
 	name := displayName(cfg)
 

@@ -45,19 +45,11 @@ type modelsJSON struct {
 }
 
 func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, args []string) error {
-	id, err := oneProvider(args)
-	if err != nil {
-		return err
-	}
-	s, err := c.open(cf)
+	s, p, err := c.openOne(cf, args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	p, err := s.provider(id)
-	if err != nil {
-		return err
-	}
 	if o.refresh {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
@@ -72,10 +64,10 @@ func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, ar
 	if o.json {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(modelsJSON{Provider: id, LastSyncAt: timePtr(p.State().LastSyncAt), Models: list})
+		return enc.Encode(modelsJSON{Provider: p.Config().ID, LastSyncAt: timePtr(p.State().LastSyncAt), Models: list})
 	}
 	if len(list) == 0 {
-		fmt.Fprintf(c.stderr, "No models cached for %s yet; run `opencode-oauth2 models --refresh %s`.\n", displayName(p.Config()), id)
+		fmt.Fprintf(c.stderr, "No models cached for %s yet; run `opencode-oauth2 models --refresh %s`.\n", displayName(p.Config()), p.Config().ID)
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)

@@ -36,20 +36,11 @@ type tokenOptions struct {
 }
 
 func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args []string) error {
-	id, err := oneProvider(args)
-	if err != nil {
-		return err
-	}
-
-	s, err := c.open(cf)
+	s, p, err := c.openOne(cf, args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	p, err := s.provider(id)
-	if err != nil {
-		return err
-	}
 	mode, timeout := tokens.NoLogin, 2*time.Minute
 	if o.login {
 		mode, timeout = tokens.AllowLogin, p.Config().LoginTimeout+time.Minute
@@ -60,7 +51,7 @@ func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args
 	if err != nil {
 		code := tokenExitCode(err)
 		if code == exitLoginRequired {
-			return failf(code, "not logged in to %s%s: run `opencode-oauth2 login %s` (or pass --login)", displayName(p.Config()), because(err), id)
+			return failf(code, "not logged in to %s%s: run `opencode-oauth2 login %s` (or pass --login)", displayName(p.Config()), because(err), p.Config().ID)
 		}
 		return withCode(code, fmt.Errorf("no access token for %s: %w", displayName(p.Config()), err))
 	}
