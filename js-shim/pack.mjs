@@ -15,7 +15,12 @@
 //   node js-shim/pack.mjs                        all six platforms into dist/npm/
 //   node js-shim/pack.mjs --targets local --out dist/npm-local
 //                                                this machine's platform only (tests)
-//   node js-shim/pack.mjs --targets linux-x64,darwin-arm64 [--jobs 2]   (targets built at a time)
+//   node js-shim/pack.mjs --targets linux-x64,darwin-arm64 [--jobs N]
+//
+// --jobs: targets built at a time (default 1). go build already uses every core;
+// two concurrent cross-compiles into a cold build cache failed here twice with
+// "could not import ... (open : no such file or directory)", so 1 is the default.
+// Cold, the six builds take ~7 min on this 2-core machine; warm, ~10 s.
 
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -175,7 +180,7 @@ export function parseTargets(spec) {
  * Builds and packs. Returns the index written to <out>/index.json:
  * {version, packages: [{name, tarball, packageJson, binary?, ...}], timings}.
  */
-export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "npm"), jobs = 2, log = console.log } = {}) {
+export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "npm"), jobs = 1, log = console.log } = {}) {
   const t0 = Date.now();
   const rootPkg = await readRootPackage();
   const problems = optionalDependencyProblems(rootPkg);
@@ -294,13 +299,13 @@ if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) 
     options: {
       targets: { type: "string", default: "all" },
       out: { type: "string" },
-      jobs: { type: "string", default: "2" },
+      jobs: { type: "string", default: "1" },
     },
   });
   const targets = parseTargets(values.targets);
   const out = values.out ?? join(repoRoot, "dist", values.targets === "all" ? "npm" : "npm-local");
   try {
-    await pack({ targets, out, jobs: Number(values.jobs) || 2 });
+    await pack({ targets, out, jobs: Number(values.jobs) || 1 });
   } catch (e) {
     console.error(`pack: ${e.message}`);
     process.exit(1);

@@ -147,8 +147,8 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
   throw new Error(
     `${PACKAGE}: the sidecar binary was not found: the platform package ${pkg} is not installed ` +
       `(it is an optional dependency of ${PACKAGE}, for ${inp.platform}-${inp.arch}).${foreignNote} Reinstall ${PACKAGE} ` +
-      `without --omit=optional / --no-optional (and without ignoring optional dependencies), ` +
-      `${override_hint}${devNote}.${cacheNote}`,
+      `with its optional dependencies (not with --omit=optional / --no-optional, nor omit=optional in an .npmrc ` +
+      `or npm_config_omit), ${override_hint}${devNote}.${cacheNote}`,
   );
 }
 

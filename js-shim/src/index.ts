@@ -15,6 +15,8 @@ import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, type InitializeParams } from "./sidecar.js";
 
 const SERVICE = "opencode-oauth2";
+/** What chat.headers returns when it answered synchronously (shared: a settled promise cannot change). */
+const DONE: Promise<void> = Promise.resolve();
 type Level = "debug" | "info" | "warn" | "error";
 type Client = PluginInput["client"];
 type ProviderEntry = NonNullable<Config["provider"]>[string];
@@ -343,6 +345,42 @@ const server: Plugin = async (input) => {
     return p;
   }
 
+  /**
+   * chat.headers when the cache cannot answer. On failure this THROWS: OpenCode
+   * then fails that request and shows the message, instead of sending it without
+   * (or with a stale) Authorization. Note: OpenCode 1.18 retries a failed LLM call
+   * (5 times, about a minute of backoff) when the error text matches its transient
+   * patterns ("connection refused", "unavailable", 5xx, "rate limit", ...), so the
+   * sidecar words transient causes that way and the others not.
+   */
+  async function headersSlow(id: string, modelID: string, out: { headers: Record<string, string> }): Promise<void> {
+    if (!managed.has(id)) {
+      await retryApply();
+      if (!managed.has(id)) {
+        if (applyError === undefined) return;
+        const msg = `opencode-oauth2: provider "${id}" is configured for OAuth2, but the opencode-oauth2 sidecar is not running: ${applyError}`;
+        log("error", msg, { providerID: id });
+        throw new Error(msg);
+      }
+    }
+    const hit = cache.get(id);
+    let headers: Record<string, string>;
+    if (hit !== undefined && hit.until > Date.now()) {
+      headers = hit.headers;
+    } else {
+      if (hit !== undefined) cache.delete(id);
+      try {
+        headers = await fetchHeaders(id, modelID);
+      } catch (e) {
+        const reason = e instanceof RpcError && isRecord(e.data) ? str(e.data["reason"]) : undefined;
+        const msg = `opencode-oauth2: no credentials for provider "${id}": ${withoutPrefix(errorMessage(e), id)}`;
+        log("error", msg, reason !== undefined ? { providerID: id, reason } : { providerID: id });
+        throw new Error(msg);
+      }
+    }
+    for (const k in headers) out.headers[k] = headers[k] as string;
+  }
+
   const hooks: Hooks = {
     config: async (cfg) => {
       try {
@@ -388,40 +426,23 @@ const server: Plugin = async (input) => {
     },
 
     // Hot path: a Set lookup for providers we do not manage, a Map lookup on a
-    // cache hit. On failure this THROWS: OpenCode then fails that request and
-    // shows the message, instead of sending it without (or with a stale)
-    // Authorization. Note: OpenCode 1.18 retries a failed LLM call (5 times,
-    // about a minute of backoff) when the error text matches its transient
-    // patterns ("connection refused", "unavailable", 5xx, "rate limit", ...),
-    // so the sidecar words transient causes that way and the others not.
-    "chat.headers": async (inp, out) => {
+    // cache hit. Both are answered synchronously with an already-resolved promise:
+    // under Bun (OpenCode's runtime) an async function's frame costs as much as
+    // the lookup itself (js-shim/bench/bench.mjs, docs/performance.md).
+    // Everything else (a miss, a suspected provider) goes to headersSlow.
+    "chat.headers": (inp, out) => {
       const id = inp.model.providerID;
-      if (!managed.has(id)) {
-        if (applyError === undefined || !suspected.has(id)) return;
-        await retryApply();
-        if (!managed.has(id)) {
-          if (applyError === undefined) return;
-          const msg = `opencode-oauth2: provider "${id}" is configured for OAuth2, but the opencode-oauth2 sidecar is not running: ${applyError}`;
-          log("error", msg, { providerID: id });
-          throw new Error(msg);
+      if (managed.has(id)) {
+        const hit = cache.get(id);
+        if (hit !== undefined && hit.until > Date.now()) {
+          const h = hit.headers;
+          for (const k in h) out.headers[k] = h[k] as string;
+          return DONE;
         }
+      } else if (applyError === undefined || !suspected.has(id)) {
+        return DONE;
       }
-      const hit = cache.get(id);
-      let headers: Record<string, string>;
-      if (hit !== undefined && hit.until > Date.now()) {
-        headers = hit.headers;
-      } else {
-        if (hit !== undefined) cache.delete(id);
-        try {
-          headers = await fetchHeaders(id, inp.model.id);
-        } catch (e) {
-          const reason = e instanceof RpcError && isRecord(e.data) ? str(e.data["reason"]) : undefined;
-          const msg = `opencode-oauth2: no credentials for provider "${id}": ${withoutPrefix(errorMessage(e), id)}`;
-          log("error", msg, reason !== undefined ? { providerID: id, reason } : { providerID: id });
-          throw new Error(msg);
-        }
-      }
-      for (const k in headers) out.headers[k] = headers[k] as string;
+      return headersSlow(id, inp.model.id, out);
     },
 
     dispose: async () => {

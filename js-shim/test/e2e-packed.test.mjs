@@ -211,6 +211,7 @@ describe("installed with --omit=optional", () => {
     // On the terminal (OpenCode prints the failed request's error on stderr):
     const line = run.stderr.split("\n").find((l) => l.includes(`platform package ${target.name} is not installed`));
     assert.ok(line, `stderr does not name the missing package:\n${run.stderr}\nlog (tail):\n${run.log.slice(-3000)}`);
+    console.log(`# OpenCode prints: ${line.trim()}`);
     assert.match(line, /provider "cc-gw" is configured for OAuth2/);
     assert.match(line, /--omit=optional/);
     assert.ok(line.includes(`OpenCode installed this plugin into ${dir}: delete that folder`), line);
