@@ -232,7 +232,9 @@ func (e *Engine) startWatcher() {
 		return
 	}
 	e.watchOnce.Do(func() {
+		e.bgWork.Add(1)
 		go func() {
+			defer e.bgWork.Done()
 			t := time.NewTicker(e.opt.WatchEvery)
 			defer t.Stop()
 			for {

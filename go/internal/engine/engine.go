@@ -54,6 +54,7 @@ type Engine struct {
 	store       *store.Store
 	runtimes    map[string]*runtime
 	broken      map[string]string // provider id → why its oauth2 block was refused
+	bgWork      sync.WaitGroup    // background goroutines, waited for by Shutdown
 	watchOnce   sync.Once
 }
 
@@ -193,6 +194,18 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Unlock()
 	fctx, cancel := context.WithTimeout(ctx, shutdownFlush)
 	defer cancel()
+	// Background work (model syncs, the file watcher) sees the cancelled
+	// context and ends; wait for it, so nothing writes after Shutdown.
+	done := make(chan struct{})
+	go func() {
+		e.bgWork.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-fctx.Done():
+		e.log.Warn("background work did not finish before shutdown")
+	}
 	for _, rt := range rts {
 		if err := rt.tokens.Flush(fctx); err != nil {
 			e.log.Warn("a token cache write did not finish before shutdown", "provider", rt.p.ID, "err", err)

@@ -66,7 +66,12 @@ func (rt *runtime) start(bg context.Context) {
 		interval = config.DefaultSyncInterval
 	}
 	log := rt.e.log.With("provider", rt.p.ID)
+	if bg.Err() != nil {
+		return // shutting down
+	}
+	rt.e.bgWork.Add(1)
 	go func() {
+		defer rt.e.bgWork.Done()
 		failures := 0
 		if len(rt.catalog.Models()) == 0 || time.Since(last) >= interval {
 			if err := rt.sync(ctx); err != nil {
@@ -94,7 +99,14 @@ func (rt *runtime) maybeLazySync() {
 	rt.lazyFired = true
 	rt.mu.Unlock()
 	if fire {
-		go func() { _ = rt.sync(rt.e.bg) }()
+		if rt.e.bg.Err() != nil {
+			return // shutting down
+		}
+		rt.e.bgWork.Add(1)
+		go func() {
+			defer rt.e.bgWork.Done()
+			_ = rt.sync(rt.e.bg)
+		}()
 	}
 }
 
