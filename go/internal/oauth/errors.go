@@ -82,13 +82,14 @@ func (c *Client) classify(op string, err error) error {
 		if e.Code == "" && len(re.Body) > 0 && e.Status >= 400 {
 			e.Description = "response: " + redact.Text(scrubValues(string(re.Body), mine), 200)
 		}
+		// As in tokenreq.go: a 429 or 5xx is transient whatever code it names.
 		switch {
+		case e.Status == 429 || e.Status >= 500 || re.ErrorCode == "temporarily_unavailable" || re.ErrorCode == "server_error":
+			e.kind = tokens.ErrTransient
 		case re.ErrorCode == "invalid_grant":
 			e.kind = tokens.ErrInvalidGrant
 		case re.ErrorCode == "invalid_client" || (e.Status == 401 && re.ErrorCode == ""):
 			e.kind = tokens.ErrInvalidClient
-		case e.Status == 429 || e.Status >= 500 || re.ErrorCode == "temporarily_unavailable" || re.ErrorCode == "server_error":
-			e.kind = tokens.ErrTransient
 		}
 	default:
 		e.cause = transportError(err)

@@ -90,14 +90,16 @@ func (c *Client) oauthError(op string, status int, body []byte, scrub ...secret.
 	} else if len(bytes.TrimSpace(body)) > 0 && status >= 400 {
 		e.Description = "response: " + scrubValues(redact.Text(string(body), 200), scrub)
 	}
+	// A 429 or 5xx is the server failing, whatever code it names: retry
+	// later rather than ask the user to log in again.
 	switch {
+	case status == http.StatusTooManyRequests || status >= 500 ||
+		payload.Error == "temporarily_unavailable" || payload.Error == "server_error":
+		e.kind = tokens.ErrTransient
 	case payload.Error == "invalid_grant":
 		e.kind = tokens.ErrInvalidGrant
 	case payload.Error == "invalid_client" || (status == http.StatusUnauthorized && payload.Error == ""):
 		e.kind = tokens.ErrInvalidClient
-	case status == http.StatusTooManyRequests || status >= 500 ||
-		payload.Error == "temporarily_unavailable" || payload.Error == "server_error":
-		e.kind = tokens.ErrTransient
 	}
 	return e
 }
