@@ -11,6 +11,7 @@
 //
 // This file never builds anything but bin/test-gateway (through the harness).
 
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { appendFile, chmod, mkdir, writeFile } from "node:fs/promises";
@@ -110,9 +111,13 @@ before(async () => {
       provider: {
         "cc-gw": provider("Client credentials", { ...ccBasic, authFlow: "client_credentials" }),
         "jwt-gw": provider("JWT bearer", { ...exchange, authFlow: "jwt_bearer", subjectTokenSource: { type: "file", path: subjectFile } }),
+        "tx-gw": provider("Token exchange", {
+          ...exchange, authFlow: "token_exchange", subjectTokenSource: { type: "env", var: "E2E_SUBJECT_TOKEN" }, tokenExchangeAudience: as.audience,
+        }),
+        "pc-gw": provider("Authorization code", { clientId: "code-public", authFlow: "authorization_code", scopes: ["openid", "offline_access"] }),
       },
     },
-    env: noGoEnv,
+    env: { ...noGoEnv, E2E_SUBJECT_TOKEN: subjectToken },
   });
 });
 
@@ -150,7 +155,7 @@ describe("the packed plugin, installed by name by the real OpenCode", () => {
     const used = run.log.split("\n").find((l) => l.includes("opencode-oauth2: using the sidecar binary"));
     assert.ok(used, `no "using the sidecar binary" line in the log:\n${run.log.slice(-4000)}`);
     assert.ok(used.includes(`using the sidecar binary ${binary} (source: platform-package); sha256 verified`), used);
-    assert.match(run.log, new RegExp(`opencode-oauth2: sidecar ${index.version.replace(/\./g, "\\.")} manages 2 provider\\(s\\)`));
+    assert.match(run.log, new RegExp(`opencode-oauth2: sidecar ${index.version.replace(/\./g, "\\.")} manages 4 provider\\(s\\)`));
     assertNoSecrets(`${run.stdout}\n${run.stderr}\n${run.log}`);
     await assertNothingLeftRunning(oc);
   });
@@ -161,6 +166,32 @@ describe("the packed plugin, installed by name by the real OpenCode", () => {
     assert.equal(run.code, 0, `exit code; stdout:\n${run.stdout}\nstderr:\n${run.stderr}\nlog (tail):\n${run.log.slice(-4000)}`);
     assert.match(run.stdout, new RegExp(`^Hello from the OAuth gateway, ${JWT_SUBJECT}!$`, "m"), `stdout:\n${run.stdout}`);
     assert.equal(tarballs().length, before, "the cached install is reused");
+    assertNoSecrets(`${run.stdout}\n${run.stderr}\n${run.log}`);
+    await assertNothingLeftRunning(oc);
+  });
+
+  test("token_exchange through the packed plugin", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const run = await opencode(oc, ["run", "--model", `tx-gw/${MODEL}`, "say hi"]);
+    assert.equal(run.code, 0, `exit code; stdout:\n${run.stdout}\nstderr:\n${run.stderr}\nlog (tail):\n${run.log.slice(-4000)}`);
+    assert.match(run.stdout, new RegExp(`^Hello from the OAuth gateway, ${JWT_SUBJECT}!$`, "m"), `stdout:\n${run.stdout}`);
+    assertNoSecrets(`${run.stdout}\n${run.stderr}\n${run.log}`);
+    await assertNothingLeftRunning(oc);
+  });
+
+  test("a browser login with the packed binary (real headless Chromium), then `opencode run` answers for the user", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const binary = join(cacheEntry(oc.dirs), "node_modules", "@vymalo", `opencode-oauth2-${target.suffix}`, "bin", target.exe);
+    const result = join(await stack.makeTmp("oc-oauth2-packed-browser-"), "result.json");
+    const chromiumLogin = fileURLToPath(new URL("../../go/internal/oauth/testdata/chromium-login.mjs", import.meta.url));
+    const login = await oc.exec(binary, ["login", "pc-gw"], {
+      timeoutMs: 150_000,
+      env: { OPENCODE_OAUTH2_BROWSER: `node ${chromiumLogin} ${result}` },
+    });
+    assert.equal(login.code, 0, `login: stdout:\n${login.stdout}\nstderr:\n${login.stderr}`);
+    assert.match(login.stderr, /Logged in to .* as alice with authorization_code/);
+    assert.equal(JSON.parse(readFileSync(result, "utf8")).ok, true, "Chromium reached the success page");
+    const run = await opencode(oc, ["run", "--model", `pc-gw/${MODEL}`, "say hi"]);
+    assert.equal(run.code, 0, `exit code; stdout:\n${run.stdout}\nstderr:\n${run.stderr}\nlog (tail):\n${run.log.slice(-4000)}`);
+    assert.match(run.stdout, /^Hello from the OAuth gateway, alice!$/m, `stdout:\n${run.stdout}`);
     assertNoSecrets(`${run.stdout}\n${run.stderr}\n${run.log}`);
     await assertNothingLeftRunning(oc);
   });
