@@ -130,13 +130,8 @@ func (r *reader) boolean(key string, def bool) bool {
 // intIn reads an integer that must lie in [lo, hi]; anything else is
 // reported with the reader's severity.
 func (r *reader) intIn(key string, lo, hi int64, expected string) (int64, bool) {
-	v, ok := r.lookup(key)
+	n, v, ok := r.number(key, expected)
 	if !ok {
-		return 0, false
-	}
-	n, isNum := v.(json.Number)
-	if !isNum {
-		r.report(key, expected, renderAt(key, v), "")
 		return 0, false
 	}
 	i, isInt, fits := exactInt(n)
@@ -151,13 +146,8 @@ func (r *reader) intIn(key string, lo, hi int64, expected string) (int64, bool) 
 // fraction is reported with the reader's severity, an out-of-range value
 // is clamped with a warning.
 func (r *reader) intClamped(key string, lo, hi int64, expected string) (int64, bool) {
-	v, ok := r.lookup(key)
+	n, v, ok := r.number(key, expected)
 	if !ok {
-		return 0, false
-	}
-	n, isNum := v.(json.Number)
-	if !isNum {
-		r.report(key, expected, renderAt(key, v), "")
 		return 0, false
 	}
 	i, isInt, fits := exactInt(n)
@@ -180,13 +170,8 @@ func (r *reader) intClamped(key string, lo, hi int64, expected string) (int64, b
 // numberClamped reads any JSON number bounded to [lo, hi], clamping an
 // out-of-range value with a warning.
 func (r *reader) numberClamped(key string, lo, hi float64, expected string) (float64, bool) {
-	v, ok := r.lookup(key)
+	n, v, ok := r.number(key, expected)
 	if !ok {
-		return 0, false
-	}
-	n, isNum := v.(json.Number)
-	if !isNum {
-		r.report(key, expected, renderAt(key, v), "")
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(n.String(), 64)
@@ -292,4 +277,19 @@ func exactInt(n json.Number) (v int64, isInt, fits bool) {
 		return 0, true, false
 	}
 	return i, true, true
+}
+
+// number looks key up and returns it as a JSON number (with the raw value,
+// for messages); any other type is reported with the reader's severity.
+func (r *reader) number(key, expected string) (json.Number, any, bool) {
+	v, ok := r.lookup(key)
+	if !ok {
+		return "", nil, false
+	}
+	n, isNum := v.(json.Number)
+	if !isNum {
+		r.report(key, expected, renderAt(key, v), "")
+		return "", nil, false
+	}
+	return n, v, true
 }
