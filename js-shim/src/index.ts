@@ -162,11 +162,8 @@ function hostVersion(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 type Log = ((level: Level, message: string, extra?: Record<string, unknown>) => void) & {
-  /**
-   * Sends the held start-up lines (or, with sendHeld false, drops them), then
-   * waits (at most timeoutMs) for the log calls still in flight.
-   */
-  flush: (timeoutMs: number, sendHeld: boolean) => Promise<void>;
+  /** Sends the held start-up lines, then waits (at most timeoutMs) for the log calls still in flight. */
+  flush: (timeoutMs: number) => Promise<void>;
   /** Sends the held start-up lines now. */
   release: () => void;
 };
@@ -211,9 +208,8 @@ function logger(client: Client): Log {
     release();
     send(body);
   };
-  const flush = async (timeoutMs: number, sendHeld: boolean): Promise<void> => {
-    if (sendHeld) release();
-    else held = undefined;
+  const flush = async (timeoutMs: number): Promise<void> => {
+    release();
     if (inflight.size === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
@@ -478,10 +474,7 @@ const server: Plugin = async (input) => {
       } catch (e) {
         log("warn", `opencode-oauth2: stopping the sidecar failed: ${errorMessage(e)}`);
       }
-      // A run that never needed the sidecar (`opencode models`) drops its
-      // held start-up lines unless OpenCode logs at debug level: sending them
-      // now would cost OpenCode the time that holding them saved.
-      await log.flush(3_000, logLevel === "debug");
+      await log.flush(3_000);
     },
   };
   return hooks;
