@@ -162,10 +162,8 @@ function hostVersion(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 type Log = ((level: Level, message: string, extra?: Record<string, unknown>) => void) & {
-  /** Sends the held start-up lines, then waits (at most timeoutMs) for the log calls still in flight. */
+  /** Waits (at most timeoutMs) for the log calls still in flight. */
   flush: (timeoutMs: number) => Promise<void>;
-  /** Sends the held start-up lines now. */
-  release: () => void;
 };
 
 /**
@@ -176,14 +174,9 @@ type Log = ((level: Level, message: string, extra?: Record<string, unknown>) => 
  */
 function logger(client: Client): Log {
   const inflight = new Set<Promise<unknown>>();
-  type Body = { service: string; level: Level; message: string; extra?: Record<string, unknown> };
-  // Serving the first client.app.log keeps OpenCode's thread busy for
-  // hundreds of ms at start-up (measured: docs/performance.md). Info and
-  // debug lines of the start-up are therefore held, and sent with the first
-  // warning or error, the first request that needs the sidecar, or dispose.
-  let held: Body[] | undefined = [];
-  const send = (body: Body): void => {
+  const log = (level: Level, message: string, extra?: Record<string, unknown>): void => {
     try {
+      const body = extra === undefined ? { service: SERVICE, level, message } : { service: SERVICE, level, message, extra };
       const p: Promise<unknown> = client.app.log({ body }).then(
         () => undefined,
         () => undefined,
@@ -194,22 +187,7 @@ function logger(client: Client): Log {
       /* logging must never throw into OpenCode */
     }
   };
-  const release = (): void => {
-    const lines = held;
-    held = undefined;
-    for (const body of lines ?? []) send(body);
-  };
-  const log = (level: Level, message: string, extra?: Record<string, unknown>): void => {
-    const body: Body = extra === undefined ? { service: SERVICE, level, message } : { service: SERVICE, level, message, extra };
-    if (held !== undefined && (level === "info" || level === "debug")) {
-      if (held.length < 200) held.push(body);
-      return;
-    }
-    release();
-    send(body);
-  };
   const flush = async (timeoutMs: number): Promise<void> => {
-    release();
     if (inflight.size === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
@@ -218,7 +196,7 @@ function logger(client: Client): Log {
     ]);
     clearTimeout(timer);
   };
-  return Object.assign(log, { flush, release });
+  return Object.assign(log, { flush });
 }
 
 const server: Plugin = async (input) => {
@@ -376,7 +354,6 @@ const server: Plugin = async (input) => {
    * sidecar words transient causes that way and the others not.
    */
   async function headersSlow(id: string, modelID: string, out: { headers: Record<string, string> }): Promise<void> {
-    log.release();
     if (!managed.has(id)) {
       await retryApply();
       if (!managed.has(id)) {
