@@ -108,12 +108,13 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	cancel()
 
 	for _, rt := range runtimes {
-		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], rt.catalog.Models(), headers[rt.p.ID])
+		known := rt.catalog.Models() // a copy: taken once per provider
+		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], known, headers[rt.p.ID])
 		out.Managed = append(out.Managed, rt.p.ID)
 		if rt.p.ResponseAPI {
 			out.ResponseAPI = append(out.ResponseAPI, rt.p.ID)
 		}
-		if len(rt.catalog.Models()) == 0 {
+		if len(known) == 0 {
 			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.p.ID)
 		}
 		rt.start(e.bg)

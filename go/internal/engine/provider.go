@@ -23,7 +23,7 @@ func (e *Engine) Load(raw json.RawMessage) (config.Result, error) {
 	_, failed := e.reconcile(res)
 	for id, err := range failed {
 		res.Problems = append(res.Problems, config.Problem{ProviderID: id, Field: "provider." + id,
-			Expected: "a usable provider", Found: redactErr(err), Severity: config.SeverityError})
+			Expected: "a usable provider", Found: err.Error(), Severity: config.SeverityError})
 	}
 	return res, nil
 }
@@ -128,8 +128,6 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 // CacheFile is the path of the provider's state file (shared with every
 // sidecar and command-line process of the user).
 func (p *Provider) CacheFile() string { return p.rt.entry.Path() }
-
-func redactErr(err error) string { return err.Error() }
 
 // CacheDirFor is the cache directory an engine without the CacheDir option
 // uses for a config with these settings: $OPENCODE_OAUTH2_CACHE_DIR, else

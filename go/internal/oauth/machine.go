@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -81,7 +82,7 @@ func (c *Client) machineGrant(ctx context.Context, op string, extra url.Values) 
 		EndpointParams: params,
 		AuthStyle:      c.authStyle(meta),
 	}
-	c.log.Debug("token request", "grant", op, "token_endpoint", meta.TokenEndpoint)
+	c.log.Debug("token request", "grant", op, "token_endpoint", redact.URL(meta.TokenEndpoint))
 	t, err := cfg.Token(c.ctx(ctx))
 	if err != nil {
 		return tokens.Token{}, c.classify(op, err)
