@@ -97,10 +97,22 @@ func serve(stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	level, _ := logging.ParseLevel(os.Getenv("OPENCODE_OAUTH2_LOG_LEVEL"))
 	log, sink := logging.New(stderr, level)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
 	eng := engine.New(engine.Options{Log: log, Sink: sink})
+	// Ctrl-C at the terminal reaches the whole foreground process group,
+	// this process too: it cancels the logins under way (OpenCode then
+	// starts without them) and never stops the sidecar, which ends when
+	// OpenCode closes its stdin.
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, os.Interrupt)
+	defer signal.Stop(interrupts)
+	go func() {
+		for range interrupts {
+			eng.CancelLogins()
+		}
+	}()
 	srv := rpc.NewServer(eng, version, log)
 	err := srv.Serve(ctx, stdin, stdout)
 	sink.SetForwarder(nil)

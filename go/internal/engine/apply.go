@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -31,11 +32,16 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	if err != nil {
 		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: %w", err)
 	}
-	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: []protocol.Problem{}, ResponseAPI: []string{}}
+	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: []protocol.Problem{},
+		ResponseAPI: []string{}, Logins: []protocol.PendingLogin{}, LoginTimeoutMs: map[string]int64{}}
 	for _, p := range res.Problems {
+		msg := p.Message()
+		if p.Severity == config.SeverityError && p.ProviderID != "" {
+			msg += "; the provider is not available until this is fixed"
+		}
 		out.Problems = append(out.Problems, protocol.Problem{
 			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: p.Found,
-			Severity: string(p.Severity), Message: p.Message(),
+			Severity: string(p.Severity), Message: msg,
 		})
 		// The shim logs problems where the user sees them; here only at debug.
 		e.log.Debug("config problem", "provider", p.ProviderID, "field", p.Field, "severity", string(p.Severity))
@@ -76,10 +82,12 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	}
 	e.mu.Lock()
 	e.broken = broken
+	e.userProviders = userProviders
 	e.mu.Unlock()
 
 	// Header propagation: with a budget, in parallel, never prompting.
 	headers := make(map[string]string, len(runtimes))
+	needLogin := map[string]bool{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
@@ -89,7 +97,12 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 			defer wg.Done()
 			tok, err := rt.tokens.Token(bctx, tokens.NoLogin)
 			if err != nil {
-				e.log.Debug("no token at start-up; it will be obtained on first use", "provider", rt.p.ID, "err", err)
+				e.log.Debug("no token at start-up", "provider", rt.p.ID, "err", err)
+				if errors.Is(err, tokens.ErrLoginRequired) {
+					mu.Lock()
+					needLogin[rt.p.ID] = true
+					mu.Unlock()
+				}
 				return
 			}
 			mu.Lock()
@@ -114,7 +127,13 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 		if rt.p.ResponseAPI {
 			out.ResponseAPI = append(out.ResponseAPI, rt.p.ID)
 		}
-		if len(known) == 0 {
+		if rt.p.Flow.Interactive() {
+			out.LoginTimeoutMs[rt.p.ID] = loginTimeout(rt.p).Milliseconds()
+			if needLogin[rt.p.ID] {
+				out.Logins = append(out.Logins, pendingLogin(rt.p))
+			}
+		}
+		if len(known) == 0 && !needLogin[rt.p.ID] {
 			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.p.ID)
 		}
 		rt.start(e.bg)

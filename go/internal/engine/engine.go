@@ -54,8 +54,12 @@ type Engine struct {
 	store       *store.Store
 	runtimes    map[string]*runtime
 	broken      map[string]string // provider id → why its oauth2 block was refused
-	bgWork      sync.WaitGroup    // background goroutines, waited for by Shutdown
-	watchOnce   sync.Once
+	// userProviders are the provider entries of the last config/apply, as
+	// the user wrote them (the base of the entries a login returns).
+	userProviders map[string]map[string]any
+	logins        logins
+	bgWork        sync.WaitGroup // background goroutines, waited for by Shutdown
+	watchOnce     sync.Once
 }
 
 // New returns an engine; background work stops with Shutdown.
@@ -151,6 +155,9 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 	}
 	tok, err := rt.tokens.Token(ctx, mode)
 	if err != nil {
+		if errors.Is(err, tokens.ErrLoginRequired) && mode == tokens.NoLogin {
+			err = fmt.Errorf("%w; log in with: %s", err, LoginHint(p.ProviderID))
+		}
 		e.log.Error("no access token for a request", "provider", p.ProviderID, "err", err)
 		return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason(err), Err: err}
 	}
@@ -271,7 +278,7 @@ func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runti
 // prompt forwards a login prompt (open this URL, enter this code) to the
 // shim, which shows it where the user sees it.
 func (e *Engine) prompt(p oauth.Prompt) {
-	params := protocol.PromptParams{ProviderID: p.ProviderID, Kind: p.Kind, Message: p.Message, URL: p.URL, UserCode: p.UserCode}
+	params := protocol.PromptParams{ProviderID: p.ProviderID, Kind: p.Kind, Message: p.Message, URL: p.URL, UserCode: p.UserCode, Text: p.Text()}
 	if !p.ExpiresAt.IsZero() {
 		params.ExpiresAt = p.ExpiresAt.UnixMilli()
 	}

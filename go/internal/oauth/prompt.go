@@ -71,28 +71,34 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// show hands p to the Prompt callback and writes it to stderr, which reaches
-// the user's terminal when the sidecar runs there.
+// Text is the prompt for a terminal: the sentence, then the URL, the code
+// and the deadline on lines of their own.
+func (p Prompt) Text() string {
+	var b strings.Builder
+	b.WriteString(p.Message)
+	if p.URL != "" {
+		fmt.Fprintf(&b, "\n    %s", p.URL)
+	}
+	if p.UserCode != "" {
+		fmt.Fprintf(&b, "\n    code: %s", p.UserCode)
+	}
+	if !p.ExpiresAt.IsZero() {
+		fmt.Fprintf(&b, "\n    (waiting until %s; Ctrl-C cancels)", p.ExpiresAt.Local().Format("15:04:05"))
+	}
+	return b.String()
+}
+
+// show hands p to the Prompt callback, or writes it to stderr, which
+// reaches the user's terminal when the command line runs there.
 func (c *Client) show(p Prompt) {
 	p.ProviderID = c.p.ID
 	if c.ia.prompt != nil {
 		c.ia.prompt(p)
+		return
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n[opencode-oauth2] %s: %s\n", c.p.ID, p.Message)
-	if p.URL != "" {
-		fmt.Fprintf(&b, "    %s\n", p.URL)
-	}
-	if p.UserCode != "" {
-		fmt.Fprintf(&b, "    code: %s\n", p.UserCode)
-	}
-	if !p.ExpiresAt.IsZero() {
-		fmt.Fprintf(&b, "    (waiting until %s)\n", p.ExpiresAt.Local().Format("15:04:05"))
-	}
-	b.WriteString("\n")
 	c.ia.stderrMu.Lock()
 	defer c.ia.stderrMu.Unlock()
-	_, _ = io.WriteString(c.ia.stderr, b.String())
+	_, _ = io.WriteString(c.ia.stderr, "\n[opencode-oauth2] "+c.p.ID+": "+p.Text()+"\n\n")
 }
 
 // displayName is how the user knows the provider.

@@ -24,10 +24,13 @@ const (
 	MethodInitialize  = "initialize"
 	MethodConfigApply = "config/apply"
 	MethodHeadersGet  = "headers/get"
+	MethodLogin       = "login"
 	MethodShutdown    = "shutdown"
 	NotifyLog         = "log"
 	NotifyPrompt      = "prompt"
 	NotifyInvalidate  = "headers/invalidate"
+	// NotifyLoginCancel (shim → sidecar) ends every login under way.
+	NotifyLoginCancel = "login/cancel"
 )
 
 // InitializeParams are the params of initialize.
@@ -75,6 +78,43 @@ type ConfigApplyResult struct {
 	// ResponseAPI lists the managed ids registered with the Responses API
 	// (@ai-sdk/openai), whose streams the shim repairs.
 	ResponseAPI []string `json:"responseApi"`
+	// Logins lists the managed user-flow providers (authorization_code,
+	// device_code) that have no usable token: OpenCode cannot list them
+	// until somebody logs in.
+	Logins []PendingLogin `json:"logins"`
+	// LoginTimeoutMs bounds a login of each managed user-flow provider: a
+	// headers/get for it may wait that long (plus a margin).
+	LoginTimeoutMs map[string]int64 `json:"loginTimeoutMs"`
+}
+
+// PendingLogin is a provider that needs a login before OpenCode can use it.
+type PendingLogin struct {
+	ProviderID string `json:"providerID"`
+	Name       string `json:"name"`
+	Flow       string `json:"flow"`
+	TimeoutMs  int64  `json:"timeoutMs"`
+	// Message is one line for a person: what is missing and the command
+	// that logs in.
+	Message string `json:"message"`
+}
+
+// LoginParams are the params of login.
+type LoginParams struct {
+	ProviderID string `json:"providerID"`
+	// Flow is "authorization_code" or "device_code"; empty means the
+	// provider's own flow.
+	Flow string `json:"flow,omitempty"`
+}
+
+// LoginResult is the result of login.
+type LoginResult struct {
+	ProviderID string `json:"providerID"`
+	// Provider is the complete provider entry for OpenCode, with the
+	// models fetched after the login (as in config/apply's providers).
+	Provider map[string]any `json:"provider"`
+	Models   int            `json:"models"`
+	// Message is one line for a person: who logged in and what is listed.
+	Message string `json:"message"`
 }
 
 // HeadersParams are the params of headers/get.
@@ -111,6 +151,9 @@ type PromptParams struct {
 	URL        string `json:"url"`
 	UserCode   string `json:"userCode,omitempty"`
 	ExpiresAt  int64  `json:"expiresAt,omitempty"`
+	// Text is the whole prompt for a terminal (several lines), as the
+	// sidecar words it: the shim shows it as it is.
+	Text string `json:"text"`
 }
 
 // InvalidateParams are the params of headers/invalidate.
@@ -123,7 +166,7 @@ type InvalidateParams struct {
 // Message must never contain a secret.
 type TokenError struct {
 	ProviderID string
-	Reason     string // login_required | invalid_client | transient | config
+	Reason     string // login_required | invalid_client | transient | config | cancelled
 	Err        error
 }
 
@@ -133,6 +176,7 @@ const (
 	ReasonInvalidClient = "invalid_client"
 	ReasonTransient     = "transient"
 	ReasonConfig        = "config"
+	ReasonCancelled     = "cancelled"
 )
 
 func (e *TokenError) Error() string {

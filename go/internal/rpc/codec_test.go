@@ -140,6 +140,10 @@ func (stubService) ApplyConfig(context.Context, json.RawMessage) (protocol.Confi
 func (stubService) Headers(context.Context, protocol.HeadersParams) (protocol.HeadersResult, error) {
 	return protocol.HeadersResult{Headers: map[string]string{}}, nil
 }
+func (stubService) Login(context.Context, protocol.LoginParams) (protocol.LoginResult, error) {
+	return protocol.LoginResult{}, nil
+}
+func (stubService) CancelLogins()                  {}
 func (stubService) Shutdown(context.Context) error { return nil }
 
 // TestBadFrameClosesTheConnection: after a valid request is answered, an

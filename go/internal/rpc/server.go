@@ -33,6 +33,10 @@ type Service interface {
 	Initialize(ctx context.Context, p protocol.InitializeParams, n Notifier) error
 	ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error)
 	Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error)
+	// Login runs a provider's interactive login; it may wait minutes.
+	Login(ctx context.Context, p protocol.LoginParams) (protocol.LoginResult, error)
+	// CancelLogins ends every login under way (login/cancel).
+	CancelLogins()
 	Shutdown(ctx context.Context) error
 }
 
@@ -195,6 +199,18 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "headers/get: params.providerID is required"}
 		}
 		return s.svc.Headers(ctx, p)
+	case protocol.MethodLogin:
+		var p protocol.LoginParams
+		if err := decode(req, &p); err != nil {
+			return nil, err
+		}
+		if p.ProviderID == "" {
+			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "login: params.providerID is required"}
+		}
+		return s.svc.Login(ctx, p)
+	case protocol.NotifyLoginCancel:
+		s.svc.CancelLogins()
+		return nil, nil
 	case protocol.MethodShutdown:
 		return nil, s.svc.Shutdown(ctx)
 	}

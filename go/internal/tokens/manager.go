@@ -42,8 +42,11 @@ type Options struct {
 	Entry      *store.Entry
 	Policy     Policy
 	Log        *slog.Logger
-	// OnChange is called (outside locks) after a different access token
-	// comes into use, e.g. to tell the shim to drop cached headers.
+	// OnChange is called (outside locks) when the token in use changed for
+	// a reason its users did not cause: a login, a logout, or another
+	// process's write adopted from the cache. A renewal (refresh, machine
+	// grant) does not call it: it only happens once the previous token is
+	// no longer fresh, so nobody may still hold that one.
 	OnChange func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -80,10 +83,11 @@ type Manager struct {
 }
 
 type flight struct {
-	mode Mode
-	done chan struct{}
-	tok  Token
-	err  error
+	mode  Mode
+	done  chan struct{}
+	tok   Token
+	err   error
+	login bool // the token came from an interactive login
 }
 
 // NewManager returns a manager; nothing is read until the first call.
@@ -207,10 +211,10 @@ func (m *Manager) fly(parent context.Context, f *flight) {
 			runtime.Gosched()
 		}
 	}
-	tok, err := m.acquire(ctx, f.mode, publish)
+	tok, err := m.acquire(ctx, f, publish)
 	answer(tok, err)
 
-	if err == nil && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
+	if err == nil && f.login && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
 		m.opt.OnChange()
 	}
 }
@@ -253,7 +257,8 @@ func (m *Manager) current() Token {
 // the work already, so the cache file is read again once the lock is held.
 // A token obtained from the server is handed to publish before it is
 // written to the cache file (and then returned).
-func (m *Manager) acquire(ctx context.Context, mode Mode, publish func(Token)) (Token, error) {
+func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
+	mode := f.mode
 	log := m.opt.Log.With("provider", m.opt.ProviderID)
 	unlock, lockErr := m.opt.Entry.Lock(ctx)
 	if lockErr != nil {
@@ -338,8 +343,7 @@ func (m *Manager) acquire(ctx context.Context, mode Mode, publish func(Token)) (
 		m.mu.Unlock()
 	}
 	if mode < AllowLogin {
-		return Token{}, fmt.Errorf("provider %q: %w: run `opencode-oauth2 login %s` or use the provider from an interactive OpenCode session",
-			m.opt.ProviderID, ErrLoginRequired, m.opt.ProviderID)
+		return Token{}, fmt.Errorf("provider %q: %w: no usable token is cached and nobody is here to log in", m.opt.ProviderID, ErrLoginRequired)
 	}
 
 	// Never hold the cache lock across a login that waits for a person.
@@ -351,14 +355,49 @@ func (m *Manager) acquire(ctx context.Context, mode Mode, publish func(Token)) (
 	if err != nil {
 		return Token{}, err
 	}
+	f.login = true
 	publish(t)
+	m.store(ctx, t)
+	return t, nil
+}
+
+// store writes a token obtained by a login to the cache file (under the
+// lock, without holding it across the login).
+func (m *Manager) store(ctx context.Context, t Token) {
 	if _, err := m.opt.Entry.Update(ctx, func(s *State) error {
 		s.Token = toStore(t)
 		return nil
 	}); err != nil {
-		log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
+		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "provider", m.opt.ProviderID, "err", err)
 	}
-	return t, nil
+}
+
+// Login runs an interactive login with g (nil: the provider's own grant)
+// whatever is cached, bounded by the login timeout. The current session
+// stays usable until the new token is stored; the token it replaced is
+// returned so that the caller can revoke it.
+func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err error) {
+	if g == nil {
+		g = m.opt.Grant
+	}
+	m.loginMu.Lock()
+	defer m.loginMu.Unlock()
+	lctx, cancel := context.WithTimeout(ctx, m.opt.LoginTimeout)
+	defer cancel()
+	tok, err = g.Acquire(lctx)
+	if err != nil {
+		return Token{}, Token{}, err
+	}
+	replaced = m.Cached()
+	m.store(ctx, tok)
+	m.mu.Lock()
+	m.mem = tok
+	m.refused, m.refusedAt = nil, time.Time{}
+	m.mu.Unlock()
+	if m.opt.OnChange != nil {
+		m.opt.OnChange()
+	}
+	return tok, replaced, nil
 }
 
 // State is the store's state type, re-exported for Update callbacks.

@@ -213,8 +213,8 @@ func TestMachineFlowReacquiresAndSurvivesUnwritableCache(t *testing.T) {
 	tok, err = m.Token(context.Background(), NoLogin)
 	require.NoError(t, err)
 	assert.Equal(t, "acq-1", tok.AccessToken.Reveal(), "a fresh token is served from memory")
-	require.NoError(t, m.Flush(context.Background())) // OnChange runs after the callers are answered
-	assert.Equal(t, int32(1), changes.Load())
+	require.NoError(t, m.Flush(context.Background()))
+	assert.Zero(t, changes.Load(), "a renewal is not a change its callers must be told about")
 
 	_, err = m.Token(context.Background(), CachedOnly)
 	require.NoError(t, err)
@@ -281,5 +281,42 @@ func TestInvalidClientIsRememberedBriefly(t *testing.T) {
 		_, err := m.Token(context.Background(), NoLogin)
 		require.ErrorIs(t, err, ErrInvalidClient, tc.name)
 		assert.Equal(t, tc.acquires, g.acquires.Load(), tc.name)
+	}
+}
+
+// TestLoginKeepsTheOldSessionUntilTheNewOneIsStored: an explicit login runs
+// whatever is cached; while it fails or waits, the old token stays in use,
+// and once it succeeds the replaced token is handed back (for revocation).
+func TestLoginKeepsTheOldSessionUntilTheNewOneIsStored(t *testing.T) {
+	tests := []struct {
+		name       string
+		acquireErr error
+		wantAccess string // in memory and on disk afterwards
+		changes    int32
+	}{
+		{"success replaces the session", nil, "acq-1", 1},
+		{"failure keeps the old session", errors.New("refused"), "old", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			entry := newEntry(t, t.TempDir())
+			require.NoError(t, entry.Save(store.State{Token: &store.Token{AccessToken: "old", RefreshToken: "rt-old", ExpiresAt: time.Now().Add(time.Hour)}}))
+			var changes atomic.Int32
+			g := &fakeGrant{lifetime: time.Hour, acquireErr: tc.acquireErr}
+			m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: entry, Log: logging.Discard(),
+				Policy: Policy{Skew: 30 * time.Second, UserFlow: true}, OnChange: func() { changes.Add(1) }})
+			tok, replaced, err := m.Login(context.Background(), nil)
+			if tc.acquireErr != nil {
+				require.ErrorIs(t, err, tc.acquireErr)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, "acq-1", tok.AccessToken.Reveal())
+				assert.Equal(t, "rt-old", replaced.RefreshToken.Reveal(), "the replaced session is returned for revocation")
+			}
+			assert.Equal(t, int32(1), g.acquires.Load(), "a login runs even when a fresh token is cached")
+			assert.Equal(t, tc.wantAccess, entry.Load().Token.AccessToken)
+			assert.Equal(t, tc.wantAccess, m.Cached().AccessToken.Reveal())
+			assert.Equal(t, tc.changes, changes.Load())
+		})
 	}
 }

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// LoginHint is the command that logs in to a provider from where an
+// OpenCode user is: OpenCode's own login command, served by the plugin's
+// auth hook.
+func LoginHint(providerID string) string {
+	return "opencode auth login -p " + providerID
+}
+
+// errLoginCancelled ends a login cancelled by login/cancel (Ctrl-C).
+var errLoginCancelled = errors.New("the login was cancelled")
+
+// logins tracks the logins under way, so that login/cancel can end them.
+type logins struct {
+	mu      sync.Mutex
+	next    int
+	cancels map[int]context.CancelCauseFunc
+}
+
+func (l *logins) begin(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	l.mu.Lock()
+	if l.cancels == nil {
+		l.cancels = map[int]context.CancelCauseFunc{}
+	}
+	id := l.next
+	l.next++
+	l.cancels[id] = cancel
+	l.mu.Unlock()
+	return ctx, func() {
+		l.mu.Lock()
+		delete(l.cancels, id)
+		l.mu.Unlock()
+		cancel(nil)
+	}
+}
+
+// cancelAll ends every login under way and reports how many there were.
+func (l *logins) cancelAll() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.cancels {
+		c(errLoginCancelled)
+	}
+	return len(l.cancels)
+}
+
+// CancelLogins implements rpc.Service: every login under way ends with
+// "cancelled" (the user pressed Ctrl-C).
+func (e *Engine) CancelLogins() {
+	if n := e.logins.cancelAll(); n > 0 {
+		e.log.Info("logins cancelled", "count", n)
+	}
+}
+
+// Login implements rpc.Service: the provider's interactive login now,
+// whatever is cached (with the configured flow, or device_code /
+// authorization_code when asked), then its models, so that the entry it
+// returns lists them.
+func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.LoginResult, error) {
+	e.mu.RLock()
+	rt := e.runtimes[p.ProviderID]
+	why := e.broken[p.ProviderID]
+	user := e.userProviders[p.ProviderID]
+	e.mu.RUnlock()
+	fail := func(reason string, err error) (protocol.LoginResult, error) {
+		return protocol.LoginResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason, Err: err}
+	}
+	if rt == nil {
+		if why != "" {
+			return fail(protocol.ReasonConfig, fmt.Errorf("the oauth2 configuration is invalid: %s", why))
+		}
+		return fail(protocol.ReasonConfig, errors.New("no managed provider has this id (is it declared with an oauth2 block in opencode.json?)"))
+	}
+	grant, flow, err := rt.loginGrant(config.Flow(p.Flow))
+	if err != nil {
+		return fail(protocol.ReasonConfig, err)
+	}
+	lctx, done := e.logins.begin(ctx)
+	defer done()
+	e.log.Info("login requested", "provider", rt.p.ID, "flow", string(flow))
+	tok, _, err := rt.tokens.Login(lctx, grant)
+	if err != nil {
+		if cause := context.Cause(lctx); errors.Is(cause, errLoginCancelled) {
+			e.log.Info("login cancelled", "provider", rt.p.ID)
+			return fail(protocol.ReasonCancelled, errLoginCancelled)
+		}
+		e.log.Warn("login failed", "provider", rt.p.ID, "err", err)
+		return fail(reason(err), err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
+	serr := rt.sync(sctx)
+	cancel()
+	known := rt.catalog.Models()
+	res := protocol.LoginResult{
+		ProviderID: rt.p.ID,
+		Provider:   buildEntry(rt.p, user, known, tok.Authorization().Reveal()),
+		Models:     len(known),
+		Message:    fmt.Sprintf("logged in to %s (%s); %d model(s) listed", rt.p.Name, rt.p.ID, len(known)),
+	}
+	if serr != nil {
+		res.Message = fmt.Sprintf("logged in to %s (%s), but its models could not be listed yet: %v", rt.p.Name, rt.p.ID, serr)
+	}
+	e.log.Info("login complete", "provider", rt.p.ID, "models", len(known))
+	return res, nil
+}
+
+// loginGrant is the grant for an explicit login: the runtime's own client,
+// or a client for the other user flow.
+func (rt *runtime) loginGrant(flow config.Flow) (tokens.Grant, config.Flow, error) {
+	if !rt.p.Flow.Interactive() {
+		return nil, "", fmt.Errorf("provider %q uses the %s flow, which needs no login", rt.p.ID, rt.p.Flow)
+	}
+	if flow == "" || flow == rt.p.Flow {
+		return rt.client, rt.p.Flow, nil
+	}
+	if !flow.Interactive() {
+		return nil, "", fmt.Errorf("provider %q: login flow %q: expected authorization_code or device_code", rt.p.ID, flow)
+	}
+	cfg := rt.p
+	cfg.Flow = flow
+	client, err := oauth.New(cfg, oauth.Options{Log: rt.e.log, Prompt: rt.e.prompt})
+	if err != nil {
+		return nil, "", err
+	}
+	return client, flow, nil
+}
+
+// pendingLogin describes a user-flow provider without a usable token.
+func pendingLogin(p config.Provider) protocol.PendingLogin {
+	return protocol.PendingLogin{
+		ProviderID: p.ID,
+		Name:       p.Name,
+		Flow:       string(p.Flow),
+		TimeoutMs:  loginTimeout(p).Milliseconds(),
+		Message: fmt.Sprintf("%s (%s) is not logged in, so OpenCode cannot list its models; log in with: %s",
+			p.Name, p.ID, LoginHint(p.ID)),
+	}
+}
