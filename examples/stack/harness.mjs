@@ -453,6 +453,11 @@ export async function isolatedOpenCode({ config = {}, pluginSpec, env: extraEnv 
       }
       return s;
     },
+    /**
+     * The sidecar's own log ($XDG_STATE_HOME/opencode-oauth2/sidecar.log, JSON lines),
+     * where its info lines go (OpenCode's log gets warnings and errors only).
+     */
+    sidecarLog: () => readSidecarLog(dirs.state),
     /** A mark for log(mark): the current length of each log file. */
     async logMark() {
       const mark = new Map();
@@ -469,6 +474,14 @@ export async function isolatedOpenCode({ config = {}, pluginSpec, env: extraEnv 
     },
   };
   return oc;
+}
+
+/** The sidecar's log lines under an XDG state dir, the rotated file first. */
+export async function readSidecarLog(stateDir) {
+  const base = join(stateDir, "opencode-oauth2", "sidecar.log");
+  let s = "";
+  for (const f of [`${base}.1`, base]) if (existsSync(f)) s += await readFile(f, "utf8");
+  return s;
 }
 
 /** Linux: pids whose environment mentions dir (processes started for one isolated run). */

@@ -10,9 +10,10 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { isatty } from "node:tty";
 import type { Config, Hooks, Plugin, PluginInput } from "@opencode-ai/plugin";
-import { locateBinary, type VerifiedBinary } from "./binary.js";
+import { locateBinary } from "./binary.js";
+import { authHook, loginAtStart, parseLoginResult, parsePending, say, tellPending, toast, type LoginDeps, type PendingLogin } from "./login.js";
 import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
-import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, type InitializeParams } from "./sidecar.js";
+import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, SidecarTimeoutError, type InitializeParams } from "./sidecar.js";
 
 const SERVICE = "opencode-oauth2";
 /** What chat.headers returns when it answered synchronously (shared: a settled promise cannot change). */
@@ -36,6 +37,10 @@ interface ApplyResult {
   /** Managed providers with `responseApi: true`; undefined when the sidecar does not say. */
   responseApi: Set<string> | undefined;
   problems: Problem[];
+  /** User-flow providers without a usable token. */
+  logins: PendingLogin[];
+  /** How long a login of each user-flow provider may take. */
+  loginTimeouts: Map<string, number>;
 }
 
 interface CachedHeaders {
@@ -75,7 +80,10 @@ function parseApply(v: unknown): ApplyResult {
       message: str(p["message"]),
     }),
   );
-  return { providers, managed, responseApi, problems };
+  const timeouts = new Map<string, number>();
+  const lt = v["loginTimeoutMs"];
+  if (isRecord(lt)) for (const [id, ms] of Object.entries(lt)) if (typeof ms === "number") timeouts.set(id, ms);
+  return { providers, managed, responseApi, problems, logins: parsePending(v["logins"]), loginTimeouts: timeouts };
 }
 
 /**
@@ -101,12 +109,6 @@ function parseHeaders(v: unknown): { headers: Record<string, string>; cacheUntil
   return { headers, cacheUntil: typeof until === "number" && Number.isFinite(until) ? until : undefined };
 }
 
-/** "provider "x": cause" -> "cause", when we name the provider ourselves. */
-function withoutPrefix(message: string, providerID: string): string {
-  const prefix = `provider "${providerID}": `;
-  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
-}
-
 /** A copy of the config with only JSON values (functions and symbols dropped). */
 function jsonSafe(v: unknown): unknown {
   const text = JSON.stringify(v, (_k, x: unknown) =>
@@ -122,24 +124,33 @@ function mapLogLevel(v: unknown): InitializeParams["logLevel"] {
 }
 
 /**
- * Whether a person is at a terminal (protocol: `interactive`). Override with
- * OPENCODE_OAUTH2_INTERACTIVE=1/0; CI=true means no; otherwise any of stdin,
- * stdout or stderr being a terminal means yes (isatty on the fd, which also
- * holds inside a worker thread).
+ * Whether a person is at a terminal (protocol: `interactive`): only then may
+ * a login wait for them. Override with OPENCODE_OAUTH2_INTERACTIVE=1/0;
+ * CI=true, `opencode serve`/`web`/`acp` (a server, whoever is at its
+ * terminal) and a stdin that is not a terminal (piped, /dev/null) mean no.
  */
-function isInteractive(env: NodeJS.ProcessEnv): boolean {
+function isInteractive(env: NodeJS.ProcessEnv, argv: readonly string[]): boolean {
   const o = env["OPENCODE_OAUTH2_INTERACTIVE"]?.trim().toLowerCase();
   if (o === "1" || o === "true" || o === "yes") return true;
   if (o === "0" || o === "false" || o === "no") return false;
   const ci = env["CI"]?.trim().toLowerCase();
   if (ci !== undefined && ci !== "" && ci !== "0" && ci !== "false") return false;
-  return [0, 1, 2].some((fd) => {
+  if (argv.some((a) => a === "serve" || a === "web" || a === "acp")) return false;
+  const tty = (fd: number): boolean => {
     try {
       return isatty(fd);
     } catch {
       return false;
     }
-  });
+  };
+  return tty(0) && (tty(1) || tty(2));
+}
+
+/** OpenCode runs at DEBUG: its config, OPENCODE_LOG_LEVEL or `--log-level DEBUG`. */
+function debugLevel(cfgLevel: unknown, env: NodeJS.ProcessEnv, argv: readonly string[]): InitializeParams["logLevel"] {
+  const i = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));
+  const flag = i < 0 ? undefined : argv[i]?.includes("=") ? argv[i]?.split("=")[1] : argv[i + 1];
+  return mapLogLevel(flag ?? cfgLevel ?? env["OPENCODE_LOG_LEVEL"]);
 }
 
 /**
@@ -167,14 +178,17 @@ type Log = ((level: Level, message: string, extra?: Record<string, unknown>) => 
 };
 
 /**
- * Fire-and-forget logging into OpenCode's log. client.app.log is an HTTP call
- * into OpenCode's server that can take seconds to be served at start-up, so
- * the calls in flight are tracked and flushed on dispose: a short command
- * (`opencode models`) must not lose the one line that says what is wrong.
+ * Logging into OpenCode's log, for warnings and errors only (everything
+ * when OpenCode runs at DEBUG): each client.app.log is an HTTP call into
+ * OpenCode's server, which costs a starting OpenCode hundreds of ms and
+ * tens of MiB, so a start with nothing wrong makes none (the sidecar keeps
+ * its own log file: `opencode-oauth2 logs`). Calls in flight are flushed on
+ * dispose: a short command must not lose the line that says what is wrong.
  */
-function logger(client: Client): Log {
+function logger(client: Client, debug: () => boolean): Log {
   const inflight = new Set<Promise<unknown>>();
   const log = (level: Level, message: string, extra?: Record<string, unknown>): void => {
+    if ((level === "debug" || level === "info") && !debug()) return;
     try {
       const body = extra === undefined ? { service: SERVICE, level, message } : { service: SERVICE, level, message, extra };
       const p: Promise<unknown> = client.app.log({ body }).then(
@@ -200,10 +214,9 @@ function logger(client: Client): Log {
 }
 
 const server: Plugin = async (input) => {
-  const log = logger(input.client);
-  let logLevel: InitializeParams["logLevel"];
+  let logLevel: InitializeParams["logLevel"] = debugLevel(undefined, process.env, process.argv);
+  const log = logger(input.client, () => logLevel === "debug");
   let sidecar: Sidecar | undefined;
-  let binary: VerifiedBinary | undefined;
   let host: { version: string | undefined } | undefined;
 
   // chat.headers state (the hot path reads only these).
@@ -211,6 +224,9 @@ const server: Plugin = async (input) => {
   const cache = new Map<string, CachedHeaders>();
   const inflight = new Map<string, Promise<Record<string, string>>>();
   const generation = new Map<string, number>();
+  let loginTimeouts = new Map<string, number>();
+  /** The last login prompt per provider, for a request that gives up waiting. */
+  const prompts = new Map<string, string>();
 
   // Fail-safe when config/apply failed: providers whose entry carries an
   // `oauth2` block must not silently go out without a token.
@@ -218,6 +234,7 @@ const server: Plugin = async (input) => {
   let suspected = new Set<string>();
   let lastConfig: unknown;
   let retrying: Promise<void> | undefined;
+  let lastApply: ApplyResult | undefined;
 
   function onNotification(method: string, params: unknown): void {
     const p = isRecord(params) ? params : {};
@@ -243,51 +260,31 @@ const server: Plugin = async (input) => {
     }
   }
 
+  /** A login prompt, worded by the sidecar: on the terminal and as a toast. */
   function showPrompt(p: Record<string, unknown>): void {
     const provider = str(p["providerID"]);
-    const url = str(p["url"]);
-    const code = str(p["userCode"]);
-    const lines = [str(p["message"]) || `Sign in to ${provider}`];
-    if (url !== "") lines.push(code !== "" ? `Visit ${url} and enter the code ${code}` : `Open ${url}`);
-    const text = lines.join("\n");
-    log("info", `opencode-oauth2: ${text.replace(/\n/g, " — ")}`, { providerID: provider, kind: str(p["kind"]) });
-    try {
-      process.stderr.write(`\n[opencode-oauth2] ${text.replace(/\n/g, "\n[opencode-oauth2] ")}\n`);
-    } catch {
-      /* no stderr */
-    }
+    const text = str(p["text"]) || [str(p["message"]), str(p["url"]), str(p["userCode"])].filter(Boolean).join("\n    ");
+    prompts.set(provider, text);
+    say(`${provider}: ${text}`);
     const expiresAt = p["expiresAt"];
     const duration =
       typeof expiresAt === "number" ? Math.min(Math.max(expiresAt - Date.now(), 10_000), 300_000) : 120_000;
-    try {
-      void input.client.tui
-        .showToast({ body: { title: `Sign in: ${provider}`, message: text, variant: "info", duration } })
-        .then(
-          () => undefined,
-          () => undefined,
-        );
-    } catch {
-      /* no TUI */
-    }
+    toast(input.client, `Log in: ${provider}`, text, "info", duration);
   }
 
   function getSidecar(): Sidecar {
     if (sidecar !== undefined) return sidecar;
-    binary = locateBinary(import.meta.url);
-    log("info", `opencode-oauth2: using the sidecar binary ${binary.path} (source: ${binary.source}); ${binary.check}`, {
-      binary: binary.path,
-      source: binary.source,
-      check: binary.check,
-    });
+    const binary = locateBinary(import.meta.url);
     sidecar = new Sidecar({
       binary: binary.path,
       initializeParams: () => {
-        const params: InitializeParams = { protocolVersion: PROTOCOL_VERSION, interactive: isInteractive(process.env) };
+        const params: InitializeParams = { protocolVersion: PROTOCOL_VERSION, interactive: isInteractive(process.env, process.argv) };
         host ??= { version: hostVersion(process.env) };
         const hv = host.version;
         if (hv !== undefined) params.hostVersion = hv;
         if (logLevel !== undefined) params.logLevel = logLevel;
         if (input.directory) params.directory = input.directory;
+        params.binary = { path: binary.path, source: binary.source, check: binary.check };
         return params;
       },
       onNotification,
@@ -297,7 +294,6 @@ const server: Plugin = async (input) => {
       onReapplied: (result) => {
         try {
           managed = new Set(parseApply(result).managed);
-          log("info", "opencode-oauth2: the sidecar was restarted and the configuration re-applied");
         } catch (e) {
           log("error", `opencode-oauth2: re-applying the configuration failed: ${errorMessage(e)}`);
         }
@@ -309,6 +305,8 @@ const server: Plugin = async (input) => {
   async function apply(config: unknown): Promise<ApplyResult> {
     const result = parseApply(await getSidecar().request("config/apply", { config }));
     managed = new Set(result.managed);
+    loginTimeouts = result.loginTimeouts;
+    lastApply = result;
     applyError = undefined;
     return result;
   }
@@ -317,7 +315,7 @@ const server: Plugin = async (input) => {
   async function retryApply(): Promise<void> {
     retrying ??= apply(lastConfig)
       .then(
-        () => log("info", "opencode-oauth2: the sidecar is available again"),
+        () => undefined,
         (e: unknown) => {
           applyError = errorMessage(e);
         },
@@ -328,6 +326,12 @@ const server: Plugin = async (input) => {
     return retrying;
   }
 
+  /** headers/get may wait for a login: as long as the provider's login may take. */
+  function headersDeadline(id: string): number | undefined {
+    const t = loginTimeouts.get(id);
+    return t === undefined ? undefined : Math.max(t + 30_000, 60_000);
+  }
+
   async function fetchHeaders(id: string, modelID: string | undefined): Promise<Record<string, string>> {
     const running = inflight.get(id);
     if (running !== undefined) return running;
@@ -335,7 +339,7 @@ const server: Plugin = async (input) => {
     const sc = getSidecar();
     const p = (async () => {
       const params = modelID === undefined ? { providerID: id } : { providerID: id, modelID };
-      const r = parseHeaders(await sc.request("headers/get", params));
+      const r = parseHeaders(await sc.request("headers/get", params, headersDeadline(id)));
       if (r.cacheUntil !== undefined && r.cacheUntil > Date.now() && (generation.get(id) ?? 0) === gen) {
         cache.set(id, { headers: r.headers, until: r.cacheUntil });
       }
@@ -373,7 +377,11 @@ const server: Plugin = async (input) => {
         headers = await fetchHeaders(id, modelID);
       } catch (e) {
         const reason = e instanceof RpcError && isRecord(e.data) ? str(e.data["reason"]) : undefined;
-        const msg = `opencode-oauth2: no credentials for provider "${id}": ${withoutPrefix(errorMessage(e), id)}`;
+        const pending = prompts.get(id);
+        const msg =
+          e instanceof SidecarTimeoutError && pending !== undefined
+            ? `opencode-oauth2: the login for provider "${id}" is still pending: finish it (${pending.replace(/\s*\n\s*/g, " ")}), then retry`
+            : `opencode-oauth2: ${errorMessage(e)}`;
         log("error", msg, reason !== undefined ? { providerID: id, reason } : { providerID: id });
         throw new Error(msg);
       }
@@ -381,10 +389,24 @@ const server: Plugin = async (input) => {
     for (const k in headers) out.headers[k] = headers[k] as string;
   }
 
+  const loginDeps: LoginDeps = {
+    login: async (providerID, flow, timeoutMs) => {
+      const params = flow === undefined ? { providerID } : { providerID, flow };
+      const r = parseLoginResult(await getSidecar().request("login", params, timeoutMs));
+      cache.delete(providerID);
+      generation.set(providerID, (generation.get(providerID) ?? 0) + 1);
+      return r;
+    },
+    cancel: () => sidecar?.notify("login/cancel", {}),
+    entry: (id, entry) => (lastApply === undefined ? entry : withRepairFetch(id, entry, undefined, lastApply)),
+    log: (level, message, extra) => log(level, message, extra),
+    client: input.client,
+  };
+
   const hooks: Hooks = {
     config: async (cfg) => {
       try {
-        logLevel = mapLogLevel(cfg.logLevel ?? process.env["OPENCODE_LOG_LEVEL"]);
+        logLevel = debugLevel(cfg.logLevel, process.env, process.argv);
         lastConfig = jsonSafe(cfg);
         suspected = new Set(
           Object.entries(cfg.provider ?? {})
@@ -396,34 +418,28 @@ const server: Plugin = async (input) => {
           result = await apply(lastConfig);
         } catch (e) {
           applyError = errorMessage(e);
-          log("error", `opencode-oauth2: no provider was registered: ${applyError}`);
+          const msg = `no provider was registered: ${applyError}`;
+          say(msg);
+          log("error", `opencode-oauth2: ${msg}`);
           return;
         }
         const providers = (cfg.provider ??= {});
         for (const [id, entry] of Object.entries(result.providers)) providers[id] = withRepairFetch(id, entry, providers[id], result);
         for (const p of result.problems) {
           const skipped = p.severity === "error";
-          const text = withoutPrefix(p.message, p.providerID);
-          const detail =
-            p.field !== "" && !text.includes(p.field)
-              ? ` (${p.field}: expected ${p.expected || "?"}, found ${p.found || "nothing"})`
-              : "";
-          log(
-            skipped ? "error" : "warn",
-            `opencode-oauth2: provider "${p.providerID}" ${skipped ? "is skipped" : "has a problem"}: ${text}${detail}`,
-            { providerID: p.providerID, field: p.field, severity: p.severity },
-          );
+          if (skipped) say(p.message);
+          log(skipped ? "error" : "warn", `opencode-oauth2: ${p.message}`, { providerID: p.providerID, field: p.field, severity: p.severity });
         }
-        const version = sidecar?.info?.version ?? "unknown";
-        log(
-          "info",
-          `opencode-oauth2: sidecar ${version} manages ${result.managed.length} provider(s)` +
-            (result.managed.length > 0 ? `: ${result.managed.join(", ")}` : ""),
-        );
+        if (result.logins.length > 0) {
+          if (isInteractive(process.env, process.argv)) await loginAtStart(result.logins, providers, loginDeps);
+          else tellPending(result.logins, loginDeps);
+        }
       } catch (e) {
         log("error", `opencode-oauth2: the config hook failed: ${errorMessage(e)}`);
       }
     },
+
+    auth: authHook(() => [...managed], () => loginTimeouts, loginDeps),
 
     // Hot path: a Set lookup for providers we do not manage, a Map lookup on a
     // cache hit. Both are answered synchronously with an already-resolved promise:

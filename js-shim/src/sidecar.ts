@@ -49,12 +49,13 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 
 // ---------------------------------------------------------------- connection
 
-export type Method = "initialize" | "config/apply" | "headers/get" | "shutdown";
+export type Method = "initialize" | "config/apply" | "headers/get" | "login" | "shutdown";
 
 export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
   initialize: 5_000,
   "config/apply": 20_000,
   "headers/get": 60_000,
+  login: 330_000,
   shutdown: 2_000,
 };
 
@@ -317,6 +318,7 @@ export interface InitializeParams {
   hostVersion?: string;
   logLevel?: "debug" | "info" | "warn" | "error";
   directory?: string;
+  binary?: { path: string; source: string; check: string };
 }
 
 export interface SidecarOptions {
@@ -387,6 +389,11 @@ export class Sidecar {
       const again = await this.ensure(false);
       return await again.request(method, params, deadline);
     }
+  }
+
+  /** Sends a notification to the running sidecar (none is started for it). */
+  notify(method: string, params: unknown): void {
+    if (this.conn?.alive === true) this.conn.notify(method, params);
   }
 
   private ensure(skipReapply: boolean): Promise<Connection> {

@@ -14,6 +14,9 @@
 //   FAKE_NOTIFY_ON_APPLY  JSON array of notifications ({method, params}) sent before answering config/apply
 //   FAKE_INVALIDATE_MS    send headers/invalidate for the provider this long after each headers/get answer
 //   FAKE_NOISE       write this to stdout before anything (a protocol violation)
+//   FAKE_LOGINS      comma-separated provider ids config/apply reports as needing a login
+//   FAKE_LOGIN_FAIL  comma-separated provider ids whose login fails
+//   FAKE_LOGIN_MS    how long a login takes (default 0); login/cancel ends it at once
 
 import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -45,6 +48,9 @@ const hang = new Set(
 );
 const managed = env.FAKE_MANAGED !== undefined ? list(env.FAKE_MANAGED) : ["acme"];
 const fail = new Set(list(env.FAKE_FAIL));
+const pendingLogins = list(env.FAKE_LOGINS);
+const loginFail = new Set(list(env.FAKE_LOGIN_FAIL));
+const runningLogins = new Set(); // {timer, finish}
 let tokenCounter = 0;
 
 function send(msg) {
@@ -57,6 +63,7 @@ function handle(msg) {
   record(`request ${msg.method} ${JSON.stringify(msg.params ?? null)}`);
   if (msg.id === undefined) {
     if (msg.method === "test/notify") for (const n of msg.params.send) send({ jsonrpc: "2.0", ...n });
+    if (msg.method === "login/cancel") for (const l of runningLogins) l.cancel();
     return;
   }
   if (hang.has(msg.method)) return;
@@ -73,11 +80,37 @@ function handle(msg) {
       for (const n of JSON.parse(env.FAKE_NOTIFY_ON_APPLY ?? "[]")) send({ jsonrpc: "2.0", ...n });
       const providers = {};
       for (const id of managed) providers[id] = { npm: "@ai-sdk/openai-compatible", name: id, options: { baseURL: "http://127.0.0.1:9/v1" }, models: { m1: { name: "M1" } } };
+      const logins = pendingLogins.map((id) => ({
+        providerID: id, name: `${id} gateway`, flow: "authorization_code", timeoutMs: 60000,
+        message: `${id} gateway (${id}) is not logged in, so OpenCode cannot list its models; log in with: opencode auth login -p ${id}`,
+      }));
+      const loginTimeoutMs = Object.fromEntries(pendingLogins.map((id) => [id, 60000]));
       return reply({
         providers,
         managed,
-        problems: [{ providerID: "broken", field: "provider.broken.options.oauth2.redirectPort", expected: "a port", found: '"abc"', severity: "error", message: "redirectPort must be a port number" }],
+        logins,
+        loginTimeoutMs,
+        problems: [{
+          providerID: "broken", field: "provider.broken.options.oauth2.redirectPort", expected: "a port", found: '"abc"', severity: "error",
+          message: 'provider "broken": provider.broken.options.oauth2.redirectPort must be a port number, found "abc"; the provider is not available until this is fixed',
+        }],
       });
+    }
+    case "login": {
+      const id = msg.params?.providerID;
+      const finish = () => {
+        if (loginFail.has(id)) return error(-32010, `provider "${id}": no access token: the authorization server answered access_denied`, { providerID: id, reason: "login_required" });
+        reply({ providerID: id, provider: { npm: "@ai-sdk/openai-compatible", name: `${id} gateway`, options: { baseURL: "http://127.0.0.1:9/v1" }, models: { "after-login": { name: "After Login" } } }, models: 1, message: `logged in to ${id} gateway (${id}); 1 model(s) listed` });
+      };
+      const entry = {};
+      entry.timer = setTimeout(() => (runningLogins.delete(entry), finish()), Number(env.FAKE_LOGIN_MS ?? 0));
+      entry.cancel = () => {
+        clearTimeout(entry.timer);
+        runningLogins.delete(entry);
+        error(-32010, `provider "${id}": no access token: the login was cancelled`, { providerID: id, reason: "cancelled" });
+      };
+      runningLogins.add(entry);
+      return;
     }
     case "headers/get": {
       const id = msg.params?.providerID;

@@ -324,8 +324,9 @@ async function runExample(name, c) {
     assert.equal(run.code, 0, `exit code; stdout:\n${run.stdout}\nstderr:\n${run.stderr}\nlog (tail):\n${log.slice(-4000)}${more}`);
     assert.match(run.stdout, new RegExp(`^Hello from the OAuth gateway, ${escapeRegExp(c.subject)}!$`, "m"), `stdout:\n${run.stdout}`);
     // The plugin took the example without a problem and manages its provider.
-    assert.doesNotMatch(log, /opencode-oauth2: provider "corp-llm" (is skipped|has a problem)/, `log:\n${log.slice(-4000)}`);
-    assert.match(log, /opencode-oauth2: sidecar \S+ manages 1 provider\(s\): corp-llm/);
+    assert.doesNotMatch(log, /opencode-oauth2: provider \\?"corp-llm\\?"/, `log:\n${log.slice(-4000)}`);
+    const sidecarLog = await oc.sidecarLog();
+    assert.match(sidecarLog, /"msg":"configuration applied","managed":\["corp-llm"\],"problems":0/, sidecarLog.slice(-4000));
     const stats = await gw.stats();
     assert.equal(stats.last_subject, c.subject, `gateway stats: ${JSON.stringify(stats)}`);
     assert.equal(stats.last_client_id, c.clientId, `gateway stats: ${JSON.stringify(stats)}`);
@@ -336,7 +337,8 @@ async function runExample(name, c) {
     assert.ok(asStats[c.grant] >= 1, `the token endpoint saw no ${c.grant} request: ${JSON.stringify(asStats)}`);
     assert.deepEqual(Object.keys(asStats).filter((k) => k.startsWith("error:")), [], `token endpoint errors: ${JSON.stringify(asStats)}`);
     await assertNothingLeftRunning(oc);
-    return { run, log };
+    assertNoSecrets(sidecarLog);
+    return { run, log, sidecarLog };
   } finally {
     await oc.stop();
   }
@@ -346,9 +348,10 @@ describe("the unattended examples, as files, through the real OpenCode", () => {
   test("examples/client-credentials.json (no models declared: found at first start)", { timeout: TEST_TIMEOUT_MS }, async () => {
     const example = loadExample("client-credentials.json");
     assert.equal(example.json.provider?.["corp-llm"]?.models, undefined, "the example declares no models; the sidecar lists them at first start");
-    const { log } = await runExample(example.name, rewriteClientCredentials(example));
+    const { sidecarLog } = await runExample(example.name, rewriteClientCredentials(example));
     // The model came from the gateway's /v1/models during the sidecar's start-up budget.
-    assert.doesNotMatch(log, /no models known yet for this provider/, "the first start did not list the models in time");
+    assert.match(sidecarLog, /"msg":"sidecar started"/, "the sidecar's log is written");
+    assert.doesNotMatch(sidecarLog, /no models known yet for this provider/, "the first start did not list the models in time");
   });
 
   test("examples/jwt-bearer-github-actions.json (GitHub's OIDC token endpoint emulated)", { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -16,6 +16,7 @@ import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { buildShim, distFile } from "../build.mjs";
 import { cleanupTmp, ensureGoBinary, makeTmp, repoRoot, waitFor } from "../test-support/helpers.mjs";
+import { readSidecarLog } from "../../examples/stack/harness.mjs";
 
 const opencodeBin = join(repoRoot, "node_modules", ".bin", process.platform === "win32" ? "opencode.cmd" : "opencode");
 const pluginVersion = JSON.parse(readFileSync(join(repoRoot, "node_modules", "@opencode-ai", "plugin", "package.json"), "utf8")).version;
@@ -187,8 +188,10 @@ describe("OpenCode loads the plugin", () => {
     assert.equal(run.code, 0, `exit code; stderr:\n${run.stderr}`);
     assert.match(run.stdout, /^e2egw\/m1$/m, `stdout:\n${run.stdout}\nlog:\n${excerpt(log)}`);
     // The plugin (not just OpenCode's own config handling) did it:
-    assert.match(log, /opencode-oauth2: sidecar \S+ manages 1 provider\(s\): e2egw/, excerpt(log));
-    assert.match(log, /opencode-oauth2: using the sidecar binary \S+ \(source: dev-build\)/, excerpt(log));
+    const sidecarLog = await readSidecarLog(dirs.state);
+    assert.match(sidecarLog, /"msg":"configuration applied","managed":\["e2egw"\]/, sidecarLog);
+    assert.match(sidecarLog, /"msg":"sidecar started".*"binary_source":"dev-build"/, sidecarLog);
+    assert.ok(!sidecarLog.includes(SECRET), "the client secret never reaches the sidecar's log");
     assert.ok(!log.includes(SECRET) && !run.stdout.includes(SECRET), "the client secret never reaches a log");
     await waitFor(() => sidecarsOf(dirs).length === 0, 5000, "the sidecar to exit with OpenCode");
   });
@@ -211,10 +214,11 @@ describe("OpenCode loads the plugin", () => {
     assert.equal(run.code, 0, `exit code; stderr:\n${run.stderr}`);
     assert.match(run.stdout, /^e2egw\/m1$/m, `stdout:\n${run.stdout}`);
     assert.doesNotMatch(run.stdout, /^broken\//m);
-    const line = log.split("\n").find((l) => l.includes('opencode-oauth2: provider \\"broken\\" is skipped') || l.includes('opencode-oauth2: provider "broken" is skipped'));
+    const line = log.split("\n").find((l) => /level=ERROR.*opencode-oauth2: provider \\?"broken\\?": /.test(l));
     assert.ok(line, `no problem line for "broken" in the log:\n${excerpt(log)}`);
     assert.match(line, /provider\.broken\.options\.oauth2\.redirectPort/);
     assert.match(line, /level=ERROR/);
+    assert.match(run.stderr, /^opencode-oauth2: provider "broken": .*redirectPort.*not available until this is fixed$/m, "said where the user looks, not only in the log");
     assert.ok(!log.includes(SECRET), "the client secret never reaches a log");
     await waitFor(() => sidecarsOf(dirs).length === 0, 5000, "the sidecar to exit with OpenCode");
   });
@@ -224,7 +228,8 @@ describe("OpenCode loads the plugin", () => {
     const run = await runOpenCode(dirs, ["models", "e2egw", "--print-logs", "--log-level", "DEBUG"], { OPENCODE_OAUTH2_FORBID_DEV_BUILD: "1" });
     const log = await openCodeLog(dirs, run);
     assert.equal(run.code, 0, `exit code; stderr:\n${run.stderr}`);
-    assert.doesNotMatch(log, /using the sidecar binary/);
+    assert.equal(await readSidecarLog(dirs.state), "", "no sidecar was started");
+    assert.match(run.stderr, /^opencode-oauth2: no provider was registered: .*is not installed/m, "said where the user looks");
     assert.match(log, /level=ERROR.*opencode-oauth2: no provider was registered: .*platform package @vymalo\/opencode-oauth2-\S+ is not installed/, excerpt(log));
     assert.match(log, /OPENCODE_OAUTH2_FORBID_DEV_BUILD=1 forbids using it/);
     assert.equal(sidecarsOf(dirs).length, 0);

@@ -151,12 +151,17 @@ describe("the packed plugin, installed by name by the real OpenCode", () => {
     const platformTgz = index.packages.find((p) => p.name === target.name).tarball;
     assert.deepEqual(tarballs().sort(), [`GET /-/tarballs/${mainTgz}`, `GET /-/tarballs/${platformTgz}`].sort());
 
-    // The shim used the platform package's binary, checked, and that binary answered.
-    const used = run.log.split("\n").find((l) => l.includes("opencode-oauth2: using the sidecar binary"));
-    assert.ok(used, `no "using the sidecar binary" line in the log:\n${run.log.slice(-4000)}`);
-    assert.ok(used.includes(`using the sidecar binary ${binary} (source: platform-package); sha256 verified`), used);
-    assert.match(run.log, new RegExp(`opencode-oauth2: sidecar ${index.version.replace(/\./g, "\\.")} manages 4 provider\\(s\\)`));
-    assertNoSecrets(`${run.stdout}\n${run.stderr}\n${run.log}`);
+    // The shim used the platform package's binary, checked, and that binary answered
+    // (its own log says so; OpenCode's log gets warnings and errors only).
+    const sidecarLog = await oc.sidecarLog();
+    const started = sidecarLog.split("\n").find((l) => l.includes('"msg":"sidecar started"'));
+    assert.ok(started, `no "sidecar started" line in the sidecar's log:\n${sidecarLog.slice(-4000)}`);
+    const fields = JSON.parse(started);
+    assert.deepEqual([fields.binary, fields.binary_source, fields.version], [binary, "platform-package", index.version], started);
+    assert.match(fields.binary_check, /^sha256 verified/, started);
+    assert.match(sidecarLog, /"msg":"configuration applied","managed":\["[^\]]*"\]/);
+    assert.equal(JSON.parse(sidecarLog.split("\n").find((l) => l.includes('"msg":"configuration applied"'))).managed.length, 4);
+    assertNoSecrets(`${run.stdout}\n${run.stderr}\n${run.log}\n${sidecarLog}`);
     await assertNothingLeftRunning(oc);
   });
 
@@ -203,7 +208,7 @@ describe("the packed plugin, installed by name by the real OpenCode", () => {
     const run = await opencode(oc, ["models", "cc-gw", "--print-logs", "--log-level", "DEBUG"]);
     const log = `${run.stderr}\n${run.log}`;
     assert.equal(run.code, 0, "OpenCode itself still starts");
-    assert.doesNotMatch(log, /using the sidecar binary/);
+    assert.doesNotMatch(await oc.sidecarLog(), new RegExp(`"binary":"${binary}"`), "the tampered binary never ran");
     const line = log.split("\n").find((l) => l.includes("sha256 mismatch"));
     assert.ok(line, `no sha256 mismatch in the log:\n${log.slice(-4000)}`);
     assert.match(line, /level=ERROR/);

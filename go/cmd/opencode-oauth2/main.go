@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +26,7 @@ var commands = map[string]command{
 	"token":  tokenCommand,
 	"models": modelsCommand,
 	"doctor": doctorCommand,
+	"logs":   logsCommand,
 }
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -42,6 +44,7 @@ Commands for people and CI:
   token <provider>               print a valid access token (--header: the Authorization line)
   models <provider>              the gateway's models with display names (--refresh, --json)
   doctor [provider...]           check config, servers, clock, cache and gateway; say what to fix
+  logs [-n N]                    the sidecar's recent log lines (what the plugin did in OpenCode)
 
 Other commands:
   serve      run the sidecar (started by the OpenCode plugin; speaks JSON-RPC on stdin/stdout)
@@ -76,7 +79,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(stdin, stdout, stderr)
-	case "login", "logout", "status", "token", "models", "doctor":
+	case "login", "logout", "status", "token", "models", "doctor", "logs":
 		return newCLI(stdin, stdout, stderr).runCommand(commands[args[0]], args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
@@ -95,12 +98,26 @@ func serve(stdin io.Reader, stdout, stderr io.Writer) int {
 			"To log in or inspect tokens yourself, use the other commands; see `opencode-oauth2 --help`.\n")
 		return 2
 	}
-	level, _ := logging.ParseLevel(os.Getenv("OPENCODE_OAUTH2_LOG_LEVEL"))
-	log, sink := logging.New(stderr, level)
+	// stderr and OpenCode's log (the forwarder) get warnings and errors;
+	// the sidecar's own log file the lifecycle too (`opencode-oauth2 logs`).
+	level, ok := logging.ParseLevel(os.Getenv("OPENCODE_OAUTH2_LOG_LEVEL"))
+	if !ok {
+		level = slog.LevelWarn
+	}
+	var file io.Writer
+	if path := logging.DefaultFile(os.Getenv); path != "" {
+		if f, err := logging.OpenFile(path); err != nil {
+			fmt.Fprintf(stderr, "opencode-oauth2: no log file (%v); logging to stderr only\n", err)
+		} else {
+			defer f.Close()
+			file = f
+		}
+	}
+	log, sink := logging.NewWithFile(stderr, level, file, min(level, slog.LevelInfo))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
-	eng := engine.New(engine.Options{Log: log, Sink: sink})
+	eng := engine.New(engine.Options{Log: log, Sink: sink, Version: version})
 	// Ctrl-C at the terminal reaches the whole foreground process group,
 	// this process too: it cancels the logins under way (OpenCode then
 	// starts without them) and never stops the sidecar, which ends when

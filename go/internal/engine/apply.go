@@ -141,6 +141,11 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	for id := range broken {
 		out.Managed = append(out.Managed, id)
 	}
+	pending := make([]string, 0, len(out.Logins))
+	for _, l := range out.Logins {
+		pending = append(pending, l.ProviderID)
+	}
+	e.log.Info("configuration applied", "managed", out.Managed, "problems", len(out.Problems), "logins_pending", pending)
 	e.startWatcher()
 	return out, nil
 }

@@ -34,6 +34,8 @@ type Options struct {
 	// BootBudget bounds the network work config/apply may do (token
 	// refresh or machine grant for the header propagation). Default 3 s.
 	BootBudget time.Duration
+	// Version is the build version, for the log.
+	Version string
 	// WatchEvery is how often the cache files are checked for changes made
 	// by other processes (CLI login/logout). Default 2 s; <0 disables.
 	WatchEvery time.Duration
@@ -82,14 +84,25 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n rp
 	e.directory = p.Directory
 	e.mu.Unlock()
 	if e.opt.Sink != nil {
+		// OpenCode's log gets warnings and errors, everything when OpenCode
+		// runs at DEBUG; the sidecar's log file follows DEBUG too.
 		if lvl, ok := logging.ParseLevel(p.LogLevel); ok {
-			e.opt.Sink.SetLevel(lvl)
+			e.opt.Sink.SetLevel(max(lvl, slog.LevelWarn))
+			if lvl < slog.LevelInfo {
+				e.opt.Sink.SetLevel(lvl)
+				e.opt.Sink.SetFileLevel(lvl)
+			}
 		}
 		e.opt.Sink.SetForwarder(func(r logging.Record) {
 			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: r.Message, Extra: r.Extra})
 		})
 	}
-	e.log.Debug("sidecar initialized", "host_version", p.HostVersion, "interactive", p.Interactive)
+	attrs := []any{"version", e.opt.Version, "pid", os.Getpid(), "host_version", p.HostVersion,
+		"interactive", p.Interactive, "directory", p.Directory}
+	if b := p.Binary; b != nil {
+		attrs = append(attrs, "binary", b.Path, "binary_source", b.Source, "binary_check", b.Check)
+	}
+	e.log.Info("sidecar started", attrs...)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 // Package logging builds the sidecar's structured logger. Records go to
-// stderr (never stdout, which carries the protocol) and, once a host is
-// connected, to a forwarder that turns them into `log` notifications.
+// stderr (never stdout, which carries the protocol), to the sidecar's own
+// size-bounded log file (file.go) and, once a host is connected, to a
+// forwarder that turns them into `log` notifications.
 // Secrets are values of type secret.String, which resolve to a redacted form
 // through slog.LogValuer, so no record can carry one.
 package logging
@@ -23,14 +24,19 @@ type Record struct {
 // Forwarder receives records at or above the logger's level.
 type Forwarder func(Record)
 
-// Sink owns the level and the forwarder of a logger built by New.
+// Sink owns the levels and the forwarder of a logger built by New.
 type Sink struct {
-	level   slog.LevelVar
-	forward atomic.Pointer[Forwarder]
+	level     slog.LevelVar // stderr and forwarded records
+	fileLevel slog.LevelVar // the log file's records
+	file      slog.Handler  // nil: no log file
+	forward   atomic.Pointer[Forwarder]
 }
 
 // SetLevel changes the minimum level of both stderr and forwarded records.
 func (s *Sink) SetLevel(l slog.Level) { s.level.Set(l) }
+
+// SetFileLevel changes the minimum level of the log file's records.
+func (s *Sink) SetFileLevel(l slog.Level) { s.fileLevel.Set(l) }
 
 // Level returns the current minimum level.
 func (s *Sink) Level() slog.Level { return s.level.Level() }
@@ -46,10 +52,19 @@ func (s *Sink) SetForwarder(f Forwarder) {
 
 // New returns a logger writing JSON lines to w and to the sink's forwarder.
 func New(w io.Writer, level slog.Level) (*slog.Logger, *Sink) {
+	return NewWithFile(w, level, nil, slog.LevelInfo)
+}
+
+// NewWithFile is New with a log file too (nil: none), at its own level.
+func NewWithFile(w io.Writer, level slog.Level, file io.Writer, fileLevel slog.Level) (*slog.Logger, *Sink) {
 	s := &Sink{}
 	s.level.Set(level)
+	s.fileLevel.Set(fileLevel)
+	if file != nil {
+		s.file = slog.NewJSONHandler(file, &slog.HandlerOptions{Level: &s.fileLevel})
+	}
 	base := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: &s.level})
-	return slog.New(&handler{inner: base, sink: s}), s
+	return slog.New(&handler{inner: base, file: s.file, sink: s}), s
 }
 
 // Discard returns a logger that drops everything (for tests and tools).
@@ -87,16 +102,23 @@ func LevelName(l slog.Level) string {
 
 type handler struct {
 	inner  slog.Handler
+	file   slog.Handler // nil: no log file
 	sink   *Sink
 	attrs  []slog.Attr
 	groups []string
 }
 
 func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
-	return h.inner.Enabled(ctx, l)
+	return h.inner.Enabled(ctx, l) || (h.file != nil && h.file.Enabled(ctx, l))
 }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
+	if h.file != nil && h.file.Enabled(ctx, r.Level) {
+		_ = h.file.Handle(ctx, r) // a full disk must not stop the sidecar
+	}
+	if !h.inner.Enabled(ctx, r.Level) {
+		return nil
+	}
 	err := h.inner.Handle(ctx, r)
 	if fp := h.sink.forward.Load(); fp != nil {
 		extra := make(map[string]any, r.NumAttrs()+len(h.attrs))
@@ -118,6 +140,9 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 	n := *h
 	n.inner = h.inner.WithAttrs(as)
+	if h.file != nil {
+		n.file = h.file.WithAttrs(as)
+	}
 	n.attrs = append([]slog.Attr(nil), h.attrs...)
 	for _, a := range as {
 		if len(h.groups) > 0 {
@@ -131,6 +156,9 @@ func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h *handler) WithGroup(name string) slog.Handler {
 	n := *h
 	n.inner = h.inner.WithGroup(name)
+	if h.file != nil {
+		n.file = h.file.WithGroup(name)
+	}
 	n.groups = append(append([]string(nil), h.groups...), name)
 	return &n
 }

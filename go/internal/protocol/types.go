@@ -40,6 +40,15 @@ type InitializeParams struct {
 	HostVersion     string `json:"hostVersion,omitempty"`
 	LogLevel        string `json:"logLevel,omitempty"`
 	Directory       string `json:"directory,omitempty"`
+	// Binary says how the shim found and checked this binary, for the log.
+	Binary *BinaryInfo `json:"binary,omitempty"`
+}
+
+// BinaryInfo is how the shim found and checked the sidecar binary.
+type BinaryInfo struct {
+	Path   string `json:"path"`
+	Source string `json:"source"` // env | platform-package | dev-build
+	Check  string `json:"check"`  // e.g. "sha256 verified"
 }
 
 // Capabilities tell the shim what it may rely on.

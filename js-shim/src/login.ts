@@ -1,0 +1,181 @@
+// First contact (design.md §5): a user-flow provider without a token is
+// invisible to OpenCode, so the plugin gets the first token itself.
+//   - at start in a terminal: the pending logins run one after another in the
+//     config hook (browser or device code, as the sidecar says), then the
+//     provider's entry, with its models, replaces the one OpenCode gets;
+//   - at start without a terminal: one line per provider on stderr (and a
+//     toast, and OpenCode's log) naming the command that logs in;
+//   - `opencode auth login`: the auth hook (authHook) runs the same login.
+// The sidecar words every message; this file only routes them.
+
+import type { AuthHook, Config, PluginInput } from "@opencode-ai/plugin";
+import { errorMessage, isRecord, RpcError } from "./sidecar.js";
+
+const SERVICE = "opencode-oauth2";
+type Client = PluginInput["client"];
+type ProviderEntry = NonNullable<Config["provider"]>[string];
+
+export interface PendingLogin {
+  providerID: string;
+  name: string;
+  flow: string;
+  timeoutMs: number;
+  message: string;
+}
+
+export interface LoginResult {
+  providerID: string;
+  provider: Record<string, unknown>;
+  message: string;
+}
+
+/** What the first-contact code needs from the plugin. */
+export interface LoginDeps {
+  /** Sends `login` (deadline: the login's timeout plus a margin). */
+  login: (providerID: string, flow: string | undefined, timeoutMs: number) => Promise<LoginResult>;
+  /** Sends `login/cancel`. */
+  cancel: () => void;
+  /** Turns the sidecar's entry into the one OpenCode gets (stream repair). */
+  entry: (id: string, entry: Record<string, unknown>) => ProviderEntry;
+  /** A warning or error for OpenCode's log. */
+  log: (level: "warn" | "error", message: string, extra?: Record<string, unknown>) => void;
+  client: Client;
+}
+
+/** One line on OpenCode's stderr, where the person who started it looks. */
+export function say(line: string): void {
+  try {
+    process.stderr.write(`${SERVICE}: ${line}\n`);
+  } catch {
+    /* no stderr */
+  }
+}
+
+/** A toast in the TUI; outside the TUI the call is answered and ignored. */
+export function toast(client: Client, title: string, message: string, variant: "info" | "warning" | "error", duration: number): void {
+  try {
+    void client.tui.showToast({ body: { title, message, variant, duration } }).then(
+      () => undefined,
+      () => undefined,
+    );
+  } catch {
+    /* no TUI */
+  }
+}
+
+export function parsePending(v: unknown): PendingLogin[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter(isRecord).map((p) => ({
+    providerID: String(p["providerID"] ?? ""),
+    name: String(p["name"] ?? p["providerID"] ?? ""),
+    flow: String(p["flow"] ?? ""),
+    timeoutMs: typeof p["timeoutMs"] === "number" ? p["timeoutMs"] : 300_000,
+    message: String(p["message"] ?? ""),
+  }));
+}
+
+export function parseLoginResult(v: unknown): LoginResult {
+  const r = isRecord(v) ? v : {};
+  return {
+    providerID: String(r["providerID"] ?? ""),
+    provider: isRecord(r["provider"]) ? r["provider"] : {},
+    message: String(r["message"] ?? ""),
+  };
+}
+
+/** Without a terminal: say, where the user looks, how each provider logs in. */
+export function tellPending(pending: readonly PendingLogin[], deps: LoginDeps): void {
+  for (const p of pending) {
+    say(p.message);
+    deps.log("warn", `${SERVICE}: ${p.message}`, { providerID: p.providerID });
+    toast(deps.client, `Log in: ${p.name}`, p.message, "warning", 15_000);
+  }
+}
+
+/**
+ * In a terminal: each pending login in turn, announced; a refused or timed
+ * out login does not stop the next; Ctrl-C ends them all and OpenCode starts.
+ */
+export async function loginAtStart(
+  pending: readonly PendingLogin[],
+  providers: Record<string, ProviderEntry>,
+  deps: LoginDeps,
+): Promise<void> {
+  let interrupted = false;
+  const onInterrupt = (): void => {
+    if (!interrupted) say("Ctrl-C: the logins are cancelled; OpenCode starts without them.");
+    interrupted = true;
+    deps.cancel();
+  };
+  process.on("SIGINT", onInterrupt);
+  try {
+    for (const [i, p] of pending.entries()) {
+      if (interrupted) {
+        say(p.message);
+        continue;
+      }
+      const how = p.flow === "device_code" ? "a code to enter in a browser" : "your browser";
+      const count = pending.length > 1 ? ` (${i + 1} of ${pending.length})` : "";
+      say(`logging in to ${p.name} (${p.providerID})${count} with ${how}; Ctrl-C to skip.`);
+      try {
+        const r = await deps.login(p.providerID, undefined, p.timeoutMs + 30_000);
+        providers[p.providerID] = deps.entry(p.providerID, r.provider);
+        say(r.message);
+      } catch (e) {
+        const reason = e instanceof RpcError && isRecord(e.data) ? String(e.data["reason"] ?? "") : "";
+        if (reason !== "cancelled") say(`${errorMessage(e)}`);
+        say(p.message);
+        deps.log("warn", `${SERVICE}: ${errorMessage(e)}`, { providerID: p.providerID });
+      }
+    }
+  } finally {
+    process.removeListener("SIGINT", onInterrupt);
+  }
+}
+
+/** The two login methods, by label (scripts rely on these: `-m Browser`). */
+export const METHOD_LABELS = { Browser: "authorization_code", "Device code": "device_code" } as const;
+
+/**
+ * OpenCode's auth hook: `opencode auth login -p <id> -m Browser|"Device code"`.
+ * `provider` is read when OpenCode lists the plugin's providers, after the
+ * config hook: it names the managed gateway the login is for (see
+ * docs/flows.md for how several gateways are told apart). The token stays in
+ * the sidecar's store; OpenCode stores a non-secret placeholder.
+ */
+export function authHook(managed: () => readonly string[], timeouts: () => ReadonlyMap<string, number>, deps: LoginDeps): AuthHook {
+  const method = (label: keyof typeof METHOD_LABELS): AuthHook["methods"][number] => ({
+    type: "oauth",
+    label,
+    prompts: [],
+    authorize: async () => {
+      const ids = managed();
+      const id = ids[0] ?? "";
+      const timeout = timeouts().get(id) ?? 300_000;
+      let result: Promise<LoginResult> | undefined;
+      return {
+        url: "",
+        instructions: `Logging in to ${id} through opencode-oauth2 (${label}); follow the lines below.`,
+        method: "auto",
+        callback: async () => {
+          result ??= deps.login(id, METHOD_LABELS[label], timeout + 30_000);
+          try {
+            const r = await result;
+            say(r.message);
+            return { type: "success", provider: id, key: PLACEHOLDER_KEY };
+          } catch (e) {
+            say(errorMessage(e));
+            return { type: "failed" };
+          }
+        },
+      };
+    },
+  });
+  return {
+    provider: "",
+    methods: [method("Browser"), method("Device code")],
+  };
+}
+
+/** What OpenCode stores in its auth.json for a managed gateway: not a secret. */
+export const PLACEHOLDER_KEY = "opencode-oauth2-managed";
