@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testgateway"
+)
+
+// The first contact of a new user (issue: "a user-flow provider works from
+// the very first start"), with the real OpenCode, the real authorization
+// server and gateway, and a real headless Chromium behind a stand-in
+// xdg-open: nothing is cached, nobody ran a login command.
+
+var gatewayModels = []string{"alpha-1", "beta-2", "gamma-3"}
+
+func firstContactStack(t *testing.T) (*testenv.AuthServer, *testenv.Gateway) {
+	as := testenv.StartAuthServer(t, testenv.AuthServerOptions{AutoLogin: true, DeviceInterval: time.Second})
+	gw := testenv.StartGatewayWithOptions(t, testgateway.Options{Issuer: as.Issuer, Audience: as.Audience, Models: gatewayModels})
+	return as, gw
+}
+
+// runPiped runs OpenCode the way CI does: stdin /dev/null, output piped.
+func runPiped(ctx context.Context, t *testing.T, oc *openCode, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, oc.bin, args...)
+	cmd.Dir, cmd.Env = oc.dir, oc.env
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		require.NoError(t, err, "opencode %s: %s", strings.Join(args, " "), out)
+	}
+	return cmd.ProcessState.ExitCode(), ansi.ReplaceAllString(string(out), "")
+}
+
+func withLoginTimeout(p map[string]any) map[string]any {
+	p["options"].(map[string]any)["oauth2"].(map[string]any)["loginTimeoutSeconds"] = 90
+	return p
+}
+
+// listed are the model ids `opencode models` printed for a provider.
+func listed(output, provider string) []string {
+	var ids []string
+	for _, line := range strings.Split(output, "\n") {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), provider+"/"); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+var (
+	terminalCode  = regexp.MustCompile(`^\s+code: (\S+)$`)
+	loggingIn     = regexp.MustCompile(`^opencode-oauth2: logging in to .* \((\S+)\)`)
+	loggedInLine  = regexp.MustCompile(`(?m)^opencode-oauth2: logged in to .* \((\S+)\); (\d+) model\(s\) listed`)
+	loginHintLine = regexp.MustCompile(`log in with: opencode auth login -p (\S+)`)
+)
+
+// TestFirstStartInATerminalLogsInAndListsTheModels: `opencode models <id>`
+// in a terminal with no token runs the login (the browser for
+// authorization_code, the code on the terminal for device_code) and lists
+// the gateway's models in that same start.
+func TestFirstStartInATerminalLogsInAndListsTheModels(t *testing.T) {
+	as, gw := firstContactStack(t)
+	for _, flow := range []string{"authorization_code", "device_code"} {
+		t.Run(flow, func(t *testing.T) {
+			e := newCLIEnv(t)
+			p := codeProvider(as, gw.URL+"/v1")
+			if flow == "device_code" {
+				p = deviceProvider(as, gw.URL+"/v1", "device_code")
+			}
+			oc := newOpenCode(t, e, opencodeConfig(map[string]any{"gw": withLoginTimeout(p)}))
+			s := oc.inTerminal(t, "models", "gw")
+			s.await(t, loggingIn, 2*time.Minute)
+			if flow == "device_code" {
+				code := s.await(t, terminalCode, time.Minute)[1]
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				require.NoError(t, as.ApproveDevice(ctx, code))
+			}
+			exit, out := s.wait(t, 3*time.Minute)
+			require.Equal(t, 0, exit, out)
+			assert.ElementsMatch(t, gatewayModels, listed(out, "gw"), out)
+			assert.Regexp(t, loggedInLine, out)
+			if flow == "authorization_code" {
+				results := oc.browserResults(t)
+				require.Len(t, results, 1, "one browser was opened")
+				assert.Contains(t, results[0], `"ok":true`)
+			}
+			// The next start needs no login: the token is cached.
+			again := oc.inTerminal(t, "models", "gw")
+			exit, out = again.wait(t, 2*time.Minute)
+			require.Equal(t, 0, exit, out)
+			assert.NotRegexp(t, loggingIn, out)
+			assert.ElementsMatch(t, gatewayModels, listed(out, "gw"), out)
+		})
+	}
+}
+
+// TestTwoProvidersAtAFirstTerminalStart: each login is announced and runs
+// in turn; a refused one does not stop the other.
+func TestTwoProvidersAtAFirstTerminalStart(t *testing.T) {
+	as, gw := firstContactStack(t)
+	for _, deny := range []bool{false, true} {
+		name := map[bool]string{false: "both logged in", true: "one refused"}[deny]
+		t.Run(name, func(t *testing.T) {
+			e := newCLIEnv(t)
+			oc := newOpenCode(t, e, opencodeConfig(map[string]any{
+				"dv": withLoginTimeout(deviceProvider(as, gw.URL+"/v1", "device_code")),
+				"pc": withLoginTimeout(codeProvider(as, gw.URL+"/v1")),
+			}))
+			s := oc.inTerminal(t, "models")
+			first := s.await(t, loggingIn, 2*time.Minute)[1]
+			require.Equal(t, "dv", first, "in config order")
+			code := s.await(t, terminalCode, time.Minute)[1]
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if deny {
+				require.NoError(t, as.DenyDevice(ctx, code))
+			} else {
+				require.NoError(t, as.ApproveDevice(ctx, code))
+			}
+			require.Equal(t, "pc", s.await(t, loggingIn, 2*time.Minute)[1])
+			exit, out := s.wait(t, 3*time.Minute)
+			require.Equal(t, 0, exit, out)
+			assert.ElementsMatch(t, gatewayModels, listed(out, "pc"), out)
+			if deny {
+				assert.Empty(t, listed(out, "dv"), out)
+				assert.Contains(t, out, "access_denied")
+				assert.Equal(t, "dv", loginHintLine.FindStringSubmatch(out)[1], "the refused one says how to log in later")
+			} else {
+				assert.ElementsMatch(t, gatewayModels, listed(out, "dv"), out)
+			}
+		})
+	}
+}
+
+// TestCtrlCAtAFirstStartLetsOpenCodeStart: Ctrl-C during the login ends it;
+// OpenCode goes on without the provider and says how to log in.
+func TestCtrlCAtAFirstStartLetsOpenCodeStart(t *testing.T) {
+	as, gw := firstContactStack(t)
+	e := newCLIEnv(t)
+	oc := newOpenCode(t, e, opencodeConfig(map[string]any{"dv": withLoginTimeout(deviceProvider(as, gw.URL+"/v1", "device_code"))}))
+	s := oc.inTerminal(t, "models")
+	s.await(t, terminalCode, 2*time.Minute)
+	s.interrupt(t)
+	exit, out := s.wait(t, 2*time.Minute)
+	assert.Equal(t, 0, exit, "OpenCode starts anyway: %s", out)
+	assert.Contains(t, out, "Ctrl-C: the logins are cancelled")
+	assert.Empty(t, listed(out, "dv"))
+	assert.Contains(t, oc.sidecarLog(e), `"msg":"login cancelled"`)
+}
+
+// TestFirstStartWithoutATerminalSaysHowToLogIn: piped, as in CI, nothing
+// waits for a person; OpenCode's own output names the command, and a
+// config mistake is named there too.
+func TestFirstStartWithoutATerminalSaysHowToLogIn(t *testing.T) {
+	as, gw := firstContactStack(t)
+	e := newCLIEnv(t)
+	broken := codeProvider(as, gw.URL+"/v1")
+	broken["options"].(map[string]any)["oauth2"].(map[string]any)["clientId"] = "{env:FIRST_CONTACT_UNSET_CLIENT_ID}"
+	pc := withLoginTimeout(codeProvider(as, gw.URL+"/v1"))
+	pc["name"] = "My Gateway"
+	oc := newOpenCode(t, e, opencodeConfig(map[string]any{"pc": pc, "broken": broken}))
+	require.NoError(t, as.ResetStats())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, r := runPiped(ctx, t, oc, "models", "pc")
+	assert.Contains(t, r, "opencode-oauth2: My Gateway (pc) is not logged in, so OpenCode cannot list its models; log in with: opencode auth login -p pc")
+	assert.Regexp(t, `opencode-oauth2: provider "broken": .*clientId`, r, "the config problem is in OpenCode's output")
+	assert.Empty(t, oc.browserResults(t), "no browser was opened")
+	stats, err := as.Stats()
+	require.NoError(t, err)
+	assert.Zero(t, stats["total"], "no token was requested: %v", stats)
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(oc.sidecarLog(e)), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		lines = append(lines, m)
+	}
+	assert.NotEmpty(t, lines)
+}
