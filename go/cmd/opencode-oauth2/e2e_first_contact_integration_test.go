@@ -137,7 +137,7 @@ func TestTwoProvidersAtAFirstTerminalStart(t *testing.T) {
 			assert.ElementsMatch(t, gatewayModels, listed(out, "pc"), out)
 			if deny {
 				assert.Empty(t, listed(out, "dv"), out)
-				assert.Contains(t, out, "access_denied")
+				assert.Contains(t, out, "the device login was denied")
 				assert.Equal(t, "dv", loginHintLine.FindStringSubmatch(out)[1], "the refused one says how to log in later")
 			} else {
 				assert.ElementsMatch(t, gatewayModels, listed(out, "dv"), out)
