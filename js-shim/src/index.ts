@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { isatty } from "node:tty";
 import type { Config, Hooks, Plugin, PluginInput } from "@opencode-ai/plugin";
 import { locateBinary } from "./binary.js";
-import { authHook, loginAtStart, parseLoginResult, parsePending, say, tellPending, toast, type LoginDeps, type PendingLogin } from "./login.js";
+import { authHook, isLoginCommand, loginAtStart, parseLoginResult, parsePending, say, tellPending, toast, type LoginDeps, type PendingLogin } from "./login.js";
 import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, SidecarTimeoutError, type InitializeParams } from "./sidecar.js";
 
@@ -430,7 +430,8 @@ const server: Plugin = async (input) => {
           if (skipped) say(p.message);
           log(skipped ? "error" : "warn", `opencode-oauth2: ${p.message}`, { providerID: p.providerID, field: p.field, severity: p.severity });
         }
-        if (result.logins.length > 0) {
+        // `opencode auth login` asks for one login itself (the auth hook).
+        if (result.logins.length > 0 && !isLoginCommand(process.argv)) {
           if (isInteractive(process.env, process.argv)) await loginAtStart(result.logins, providers, loginDeps);
           else tellPending(result.logins, loginDeps);
         }
@@ -439,7 +440,7 @@ const server: Plugin = async (input) => {
       }
     },
 
-    auth: authHook(() => [...managed], () => loginTimeouts, loginDeps),
+    auth: authHook(() => loginTimeouts, process.argv, loginDeps),
 
     // Hot path: a Set lookup for providers we do not manage, a Map lookup on a
     // cache hit. Both are answered synchronously with an already-resolved promise:

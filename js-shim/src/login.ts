@@ -43,9 +43,9 @@ export interface LoginDeps {
 }
 
 /** One line on OpenCode's stderr, where the person who started it looks. */
-export function say(line: string): void {
+export function say(line: string, { newLine = false } = {}): void {
   try {
-    process.stderr.write(`${SERVICE}: ${line}\n`);
+    process.stderr.write(`${newLine ? "\n" : ""}${SERVICE}: ${line}\n`);
   } catch {
     /* no stderr */
   }
@@ -135,36 +135,68 @@ export async function loginAtStart(
 
 /** The two login methods, by label (scripts rely on these: `-m Browser`). */
 export const METHOD_LABELS = { Browser: "authorization_code", "Device code": "device_code" } as const;
+type MethodLabel = keyof typeof METHOD_LABELS;
+
+/** The id OpenCode lists the plugin under when several gateways need logins. */
+export const AUTH_PROVIDER = "opencode-oauth2";
+
+/** What OpenCode stores in its auth.json for a managed gateway: not a secret. */
+export const PLACEHOLDER_KEY = "opencode-oauth2-managed";
+
+/** The value of `-p`/`--provider` on OpenCode's command line, if any. */
+export function providerFlag(argv: readonly string[]): string | undefined {
+  for (const [i, a] of argv.entries()) {
+    if (a === "-p" || a === "--provider") return argv[i + 1];
+    const m = /^(?:-p|--provider)=(.*)$/.exec(a);
+    if (m !== null) return m[1];
+  }
+  return undefined;
+}
+
+/** `opencode auth login` (or `providers login`) is running: a login is asked for explicitly. */
+export function isLoginCommand(argv: readonly string[]): boolean {
+  return argv.some((a, i) => (a === "auth" || a === "providers") && argv[i + 1] === "login");
+}
 
 /**
- * OpenCode's auth hook: `opencode auth login -p <id> -m Browser|"Device code"`.
- * `provider` is read when OpenCode lists the plugin's providers, after the
- * config hook: it names the managed gateway the login is for (see
- * docs/flows.md for how several gateways are told apart). The token stays in
- * the sidecar's store; OpenCode stores a non-secret placeholder.
+ * OpenCode's auth hook: `opencode auth login -p <id> -m Browser|"Device code"`,
+ * and the TUI's /connect. OpenCode reads `provider` (one id per plugin) when it
+ * lists the plugins' providers, after the config hook, and matches `-p` against
+ * it; so `provider` is the gateway named by `-p` when it is one of ours, the only
+ * gateway when there is one, else AUTH_PROVIDER, whose methods then ask which
+ * gateway (a select prompt). The callback names that gateway, so OpenCode files
+ * its auth.json entry under it; the entry is PLACEHOLDER_KEY, not a secret (the
+ * tokens stay in the sidecar's store).
  */
-export function authHook(managed: () => readonly string[], timeouts: () => ReadonlyMap<string, number>, deps: LoginDeps): AuthHook {
-  const method = (label: keyof typeof METHOD_LABELS): AuthHook["methods"][number] => ({
+export function authHook(gateways: () => ReadonlyMap<string, number>, argv: readonly string[], deps: LoginDeps): AuthHook {
+  const named = (): string | undefined => {
+    const p = providerFlag(argv);
+    return p !== undefined && gateways().has(p) ? p : undefined;
+  };
+  const only = (): string | undefined => (gateways().size === 1 ? [...gateways().keys()][0] : undefined);
+  const method = (label: MethodLabel): AuthHook["methods"][number] => ({
     type: "oauth",
     label,
-    prompts: [],
-    authorize: async () => {
-      const ids = managed();
-      const id = ids[0] ?? "";
-      const timeout = timeouts().get(id) ?? 300_000;
+    prompts:
+      named() !== undefined || only() !== undefined
+        ? []
+        : [{ type: "select", key: "gateway", message: "Gateway", options: [...gateways().keys()].map((id) => ({ label: id, value: id })) }],
+    authorize: async (inputs) => {
+      const id = named() ?? only() ?? inputs?.["gateway"] ?? "";
+      const timeout = gateways().get(id) ?? 300_000;
       let result: Promise<LoginResult> | undefined;
       return {
         url: "",
-        instructions: `Logging in to ${id} through opencode-oauth2 (${label}); follow the lines below.`,
+        instructions: `opencode-oauth2: logging in to ${id} (${label}); follow the lines below, Ctrl-C cancels.`,
         method: "auto",
         callback: async () => {
           result ??= deps.login(id, METHOD_LABELS[label], timeout + 30_000);
           try {
-            const r = await result;
-            say(r.message);
+            // (below OpenCode's "Waiting for authorization" spinner)
+            say((await result).message, { newLine: true });
             return { type: "success", provider: id, key: PLACEHOLDER_KEY };
           } catch (e) {
-            say(errorMessage(e));
+            say(errorMessage(e), { newLine: true });
             return { type: "failed" };
           }
         },
@@ -172,10 +204,11 @@ export function authHook(managed: () => readonly string[], timeouts: () => Reado
     },
   });
   return {
-    provider: "",
-    methods: [method("Browser"), method("Device code")],
+    get provider(): string {
+      return named() ?? only() ?? AUTH_PROVIDER;
+    },
+    get methods(): AuthHook["methods"] {
+      return [method("Browser"), method("Device code")];
+    },
   };
 }
-
-/** What OpenCode stores in its auth.json for a managed gateway: not a secret. */
-export const PLACEHOLDER_KEY = "opencode-oauth2-managed";

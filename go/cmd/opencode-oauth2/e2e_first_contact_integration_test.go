@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -190,4 +192,48 @@ func TestFirstStartWithoutATerminalSaysHowToLogIn(t *testing.T) {
 		lines = append(lines, m)
 	}
 	assert.NotEmpty(t, lines)
+}
+
+// TestOpenCodeAuthLoginLogsInThroughTheSidecar: OpenCode's own login command,
+// `opencode auth login -p <id> -m Browser` or `-m "Device code"`, logs in
+// through the sidecar, for each of two gateways; the tokens stay in the
+// sidecar's store and OpenCode's auth.json holds a non-secret placeholder.
+func TestOpenCodeAuthLoginLogsInThroughTheSidecar(t *testing.T) {
+	as, gw := firstContactStack(t)
+	e := newCLIEnv(t)
+	// Both gateways use the authorization code flow in their config; the
+	// method chosen at login decides the grant (Device code for the second).
+	oc := newOpenCode(t, e, opencodeConfig(map[string]any{
+		"gw-one": withLoginTimeout(codeProvider(as, gw.URL+"/v1")),
+		"gw-two": withLoginTimeout(deviceProvider(as, gw.URL+"/v1", "authorization_code")),
+	}))
+	s := oc.inTerminal(t, "auth", "login", "-p", "gw-one", "-m", "Browser")
+	exit, out := s.wait(t, 3*time.Minute)
+	require.Equal(t, 0, exit, out)
+	assert.Regexp(t, loggedInLine, out)
+	assert.NotRegexp(t, loggingIn, out, "the start-up login does not run inside `opencode auth login`")
+	require.Len(t, oc.browserResults(t), 1)
+
+	s = oc.inTerminal(t, "auth", "login", "-p", "gw-two", "-m", "Device code")
+	code := s.await(t, terminalCode, 2*time.Minute)[1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, as.ApproveDevice(ctx, code))
+	exit, out = s.wait(t, 3*time.Minute)
+	require.Equal(t, 0, exit, out)
+	assert.Len(t, oc.browserResults(t), 1, "the device login opened no browser")
+
+	auth, err := os.ReadFile(filepath.Join(e.home, ".local", "share", "opencode", "auth.json"))
+	require.NoError(t, err)
+	var entries map[string]map[string]any
+	require.NoError(t, json.Unmarshal(auth, &entries))
+	for _, id := range []string{"gw-one", "gw-two"} {
+		assert.Equal(t, map[string]any{"type": "api", "key": "opencode-oauth2-managed"}, entries[id], "only a placeholder in OpenCode's auth.json")
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, out = runPiped(ctx, t, oc, "models")
+	assert.ElementsMatch(t, gatewayModels, listed(out, "gw-one"), out)
+	assert.ElementsMatch(t, gatewayModels, listed(out, "gw-two"), out)
 }
