@@ -12,6 +12,7 @@ import { isatty } from "node:tty";
 import type { Config, Hooks, Plugin, PluginInput } from "@opencode-ai/plugin";
 import { locateBinary } from "./binary.js";
 import { authHook, isLoginCommand, loginAtStart, parseLoginResult, parsePending, say, tellPending, toast, type LoginDeps, type PendingLogin } from "./login.js";
+import { Reloader } from "./reload.js";
 import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, SidecarTimeoutError, type InitializeParams } from "./sidecar.js";
 
@@ -236,6 +237,8 @@ const server: Plugin = async (input) => {
   let retrying: Promise<void> | undefined;
   let lastApply: ApplyResult | undefined;
 
+  const reloader = new Reloader(input.client, (m) => log("warn", m));
+
   function onNotification(method: string, params: unknown): void {
     const p = isRecord(params) ? params : {};
     switch (method) {
@@ -250,6 +253,7 @@ const server: Plugin = async (input) => {
         const id = str(p["providerID"]);
         cache.delete(id);
         generation.set(id, (generation.get(id) ?? 0) + 1);
+        reloader.loggedIn(id);
         return;
       }
       case "prompt":
@@ -307,6 +311,12 @@ const server: Plugin = async (input) => {
     managed = new Set(result.managed);
     loginTimeouts = result.loginTimeouts;
     lastApply = result;
+    reloader.invisible = new Set(
+      result.logins.map((l) => l.providerID).filter((id) => {
+        const models = result.providers[id]?.["models"];
+        return !isRecord(models) || Object.keys(models).length === 0;
+      }),
+    );
     applyError = undefined;
     return result;
   }
@@ -392,10 +402,15 @@ const server: Plugin = async (input) => {
   const loginDeps: LoginDeps = {
     login: async (providerID, flow, timeoutMs) => {
       const params = flow === undefined ? { providerID } : { providerID, flow };
-      const r = parseLoginResult(await getSidecar().request("login", params, timeoutMs));
-      cache.delete(providerID);
-      generation.set(providerID, (generation.get(providerID) ?? 0) + 1);
-      return r;
+      reloader.own.add(providerID);
+      try {
+        const r = parseLoginResult(await getSidecar().request("login", params, timeoutMs));
+        cache.delete(providerID);
+        generation.set(providerID, (generation.get(providerID) ?? 0) + 1);
+        return r;
+      } finally {
+        reloader.own.delete(providerID);
+      }
     },
     cancel: () => sidecar?.notify("login/cancel", {}),
     entry: (id, entry) => (lastApply === undefined ? entry : withRepairFetch(id, entry, undefined, lastApply)),
@@ -405,6 +420,7 @@ const server: Plugin = async (input) => {
 
   const hooks: Hooks = {
     config: async (cfg) => {
+      reloader.configuring = true;
       try {
         logLevel = debugLevel(cfg.logLevel, process.env, process.argv);
         lastConfig = jsonSafe(cfg);
@@ -437,8 +453,12 @@ const server: Plugin = async (input) => {
         }
       } catch (e) {
         log("error", `opencode-oauth2: the config hook failed: ${errorMessage(e)}`);
+      } finally {
+        reloader.configuring = false;
       }
     },
+
+    event: async ({ event }) => reloader.event(event),
 
     auth: authHook(() => loginTimeouts, process.argv, loginDeps),
 

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,4 +239,77 @@ func TestOpenCodeAuthLoginLogsInThroughTheSidecar(t *testing.T) {
 	_, out = runPiped(ctx, t, oc, "models")
 	assert.ElementsMatch(t, gatewayModels, listed(out, "gw-one"), out)
 	assert.ElementsMatch(t, gatewayModels, listed(out, "gw-two"), out)
+}
+
+// TestModelsAppearInARunningOpenCodeAfterALogin: a gateway invisible at
+// start (nobody logged in, `opencode serve` has no terminal) appears in the
+// running server once somebody logs in with the command line: the plugin
+// reloads the instance when no session is busy, and the config hooks list
+// the gateway's models. Checked through OpenCode's own HTTP API.
+func TestModelsAppearInARunningOpenCodeAfterALogin(t *testing.T) {
+	as, gw := firstContactStack(t)
+	e := newCLIEnv(t)
+	oc := newOpenCode(t, e, opencodeConfig(map[string]any{"pc": withLoginTimeout(codeProvider(as, gw.URL+"/v1"))}))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, oc.bin, "serve", "--hostname", "127.0.0.1", "--port", "0")
+	cmd.Dir, cmd.Env = oc.dir, oc.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-urls:
+	case <-time.After(time.Minute):
+		t.Fatal("opencode serve did not say where it listens")
+	}
+	providerModels := func() []string {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/config/providers", nil)
+		require.NoError(t, err)
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var body struct {
+			Providers []struct {
+				ID     string                    `json:"id"`
+				Models map[string]map[string]any `json:"models"`
+			} `json:"providers"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+		for _, p := range body.Providers {
+			if p.ID == "pc" {
+				ids := make([]string, 0, len(p.Models))
+				for id := range p.Models {
+					ids = append(ids, id)
+				}
+				return ids
+			}
+		}
+		return nil
+	}
+	require.Empty(t, providerModels(), "nobody logged in yet: OpenCode cannot list the gateway")
+
+	login := e.start("login", "pc")
+	_, err = as.BrowseAuthorization(ctx, redirectOf(t, login.await(t, startURLLine, time.Minute)))
+	require.NoError(t, err)
+	require.Equal(t, exitOK, login.wait(t, time.Minute), login.stderrText())
+
+	deadline := time.Now().Add(90 * time.Second)
+	for len(providerModels()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
+	assert.ElementsMatch(t, gatewayModels, providerModels(), "the running OpenCode lists the gateway after the login; sidecar log:\n%s", oc.sidecarLog(e))
 }

@@ -1,0 +1,64 @@
+// Models after a login made elsewhere (the command line, another OpenCode)
+// while this OpenCode runs: a provider that OpenCode could not list for want
+// of a token appears once the instance is reloaded, which runs the config
+// hooks again (OpenCode's TUI does the same after /connect). The reload waits
+// until no session is busy, and happens at most once per plugin instance.
+
+import type { PluginInput } from "@opencode-ai/plugin";
+
+type Client = PluginInput["client"];
+type Event = { type: string; properties?: unknown };
+
+export class Reloader {
+  /** Providers OpenCode could not list at the last config/apply. */
+  invisible = new Set<string>();
+  /** Providers this plugin is logging in itself (its caller lists them). */
+  readonly own = new Set<string>();
+  /** The config hook is running (its own logins are merged there). */
+  configuring = false;
+  private readonly busy = new Set<string>();
+  private wanted = false;
+  private done = false;
+
+  constructor(
+    private readonly client: Client,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /** The provider's token changed (headers/invalidate). */
+  loggedIn(id: string): void {
+    if (this.done || this.configuring || this.own.has(id) || !this.invisible.has(id)) return;
+    this.wanted = true;
+    this.maybeReload();
+  }
+
+  /** OpenCode's events: which sessions are busy. */
+  event(e: Event): void {
+    const p = typeof e.properties === "object" && e.properties !== null ? (e.properties as Record<string, unknown>) : {};
+    const session = typeof p["sessionID"] === "string" ? p["sessionID"] : undefined;
+    if (session === undefined) return;
+    if (e.type === "session.status") {
+      const status = p["status"];
+      const type = typeof status === "object" && status !== null ? (status as Record<string, unknown>)["type"] : undefined;
+      if (type === "idle") this.busy.delete(session);
+      else this.busy.add(session);
+    } else if (e.type === "session.idle") {
+      this.busy.delete(session);
+    } else return;
+    this.maybeReload();
+  }
+
+  private maybeReload(): void {
+    if (!this.wanted || this.done || this.busy.size > 0) return;
+    this.done = true;
+    this.warn("opencode-oauth2: a login happened while OpenCode ran; reloading the instance so that the provider's models appear");
+    try {
+      void this.client.instance.dispose().then(
+        () => undefined,
+        () => undefined,
+      );
+    } catch {
+      /* an OpenCode without the route */
+    }
+  }
+}
