@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { isatty } from "node:tty";
 import type { Config, Hooks, Plugin, PluginInput } from "@opencode-ai/plugin";
 import { locateBinary } from "./binary.js";
-import { authHook, isLoginCommand, loginAtStart, parseLoginResult, parsePending, say, tellPending, toast, type LoginDeps, type PendingLogin } from "./login.js";
+import { authHook, isLoginCommand, loginAtStart, loginDeadline, parseLoginResult, parsePending, say, tellPending, toast, type LoginDeps, type PendingLogin } from "./login.js";
 import { Reloader } from "./reload.js";
 import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, SidecarTimeoutError, type InitializeParams } from "./sidecar.js";
@@ -339,7 +339,7 @@ const server: Plugin = async (input) => {
   /** headers/get may wait for a login: as long as the provider's login may take. */
   function headersDeadline(id: string): number | undefined {
     const t = loginTimeouts.get(id);
-    return t === undefined ? undefined : Math.max(t + 30_000, 60_000);
+    return t === undefined ? undefined : Math.max(loginDeadline(t), 60_000);
   }
 
   async function fetchHeaders(id: string, modelID: string | undefined): Promise<Record<string, string>> {

@@ -42,6 +42,11 @@ export interface LoginDeps {
   client: Client;
 }
 
+/** How long to wait for a login that may take timeoutMs: a little longer, so the sidecar's own timeout speaks first. */
+export function loginDeadline(timeoutMs: number): number {
+  return timeoutMs + Math.max(5_000, timeoutMs / 10);
+}
+
 /** One line on OpenCode's stderr, where the person who started it looks. */
 export function say(line: string, { newLine = false } = {}): void {
   try {
@@ -118,7 +123,7 @@ export async function loginAtStart(
       const count = pending.length > 1 ? ` (${i + 1} of ${pending.length})` : "";
       say(`logging in to ${p.name} (${p.providerID})${count} with ${how}; Ctrl-C to skip.`);
       try {
-        const r = await deps.login(p.providerID, undefined, p.timeoutMs + 30_000);
+        const r = await deps.login(p.providerID, undefined, loginDeadline(p.timeoutMs));
         providers[p.providerID] = deps.entry(p.providerID, r.provider);
         say(r.message);
       } catch (e) {
@@ -190,7 +195,7 @@ export function authHook(gateways: () => ReadonlyMap<string, number>, argv: read
         instructions: `opencode-oauth2: logging in to ${id} (${label}); follow the lines below, Ctrl-C cancels.`,
         method: "auto",
         callback: async () => {
-          result ??= deps.login(id, METHOD_LABELS[label], timeout + 30_000);
+          result ??= deps.login(id, METHOD_LABELS[label], loginDeadline(timeout));
           try {
             // (below OpenCode's "Waiting for authorization" spinner)
             say((await result).message, { newLine: true });

@@ -313,3 +313,47 @@ func TestModelsAppearInARunningOpenCodeAfterALogin(t *testing.T) {
 	}
 	assert.ElementsMatch(t, gatewayModels, providerModels(), "the running OpenCode lists the gateway after the login; sidecar log:\n%s", oc.sidecarLog(e))
 }
+
+// TestReadmeInstallStepsWorkForANewUser: the README's install example, as
+// written (only the addresses and the client id point at the test stack),
+// followed step by step in a terminal with nothing cached: the first start
+// logs in and lists the models, then `opencode run` answers.
+func TestReadmeInstallStepsWorkForANewUser(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	require.NoError(t, err)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	_, install, ok := strings.Cut(string(readme), "\n## Install\n")
+	require.True(t, ok, "README has an Install section")
+	_, block, ok := strings.Cut(install, "```json\n")
+	require.True(t, ok, "the Install section has a JSON example")
+	block, _, _ = strings.Cut(block, "```")
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal([]byte(block), &cfg))
+	require.Equal(t, []any{"@vymalo/opencode-oauth2"}, cfg["plugin"])
+	providers := cfg["provider"].(map[string]any)
+	require.Len(t, providers, 1)
+	var id string
+	for k := range providers {
+		id = k
+	}
+
+	as, gw := firstContactStack(t)
+	options := providers[id].(map[string]any)["options"].(map[string]any)
+	options["baseURL"] = gw.URL + "/v1"
+	oauth := options["oauth2"].(map[string]any)
+	oauth["issuer"], oauth["clientId"] = as.Issuer, testenv.ClientCodePublic
+
+	e := newCLIEnv(t)
+	oc := newOpenCode(t, e, cfg)
+	s := oc.inTerminal(t, "models", id)
+	exit, out := s.wait(t, 3*time.Minute)
+	require.Equal(t, 0, exit, out)
+	assert.ElementsMatch(t, gatewayModels, listed(out, id), out)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	code, out := runPiped(ctx, t, oc, "run", "--model", id+"/"+gatewayModels[0], "hello")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, testgateway.Greeting(testenv.DemoUser))
+}
