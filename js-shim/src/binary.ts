@@ -7,11 +7,14 @@
 // Then checks it before the first spawn (verifyBinary): it must be executable, and a
 // binary from the platform package must have the sha256 recorded in this package's
 // js-shim/dist/binaries.json (written by js-shim/pack.mjs); otherwise it is refused.
+// The hash is computed once per installed binary: a stamp next to binaries.json
+// records the file version (size, mtime, ctime, inode) that had the right sha256,
+// and a later start with the same version skips the 10 MB read (docs/security.md).
 // Overrides and development builds are not hashed (the log says so).
 // Every input is injectable so the rules are unit-tested without touching the machine.
 
 import { createHash } from "node:crypto";
-import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -209,6 +212,44 @@ export interface VerifyInputs {
   sha256: (p: string) => string;
   /** True when the file may be executed by this process (always true on Windows). */
   isExecutable: (p: string) => boolean;
+  /** What identifies a version of a file on disk, or undefined when it cannot be told. */
+  identify: (p: string) => FileIdentity | undefined;
+  /** Writes a file (the stamp); failures are ignored (a read-only install hashes at every start). */
+  writeText: (p: string, text: string) => void;
+}
+
+/**
+ * A file version as the kernel sees it. ctime and the inode change with any
+ * write, rename or chmod and cannot be set by a process, so a file whose
+ * content changed does not keep them (size and mtime alone can be forged).
+ */
+export interface FileIdentity {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
+
+/** Next to binaries.json: the binary verified last, so it is hashed once per installation. */
+export const STAMP_FILE = ".binary-verified.json";
+
+/** Whether the stamp says this very file version was hashed and had the expected sha256. */
+function stamped(text: string | undefined, path: string, sha256: string, id: FileIdentity): boolean {
+  if (text === undefined) return false;
+  try {
+    const v: unknown = JSON.parse(text);
+    return (
+      isRecord(v) &&
+      v["path"] === path &&
+      v["sha256"] === sha256 &&
+      v["size"] === id.size &&
+      v["mtimeMs"] === id.mtimeMs &&
+      v["ctimeMs"] === id.ctimeMs &&
+      v["ino"] === id.ino
+    );
+  } catch {
+    return false;
+  }
 }
 
 export interface VerifiedBinary extends ResolvedBinary {
@@ -295,6 +336,11 @@ export function verifyBinary(bin: ResolvedBinary, inp: VerifyInputs): VerifiedBi
         `${PACKAGE} was not packaged for ${inp.platform}-${inp.arch}. Install a published release, or set OPENCODE_OAUTH2_BINARY.`,
     );
   }
+  const stampPath = join(inp.moduleDir, STAMP_FILE);
+  const before = inp.identify(bin.path);
+  if (before !== undefined && stamped(inp.readText(stampPath), bin.path, entry.sha256, before)) {
+    return { ...bin, check: "sha256 verified (unchanged since it was hashed)" };
+  }
   let actual: string;
   try {
     actual = inp.sha256(bin.path);
@@ -312,18 +358,20 @@ export function verifyBinary(bin: ResolvedBinary, inp: VerifyInputs): VerifiedBi
         `(the expected hash is recorded by ${PACKAGE} ${manifest.version} in ${manifestPath}).${versionNote} Reinstall ${PACKAGE}.`,
     );
   }
+  // Stamp only a version that did not change while it was hashed.
+  const after = inp.identify(bin.path);
+  if (before !== undefined && after !== undefined && JSON.stringify(before) === JSON.stringify(after)) {
+    try {
+      inp.writeText(stampPath, JSON.stringify({ path: bin.path, sha256: entry.sha256, ...after }));
+    } catch {
+      /* a read-only installation: hashed again at the next start */
+    }
+  }
   return { ...bin, check: "sha256 verified" };
 }
 
-/** Hashes of files already checked in this process, by path, size and mtime. */
-const hashCache = new Map<string, string>();
-
-/** sha256 of a file, read in 1 MiB chunks; computed once per process per file version. */
+/** sha256 of a file, read in 1 MiB chunks. */
 export function sha256File(p: string): string {
-  const st = statSync(p);
-  const key = `${p}\0${st.size}\0${st.mtimeMs}`;
-  const hit = hashCache.get(key);
-  if (hit !== undefined) return hit;
   const hash = createHash("sha256");
   const buf = Buffer.allocUnsafe(1 << 20);
   const fd = openSync(p, "r");
@@ -336,9 +384,7 @@ export function sha256File(p: string): string {
   } finally {
     closeSync(fd);
   }
-  const hex = hash.digest("hex");
-  hashCache.set(key, hex);
-  return hex;
+  return hash.digest("hex");
 }
 
 export function defaultVerifyInputs(inp: Pick<ResolveInputs, "platform" | "arch" | "moduleDir">): VerifyInputs {
@@ -354,6 +400,15 @@ export function defaultVerifyInputs(inp: Pick<ResolveInputs, "platform" | "arch"
       }
     },
     sha256: sha256File,
+    identify: (p) => {
+      try {
+        const st = statSync(p);
+        return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+      } catch {
+        return undefined;
+      }
+    },
+    writeText: (p, text) => writeFileSync(p, text, { mode: 0o600 }),
     isExecutable: (p) => {
       if (inp.platform === "win32") return true;
       try {

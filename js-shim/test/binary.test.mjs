@@ -262,14 +262,20 @@ describe("verifyBinary", () => {
   const good = "a".repeat(64);
   const bad = "b".repeat(64);
   const manifest = (binaries) => JSON.stringify({ package: "@vymalo/opencode-oauth2", version: "1.2.3", binaries });
-  function vinputs({ platform = "linux", arch = "x64", texts = {}, hash = good, executable = true } = {}) {
+  const identity = { size: 10, mtimeMs: 1, ctimeMs: 2, ino: 3 };
+  function vinputs({ platform = "linux", arch = "x64", texts = {}, hash = good, executable = true, id = identity } = {}) {
     const hashed = [];
     return {
       hashed,
+      texts,
       platform,
       arch,
       moduleDir,
       readText: (p) => texts[p],
+      writeText: (p, text) => {
+        texts[p] = text;
+      },
+      identify: () => (typeof id === "function" ? id() : id),
       sha256: (p) => {
         hashed.push(p);
         if (hash instanceof Error) throw hash;
@@ -281,6 +287,37 @@ describe("verifyBinary", () => {
   const withManifest = (extra = {}) => ({
     [manifestFile]: manifest({ "@vymalo/opencode-oauth2-linux-x64": { file: "bin/opencode-oauth2", sha256: good, size: 1 } }),
     ...extra,
+  });
+
+  test("hashed once per installed binary: the stamp holds while the file version does", () => {
+    const inp = vinputs({ texts: withManifest() });
+    b.verifyBinary({ path: bin, source: "platform-package" }, inp);
+    assert.equal(inp.hashed.length, 1);
+    const r = b.verifyBinary({ path: bin, source: "platform-package" }, inp);
+    assert.equal(r.check, "sha256 verified (unchanged since it was hashed)");
+    assert.equal(inp.hashed.length, 1, "not hashed again");
+    for (const [what, changed] of [
+      ["size", { ...identity, size: 11 }],
+      ["mtime", { ...identity, mtimeMs: 9 }],
+      ["ctime (content rewritten, mtime forged)", { ...identity, ctimeMs: 9 }],
+      ["inode (file replaced)", { ...identity, ino: 9 }],
+    ]) {
+      const again = vinputs({ texts: { ...inp.texts }, id: changed });
+      b.verifyBinary({ path: bin, source: "platform-package" }, again);
+      assert.equal(again.hashed.length, 1, `a new ${what} is hashed again`);
+    }
+    const other = vinputs({ texts: { ...inp.texts, [manifestFile]: manifest({ "@vymalo/opencode-oauth2-linux-x64": { file: "bin/opencode-oauth2", sha256: bad, size: 1 } }) } });
+    assert.throws(() => b.verifyBinary({ path: bin, source: "platform-package" }, other), /sha256 mismatch/, "a stamp for another expected hash counts for nothing");
+  });
+
+  test("a file that changes while it is hashed is not stamped; a mismatch is never stamped", () => {
+    let n = 0;
+    const moving = vinputs({ texts: withManifest(), id: () => ({ ...identity, ctimeMs: ++n }) });
+    b.verifyBinary({ path: bin, source: "platform-package" }, moving);
+    assert.equal(moving.texts[join(moduleDir, b.STAMP_FILE)], undefined);
+    const wrong = vinputs({ texts: withManifest(), hash: bad });
+    assert.throws(() => b.verifyBinary({ path: bin, source: "platform-package" }, wrong));
+    assert.equal(wrong.texts[join(moduleDir, b.STAMP_FILE)], undefined);
   });
 
   test("platform package with the recorded sha256: verified", () => {
@@ -445,19 +482,16 @@ describe("locateBinary on a real installed layout", () => {
     assert.throws(() => b.locateBinary(moduleUrl), new RegExp(`The sidecar binary ${binary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is not executable`));
   });
 
-  test("sha256File hashes a file version once per process", { skip }, async () => {
-    const { binary, actual } = await installed();
+  test("an installed binary is hashed once; rewritten with the same size and a forged mtime, it is hashed again and refused", { skip }, async () => {
+    const { binary, moduleUrl } = await installed();
     const t = 1_700_000_000; // whole seconds: utimes round-trips them exactly
     await utimes(binary, t, t);
-    assert.equal(b.sha256File(binary), actual);
-    // Same size and mtime, different content: the cached hash is returned (no re-read).
+    assert.equal(b.locateBinary(moduleUrl).check, "sha256 verified");
+    assert.equal(b.locateBinary(moduleUrl).check, "sha256 verified (unchanged since it was hashed)");
     const text = await readFile(binary, "utf8");
     await writeFile(binary, text.replace(/echo/, "ECHO"));
     await utimes(binary, t, t);
-    assert.equal((await stat(binary)).mtimeMs, t * 1000);
-    assert.equal(b.sha256File(binary), actual);
-    // A new version (other mtime) is hashed again.
-    await utimes(binary, t, t + 5);
-    assert.notEqual(b.sha256File(binary), actual);
+    assert.equal((await stat(binary)).mtimeMs, t * 1000, "same size, same mtime: only ctime tells");
+    assert.throws(() => b.locateBinary(moduleUrl), /sha256 mismatch/);
   });
 });
