@@ -208,17 +208,8 @@ async function prepare(tmp) {
   };
   await writeFile(join(mainDir, "js-shim", "dist", "binaries.json"), JSON.stringify(manifest, null, 2));
 
-  // The diagnostic wrapper: the same plugin, with a client whose app.log does nothing.
-  const quiet = join(tmp, "quiet-plugin.mjs");
-  await writeFile(
-    quiet,
-    `import shim from ${JSON.stringify(pathToFileURL(shim).href)};\n` +
-      `const quietLog = { log: async () => ({ data: true }) };\n` +
-      `export default { id: "bench-quiet", server: (input) => shim.server({ ...input, ` +
-      `client: new Proxy(input.client, { get: (t, k) => (k === "app" ? quietLog : t[k]) }) }) };\n`,
-  );
   const sidecarModule = await bundle("src/sidecar.ts", join(tmp, "sidecar.mjs"));
-  return { sidecar, probe, shim, shimUrl: pathToFileURL(shim).href, quietUrl: pathToFileURL(quiet).href, sidecarModule, binaryBytes: bytes.length };
+  return { sidecar, probe, shim, shimUrl: pathToFileURL(shim).href, sidecarModule, binaryBytes: bytes.length };
 }
 
 // ---------------------------------------------------------------------------
@@ -520,22 +511,17 @@ async function benchStartup(ctx) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. whole process: `opencode models <provider>` with the plugin vs the provider declared statically
+// 4. whole process: `opencode models` and `opencode run` with the plugin vs the provider
+//    declared statically (the entry the plugin would give OpenCode, bearer included),
+//    interleaved, each run measured by `perf-probe measure` (wait4: wall, CPU, peak RSS
+//    of OpenCode's process)
 
 async function benchOpenCode(ctx) {
-  status("OpenCode: `opencode models` with the plugin vs the same provider declared statically");
+  status("OpenCode: whole process with the plugin vs the same provider declared statically");
   const staticOc = await stack.isolatedOpenCode({ config: { plugin: [], provider: { [PROVIDER]: ctx.staticEntry } } });
-  // Diagnostic: the plugin with client.app.log made a no-op (a wrapper module), sharing
-  // the plugin's warm cache. See docs/performance.md: OpenCode builds its HTTP server
-  // on the first client call when none is running.
-  const quietOc = await stack.isolatedOpenCode({
-    config: { plugin: [ctx.prep.quietUrl], provider: { [PROVIDER]: ctx.pluginConfig.provider[PROVIDER] } },
-    env: { OPENCODE_OAUTH2_CACHE_DIR: ctx.oc.dirs.oauth2Cache },
-  });
   const variants = [
     { name: "plugin", oc: ctx.oc },
     { name: "static", oc: staticOc },
-    { name: "quiet", oc: quietOc },
   ];
   const expected = ctx.modelIds.map((m) => `${PROVIDER}/${m}`).sort().join("\n");
   const listing = (r) =>
@@ -545,41 +531,54 @@ async function benchOpenCode(ctx) {
       .filter((l) => l.startsWith(`${PROVIDER}/`))
       .sort()
       .join("\n");
-  const once = async (v) => {
-    const r = await v.oc.run(["models", PROVIDER], { timeoutMs: 120_000 });
-    if (r.code !== 0 || listing(r) !== expected) {
-      throw new Error(`opencode models ${PROVIDER} (${v.name}) exit ${r.code}, listed:\n${listing(r)}\nstderr:\n${r.stderr.slice(-3000)}`);
-    }
-    return r.ms;
+  const measured = async (v, args, check) => {
+    const r = await v.oc.exec(ctx.prep.probe, ["measure", "--", stack.paths.opencode, ...args], { timeoutMs: 180_000 });
+    const line = r.stderr.trim().split("\n").pop() ?? "";
+    const m = /^perf-probe measure (\{.*\})$/.exec(line);
+    if (r.code !== 0 || m === null) throw new Error(`perf-probe measure opencode ${args.join(" ")} (${v.name}) exit ${r.code}:\n${r.stderr.slice(-3000)}`);
+    const x = JSON.parse(m[1]);
+    const why = check(r);
+    if (x.exit !== 0 || why) throw new Error(`opencode ${args.join(" ")} (${v.name}) exit ${x.exit}: ${why}\nstderr:\n${r.stderr.slice(-3000)}`);
+    return { wall: x.wallMs, cpu: x.userMs + x.sysMs, rss: x.maxRssKiB / 1024 };
   };
-  for (let i = 0; i < 2; i++) for (const v of variants) await once(v); // first runs: OpenCode's own database and caches
+  const scenarios = [
+    { what: `\`opencode models ${PROVIDER}\``, args: ["models", PROVIDER], runs: N.opencodeRuns, check: (r) => (listing(r) === expected ? "" : `listed:\n${listing(r)}`) },
+    {
+      what: `\`opencode run --model ${PROVIDER}/${ctx.modelIds[0]}\``,
+      args: ["run", "--model", `${PROVIDER}/${ctx.modelIds[0]}`, "say hi"],
+      runs: Math.max(3, Math.round(N.opencodeRuns / 2)),
+      check: (r) => (/Hello from the OAuth gateway/.test(r.stdout) ? "" : `no answer:\n${r.stdout.slice(-500)}`),
+    },
+  ];
   const before = await ctx.as.stats();
-  const ms = Object.fromEntries(variants.map((v) => [v.name, []]));
-  for (let i = 0; i < N.opencodeRuns; i++) {
-    for (let j = 0; j < variants.length; j++) {
-      const v = variants[(i + j) % variants.length];
-      ms[v.name].push(await once(v));
+  for (const sc of scenarios) {
+    for (let i = 0; i < 2; i++) for (const v of variants) await measured(v, sc.args, sc.check); // first runs: OpenCode's own caches
+    const got = Object.fromEntries(variants.map((v) => [v.name, []]));
+    for (let i = 0; i < sc.runs; i++) {
+      for (let j = 0; j < variants.length; j++) {
+        const v = variants[(i + j) % variants.length];
+        got[v.name].push(await measured(v, sc.args, sc.check));
+      }
+      status(`  ${sc.args[0]} run ${i + 1}: ${variants.map((v) => `${v.name} ${got[v.name][i].wall.toFixed(0)} ms`).join(", ")}`);
     }
-    status(`  run ${i + 1}: ${variants.map((v) => `${v.name} ${ms[v.name][i]} ms`).join(", ")}`);
+    const med = (name, k) => median(got[name].map((x) => x[k]));
+    const label = `${sc.runs} runs each, interleaved`;
+    row({ item: `${sc.what}, the provider declared statically, no plugin (${label}): wall, CPU, peak RSS`, p50: `${fmtMs(med("static", "wall"))}, ${fmtMs(med("static", "cpu"))}, ${med("static", "rss").toFixed(0)} MiB` });
+    row({ item: "— the same with the plugin, warm cache", p50: `${fmtMs(med("plugin", "wall"))}, ${fmtMs(med("plugin", "cpu"))}, ${med("plugin", "rss").toFixed(0)} MiB` });
+    const wallX = med("plugin", "wall") / med("static", "wall");
+    const cpuX = med("plugin", "cpu") / med("static", "cpu");
+    const rssD = med("plugin", "rss") - med("static", "rss");
+    row({
+      item: "**with ÷ without the plugin**: wall, CPU; peak RSS difference",
+      p50: `${fmtX(wallX)}, ${fmtX(cpuX)}; ${rssD >= 0 ? "+" : "−"}${Math.abs(rssD).toFixed(1)} MiB`,
+      target: sc.args[0] === "models" ? "≤ 1.03×, ≤ +10 MiB" : "≤ 1.03×",
+      verdict: wallX <= 1.03 && (sc.args[0] !== "models" || rssD <= 10) ? "met" : "not met",
+    });
   }
   const after = await ctx.as.stats();
   const tokenRequests = (after.client_credentials ?? 0) - (before.client_credentials ?? 0);
-  const diff = (name) => median(ms[name].map((x, i) => x - ms.static[i]));
-  const sign = (x) => (x >= 0 ? `+${fmtMs(x)}` : `−${fmtMs(-x)}`);
-  const s50 = median(ms.static);
-  const label = `${N.opencodeRuns} runs each, interleaved`;
-  row({ item: `\`opencode models ${PROVIDER}\`, the provider declared statically, no plugin (${label})`, p50: fmtMs(s50), p99: `max ${fmtMs(Math.max(...ms.static))}` });
-  row({ item: "— with the plugin, warm cache", p50: fmtMs(median(ms.plugin)), p99: `max ${fmtMs(Math.max(...ms.plugin))}` });
-  row({
-    item: "**with ÷ without the plugin** (and the median of the run-by-run differences)",
-    p50: `${fmtX(median(ms.plugin) / s50)}, ${sign(diff("plugin"))}`,
-    target: "reported",
-  });
-  row({ item: "— with the plugin, its client.app.log calls made no-ops (diagnostic)", p50: fmtMs(median(ms.quiet)), p99: `max ${fmtMs(Math.max(...ms.quiet))}` });
-  row({ item: "— that ÷ without the plugin (and the median difference)", p50: `${fmtX(median(ms.quiet) / s50)}, ${sign(diff("quiet"))}` });
   row({ item: "— token requests during the OpenCode runs", p50: String(tokenRequests), target: "0 (warm cache)", verdict: tokenRequests === 0 ? "met" : "NOT met" });
   await staticOc.stop();
-  await quietOc.stop();
 }
 
 // ---------------------------------------------------------------------------

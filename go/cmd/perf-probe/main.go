@@ -11,6 +11,8 @@
 //	perf-probe rss      runs a real `opencode-oauth2 serve` through many token
 //	                    refreshes (1 s tokens) and model syncs (500 models) and
 //	                    reports its resident memory
+//	perf-probe measure  runs a command and reports its wall time, CPU time and
+//	                    peak resident memory (for whole-process comparisons)
 //
 // Run it from the repository (it builds the sidecar with the go command):
 //
@@ -43,6 +45,8 @@ const usage = `usage: perf-probe <command> [flags]
           -result JSON answers every request with that result instead of its params
   sizes   build the sidecar for six platforms and report the binary sizes
   rss     run the sidecar through refreshes and model syncs and report its RSS
+  measure run a command (perf-probe measure -- cmd args...) and report its wall
+          time, CPU time and peak RSS as a JSON line on stderr
 
 "perf-probe <command> -h" lists a command's flags.
 `
@@ -66,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runSizes(ctx, args[1:], stdout, stderr)
 	case "rss":
 		err = runRSS(ctx, args[1:], stdout, stderr)
+	case "measure":
+		err = runMeasure(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
