@@ -246,6 +246,41 @@ func TestHydraClientCredentials(t *testing.T) {
 	}
 }
 
+// TestHydraJWTBearer: the RFC 7523 jwt-bearer grant with an assertion of a trusted
+// external issuer (a Hydra trust relationship), read from the environment and sent
+// with client_secret_basic; an assertion about a subject Hydra does not trust is
+// refused as invalid_grant.
+func TestHydraJWTBearer(t *testing.T) {
+	h := testenv.StartHydra(t, testenv.HydraOptions{})
+	h.CreateClient(t, testenv.HydraClient{
+		ID: "bearer", Secret: "bearer-secret", GrantTypes: []string{testenv.GrantJWTBearer},
+		Scope: "api:read", TokenEndpointAuthMethod: config.AuthMethodBasic,
+	})
+	h.TrustExternalIssuer(t, "ci-job", []string{"api:read"})
+	p := config.Provider{ID: "gw", Issuer: h.Issuer, ClientID: "bearer", ClientSecret: secret.New("bearer-secret"),
+		ClientAuthMethod: config.AuthMethodBasic, Flow: config.JWTBearer, Scopes: []string{"api:read"},
+		SubjectToken: &config.SubjectTokenSource{Type: config.SourceEnv, Var: "SUBJECT"}, HTTPTimeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	assertion := h.MintAssertion(t, "ci-job", time.Minute)
+	logs := &logBuffer{}
+	tok, err := newClient(t, p, logs, map[string]string{"SUBJECT": assertion}).Acquire(ctx)
+	require.NoError(t, err)
+	in, err := h.Introspect(ctx, tok.AccessToken.Reveal())
+	require.NoError(t, err)
+	assert.True(t, in.Active)
+	assert.Equal(t, "ci-job", in.Subject, "the token is about the assertion's subject")
+	assert.Equal(t, "bearer", in.ClientID)
+	for _, s := range []string{assertion, tok.AccessToken.Reveal(), "bearer-secret"} {
+		assert.NotContains(t, logs.String(), s)
+	}
+
+	_, err = newClient(t, p, &logBuffer{}, map[string]string{"SUBJECT": h.MintAssertion(t, "stranger", time.Minute)}).Acquire(ctx)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, tokens.ErrInvalidGrant)
+}
+
 // TestHydraDoesNotOfferDeviceCodeOrTokenExchange proves the matrix's "not offered"
 // cells: Hydra v2.3.0 lists neither grant, has no device authorization endpoint (the
 // client says which setting is missing) and answers a token exchange request with

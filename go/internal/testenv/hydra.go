@@ -143,7 +143,7 @@ func startHydra(t testing.TB, bin string, opts HydraOptions) (*Hydra, error) {
 		Issuer:   "http://127.0.0.1:" + strconv.Itoa(publicPort),
 		AdminURL: "http://127.0.0.1:" + strconv.Itoa(adminPort),
 		Audience: opts.Audience,
-		client:   &http.Client{Timeout: 15 * time.Second},
+		client:   &http.Client{Timeout: 30 * time.Second},
 		stderr:   &tailBuffer{limit: 64 << 10},
 	}
 	h.App = startHydraLoginApp(t, h, opts.AutoLogin)
@@ -215,13 +215,16 @@ func startHydra(t testing.TB, bin string, opts HydraOptions) (*Hydra, error) {
 	return h, nil
 }
 
-// waitReady polls /health/ready of both ports until they answer 200, Hydra exits,
-// or ctx ends.
+// waitReady polls /health/ready of both ports until they answer 200, then the
+// discovery document and the JWKS (Hydra makes its RSA signing keys on the first
+// request that needs them, which takes seconds on a busy machine: better within the
+// start deadline than in a test's token request), until Hydra exits or ctx ends.
 func (h *Hydra) waitReady(ctx context.Context, exited <-chan struct{}) error {
 	var last error
-	for _, base := range []string{h.Issuer, h.AdminURL} {
+	for _, u := range []string{h.Issuer + "/health/ready", h.AdminURL + "/health/ready",
+		h.Issuer + "/.well-known/openid-configuration", h.Issuer + "/.well-known/jwks.json"} {
 		for {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health/ready", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 			if err != nil {
 				return err
 			}
@@ -232,7 +235,7 @@ func (h *Hydra) waitReady(ctx context.Context, exited <-chan struct{}) error {
 				if resp.StatusCode == http.StatusOK {
 					break
 				}
-				err = fmt.Errorf("%s/health/ready: status %d", base, resp.StatusCode)
+				err = fmt.Errorf("%s: status %d", u, resp.StatusCode)
 			}
 			last = err
 			select {
@@ -356,4 +359,39 @@ func (h *Hydra) Introspect(ctx context.Context, token string) (Introspection, er
 		return Introspection{}, fmt.Errorf("introspect: decode: %w", err)
 	}
 	return out, nil
+}
+
+// TrustExternalIssuer makes Hydra accept RFC 7523 assertions (the jwt-bearer grant)
+// from ExternalIssuer about subject, for scopes (Hydra's trust relationships hold the
+// issuer's public key, examples/stack/keys/external.json).
+func (h *Hydra) TrustExternalIssuer(t testing.TB, subject string, scopes []string) {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := externalKey(root)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	body := map[string]any{
+		"issuer": ExternalIssuer, "subject": subject, "scope": scopes, "jwk": key.Public(),
+		"expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	}
+	if err := h.admin(ctx, http.MethodPost, "/admin/trust/grants/jwt-bearer/issuers", body, http.StatusCreated, nil); err != nil {
+		t.Fatalf("testenv: trust %s: %v", ExternalIssuer, err)
+	}
+}
+
+// MintAssertion is AuthServer.MintSubjectToken for Hydra: a JWT of ExternalIssuer
+// about subject with `aud` = Hydra's token endpoint, for the jwt-bearer grant.
+func (h *Hydra) MintAssertion(t testing.TB, subject string, ttl time.Duration) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mintExternal(t, root, h.TokenURL(), subject, ttl)
 }
