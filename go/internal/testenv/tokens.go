@@ -41,7 +41,16 @@ func externalKey(root string) (jose.JSONWebKey, error) {
 // assertion (jwt-bearer) and as an RFC 8693 subject_token (token exchange).
 func (s *AuthServer) MintSubjectToken(t testing.TB, audience, subject string, ttl time.Duration) string {
 	t.Helper()
-	key, err := externalKey(s.root)
+	if audience == "" {
+		audience = s.Issuer
+	}
+	return mintExternal(t, s.root, audience, subject, ttl)
+}
+
+// mintExternal signs the claims of MintSubjectToken with ExternalIssuer's key.
+func mintExternal(t testing.TB, root, audience, subject string, ttl time.Duration) string {
+	t.Helper()
+	key, err := externalKey(root)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -51,9 +60,6 @@ func (s *AuthServer) MintSubjectToken(t testing.TB, audience, subject string, tt
 	)
 	if err != nil {
 		t.Fatalf("testenv: signer: %v", err)
-	}
-	if audience == "" {
-		audience = s.Issuer
 	}
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
