@@ -264,11 +264,20 @@ const server: Plugin = async (input) => {
     }
   }
 
+  /** Who waits for a provider's next prompt (the auth hook, which hands it to OpenCode). */
+  const promptWaiters = new Map<string, (p: { url: string; text: string }) => void>();
+
   /** A login prompt, worded by the sidecar: on the terminal and as a toast. */
   function showPrompt(p: Record<string, unknown>): void {
     const provider = str(p["providerID"]);
     const text = str(p["text"]) || [str(p["message"]), str(p["url"]), str(p["userCode"])].filter(Boolean).join("\n    ");
     prompts.set(provider, text);
+    const waiter = promptWaiters.get(provider);
+    if (waiter !== undefined) {
+      promptWaiters.delete(provider);
+      waiter({ url: str(p["url"]), text });
+      return;
+    }
     say(`${provider}: ${text}`);
     const expiresAt = p["expiresAt"];
     const duration =
@@ -416,6 +425,7 @@ const server: Plugin = async (input) => {
     entry: (id, entry) => (lastApply === undefined ? entry : withRepairFetch(id, entry, undefined, lastApply)),
     log: (level, message, extra) => log(level, message, extra),
     client: input.client,
+    nextPrompt: (providerID) => new Promise((resolve) => promptWaiters.set(providerID, resolve)),
   };
 
   const hooks: Hooks = {
@@ -460,7 +470,12 @@ const server: Plugin = async (input) => {
 
     event: async ({ event }) => reloader.event(event),
 
-    auth: authHook(() => loginTimeouts, process.argv, loginDeps),
+    auth: authHook(
+      () => loginTimeouts,
+      () => lastApply?.logins.map((l) => l.providerID) ?? [],
+      process.argv,
+      loginDeps,
+    ),
 
     // Hot path: a Set lookup for providers we do not manage, a Map lookup on a
     // cache hit. Both are answered synchronously with an already-resolved promise:

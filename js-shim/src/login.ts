@@ -40,6 +40,11 @@ export interface LoginDeps {
   /** A warning or error for OpenCode's log. */
   log: (level: "warn" | "error", message: string, extra?: Record<string, unknown>) => void;
   client: Client;
+  /**
+   * The next login prompt for a provider (its URL and text), which is then not
+   * shown by the plugin itself: OpenCode shows it.
+   */
+  nextPrompt: (providerID: string) => Promise<{ url: string; text: string }>;
 }
 
 /** How long to wait for a login that may take timeoutMs: a little longer, so the sidecar's own timeout speaks first. */
@@ -167,35 +172,54 @@ export function isLoginCommand(argv: readonly string[]): boolean {
  * OpenCode's auth hook: `opencode auth login -p <id> -m Browser|"Device code"`,
  * and the TUI's /connect. OpenCode reads `provider` (one id per plugin) when it
  * lists the plugins' providers, after the config hook, and matches `-p` against
- * it; so `provider` is the gateway named by `-p` when it is one of ours, the only
- * gateway when there is one, else AUTH_PROVIDER, whose methods then ask which
- * gateway (a select prompt). The callback names that gateway, so OpenCode files
- * its auth.json entry under it; the entry is PLACEHOLDER_KEY, not a secret (the
- * tokens stay in the sidecar's store).
+ * it; so `provider` is the gateway named by `-p` when it is one of ours, else the
+ * only gateway, else the first one that needs a login (after a login and the
+ * reload that follows, the next one), else AUTH_PROVIDER, whose methods then ask
+ * which gateway (a select prompt). The callback names that gateway, so OpenCode
+ * files its auth.json entry under it; the entry is PLACEHOLDER_KEY, not a secret
+ * (the tokens stay in the sidecar's store).
  */
-export function authHook(gateways: () => ReadonlyMap<string, number>, argv: readonly string[], deps: LoginDeps): AuthHook {
-  const named = (): string | undefined => {
+export function authHook(
+  gateways: () => ReadonlyMap<string, number>,
+  pending: () => readonly string[],
+  argv: readonly string[],
+  deps: LoginDeps,
+): AuthHook {
+  const target = (): string | undefined => {
     const p = providerFlag(argv);
-    return p !== undefined && gateways().has(p) ? p : undefined;
+    if (p !== undefined && gateways().has(p)) return p;
+    if (gateways().size === 1) return [...gateways().keys()][0];
+    return pending().find((id) => gateways().has(id));
   };
-  const only = (): string | undefined => (gateways().size === 1 ? [...gateways().keys()][0] : undefined);
   const method = (label: MethodLabel): AuthHook["methods"][number] => ({
     type: "oauth",
     label,
     prompts:
-      named() !== undefined || only() !== undefined
+      target() !== undefined
         ? []
         : [{ type: "select", key: "gateway", message: "Gateway", options: [...gateways().keys()].map((id) => ({ label: id, value: id })) }],
     authorize: async (inputs) => {
-      const id = named() ?? only() ?? inputs?.["gateway"] ?? "";
+      const id = target() ?? inputs?.["gateway"] ?? "";
       const timeout = gateways().get(id) ?? 300_000;
-      let result: Promise<LoginResult> | undefined;
+      // The login starts now, so that OpenCode can show its URL and code (the
+      // TUI's /connect dialog, or "Go to:" in the terminal); the callback waits
+      // for its end.
+      const prompt = deps.nextPrompt(id);
+      const result = deps.login(id, METHOD_LABELS[label], loginDeadline(timeout));
+      result.catch(() => undefined);
+      const first = await Promise.race([
+        prompt,
+        result.then(
+          () => undefined,
+          (e: unknown) => ({ url: "", text: errorMessage(e) }),
+        ),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000).unref?.()),
+      ]);
       return {
-        url: "",
-        instructions: `opencode-oauth2: logging in to ${id} (${label}); follow the lines below, Ctrl-C cancels.`,
+        url: first?.url ?? "",
+        instructions: first?.text ?? `opencode-oauth2: logging in to ${id} (${label})`,
         method: "auto",
         callback: async () => {
-          result ??= deps.login(id, METHOD_LABELS[label], loginDeadline(timeout));
           try {
             // (below OpenCode's "Waiting for authorization" spinner)
             say((await result).message, { newLine: true });
@@ -210,7 +234,7 @@ export function authHook(gateways: () => ReadonlyMap<string, number>, argv: read
   });
   return {
     get provider(): string {
-      return named() ?? only() ?? AUTH_PROVIDER;
+      return target() ?? AUTH_PROVIDER;
     },
     get methods(): AuthHook["methods"] {
       return [method("Browser"), method("Device code")];

@@ -17,6 +17,7 @@
 //   FAKE_LOGINS      comma-separated provider ids config/apply reports as needing a login
 //   FAKE_LOGIN_FAIL  comma-separated provider ids whose login fails
 //   FAKE_LOGIN_MS    how long a login takes (default 0); login/cancel ends it at once
+//   FAKE_LOGIN_PROMPT  send a device-code prompt notification when a login starts
 
 import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -98,6 +99,9 @@ function handle(msg) {
     }
     case "login": {
       const id = msg.params?.providerID;
+      if (env.FAKE_LOGIN_PROMPT) {
+        send({ jsonrpc: "2.0", method: "prompt", params: { providerID: id, kind: "device_code", message: "To log in, visit this URL and enter the code below:", url: "https://idp.example/device", userCode: "WXYZ-1234", text: "To log in, visit this URL and enter the code below:\n    https://idp.example/device\n    code: WXYZ-1234" } });
+      }
       const finish = () => {
         if (loginFail.has(id)) return error(-32010, `provider "${id}": no access token: the authorization server answered access_denied`, { providerID: id, reason: "login_required" });
         reply({ providerID: id, provider: { npm: "@ai-sdk/openai-compatible", name: `${id} gateway`, options: { baseURL: "http://127.0.0.1:9/v1" }, models: { "after-login": { name: "After Login" } } }, models: 1, message: `logged in to ${id} gateway (${id}); 1 model(s) listed` });

@@ -325,6 +325,78 @@ describe("first contact: providers that need a login", () => {
   });
 });
 
+describe("OpenCode's auth hook (opencode auth login, the TUI's /connect)", () => {
+  async function withArgv(extra, fn) {
+    const saved = process.argv;
+    process.argv = [...saved, ...extra];
+    try {
+      return await fn();
+    } finally {
+      process.argv = saved;
+    }
+  }
+
+  test("provider: the gateway named by -p, else the only one, else the first needing a login, else a gateway prompt", async () => {
+    const cases = [
+      { argv: ["auth", "login", "-p", "beta"], logins: "acme,beta", want: "beta", prompts: 0 },
+      { argv: ["auth", "login", "--provider=beta"], logins: "acme,beta", want: "beta", prompts: 0 },
+      { argv: ["auth", "login", "-p", "unknown"], logins: "beta", want: "beta", prompts: 0 },
+      { argv: ["auth", "login"], logins: "beta", want: "beta", prompts: 0 },
+      { argv: ["auth", "login"], logins: "acme", extraTimeouts: false, want: "acme", prompts: 0 },
+    ];
+    for (const c of cases) {
+      await withArgv(c.argv, async () => {
+        const { hooks } = await instance({ FAKE_MANAGED: "acme,beta", FAKE_LOGINS: c.logins });
+        await hooks.config(baseConfig());
+        assert.equal(hooks.auth.provider, c.want, JSON.stringify(c));
+        assert.deepEqual(hooks.auth.methods.map((m) => m.label), ["Browser", "Device code"]);
+        assert.equal(hooks.auth.methods[0].prompts.length, c.prompts);
+      });
+    }
+  });
+
+  test("the login starts at authorize, whose URL and text OpenCode shows; the callback stores a placeholder under the gateway", async () => {
+    await withArgv(["auth", "login", "-p", "acme", "-m", "Device code"], async () => {
+      const { hooks, state, toasts } = await instance({ FAKE_LOGINS: "acme", FAKE_LOGIN_PROMPT: "1", FAKE_LOGIN_MS: "50" });
+      await hooks.config(baseConfig());
+      let result;
+      const writes = await capturingStderr(async () => {
+        const auth = await hooks.auth.methods[1].authorize({});
+        assert.equal(auth.url, "https://idp.example/device");
+        assert.match(auth.instructions, /code: WXYZ-1234/);
+        assert.equal(auth.method, "auto");
+        result = await auth.callback();
+      });
+      assert.deepEqual(result, { type: "success", provider: "acme", key: "opencode-oauth2-managed" });
+      assert.ok((await events(state)).includes('request login {"providerID":"acme","flow":"device_code"}'));
+      assert.doesNotMatch(writes, /WXYZ-1234/, "OpenCode shows the prompt; the plugin does not repeat it");
+      assert.equal(toasts.length, 0);
+      assert.match(writes, /logged in to acme gateway/);
+    });
+  });
+
+  test("a refused login: authorize says why, the callback fails", async () => {
+    await withArgv(["auth", "login", "-p", "acme"], async () => {
+      const { hooks } = await instance({ FAKE_LOGINS: "acme", FAKE_LOGIN_FAIL: "acme" });
+      await hooks.config(baseConfig());
+      await capturingStderr(async () => {
+        const auth = await hooks.auth.methods[0].authorize({});
+        assert.match(auth.instructions, /access_denied/);
+        assert.deepEqual(await auth.callback(), { type: "failed" });
+      });
+    });
+  });
+
+  test("inside opencode auth login, the config hook starts no login of its own", async () => {
+    await withArgv(["auth", "login"], async () => {
+      const { hooks, state } = await instance({ OPENCODE_OAUTH2_INTERACTIVE: "1", FAKE_LOGINS: "acme" });
+      const writes = await capturingStderr(() => hooks.config(baseConfig()));
+      assert.equal(count(await events(state), "request login"), 0);
+      assert.doesNotMatch(writes, /is not logged in/);
+    });
+  });
+});
+
 describe("dispose", () => {
   test("sends shutdown and the sidecar is gone", async () => {
     const { hooks, state } = await instance();

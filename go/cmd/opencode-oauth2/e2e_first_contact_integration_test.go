@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -66,7 +68,7 @@ func listed(output, provider string) []string {
 }
 
 var (
-	terminalCode  = regexp.MustCompile(`^\s+code: (\S+)$`)
+	terminalCode  = regexp.MustCompile(`^[│\s]*code: (\S+)$`)
 	loggingIn     = regexp.MustCompile(`^opencode-oauth2: logging in to .* \((\S+)\)`)
 	loggedInLine  = regexp.MustCompile(`(?m)^opencode-oauth2: logged in to .* \((\S+)\); (\d+) model\(s\) listed`)
 	loginHintLine = regexp.MustCompile(`log in with: opencode auth login -p (\S+)`)
@@ -252,58 +254,12 @@ func TestModelsAppearInARunningOpenCodeAfterALogin(t *testing.T) {
 	oc := newOpenCode(t, e, opencodeConfig(map[string]any{"pc": withLoginTimeout(codeProvider(as, gw.URL+"/v1"))}))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, oc.bin, "serve", "--hostname", "127.0.0.1", "--port", "0")
-	cmd.Dir, cmd.Env = oc.dir, oc.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-	}()
-	var base string
-	select {
-	case base = <-urls:
-	case <-time.After(time.Minute):
-		t.Fatal("opencode serve did not say where it listens")
-	}
-	providerModels := func() []string {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/config/providers", nil)
-		require.NoError(t, err)
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var body struct {
-			Providers []struct {
-				ID     string                    `json:"id"`
-				Models map[string]map[string]any `json:"models"`
-			} `json:"providers"`
-		}
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
-		for _, p := range body.Providers {
-			if p.ID == "pc" {
-				ids := make([]string, 0, len(p.Models))
-				for id := range p.Models {
-					ids = append(ids, id)
-				}
-				return ids
-			}
-		}
-		return nil
-	}
+	srv := oc.serve(ctx, t)
+	providerModels := func() []string { return srv.models(ctx, t, "pc") }
 	require.Empty(t, providerModels(), "nobody logged in yet: OpenCode cannot list the gateway")
 
 	login := e.start("login", "pc")
-	_, err = as.BrowseAuthorization(ctx, redirectOf(t, login.await(t, startURLLine, time.Minute)))
+	_, err := as.BrowseAuthorization(ctx, redirectOf(t, login.await(t, startURLLine, time.Minute)))
 	require.NoError(t, err)
 	require.Equal(t, exitOK, login.wait(t, time.Minute), login.stderrText())
 
@@ -356,4 +312,122 @@ func TestReadmeInstallStepsWorkForANewUser(t *testing.T) {
 	code, out := runPiped(ctx, t, oc, "run", "--model", id+"/"+gatewayModels[0], "hello")
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, testgateway.Greeting(testenv.DemoUser))
+}
+
+// TestTheConnectDialogsFlowThroughOpenCodesHTTPAPI: the calls the TUI's
+// /connect makes (GET /provider/auth, POST /provider/<id>/oauth/authorize and
+// /callback, then POST /instance/dispose), against `opencode serve`: the
+// gateway is offered with its two methods, authorize hands over the device
+// login's URL and code for the dialog to show, and once approved the gateway's
+// models are listed.
+func TestTheConnectDialogsFlowThroughOpenCodesHTTPAPI(t *testing.T) {
+	as, gw := firstContactStack(t)
+	e := newCLIEnv(t)
+	oc := newOpenCode(t, e, opencodeConfig(map[string]any{"pc": withLoginTimeout(deviceProvider(as, gw.URL+"/v1", "device_code"))}))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	srv := oc.serve(ctx, t)
+
+	var methods map[string][]struct {
+		Type  string `json:"type"`
+		Label string `json:"label"`
+	}
+	srv.call(ctx, t, http.MethodGet, "/provider/auth", nil, &methods)
+	require.Len(t, methods["pc"], 2, "%v", methods)
+	assert.Equal(t, "Browser", methods["pc"][0].Label)
+	assert.Equal(t, "Device code", methods["pc"][1].Label)
+
+	var auth struct {
+		URL          string `json:"url"`
+		Method       string `json:"method"`
+		Instructions string `json:"instructions"`
+	}
+	srv.call(ctx, t, http.MethodPost, "/provider/pc/oauth/authorize", map[string]any{"method": 1}, &auth)
+	assert.Equal(t, "auto", auth.Method)
+	assert.Contains(t, auth.URL, as.Issuer, "the dialog gets the verification URL")
+	code := regexp.MustCompile(`code: (\S+)`).FindStringSubmatch(auth.Instructions)
+	require.NotNil(t, code, "the dialog gets the code: %q; sidecar log:\n%s", auth.Instructions, oc.sidecarLog(e))
+	require.NoError(t, as.ApproveDevice(ctx, code[1]))
+	var ok bool
+	srv.call(ctx, t, http.MethodPost, "/provider/pc/oauth/callback", map[string]any{"method": 1}, &ok)
+	require.True(t, ok)
+	srv.call(ctx, t, http.MethodPost, "/instance/dispose", nil, &ok)
+	assert.ElementsMatch(t, gatewayModels, srv.models(ctx, t, "pc"))
+}
+
+// server is a running `opencode serve`.
+type server struct{ base string }
+
+// serve starts `opencode serve` on a free port of 127.0.0.1 (no terminal).
+func (oc *openCode) serve(ctx context.Context, t *testing.T) *server {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, oc.bin, "serve", "--hostname", "127.0.0.1", "--port", "0")
+	cmd.Dir, cmd.Env = oc.dir, oc.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		listening := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+	}()
+	select {
+	case base := <-urls:
+		return &server{base: base}
+	case <-time.After(time.Minute):
+		t.Fatal("opencode serve did not say where it listens")
+		return nil
+	}
+}
+
+// call sends a JSON request to OpenCode's HTTP API and decodes the answer.
+func (s *server) call(ctx context.Context, t *testing.T, method, path string, body, out any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.base+path, r)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 3 * time.Minute}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %s", method, path, raw)
+	require.NoError(t, json.Unmarshal(raw, out), "%s %s: %s", method, path, raw)
+}
+
+// models lists the model ids OpenCode knows for a provider (GET /config/providers).
+func (s *server) models(ctx context.Context, t *testing.T, provider string) []string {
+	t.Helper()
+	var body struct {
+		Providers []struct {
+			ID     string                    `json:"id"`
+			Models map[string]map[string]any `json:"models"`
+		} `json:"providers"`
+	}
+	s.call(ctx, t, http.MethodGet, "/config/providers", nil, &body)
+	for _, p := range body.Providers {
+		if p.ID == provider {
+			ids := make([]string, 0, len(p.Models))
+			for id := range p.Models {
+				ids = append(ids, id)
+			}
+			return ids
+		}
+	}
+	return nil
 }
