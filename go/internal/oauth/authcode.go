@@ -178,17 +178,15 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 // exchangeCode trades the code for tokens (RFC 6749 4.1.3 with the PKCE
 // verifier) and checks the result.
 func (c *Client) exchangeCode(ctx context.Context, meta *Metadata, code secret.String, redirectURI string, r authRequest) (tokens.Token, error) {
-	form := url.Values{
+	grant := url.Values{
 		"grant_type":   {"authorization_code"},
 		"code":         {code.Reveal()},
 		"redirect_uri": {redirectURI},
 	}
-	scrub := []secret.String{code, r.state}
 	if r.pkce != nil {
-		form.Set("code_verifier", r.pkce.verifier.Reveal())
-		scrub = append(scrub, r.pkce.verifier)
+		grant.Set("code_verifier", r.pkce.verifier.Reveal())
 	}
-	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, form, scrub...)
+	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
 	if err != nil {
 		return tokens.Token{}, err
 	}

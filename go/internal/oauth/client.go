@@ -133,33 +133,6 @@ func (c *Client) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, c.http)
 }
 
-func (c *Client) authStyle(meta *Metadata) oauth2.AuthStyle {
-	switch c.p.ClientAuthMethod {
-	case config.AuthMethodBasic:
-		return oauth2.AuthStyleInHeader
-	case config.AuthMethodPost, config.AuthMethodNone:
-		return oauth2.AuthStyleInParams
-	}
-	if c.p.ClientSecret.IsZero() {
-		return oauth2.AuthStyleInParams // public client: client_id in the body
-	}
-	// RFC 8414: the default when the server lists nothing is client_secret_basic.
-	if meta == nil || len(meta.TokenEndpointAuthMethods) == 0 {
-		return oauth2.AuthStyleInHeader
-	}
-	for _, m := range meta.TokenEndpointAuthMethods {
-		if m == config.AuthMethodBasic {
-			return oauth2.AuthStyleInHeader
-		}
-	}
-	for _, m := range meta.TokenEndpointAuthMethods {
-		if m == config.AuthMethodPost {
-			return oauth2.AuthStyleInParams
-		}
-	}
-	return oauth2.AuthStyleInHeader
-}
-
 // Acquire implements tokens.Grant.
 func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
 	switch c.p.Flow {

@@ -122,5 +122,3 @@ func (c *Client) timeout() time.Duration {
 	}
 	return config.DefaultHTTPTimeout
 }
-
-func secondsDuration(s int64) time.Duration { return time.Duration(s) * time.Second }
