@@ -104,6 +104,7 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no device_authorization_endpoint; set deviceAuthorizationEndpoint in the oauth2 block", c.p.ID)
 	}
 	form := url.Values{}
+	c.setAuthorizationParams(form)
 	if len(c.p.Scopes) > 0 {
 		form.Set("scope", strings.Join(c.p.Scopes, " "))
 	}

@@ -44,14 +44,24 @@ func (c *Client) requestSecrets(form url.Values) []string {
 }
 
 // tokenRequest is the one way to the token endpoint, for every grant:
-// grant holds grant_type and the grant's own parameters; x/oauth2 adds
-// the client's authentication, posts the request and parses the answer. x/oauth2's clientcredentials.Config is
+// grant holds grant_type and the grant's own parameters; the client's
+// authentication and tokenParams are added here, and x/oauth2 posts the
+// request and parses the answer. x/oauth2's clientcredentials.Config is
 // used because it is the entry point that takes any grant_type and any
 // parameters (EndpointParams); oauth2.Config.Exchange always sends `code`,
-// and its refresh and device polling take no extra parameters. The auth style is always given,
+// and its refresh and device polling take no extra parameters, which
+// client assertions and tokenParams need. The auth style is always given,
 // so x/oauth2 never probes (retries a failed request the other way).
 func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, grant url.Values) (tokens.Token, error) {
-	form := cloneValues(grant)
+	form, err := c.authenticated(ctx, meta, grant)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	for k, v := range c.p.TokenParams {
+		if _, set := form[k]; !set { // never over a parameter of ours
+			form.Set(k, v)
+		}
+	}
 	cfg := clientcredentials.Config{
 		ClientID:       c.p.ClientID,
 		ClientSecret:   c.p.ClientSecret.Reveal(),
@@ -133,7 +143,10 @@ func checkTokenText(accessToken, tokenType string) string {
 // the bounded body of a 200 answer; any other answer is an error from
 // classify, like a token endpoint's.
 func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metadata, form url.Values) ([]byte, error) {
-	form = cloneValues(form)
+	form, err := c.authenticated(ctx, meta, form)
+	if err != nil {
+		return nil, err
+	}
 	secrets := c.requestSecrets(form)
 	basic := c.authStyle(meta) == oauth2.AuthStyleInHeader
 	if !basic {
@@ -183,14 +196,6 @@ func answerError(resp *http.Response, body []byte) *oauth2.RetrieveError {
 		re.ErrorCode, re.ErrorDescription = payload.Error, payload.Description
 	}
 	return re
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
 }
 
 // finishLogin applies what every interactive login requires of its token:
