@@ -102,6 +102,49 @@ function clientAuthMismatch(req, form) {
   return undefined;
 }
 
+/** Parameters whose values a test must not be able to read back from /test/last-requests. */
+const SECRET_PARAMS = new Set([
+  'client_secret', 'code', 'code_verifier', 'refresh_token', 'device_code', 'assertion',
+  'subject_token', 'actor_token', 'token',
+]);
+
+function decodeJWTPart(part) {
+  try {
+    return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The parameters of the last request to each endpoint (authorization, device_authorization,
+ * token, revocation, introspection, par), for tests that check what a client sent (extra
+ * parameters, client assertions). Secret values are replaced by "[present]"; a
+ * client_assertion is shown as its decoded header and claims, without the signature.
+ * No global state: one per server.
+ */
+export class LastRequests {
+  #byEndpoint = new Map();
+
+  record(endpoint, params, req) {
+    const out = { params: {}, basic: basicClientId(req.headers.authorization) !== undefined };
+    for (const [key, value] of params) {
+      let shown = SECRET_PARAMS.has(key) ? '[present]' : value;
+      if (key === 'client_assertion') {
+        const [header, claims] = value.split('.').slice(0, 2).map(decodeJWTPart);
+        out.client_assertion = { header, claims };
+        shown = '[present]';
+      }
+      (out.params[key] ||= []).push(shown);
+    }
+    this.#byEndpoint.set(endpoint, out);
+  }
+
+  toJSON() {
+    return Object.fromEntries(this.#byEndpoint);
+  }
+}
+
 /** Counts token-endpoint requests by grant_type and error code. No global state: one per server. */
 export class Stats {
   #counts = new Map();
@@ -267,12 +310,16 @@ function interactionRoutes(provider, settings) {
   };
 }
 
-function testRoutes(stats) {
+function testRoutes(stats, lastRequests) {
   const external = externalPublicJWKS();
   return async function test(ctx) {
     ctx.set('Cache-Control', 'no-store');
     if (ctx.method === 'GET' && ctx.path === '/test/stats') {
       ctx.body = stats.toJSON();
+      return;
+    }
+    if (ctx.method === 'GET' && ctx.path === '/test/last-requests') {
+      ctx.body = lastRequests.toJSON();
       return;
     }
     if (ctx.method === 'POST' && ctx.path === '/test/stats/reset') {
@@ -292,7 +339,8 @@ function testRoutes(stats) {
 /** Installs all middleware on provider. */
 export function installMiddleware(provider, settings, stats) {
   const interactions = interactionRoutes(provider, settings);
-  const test = testRoutes(stats);
+  const lastRequests = new LastRequests();
+  const test = testRoutes(stats, lastRequests);
   const polls = new PollTracker(settings.deviceInterval, settings.deviceCodeTTL);
 
   provider.use(async (ctx, next) => {
@@ -306,6 +354,7 @@ export function installMiddleware(provider, settings, stats) {
     const arrival = Date.now();
     if (ctx.method === 'GET' && ctx.path === '/auth') {
       const query = new URLSearchParams(ctx.querystring);
+      lastRequests.record('authorization', query, ctx.req);
       if (withDefaultScope(query, settings)) {
         ctx.querystring = query.toString();
       }
@@ -317,6 +366,7 @@ export function installMiddleware(provider, settings, stats) {
       // Read the body here (oidc-provider then uses ctx.request.body), so that the
       // statistics and the client authentication check see the parameters.
       form = new URLSearchParams(await readRaw(ctx.req));
+      lastRequests.record(ctx.path === '/token' ? 'token' : OTHER_ENDPOINTS.get(ctx.path) || 'par', form, ctx.req);
       if (ctx.path === '/device/auth') {
         withDefaultScope(form, settings);
       }

@@ -78,6 +78,18 @@ export const CLIENTS = [
     redirect_uris: [],
   },
   {
+    // private_key_jwt (RFC 7523 section 2.2): no secret; every request carries a
+    // client_assertion signed with a key of keys/client-assertion.json (RS256 kid
+    // pkjwt-rs256-1, ES256 kid pkjwt-es256-1; only the public halves are registered).
+    client_id: 'pkjwt-client',
+    application_type: 'native',
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: clientAssertionPublicJWKS(),
+    grant_types: ['client_credentials', 'authorization_code', 'refresh_token', GRANT_DEVICE_CODE],
+    response_types: ['code'],
+    redirect_uris: loopbackRedirects(),
+  },
+  {
     client_id: 'exchange-client',
     client_secret: 'exchange-client-secret',
     token_endpoint_auth_method: 'client_secret_basic',
@@ -96,12 +108,21 @@ export function signingJWKS() {
   return readJSON('signing.json');
 }
 
-/** Public half of the external issuer's keys, as served at /test/external/jwks. */
-export function externalPublicJWKS() {
-  const { keys } = readJSON('external.json');
+function publicJWKS(name) {
+  const { keys } = readJSON(name);
   return {
     keys: keys.map(({ d, p, q, dp, dq, qi, ...pub }) => pub),
   };
+}
+
+/** Public half of the external issuer's keys, as served at /test/external/jwks. */
+export function externalPublicJWKS() {
+  return publicJWKS('external.json');
+}
+
+/** Public half of pkjwt-client's keys (the private ones sign its client assertions). */
+export function clientAssertionPublicJWKS() {
+  return publicJWKS('client-assertion.json');
 }
 
 function envInt(env, name, def, min, max) {

@@ -18,6 +18,8 @@ var oauthKeys = []string{
 	"revocationEndpoint", "subjectTokenSource", "subjectTokenType", "tokenExchangeAudience",
 	"resource", "requestedTokenType", "modelsURL", "responseApi", "allowInsecureHttp",
 	"caFile", "tokenExpirySkewMs", "httpTimeoutMs",
+	"clientAssertionKeyFile", "clientAssertionKeyId", "clientAssertionAlg", "clientAssertionSource",
+	"audience", "prompt", "loginHint", "acrValues", "authorizationParams", "tokenParams",
 }
 
 // serverOnlyKeys are the extra keys of a pluginConfig server entry.
@@ -28,7 +30,7 @@ var flows = []string{
 	string(JWTBearer), string(TokenExchange),
 }
 
-var authMethods = []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone}
+var authMethods = []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}
 
 // Bounds of the numeric options.
 const (
@@ -60,6 +62,7 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 	if m, ok := r.enum("clientAuthMethod", authMethods); ok {
 		p.ClientAuthMethod = m
 	}
+	readClientAssertion(r, p)
 	scopesReported := readScopes(r, p)
 	p.PKCE = r.boolean("pkce", true)
 	if port, ok := r.intIn("redirectPort", 1, 65535, "an integer in [1, 65535]"); ok {
@@ -95,6 +98,7 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 
 	readTokenExchange(r, p)
 	readResources(r, p)
+	readRequestParams(r, p)
 
 	p.ResponseAPI = r.boolean("responseApi", false)
 	if s, ok := r.str("caFile", "a non-empty path to a PEM file", false); ok {
@@ -260,10 +264,10 @@ func readTokenExchange(r *reader, p *Provider) {
 	}
 	if v, ok := r.lookup("subjectTokenSource"); ok {
 		if usesSource {
-			p.SubjectToken = readSubjectTokenSource(r, SeverityError)
+			p.SubjectToken = readSubjectTokenSource(r, "subjectTokenSource", SeverityError)
 		} else {
 			ignored("subjectTokenSource", v, `"jwt_bearer" or "token_exchange"`)
-			readSubjectTokenSource(r, SeverityWarning) // still point out mistakes
+			readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
 		}
 	}
 	type opt struct {

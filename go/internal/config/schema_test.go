@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -191,9 +192,20 @@ func TestSchemaEnumsMatchParser(t *testing.T) {
 	assert.Equal(t, false, at(t, props, "allowInsecureHttp", "default"))
 	assert.Equal(t, DefaultSubjectTokenType, at(t, props, "subjectTokenType", "default"))
 
-	// subjectTokenSource: one branch per source type, each with `type` and
+	assert.Equal(t, assertionAlgs, strs(t, at(t, props, "clientAssertionAlg", "enum")))
+	// The parameter maps refuse exactly the names the parser refuses.
+	for _, key := range []string{"authorizationParams", "tokenParams"} {
+		reserved := slices.Sorted(maps.Keys(reservedParams))
+		assert.Equal(t, reserved, strs(t, at(t, props, key, "propertyNames", "not", "enum")), key)
+	}
+
+	// Both token sources (subjectTokenSource, clientAssertionSource) are
+	// $defs.tokenSource: one branch per source type, each with `type` and
 	// exactly the one key that type takes.
-	branches := at(t, props, "subjectTokenSource", "oneOf").([]any)
+	for _, key := range []string{"subjectTokenSource", "clientAssertionSource"} {
+		assert.Equal(t, "#/$defs/tokenSource", at(t, props, key, "$ref"), key)
+	}
+	branches := at(t, s, "$defs", "tokenSource", "oneOf").([]any)
 	var types []string
 	for i := range branches {
 		b := obj(t, branches, i)

@@ -32,6 +32,10 @@ const (
 	AuthMethodPost  = "client_secret_post"  // client_secret in the form body
 	AuthMethodBasic = "client_secret_basic" // HTTP Basic
 	AuthMethodNone  = "none"                // public client
+	// AuthMethodPrivateKeyJWT: a signed JWT as client_assertion (RFC 7523
+	// section 2.2), made with ClientAssertionKeyFile or read from
+	// ClientAssertionSource.
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
 )
 
 // Subject-token source types for jwt_bearer and token_exchange.
@@ -96,11 +100,29 @@ type Provider struct {
 	LoginTimeout     time.Duration
 	Endpoints        Endpoints
 
+	// private_key_jwt: exactly one of ClientAssertionKeyFile (the plugin
+	// signs) and ClientAssertionSource (a JWT made elsewhere, e.g. a GitHub
+	// Actions or Kubernetes token: the federated-credential pattern).
+	ClientAssertionKeyFile string              // PEM (PKCS#8, PKCS#1, SEC1) or JWK / JWK set
+	ClientAssertionKeyID   string              // kid header; default: the JWK's kid
+	ClientAssertionAlg     string              // default: RS256 for RSA, ES256/384/512 by curve, EdDSA
+	ClientAssertionSource  *SubjectTokenSource // read fresh for every request
+
 	SubjectToken       *SubjectTokenSource // required for jwt_bearer / token_exchange
 	SubjectTokenType   string              // token_exchange (default DefaultSubjectTokenType)
-	Audience           string              // token_exchange audience (tokenExchangeAudience)
+	Audience           string              // audience parameter (audience, or tokenExchangeAudience)
 	Resources          []string            // RFC 8707 / 8693 resource
 	RequestedTokenType string              // token_exchange
+
+	// Extra request parameters. Prompt, LoginHint and ACRValues go into the
+	// authorization request; AuthorizationParams into the authorization and
+	// device authorization requests; TokenParams into every token request.
+	// None of them names a parameter the plugin sets itself.
+	Prompt              string
+	LoginHint           string
+	ACRValues           string
+	AuthorizationParams map[string]string
+	TokenParams         map[string]string
 
 	SyncInterval  time.Duration     // bounded to [MinSyncInterval, MaxSyncInterval]
 	NameOverrides map[string]string // model id -> display name

@@ -117,12 +117,13 @@ var sourceKey = map[string]string{
 	SourceEnv:           "var",
 }
 
-// readSubjectTokenSource reads subjectTokenSource, reporting with sev.
-// It returns nil when the source is missing or has an error.
-func readSubjectTokenSource(r *reader, sev Severity) *SubjectTokenSource {
+// readSubjectTokenSource reads a token source object at key
+// (subjectTokenSource, clientAssertionSource), reporting with sev. It
+// returns nil when the source is missing or has an error.
+func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSource {
 	sub := *r
 	sub.sev = sev
-	c := sub.child("subjectTokenSource",
+	c := sub.child(key,
 		`an object like {"type": "github_actions", "audience": "..."} with type `+quotedList(sourceTypes))
 	if c == nil {
 		return nil
@@ -184,8 +185,9 @@ func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
 	_, secretSet := r.lookup("clientSecret")
 	if !secretSet {
 		switch {
-		case p.Flow == ClientCredentials:
-			r.report("clientSecret", "a non-empty string (required when authFlow is \"client_credentials\")", "", "")
+		case p.Flow == ClientCredentials && p.ClientAuthMethod != AuthMethodPrivateKeyJWT:
+			r.report("clientSecret", "a non-empty string (required when authFlow is \"client_credentials\", "+
+				"unless clientAuthMethod is \"private_key_jwt\")", "", "")
 		case p.ClientAuthMethod == AuthMethodPost || p.ClientAuthMethod == AuthMethodBasic:
 			r.report("clientSecret", "a non-empty string (required when clientAuthMethod is "+
 				strconv.Quote(p.ClientAuthMethod)+")", "", "")
@@ -193,7 +195,7 @@ func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
 	}
 	if p.ClientAuthMethod == AuthMethodNone {
 		if p.Flow == ClientCredentials {
-			r.report("clientAuthMethod", `"client_secret_post" or "client_secret_basic" when authFlow is "client_credentials"`,
+			r.report("clientAuthMethod", `"client_secret_post", "client_secret_basic" or "private_key_jwt" when authFlow is "client_credentials"`,
 				strconv.Quote(AuthMethodNone), "")
 		} else if !p.ClientSecret.IsZero() {
 			r.warn("clientSecret", `unset when clientAuthMethod is "none"`, "a string", "it is not sent")

@@ -44,13 +44,20 @@ func (c *Client) newAuthRequest() (authRequest, error) {
 	return r, nil
 }
 
-// authorizationURL is the endpoint with its own query kept and ours set.
+// authorizationURL is the endpoint with its own query kept, then the
+// configured extra parameters, then ours set (ours always win).
 func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (string, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return "", fmt.Errorf("provider %q: authorization endpoint %s: %w", c.p.ID, redact.URL(endpoint), err)
 	}
 	q := u.Query()
+	c.setAuthorizationParams(q)
+	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
 	q.Set("response_type", "code")
 	q.Set("client_id", c.p.ClientID)
 	q.Set("redirect_uri", redirectURI)
@@ -71,6 +78,17 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// setAuthorizationParams sets authorizationParams and audience, which the
+// authorization and device authorization requests carry.
+func (c *Client) setAuthorizationParams(q url.Values) {
+	for k, v := range c.p.AuthorizationParams {
+		q.Set(k, v)
+	}
+	if c.p.Audience != "" {
+		q.Set("audience", c.p.Audience)
+	}
 }
 
 func (c *Client) loginTimeout() time.Duration {
@@ -178,17 +196,15 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 // exchangeCode trades the code for tokens (RFC 6749 4.1.3 with the PKCE
 // verifier) and checks the result.
 func (c *Client) exchangeCode(ctx context.Context, meta *Metadata, code secret.String, redirectURI string, r authRequest) (tokens.Token, error) {
-	form := url.Values{
+	grant := url.Values{
 		"grant_type":   {"authorization_code"},
 		"code":         {code.Reveal()},
 		"redirect_uri": {redirectURI},
 	}
-	scrub := []secret.String{code, r.state}
 	if r.pkce != nil {
-		form.Set("code_verifier", r.pkce.verifier.Reveal())
-		scrub = append(scrub, r.pkce.verifier)
+		grant.Set("code_verifier", r.pkce.verifier.Reveal())
 	}
-	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, form, scrub...)
+	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
 	if err != nil {
 		return tokens.Token{}, err
 	}

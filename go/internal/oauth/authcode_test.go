@@ -38,6 +38,7 @@ type fakeUser struct {
 	as       *fakeAS
 	steps    []step
 	statuses chan []int
+	pages    []string // the pages the callbacks answered with; read after wait
 }
 
 func newFakeUser(t *testing.T, as *fakeAS, steps ...step) *fakeUser {
@@ -63,10 +64,12 @@ func (u *fakeUser) drive(startURL string) {
 	var (
 		mu       sync.Mutex
 		statuses []int
+		pages    []string
 		wg       sync.WaitGroup
 	)
 	defer func() {
 		wg.Wait()
+		u.pages = pages
 		u.statuses <- statuses
 	}()
 	defer u.as.openGate()
@@ -96,13 +99,14 @@ func (u *fakeUser) drive(startURL string) {
 			target.RawQuery = s.query(auth, u.as.issuer).Encode()
 		}
 		send := func() {
-			status, _, _, err := fetch(target.String())
+			status, page, _, err := fetch(target.String())
 			if err != nil {
 				u.t.Errorf("callback: %v", err)
 				return
 			}
 			mu.Lock()
 			statuses = append(statuses, status)
+			pages = append(pages, page)
 			mu.Unlock()
 			u.as.openGate() // one answer is in: the held one may now complete
 		}

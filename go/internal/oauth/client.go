@@ -3,11 +3,15 @@
 // (client_credentials, RFC 7523 jwt_bearer, RFC 8693 token_exchange), the
 // interactive grants (authorization code with PKCE through a loopback
 // redirect, RFC 8628 device code) with id_token verification, the refresh
-// grant, and the subject-token sources the federated grants read.
-// Every request has a deadline, no redirect is ever followed, response
-// bodies are read with a bound, and errors carry the OAuth error code and
-// a classification (tokens.ErrInvalidGrant, ErrInvalidClient, ErrTransient)
-// but never a secret.
+// grant, and the subject-token sources the federated grants read. Clients
+// authenticate with a secret, as public clients, or with client assertions
+// (private_key_jwt: signed with a key file, or a federated token from a
+// source). Every token request goes through golang.org/x/oauth2
+// (tokenRequest), and every failed request through one classifier
+// (classify). Every request has a deadline, no redirect is ever followed,
+// response bodies are read with a bound, and errors carry the OAuth error
+// code and a classification (tokens.ErrInvalidGrant, ErrInvalidClient,
+// ErrTransient) but never a secret.
 package oauth
 
 import (
@@ -43,7 +47,8 @@ type Client struct {
 	metaAt  time.Time
 	metaTTL time.Duration
 
-	ia *interaction // the interactive grants' prompt, browser, sleep, JWKS
+	ia        *interaction  // the interactive grants' prompt, browser, sleep, JWKS
+	assertion *assertionKey // private_key_jwt with clientAssertionKeyFile
 }
 
 // Options tune a Client; zero values give production defaults.
@@ -76,8 +81,18 @@ func New(p config.Provider, o Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	if p.ClientAuthMethod == config.AuthMethodNone {
+	var assertion *assertionKey
+	switch p.ClientAuthMethod {
+	case config.AuthMethodNone:
 		p.ClientSecret = secret.String{} // a public client never sends one
+	case config.AuthMethodPrivateKeyJWT:
+		p.ClientSecret = secret.String{} // the assertion replaces it
+		if p.ClientAssertionKeyFile != "" {
+			var err error
+			if assertion, err = loadAssertionKey(p); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -89,7 +104,7 @@ func New(p config.Provider, o Options) (*Client, error) {
 		o.MetadataTTL = time.Hour
 	}
 	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv, metaTTL: o.MetadataTTL,
-		ia: newInteraction(o)}, nil
+		ia: newInteraction(o), assertion: assertion}, nil
 }
 
 // HTTPClient is the client's HTTP client (shared with model discovery).
@@ -131,33 +146,6 @@ func NewHTTPClient(p config.Provider) (*http.Client, error) {
 
 func (c *Client) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, c.http)
-}
-
-func (c *Client) authStyle(meta *Metadata) oauth2.AuthStyle {
-	switch c.p.ClientAuthMethod {
-	case config.AuthMethodBasic:
-		return oauth2.AuthStyleInHeader
-	case config.AuthMethodPost, config.AuthMethodNone:
-		return oauth2.AuthStyleInParams
-	}
-	if c.p.ClientSecret.IsZero() {
-		return oauth2.AuthStyleInParams // public client: client_id in the body
-	}
-	// RFC 8414: the default when the server lists nothing is client_secret_basic.
-	if meta == nil || len(meta.TokenEndpointAuthMethods) == 0 {
-		return oauth2.AuthStyleInHeader
-	}
-	for _, m := range meta.TokenEndpointAuthMethods {
-		if m == config.AuthMethodBasic {
-			return oauth2.AuthStyleInHeader
-		}
-	}
-	for _, m := range meta.TokenEndpointAuthMethods {
-		if m == config.AuthMethodPost {
-			return oauth2.AuthStyleInParams
-		}
-	}
-	return oauth2.AuthStyleInHeader
 }
 
 // Acquire implements tokens.Grant.

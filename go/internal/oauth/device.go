@@ -104,6 +104,7 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no device_authorization_endpoint; set deviceAuthorizationEndpoint in the oauth2 block", c.p.ID)
 	}
 	form := url.Values{}
+	c.setAuthorizationParams(form)
 	if len(c.p.Scopes) > 0 {
 		form.Set("scope", strings.Join(c.p.Scopes, " "))
 	}
@@ -121,12 +122,9 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 		form.Set("code_challenge_method", "S256")
 	}
 	const op = "device authorization request"
-	status, body, err := c.postForm(ctx, op, meta.DeviceAuthorizationEndpoint, meta, form)
+	body, err := c.postForm(ctx, op, meta.DeviceAuthorizationEndpoint, meta, form)
 	if err != nil {
 		return tokens.Token{}, err
-	}
-	if status != 200 {
-		return tokens.Token{}, c.oauthError(op, status, body)
 	}
 	d, err := c.parseDeviceAuth(body, c.now())
 	if err != nil {
@@ -158,11 +156,9 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 // and goes on; only the server's answer or the expiry ends the flow.
 func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, verifier *pkce) (tokens.Token, error) {
 	const op = "device_code token request"
-	form := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
-	scrub := []secret.String{d.deviceCode}
+	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
 	if verifier != nil {
-		form.Set("code_verifier", verifier.verifier.Reveal())
-		scrub = append(scrub, verifier.verifier)
+		grant.Set("code_verifier", verifier.verifier.Reveal())
 	}
 	interval := d.interval
 	var backoff time.Duration // > 0 while the server is unreachable or failing
@@ -178,7 +174,7 @@ func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, v
 		if err := c.ia.sleep(ctx, min(wait, remaining)); err != nil {
 			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, err)
 		}
-		t, err := c.tokenRequest(ctx, op, meta, form, scrub...)
+		t, err := c.tokenRequest(ctx, op, meta, grant)
 		if err == nil {
 			return t, nil
 		}

@@ -1,11 +1,13 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 
 	"golang.org/x/oauth2"
 
@@ -67,22 +69,28 @@ func (e *Error) Is(target error) bool { return e.kind != nil && target == e.kind
 // Unwrap returns the underlying transport error, if any.
 func (e *Error) Unwrap() error { return e.cause }
 
-// classify turns an error from x/oauth2 or net/http into an *Error.
-func (c *Client) classify(op string, err error) error {
+// classify is the one place that maps a failed request to an *Error:
+// x/oauth2's *oauth2.RetrieveError (token endpoint) or answerError's (other
+// endpoints), x/oauth2's parse errors, or a transport error. secrets are
+// the values the request carried (requestSecrets): every one of them is
+// masked in whatever text of the server's the error keeps, before that
+// text is cleaned and truncated, so no prefix of a secret survives a cut.
+func (c *Client) classify(op string, err error, secrets []string) error {
 	e := &Error{ProviderID: c.p.ID, Op: op}
+	clean := func(s string, max int) string { return redact.Text(maskValues(s, secrets), max) }
 	var re *oauth2.RetrieveError
 	switch {
 	case errors.As(err, &re):
 		if re.Response != nil {
 			e.Status = re.Response.StatusCode
 		}
-		mine := []secret.String{c.p.ClientSecret}
-		e.Code = redact.Text(scrubValues(re.ErrorCode, mine), 60)
-		e.Description = redact.Text(scrubValues(re.ErrorDescription, mine), 200)
-		if e.Code == "" && len(re.Body) > 0 && e.Status >= 400 {
-			e.Description = "response: " + redact.Text(scrubValues(string(re.Body), mine), 200)
+		e.Code = clean(re.ErrorCode, 60)
+		e.Description = clean(re.ErrorDescription, 200)
+		if re.ErrorCode == "" && len(bytes.TrimSpace(re.Body)) > 0 && e.Status >= 400 {
+			e.Description = "response: " + clean(string(re.Body), 200)
 		}
-		// As in tokenreq.go: a 429 or 5xx is transient whatever code it names.
+		// A 429 or 5xx is the server failing, whatever code it names: retry
+		// later rather than ask the user to log in again.
 		switch {
 		case e.Status == 429 || e.Status >= 500 || re.ErrorCode == "temporarily_unavailable" || re.ErrorCode == "server_error":
 			e.kind = tokens.ErrTransient
@@ -91,13 +99,29 @@ func (c *Client) classify(op string, err error) error {
 		case re.ErrorCode == "invalid_client" || (e.Status == 401 && re.ErrorCode == ""):
 			e.kind = tokens.ErrInvalidClient
 		}
-	default:
+	case isURLError(err): // no answer: unreachable, timed out, or cancelled by us
 		e.cause = transportError(err)
+		if !errors.Is(err, context.Canceled) {
+			e.kind = tokens.ErrTransient
+		}
+	default: // x/oauth2 could not read a 2xx answer, or another failure
+		e.cause = errors.New(clean(err.Error(), 300))
 		if isTransient(err) {
 			e.kind = tokens.ErrTransient
 		}
 	}
 	return e
+}
+
+// maskValues masks every occurrence of the given values (of 4 bytes or
+// more) in s.
+func maskValues(s string, values []string) string {
+	for _, v := range values {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, secret.Redacted)
+		}
+	}
+	return s
 }
 
 // transportError keeps the message of a transport error but drops the
@@ -110,14 +134,15 @@ func transportError(err error) error {
 	return err
 }
 
+func isURLError(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
 func isTransient(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
 	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	var ue *url.Error
-	return errors.As(err, &ue)
+	return errors.As(err, &ne) || isURLError(err)
 }

@@ -2,6 +2,12 @@ package oauth_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -313,4 +320,71 @@ func TestHydraDoesNotOfferDeviceCodeOrTokenExchange(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "invalid_request")
 	assert.NotContains(t, err.Error(), "subject-token-canary")
+}
+
+// TestHydraPrivateKeyJWT: client credentials with private_key_jwt at Hydra, which
+// checks each assertion against the client's registered public keys: RS256 from a JWK
+// set file (kid from the JWK), ES256 from a PEM file with clientAssertionKeyId; two
+// requests in a row (a new jti each, Hydra refuses a replay); a key Hydra does not know
+// is invalid_client.
+func TestHydraPrivateKeyJWT(t *testing.T) {
+	h := testenv.StartHydra(t, testenv.HydraOptions{})
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	rsaJWK := jose.JSONWebKey{Key: rsaKey, KeyID: "hydra-rs256", Algorithm: "RS256", Use: "sig"}
+	ecJWK := jose.JSONWebKey{Key: ecKey, KeyID: "hydra-es256", Algorithm: "ES256", Use: "sig"}
+	for _, c := range []struct {
+		id, alg string
+		jwk     jose.JSONWebKey
+	}{{"pkjwt-rs256", "RS256", rsaJWK}, {"pkjwt-es256", "ES256", ecJWK}} {
+		jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{c.jwk.Public()}})
+		require.NoError(t, err)
+		h.CreateClient(t, testenv.HydraClient{
+			ID: c.id, GrantTypes: []string{"client_credentials"}, Scope: "api:read api:write",
+			TokenEndpointAuthMethod: config.AuthMethodPrivateKeyJWT, JWKS: jwks, TokenEndpointAuthSigningAlg: c.alg,
+		})
+	}
+	rsaSet, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{rsaJWK}})
+	require.NoError(t, err)
+	ecDER, err := x509.MarshalPKCS8PrivateKey(ecKey)
+	otherKey, otherErr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, otherErr)
+	otherDER, err2 := x509.MarshalPKCS8PrivateKey(otherKey)
+	tests := []struct {
+		name, client, file, kid string
+		refused                 bool
+	}{
+		{"RS256 from a JWK set", "pkjwt-rs256", writeFile(t, "rsa.jwks.json", rsaSet), "", false},
+		{"ES256 from a PEM file with its kid", "pkjwt-es256", writePEM(t, "PRIVATE KEY", ecDER, err), "hydra-es256", false},
+		{"a key Hydra does not know", "pkjwt-es256", writePEM(t, "PRIVATE KEY", otherDER, err2), "hydra-es256", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := config.Provider{
+				ID: "gw", Issuer: h.Issuer, ClientID: tc.client, ClientAuthMethod: config.AuthMethodPrivateKeyJWT,
+				ClientAssertionKeyFile: tc.file, ClientAssertionKeyID: tc.kid, Flow: config.ClientCredentials,
+				Scopes: []string{"api:read"}, HTTPTimeout: 10 * time.Second, ExpirySkew: 30 * time.Second,
+			}
+			logs := &logBuffer{}
+			c := newClient(t, p, logs, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			tok, err := c.Acquire(ctx)
+			if tc.refused {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, tokens.ErrInvalidClient)
+				return
+			}
+			require.NoError(t, err)
+			in, err := h.Introspect(ctx, tok.AccessToken.Reveal())
+			require.NoError(t, err)
+			assert.True(t, in.Active)
+			assert.Equal(t, tc.client, in.ClientID)
+			_, err = c.Acquire(ctx)
+			require.NoError(t, err, "a second request with a new assertion")
+			assert.NotContains(t, logs.String(), tok.AccessToken.Reveal())
+		})
+	}
 }

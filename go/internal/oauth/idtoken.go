@@ -187,15 +187,15 @@ func (c *Client) fetchJWKS(ctx context.Context, uri string) (*jose.JSONWebKeySet
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.classify(op, err)
+		return nil, c.classify(op, err, nil)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKS+1))
 	if err != nil {
-		return nil, c.classify(op, err)
+		return nil, c.classify(op, err, nil)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, c.oauthError(op, resp.StatusCode, body)
+		return nil, c.classify(op, answerError(resp, body), nil)
 	}
 	if len(body) > maxJWKS {
 		return nil, fmt.Errorf("provider %q: %s: larger than %d bytes", c.p.ID, op, maxJWKS)

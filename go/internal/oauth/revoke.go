@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
@@ -52,16 +51,10 @@ func (c *Client) Revoke(ctx context.Context, token secret.String, hint string) e
 		form.Set("token_type_hint", hint)
 	}
 	c.log.Debug("revocation request", "revocation_endpoint", meta.RevocationEndpoint, "token_type_hint", hint)
-	status, body, err := c.postForm(ctx, op, meta.RevocationEndpoint, meta, form)
-	if err != nil {
-		return err
+	_, err = c.postForm(ctx, op, meta.RevocationEndpoint, meta, form)
+	var e *Error
+	if errors.As(err, &e) && e.Code == "unsupported_token_type" {
+		return fmt.Errorf("%w: %w", ErrUnsupportedTokenType, err)
 	}
-	if status == http.StatusOK {
-		return nil
-	}
-	e := c.oauthError(op, status, body, token)
-	if e.Code == "unsupported_token_type" {
-		return fmt.Errorf("%w: %w", ErrUnsupportedTokenType, e)
-	}
-	return e
+	return err
 }

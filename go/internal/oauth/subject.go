@@ -29,7 +29,11 @@ func (c *Client) SubjectToken(ctx context.Context) (secret.String, error) {
 	if src == nil {
 		return secret.String{}, fmt.Errorf("provider %q: authFlow %s needs subjectTokenSource", c.p.ID, c.p.Flow)
 	}
-	label := fmt.Sprintf("provider %q: subjectTokenSource (%s)", c.p.ID, src.Type)
+	return c.readSource(ctx, fmt.Sprintf("provider %q: subjectTokenSource (%s)", c.p.ID, src.Type), src)
+}
+
+// readSource reads a token from src; label starts every error.
+func (c *Client) readSource(ctx context.Context, label string, src *config.SubjectTokenSource) (secret.String, error) {
 	switch src.Type {
 	case config.SourceEnv:
 		v := strings.TrimSpace(c.env(src.Var))
@@ -122,5 +126,3 @@ func (c *Client) timeout() time.Duration {
 	}
 	return config.DefaultHTTPTimeout
 }
-
-func secondsDuration(s int64) time.Duration { return time.Duration(s) * time.Second }

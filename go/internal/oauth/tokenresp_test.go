@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ import (
 )
 
 // Canaries of the token response tests: a value sent in the request (the
-// device code) and the client secret, which no error may repeat.
+// code, device code or refresh token) and the client secret, which no
+// error may repeat.
 const (
 	respCanary       = "canary-sent-value-6b1f2"
 	respSecretCanary = "canary-client-secret-0a9e"
@@ -64,30 +66,25 @@ func respClient(t testing.TB, c canned) *Client {
 	return cl
 }
 
-// checkOutcome holds for any answer of a token endpoint: a token xor an
-// error; a token has a non-blank access token and a lifetime in
-// [0, maxLifetime] counted from its receipt; an error is one line of valid
-// UTF-8 of bounded length that repeats neither a sent value nor the client
-// secret. strict: our own parser, which also refuses header-unsafe tokens.
-func checkOutcome(t *testing.T, status int, tok tokens.Token, err error, strict bool) {
+// checkOutcome holds for any answer of a token endpoint, on every grant:
+// a token xor an error; a token has a non-blank access token that is safe
+// in a header and a lifetime in [0, maxLifetime] counted from its receipt;
+// an error is one line of valid UTF-8 of bounded length that repeats none
+// of the values sent (sent) nor the client secret.
+func checkOutcome(t *testing.T, status int, tok tokens.Token, err error, sent ...string) {
 	t.Helper()
 	if err == nil {
-		if tok.AccessToken.IsZero() || (strict && strings.TrimSpace(tok.AccessToken.Reveal()) == "") {
+		if strings.TrimSpace(tok.AccessToken.Reveal()) == "" {
 			t.Fatalf("no error and no access token")
 		}
 		if status < 200 || status > 299 {
 			t.Fatalf("a token from an HTTP %d answer", status)
 		}
-		if strict {
-			if msg := checkTokenText(tok.AccessToken.Reveal(), tok.TokenType); msg != "" {
-				t.Fatalf("accepted a token that is unsafe in a header: %s", msg)
-			}
+		if msg := checkTokenText(tok.AccessToken.Reveal(), tok.TokenType); msg != "" {
+			t.Fatalf("accepted a token that is unsafe in a header: %s", msg)
 		}
 		if !tok.ExpiresAt.IsZero() {
-			life := tok.ExpiresAt.Sub(tok.ObtainedAt)
-			// Not strict: x/oauth2 turns a negative expires_in into an
-			// expiry in the past (see TestTokenResponseShapes).
-			if (strict && life < 0) || life > maxLifetime+time.Second {
+			if life := tok.ExpiresAt.Sub(tok.ObtainedAt); life <= 0 || life > maxLifetime {
 				t.Fatalf("lifetime %v out of bounds", life)
 			}
 		}
@@ -104,8 +101,40 @@ func checkOutcome(t *testing.T, status int, tok tokens.Token, err error, strict 
 		t.Fatalf("error is not valid UTF-8: %q", msg)
 	case len(msg) > 2000:
 		t.Fatalf("error of %d bytes", len(msg))
-	case strict && (strings.Contains(msg, respCanary) || strings.Contains(msg, respSecretCanary)):
-		t.Fatalf("error repeats a secret: %q", msg)
+	case strings.Contains(msg, respSecretCanary):
+		t.Fatalf("error repeats the client secret: %q", msg)
+	}
+	for _, v := range sent {
+		if strings.Contains(msg, v) {
+			t.Fatalf("error repeats a value sent: %q", msg)
+		}
+	}
+}
+
+// grantPath is one grant's way to the token endpoint.
+type grantPath struct {
+	name string
+	sent []string // secret values the request carries
+	run  func(ctx context.Context, c *Client) (tokens.Token, error)
+}
+
+// grantPaths are every grant that asks the token endpoint for a token.
+// The authorization code and device code ones call tokenRequest as
+// exchangeCode and pollDevice do, without the login around them.
+func grantPaths() []grantPath {
+	meta := &Metadata{TokenEndpoint: tokenEndpoint}
+	return []grantPath{
+		{"client_credentials", nil, func(ctx context.Context, c *Client) (tokens.Token, error) { return c.Acquire(ctx) }},
+		{"refresh", []string{respCanary}, func(ctx context.Context, c *Client) (tokens.Token, error) {
+			return c.Refresh(ctx, tokensWithRefresh(respCanary))
+		}},
+		{"authorization code exchange", []string{respCanary}, func(ctx context.Context, c *Client) (tokens.Token, error) {
+			return c.tokenRequest(ctx, "authorization code exchange", meta, url.Values{"grant_type": {"authorization_code"},
+				"code": {respCanary}, "redirect_uri": {"http://127.0.0.1:1/cb"}, "code_verifier": {"verifier-" + respCanary}})
+		}},
+		{"device_code poll", []string{respCanary}, func(ctx context.Context, c *Client) (tokens.Token, error) {
+			return c.tokenRequest(ctx, "device_code token request", meta, url.Values{"grant_type": {GrantDeviceCode}, "device_code": {respCanary}})
+		}},
 	}
 }
 
@@ -117,12 +146,12 @@ func hasErrorCode(body []byte) bool {
 	return json.Unmarshal(body, &p) == nil && p.Error != ""
 }
 
-// FuzzTokenResponse feeds arbitrary token endpoint answers (status, content
-// type, body) to both parsing paths: our parser (authorization code and
-// device grants: tokenAnswer) and x/oauth2's with our conversion (machine
-// grants and refresh: Acquire through a canned transport). Neither may
-// panic; checkOutcome must hold; a 429/5xx without an OAuth error code is
-// classified transient (retry later, no login).
+// FuzzTokenResponse feeds arbitrary token endpoint answers (status,
+// content type, body) to every grant (grantPaths): all go through
+// x/oauth2 and our conversion of its token or error. None may panic;
+// checkOutcome must hold; every grant comes to the same outcome; a 429/5xx
+// without an OAuth error code is classified transient (retry later, no
+// login).
 func FuzzTokenResponse(f *testing.F) {
 	for _, s := range []struct {
 		status int
@@ -142,6 +171,7 @@ func FuzzTokenResponse(f *testing.F) {
 		{200, true, `access_token=at&token_type=bearer&expires_in=60`},
 		{400, false, `{"error":"invalid_grant","error_description":"code ` + respCanary + ` unknown"}`},
 		{401, false, `{"error":"invalid_client","error_description":"secret ` + respSecretCanary + ` is wrong"}`},
+		{400, false, `{"error":"invalid_request","error_description":"` + strings.Repeat("x", 190) + respSecretCanary + `"}`},
 		{500, false, "<html>\n<body>down</body></html>"},
 		{503, false, `{"error":"temporarily_unavailable"}`},
 		{429, false, ``},
@@ -156,113 +186,95 @@ func FuzzTokenResponse(f *testing.F) {
 			status = -(status + 1)
 		}
 		status = 200 + status%400
-		if len(body) > maxTokenResponse {
-			return // postForm refuses it before any parsing
-		}
 		ctype := "application/json"
 		if form {
 			ctype = "application/x-www-form-urlencoded"
 		}
 		c := respClient(t, canned{status: status, ctype: ctype, body: body})
-
-		tok, err := c.tokenAnswer("token request", status, body, secret.New(respCanary))
-		checkOutcome(t, status, tok, err, true)
-		if (status == 429 || status >= 500) && !hasErrorCode(body) && !errors.Is(err, tokens.ErrTransient) {
-			t.Fatalf("HTTP %d not classified transient: %v", status, err)
-		}
-
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		tok, err = c.Acquire(ctx)
-		checkOutcome(t, status, tok, err, false)
-		if (status == 429 || status >= 500) && !hasErrorCode(body) && !errors.Is(err, tokens.ErrTransient) {
-			t.Fatalf("HTTP %d not classified transient by the x/oauth2 path: %v", status, err)
+		var first error
+		for i, path := range grantPaths() {
+			tok, err := path.run(ctx, c)
+			checkOutcome(t, status, tok, err, path.sent...)
+			if (status == 429 || status >= 500) && !hasErrorCode(body) && !errors.Is(err, tokens.ErrTransient) {
+				t.Fatalf("%s: HTTP %d not classified transient: %v", path.name, status, err)
+			}
+			if i == 0 {
+				first = err
+			} else if (err == nil) != (first == nil) || errors.Is(err, tokens.ErrTransient) != errors.Is(first, tokens.ErrTransient) {
+				t.Fatalf("%s: outcome %v differs from client_credentials' %v", path.name, err, first)
+			}
 		}
 	})
 }
 
-// TestTokenResponseShapes pins what both parsing paths make of token
-// responses with missing fields, expires_in in every shape, header-unsafe
-// values and non-JSON bodies. Expiry is always relative to receipt.
+// TestTokenResponseShapes pins what every grant makes of token responses
+// with missing fields, expires_in in every shape, header-unsafe values and
+// non-JSON bodies: the same for all, since all go through x/oauth2 and
+// fromOAuth2. Expiry is always relative to receipt.
 func TestTokenResponseShapes(t *testing.T) {
 	const none = time.Duration(-1) // no expiry information
-	type want struct {
+	tests := []struct {
+		name    string
+		status  int
+		body    string
 		ok      bool
 		life    time.Duration // none: ExpiresAt is zero
 		errText string
-	}
-	tests := []struct {
-		name   string
-		status int
-		body   string
-		ours   want // tokenAnswer: authorization code and device grants
-		x      want // x/oauth2 + fromOAuth2: machine grants and refresh
 	}{
-		{"complete", 200, `{"access_token":"at","token_type":"Bearer","expires_in":3600,"refresh_token":"rt"}`,
-			want{ok: true, life: time.Hour}, want{ok: true, life: time.Hour}},
-		{"expires_in as a string", 200, `{"access_token":"at","expires_in":"3600"}`,
-			want{ok: true, life: time.Hour}, want{ok: true, life: time.Hour}},
-		{"expires_in missing", 200, `{"access_token":"at"}`, want{ok: true, life: none}, want{ok: true, life: none}},
-		{"expires_in null", 200, `{"access_token":"at","expires_in":null}`, want{ok: true, life: none}, want{ok: true, life: none}},
-		{"expires_in zero", 200, `{"access_token":"at","expires_in":0}`, want{ok: true, life: none}, want{ok: true, life: none}},
-		{"expires_in negative", 200, `{"access_token":"at","expires_in":-60}`, want{ok: true, life: none}, want{ok: true, life: none}},
-		{"expires_in garbage string", 200, `{"access_token":"at","expires_in":"soon"}`,
-			want{ok: true, life: none}, want{errText: "cannot parse json"}},
-		{"expires_in fractional", 200, `{"access_token":"at","expires_in":60.5}`,
-			want{ok: true, life: time.Minute}, want{errText: "cannot parse json"}},
-		{"expires_in absurdly large", 200, `{"access_token":"at","expires_in":1e300}`,
-			want{ok: true, life: none}, want{errText: "cannot parse json"}},
-		{"expires_in an object", 200, `{"access_token":"at","expires_in":{"s":1}}`,
-			want{ok: true, life: none}, want{errText: "cannot parse json"}},
-		{"access_token missing", 200, `{"token_type":"Bearer","expires_in":60}`,
-			want{errText: "no access_token"}, want{errText: "missing access_token"}},
-		{"access_token blank", 200, `{"access_token":"  "}`, want{errText: "no access_token"}, want{errText: "empty access_token"}},
-		{"access_token a number", 200, `{"access_token":42}`, want{errText: "not a JSON token response"}, want{errText: "cannot parse json"}},
-		{"access_token with a line break", 200, `{"access_token":"a\r\nX-Evil: 1"}`,
-			want{errText: "outside printable ASCII"}, want{errText: "outside printable ASCII"}},
-		{"access_token not UTF-8", 200, "{\"access_token\":\"\xff\xfe\"}", want{errText: "outside printable ASCII"}, want{errText: "outside printable ASCII"}},
-		{"token_type with a line break", 200, `{"access_token":"at","token_type":"Bearer\nX-Evil: 1"}`,
-			want{errText: "not a token type name"}, want{errText: "not a token type name"}},
-		{"error with HTTP 200", 200, `{"error":"slow_down"}`, want{errText: "slow_down"}, want{errText: "slow_down"}},
-		{"HTML with HTTP 200", 200, `<html><body>Sign in</body></html>`, want{errText: "not a JSON token response"}, want{errText: "cannot parse json"}},
-		{"JSON null", 200, `null`, want{errText: "no access_token"}, want{errText: "missing access_token"}},
-		{"nested 100k deep", 200, strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000),
-			want{errText: "not a JSON token response"}, want{errText: "cannot parse json"}},
-		{"HTML with HTTP 500", 500, "<html>\n<h1>Internal error</h1></html>", want{errText: "HTTP 500"}, want{errText: "HTTP 500"}},
+		{name: "complete", status: 200, body: `{"access_token":"at","token_type":"Bearer","expires_in":3600,"refresh_token":"rt"}`, ok: true, life: time.Hour},
+		{name: "expires_in as a string", status: 200, body: `{"access_token":"at","expires_in":"3600"}`, ok: true, life: time.Hour},
+		{name: "expires_in missing", status: 200, body: `{"access_token":"at"}`, ok: true, life: none},
+		{name: "expires_in null", status: 200, body: `{"access_token":"at","expires_in":null}`, ok: true, life: none},
+		{name: "expires_in zero", status: 200, body: `{"access_token":"at","expires_in":0}`, ok: true, life: none},
+		{name: "expires_in negative", status: 200, body: `{"access_token":"at","expires_in":-60}`, ok: true, life: none},
+		{name: "expires_in beyond ten years", status: 200, body: `{"access_token":"at","expires_in":9999999999}`, ok: true, life: none},
+		{name: "expires_in in a form answer", status: 200, body: `access_token=at&expires_in=60`, ok: true, life: time.Minute},
+		{name: "expires_in garbage string", status: 200, body: `{"access_token":"at","expires_in":"soon"}`, errText: "cannot parse json"},
+		{name: "expires_in fractional", status: 200, body: `{"access_token":"at","expires_in":60.5}`, errText: "cannot parse json"},
+		{name: "expires_in absurdly large", status: 200, body: `{"access_token":"at","expires_in":1e300}`, errText: "cannot parse json"},
+		{name: "expires_in an object", status: 200, body: `{"access_token":"at","expires_in":{"s":1}}`, errText: "cannot parse json"},
+		{name: "access_token missing", status: 200, body: `{"token_type":"Bearer","expires_in":60}`, errText: "missing access_token"},
+		{name: "access_token blank", status: 200, body: `{"access_token":"  "}`, errText: "empty access_token"},
+		{name: "access_token a number", status: 200, body: `{"access_token":42}`, errText: "cannot parse json"},
+		{name: "access_token with a line break", status: 200, body: `{"access_token":"a\r\nX-Evil: 1"}`, errText: "outside printable ASCII"},
+		{name: "access_token not UTF-8", status: 200, body: "{\"access_token\":\"\xff\xfe\"}", errText: "outside printable ASCII"},
+		{name: "token_type with a line break", status: 200, body: `{"access_token":"at","token_type":"Bearer\nX-Evil: 1"}`, errText: "not a token type name"},
+		{name: "error with HTTP 200", status: 200, body: `{"error":"slow_down"}`, errText: "slow_down"},
+		{name: "HTML with HTTP 200", status: 200, body: `<html><body>Sign in</body></html>`, errText: "cannot parse json"},
+		{name: "JSON null", status: 200, body: `null`, errText: "missing access_token"},
+		{name: "nested 100k deep", status: 200, body: strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000), errText: "cannot parse json"},
+		{name: "HTML with HTTP 500", status: 500, body: "<html>\n<h1>Internal error</h1></html>", errText: "HTTP 500"},
+		{name: "a sent value and the secret echoed, long enough to be cut", status: 400,
+			body:    `{"error":"invalid_request","error_description":"` + strings.Repeat("x", 170) + respCanary + " " + respSecretCanary + `"}`,
+			errText: "invalid_request (HTTP 400)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := respClient(t, canned{status: tc.status, ctype: "application/json", body: []byte(tc.body)})
+			ctype := "application/json"
+			if strings.HasPrefix(tc.body, "access_token=") {
+				ctype = "application/x-www-form-urlencoded"
+			}
+			c := respClient(t, canned{status: tc.status, ctype: ctype, body: []byte(tc.body)})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			for _, path := range []struct {
-				name string
-				want want
-				run  func() (tokens.Token, error)
-			}{
-				{"ours", tc.ours, func() (tokens.Token, error) { return c.tokenAnswer("token request", tc.status, []byte(tc.body)) }},
-				{"x/oauth2", tc.x, func() (tokens.Token, error) { return c.Acquire(ctx) }},
-			} {
+			for _, path := range grantPaths() {
 				before := time.Now()
-				tok, err := path.run()
+				tok, err := path.run(ctx, c)
 				after := time.Now()
-				checkOutcome(t, tc.status, tok, err, true)
-				if !path.want.ok {
+				checkOutcome(t, tc.status, tok, err, path.sent...)
+				if !tc.ok {
 					require.Error(t, err, path.name)
-					assert.Contains(t, err.Error(), path.want.errText, path.name)
+					assert.Contains(t, err.Error(), tc.errText, path.name)
 					continue
 				}
 				require.NoError(t, err, path.name)
 				assert.False(t, tok.ObtainedAt.Before(before) || tok.ObtainedAt.After(after), "%s: obtained at receipt", path.name)
-				switch life := tok.ExpiresAt.Sub(tok.ObtainedAt); {
-				case path.want.life == none:
+				if tc.life == none {
 					assert.True(t, tok.ExpiresAt.IsZero(), "%s: no expiry, got %v", path.name, tok.ExpiresAt)
-				case path.name == "ours":
-					assert.Equal(t, path.want.life, life, path.name)
-				default:
-					// x/oauth2 adds expires_in to its own time.Now() on receipt,
-					// a moment before fromOAuth2 records ObtainedAt.
-					assert.True(t, life <= path.want.life && life > path.want.life-time.Second, "%s: lifetime %v, want %v", path.name, life, path.want.life)
+				} else {
+					assert.Equal(t, tc.life, tok.ExpiresAt.Sub(tok.ObtainedAt), path.name)
 				}
 			}
 		})

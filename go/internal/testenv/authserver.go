@@ -41,6 +41,12 @@ const (
 	ClientDevicePublic           = "device-public"   // device_code + refresh_token, no secret
 	ClientExchange               = "exchange-client" // jwt-bearer + token-exchange, client_secret_basic
 	ClientExchangeSecret         = "exchange-client-secret"
+	// ClientPrivateKeyJWT authenticates with private_key_jwt (no secret): client_credentials,
+	// authorization_code + PKCE, device_code and refresh_token. Its keys are
+	// ClientAssertionKeys(): RS256 kid KidRS256, ES256 kid KidES256.
+	ClientPrivateKeyJWT = "pkjwt-client"
+	KidRS256            = "pkjwt-rs256-1"
+	KidES256            = "pkjwt-es256-1"
 )
 
 // Other fixed values of the test authorization server.
@@ -110,6 +116,48 @@ func (s *AuthServer) JWKSURL() string                { return s.Issuer + "/jwks"
 
 // ExternalJWKSURL serves the public keys of ExternalIssuer.
 func (s *AuthServer) ExternalJWKSURL() string { return s.Issuer + "/test/external/jwks" }
+
+// ClientAssertionKeys is the path of the JWK set holding ClientPrivateKeyJWT's private
+// keys (examples/stack/keys/client-assertion.json); the server knows their public halves.
+func (s *AuthServer) ClientAssertionKeys() string {
+	return filepath.Join(s.root, "examples", "stack", "keys", "client-assertion.json")
+}
+
+// LastRequest is what the server received in the last request to one endpoint: every
+// parameter (secret values replaced by "[present]"), whether HTTP Basic was used, and a
+// client_assertion's decoded header and claims (no signature).
+type LastRequest struct {
+	Params          map[string][]string `json:"params"`
+	Basic           bool                `json:"basic"`
+	ClientAssertion *struct {
+		Header map[string]any `json:"header"`
+		Claims map[string]any `json:"claims"`
+	} `json:"client_assertion"`
+}
+
+// LastRequests returns the last request to each endpoint: "authorization",
+// "device_authorization", "token", "revocation", "introspection", "par".
+func (s *AuthServer) LastRequests() (map[string]LastRequest, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Issuer+"/test/last-requests", nil)
+	if err != nil {
+		return nil, fmt.Errorf("last requests: %w", err)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("last requests: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("last requests: status %d", resp.StatusCode)
+	}
+	out := map[string]LastRequest{}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("last requests: decode: %w", err)
+	}
+	return out, nil
+}
 
 // RepoRoot returns the repository root: the nearest directory at or above the working
 // directory that holds go.mod.

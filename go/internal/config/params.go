@@ -1,0 +1,162 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+)
+
+// assertionAlgs are the JWS algorithms a private_key_jwt key may sign with.
+var assertionAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// readClientAssertion reads the private_key_jwt options. Setting the key
+// file or the source selects private_key_jwt when clientAuthMethod is
+// unset; with another method it is an error, as is setting both.
+func readClientAssertion(r *reader, p *Provider) {
+	keyFile, hasKey := r.str("clientAssertionKeyFile",
+		"a non-empty path to the client's private key (PEM: PKCS#8, PKCS#1 or EC; or a JWK or JWK set JSON file)", false)
+	var source *SubjectTokenSource
+	_, hasSource := r.lookup("clientAssertionSource")
+	if hasSource {
+		source = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
+	}
+	kid, hasKid := r.str("clientAssertionKeyId", "a non-empty key id (the kid of the client's key at the server)", false)
+	alg, hasAlg := r.enum("clientAssertionAlg", assertionAlgs)
+
+	switch {
+	case !hasKey && !hasSource:
+		if p.ClientAuthMethod == AuthMethodPrivateKeyJWT {
+			r.report("clientAssertionKeyFile", `a path to the client's private key, or clientAssertionSource instead, when clientAuthMethod is "private_key_jwt"`, "", "")
+		}
+	case p.ClientAuthMethod != AuthMethodAuto && p.ClientAuthMethod != AuthMethodPrivateKeyJWT:
+		key := "clientAssertionKeyFile"
+		if !hasKey {
+			key = "clientAssertionSource"
+		}
+		r.report("clientAuthMethod", `"private_key_jwt" or unset when `+key+" is set", strconv.Quote(p.ClientAuthMethod), "")
+	case hasKey && hasSource:
+		r.report("clientAssertionSource", "unset when clientAssertionKeyFile is set (the client assertion is either signed with the key or read from the source)",
+			"an object", "")
+	default:
+		p.ClientAuthMethod = AuthMethodPrivateKeyJWT
+	}
+	if hasKey {
+		p.ClientAssertionKeyFile = keyFile
+	}
+	p.ClientAssertionSource = source
+	for _, o := range []struct {
+		key, val string
+		set      bool
+		dst      *string
+	}{{"clientAssertionKeyId", kid, hasKid, &p.ClientAssertionKeyID}, {"clientAssertionAlg", alg, hasAlg, &p.ClientAssertionAlg}} {
+		switch {
+		case !o.set:
+		case !hasKey:
+			r.warn(o.key, "unset unless clientAssertionKeyFile is set", strconv.Quote(o.val), "ignored")
+		default:
+			*o.dst = o.val
+		}
+	}
+	if p.ClientAuthMethod == AuthMethodPrivateKeyJWT && !p.ClientSecret.IsZero() {
+		r.warn("clientSecret", `unset when clientAuthMethod is "private_key_jwt"`, "a string", "it is not sent")
+	}
+}
+
+// reservedParams are the request parameters the plugin sets itself, with
+// what sets them; authorizationParams and tokenParams may not name them.
+var reservedParams = map[string]string{
+	"state": "the plugin sets it for each login", "nonce": "the plugin sets it for each login",
+	"code_challenge": "the plugin sets it for each login (PKCE)", "code_challenge_method": "the plugin sets it for each login (PKCE)",
+	"code_verifier": "the plugin sets it for each login (PKCE)", "redirect_uri": "the plugin's loopback redirect sets it",
+	"response_type": "the plugin sets it", "response_mode": "the loopback redirect reads the answer from the query",
+	"client_id": "use clientId", "client_secret": "use clientSecret",
+	"client_assertion": "use clientAuthMethod \"private_key_jwt\"", "client_assertion_type": "use clientAuthMethod \"private_key_jwt\"",
+	"grant_type": "authFlow sets it", "code": "the grant sets it", "refresh_token": "the grant sets it",
+	"device_code": "the grant sets it", "assertion": "use subjectTokenSource", "subject_token": "use subjectTokenSource",
+	"subject_token_type": "use subjectTokenType", "actor_token": "the plugin does not send it", "actor_token_type": "the plugin does not send it",
+	"requested_token_type": "use requestedTokenType", "scope": "use scopes", "resource": "use resource",
+	"audience": "use audience", "prompt": "use prompt", "login_hint": "use loginHint", "acr_values": "use acrValues",
+}
+
+// readRequestParams reads the extra request parameters. What a flow does
+// not send is ignored with a warning.
+func readRequestParams(r *reader, p *Provider) {
+	if s, ok := r.str("audience", "a non-empty string (the audience parameter, e.g. Auth0's API identifier)", false); ok {
+		if p.Audience != "" {
+			r.report("audience", "unset when tokenExchangeAudience is set (both are the audience parameter)", quote(s), "")
+		} else {
+			p.Audience = s
+		}
+	}
+	code := p.Flow == AuthorizationCode
+	interactive := p.Flow.Interactive()
+	ignored := func(key, flows string) {
+		if v, ok := r.lookup(key); ok {
+			r.warn(key, "unset unless authFlow is "+flows, render(v), "ignored because authFlow is "+strconv.Quote(string(p.Flow)))
+		}
+	}
+	for _, o := range []struct {
+		key, expected string
+		dst           *string
+	}{
+		{"prompt", `a non-empty string, like "login" or "select_account consent"`, &p.Prompt},
+		{"loginHint", "a non-empty string (the login_hint, e.g. the user's e-mail address)", &p.LoginHint},
+		{"acrValues", `a non-empty string of space-separated values (acr_values), like "urn:mace:incommon:iap:silver"`, &p.ACRValues},
+	} {
+		if !code {
+			ignored(o.key, `"authorization_code"`)
+			continue
+		}
+		if s, ok := r.str(o.key, o.expected, false); ok {
+			if !printable(s) {
+				r.report(o.key, o.expected+" of printable characters", quote(s), "")
+				continue
+			}
+			*o.dst = s
+		}
+	}
+	if interactive {
+		p.AuthorizationParams = readParamMap(r, "authorizationParams")
+	} else {
+		ignored("authorizationParams", `"authorization_code" or "device_code"`)
+	}
+	p.TokenParams = readParamMap(r, "tokenParams")
+}
+
+// readParamMap reads an object of parameter names to string values,
+// refusing names the plugin sets itself (compared without case).
+func readParamMap(r *reader, key string) map[string]string {
+	c := r.child(key, `an object of parameter names to string values, like {"connector_id": "github"}`)
+	if c == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, k := range c.obj.keys {
+		v := c.obj.vals[k]
+		s, isStr := v.(string)
+		why, reserved := reservedParams[strings.ToLower(k)]
+		switch {
+		case !validScope(k):
+			c.report(k, "a parameter name of printable ASCII without spaces, '\"' or '\\'", quote(k), "")
+		case reserved:
+			c.report(k, "a parameter the plugin does not set itself", quote(k), why)
+		case !isStr || !printable(s):
+			c.report(k, "a string of printable characters", renderAt(k, v), "")
+		default:
+			out[k] = s
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// printable reports whether s has no control characters.
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
