@@ -347,7 +347,8 @@ func TestAuthorizationCodeBrowserCannotOpen(t *testing.T) {
 	assert.Regexp(t, `^http://127\.0\.0\.1:\d+/$`, pr.URL)
 	assert.Contains(t, pr.Message, "open this URL")
 	assert.False(t, pr.ExpiresAt.IsZero())
-	assert.Contains(t, env.stderr.String(), pr.URL)
+	assert.Contains(t, pr.Text(), pr.URL)
+	assert.NotContains(t, env.stderr.String(), pr.URL, "with a Prompt callback, the callback shows it (once)")
 	assert.Contains(t, env.logs.String(), "could not open a browser")
 	assert.NotContains(t, env.stderr.String(), as.authQuery.Get("state"), "the state never reaches the terminal")
 }

@@ -60,7 +60,7 @@ type Options struct {
 	MetadataTTL time.Duration       // default 1 h
 
 	// Prompt is called when a person must act during a login (open a URL,
-	// enter a device code). The prompt is also written to Stderr.
+	// enter a device code). Without it, the prompt is written to Stderr.
 	Prompt func(Prompt)
 	// Stderr receives the prompts and the browser opener's output (default os.Stderr).
 	Stderr io.Writer

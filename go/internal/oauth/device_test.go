@@ -241,9 +241,10 @@ func TestDeviceFlowRequestsAndPrompt(t *testing.T) {
 		Message:   "To log in to acme, visit this URL and check that it shows the code below:",
 		ExpiresAt: time.Date(2030, 1, 1, 12, 10, 0, 0, time.UTC),
 	}, p)
-	assert.Contains(t, env.stderr.String(), "https://idp.test/activate?user_code=WDJB-MJHT")
-	assert.Contains(t, env.stderr.String(), "WDJB-MJHT")
-	assert.NotContains(t, env.stderr.String()+env.logs.String(), canaryDevice)
+	assert.Contains(t, p.Text(), "https://idp.test/activate?user_code=WDJB-MJHT")
+	assert.Contains(t, p.Text(), "code: WDJB-MJHT")
+	assert.Empty(t, env.stderr.String(), "with a Prompt callback, the callback shows it (once)")
+	assert.NotContains(t, p.Text()+env.logs.String(), canaryDevice)
 }
 
 func TestDeviceFlowWithoutPKCE(t *testing.T) {
