@@ -13,6 +13,7 @@ import type { Config, Hooks, Plugin, PluginInput } from "@opencode-ai/plugin";
 import { locateBinary } from "./binary.js";
 import { authHook, isLoginCommand, loginAtStart, loginDeadline, parseLoginResult, parsePending, say, tellPending, toast, type LoginDeps, type PendingLogin } from "./login.js";
 import { Reloader } from "./reload.js";
+import { withRefusalRetry, type RefusalDeps } from "./refusal.js";
 import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, SidecarTimeoutError, type InitializeParams } from "./sidecar.js";
 
@@ -88,18 +89,30 @@ function parseApply(v: unknown): ApplyResult {
 }
 
 /**
- * A managed Responses API provider (npm @ai-sdk/openai) gets a fetch that
- * repairs its event streams (responses-repair.ts), around the fetch an
- * earlier plugin may have set. Which ones: the sidecar's `responseApi` list,
- * or, from a sidecar without one, every managed @ai-sdk/openai provider (the
- * repair leaves conformant streams byte-identical).
+ * The fetch a managed provider's requests go through, around the fetch an
+ * earlier plugin may have set: one retry after a refused token
+ * (refusal.ts), and for a Responses API provider (npm @ai-sdk/openai) the
+ * repair of its event streams (responses-repair.ts). Which ones get the
+ * repair: the sidecar's `responseApi` list, or, from a sidecar without one,
+ * every managed @ai-sdk/openai provider (the repair leaves conformant
+ * streams byte-identical).
  */
-function withRepairFetch(id: string, entry: Record<string, unknown>, previous: ProviderEntry | undefined, r: ApplyResult): ProviderEntry {
-  if (entry["npm"] !== "@ai-sdk/openai" || !r.managed.includes(id) || r.responseApi?.has(id) === false) return entry;
+function withFetch(id: string, entry: Record<string, unknown>, previous: ProviderEntry | undefined, r: ApplyResult, refusal: RefusalDeps): ProviderEntry {
+  if (!r.managed.includes(id)) return entry;
   const prev = previous?.options?.["fetch"];
-  const fetch = withResponsesRepair(typeof prev === "function" ? (prev as FetchFn) : undefined);
+  let fetch: FetchFn;
+  if (typeof prev === "function" && composed.has(prev as FetchFn)) {
+    fetch = prev as FetchFn; // ours already (a second config/apply)
+  } else {
+    fetch = withRefusalRetry(id, refusal, typeof prev === "function" ? (prev as FetchFn) : undefined);
+    if (entry["npm"] === "@ai-sdk/openai" && r.responseApi?.has(id) !== false) fetch = withResponsesRepair(fetch);
+    composed.add(fetch);
+  }
   return { ...entry, options: { ...(isRecord(entry["options"]) ? entry["options"] : {}), fetch } };
 }
+
+/** The fetches withFetch made. */
+const composed = new WeakSet<FetchFn>();
 
 function parseHeaders(v: unknown): { headers: Record<string, string>; cacheUntil: number | undefined } {
   const r = isRecord(v) ? v : {};
@@ -359,6 +372,7 @@ const server: Plugin = async (input) => {
     const p = (async () => {
       const params = modelID === undefined ? { providerID: id } : { providerID: id, modelID };
       const r = parseHeaders(await sc.request("headers/get", params, headersDeadline(id)));
+      noteAuthorization(id, r.headers["Authorization"]);
       if (r.cacheUntil !== undefined && r.cacheUntil > Date.now() && (generation.get(id) ?? 0) === gen) {
         cache.set(id, { headers: r.headers, until: r.cacheUntil });
       }
@@ -408,6 +422,35 @@ const server: Plugin = async (input) => {
     for (const k in headers) out.headers[k] = headers[k] as string;
   }
 
+  /** The Authorization values handed out per provider (the last few), to know a refused one as ours. */
+  const issued = new Map<string, string[]>();
+  function noteAuthorization(id: string, value: string | undefined): void {
+    if (value === undefined || value === "") return;
+    const list = issued.get(id) ?? [];
+    if (list.includes(value)) return;
+    list.push(value);
+    if (list.length > 4) list.shift();
+    issued.set(id, list);
+  }
+  function noteIssued(id: string, entry: Record<string, unknown>): void {
+    const options = entry["options"];
+    const headers = isRecord(options) ? options["headers"] : undefined;
+    if (isRecord(headers) && typeof headers["Authorization"] === "string") noteAuthorization(id, headers["Authorization"]);
+  }
+  const refusal: RefusalDeps = {
+    ours: (id, value) => issued.get(id)?.includes(value) ?? false,
+    renew: async (id, refused) => {
+      cache.delete(id);
+      generation.set(id, (generation.get(id) ?? 0) + 1);
+      const r = parseHeaders(await getSidecar().request("headers/get", { providerID: id, refused }, headersDeadline(id)));
+      const value = r.headers["Authorization"];
+      if (value === undefined) throw new Error(`opencode-oauth2: provider "${id}": no renewed token after the gateway refused one`);
+      noteAuthorization(id, value);
+      if (r.cacheUntil !== undefined && r.cacheUntil > Date.now()) cache.set(id, { headers: r.headers, until: r.cacheUntil });
+      return value;
+    },
+  };
+
   const loginDeps: LoginDeps = {
     login: async (providerID, flow, timeoutMs) => {
       const params = flow === undefined ? { providerID } : { providerID, flow };
@@ -422,7 +465,10 @@ const server: Plugin = async (input) => {
       }
     },
     cancel: () => sidecar?.notify("login/cancel", {}),
-    entry: (id, entry) => (lastApply === undefined ? entry : withRepairFetch(id, entry, undefined, lastApply)),
+    entry: (id, entry) => {
+      noteIssued(id, entry);
+      return lastApply === undefined ? entry : withFetch(id, entry, undefined, lastApply, refusal);
+    },
     log: (level, message, extra) => log(level, message, extra),
     client: input.client,
     nextPrompt: (providerID) => new Promise((resolve) => promptWaiters.set(providerID, resolve)),
@@ -450,7 +496,10 @@ const server: Plugin = async (input) => {
           return;
         }
         const providers = (cfg.provider ??= {});
-        for (const [id, entry] of Object.entries(result.providers)) providers[id] = withRepairFetch(id, entry, providers[id], result);
+        for (const [id, entry] of Object.entries(result.providers)) {
+          noteIssued(id, entry);
+          providers[id] = withFetch(id, entry, providers[id], result, refusal);
+        }
         for (const p of result.problems) {
           const skipped = p.severity === "error";
           if (skipped) say(p.message);

@@ -166,6 +166,9 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 		}
 		return protocol.HeadersResult{Headers: map[string]string{}}, nil
 	}
+	if p.Refused != "" && rt.tokens.Reject(p.Refused) {
+		e.log.Warn("the gateway refused a token within its lifetime; renewing it", "provider", p.ProviderID)
+	}
 	tok, err := rt.tokens.Token(ctx, mode)
 	if err != nil {
 		if errors.Is(err, tokens.ErrLoginRequired) && mode == tokens.NoLogin {

@@ -130,6 +130,10 @@ type LoginResult struct {
 type HeadersParams struct {
 	ProviderID string `json:"providerID"`
 	ModelID    string `json:"modelID,omitempty"`
+	// Refused is the sha256 (hex) of an Authorization value the gateway
+	// refused although it was within its lifetime: that token is dropped and
+	// a renewed one answered (once for every request that saw it refused).
+	Refused string `json:"refused,omitempty"`
 }
 
 // HeadersResult is the result of headers/get. Header values are sent in the

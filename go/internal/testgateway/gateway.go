@@ -21,7 +21,9 @@ package testgateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -80,8 +82,10 @@ type Options struct {
 
 // Stats are the counters served at /_test/stats.
 type Stats struct {
-	Authorized     int `json:"authorized"`
-	Unauthorized   int `json:"unauthorized"`
+	Authorized   int `json:"authorized"`
+	Unauthorized int `json:"unauthorized"`
+	// Revoked counts requests refused because their token was revoked (RevokeAll).
+	Revoked        int `json:"revoked"`
 	ModelsRequests int `json:"models_requests"`
 	ChatRequests   int `json:"chat_requests"`
 	StreamRequests int `json:"stream_requests"`
@@ -114,6 +118,7 @@ type Gateway struct {
 	modelsFault Fault
 	omitIndices bool
 	stats       Stats
+	seen        map[[32]byte]bool // every access token accepted so far (sha256); true: revoked
 }
 
 // New returns a gateway for opts. It does not contact the issuer until the first
@@ -159,6 +164,7 @@ func New(opts Options) *Gateway {
 	g.mux.HandleFunc("POST /_test/responses", g.handleResponsesStyle)
 	g.mux.HandleFunc("GET /_test/stats", g.handleStats)
 	g.mux.HandleFunc("POST /_test/stats/reset", g.handleStatsReset)
+	g.mux.HandleFunc("POST /_test/revoke", g.handleRevoke)
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "not_found",
 			fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
@@ -253,7 +259,37 @@ func (g *Gateway) authenticate(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	return g.verifier.verify(r.Context(), raw)
+	p, err := g.verifier.verify(r.Context(), raw)
+	if err != nil {
+		return p, err
+	}
+	sum := sha256.Sum256([]byte(raw))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seen == nil {
+		g.seen = map[[32]byte]bool{}
+	}
+	if g.seen[sum] {
+		g.stats.Revoked++
+		return Principal{}, errors.New("the token was revoked")
+	}
+	g.seen[sum] = false
+	return p, nil
+}
+
+// RevokeAll refuses every access token accepted so far, though still within
+// its lifetime (as a gateway does after a revocation or a key rollover).
+func (g *Gateway) RevokeAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k := range g.seen {
+		g.seen[k] = true
+	}
+}
+
+func (g *Gateway) handleRevoke(w http.ResponseWriter, _ *http.Request) {
+	g.RevokeAll()
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func sanitizeHeader(s string) string {

@@ -2,6 +2,9 @@ package tokens
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
 
@@ -75,9 +79,12 @@ type Manager struct {
 	refused   error
 	refusedAt time.Time
 	mem       Token
-	flight    *flight
-	inflight  int           // flights not yet finished (write included)
-	idle      chan struct{} // closed when inflight drops to 0
+	// rejected is an access token the gateway refused within its lifetime:
+	// never fresh again, in memory or in the cache file.
+	rejected secret.String
+	flight   *flight
+	inflight int           // flights not yet finished (write included)
+	idle     chan struct{} // closed when inflight drops to 0
 
 	loginMu sync.Mutex
 }
@@ -132,7 +139,7 @@ func (m *Manager) Cached() Token {
 func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 	for {
 		m.mu.Lock()
-		if m.opt.Policy.Fresh(m.mem, m.opt.Now()) {
+		if m.freshLocked(m.mem) {
 			t := m.mem
 			m.mu.Unlock()
 			return t, nil
@@ -283,7 +290,11 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 		cur = m.current() // the disk may be unwritable; memory is the fallback
 	}
 	now := m.opt.Now()
-	if m.opt.Policy.Fresh(cur, now) {
+	m.mu.Lock()
+	fresh := m.freshLocked(cur)
+	rejected := !m.rejected.IsZero() && cur.AccessToken.Equal(m.rejected)
+	m.mu.Unlock()
+	if fresh {
 		return cur, nil
 	}
 	if mode == CachedOnly {
@@ -296,7 +307,9 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 			log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
 		}
 	}
-	usableOld := func() bool { return !cur.AccessToken.IsZero() && (cur.ExpiresAt.IsZero() || now.Before(cur.ExpiresAt)) }
+	usableOld := func() bool {
+		return !rejected && !cur.AccessToken.IsZero() && (cur.ExpiresAt.IsZero() || now.Before(cur.ExpiresAt))
+	}
 
 	if !m.opt.Policy.UserFlow {
 		t, err := m.opt.Grant.Acquire(ctx)
@@ -398,6 +411,34 @@ func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err 
 		m.opt.OnChange()
 	}
 	return tok, replaced, nil
+}
+
+// freshLocked is Policy.Fresh, except for a token the gateway refused.
+// m.mu is held.
+func (m *Manager) freshLocked(t Token) bool {
+	if !m.rejected.IsZero() && t.AccessToken.Equal(m.rejected) {
+		return false
+	}
+	return m.opt.Policy.Fresh(t, m.opt.Now())
+}
+
+// Reject marks the token whose Authorization value has this sha256 (hex)
+// as refused by the gateway, although within its lifetime: the next Token
+// call renews (refresh, or the machine grant), once for all its callers.
+// It reports whether that token was the one in use (false: already
+// renewed, or not ours).
+func (m *Manager) Reject(authorizationSHA256 string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mem.AccessToken.IsZero() {
+		return false
+	}
+	sum := sha256.Sum256([]byte(m.mem.Authorization().Reveal()))
+	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(authorizationSHA256)) != 1 {
+		return false
+	}
+	m.rejected = m.mem.AccessToken
+	return true
 }
 
 // State is the store's state type, re-exported for Update callbacks.

@@ -3,11 +3,14 @@ package tokens
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -317,6 +320,59 @@ func TestLoginKeepsTheOldSessionUntilTheNewOneIsStored(t *testing.T) {
 			assert.Equal(t, tc.wantAccess, entry.Load().Token.AccessToken)
 			assert.Equal(t, tc.wantAccess, m.Cached().AccessToken.Reveal())
 			assert.Equal(t, tc.changes, changes.Load())
+		})
+	}
+}
+
+// TestARefusedTokenIsRenewedOnceForAllItsCallers: a token the gateway
+// refused within its lifetime is renewed (machine grant or refresh) by
+// exactly one flight, whatever the number of callers that saw it refused;
+// a hash that is not the current token's changes nothing.
+func TestARefusedTokenIsRenewedOnceForAllItsCallers(t *testing.T) {
+	for _, userFlow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "machine grant", true: "refresh"}[userFlow], func(t *testing.T) {
+			entry := newEntry(t, t.TempDir())
+			g := &fakeGrant{lifetime: time.Hour, rotate: true}
+			m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: entry, Log: logging.Discard(),
+				Policy: Policy{Skew: 30 * time.Second, UserFlow: userFlow}})
+			if userFlow {
+				require.NoError(t, entry.Save(store.State{Token: &store.Token{AccessToken: "first", RefreshToken: "rt-0", ExpiresAt: time.Now().Add(time.Hour)}}))
+			}
+			first, err := m.Token(context.Background(), NoLogin)
+			require.NoError(t, err)
+			hash := func(tok Token) string {
+				sum := sha256.Sum256([]byte(tok.Authorization().Reveal()))
+				return hex.EncodeToString(sum[:])
+			}
+			assert.False(t, m.Reject(strings.Repeat("0", 64)), "not the token in use")
+			assert.True(t, m.Reject(hash(first)))
+
+			var wg sync.WaitGroup
+			got := make([]string, 50)
+			for i := range got {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					m.Reject(hash(first)) // every refused request reports it
+					tok, err := m.Token(context.Background(), NoLogin)
+					assert.NoError(t, err)
+					got[i] = tok.AccessToken.Reveal()
+				}()
+			}
+			wg.Wait()
+			for _, a := range got {
+				assert.NotEqual(t, first.AccessToken.Reveal(), a, "the refused token is never handed out again")
+				assert.Equal(t, got[0], a, "one renewal for all")
+			}
+			renewals := g.acquires.Load()
+			if userFlow {
+				renewals = g.refreshes.Load()
+				assert.Zero(t, g.acquires.Load(), "a refresh, not a login")
+			} else {
+				renewals-- // the first token
+			}
+			assert.Equal(t, int32(1), renewals)
+			assert.Equal(t, got[0], entry.Load().Token.AccessToken, "the renewed token is in the cache file")
 		})
 	}
 }

@@ -1,0 +1,88 @@
+// Recover from a refused token: when a gateway answers 401 (or names
+// error="invalid_token" in WWW-Authenticate) to a request that carried a
+// bearer this plugin handed out, although that token is within its lifetime
+// (revoked, keys rolled over, the gateway restarted), the sidecar is asked
+// for a renewed one (headers/get with `refused`: it drops that token and
+// renews once for all such requests) and the request is sent again, once.
+// A second refusal is reported with the gateway's message and the
+// provider's name; 403 is never retried; a body that cannot be sent twice
+// (a stream) is not retried either.
+
+import { createHash } from "node:crypto";
+import type { FetchFn } from "./responses-repair.js";
+
+export interface RefusalDeps {
+  /** Whether this Authorization value was handed out by the plugin for the provider. */
+  ours: (providerID: string, authorization: string) => boolean;
+  /** A renewed Authorization value; `refused` is the sha256 (hex) of the refused one. */
+  renew: (providerID: string, refused: string) => Promise<string>;
+}
+
+const wrapped = new WeakSet<FetchFn>();
+
+function authorizationOf(init: RequestInit | undefined): string | undefined {
+  if (init?.headers === undefined) return undefined;
+  return new Headers(init.headers).get("authorization") ?? undefined;
+}
+
+function refused(res: Response): boolean {
+  if (res.status === 401) return true;
+  const challenge = res.headers.get("www-authenticate") ?? "";
+  return res.status !== 403 && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge);
+}
+
+/** A body fetch can send again: absent, or held in memory. */
+function resendable(input: string | URL | Request, init: RequestInit | undefined): boolean {
+  if (typeof input !== "string" && !(input instanceof URL)) return false;
+  const b = init?.body;
+  return b === undefined || b === null || typeof b === "string" || b instanceof ArrayBuffer || ArrayBuffer.isView(b) || b instanceof URLSearchParams;
+}
+
+async function gatewayMessage(res: Response): Promise<string> {
+  let text = "";
+  try {
+    text = (await res.text()).slice(0, 2000);
+    const v: unknown = JSON.parse(text);
+    if (typeof v === "object" && v !== null) {
+      const e = (v as Record<string, unknown>)["error"];
+      const m = typeof e === "object" && e !== null ? (e as Record<string, unknown>)["message"] : e;
+      if (typeof m === "string") text = m;
+    }
+  } catch {
+    /* not JSON: the text as it is */
+  }
+  // The gateway's words, without control characters, bounded.
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, 500) || `HTTP ${res.status}`;
+}
+
+export function sha256Hex(s: string): string {
+  return createHash("sha256").update(s).digest("hex");
+}
+
+/** The provider's fetch (around `delegate`, globalThis.fetch when absent) with one retry after a refused token. */
+export function withRefusalRetry(providerID: string, deps: RefusalDeps, delegate?: FetchFn): FetchFn {
+  if (delegate !== undefined && wrapped.has(delegate)) return delegate;
+  const base: FetchFn = delegate ?? ((input, init) => globalThis.fetch(input, init));
+  const retrying: FetchFn = async (input, init) => {
+    const res = await base(input, init);
+    if (!refused(res)) return res;
+    const sent = authorizationOf(init);
+    if (sent === undefined || !deps.ours(providerID, sent) || !resendable(input, init)) return res;
+    await res.body?.cancel().catch(() => undefined);
+    const fresh = await deps.renew(providerID, sha256Hex(sent));
+    const headers = new Headers(init?.headers);
+    headers.set("Authorization", fresh);
+    const again = await base(input, { ...init, headers });
+    if (!refused(again)) return again;
+    const message =
+      `opencode-oauth2: provider "${providerID}": the gateway refused a freshly renewed token too ` +
+      `(HTTP ${again.status}): ${await gatewayMessage(again)}`;
+    return new Response(JSON.stringify({ error: { message, type: "authentication_error" } }), {
+      status: again.status,
+      statusText: again.statusText,
+      headers: { "content-type": "application/json" },
+    });
+  };
+  wrapped.add(retrying);
+  return retrying;
+}

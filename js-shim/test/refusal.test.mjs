@@ -1,0 +1,93 @@
+// src/refusal.ts: one retry after a refused token, with a scripted fetch.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { after, before, describe, test } from "node:test";
+import { bundle } from "../build.mjs";
+import { cleanupTmp, makeTmp } from "../test-support/helpers.mjs";
+
+let m;
+before(async () => {
+  const dir = await makeTmp();
+  m = await import(pathToFileURL(await bundle("src/refusal.ts", join(dir, "refusal.mjs"))).href);
+});
+after(cleanupTmp);
+
+/** A fetch answering from a list of [status, headers, body]; records what it was sent. */
+function scripted(answers) {
+  const sent = [];
+  const fetch = async (input, init) => {
+    sent.push({ input, authorization: new Headers(init?.headers).get("authorization"), body: init?.body });
+    const [status, headers, body] = answers[Math.min(sent.length - 1, answers.length - 1)];
+    return new Response(body ?? "{}", { status, headers });
+  };
+  return { fetch, sent };
+}
+
+function deps(renewed = "Bearer new") {
+  const renewals = [];
+  return {
+    renewals,
+    ours: (id, v) => id === "gw" && (v === "Bearer old" || v === "Bearer new"),
+    renew: async (id, refused) => {
+      renewals.push({ id, refused });
+      return renewed;
+    },
+  };
+}
+
+const url = "http://127.0.0.1:9/v1/chat/completions";
+const init = (authorization, body = '{"model":"m"}') => ({ method: "POST", headers: { Authorization: authorization, "Content-Type": "application/json" }, body });
+
+describe("withRefusalRetry", () => {
+  test("a 401 to our bearer: renewed once (the refused token named by its sha256), sent again, answered", async () => {
+    const f = scripted([[401, { "www-authenticate": 'Bearer error="invalid_token"' }], [200, {}, '{"ok":true}']]);
+    const d = deps();
+    const res = await m.withRefusalRetry("gw", d, f.fetch)(url, init("Bearer old"));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { ok: true });
+    assert.deepEqual(d.renewals, [{ id: "gw", refused: m.sha256Hex("Bearer old") }]);
+    assert.deepEqual(f.sent.map((s) => s.authorization), ["Bearer old", "Bearer new"]);
+    assert.equal(f.sent[1].body, '{"model":"m"}', "the same body");
+  });
+
+  test("invalid_token in WWW-Authenticate with another status counts as a refusal", async () => {
+    const f = scripted([[400, { "www-authenticate": 'Bearer realm="x", error="invalid_token"' }], [200, {}]]);
+    const d = deps();
+    assert.equal((await m.withRefusalRetry("gw", d, f.fetch)(url, init("Bearer old"))).status, 200);
+    assert.equal(d.renewals.length, 1);
+  });
+
+  test("never a loop: a second refusal is reported with the gateway's message and the provider", async () => {
+    const f = scripted([[401, {}, '{"error":{"message":"token revoked\\u001b[31m"}}']]);
+    const d = deps();
+    const res = await m.withRefusalRetry("gw", d, f.fetch)(url, init("Bearer old"));
+    assert.equal(res.status, 401);
+    assert.equal(f.sent.length, 2);
+    assert.equal(d.renewals.length, 1);
+    const body = await res.json();
+    assert.equal(body.error.message, 'opencode-oauth2: provider "gw": the gateway refused a freshly renewed token too (HTTP 401): token revoked [31m');
+  });
+
+  for (const [what, f, i, d] of [
+    ["403 is not retried", () => scripted([[403, { "www-authenticate": 'Bearer error="insufficient_scope"' }]]), () => init("Bearer old"), deps],
+    ["a bearer the plugin did not hand out is not retried", () => scripted([[401, {}]]), () => init("Bearer someone-else"), deps],
+    ["a request without Authorization is not retried", () => scripted([[401, {}]]), () => ({ method: "GET" }), deps],
+    ["a streamed body cannot be sent twice", () => scripted([[401, {}]]), () => init("Bearer old", new ReadableStream()), deps],
+  ]) {
+    test(what, async () => {
+      const fetch = f();
+      const dd = d();
+      const res = await m.withRefusalRetry("gw", dd, fetch.fetch)(url, i());
+      assert.equal(fetch.sent.length, 1);
+      assert.equal(dd.renewals.length, 0);
+      assert.ok(res.status === 401 || res.status === 403);
+    });
+  }
+
+  test("wrapping twice is wrapping once", () => {
+    const w = m.withRefusalRetry("gw", deps(), scripted([[200, {}]]).fetch);
+    assert.equal(m.withRefusalRetry("gw", deps(), w), w);
+  });
+});
