@@ -1,0 +1,63 @@
+// What the plugin learns of its host: whether a person is at a terminal, the
+// log level OpenCode runs at, OpenCode's version.
+
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { isatty } from "node:tty";
+import { LEVELS } from "./log.js";
+import { isRecord, type InitializeParams } from "./sidecar.js";
+
+export function mapLogLevel(v: unknown): InitializeParams["logLevel"] {
+  if (typeof v !== "string") return undefined;
+  const l = LEVELS[v.toLowerCase()];
+  return l;
+}
+
+/**
+ * Whether a person is at a terminal (protocol: `interactive`): only then may
+ * a login wait for them. Override with OPENCODE_OAUTH2_INTERACTIVE=1/0;
+ * CI=true, `opencode serve`/`web`/`acp` (a server, whoever is at its
+ * terminal) and a stdin that is not a terminal (piped, /dev/null) mean no.
+ */
+export function isInteractive(env: NodeJS.ProcessEnv, argv: readonly string[]): boolean {
+  const o = env["OPENCODE_OAUTH2_INTERACTIVE"]?.trim().toLowerCase();
+  if (o === "1" || o === "true" || o === "yes") return true;
+  if (o === "0" || o === "false" || o === "no") return false;
+  const ci = env["CI"]?.trim().toLowerCase();
+  if (ci !== undefined && ci !== "" && ci !== "0" && ci !== "false") return false;
+  if (argv.some((a) => a === "serve" || a === "web" || a === "acp")) return false;
+  const tty = (fd: number): boolean => {
+    try {
+      return isatty(fd);
+    } catch {
+      return false;
+    }
+  };
+  return tty(0) && (tty(1) || tty(2));
+}
+
+/** OpenCode runs at DEBUG: its config, OPENCODE_LOG_LEVEL or `--log-level DEBUG`. */
+export function debugLevel(cfgLevel: unknown, env: NodeJS.ProcessEnv, argv: readonly string[]): InitializeParams["logLevel"] {
+  const i = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));
+  const flag = i < 0 ? undefined : argv[i]?.includes("=") ? argv[i]?.split("=")[1] : argv[i + 1];
+  return mapLogLevel(flag ?? cfgLevel ?? env["OPENCODE_LOG_LEVEL"]);
+}
+
+/**
+ * OpenCode's version, for the sidecar's logs, when it can be told cheaply:
+ * OPENCODE_VERSION, else the npm package the running binary came from
+ * (node_modules/opencode-ai/bin/opencode -> ../package.json).
+ */
+export function hostVersion(env: NodeJS.ProcessEnv): string | undefined {
+  const v = env["OPENCODE_VERSION"];
+  if (v !== undefined && v !== "") return v;
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(join(dirname(process.execPath), "..", "package.json"), "utf8"));
+    if (isRecord(pkg) && typeof pkg["name"] === "string" && pkg["name"].startsWith("opencode")) {
+      return typeof pkg["version"] === "string" ? pkg["version"] : undefined;
+    }
+  } catch {
+    /* not an npm install of OpenCode */
+  }
+  return undefined;
+}

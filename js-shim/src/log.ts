@@ -1,0 +1,56 @@
+// Logging into OpenCode's log (client.app.log), for warnings and errors.
+
+import type { PluginInput } from "@opencode-ai/plugin";
+
+export const SERVICE = "opencode-oauth2";
+export type Level = "debug" | "info" | "warn" | "error";
+type Client = PluginInput["client"];
+
+export const LEVELS: Readonly<Record<string, Level>> = {
+  debug: "debug",
+  info: "info",
+  warn: "warn",
+  warning: "warn",
+  error: "error",
+};
+
+export type Log = ((level: Level, message: string, extra?: Record<string, unknown>) => void) & {
+  /** Waits (at most timeoutMs) for the log calls still in flight. */
+  flush: (timeoutMs: number) => Promise<void>;
+};
+
+/**
+ * Logging into OpenCode's log, for warnings and errors only (everything
+ * when OpenCode runs at DEBUG): each client.app.log is an HTTP call into
+ * OpenCode's server, which costs a starting OpenCode hundreds of ms and
+ * tens of MiB, so a start with nothing wrong makes none (the sidecar keeps
+ * its own log file: `opencode-oauth2 logs`). Calls in flight are flushed on
+ * dispose: a short command must not lose the line that says what is wrong.
+ */
+export function logger(client: Client, debug: () => boolean): Log {
+  const inflight = new Set<Promise<unknown>>();
+  const log = (level: Level, message: string, extra?: Record<string, unknown>): void => {
+    if ((level === "debug" || level === "info") && !debug()) return;
+    try {
+      const body = extra === undefined ? { service: SERVICE, level, message } : { service: SERVICE, level, message, extra };
+      const p: Promise<unknown> = client.app.log({ body }).then(
+        () => undefined,
+        () => undefined,
+      );
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+    } catch {
+      /* logging must never throw into OpenCode */
+    }
+  };
+  const flush = async (timeoutMs: number): Promise<void> => {
+    if (inflight.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...inflight]),
+      new Promise((r) => (timer = setTimeout(r, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  };
+  return Object.assign(log, { flush });
+}
