@@ -2,6 +2,7 @@ package loopback
 
 import (
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -96,7 +97,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	log := s.cfg.Log.With("method", r.Method, "path", redact.Text(r.URL.Path, 80))
+	log := s.cfg.Log.With("method", r.Method, "path", s.logPath(r.URL.Path))
 
 	// A page on another site that rebinds its name to 127.0.0.1 sends its own
 	// Host: it gets nothing here, not even the start redirect.
@@ -105,20 +106,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusMisdirectedRequest, pageFailure, "Wrong address", "This server only answers http://127.0.0.1:"+strconv.Itoa(s.port)+"/.")
 		return
 	}
-	if r.URL.Path == "/" && r.Method == http.MethodGet {
-		s.mu.Lock()
-		done, target := s.done, s.authURL
-		s.mu.Unlock()
-		if done || target == "" {
-			s.page(w, http.StatusGone, pageInfo, "This login is over", "Return to your terminal or to OpenCode.")
-			return
-		}
-		http.Redirect(w, r, target, http.StatusFound)
-		return
-	}
 	if r.URL.Path != s.cfg.Path {
-		log.Debug("loopback: stray request")
-		s.page(w, http.StatusNotFound, pageInfo, "Not found", "This address only receives the login's answer.")
+		s.serveStart(w, r, log)
 		return
 	}
 	if r.Method != http.MethodGet {
@@ -173,6 +162,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusOK, pageInfo, "Authorization received", "Return to your terminal or to OpenCode to see the result.")
 	case <-r.Context().Done():
 	}
+}
+
+// serveStart answers every path but the callback: only a GET of the exact
+// start path (compared in constant time) redirects to the authorization
+// request, and only the first one; everything else reveals nothing.
+func (s *Server) serveStart(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
+	if r.Method != http.MethodGet || subtle.ConstantTimeCompare([]byte(r.URL.Path), []byte(s.startPath)) != 1 {
+		log.Debug("loopback: stray request")
+		s.page(w, http.StatusNotFound, pageInfo, "Not found", "This address only receives the login's answer.")
+		return
+	}
+	s.mu.Lock()
+	done, spent, target := s.done, s.spent, s.authURL
+	if !done && target != "" {
+		s.spent = true
+	}
+	s.mu.Unlock()
+	switch {
+	case done || target == "":
+		s.page(w, http.StatusGone, pageInfo, "This login is over", "Return to your terminal or to OpenCode.")
+	case spent:
+		log.Debug("loopback: start link used again")
+		s.page(w, http.StatusGone, pageInfo, "Link already used",
+			"This login link was already used. Return to your terminal or to OpenCode, and start the login again if it did not complete.")
+	default:
+		http.Redirect(w, r, target, http.StatusFound)
+	}
+}
+
+// logPath is the request path for debug records, without the start secret.
+func (s *Server) logPath(p string) string {
+	if strings.HasPrefix(p, startPrefix) {
+		return startPrefix + "…"
+	}
+	return redact.Text(p, 80)
 }
 
 func (s *Server) hostOK(host string) bool {

@@ -2,7 +2,9 @@
 // loopback redirect URI (RFC 8252 section 7.3): it listens on 127.0.0.1 only,
 // accepts the response only when its `state` matches (compared in constant
 // time) and, when the server identifies itself, its RFC 9207 `iss` matches,
-// honours the `error` parameter, answers stray requests (favicon, wrong path,
+// honours the `error` parameter, redirects to the authorization request only
+// from a one-time start URL whose path holds 32 random bytes (so that another
+// local process that finds the port learns neither state nor challenge), answers stray requests (favicon, wrong path,
 // missing or wrong parameters) with a 4xx page without ending the login,
 // refuses a replay of a response it already accepted, and shows a small
 // result page that waits for the caller's verdict on the code exchange.
@@ -10,6 +12,8 @@ package loopback
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,14 +99,21 @@ type Server struct {
 	srv     *http.Server
 	port    int
 	authURL string
-	results chan outcome
-	closing chan struct{}
-	start   sync.Once
-	stop    sync.Once
+	// startPath is /start/<32 random bytes, base64url>: the only path that
+	// redirects to authURL, once.
+	startPath string
+	results   chan outcome
+	closing   chan struct{}
+	start     sync.Once
+	stop      sync.Once
 
-	mu   sync.Mutex
-	done bool // a response with the right state was accepted
+	mu    sync.Mutex
+	done  bool // a response with the right state was accepted
+	spent bool // the start URL was used
 }
+
+// startPrefix begins the path of the start URL.
+const startPrefix = "/start/"
 
 // Listen binds 127.0.0.1 on cfg.Port (or a free port). Connections queue
 // until Start.
@@ -129,12 +140,18 @@ func Listen(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("listen on 127.0.0.1:%d: %w", cfg.Port, err)
 	}
+	var nonce [32]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("loopback: start secret: %w", err)
+	}
 	s := &Server{
-		cfg:     cfg,
-		ln:      ln,
-		port:    ln.Addr().(*net.TCPAddr).Port,
-		results: make(chan outcome, 1),
-		closing: make(chan struct{}),
+		cfg:       cfg,
+		ln:        ln,
+		startPath: startPrefix + base64.RawURLEncoding.EncodeToString(nonce[:]),
+		port:      ln.Addr().(*net.TCPAddr).Port,
+		results:   make(chan outcome, 1),
+		closing:   make(chan struct{}),
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -165,15 +182,17 @@ func (s *Server) RedirectURI() string {
 	return "http://127.0.0.1:" + strconv.Itoa(s.port) + s.cfg.Path
 }
 
-// StartURL is http://127.0.0.1:<port>/, which redirects to the authorization
-// URL given to Start. It is short, and shows no state in a terminal or in a
-// process list.
+// StartURL is http://127.0.0.1:<port>/start/<secret>, which redirects once to
+// the authorization URL given to Start. It shows no state or challenge in a
+// terminal or in a process list, and nobody who does not know it (another
+// local process that found the port) gets the authorization URL. It is shown
+// to the user; do not log it.
 func (s *Server) StartURL() string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.port) + "/"
+	return "http://127.0.0.1:" + strconv.Itoa(s.port) + s.startPath
 }
 
-// Start serves requests; GET / redirects to authorizationURL until the login
-// is over. Calling it again does nothing.
+// Start serves requests; the start URL redirects to authorizationURL once,
+// while the login is not over. Calling it again does nothing.
 func (s *Server) Start(authorizationURL string) {
 	s.start.Do(func() {
 		s.mu.Lock()

@@ -344,12 +344,13 @@ func TestAuthorizationCodeBrowserCannotOpen(t *testing.T) {
 	require.Len(t, env.prompts, 1)
 	pr := env.prompts[0]
 	assert.Equal(t, PromptBrowser, pr.Kind)
-	assert.Regexp(t, `^http://127\.0\.0\.1:\d+/$`, pr.URL)
+	assert.Regexp(t, `^http://127\.0\.0\.1:\d+/start/[A-Za-z0-9_-]{43}$`, pr.URL)
 	assert.Contains(t, pr.Message, "open this URL")
 	assert.False(t, pr.ExpiresAt.IsZero())
 	assert.Contains(t, pr.Text(), pr.URL)
 	assert.NotContains(t, env.stderr.String(), pr.URL, "with a Prompt callback, the callback shows it (once)")
 	assert.Contains(t, env.logs.String(), "could not open a browser")
+	assert.NotContains(t, env.logs.String(), pr.URL, "the one-time start link is shown, never logged")
 	assert.NotContains(t, env.stderr.String(), as.authQuery.Get("state"), "the state never reaches the terminal")
 }
 
