@@ -159,7 +159,7 @@ func TestFetchCancelledContext(t *testing.T) {
 func TestFetchMalformedJSON(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"truncated", `{"data":[{"id":"a"},{"id":`, "malformed JSON: unexpected end of input at offset 26"},
-		{"html login page", `<html><body>Sign in: token=` + testToken + `</body></html>`, "malformed JSON: invalid character '<' at offset 0"},
+		{"html login page", `<html><body>Sign in: token=` + testToken + `</body></html>`, "malformed JSON: invalid character '<' at start of value at offset 0"},
 		{"wrong shape", `{"models":["a"],"access_token":"` + testJWT + `"}`, `found an object without a data array (keys: "access_token", "models")`},
 	}
 	for _, tt := range tests {

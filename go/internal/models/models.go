@@ -11,7 +11,9 @@
 //     Errors never carry a credential: the URL is redacted and a gateway's
 //     error body is reduced to a short scrubbed preview (see HTTPError).
 //   - Parse accepts a top-level array or {"data": [...]}, skips entries
-//     without a string id, keeps the first of duplicate ids and extracts the
+//     without a string id, drops ids OpenCode cannot hold safely (Object.prototype
+//     names, control and bidirectional characters: see Unsafe), keeps the
+//     first of duplicate ids and extracts the
 //     metadata OpenCode can use (context and output token limits).
 //   - DisplayName turns an id into a display name (glm-5 → "GLM 5",
 //     qwen2-72b-instruct → "Qwen2 72B Instruct"), honouring nameOverrides.
@@ -43,13 +45,15 @@ type Model struct {
 type List struct {
 	Models     []Model // in the gateway's order, unique ids
 	Skipped    int     // entries without a non-empty string id
+	Unsafe     int     // ids OpenCode cannot hold safely (see Unsafe), dropped
 	Duplicates int     // entries whose id was already seen (the first is kept)
 }
 
 // Normalize sets the display name of every model: overrides[id] when
-// non-empty, otherwise DisplayName's normalization of the id.
+// non-empty, otherwise DisplayName's normalization of the id; control and
+// bidirectional characters are removed (see CleanText).
 func Normalize(ms []Model, overrides map[string]string) {
 	for i := range ms {
-		ms[i].Name = DisplayName(ms[i].ID, overrides)
+		ms[i].Name = CleanText(DisplayName(ms[i].ID, overrides))
 	}
 }

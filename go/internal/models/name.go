@@ -196,3 +196,5 @@ func toLowerASCII(c byte) byte {
 	}
 	return c
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

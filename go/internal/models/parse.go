@@ -1,16 +1,20 @@
 package models
 
 import (
-	"github.com/vymalo/opencode-oauth2/go/internal/redact"
-
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // Parse reads a models response: a top-level JSON array of models, or an
@@ -18,8 +22,9 @@ import (
 // shape is an error that says what was found.
 //
 // Entries that are not objects or lack a non-empty string "id" are skipped
-// and counted; of several entries with one id the first is kept. Per entry,
-// the first positive integer among these fields is used (numbers or numeric
+// and counted; ids OpenCode cannot hold safely (see Unsafe) are dropped and
+// counted; of several entries with one id the first is kept. Per entry, the
+// first positive integer among these fields is used (numbers or numeric
 // strings, as gateways differ):
 //
 //	context:  context_length, context_window, max_context_length,
@@ -27,11 +32,13 @@ import (
 //	output:   max_output_tokens, max_completion_tokens,
 //	          top_provider.max_completion_tokens
 //
-// plus owned_by and created. Names are left empty (see Normalize).
+// plus owned_by (control characters removed) and created. Names are left
+// empty (see Normalize).
 //
+// The document must be valid JSON (RFC 8259, nesting up to 10,000 levels).
 // Member names match exactly ("ID" is not "id"); of repeated members the
-// last counts. The document must be valid JSON as encoding/json defines it;
-// strings decode as encoding/json decodes them.
+// last counts; invalid UTF-8 and lone surrogates in strings become U+FFFD.
+// Decoding is encoding/json/v2's (github.com/go-json-experiment/json).
 func Parse(body []byte) (List, error) {
 	l, err := parse(body)
 	if err != nil {
@@ -40,65 +47,100 @@ func Parse(body []byte) (List, error) {
 	return l, nil
 }
 
+// decodeOptions: last of repeated names wins and invalid UTF-8 is mangled
+// to U+FFFD, as gateways are not all strict about either.
+var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
 func parse(body []byte) (List, error) {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
-	s := scanner{b: body}
-	s.ws()
-	if s.i == len(body) {
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
 		return List{}, errors.New("empty response body, expected a JSON array of models or an object with a data array")
 	}
+	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
 	var (
-		l     List
-		shape string // what was found when it is not an accepted shape
-		err   error
+		entries []entry
+		shape   string // what was found when it is not an accepted shape
+		err     error
 	)
-	switch c := s.peek(); c {
+	switch k := dec.PeekKind(); k {
 	case '[':
-		l, err = s.models()
+		err = json.UnmarshalDecode(dec, &entries, decodeOptions)
 	case '{':
-		l, shape, err = s.envelope()
+		entries, shape, err = envelope(dec)
+	case 0:
+		_, err = dec.ReadToken()
 	default:
-		shape = "found " + kindOf(c)
-		err = s.skip()
+		shape = "found " + kindOf(byte(k))
+		err = dec.SkipValue()
 	}
 	if err == nil {
-		if s.ws(); s.i < len(body) {
-			err = s.fail("unexpected data after the top-level value")
+		if _, terr := dec.ReadToken(); terr != io.EOF {
+			err = errors.Join(errors.New("unexpected data after the top-level value"), terr)
 		}
 	}
 	if err != nil {
-		return List{}, fmt.Errorf("malformed JSON: %w", err)
+		return List{}, fmt.Errorf("malformed JSON: %s", syntaxText(err))
 	}
 	if shape != "" {
 		return List{}, fmt.Errorf("expected a JSON array of models or an object with a data array, %s", shape)
 	}
-	return l, nil
+	return toList(entries), nil
+}
+
+// syntaxText describes a decoding error by its cause and byte offset; the
+// JSON pointer of the library's message is left out (it quotes member
+// names from the body).
+func syntaxText(err error) string {
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		if errors.Is(se.Err, io.ErrUnexpectedEOF) {
+			return fmt.Sprintf("unexpected end of input at offset %d", se.ByteOffset)
+		}
+		return fmt.Sprintf("%s at offset %d", redact.Text(strings.TrimPrefix(se.Err.Error(), "jsontext: "), 120), se.ByteOffset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unexpected end of input"
+	}
+	return redact.Text(err.Error(), 160)
 }
 
 // envelope reads {"data": [...], ...}. Of repeated "data" members the last
 // counts (as with any JSON object decoding). Without a data array it
 // describes what it found: the type of "data", or the first member names.
-func (s *scanner) envelope() (l List, shape string, err error) {
+func envelope(dec *jsontext.Decoder) (entries []entry, shape string, err error) {
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, "", err
+	}
 	var names []string
 	dataKind := ""
-	err = s.object(func(name []byte) error {
-		if string(name) != "data" {
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, "", err
+		}
+		name := tok.String() // before the next call voids tok
+		switch k := dec.PeekKind(); {
+		case name != "data":
 			if len(names) < 1000 {
-				names = append(names, string(name))
+				names = append(names, name)
 			}
-			return s.skip()
+			err = dec.SkipValue()
+		case k != '[':
+			entries, dataKind = nil, kindOf(byte(k))
+			err = dec.SkipValue()
+		default:
+			entries, dataKind = nil, "array"
+			err = json.UnmarshalDecode(dec, &entries, decodeOptions)
 		}
-		if c := s.peek(); c != '[' {
-			l, dataKind = List{}, kindOf(c)
-			return s.skip()
+		if err != nil {
+			return nil, "", err
 		}
-		var err error
-		l, err = s.models()
-		dataKind = "array"
-		return err
-	})
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, "", err
+	}
 	switch {
-	case err != nil || dataKind == "array":
+	case dataKind == "array":
 	case dataKind != "":
 		shape = fmt.Sprintf("found an object whose \"data\" is %s", dataKind)
 	case len(names) == 0:
@@ -106,181 +148,134 @@ func (s *scanner) envelope() (l List, shape string, err error) {
 	default:
 		shape = "found an object without a data array (" + describeNames(names) + ")"
 	}
-	return l, shape, err
+	return entries, shape, nil
 }
 
-// models reads the array of model entries into a List.
-func (s *scanner) models() (List, error) {
-	l := List{Models: []Model{}}
-	owners := map[string]string{} // owned_by values repeat: keep one copy of each
-	err := s.array(func() error {
-		var w wireModel
-		if s.peek() == '{' {
-			if err := s.object(func(name []byte) error { return s.member(&w, name, owners) }); err != nil {
-				return err
-			}
-		} else if err := s.skip(); err != nil {
-			return err
-		}
-		if w.ID == "" {
+// toList turns the decoded entries into a List: counted skips, dropped
+// unsafe ids, the first of each id.
+func toList(entries []entry) List {
+	l := List{Models: make([]Model, 0, len(entries))}
+	seen := make(map[string]struct{}, len(entries))
+	for i := range entries {
+		w := &entries[i].w
+		id := string(w.ID)
+		switch _, dup := seen[id]; {
+		case !entries[i].object || id == "":
 			l.Skipped++
-		} else {
+		case Unsafe(id):
+			l.Unsafe++
+		case dup:
+			l.Duplicates++
+		default:
+			seen[id] = struct{}{}
 			l.Models = append(l.Models, w.model())
 		}
-		return nil
-	})
-	if err != nil {
-		return List{}, err
 	}
-	l.Models, l.Duplicates = dedup(l.Models)
-	return l, nil
+	return l
 }
 
-// dedup keeps the first model of each id, in order, and counts the others.
-// The set is sized once, after the array is read.
-func dedup(ms []Model) ([]Model, int) {
-	if len(ms) < 2 {
-		return ms, 0
-	}
-	seen := make(map[string]struct{}, len(ms))
-	kept := ms[:0]
-	for _, m := range ms {
-		if _, dup := seen[m.ID]; dup {
-			continue
-		}
-		seen[m.ID] = struct{}{}
-		kept = append(kept, m)
-	}
-	clear(ms[len(kept):]) // drop references held by the unused tail
-	return kept, len(ms) - len(kept)
+// entry is one element of the models array: an object, or anything else
+// (skipped).
+type entry struct {
+	object bool
+	w      wireModel
 }
 
-// member reads the value of one member of a model entry. Member names match
-// exactly; the last of repeated members counts.
-func (s *scanner) member(w *wireModel, name []byte, owners map[string]string) error {
-	var dst *number
-	switch string(name) {
-	case "id":
-		return s.text(&w.ID, nil)
-	case "owned_by":
-		return s.text(&w.OwnedBy, owners)
-	case "created":
-		dst = &w.Created
-	case "context_length":
-		dst = &w.ContextLength
-	case "context_window":
-		dst = &w.ContextWindow
-	case "max_context_length":
-		dst = &w.MaxContextLength
-	case "max_model_len":
-		dst = &w.MaxModelLen
-	case "max_output_tokens":
-		dst = &w.MaxOutputTokens
-	case "max_completion_tokens":
-		dst = &w.MaxCompletionTokens
-	case "top_provider":
-		w.TopProvider = wireLimit{}
-		if s.peek() != '{' {
-			return s.skip()
-		}
-		return s.object(func(name []byte) error {
-			switch string(name) {
-			case "context_length":
-				return s.count(&w.TopProvider.ContextLength)
-			case "max_completion_tokens":
-				return s.count(&w.TopProvider.MaxCompletionTokens)
-			}
-			return s.skip()
-		})
-	default:
-		return s.skip()
+// UnmarshalJSONFrom reads an entry; a value that is not an object is
+// skipped.
+func (e *entry) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
 	}
-	return s.count(dst)
-}
-
-// text reads a string value into dst; any other value sets it to "".
-// With a non-nil intern map, equal values share one string.
-func (s *scanner) text(dst *string, intern map[string]string) error {
-	*dst = ""
-	if s.peek() != '"' {
-		return s.skip()
-	}
-	v, err := s.str()
-	switch {
-	case err != nil:
-	case intern == nil:
-		*dst = string(v)
-	default:
-		if known, ok := intern[string(v)]; ok {
-			*dst = known
-		} else if len(intern) < 1024 {
-			*dst = string(v)
-			intern[*dst] = *dst
-		} else {
-			*dst = string(v)
-		}
-	}
-	return err
-}
-
-// count reads a number or numeric string into dst (see number).
-func (s *scanner) count(dst *number) error {
-	*dst = 0
-	switch c := s.peek(); {
-	case c == '"':
-		v, err := s.str()
-		if err == nil {
-			*dst = parseNumber(strings.TrimSpace(string(v)))
-		}
-		return err
-	case c == '-' || isDigit(c):
-		v, err := s.number()
-		if err == nil {
-			*dst = parseNumber(string(v))
-		}
-		return err
-	default:
-		return s.skip()
-	}
-}
-
-// model picks the metadata of an entry.
-func (w *wireModel) model() Model {
-	return Model{
-		ID:              w.ID,
-		OwnedBy:         w.OwnedBy,
-		Created:         int64(w.Created),
-		ContextLength:   firstPositive(w.ContextLength, w.ContextWindow, w.MaxContextLength, w.MaxModelLen, w.TopProvider.ContextLength),
-		MaxOutputTokens: firstPositive(w.MaxOutputTokens, w.MaxCompletionTokens, w.TopProvider.MaxCompletionTokens),
-	}
+	e.object = true
+	return json.UnmarshalDecode(dec, &e.w, decodeOptions)
 }
 
 // wireModel is the part of a gateway's model entry that is read. A value of
 // an unexpected JSON type leaves its field at the zero value: an entry whose
 // id is not a string ends up with an empty ID and is skipped.
 type wireModel struct {
-	ID                  string
-	OwnedBy             string
-	Created             number
-	ContextLength       number
-	ContextWindow       number
-	MaxContextLength    number
-	MaxModelLen         number
-	MaxOutputTokens     number
-	MaxCompletionTokens number
-	TopProvider         wireLimit
+	ID                  text      `json:"id"`
+	OwnedBy             text      `json:"owned_by"`
+	Created             number    `json:"created"`
+	ContextLength       number    `json:"context_length"`
+	ContextWindow       number    `json:"context_window"`
+	MaxContextLength    number    `json:"max_context_length"`
+	MaxModelLen         number    `json:"max_model_len"`
+	MaxOutputTokens     number    `json:"max_output_tokens"`
+	MaxCompletionTokens number    `json:"max_completion_tokens"`
+	TopProvider         wireLimit `json:"top_provider"`
 }
 
-// wireLimit is OpenRouter's top_provider object.
+// model picks the metadata of an entry.
+func (w *wireModel) model() Model {
+	return Model{
+		ID:              string(w.ID),
+		OwnedBy:         CleanText(string(w.OwnedBy)),
+		Created:         int64(w.Created),
+		ContextLength:   firstPositive(w.ContextLength, w.ContextWindow, w.MaxContextLength, w.MaxModelLen, w.TopProvider.ContextLength),
+		MaxOutputTokens: firstPositive(w.MaxOutputTokens, w.MaxCompletionTokens, w.TopProvider.MaxCompletionTokens),
+	}
+}
+
+// wireLimit is OpenRouter's top_provider object; anything but an object
+// reads as empty.
 type wireLimit struct {
-	ContextLength       number
-	MaxCompletionTokens number
+	ContextLength       number `json:"context_length"`
+	MaxCompletionTokens number `json:"max_completion_tokens"`
+}
+
+// UnmarshalJSONFrom replaces the limit (a repeated member is not merged).
+func (l *wireLimit) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*l = wireLimit{}
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	type plain wireLimit // without this method
+	return json.UnmarshalDecode(dec, (*plain)(l), decodeOptions)
+}
+
+// text is a JSON string; any other value reads as "".
+type text string
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (t *text) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*t = ""
+	if dec.PeekKind() != '"' {
+		return dec.SkipValue()
+	}
+	tok, err := dec.ReadToken()
+	if err == nil {
+		*t = text(tok.String())
+	}
+	return err
 }
 
 // number is a non-negative integer given as a JSON number or a numeric
 // string. Anything else (fractions, negatives, other types, absurdly large
 // values) reads as 0, "unknown", without failing the entry.
 type number int64
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (n *number) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*n = 0
+	switch dec.PeekKind() {
+	case '"':
+		tok, err := dec.ReadToken()
+		if err == nil {
+			*n = parseNumber(strings.TrimSpace(tok.String()))
+		}
+		return err
+	case '0':
+		v, err := dec.ReadValue()
+		if err == nil {
+			*n = parseNumber(string(v))
+		}
+		return err
+	default:
+		return dec.SkipValue()
+	}
+}
 
 // maxNumber bounds token counts and timestamps to values every consumer
 // (OpenCode's JavaScript numbers included) represents exactly.
@@ -327,7 +322,8 @@ func describeNames(names []string) string {
 	return "keys: " + strings.Join(quoted, ", ") + more
 }
 
-// kindOf names the JSON type starting with byte c.
+// kindOf names the JSON type of a value starting with byte c (or of a
+// jsontext.Kind).
 func kindOf(c byte) string {
 	switch c {
 	case '[':

@@ -199,6 +199,9 @@ func referenceParse(body []byte) (List, bool) {
 		case id == "":
 			l.Skipped++
 			continue
+		case Unsafe(id):
+			l.Unsafe++
+			continue
 		case seen[id]:
 			l.Duplicates++
 			continue
@@ -206,7 +209,8 @@ func referenceParse(body []byte) (List, bool) {
 		seen[id] = true
 		top, _ := obj["top_provider"].(map[string]any)
 		m := Model{ID: id, Created: int64(refCount(obj["created"]))}
-		m.OwnedBy, _ = obj["owned_by"].(string)
+		owner, _ := obj["owned_by"].(string)
+		m.OwnedBy = CleanText(owner)
 		m.ContextLength = firstPositive(refCount(obj["context_length"]), refCount(obj["context_window"]),
 			refCount(obj["max_context_length"]), refCount(obj["max_model_len"]), refCount(top["context_length"]))
 		m.MaxOutputTokens = firstPositive(refCount(obj["max_output_tokens"]), refCount(obj["max_completion_tokens"]),
