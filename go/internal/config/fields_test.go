@@ -15,7 +15,7 @@ func TestDefaults(t *testing.T) {
 		ID: "acme", Name: "acme", BaseURL: "https://llm.example.com/v1", Origin: block,
 		Issuer: "https://idp.example.com/realms/r", ClientID: "cli",
 		Scopes: []string{"openid", "offline_access"}, Flow: AuthorizationCode, PKCE: true,
-		LoginTimeout: DefaultLoginTimeout, SyncInterval: DefaultSyncInterval,
+		LoginTimeout: DefaultLoginTimeout, SyncInterval: DefaultSyncInterval, MaxModels: DefaultMaxModels,
 		ExpirySkew: DefaultExpirySkew, HTTPTimeout: DefaultHTTPTimeout,
 	}, p)
 }
@@ -79,6 +79,9 @@ func TestValidFields(t *testing.T) {
 		}},
 		{"syncIntervalMinutes at the upper bound", map[string]any{"syncIntervalMinutes": 10080}, func(t *testing.T, p Provider) {
 			assert.Equal(t, MaxSyncInterval, p.SyncInterval)
+		}},
+		{"maxModels", map[string]any{"maxModels": 250}, func(t *testing.T, p Provider) {
+			assert.Equal(t, 250, p.MaxModels)
 		}},
 		{"nameOverrides", map[string]any{"nameOverrides": map[string]any{"gpt-4o": " GPT-4o "}}, func(t *testing.T, p Provider) {
 			assert.Equal(t, map[string]string{"gpt-4o": "GPT-4o"}, p.NameOverrides)

@@ -13,7 +13,7 @@ import (
 // serverKeys, of a pluginConfig server entry (shape 2).
 var oauthKeys = []string{
 	"issuer", "clientId", "clientSecret", "clientAuthMethod", "scopes", "authFlow",
-	"pkce", "redirectPort", "loginTimeoutSeconds", "syncIntervalMinutes", "nameOverrides",
+	"pkce", "redirectPort", "loginTimeoutSeconds", "syncIntervalMinutes", "maxModels", "nameOverrides",
 	"authorizationEndpoint", "tokenEndpoint", "deviceAuthorizationEndpoint", "jwksUri",
 	"revocationEndpoint", "subjectTokenSource", "subjectTokenType", "tokenExchangeAudience",
 	"resource", "requestedTokenType", "modelsURL", "responseApi", "allowInsecureHttp",
@@ -77,6 +77,10 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 	if m, ok := r.numberClamped("syncIntervalMinutes", MinSyncInterval.Minutes(), MaxSyncInterval.Minutes(),
 		"a number of minutes in [1, 10080] (1 minute to 7 days)"); ok {
 		p.SyncInterval = time.Duration(math.Round(m * float64(time.Minute)))
+	}
+	p.MaxModels = DefaultMaxModels
+	if n, ok := r.intClamped("maxModels", MinMaxModels, MaxMaxModels, "an integer number of models in [1, 20000]"); ok {
+		p.MaxModels = int(n)
 	}
 	p.NameOverrides = readNameOverrides(r)
 

@@ -246,6 +246,7 @@ func TestSchemaBoundsMatchParser(t *testing.T) {
 			int64(DefaultLoginTimeout / time.Second), true, "minLoginTimeout/maxLoginTimeout"},
 		{props, "syncIntervalMinutes", "number", int64(MinSyncInterval / time.Minute), int64(MaxSyncInterval / time.Minute),
 			int64(DefaultSyncInterval / time.Minute), true, "MinSyncInterval/MaxSyncInterval"},
+		{props, "maxModels", "integer", MinMaxModels, MaxMaxModels, DefaultMaxModels, true, "MinMaxModels/MaxMaxModels"},
 		{props, "httpTimeoutMs", "integer", ms(minHTTPTimeout), ms(maxHTTPTimeout), ms(DefaultHTTPTimeout), true, "minHTTPTimeout/maxHTTPTimeout"},
 		{props, "tokenExpirySkewMs", "integer", 0, ms(maxExpirySkew), ms(DefaultExpirySkew), true, "maxExpirySkew"},
 		{settings, "httpTimeoutMs", "integer", ms(minHTTPTimeout), ms(maxHTTPTimeout), ms(DefaultHTTPTimeout), true, "minHTTPTimeout/maxHTTPTimeout"},

@@ -58,6 +58,11 @@ const (
 	DefaultExpirySkew   = 30 * time.Second
 	DefaultHTTPTimeout  = 15 * time.Second
 	DefaultLoginTimeout = 5 * time.Minute
+	// DefaultMaxModels bounds the models one provider contributes; the
+	// bounds of maxModels are MinMaxModels and MaxMaxModels.
+	DefaultMaxModels = 1000
+	MinMaxModels     = 1
+	MaxMaxModels     = 20000
 	// DefaultSubjectTokenType is the RFC 8693 subject_token_type used when none is configured.
 	DefaultSubjectTokenType = "urn:ietf:params:oauth:token-type:jwt"
 )
@@ -125,6 +130,7 @@ type Provider struct {
 	TokenParams         map[string]string
 
 	SyncInterval  time.Duration     // bounded to [MinSyncInterval, MaxSyncInterval]
+	MaxModels     int               // most models kept from the gateway's list (default DefaultMaxModels)
 	NameOverrides map[string]string // model id -> display name
 	ModelsURL     string            // explicit models endpoint; empty = derived from BaseURL
 	ResponseAPI   bool              // register with @ai-sdk/openai (Responses API)

@@ -13,9 +13,13 @@ import (
 
 // On Windows the per-user cache directory (%LOCALAPPDATA%) is protected by
 // its ACL; modes are not meaningful.
-func checkDir(string) error { return nil }
+func checkDir(dir string) (string, error) { return dir, nil }
 
-func readFile(path string) ([]byte, error) {
+func openLock(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+}
+
+func readFile(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -28,10 +32,10 @@ func readFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
-	if fi.Size() > maxStateFile {
-		return nil, fmt.Errorf("file of %d bytes is larger than %d", fi.Size(), maxStateFile)
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("file of %d bytes is larger than %d", fi.Size(), limit)
 	}
-	return io.ReadAll(io.LimitReader(f, maxStateFile))
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 func syncDir(string) {}

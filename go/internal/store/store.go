@@ -1,9 +1,12 @@
-// Package store keeps each provider's state (token and model list) in a file
-// under the user's cache directory, shared by every sidecar and CLI process of
-// the user: directory 0700, files 0600, atomic replace (temp file in the same
-// directory, fsync, rename), a lock file that callers hold across
-// read → refresh → write, and files that are corrupt, foreign or from a
-// future version set aside with a warning instead of failing.
+// Package store keeps each provider's state under the user's cache
+// directory, shared by every sidecar and CLI process of the user: the
+// credentials in one file and the model list in another (so that nothing
+// about models can ever cost a login), directory 0700, files 0600, atomic
+// replace (temp file in the same directory, fsync, rename), a lock file that
+// callers hold across read → refresh → write, and files that are corrupt,
+// foreign or from a future version set aside with a warning instead of
+// failing. A directory that another user controls is refused; without a
+// usable directory, Memory keeps the state for this process only.
 package store
 
 import (
@@ -29,7 +32,8 @@ const Version = 1
 // EnvCacheDir overrides the cache directory.
 const EnvCacheDir = "OPENCODE_OAUTH2_CACHE_DIR"
 
-// maxStateFile bounds what Load reads.
+// maxStateFile bounds what Load reads of the credentials file (state files
+// of earlier versions held the models too, hence the room).
 const maxStateFile = 32 << 20
 
 // Token is the on-disk form of a token. Only this package and the tokens
@@ -44,7 +48,9 @@ type Token struct {
 	ObtainedAt   time.Time `json:"obtainedAt,omitzero"`
 }
 
-// State is everything kept for one provider.
+// State is everything kept for one provider. Token is in the credentials
+// file; Models, LastSyncAt and LastError come from the models file (see
+// SaveModels), and Save never writes them to the credentials file.
 type State struct {
 	Version    int             `json:"version"`
 	ProviderID string          `json:"providerID"`
@@ -56,10 +62,11 @@ type State struct {
 	LastError  string          `json:"lastError,omitempty"`
 }
 
-// Store is a cache directory.
+// Store is a cache directory, or the memory of this process (Memory).
 type Store struct {
 	dir string
 	log *slog.Logger
+	mem *memory // nil for a directory
 }
 
 // DefaultDir is $OPENCODE_OAUTH2_CACHE_DIR, else <user cache dir>/opencode-oauth2.
@@ -83,21 +90,27 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("create cache directory %s: %w", abs, err)
 	}
-	if err := checkDir(abs); err != nil {
+	use, err := checkDir(abs)
+	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: abs, log: log}, nil
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{dir: use, log: log}, nil
 }
 
-// Dir is the store's directory.
+// Dir is the store's directory ("" for a store in memory).
 func (s *Store) Dir() string { return s.dir }
 
-// Entry is one provider's state file and its lock.
+// Entry is one provider's state: its credentials file, its models file and
+// its lock.
 type Entry struct {
 	store      *Store
 	providerID string
 	key        string
-	path       string
+	path       string // credentials file (in memory: its name)
+	modelsPath string // models file
 }
 
 // Entry returns the entry for a provider and its cache key (config.Provider.CacheKey).
@@ -106,12 +119,18 @@ func (s *Store) Entry(providerID, key string) *Entry {
 	if len(short) > 16 {
 		short = short[:16]
 	}
-	name := sanitize(providerID) + "-" + sanitize(short) + ".json"
-	return &Entry{store: s, providerID: providerID, key: key, path: filepath.Join(s.dir, name)}
+	base := sanitize(providerID) + "-" + sanitize(short)
+	return &Entry{store: s, providerID: providerID, key: key,
+		path: filepath.Join(s.dir, base+".json"), modelsPath: filepath.Join(s.dir, base+".models.json")}
 }
 
-// Path is the state file's path.
-func (e *Entry) Path() string { return e.path }
+// Path is the credentials file's path ("" for a store in memory).
+func (e *Entry) Path() string {
+	if e.store.mem != nil {
+		return ""
+	}
+	return e.path
+}
 
 func sanitize(s string) string {
 	var b strings.Builder
@@ -133,11 +152,29 @@ func sanitize(s string) string {
 	return out
 }
 
-// Load reads the state. A missing file is an empty state; a corrupt, foreign
-// or future-version file is renamed aside with a warning and reads as empty.
+// Load reads the state: the credentials file, and the models file (or, from
+// a state file of an earlier version, the models beside the token, which
+// are then moved to the models file). A missing file is an empty state; a
+// corrupt, foreign or future-version file is renamed aside with a warning
+// and reads as empty. Nothing wrong with the models file affects the token.
 func (e *Entry) Load() State {
+	st := e.loadCredentials()
+	legacy := modelPart{Models: st.Models, LastSyncAt: st.LastSyncAt, LastError: st.LastError}
+	st.Models, st.LastSyncAt, st.LastError = nil, time.Time{}, ""
+	part, ok := e.loadModels()
+	if !ok && !legacy.empty() {
+		part = legacy
+		if err := e.saveModelPart(part); err != nil {
+			e.store.log.Debug("could not move the cached models to their own file", "provider", e.providerID, "err", err)
+		}
+	}
+	st.Models, st.LastSyncAt, st.LastError = part.Models, part.LastSyncAt, part.LastError
+	return st
+}
+
+func (e *Entry) loadCredentials() State {
 	empty := State{Version: Version, ProviderID: e.providerID, Key: e.key}
-	data, err := readFile(e.path)
+	data, err := e.store.read(e.path, maxStateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return empty
 	}
@@ -160,23 +197,31 @@ func (e *Entry) Load() State {
 		st.Token = nil
 	}
 	if reason != "" {
-		e.setAside(reason)
+		e.setAside(e.path, reason)
 		return empty
 	}
 	return st
 }
 
-func (e *Entry) setAside(reason string) {
-	aside := fmt.Sprintf("%s.invalid-%d", e.path, time.Now().UnixNano())
-	if err := os.Rename(e.path, aside); err != nil {
-		e.store.log.Warn("cache file is invalid and could not be set aside", "provider", e.providerID, "path", e.path, "reason", reason, "err", err)
+func (e *Entry) setAside(path, reason string) {
+	if e.store.mem != nil {
+		e.store.mem.remove(path)
+		return
+	}
+	aside := fmt.Sprintf("%s.invalid-%d", path, time.Now().UnixNano())
+	if err := os.Rename(path, aside); err != nil {
+		e.store.log.Warn("cache file is invalid and could not be set aside", "provider", e.providerID, "path", path, "reason", reason, "err", err)
 		return
 	}
 	e.store.log.Warn("cache file is invalid; set aside", "provider", e.providerID, "reason", reason, "moved_to", aside)
 }
 
-// Save writes st atomically. Callers hold the lock.
+// Save writes the credentials of st atomically; its models part is never
+// written to the credentials file (it goes to the models file when that
+// file does not exist yet, as when seeding a cache). Callers hold the lock.
 func (e *Entry) Save(st State) error {
+	part := modelPart{Models: st.Models, LastSyncAt: st.LastSyncAt, LastError: st.LastError}
+	st.Models, st.LastSyncAt, st.LastError = nil, time.Time{}, ""
 	st.Version = Version
 	st.ProviderID = e.providerID
 	st.Key = e.key
@@ -185,19 +230,46 @@ func (e *Entry) Save(st State) error {
 	if err != nil {
 		return fmt.Errorf("encode state for %s: %w", e.providerID, err)
 	}
+	if err := e.store.write(e.path, data); err != nil {
+		return fmt.Errorf("cache file for %s: %w", e.providerID, err)
+	}
+	if !part.empty() {
+		if _, ok := e.loadModels(); !ok {
+			if err := e.saveModelPart(part); err != nil {
+				e.store.log.Debug("could not write the models file", "provider", e.providerID, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// write replaces the file at path atomically (in memory: the entry).
+func (s *Store) write(path string, data []byte) error {
+	if s.mem != nil {
+		s.mem.write(path, data)
+		return nil
+	}
 	var suffix [8]byte
 	_, _ = rand.Read(suffix[:])
-	tmp := fmt.Sprintf("%s.%d.%s.tmp", e.path, os.Getpid(), hex.EncodeToString(suffix[:]))
+	tmp := fmt.Sprintf("%s.%d.%s.tmp", path, os.Getpid(), hex.EncodeToString(suffix[:]))
 	if err := writeSync(tmp, data); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write cache file for %s: %w", e.providerID, err)
+		return fmt.Errorf("write: %w", err)
 	}
-	if err := os.Rename(tmp, e.path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("replace cache file for %s: %w", e.providerID, err)
+		return fmt.Errorf("replace: %w", err)
 	}
-	syncDir(filepath.Dir(e.path))
+	syncDir(filepath.Dir(path))
 	return nil
+}
+
+// read reads the file at path, bounded by limit (see readFile).
+func (s *Store) read(path string, limit int64) ([]byte, error) {
+	if s.mem != nil {
+		return s.mem.read(path)
+	}
+	return readFile(path, limit)
 }
 
 func writeSync(path string, data []byte) error {
@@ -233,23 +305,31 @@ func (e *Entry) Update(ctx context.Context, fn func(*State) error) (State, error
 	return st, e.Save(st)
 }
 
-// Remove deletes the state file (under the lock).
+// Remove deletes the credentials file (under the lock); the models file
+// stays.
 func (e *Entry) Remove(ctx context.Context) error {
 	unlock, err := e.Lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if e.store.mem != nil {
+		e.store.mem.remove(e.path)
+		return nil
+	}
 	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove cache file for %s: %w", e.providerID, err)
 	}
 	return nil
 }
 
-// Lock takes the entry's cross-process lock, waiting until ctx ends.
+// Lock takes the entry's cross-process lock, waiting until ctx ends. The
+// lock file is never opened through a symbolic link.
 func (e *Entry) Lock(ctx context.Context) (func(), error) {
-	lockPath := e.path + ".lock"
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if e.store.mem != nil {
+		return e.store.mem.lock(ctx, e.path, e.providerID)
+	}
+	f, err := openLock(e.path + ".lock")
 	if err != nil {
 		return nil, fmt.Errorf("open lock file for %s: %w", e.providerID, err)
 	}

@@ -100,14 +100,17 @@ func TestUpdateIsSerialisedAcrossEntries(t *testing.T) {
 			defer wg.Done()
 			e := s.Entry("p", "k") // separate entries, separate lock file handles
 			_, err := e.Update(context.Background(), func(st *State) error {
-				st.LastError += "x"
+				if st.Token == nil {
+					st.Token = &Token{AccessToken: "at"}
+				}
+				st.Token.Scope += "x"
 				return nil
 			})
 			assert.NoError(t, err)
 		}()
 	}
 	wg.Wait()
-	assert.Len(t, s.Entry("p", "k").Load().LastError, 20, "no update was lost")
+	assert.Len(t, s.Entry("p", "k").Load().Token.Scope, 20, "no update was lost")
 }
 
 func TestLockHonoursTheContext(t *testing.T) {
