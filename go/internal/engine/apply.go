@@ -141,6 +141,7 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	for id := range broken {
 		out.Managed = append(out.Managed, id)
 	}
+	fitFrame(e.log, &out, userProviders, frameBudget)
 	pending := make([]string, 0, len(out.Logins))
 	for _, l := range out.Logins {
 		pending = append(pending, l.ProviderID)

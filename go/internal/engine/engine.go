@@ -108,7 +108,9 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n rp
 
 // openStore opens the cache directory once: the engine's option, else
 // $OPENCODE_OAUTH2_CACHE_DIR, else the config's cacheDir, else the user
-// cache directory.
+// cache directory. When that directory is unusable (read-only, full,
+// another user's) the state is kept in memory for this process: nothing is
+// written to a temporary directory, so no token is left behind.
 func (e *Engine) openStore(configured string) *store.Store {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -124,14 +126,9 @@ func (e *Engine) openStore(configured string) *store.Store {
 	}
 	s, err := store.Open(dir, e.log)
 	if err != nil {
-		tmp, terr := os.MkdirTemp("", "opencode-oauth2-")
-		e.log.Warn("token cache directory unusable; tokens are kept for this process only", "dir", dir, "err", err)
-		if terr == nil {
-			s, err = store.Open(tmp, e.log)
-		}
-		if err != nil {
-			panic(fmt.Sprintf("no usable cache directory: %v", err))
-		}
+		e.log.Warn("token cache directory unusable; tokens are kept in memory for this process only "+
+			"(set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours)", "dir", dir, "err", err)
+		s = store.Memory(e.log)
 	}
 	e.store = s
 	return s
@@ -285,6 +282,7 @@ func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runti
 			cached = nil
 		}
 	}
+	cached = screenModels(e.log, p, cached, 0, "cached model list")
 	rt.catalog = models.NewCatalog(cached)
 	rt.lastSync = st.LastSyncAt
 	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}

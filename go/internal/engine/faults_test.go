@@ -278,19 +278,24 @@ func modelIDs(ms []models.Model) []string {
 	return out
 }
 
-// TestUnusableCacheDirectoryFallsBackToAPrivateOne: a cache directory that
-// cannot be created (here a regular file stands at its path, as a read-only
-// or full disk would make it fail) does not stop the sidecar: it says so
-// once and keeps tokens in a private temporary directory for this process.
-func TestUnusableCacheDirectoryFallsBackToAPrivateOne(t *testing.T) {
-	t.Setenv("TMPDIR", t.TempDir()) // where the fallback directory goes
+// TestNoUsableCacheDirectoryServesFromMemory: with neither the cache
+// directory nor the temporary directory usable (a regular file stands at
+// both paths, as a read-only or full disk makes them fail; root ignores
+// permission bits), the sidecar used to panic, and with only the cache
+// directory unusable it left tokens behind in a temporary directory. It now
+// says so once and keeps tokens in memory: nothing is written anywhere, and
+// nothing is left after Shutdown.
+func TestNoUsableCacheDirectoryServesFromMemory(t *testing.T) {
+	base := t.TempDir()
+	tmp := filepath.Join(base, "tmp")
+	require.NoError(t, os.WriteFile(tmp, nil, 0o600))
+	t.Setenv("TMPDIR", tmp)
 	idp := startFlakyIdP(t)
-	blocked := filepath.Join(t.TempDir(), "cache")
+	blocked := filepath.Join(base, "cache")
 	require.NoError(t, os.WriteFile(blocked, nil, 0o600))
 
 	logs := &syncBuffer{}
 	eng := engine.New(engine.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: blocked, WatchEvery: -1})
-	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
 	raw, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{
 		"baseURL": idp.srv.URL + "/v1",
 		"oauth2": map[string]any{"issuer": idp.srv.URL, "clientId": "cli", "clientSecret": "cli-secret",
@@ -305,11 +310,18 @@ func TestUnusableCacheDirectoryFallsBackToAPrivateOne(t *testing.T) {
 	h, err := eng.Headers(ctx, protocol.HeadersParams{ProviderID: "gw"})
 	require.NoError(t, err)
 	assert.Regexp(t, `^Bearer new-at-\d+$`, h.Headers["Authorization"])
-	assert.Contains(t, logs.String(), "token cache directory unusable; tokens are kept for this process only")
+	again, err := eng.Headers(ctx, protocol.HeadersParams{ProviderID: "gw"})
+	require.NoError(t, err)
+	assert.Equal(t, h.Headers["Authorization"], again.Headers["Authorization"], "the token is kept in memory")
+	assert.Contains(t, logs.String(), "token cache directory unusable; tokens are kept in memory for this process only")
 	p, ok := eng.Provider("gw")
 	require.True(t, ok)
-	assert.NotEqual(t, blocked, filepath.Dir(p.CacheFile()))
-	fi, err := os.Stat(filepath.Dir(p.CacheFile()))
+	assert.Empty(t, p.CacheFile(), "no cache file")
+	require.NoError(t, eng.Shutdown(context.Background()))
+	left, err := os.ReadDir(base)
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the fallback directory is private")
+	assert.Len(t, left, 2, "only the two planted files are there")
+	for _, e := range left {
+		assert.False(t, e.IsDir(), "nothing was created: %s", e.Name())
+	}
 }

@@ -137,7 +137,7 @@ func (rt *runtime) sync(ctx context.Context) error {
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
-	ms := list.Models
+	ms := screenModels(rt.e.log, rt.p, list.Models, list.Unsafe, "the gateway's model list")
 	models.Normalize(ms, rt.p.NameOverrides)
 	changes, err := rt.catalog.Update(ms)
 	if err != nil {
@@ -150,12 +150,8 @@ func (rt *runtime) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode models of %s: %w", rt.p.ID, err)
 	}
-	if _, err := rt.entry.Update(ctx, func(s *store.State) error {
-		s.Models = data
-		s.LastSyncAt = now
-		s.LastError = ""
-		return nil
-	}); err != nil {
+	// The models file only: a model list never touches the credentials.
+	if err := rt.entry.SaveModels(data, now, ""); err != nil {
 		log.Warn("could not write the model cache", "err", err)
 	}
 	rt.mu.Lock()
@@ -170,12 +166,8 @@ func (rt *runtime) sync(ctx context.Context) error {
 	return nil
 }
 
-func (rt *runtime) recordError(ctx context.Context, cause error) {
-	msg := cause.Error()
-	if _, err := rt.entry.Update(ctx, func(s *store.State) error {
-		s.LastError = msg
-		return nil
-	}); err != nil {
+func (rt *runtime) recordError(_ context.Context, cause error) {
+	if err := rt.entry.RecordModelError(cause.Error()); err != nil {
 		rt.e.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
 	}
 }
