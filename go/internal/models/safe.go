@@ -12,12 +12,18 @@ var prototypeNames = map[string]struct{}{
 	"__defineGetter__": {}, "__defineSetter__": {}, "__lookupGetter__": {}, "__lookupSetter__": {},
 }
 
+// MaxIDLength bounds a model id in bytes; real ids (ARNs, paths with an
+// organisation) stay well below it, and it keeps one entry from filling
+// the answer to OpenCode.
+const MaxIDLength = 512
+
 // Unsafe reports whether OpenCode cannot hold a model id safely: a member
-// name of Object.prototype, or an id with a character that changes what a
-// terminal shows (see unsafeRune). Such ids are dropped, never repaired: a
-// repaired id would not be the one the gateway expects.
+// name of Object.prototype, an id longer than MaxIDLength, or an id with a
+// character that changes what a terminal shows (see unsafeRune). Such ids
+// are dropped, never repaired: a repaired id would not be the one the
+// gateway expects.
 func Unsafe(id string) bool {
-	if _, ok := prototypeNames[id]; ok {
+	if _, ok := prototypeNames[id]; ok || len(id) > MaxIDLength {
 		return true
 	}
 	return strings.ContainsFunc(id, unsafeRune)

@@ -13,11 +13,12 @@ import (
 // `opencode models` fail. Such ids are dropped and counted, the others kept.
 func TestPrototypeNamedModelsAreDropped(t *testing.T) {
 	body := `{"data":[{"id":"__proto__"},{"id":"constructor"},{"id":"toString"},{"id":"hasOwnProperty"},` +
-		`{"id":"valueOf"},{"id":"__defineGetter__"},{"id":"isPrototypeOf"},{"id":"gpt-4o"},{"id":"Constructor"},{"id":"proto"}]}`
+		`{"id":"valueOf"},{"id":"__defineGetter__"},{"id":"isPrototypeOf"},{"id":"gpt-4o"},{"id":"Constructor"},{"id":"proto"},` +
+		`{"id":"` + strings.Repeat("x", MaxIDLength+1) + `"},{"id":"` + strings.Repeat("y", MaxIDLength) + `"}]}`
 	l, err := Parse([]byte(body))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"gpt-4o", "Constructor", "proto"}, ids(l.Models))
-	assert.Equal(t, 7, l.Unsafe)
+	assert.Equal(t, []string{"gpt-4o", "Constructor", "proto", strings.Repeat("y", MaxIDLength)}, ids(l.Models))
+	assert.Equal(t, 8, l.Unsafe, "prototype names and an id over MaxIDLength")
 }
 
 // TestTerminalEscapesFromTheGatewayAreRemoved: ids with control characters
