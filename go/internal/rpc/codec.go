@@ -45,6 +45,18 @@ const (
 // Content-Length above the limit is an error before anything is allocated
 // for it; jsonrpc2 then closes the connection.
 func (c Codec) ReadObject(r *bufio.Reader, v any) error {
+	body, err := c.readBody(r)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode frame: %w", err)
+	}
+	return nil
+}
+
+// readBody reads one frame's header and its body (see ReadObject).
+func (c Codec) readBody(r *bufio.Reader) ([]byte, error) {
 	limit := c.Max
 	if limit <= 0 {
 		limit = MaxFrame
@@ -52,44 +64,41 @@ func (c Codec) ReadObject(r *bufio.Reader, v any) error {
 	length := -1
 	for n := 0; ; n++ {
 		if n >= maxHeaderLines {
-			return fmt.Errorf("read frame header: too many header lines")
+			return nil, fmt.Errorf("read frame header: too many header lines")
 		}
 		line, err := readHeaderLine(r)
 		if err != nil {
-			return fmt.Errorf("read frame header: %w", err)
+			return nil, fmt.Errorf("read frame header: %w", err)
 		}
 		if line == "" {
 			break
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
-			return fmt.Errorf("read frame header: malformed line")
+			return nil, fmt.Errorf("read frame header: malformed line")
 		}
 		if strings.EqualFold(strings.TrimSpace(name), "Content-Length") {
 			n, err := strconv.Atoi(strings.TrimSpace(value))
 			if err != nil || n < 0 {
-				return fmt.Errorf("read frame header: invalid Content-Length")
+				return nil, fmt.Errorf("read frame header: invalid Content-Length")
 			}
 			if length >= 0 && n != length {
-				return fmt.Errorf("read frame header: conflicting Content-Length headers")
+				return nil, fmt.Errorf("read frame header: conflicting Content-Length headers")
 			}
 			length = n
 		}
 	}
 	if length < 0 {
-		return fmt.Errorf("read frame header: missing Content-Length")
+		return nil, fmt.Errorf("read frame header: missing Content-Length")
 	}
 	if length > limit {
-		return fmt.Errorf("frame of %d bytes exceeds the limit of %d bytes", length, limit)
+		return nil, fmt.Errorf("frame of %d bytes exceeds the limit of %d bytes", length, limit)
 	}
 	body := make([]byte, length)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return fmt.Errorf("read frame body: %w", err)
+		return nil, fmt.Errorf("read frame body: %w", err)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decode frame: %w", err)
-	}
-	return nil
+	return body, nil
 }
 
 // errHeaderLine is returned for a header line longer than maxHeaderLine.

@@ -175,8 +175,10 @@ func TestBadFrameClosesTheConnection(t *testing.T) {
 				_, _ = io.WriteString(inW, frame(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":1}}`))
 			}()
 			var answer map[string]any
-			require.NoError(t, Codec{}.ReadObject(bufio.NewReader(outR), &answer))
+			out := bufio.NewReader(outR)
+			require.NoError(t, Codec{}.ReadObject(out, &answer))
 			assert.Nil(t, answer["error"])
+			go func() { _, _ = io.Copy(io.Discard, out) }() // a parse error is answered first
 
 			go func() { _, _ = io.WriteString(inW, tc.bad) }()
 			select {

@@ -67,8 +67,9 @@ type stream struct {
 	closed bool
 }
 
-// ReadObject implements jsonrpc2.ObjectStream.
-func (st *stream) ReadObject(v any) error { return Codec{}.ReadObject(st.r, v) }
+// ReadObject implements jsonrpc2.ObjectStream: frames jsonrpc2 would not
+// answer are answered here (see screen).
+func (st *stream) ReadObject(v any) error { return st.readRequest(v) }
 
 // WriteObject implements jsonrpc2.ObjectStream.
 func (st *stream) WriteObject(obj any) error {

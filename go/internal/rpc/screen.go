@@ -1,0 +1,114 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// rejection is the error response to a frame that jsonrpc2 would not
+// answer: it treats a request with "id": null as a notification, and ends
+// the connection on a body that is not a request object.
+type rejection struct {
+	id    json.RawMessage // the request's usable id, or null
+	code  int64
+	msg   string
+	fatal bool // the body is not JSON: answer, then end the connection
+}
+
+// errNotJSON ends the connection after a body that is not JSON was answered.
+var errNotJSON = errors.New("decode frame: the body is not JSON")
+
+// probe is the part of a message screen looks at.
+type probe struct {
+	ID     json.RawMessage `json:"id"`
+	Method json.RawMessage `json:"method"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+var null = json.RawMessage("null")
+
+// screen checks a frame's body against JSON-RPC 2.0 section 4 and 5: nil
+// when jsonrpc2 may have it, else the error response it needs.
+func screen(body []byte) *rejection {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || !json.Valid(trimmed) {
+		return &rejection{id: null, code: jsonrpc2.CodeParseError, msg: "Parse error: the frame body is not JSON", fatal: true}
+	}
+	if trimmed[0] != '{' {
+		what := "a request must be a JSON object"
+		if trimmed[0] == '[' {
+			what = "batches are not supported; send one request per frame"
+		}
+		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: " + what}
+	}
+	var p probe
+	if err := json.Unmarshal(trimmed, &p); err != nil {
+		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: " + err.Error()}
+	}
+	switch {
+	case p.ID == nil && p.Method != nil: // a notification
+	case p.ID == nil:
+		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: no method"}
+	case !usableID(p.ID):
+		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest,
+			msg: "Invalid Request: the id must be a number or a string (a null id cannot be told apart from a notification's answer)"}
+	case p.Method == nil && (p.Result != nil || p.Error != nil): // a response: jsonrpc2 ignores it
+	case p.Method == nil:
+		return &rejection{id: p.ID, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: no method"}
+	}
+	if p.Method != nil && (len(p.Method) == 0 || p.Method[0] != '"') {
+		id := p.ID
+		if !usableID(id) {
+			id = null
+		}
+		return &rejection{id: id, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: the method must be a string"}
+	}
+	return nil
+}
+
+// usableID: a JSON number or string.
+func usableID(id json.RawMessage) bool {
+	if len(id) == 0 {
+		return false
+	}
+	c := id[0]
+	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+}
+
+// answer writes a rejection's error response.
+func (st *stream) answer(r *rejection) error {
+	return st.WriteObject(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   jsonrpc2.Error  `json:"error"`
+	}{"2.0", r.id, jsonrpc2.Error{Code: r.code, Message: r.msg}})
+}
+
+// readRequest reads frames until one jsonrpc2 may have, answering the
+// others; a body that is not JSON is answered and ends the connection.
+func (st *stream) readRequest(v any) error {
+	for {
+		body, err := Codec{}.readBody(st.r)
+		if err != nil {
+			return err
+		}
+		rej := screen(body)
+		if rej == nil {
+			if err := json.Unmarshal(body, v); err != nil {
+				return fmt.Errorf("decode frame: %w", err)
+			}
+			return nil
+		}
+		if err := st.answer(rej); err != nil {
+			return err
+		}
+		if rej.fatal {
+			return errNotJSON
+		}
+	}
+}
