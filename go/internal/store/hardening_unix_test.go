@@ -89,7 +89,7 @@ func chownOrLink(t *testing.T, path string) {
 
 // TestForeignCacheDirectoryIsRefused: a cache directory another user owns
 // (say, one pre-created in /tmp to collect tokens) is refused, and the
-// engine then falls back to a private temporary one (engine.openStore).
+// engine then keeps the state in memory (engine.openStore).
 func TestForeignCacheDirectoryIsRefused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "shared")
 	require.NoError(t, os.Mkdir(dir, 0o777))
