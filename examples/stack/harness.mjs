@@ -276,13 +276,15 @@ export function ensureTestGateway({ timeoutMs = 300_000 } = {}) {
 
 /**
  * Starts the OpenAI-compatible test gateway accepting only the issuer's JWTs.
- * models: how many generated model ids; modelIds: exact ids (wins); audience,
+ * models: how many generated model ids; modelIds: exact ids (wins); modelIdsFile: a
+ * JSON array of ids (wins over both; any bytes, any count); audience,
  * chunkDelay ("20ms"), port. Resolves {url, baseURL, stats(), resetStats(), stderr(), stop()}.
  */
-export async function startGateway({ issuer, audience = DEFAULT_AUDIENCE, models, modelIds, chunkDelay, port = 0, timeoutMs = 60_000 } = {}) {
+export async function startGateway({ issuer, audience = DEFAULT_AUDIENCE, models, modelIds, modelIdsFile, chunkDelay, port = 0, timeoutMs = 60_000 } = {}) {
   if (!issuer) throw new Error("startGateway: issuer is required");
   const args = ["--issuer", issuer, "--audience", audience, "--port", String(port)];
-  if (modelIds?.length) args.push("--model-ids", modelIds.join(","));
+  if (modelIdsFile) args.push("--model-ids-file", modelIdsFile);
+  else if (modelIds?.length) args.push("--model-ids", modelIds.join(","));
   else if (models !== undefined) args.push("--models", String(models));
   if (chunkDelay) args.push("--chunk-delay", chunkDelay);
   const bin = await ensureTestGateway();

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,6 +40,7 @@ type config struct {
 	port       int
 	models     int
 	modelIDs   string
+	modelsFile string
 	chunkDelay time.Duration
 	omitIdx    bool
 }
@@ -52,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.port, "port", 0, "port on 127.0.0.1 (0 = random)")
 	fs.IntVar(&c.models, "models", 3, "number of generated model ids served at /v1/models")
 	fs.StringVar(&c.modelIDs, "model-ids", "", "comma-separated model ids (overrides --models)")
+	fs.StringVar(&c.modelsFile, "model-ids-file", "", "a JSON array of model id strings, any bytes (overrides --model-ids)")
 	fs.DurationVar(&c.chunkDelay, "chunk-delay", 20*time.Millisecond, "pause between streamed chunks")
 	fs.BoolVar(&c.omitIdx, "responses-omit-indices", false,
 		"stream /v1/responses events without output_index/content_index/summary_index (like Envoy AI Gateway)")
@@ -89,7 +92,13 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 		ResponsesOmitIndices: c.omitIdx,
 		Logf:                 logger.Printf,
 	}
-	if c.modelIDs != "" {
+	if c.modelsFile != "" {
+		ids, err := readModelIDs(c.modelsFile)
+		if err != nil {
+			return err
+		}
+		opts.Models = ids
+	} else if c.modelIDs != "" {
 		opts.Models = strings.Split(c.modelIDs, ",")
 	} else if c.models == 0 {
 		opts.Models = []string{}
@@ -155,4 +164,18 @@ func stdinIsPipe(f *os.File) bool {
 		return false
 	}
 	return st.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0
+}
+
+// readModelIDs reads --model-ids-file: a JSON array of strings, so that ids
+// with control characters or of any length can be served.
+func readModelIDs(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--model-ids-file: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(data, &ids); err != nil {
+		return nil, fmt.Errorf("--model-ids-file %s: expected a JSON array of strings: %w", path, err)
+	}
+	return ids, nil
 }
