@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -112,6 +113,15 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	}
 	if serr != nil {
 		res.Message = fmt.Sprintf("logged in to %s (%s), but its models could not be listed yet: %v", rt.p.Name, rt.p.ID, serr)
+	}
+	// One frame, as config/apply (fit.go): a list too large to send keeps
+	// only the models the user declared.
+	if encodedSize(res) > frameBudget {
+		declared, _ := user["models"].(map[string]any)
+		res.Provider["models"] = models.Merge(declared, nil)
+		res.Models = len(declared)
+		res.Message = fmt.Sprintf("logged in to %s (%s); its model list does not fit into one answer to OpenCode, so only the models declared in opencode.json are listed (lower maxModels)", rt.p.Name, rt.p.ID)
+		e.log.Warn("a provider's model list was left out of the login answer: too large", "provider", rt.p.ID)
 	}
 	e.log.Info("login complete", "provider", rt.p.ID, "models", len(known))
 	return res, nil
