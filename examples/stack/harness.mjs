@@ -368,10 +368,14 @@ export async function makeTmp(prefix = "oc-oauth2-stack-") {
  * and pluginSpec defaults to the file:// URL of js-shim/dist/index.js.
  * env: extra environment for every run.
  *
- * Resolves {env, dirs, run(args, {timeoutMs, env}) → {code, stdout, stderr, ms},
- * exec(cmd, args, opts) (another program with the same environment), log(mark?) → the
- * text of OpenCode's log files (logMark() → a mark), processes() → pids still running with this
- * environment (OpenCode, sidecars), stop()}.
+ * Resolves {env, dirs, run(args, {timeoutMs, env, printLogs}) → {code, stdout, stderr, ms, log?},
+ * exec(cmd, args, opts) (another program with the same environment), processes() → pids
+ * still running with this environment (OpenCode, sidecars), stop()}.
+ *
+ * OpenCode's log of a run: ask run() for it with printLogs. Its log FILE
+ * ($XDG_DATA_HOME/opencode/log) is no record of a run: OpenCode 1.18 writes it in
+ * batches (one a second) and exits without writing the last one, so the last lines of a
+ * run, on a busy machine sometimes all of them, are missing at random.
  */
 export async function isolatedOpenCode({ config = {}, pluginSpec, env: extraEnv = {}, opencodeBin = paths.opencode } = {}) {
   const root = await makeTmp("oc-oauth2-opencode-");
@@ -427,46 +431,36 @@ export async function isolatedOpenCode({ config = {}, pluginSpec, env: extraEnv 
     env,
     dirs,
     config: full,
-    /** opencode <args> in the project dir, with a deadline (rejects when it passes). */
-    async run(args, { timeoutMs = 120_000, env: more = {} } = {}) {
+    /**
+     * opencode <args> in the project dir, with a deadline (rejects when it passes).
+     * printLogs: OpenCode also writes each log line to stderr as it logs it
+     * (--print-logs); those lines come back as `log`, and `stderr` keeps the rest
+     * (what a person at the terminal sees). Without printLogs there is no `log`.
+     */
+    async run(args, { timeoutMs = 120_000, env: more = {}, printLogs = false } = {}) {
+      const argv = printLogs && !args.includes("--print-logs") ? [...args, "--print-logs"] : args;
+      let r;
       try {
-        return await runCommand(opencodeBin, args, { cwd: dirs.project, env: { ...env, ...more }, timeoutMs });
+        r = await runCommand(opencodeBin, argv, { cwd: dirs.project, env: { ...env, ...more }, timeoutMs });
       } catch (e) {
-        const log = await oc.log().catch(() => "");
-        if (log) e.message += `\nOpenCode's log (tail):\n${log.slice(-6000)}`;
+        const tail = await logFileTail(dirs.log, 6000);
+        if (tail) e.message += `\nOpenCode's log file (tail, maybe incomplete):\n${tail}`;
         throw e;
       }
+      if (!printLogs) return r;
+      const lines = r.stderr.split("\n");
+      const isLog = (l) => LOG_LINE.test(l);
+      return { ...r, stderr: lines.filter((l) => !isLog(l)).join("\n"), log: lines.filter(isLog).join("\n") };
     },
     /** Runs another program (e.g. bin/opencode-oauth2) with this OpenCode's environment. */
     exec(cmd, args, { timeoutMs = 60_000, env: more = {} } = {}) {
       return runCommand(cmd, args, { cwd: dirs.project, env: { ...env, ...more }, timeoutMs });
     },
     /**
-     * The text of OpenCode's log files ($XDG_DATA_HOME/opencode/log/*.log); with a
-     * mark from logMark(), only what was written after it.
-     */
-    async log(mark) {
-      if (!existsSync(dirs.log)) return "";
-      let s = "";
-      for (const f of (await readdir(dirs.log)).sort()) {
-        if (!f.endsWith(".log")) continue;
-        const text = await readFile(join(dirs.log, f), "utf8");
-        s += mark?.has(f) ? text.slice(mark.get(f)) : text;
-      }
-      return s;
-    },
-    /**
      * The sidecar's own log ($XDG_STATE_HOME/opencode-oauth2/sidecar.log, JSON lines),
      * where its info lines go (OpenCode's log gets warnings and errors only).
      */
     sidecarLog: () => readSidecarLog(dirs.state),
-    /** A mark for log(mark): the current length of each log file. */
-    async logMark() {
-      const mark = new Map();
-      if (!existsSync(dirs.log)) return mark;
-      for (const f of await readdir(dirs.log)) if (f.endsWith(".log")) mark.set(f, (await readFile(join(dirs.log, f), "utf8")).length);
-      return mark;
-    },
     /** Linux: pids of processes still running with this environment (OpenCode, sidecars). */
     processes: () => ownProcesses(dirs.oauth2Cache),
     async stop() {
@@ -484,6 +478,20 @@ export async function readSidecarLog(stateDir) {
   let s = "";
   for (const f of [`${base}.1`, base]) if (existsSync(f)) s += await readFile(f, "utf8");
   return s;
+}
+
+/** One line of OpenCode's log as --print-logs writes it to stderr. */
+const LOG_LINE = /^timestamp=\S+ level=[A-Z]+ /;
+
+/** The last n characters of OpenCode's log files, for a diagnosis only (see isolatedOpenCode). */
+async function logFileTail(dir, n) {
+  try {
+    let s = "";
+    for (const f of (await readdir(dir)).sort()) if (f.endsWith(".log")) s += await readFile(join(dir, f), "utf8");
+    return s.slice(-n);
+  } catch {
+    return "";
+  }
 }
 
 /** Linux: pids whose environment mentions dir (processes started for one isolated run). */

@@ -315,8 +315,8 @@ async function runExample(name, c) {
   try {
     await Promise.all([gw.resetStats(), as.resetStats()]);
     const model = `corp-llm/${GATEWAY_MODEL}`;
-    const run = await oc.run(["run", "--model", model, "say hi"], { timeoutMs: RUN_TIMEOUT_MS });
-    const log = await oc.log();
+    const run = await oc.run(["run", "--model", model, "say hi"], { timeoutMs: RUN_TIMEOUT_MS, printLogs: true });
+    const log = run.log;
     console.log(`# ${name}: opencode run --model ${model}: exit ${run.code} in ${(run.ms / 1000).toFixed(1)} s`);
     const output = `${run.stdout}\n${run.stderr}\n${log}`;
     assertNoSecrets(output);

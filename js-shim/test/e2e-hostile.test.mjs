@@ -81,9 +81,8 @@ describe("hostile gateways through the real OpenCode", () => {
     // The first start lists the models within the start-up budget (or in the
     // background); the second start serves the cached lists. Both must hold.
     for (const round of ["first start", "cached lists"]) {
-      const mark = await oc.logMark();
-      const run = await oc.run(["models"], { timeoutMs: RUN_TIMEOUT_MS });
-      const log = await oc.log(mark);
+      const run = await oc.run(["models"], { timeoutMs: RUN_TIMEOUT_MS, printLogs: true });
+      const log = run.log;
       console.log(`# opencode models (${round}): exit ${run.code} in ${(run.ms / 1000).toFixed(1)} s`);
       assert.equal(run.code, 0, `${round}: exit code; stderr:\n${run.stderr.slice(-4000)}\nlog (tail):\n${log.slice(-4000)}`);
       const lines = run.stdout.split("\n");

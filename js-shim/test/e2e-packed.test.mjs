@@ -65,11 +65,11 @@ async function assertNothingLeftRunning(o) {
   assert.deepEqual(o.processes(), [], "no OpenCode or sidecar process outlives the run");
 }
 
+/** opencode <args>; `log` is OpenCode's log of the run (--print-logs). */
 async function opencode(o, args) {
-  const mark = await o.logMark();
-  const run = await o.run(args, { timeoutMs: RUN_TIMEOUT_MS });
+  const run = await o.run(args, { timeoutMs: RUN_TIMEOUT_MS, printLogs: true });
   console.log(`# opencode ${args.slice(0, 3).join(" ")}: exit ${run.code} in ${(run.ms / 1000).toFixed(1)} s`);
-  return { ...run, log: await o.log(mark) };
+  return run;
 }
 
 const tarballs = () => registry.requests().filter((r) => r.startsWith("GET /-/"));
@@ -205,8 +205,8 @@ describe("the packed plugin, installed by name by the real OpenCode", () => {
     const binary = join(cacheEntry(oc.dirs), "node_modules", "@vymalo", `opencode-oauth2-${target.suffix}`, "bin", target.exe);
     const expected = index.packages.find((p) => p.name === target.name).binary.sha256;
     await appendFile(binary, "tampered");
-    const run = await opencode(oc, ["models", "cc-gw", "--print-logs", "--log-level", "DEBUG"]);
-    const log = `${run.stderr}\n${run.log}`;
+    const run = await opencode(oc, ["models", "cc-gw", "--log-level", "DEBUG"]);
+    const log = run.log;
     assert.equal(run.code, 0, "OpenCode itself still starts");
     assert.doesNotMatch(await oc.sidecarLog(), new RegExp(`"binary":"${binary}"`), "the tampered binary never ran");
     const line = log.split("\n").find((l) => l.includes("sha256 mismatch"));

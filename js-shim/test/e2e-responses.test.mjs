@@ -101,16 +101,14 @@ function assertNoSecrets(text) {
   assert.ok(!text.includes(stack.clients.ccBasic.clientSecret), "the cc-basic secret reached OpenCode's output or log");
 }
 
-/** opencode run --model <provider>/<model> "say hi" [extra args]; also returns the log it wrote. */
+/** opencode run --model <provider>/<model> "say hi" [extra args]; `log` is OpenCode's log of the run (--print-logs). */
 async function sayHi(providerID, model = MODEL, extra = []) {
   await gw.resetStats();
-  const mark = await oc.logMark();
   const args = ["run", ...extra, "--model", `${providerID}/${model}`, "say hi"];
-  const run = await oc.run(args, { timeoutMs: RUN_TIMEOUT_MS });
+  const run = await oc.run(args, { timeoutMs: RUN_TIMEOUT_MS, printLogs: true });
   console.log(`# opencode ${args.join(" ")}: exit ${run.code} in ${(run.ms / 1000).toFixed(1)} s`);
-  const log = await oc.log(mark);
-  const show = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\nlog (tail):\n${log.slice(-4000)}`;
-  return { ...run, log, show, stats: await gw.stats() };
+  const show = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\nlog (tail):\n${run.log.slice(-4000)}`;
+  return { ...run, show, stats: await gw.stats() };
 }
 
 /** The gateway saw only streamed Responses API requests (title and answer), all authorized. */
