@@ -465,6 +465,32 @@ func (m *Manager) Forget(ctx context.Context) (Token, error) {
 	return old, err
 }
 
+// Replace stores t, obtained by a login outside the manager (e.g. `login
+// --force` with another flow), as the token in memory and on disk, and
+// returns the token it replaced. Until Replace is called the old token
+// stays in use, so a login that fails or is interrupted loses nothing.
+// When the cache file cannot be written, t is kept in memory and the error
+// is returned.
+func (m *Manager) Replace(ctx context.Context, t Token) (Token, error) {
+	var old Token
+	_, err := m.opt.Entry.Update(ctx, func(s *State) error {
+		old = fromStore(s.Token)
+		s.Token = toStore(t)
+		return nil
+	})
+	m.mu.Lock()
+	if old.AccessToken.IsZero() && old.RefreshToken.IsZero() {
+		old = m.mem
+	}
+	m.mem = t
+	m.refused = nil
+	m.mu.Unlock()
+	if m.opt.OnChange != nil && !old.AccessToken.Equal(t.AccessToken) {
+		m.opt.OnChange()
+	}
+	return old, err
+}
+
 // Adopt re-reads the cache file and takes its token if it differs from the
 // one in memory (another process logged in, refreshed or logged out). It
 // reports whether the token changed.
