@@ -94,6 +94,7 @@ type cli struct {
 	lookPath func(string) (string, error) // nil: exec.LookPath
 	selfName string                       // see self
 	color    colors                       // highlights on stderr
+	logs     *lineHandler                 // the logger's handler, flushed at the end
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
@@ -177,6 +178,9 @@ func (c *cli) runCommand(cmd command, args []string) int {
 		stop() // a second Ctrl-C ends the process at once
 	}()
 	err = body(ctx, c, cf, positional)
+	if c.logs != nil {
+		c.logs.Flush(err)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -265,10 +269,14 @@ func (c *cli) logger(cf *commonFlags) *slog.Logger {
 	if l, ok := logging.ParseLevel(c.getenv("OPENCODE_OAUTH2_LOG_LEVEL")); ok {
 		level = l
 	}
+	h := newLineHandler(c.stderr, level)
 	if cf.verbose {
-		level = slog.LevelDebug
+		h.level = slog.LevelDebug
+	} else {
+		h.holding()
 	}
-	return slog.New(newLineHandler(c.stderr, level))
+	c.logs = h
+	return slog.New(h)
 }
 
 // session is the loaded config and the engine that manages its providers.
@@ -327,9 +335,9 @@ func (s *session) provider(id string) (*engine.Provider, error) {
 			continue
 		}
 		if p.Severity == config.SeverityError {
-			errs = append(errs, p.Message())
+			errs = append(errs, s.explainProblem(p))
 		} else {
-			fmt.Fprintf(s.c.stderr, "warning: %s\n", p.Message())
+			fmt.Fprintf(s.c.stderr, "warning: %s\n", s.explainProblem(p))
 		}
 	}
 	if p, ok := s.eng.Provider(id); ok {

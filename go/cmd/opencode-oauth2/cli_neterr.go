@@ -9,6 +9,8 @@ import (
 	"net"
 	"strings"
 	"syscall"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // netFailure is a transport failure worded for a person: what happened and
@@ -130,4 +132,19 @@ func explain(prefix string, err error) error {
 		return &reworded{msg: fmt.Sprintf("%s: %s\n  → %s", prefix, f.what, f.fix), err: err}
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+// netDetail is a doctor check's detail and fix for err: the classified
+// transport failure, or err's text (redacted, bounded) with fallbackFix.
+func netDetail(err error, fallbackFix string) (detail, fix string) {
+	return netDetailFor(err, "URL", fallbackFix)
+}
+
+// netDetailFor is netDetail where the fix names the URL more precisely,
+// e.g. "issuer URL".
+func netDetailFor(err error, urlName, fallbackFix string) (detail, fix string) {
+	if f, ok := classifyNet(err); ok {
+		return f.what, strings.Replace(f.fix, "check the URL", "check the "+urlName, 1)
+	}
+	return redact.Text(err.Error(), 4000), fallbackFix
 }

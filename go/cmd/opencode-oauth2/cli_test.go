@@ -301,7 +301,7 @@ func TestCheckCacheDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.setup(t)
 			r := &report{}
-			checkCacheDir(r, dir)
+			checkCacheDir(r, dir, createProbe)
 			got := map[string]string{}
 			for _, ch := range r.Checks {
 				got[ch.Name] = ch.Status

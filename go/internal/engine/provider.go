@@ -66,6 +66,9 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 	if ferr := p.rt.tokens.Flush(ctx); err == nil && ferr != nil {
 		return t, ferr
 	}
+	if err == nil {
+		p.rt.clearTokenError(ctx)
+	}
 	return t, err
 }
 
@@ -120,6 +123,7 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	if err != nil {
 		p.rt.e.log.Warn("could not write the token cache; the login is kept in memory only", "provider", cfg.ID, "err", err)
 	}
+	p.rt.clearTokenError(ctx)
 	return tok, replaced, nil
 }
 

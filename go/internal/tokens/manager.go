@@ -348,6 +348,8 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 		}
 		log.Warn("the refresh token was rejected; a new login is needed", "err", err)
 		st.Token = nil
+		// The reason stays for `status`, until a login or a sync succeeds.
+		st.LastError = NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + err.Error()
 		if err := m.opt.Entry.Save(st); err != nil {
 			log.Warn("could not clear the rejected token from the cache", "err", err)
 		}
@@ -440,6 +442,11 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 	m.rejected = m.mem.AccessToken
 	return true
 }
+
+// NoTokenPrefix starts a state's LastError when no token could be had
+// (e.g. the refresh token was rejected); a later success clears such an
+// error (engine), as it answers it.
+const NoTokenPrefix = "no token: "
 
 // State is the store's state type, re-exported for Update callbacks.
 type State = store.State
