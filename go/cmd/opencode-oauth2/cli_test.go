@@ -40,6 +40,7 @@ func runCLI(lookPath func(string) (string, error), args ...string) (stdout, stde
 	var out, errOut bytesBuffer
 	c := newCLI(strings.NewReader(""), &out, &errOut)
 	c.lookPath = lookPath
+	c.getenv = func(string) string { return "" }
 	code = c.run(args)
 	return out.String(), errOut.String(), code
 }
@@ -102,8 +103,11 @@ func TestHintsWorkWhereTheUserIs(t *testing.T) {
 	assert.Contains(t, stdout, "Usage: npx @vymalo/opencode-oauth2 token")
 	stdout, _, _ = runCLI(onPath, "help", "token")
 	assert.Contains(t, stdout, `curl -H "$(opencode-oauth2 token --header acme)"`)
-	assert.Equal(t, "opencode-oauth2", selfCommand(onPath))
-	assert.Equal(t, "npx @vymalo/opencode-oauth2", selfCommand(offPath))
+	none := func(string) string { return "" }
+	assert.Equal(t, "opencode-oauth2", selfCommand(none, onPath))
+	assert.Equal(t, "npx @vymalo/opencode-oauth2", selfCommand(none, offPath))
+	npx := func(k string) string { return map[string]string{envCommand: "npx @vymalo/opencode-oauth2"}[k] }
+	assert.Equal(t, "npx @vymalo/opencode-oauth2", selfCommand(npx, onPath), "the launcher knows npx put it on PATH for one run")
 }
 
 func TestVersionJSON(t *testing.T) {

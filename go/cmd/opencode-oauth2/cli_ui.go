@@ -26,10 +26,18 @@ func isTTY(w any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// envCommand names this program for hints when its launcher knows better
+// than PATH (npx puts the package's bin on PATH for one run only).
+const envCommand = "OPENCODE_OAUTH2_COMMAND"
+
 // selfCommand is how a hint names this program so that it works as typed
-// where the user is: the bare name when a program of that name is on PATH,
-// else through npx, which fetches the npm package's launcher.
-func selfCommand(lookPath func(string) (string, error)) string {
+// where the user is: what the launcher says (envCommand), else the bare
+// name when a program of that name is on PATH, else through npx, which
+// fetches the npm package's launcher.
+func selfCommand(getenv func(string) string, lookPath func(string) (string, error)) string {
+	if v := strings.TrimSpace(getenv(envCommand)); v != "" {
+		return v
+	}
 	if _, err := lookPath(binaryName); err == nil {
 		return binaryName
 	}
@@ -47,7 +55,7 @@ func (c *cli) self() string {
 		if lp == nil {
 			lp = exec.LookPath
 		}
-		c.selfName = selfCommand(lp)
+		c.selfName = selfCommand(c.getenv, lp)
 	}
 	return c.selfName
 }

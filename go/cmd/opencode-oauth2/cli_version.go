@@ -40,6 +40,10 @@ OpenCode plugin (protocol/protocol.md); a plugin and a binary must agree on it.
 	},
 }
 
+// commit is stamped at build time with -ldflags "-X main.commit=..."
+// (js-shim/pack.mjs does); otherwise Go's VCS stamp is used, if any.
+var commit = ""
+
 // versionJSON is the document of `version --json`.
 type versionJSON struct {
 	Version  string `json:"version"`
@@ -53,7 +57,9 @@ type versionJSON struct {
 func currentVersion() versionJSON {
 	v := versionJSON{Version: version, Commit: "unknown", Go: runtime.Version(), Protocol: protocol.ProtocolVersion,
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
-	if info, ok := debug.ReadBuildInfo(); ok {
+	if commit != "" {
+		v.Commit = commit
+	} else if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			switch s.Key {
 			case "vcs.revision":
