@@ -108,8 +108,6 @@ func (r *ttyRun) wait(t *testing.T, limit time.Duration) int {
 	return r.code
 }
 
-var ansi = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
-
 // TestCLILoginOnATerminal (#17): on a terminal, a login shows what it waits
 // for, the time left and how to cancel, updated in place; colour unless
 // NO_COLOR or --no-color; Ctrl-C (the terminal's interrupt character) ends

@@ -67,7 +67,7 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 		return t, ferr
 	}
 	if err == nil {
-		p.rt.clearTokenError(ctx)
+		p.rt.clearTokenError()
 	}
 	return t, err
 }
@@ -123,7 +123,7 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	if err != nil {
 		p.rt.e.log.Warn("could not write the token cache; the login is kept in memory only", "provider", cfg.ID, "err", err)
 	}
-	p.rt.clearTokenError(ctx)
+	p.rt.clearTokenError()
 	return tok, replaced, nil
 }
 

@@ -175,16 +175,11 @@ func (rt *runtime) recordError(_ context.Context, cause error) {
 
 // clearTokenError removes a recorded LastError about getting a token, now
 // that a token was had: a stale error must not stay in `status`.
-func (rt *runtime) clearTokenError(ctx context.Context) {
+func (rt *runtime) clearTokenError() {
 	if !strings.HasPrefix(rt.entry.Load().LastError, tokens.NoTokenPrefix) {
 		return
 	}
-	if _, err := rt.entry.Update(ctx, func(s *store.State) error {
-		if strings.HasPrefix(s.LastError, tokens.NoTokenPrefix) {
-			s.LastError = ""
-		}
-		return nil
-	}); err != nil {
+	if err := rt.entry.RecordModelError(""); err != nil {
 		rt.e.log.Debug("could not clear the last error", "provider", rt.p.ID, "err", err)
 	}
 }

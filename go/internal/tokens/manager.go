@@ -348,10 +348,12 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 		}
 		log.Warn("the refresh token was rejected; a new login is needed", "err", err)
 		st.Token = nil
-		// The reason stays for `status`, until a login or a sync succeeds.
-		st.LastError = NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + err.Error()
 		if err := m.opt.Entry.Save(st); err != nil {
 			log.Warn("could not clear the rejected token from the cache", "err", err)
+		}
+		// The reason stays for `status`, until a login or a sync succeeds.
+		if err := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + err.Error()); err != nil {
+			log.Debug("could not record why the login is gone", "err", err)
 		}
 		m.mu.Lock()
 		m.mem = Token{}
