@@ -1,8 +1,11 @@
 // Packages the plugin as npm users get it (design.md §6, esbuild's pattern):
 //
-//   @vymalo/opencode-oauth2                 the shim (js-shim/dist/index.js) and
+//   @vymalo/opencode-oauth2                 the shim (js-shim/dist/index.js),
 //                                           js-shim/dist/binaries.json: the sha256 of
-//                                           every packaged binary, checked by the shim
+//                                           every packaged binary, checked by the shim,
+//                                           and the `opencode-oauth2` command
+//                                           (bin: js-shim/bin/opencode-oauth2.mjs, a
+//                                           launcher of the platform package's binary)
 //   @vymalo/opencode-oauth2-<os>-<arch>     one static sidecar binary in bin/, with npm's
 //                                           `os`/`cpu`; no `bin`, no scripts; listed in
 //                                           the main package's optionalDependencies
@@ -33,6 +36,8 @@ import { buildShim } from "./build.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = join(here, "..");
 export const MAIN_PACKAGE = "@vymalo/opencode-oauth2";
+/** The main package's `bin`: the launcher of the platform binary (relative to the package root). */
+export const LAUNCHER = "js-shim/bin/opencode-oauth2.mjs";
 const GO_BUILD_TIMEOUT_MS = 20 * 60_000; // one cold cross-compile on a loaded 2-core machine: ~4 min
 const NPM_PACK_TIMEOUT_MS = 120_000;
 
@@ -79,6 +84,9 @@ export function optionalDependencyProblems(rootPkg) {
   }
   for (const name of Object.keys(deps)) {
     if (!TARGETS.some((t) => t.name === name)) problems.push(`optionalDependencies has an unknown package ${name}`);
+  }
+  if (rootPkg.bin?.["opencode-oauth2"] !== LAUNCHER || !rootPkg.files?.includes(LAUNCHER)) {
+    problems.push(`bin must be {"opencode-oauth2": "${LAUNCHER}"}, and files must list it`);
   }
   if (rootPkg.scripts && ["preinstall", "install", "postinstall"].some((s) => s in rootPkg.scripts)) {
     problems.push("the main package must not have install scripts (OpenCode installs plugins without running them)");
@@ -128,10 +136,11 @@ async function sha256Of(file) {
 const secs = (t0) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 /** Cross-compiles the sidecar for t into file (static: CGO_ENABLED=0). */
-async function goBuild(t, file, version) {
+async function goBuild(t, file, version, commit) {
   await mkdir(dirname(file), { recursive: true });
   const env = { ...process.env, CGO_ENABLED: "0", GOOS: t.goos, GOARCH: t.goarch };
-  await run("go", ["build", "-trimpath", "-ldflags", `-s -w -X main.version=${version}`, "-o", file, "./go/cmd/opencode-oauth2"], {
+  const ldflags = `-s -w -X main.version=${version}${commit ? ` -X main.commit=${commit}` : ""}`;
+  await run("go", ["build", "-trimpath", "-ldflags", ldflags, "-o", file, "./go/cmd/opencode-oauth2"], {
     env,
     timeoutMs: GO_BUILD_TIMEOUT_MS,
   });
@@ -186,6 +195,11 @@ export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "np
   const problems = optionalDependencyProblems(rootPkg);
   if (problems.length > 0) throw new Error(`package.json is not ready to pack:\n  ${problems.join("\n  ")}`);
   const version = rootPkg.version;
+  // The commit `opencode-oauth2 version` reports ("" outside a git checkout).
+  const commit = await run("git", ["rev-parse", "HEAD"], { timeoutMs: 30_000 }).then(
+    (r) => r.stdout.trim(),
+    () => "",
+  );
   out = resolve(out);
   const stage = join(repoRoot, "dist", ".stage", basename(out));
   await rm(stage, { recursive: true, force: true });
@@ -201,7 +215,7 @@ export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "np
     const tb = Date.now();
     const dir = join(stage, t.suffix);
     const file = join(dir, "bin", t.exe);
-    await goBuild(t, file, version);
+    await goBuild(t, file, version, commit);
     const st = await stat(file);
     const sha256 = await sha256Of(file);
     buildMs += Date.now() - tb;
@@ -245,12 +259,14 @@ export async function pack({ targets = TARGETS, out = join(repoRoot, "dist", "np
     binaries: Object.fromEntries(packages.map((p) => [p.name, p.binary])),
   };
   await writeFile(join(distDir, "binaries.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  await mkdir(join(mainDir, "js-shim", "bin"), { recursive: true });
+  await copyFile(join(repoRoot, LAUNCHER), join(mainDir, LAUNCHER));
   for (const f of ["README.md", "LICENSE"]) await copyFile(join(repoRoot, f), join(mainDir, f));
   const mainPj = mainPackageJson(rootPkg);
   await writeFile(join(mainDir, "package.json"), `${JSON.stringify(mainPj, null, 2)}\n`);
   const mainInfo = await npmPack(mainDir, out);
   const packedFiles = new Set(mainInfo.files.map((f) => f.path));
-  for (const f of ["js-shim/dist/index.js", "js-shim/dist/binaries.json", "package.json"]) {
+  for (const f of ["js-shim/dist/index.js", "js-shim/dist/binaries.json", LAUNCHER, "package.json"]) {
     if (!packedFiles.has(f)) throw new Error(`the main package tarball lacks ${f}: check "files" in package.json`);
   }
   timings.mainPackageMs = Date.now() - tMain;

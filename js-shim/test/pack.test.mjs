@@ -4,12 +4,14 @@
 // what they must and nothing that runs at install time.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  LAUNCHER,
   localTarget,
   mainPackageJson,
   MAIN_PACKAGE,
@@ -20,8 +22,10 @@ import {
   repoRoot,
   TARGETS,
 } from "../pack.mjs";
-import { cleanupTmp, importSrc } from "../test-support/helpers.mjs";
+import { cleanupTmp, importSrc, makeTmp } from "../test-support/helpers.mjs";
+import { startRegistry } from "../test-support/npm-registry.mjs";
 
+const execFileAsync = promisify(execFile);
 let b;
 let root;
 before(async () => {
@@ -89,6 +93,13 @@ describe("the main package", () => {
     assert.match(optionalDependencyProblems({ ...root, scripts: { postinstall: "x" } }).join("\n"), /must not have install scripts/);
   });
 
+  test("bin: the opencode-oauth2 command is the launcher, which the package ships", () => {
+    assert.deepEqual(root.bin, { "opencode-oauth2": LAUNCHER });
+    assert.ok(root.files.includes(LAUNCHER));
+    assert.match(optionalDependencyProblems({ ...root, bin: undefined }).join("\n"), /bin must be/);
+    assert.deepEqual(mainPackageJson(root).bin, root.bin);
+  });
+
   test("files: the bundle and binaries.json; the published package.json has no development fields", () => {
     assert.ok(root.files.includes("js-shim/dist/index.js"));
     assert.ok(root.files.includes("js-shim/dist/binaries.json"));
@@ -115,6 +126,7 @@ describe("the packed tarballs", { skip: packed ? false : `${indexFile} not there
     assert.deepEqual(listing, [
       "package/LICENSE",
       "package/README.md",
+      "package/js-shim/bin/opencode-oauth2.mjs",
       "package/js-shim/dist/binaries.json",
       "package/js-shim/dist/index.js",
       "package/package.json",
@@ -140,6 +152,56 @@ describe("the packed tarballs", { skip: packed ? false : `${indexFile} not there
       const bytes = execFileSync("tar", ["xzOf", join(packedDir, p.tarball), "--", `package/${p.binary.file}`], { maxBuffer: 64 << 20 });
       assert.equal(createHash("sha256").update(bytes).digest("hex"), p.binary.sha256);
       assert.equal(bytes.length, p.binary.size);
+    }
+  });
+
+  // #17: `npx @vymalo/opencode-oauth2 <cmd>` and node_modules/.bin/opencode-oauth2 work.
+  test("installed with npm, node_modules/.bin/opencode-oauth2 runs the platform binary", { timeout: 240_000 }, async () => {
+    const index = JSON.parse(readFileSync(indexFile, "utf8"));
+    const registry = await startRegistry(packedDir);
+    try {
+      const dir = await makeTmp("oc-oauth2-bin-");
+      const env = { ...process.env, npm_config_cache: join(dir, ".npm-cache"), npm_config_registry: registry.url, OPENCODE_OAUTH2_BINARY: "" };
+      for (const k of Object.keys(env)) if (k.startsWith("npm_") && !["npm_config_cache", "npm_config_registry"].includes(k)) delete env[k];
+      const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+      // Asynchronously: the registry answers from this process.
+      await execFileAsync(npm, ["init", "-y"], { cwd: dir, env, timeout: 60_000 });
+      await execFileAsync(npm, ["install", "--no-audit", "--no-fund", `${MAIN_PACKAGE}@latest`], { cwd: dir, env, timeout: 180_000 });
+      const bin = join(dir, "node_modules", ".bin", process.platform === "win32" ? "opencode-oauth2.cmd" : "opencode-oauth2");
+      assert.ok(existsSync(bin), `${bin} is missing`);
+      const run = (cmd, args) =>
+        execFileAsync(cmd, args, { cwd: dir, env: { ...env, OPENCODE_OAUTH2_FORBID_DEV_BUILD: "1" }, timeout: 60_000 }).then(
+          (r) => ({ status: 0, ...r }),
+          (e) => ({ status: e.code, stdout: e.stdout, stderr: e.stderr }),
+        );
+
+      const v = await run(bin, ["version", "--json"]);
+      assert.equal(v.status, 0, v.stderr);
+      const doc = JSON.parse(v.stdout);
+      assert.equal(doc.version, index.version);
+      assert.equal(doc.protocol, 1);
+      assert.match(doc.commit, /^[0-9a-f]{40}$/);
+
+      // The exit code is the binary's; the hint names a command that works here.
+      const typo = await run(bin, ["statsu"]);
+      assert.equal(typo.status, 2, typo.stderr);
+      assert.match(typo.stderr, /unknown command "statsu"; did you mean "status"\?/);
+
+      // Through npx (npm exec), the package's bin is on PATH for that run only:
+      // hints say npx.
+      const viaNpx = await run(npm, ["exec", "--", "opencode-oauth2", "statsu"]);
+      assert.equal(viaNpx.status, 2, viaNpx.stderr);
+      assert.match(viaNpx.stderr, /Run `npx @vymalo\/opencode-oauth2 help` for the commands\./);
+
+      // A tampered binary is refused, as by the plugin.
+      const target = localTarget();
+      const binary = join(dir, "node_modules", "@vymalo", `opencode-oauth2-${target.suffix}`, "bin", target.exe);
+      appendFileSync(binary, "tampered");
+      const tampered = await run(bin, ["version"]);
+      assert.equal(tampered.status, 1);
+      assert.match(tampered.stderr, /sha256 mismatch/);
+    } finally {
+      await registry.close();
     }
   });
 });

@@ -23,19 +23,21 @@ import (
 
 // Exit codes of the command line (documented in usage and docs/cli.md).
 const (
-	exitOK            = 0 // success
-	exitFailure       = 1 // anything else: network, server, gateway, a failed check
-	exitUsage         = 2 // bad command line, unknown provider
-	exitLoginRequired = 3 // a person must log in first (token, models --refresh)
-	exitConfig        = 4 // the OpenCode config cannot be read, or the provider's config is invalid
+	exitOK            = 0   // success
+	exitFailure       = 1   // anything else: network, server, gateway, a failed check
+	exitUsage         = 2   // bad command line, unknown provider
+	exitLoginRequired = 3   // a person must log in first (token, models --refresh)
+	exitConfig        = 4   // the OpenCode config cannot be read, or the provider's config is invalid
+	exitInterrupted   = 130 // Ctrl-C (SIGINT) or SIGTERM, as shells report a process killed by SIGINT
 )
 
 const exitCodesHelp = `Exit codes:
-  0  success
-  1  failure (network, server, gateway, a failed check)
-  2  usage error (bad flags, unknown provider)
-  3  login required: run ` + "`opencode-oauth2 login <provider>`" + `
-  4  config problem (unreadable OpenCode config, invalid provider settings, rejected client credentials)
+  0    success
+  1    failure (network, server, gateway, a failed check)
+  2    usage error (bad flags, unknown provider)
+  3    login required: run ` + "`opencode-oauth2 login <provider>`" + `
+  4    config problem (unreadable OpenCode config, invalid provider settings, rejected client credentials)
+  130  interrupted (Ctrl-C)
 `
 
 // exitError carries an exit code with the message printed for it.
@@ -84,11 +86,15 @@ func because(err error) string {
 
 // cli is one command-line invocation: its streams and environment.
 type cli struct {
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
-	getenv func(string) string
-	now    func() time.Time
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
+	getenv   func(string) string
+	now      func() time.Time
+	lookPath func(string) (string, error) // nil: exec.LookPath
+	selfName string                       // see self
+	color    colors                       // highlights on stderr
+	logs     *lineHandler                 // the logger's handler, flushed at the end
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
@@ -101,6 +107,8 @@ type command struct {
 	args    string // synopsis of the positional arguments
 	summary string
 	help    string // extra help text after the flags
+	// noConfig: the command reads no config (no --config, --verbose).
+	noConfig bool
 	// setup registers the command's own flags and returns its body, which
 	// sees the parsed values.
 	setup func(fs *flag.FlagSet) runFunc
@@ -113,60 +121,108 @@ type runFunc func(ctx context.Context, c *cli, cf *commonFlags, args []string) e
 type commonFlags struct {
 	config  string
 	verbose bool
+	noColor bool
 }
 
 func (cf *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.config, "config", "", "read only this OpenCode config `file` instead of searching like OpenCode does")
 	fs.BoolVar(&cf.verbose, "verbose", false, "log what happens (debug level) on stderr")
 	fs.BoolVar(&cf.verbose, "v", false, "shorthand for --verbose")
+	fs.BoolVar(&cf.noColor, "no-color", false, "no colours on the terminal (also when NO_COLOR is set)")
+}
+
+func (cmd command) usageLine(self string) string {
+	return strings.TrimSpace(fmt.Sprintf("Usage: %s %s [flags] %s", self, cmd.name, cmd.args))
+}
+
+// printHelp prints the command's help: usage, flags, details, exit codes.
+func (c *cli) printHelp(w io.Writer, cmd command, fs *flag.FlagSet) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n%s\n\nFlags:\n", cmd.usageLine(c.self()), cmd.summary)
+	printFlags(&b, fs)
+	if cmd.help != "" {
+		fmt.Fprintf(&b, "\n%s", cmd.help)
+	}
+	if !cmd.noConfig {
+		fmt.Fprintf(&b, "\n%s", exitCodesHelp)
+	}
+	fmt.Fprintf(&b, "\nDocumentation: %s#%s\n", docsURL, cmd.name)
+	fmt.Fprint(w, c.withSelf(b.String()))
 }
 
 // runCommand parses the flags of cmd and runs it. The exit code follows
-// exitError codes; --help prints the command's usage on stdout.
+// exitError codes; --help prints the command's help on stdout.
 func (c *cli) runCommand(cmd command, args []string) int {
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cf := &commonFlags{}
-	cf.register(fs)
-	body := cmd.setup(fs)
-	usage := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: opencode-oauth2 %s [flags] %s\n\n%s\n\nFlags:\n", cmd.name, cmd.args, cmd.summary)
-		printFlags(w, fs)
-		if cmd.help != "" {
-			fmt.Fprintf(w, "\n%s", cmd.help)
-		}
-		fmt.Fprintf(w, "\n%s", exitCodesHelp)
+	if !cmd.noConfig {
+		cf.register(fs)
 	}
+	body := cmd.setup(fs)
 	positional, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		usage(c.stdout)
+		c.printHelp(c.stdout, cmd, fs)
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %v\n\n", cmd.name, err)
-		usage(c.stderr)
+		fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %s\n%s\nRun `%s` for the flags.\n",
+			cmd.name, flagErrorText(err, fs), cmd.usageLine(c.self()), c.hint(cmd.name, "--help"))
 		return exitUsage
 	}
+	c.color = newColors(c.stderr, c.getenv, cf.noColor)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C ends the process at once
+	}()
 	err = body(ctx, c, cf, positional)
+	if c.logs != nil {
+		c.logs.Flush(err)
+	}
 	if err == nil {
 		return exitOK
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(c.stderr, "\nopencode-oauth2 %s: interrupted\n", cmd.name)
+		return exitInterrupted
 	}
 	code := exitFailure
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
-	if ctx.Err() != nil && code == exitFailure {
-		fmt.Fprintf(c.stderr, "opencode-oauth2 %s: interrupted\n", cmd.name)
-		return exitFailure
-	}
-	fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %v\n", cmd.name, err)
+	fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %s\n", cmd.name, c.withSelf(err.Error()))
 	if code == exitUsage {
-		fmt.Fprintf(c.stderr, "Run `opencode-oauth2 %s --help` for usage.\n", cmd.name)
+		fmt.Fprintf(c.stderr, "%s\nRun `%s` for more.\n", cmd.usageLine(c.self()), c.hint(cmd.name, "--help"))
 	}
 	return code
+}
+
+// flagErrorText words a flag parsing error GNU style, with a "did you
+// mean" for a mistyped flag.
+func flagErrorText(err error, fs *flag.FlagSet) string {
+	msg := err.Error()
+	dashes := func(name string) string {
+		if len(name) == 1 {
+			return "-" + name
+		}
+		return "--" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var known []string
+		fs.VisitAll(func(f *flag.Flag) { known = append(known, f.Name) })
+		hint := ""
+		if g := config.Suggest(name, known); g != "" {
+			hint = fmt.Sprintf("; did you mean %s?", dashes(g))
+		}
+		return "unknown flag " + dashes(name) + hint
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "the flag " + dashes(name) + " needs a value"
+	}
+	return msg
 }
 
 // printFlags lists the flags GNU style (--name), sorted by name.
@@ -213,10 +269,14 @@ func (c *cli) logger(cf *commonFlags) *slog.Logger {
 	if l, ok := logging.ParseLevel(c.getenv("OPENCODE_OAUTH2_LOG_LEVEL")); ok {
 		level = l
 	}
+	h := newLineHandler(c.stderr, level)
 	if cf.verbose {
-		level = slog.LevelDebug
+		h.level = slog.LevelDebug
+	} else {
+		h.holding()
 	}
-	return slog.New(newLineHandler(c.stderr, level))
+	c.logs = h
+	return slog.New(h)
 }
 
 // session is the loaded config and the engine that manages its providers.
@@ -275,9 +335,9 @@ func (s *session) provider(id string) (*engine.Provider, error) {
 			continue
 		}
 		if p.Severity == config.SeverityError {
-			errs = append(errs, p.Message())
+			errs = append(errs, s.explainProblem(p))
 		} else {
-			fmt.Fprintf(s.c.stderr, "warning: %s\n", p.Message())
+			fmt.Fprintf(s.c.stderr, "warning: %s\n", s.explainProblem(p))
 		}
 	}
 	if p, ok := s.eng.Provider(id); ok {
@@ -295,8 +355,19 @@ func (s *session) provider(id string) (*engine.Provider, error) {
 	if len(known) > 0 {
 		list = strings.Join(known, ", ")
 	}
-	return nil, failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config (managed providers: %s; config read from %s)",
-		id, list, s.sourcesText())
+	return nil, failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config%s (managed providers: %s; config read from %s)",
+		id, didYouMean(id, s.allIDs()), list, s.sourcesText())
+}
+
+// allIDs are the managed providers and those skipped for config errors.
+func (s *session) allIDs() []string {
+	ids := s.managedIDs()
+	for _, p := range s.res.Problems {
+		if p.ProviderID != "" && !slices.Contains(ids, p.ProviderID) {
+			ids = append(ids, p.ProviderID)
+		}
+	}
+	return ids
 }
 
 // providers resolves the positional provider ids, or every managed one.

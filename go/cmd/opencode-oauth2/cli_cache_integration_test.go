@@ -70,6 +70,10 @@ func TestCLIStatus(t *testing.T) {
 			sawBroken = sawBroken || (p.ProviderID == "broken" && p.Severity == "error")
 		}
 		assert.True(t, sawBroken, "%v", doc.Problems)
+		require.Len(t, doc.Skipped, 1, "the provider skipped for its config is listed with its problem")
+		assert.Equal(t, "broken", doc.Skipped[0].ID)
+		require.Len(t, doc.Skipped[0].Problems, 1)
+		assert.Contains(t, doc.Skipped[0].Problems[0], "clientId is missing")
 		assert.NotContains(t, r.stdout, login.AccessToken, "no secret in the status")
 		assert.NotContains(t, r.stdout, login.RefreshToken)
 	})
@@ -82,7 +86,7 @@ func TestCLIStatus(t *testing.T) {
 		assert.Regexp(t, `^PROVIDER\s+FLOW\s+IDENTITY\s+ACCESS TOKEN\s+REFRESH\s+MODELS\s+LAST SYNC\s+LAST ERROR`, lines[0])
 		assert.Regexp(t, `pc\s+authorization_code\s+alice\s+expires in .*\s+yes\s+2\s+1h0m\d+s ago`, r.stdout)
 		assert.Regexp(t, `cc\s+client_credentials\s+client cc-basic\s+none\s+no\s+0\s+never`, r.stdout)
-		assert.Regexp(t, `broken\s+-.*config error`, r.stdout)
+		assert.Regexp(t, `broken\s+skipped.*config error: clientId is missing`, r.stdout)
 		assert.Contains(t, r.stderr, "without verifying it")
 	})
 	t.Run("one provider", func(t *testing.T) {
@@ -110,20 +114,22 @@ func TestCLIModels(t *testing.T) {
 
 	r := e.run("models", "--refresh", "pc")
 	assert.Equal(t, exitLoginRequired, r.code, "a user flow without a login")
-	assert.Contains(t, r.stderr, "opencode-oauth2 login pc")
+	assert.Contains(t, r.stderr, "login pc`")
+	r = e.run("models", "pc")
+	assert.Equal(t, exitLoginRequired, r.code, "nothing cached: the list is fetched, which needs a login")
 
+	// Nothing cached: the list is fetched without --refresh, as gh or kubectl would.
 	r = e.run("models", "cc")
-	assert.Equal(t, exitOK, r.code)
-	assert.Empty(t, r.stdout)
-	assert.Contains(t, r.stderr, "models --refresh cc")
-	assert.Zero(t, gw.Stats().ModelsRequests, "no request without --refresh")
-
-	r = e.run("models", "--refresh", "cc")
 	require.Equal(t, exitOK, r.code)
 	assert.Regexp(t, `(?m)^ID\s+NAME\s+CONTEXT\s+MAX OUTPUT$`, r.stdout)
 	assert.Regexp(t, `(?m)^gpt-4o-mini\s+GPT 4o Mini\s+-\s+-$`, r.stdout)
 	assert.Regexp(t, `(?m)^qwen2-72b-instruct\s+Qwen2 72B Instruct\s+`, r.stdout)
 	assert.Equal(t, 1, gw.Stats().ModelsRequests)
+
+	r = e.run("models", "--refresh", "cc")
+	require.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stdout, "gpt-4o-mini")
+	assert.Equal(t, 2, gw.Stats().ModelsRequests)
 
 	gw.SetModels([]string{"glm-5"})
 	r = e.run("models", "--json", "cc")
@@ -134,7 +140,7 @@ func TestCLIModels(t *testing.T) {
 	require.NotNil(t, doc.LastSyncAt)
 	require.Len(t, doc.Models, 2, "the cached list, not the gateway's new one")
 	assert.Equal(t, "GPT 4o Mini", doc.Models[0].Name)
-	assert.Equal(t, 1, gw.Stats().ModelsRequests)
+	assert.Equal(t, 2, gw.Stats().ModelsRequests)
 
 	gw.SetModelsFault(testgateway.Fault{Status: 403, Body: `{"error":{"message":"not allowed","type":"permission_error"}}`})
 	r = e.run("models", "--refresh", "--json", "cc")

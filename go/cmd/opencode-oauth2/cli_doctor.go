@@ -119,7 +119,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 	if res, err := config.Parse(cfg.JSON); err == nil {
 		dir = engine.CacheDirFor(res.Settings)
 	}
-	checkCacheDir(r, dir)
+	checkCacheDir(r, dir, createProbe)
 
 	s, err := c.open(cf)
 	if err != nil {
@@ -139,7 +139,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		if p.Severity == config.SeverityError {
 			status = statusFail
 		}
-		r.add("config", "oauth2 settings", status, p.Message(), problemFix(p)).Config = status == statusFail
+		r.add("config", "oauth2 settings", status, s.explainProblem(p), problemFix(p)).Config = status == statusFail
 	}
 	if len(args) == 0 && len(s.res.Providers) == 0 {
 		if hasProviderError(s.res.Problems) {
@@ -285,8 +285,43 @@ func problemFix(p config.Problem) string {
 	return ""
 }
 
-// checkCacheDir checks the token cache directory without changing it.
-func checkCacheDir(r *report, dir string) {
+// probeSize is written by the writability probe: about what a state file
+// with tokens and a model list takes, so that a nearly full disk fails too.
+const probeSize = 64 << 10
+
+// probeFile is the file the writability probe writes (an *os.File).
+type probeFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// createProbe creates the probe file in dir.
+func createProbe(dir string) (probeFile, error) { return os.CreateTemp(dir, ".doctor-*") }
+
+// probeWrite writes probeSize bytes to a new file in dir and syncs them to
+// the disk, as the cache writes its state files: creating an empty file
+// succeeds on a full disk, writing does not. The file is removed.
+func probeWrite(dir string, create func(string) (probeFile, error)) error {
+	f, err := create(dir)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, probeSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// checkCacheDir checks the token cache directory without changing it
+// (beyond a probe file it removes); create makes the probe file.
+func checkCacheDir(r *report, dir string, create func(string) (probeFile, error)) {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -309,14 +344,11 @@ func checkCacheDir(r *report, dir string) {
 		r.add("cache", "permissions", statusWarn, fmt.Sprintf("%s has mode %04o; others may list it", dir, perm),
 			"it is tightened to 0700 at next use; or run chmod 700 "+dir)
 	}
-	probe, err := os.CreateTemp(dir, ".doctor-*")
-	if err != nil {
-		r.add("cache", "writable", statusFail, fmt.Sprintf("cannot create a file in %s: %v", dir, err),
-			"tokens would be kept in memory only, and every OpenCode start would need a login; fix the permissions or set OPENCODE_OAUTH2_CACHE_DIR")
+	if err := probeWrite(dir, create); err != nil {
+		r.add("cache", "writable", statusFail, fmt.Sprintf("cannot write a file in %s: %v", dir, err),
+			"tokens would be kept in memory only, and every OpenCode start would need a login; free disk space, fix the permissions, or set OPENCODE_OAUTH2_CACHE_DIR")
 		return
 	}
-	_ = probe.Close()
-	_ = os.Remove(probe.Name())
 	loose := []string{}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

@@ -82,7 +82,7 @@ func TestCLIDoctor(t *testing.T) {
 			lines: []string{`FAIL\s+issuer\s+the server says its issuer is "` + as.Issuer + `"`, `→ set issuer to exactly "` + as.Issuer + `"`,
 				`skip\s+endpoints`}},
 		{name: "unreachable issuer", provider: machine("http://"+closedPort(t), gw.URL+"/v1"), code: exitFailure,
-			lines: []string{`FAIL\s+reach\s+cannot reach http://127\.0\.0\.1:\d+/\.well-known/openid-configuration: .*connection refused`,
+			lines: []string{`FAIL\s+reach\s+cannot reach http://127\.0\.0\.1:\d+/\.well-known/openid-configuration: the connection was refused by 127\.0\.0\.1:\d+`,
 				`→ check the issuer URL`, `skip\s+token`, `skip\s+gateway`}},
 		{name: "skewed clock", provider: provider(skewed.URL+"/v1", map[string]any{"issuer": skewed.URL, "clientId": "c",
 			"clientSecret": "s", "authFlow": "client_credentials"}), code: exitFailure,
@@ -95,7 +95,7 @@ func TestCLIDoctor(t *testing.T) {
 			lines: []string{`FAIL\s+oauth2 settings\s+provider "gw": provider\.gw\.options\.oauth2\.httpTimeoutMs`}},
 		{name: "redirect port taken", provider: withOAuth(codeProvider(as, gw.URL+"/v1"), "redirectPort", busyPort), code: exitFailure,
 			lines: []string{`FAIL\s+redirect port\s+port \d+ on 127\.0\.0\.1 is taken`, `WARN\s+token\s+not logged in`,
-				`→ run .opencode-oauth2 login gw.`}},
+				`→ run .npx @vymalo/opencode-oauth2 login gw.`}},
 		{name: "wrong client secret", provider: withOAuth(ccProvider(as, gw.URL+"/v1"), "clientSecret", "nope"), code: exitConfig,
 			lines: []string{`FAIL\s+token\s+.*invalid_client`, `→ check clientId, clientSecret`}},
 	}
@@ -167,4 +167,28 @@ func TestCLIDoctorWithoutConfig(t *testing.T) {
 	r = e.run("doctor")
 	assert.Equal(t, exitConfig, r.code)
 	assert.Regexp(t, `FAIL\s+read\s+OpenCode config .*opencode\.jsonc: line 2`, r.stdout)
+}
+
+// TestDoctorProbesEndpointsAsTheyAreUsed (#17): the device authorization
+// endpoint only serves POST; oidc-provider answers a GET with HTTP 500, which
+// doctor reported as trouble. POST-only endpoints get an empty POST, and an
+// OAuth error answer (400/401) means they are alive.
+func TestDoctorProbesEndpointsAsTheyAreUsed(t *testing.T) {
+	as := testenv.StartAuthServer(t, testenv.AuthServerOptions{AutoLogin: true})
+	e := newCLIEnv(t)
+	e.setConfig(opencodeConfig(map[string]any{"dv": deviceProvider(as, "http://127.0.0.1:9/v1", "device_code")}))
+	r := e.run("doctor", "--json", "dv")
+	var rep report
+	decodeJSON(t, r.stdout, &rep)
+	found := false
+	for _, ch := range rep.Checks {
+		if ch.Name != "endpoints" {
+			continue
+		}
+		assert.Equal(t, statusOK, ch.Status, "%s", ch.Detail)
+		if strings.Contains(ch.Detail, "device authorization") {
+			found = true
+		}
+	}
+	assert.True(t, found, "the device authorization endpoint was probed: %+v", rep.Checks)
 }

@@ -95,13 +95,25 @@ func discoveryURLs(issuer string) []string {
 // the (bounded) body, the Date header and when the request was sent and
 // answered.
 func (d *providerDoctor) get(ctx context.Context, u string) (resp *http.Response, body []byte, sent, got time.Time, err error) {
+	return d.do(ctx, http.MethodGet, u)
+}
+
+// do sends a request without a body (GET), or with an empty form (POST).
+func (d *providerDoctor) do(ctx context.Context, method, u string) (resp *http.Response, body []byte, sent, got time.Time, err error) {
 	ctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var reqBody io.Reader
+	if method == http.MethodPost {
+		reqBody = strings.NewReader("")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, reqBody)
 	if err != nil {
 		return nil, nil, sent, got, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 	sent = time.Now()
 	resp, err = d.p.OAuth().HTTPClient().Do(req)
 	got = time.Now()
@@ -139,8 +151,8 @@ func (d *providerDoctor) discovery(ctx context.Context) bool {
 	for _, u := range discoveryURLs(cfg.Issuer) {
 		resp, body, sent, got, err := d.get(ctx, u)
 		if err != nil && resp == nil {
-			d.add("reach", statusFail, fmt.Sprintf("cannot reach %s: %s", redact.URL(u), redact.Text(err.Error(), 200)),
-				"check the issuer URL and that the server is running; check the network, VPN and proxy settings (HTTPS_PROXY, NO_PROXY)")
+			detail, fix := netDetailFor(err, "issuer URL", "check the issuer URL and that the server is running; "+checkNetwork)
+			d.add("reach", statusFail, fmt.Sprintf("cannot reach %s: %s", redact.URL(u), detail), fix)
 			return false
 		}
 		if first == nil {
@@ -293,35 +305,45 @@ func (d *providerDoctor) redirectPort() {
 // endpoints checks that the endpoints the flow uses answer at all.
 func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 	cfg := d.p.Config()
+	// Each endpoint is probed the way it is used: the token, device
+	// authorization and revocation endpoints only serve POST requests, so
+	// they get an empty form POST, and any answer but a 5xx (typically 400
+	// invalid_request or 401 invalid_client) shows they are alive; a GET
+	// would make some servers answer 405 or even 500.
 	type ep struct {
 		name, url string
+		method    string
 		required  bool
 	}
-	list := []ep{{"token", meta.TokenEndpoint, true}}
+	list := []ep{{"token", meta.TokenEndpoint, http.MethodPost, true}}
 	if cfg.Flow == config.AuthorizationCode {
-		list = append(list, ep{"authorization", meta.AuthorizationEndpoint, true})
+		list = append(list, ep{"authorization", meta.AuthorizationEndpoint, http.MethodGet, true})
 	}
 	if cfg.Flow == config.DeviceCode {
-		list = append(list, ep{"device authorization", meta.DeviceAuthorizationEndpoint, true})
+		list = append(list, ep{"device authorization", meta.DeviceAuthorizationEndpoint, http.MethodPost, true})
 	}
-	list = append(list, ep{"jwks", meta.JWKSURI, slices.Contains(cfg.Scopes, "openid") && cfg.Flow.Interactive()},
-		ep{"revocation", meta.RevocationEndpoint, false})
+	list = append(list, ep{"jwks", meta.JWKSURI, http.MethodGet, slices.Contains(cfg.Scopes, "openid") && cfg.Flow.Interactive()},
+		ep{"revocation", meta.RevocationEndpoint, http.MethodPost, false})
 	var fine []string
 	for _, e := range list {
 		if e.url == "" {
 			continue
 		}
-		resp, _, _, _, err := d.get(ctx, e.url)
+		resp, _, _, _, err := d.do(ctx, e.method, e.url)
 		status := statusWarn
 		if e.required {
 			status = statusFail
 		}
 		switch {
 		case err != nil && resp == nil:
-			d.add("endpoints", status, fmt.Sprintf("the %s endpoint %s does not answer: %s", e.name, redact.URL(e.url), redact.Text(err.Error(), 200)),
-				"check the server and the network path to it (proxy, firewall)")
+			detail, fix := netDetail(err, "check the server and the network path to it (proxy, firewall)")
+			d.add("endpoints", status, fmt.Sprintf("the %s endpoint %s does not answer: %s", e.name, redact.URL(e.url), detail), fix)
 		case resp.StatusCode >= 500:
-			d.add("endpoints", statusWarn, fmt.Sprintf("the %s endpoint %s answers HTTP %d", e.name, redact.URL(e.url), resp.StatusCode),
+			probe := "a GET request"
+			if e.method == http.MethodPost {
+				probe = "an empty POST request"
+			}
+			d.add("endpoints", statusWarn, fmt.Sprintf("the %s endpoint %s answers %s with HTTP %d", e.name, redact.URL(e.url), probe, resp.StatusCode),
 				"the server may be having trouble; check its status")
 		case e.name == "jwks" && resp.StatusCode != http.StatusOK:
 			d.add("endpoints", status, fmt.Sprintf("the jwks endpoint %s answers HTTP %d", redact.URL(e.url), resp.StatusCode),
@@ -348,13 +370,14 @@ func (d *providerDoctor) token(ctx context.Context) (tokens.Token, bool) {
 	switch code := tokenExitCode(err); {
 	case code == exitLoginRequired && cfg.Flow.Interactive():
 		d.add("token", statusWarn, "not logged in: no usable login is cached",
-			fmt.Sprintf("run `opencode-oauth2 login %s` (OpenCode asks at first use otherwise)", cfg.ID))
+			fmt.Sprintf("run `%s` (OpenCode asks at first use otherwise)", d.c.hint("login", cfg.ID)))
 		d.add("gateway", statusSkip, "needs a login", "")
 	case code == exitConfig:
 		d.add("token", statusFail, err.Error(), "check clientId, clientSecret and clientAuthMethod against the client registered at the server").Config = true
 		d.add("gateway", statusSkip, "no token", "")
 	default:
-		d.add("token", statusFail, err.Error(), "see the error; `opencode-oauth2 token "+cfg.ID+" -v` shows every step")
+		detail, fix := netDetail(err, "see the error; `"+d.c.hint("token", cfg.ID, "-v")+"` shows every step")
+		d.add("token", statusFail, detail, fix)
 		d.add("gateway", statusSkip, "no token", "")
 	}
 	return tokens.Token{}, false
@@ -382,7 +405,8 @@ func (d *providerDoctor) gateway(ctx context.Context, tok tokens.Token) {
 		}
 		d.add("gateway", statusFail, detail, gatewayHint(cfg, he.StatusCode))
 	default:
-		d.add("gateway", statusFail, err.Error(), "check baseURL, that the gateway runs, and the network path to it (proxy, firewall)")
+		detail, fix := netDetailFor(err, "baseURL (or modelsURL)", "check baseURL, that the gateway runs, and the network path to it (proxy, firewall)")
+		d.add("gateway", statusFail, detail, fix)
 	}
 }
 

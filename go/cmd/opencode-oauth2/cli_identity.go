@@ -53,6 +53,16 @@ func jwtClaims(raw secret.String) (map[string]any, bool) {
 	return claims, true
 }
 
+// claimString is one string claim of a JWT (unverified), or "".
+func claimString(raw secret.String, name string) string {
+	claims, ok := jwtClaims(raw)
+	if !ok {
+		return ""
+	}
+	v, _ := claims[name].(string)
+	return v
+}
+
 // identityOf reads the identity claims of an id_token (unverified).
 func identityOf(idToken secret.String) (identity, bool) {
 	claims, ok := jwtClaims(idToken)

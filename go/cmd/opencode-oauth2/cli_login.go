@@ -1,25 +1,39 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
 var loginCommand = command{
 	name:    "login",
-	args:    "<provider>",
+	args:    "[provider]",
 	summary: "Log in to the provider now, so that OpenCode never has to ask.",
 	help: `Runs the provider's interactive flow (authorization_code in the browser, or
 device_code) and stores the tokens in the cache that OpenCode sessions share; a
 running OpenCode picks them up within seconds. When a valid or refreshable login
-is cached already, nothing is done unless --force is given.
+is cached already, nothing is done unless --force is given. Without a provider,
+a terminal offers the providers to choose from.
+
+With --force, the cached login keeps working until the new one is stored (an
+interrupted or failed login changes nothing); then the replaced refresh token is
+revoked at the server (RFC 7009), unless both logins share one server session.
+
+On a terminal the command shows what it waits for, the time left and how to
+cancel (Ctrl-C, exit code 130).
 
 In an SSH session, --device logs in with a code you enter on any other device
 (the server must support the device authorization grant). For providers with a
@@ -46,9 +60,14 @@ type loginOptions struct {
 	force     bool
 }
 
-var errNoBrowser = errors.New("--no-browser was given")
-
 func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args []string) error {
+	if len(args) == 0 {
+		id, err := pickProvider(c, cf)
+		if err != nil {
+			return err
+		}
+		args = []string{id}
+	}
 	s, p, err := c.openOne(cf, args)
 	if err != nil {
 		return err
@@ -65,7 +84,7 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 		defer cancel()
 		tok, err := p.Token(tctx, tokens.NoLogin)
 		if err != nil {
-			return withCode(tokenExitCode(err), fmt.Errorf("%s uses the %s flow, which needs no login, but getting a token failed: %w", name, cfg.Flow, err))
+			return withCode(tokenExitCode(err), explain(fmt.Sprintf("%s uses the %s flow, which needs no login, but getting a token failed", name, cfg.Flow), err))
 		}
 		fmt.Fprintf(c.stderr, "%s uses the %s flow: no login needed. A token was obtained (%s).\n", name, cfg.Flow, expiryText(tok, c.now()))
 		return nil
@@ -87,31 +106,99 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 			return nil
 		}
 		if code := tokenExitCode(err); code != exitLoginRequired {
-			return withCode(code, fmt.Errorf("could not check the cached login of %s: %w", name, err))
+			return withCode(code, explain("could not check the cached login of "+name, err))
 		}
 	}
 
-	opts := oauth.Options{Log: s.log, Stderr: c.stderr, Getenv: c.getenv}
-	if o.noBrowser {
-		opts.OpenBrowser = func(context.Context, string) error { return errNoBrowser }
-	}
+	w := &waiter{c: c, name: name, tty: isTTY(c.stderr), tick: time.Second}
+	opener := browser.Opener{Getenv: c.getenv, Stderr: c.stderr}
+	outcome, openErr := browserNotAsked, error(nil)
+	w.browser = func() (browserOutcome, error) { return outcome, openErr }
+	opts := oauth.Options{Log: s.log, Stderr: io.Discard, Getenv: c.getenv, Prompt: w.show,
+		// Never an error: the prompt says what happened, and --no-browser or
+		// OPENCODE_OAUTH2_BROWSER=none are choices, not failures to warn about.
+		OpenBrowser: func(ctx context.Context, u string) error {
+			if o.noBrowser {
+				return nil
+			}
+			err := opener.Open(ctx, u)
+			switch {
+			case err == nil:
+				outcome = browserOpened
+			case errors.Is(err, browser.ErrDisabled):
+				outcome = browserNotAsked
+			default:
+				outcome, openErr = browserFailed, err
+			}
+			return nil
+		}}
 	timeout := cfg.LoginTimeout
 	if timeout <= 0 {
 		timeout = config.DefaultLoginTimeout
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
 	defer cancel()
-	tok, err := p.LoginWith(lctx, flow, opts)
+	tok, replaced, err := p.LoginWith(lctx, flow, opts)
+	w.finish()
 	if err != nil {
 		code := tokenExitCode(err)
 		if code == exitLoginRequired { // the login itself failed, was refused or timed out
 			code = exitFailure
 		}
-		return withCode(code, fmt.Errorf("login to %s failed: %w", name, err))
+		return withCode(code, explain("login to "+name+" failed", err))
 	}
-	fmt.Fprintf(c.stderr, "Logged in to %s%s with %s (%s). OpenCode sessions use this login from now on.\n",
-		name, asWho(tok), flow, expiryText(tok, c.now()))
+	fmt.Fprintf(c.stderr, "%s to %s%s with %s (%s). OpenCode sessions use this login from now on.\n",
+		c.color.green("Logged in"), name, asWho(tok), flow, expiryText(tok, c.now()))
+	revokeReplaced(ctx, c, p, replaced, tok)
 	return nil
+}
+
+// pickProvider asks which provider to log in to: a numbered list to
+// choose from on a terminal; elsewhere the list and a usage error.
+func pickProvider(c *cli, cf *commonFlags) (string, error) {
+	s, err := c.open(cf)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	ps := s.eng.Providers(s.res.Providers)
+	if len(ps) == 0 {
+		return "", failf(exitConfig, "no provider with an oauth2 block in the OpenCode config (read from %s); see `%s`",
+			s.sourcesText(), c.hint("doctor"))
+	}
+	var list strings.Builder
+	for i, p := range ps {
+		fmt.Fprintf(&list, "  %d) %s — %s\n", i+1, displayName(p.Config()), p.Config().Flow)
+	}
+	if !isTTY(c.stdin) || !isTTY(c.stderr) {
+		return "", failf(exitUsage, "name the provider to log in to, e.g. `%s`; the providers are:\n%s",
+			c.hint("login", ps[0].Config().ID), strings.TrimRight(list.String(), "\n"))
+	}
+	fmt.Fprintf(c.stderr, "Log in to which provider?\n%s", list.String())
+	def := ""
+	if len(ps) == 1 {
+		def = " [1]"
+	}
+	fmt.Fprintf(c.stderr, "Number%s: ", def)
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if err != nil && line == "" {
+		return "", failf(exitUsage, "no provider chosen")
+	}
+	if line == "" && len(ps) == 1 {
+		line = "1"
+	}
+	n, convErr := strconv.Atoi(line)
+	if convErr != nil || n < 1 || n > len(ps) {
+		// A typed id is fine too.
+		for _, p := range ps {
+			if p.Config().ID == line {
+				return line, nil
+			}
+		}
+		return "", failf(exitUsage, "%q is not one of the numbers 1 to %d", line, len(ps))
+	}
+	return ps[n-1].Config().ID, nil
 }
 
 // checkDeviceSupport fails unless the server (or the config) has a device
@@ -154,4 +241,31 @@ func expiryText(t tokens.Token, now time.Time) string {
 		s += "; it is renewed with the refresh token"
 	}
 	return s
+}
+
+// revokeReplaced revokes (RFC 7009) the refresh token of the login that
+// `login --force` replaced, so it cannot be used any more. It is skipped
+// when both logins belong to the same session at the server (the same sid
+// claim in their id_tokens): servers like Keycloak end the whole session
+// on such a revocation, which would take the new login with it. A failure
+// is reported, never fatal: the new login is stored already.
+func revokeReplaced(ctx context.Context, c *cli, p *engine.Provider, old, cur tokens.Token) {
+	if old.RefreshToken.IsZero() || old.RefreshToken.Equal(cur.RefreshToken) {
+		return
+	}
+	if sid := claimString(old.IDToken, "sid"); sid != "" && sid == claimString(cur.IDToken, "sid") {
+		fmt.Fprintln(c.stderr, "The replaced login belongs to the same session at the server; its refresh token is not revoked (that would end the new login too).")
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := p.OAuth().Revoke(rctx, old.RefreshToken, oauth.HintRefreshToken)
+	switch {
+	case err == nil:
+		fmt.Fprintf(c.stderr, "Revoked the replaced refresh token at %s.\n", p.Config().Issuer)
+	case errors.Is(err, oauth.ErrNoRevocationEndpoint):
+		fmt.Fprintf(c.stderr, "The replaced refresh token was not revoked: %s has no revocation endpoint; it stays valid until it expires.\n", p.Config().Issuer)
+	default:
+		fmt.Fprintf(c.stderr, "warning: could not revoke the replaced refresh token: %s\n", networkText(err))
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,9 +18,9 @@ var modelsCommand = command{
 	name:    "models",
 	args:    "<provider>",
 	summary: "List the models discovered at the provider's gateway, with their display names.",
-	help: `Without --refresh the cached list is shown (what OpenCode registers at its next
-start). With --refresh the gateway's /models endpoint is asked now, with a token
-obtained without prompting, and the cache is updated for OpenCode too.
+	help: `Shows the cached list (what OpenCode registers at its next start); when nothing
+is cached yet, or with --refresh, the gateway's /models endpoint is asked now,
+with a token obtained without prompting, and the cache is updated for OpenCode too.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		var o modelsOptions
@@ -50,11 +49,11 @@ func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, ar
 		return err
 	}
 	defer s.Close()
-	if o.refresh {
+	if o.refresh || len(p.Models()) == 0 {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		if err := p.Sync(ctx); err != nil {
-			return modelsError(p.Config(), err)
+			return modelsError(c, p.Config(), err)
 		}
 	}
 	list := p.Models()
@@ -62,12 +61,10 @@ func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, ar
 		list = []models.Model{}
 	}
 	if o.json {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(modelsJSON{Provider: p.Config().ID, LastSyncAt: timePtr(p.State().LastSyncAt), Models: list})
+		return writeJSON(c, modelsJSON{Provider: p.Config().ID, LastSyncAt: timePtr(p.State().LastSyncAt), Models: list})
 	}
 	if len(list) == 0 {
-		fmt.Fprintf(c.stderr, "No models cached for %s yet; run `opencode-oauth2 models --refresh %s`.\n", displayName(p.Config()), p.Config().ID)
+		fmt.Fprintf(c.stderr, "The gateway of %s lists no models.\n", displayName(p.Config()))
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -86,18 +83,18 @@ func count(n int) string {
 }
 
 // modelsError explains a failed model sync and picks the exit code.
-func modelsError(p config.Provider, err error) error {
+func modelsError(c *cli, p config.Provider, err error) error {
 	var he *models.HTTPError
 	if errors.As(err, &he) {
-		return failf(exitFailure, "%w\n%s", err, gatewayHint(p, he.StatusCode))
+		return failf(exitFailure, "%w\n  → %s", err, gatewayHint(p, he.StatusCode))
 	}
 	if code := tokenExitCode(err); code != exitFailure {
 		if code == exitLoginRequired {
-			return failf(code, "not logged in to %s%s: run `opencode-oauth2 login %s`", displayName(p), because(err), p.ID)
+			return failf(code, "not logged in to %s%s: run `%s`", displayName(p), because(err), c.hint("login", p.ID))
 		}
 		return withCode(code, err)
 	}
-	return withCode(exitFailure, fmt.Errorf("model sync for %s failed: %w", displayName(p), err))
+	return withCode(exitFailure, explain("model sync for "+displayName(p)+" failed", err))
 }
 
 // gatewayHint says what to check when the gateway refuses a request.

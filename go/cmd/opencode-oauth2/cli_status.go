@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,7 +35,15 @@ type statusJSON struct {
 	CacheDir      string           `json:"cacheDir"`
 	ConfigSources []sourceJSON     `json:"configSources"`
 	Providers     []providerStatus `json:"providers"`
-	Problems      []problemJSON    `json:"problems"`
+	// Skipped are the providers with an oauth2 block that are not managed
+	// because their configuration has errors.
+	Skipped  []skippedJSON `json:"skipped"`
+	Problems []problemJSON `json:"problems"`
+}
+
+type skippedJSON struct {
+	ID       string   `json:"id"`
+	Problems []string `json:"problems"`
 }
 
 type sourceJSON struct {
@@ -98,7 +107,8 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 		return err
 	}
 	now := c.now()
-	doc := statusJSON{CacheDir: engine.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{}, Problems: []problemJSON{}}
+	doc := statusJSON{CacheDir: engine.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{},
+		Skipped: []skippedJSON{}, Problems: []problemJSON{}}
 	for _, src := range s.cfg.Sources {
 		doc.ConfigSources = append(doc.ConfigSources, sourceJSON{Kind: src.Kind, Path: src.Path})
 	}
@@ -108,10 +118,23 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 	for _, p := range ps {
 		doc.Providers = append(doc.Providers, statusOf(p, now))
 	}
+	wanted := func(id string) bool { return len(args) == 0 || slices.Contains(args, id) }
+	for _, p := range s.res.Problems {
+		if p.Severity != config.SeverityError || p.ProviderID == "" || !wanted(p.ProviderID) {
+			continue
+		}
+		if _, ok := s.eng.Provider(p.ProviderID); ok {
+			continue
+		}
+		i := slices.IndexFunc(doc.Skipped, func(k skippedJSON) bool { return k.ID == p.ProviderID })
+		if i < 0 {
+			doc.Skipped = append(doc.Skipped, skippedJSON{ID: p.ProviderID})
+			i = len(doc.Skipped) - 1
+		}
+		doc.Skipped[i].Problems = append(doc.Skipped[i].Problems, s.explainProblem(p))
+	}
 	if asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return writeJSON(c, doc)
 	}
 	if len(ps) == 0 {
 		fmt.Fprintf(c.stderr, "No provider with an oauth2 block in the OpenCode config (read from %s).\n", s.sourcesText())
@@ -132,16 +155,14 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 			last = when(*st.LastSyncAt, now)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.ID, st.Flow, who, tokenText(st.Token, now),
-			yesNo(st.Token.RefreshToken), st.Models, last, orDash(clean(st.LastError, 60)))
+			yesNo(st.Token.RefreshToken), st.Models, last, orDash(cutWords(st.LastError, 70)))
 	}
-	if len(args) == 0 { // providers skipped because of config errors
-		for _, p := range s.res.Problems {
-			if p.Severity == config.SeverityError && p.ProviderID != "" {
-				if _, ok := s.eng.Provider(p.ProviderID); !ok {
-					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t%s\n", p.ProviderID, clean("config error: "+p.Message(), 60))
-				}
-			}
+	for _, k := range doc.Skipped {
+		what := "config error"
+		if len(k.Problems) > 1 {
+			what = fmt.Sprintf("%d config errors, the first", len(k.Problems))
 		}
+		fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, firstLine(k.Problems[0])), 70))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -151,8 +172,11 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 	}
 	if len(args) == 0 { // with ids, s.provider printed their warnings
 		for _, p := range s.res.Problems {
-			fmt.Fprintf(c.stderr, "%s: %s\n", p.Severity, p.Message())
+			fmt.Fprintf(c.stderr, "%s: %s\n", p.Severity, s.explainProblem(p))
 		}
+	}
+	if len(doc.Skipped) > 0 || slices.ContainsFunc(doc.Providers, func(p providerStatus) bool { return len(p.LastError) > 70 }) {
+		fmt.Fprintf(c.stderr, "Full texts: `%s`.\n", c.hint("status", "--json"))
 	}
 	return nil
 }
@@ -190,6 +214,27 @@ func tokenText(t tokenStatus, now time.Time) string {
 		return "expired " + when(*t.ExpiresAt, now)
 	}
 	return "expires " + when(*t.ExpiresAt, now)
+}
+
+// cutWords shortens s to at most max runes for a table cell, at a word
+// boundary, with "…" when something was cut; control characters are
+// neutralised. (--json has the full text.)
+func cutWords(s string, max int) string {
+	s = strings.Join(strings.Fields(clean(s, len(s))), " ")
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	cut := string(r[:max-1])
+	if i := strings.LastIndex(cut, " "); i > max/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,;:") + "…"
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func yesNo(b bool) string {

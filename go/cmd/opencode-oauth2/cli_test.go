@@ -3,11 +3,15 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -27,35 +32,132 @@ type usageCase struct {
 	stderr []string
 }
 
+// onPath and offPath make the program's name found, or not, on PATH.
+func onPath(string) (string, error)  { return "/usr/local/bin/opencode-oauth2", nil }
+func offPath(string) (string, error) { return "", errors.New("not found") }
+
+func runCLI(lookPath func(string) (string, error), args ...string) (stdout, stderr string, code int) {
+	var out, errOut bytesBuffer
+	c := newCLI(strings.NewReader(""), &out, &errOut)
+	c.lookPath = lookPath
+	c.getenv = func(string) string { return "" }
+	code = c.run(args)
+	return out.String(), errOut.String(), code
+}
+
 func TestRunUsage(t *testing.T) {
 	cases := []usageCase{
 		{"no arguments", nil, exitUsage, nil, []string{"Usage:"}},
-		{"help", []string{"help"}, exitOK, []string{"login <provider>", "doctor [provider...]", "Exit codes:", "3  login required"}, nil},
+		{"help", []string{"help"}, exitOK, []string{"login [provider]", "doctor [provider...]", "Exit codes:", "3    login required", "130  interrupted", docsURL}, nil},
 		{"--help", []string{"--help"}, exitOK, []string{"Commands for people and CI"}, nil},
-		{"unknown command", []string{"frob"}, exitUsage, nil, []string{`unknown command "frob"`}},
-		{"version", []string{"version"}, exitOK, []string{"dev"}, nil},
+		{"unknown command: did you mean, the usage line, not the whole help", []string{"statsu"}, exitUsage, nil,
+			[]string{`unknown command "statsu"; did you mean "status"?`, "Usage: opencode-oauth2 <command>", "Run `opencode-oauth2 help`"}},
+		{"unknown command far from any", []string{"frobnicate"}, exitUsage, nil, []string{`unknown command "frobnicate"` + "\n"}},
+		{"help <command>", []string{"help", "token"}, exitOK, []string{"Usage: opencode-oauth2 token [flags] <provider>", "--header", docsURL + "#token"}, nil},
+		{"help <typo>", []string{"help", "tokne"}, exitUsage, nil, []string{`unknown command "tokne"; did you mean "token"?`}},
+		{"version", []string{"version"}, exitOK, []string{"opencode-oauth2 dev", "commit:", "go:       go1.", "protocol: 1", "platform: " + runtime.GOOS + "/" + runtime.GOARCH}, nil},
+		{"--version", []string{"--version"}, exitOK, []string{"opencode-oauth2 dev"}, nil},
+		{"completion without a shell", []string{"completion"}, exitUsage, nil, []string{"name one shell: bash, zsh or fish"}},
+		{"completion typo", []string{"completion", "bsh"}, exitUsage, nil, []string{`no completion for shell "bsh"; did you mean "bash"?`}},
 	}
 	for _, name := range []string{"login", "logout", "status", "token", "models", "doctor"} {
 		cases = append(cases,
-			usageCase{name + " --help", []string{name, "--help"}, exitOK, []string{"Usage: opencode-oauth2 " + name, "--config file", "Exit codes:"}, nil},
+			usageCase{name + " --help", []string{name, "--help"}, exitOK, []string{"Usage: opencode-oauth2 " + name, "--config file", "--no-color", "Exit codes:"}, nil},
 			usageCase{name + " -h after an argument", []string{name, "x", "-h"}, exitOK, []string{"Usage: opencode-oauth2 " + name}, nil},
-			usageCase{name + " bad flag", []string{name, "--nope"}, exitUsage, nil, []string{"flag provided but not defined: -nope", "Usage: opencode-oauth2 " + name}},
+			usageCase{name + " bad flag: short error and the usage line", []string{name, "--nope"}, exitUsage, nil,
+				[]string{"unknown flag --nope\n", "Usage: opencode-oauth2 " + name, "Run `opencode-oauth2 " + name + " --help` for the flags."}},
 		)
 	}
+	cases = append(cases,
+		usageCase{"flag typo", []string{"token", "--hedaer", "x"}, exitUsage, nil, []string{"unknown flag --hedaer; did you mean --header?"}},
+		usageCase{"flag typo of a common flag", []string{"status", "--jsno"}, exitUsage, nil, []string{"unknown flag --jsno; did you mean --json?"}},
+		usageCase{"flag without its value", []string{"status", "--config"}, exitUsage, nil, []string{"the flag --config needs a value"}},
+	)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errOut bytesBuffer
-			code := run(tc.args, strings.NewReader(""), &out, &errOut)
+			stdout, stderr, code := runCLI(onPath, tc.args...)
 			assert.Equal(t, tc.code, code)
 			for _, s := range tc.stdout {
-				assert.Contains(t, out.String(), s)
+				assert.Contains(t, stdout, s)
 			}
 			for _, s := range tc.stderr {
-				assert.Contains(t, errOut.String(), s)
+				assert.Contains(t, stderr, s)
 			}
 			if tc.stdout == nil {
-				assert.Empty(t, out.String(), "usage errors go to stderr")
+				assert.Empty(t, stdout, "usage errors go to stderr")
 			}
+			if tc.code == exitUsage && len(tc.args) > 0 {
+				assert.NotContains(t, stderr, "Exit codes:", "a usage error prints the usage line, not the whole help")
+			}
+		})
+	}
+}
+
+// TestHintsWorkWhereTheUserIs: a hint names the program as it can be run
+// here: by name when it is on PATH, else through npx (#17).
+func TestHintsWorkWhereTheUserIs(t *testing.T) {
+	_, stderr, _ := runCLI(offPath, "statsu")
+	assert.Contains(t, stderr, "Run `npx @vymalo/opencode-oauth2 help`")
+	stdout, _, _ := runCLI(offPath, "help", "token")
+	assert.Contains(t, stdout, `curl -H "$(npx @vymalo/opencode-oauth2 token --header acme)"`)
+	assert.Contains(t, stdout, "Usage: npx @vymalo/opencode-oauth2 token")
+	stdout, _, _ = runCLI(onPath, "help", "token")
+	assert.Contains(t, stdout, `curl -H "$(opencode-oauth2 token --header acme)"`)
+	none := func(string) string { return "" }
+	assert.Equal(t, "opencode-oauth2", selfCommand(none, onPath))
+	assert.Equal(t, "npx @vymalo/opencode-oauth2", selfCommand(none, offPath))
+	npx := func(k string) string { return map[string]string{envCommand: "npx @vymalo/opencode-oauth2"}[k] }
+	assert.Equal(t, "npx @vymalo/opencode-oauth2", selfCommand(npx, onPath), "the launcher knows npx put it on PATH for one run")
+}
+
+func TestVersionJSON(t *testing.T) {
+	stdout, _, code := runCLI(onPath, "version", "--json")
+	require.Equal(t, exitOK, code)
+	var v map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &v))
+	assert.Equal(t, "dev", v["version"])
+	assert.Equal(t, float64(protocol.ProtocolVersion), v["protocol"])
+	assert.Equal(t, runtime.Version(), v["go"])
+	assert.Equal(t, runtime.GOOS+"/"+runtime.GOARCH, v["platform"])
+	assert.NotEmpty(t, v["commit"])
+}
+
+// TestCompletionScripts: each script is valid for its shell (when the
+// shell is installed) and names every command and its flags.
+func TestCompletionScripts(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			stdout, stderr, code := runCLI(onPath, "completion", shell)
+			require.Equal(t, exitOK, code, stderr)
+			for _, w := range []string{"login", "logout", "status", "token", "models", "doctor", "version", "completion", "header", "no-browser", "completion --providers"} {
+				assert.Contains(t, stdout, w)
+			}
+			path, err := exec.LookPath(shell)
+			if err != nil {
+				t.Logf("%s is not installed: syntax not checked", shell)
+				return
+			}
+			file := filepath.Join(t.TempDir(), "c."+shell)
+			require.NoError(t, os.WriteFile(file, []byte(stdout), 0o600))
+			args := []string{"-n", file}
+			if shell == "fish" {
+				args = []string{"--no-execute", file}
+			}
+			out, err := exec.Command(path, args...).CombinedOutput()
+			assert.NoError(t, err, "%s", out)
+			if shell != "bash" {
+				return
+			}
+			complete := func(words ...string) string {
+				script := fmt.Sprintf("source %q; COMP_WORDS=(%s); COMP_CWORD=%d; _opencode_oauth2; echo \"${COMPREPLY[*]}\"",
+					file, strings.Join(words, " "), len(words)-1)
+				out, err := exec.Command(path, "-c", script).CombinedOutput()
+				require.NoError(t, err, "%s", out)
+				return strings.TrimSpace(string(out))
+			}
+			assert.Equal(t, "token", complete("opencode-oauth2", "tok"))
+			assert.Equal(t, "--header", complete("opencode-oauth2", "token", "--hea"))
+			assert.Equal(t, "bash", complete("opencode-oauth2", "completion", "ba"))
 		})
 	}
 }
@@ -203,7 +305,7 @@ func TestCheckCacheDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.setup(t)
 			r := &report{}
-			checkCacheDir(r, dir)
+			checkCacheDir(r, dir, createProbe)
 			got := map[string]string{}
 			for _, ch := range r.Checks {
 				got[ch.Name] = ch.Status

@@ -17,6 +17,7 @@ var tokenCommand = command{
 		var o tokenOptions
 		fs.BoolVar(&o.header, "header", false, "print the whole header line \"Authorization: Bearer <token>\" instead of the bare token")
 		fs.BoolVar(&o.login, "login", false, "log in interactively when a login is needed (otherwise exit 3)")
+		fs.BoolVar(&o.json, "json", false, "print JSON: {accessToken, tokenType, expiresAt}")
 		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
 			return runToken(ctx, c, cf, o, args)
 		}
@@ -33,6 +34,14 @@ Examples:
 type tokenOptions struct {
 	header bool // print "Authorization: Bearer ..."
 	login  bool // allow an interactive login
+	json   bool
+}
+
+// tokenJSON is the document of `token --json`.
+type tokenJSON struct {
+	AccessToken string     `json:"accessToken"`
+	TokenType   string     `json:"tokenType"`
+	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
 }
 
 func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args []string) error {
@@ -51,15 +60,22 @@ func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args
 	if err != nil {
 		code := tokenExitCode(err)
 		if code == exitLoginRequired {
-			return failf(code, "not logged in to %s%s: run `opencode-oauth2 login %s` (or pass --login)", displayName(p.Config()), because(err), p.Config().ID)
+			return failf(code, "not logged in to %s%s: run `%s` (or pass --login)", displayName(p.Config()), because(err), c.hint("login", p.Config().ID))
 		}
-		return withCode(code, fmt.Errorf("no access token for %s: %w", displayName(p.Config()), err))
+		return withCode(code, explain("no access token for "+displayName(p.Config()), err))
+	}
+	// The only place the command line prints a secret: on stdout, on request.
+	if o.json {
+		typ := tok.TokenType
+		if typ == "" {
+			typ = "Bearer"
+		}
+		return writeJSON(c, tokenJSON{AccessToken: tok.AccessToken.Reveal(), TokenType: typ, ExpiresAt: timePtr(tok.ExpiresAt)})
 	}
 	value := tok.AccessToken.Reveal()
 	if o.header {
 		value = "Authorization: " + tok.Authorization().Reveal()
 	}
-	// The only place the command line prints a secret: on stdout, on request.
 	_, err = fmt.Fprintln(c.stdout, value)
 	return err
 }

@@ -59,7 +59,7 @@ func TestCLIToken(t *testing.T) {
 		{name: "a cached fresh token is printed without a request", args: []string{"token", "pc"}, code: exitOK, refreshs: 0,
 			stdout: func(t *testing.T, out string) { assert.NotEmpty(t, strings.TrimSpace(out)) }},
 		{name: "no login cached: exit 3", args: []string{"token", "pc2"}, code: exitLoginRequired,
-			stderr: "run `opencode-oauth2 login pc2`"},
+			stderr: "run `npx @vymalo/opencode-oauth2 login pc2` (or pass --login)"},
 		{name: "rejected refresh token: exit 3", args: []string{"token", "pc2"},
 			seed: map[string]store.State{"pc2": {Token: &store.Token{AccessToken: "old", RefreshToken: "not-a-real-refresh-token",
 				ExpiresAt: time.Now().Add(-time.Minute)}}},
@@ -68,7 +68,7 @@ func TestCLIToken(t *testing.T) {
 		{name: "provider with config errors: exit 4", args: []string{"token", "bad-port"}, code: exitConfig, stderr: "redirectPort"},
 		{name: "unknown provider: exit 2", args: []string{"token", "nope"}, code: exitUsage, stderr: "managed providers: bad-secret, cc, pc, pc2"},
 		{name: "no provider: exit 2", args: []string{"token"}, code: exitUsage, stderr: "missing the provider id"},
-		{name: "unknown flag: exit 2", args: []string{"token", "--frobnicate", "cc"}, code: exitUsage, stderr: "flag provided but not defined"},
+		{name: "unknown flag: exit 2", args: []string{"token", "--frobnicate", "cc"}, code: exitUsage, stderr: "unknown flag --frobnicate"},
 	}
 	e := newCLIEnv(t)
 	e.setConfig(opencodeConfig(map[string]any{

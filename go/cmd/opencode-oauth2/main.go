@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
@@ -18,15 +19,34 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 )
 
-// commands are the commands for people and CI (cli_*.go).
-var commands = map[string]command{
-	"login":  loginCommand,
-	"logout": logoutCommand,
-	"status": statusCommand,
-	"token":  tokenCommand,
-	"models": modelsCommand,
-	"doctor": doctorCommand,
-	"logs":   logsCommand,
+// commands are the commands for people and CI (cli_*.go), in the order
+// the help lists them.
+// (Set in init: completion reads the list, which would be a cycle.)
+var commands []command
+
+func init() {
+	commands = []command{
+		loginCommand, logoutCommand, statusCommand, tokenCommand, modelsCommand, doctorCommand, logsCommand,
+		versionCommand, completionCommand,
+	}
+}
+
+// commandNames are the names run accepts as the first argument.
+func commandNames() []string {
+	names := []string{"serve", "help"}
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -38,7 +58,7 @@ Usage:
   opencode-oauth2 <command> [flags] [arguments]
 
 Commands for people and CI:
-  login <provider>               log in now (browser, or --device for a code to enter elsewhere)
+  login [provider]               log in now (browser, or --device for a code to enter elsewhere)
   logout <provider>... | --all   delete the cached tokens and revoke them at the server
   status [provider...]           cached logins and models of each provider (--json)
   token <provider>               print a valid access token (--header: the Authorization line)
@@ -47,13 +67,15 @@ Commands for people and CI:
   logs [-n N]                    the sidecar's recent log lines (what the plugin did in OpenCode)
 
 Other commands:
-  serve      run the sidecar (started by the OpenCode plugin; speaks JSON-RPC on stdin/stdout)
-  version    print the version
-  help       print this help
+  version                        version, commit, Go, protocol and platform (--json)
+  completion bash|zsh|fish       print a shell completion script
+  help [command]                 this help, or a command's
+  serve                          the sidecar (started by the OpenCode plugin; JSON-RPC on stdin/stdout)
 
-Every command takes --help, --config FILE (read only this OpenCode config instead
-of finding it as OpenCode does) and --verbose. Output meant for scripts (tokens,
-tables, JSON) goes to stdout; messages go to stderr.
+Every command takes --help. The commands that read the config also take --config FILE
+(read only this OpenCode config instead of finding it as OpenCode does), --verbose and
+--no-color. Output meant for scripts (tokens, tables, JSON) goes to stdout; messages go
+to stderr.
 
 ` + exitCodesHelp + `
 Environment:
@@ -61,10 +83,11 @@ Environment:
                              default: <user cache dir>/opencode-oauth2)
   OPENCODE_OAUTH2_LOG_LEVEL  log level on stderr: debug, info, warn, error (default: info for serve, warn for commands)
   OPENCODE_OAUTH2_BROWSER    command that opens the login URL, or "none"
+  NO_COLOR                   no colours on the terminal (like --no-color)
   OPENCODE_CONFIG, OPENCODE_CONFIG_CONTENT, OPENCODE_CONFIG_DIR, XDG_CONFIG_HOME
                              where the OpenCode config is found, as in OpenCode
 
-More: docs/cli.md
+Documentation: ` + docsURL + `
 `
 
 func main() {
@@ -72,24 +95,54 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return newCLI(stdin, stdout, stderr).run(args)
+}
+
+// run dispatches the first argument: a command, help, or serve.
+func (c *cli) run(args []string) int {
+	stdin, stdout, stderr := c.stdin, c.stdout, c.stderr
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		fmt.Fprint(stderr, c.withSelf(usage))
+		return exitUsage
 	}
-	switch args[0] {
+	switch name := args[0]; name {
 	case "serve":
 		return serve(stdin, stdout, stderr)
-	case "login", "logout", "status", "token", "models", "doctor", "logs":
-		return newCLI(stdin, stdout, stderr).runCommand(commands[args[0]], args[1:])
-	case "version", "--version":
-		fmt.Fprintln(stdout, version)
-		return 0
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
+		if len(args) > 1 && name == "help" {
+			return c.help(args[1])
+		}
+		fmt.Fprint(stdout, c.withSelf(usage))
+		return exitOK
+	case "--version":
+		return c.runCommand(versionCommand, args[1:])
+	default:
+		if cmd, ok := findCommand(name); ok {
+			return c.runCommand(cmd, args[1:])
+		}
+		what := "unknown command"
+		if strings.HasPrefix(name, "-") {
+			what = "unknown flag before the command"
+		}
+		fmt.Fprintf(stderr, "opencode-oauth2: %s %q%s\n%s\nRun `%s` for the commands.\n",
+			what, name, didYouMean(name, commandNames()), "Usage: "+c.hint("<command> [flags] [arguments]"), c.hint("help"))
+		return exitUsage
 	}
-	fmt.Fprintf(stderr, "opencode-oauth2: unknown command %q\n\n%s", args[0], usage)
-	return 2
+}
+
+// help prints one command's help on stdout.
+func (c *cli) help(name string) int {
+	if name == "serve" {
+		fmt.Fprintln(c.stdout, "Usage: opencode-oauth2 serve\n\nRuns the sidecar: the OpenCode plugin starts it and speaks JSON-RPC with it on stdin/stdout (protocol/protocol.md). Not for people.")
+		return exitOK
+	}
+	cmd, ok := findCommand(name)
+	if !ok {
+		fmt.Fprintf(c.stderr, "opencode-oauth2 help: unknown command %q%s\nRun `%s` for the commands.\n",
+			name, didYouMean(name, commandNames()), c.hint("help"))
+		return exitUsage
+	}
+	return c.runCommand(cmd, []string{"--help"})
 }
 
 func serve(stdin io.Reader, stdout, stderr io.Writer) int {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestFieldErrors pins the problem (field, severity, one-line message) for
@@ -153,7 +154,7 @@ func TestFieldErrors(t *testing.T) {
 		{"revocationEndpoint fragment", map[string]any{"revocationEndpoint": "https://idp.example.com/r#x"}, "revocationEndpoint", SeverityError,
 			`revocationEndpoint must be a URL without a #fragment, found "https://idp.example.com/r#x"`},
 		{"modelsURL scheme", map[string]any{"modelsURL": "file:///models.json"}, "modelsURL", SeverityError,
-			`modelsURL must be ` + absURL + `, found "file:///models.json"`},
+			`modelsURL must be an absolute http(s) URL, like "https://llm.example.com/v1/models", found "file:///models.json"`},
 		{"subjectTokenSource missing", map[string]any{"authFlow": "jwt_bearer"}, "subjectTokenSource", SeverityError,
 			`subjectTokenSource is missing: expected an object like {"type": "github_actions" | "kubernetes_sa" | "file" | "env", ...} (required when authFlow is "jwt_bearer")`},
 		{"subjectTokenSource string", src("env"), "subjectTokenSource", SeverityError,
@@ -296,4 +297,31 @@ func TestSuggest(t *testing.T) {
 	assert.Equal(t, "", suggest("pk", known))
 	assert.Equal(t, "", suggest("completelyDifferent", known))
 	assert.Equal(t, "", suggest(string(make([]byte, 100)), known))
+}
+
+// TestAuthFlowTypoIsReportedOnce: a mistyped authFlow gets its "did you
+// mean" and nothing else that assumes some other flow (#17).
+func TestAuthFlowTypoIsReportedOnce(t *testing.T) {
+	for _, over := range []map[string]any{
+		{"authFlow": "authorization_cod", "scopes": del},
+		{"authFlow": "client-credentials"},
+		{"authFlow": "jwtbearer", "subjectTokenSource": map[string]any{"type": "env", "var": "X"}, "tokenExchangeAudience": "x"},
+		{"authFlow": "device", "redirectPort": 8080, "scopes": del},
+	} {
+		res := parseBlock(t, over)
+		require.Len(t, res.Problems, 1, "%v", messages(res))
+		assert.Contains(t, res.Problems[0].Message(), "authFlow must be one of")
+		assert.Empty(t, res.Providers)
+	}
+}
+
+// TestURLExamplesFitTheField: the example URL in a message is one the
+// field could hold (a gateway URL for baseURL, not an issuer) (#17).
+func TestURLExamplesFitTheField(t *testing.T) {
+	res := parse(t, mustJSON(t, map[string]any{"provider": map[string]any{"acme": map[string]any{
+		"options": map[string]any{"baseURL": "llm.acme.internal/v1", "oauth2": with(nil)},
+	}}}))
+	p := problemAt(t, res, "provider.acme.options.baseURL")
+	assert.Contains(t, p.Message(), `like "https://llm.example.com/v1"`)
+	assert.NotContains(t, p.Message(), "auth.example.com")
 }

@@ -47,6 +47,10 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 	p.Flow = AuthorizationCode
 	if f, ok := r.enum("authFlow", flows); ok {
 		p.Flow = Flow(f)
+	} else if _, present := r.lookup("authFlow"); present {
+		// A typo: reported once by enum. The flow is unknown, so nothing
+		// below may report what "the" flow needs or ignores.
+		p.Flow = ""
 	}
 	p.AllowInsecureHTTP = r.boolean("allowInsecureHttp", false)
 
@@ -86,7 +90,11 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 
 	endpoint := func(key string) string {
 		s, ok := r.str(key, "an absolute https URL", false)
-		if !ok || !checkURL(r, key, s, rules) {
+		fieldRules := rules
+		if key == "modelsURL" {
+			fieldRules.example = exampleModelsURL
+		}
+		if !ok || !checkURL(r, key, s, fieldRules) {
 			return ""
 		}
 		return s
@@ -263,6 +271,9 @@ func readResources(r *reader, p *Provider) {
 func readTokenExchange(r *reader, p *Provider) {
 	usesSource := p.Flow == JWTBearer || p.Flow == TokenExchange
 	ignored := func(key string, v any, flowsUsing string) {
+		if p.Flow == "" {
+			return // unknown flow (a typo, reported already)
+		}
 		r.warn(key, "unset unless authFlow is "+flowsUsing, render(v),
 			"ignored because authFlow is "+strconv.Quote(string(p.Flow)))
 	}

@@ -312,7 +312,7 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 // readBaseURL sets p.BaseURL: the provider's options.baseURL, else the
 // server entry's.
 func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
-	const expected = `an absolute https URL of the OpenAI-compatible API, like "https://llm.example.com/v1"`
+	const expected = `an absolute https URL of the OpenAI-compatible API, like "` + exampleGatewayURL + `"`
 	var at *reader
 	if pe != nil && pe.opts != nil {
 		o := *pe.opts
@@ -354,7 +354,7 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 		out.add(Problem{ProviderID: p.ID, Field: joinPath(path, "baseURL"), Expected: expected, Severity: SeverityError})
 		return
 	}
-	if !checkURL(at, "baseURL", p.BaseURL, urlRules{allowInsecure: p.AllowInsecureHTTP, origin: p.Origin}) {
+	if !checkURL(at, "baseURL", p.BaseURL, urlRules{allowInsecure: p.AllowInsecureHTTP, origin: p.Origin, example: exampleGatewayURL}) {
 		p.BaseURL = ""
 	}
 }

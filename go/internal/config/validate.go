@@ -12,7 +12,16 @@ type urlRules struct {
 	allowInsecure bool   // allowInsecureHttp: plain http to any host
 	origin        string // path of the oauth2 block, for the opt-out hint
 	issuer        bool   // the issuer: no query either (RFC 8414 §2)
+	example       string // a URL that fits the field; default exampleAuthURL
 }
+
+// Example URLs in messages, one per kind of field, so the example fits the
+// field the user is fixing.
+const (
+	exampleAuthURL    = "https://auth.example.com"
+	exampleGatewayURL = "https://llm.example.com/v1"
+	exampleModelsURL  = "https://llm.example.com/v1/models"
+)
 
 // checkURL validates s, a trimmed non-empty value at key, and reports what
 // is wrong. It never echoes userinfo (user:password@) back.
@@ -28,7 +37,11 @@ func checkURL(r *reader, key, s string, rules urlRules) bool {
 // urlProblem returns what was expected of s and a hint, or "" when s is a
 // good URL under rules.
 func urlProblem(s string, rules urlRules) (expected, hint string) {
-	const absolute = "an absolute http(s) URL, like \"https://auth.example.com\""
+	example := rules.example
+	if example == "" {
+		example = exampleAuthURL
+	}
+	absolute := "an absolute http(s) URL, like " + strconv.Quote(example)
 	if strings.ContainsAny(s, " \t\r\n") {
 		return absolute, "URLs cannot contain whitespace"
 	}
@@ -173,6 +186,9 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 // what is set but unused by it. scopesReported says readScopes already
 // reported an error for scopes.
 func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
+	if p.Flow == "" {
+		return // unknown flow (a typo, reported already): nothing to check against
+	}
 	flow := strconv.Quote(string(p.Flow))
 	if p.Flow.Interactive() && len(p.Scopes) == 0 && !scopesReported {
 		v, present := r.lookup("scopes")

@@ -66,6 +66,9 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 	if ferr := p.rt.tokens.Flush(ctx); err == nil && ferr != nil {
 		return t, ferr
 	}
+	if err == nil {
+		p.rt.clearTokenError()
+	}
 	return t, err
 }
 
@@ -94,10 +97,13 @@ func (p *Provider) Sync(ctx context.Context) error {
 // Forget removes the cached token (memory and disk) and returns it.
 func (p *Provider) Forget(ctx context.Context) (tokens.Token, error) { return p.rt.tokens.Forget(ctx) }
 
-// LoginWith runs an interactive login with another user flow than the
-// configured one (e.g. device_code from an SSH session) and stores the
-// token where the provider's own flow finds it.
-func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tokens.Token, error) {
+// LoginWith runs an interactive login with flow (the configured one, or
+// another user flow, e.g. device_code from an SSH session) and stores the
+// token where the provider's own flow finds it. The cached login is left
+// alone until the new one is at hand: a login that fails or is interrupted
+// loses nothing. It returns the new token and the one it replaced (zero
+// when none was cached), for the caller to revoke.
+func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tok, replaced tokens.Token, err error) {
 	cfg := p.rt.p
 	cfg.Flow = flow
 	if o.Log == nil {
@@ -105,24 +111,20 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	}
 	client, err := oauth.New(cfg, o)
 	if err != nil {
-		return tokens.Token{}, err
+		return tokens.Token{}, tokens.Token{}, err
 	}
-	m := tokens.NewManager(tokens.Options{
-		ProviderID:   cfg.ID,
-		Grant:        client,
-		Entry:        p.rt.entry,
-		Policy:       tokens.Policy{Skew: cfg.ExpirySkew, UserFlow: true},
-		Log:          p.rt.e.log,
-		LoginTimeout: loginTimeout(cfg),
-	})
-	if _, err := p.rt.tokens.Forget(ctx); err != nil {
-		return tokens.Token{}, fmt.Errorf("provider %q: clear the old token: %w", cfg.ID, err)
+	lctx, cancel := context.WithTimeout(ctx, loginTimeout(cfg))
+	defer cancel()
+	tok, err = client.Acquire(lctx)
+	if err != nil {
+		return tokens.Token{}, tokens.Token{}, err
 	}
-	t, err := m.Token(ctx, tokens.AllowLogin)
-	if err == nil {
-		p.rt.tokens.Adopt()
+	replaced, err = p.rt.tokens.Replace(ctx, tok)
+	if err != nil {
+		p.rt.e.log.Warn("could not write the token cache; the login is kept in memory only", "provider", cfg.ID, "err", err)
 	}
-	return t, err
+	p.rt.clearTokenError()
+	return tok, replaced, nil
 }
 
 // CacheFile is the path of the provider's state file (shared with every

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,7 +124,7 @@ func (rt *runtime) sync(ctx context.Context) error {
 	defer cancel()
 	tok, err := rt.tokens.Token(tctx, tokens.NoLogin)
 	if err != nil {
-		rt.recordError(ctx, err)
+		rt.recordError(ctx, fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
 		if errors.Is(err, tokens.ErrLoginRequired) {
 			log.Info("model sync waits for a login", "err", err)
 		} else {
@@ -169,6 +170,17 @@ func (rt *runtime) sync(ctx context.Context) error {
 func (rt *runtime) recordError(_ context.Context, cause error) {
 	if err := rt.entry.RecordModelError(cause.Error()); err != nil {
 		rt.e.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
+	}
+}
+
+// clearTokenError removes a recorded LastError about getting a token, now
+// that a token was had: a stale error must not stay in `status`.
+func (rt *runtime) clearTokenError() {
+	if !strings.HasPrefix(rt.entry.Load().LastError, tokens.NoTokenPrefix) {
+		return
+	}
+	if err := rt.entry.RecordModelError(""); err != nil {
+		rt.e.log.Debug("could not clear the last error", "provider", rt.p.ID, "err", err)
 	}
 }
 

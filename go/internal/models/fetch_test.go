@@ -61,7 +61,7 @@ func TestFetch5000Models(t *testing.T) {
 	assert.Equal(t, "kimi-k2.4999", l.Models[4999].ID)
 
 	Normalize(l.Models, nil)
-	assert.Equal(t, "Meta Llama Llama 3.1 0B Instruct", l.Models[0].Name)
+	assert.Equal(t, "Meta Llama 3.1 0B Instruct", l.Models[0].Name)
 	assert.Equal(t, "Kimi K2.4999", l.Models[4999].Name)
 }
 

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -23,6 +24,9 @@ import (
 //     lower: "instruct" → "Instruct", "GPT4o" → "Gpt4o", "4turbo" →
 //     "4turbo", "k2.6" → "K2.6".
 //
+// Rule 4 is this plugin's own (see withoutRepeatedOrg); the original
+// repeats such words.
+//
 // The original's separate rules for letters-then-digits ("qwen2") and
 // digits-then-letters ("128kb") give exactly the title-case result, so they
 // are folded into the last case. Case mapping outside ASCII uses Go's simple
@@ -32,6 +36,24 @@ func DisplayName(id string, overrides map[string]string) string {
 	if o := overrides[id]; o != "" {
 		return o
 	}
+	name := words(id)
+	if name == "" {
+		return id
+	}
+	// 4. An organisation prefix ("meta-llama/Llama-3.1-8B-Instruct") that
+	// the model's name repeats is said once: "Meta Llama 3.1 8B Instruct",
+	// where the original says "Meta Llama Llama 3.1 8B Instruct".
+	if i := strings.LastIndexByte(id, '/'); i > 0 {
+		if short := withoutRepeatedOrg(words(id[:i]), words(id[i+1:])); short != "" {
+			return short
+		}
+	}
+	return name
+}
+
+// words applies rules 2 and 3: the words of id joined by single spaces,
+// or "" when id has none.
+func words(id string) string {
 	var stack [64]byte
 	buf := stack[:0]
 	words, start := 0, 0
@@ -51,10 +73,38 @@ func DisplayName(id string, overrides map[string]string) string {
 		buf = appendWord(buf, part)
 		words++
 	}
-	if words == 0 {
-		return id
-	}
 	return string(buf)
+}
+
+// withoutRepeatedOrg joins the display names of an organisation and its
+// model, dropping the organisation's words from the first one that the
+// model's first word repeats (the same word, or one a prefix of the other,
+// of at least three letters): "Meta Llama" + "Llama 3.1" → "Meta Llama
+// 3.1", "Qwen" + "Qwen2.5 72B" → "Qwen2.5 72B", "Mistralai" + "Mistral 7B"
+// → "Mistral 7B". It returns "" when the model repeats nothing of the
+// organisation (both are kept, as in the original).
+func withoutRepeatedOrg(org, model string) string {
+	if org == "" || model == "" {
+		return ""
+	}
+	first, _, _ := strings.Cut(model, " ")
+	orgWords := strings.Split(org, " ")
+	for i, w := range orgWords {
+		if repeats(w, first) {
+			return strings.TrimSpace(strings.Join(orgWords[:i], " ") + " " + model)
+		}
+	}
+	return ""
+}
+
+// repeats reports whether a and b name the same thing: equal, or one a
+// prefix of the other, ignoring case, the shorter of at least 3 bytes.
+func repeats(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return len(a) >= 3 && strings.HasPrefix(b, a)
 }
 
 func isSeparator(c byte) bool { return c == '-' || c == '_' || c == '/' || c == ':' }

@@ -20,7 +20,9 @@ func TestDisplayName(t *testing.T) {
 		{"legacy-model", "Legacy Model"},
 		// From the original's docs and from running its code (§C.3).
 		{"kimi-k2.6", "Kimi K2.6"},
-		{"meta-llama/Llama-3.1-8B-Instruct", "Meta Llama Llama 3.1 8B Instruct"},
+		// The original gives "Meta Llama Llama 3.1 8B Instruct"; rule 4 says
+		// the organisation's repeated word once.
+		{"meta-llama/Llama-3.1-8B-Instruct", "Meta Llama 3.1 8B Instruct"},
 		{"claude-3-5-sonnet-20241022", "Claude 3 5 Sonnet 20241022"},
 		{"o1-mini", "O1 Mini"},
 		{"deepseek-r1:14b", "Deepseek R1 14B"},
@@ -49,6 +51,17 @@ func TestDisplayName(t *testing.T) {
 		{"2024-08-06", "2024 08 06"},
 		{"gpt-4o-2024-08-06", "GPT 4o 2024 08 06"},
 		{"models/gemini-1.5-pro", "Models Gemini 1.5 Pro"},
+		// Organisation prefixes (rule 4): repeated words are said once.
+		{"meta-llama/Meta-Llama-3-8B", "Meta Llama 3 8B"},
+		{"Qwen/Qwen2.5-72B-Instruct", "Qwen2.5 72B Instruct"},
+		{"mistralai/Mistral-7B-Instruct-v0.3", "Mistral 7B Instruct V0.3"},
+		{"deepseek-ai/DeepSeek-R1", "Deepseek R1"},
+		{"llama/llama", "Llama"},
+		{"openai/gpt-4o", "Openai GPT 4o"}, // nothing repeated: both kept
+		{"nvidia/Llama-3.1-Nemotron-70B", "Nvidia Llama 3.1 Nemotron 70B"},
+		{"ai/ai-x", "AI AI X"}, // words under three letters are not taken for a repeat
+		{"meta-llama/", "Meta Llama"},
+		{"/Llama-3", "Llama 3"},
 		{"accounts/fireworks/models/llama-v3p1-70b-instruct", "Accounts Fireworks Models Llama V3p1 70B Instruct"},
 		{"hf.co/bartowski/Qwen2.5-7B-GGUF:Q4_K_M", "Hf.co Bartowski Qwen2.5 7B Gguf Q4 K M"},
 		{"", ""},
@@ -143,6 +156,32 @@ var (
 )
 
 func referenceDisplayName(id string) string {
+	name := refPlain(id)
+	if name == "" {
+		return id
+	}
+	// Rule 4: an organisation prefix the model repeats is said once.
+	if i := strings.LastIndex(id, "/"); i > 0 {
+		org, model := refPlain(id[:i]), refPlain(id[i+1:])
+		if org != "" && model != "" {
+			first := strings.SplitN(model, " ", 2)[0]
+			orgWords := strings.Split(org, " ")
+			for j, w := range orgWords {
+				a, b := strings.ToLower(w), strings.ToLower(first)
+				if len(a) > len(b) {
+					a, b = b, a
+				}
+				if len(a) >= 3 && strings.HasPrefix(b, a) {
+					return strings.TrimSpace(strings.Join(orgWords[:j], " ") + " " + model)
+				}
+			}
+		}
+	}
+	return name
+}
+
+// refPlain is rules 2 and 3: the words joined, or "" when there are none.
+func refPlain(id string) string {
 	var words []string
 	for _, p := range refSplit.Split(id, -1) {
 		if p = strings.Trim(p, " \t\n\v\f\r"); p != "" {
@@ -150,8 +189,12 @@ func referenceDisplayName(id string) string {
 		}
 	}
 	if len(words) == 0 {
-		return id
+		return ""
 	}
+	return refWords(words)
+}
+
+func refWords(words []string) string {
 	for i, w := range words {
 		title := strings.ToUpper(w[:1]) + strings.ToLower(w[1:])
 		switch {

@@ -91,6 +91,12 @@ func (s Source) String() string {
 type Config struct {
 	JSON    json.RawMessage // one JSON object, keys in document order
 	Sources []Source        // what was read, lowest precedence first
+	// Placeholders maps the path of each value that came from {env:...} or
+	// {file:...} (as the config package writes problem fields, e.g.
+	// "provider.acme.options.baseURL") to those placeholders, so that a
+	// problem with such a value can name them. Values whose layer cannot be
+	// parsed before substitution are not listed.
+	Placeholders map[string][]string
 }
 
 // Load finds, reads and merges the configuration.
@@ -114,7 +120,7 @@ func Load(o Options) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("project directory %s: %w", o.Dir, err)
 	}
-	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: newObject()}
+	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: newObject(), raw: newObject()}
 
 	if o.File != "" {
 		if err := l.file("--config", o.File, true); err != nil {
@@ -268,6 +274,7 @@ func up(start, stop string, targets []string) []string {
 type loader struct {
 	sub     Substituter
 	result  *object
+	raw     *object // the layers merged before substitution (see Placeholders)
 	sources []Source
 }
 
@@ -303,6 +310,15 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 		return fmt.Errorf("OpenCode config %s: %w", src.Path, err)
 	}
 	l.result = mergeLayer(l.result, obj)
+	raw := obj
+	if placeholderRef.Match(data) {
+		// Parsed again before substitution to see where the placeholders
+		// were; one outside a string (e.g. a bare number) may not parse.
+		if r, err := parseDoc(data); err == nil {
+			raw = r
+		}
+	}
+	l.raw = mergeLayer(l.raw, raw)
 	l.sources = append(l.sources, src)
 	return nil
 }
@@ -312,7 +328,7 @@ func (l *loader) done() (Config, error) {
 	if err := encode(&buf, l.result); err != nil {
 		return Config{}, err
 	}
-	return Config{JSON: buf.Bytes(), Sources: l.sources}, nil
+	return Config{JSON: buf.Bytes(), Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
 }
 
 // parseDoc reads one JSONC document whose top level must be an object. A

@@ -351,6 +351,10 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 		if err := m.opt.Entry.Save(st); err != nil {
 			log.Warn("could not clear the rejected token from the cache", "err", err)
 		}
+		// The reason stays for `status`, until a login or a sync succeeds.
+		if err := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + err.Error()); err != nil {
+			log.Debug("could not record why the login is gone", "err", err)
+		}
 		m.mu.Lock()
 		m.mem = Token{}
 		m.mu.Unlock()
@@ -441,6 +445,11 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 	return true
 }
 
+// NoTokenPrefix starts a state's LastError when no token could be had
+// (e.g. the refresh token was rejected); a later success clears such an
+// error (engine), as it answers it.
+const NoTokenPrefix = "no token: "
+
 // State is the store's state type, re-exported for Update callbacks.
 type State = store.State
 
@@ -460,6 +469,32 @@ func (m *Manager) Forget(ctx context.Context) (Token, error) {
 	m.refused = nil
 	m.mu.Unlock()
 	if m.opt.OnChange != nil {
+		m.opt.OnChange()
+	}
+	return old, err
+}
+
+// Replace stores t, obtained by a login outside the manager (e.g. `login
+// --force` with another flow), as the token in memory and on disk, and
+// returns the token it replaced. Until Replace is called the old token
+// stays in use, so a login that fails or is interrupted loses nothing.
+// When the cache file cannot be written, t is kept in memory and the error
+// is returned.
+func (m *Manager) Replace(ctx context.Context, t Token) (Token, error) {
+	var old Token
+	_, err := m.opt.Entry.Update(ctx, func(s *State) error {
+		old = fromStore(s.Token)
+		s.Token = toStore(t)
+		return nil
+	})
+	m.mu.Lock()
+	if old.AccessToken.IsZero() && old.RefreshToken.IsZero() {
+		old = m.mem
+	}
+	m.mem = t
+	m.refused = nil
+	m.mu.Unlock()
+	if m.opt.OnChange != nil && !old.AccessToken.Equal(t.AccessToken) {
 		m.opt.OnChange()
 	}
 	return old, err

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+)
+
+var versionCommand = command{
+	name:     "version",
+	summary:  "Print the version, the commit it was built from, the Go version, the protocol version and the platform.",
+	noConfig: true,
+	help: `The protocol version is the version of the JSON-RPC protocol spoken with the
+OpenCode plugin (protocol/protocol.md); a plugin and a binary must agree on it.
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var asJSON bool
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		return func(_ context.Context, c *cli, _ *commonFlags, args []string) error {
+			if len(args) > 0 {
+				return failf(exitUsage, "version takes no arguments")
+			}
+			v := currentVersion()
+			if asJSON {
+				return writeJSON(c, v)
+			}
+			dirty := ""
+			if v.Modified {
+				dirty = " (modified)"
+			}
+			_, err := fmt.Fprintf(c.stdout, "opencode-oauth2 %s\ncommit:   %s%s\ngo:       %s\nprotocol: %d\nplatform: %s\n",
+				v.Version, v.Commit, dirty, v.Go, v.Protocol, v.Platform)
+			return err
+		}
+	},
+}
+
+// commit is stamped at build time with -ldflags "-X main.commit=..."
+// (js-shim/pack.mjs does); otherwise Go's VCS stamp is used, if any.
+var commit = ""
+
+// versionJSON is the document of `version --json`.
+type versionJSON struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Modified bool   `json:"modified,omitempty"` // built from a checkout with changes
+	Go       string `json:"go"`
+	Protocol int    `json:"protocol"`
+	Platform string `json:"platform"` // GOOS/GOARCH
+}
+
+func currentVersion() versionJSON {
+	v := versionJSON{Version: version, Commit: "unknown", Go: runtime.Version(), Protocol: protocol.ProtocolVersion,
+		Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if commit != "" {
+		v.Commit = commit
+	} else if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Commit = s.Value
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
+		}
+	}
+	return v
+}
+
+// writeJSON prints v as indented JSON on stdout.
+func writeJSON(c *cli, v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,57 @@
+package opencodecfg
+
+import (
+	"regexp"
+	"strconv"
+)
+
+// placeholderRef finds {env:NAME} and {file:PATH} in a config text.
+var placeholderRef = regexp.MustCompile(`\{(?:env|file):[^}]+\}`)
+
+// placeholders maps the config path of each string value that held a
+// {env:...} or {file:...} before substitution to those placeholders, e.g.
+// "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"]. Paths are
+// written as the config package writes problem fields: keys joined with
+// dots, a key that is not plain as ["key"], an array index as [i].
+func placeholders(raw any) map[string][]string {
+	out := map[string][]string{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch t := v.(type) {
+		case *object:
+			for _, k := range t.keys {
+				walk(joinKey(path, k), t.vals[k])
+			}
+		case []any:
+			for i, e := range t {
+				walk(path+"["+strconv.Itoa(i)+"]", e)
+			}
+		case string:
+			if refs := placeholderRef.FindAllString(t, -1); len(refs) > 0 {
+				out[path] = refs
+			}
+		}
+	}
+	walk("", raw)
+	return out
+}
+
+func joinKey(base, key string) string {
+	if key != "" && len(key) <= 200 && plain(key) {
+		if base == "" {
+			return key
+		}
+		return base + "." + key
+	}
+	return base + "[" + strconv.Quote(key) + "]"
+}
+
+func plain(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
