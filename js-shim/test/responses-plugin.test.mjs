@@ -90,9 +90,8 @@ describe("the config hook gives Responses API providers the repairing fetch", ()
     };
     const logs = await configHook(cfg);
     const p = cfg.provider;
-    const line = logs.map((l) => l.message).find((m) => /manages \d+ provider\(s\)/.test(m)) ?? "";
-    assert.match(line, /manages 4 provider\(s\): /, JSON.stringify(logs.map((l) => l.message)));
-    for (const id of ["shape1", "shape2", "wrapped", "compat"]) assert.match(line, new RegExp(`\\b${id}\\b`));
+    assert.deepEqual(logs.filter((l) => l.level !== "error" && l.level !== "warn"), [], "a start with nothing wrong logs nothing into OpenCode");
+    for (const id of ["shape1", "shape2", "wrapped", "compat"]) assert.ok(p[id]?.npm, `${id} is registered`);
 
     for (const id of ["shape1", "shape2", "wrapped"]) {
       assert.equal(p[id].npm, "@ai-sdk/openai", id);
@@ -102,7 +101,7 @@ describe("the config hook gives Responses API providers the repairing fetch", ()
     }
     assert.notEqual(p.wrapped.options.fetch, earlierFetch);
     assert.equal(p.compat.npm, "@ai-sdk/openai-compatible");
-    assert.equal(p.compat.options.fetch, undefined, "chat-completions providers are left alone");
+    assert.equal(typeof p.compat.options.fetch, "function", "chat-completions providers get the refused-token retry only");
     assert.equal(p.plain, plain, "a provider the plugin does not manage is not touched");
     assert.equal(plain.options.fetch, undefined);
 
