@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -334,3 +335,17 @@ func writeFile(path, content string) error {
 	}
 	return os.WriteFile(path, []byte(content), 0o600)
 }
+
+// buildBinary builds the sidecar once per test binary run.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "opencode-oauth2-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "opencode-oauth2")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v: %s", err, out)
+	}
+	return bin, nil
+})

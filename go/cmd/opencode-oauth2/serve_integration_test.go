@@ -1,15 +1,15 @@
+//go:build integration
+
 package main
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,20 +25,6 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
 )
-
-// buildBinary builds the sidecar once per test binary run.
-var buildOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "opencode-oauth2-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "opencode-oauth2")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v: %s", err, out)
-	}
-	return bin, nil
-})
 
 // sidecar is a real `opencode-oauth2 serve` process driven like the shim does.
 type sidecar struct {
