@@ -12,8 +12,8 @@
 //   --quick       fewer iterations (a smoke run; the figures are not the documented ones)
 //
 // What it runs, all on 127.0.0.1: the real authorization server and test gateway
-// (examples/stack/harness.mjs), a client_credentials provider with a warm cache, the
-// sidecar and go/cmd/perf-probe built here with the release flags
+// (examples/test-stack/harness.mjs), a client_credentials provider with a warm cache, the
+// sidecar and go/tools/perf-probe built here with the release flags
 // (CGO_ENABLED=0 -trimpath -ldflags "-s -w"), the shim bundled here from js-shim/src
 // and laid out as npm installs it (main package + platform package, so the binary's
 // sha256 is checked at start as for a user), and the real OpenCode
@@ -109,7 +109,7 @@ const N = {
 // ---------------------------------------------------------------------------
 // helpers
 
-const stack = await import("../../examples/stack/harness.mjs");
+const stack = await import("../../examples/test-stack/harness.mjs");
 const { buildShim, bundle } = await import("../build.mjs");
 const { localTarget, mainPackageJson, platformPackageJson, readRootPackage } = await import("../pack.mjs");
 
@@ -181,7 +181,7 @@ async function prepare(tmp) {
   const sidecar = join(bins, "opencode-oauth2");
   const probe = join(bins, "perf-probe");
   status("building the sidecar and perf-probe (release flags)");
-  for (const [out, pkg] of [[sidecar, "./go/cmd/opencode-oauth2"], [probe, "./go/cmd/perf-probe"]]) {
+  for (const [out, pkg] of [[sidecar, "./go/cmd/opencode-oauth2"], [probe, "./go/tools/perf-probe"]]) {
     await run("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg], { env, timeoutMs: 600_000 });
   }
 

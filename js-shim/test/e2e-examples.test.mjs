@@ -2,7 +2,7 @@
 // (client_credentials, jwt_bearer from GitHub Actions, token_exchange from a Kubernetes
 // service-account token) is loaded from its opencode.json and run with the REAL OpenCode,
 // the built plugin (js-shim/dist/index.js), the real sidecar, the real authorization
-// server (examples/stack/authserver.mjs) and the test gateway (bin/test-gateway).
+// server (examples/test-stack/authserver.mjs) and the test gateway (bin/test-gateway).
 //
 // Each example gets a small, explicit rewrite function that changes only what must point
 // at the local stack: the plugin (the local build instead of the npm name), the issuer,
@@ -33,7 +33,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import * as stack from "../../examples/stack/harness.mjs";
+import * as stack from "../../examples/test-stack/harness.mjs";
 
 const EXAMPLES = join(stack.repoRoot, "examples");
 const PACKAGE_NAME = JSON.parse(readFileSync(join(stack.repoRoot, "package.json"), "utf8")).name;

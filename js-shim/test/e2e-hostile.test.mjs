@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import * as stack from "../../examples/stack/harness.mjs";
+import * as stack from "../../examples/test-stack/harness.mjs";
 
 const RUN_TIMEOUT_MS = 180_000;
 const TEST_TIMEOUT_MS = RUN_TIMEOUT_MS * 2 + 30_000;

@@ -1,6 +1,6 @@
 // End to end, machine grants (issue 3): the REAL OpenCode (node_modules/opencode-ai)
 // loads the built plugin (js-shim/dist/index.js, by file:// URL) and the real sidecar
-// (bin/opencode-oauth2); the real authorization server (examples/stack/authserver.mjs)
+// (bin/opencode-oauth2); the real authorization server (examples/test-stack/authserver.mjs)
 // issues the tokens and the test gateway (bin/test-gateway) accepts only those.
 //
 // The gateway greets the `sub` of the bearer token it received, so an answer naming
@@ -11,14 +11,14 @@
 // One authorization server, one gateway and one isolated OpenCode home with every
 // provider are shared by the tests; each test is one `opencode run` with a deadline.
 // The build outputs must exist (`task test:shim` builds them); this file never builds
-// the plugin or the sidecar. examples/stack/harness.mjs builds bin/test-gateway when it
+// the plugin or the sidecar. examples/test-stack/harness.mjs builds bin/test-gateway when it
 // is missing.
 
 import assert from "node:assert/strict";
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import * as stack from "../../examples/stack/harness.mjs";
+import * as stack from "../../examples/test-stack/harness.mjs";
 
 const MODEL = "e2e-model";
 const RUN_TIMEOUT_MS = 120_000; // hard deadline of one OpenCode run (the harness kills it)

@@ -16,7 +16,7 @@ import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { buildShim, distFile } from "../build.mjs";
 import { cleanupTmp, ensureGoBinary, makeTmp, repoRoot, waitFor } from "../test-support/helpers.mjs";
-import { readSidecarLog } from "../../examples/stack/harness.mjs";
+import { readSidecarLog } from "../../examples/test-stack/harness.mjs";
 
 const opencodeBin = join(repoRoot, "node_modules", ".bin", process.platform === "win32" ? "opencode.cmd" : "opencode");
 const pluginVersion = JSON.parse(readFileSync(join(repoRoot, "node_modules", "@opencode-ai", "plugin", "package.json"), "utf8")).version;

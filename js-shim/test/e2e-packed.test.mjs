@@ -7,7 +7,7 @@
 // with its own npm code, which picks this platform's optional binary package, and loads
 // it. OpenCode runs with no Go toolchain on PATH and OPENCODE_OAUTH2_FORBID_DEV_BUILD=1,
 // so nothing can pass through a development build. The real authorization server and
-// the test gateway (examples/stack) check the tokens.
+// the test gateway (examples/test-stack) check the tokens.
 //
 // This file never builds anything but bin/test-gateway (through the harness).
 
@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { appendFile, chmod, mkdir, writeFile } from "node:fs/promises";
 import { delimiter, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import * as stack from "../../examples/stack/harness.mjs";
+import * as stack from "../../examples/test-stack/harness.mjs";
 import { localTarget, MAIN_PACKAGE } from "../pack.mjs";
 import { startRegistry } from "../test-support/npm-registry.mjs";
 

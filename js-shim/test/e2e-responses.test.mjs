@@ -17,12 +17,12 @@
 // The gateway logs the shape of every /v1/responses request (never headers or text);
 // the tests check what @ai-sdk/openai sends: a streamed POST /v1/responses.
 // The build outputs must exist (`task test:shim` builds them); this file never builds
-// the plugin or the sidecar. examples/stack/harness.mjs builds bin/test-gateway when it
+// the plugin or the sidecar. examples/test-stack/harness.mjs builds bin/test-gateway when it
 // is missing or stale.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import * as stack from "../../examples/stack/harness.mjs";
+import * as stack from "../../examples/test-stack/harness.mjs";
 
 const MODEL = "e2e-model";
 const REASONER = "e2e-reasoner";

@@ -13,8 +13,8 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
-	"github.com/vymalo/opencode-oauth2/go/internal/testgateway"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testgateway"
 )
 
 // TestCLIStatus reads the cache only: a logged-in user flow (identity from

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
-	"github.com/vymalo/opencode-oauth2/go/internal/testgateway"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testgateway"
 )
 
 // skewedServer is an authorization server and gateway in one whose clock

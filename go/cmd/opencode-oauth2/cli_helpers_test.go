@@ -25,7 +25,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
 // cliEnv is an isolated user for the built binary: its own HOME,

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
 // TestCLILoginForceKeepsTheWorkingLogin (#16 item 8): `login --force`

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
 // ttyRun is the built binary running on a pseudo-terminal, as in a

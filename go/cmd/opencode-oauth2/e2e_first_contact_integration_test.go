@@ -22,8 +22,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
-	"github.com/vymalo/opencode-oauth2/go/internal/testgateway"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testgateway"
 )
 
 // The first contact of a new user (issue: "a user-flow provider works from

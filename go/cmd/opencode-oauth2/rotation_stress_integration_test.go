@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
 // TestRotatingRefreshTokenSurvivesSidecarsAndCLI is the rotation stress

@@ -23,7 +23,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
 // sidecar is a real `opencode-oauth2 serve` process driven like the shim does.

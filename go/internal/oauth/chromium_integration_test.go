@@ -19,7 +19,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
-	"github.com/vymalo/opencode-oauth2/go/internal/testenv"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
 const chromiumPath = "/usr/bin/chromium"

@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/testgateway"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testgateway"
 )
 
 func main() {

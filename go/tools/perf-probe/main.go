@@ -16,13 +16,13 @@
 //
 // Run it from the repository (it builds the sidecar with the go command):
 //
-//	go run ./go/cmd/perf-probe sizes
-//	go run ./go/cmd/perf-probe rss -refreshes 1000 -syncs 1000
+//	go run ./go/tools/perf-probe sizes
+//	go run ./go/tools/perf-probe rss -refreshes 1000 -syncs 1000
 //
 // The round trip and start-up benchmarks, which spawn the built sidecar and
 // this program's echo, are in this package's tests:
 //
-//	go test -run '^$' -bench . ./go/cmd/perf-probe
+//	go test -run '^$' -bench . ./go/tools/perf-probe
 package main
 
 import (

@@ -4,7 +4,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/testgateway"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testgateway"
 )
 
 // Gateway is a test gateway served in-process on 127.0.0.1.

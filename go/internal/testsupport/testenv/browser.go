@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// The pages of the test authorization server are ours (examples/stack/lib/pages.mjs)
+// The pages of the test authorization server are ours (examples/test-stack/lib/pages.mjs)
 // or oidc-provider's small fixed forms, so a tiny form reader is enough here.
 var (
 	formRe  = regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form>`)

@@ -363,7 +363,7 @@ func (h *Hydra) Introspect(ctx context.Context, token string) (Introspection, er
 
 // TrustExternalIssuer makes Hydra accept RFC 7523 assertions (the jwt-bearer grant)
 // from ExternalIssuer about subject, for scopes (Hydra's trust relationships hold the
-// issuer's public key, examples/stack/keys/external.json).
+// issuer's public key, examples/test-stack/keys/external.json).
 func (h *Hydra) TrustExternalIssuer(t testing.TB, subject string, scopes []string) {
 	t.Helper()
 	root, err := RepoRoot()

@@ -15,9 +15,9 @@ import (
 )
 
 // externalKey loads the private signing key of ExternalIssuer from
-// examples/stack/keys/external.json.
+// examples/test-stack/keys/external.json.
 func externalKey(root string) (jose.JSONWebKey, error) {
-	path := filepath.Join(root, "examples", "stack", "keys", "external.json")
+	path := filepath.Join(root, "examples", "test-stack", "keys", "external.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return jose.JSONWebKey{}, fmt.Errorf("read external key: %w", err)

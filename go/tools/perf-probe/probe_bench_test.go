@@ -20,7 +20,7 @@ func binaries(b *testing.B) (sidecar, probe string) {
 	ctx := context.Background()
 	sidecar, err := build(ctx, sidecarPkg, dir, "opencode-oauth2")
 	require.NoError(b, err)
-	probe, err = build(ctx, "github.com/vymalo/opencode-oauth2/go/cmd/perf-probe", dir, "perf-probe")
+	probe, err = build(ctx, "github.com/vymalo/opencode-oauth2/go/tools/perf-probe", dir, "perf-probe")
 	require.NoError(b, err)
 	return sidecar, probe
 }

@@ -1,6 +1,6 @@
 // Package testenv is test support for the other packages' tests: it starts the
 // project's real test authorization server (npm oidc-provider configured by
-// examples/stack/authserver.mjs) on 127.0.0.1, drives its HTML pages like a person
+// examples/test-stack/authserver.mjs) on 127.0.0.1, drives its HTML pages like a person
 // would (login, device approval), mints external subject tokens, and starts the
 // OpenAI-compatible test gateway in-process.
 //
@@ -28,7 +28,7 @@ import (
 	"time"
 )
 
-// Fixed clients of the test authorization server (examples/stack/lib/settings.mjs).
+// Fixed clients of the test authorization server (examples/test-stack/lib/settings.mjs).
 // The secrets are test-only values, committed on purpose.
 const (
 	ClientCCBasic                = "cc-basic" // client_credentials, client_secret_basic
@@ -55,7 +55,7 @@ const (
 	// AuthServerOptions.Audience or a `resource` parameter says otherwise.
 	DefaultAudience = "http://127.0.0.1/gateway"
 	// ExternalIssuer is the `iss` of subject tokens and assertions the server accepts
-	// for jwt-bearer and token exchange (keys in examples/stack/keys/external.json).
+	// for jwt-bearer and token exchange (keys in examples/test-stack/keys/external.json).
 	ExternalIssuer = "https://external-idp.test"
 	// DemoUser and DemoPassword sign in on the login form (any user name matching
 	// [A-Za-z0-9][A-Za-z0-9._@-]* works with DemoPassword); AUTO_LOGIN signs in DemoUser.
@@ -118,9 +118,9 @@ func (s *AuthServer) JWKSURL() string                { return s.Issuer + "/jwks"
 func (s *AuthServer) ExternalJWKSURL() string { return s.Issuer + "/test/external/jwks" }
 
 // ClientAssertionKeys is the path of the JWK set holding ClientPrivateKeyJWT's private
-// keys (examples/stack/keys/client-assertion.json); the server knows their public halves.
+// keys (examples/test-stack/keys/client-assertion.json); the server knows their public halves.
 func (s *AuthServer) ClientAssertionKeys() string {
-	return filepath.Join(s.root, "examples", "stack", "keys", "client-assertion.json")
+	return filepath.Join(s.root, "examples", "test-stack", "keys", "client-assertion.json")
 }
 
 // LastRequest is what the server received in the last request to one endpoint: every
@@ -222,7 +222,7 @@ func (o AuthServerOptions) env() []string {
 	return env
 }
 
-// StartAuthServer runs `node examples/stack/authserver.mjs` with opts, waits for it to
+// StartAuthServer runs `node examples/test-stack/authserver.mjs` with opts, waits for it to
 // listen and registers a cleanup that stops it. It fails the test (never skips) when
 // Node.js or the npm dependencies are missing or the server does not start in time.
 func StartAuthServer(t testing.TB, opts AuthServerOptions) *AuthServer {
@@ -236,7 +236,7 @@ func StartAuthServer(t testing.TB, opts AuthServerOptions) *AuthServer {
 		t.Fatalf("testenv: cannot start the test authorization server: %v", err)
 	}
 
-	cmd := exec.Command(node, filepath.Join("examples", "stack", "authserver.mjs"))
+	cmd := exec.Command(node, filepath.Join("examples", "test-stack", "authserver.mjs"))
 	cmd.Dir = root
 	cmd.Env = append(filteredEnviron(), opts.env()...)
 	stderr := &tailBuffer{limit: 64 << 10}

@@ -1,8 +1,8 @@
 // Starts the local test stack for demos and end-to-end tests: the authorization
-// server (authserver.mjs), the OAuth-protected gateway (go/cmd/test-gateway) and
+// server (authserver.mjs), the OAuth-protected gateway (go/tools/test-gateway) and
 // isolated runs of the real OpenCode (node_modules/.bin/opencode) with the plugin.
 //
-//   import * as stack from "./examples/stack/harness.mjs";
+//   import * as stack from "./examples/test-stack/harness.mjs";
 //   const as = await stack.startAuthServer();
 //   const gw = await stack.startGateway({ issuer: as.issuer, modelIds: ["m1"] });
 //   const oc = await stack.isolatedOpenCode({ config: { provider: { ... } } });
@@ -206,7 +206,7 @@ async function getJSON(url, init = {}) {
 }
 
 /**
- * Starts examples/stack/authserver.mjs (npm oidc-provider) on 127.0.0.1 with the
+ * Starts examples/test-stack/authserver.mjs (npm oidc-provider) on 127.0.0.1 with the
  * given knobs (PORT, ACCESS_TOKEN_TTL, AUTO_LOGIN, ...; see README.md). Knobs from the
  * caller's environment are ignored. Resolves
  * {issuer, audience, tokenEndpoint, stats(), resetStats(), stderr(), stop()}.
@@ -256,16 +256,16 @@ let gatewayBuild = null;
  */
 export function ensureTestGateway({ timeoutMs = 300_000 } = {}) {
   gatewayBuild ??= (async () => {
-    const src = newestGoSource([join(repoRoot, "go", "cmd", "test-gateway"), join(repoRoot, "go", "internal", "testgateway")]);
+    const src = newestGoSource([join(repoRoot, "go", "tools", "test-gateway"), join(repoRoot, "go", "internal", "testsupport", "testgateway")]);
     const have = existsSync(paths.testGateway) ? statSync(paths.testGateway).mtimeMs : 0;
     if (have > 0 && have >= src) return paths.testGateway;
     const tmp = `${paths.testGateway}.tmp-${process.pid}`;
     await mkdir(dirname(tmp), { recursive: true });
-    const r = await runCommand("go", ["build", "-o", tmp, "./go/cmd/test-gateway"], { timeoutMs }).catch((e) => ({ code: -1, stderr: e.message }));
+    const r = await runCommand("go", ["build", "-o", tmp, "./go/tools/test-gateway"], { timeoutMs }).catch((e) => ({ code: -1, stderr: e.message }));
     if (r.code !== 0) {
       await rm(tmp, { force: true });
       if (have > 0) return paths.testGateway; // stale but usable
-      process.stderr.write(`harness: go build ./go/cmd/test-gateway failed, falling back to go run:\n${r.stderr}\n`);
+      process.stderr.write(`harness: go build ./go/tools/test-gateway failed, falling back to go run:\n${r.stderr}\n`);
       return null;
     }
     await rename(tmp, paths.testGateway);
@@ -288,7 +288,7 @@ export async function startGateway({ issuer, audience = DEFAULT_AUDIENCE, models
   else if (models !== undefined) args.push("--models", String(models));
   if (chunkDelay) args.push("--chunk-delay", chunkDelay);
   const bin = await ensureTestGateway();
-  const [cmd, cmdArgs] = bin ? [bin, args] : ["go", ["run", "./go/cmd/test-gateway", ...args]];
+  const [cmd, cmdArgs] = bin ? [bin, args] : ["go", ["run", "./go/tools/test-gateway", ...args]];
   const svc = await startServer("test gateway", cmd, cmdArgs, { env: process.env, timeoutMs: bin ? timeoutMs : Math.max(timeoutMs, 180_000) });
   const url = svc.url;
   return {
@@ -335,7 +335,7 @@ export function requireBuilt(what = ["shim", "sidecar", "opencode"]) {
     shim: [paths.shim, "npm run build:shim (or: task build)"],
     sidecar: [paths.sidecar, "go build -o bin/opencode-oauth2 ./go/cmd/opencode-oauth2 (or: task build)"],
     opencode: [paths.opencode, "npm ci (opencode-ai is a devDependency)"],
-    testGateway: [paths.testGateway, "go build -o bin/test-gateway ./go/cmd/test-gateway"],
+    testGateway: [paths.testGateway, "go build -o bin/test-gateway ./go/tools/test-gateway"],
   };
   const missing = what.filter((w) => !existsSync(hints[w][0])).map((w) => `  ${hints[w][0]} is missing: ${hints[w][1]}`);
   if (missing.length) throw new Error(`not built:\n${missing.join("\n")}`);

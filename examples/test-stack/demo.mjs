@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import * as stack from "./stack/harness.mjs";
+import * as stack from "./harness.mjs";
 
 const PROVIDER = "local-gateway";
 const RUN_TIMEOUT_MS = 120_000;
@@ -97,18 +97,18 @@ async function main() {
   const t0 = Date.now();
   console.log(bold("opencode-oauth2 demo: OpenCode talks to an OAuth2-protected LLM gateway, with no API key in its config."));
 
-  step("Starting the authorization server (npm oidc-provider, examples/stack/authserver.mjs)");
+  step("Starting the authorization server (npm oidc-provider, examples/test-stack/authserver.mjs)");
   const as = await stack.startAuthServer();
   say(`issuer: ${as.issuer}`);
 
-  step("Starting the LLM gateway (go/cmd/test-gateway): OpenAI-compatible, accepts only that server's tokens");
+  step("Starting the LLM gateway (go/tools/test-gateway): OpenAI-compatible, accepts only that server's tokens");
   const gw = await stack.startGateway({ issuer: as.issuer, models: 3 });
   say(`base URL: ${gw.baseURL}`);
   const anon = await fetch(`${gw.baseURL}/models`, { signal: AbortSignal.timeout(10_000) });
   say(`without a token, GET /v1/models answers: HTTP ${anon.status}`);
 
   step(`Configuring an isolated OpenCode (temporary HOME) with the plugin and provider "${PROVIDER}"`);
-  const client = stack.clients.ccBasic; // test data committed in examples/stack
+  const client = stack.clients.ccBasic; // test data committed in examples/test-stack
   const provider = {
     name: "Local OAuth Gateway",
     options: {
