@@ -61,7 +61,7 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 		}
 	}
 
-	runtimes, failed := e.reconcile(res)
+	managedByID, failed := e.reconcile(res)
 	for id, err := range failed {
 		out.Problems = append(out.Problems, protocol.Problem{
 			ProviderID: id, Field: "provider." + id, Expected: "a usable provider", Found: "an error",
@@ -86,12 +86,12 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	e.mu.Unlock()
 
 	// Header propagation: with a budget, in parallel, never prompting.
-	headers := make(map[string]string, len(runtimes))
+	headers := make(map[string]string, len(managedByID))
 	needLogin := map[string]bool{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
-	for _, rt := range runtimes {
+	for _, rt := range managedByID {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -120,7 +120,7 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	wg.Wait()
 	cancel()
 
-	for _, rt := range runtimes {
+	for _, rt := range managedByID {
 		known := rt.catalog.Models() // a copy: taken once per provider
 		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], known, headers[rt.p.ID])
 		out.Managed = append(out.Managed, rt.p.ID)
@@ -151,13 +151,13 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	return out, nil
 }
 
-// reconcile replaces the runtimes with ones for res, reusing unchanged ones.
-func (e *Engine) reconcile(res config.Result) ([]*runtime, map[string]error) {
+// reconcile replaces the managedByID with ones for res, reusing unchanged ones.
+func (e *Engine) reconcile(res config.Result) ([]*managed, map[string]error) {
 	e.mu.Lock()
-	old := e.runtimes
+	old := e.managedByID
 	e.mu.Unlock()
-	next := make(map[string]*runtime, len(res.Providers))
-	list := make([]*runtime, 0, len(res.Providers))
+	next := make(map[string]*managed, len(res.Providers))
+	list := make([]*managed, 0, len(res.Providers))
 	failed := map[string]error{}
 	for _, p := range res.Providers {
 		if rt, ok := old[p.ID]; ok && rt.sig == signature(withSettings(p, res.Settings)) {
@@ -165,7 +165,7 @@ func (e *Engine) reconcile(res config.Result) ([]*runtime, map[string]error) {
 			list = append(list, rt)
 			continue
 		}
-		rt, err := e.newRuntime(withSettings(p, res.Settings), res.Settings)
+		rt, err := e.newManaged(withSettings(p, res.Settings), res.Settings)
 		if err != nil {
 			failed[p.ID] = err
 			continue
@@ -179,7 +179,7 @@ func (e *Engine) reconcile(res config.Result) ([]*runtime, map[string]error) {
 		}
 	}
 	e.mu.Lock()
-	e.runtimes = next
+	e.managedByID = next
 	e.mu.Unlock()
 	return list, failed
 }
@@ -270,8 +270,8 @@ func (e *Engine) startWatcher() {
 				case <-t.C:
 				}
 				e.mu.RLock()
-				rts := make([]*runtime, 0, len(e.runtimes))
-				for _, rt := range e.runtimes {
+				rts := make([]*managed, 0, len(e.managedByID))
+				for _, rt := range e.managedByID {
 					rts = append(rts, rt)
 				}
 				e.mu.RUnlock()

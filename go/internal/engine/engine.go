@@ -54,7 +54,7 @@ type Engine struct {
 	interactive bool
 	directory   string // OpenCode's project directory (initialize)
 	store       *store.Store
-	runtimes    map[string]*runtime
+	managedByID map[string]*managed
 	broken      map[string]string // provider id → why its oauth2 block was refused
 	// userProviders are the provider entries of the last config/apply, as
 	// the user wrote them (the base of the entries a login returns).
@@ -73,7 +73,7 @@ func New(o Options) *Engine {
 		o.WatchEvery = 2 * time.Second
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, runtimes: map[string]*runtime{}}
+	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*managed{}}
 }
 
 // Initialize implements rpc.Service.
@@ -149,7 +149,7 @@ func (e *Engine) notify(method string, params any) {
 // Headers implements rpc.Service.
 func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error) {
 	e.mu.RLock()
-	rt := e.runtimes[p.ProviderID]
+	rt := e.managedByID[p.ProviderID]
 	mode := tokens.NoLogin
 	if e.interactive {
 		mode = tokens.AllowLogin
@@ -206,8 +206,8 @@ const shutdownFlush = 5 * time.Second
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopBg()
 	e.mu.Lock()
-	rts := make([]*runtime, 0, len(e.runtimes))
-	for _, rt := range e.runtimes {
+	rts := make([]*managed, 0, len(e.managedByID))
+	for _, rt := range e.managedByID {
 		rt.stop()
 		rts = append(rts, rt)
 	}
@@ -234,7 +234,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// signature identifies a provider's effective configuration: a runtime is
+// signature identifies a provider's effective configuration: a managed provider is
 // reused across config/apply calls while it is unchanged.
 func signature(p config.Provider) string {
 	h := sha256.New()
@@ -246,8 +246,8 @@ func signature(p config.Provider) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// newRuntime builds the per-provider machinery.
-func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runtime, error) {
+// newManaged builds the per-provider machinery.
+func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*managed, error) {
 	if p.ExpirySkew <= 0 {
 		p.ExpirySkew = settings.ExpirySkew
 	}
@@ -259,7 +259,7 @@ func (e *Engine) newRuntime(p config.Provider, settings config.Settings) (*runti
 		return nil, err
 	}
 	entry := e.openStore(settings.CacheDir).Entry(p.ID, p.CacheKey())
-	rt := &runtime{e: e, p: p, client: client, entry: entry, sig: signature(p)}
+	rt := &managed{e: e, p: p, client: client, entry: entry, sig: signature(p)}
 	rt.tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,

@@ -72,7 +72,7 @@ func (e *Engine) CancelLogins() {
 // returns lists them.
 func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.LoginResult, error) {
 	e.mu.RLock()
-	rt := e.runtimes[p.ProviderID]
+	rt := e.managedByID[p.ProviderID]
 	why := e.broken[p.ProviderID]
 	user := e.userProviders[p.ProviderID]
 	e.mu.RUnlock()
@@ -127,9 +127,9 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	return res, nil
 }
 
-// loginGrant is the grant for an explicit login: the runtime's own client,
+// loginGrant is the grant for an explicit login: the provider's own client,
 // or a client for the other user flow.
-func (rt *runtime) loginGrant(flow config.Flow) (tokens.Grant, config.Flow, error) {
+func (rt *managed) loginGrant(flow config.Flow) (tokens.Grant, config.Flow, error) {
 	if !rt.p.Flow.Interactive() {
 		return nil, "", fmt.Errorf("provider %q uses the %s flow, which needs no login", rt.p.ID, rt.p.Flow)
 	}

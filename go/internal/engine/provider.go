@@ -29,13 +29,13 @@ func (e *Engine) Load(raw json.RawMessage) (config.Result, error) {
 }
 
 // Provider is a managed provider, as the command line sees it.
-type Provider struct{ rt *runtime }
+type Provider struct{ rt *managed }
 
 // Provider returns the managed provider with this id.
 func (e *Engine) Provider(id string) (*Provider, bool) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	rt, ok := e.runtimes[id]
+	rt, ok := e.managedByID[id]
 	if !ok {
 		return nil, false
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-// runtime is one managed provider.
-type runtime struct {
+// managed is one managed provider: its configuration, OAuth client, token manager, cache entry and models.
+type managed struct {
 	e       *Engine
 	p       config.Provider
 	sig     string
@@ -36,10 +36,10 @@ type runtime struct {
 }
 
 // stop ends the background sync and closes the idle connections of the
-// provider's HTTP client: a runtime replaced by a new config/apply must not
+// provider's HTTP client: a provider replaced by a new config/apply must not
 // keep a connection (two goroutines, buffers, a descriptor) open until the
 // transport's idle timeout.
-func (rt *runtime) stop() {
+func (rt *managed) stop() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.cancel != nil {
@@ -51,7 +51,7 @@ func (rt *runtime) stop() {
 
 // start runs the background model sync: at once when the cached list is
 // empty or older than the interval, then on the scheduler's rhythm.
-func (rt *runtime) start(bg context.Context) {
+func (rt *managed) start(bg context.Context) {
 	rt.mu.Lock()
 	if rt.cancel != nil {
 		rt.mu.Unlock()
@@ -94,7 +94,7 @@ func (rt *runtime) start(bg context.Context) {
 
 // maybeLazySync syncs once in the background when a provider that has no
 // models yet is used.
-func (rt *runtime) maybeLazySync() {
+func (rt *managed) maybeLazySync() {
 	rt.mu.Lock()
 	fire := !rt.lazyFired && len(rt.catalog.Models()) == 0
 	rt.lazyFired = true
@@ -113,7 +113,7 @@ func (rt *runtime) maybeLazySync() {
 
 // sync fetches the model list with a token obtained without prompting and
 // stores it with the provider's state. A failure keeps the last good list.
-func (rt *runtime) sync(ctx context.Context) error {
+func (rt *managed) sync(ctx context.Context) error {
 	log := rt.e.log.With("provider", rt.p.ID)
 	url, err := models.URL(rt.p.BaseURL, rt.p.ModelsURL)
 	if err != nil {
@@ -167,7 +167,7 @@ func (rt *runtime) sync(ctx context.Context) error {
 	return nil
 }
 
-func (rt *runtime) recordError(_ context.Context, cause error) {
+func (rt *managed) recordError(_ context.Context, cause error) {
 	if err := rt.entry.RecordModelError(cause.Error()); err != nil {
 		rt.e.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
 	}
@@ -175,7 +175,7 @@ func (rt *runtime) recordError(_ context.Context, cause error) {
 
 // clearTokenError removes a recorded LastError about getting a token, now
 // that a token was had: a stale error must not stay in `status`.
-func (rt *runtime) clearTokenError() {
+func (rt *managed) clearTokenError() {
 	if !strings.HasPrefix(rt.entry.Load().LastError, tokens.NoTokenPrefix) {
 		return
 	}
@@ -184,7 +184,7 @@ func (rt *runtime) clearTokenError() {
 	}
 }
 
-func (rt *runtime) timeout() time.Duration {
+func (rt *managed) timeout() time.Duration {
 	if rt.p.HTTPTimeout > 0 {
 		return rt.p.HTTPTimeout
 	}
@@ -193,7 +193,7 @@ func (rt *runtime) timeout() time.Duration {
 
 // checkFile adopts a token another process wrote (CLI login, logout, or a
 // refresh by another OpenCode) when the state file changed.
-func (rt *runtime) checkFile() {
+func (rt *managed) checkFile() {
 	fi, err := os.Stat(rt.entry.Path())
 	var mod time.Time
 	if err == nil {
