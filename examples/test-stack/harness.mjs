@@ -334,7 +334,7 @@ export function requireBuilt(what = ["shim", "sidecar", "opencode"]) {
   const hints = {
     shim: [paths.shim, "npm run build:shim (or: task build)"],
     sidecar: [paths.sidecar, "go build -o bin/opencode-oauth2 ./go/cmd/opencode-oauth2 (or: task build)"],
-    opencode: [paths.opencode, "npm ci (opencode-ai is a devDependency)"],
+    opencode: [paths.opencode, "npm install (opencode-ai is a devDependency)"],
     testGateway: [paths.testGateway, "go build -o bin/test-gateway ./go/tools/test-gateway"],
   };
   const missing = what.filter((w) => !existsSync(hints[w][0])).map((w) => `  ${hints[w][0]} is missing: ${hints[w][1]}`);

@@ -5,7 +5,7 @@
 // OpenAI-compatible test gateway in-process.
 //
 // Node.js and the npm dependencies are required: when they are missing the tests fail
-// (never skip) with a message saying to run `npm ci` at the repository root.
+// (never skip) with a message saying to run `npm install` at the repository root.
 package testenv
 
 import (
@@ -182,11 +182,11 @@ func RepoRoot() (string, error) {
 func checkNode(root string) (string, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		return "", fmt.Errorf("node is not on PATH: install Node.js 20 or later, then run `npm ci` in %s", root)
+		return "", fmt.Errorf("node is not on PATH: install Node.js 20 or later, then run `npm install` in %s", root)
 	}
 	for _, pkg := range []string{"oidc-provider", "jose"} {
 		if _, err := os.Stat(filepath.Join(root, "node_modules", pkg, "package.json")); err != nil {
-			return "", fmt.Errorf("node_modules/%s is missing: run `npm ci` in %s", pkg, root)
+			return "", fmt.Errorf("node_modules/%s is missing: run `npm install` in %s", pkg, root)
 		}
 	}
 	return node, nil
