@@ -304,14 +304,14 @@ func (c *cli) open(cf *commonFlags) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.openConfig(cf, cfg), nil
+}
+
+// openConfig is open for a config already read.
+func (c *cli) openConfig(cf *commonFlags, cfg opencodecfg.Config) *session {
 	log := c.logger(cf)
 	eng := engine.New(engine.Options{Log: log, WatchEvery: -1})
-	res, err := eng.Load(cfg.JSON)
-	if err != nil {
-		_ = eng.Shutdown(context.Background())
-		return nil, withCode(exitConfig, err)
-	}
-	return &session{c: c, log: log, eng: eng, cfg: cfg, res: res}, nil
+	return &session{c: c, log: log, eng: eng, cfg: cfg, res: eng.Load(cfg.Tree)}
 }
 
 func (s *session) Close() { _ = s.eng.Shutdown(context.Background()) }

@@ -17,7 +17,6 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
-	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
 
 var doctorCommand = command{
@@ -115,17 +114,9 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 	checkSources(r, cfg, c.getenv)
 	checkPluginEntry(r, cfg)
 	// Checked before the engine opens (and tightens) the directory.
-	dir := store.DefaultDir()
-	if res, err := config.Parse(cfg.JSON); err == nil {
-		dir = engine.CacheDirFor(res.Settings)
-	}
-	checkCacheDir(r, dir, createProbe)
+	checkCacheDir(r, engine.CacheDirFor(config.ParseDocument(cfg.Tree).Settings), createProbe)
 
-	s, err := c.open(cf)
-	if err != nil {
-		r.add("config", "parse", statusFail, err.Error(), "").Config = true
-		return finishDoctor(c, r, asJSON)
-	}
+	s := c.openConfig(cf, cfg)
 	defer s.Close()
 	wanted := map[string]bool{}
 	for _, id := range args {
@@ -264,11 +255,9 @@ func checkSources(r *report, cfg opencodecfg.Config, getenv func(string) string)
 
 // checkPluginEntry warns when the config does not load the plugin.
 func checkPluginEntry(r *report, cfg opencodecfg.Config) {
-	var top struct {
-		Plugin []any `json:"plugin"`
-	}
-	_ = json.Unmarshal(cfg.JSON, &top)
-	for _, p := range top.Plugin {
+	list, _ := cfg.Tree.Get("plugin")
+	plugins, _ := list.([]any)
+	for _, p := range plugins {
 		if s, ok := p.(string); ok && strings.Contains(s, "opencode-oauth2") {
 			r.add("config", "plugin", statusOK, fmt.Sprintf("OpenCode loads %q", s), "")
 			return

@@ -6,14 +6,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
 // reader reads typed fields out of one JSON object and reports what is
 // wrong with them. Missing or null keys are "not set" everywhere.
 type reader struct {
-	id   string  // provider id for problems ("" when unknown)
-	path string  // field path of the object
-	obj  *object // never nil
+	id   string           // provider id for problems ("" when unknown)
+	path string           // field path of the object
+	obj  *jsontree.Object // never nil
 	sev  Severity
 	out  *sink
 }
@@ -38,7 +40,7 @@ func (r *reader) warn(key, expected, found, hint string) {
 
 // lookup returns the value at key; ok is false when it is absent or null.
 func (r *reader) lookup(key string) (any, bool) {
-	v, ok := r.obj.get(key)
+	v, ok := r.obj.Get(key)
 	if !ok || v == nil {
 		return nil, false
 	}
@@ -52,7 +54,7 @@ func (r *reader) child(key, expected string) *reader {
 	if !ok {
 		return nil
 	}
-	o, isObj := v.(*object)
+	o, isObj := v.(*jsontree.Object)
 	if !isObj {
 		r.report(key, expected, renderAt(key, v), "")
 		return nil
@@ -201,7 +203,7 @@ func (r *reader) durationMs(key string, lo, hi time.Duration) (time.Duration, bo
 // unknownKeys warns about every key not in known, in document order,
 // suggesting the closest known name.
 func (r *reader) unknownKeys(known []string, hints map[string]string) {
-	for _, k := range r.obj.keys {
+	for _, k := range r.obj.Keys() {
 		if contains(known, k) {
 			continue
 		}

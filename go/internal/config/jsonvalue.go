@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
 // maxDepth bounds the nesting of the decoded config. OpenCode configs are a
@@ -16,107 +17,30 @@ import (
 // without limit.
 const maxDepth = 512
 
-// object is a decoded JSON object that remembers its key order, so that
-// providers come out in the order the user wrote them ("config order").
-// A duplicated key keeps its first position and its last value, as
-// JavaScript's JSON.parse does.
-type object struct {
-	keys []string
-	vals map[string]any
-}
-
-// get returns the value at key; ok is false when the key is absent.
-func (o *object) get(key string) (any, bool) {
-	v, ok := o.vals[key]
-	return v, ok
-}
-
-// decodeObject decodes raw into the ordered value tree: nil, bool,
-// json.Number, string, []any and *object. The top level must be an object.
-func decodeObject(raw []byte) (*object, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	v, err := decodeValue(dec, 0)
-	if err != nil {
-		if len(bytes.TrimSpace(raw)) == 0 {
-			return nil, errors.New("config is empty: expected a JSON object")
-		}
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("config is not valid JSON (near byte %d): %w", dec.InputOffset(), err)
+// Decode reads OpenCode's configuration (the JSON object the config hook
+// receives) into an ordered tree, so that providers come out in the order
+// the user wrote them. The top level must be an object.
+func Decode(raw []byte) (*jsontree.Object, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, errors.New("config is empty: expected a JSON object")
 	}
-	obj, ok := v.(*object)
+	v, err := jsontree.Decode(raw, maxDepth)
+	if err != nil {
+		var se *jsontree.SyntaxError
+		if errors.As(err, &se) {
+			msg := se.Msg
+			if msg == "unexpected data after the top-level value" {
+				msg = "unexpected data after the top-level object"
+			}
+			return nil, fmt.Errorf("config is not valid JSON (near byte %d): %s", se.Offset, msg)
+		}
+		return nil, fmt.Errorf("config is not valid JSON: %w", err)
+	}
+	obj, ok := v.(*jsontree.Object)
 	if !ok {
 		return nil, fmt.Errorf("config must be a JSON object, found %s", describe(v))
 	}
-	off := dec.InputOffset()
-	rest := raw[off:]
-	off += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config is not valid JSON (near byte %d): unexpected data after the top-level object", off)
-	}
 	return obj, nil
-}
-
-func decodeValue(dec *json.Decoder, depth int) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if depth >= maxDepth {
-			return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
-		}
-		if t == '{' {
-			return decodeObjectBody(dec, depth+1)
-		}
-		return decodeArrayBody(dec, depth+1)
-	default:
-		return t, nil // nil, bool, json.Number or string
-	}
-}
-
-func decodeObjectBody(dec *json.Decoder, depth int) (*object, error) {
-	obj := &object{vals: map[string]any{}}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, ok := tok.(string)
-		if !ok { // unreachable with encoding/json, kept as a guard
-			return nil, fmt.Errorf("object key is %T, not a string", tok)
-		}
-		v, err := decodeValue(dec, depth)
-		if err != nil {
-			return nil, err
-		}
-		if _, dup := obj.vals[key]; !dup {
-			obj.keys = append(obj.keys, key)
-		}
-		obj.vals[key] = v
-	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, err
-	}
-	return obj, nil
-}
-
-func decodeArrayBody(dec *json.Decoder, depth int) ([]any, error) {
-	arr := []any{}
-	for dec.More() {
-		v, err := decodeValue(dec, depth)
-		if err != nil {
-			return nil, err
-		}
-		arr = append(arr, v)
-	}
-	if _, err := dec.Token(); err != nil { // the closing ']'
-		return nil, err
-	}
-	return arr, nil
 }
 
 // describe names the JSON type of v, for messages that must not show the
@@ -139,7 +63,7 @@ func describe(v any) string {
 		return "a string"
 	case []any:
 		return "an array"
-	case *object:
+	case *jsontree.Object:
 		return "an object"
 	}
 	return fmt.Sprintf("a %T", v)
@@ -186,13 +110,13 @@ func renderTo(b *strings.Builder, v any, depth int) {
 			renderTo(b, e, depth+1)
 		}
 		b.WriteByte(']')
-	case *object:
+	case *jsontree.Object:
 		if depth > 4 {
 			b.WriteString("{…}")
 			return
 		}
 		b.WriteByte('{')
-		for i, k := range t.keys {
+		for i, k := range t.Keys() {
 			if i > 0 {
 				b.WriteByte(',')
 			}
@@ -205,7 +129,8 @@ func renderTo(b *strings.Builder, v any, depth int) {
 				b.WriteString(`"…"`)
 				continue
 			}
-			renderTo(b, t.vals[k], depth+1)
+			v, _ := t.Get(k)
+			renderTo(b, v, depth+1)
 		}
 		b.WriteByte('}')
 	default:

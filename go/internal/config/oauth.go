@@ -217,8 +217,8 @@ func readNameOverrides(r *reader) map[string]string {
 		return nil
 	}
 	out := map[string]string{}
-	for _, k := range c.obj.keys {
-		v := c.obj.vals[k]
+	for _, k := range c.obj.Keys() {
+		v, _ := c.obj.Get(k)
 		s, isStr := v.(string)
 		switch {
 		case strings.TrimSpace(k) == "":

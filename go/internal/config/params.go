@@ -130,8 +130,8 @@ func readParamMap(r *reader, key string) map[string]string {
 		return nil
 	}
 	out := map[string]string{}
-	for _, k := range c.obj.keys {
-		v := c.obj.vals[k]
+	for _, k := range c.obj.Keys() {
+		v, _ := c.obj.Get(k)
 		s, isStr := v.(string)
 		why, reserved := reservedParams[strings.ToLower(k)]
 		switch {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
 // Parse reads OpenCode's whole configuration (the JSON object the config
@@ -32,10 +34,16 @@ import (
 // they appear in the document. Problems come in the order they are found:
 // plugin-wide settings and server entries, then each provider's own.
 func Parse(raw []byte) (Result, error) {
-	root, err := decodeObject(raw)
+	root, err := Decode(raw)
 	if err != nil {
 		return Result{}, fmt.Errorf("parse OpenCode config: %w", err)
 	}
+	return ParseDocument(root), nil
+}
+
+// ParseDocument is Parse for a configuration already decoded with Decode,
+// for callers that look at the document themselves too.
+func ParseDocument(root *jsontree.Object) Result {
 	out := &sink{}
 	settings, servers := readPluginConfig(root, out)
 	entries, entryOrder := readProviderEntries(root, out)
@@ -88,7 +96,7 @@ func Parse(raw []byte) (Result, error) {
 		}
 	}
 	res.Problems = out.list
-	return res, nil
+	return res
 }
 
 // serverEntry is one object of pluginConfig.oauth2ModelSync.servers[].
@@ -102,10 +110,10 @@ type serverEntry struct {
 // providerEntry is what Parse needs from config.provider.<id>.
 type providerEntry struct {
 	path      string
-	name      string  // provider.<id>.name, trimmed
-	opts      *reader // provider.<id>.options, nil when absent
-	block     *object // the oauth2 block, nil when absent or not an object
-	blockBad  bool    // an oauth2 key is set but no usable block was found
+	name      string           // provider.<id>.name, trimmed
+	opts      *reader          // provider.<id>.options, nil when absent
+	block     *jsontree.Object // the oauth2 block, nil when absent or not an object
+	blockBad  bool             // an oauth2 key is set but no usable block was found
 	pending   []Problem
 	blockPath string
 }
@@ -115,7 +123,7 @@ func (e *providerEntry) managed() bool { return e != nil && (e.block != nil || e
 // readPluginConfig reads pluginConfig.oauth2ModelSync: the plugin-wide
 // settings (a bad one falls back to its default with a warning) and the
 // server entries that have an id.
-func readPluginConfig(root *object, out *sink) (Settings, []*serverEntry) {
+func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntry) {
 	settings := Settings{HTTPTimeout: DefaultHTTPTimeout, ExpirySkew: DefaultExpirySkew}
 	top := &reader{obj: root, sev: SeverityWarning, out: out}
 	pc := top.child("pluginConfig", "an object")
@@ -169,7 +177,7 @@ func readPluginConfig(root *object, out *sink) (Settings, []*serverEntry) {
 	base := ms.field("servers")
 	for i, e := range arr {
 		path := indexPath(base, i)
-		o, isObj := e.(*object)
+		o, isObj := e.(*jsontree.Object)
 		if !isObj {
 			out.add(Problem{Field: path, Expected: `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`,
 				Found: render(e), Severity: SeverityError})
@@ -189,34 +197,35 @@ func readPluginConfig(root *object, out *sink) (Settings, []*serverEntry) {
 // readProviderEntries reads config.provider: for each id, its name,
 // options and oauth2 block. Problems that belong to one provider are kept
 // in its entry and emitted with the rest of that provider's.
-func readProviderEntries(root *object, out *sink) (map[string]*providerEntry, []string) {
+func readProviderEntries(root *jsontree.Object, out *sink) (map[string]*providerEntry, []string) {
 	top := &reader{obj: root, sev: SeverityWarning, out: out}
 	provs := top.child("provider", "an object mapping provider ids to provider entries")
 	if provs == nil {
 		return nil, nil
 	}
 	entries := map[string]*providerEntry{}
-	for _, id := range provs.obj.keys {
+	for _, id := range provs.obj.Keys() {
 		e := &providerEntry{path: joinPath("provider", id)}
 		entries[id] = e
 		local := &sink{}
-		readProviderEntry(id, provs.obj.vals[id], e, local)
+		v, _ := provs.obj.Get(id)
+		readProviderEntry(id, v, e, local)
 		e.pending = local.list
 	}
-	return entries, provs.obj.keys
+	return entries, provs.obj.Keys()
 }
 
 func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 	if v == nil {
 		return
 	}
-	o, isObj := v.(*object)
+	o, isObj := v.(*jsontree.Object)
 	if !isObj {
 		out.add(Problem{ProviderID: id, Field: e.path, Expected: "an object", Found: renderAt(id, v),
 			Severity: SeverityWarning, Hint: "ignored"})
 		return
 	}
-	if n, ok := o.get("name"); ok {
+	if n, ok := o.Get("name"); ok {
 		if s, isStr := n.(string); isStr {
 			e.name = strings.TrimSpace(s)
 		}
@@ -229,8 +238,8 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 	e.opts.sev = SeverityError
 	v1, has1 := e.opts.lookup("oauth2")
 	v2, has2 := e.opts.lookup("oauth2ModelSync")
-	o1, is1 := v1.(*object)
-	o2, is2 := v2.(*object)
+	o1, is1 := v1.(*jsontree.Object)
+	o2, is2 := v2.(*jsontree.Object)
 	const expected = "an object with the oauth2 options (issuer, clientId, scopes, ...)"
 	switch {
 	case is1:
@@ -264,7 +273,7 @@ func defaultHint(out *sink, start int, hint string) {
 	}
 }
 
-func (e *providerEntry) useBlock(key string, o *object) {
+func (e *providerEntry) useBlock(key string, o *jsontree.Object) {
 	e.blockPath, e.block = e.opts.field(key), o
 }
 

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
 func TestMessageShapes(t *testing.T) {
@@ -38,9 +40,9 @@ func TestRender(t *testing.T) {
 		{"a\"b\n", `"a\"b\n"`},
 		{"\u2028", `"\u2028"`},
 		{[]any{}, "[]"},
-		{&object{vals: map[string]any{}}, "{}"},
+		{jsontree.NewObject(), "{}"},
 		{[]any{[]any{[]any{[]any{[]any{[]any{1}}}}}}, "[[[[[[…]]]]]]"},
-		{&object{keys: []string{"apiKey", "n"}, vals: map[string]any{"apiKey": "k", "n": json.Number("1")}}, `{"apiKey":"…","n":1}`},
+		{objectOf("apiKey", "k", "n", json.Number("1")), `{"apiKey":"…","n":1}`},
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, render(tc.in))
@@ -63,7 +65,7 @@ func TestDescribe(t *testing.T) {
 	assert.Equal(t, "an empty string", describe(""))
 	assert.Equal(t, "a string of only whitespace", describe(" \t"))
 	assert.Equal(t, "an array", describe([]any{}))
-	assert.Equal(t, "an object", describe(&object{}))
+	assert.Equal(t, "an object", describe(jsontree.NewObject()))
 }
 
 func TestLooksSecret(t *testing.T) {
@@ -83,4 +85,13 @@ func TestPaths(t *testing.T) {
 	long := strings.Repeat("a", 100)
 	assert.Equal(t, `provider["`+strings.Repeat("a", maxRender-1)+`…"]`, joinPath("provider", long))
 	assert.Equal(t, "servers[3]", indexPath("servers", 3))
+}
+
+// objectOf builds an ordered object from key, value pairs.
+func objectOf(kv ...any) *jsontree.Object {
+	o := jsontree.NewObject()
+	for i := 0; i+1 < len(kv); i += 2 {
+		o.Set(kv[i].(string), kv[i+1])
+	}
+	return o
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
@@ -25,41 +26,18 @@ const (
 	PlaceholderAPIKey = "oauth2-managed-bearer"
 )
 
-// ApplyConfig implements rpc.Service.
+// ApplyConfig implements rpc.Service. The document is decoded once; the
+// steps below each take what they need from it.
 func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error) {
-	raw = e.withPluginConfig(raw)
-	res, err := config.Parse(raw)
+	root, err := config.Decode(raw)
 	if err != nil {
-		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: %w", err)
+		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
 	}
-	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: []protocol.Problem{},
+	e.restorePluginConfig(root)
+	res := config.ParseDocument(root)
+	userProviders := providerEntries(root)
+	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: e.problems(res),
 		ResponseAPI: []string{}, Logins: []protocol.PendingLogin{}, LoginTimeoutMs: map[string]int64{}}
-	for _, p := range res.Problems {
-		msg := p.Message()
-		if p.Severity == config.SeverityError && p.ProviderID != "" {
-			msg += "; the provider is not available until this is fixed"
-		}
-		out.Problems = append(out.Problems, protocol.Problem{
-			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: p.Found,
-			Severity: string(p.Severity), Message: msg,
-		})
-		// The shim logs problems where the user sees them; here only at debug.
-		e.log.Debug("config problem", "provider", p.ProviderID, "field", p.Field, "severity", string(p.Severity))
-	}
-
-	var userProviders map[string]map[string]any
-	var top struct {
-		Provider map[string]json.RawMessage `json:"provider"`
-	}
-	if err := json.Unmarshal(raw, &top); err == nil {
-		userProviders = map[string]map[string]any{}
-		for id, r := range top.Provider {
-			var m map[string]any
-			if json.Unmarshal(r, &m) == nil {
-				userProviders[id] = m
-			}
-		}
-	}
 
 	managedByID, failed := e.reconcile(res)
 	for id, err := range failed {
@@ -68,58 +46,13 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 			Severity: string(config.SeverityError), Message: err.Error(),
 		})
 	}
-	// A provider whose oauth2 block is broken stays in OpenCode's config as
-	// the user wrote it; its requests must fail with the configuration error
-	// rather than go out without a token.
-	broken := map[string]string{}
-	for _, p := range out.Problems {
-		if p.Severity != string(config.SeverityError) || p.ProviderID == "" || broken[p.ProviderID] != "" {
-			continue
-		}
-		if _, inOpenCode := userProviders[p.ProviderID]; inOpenCode {
-			broken[p.ProviderID] = p.Message
-		}
-	}
+	broken := brokenProviders(out.Problems, userProviders)
 	e.mu.Lock()
 	e.broken = broken
 	e.userProviders = userProviders
 	e.mu.Unlock()
 
-	// Header propagation: with a budget, in parallel, never prompting.
-	headers := make(map[string]string, len(managedByID))
-	needLogin := map[string]bool{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
-	for _, rt := range managedByID {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tok, err := rt.tokens.Token(bctx, tokens.NoLogin)
-			if err != nil {
-				e.log.Debug("no token at start-up", "provider", rt.p.ID, "err", err)
-				if errors.Is(err, tokens.ErrLoginRequired) {
-					mu.Lock()
-					needLogin[rt.p.ID] = true
-					mu.Unlock()
-				}
-				return
-			}
-			mu.Lock()
-			headers[rt.p.ID] = tok.Authorization().Reveal()
-			mu.Unlock()
-			// First start: with a token at hand, the models can be listed
-			// now, within what is left of the budget.
-			if len(rt.catalog.Models()) == 0 {
-				if err := rt.sync(bctx); err != nil {
-					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.p.ID, "err", err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	cancel()
-
+	headers, needLogin := e.bootTokens(ctx, managedByID)
 	for _, rt := range managedByID {
 		known := rt.catalog.Models() // a copy: taken once per provider
 		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], known, headers[rt.p.ID])
@@ -149,6 +82,99 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 	e.log.Info("configuration applied", "managed", out.Managed, "problems", len(out.Problems), "logins_pending", pending)
 	e.startWatcher()
 	return out, nil
+}
+
+// problems turns the parser's problems into the protocol's, each message
+// complete (the shim shows it as it is).
+func (e *Engine) problems(res config.Result) []protocol.Problem {
+	out := make([]protocol.Problem, 0, len(res.Problems))
+	for _, p := range res.Problems {
+		msg := p.Message()
+		if p.Severity == config.SeverityError && p.ProviderID != "" {
+			msg += "; the provider is not available until this is fixed"
+		}
+		out = append(out, protocol.Problem{
+			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: p.Found,
+			Severity: string(p.Severity), Message: msg,
+		})
+		// The shim logs problems where the user sees them; here only at debug.
+		e.log.Debug("config problem", "provider", p.ProviderID, "field", p.Field, "severity", string(p.Severity))
+	}
+	return out
+}
+
+// providerEntries are the provider entries of the document as the user
+// wrote them, by id; nil when the document has no provider object.
+func providerEntries(root *jsontree.Object) map[string]map[string]any {
+	v, _ := root.Get("provider")
+	provs, ok := v.(*jsontree.Object)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]map[string]any, provs.Len())
+	for _, id := range provs.Keys() {
+		entry, _ := provs.Get(id)
+		if m, ok := jsontree.Plain(entry).(map[string]any); ok {
+			out[id] = m
+		}
+	}
+	return out
+}
+
+// brokenProviders are the providers in OpenCode's config whose oauth2 block
+// has an error, with the first error's message. They stay in OpenCode's
+// config as the user wrote them; their requests must fail with that error
+// rather than go out without a token.
+func brokenProviders(problems []protocol.Problem, userProviders map[string]map[string]any) map[string]string {
+	broken := map[string]string{}
+	for _, p := range problems {
+		if p.Severity != string(config.SeverityError) || p.ProviderID == "" || broken[p.ProviderID] != "" {
+			continue
+		}
+		if _, inOpenCode := userProviders[p.ProviderID]; inOpenCode {
+			broken[p.ProviderID] = p.Message
+		}
+	}
+	return broken
+}
+
+// bootTokens reads each provider's token within the start-up budget, in
+// parallel and never prompting: the Authorization headers it could get, and
+// the providers that need a login. A provider with a token and no models
+// yet has them listed now, within what is left of the budget.
+func (e *Engine) bootTokens(ctx context.Context, managed []*managed) (map[string]string, map[string]bool) {
+	headers := make(map[string]string, len(managed))
+	needLogin := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
+	defer cancel()
+	for _, rt := range managed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := rt.tokens.Token(bctx, tokens.NoLogin)
+			if err != nil {
+				e.log.Debug("no token at start-up", "provider", rt.p.ID, "err", err)
+				if errors.Is(err, tokens.ErrLoginRequired) {
+					mu.Lock()
+					needLogin[rt.p.ID] = true
+					mu.Unlock()
+				}
+				return
+			}
+			mu.Lock()
+			headers[rt.p.ID] = tok.Authorization().Reveal()
+			mu.Unlock()
+			if len(rt.catalog.Models()) == 0 {
+				if err := rt.sync(bctx); err != nil {
+					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.p.ID, "err", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return headers, needLogin
 }
 
 // reconcile replaces the managedByID with ones for res, reusing unchanged ones.
@@ -283,16 +309,12 @@ func (e *Engine) startWatcher() {
 	})
 }
 
-// withPluginConfig restores pluginConfig (the older config shape) when the
-// host dropped it: OpenCode removes keys it does not know before plugins see
-// the config, so it is read from the same files OpenCode reads.
-func (e *Engine) withPluginConfig(raw json.RawMessage) json.RawMessage {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(raw, &top) != nil || top == nil {
-		return raw
-	}
-	if _, ok := top["pluginConfig"]; ok {
-		return raw
+// restorePluginConfig puts pluginConfig (the older config shape) back when
+// the host dropped it: OpenCode removes keys it does not know before plugins
+// see the config, so it is read from the same files OpenCode reads.
+func (e *Engine) restorePluginConfig(root *jsontree.Object) {
+	if _, ok := root.Get("pluginConfig"); ok {
+		return
 	}
 	e.mu.RLock()
 	dir := e.directory
@@ -300,17 +322,10 @@ func (e *Engine) withPluginConfig(raw json.RawMessage) json.RawMessage {
 	cfg, err := opencodecfg.Load(opencodecfg.Options{Dir: dir})
 	if err != nil {
 		e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", err)
-		return raw
+		return
 	}
-	var disk map[string]json.RawMessage
-	if json.Unmarshal(cfg.JSON, &disk) != nil || len(disk["pluginConfig"]) == 0 {
-		return raw
+	if pc, ok := cfg.Tree.Get("pluginConfig"); ok && pc != nil {
+		root.Set("pluginConfig", pc)
+		e.log.Debug("pluginConfig read from the OpenCode config files", "sources", len(cfg.Sources))
 	}
-	top["pluginConfig"] = disk["pluginConfig"]
-	merged, err := json.Marshal(top)
-	if err != nil {
-		return raw
-	}
-	e.log.Debug("pluginConfig read from the OpenCode config files", "sources", len(cfg.Sources))
-	return merged
 }

@@ -2,30 +2,26 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-// Load parses an OpenCode config and prepares its providers without
+// Load reads a decoded OpenCode config and prepares its providers without
 // starting any background work: what the command line needs.
-func (e *Engine) Load(raw json.RawMessage) (config.Result, error) {
-	res, err := config.Parse(raw)
-	if err != nil {
-		return res, fmt.Errorf("read OpenCode config: %w", err)
-	}
+func (e *Engine) Load(root *jsontree.Object) config.Result {
+	res := config.ParseDocument(root)
 	_, failed := e.reconcile(res)
 	for id, err := range failed {
 		res.Problems = append(res.Problems, config.Problem{ProviderID: id, Field: "provider." + id,
 			Expected: "a usable provider", Found: err.Error(), Severity: config.SeverityError})
 	}
-	return res, nil
+	return res
 }
 
 // Provider is a managed provider, as the command line sees it.

@@ -1,16 +1,20 @@
 package opencodecfg
 
 import (
-	"bytes"
 	"encoding/json"
+	"reflect"
+	"regexp"
 	"testing"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
-// FuzzToJSON checks the converter's promises on any input: it never
-// panics, keeps the length and every line break, leaves valid JSON
-// untouched, and only ever removes bytes (replaces them with spaces).
-// parseDoc must not panic on its output either.
-func FuzzToJSON(f *testing.F) {
+var errorPosition = regexp.MustCompile(`^line \d+, column \d+: `)
+
+// FuzzParseDoc checks the config reader's promises on any input: it never
+// panics, a syntax error names a line and column, and a plain JSON object
+// reads exactly as encoding/json reads it.
+func FuzzParseDoc(f *testing.F) {
 	for _, s := range []string{
 		`{"a": 1}`,
 		"{\n // c\n \"a\": [1, 2,], /* x */ }",
@@ -24,32 +28,28 @@ func FuzzToJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, err := ToJSON(in)
+		o, err := parseDoc(in)
+		var plain map[string]any
+		isObject := json.Unmarshal(in, &plain) == nil && plain != nil
 		if err != nil {
-			if !bytes.Contains(in, []byte("/*")) {
-				t.Fatalf("error without a block comment: %v", err)
+			if isObject && len(in) < 4096 {
+				t.Fatalf("a JSON object was refused: %v", err)
 			}
 			return
 		}
-		if len(out) != len(in) {
-			t.Fatalf("length changed: %d -> %d", len(in), len(out))
+		if !isObject {
+			return
 		}
-		for i := range in {
-			if out[i] != in[i] && out[i] != ' ' {
-				t.Fatalf("byte %d changed to %q, not to a space", i, out[i])
-			}
-			if (in[i] == '\n' || in[i] == '\r') && out[i] != in[i] {
-				t.Fatalf("line break at %d removed", i)
-			}
+		js, err := jsontree.Marshal(o)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
 		}
-		if json.Valid(in) && !bytes.HasPrefix(in, []byte("\xEF\xBB\xBF")) && !bytes.Equal(in, out) {
-			t.Fatalf("valid JSON changed:\n%q\n%q", in, out)
+		var got map[string]any
+		if err := json.Unmarshal(js, &got); err != nil {
+			t.Fatalf("re-read: %v", err)
 		}
-		// Converting twice changes nothing more.
-		again, err := ToJSON(out)
-		if err != nil || !bytes.Equal(again, out) {
-			t.Fatalf("not idempotent: %v\n%q\n%q", err, out, again)
+		if !reflect.DeepEqual(plain, got) {
+			t.Fatalf("read differently:\n%v\n%v", plain, got)
 		}
-		_, _ = parseDoc(in)
 	})
 }

@@ -6,15 +6,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
-func TestToJSON(t *testing.T) {
+func TestParseDocReadsJSONC(t *testing.T) {
 	cases := []struct {
 		name string
 		in   string
-		want string // compact JSON of the parsed output; "" = not valid JSON
+		want string // compact JSON of the document; "" = an error
 	}{
-		{"plain JSON is unchanged", `{"a":[1,2,{"b":null}]}`, `{"a":[1,2,{"b":null}]}`},
+		{"plain JSON", `{"a":[1,2,{"b":null}]}`, `{"a":[1,2,{"b":null}]}`},
 		{"line comment", "{\n  // a comment\n  \"a\": 1 // trailing\n}", `{"a":1}`},
 		{"line comment with CRLF", "{\r\n// c\r\n\"a\": 1\r\n}", `{"a":1}`},
 		{"line comment at end of input", "{\"a\": 1}\n// bye", `{"a":1}`},
@@ -29,71 +31,29 @@ func TestToJSON(t *testing.T) {
 		{"nested trailing commas", `{"a": {"b": [ {"c": 1,}, ],},}`, `{"a":{"b":[{"c":1}]}}`},
 		{"comma in a string is kept", `{"a": ",}"}`, `{"a":",}"}`},
 		{"byte order mark", "\xEF\xBB\xBF{\"a\": 1}", `{"a":1}`},
-		{"empty array with comma stays invalid", `{"a": [,]}`, ""},
-		{"double comma stays invalid", `{"a": 1,,}`, ""},
-		{"comma after opener stays invalid", `{,"a": 1}`, ""},
-		{"comma after colon stays invalid", `{"a": ,}`, ""},
-		{"unterminated string stays invalid", "{\"a\": \"x\n}", ""},
-		{"single slash stays invalid", `{"a": 1 / 2}`, ""},
 		{"non-ASCII in comment", "{/* café ☕ */\"a\": \"ü\"}", `{"a":"ü"}`},
+		{"keys keep document order", `{"b":1,"a":2}`, `{"b":1,"a":2}`},
+		{"empty array with comma", `{"a": [,]}`, ""},
+		{"double comma", `{"a": 1,,}`, ""},
+		{"comma after opener", `{,"a": 1}`, ""},
+		{"comma after colon", `{"a": ,}`, ""},
+		{"unterminated string", "{\"a\": \"x\n}", ""},
+		{"single slash", `{"a": 1 / 2}`, ""},
+		{"unterminated block comment", "{\n  /* never closed\n}", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := ToJSON([]byte(tc.in))
-			require.NoError(t, err)
-			assert.Len(t, out, len(tc.in), "offsets are preserved")
+			o, err := parseDoc([]byte(tc.in))
 			if tc.want == "" {
-				assert.False(t, json.Valid(out), "%q", out)
+				require.Error(t, err)
+				assert.Regexp(t, `^line \d+, column \d+: `, err.Error(), "errors point at the source")
 				return
 			}
-			require.True(t, json.Valid(out), "%q", out)
-			var got any
-			require.NoError(t, json.Unmarshal(out, &got))
-			compact, err := json.Marshal(got)
 			require.NoError(t, err)
-			var want any
-			require.NoError(t, json.Unmarshal([]byte(tc.want), &want))
-			wantCompact, _ := json.Marshal(want)
-			assert.Equal(t, string(wantCompact), string(compact))
+			got, err := jsontree.Marshal(o)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, string(got))
 		})
-	}
-}
-
-func TestToJSONErrors(t *testing.T) {
-	cases := []struct {
-		name, in, msg string
-	}{
-		{"unterminated block comment", "{\n  /* never closed\n}", "line 2, column 3: block comment is not closed"},
-		{"star slash split at end", "{} /* *", "line 1, column 4"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ToJSON([]byte(tc.in))
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.msg)
-		})
-	}
-}
-
-func TestToJSONKeepsLineBreaks(t *testing.T) {
-	in := "{\n/* a\nb\r\nc */\n\"k\": 1}"
-	out, err := ToJSON([]byte(in))
-	require.NoError(t, err)
-	for i := range in {
-		if in[i] == '\n' || in[i] == '\r' {
-			assert.Equal(t, in[i], out[i], "byte %d", i)
-		}
-	}
-}
-
-func TestLineCol(t *testing.T) {
-	src := []byte("ab\ncd\r\nef\rg")
-	cases := []struct{ off, line, col int }{
-		{0, 1, 1}, {2, 1, 3}, {3, 2, 1}, {4, 2, 2}, {7, 3, 1}, {10, 4, 1}, {100, 4, 2},
-	}
-	for _, tc := range cases {
-		line, col := LineCol(src, tc.off)
-		assert.Equal(t, [2]int{tc.line, tc.col}, [2]int{line, col}, "offset %d", tc.off)
 	}
 }
 
@@ -101,11 +61,13 @@ func TestParseDocErrorsPointAtTheSource(t *testing.T) {
 	cases := []struct {
 		name, in, msg string
 	}{
-		{"missing value", "{\n  // c\n  \"a\": ,\n}", "line 3"},
+		{"missing value", "{\n  // c\n  \"a\": ,\n}", "line 3, column 8"},
+		{"unterminated block comment", "{\n  /* never closed\n}", "line 2, column 3"},
+		{"two documents", `{} {}`, "line 1, column 4"},
+		{"truncated", `{"a": {`, "unexpected EOF"},
 		{"top level array", `[1]`, "not a JSON object"},
 		{"top level string", `"x"`, "not a JSON object"},
-		{"two documents", `{} {}`, "unexpected content"},
-		{"truncated", `{"a": {`, "unexpected end"},
+		{"byte order mark keeps columns", "\xEF\xBB\xBF{,}", "line 1, column 5"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,9 +79,22 @@ func TestParseDocErrorsPointAtTheSource(t *testing.T) {
 }
 
 func TestParseDocEmptyIsEmptyObject(t *testing.T) {
-	for _, in := range []string{"", "  \n", "// only a comment\n", "/* x */"} {
+	for _, in := range []string{"", "  \n", "// only a comment\n", "// no line break", "/* x */", "\xEF\xBB\xBF"} {
 		o, err := parseDoc([]byte(in))
 		require.NoError(t, err, "%q", in)
-		assert.Empty(t, o.keys)
+		assert.Zero(t, o.Len())
 	}
+}
+
+func TestParseDocAgreesWithEncodingJSON(t *testing.T) {
+	in := `{"a":1.50,"b":[true,null,"x"],"c":{"d":"<&>"}}`
+	o, err := parseDoc([]byte(in))
+	require.NoError(t, err)
+	var want any
+	require.NoError(t, json.Unmarshal([]byte(in), &want))
+	js, err := jsontree.Marshal(o)
+	require.NoError(t, err)
+	var got any
+	require.NoError(t, json.Unmarshal(js, &got))
+	assert.Equal(t, want, got)
 }

@@ -29,7 +29,6 @@
 package opencodecfg
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +37,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
 // maxConfigFile bounds one config file.
@@ -89,8 +90,9 @@ func (s Source) String() string {
 
 // Config is the merged configuration.
 type Config struct {
-	JSON    json.RawMessage // one JSON object, keys in document order
-	Sources []Source        // what was read, lowest precedence first
+	JSON    json.RawMessage  // one JSON object, keys in document order
+	Tree    *jsontree.Object // the same object, decoded
+	Sources []Source         // what was read, lowest precedence first
 	// Placeholders maps the path of each value that came from {env:...} or
 	// {file:...} (as the config package writes problem fields, e.g.
 	// "provider.acme.options.baseURL") to those placeholders, so that a
@@ -120,7 +122,7 @@ func Load(o Options) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("project directory %s: %w", o.Dir, err)
 	}
-	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: newObject(), raw: newObject()}
+	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: jsontree.NewObject(), raw: jsontree.NewObject()}
 
 	if o.File != "" {
 		if err := l.file("--config", o.File, true); err != nil {
@@ -273,8 +275,8 @@ func up(start, stop string, targets []string) []string {
 
 type loader struct {
 	sub     Substituter
-	result  *object
-	raw     *object // the layers merged before substitution (see Placeholders)
+	result  *jsontree.Object
+	raw     *jsontree.Object // the layers merged before substitution (see Placeholders)
 	sources []Source
 }
 
@@ -324,36 +326,9 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 }
 
 func (l *loader) done() (Config, error) {
-	var buf bytes.Buffer
-	if err := encode(&buf, l.result); err != nil {
+	js, err := jsontree.Marshal(l.result)
+	if err != nil {
 		return Config{}, err
 	}
-	return Config{JSON: buf.Bytes(), Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
-}
-
-// parseDoc reads one JSONC document whose top level must be an object. A
-// document of only white space and comments is an empty object. Errors
-// give the line and column in text.
-func parseDoc(text []byte) (*object, error) {
-	js, err := ToJSON(text)
-	if err != nil {
-		return nil, err
-	}
-	if len(bytes.TrimSpace(js)) == 0 {
-		return newObject(), nil
-	}
-	v, err := decode(js)
-	if err != nil {
-		var se *syntaxError
-		if errors.As(err, &se) {
-			line, col := LineCol(text, int(se.off))
-			return nil, fmt.Errorf("line %d, column %d: %s", line, col, se.msg)
-		}
-		return nil, err
-	}
-	obj, ok := v.(*object)
-	if !ok {
-		return nil, errors.New("the top level is not a JSON object")
-	}
-	return obj, nil
+	return Config{JSON: js, Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
 }

@@ -251,7 +251,7 @@ func TestLoadErrors(t *testing.T) {
 				l.write(t, filepath.Join(l.xdg, "opencode", "opencode.jsonc"), "{ /* }")
 				return ""
 			},
-			func(*layout) []string { return []string{"opencode.jsonc", "block comment is not closed"} }},
+			func(*layout) []string { return []string{"opencode.jsonc", "block comment is not closed with */"} }},
 		{"bad file reference",
 			func(t *testing.T, l *layout) string {
 				l.write(t, filepath.Join(l.work, "opencode.json"), `{"a": "{file:missing}"}`)

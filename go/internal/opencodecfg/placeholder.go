@@ -3,6 +3,8 @@ package opencodecfg
 import (
 	"regexp"
 	"strconv"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
 // placeholderRef finds {env:NAME} and {file:PATH} in a config text.
@@ -18,9 +20,10 @@ func placeholders(raw any) map[string][]string {
 	var walk func(path string, v any)
 	walk = func(path string, v any) {
 		switch t := v.(type) {
-		case *object:
-			for _, k := range t.keys {
-				walk(joinKey(path, k), t.vals[k])
+		case *jsontree.Object:
+			for _, k := range t.Keys() {
+				v, _ := t.Get(k)
+				walk(joinKey(path, k), v)
 			}
 		case []any:
 			for i, e := range t {

@@ -6,9 +6,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
-func mustDoc(t *testing.T, s string) *object {
+func mustDoc(t *testing.T, s string) *jsontree.Object {
 	t.Helper()
 	o, err := parseDoc([]byte(s))
 	require.NoError(t, err)
@@ -17,9 +19,9 @@ func mustDoc(t *testing.T, s string) *object {
 
 func encodeString(t *testing.T, v any) string {
 	t.Helper()
-	var buf bytes.Buffer
-	require.NoError(t, encode(&buf, v))
-	return buf.String()
+	js, err := jsontree.Marshal(v)
+	require.NoError(t, err)
+	return string(js)
 }
 
 func TestMergeLayer(t *testing.T) {
@@ -55,7 +57,8 @@ func TestMergeLayer(t *testing.T) {
 }
 
 func TestDecodeDepthIsBounded(t *testing.T) {
-	deep := bytes.Repeat([]byte(`{"a":`), maxDepth+10)
+	deep := append(bytes.Repeat([]byte(`{"a":`), maxDepth+10), '1')
+	deep = append(deep, bytes.Repeat([]byte(`}`), maxDepth+10)...)
 	_, err := parseDoc(deep)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nested deeper")

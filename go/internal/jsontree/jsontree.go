@@ -1,0 +1,213 @@
+// Package jsontree decodes JSON into a tree whose objects keep their keys in
+// document order, as JavaScript objects do, and encodes such a tree back.
+//
+// OpenCode lists providers in the order the user wrote them, and so do the
+// plugin and its command line; encoding/json's maps would lose that order.
+// The tree holds nil, bool, json.Number (the exact text of a number),
+// string, []any and *Object.
+package jsontree
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Object is a JSON object that remembers the order of its keys. A repeated
+// key keeps its first position and its last value, as JSON.parse does.
+type Object struct {
+	keys []string
+	vals map[string]any
+}
+
+// NewObject returns an empty object.
+func NewObject() *Object { return &Object{vals: map[string]any{}} }
+
+// Keys returns the keys in document order; the caller must not modify it.
+func (o *Object) Keys() []string { return o.keys }
+
+// Len is the number of keys.
+func (o *Object) Len() int { return len(o.keys) }
+
+// Get returns the value at key; ok is false when the key is absent.
+func (o *Object) Get(key string) (v any, ok bool) {
+	v, ok = o.vals[key]
+	return v, ok
+}
+
+// Set sets key to v, appending key when it is new.
+func (o *Object) Set(key string, v any) {
+	if _, ok := o.vals[key]; !ok {
+		o.keys = append(o.keys, key)
+	}
+	o.vals[key] = v
+}
+
+// Clone returns a shallow copy: the values themselves are shared.
+func (o *Object) Clone() *Object {
+	c := &Object{keys: append([]string(nil), o.keys...), vals: make(map[string]any, len(o.vals))}
+	for k, v := range o.vals {
+		c.vals[k] = v
+	}
+	return c
+}
+
+// SyntaxError is a decoding error at a byte offset of the input.
+type SyntaxError struct {
+	Offset int64
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string { return e.Msg }
+
+// Decode parses one JSON document. Nesting deeper than maxDepth is an
+// error (no config is that deep; the bound keeps hostile input from
+// exhausting the stack), and so is anything after the top-level value.
+// Errors are *SyntaxError.
+func Decode(data []byte, maxDepth int) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := decodeValue(dec, 0, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	off := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		rest := data[off:]
+		off += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
+		return nil, &SyntaxError{Offset: off, Msg: "unexpected data after the top-level value"}
+	}
+	return v, nil
+}
+
+func syntaxErr(dec *json.Decoder, err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return &SyntaxError{Offset: se.Offset, Msg: se.Error()}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &SyntaxError{Offset: dec.InputOffset(), Msg: "unexpected EOF"}
+	}
+	return &SyntaxError{Offset: dec.InputOffset(), Msg: err.Error()}
+}
+
+func decodeValue(dec *json.Decoder, depth, maxDepth int) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, syntaxErr(dec, err)
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return tok, nil // nil, bool, json.Number or string
+	}
+	if depth >= maxDepth {
+		return nil, &SyntaxError{Offset: dec.InputOffset(), Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+	}
+	var v any
+	if d == '{' {
+		o := NewObject()
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, syntaxErr(dec, err)
+			}
+			k, _ := kt.(string) // encoding/json only yields string keys here
+			e, err := decodeValue(dec, depth+1, maxDepth)
+			if err != nil {
+				return nil, err
+			}
+			o.Set(k, e)
+		}
+		v = o
+	} else {
+		arr := []any{}
+		for dec.More() {
+			e, err := decodeValue(dec, depth+1, maxDepth)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, e)
+		}
+		v = arr
+	}
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return nil, syntaxErr(dec, err)
+	}
+	return v, nil
+}
+
+// Marshal encodes v as compact JSON, objects in key order, without HTML
+// escaping.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := encode(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func encode(buf *bytes.Buffer, v any) error {
+	switch t := v.(type) {
+	case *Object:
+		buf.WriteByte('{')
+		for i, k := range t.keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := encodeScalar(buf, k); err != nil {
+				return err
+			}
+			buf.WriteByte(':')
+			if err := encode(buf, t.vals[k]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range t {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := encode(buf, e); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	default:
+		return encodeScalar(buf, t)
+	}
+	return nil
+}
+
+func encodeScalar(buf *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode JSON value: %w", err)
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
+	return nil
+}
+
+// Plain converts a tree to encoding/json's shapes (map[string]any for
+// objects), for callers that do not need the order.
+func Plain(v any) any {
+	switch t := v.(type) {
+	case *Object:
+		m := make(map[string]any, len(t.keys))
+		for _, k := range t.keys {
+			m[k] = Plain(t.vals[k])
+		}
+		return m
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = Plain(e)
+		}
+		return out
+	}
+	return v
+}
