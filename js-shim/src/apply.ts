@@ -13,8 +13,6 @@ export type ProviderEntry = NonNullable<Config["provider"]>[string];
 export interface Problem {
   providerID: string;
   field: string;
-  expected: string;
-  found: string;
   severity: string;
   message: string;
 }
@@ -54,8 +52,6 @@ export function parseApply(v: unknown): ApplyResult {
     (p): Problem => ({
       providerID: str(p["providerID"]),
       field: str(p["field"]),
-      expected: str(p["expected"]),
-      found: str(p["found"]),
       severity: str(p["severity"]),
       message: str(p["message"]),
     }),
