@@ -254,12 +254,13 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 	if p.HTTPTimeout <= 0 {
 		p.HTTPTimeout = settings.HTTPTimeout
 	}
-	client, err := oauth.New(p, oauth.Options{Log: e.log, Prompt: e.prompt})
+	d := deps{log: e.log, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt}
+	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt})
 	if err != nil {
 		return nil, err
 	}
 	entry := e.openStore(settings.CacheDir).Entry(p.ID, p.CacheKey())
-	rt := &managed{e: e, p: p, client: client, entry: entry, sig: signature(p)}
+	rt := &managed{deps: d, p: p, client: client, entry: entry, sig: signature(p)}
 	rt.tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -17,9 +18,21 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
+// deps are what a managed provider uses of the engine that runs it, given
+// when it is built: it holds no pointer back to the engine.
+type deps struct {
+	log *slog.Logger
+	// bg is the background work's context (it ends at Shutdown), bgWork
+	// counts the goroutines Shutdown waits for.
+	bg     context.Context
+	bgWork *sync.WaitGroup
+	// prompt shows a login prompt where the user sees it.
+	prompt func(oauth.Prompt)
+}
+
 // managed is one managed provider: its configuration, OAuth client, token manager, cache entry and models.
 type managed struct {
-	e       *Engine
+	deps
 	p       config.Provider
 	sig     string
 	client  *oauth.Client
@@ -66,13 +79,13 @@ func (rt *managed) start(bg context.Context) {
 	if interval <= 0 {
 		interval = config.DefaultSyncInterval
 	}
-	log := rt.e.log.With("provider", rt.p.ID)
+	log := rt.log.With("provider", rt.p.ID)
 	if bg.Err() != nil {
 		return // shutting down
 	}
-	rt.e.bgWork.Add(1)
+	rt.bgWork.Add(1)
 	go func() {
-		defer rt.e.bgWork.Done()
+		defer rt.bgWork.Done()
 		failures := 0
 		if len(rt.catalog.Models()) == 0 || time.Since(last) >= interval {
 			if err := rt.sync(ctx); err != nil {
@@ -100,13 +113,13 @@ func (rt *managed) maybeLazySync() {
 	rt.lazyFired = true
 	rt.mu.Unlock()
 	if fire {
-		if rt.e.bg.Err() != nil {
+		if rt.bg.Err() != nil {
 			return // shutting down
 		}
-		rt.e.bgWork.Add(1)
+		rt.bgWork.Add(1)
 		go func() {
-			defer rt.e.bgWork.Done()
-			_ = rt.sync(rt.e.bg)
+			defer rt.bgWork.Done()
+			_ = rt.sync(rt.bg)
 		}()
 	}
 }
@@ -114,7 +127,7 @@ func (rt *managed) maybeLazySync() {
 // sync fetches the model list with a token obtained without prompting and
 // stores it with the provider's state. A failure keeps the last good list.
 func (rt *managed) sync(ctx context.Context) error {
-	log := rt.e.log.With("provider", rt.p.ID)
+	log := rt.log.With("provider", rt.p.ID)
 	url, err := models.URL(rt.p.BaseURL, rt.p.ModelsURL)
 	if err != nil {
 		log.Error("model discovery is not possible", "err", err)
@@ -138,7 +151,7 @@ func (rt *managed) sync(ctx context.Context) error {
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
-	ms := screenModels(rt.e.log, rt.p, list.Models, list.Unsafe, "the gateway's model list")
+	ms := screenModels(rt.log, rt.p, list.Models, list.Unsafe, "the gateway's model list")
 	models.Normalize(ms, rt.p.NameOverrides)
 	changes, err := rt.catalog.Update(ms)
 	if err != nil {
@@ -169,7 +182,7 @@ func (rt *managed) sync(ctx context.Context) error {
 
 func (rt *managed) recordError(_ context.Context, cause error) {
 	if err := rt.entry.RecordModelError(cause.Error()); err != nil {
-		rt.e.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
+		rt.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
 	}
 }
 
@@ -180,7 +193,7 @@ func (rt *managed) clearTokenError() {
 		return
 	}
 	if err := rt.entry.RecordModelError(""); err != nil {
-		rt.e.log.Debug("could not clear the last error", "provider", rt.p.ID, "err", err)
+		rt.log.Debug("could not clear the last error", "provider", rt.p.ID, "err", err)
 	}
 }
 

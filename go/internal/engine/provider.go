@@ -107,7 +107,7 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	cfg := p.rt.p
 	cfg.Flow = flow
 	if o.Log == nil {
-		o.Log = p.rt.e.log
+		o.Log = p.rt.log
 	}
 	client, err := oauth.New(cfg, o)
 	if err != nil {
@@ -121,7 +121,7 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	}
 	replaced, err = p.rt.tokens.Replace(ctx, tok)
 	if err != nil {
-		p.rt.e.log.Warn("could not write the token cache; the login is kept in memory only", "provider", cfg.ID, "err", err)
+		p.rt.log.Warn("could not write the token cache; the login is kept in memory only", "provider", cfg.ID, "err", err)
 	}
 	p.rt.clearTokenError()
 	return tok, replaced, nil
