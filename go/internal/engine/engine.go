@@ -39,6 +39,9 @@ type Options struct {
 	// WatchEvery is how often the cache files are checked for changes made
 	// by other processes (CLI login/logout). Default 2 s; <0 disables.
 	WatchEvery time.Duration
+	// Now is the clock of the engine, its providers and their tokens; nil
+	// means time.Now.
+	Now func() time.Time
 }
 
 // Engine implements rpc.Service.
@@ -71,6 +74,9 @@ func New(o Options) *Engine {
 	}
 	if o.WatchEvery == 0 {
 		o.WatchEvery = 2 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*managed{}}
@@ -176,7 +182,7 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 	}
 	rt.maybeLazySync()
 	until := rt.tokens.Policy().FreshUntil(tok)
-	if max := time.Now().Add(5 * time.Minute); until.After(max) {
+	if max := e.opt.Now().Add(5 * time.Minute); until.After(max) {
 		until = max
 	}
 	return protocol.HeadersResult{
@@ -254,8 +260,8 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 	if p.HTTPTimeout <= 0 {
 		p.HTTPTimeout = settings.HTTPTimeout
 	}
-	d := deps{log: e.log, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt}
-	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt})
+	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt}
+	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt, Now: d.now})
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +273,7 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 		Entry:      entry,
 		Policy:     tokens.Policy{Skew: p.ExpirySkew, UserFlow: p.Flow.Interactive()},
 		Log:        e.log,
+		Now:        d.now,
 		OnChange: func() {
 			e.notify(protocol.NotifyInvalidate, protocol.InvalidateParams{ProviderID: p.ID})
 		},

@@ -22,6 +22,7 @@ import (
 // when it is built: it holds no pointer back to the engine.
 type deps struct {
 	log *slog.Logger
+	now func() time.Time
 	// bg is the background work's context (it ends at Shutdown), bgWork
 	// counts the goroutines Shutdown waits for.
 	bg     context.Context
@@ -87,7 +88,7 @@ func (rt *managed) start(bg context.Context) {
 	go func() {
 		defer rt.bgWork.Done()
 		failures := 0
-		if len(rt.catalog.Models()) == 0 || time.Since(last) >= interval {
+		if len(rt.catalog.Models()) == 0 || rt.now().Sub(last) >= interval {
 			if err := rt.sync(ctx); err != nil {
 				failures = 1
 			}
@@ -159,7 +160,7 @@ func (rt *managed) sync(ctx context.Context) error {
 		log.Warn("the gateway listed no models; keeping the last known list", "models_url", models.RedactURL(url))
 		return err
 	}
-	now := time.Now().UTC()
+	now := rt.now().UTC()
 	data, err := json.Marshal(ms)
 	if err != nil {
 		return fmt.Errorf("encode models of %s: %w", rt.p.ID, err)

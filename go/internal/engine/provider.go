@@ -109,6 +109,9 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	if o.Log == nil {
 		o.Log = p.rt.log
 	}
+	if o.Now == nil {
+		o.Now = p.rt.now
+	}
 	client, err := oauth.New(cfg, o)
 	if err != nil {
 		return tokens.Token{}, tokens.Token{}, err
