@@ -135,8 +135,8 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 func (p *Provider) CacheFile() string { return p.rt.entry.Path() }
 
 // CacheDirFor is the cache directory an engine without the CacheDir option
-// uses for a config with these settings: $OPENCODE_OAUTH2_CACHE_DIR, else
-// the config's cacheDir, else the user cache directory (as openStore).
+// uses for a config with these settings (openStore): $OPENCODE_OAUTH2_CACHE_DIR,
+// else the config's cacheDir, else the user cache directory.
 func CacheDirFor(s config.Settings) string {
 	if os.Getenv(store.EnvCacheDir) == "" && s.CacheDir != "" {
 		return s.CacheDir
