@@ -39,6 +39,9 @@ type Options struct {
 	// WatchEvery is how often the cache files are checked for changes made
 	// by other processes (CLI login/logout). Default 2 s; <0 disables.
 	WatchEvery time.Duration
+	// Now is the clock of the engine, its providers and their tokens; nil
+	// means time.Now.
+	Now func() time.Time
 }
 
 // Engine implements rpc.Service.
@@ -71,6 +74,9 @@ func New(o Options) *Engine {
 	}
 	if o.WatchEvery == 0 {
 		o.WatchEvery = 2 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*managed{}}
@@ -107,35 +113,30 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n rp
 }
 
 // openStore opens the cache directory once: the engine's option, else
-// $OPENCODE_OAUTH2_CACHE_DIR, else the config's cacheDir, else the user
-// cache directory. When that directory is unusable (read-only, full,
-// another user's) the state is kept in memory for this process: nothing is
-// written to a temporary directory, so no token is left behind.
-func (e *Engine) openStore(configured string) *store.Store {
+// the directory CacheDirFor names ($OPENCODE_OAUTH2_CACHE_DIR, else the
+// config's cacheDir, else the user cache directory). When that directory is
+// unusable (read-only, full, another user's) the state is kept in memory for
+// this process: nothing is written to a temporary directory, so no token is
+// left behind. The store returned is usable either way; unusable says why
+// the state is in memory, to the call that opened the store only, for its
+// caller to report.
+func (e *Engine) openStore(configured string) (s *store.Store, unusable error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.store != nil {
-		return e.store
+		return e.store, nil
 	}
 	dir := e.opt.CacheDir
-	if dir == "" && os.Getenv(store.EnvCacheDir) == "" && configured != "" {
-		dir = configured
-	}
 	if dir == "" {
-		dir = store.DefaultDir()
+		dir = CacheDirFor(config.Settings{CacheDir: configured})
 	}
 	s, err := store.Open(dir, e.log)
 	if err != nil {
-		e.log.Warn("token cache directory unusable; tokens are kept in memory for this process only "+
-			"(set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours)", "dir", dir, "err", err)
-		s = store.Memory(e.log)
+		s, unusable = store.Memory(e.log), fmt.Errorf("open the token cache: %w", err)
 	}
 	e.store = s
-	return s
+	return s, unusable
 }
-
-// Store returns the engine's state store (opened on first use).
-func (e *Engine) Store() *store.Store { return e.openStore("") }
 
 func (e *Engine) notify(method string, params any) {
 	e.mu.RLock()
@@ -176,7 +177,7 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 	}
 	rt.maybeLazySync()
 	until := rt.tokens.Policy().FreshUntil(tok)
-	if max := time.Now().Add(5 * time.Minute); until.After(max) {
+	if max := e.opt.Now().Add(5 * time.Minute); until.After(max) {
 		until = max
 	}
 	return protocol.HeadersResult{
@@ -254,18 +255,25 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 	if p.HTTPTimeout <= 0 {
 		p.HTTPTimeout = settings.HTTPTimeout
 	}
-	client, err := oauth.New(p, oauth.Options{Log: e.log, Prompt: e.prompt})
+	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt}
+	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt, Now: d.now})
 	if err != nil {
 		return nil, err
 	}
-	entry := e.openStore(settings.CacheDir).Entry(p.ID, p.CacheKey())
-	rt := &managed{e: e, p: p, client: client, entry: entry, sig: signature(p)}
+	st, err := e.openStore(settings.CacheDir)
+	if err != nil {
+		e.log.Warn("token cache directory unusable; tokens are kept in memory for this process only "+
+			"(set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours)", "provider", p.ID, "err", err)
+	}
+	entry := st.Entry(p.ID, p.CacheKey())
+	rt := &managed{deps: d, p: p, client: client, entry: entry, sig: signature(p)}
 	rt.tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,
 		Entry:      entry,
 		Policy:     tokens.Policy{Skew: p.ExpirySkew, UserFlow: p.Flow.Interactive()},
 		Log:        e.log,
+		Now:        d.now,
 		OnChange: func() {
 			e.notify(protocol.NotifyInvalidate, protocol.InvalidateParams{ProviderID: p.ID})
 		},
@@ -274,17 +282,17 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 		// command line's calls (Provider) wait for it.
 		WriteBehind: true,
 	})
-	st := entry.Load()
+	state := entry.Load()
 	var cached []models.Model
-	if len(st.Models) > 0 {
-		if err := json.Unmarshal(st.Models, &cached); err != nil {
+	if len(state.Models) > 0 {
+		if err := json.Unmarshal(state.Models, &cached); err != nil {
 			e.log.Warn("cached model list unreadable; it will be fetched again", "provider", p.ID, "err", err)
 			cached = nil
 		}
 	}
 	cached = screenModels(e.log, p, cached, 0, "cached model list")
 	rt.catalog = models.NewCatalog(cached)
-	rt.lastSync = st.LastSyncAt
+	rt.lastSync = state.LastSyncAt
 	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}
 	return rt, nil
 }

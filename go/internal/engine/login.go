@@ -141,7 +141,7 @@ func (rt *managed) loginGrant(flow config.Flow) (tokens.Grant, config.Flow, erro
 	}
 	cfg := rt.p
 	cfg.Flow = flow
-	client, err := oauth.New(cfg, oauth.Options{Log: rt.e.log, Prompt: rt.e.prompt})
+	client, err := oauth.New(cfg, oauth.Options{Log: rt.log, Prompt: rt.prompt, Now: rt.now})
 	if err != nil {
 		return nil, "", err
 	}

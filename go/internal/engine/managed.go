@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -17,9 +18,22 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
+// deps are what a managed provider uses of the engine that runs it, given
+// when it is built: it holds no pointer back to the engine.
+type deps struct {
+	log *slog.Logger
+	now func() time.Time
+	// bg is the background work's context (it ends at Shutdown), bgWork
+	// counts the goroutines Shutdown waits for.
+	bg     context.Context
+	bgWork *sync.WaitGroup
+	// prompt shows a login prompt where the user sees it.
+	prompt func(oauth.Prompt)
+}
+
 // managed is one managed provider: its configuration, OAuth client, token manager, cache entry and models.
 type managed struct {
-	e       *Engine
+	deps
 	p       config.Provider
 	sig     string
 	client  *oauth.Client
@@ -66,15 +80,15 @@ func (rt *managed) start(bg context.Context) {
 	if interval <= 0 {
 		interval = config.DefaultSyncInterval
 	}
-	log := rt.e.log.With("provider", rt.p.ID)
+	log := rt.log.With("provider", rt.p.ID)
 	if bg.Err() != nil {
 		return // shutting down
 	}
-	rt.e.bgWork.Add(1)
+	rt.bgWork.Add(1)
 	go func() {
-		defer rt.e.bgWork.Done()
+		defer rt.bgWork.Done()
 		failures := 0
-		if len(rt.catalog.Models()) == 0 || time.Since(last) >= interval {
+		if len(rt.catalog.Models()) == 0 || rt.now().Sub(last) >= interval {
 			if err := rt.sync(ctx); err != nil {
 				failures = 1
 			}
@@ -100,13 +114,13 @@ func (rt *managed) maybeLazySync() {
 	rt.lazyFired = true
 	rt.mu.Unlock()
 	if fire {
-		if rt.e.bg.Err() != nil {
+		if rt.bg.Err() != nil {
 			return // shutting down
 		}
-		rt.e.bgWork.Add(1)
+		rt.bgWork.Add(1)
 		go func() {
-			defer rt.e.bgWork.Done()
-			_ = rt.sync(rt.e.bg)
+			defer rt.bgWork.Done()
+			_ = rt.sync(rt.bg)
 		}()
 	}
 }
@@ -114,7 +128,7 @@ func (rt *managed) maybeLazySync() {
 // sync fetches the model list with a token obtained without prompting and
 // stores it with the provider's state. A failure keeps the last good list.
 func (rt *managed) sync(ctx context.Context) error {
-	log := rt.e.log.With("provider", rt.p.ID)
+	log := rt.log.With("provider", rt.p.ID)
 	url, err := models.URL(rt.p.BaseURL, rt.p.ModelsURL)
 	if err != nil {
 		log.Error("model discovery is not possible", "err", err)
@@ -138,7 +152,7 @@ func (rt *managed) sync(ctx context.Context) error {
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
-	ms := screenModels(rt.e.log, rt.p, list.Models, list.Unsafe, "the gateway's model list")
+	ms := screenModels(rt.log, rt.p, list.Models, list.Unsafe, "the gateway's model list")
 	models.Normalize(ms, rt.p.NameOverrides)
 	changes, err := rt.catalog.Update(ms)
 	if err != nil {
@@ -146,7 +160,7 @@ func (rt *managed) sync(ctx context.Context) error {
 		log.Warn("the gateway listed no models; keeping the last known list", "models_url", models.RedactURL(url))
 		return err
 	}
-	now := time.Now().UTC()
+	now := rt.now().UTC()
 	data, err := json.Marshal(ms)
 	if err != nil {
 		return fmt.Errorf("encode models of %s: %w", rt.p.ID, err)
@@ -169,7 +183,7 @@ func (rt *managed) sync(ctx context.Context) error {
 
 func (rt *managed) recordError(_ context.Context, cause error) {
 	if err := rt.entry.RecordModelError(cause.Error()); err != nil {
-		rt.e.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
+		rt.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
 	}
 }
 
@@ -180,7 +194,7 @@ func (rt *managed) clearTokenError() {
 		return
 	}
 	if err := rt.entry.RecordModelError(""); err != nil {
-		rt.e.log.Debug("could not clear the last error", "provider", rt.p.ID, "err", err)
+		rt.log.Debug("could not clear the last error", "provider", rt.p.ID, "err", err)
 	}
 }
 

@@ -103,7 +103,10 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	cfg := p.rt.p
 	cfg.Flow = flow
 	if o.Log == nil {
-		o.Log = p.rt.e.log
+		o.Log = p.rt.log
+	}
+	if o.Now == nil {
+		o.Now = p.rt.now
 	}
 	client, err := oauth.New(cfg, o)
 	if err != nil {
@@ -117,7 +120,7 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	}
 	replaced, err = p.rt.tokens.Replace(ctx, tok)
 	if err != nil {
-		p.rt.e.log.Warn("could not write the token cache; the login is kept in memory only", "provider", cfg.ID, "err", err)
+		p.rt.log.Warn("could not write the token cache; the login is kept in memory only", "provider", cfg.ID, "err", err)
 	}
 	p.rt.clearTokenError()
 	return tok, replaced, nil
@@ -128,8 +131,8 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 func (p *Provider) CacheFile() string { return p.rt.entry.Path() }
 
 // CacheDirFor is the cache directory an engine without the CacheDir option
-// uses for a config with these settings: $OPENCODE_OAUTH2_CACHE_DIR, else
-// the config's cacheDir, else the user cache directory (as openStore).
+// uses for a config with these settings (openStore): $OPENCODE_OAUTH2_CACHE_DIR,
+// else the config's cacheDir, else the user cache directory.
 func CacheDirFor(s config.Settings) string {
 	if os.Getenv(store.EnvCacheDir) == "" && s.CacheDir != "" {
 		return s.CacheDir

@@ -265,17 +265,10 @@ func (m *Manager) current() Token {
 // A token obtained from the server is handed to publish before it is
 // written to the cache file (and then returned).
 func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
-	mode := f.mode
 	log := m.opt.Log.With("provider", m.opt.ProviderID)
-	unlock, lockErr := m.opt.Entry.Lock(ctx)
-	if lockErr != nil {
-		if ctx.Err() != nil {
-			return Token{}, fmt.Errorf("provider %q: %w: %w", m.opt.ProviderID, ErrTransient, lockErr)
-		}
-		// An unwritable cache directory must not stop requests: go on
-		// without cross-process coordination, from memory.
-		log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", lockErr)
-		unlock = func() {}
+	unlock, err := m.lock(ctx, log)
+	if err != nil {
+		return Token{}, err
 	}
 	locked := true
 	defer func() {
@@ -284,88 +277,151 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 		}
 	}()
 
-	st := m.opt.Entry.Load()
-	cur := fromStore(st.Token)
-	if cur.AccessToken.IsZero() && cur.RefreshToken.IsZero() {
-		cur = m.current() // the disk may be unwritable; memory is the fallback
-	}
-	now := m.opt.Now()
-	m.mu.Lock()
-	fresh := m.freshLocked(cur)
-	rejected := !m.rejected.IsZero() && cur.AccessToken.Equal(m.rejected)
-	m.mu.Unlock()
-	if fresh {
-		return cur, nil
-	}
-	if mode == CachedOnly {
+	s := m.read(log)
+	switch {
+	case s.fresh:
+		return s.cur, nil
+	case f.mode == CachedOnly:
 		return Token{}, fmt.Errorf("provider %q: no fresh token in the cache: %w", m.opt.ProviderID, ErrLoginRequired)
+	case !m.opt.Policy.UserFlow:
+		return m.renewMachine(ctx, s, publish)
 	}
-
-	save := func(t Token) {
-		st.Token = toStore(t)
-		if err := m.opt.Entry.Save(st); err != nil {
-			log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
-		}
-	}
-	usableOld := func() bool {
-		return !rejected && !cur.AccessToken.IsZero() && (cur.ExpiresAt.IsZero() || now.Before(cur.ExpiresAt))
-	}
-
-	if !m.opt.Policy.UserFlow {
-		t, err := m.opt.Grant.Acquire(ctx)
-		if err != nil {
-			if usableOld() {
-				log.Warn("could not renew the token; using the current one until it expires", "err", err)
-				return cur, nil
-			}
-			return Token{}, err
-		}
-		publish(t)
-		save(t)
-		return t, nil
-	}
-
-	if !cur.RefreshToken.IsZero() {
-		t, err := m.opt.Grant.Refresh(ctx, cur)
-		if err == nil {
-			if t.RefreshToken.IsZero() {
-				t.RefreshToken = cur.RefreshToken
-			}
-			if t.IDToken.IsZero() {
-				t.IDToken = cur.IDToken
-			}
-			publish(t)
-			save(t)
-			log.Debug("token refreshed")
-			return t, nil
-		}
+	if !s.cur.RefreshToken.IsZero() {
+		t, err := m.refresh(ctx, s, publish)
 		if !errors.Is(err, ErrInvalidGrant) {
-			if usableOld() {
-				log.Warn("could not refresh the token; using the current one until it expires", "err", err)
-				return cur, nil
-			}
-			return Token{}, err
+			return t, err
 		}
-		log.Warn("the refresh token was rejected; a new login is needed", "err", err)
-		st.Token = nil
-		if err := m.opt.Entry.Save(st); err != nil {
-			log.Warn("could not clear the rejected token from the cache", "err", err)
-		}
-		// The reason stays for `status`, until a login or a sync succeeds.
-		if err := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + err.Error()); err != nil {
-			log.Debug("could not record why the login is gone", "err", err)
-		}
-		m.mu.Lock()
-		m.mem = Token{}
-		m.mu.Unlock()
+		m.dropRefused(s, err)
 	}
-	if mode < AllowLogin {
+	if f.mode < AllowLogin {
 		return Token{}, fmt.Errorf("provider %q: %w: no usable token is cached and nobody is here to log in", m.opt.ProviderID, ErrLoginRequired)
 	}
-
 	// Never hold the cache lock across a login that waits for a person.
 	unlock()
 	locked = false
+	return m.interactive(ctx, f, publish)
+}
+
+// lock takes the cache file's cross-process lock. An unwritable cache
+// directory must not stop requests: without the lock, acquire goes on
+// without cross-process coordination, from memory. Only the end of ctx is
+// an error.
+func (m *Manager) lock(ctx context.Context, log *slog.Logger) (unlock func(), err error) {
+	unlock, err = m.opt.Entry.Lock(ctx)
+	if err == nil {
+		return unlock, nil
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("provider %q: %w: %w", m.opt.ProviderID, ErrTransient, err)
+	}
+	log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", err)
+	return func() {}, nil
+}
+
+// snapshot is what acquire read once it held the lock: the cache file's
+// state and the current token, the file's or, when it has none, memory's.
+type snapshot struct {
+	log      *slog.Logger
+	st       store.State
+	cur      Token
+	now      time.Time
+	fresh    bool
+	rejected bool // cur is the token the gateway refused
+}
+
+// read takes the snapshot; the cross-process lock is held.
+func (m *Manager) read(log *slog.Logger) *snapshot {
+	s := &snapshot{log: log, st: m.opt.Entry.Load()}
+	s.cur = fromStore(s.st.Token)
+	if s.cur.AccessToken.IsZero() && s.cur.RefreshToken.IsZero() {
+		s.cur = m.current() // the disk may be unwritable; memory is the fallback
+	}
+	s.now = m.opt.Now()
+	m.mu.Lock()
+	s.fresh = m.freshLocked(s.cur)
+	s.rejected = !m.rejected.IsZero() && s.cur.AccessToken.Equal(m.rejected)
+	m.mu.Unlock()
+	return s
+}
+
+// usable reports whether the current token may still serve after a failed
+// renewal: the gateway did not refuse it and it has not expired.
+func (s *snapshot) usable() bool {
+	return !s.rejected && !s.cur.AccessToken.IsZero() && (s.cur.ExpiresAt.IsZero() || s.now.Before(s.cur.ExpiresAt))
+}
+
+// save writes t to the cache file with the rest of the state read.
+func (m *Manager) save(s *snapshot, t Token) {
+	s.st.Token = toStore(t)
+	if err := m.opt.Entry.Save(s.st); err != nil {
+		s.log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
+	}
+}
+
+// keepCurrent answers a failed renewal with the current token while it is
+// usable, else with err.
+func (m *Manager) keepCurrent(s *snapshot, failure string, err error) (Token, error) {
+	if s.usable() {
+		s.log.Warn(failure+"; using the current one until it expires", "err", err)
+		return s.cur, nil
+	}
+	return Token{}, err
+}
+
+// renewMachine runs the machine grant again.
+func (m *Manager) renewMachine(ctx context.Context, s *snapshot, publish func(Token)) (Token, error) {
+	t, err := m.opt.Grant.Acquire(ctx)
+	if err != nil {
+		return m.keepCurrent(s, "could not renew the token", err)
+	}
+	publish(t)
+	m.save(s, t)
+	return t, nil
+}
+
+// refresh renews the current token with its refresh token. A refresh token
+// the server rejected gives an error wrapping ErrInvalidGrant, for the
+// caller to drop it (dropRefused).
+func (m *Manager) refresh(ctx context.Context, s *snapshot, publish func(Token)) (Token, error) {
+	t, err := m.opt.Grant.Refresh(ctx, s.cur)
+	if errors.Is(err, ErrInvalidGrant) {
+		return Token{}, err
+	}
+	if err != nil {
+		return m.keepCurrent(s, "could not refresh the token", err)
+	}
+	if t.RefreshToken.IsZero() {
+		t.RefreshToken = s.cur.RefreshToken
+	}
+	if t.IDToken.IsZero() {
+		t.IDToken = s.cur.IDToken
+	}
+	publish(t)
+	m.save(s, t)
+	s.log.Debug("token refreshed")
+	return t, nil
+}
+
+// dropRefused forgets a login whose refresh token was rejected (why), in
+// memory and in the cache file, and records the reason.
+func (m *Manager) dropRefused(s *snapshot, why error) {
+	s.log.Warn("the refresh token was rejected; a new login is needed", "err", why)
+	s.st.Token = nil
+	if err := m.opt.Entry.Save(s.st); err != nil {
+		s.log.Warn("could not clear the rejected token from the cache", "err", err)
+	}
+	// The reason stays for `status`, until a login or a sync succeeds.
+	if err := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + why.Error()); err != nil {
+		s.log.Debug("could not record why the login is gone", "err", err)
+	}
+	m.mu.Lock()
+	m.mem = Token{}
+	m.mu.Unlock()
+}
+
+// interactive runs the login of a user flow, one at a time, without the
+// cache lock (it waits for a person), and stores its token.
+func (m *Manager) interactive(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
 	m.loginMu.Lock()
 	defer m.loginMu.Unlock()
 	t, err := m.opt.Grant.Acquire(ctx)

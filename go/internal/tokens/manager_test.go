@@ -376,3 +376,38 @@ func TestARefusedTokenIsRenewedOnceForAllItsCallers(t *testing.T) {
 		})
 	}
 }
+
+// TestWhatEachModeDoesWithNothingCached: a mode bounds what acquire may do
+// to get a first token, for a user flow and a machine flow.
+func TestWhatEachModeDoesWithNothingCached(t *testing.T) {
+	tests := []struct {
+		name         string
+		userFlow     bool
+		mode         Mode
+		want         string // "" = ErrLoginRequired
+		wantAcquires int32
+	}{
+		{"user flow, cache only", true, CachedOnly, "", 0},
+		{"user flow, no login", true, NoLogin, "", 0},
+		{"user flow, login allowed", true, AllowLogin, "acq-1", 1},
+		{"machine flow, cache only", false, CachedOnly, "", 0},
+		{"machine flow, no login", false, NoLogin, "acq-1", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &fakeGrant{lifetime: time.Hour}
+			m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: newEntry(t, t.TempDir()),
+				Policy: Policy{Skew: 30 * time.Second, UserFlow: tc.userFlow}, Log: logging.Discard()})
+			tok, err := m.Token(context.Background(), tc.mode)
+			if tc.want == "" {
+				require.ErrorIs(t, err, ErrLoginRequired)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, tok.AccessToken.Reveal())
+			}
+			assert.Equal(t, tc.wantAcquires, g.acquires.Load())
+			assert.Zero(t, g.refreshes.Load(), "nothing to refresh")
+			require.NoError(t, m.Flush(context.Background()))
+		})
+	}
+}
