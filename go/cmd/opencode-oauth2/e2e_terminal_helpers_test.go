@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,14 +122,25 @@ type ptySession struct {
 
 // inTerminal starts oc with args on a new pseudo-terminal (nothing set
 // OPENCODE_OAUTH2_INTERACTIVE: the plugin must see the terminal itself).
+//
+// script runs its command with $SHELL -c; `exec` makes that shell become
+// OpenCode, so that the terminal's foreground process group is OpenCode and
+// its children, as when a person starts it from an interactive shell (which
+// gives each job a process group of its own). A shell left waiting in
+// between gets Ctrl-C too, and may answer it itself: dash, the /bin/sh of
+// Debian and Ubuntu (and what script runs when SHELL is unset), waits for
+// OpenCode, however it ended, and then kills itself with SIGINT, so that
+// script reports 130. bash happens to exec a lone command by itself, which
+// hid this. SHELL is pinned so that the quoting below is POSIX sh's and the
+// harness the same on every machine.
 func (oc *openCode) inTerminal(t *testing.T, args ...string) *ptySession {
 	t.Helper()
 	quoted := make([]string, 0, len(args)+1)
 	for _, a := range append([]string{oc.bin}, args...) {
 		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
 	}
-	cmd := exec.Command("script", "-qec", strings.Join(quoted, " "), "/dev/null")
-	cmd.Dir, cmd.Env = oc.dir, oc.env
+	cmd := exec.Command("script", "-qec", "exec "+strings.Join(quoted, " "), "/dev/null")
+	cmd.Dir, cmd.Env = oc.dir, append(slices.Clip(oc.env), "SHELL=/bin/sh")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
