@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"encoding/json"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,12 +27,7 @@ func TestInjectedClock(t *testing.T) {
 	idp := startFlakyIdP(t)
 	eng := engine.New(engine.Options{Log: logging.Discard(), CacheDir: t.TempDir(), WatchEvery: -1, Now: now})
 	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
-	raw, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{
-		"baseURL": idp.srv.URL + "/v1",
-		"oauth2": map[string]any{"issuer": idp.srv.URL, "clientId": "cli", "clientSecret": "cli-secret",
-			"authFlow": "client_credentials", "tokenEndpoint": idp.srv.URL + "/token"},
-	}}}})
-	require.NoError(t, err)
+	raw := machineProvider(t, idp.srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := eng.ApplyConfig(ctx, raw)

@@ -296,12 +296,7 @@ func TestNoUsableCacheDirectoryServesFromMemory(t *testing.T) {
 
 	logs := &syncBuffer{}
 	eng := engine.New(engine.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: blocked, WatchEvery: -1})
-	raw, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{
-		"baseURL": idp.srv.URL + "/v1",
-		"oauth2": map[string]any{"issuer": idp.srv.URL, "clientId": "cli", "clientSecret": "cli-secret",
-			"authFlow": "client_credentials", "tokenEndpoint": idp.srv.URL + "/token"},
-	}}}})
-	require.NoError(t, err)
+	raw := machineProvider(t, idp.srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := eng.ApplyConfig(ctx, raw)
@@ -324,4 +319,17 @@ func TestNoUsableCacheDirectoryServesFromMemory(t *testing.T) {
 	for _, e := range left {
 		assert.False(t, e.IsDir(), "nothing was created: %s", e.Name())
 	}
+}
+
+// machineProvider is a config with one client_credentials provider "gw"
+// against the test identity provider at url.
+func machineProvider(t *testing.T, url string) []byte {
+	t.Helper()
+	raw, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{
+		"baseURL": url + "/v1",
+		"oauth2": map[string]any{"issuer": url, "clientId": "cli", "clientSecret": "cli-secret",
+			"authFlow": "client_credentials", "tokenEndpoint": url + "/token"},
+	}}}})
+	require.NoError(t, err)
+	return raw
 }
