@@ -46,8 +46,8 @@ export async function buildShim(outfile = distFile) {
   if (text.includes("@opencode-ai/")) throw new Error("dist/index.js refers to @opencode-ai/*: use `import type`");
   const mod = await import(`${pathToFileURL(outfile).href}?check=${Date.now()}`);
   const keys = Object.keys(mod);
-  if (keys.length !== 1 || keys[0] !== "default" || typeof mod.default?.server !== "function") {
-    throw new Error(`dist/index.js must export only a default {id, server}; it exports: ${keys.join(", ")}`);
+  if (keys.length !== 1 || keys[0] !== "default" || typeof mod.default?.server !== "function" || typeof mod.default?.setup !== "function") {
+    throw new Error(`dist/index.js must export only a default {id, server, setup}; it exports: ${keys.join(", ")}`);
   }
   return outfile;
 }

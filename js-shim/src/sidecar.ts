@@ -332,8 +332,8 @@ export interface SidecarOptions {
   onStderr?: (line: string) => void;
   /** The running sidecar went away without being asked to. */
   onUnexpectedExit?: (reason: string) => void;
-  /** A restarted sidecar re-applied the last config; this is its result. */
-  onReapplied?: (result: unknown) => void;
+  /** A restarted sidecar is up (initialized): the adapter applies its configuration again. */
+  onStarted?: () => Promise<void>;
   /** Consecutive failed starts before giving up (default 3). */
   maxStartAttempts?: number;
   /** Pause between failed starts, multiplied by the attempt number (default 200 ms). */
@@ -354,8 +354,6 @@ export interface SidecarOptions {
 export class Sidecar {
   private conn: Connection | undefined;
   private starting: Promise<Connection> | undefined;
-  private lastConfig: unknown;
-  private hasConfig = false;
   private failedUntil = 0;
   private lastStartError: Error | undefined;
   private disposed = false;
@@ -376,17 +374,13 @@ export class Sidecar {
   /** Sends a request; the deadline defaults to the method's (protocol.md). */
   async request(method: Method, params: unknown, timeoutMs?: number): Promise<unknown> {
     const deadline = timeoutMs ?? this.deadlines[method] ?? 30_000;
-    if (method === "config/apply") {
-      this.lastConfig = params;
-      this.hasConfig = true;
-    }
-    const conn = await this.ensure(method === "config/apply");
+    const conn = await this.ensure();
     try {
       return await conn.request(method, params, deadline);
     } catch (e) {
       if (!(e instanceof SidecarExitedError) || method !== "headers/get" || this.disposed) throw e;
       // Restart once for this failure and retry: headers/get is idempotent.
-      const again = await this.ensure(false);
+      const again = await this.ensure();
       return await again.request(method, params, deadline);
     }
   }
@@ -396,27 +390,27 @@ export class Sidecar {
     if (this.conn?.alive === true) this.conn.notify(method, params);
   }
 
-  private ensure(skipReapply: boolean): Promise<Connection> {
+  private ensure(): Promise<Connection> {
     if (this.disposed) return Promise.reject(new SidecarExitedError("the opencode-oauth2 sidecar was shut down"));
     if (this.conn?.alive === true) return Promise.resolve(this.conn);
     if (this.starting !== undefined) return this.starting;
     if (Date.now() < this.failedUntil && this.lastStartError !== undefined) {
       return Promise.reject(this.lastStartError);
     }
-    const p = this.startWithRetries(skipReapply).finally(() => {
+    const p = this.startWithRetries().finally(() => {
       this.starting = undefined;
     });
     this.starting = p;
     return p;
   }
 
-  private async startWithRetries(skipReapply: boolean): Promise<Connection> {
+  private async startWithRetries(): Promise<Connection> {
     const attempts = Math.max(1, this.opts.maxStartAttempts ?? 3);
     const backoff = this.opts.startBackoffMs ?? 200;
     let last: Error = new Error("no attempt");
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
-        const conn = await this.startOnce(skipReapply);
+        const conn = await this.startOnce();
         this.failedUntil = 0;
         this.lastStartError = undefined;
         return conn;
@@ -438,7 +432,7 @@ export class Sidecar {
     throw err;
   }
 
-  private async startOnce(skipReapply: boolean): Promise<Connection> {
+  private async startOnce(): Promise<Connection> {
     this.spawnCount++;
     const conn = new Connection(
       this.opts.binary,
@@ -480,12 +474,9 @@ export class Sidecar {
         version: typeof r["version"] === "string" ? r["version"] : "unknown",
         capabilities: isRecord(r["capabilities"]) ? r["capabilities"] : {},
       };
-      if (this.hasConfig && !skipReapply) {
-        const applied = await conn.request("config/apply", this.lastConfig, this.deadlines["config/apply"]);
-        this.opts.onReapplied?.(applied);
-      }
       if (this.disposed) throw new SidecarExitedError("the opencode-oauth2 sidecar was shut down");
       this.conn = conn;
+      if (this.spawnCount > 1) await this.opts.onStarted?.().catch(() => undefined);
       return conn;
     } catch (e) {
       conn.kill("SIGKILL");

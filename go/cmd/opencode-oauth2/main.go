@@ -170,7 +170,7 @@ func serve(stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
-	eng := engine.New(engine.Options{Log: log, Sink: sink, Version: version})
+	eng := engine.NewHub(engine.Options{Log: log, Sink: sink, Version: version})
 	// Ctrl-C at the terminal reaches the whole foreground process group,
 	// this process too: it cancels the logins under way (OpenCode then
 	// starts without them) and never stops the sidecar, which ends when

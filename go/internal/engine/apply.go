@@ -26,14 +26,32 @@ const (
 	PlaceholderAPIKey = "oauth2-managed-bearer"
 )
 
-// ApplyConfig implements rpc.Service. The document is decoded once; the
-// steps below each take what they need from it.
+// ApplyConfig applies OpenCode's config object (OpenCode 1 hands it to the
+// config hook). The document is decoded once; the steps below each take
+// what they need from it.
 func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error) {
 	root, err := config.Decode(raw)
 	if err != nil {
 		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
 	}
 	e.restorePluginConfig(root)
+	return e.apply(ctx, root)
+}
+
+// ApplyFiles applies the OpenCode config files of the engine's directory,
+// read as OpenCode reads them (OpenCode 2 hands a plugin no config).
+func (e *Engine) ApplyFiles(ctx context.Context) (protocol.ConfigApplyResult, error) {
+	e.mu.RLock()
+	dir := e.directory
+	e.mu.RUnlock()
+	cfg, err := opencodecfg.Load(opencodecfg.Options{Dir: dir})
+	if err != nil {
+		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, err)
+	}
+	return e.apply(ctx, cfg.Tree)
+}
+
+func (e *Engine) apply(ctx context.Context, root *jsontree.Object) (protocol.ConfigApplyResult, error) {
 	res := config.ParseDocument(root)
 	userProviders := providerEntries(root)
 	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: e.problems(res),

@@ -55,7 +55,8 @@ type Engine struct {
 	mu          sync.RWMutex
 	notifier    rpc.Notifier
 	interactive bool
-	directory   string // OpenCode's project directory (initialize)
+	directory   string // OpenCode's project directory (initialize, or the location's)
+	location    string // the OpenCode location served ("" in OpenCode 1)
 	store       *store.Store
 	managedByID map[string]*managed
 	broken      map[string]string // provider id → why its oauth2 block was refused
@@ -255,7 +256,10 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 	if p.HTTPTimeout <= 0 {
 		p.HTTPTimeout = settings.HTTPTimeout
 	}
-	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt}
+	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
+		modelsChanged: func() {
+			e.notify(protocol.NotifyModelsChanged, protocol.ModelsChangedParams{ProviderID: p.ID, Location: e.location})
+		}}
 	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt, Now: d.now})
 	if err != nil {
 		return nil, err
@@ -275,7 +279,7 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 		Log:        e.log,
 		Now:        d.now,
 		OnChange: func() {
-			e.notify(protocol.NotifyInvalidate, protocol.InvalidateParams{ProviderID: p.ID})
+			e.notify(protocol.NotifyInvalidate, protocol.InvalidateParams{ProviderID: p.ID, Location: e.location})
 		},
 		LoginTimeout: loginTimeout(p),
 		// Requests are answered before the cache write; Shutdown and the
@@ -300,7 +304,8 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 // prompt forwards a login prompt (open this URL, enter this code) to the
 // shim, which shows it where the user sees it.
 func (e *Engine) prompt(p oauth.Prompt) {
-	params := protocol.PromptParams{ProviderID: p.ProviderID, Kind: p.Kind, Message: p.Message, URL: p.URL, UserCode: p.UserCode, Text: p.Text()}
+	params := protocol.PromptParams{ProviderID: p.ProviderID, Kind: p.Kind, Message: p.Message, URL: p.URL, UserCode: p.UserCode,
+		Text: p.Text(), Location: e.location}
 	if !p.ExpiresAt.IsZero() {
 		params.ExpiresAt = p.ExpiresAt.UnixMilli()
 	}

@@ -29,6 +29,8 @@ type deps struct {
 	bgWork *sync.WaitGroup
 	// prompt shows a login prompt where the user sees it.
 	prompt func(oauth.Prompt)
+	// modelsChanged tells the shim that the model list changed.
+	modelsChanged func()
 }
 
 // managed is one managed provider: its configuration, OAuth client, token manager, cache entry and models.
@@ -175,8 +177,11 @@ func (rt *managed) sync(ctx context.Context) error {
 	if changes.Empty() {
 		log.Debug("models unchanged", "count", len(ms))
 	} else {
-		log.Info("models synced; OpenCode shows changes at its next start", "count", len(ms),
+		log.Info("models synced", "count", len(ms),
 			"added", len(changes.Added), "removed", len(changes.Removed), "renamed", len(changes.Renamed))
+		if rt.modelsChanged != nil {
+			rt.modelsChanged()
+		}
 	}
 	return nil
 }

@@ -31,6 +31,11 @@ const (
 	NotifyInvalidate  = "headers/invalidate"
 	// NotifyLoginCancel (shim → sidecar) ends every login under way.
 	NotifyLoginCancel = "login/cancel"
+	// NotifyModelsChanged tells the shim that a provider's model list
+	// changed (OpenCode 2 lists it again at once).
+	NotifyModelsChanged = "models/changed"
+	// NotifyLocationClose (shim → sidecar) ends a location's providers.
+	NotifyLocationClose = "location/close"
 )
 
 // InitializeParams are the params of initialize.
@@ -66,7 +71,27 @@ type InitializeResult struct {
 
 // ConfigApplyParams are the params of config/apply.
 type ConfigApplyParams struct {
-	Config json.RawMessage `json:"config"`
+	// Config is OpenCode's config object; when absent, the sidecar reads
+	// the OpenCode config files of Directory itself (OpenCode 2 hands a
+	// plugin no config).
+	Config json.RawMessage `json:"config,omitempty"`
+	// Location names the OpenCode location (a project directory of the
+	// OpenCode 2 service) these providers belong to; "" is the only one
+	// of an OpenCode 1 process.
+	Location string `json:"location,omitempty"`
+	// Directory is the location's project directory.
+	Directory string `json:"directory,omitempty"`
+}
+
+// LocationParams are the params of location/close.
+type LocationParams struct {
+	Location string `json:"location"`
+}
+
+// ModelsChangedParams are the params of models/changed.
+type ModelsChangedParams struct {
+	ProviderID string `json:"providerID"`
+	Location   string `json:"location,omitempty"`
 }
 
 // Problem is one configuration problem as the shim receives it.
@@ -112,7 +137,8 @@ type LoginParams struct {
 	ProviderID string `json:"providerID"`
 	// Flow is "authorization_code" or "device_code"; empty means the
 	// provider's own flow.
-	Flow string `json:"flow,omitempty"`
+	Flow     string `json:"flow,omitempty"`
+	Location string `json:"location,omitempty"`
 }
 
 // LoginResult is the result of login.
@@ -133,7 +159,8 @@ type HeadersParams struct {
 	// Refused is the sha256 (hex) of an Authorization value the gateway
 	// refused although it was within its lifetime: that token is dropped and
 	// a renewed one answered (once for every request that saw it refused).
-	Refused string `json:"refused,omitempty"`
+	Refused  string `json:"refused,omitempty"`
+	Location string `json:"location,omitempty"`
 }
 
 // HeadersResult is the result of headers/get. Header values are sent in the
@@ -166,12 +193,14 @@ type PromptParams struct {
 	ExpiresAt  int64  `json:"expiresAt,omitempty"`
 	// Text is the whole prompt for a terminal (several lines), as the
 	// sidecar words it: the shim shows it as it is.
-	Text string `json:"text"`
+	Text     string `json:"text"`
+	Location string `json:"location,omitempty"`
 }
 
 // InvalidateParams are the params of headers/invalidate.
 type InvalidateParams struct {
 	ProviderID string `json:"providerID"`
+	Location   string `json:"location,omitempty"`
 }
 
 // TokenError is returned by the engine when no token can be had for a

@@ -134,7 +134,9 @@ func TestOversizedInputIsRefusedWithoutAllocatingIt(t *testing.T) {
 type stubService struct{}
 
 func (stubService) Initialize(context.Context, protocol.InitializeParams, Notifier) error { return nil }
-func (stubService) ApplyConfig(context.Context, json.RawMessage) (protocol.ConfigApplyResult, error) {
+func (stubService) CloseLocation(string)                                                  {}
+
+func (stubService) ApplyConfig(context.Context, protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
 	return protocol.ConfigApplyResult{}, nil
 }
 func (stubService) Headers(context.Context, protocol.HeadersParams) (protocol.HeadersResult, error) {

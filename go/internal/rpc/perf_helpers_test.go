@@ -192,13 +192,13 @@ func (p *pipes) closeAll() {
 // sidecar is the real server and engine, in this process, on OS pipes.
 type sidecar struct {
 	*client
-	eng *engine.Engine
+	hub *engine.Hub
 }
 
 func startPipeSidecar(tb testing.TB, watchEvery time.Duration) *sidecar {
 	tb.Helper()
 	p := newPipes(tb)
-	eng := engine.New(engine.Options{Log: logging.Discard(), CacheDir: tb.TempDir(), WatchEvery: watchEvery})
+	eng := engine.NewHub(engine.Options{Log: logging.Discard(), CacheDir: tb.TempDir(), WatchEvery: watchEvery})
 	srv := rpc.NewServer(eng, "bench", logging.Discard())
 	done := make(chan struct{})
 	go func() {
@@ -215,7 +215,7 @@ func startPipeSidecar(tb testing.TB, watchEvery time.Duration) *sidecar {
 		_ = eng.Shutdown(context.Background())
 		p.closeAll()
 	})
-	return &sidecar{client: newClient(p.clientOut, p.clientIn), eng: eng}
+	return &sidecar{client: newClient(p.clientOut, p.clientIn), hub: eng}
 }
 
 // initialize sends initialize and config/apply with the given providers and
@@ -227,7 +227,7 @@ func (s *sidecar) initialize(tb testing.TB, providers map[string]any, models int
 	_, err = s.call("config/apply", map[string]any{"config": map[string]any{"provider": providers}})
 	require.NoError(tb, err)
 	for id := range providers {
-		p, ok := s.eng.Provider(id)
+		p, ok := s.hub.Location("").Provider(id)
 		if !ok {
 			continue
 		}

@@ -50,7 +50,7 @@ func startServer(t *testing.T) *peer {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	log, sink := logging.New(io.Discard, 0)
-	eng := engine.New(engine.Options{Log: log, Sink: sink, WatchEvery: -1})
+	eng := engine.NewHub(engine.Options{Log: log, Sink: sink, WatchEvery: -1})
 	srv := rpc.NewServer(eng, "test", log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -31,12 +31,14 @@ type Service interface {
 	// Initialize is called once, after the version check. The notifier stays
 	// valid for the life of the connection.
 	Initialize(ctx context.Context, p protocol.InitializeParams, n Notifier) error
-	ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error)
+	ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error)
 	Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error)
 	// Login runs a provider's interactive login; it may wait minutes.
 	Login(ctx context.Context, p protocol.LoginParams) (protocol.LoginResult, error)
 	// CancelLogins ends every login under way (login/cancel).
 	CancelLogins()
+	// CloseLocation ends the providers of an OpenCode location (location/close).
+	CloseLocation(location string)
 	Shutdown(ctx context.Context) error
 }
 
@@ -187,10 +189,13 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 		if err := decode(req, &p); err != nil {
 			return nil, err
 		}
-		if len(p.Config) == 0 || string(p.Config) == "null" {
-			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "config/apply: params.config is required"}
+		if string(p.Config) == "null" {
+			p.Config = nil
 		}
-		return s.svc.ApplyConfig(ctx, p.Config)
+		if len(p.Config) == 0 && p.Directory == "" {
+			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "config/apply: params.config or params.directory is required"}
+		}
+		return s.svc.ApplyConfig(ctx, p)
 	case protocol.MethodHeadersGet:
 		var p protocol.HeadersParams
 		if err := decode(req, &p); err != nil {
@@ -211,6 +216,12 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 		return s.svc.Login(ctx, p)
 	case protocol.NotifyLoginCancel:
 		s.svc.CancelLogins()
+		return nil, nil
+	case protocol.NotifyLocationClose:
+		var p protocol.LocationParams
+		if err := decode(req, &p); err == nil {
+			s.svc.CloseLocation(p.Location)
+		}
 		return nil, nil
 	case protocol.MethodShutdown:
 		return nil, s.svc.Shutdown(ctx)

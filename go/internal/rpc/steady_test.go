@@ -52,7 +52,7 @@ func TestSteadyStateHasNoGoroutineOrFDGrowth(t *testing.T) {
 				_, err := s.call("config/apply", map[string]any{"config": map[string]any{"provider": providers(round)}})
 				require.NoError(t, err, "round %d", round)
 			}
-			p, ok := s.eng.Provider("churn")
+			p, ok := s.hub.Location("").Provider("churn")
 			require.True(t, ok)
 			require.True(t, waitFor(10*time.Second, func() bool { return !p.State().LastSyncAt.IsZero() }), "the last sync did not finish")
 		}

@@ -1,0 +1,331 @@
+// The OpenCode 2 adapter (design.md §8): `setup(ctx)` for each location (a
+// project directory) the OpenCode 2 service serves. One sidecar per OpenCode
+// process, shared by every location and kept across `opencode reload`; each
+// location's providers are applied under its own name. What is listed, what
+// a token is and how a login runs are the sidecar's decisions; this file
+// registers them with the host:
+//   - provider and model transforms: the entries config/apply answered;
+//   - http.request: the bearer on every model request (it wins over a stored
+//     credential); http.response: one renewal and one resend after a 401;
+//   - integration login methods ("Browser", "Device code") for user-flow
+//     providers: the sidecar's login, with a non-secret marker as OpenCode's
+//     credential (the tokens stay in the sidecar's cache);
+//   - models/changed and headers/invalidate: the location applies again and
+//     OpenCode reloads its provider list.
+// OpenCode 1.18 calls `setup` too, with a preview context: it does nothing there.
+
+import { parseApply, parseHeaders, type ApplyResult, type CachedHeaders } from "./apply.js";
+import { locateBinary } from "./binary.js";
+import { parseLoginResult } from "./login.js";
+import { sha256Hex } from "./refusal.js";
+import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar } from "./sidecar.js";
+
+type Settings = Record<string, unknown>;
+interface ProviderInfo {
+  name: string;
+  package: string;
+  activation?: string;
+  settings: Settings;
+}
+interface ModelInfo {
+  name: string;
+  limit: { context: number; output: number; input?: number };
+}
+interface ProviderDraft {
+  update(id: string, fn: (p: ProviderInfo) => void): void;
+}
+interface ModelDraft {
+  update(providerID: string, modelID: string, fn: (m: ModelInfo) => void): void;
+}
+interface HttpEvent {
+  request: Request;
+  response?: Response;
+}
+interface Credential {
+  type: "oauth";
+  methodID: string;
+  access: string;
+  refresh: string;
+  expires: number;
+}
+interface Authorization {
+  url: string;
+  instructions: string;
+  mode: "auto";
+  callback: Promise<Credential>;
+}
+interface IntegrationDraft {
+  update(id: string, fn: (i: { name: string }) => void): void;
+  method: {
+    update(m: {
+      integrationID: string;
+      method: { id: string; type: "oauth"; label: string };
+      authorize: () => Promise<Authorization>;
+      refresh: (c: Credential) => Promise<Credential>;
+      label: () => string;
+    }): void;
+  };
+}
+/** What this plugin uses of OpenCode 2's context (2.1.2). */
+export interface HostContext {
+  location: { directory: string; workspaceID?: string };
+  provider: { transform(fn: (d: ProviderDraft) => void): Promise<unknown>; reload(): Promise<unknown> };
+  model: { transform(fn: (d: ModelDraft) => void): Promise<unknown> };
+  session: { hook(name: "http.request" | "http.response", fn: (e: HttpEvent) => Promise<void>, o: { providerID: string }): Promise<unknown> };
+  integration: { transform(fn: (d: IntegrationDraft) => void): Promise<unknown> };
+}
+
+/** What OpenCode 2 stores as the credential of a login: a marker, never a token. */
+export const MARKER = "opencode-oauth2-managed";
+/** The login methods, by id, their labels (as in OpenCode 1) and the sidecar's flow. */
+const METHODS = [
+  { id: "browser", label: "Browser", flow: "authorization_code" },
+  { id: "device", label: "Device code", flow: "device_code" },
+] as const;
+/** OpenCode 2 fails requests while a plugin takes more than 5 s to activate. */
+const SETUP_BUDGET_MS = 4_000;
+/** How long the sidecar outlives its last location (an `opencode reload` comes back within it). */
+const LINGER_MS = 10_000;
+
+function isHostContext(ctx: unknown): ctx is HostContext {
+  if (!isRecord(ctx)) return false;
+  const f = (o: unknown, k: string): boolean => isRecord(o) && typeof o[k] === "function";
+  return f(ctx["provider"], "transform") && f(ctx["model"], "transform") && f(ctx["session"], "hook") && f(ctx["integration"], "transform");
+}
+
+// ------------------------------------------------------------ the shared sidecar
+
+let sidecar: Sidecar | undefined;
+const locations = new Map<string, Location>();
+let linger: ReturnType<typeof setTimeout> | undefined;
+
+function shared(): Sidecar {
+  if (linger !== undefined) clearTimeout(linger);
+  linger = undefined;
+  if (sidecar !== undefined) return sidecar;
+  const binary = locateBinary(import.meta.url);
+  sidecar = new Sidecar({
+    binary: binary.path,
+    // The host opens the browser for its login command; the sidecar only prints.
+    env: { ...process.env, OPENCODE_OAUTH2_BROWSER: "none" },
+    initializeParams: () => ({
+      protocolVersion: PROTOCOL_VERSION,
+      interactive: false,
+      hostVersion: `opencode ${process.env["OPENCODE_VERSION"] ?? "2"}`,
+      binary: { path: binary.path, source: binary.source, check: binary.check },
+    }),
+    onNotification: (method, params) => {
+      const p = isRecord(params) ? params : {};
+      locations.get(String(p["location"] ?? ""))?.notified(method, p);
+    },
+    // A restarted sidecar knows no location: each applies again.
+    onStarted: async () => {
+      await Promise.all([...locations.values()].filter((l) => l.applied !== undefined).map((l) => l.apply()));
+    },
+  });
+  return sidecar;
+}
+
+function release(): void {
+  if (locations.size > 0 || sidecar === undefined) return;
+  linger = setTimeout(() => {
+    linger = undefined;
+    if (locations.size > 0) return;
+    const s = sidecar;
+    sidecar = undefined;
+    void s?.dispose();
+  }, LINGER_MS);
+  linger.unref?.();
+}
+
+// ------------------------------------------------------------ one location
+
+class Location {
+  applied: ApplyResult | undefined;
+  private readonly cache = new Map<string, CachedHeaders>();
+  private readonly inflight = new Map<string, Promise<Record<string, string>>>();
+  private readonly hooked = new Set<string>();
+  private readonly prompts = new Map<string, (p: { url: string; text: string }) => void>();
+  private reapplying: Promise<void> | undefined;
+  /** A config/apply is under way: its answer has what a notification before it announces. */
+  private applying = 0;
+  closed = false;
+
+  constructor(
+    readonly key: string,
+    private readonly ctx: HostContext,
+  ) {}
+
+  /** config/apply for this location: the sidecar reads the location's OpenCode config files. */
+  async apply(timeoutMs?: number): Promise<ApplyResult> {
+    this.applying++;
+    try {
+      const params = { location: this.key, directory: this.ctx.location.directory };
+      const r = parseApply(await shared().request("config/apply", params, timeoutMs));
+      this.applied = r;
+      this.cache.clear();
+      return r;
+    } finally {
+      this.applying--;
+    }
+  }
+
+  /** The transforms, hooks and login methods, registered once per setup. */
+  async register(): Promise<void> {
+    await this.ctx.provider.transform((d) => {
+      for (const [id, e] of Object.entries(this.applied?.providers ?? {})) {
+        const options = isRecord(e["options"]) ? e["options"] : {};
+        d.update(id, (p) => {
+          p.name ||= String(e["name"] ?? id);
+          p.package ||= String(e["npm"] ?? "@ai-sdk/openai-compatible");
+          p.settings = { ...p.settings, baseURL: options["baseURL"] };
+          p.activation = "enabled";
+        });
+      }
+    });
+    await this.ctx.model.transform((d) => {
+      for (const [id, e] of Object.entries(this.applied?.providers ?? {})) {
+        const models = isRecord(e["models"]) ? e["models"] : {};
+        for (const [mid, m] of Object.entries(models)) {
+          if (!isRecord(m)) continue;
+          d.update(id, mid, (x) => {
+            if (typeof m["name"] === "string") x.name = m["name"];
+            const limit = m["limit"];
+            if (isRecord(limit) && typeof limit["context"] === "number" && typeof limit["output"] === "number") {
+              x.limit = { ...x.limit, context: limit["context"], output: limit["output"] };
+            }
+          });
+        }
+      }
+    });
+    await this.hookProviders();
+    const users = Object.keys(this.applied?.loginTimeouts ? Object.fromEntries(this.applied.loginTimeouts) : {});
+    if (users.length > 0) {
+      await this.ctx.integration.transform((d) => {
+        for (const id of users) {
+          const name = String(this.applied?.providers[id]?.["name"] ?? id);
+          d.update(id, (i) => {
+            i.name ||= name;
+          });
+          for (const m of METHODS) {
+            d.method.update({
+              integrationID: id,
+              method: { id: m.id, type: "oauth", label: m.label },
+              authorize: () => this.authorize(id, m.id, m.flow),
+              refresh: async (c) => c,
+              label: () => `${name} (opencode-oauth2)`,
+            });
+          }
+        }
+      });
+    }
+  }
+
+  /** http.request and http.response for every managed provider not hooked yet. */
+  private async hookProviders(): Promise<void> {
+    for (const id of this.applied?.managed ?? []) {
+      if (this.hooked.has(id)) continue;
+      this.hooked.add(id);
+      await this.ctx.session.hook("http.request", async (ev) => {
+        for (const [k, v] of Object.entries(await this.headers(id))) ev.request.headers.set(k, v);
+      }, { providerID: id });
+      await this.ctx.session.hook("http.response", async (ev) => {
+        if (ev.response?.status !== 401) return; // RFC 6750: a refusal is a 401, nothing else
+        const sent = ev.request.headers.get("authorization");
+        if (sent === null) return;
+        await ev.response.body?.cancel().catch(() => undefined);
+        const fresh = await this.headers(id, sha256Hex(sent));
+        const again = new Request(ev.request);
+        for (const [k, v] of Object.entries(fresh)) again.headers.set(k, v);
+        ev.response = await fetch(again);
+      }, { providerID: id });
+    }
+  }
+
+  /** The provider's headers: cached until the sidecar's cacheUntil, one request in flight. */
+  headers(id: string, refused?: string): Promise<Record<string, string>> {
+    const hit = this.cache.get(id);
+    if (refused === undefined && hit !== undefined && hit.until > Date.now()) return Promise.resolve(hit.headers);
+    const running = this.inflight.get(id);
+    if (running !== undefined && refused === undefined) return running;
+    this.cache.delete(id);
+    const p = (async () => {
+      const params = { providerID: id, location: this.key, ...(refused !== undefined ? { refused } : {}) };
+      const r = parseHeaders(await shared().request("headers/get", params));
+      if (r.cacheUntil !== undefined && r.cacheUntil > Date.now()) this.cache.set(id, { headers: r.headers, until: r.cacheUntil });
+      return r.headers;
+    })().finally(() => this.inflight.delete(id));
+    this.inflight.set(id, p);
+    return p;
+  }
+
+  /** A login method: the sidecar's login runs; its first prompt is what OpenCode shows. */
+  private async authorize(id: string, methodID: string, flow: string): Promise<Authorization> {
+    const prompt = new Promise<{ url: string; text: string }>((resolve) => this.prompts.set(id, resolve));
+    const timeout = this.applied?.loginTimeouts.get(id) ?? 300_000;
+    const done = shared()
+      .request("login", { providerID: id, flow, location: this.key }, timeout + Math.max(5_000, timeout / 10))
+      .then(async (v) => {
+        parseLoginResult(v);
+        await this.refresh();
+        return { type: "oauth" as const, methodID, access: MARKER, refresh: MARKER, expires: Date.now() + 10 * 365 * 86_400_000 };
+      });
+    const first = await Promise.race([prompt, done.then(() => ({ url: "", text: "logged in" }))]);
+    return { url: first.url, instructions: first.text, mode: "auto", callback: done };
+  }
+
+  /** Apply again and let OpenCode list the providers anew (a login, a new catalog). */
+  refresh(): Promise<void> {
+    this.reapplying ??= this.apply()
+      .then(() => this.hookProviders())
+      .then(() => (this.closed ? undefined : this.ctx.provider.reload()))
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => (this.reapplying = undefined));
+    return this.reapplying;
+  }
+
+  notified(method: string, p: Record<string, unknown>): void {
+    const id = String(p["providerID"] ?? "");
+    if (method === "prompt") {
+      const waiter = this.prompts.get(id);
+      this.prompts.delete(id);
+      waiter?.({ url: String(p["url"] ?? ""), text: String(p["text"] ?? "") });
+    } else if (method === "headers/invalidate") {
+      this.cache.delete(id);
+      const models = this.applied?.providers[id]?.["models"];
+      if (!isRecord(models) || Object.keys(models).length === 0) void this.refresh();
+    } else if (method === "models/changed" && this.applying === 0) {
+      void this.refresh();
+    }
+  }
+}
+
+/**
+ * `setup` for OpenCode 2: quick (cached models at once; a first start with
+ * nothing cached waits for the sidecar's bounded boot), the rest in the
+ * background. Returns the cleanup OpenCode calls on reload and stop.
+ */
+export async function setup(ctx: unknown): Promise<(() => void) | undefined> {
+  if (!isHostContext(ctx)) return undefined; // OpenCode 1's preview context
+  const ws = ctx.location.workspaceID;
+  const key = ws === undefined || ws === "" ? ctx.location.directory : `${ctx.location.directory}#${ws}`;
+  const loc = new Location(key, ctx);
+  locations.set(key, loc);
+  try {
+    await loc.apply(SETUP_BUDGET_MS);
+  } catch (e) {
+    // No provider to register; the sidecar's log and `opencode-oauth2 doctor` say why.
+    process.stderr.write(`opencode-oauth2: ${errorMessage(e)}\n`);
+  }
+  await loc.register();
+  return () => {
+    loc.closed = true;
+    if (locations.get(key) !== loc) return; // a newer setup serves this location
+    locations.delete(key);
+    sidecar?.notify("location/close", { location: key });
+    release();
+  };
+}
