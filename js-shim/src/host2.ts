@@ -292,7 +292,9 @@ class Location {
     if (method === "prompt") {
       const waiter = this.prompts.get(id);
       this.prompts.delete(id);
-      waiter?.({ url: String(p["url"] ?? ""), text: String(p["text"] ?? "") });
+      // OpenCode shows the URL itself; the code of a device login goes with the words.
+      const code = typeof p["userCode"] === "string" ? ` Code: ${p["userCode"]}` : "";
+      waiter?.({ url: String(p["url"] ?? ""), text: `${String(p["message"] ?? "")}${code}` });
     } else if (method === "headers/invalidate") {
       this.cache.delete(id);
       const models = this.applied?.providers[id]?.["models"];

@@ -1,5 +1,5 @@
-// Recover from a refused token: when a gateway answers 401 (or names
-// error="invalid_token" in WWW-Authenticate) to a request that carried a
+// Recover from a refused token: when a gateway answers 401 (RFC 6750: a
+// refusal is a 401, whatever a challenge says on another status) to a request that carried a
 // bearer this plugin handed out, although that token is within its lifetime
 // (revoked, keys rolled over, the gateway restarted), the sidecar is asked
 // for a renewed one (headers/get with `refused`: it drops that token and
@@ -26,9 +26,7 @@ function authorizationOf(init: RequestInit | undefined): string | undefined {
 }
 
 function refused(res: Response): boolean {
-  if (res.status === 401) return true;
-  const challenge = res.headers.get("www-authenticate") ?? "";
-  return res.status !== 403 && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge);
+  return res.status === 401;
 }
 
 /** A body fetch can send again: absent, or held in memory. */

@@ -52,12 +52,20 @@ describe("withRefusalRetry", () => {
     assert.equal(f.sent[1].body, '{"model":"m"}', "the same body");
   });
 
-  test("invalid_token in WWW-Authenticate with another status counts as a refusal", async () => {
-    const f = scripted([[400, { "www-authenticate": 'Bearer realm="x", error="invalid_token"' }], [200, {}]]);
-    const d = deps();
-    assert.equal((await m.withRefusalRetry("gw", d, f.fetch)(url, init("Bearer old"))).status, 200);
-    assert.equal(d.renewals.length, 1);
-  });
+  // RFC 6750: a refusal is a 401. A good answer (or a 400/500/503) carrying an
+  // invalid_token challenge from a confused gateway is passed through untouched:
+  // no renewal, no resend, the stream not cancelled.
+  for (const status of [200, 400, 500, 503]) {
+    test(`invalid_token in WWW-Authenticate on a ${status} is not a refusal`, async () => {
+      const f = scripted([[status, { "www-authenticate": 'Bearer realm="x", error="invalid_token"' }, "answer"]]);
+      const d = deps();
+      const res = await m.withRefusalRetry("gw", d, f.fetch)(url, init("Bearer old"));
+      assert.equal(res.status, status);
+      assert.equal(await res.text(), "answer", "the body is intact");
+      assert.equal(d.renewals.length, 0);
+      assert.equal(f.sent.length, 1);
+    });
+  }
 
   test("never a loop: a second refusal is reported with the gateway's message and the provider", async () => {
     const f = scripted([[401, {}, '{"error":{"message":"token revoked\\u001b[31m"}}']]);

@@ -82,6 +82,9 @@ type Manager struct {
 	// rejected is an access token the gateway refused within its lifetime:
 	// never fresh again, in memory or in the cache file.
 	rejected secret.String
+	// renewals are when the last refusals were accepted (Reject): at most
+	// RenewalBudget per RenewalWindow, whatever a gateway answers.
+	renewals []time.Time
 	flight   *flight
 	inflight int           // flights not yet finished (write included)
 	idle     chan struct{} // closed when inflight drops to 0
@@ -95,6 +98,13 @@ type flight struct {
 	tok   Token
 	err   error
 	login bool // the token came from an interactive login
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.opt.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.opt.Log
 }
 
 // NewManager returns a manager; nothing is read until the first call.
@@ -497,9 +507,33 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(authorizationSHA256)) != 1 {
 		return false
 	}
+	if !m.rejected.IsZero() && m.rejected.Equal(m.mem.AccessToken) {
+		return true // reported already: one renewal for all its callers
+	}
+	now := m.opt.Now()
+	recent := m.renewals[:0]
+	for _, t := range m.renewals {
+		if now.Sub(t) < RenewalWindow {
+			recent = append(recent, t)
+		}
+	}
+	m.renewals = recent
+	if len(recent) >= RenewalBudget {
+		m.log().Warn("the gateway keeps refusing fresh tokens; no renewal until the budget allows one",
+			"provider", m.opt.ProviderID, "renewals", len(recent), "window", RenewalWindow)
+		return false
+	}
+	m.renewals = append(m.renewals, now)
 	m.rejected = m.mem.AccessToken
 	return true
 }
+
+// The renewal budget: however a gateway answers, a provider's token is
+// renewed after a refusal at most RenewalBudget times per RenewalWindow.
+const (
+	RenewalBudget = 3
+	RenewalWindow = time.Minute
+)
 
 // NoTokenPrefix starts a state's LastError when no token could be had
 // (e.g. the refresh token was rejected); a later success clears such an

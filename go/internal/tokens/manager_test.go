@@ -377,6 +377,35 @@ func TestARefusedTokenIsRenewedOnceForAllItsCallers(t *testing.T) {
 	}
 }
 
+// TestTheRenewalBudgetBoundsWhatAGatewayCanMakeUsDo: a gateway that
+// refuses every token (or claims to) gets RenewalBudget renewals per
+// RenewalWindow, then the same token until the window moves on.
+func TestTheRenewalBudgetBoundsWhatAGatewayCanMakeUsDo(t *testing.T) {
+	now := time.Now()
+	g := &fakeGrant{lifetime: time.Hour}
+	m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: newEntry(t, t.TempDir()), Log: logging.Discard(),
+		Policy: Policy{Skew: 30 * time.Second}, Now: func() time.Time { return now }})
+	hash := func(tok Token) string {
+		sum := sha256.Sum256([]byte(tok.Authorization().Reveal()))
+		return hex.EncodeToString(sum[:])
+	}
+	tok, err := m.Token(context.Background(), NoLogin)
+	require.NoError(t, err)
+	for i := range RenewalBudget {
+		require.True(t, m.Reject(hash(tok)), "renewal %d is within the budget", i+1)
+		assert.True(t, m.Reject(hash(tok)), "the same refused token reported again costs nothing")
+		tok, err = m.Token(context.Background(), NoLogin)
+		require.NoError(t, err)
+	}
+	assert.False(t, m.Reject(hash(tok)), "the budget is spent")
+	same, err := m.Token(context.Background(), NoLogin)
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken.Reveal(), same.AccessToken.Reveal(), "no renewal beyond the budget")
+	assert.Equal(t, int32(1+RenewalBudget), g.acquires.Load())
+	now = now.Add(RenewalWindow)
+	assert.True(t, m.Reject(hash(tok)), "a new window, a new renewal")
+}
+
 // TestWhatEachModeDoesWithNothingCached: a mode bounds what acquire may do
 // to get a first token, for a user flow and a machine flow.
 func TestWhatEachModeDoesWithNothingCached(t *testing.T) {
