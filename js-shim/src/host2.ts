@@ -68,6 +68,7 @@ interface IntegrationDraft {
 }
 /** What this plugin uses of OpenCode 2's context (2.1.2). */
 export interface HostContext {
+  app?: { version?: string };
   location: { directory: string; workspaceID?: string };
   provider: { transform(fn: (d: ProviderDraft) => void): Promise<unknown>; reload(): Promise<unknown> };
   model: { transform(fn: (d: ModelDraft) => void): Promise<unknown> };
@@ -96,6 +97,7 @@ function isHostContext(ctx: unknown): ctx is HostContext {
 // ------------------------------------------------------------ the shared sidecar
 
 let sidecar: Sidecar | undefined;
+let hostVersion = "2";
 const locations = new Map<string, Location>();
 let linger: ReturnType<typeof setTimeout> | undefined;
 
@@ -111,7 +113,7 @@ function shared(): Sidecar {
     initializeParams: () => ({
       protocolVersion: PROTOCOL_VERSION,
       interactive: false,
-      hostVersion: `opencode ${process.env["OPENCODE_VERSION"] ?? "2"}`,
+      hostVersion,
       binary: { path: binary.path, source: binary.source, check: binary.check },
     }),
     onNotification: (method, params) => {
@@ -312,6 +314,7 @@ class Location {
  */
 export async function setup(ctx: unknown): Promise<(() => void) | undefined> {
   if (!isHostContext(ctx)) return undefined; // OpenCode 1's preview context
+  hostVersion = ctx.app?.version ?? hostVersion;
   const ws = ctx.location.workspaceID;
   const key = ws === undefined || ws === "" ? ctx.location.directory : `${ctx.location.directory}#${ws}`;
   const loc = new Location(key, ctx);

@@ -113,6 +113,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 	}
 	checkSources(r, cfg, c.getenv)
 	checkPluginEntry(r, cfg)
+	checkHost(ctx, r, c)
 	// Checked before the engine opens (and tightens) the directory.
 	checkCacheDir(r, engine.CacheDirFor(config.ParseDocument(cfg.Tree).Settings), createProbe)
 
@@ -254,19 +255,6 @@ func checkSources(r *report, cfg opencodecfg.Config, getenv func(string) string)
 }
 
 // checkPluginEntry warns when the config does not load the plugin.
-func checkPluginEntry(r *report, cfg opencodecfg.Config) {
-	list, _ := cfg.Tree.Get("plugin")
-	plugins, _ := list.([]any)
-	for _, p := range plugins {
-		if s, ok := p.(string); ok && strings.Contains(s, "opencode-oauth2") {
-			r.add("config", "plugin", statusOK, fmt.Sprintf("OpenCode loads %q", s), "")
-			return
-		}
-	}
-	r.add("config", "plugin", statusWarn, `"@vymalo/opencode-oauth2" is not in the config's plugin list`,
-		`add it ("plugin": ["@vymalo/opencode-oauth2"]) unless you load the plugin from a plugins directory`)
-}
-
 func problemFix(p config.Problem) string {
 	if p.Severity == config.SeverityError {
 		return "fix " + p.Field + "; the provider is skipped until then"
