@@ -3,14 +3,13 @@
 // node_modules/.bin/opencode-oauth2): finds the sidecar binary the way the plugin does
 // (js-shim/src/binary.ts) and runs it with this process's arguments and terminal.
 //   1. OPENCODE_OAUTH2_BINARY, 2. the platform package @vymalo/opencode-oauth2-<os>-<arch>
-//   (its sha256 checked against js-shim/dist/binaries.json when that is there),
+//   (refused when another user could replace it, as the plugin refuses it),
 //   3. a development build <repo>/bin/opencode-oauth2 (unless OPENCODE_OAUTH2_FORBID_DEV_BUILD).
 // The exit code is the binary's; a binary killed by a signal kills this process with it.
 // Plain JavaScript with no dependencies: it must start fast and run on any Node >= 20.
 
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,14 +58,23 @@ function findBinary() {
   );
 }
 
-/** The platform package's binary, refused unless its sha256 is the one this package recorded. */
+/**
+ * The platform package's binary by its canonical path, refused when another user could
+ * replace it or a directory above it (the rule of js-shim/src/binary.ts, untrusted()).
+ */
 function verified(pkg, path) {
-  const manifest = join(here, "..", "dist", "binaries.json");
-  if (!existsSync(manifest)) return path; // the repository, not a packed package
-  const want = JSON.parse(readFileSync(manifest, "utf8")).binaries?.[pkg]?.sha256;
-  const got = createHash("sha256").update(readFileSync(path)).digest("hex");
-  if (want !== got) fail(`sha256 mismatch for ${path}: expected ${want ?? "(none recorded)"}, actual ${got}; reinstall ${PACKAGE}.`);
-  return path;
+  const real = realpathSync(path);
+  if (process.platform === "win32") return real;
+  const uid = process.getuid(), gid = process.getgid();
+  for (let cur = real; ; cur = dirname(cur)) {
+    const st = statSync(cur);
+    const sticky = st.isDirectory() && (st.mode & 0o1000) !== 0;
+    const open = st.uid !== uid && st.uid !== 0 ? `belongs to another user (uid ${st.uid})`
+      : (st.mode & 0o002) && !sticky ? "is writable by every user"
+      : (st.mode & 0o020) && st.gid !== gid && !sticky ? `is writable by the group ${st.gid}` : "";
+    if (open) fail(`refusing to run ${real} (${pkg}): another user could replace it (${cur} ${open}); reinstall ${PACKAGE} where only you can write.`);
+    if (dirname(cur) === cur) return real;
+  }
 }
 
 // Run through npx (npm exec), the binary is on PATH only for this run: its hints

@@ -4,17 +4,11 @@
 //   3. a development build <repo>/bin/opencode-oauth2 (refused when
 //      OPENCODE_OAUTH2_FORBID_DEV_BUILD=1, so a packed-package test cannot pass by accident);
 //      it comes before 2 for the repository's own bundle (one without binaries.json).
-// Then checks it before the first spawn (verifyBinary): it must be executable, and a
-// binary from the platform package must have the sha256 recorded in this package's
-// js-shim/dist/binaries.json (written by js-shim/pack.mjs); otherwise it is refused.
-// The hash is computed once per installed binary: a stamp next to binaries.json
-// records the file version (size, mtime, ctime, inode) that had the right sha256,
-// and a later start with the same version skips the 10 MB read (docs/security.md).
-// Overrides and development builds are not hashed (the log says so).
+// Then checks it before every spawn (verifyBinary): it must be executable, and no
+// other user may be able to replace it or a directory above it (docs/security.md).
 // Every input is injectable so the rules are unit-tested without touching the machine.
 
-import { createHash } from "node:crypto";
-import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -180,237 +174,91 @@ export function defaultResolveInputs(moduleUrl: string): ResolveInputs {
   };
 }
 
-// ---------------------------------------------------------------- verification
+// ---------------------------------------------------------------- trust
 
-/** The file, next to the bundle, that records the sha256 of every packaged binary. */
+/** Written by js-shim/pack.mjs beside the bundle of a packed package (the repository's bundle has none). */
 export const MANIFEST_FILE = "binaries.json";
 
-export interface BinaryEntry {
-  /** Path inside the platform package, e.g. bin/opencode-oauth2. */
-  file: string;
-  /** Lower-case hex. */
-  sha256: string;
-  size: number;
-}
-
-/** js-shim/dist/binaries.json, as js-shim/pack.mjs writes it. */
-export interface BinaryManifest {
-  package: string;
-  version: string;
-  /** By platform package name. */
-  binaries: Record<string, BinaryEntry>;
-}
-
-export interface VerifyInputs {
-  platform: string;
-  arch: string;
-  /** Directory of the running shim; binaries.json is read from there. */
-  moduleDir: string;
-  /** The text of a file, or undefined when it cannot be read. */
-  readText: (p: string) => string | undefined;
-  /** The sha256 (lower-case hex) of a file's content; throws when it cannot be read. */
-  sha256: (p: string) => string;
-  /** True when the file may be executed by this process (always true on Windows). */
-  isExecutable: (p: string) => boolean;
-  /** What identifies a version of a file on disk, or undefined when it cannot be told. */
-  identify: (p: string) => FileIdentity | undefined;
-  /** Writes a file (the stamp); failures are ignored (a read-only install hashes at every start). */
-  writeText: (p: string, text: string) => void;
-}
-
-/**
- * A file version as the kernel sees it. ctime and the inode change with any
- * write, rename or chmod and cannot be set by a process, so a file whose
- * content changed does not keep them (size and mtime alone can be forged).
- */
-export interface FileIdentity {
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-}
-
-/** Next to binaries.json: the binary verified last, so it is hashed once per installation. */
-export const STAMP_FILE = ".binary-verified.json";
-
-/** Whether the stamp says this very file version was hashed and had the expected sha256. */
-function stamped(text: string | undefined, path: string, sha256: string, id: FileIdentity): boolean {
-  if (text === undefined) return false;
-  try {
-    const v: unknown = JSON.parse(text);
-    return (
-      isRecord(v) &&
-      v["path"] === path &&
-      v["sha256"] === sha256 &&
-      v["size"] === id.size &&
-      v["mtimeMs"] === id.mtimeMs &&
-      v["ctimeMs"] === id.ctimeMs &&
-      v["ino"] === id.ino
-    );
-  } catch {
-    return false;
-  }
-}
-
 export interface VerifiedBinary extends ResolvedBinary {
-  /** What was checked, for the log: "sha256 verified" or why it was not checked. */
+  /** What was checked, for the log. */
   check: string;
 }
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+/** What the trust check reads of the machine (injectable for tests). */
+export interface TrustInputs {
+  platform: string;
+  uid: number;
+  gid: number;
+  /** The canonical path (symlinks resolved); throws when it does not exist. */
+  realpath: (p: string) => string;
+  stat: (p: string) => { uid: number; gid: number; mode: number; isDirectory: boolean };
+  /** True when the file may be executed by this process. */
+  isExecutable: (p: string) => boolean;
 }
 
-/** Parses binaries.json; throws a message saying what is wrong with it. */
-export function parseManifest(text: string, where: string): BinaryManifest {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${where} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  if (!isRecord(v) || typeof v["version"] !== "string" || !isRecord(v["binaries"])) {
-    throw new Error(`${where} does not have the expected shape ({package, version, binaries})`);
-  }
-  const binaries: Record<string, BinaryEntry> = {};
-  for (const [name, e] of Object.entries(v["binaries"])) {
-    if (!isRecord(e) || typeof e["file"] !== "string" || typeof e["sha256"] !== "string" || !SHA256_HEX.test(e["sha256"])) {
-      throw new Error(`${where}: the entry for ${name} has no valid file and sha256`);
-    }
-    binaries[name] = { file: e["file"], sha256: e["sha256"], size: typeof e["size"] === "number" ? e["size"] : -1 };
-  }
-  return { package: typeof v["package"] === "string" ? v["package"] : PACKAGE, version: v["version"], binaries };
-}
-
-/** The version in the platform package's package.json (bin/<exe> -> ../package.json), for messages. */
-function installedVersion(binaryPath: string, inp: VerifyInputs): string | undefined {
-  const text = inp.readText(join(dirname(binaryPath), "..", "package.json"));
-  if (text === undefined) return undefined;
-  try {
-    const v: unknown = JSON.parse(text);
-    return isRecord(v) && typeof v["version"] === "string" ? v["version"] : undefined;
-  } catch {
-    return undefined;
+/**
+ * Why another user could replace the binary, or undefined when nobody but this
+ * user (and root) can: the file and every directory above it must belong to
+ * this user or root and be writable by nobody else (a sticky directory such as
+ * /tmp may be: others cannot rename or remove what is not theirs; a group may
+ * write only when it is this user's own group). npm verified what it installed;
+ * this check closes what comes after (a package planted in a shared directory
+ * that module resolution walks up to, a file swapped between a check and the
+ * spawn) and is cheap enough to run before every spawn.
+ */
+export function untrusted(real: string, inp: TrustInputs): string | undefined {
+  for (let cur = real; ; cur = dirname(cur)) {
+    const st = inp.stat(cur);
+    if (st.uid !== inp.uid && st.uid !== 0) return `${cur} belongs to another user (uid ${st.uid})`;
+    const sticky = st.isDirectory && (st.mode & 0o1000) !== 0;
+    if ((st.mode & 0o002) !== 0 && !sticky) return `${cur} is writable by every user`;
+    if ((st.mode & 0o020) !== 0 && st.gid !== inp.gid && !sticky) return `${cur} is writable by the group ${st.gid}`;
+    if (dirname(cur) === cur) return undefined;
   }
 }
 
 /**
- * Checks a resolved binary before it is first started. Throws (fail closed) when it
- * is not executable, or when it came from the platform package and its sha256 is not
- * the one this package recorded (or cannot be checked at all).
+ * Checks a resolved binary before each spawn: executable, and out of other
+ * users' reach (untrusted). Returns its canonical path, which is what runs.
  */
-export function verifyBinary(bin: ResolvedBinary, inp: VerifyInputs): VerifiedBinary {
-  if (!inp.isExecutable(bin.path)) {
+export function verifyBinary(bin: ResolvedBinary, inp: TrustInputs): VerifiedBinary {
+  let real: string;
+  try {
+    real = inp.realpath(bin.path);
+  } catch (e) {
+    throw new Error(`${PACKAGE}: the sidecar binary ${bin.path} cannot be found: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!inp.isExecutable(real)) {
     const fix =
       bin.source === "platform-package"
-        ? `The package manager did not keep its execute permission: reinstall ${PACKAGE}, or run chmod +x "${bin.path}".`
-        : `Run chmod +x "${bin.path}".`;
-    const what = bin.source === "env" ? `OPENCODE_OAUTH2_BINARY points at ${bin.path}, which` : `The sidecar binary ${bin.path}`;
+        ? `The package manager did not keep its execute permission: reinstall ${PACKAGE}, or run chmod +x "${real}".`
+        : `Run chmod +x "${real}".`;
+    const what = bin.source === "env" ? `OPENCODE_OAUTH2_BINARY points at ${real}, which` : `The sidecar binary ${real}`;
     throw new Error(`${PACKAGE}: ${what} is not executable. ${fix}`);
   }
-  if (bin.source === "env") return { ...bin, check: "sha256 not checked: an OPENCODE_OAUTH2_BINARY override" };
-  if (bin.source === "dev-build") return { ...bin, check: "sha256 not checked: a development build" };
-
-  const pkg = platformPackage(inp.platform, inp.arch) ?? "the platform package";
-  const manifestPath = join(inp.moduleDir, MANIFEST_FILE);
-  const refuse = `${PACKAGE}: refusing to start the sidecar binary ${bin.path}`;
-  const text = inp.readText(manifestPath);
-  if (text === undefined) {
+  if (inp.platform === "win32") return { path: real, source: bin.source, check: "executable (no owner check on Windows)" };
+  const why = untrusted(real, inp);
+  if (why !== undefined) {
     throw new Error(
-      `${refuse}: its sha256 cannot be checked because ${manifestPath} is missing or unreadable ` +
-        `(it is part of the published package). Reinstall ${PACKAGE}, or set OPENCODE_OAUTH2_BINARY to a binary you trust.`,
+      `${PACKAGE}: refusing to start the sidecar binary ${real}: another user could replace it (${why}). ` +
+        `Install ${PACKAGE} where only you can write (OpenCode's own plugin cache is), or set OPENCODE_OAUTH2_BINARY to a binary in such a place.`,
     );
   }
-  let manifest: BinaryManifest;
-  try {
-    manifest = parseManifest(text, manifestPath);
-  } catch (e) {
-    throw new Error(`${refuse}: ${e instanceof Error ? e.message : String(e)}. Reinstall ${PACKAGE}.`);
-  }
-  const entry = manifest.binaries[pkg];
-  if (entry === undefined) {
-    throw new Error(
-      `${refuse}: ${manifestPath} (${PACKAGE} ${manifest.version}) records no sha256 for ${pkg}, so this build of ` +
-        `${PACKAGE} was not packaged for ${inp.platform}-${inp.arch}. Install a published release, or set OPENCODE_OAUTH2_BINARY.`,
-    );
-  }
-  const stampPath = join(inp.moduleDir, STAMP_FILE);
-  const before = inp.identify(bin.path);
-  if (before !== undefined && stamped(inp.readText(stampPath), bin.path, entry.sha256, before)) {
-    return { ...bin, check: "sha256 verified (unchanged since it was hashed)" };
-  }
-  let actual: string;
-  try {
-    actual = inp.sha256(bin.path);
-  } catch (e) {
-    throw new Error(`${refuse}: it cannot be read to check its sha256: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  if (actual !== entry.sha256) {
-    const installed = installedVersion(bin.path, inp);
-    const versionNote =
-      installed !== undefined && installed !== manifest.version
-        ? ` The installed ${pkg} is version ${installed}, but ${PACKAGE} is ${manifest.version}: both must be the same version.`
-        : ` The file was modified or replaced after installation.`;
-    throw new Error(
-      `${refuse}: sha256 mismatch for ${bin.path}: expected ${entry.sha256}, actual ${actual} ` +
-        `(the expected hash is recorded by ${PACKAGE} ${manifest.version} in ${manifestPath}).${versionNote} Reinstall ${PACKAGE}.`,
-    );
-  }
-  // Stamp only a version that did not change while it was hashed.
-  const after = inp.identify(bin.path);
-  if (before !== undefined && after !== undefined && JSON.stringify(before) === JSON.stringify(after)) {
-    try {
-      inp.writeText(stampPath, JSON.stringify({ path: bin.path, sha256: entry.sha256, ...after }));
-    } catch {
-      /* a read-only installation: hashed again at the next start */
-    }
-  }
-  return { ...bin, check: "sha256 verified" };
+  return { path: real, source: bin.source, check: "owner and permissions checked" };
 }
 
-/** sha256 of a file, read in 1 MiB chunks. */
-export function sha256File(p: string): string {
-  const hash = createHash("sha256");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const fd = openSync(p, "r");
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest("hex");
-}
-
-export function defaultVerifyInputs(inp: Pick<ResolveInputs, "platform" | "arch" | "moduleDir">): VerifyInputs {
+export function defaultTrustInputs(platform: string): TrustInputs {
   return {
-    platform: inp.platform,
-    arch: inp.arch,
-    moduleDir: inp.moduleDir,
-    readText: (p) => {
-      try {
-        return readFileSync(p, "utf8");
-      } catch {
-        return undefined;
-      }
+    platform,
+    uid: process.getuid?.() ?? -1,
+    gid: process.getgid?.() ?? -1,
+    realpath: (p) => realpathSync(p),
+    stat: (p) => {
+      const st = statSync(p);
+      return { uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory() };
     },
-    sha256: sha256File,
-    identify: (p) => {
-      try {
-        const st = statSync(p);
-        return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
-      } catch {
-        return undefined;
-      }
-    },
-    writeText: (p, text) => writeFileSync(p, text, { mode: 0o600 }),
     isExecutable: (p) => {
-      if (inp.platform === "win32") return true;
+      if (platform === "win32") return true;
       try {
         accessSync(p, constants.X_OK);
         return true;
@@ -421,8 +269,13 @@ export function defaultVerifyInputs(inp: Pick<ResolveInputs, "platform" | "arch"
   };
 }
 
-/** Resolves and checks the sidecar binary for the shim running from moduleUrl (import.meta.url). */
-export function locateBinary(moduleUrl: string): VerifiedBinary {
+/**
+ * Resolves and checks the sidecar binary for the shim running from moduleUrl
+ * (import.meta.url); `verify` checks it again (before each restart).
+ */
+export function locateBinary(moduleUrl: string): VerifiedBinary & { verify: () => void } {
   const inp = defaultResolveInputs(moduleUrl);
-  return verifyBinary(resolveBinary(inp), defaultVerifyInputs(inp));
+  const trust = defaultTrustInputs(inp.platform);
+  const bin = verifyBinary(resolveBinary(inp), trust);
+  return { ...bin, verify: () => void verifyBinary(bin, trust) };
 }

@@ -92,6 +92,7 @@ export const server: Plugin = async (input) => {
     const binary = locateBinary(import.meta.url);
     sidecar = new Sidecar({
       binary: binary.path,
+    verify: binary.verify,
       initializeParams: () => {
         const params: InitializeParams = { protocolVersion: PROTOCOL_VERSION, interactive: isInteractive(process.env, process.argv) };
         host ??= { version: hostVersion(process.env) };

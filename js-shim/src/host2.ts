@@ -108,6 +108,7 @@ function shared(): Sidecar {
   const binary = locateBinary(import.meta.url);
   sidecar = new Sidecar({
     binary: binary.path,
+    verify: binary.verify,
     // The host opens the browser for its login command; the sidecar only prints.
     env: { ...process.env, OPENCODE_OAUTH2_BROWSER: "none" },
     initializeParams: () => ({

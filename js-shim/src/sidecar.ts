@@ -323,6 +323,8 @@ export interface InitializeParams {
 
 export interface SidecarOptions {
   binary: string;
+  /** Checks the binary again before each spawn (throws to refuse it). */
+  verify?: () => void;
   /** Default ["serve"]. */
   args?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -433,6 +435,7 @@ export class Sidecar {
   }
 
   private async startOnce(): Promise<Connection> {
+    this.opts.verify?.();
     this.spawnCount++;
     const conn = new Connection(
       this.opts.binary,

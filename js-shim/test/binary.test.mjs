@@ -1,8 +1,7 @@
 // Binary resolution: every source, every error message, with injected inputs.
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { appendFile, chmod, mkdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, realpath, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
@@ -257,161 +256,79 @@ describe("resolveBinary: the repository's bundle and clear errors", () => {
   }
 });
 
-describe("verifyBinary", () => {
-  const bin = join(pkgDir, "bin/opencode-oauth2");
-  const good = "a".repeat(64);
-  const bad = "b".repeat(64);
-  const manifest = (binaries) => JSON.stringify({ package: "@vymalo/opencode-oauth2", version: "1.2.3", binaries });
-  const identity = { size: 10, mtimeMs: 1, ctimeMs: 2, ino: 3 };
-  function vinputs({ platform = "linux", arch = "x64", texts = {}, hash = good, executable = true, id = identity } = {}) {
-    const hashed = [];
+describe("verifyBinary: nobody else can replace what runs", () => {
+  const me = 1000;
+  const dirOf = (mode, uid = me, gid = me) => ({ uid, gid, mode: 0o40000 | mode, isDirectory: true });
+  /** A tree: every path maps to its owner and mode; the binary is /home/u/.cache/pkg/bin/x. */
+  function trust(over = {}, { platform = "linux", exec = true, real = (p) => p } = {}) {
+    const tree = {
+      "/": dirOf(0o755, 0, 0),
+      "/home": dirOf(0o755, 0, 0),
+      "/home/u": dirOf(0o700),
+      "/home/u/.cache": dirOf(0o755),
+      "/home/u/.cache/pkg": dirOf(0o755),
+      "/home/u/.cache/pkg/bin": dirOf(0o755),
+      "/home/u/.cache/pkg/bin/x": { uid: me, gid: me, mode: 0o100755, isDirectory: false },
+      ...over,
+    };
     return {
-      hashed,
-      texts,
       platform,
-      arch,
-      moduleDir,
-      readText: (p) => texts[p],
-      writeText: (p, text) => {
-        texts[p] = text;
+      uid: me,
+      gid: me,
+      realpath: (p) => {
+        const r = real(p);
+        if (!(r in tree)) throw new Error(`ENOENT: ${r}`);
+        return r;
       },
-      identify: () => (typeof id === "function" ? id() : id),
-      sha256: (p) => {
-        hashed.push(p);
-        if (hash instanceof Error) throw hash;
-        return hash;
-      },
-      isExecutable: () => executable,
+      stat: (p) => tree[p],
+      isExecutable: () => exec,
     };
   }
-  const withManifest = (extra = {}) => ({
-    [manifestFile]: manifest({ "@vymalo/opencode-oauth2-linux-x64": { file: "bin/opencode-oauth2", sha256: good, size: 1 } }),
-    ...extra,
+  const bin = { path: "/home/u/.cache/pkg/bin/x", source: "platform-package" };
+
+  test("a binary of this user, in directories only this user (and root) can write: it runs, by its canonical path", () => {
+    const r = b.verifyBinary({ ...bin, path: "/link" }, trust({}, { real: (p) => (p === "/link" ? bin.path : p) }));
+    assert.deepEqual(r, { path: bin.path, source: "platform-package", check: "owner and permissions checked" });
   });
 
-  test("hashed once per installed binary: the stamp holds while the file version does", () => {
-    const inp = vinputs({ texts: withManifest() });
-    b.verifyBinary({ path: bin, source: "platform-package" }, inp);
-    assert.equal(inp.hashed.length, 1);
-    const r = b.verifyBinary({ path: bin, source: "platform-package" }, inp);
-    assert.equal(r.check, "sha256 verified (unchanged since it was hashed)");
-    assert.equal(inp.hashed.length, 1, "not hashed again");
-    for (const [what, changed] of [
-      ["size", { ...identity, size: 11 }],
-      ["mtime", { ...identity, mtimeMs: 9 }],
-      ["ctime (content rewritten, mtime forged)", { ...identity, ctimeMs: 9 }],
-      ["inode (file replaced)", { ...identity, ino: 9 }],
-    ]) {
-      const again = vinputs({ texts: { ...inp.texts }, id: changed });
-      b.verifyBinary({ path: bin, source: "platform-package" }, again);
-      assert.equal(again.hashed.length, 1, `a new ${what} is hashed again`);
-    }
-    const other = vinputs({ texts: { ...inp.texts, [manifestFile]: manifest({ "@vymalo/opencode-oauth2-linux-x64": { file: "bin/opencode-oauth2", sha256: bad, size: 1 } }) } });
-    assert.throws(() => b.verifyBinary({ path: bin, source: "platform-package" }, other), /sha256 mismatch/, "a stamp for another expected hash counts for nothing");
-  });
-
-  test("a file that changes while it is hashed is not stamped; a mismatch is never stamped", () => {
-    let n = 0;
-    const moving = vinputs({ texts: withManifest(), id: () => ({ ...identity, ctimeMs: ++n }) });
-    b.verifyBinary({ path: bin, source: "platform-package" }, moving);
-    assert.equal(moving.texts[join(moduleDir, b.STAMP_FILE)], undefined);
-    const wrong = vinputs({ texts: withManifest(), hash: bad });
-    assert.throws(() => b.verifyBinary({ path: bin, source: "platform-package" }, wrong));
-    assert.equal(wrong.texts[join(moduleDir, b.STAMP_FILE)], undefined);
-  });
-
-  test("platform package with the recorded sha256: verified", () => {
-    const inp = vinputs({ texts: withManifest() });
-    const r = b.verifyBinary({ path: bin, source: "platform-package" }, inp);
-    assert.deepEqual(r, { path: bin, source: "platform-package", check: "sha256 verified" });
-    assert.deepEqual(inp.hashed, [bin]);
-  });
-
-  test("an override is not hashed, and says so", () => {
-    const inp = vinputs();
-    const r = b.verifyBinary({ path: "/opt/x", source: "env" }, inp);
-    assert.equal(r.check, "sha256 not checked: an OPENCODE_OAUTH2_BINARY override");
-    assert.deepEqual(inp.hashed, []);
-  });
-
-  test("a development build is not hashed, and says so", () => {
-    const inp = vinputs();
-    const r = b.verifyBinary({ path: devBuild, source: "dev-build" }, inp);
-    assert.equal(r.check, "sha256 not checked: a development build");
-    assert.deepEqual(inp.hashed, []);
-  });
-
-  test("sha256 mismatch: names the file, the expected and the actual hash", () => {
-    assert.throws(
-      () => b.verifyBinary({ path: bin, source: "platform-package" }, vinputs({ texts: withManifest(), hash: bad })),
-      (e) => {
-        assert.ok(e.message.includes(`refusing to start the sidecar binary ${bin}`), e.message);
-        assert.ok(e.message.includes(`sha256 mismatch for ${bin}: expected ${good}`), e.message);
-        assert.ok(e.message.includes(`actual ${bad}`), e.message);
-        assert.ok(e.message.includes(manifestFile), e.message);
-        assert.match(e.message, /modified or replaced after installation/);
-        return true;
-      },
-    );
-  });
-
-  test("sha256 mismatch from a version skew says which versions differ", () => {
-    const texts = withManifest({ [join(pkgDir, "package.json")]: JSON.stringify({ name: "x", version: "1.2.2" }) });
-    assert.throws(
-      () => b.verifyBinary({ path: bin, source: "platform-package" }, vinputs({ texts, hash: bad })),
-      /The installed @vymalo\/opencode-oauth2-linux-x64 is version 1\.2\.2, but @vymalo\/opencode-oauth2 is 1\.2\.3: both must be the same version/,
-    );
-  });
-
-  test("no binaries.json: fail closed, naming it", () => {
-    assert.throws(
-      () => b.verifyBinary({ path: bin, source: "platform-package" }, vinputs()),
-      (e) => {
-        assert.ok(e.message.includes(`its sha256 cannot be checked because ${manifestFile} is missing or unreadable`), e.message);
-        return true;
-      },
-    );
-  });
-
-  test("binaries.json without this platform: fail closed, naming the package", () => {
-    const texts = { [manifestFile]: manifest({ "@vymalo/opencode-oauth2-darwin-arm64": { file: "bin/opencode-oauth2", sha256: good, size: 1 } }) };
-    assert.throws(
-      () => b.verifyBinary({ path: bin, source: "platform-package" }, vinputs({ texts })),
-      /records no sha256 for @vymalo\/opencode-oauth2-linux-x64/,
-    );
-  });
-
-  for (const [what, text] of [
-    ["not JSON", "{"],
-    ["a bad hash", manifest({ "@vymalo/opencode-oauth2-linux-x64": { file: "bin/opencode-oauth2", sha256: "xyz" } })],
-    ["no binaries", JSON.stringify({ version: "1" })],
-  ]) {
-    test(`binaries.json with ${what}: fail closed`, () => {
+  const refused = [
+    ["a directory above belongs to another user (a package planted in a shared directory)", { "/home/u/.cache/pkg": dirOf(0o755, 65534, 65534) }, "/home/u/.cache/pkg belongs to another user (uid 65534)"],
+    ["the binary belongs to another user", { "/home/u/.cache/pkg/bin/x": { uid: 65534, gid: 65534, mode: 0o100755, isDirectory: false } }, "/home/u/.cache/pkg/bin/x belongs to another user"],
+    ["a directory above is writable by every user", { "/home/u/.cache": dirOf(0o777) }, "/home/u/.cache is writable by every user"],
+    ["the binary is writable by every user", { "/home/u/.cache/pkg/bin/x": { uid: me, gid: me, mode: 0o100777, isDirectory: false } }, "bin/x is writable by every user"],
+    ["a directory above is writable by another group", { "/home/u/.cache/pkg/bin": dirOf(0o775, me, 50) }, "/home/u/.cache/pkg/bin is writable by the group 50"],
+  ];
+  for (const [name, over, why] of refused) {
+    test(`refused: ${name}`, () => {
       assert.throws(
-        () => b.verifyBinary({ path: bin, source: "platform-package" }, vinputs({ texts: { [manifestFile]: text } })),
-        (e) => e.message.startsWith(`@vymalo/opencode-oauth2: refusing to start the sidecar binary ${bin}: ${manifestFile}`),
+        () => b.verifyBinary(bin, trust(over)),
+        (e) => e.message.includes("refusing to start the sidecar binary") && e.message.includes(why) && e.message.includes("another user could replace it"),
       );
     });
   }
 
-  test("an unreadable binary: fail closed", () => {
-    assert.throws(
-      () => b.verifyBinary({ path: bin, source: "platform-package" }, vinputs({ texts: withManifest(), hash: new Error("EACCES") })),
-      /cannot be read to check its sha256: EACCES/,
-    );
-  });
+  const allowed = [
+    ["a sticky world-writable directory above (as /tmp)", { "/home": dirOf(0o1777, 0, 0) }],
+    ["a directory writable by this user's own group", { "/home/u/.cache/pkg": dirOf(0o775) }],
+    ["root's directories and files", { "/home/u/.cache/pkg/bin/x": { uid: 0, gid: 0, mode: 0o100755, isDirectory: false } }],
+  ];
+  for (const [name, over] of allowed) {
+    test(`allowed: ${name}`, () => assert.equal(b.verifyBinary(bin, trust(over)).path, bin.path));
+  }
 
-  for (const [source, path, fix] of [
-    ["platform-package", bin, /did not keep its execute permission: reinstall @vymalo\/opencode-oauth2, or run chmod \+x/],
-    ["dev-build", devBuild, /Run chmod \+x/],
-    ["env", "/opt/x", /OPENCODE_OAUTH2_BINARY points at \/opt\/x, which is not executable/],
-  ]) {
-    test(`${source}: a binary without the execute permission is a clear error before any hashing`, () => {
-      const inp = vinputs({ texts: withManifest(), executable: false });
-      assert.throws(() => b.verifyBinary({ path, source }, inp), (e) => fix.test(e.message) && e.message.includes("not executable"));
-      assert.deepEqual(inp.hashed, []);
+  for (const [source, fix] of [["platform-package", /reinstall @vymalo\/opencode-oauth2, or run chmod \+x/], ["dev-build", /Run chmod \+x/], ["env", /OPENCODE_OAUTH2_BINARY points at/]]) {
+    test(`${source}: a binary without the execute permission is a clear error`, () => {
+      assert.throws(() => b.verifyBinary({ ...bin, source }, trust({}, { exec: false })), (e) => fix.test(e.message) && e.message.includes("not executable"));
     });
   }
+
+  test("a binary that is not there: names it", () => {
+    assert.throws(() => b.verifyBinary({ ...bin, path: "/nowhere/x" }, trust()), /the sidecar binary \/nowhere\/x cannot be found/);
+  });
+
+  test("Windows: executable is all that is checked, and the log says so", () => {
+    assert.match(b.verifyBinary(bin, trust({ "/home/u/.cache": dirOf(0o777) }, { platform: "win32" })).check, /no owner check on Windows/);
+  });
 });
 
 describe("locateBinary on a real installed layout", () => {
@@ -420,9 +337,10 @@ describe("locateBinary on a real installed layout", () => {
   const skip = os === undefined || !["x64", "arm64"].includes(arch) || platform === "win32";
   const exe = "opencode-oauth2";
 
-  /** node_modules/@vymalo/{opencode-oauth2/js-shim/dist/{index.js,binaries.json}, opencode-oauth2-<os>-<arch>/bin/<exe>}. */
-  async function installed({ sha256, mode = 0o755 } = {}) {
+  /** <root>/node_modules/@vymalo/{opencode-oauth2/js-shim/dist/{index.js,binaries.json}, opencode-oauth2-<os>-<arch>/bin/<exe>}. */
+  async function installed({ mode = 0o755 } = {}) {
     const root = await makeTmp("oc-oauth2-layout-");
+    await chmod(root, 0o700);
     const nm = join(root, "node_modules", "@vymalo");
     const dist = join(nm, "opencode-oauth2", "js-shim", "dist");
     const pkg = join(nm, `opencode-oauth2-${os}-${arch}`);
@@ -431,21 +349,12 @@ describe("locateBinary on a real installed layout", () => {
     await writeFile(join(nm, "opencode-oauth2", "package.json"), JSON.stringify({ name: "@vymalo/opencode-oauth2", version: "9.9.9" }));
     await writeFile(join(pkg, "package.json"), JSON.stringify({ name: `@vymalo/opencode-oauth2-${os}-${arch}`, version: "9.9.9" }));
     const binary = join(pkg, "bin", exe);
-    const content = `#!/bin/sh\necho ${root}\n`;
-    await writeFile(binary, content);
+    await writeFile(binary, `#!/bin/sh\necho ${root}\n`);
     await chmod(binary, mode);
-    const actual = createHash("sha256").update(content).digest("hex");
-    await writeFile(
-      join(dist, "binaries.json"),
-      JSON.stringify({
-        package: "@vymalo/opencode-oauth2",
-        version: "9.9.9",
-        binaries: { [`@vymalo/opencode-oauth2-${os}-${arch}`]: { file: `bin/${exe}`, sha256: sha256 ?? actual, size: content.length } },
-      }),
-    );
+    await writeFile(join(dist, "binaries.json"), "{}");
     const index = join(dist, "index.js");
     await writeFile(index, "export default {};\n");
-    return { binary, moduleUrl: pathToFileURL(index).href, actual };
+    return { root, pkg, binary, moduleUrl: pathToFileURL(index).href };
   }
 
   const saved = {};
@@ -459,39 +368,30 @@ describe("locateBinary on a real installed layout", () => {
     for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
   });
 
-  test("finds the platform package next to it and verifies it", { skip }, async () => {
+  test("finds the platform package next to it and checks it", { skip }, async () => {
     const { binary, moduleUrl } = await installed();
     const r = b.locateBinary(moduleUrl);
-    assert.deepEqual(r, { path: binary, source: "platform-package", check: "sha256 verified" });
+    assert.equal(r.path, await realpath(binary));
+    assert.equal(r.check, "owner and permissions checked");
+    r.verify();
   });
 
-  test("a binary changed after installation is refused", { skip }, async () => {
-    const { binary, moduleUrl, actual } = await installed();
-    await appendFile(binary, "# tampered\n");
-    assert.throws(
-      () => b.locateBinary(moduleUrl),
-      (e) => {
-        assert.ok(e.message.includes(`sha256 mismatch for ${binary}: expected ${actual}, actual `), e.message);
-        return true;
-      },
-    );
+  test("a directory above made writable by every user after the first check: the next start (verify) refuses it", { skip }, async () => {
+    const { pkg, moduleUrl } = await installed();
+    const r = b.locateBinary(moduleUrl);
+    await chmod(pkg, 0o777);
+    assert.throws(() => r.verify(), /is writable by every user/);
+    assert.throws(() => b.locateBinary(moduleUrl), /another user could replace it/);
+  });
+
+  test("a platform package owned by another user is refused", { skip: skip || process.getuid?.() !== 0 }, async () => {
+    const { pkg, moduleUrl } = await installed();
+    await chown(pkg, 65534, 65534);
+    assert.throws(() => b.locateBinary(moduleUrl), /belongs to another user \(uid 65534\)/);
   });
 
   test("a binary without the execute bit is refused with the fix", { skip }, async () => {
-    const { binary, moduleUrl } = await installed({ mode: 0o644 });
-    assert.throws(() => b.locateBinary(moduleUrl), new RegExp(`The sidecar binary ${binary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is not executable`));
-  });
-
-  test("an installed binary is hashed once; rewritten with the same size and a forged mtime, it is hashed again and refused", { skip }, async () => {
-    const { binary, moduleUrl } = await installed();
-    const t = 1_700_000_000; // whole seconds: utimes round-trips them exactly
-    await utimes(binary, t, t);
-    assert.equal(b.locateBinary(moduleUrl).check, "sha256 verified");
-    assert.equal(b.locateBinary(moduleUrl).check, "sha256 verified (unchanged since it was hashed)");
-    const text = await readFile(binary, "utf8");
-    await writeFile(binary, text.replace(/echo/, "ECHO"));
-    await utimes(binary, t, t);
-    assert.equal((await stat(binary)).mtimeMs, t * 1000, "same size, same mtime: only ctime tells");
-    assert.throws(() => b.locateBinary(moduleUrl), /sha256 mismatch/);
+    const { moduleUrl } = await installed({ mode: 0o644 });
+    assert.throws(() => b.locateBinary(moduleUrl), /The sidecar binary .* is not executable/);
   });
 });

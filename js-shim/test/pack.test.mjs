@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
@@ -193,13 +193,14 @@ describe("the packed tarballs", { skip: packed ? false : `${indexFile} not there
       assert.equal(viaNpx.status, 2, viaNpx.stderr);
       assert.match(viaNpx.stderr, /Run `npx @vymalo\/opencode-oauth2 help` for the commands\./);
 
-      // A tampered binary is refused, as by the plugin.
+      // A binary another user could replace is refused, as by the plugin.
       const target = localTarget();
-      const binary = join(dir, "node_modules", "@vymalo", `opencode-oauth2-${target.suffix}`, "bin", target.exe);
-      appendFileSync(binary, "tampered");
-      const tampered = await run(bin, ["version"]);
-      assert.equal(tampered.status, 1);
-      assert.match(tampered.stderr, /sha256 mismatch/);
+      const pkgDir = join(dir, "node_modules", "@vymalo", `opencode-oauth2-${target.suffix}`);
+      chmodSync(pkgDir, 0o777);
+      const open = await run(bin, ["version"]);
+      assert.equal(open.status, 1);
+      assert.match(open.stderr, /another user could replace it \(.* is writable by every user\)/);
+      chmodSync(pkgDir, 0o755);
     } finally {
       await registry.close();
     }

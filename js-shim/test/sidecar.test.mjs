@@ -51,10 +51,20 @@ async function newFake(fakeEnv = {}, opts = {}) {
     onNotification: (method, params) => notes.push({ method, params }),
     onStderr: (l) => stderr.push(l),
     onUnexpectedExit: (r) => exits.push(r),
-    onReapplied: (r) => reapplied.push(r),
+    // As an adapter does: a restarted sidecar gets the last configuration again.
+    onStarted: async () => {
+      if (last !== undefined) reapplied.push(await sc.request("config/apply", last));
+    },
     startBackoffMs: 10,
     ...opts,
   });
+  let last;
+  const request = sc.request.bind(sc);
+  sc.request = async (method, params, timeoutMs) => {
+    const r = await request(method, params, timeoutMs);
+    if (method === "config/apply") last = params;
+    return r;
+  };
   live.push(sc);
   return { sc, state, notes, stderr, exits, reapplied };
 }
