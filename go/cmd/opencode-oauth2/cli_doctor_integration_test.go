@@ -142,7 +142,7 @@ func TestCLIDoctorJSONAndScope(t *testing.T) {
 			byName[ch.Name] = ch
 		}
 	}
-	assert.Equal(t, map[string]bool{"config": true, "cache": true, "provider good": true}, sections, "only the named provider")
+	assert.Equal(t, map[string]bool{"config": true, "host": true, "cache": true, "provider good": true}, sections, "only the named provider")
 	assert.Equal(t, statusOK, byName["token"].Status)
 	assert.Equal(t, statusFail, byName["gateway"].Status)
 	assert.NotEmpty(t, byName["gateway"].Fix)
