@@ -96,17 +96,28 @@ function isHostContext(ctx: unknown): ctx is HostContext {
 
 // ------------------------------------------------------------ the shared sidecar
 
-let sidecar: Sidecar | undefined;
-let hostVersion = "2";
-const locations = new Map<string, Location>();
-let linger: ReturnType<typeof setTimeout> | undefined;
+/**
+ * The process's plugin state. OpenCode 2 evaluates an installed package once per
+ * process, but a local plugin path once per location: the state lives on
+ * globalThis (shared by every evaluation), so either way one sidecar serves all.
+ */
+interface Process {
+  sidecar: Sidecar | undefined;
+  hostVersion: string;
+  locations: Map<string, Location>;
+  linger: ReturnType<typeof setTimeout> | undefined;
+}
+const KEY = Symbol.for("@vymalo/opencode-oauth2/opencode2");
+const g = globalThis as { [KEY]?: Process };
+const proc: Process = (g[KEY] ??= { sidecar: undefined, hostVersion: "2", locations: new Map(), linger: undefined });
+const { locations } = proc;
 
 function shared(): Sidecar {
-  if (linger !== undefined) clearTimeout(linger);
-  linger = undefined;
-  if (sidecar !== undefined) return sidecar;
+  if (proc.linger !== undefined) clearTimeout(proc.linger);
+  proc.linger = undefined;
+  if (proc.sidecar !== undefined) return proc.sidecar;
   const binary = locateBinary(import.meta.url);
-  sidecar = new Sidecar({
+  proc.sidecar = new Sidecar({
     binary: binary.path,
     verify: binary.verify,
     // The host opens the browser for its login command; the sidecar only prints.
@@ -114,7 +125,7 @@ function shared(): Sidecar {
     initializeParams: () => ({
       protocolVersion: PROTOCOL_VERSION,
       interactive: false,
-      hostVersion,
+      hostVersion: proc.hostVersion,
       binary: { path: binary.path, source: binary.source, check: binary.check },
     }),
     onNotification: (method, params) => {
@@ -126,19 +137,19 @@ function shared(): Sidecar {
       await Promise.all([...locations.values()].filter((l) => l.applied !== undefined).map((l) => l.apply()));
     },
   });
-  return sidecar;
+  return proc.sidecar;
 }
 
 function release(): void {
-  if (locations.size > 0 || sidecar === undefined) return;
-  linger = setTimeout(() => {
-    linger = undefined;
+  if (locations.size > 0 || proc.sidecar === undefined) return;
+  proc.linger = setTimeout(() => {
+    proc.linger = undefined;
     if (locations.size > 0) return;
-    const s = sidecar;
-    sidecar = undefined;
+    const s = proc.sidecar;
+    proc.sidecar = undefined;
     void s?.dispose();
   }, LINGER_MS);
-  linger.unref?.();
+  proc.linger.unref?.();
 }
 
 // ------------------------------------------------------------ one location
@@ -315,7 +326,7 @@ class Location {
  */
 export async function setup(ctx: unknown): Promise<(() => void) | undefined> {
   if (!isHostContext(ctx)) return undefined; // OpenCode 1's preview context
-  hostVersion = ctx.app?.version ?? hostVersion;
+  proc.hostVersion = ctx.app?.version ?? proc.hostVersion;
   const ws = ctx.location.workspaceID;
   const key = ws === undefined || ws === "" ? ctx.location.directory : `${ctx.location.directory}#${ws}`;
   const loc = new Location(key, ctx);
@@ -331,7 +342,7 @@ export async function setup(ctx: unknown): Promise<(() => void) | undefined> {
     loc.closed = true;
     if (locations.get(key) !== loc) return; // a newer setup serves this location
     locations.delete(key);
-    sidecar?.notify("location/close", { location: key });
+    proc.sidecar?.notify("location/close", { location: key });
     release();
   };
 }
