@@ -4,10 +4,11 @@
 // for as long as the sidecar allows, and reports.
 
 import type { Hooks, Plugin } from "@opencode-ai/plugin";
-import { parseApply, parseHeaders, jsonSafe, str, withFetch, type ApplyResult, type CachedHeaders } from "./apply.js";
+import { jsonSafe, withFetch } from "./apply.js";
 import { locateBinary } from "./binary.js";
 import { debugLevel, hostVersion, isInteractive } from "./env.js";
-import { authHook, isLoginCommand, loginAtStart, loginDeadline, parseLoginResult, say, tellPending, toast, type LoginDeps } from "./login.js";
+import { authHook, isLoginCommand, loginAtStart, say, tellPending, toast, type LoginDeps } from "./login.js";
+import { loginDeadline, type ApplyResult, type CachedHeaders, type Notice } from "./protocol.js";
 import { LEVELS, logger, SERVICE } from "./log.js";
 import { Reloader } from "./reload.js";
 import { type RefusalDeps } from "./refusal.js";
@@ -27,7 +28,7 @@ export const server: Plugin = async (input) => {
   const cache = new Map<string, CachedHeaders>();
   const inflight = new Map<string, Promise<Record<string, string>>>();
   const generation = new Map<string, number>();
-  let loginTimeouts = new Map<string, number>();
+  let loginTimeouts: Record<string, number> = {};
   /** The last login prompt per provider, for a request that gives up waiting. */
   const prompts = new Map<string, string>();
 
@@ -42,17 +43,16 @@ export const server: Plugin = async (input) => {
   const reloader = new Reloader(input.client, (m) => log("warn", m));
 
   function onNotification(method: string, params: unknown): void {
-    const p = isRecord(params) ? params : {};
+    const p = (params ?? {}) as Notice;
     switch (method) {
       case "log": {
         // OpenCode's log lines do not show the service: say who speaks.
-        const extra = isRecord(p["extra"]) ? p["extra"] : undefined;
-        const message = str(p["message"]);
-        log(LEVELS[str(p["level"])] ?? "info", message.startsWith(`${SERVICE}`) ? message : `${SERVICE}: ${message}`, extra);
+        const message = p.message ?? "";
+        log(LEVELS[p.level ?? ""] ?? "info", message.startsWith(`${SERVICE}`) ? message : `${SERVICE}: ${message}`, p.extra);
         return;
       }
       case "headers/invalidate": {
-        const id = str(p["providerID"]);
+        const id = p.providerID ?? "";
         cache.delete(id);
         generation.set(id, (generation.get(id) ?? 0) + 1);
         reloader.loggedIn(id);
@@ -70,18 +70,18 @@ export const server: Plugin = async (input) => {
   const promptWaiters = new Map<string, (p: { url: string; text: string }) => void>();
 
   /** A login prompt, worded by the sidecar: on the terminal and as a toast. */
-  function showPrompt(p: Record<string, unknown>): void {
-    const provider = str(p["providerID"]);
-    const text = str(p["text"]) || [str(p["message"]), str(p["url"]), str(p["userCode"])].filter(Boolean).join("\n    ");
+  function showPrompt(p: Notice): void {
+    const provider = p.providerID ?? "";
+    const text = p.text ?? "";
     prompts.set(provider, text);
     const waiter = promptWaiters.get(provider);
     if (waiter !== undefined) {
       promptWaiters.delete(provider);
-      waiter({ url: str(p["url"]), text });
+      waiter({ url: p.url ?? "", text });
       return;
     }
     say(`${provider}: ${text}`);
-    const expiresAt = p["expiresAt"];
+    const expiresAt = p.expiresAt;
     const duration =
       typeof expiresAt === "number" ? Math.min(Math.max(expiresAt - Date.now(), 10_000), 300_000) : 120_000;
     toast(input.client, `Log in: ${provider}`, text, "info", duration);
@@ -111,7 +111,7 @@ export const server: Plugin = async (input) => {
       onStarted: async () => {
         if (lastApply === undefined) return;
         try {
-          managed = new Set(parseApply(await getSidecar().request("config/apply", { config: lastConfig })).managed);
+          managed = new Set((await getSidecar().request("config/apply", { config: lastConfig })).managed);
         } catch (e) {
           log("error", `opencode-oauth2: re-applying the configuration failed: ${errorMessage(e)}`);
         }
@@ -121,9 +121,9 @@ export const server: Plugin = async (input) => {
   }
 
   async function apply(config: unknown): Promise<ApplyResult> {
-    const result = parseApply(await getSidecar().request("config/apply", { config }));
+    const result = await getSidecar().request("config/apply", { config });
     managed = new Set(result.managed);
-    loginTimeouts = result.loginTimeouts;
+    loginTimeouts = result.loginTimeoutMs;
     lastApply = result;
     reloader.invisible = new Set(
       result.logins.map((l) => l.providerID).filter((id) => {
@@ -152,7 +152,7 @@ export const server: Plugin = async (input) => {
 
   /** headers/get may wait for a login: as long as the provider's login may take. */
   function headersDeadline(id: string): number | undefined {
-    const t = loginTimeouts.get(id);
+    const t = loginTimeouts[id];
     return t === undefined ? undefined : Math.max(loginDeadline(t), 60_000);
   }
 
@@ -163,7 +163,7 @@ export const server: Plugin = async (input) => {
     const sc = getSidecar();
     const p = (async () => {
       const params = modelID === undefined ? { providerID: id } : { providerID: id, modelID };
-      const r = parseHeaders(await sc.request("headers/get", params, headersDeadline(id)));
+      const r = await sc.request("headers/get", params, headersDeadline(id));
       noteAuthorization(id, r.headers["Authorization"]);
       if (r.cacheUntil !== undefined && r.cacheUntil > Date.now() && (generation.get(id) ?? 0) === gen) {
         cache.set(id, { headers: r.headers, until: r.cacheUntil });
@@ -201,7 +201,7 @@ export const server: Plugin = async (input) => {
       try {
         headers = await fetchHeaders(id, modelID);
       } catch (e) {
-        const reason = e instanceof RpcError && isRecord(e.data) ? str(e.data["reason"]) : undefined;
+        const reason = e instanceof RpcError && isRecord(e.data) ? String(e.data["reason"]) : undefined;
         const pending = prompts.get(id);
         const msg =
           e instanceof SidecarTimeoutError && pending !== undefined
@@ -234,7 +234,7 @@ export const server: Plugin = async (input) => {
     renew: async (id, refused) => {
       cache.delete(id);
       generation.set(id, (generation.get(id) ?? 0) + 1);
-      const r = parseHeaders(await getSidecar().request("headers/get", { providerID: id, refused }, headersDeadline(id)));
+      const r = await getSidecar().request("headers/get", { providerID: id, refused }, headersDeadline(id));
       const value = r.headers["Authorization"];
       if (value === undefined) throw new Error(`opencode-oauth2: provider "${id}": no renewed token after the gateway refused one`);
       noteAuthorization(id, value);
@@ -248,7 +248,7 @@ export const server: Plugin = async (input) => {
       const params = flow === undefined ? { providerID } : { providerID, flow };
       reloader.own.add(providerID);
       try {
-        const r = parseLoginResult(await getSidecar().request("login", params, timeoutMs));
+        const r = await getSidecar().request("login", params, timeoutMs);
         cache.delete(providerID);
         generation.set(providerID, (generation.get(providerID) ?? 0) + 1);
         return r;

@@ -14,11 +14,10 @@
 //     OpenCode reloads its provider list.
 // OpenCode 1.18 calls `setup` too, with a preview context: it does nothing there.
 
-import { parseApply, parseHeaders, type ApplyResult, type CachedHeaders } from "./apply.js";
 import { locateBinary } from "./binary.js";
-import { parseLoginResult } from "./login.js";
+import { loginDeadline, type ApplyResult, type CachedHeaders, type Notice } from "./protocol.js";
 import { sha256Hex } from "./refusal.js";
-import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar } from "./sidecar.js";
+import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
 type Settings = Record<string, unknown>;
 interface ProviderInfo {
@@ -129,8 +128,8 @@ function shared(): Sidecar {
       binary: { path: binary.path, source: binary.source, check: binary.check },
     }),
     onNotification: (method, params) => {
-      const p = isRecord(params) ? params : {};
-      locations.get(String(p["location"] ?? ""))?.notified(method, p);
+      const p = (params ?? {}) as Notice;
+      locations.get(p.location ?? "")?.notified(method, p);
     },
     // A restarted sidecar knows no location: each applies again.
     onStarted: async () => {
@@ -175,7 +174,7 @@ class Location {
     this.applying++;
     try {
       const params = { location: this.key, directory: this.ctx.location.directory };
-      const r = parseApply(await shared().request("config/apply", params, timeoutMs));
+      const r = await shared().request("config/apply", params, timeoutMs);
       this.applied = r;
       this.cache.clear();
       return r;
@@ -213,7 +212,7 @@ class Location {
       }
     });
     await this.hookProviders();
-    const users = Object.keys(this.applied?.loginTimeouts ? Object.fromEntries(this.applied.loginTimeouts) : {});
+    const users = Object.keys(this.applied?.loginTimeoutMs ?? {});
     if (users.length > 0) {
       await this.ctx.integration.transform((d) => {
         for (const id of users) {
@@ -265,7 +264,7 @@ class Location {
     this.cache.delete(id);
     const p = (async () => {
       const params = { providerID: id, location: this.key, ...(refused !== undefined ? { refused } : {}) };
-      const r = parseHeaders(await shared().request("headers/get", params));
+      const r = await shared().request("headers/get", params);
       if (r.cacheUntil !== undefined && r.cacheUntil > Date.now()) this.cache.set(id, { headers: r.headers, until: r.cacheUntil });
       return r.headers;
     })().finally(() => this.inflight.delete(id));
@@ -276,11 +275,10 @@ class Location {
   /** A login method: the sidecar's login runs; its first prompt is what OpenCode shows. */
   private async authorize(id: string, methodID: string, flow: string): Promise<Authorization> {
     const prompt = new Promise<{ url: string; text: string }>((resolve) => this.prompts.set(id, resolve));
-    const timeout = this.applied?.loginTimeouts.get(id) ?? 300_000;
+    const timeout = this.applied?.loginTimeoutMs[id] ?? 300_000;
     const done = shared()
-      .request("login", { providerID: id, flow, location: this.key }, timeout + Math.max(5_000, timeout / 10))
-      .then(async (v) => {
-        parseLoginResult(v);
+      .request("login", { providerID: id, flow, location: this.key }, loginDeadline(timeout))
+      .then(async () => {
         await this.refresh();
         return { type: "oauth" as const, methodID, access: MARKER, refresh: MARKER, expires: Date.now() + 10 * 365 * 86_400_000 };
       });
@@ -301,14 +299,14 @@ class Location {
     return this.reapplying;
   }
 
-  notified(method: string, p: Record<string, unknown>): void {
-    const id = String(p["providerID"] ?? "");
+  notified(method: string, p: Notice): void {
+    const id = p.providerID ?? "";
     if (method === "prompt") {
       const waiter = this.prompts.get(id);
       this.prompts.delete(id);
       // OpenCode shows the URL itself; the code of a device login goes with the words.
-      const code = typeof p["userCode"] === "string" ? ` Code: ${p["userCode"]}` : "";
-      waiter?.({ url: String(p["url"] ?? ""), text: `${String(p["message"] ?? "")}${code}` });
+      const code = p.userCode !== undefined ? ` Code: ${p.userCode}` : "";
+      waiter?.({ url: p.url ?? "", text: `${p.message ?? ""}${code}` });
     } else if (method === "headers/invalidate") {
       this.cache.delete(id);
       const models = this.applied?.providers[id]?.["models"];
@@ -334,8 +332,15 @@ export async function setup(ctx: unknown): Promise<(() => void) | undefined> {
   try {
     await loc.apply(SETUP_BUDGET_MS);
   } catch (e) {
-    // No provider to register; the sidecar's log and `opencode-oauth2 doctor` say why.
-    process.stderr.write(`opencode-oauth2: ${errorMessage(e)}\n`);
+    // Slow (a first start fetching its first token): the rest arrives with
+    // models/changed. Anything else (no binary, a config file OpenCode cannot
+    // read either) fails the plugin, which OpenCode shows in its log and in
+    // `opencode plugin list`, the one place OpenCode 2 lets a plugin speak.
+    if (!(e instanceof SidecarTimeoutError)) {
+      locations.delete(key);
+      release();
+      throw new Error(`opencode-oauth2: ${errorMessage(e)}`);
+    }
   }
   await loc.register();
   return () => {

@@ -9,25 +9,12 @@
 // The sidecar words every message; this file only routes them.
 
 import type { AuthHook, Config, PluginInput } from "@opencode-ai/plugin";
+import { loginDeadline, type LoginResult, type PendingLogin } from "./protocol.js";
 import { errorMessage, isRecord, RpcError } from "./sidecar.js";
 
 const SERVICE = "opencode-oauth2";
 type Client = PluginInput["client"];
 type ProviderEntry = NonNullable<Config["provider"]>[string];
-
-export interface PendingLogin {
-  providerID: string;
-  name: string;
-  flow: string;
-  timeoutMs: number;
-  message: string;
-}
-
-export interface LoginResult {
-  providerID: string;
-  provider: Record<string, unknown>;
-  message: string;
-}
 
 /** What the first-contact code needs from the plugin. */
 export interface LoginDeps {
@@ -45,11 +32,6 @@ export interface LoginDeps {
    * shown by the plugin itself: OpenCode shows it.
    */
   nextPrompt: (providerID: string) => Promise<{ url: string; text: string }>;
-}
-
-/** How long to wait for a login that may take timeoutMs: a little longer, so the sidecar's own timeout speaks first. */
-export function loginDeadline(timeoutMs: number): number {
-  return timeoutMs + Math.max(5_000, timeoutMs / 10);
 }
 
 /** One line on OpenCode's stderr, where the person who started it looks. */
@@ -71,26 +53,6 @@ export function toast(client: Client, title: string, message: string, variant: "
   } catch {
     /* no TUI */
   }
-}
-
-export function parsePending(v: unknown): PendingLogin[] {
-  if (!Array.isArray(v)) return [];
-  return v.filter(isRecord).map((p) => ({
-    providerID: String(p["providerID"] ?? ""),
-    name: String(p["name"] ?? p["providerID"] ?? ""),
-    flow: String(p["flow"] ?? ""),
-    timeoutMs: typeof p["timeoutMs"] === "number" ? p["timeoutMs"] : 300_000,
-    message: String(p["message"] ?? ""),
-  }));
-}
-
-export function parseLoginResult(v: unknown): LoginResult {
-  const r = isRecord(v) ? v : {};
-  return {
-    providerID: String(r["providerID"] ?? ""),
-    provider: isRecord(r["provider"]) ? r["provider"] : {},
-    message: String(r["message"] ?? ""),
-  };
 }
 
 /** Without a terminal: say, where the user looks, how each provider logs in. */
@@ -180,16 +142,17 @@ export function isLoginCommand(argv: readonly string[]): boolean {
  * (the tokens stay in the sidecar's store).
  */
 export function authHook(
-  gateways: () => ReadonlyMap<string, number>,
+  gateways: () => Readonly<Record<string, number>>,
   pending: () => readonly string[],
   argv: readonly string[],
   deps: LoginDeps,
 ): AuthHook {
   const target = (): string | undefined => {
     const p = providerFlag(argv);
-    if (p !== undefined && gateways().has(p)) return p;
-    if (gateways().size === 1) return [...gateways().keys()][0];
-    return pending().find((id) => gateways().has(id));
+    const ids = Object.keys(gateways());
+    if (p !== undefined && ids.includes(p)) return p;
+    if (ids.length === 1) return ids[0];
+    return pending().find((id) => ids.includes(id));
   };
   const method = (label: MethodLabel): AuthHook["methods"][number] => ({
     type: "oauth",
@@ -197,10 +160,10 @@ export function authHook(
     prompts:
       target() !== undefined
         ? []
-        : [{ type: "select", key: "gateway", message: "Gateway", options: [...gateways().keys()].map((id) => ({ label: id, value: id })) }],
+        : [{ type: "select", key: "gateway", message: "Gateway", options: Object.keys(gateways()).map((id) => ({ label: id, value: id })) }],
     authorize: async (inputs) => {
       const id = target() ?? inputs?.["gateway"] ?? "";
-      const timeout = gateways().get(id) ?? 300_000;
+      const timeout = gateways()[id] ?? 300_000;
       // The login starts now, so that OpenCode can show its URL and code (the
       // TUI's /connect dialog, or "Go to:" in the terminal); the callback waits
       // for its end.

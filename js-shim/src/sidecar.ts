@@ -5,6 +5,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "./framing.js";
+import type { ApplyResult, HeadersResult, LoginResult } from "./protocol.js";
 
 export { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from "./framing.js";
 
@@ -49,7 +50,15 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 
 // ---------------------------------------------------------------- connection
 
-export type Method = "initialize" | "config/apply" | "headers/get" | "login" | "shutdown";
+/** Each request's result (protocol.md). */
+export interface Results {
+  initialize: unknown;
+  "config/apply": ApplyResult;
+  "headers/get": HeadersResult;
+  login: LoginResult;
+  shutdown: null;
+}
+export type Method = keyof Results;
 
 export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
   initialize: 5_000,
@@ -374,16 +383,16 @@ export class Sidecar {
   }
 
   /** Sends a request; the deadline defaults to the method's (protocol.md). */
-  async request(method: Method, params: unknown, timeoutMs?: number): Promise<unknown> {
+  async request<M extends Method>(method: M, params: unknown, timeoutMs?: number): Promise<Results[M]> {
     const deadline = timeoutMs ?? this.deadlines[method] ?? 30_000;
     const conn = await this.ensure();
     try {
-      return await conn.request(method, params, deadline);
+      return (await conn.request(method, params, deadline)) as Results[M];
     } catch (e) {
       if (!(e instanceof SidecarExitedError) || method !== "headers/get" || this.disposed) throw e;
       // Restart once for this failure and retry: headers/get is idempotent.
       const again = await this.ensure();
-      return await again.request(method, params, deadline);
+      return (await again.request(method, params, deadline)) as Results[M];
     }
   }
 

@@ -89,6 +89,7 @@ function handle(msg) {
       return reply({
         providers,
         managed,
+        responseApi: [],
         logins,
         loginTimeoutMs,
         problems: [{

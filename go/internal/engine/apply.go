@@ -81,7 +81,7 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object) (protocol.Con
 		if rt.p.Flow.Interactive() {
 			out.LoginTimeoutMs[rt.p.ID] = loginTimeout(rt.p).Milliseconds()
 			if needLogin[rt.p.ID] {
-				out.Logins = append(out.Logins, pendingLogin(rt.p))
+				out.Logins = append(out.Logins, e.pendingLogin(rt.p))
 			}
 		}
 		if len(known) == 0 && !needLogin[rt.p.ID] {
@@ -115,8 +115,13 @@ func (e *Engine) problems(res config.Result) []protocol.Problem {
 			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: p.Found,
 			Severity: string(p.Severity), Message: msg,
 		})
-		// The shim logs problems where the user sees them; here only at debug.
-		e.log.Debug("config problem", "provider", p.ProviderID, "field", p.Field, "severity", string(p.Severity))
+		// OpenCode 1's shim logs problems where the user sees them; OpenCode 2
+		// gives a plugin no such place, so the sidecar's log says it.
+		if e.location != "" {
+			e.log.Warn("config problem: "+msg, "location", e.location)
+		} else {
+			e.log.Debug("config problem", "provider", p.ProviderID, "field", p.Field, "severity", string(p.Severity))
+		}
 	}
 	return out
 }

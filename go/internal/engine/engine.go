@@ -171,7 +171,7 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 	tok, err := rt.tokens.Token(ctx, mode)
 	if err != nil {
 		if errors.Is(err, tokens.ErrLoginRequired) && mode == tokens.NoLogin {
-			err = fmt.Errorf("%w; log in with: %s", err, LoginHint(p.ProviderID))
+			err = fmt.Errorf("%w; log in with: %s", err, e.loginHint(p.ProviderID))
 		}
 		e.log.Error("no access token for a request", "provider", p.ProviderID, "err", err)
 		return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason(err), Err: err}

@@ -15,9 +15,18 @@ import (
 
 // LoginHint is the command that logs in to a provider from where an
 // OpenCode user is: OpenCode's own login command, served by the plugin's
-// auth hook.
+// auth hook (OpenCode 1) or its login methods (OpenCode 2, whose command
+// takes the id as an argument).
 func LoginHint(providerID string) string {
 	return "opencode auth login -p " + providerID
+}
+
+// loginHint is LoginHint in the words of the engine's host.
+func (e *Engine) loginHint(providerID string) string {
+	if e.location != "" {
+		return "opencode auth login " + providerID
+	}
+	return LoginHint(providerID)
 }
 
 // errLoginCancelled ends a login cancelled by login/cancel (Ctrl-C).
@@ -149,13 +158,13 @@ func (rt *managed) loginGrant(flow config.Flow) (tokens.Grant, config.Flow, erro
 }
 
 // pendingLogin describes a user-flow provider without a usable token.
-func pendingLogin(p config.Provider) protocol.PendingLogin {
+func (e *Engine) pendingLogin(p config.Provider) protocol.PendingLogin {
 	return protocol.PendingLogin{
 		ProviderID: p.ID,
 		Name:       p.Name,
 		Flow:       string(p.Flow),
 		TimeoutMs:  loginTimeout(p).Milliseconds(),
 		Message: fmt.Sprintf("%s (%s) is not logged in, so OpenCode cannot list its models; log in with: %s",
-			p.Name, p.ID, LoginHint(p.ID)),
+			p.Name, p.ID, e.loginHint(p.ID)),
 	}
 }
