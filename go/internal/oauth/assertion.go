@@ -11,11 +11,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -47,17 +47,9 @@ func loadAssertionKey(p config.Provider) (*assertionKey, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("provider %q: clientAssertionKeyFile %s: %s", p.ID, p.ClientAssertionKeyFile, fmt.Sprintf(format, a...))
 	}
-	f, err := os.Open(p.ClientAssertionKeyFile)
+	data, err := safefile.Read(p.ClientAssertionKeyFile, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("provider %q: clientAssertionKeyFile: %w", p.ID, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("provider %q: clientAssertionKeyFile: %w", p.ID, err)
-	}
-	if len(data) > maxKeyFile {
-		return nil, fail("is larger than %d bytes; it does not look like a key", maxKeyFile)
 	}
 	var jwk jose.JSONWebKey
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {

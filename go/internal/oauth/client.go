@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
+
 	"golang.org/x/oauth2"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -114,11 +116,14 @@ func (c *Client) HTTPClient() *http.Client { return c.http }
 // environment (HTTPS_PROXY, NO_PROXY), the provider's extra CA bundle, the
 // provider's timeout, and redirects never followed (a token endpoint that
 // redirects must not receive credentials twice).
+// maxCAFile bounds a caFile (a system's whole CA bundle is about 200 KB).
+const maxCAFile = 4 << 20
+
 func NewHTTPClient(p config.Provider) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = http.ProxyFromEnvironment
 	if p.CAFile != "" {
-		pem, err := os.ReadFile(p.CAFile)
+		pem, err := safefile.Read(p.CAFile, maxCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("provider %q: caFile %s: %w", p.ID, p.CAFile, err)
 		}

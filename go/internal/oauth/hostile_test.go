@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,6 +282,8 @@ func TestCAFile(t *testing.T) {
 		{name: "without it", wantCall: "certificate"},
 		{name: "a file without a certificate", caFile: notPEM, wantNew: "holds no PEM certificate"},
 		{name: "a missing file", caFile: filepath.Join(t.TempDir(), "missing.pem"), wantNew: "no such file"},
+		{name: "a FIFO nobody writes to", caFile: fifo(t), wantNew: "is not a regular file (a FIFO)"},
+		{name: "an endless device", caFile: "/dev/zero", wantNew: "is not a regular file (a character device)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,6 +306,23 @@ func TestCAFile(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "at", tok.AccessToken.Reveal())
 		})
+	}
+}
+
+// fifo is a named pipe nobody writes to: reading it would wait forever.
+func fifo(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "fifo")
+	require.NoError(t, syscall.Mkfifo(p, 0o600))
+	return p
+}
+
+// TestKeyFilesThatNeverEnd: a private key file that is a FIFO or a device
+// is refused at once, naming the provider and the field.
+func TestKeyFilesThatNeverEnd(t *testing.T) {
+	for _, file := range []string{fifo(t), "/dev/zero"} {
+		_, err := loadAssertionKey(config.Provider{ID: "acme", ClientAssertionKeyFile: file})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `provider "acme": clientAssertionKeyFile: `+file+" is not a regular file")
 	}
 }
 

@@ -3,15 +3,14 @@ package oauth
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
@@ -54,20 +53,12 @@ func (c *Client) readSource(ctx context.Context, label string, src *config.Subje
 }
 
 func readTokenFile(label, path string) (secret.String, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := safefile.Read(path, maxSubjectToken)
+	if safefile.IsNotExist(err) {
 		return secret.String{}, fmt.Errorf("%s: no file at %s; check the volume mount or the path", label, path)
 	}
 	if err != nil {
-		return secret.String{}, fmt.Errorf("%s: cannot read %s: %w", label, path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSubjectToken+1))
-	if err != nil {
-		return secret.String{}, fmt.Errorf("%s: cannot read %s: %w", label, path, err)
-	}
-	if len(data) > maxSubjectToken {
-		return secret.String{}, fmt.Errorf("%s: %s is larger than %d bytes; it does not look like a token", label, path, maxSubjectToken)
+		return secret.String{}, fmt.Errorf("%s: cannot read the token: %w", label, err)
 	}
 	v := strings.TrimSpace(string(data))
 	if v == "" {

@@ -38,6 +38,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
+
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
@@ -282,7 +284,7 @@ type loader struct {
 
 // file merges one config file; a missing file is skipped unless required.
 func (l *loader) file(kind, path string, required bool) error {
-	data, err := readBounded(path, maxConfigFile)
+	data, err := safefile.Read(path, maxConfigFile)
 	if errors.Is(err, fs.ErrNotExist) && !required {
 		return nil
 	}

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 )
 
 // maxFileRef bounds a file read by {file:...}.
@@ -89,7 +89,7 @@ func (s Substituter) readRef(token, source, dir string) ([]byte, error) {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
 	}
-	data, err := readBounded(p, maxFileRef)
+	data, err := safefile.Read(p, maxFileRef)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: bad file reference %q: %s does not exist", source, token, p)
 	}
@@ -104,28 +104,4 @@ func (s Substituter) readRef(token, source, dir string) ([]byte, error) {
 	}
 	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	return b[1 : len(b)-1], nil // the inside of the JSON string
-}
-
-// readBounded reads a regular file of at most limit bytes.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }

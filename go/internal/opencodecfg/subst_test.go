@@ -3,6 +3,7 @@ package opencodecfg
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,12 +50,15 @@ func TestSubstitute(t *testing.T) {
 func TestSubstituteErrors(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "adir"), 0o700))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
 	s := Substituter{}
 	cases := []struct {
 		name, in, msg string
 	}{
 		{"missing file", `"{file:nope.txt}"`, `bad file reference "{file:nope.txt}": ` + filepath.Join(dir, "nope.txt") + " does not exist"},
-		{"directory", `"{file:adir}"`, "is a directory"},
+		{"directory", `"{file:adir}"`, "is not a regular file (a directory)"},
+		{"a FIFO nobody writes to", `"{file:fifo}"`, "is not a regular file (a FIFO)"},
+		{"an endless device", `"{file:/dev/zero}"`, "is not a regular file (a character device)"},
 		{"home unknown", `"{file:~/x}"`, "no home directory"},
 	}
 	for _, tc := range cases {

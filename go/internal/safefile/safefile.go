@@ -1,0 +1,61 @@
+// Package safefile reads the files a configuration names (a CA bundle, a
+// private key, a token, a config file, a {file:...} value): only a regular
+// file, at most a given size, and never waiting on one. A FIFO, a device
+// such as /dev/zero, a directory or a file larger than the bound is refused
+// with an error that names it, before anything is read, so one provider's
+// file can neither stall nor exhaust the process that serves the others.
+package safefile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+)
+
+// Read returns the content of the regular file at path, of at most limit
+// bytes. The error wraps fs.ErrNotExist when there is no such file.
+func Read(path string, limit int64) ([]byte, error) {
+	f, err := open(path) // non-blocking: a FIFO does not wait for a writer
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes (%d)", path, limit, fi.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes (it grew while read)", path, limit)
+	}
+	return data, nil
+}
+
+// IsNotExist reports whether err says that the file is missing.
+func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a plain file"
+}
