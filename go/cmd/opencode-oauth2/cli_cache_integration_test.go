@@ -4,6 +4,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +224,28 @@ func TestCLILogout(t *testing.T) {
 		require.NoError(t, err)
 		assert.Zero(t, stats["endpoint:revocation"])
 		assert.NoError(t, refreshWith(t, as, login.RefreshToken), "still valid at the server")
+	})
+	t.Run("after a scope change: the earlier configuration's file is deleted and its refresh token revoked", func(t *testing.T) {
+		e.t = t
+		login := loginOnce(t, as)
+		e.seed("pc", tokenState(login, false)) // written under the current cache key
+		before := e.config
+		changed := codeProvider(as, "http://127.0.0.1:9/v1")
+		changed["options"].(map[string]any)["oauth2"].(map[string]any)["scopes"] = []string{"openid", "offline_access", "profile"}
+		e.setConfig(opencodeConfig(map[string]any{"pc": changed, "cc": ccProvider(as, "http://127.0.0.1:9/v1")}))
+		defer e.setConfig(before)
+		r := e.run("logout", "pc")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "deleted 1 cache file(s) of an earlier configuration")
+		assert.Contains(t, r.stderr, "revoked the refresh token of an earlier configuration at "+as.Issuer)
+		err := refreshWith(t, as, login.RefreshToken)
+		require.Error(t, err, "the earlier login's refresh token no longer works")
+		files, _ := os.ReadDir(e.cache)
+		for _, f := range files {
+			data, _ := os.ReadFile(filepath.Join(e.cache, f.Name()))
+			assert.NotContains(t, string(data), login.RefreshToken, "%s still holds the refresh token", f.Name())
+			assert.NotContains(t, string(data), login.AccessToken, "%s still holds the access token", f.Name())
+		}
 	})
 	t.Run("usage", func(t *testing.T) {
 		e.t = t

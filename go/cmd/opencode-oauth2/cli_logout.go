@@ -84,18 +84,30 @@ func logoutOne(ctx context.Context, c *cli, p *engine.Provider, localOnly bool) 
 		fmt.Fprintf(c.stderr, "%s: could not delete the cached tokens: %v\n", name, err)
 		return false
 	}
-	if old.AccessToken.IsZero() && old.RefreshToken.IsZero() {
+	leftovers := p.Leftovers()
+	ok := true
+	for _, l := range leftovers {
+		if err := p.RemoveLeftover(l); err != nil {
+			fmt.Fprintf(c.stderr, "%s: could not delete %s: %v\n", name, l.Path, err)
+			ok = false
+		}
+	}
+	if n := len(leftovers); n > 0 {
+		fmt.Fprintf(c.stderr, "%s: deleted %d cache file(s) of an earlier configuration.\n", name, n)
+	}
+	if old.AccessToken.IsZero() && old.RefreshToken.IsZero() && len(leftovers) == 0 {
 		fmt.Fprintf(c.stderr, "%s: no tokens were cached.\n", name)
 		return true
 	}
-	fmt.Fprintf(c.stderr, "%s: deleted the cached tokens.\n", name)
+	if !old.AccessToken.IsZero() || !old.RefreshToken.IsZero() {
+		fmt.Fprintf(c.stderr, "%s: deleted the cached tokens.\n", name)
+	}
 	if localOnly {
 		fmt.Fprintf(c.stderr, "  not revoked (--local-only): the tokens stay valid at %s until they expire.\n", cfg.Issuer)
-		return true
+		return ok
 	}
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	ok := true
 	report := func(what string, tok secret.String, hint string, expires time.Time) (stop bool) {
 		if tok.IsZero() {
 			return false
@@ -116,6 +128,11 @@ func logoutOne(ctx context.Context, c *cli, p *engine.Provider, localOnly bool) 
 			ok = false
 		}
 		return false
+	}
+	for _, l := range leftovers {
+		if l.Token != nil && l.Token.RefreshToken != "" {
+			report("refresh token of an earlier configuration", secret.New(l.Token.RefreshToken), oauth.HintRefreshToken, time.Time{})
+		}
 	}
 	if report("refresh token", old.RefreshToken, oauth.HintRefreshToken, time.Time{}) {
 		return ok

@@ -126,6 +126,13 @@ func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Opti
 	return tok, replaced, nil
 }
 
+// Leftovers are the provider's credentials files its configuration no
+// longer reads (another cache key, set aside, an earlier version's name).
+func (p *Provider) Leftovers() []store.Leftover { return p.rt.entry.Leftovers() }
+
+// RemoveLeftover deletes one of them.
+func (p *Provider) RemoveLeftover(l store.Leftover) error { return p.rt.entry.RemoveLeftover(l) }
+
 // CacheFile is the path of the provider's state file (shared with every
 // sidecar and command-line process of the user).
 func (p *Provider) CacheFile() string { return p.rt.entry.Path() }

@@ -12,6 +12,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -119,7 +120,7 @@ func (s *Store) Entry(providerID, key string) *Entry {
 	if len(short) > 16 {
 		short = short[:16]
 	}
-	base := sanitize(providerID) + "-" + sanitize(short)
+	base := fileBase(providerID) + "-" + sanitize(short)
 	return &Entry{store: s, providerID: providerID, key: key,
 		path: filepath.Join(s.dir, base+".json"), modelsPath: filepath.Join(s.dir, base+".models.json")}
 }
@@ -130,6 +131,18 @@ func (e *Entry) Path() string {
 		return ""
 	}
 	return e.path
+}
+
+// fileBase is the start of a provider's file names: its id, with a short
+// hash of the exact id when characters had to be replaced, so that ids
+// such as "team/llm" and "team:llm" never share a file.
+func fileBase(providerID string) string {
+	b := sanitize(providerID)
+	if b == providerID {
+		return b
+	}
+	sum := sha256.Sum256([]byte(providerID))
+	return b + "~" + hex.EncodeToString(sum[:4])
 }
 
 func sanitize(s string) string {

@@ -26,7 +26,7 @@ func open(t *testing.T) (*Store, *bytes.Buffer) {
 func TestSaveLoadAndPermissions(t *testing.T) {
 	s, _ := open(t)
 	e := s.Entry("acme/prod", "0123456789abcdef0123")
-	assert.Equal(t, "acme_prod-0123456789abcdef.json", filepath.Base(e.Path()))
+	assert.Regexp(t, `^acme_prod~[0-9a-f]{8}-0123456789abcdef\.json$`, filepath.Base(e.Path()))
 	assert.Equal(t, State{Version: Version, ProviderID: "acme/prod", Key: "0123456789abcdef0123"}, e.Load())
 
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
