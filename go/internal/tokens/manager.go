@@ -85,6 +85,9 @@ type Manager struct {
 	// renewals are when the last refusals were accepted (Reject): at most
 	// RenewalBudget per RenewalWindow, whatever a gateway answers.
 	renewals []time.Time
+	// read is set once the cache file was read: a token found there later
+	// was written by someone else since (at the first read it is not news).
+	fileRead bool
 	flight   *flight
 	inflight int           // flights not yet finished (write included)
 	idle     chan struct{} // closed when inflight drops to 0
@@ -98,6 +101,9 @@ type flight struct {
 	tok   Token
 	err   error
 	login bool // the token came from an interactive login
+	// adopted: the token was found in the cache file, written there by
+	// another process (a command-line login, another OpenCode).
+	adopted bool
 }
 
 func (m *Manager) log() *slog.Logger {
@@ -231,7 +237,10 @@ func (m *Manager) fly(parent context.Context, f *flight) {
 	tok, err := m.acquire(ctx, f, publish)
 	answer(tok, err)
 
-	if err == nil && f.login && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
+	// A login, or a token another process wrote, is news to whoever caches
+	// headers; a renewal done here for a caller is not. One path tells it,
+	// whichever read (this flight or the file watcher's Adopt) saw the token first.
+	if err == nil && (f.login || f.adopted) && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
 		m.opt.OnChange()
 	}
 }
@@ -290,6 +299,7 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	s := m.read(log)
 	switch {
 	case s.fresh:
+		f.adopted = s.news
 		return s.cur, nil
 	case f.mode == CachedOnly:
 		return Token{}, fmt.Errorf("provider %q: no fresh token in the cache: %w", m.opt.ProviderID, ErrLoginRequired)
@@ -337,6 +347,7 @@ type snapshot struct {
 	now      time.Time
 	fresh    bool
 	rejected bool // cur is the token the gateway refused
+	news     bool // cur is not the token in memory, and the file was read before
 }
 
 // read takes the snapshot; the cross-process lock is held.
@@ -348,6 +359,8 @@ func (m *Manager) read(log *slog.Logger) *snapshot {
 	}
 	s.now = m.opt.Now()
 	m.mu.Lock()
+	s.news = m.fileRead && !s.cur.AccessToken.Equal(m.mem.AccessToken)
+	m.fileRead = true
 	s.fresh = m.freshLocked(s.cur)
 	s.rejected = !m.rejected.IsZero() && s.cur.AccessToken.Equal(m.rejected)
 	m.mu.Unlock()
@@ -596,6 +609,7 @@ func (m *Manager) Replace(ctx context.Context, t Token) (Token, error) {
 func (m *Manager) Adopt() bool {
 	disk := fromStore(m.opt.Entry.Load().Token)
 	m.mu.Lock()
+	m.fileRead = true
 	changed := !disk.AccessToken.Equal(m.mem.AccessToken)
 	if changed {
 		m.mem = disk

@@ -440,3 +440,41 @@ func TestWhatEachModeDoesWithNothingCached(t *testing.T) {
 		})
 	}
 }
+
+// TestATokenWrittenElsewhereIsNewsOnce: a token another process wrote
+// (a command-line login) is announced once, whichever read sees it first:
+// a request's flight or the file watcher's Adopt. The token found at the
+// first read (a start with a login cached) is not news.
+func TestATokenWrittenElsewhereIsNewsOnce(t *testing.T) {
+	for _, first := range []string{"flight", "watcher"} {
+		t.Run(first+" sees it first", func(t *testing.T) {
+			entry := newEntry(t, t.TempDir())
+			var changes atomic.Int32
+			m := NewManager(Options{ProviderID: "acme", Grant: &fakeGrant{lifetime: time.Hour}, Entry: entry, Log: logging.Discard(),
+				Policy: Policy{Skew: 30 * time.Second, UserFlow: true}, OnChange: func() { changes.Add(1) }})
+			_, err := m.Token(context.Background(), NoLogin)
+			require.ErrorIs(t, err, ErrLoginRequired, "nothing cached yet")
+
+			other := newEntry(t, filepath.Dir(entry.Path())) // another process, same file
+			require.NoError(t, other.Save(store.State{Token: &store.Token{AccessToken: "from-cli", RefreshToken: "rt", ExpiresAt: time.Now().Add(time.Hour)}}))
+			if first == "watcher" {
+				assert.True(t, m.Adopt())
+			}
+			tok, err := m.Token(context.Background(), NoLogin)
+			require.NoError(t, err)
+			assert.Equal(t, "from-cli", tok.AccessToken.Reveal())
+			assert.False(t, m.Adopt(), "nothing new for the watcher")
+			assert.Equal(t, int32(1), changes.Load(), "announced once")
+		})
+	}
+	t.Run("a start with a login cached", func(t *testing.T) {
+		entry := newEntry(t, t.TempDir())
+		require.NoError(t, entry.Save(store.State{Token: &store.Token{AccessToken: "cached", RefreshToken: "rt", ExpiresAt: time.Now().Add(time.Hour)}}))
+		var changes atomic.Int32
+		m := NewManager(Options{ProviderID: "acme", Grant: &fakeGrant{lifetime: time.Hour}, Entry: entry, Log: logging.Discard(),
+			Policy: Policy{Skew: 30 * time.Second, UserFlow: true}, OnChange: func() { changes.Add(1) }})
+		_, err := m.Token(context.Background(), NoLogin)
+		require.NoError(t, err)
+		assert.Zero(t, changes.Load())
+	})
+}
