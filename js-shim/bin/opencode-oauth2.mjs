@@ -35,7 +35,7 @@ function findBinary() {
   if (override) {
     const p = resolve(override);
     if (!isFile(p)) fail(`OPENCODE_OAUTH2_BINARY is set to "${override}", but ${p} is not a file.`);
-    return p;
+    return verified("OPENCODE_OAUTH2_BINARY", p);
   }
   const os = { linux: "linux", darwin: "darwin", win32: "windows" }[process.platform];
   const cpu = { x64: "x64", arm64: "arm64" }[process.arch];
@@ -50,7 +50,7 @@ function findBinary() {
   }
   const dev = join(here, "..", "..", "bin", exe);
   const forbid = ["1", "true", "yes"].includes((process.env.OPENCODE_OAUTH2_FORBID_DEV_BUILD ?? "").trim().toLowerCase());
-  if (!forbid && isFile(dev)) return dev;
+  if (!forbid && isFile(dev)) return verified("a development build", dev);
   if (!pkg) fail(`no binary for this platform (${process.platform}-${process.arch}); set OPENCODE_OAUTH2_BINARY to one built from source.`);
   fail(
     `the platform package ${pkg} is not installed (an optional dependency of ${PACKAGE}); ` +
@@ -62,7 +62,7 @@ function findBinary() {
  * The platform package's binary by its canonical path, refused when another user could
  * replace it or a directory above it (the rule of js-shim/src/binary.ts, untrusted()).
  */
-function verified(pkg, path) {
+function verified(what, path) {
   const real = realpathSync(path);
   if (process.platform === "win32") return real;
   const uid = process.getuid(), gid = process.getgid();
@@ -72,7 +72,7 @@ function verified(pkg, path) {
     const open = st.uid !== uid && st.uid !== 0 ? `belongs to another user (uid ${st.uid})`
       : (st.mode & 0o002) && !sticky ? "is writable by every user"
       : (st.mode & 0o020) && st.gid !== gid && !sticky ? `is writable by the group ${st.gid}` : "";
-    if (open) fail(`refusing to run ${real} (${pkg}): another user could replace it (${cur} ${open}); reinstall ${PACKAGE} where only you can write.`);
+    if (open) fail(`refusing to run ${real} (${what}): another user could replace it (${cur} ${open}); reinstall ${PACKAGE} where only you can write.`);
     if (dirname(cur) === cur) return real;
   }
 }
