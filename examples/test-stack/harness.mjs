@@ -32,6 +32,8 @@ export const paths = {
   testGateway: join(repoRoot, "bin", `test-gateway${exe}`),
   shim: join(repoRoot, "js-shim", "dist", "index.js"),
   opencode: join(repoRoot, "node_modules", ".bin", process.platform === "win32" ? "opencode.cmd" : "opencode"),
+  // OpenCode 2 (@opencode/cli), in a folder of its own: its bin is called `opencode` too.
+  opencode2: join(repoRoot, "js-shim", "test-support", "opencode2", "node_modules", ".bin", process.platform === "win32" ? "opencode.cmd" : "opencode"),
 };
 export const DEFAULT_AUDIENCE = "http://127.0.0.1/gateway";
 export const EXTERNAL_ISSUER = "https://external-idp.test";
@@ -335,6 +337,7 @@ export function requireBuilt(what = ["shim", "sidecar", "opencode"]) {
     shim: [paths.shim, "npm run build:shim (or: task build)"],
     sidecar: [paths.sidecar, "go build -o bin/opencode-oauth2 ./go/cmd/opencode-oauth2 (or: task build)"],
     opencode: [paths.opencode, "npm install (opencode-ai is a devDependency)"],
+    opencode2: [paths.opencode2, "npm install --prefix js-shim/test-support/opencode2 (or: task deps:opencode2)"],
     testGateway: [paths.testGateway, "go build -o bin/test-gateway ./go/tools/test-gateway"],
   };
   const missing = what.filter((w) => !existsSync(hints[w][0])).map((w) => `  ${hints[w][0]} is missing: ${hints[w][1]}`);

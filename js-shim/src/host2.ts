@@ -151,6 +151,13 @@ function release(): void {
   proc.linger.unref?.();
 }
 
+/** A login that cannot start: OpenCode prints the instructions (why), then the failure. */
+function refuse(why: string): Promise<Authorization> {
+  const callback = Promise.reject(new Error(why));
+  callback.catch(() => undefined);
+  return Promise.resolve({ url: "", instructions: why, mode: "auto", callback });
+}
+
 // ------------------------------------------------------------ one location
 
 class Location {
@@ -212,26 +219,31 @@ class Location {
       }
     });
     await this.hookProviders();
-    const users = Object.keys(this.applied?.loginTimeoutMs ?? {});
-    if (users.length > 0) {
-      await this.ctx.integration.transform((d) => {
-        for (const id of users) {
-          const name = String(this.applied?.providers[id]?.["name"] ?? id);
-          d.update(id, (i) => {
-            i.name ||= name;
+    // Login methods: for the user-flow providers, and for the providers whose
+    // oauth2 block has an error, whose methods answer with that error (where an
+    // OpenCode 2 user looks when a provider does not work: its login).
+    const a = this.applied;
+    const broken = new Map((a?.problems ?? []).filter((p) => p.severity === "error" && !(p.providerID in (a?.providers ?? {}))).map((p) => [p.providerID, p.message]));
+    const ids = [...Object.keys(a?.loginTimeoutMs ?? {}), ...[...broken.keys()].filter((id) => a?.managed.includes(id))];
+    if (ids.length === 0) return;
+    await this.ctx.integration.transform((d) => {
+      for (const id of ids) {
+        const name = String(a?.providers[id]?.["name"] ?? id);
+        d.update(id, (i) => {
+          i.name ||= name;
+        });
+        for (const m of METHODS) {
+          const problem = broken.get(id);
+          d.method.update({
+            integrationID: id,
+            method: { id: m.id, type: "oauth", label: m.label },
+            authorize: () => (problem === undefined ? this.authorize(id, m.id, m.flow) : refuse(`opencode-oauth2: ${problem}`)),
+            refresh: async (c) => c,
+            label: () => `${name} (opencode-oauth2)`,
           });
-          for (const m of METHODS) {
-            d.method.update({
-              integrationID: id,
-              method: { id: m.id, type: "oauth", label: m.label },
-              authorize: () => this.authorize(id, m.id, m.flow),
-              refresh: async (c) => c,
-              label: () => `${name} (opencode-oauth2)`,
-            });
-          }
         }
-      });
-    }
+      }
+    });
   }
 
   /** http.request and http.response for every managed provider not hooked yet. */
@@ -282,7 +294,16 @@ class Location {
         await this.refresh();
         return { type: "oauth" as const, methodID, access: MARKER, refresh: MARKER, expires: Date.now() + 10 * 365 * 86_400_000 };
       });
-    const first = await Promise.race([prompt, done.then(() => ({ url: "", text: "logged in" }))]);
+    done.catch(() => undefined); // OpenCode awaits the callback later
+    // A login that ends before its first prompt (refused at once, the server
+    // unreachable) still gives OpenCode its words: the instructions, then the failure.
+    const first = await Promise.race([
+      prompt,
+      done.then(
+        () => ({ url: "", text: "logged in" }),
+        (e: unknown) => ({ url: "", text: `opencode-oauth2: ${errorMessage(e)}` }),
+      ),
+    ]);
     return { url: first.url, instructions: first.text, mode: "auto", callback: done };
   }
 
@@ -304,9 +325,8 @@ class Location {
     if (method === "prompt") {
       const waiter = this.prompts.get(id);
       this.prompts.delete(id);
-      // OpenCode shows the URL itself; the code of a device login goes with the words.
-      const code = p.userCode !== undefined ? ` Code: ${p.userCode}` : "";
-      waiter?.({ url: p.url ?? "", text: `${p.message ?? ""}${code}` });
+      // OpenCode shows the URL itself; a device login's code ends the sidecar's words.
+      waiter?.({ url: p.url ?? "", text: [p.message, p.userCode].filter(Boolean).join(" ") });
     } else if (method === "headers/invalidate") {
       this.cache.delete(id);
       const models = this.applied?.providers[id]?.["models"];

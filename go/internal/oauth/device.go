@@ -132,9 +132,9 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	}
 	c.log.Info("login started", "flow", "device_code", "verification_uri", redact.URL(d.uri),
 		"expires_at", d.expiresAt.UTC().Format(time.RFC3339), "interval", d.interval.String())
-	msg := fmt.Sprintf("To log in to %s, visit this URL and enter the code below:", c.displayName())
+	msg := fmt.Sprintf("To log in to %s, visit this URL and enter this code:", c.displayName())
 	if d.complete {
-		msg = fmt.Sprintf("To log in to %s, visit this URL and check that it shows the code below:", c.displayName())
+		msg = fmt.Sprintf("To log in to %s, visit this URL and check that it shows this code:", c.displayName())
 	}
 	c.show(Prompt{Kind: PromptDeviceCode, Message: msg, URL: d.uri, UserCode: d.userCode, ExpiresAt: d.expiresAt})
 

@@ -238,7 +238,7 @@ func TestDeviceFlowRequestsAndPrompt(t *testing.T) {
 	assert.Equal(t, Prompt{
 		ProviderID: "acme", Kind: PromptDeviceCode, UserCode: "WDJB-MJHT",
 		URL:       "https://idp.test/activate?user_code=WDJB-MJHT",
-		Message:   "To log in to acme, visit this URL and check that it shows the code below:",
+		Message:   "To log in to acme, visit this URL and check that it shows this code:",
 		ExpiresAt: time.Date(2030, 1, 1, 12, 10, 0, 0, time.UTC),
 	}, p)
 	assert.Contains(t, p.Text(), "https://idp.test/activate?user_code=WDJB-MJHT")

@@ -40,6 +40,12 @@ func TestEveryRequestIsAnsweredAsJSONRPCSays(t *testing.T) {
 		{"no method", frame(`{"jsonrpc":"2.0","id":3}`), float64(3), -32600, true},
 		{"method not a string", frame(`{"jsonrpc":"2.0","id":"s","method":5}`), "s", -32600, true},
 		{"a bare value", frame(`42`), nil, -32600, true},
+		// jsonrpc2's ID holds strings and uint64: other numbers are refused,
+		// echoed as sent, and the connection (with its other requests) goes on.
+		{"id 1.5", frame(`{"jsonrpc":"2.0","id":1.5,"method":"initialize"}`), 1.5, -32600, true},
+		{"id 1e3", frame(`{"jsonrpc":"2.0","id":1e3,"method":"initialize"}`), float64(1000), -32600, true},
+		{"id -1", frame(`{"jsonrpc":"2.0","id":-1,"method":"initialize"}`), float64(-1), -32600, true},
+		{"id beyond 64 bits", frame(`{"jsonrpc":"2.0","id":18446744073709551616,"method":"initialize"}`), float64(18446744073709551616), -32600, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/sourcegraph/jsonrpc2"
 )
@@ -55,8 +56,12 @@ func screen(body []byte) *rejection {
 	case p.ID == nil:
 		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: no method"}
 	case !usableID(p.ID):
-		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest,
-			msg: "Invalid Request: the id must be a number or a string (a null id cannot be told apart from a notification's answer)"}
+		id := null
+		if len(p.ID) > 0 && (p.ID[0] == '-' || (p.ID[0] >= '0' && p.ID[0] <= '9')) {
+			id = p.ID // a number, just not one this peer can hold: echoed as sent
+		}
+		return &rejection{id: id, code: jsonrpc2.CodeInvalidRequest,
+			msg: "Invalid Request: the id must be a string or a whole number from 0 to 18446744073709551615 (a null id cannot be told apart from a notification's answer)"}
 	case p.Method == nil && (p.Result != nil || p.Error != nil): // a response: jsonrpc2 ignores it
 	case p.Method == nil:
 		return &rejection{id: p.ID, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: no method"}
@@ -71,13 +76,18 @@ func screen(body []byte) *rejection {
 	return nil
 }
 
-// usableID: a JSON number or string.
+// usableID: a JSON string, or a whole number that jsonrpc2's ID holds
+// (uint64): 1.5, 1e3, -1 or 2^64 would end the connection or come back
+// changed.
 func usableID(id json.RawMessage) bool {
 	if len(id) == 0 {
 		return false
 	}
-	c := id[0]
-	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+	if id[0] == '"' {
+		return true
+	}
+	_, err := strconv.ParseUint(string(id), 10, 64)
+	return err == nil
 }
 
 // answer writes a rejection's error response.
