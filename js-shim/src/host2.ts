@@ -16,7 +16,7 @@
 
 import { locateBinary } from "./binary.js";
 import { loginDeadline, type ApplyResult, type CachedHeaders, type Notice } from "./protocol.js";
-import { sha256Hex } from "./refusal.js";
+import { answerOrError, sha256Hex } from "./refusal.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
 type Settings = Record<string, unknown>;
@@ -255,14 +255,18 @@ class Location {
         for (const [k, v] of Object.entries(await this.headers(id))) ev.request.headers.set(k, v);
       }, { providerID: id });
       await this.ctx.session.hook("http.response", async (ev) => {
-        if (ev.response?.status !== 401) return; // RFC 6750: a refusal is a 401, nothing else
+        if (ev.response === undefined) return;
+        if (ev.response.status !== 401) {
+          ev.response = await answerOrError(id, ev.response);
+          return; // RFC 6750: a refusal is a 401, nothing else
+        }
         const sent = ev.request.headers.get("authorization");
         if (sent === null) return;
         await ev.response.body?.cancel().catch(() => undefined);
         const fresh = await this.headers(id, sha256Hex(sent));
         const again = new Request(ev.request);
         for (const [k, v] of Object.entries(fresh)) again.headers.set(k, v);
-        ev.response = await fetch(again);
+        ev.response = await answerOrError(id, await fetch(again));
       }, { providerID: id });
     }
   }

@@ -53,6 +53,32 @@ async function gatewayMessage(res: Response): Promise<string> {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, 500) || `HTTP ${res.status}`;
 }
 
+/**
+ * A success that is an error: status 2xx with a JSON body whose `error` member
+ * is set (a confused gateway). OpenCode would take it for an empty answer and
+ * step again, without end; it becomes status 424 (a failed dependency, which
+ * OpenCode does not retry) with the gateway's words and the provider's name.
+ * Anything else is returned as it is (an event stream is never read here).
+ */
+export async function answerOrError(providerID: string, res: Response): Promise<Response> {
+  if (!res.ok || !/^application\/json\b/i.test(res.headers.get("content-type") ?? "")) return res;
+  const text = await res.clone().text();
+  let error: unknown;
+  try {
+    const v: unknown = JSON.parse(text);
+    error = typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>)["error"] : undefined;
+  } catch {
+    return res;
+  }
+  if (error === undefined || error === null) return res;
+  const copy = new Response(text, { status: res.status, headers: res.headers });
+  const message = `opencode-oauth2: provider "${providerID}": the gateway answered HTTP ${res.status} with an error: ${await gatewayMessage(copy)}`;
+  return new Response(JSON.stringify({ error: { message, type: "gateway_error" } }), {
+    status: 424,
+    headers: { "content-type": "application/json" },
+  });
+}
+
 export function sha256Hex(s: string): string {
   return createHash("sha256").update(s).digest("hex");
 }
@@ -63,7 +89,7 @@ export function withRefusalRetry(providerID: string, deps: RefusalDeps, delegate
   const base: FetchFn = delegate ?? ((input, init) => globalThis.fetch(input, init));
   const retrying: FetchFn = async (input, init) => {
     const res = await base(input, init);
-    if (!refused(res)) return res;
+    if (!refused(res)) return answerOrError(providerID, res);
     const sent = authorizationOf(init);
     if (sent === undefined || !deps.ours(providerID, sent) || !resendable(input, init)) return res;
     await res.body?.cancel().catch(() => undefined);
@@ -71,7 +97,7 @@ export function withRefusalRetry(providerID: string, deps: RefusalDeps, delegate
     const headers = new Headers(init?.headers);
     headers.set("Authorization", fresh);
     const again = await base(input, { ...init, headers });
-    if (!refused(again)) return again;
+    if (!refused(again)) return answerOrError(providerID, again);
     const message =
       `opencode-oauth2: provider "${providerID}": the gateway refused a freshly renewed token too ` +
       `(HTTP ${again.status}): ${await gatewayMessage(again)}`;

@@ -99,3 +99,34 @@ describe("withRefusalRetry", () => {
     assert.equal(m.withRefusalRetry("gw", deps(), w), w);
   });
 });
+
+describe("answerOrError: a success that is an error", () => {
+  const json = { "content-type": "application/json" };
+  const cases = [
+    ["200 with a JSON error member becomes 424 with the gateway's words and the provider", 200, json, '{"error":{"message":"quota\\u001b[31m exceeded"}}', 424],
+    ["200 with a JSON error string too", 200, json, '{"error":"boom"}', 424],
+    ["200 JSON without an error member is left alone", 200, json, '{"choices":[]}', 200],
+    ["an event stream is never read", 200, { "content-type": "text/event-stream" }, 'data: {"error":"x"}\n\n', 200],
+    ["an error status is left to OpenCode", 500, json, '{"error":"x"}', 500],
+    ["a body that is not JSON is left alone", 200, json, "not json", 200],
+  ];
+  for (const [name, status, headers, body, want] of cases) {
+    test(name, async () => {
+      const res = await m.answerOrError("gw", new Response(body, { status, headers }));
+      assert.equal(res.status, want);
+      const text = await res.text();
+      if (want === 424) {
+        const msg = JSON.parse(text).error.message;
+        assert.match(msg, /^opencode-oauth2: provider "gw": the gateway answered HTTP 200 with an error: /);
+        assert.ok(!/\u001b/.test(msg), "no control character");
+      } else {
+        assert.equal(text, body, "the body is intact");
+      }
+    });
+  }
+  test("through the provider's fetch", async () => {
+    const f = scripted([[200, json, '{"error":{"message":"nope"}}']]);
+    const res = await m.withRefusalRetry("gw", deps(), f.fetch)(url, { headers: { Authorization: "Bearer old" } });
+    assert.equal(res.status, 424);
+  });
+});

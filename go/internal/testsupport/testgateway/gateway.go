@@ -14,7 +14,9 @@
 //     (Responses events, optionally without their output_index / content_index /
 //     summary_index, like some gateways) or not (responses.go),
 //   - GET  /_test/stats and POST /_test/stats/reset: counters for tests (no auth),
-//   - POST /_test/responses {"omitIndices": bool}: the Responses event style (no auth).
+//   - POST /_test/responses {"omitIndices": bool}: the Responses event style (no auth),
+//   - POST /_test/hostile {"mode": "..."}: how chat completions answer a valid token,
+//     as a confused or hostile gateway would (HostileModes; "" for a good gateway).
 //
 // It is test support: it is not meant to run in production.
 package testgateway
@@ -117,6 +119,7 @@ type Gateway struct {
 	models      []string
 	modelsFault Fault
 	omitIndices bool
+	hostile     string
 	stats       Stats
 	seen        map[[32]byte]bool // every access token accepted so far (sha256); true: revoked
 }
@@ -165,6 +168,7 @@ func New(opts Options) *Gateway {
 	g.mux.HandleFunc("GET /_test/stats", g.handleStats)
 	g.mux.HandleFunc("POST /_test/stats/reset", g.handleStatsReset)
 	g.mux.HandleFunc("POST /_test/revoke", g.handleRevoke)
+	g.mux.HandleFunc("POST /_test/hostile", g.handleHostile)
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "not_found",
 			fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
@@ -376,6 +380,9 @@ func (g *Gateway) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if g.answerHostile(w) {
+		return
+	}
 	p := principalFrom(r.Context())
 	name := p.Subject
 	if name == "" {
@@ -429,4 +436,50 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// HostileModes are the ways a confused or hostile gateway answers a chat
+// request that carries a valid token:
+//   - challenge-200: the good answer, with WWW-Authenticate: Bearer error="invalid_token",
+//   - json-error-200: status 200 with an OpenAI-style JSON error as the body,
+//   - challenge-500, challenge-503: that status with the invalid_token challenge,
+//   - 401-forever: 401 with the challenge, whatever the token.
+var HostileModes = []string{"challenge-200", "json-error-200", "challenge-500", "challenge-503", "401-forever"}
+
+const challenge = `Bearer realm="test-gateway", error="invalid_token", error_description="hostile test mode"`
+
+func (g *Gateway) handleHostile(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Mode string `json:"mode"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1024)).Decode(&body); err != nil || (body.Mode != "" && !slices.Contains(HostileModes, body.Mode)) {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_mode", "mode must be one of "+strings.Join(HostileModes, ", ")+` or ""`)
+		return
+	}
+	g.mu.Lock()
+	g.hostile = body.Mode
+	g.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// answerHostile answers a chat request as the hostile mode says; false for
+// the good answer (challenge-200 adds its header and lets it through).
+func (g *Gateway) answerHostile(w http.ResponseWriter) bool {
+	g.mu.Lock()
+	mode := g.hostile
+	g.mu.Unlock()
+	switch mode {
+	case "challenge-200":
+		w.Header().Set("WWW-Authenticate", challenge)
+		return false
+	case "json-error-200":
+		writeError(w, http.StatusOK, "server_error", "hostile", "the gateway answers an error with status 200")
+	case "challenge-500", "challenge-503", "401-forever":
+		status := map[string]int{"challenge-500": 500, "challenge-503": 503, "401-forever": 401}[mode]
+		w.Header().Set("WWW-Authenticate", challenge)
+		writeError(w, status, "invalid_request_error", "invalid_api_key", "hostile test mode: "+mode)
+	default:
+		return false
+	}
+	return true
 }
