@@ -3,6 +3,7 @@ package opencodecfg
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/tailscale/hujson"
@@ -27,6 +28,11 @@ func parseDoc(text []byte) (*jsontree.Object, error) {
 	// A line break at the end lets a last line comment end there, as
 	// OpenCode's reader allows; it moves no offset.
 	text = append(text[:len(text):len(text)], '\n')
+	// hujson parses recursively: the depth is checked before it runs, so that
+	// brackets nested millions deep cannot exhaust the stack.
+	if nesting(text) > maxDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
+	}
 	ast, err := hujson.Parse(text)
 	if err != nil {
 		if onlyComments(text) {
@@ -49,6 +55,38 @@ func parseDoc(text []byte) (*jsontree.Object, error) {
 }
 
 var utf8BOM = []byte("\xEF\xBB\xBF")
+
+// nesting is the deepest nesting of [ and { in a JSONC text, outside strings
+// and comments (an unterminated string or comment ends the count).
+func nesting(text []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '"':
+			for i++; i < len(text) && text[i] != '"'; i++ {
+				if text[i] == '\\' {
+					i++
+				}
+			}
+		case c == '/' && i+1 < len(text) && text[i+1] == '/':
+			for i < len(text) && text[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(text) && text[i+1] == '*':
+			end := bytes.Index(text[i+2:], []byte("*/"))
+			if end < 0 {
+				return deepest
+			}
+			i += end + 3
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
+}
 
 // onlyComments reports whether text holds nothing but white space and
 // comments: then a value placed after it is the whole document.

@@ -2,6 +2,7 @@ package opencodecfg
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -62,4 +63,13 @@ func TestDecodeDepthIsBounded(t *testing.T) {
 	_, err := parseDoc(deep)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nested deeper")
+
+	// Two million brackets (a 2 MB config) are refused before the recursive
+	// JSONC parser sees them; brackets in strings and comments do not count.
+	_, err = parseDoc(append([]byte(`{"a":`), bytes.Repeat([]byte("["), 2_000_000)...))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nested deeper than 256 levels")
+	obj, err := parseDoc([]byte("{\"s\": \"" + strings.Repeat("[", 1000) + "\", // " + strings.Repeat("{", 1000) + "\n /* " + strings.Repeat("[", 1000) + " */ \"t\": [[1]]}"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"s", "t"}, obj.Keys())
 }
