@@ -75,6 +75,16 @@ var reservedParams = map[string]string{
 	"subject_token_type": "use subjectTokenType", "actor_token": "the plugin does not send it", "actor_token_type": "the plugin does not send it",
 	"requested_token_type": "use requestedTokenType", "scope": "use scopes", "resource": "use resource",
 	"audience": "use audience", "prompt": "use prompt", "login_hint": "use loginHint", "acr_values": "use acrValues",
+	"request":     "the plugin sends no request object: one would replace the parameters it checks",
+	"request_uri": "the plugin sends no request object: one would replace the parameters it checks",
+}
+
+// ReservedParam reports whether the plugin sets (or never sends) the request
+// parameter name, compared without case: neither the configuration's extra
+// parameters nor an endpoint's own query may carry it.
+func ReservedParam(name string) bool {
+	_, ok := reservedParams[strings.ToLower(name)]
+	return ok
 }
 
 // readRequestParams reads the extra request parameters. What a flow does

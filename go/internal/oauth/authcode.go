@@ -44,7 +44,8 @@ func (c *Client) newAuthRequest() (authRequest, error) {
 	return r, nil
 }
 
-// authorizationURL is the endpoint with its own query kept, then the
+// authorizationURL is the endpoint with its own query kept (but for the
+// parameters the plugin sets or never sends, whatever their case), then the
 // configured extra parameters, then ours set (ours always win).
 func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (string, error) {
 	u, err := url.Parse(endpoint)
@@ -52,6 +53,11 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 		return "", fmt.Errorf("provider %q: authorization endpoint %s: %w", c.p.ID, redact.URL(endpoint), err)
 	}
 	q := u.Query()
+	for k := range q {
+		if config.ReservedParam(k) { // Client_ID, response_mode, request... in the endpoint's own query
+			q.Del(k)
+		}
+	}
 	c.setAuthorizationParams(q)
 	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues} {
 		if v != "" {

@@ -397,13 +397,16 @@ func TestAuthorizationURLKeepsEndpointQuery(t *testing.T) {
 	env := newCodeClient(t, p, nil, nil)
 	r, err := env.client.newAuthRequest()
 	require.NoError(t, err)
-	raw, err := env.client.authorizationURL("https://idp.test/authorize?tenant=a&client_id=evil", "http://127.0.0.1:1/oauth2/callback", r)
+	raw, err := env.client.authorizationURL("https://idp.test/authorize?tenant=a&client_id=evil&Client_ID=evil2&response_mode=form_post&request_uri=https%3A%2F%2Fevil&Request=x", "http://127.0.0.1:1/oauth2/callback", r)
 	require.NoError(t, err)
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
 	q := u.Query()
 	assert.Equal(t, "a", q.Get("tenant"))
 	assert.Equal(t, []string{testClient}, q["client_id"], "ours overrides")
+	for _, k := range []string{"Client_ID", "response_mode", "request_uri", "Request"} {
+		assert.NotContains(t, q, k, "a parameter the plugin sets or never sends is dropped from the endpoint's query, whatever its case")
+	}
 	assert.Equal(t, "openid offline_access", q.Get("scope"))
 	assert.Equal(t, []string{"https://api.test/"}, q["resource"])
 	assert.True(t, strings.HasPrefix(raw, "https://idp.test/authorize?"))
