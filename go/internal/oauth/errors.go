@@ -113,12 +113,25 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 	return e
 }
 
+// minFragment is the shortest piece of a request's secret that is masked
+// when a server echoes only a part of it.
+const minFragment = 6
+
 // maskValues masks every occurrence of the given values (of 4 bytes or
-// more) in s.
+// more) in s, and of any piece of minFragment bytes or more of them: a
+// server that echoes half a client secret gives none of it away.
 func maskValues(s string, values []string) string {
 	for _, v := range values {
-		if len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, secret.Redacted)
+		if len(v) < 4 {
+			continue
+		}
+		s = strings.ReplaceAll(s, v, secret.Redacted)
+		for n := len(v) - 1; n >= minFragment; n-- {
+			for i := 0; i+n <= len(v); i++ {
+				if piece := v[i : i+n]; strings.Contains(s, piece) {
+					s = strings.ReplaceAll(s, piece, secret.Redacted)
+				}
+			}
 		}
 	}
 	return s

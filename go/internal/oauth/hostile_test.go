@@ -481,3 +481,27 @@ func TestRedirectsAreNeverFollowedWithCredentials(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// TestServerEchoesOfSecretPiecesAreMasked: a server's error text that
+// repeats a request's secret, whole or in pieces, keeps none of it.
+func TestServerEchoesOfSecretPiecesAreMasked(t *testing.T) {
+	const secret = "s3cr3t-Value-0123456789"
+	tests := []struct{ name, text string }{
+		{"whole", "bad secret " + secret},
+		{"the first half", "bad secret " + secret[:11] + "..."},
+		{"the last part", "client_secret ends with " + secret[len(secret)-8:]},
+		{"two pieces", "got " + secret[:7] + " and " + secret[10:17]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := maskValues(tc.text, []string{secret})
+			for n := minFragment; n <= len(secret); n++ {
+				for i := 0; i+n <= len(secret); i++ {
+					assert.NotContains(t, got, secret[i:i+n])
+				}
+			}
+			assert.Contains(t, got, "[redacted]")
+		})
+	}
+	assert.Equal(t, "an ordinary message", maskValues("an ordinary message", []string{secret}))
+}
