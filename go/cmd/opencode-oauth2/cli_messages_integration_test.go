@@ -46,6 +46,19 @@ func TestCLIMessagesUsersCanActOn(t *testing.T) {
 		assert.Equal(t, exitConfig, r.code)
 		assert.Contains(t, r.stderr, "{env:GATEWAY_URL}, and the environment variable GATEWAY_URL is empty or not set")
 	})
+	t.Run("a value from {env:} is never shown, it may be a secret", func(t *testing.T) {
+		e.t = t
+		const value = "sk-live-0123456789abcdef-not-a-url"
+		e.extra = append(e.extra, "GATEWAY_URL="+value)
+		defer func() { e.extra = e.extra[:len(e.extra)-1] }()
+		e.setConfig(opencodeConfig(map[string]any{"gw": provider("{env:GATEWAY_URL}", map[string]any{
+			"issuer": dead, "clientId": "c", "clientSecret": "s", "authFlow": "client_credentials"})}))
+		for _, args := range [][]string{{"status"}, {"status", "--json"}, {"doctor"}, {"token", "gw"}} {
+			r := e.run(args...)
+			assert.Contains(t, r.stdout+r.stderr, "{env:GATEWAY_URL}, the environment variable GATEWAY_URL", args)
+			assert.NotContains(t, r.stdout+r.stderr, "0123456789abcdef", args)
+		}
+	})
 }
 
 // TestCLIStatusIsTruthful (#17): a rejected refresh token leaves its reason

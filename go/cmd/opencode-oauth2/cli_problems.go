@@ -12,7 +12,7 @@ import (
 // {file:...} placeholder the value came from: the user fixes the variable
 // or the file, not the config.
 func problemText(cfg opencodecfg.Config, getenv func(string) string, p config.Problem) string {
-	msg := p.Message()
+	msg := cfg.Hide(p.Field, p.Found, p.Message())
 	refs := cfg.Placeholders[p.Field]
 	if len(refs) == 0 {
 		return msg

@@ -113,7 +113,7 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 		doc.ConfigSources = append(doc.ConfigSources, sourceJSON{Kind: src.Kind, Path: src.Path})
 	}
 	for _, p := range s.res.Problems {
-		doc.Problems = append(doc.Problems, problemJSON{ProviderID: p.ProviderID, Field: p.Field, Severity: string(p.Severity), Message: p.Message()})
+		doc.Problems = append(doc.Problems, problemJSON{ProviderID: p.ProviderID, Field: p.Field, Severity: string(p.Severity), Message: s.explainProblem(p)})
 	}
 	for _, p := range ps {
 		doc.Providers = append(doc.Providers, statusOf(p, now))

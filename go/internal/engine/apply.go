@@ -35,7 +35,7 @@ func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol
 		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
 	}
 	e.restorePluginConfig(root)
-	return e.apply(ctx, root)
+	return e.apply(ctx, root, func(p config.Problem) string { return p.Message() })
 }
 
 // ApplyFiles applies the OpenCode config files of the engine's directory,
@@ -48,13 +48,14 @@ func (e *Engine) ApplyFiles(ctx context.Context) (protocol.ConfigApplyResult, er
 	if err != nil {
 		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, err)
 	}
-	return e.apply(ctx, cfg.Tree)
+	return e.apply(ctx, cfg.Tree, func(p config.Problem) string { return cfg.Hide(p.Field, p.Found, p.Message()) })
 }
 
-func (e *Engine) apply(ctx context.Context, root *jsontree.Object) (protocol.ConfigApplyResult, error) {
+// apply applies a decoded config; message words each problem.
+func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(config.Problem) string) (protocol.ConfigApplyResult, error) {
 	res := config.ParseDocument(root)
 	userProviders := providerEntries(root)
-	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: e.problems(res),
+	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: e.problems(res, message),
 		ResponseAPI: []string{}, Logins: []protocol.PendingLogin{}, LoginTimeoutMs: map[string]int64{}}
 
 	managedByID, failed := e.reconcile(res)
@@ -104,15 +105,18 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object) (protocol.Con
 
 // problems turns the parser's problems into the protocol's, each message
 // complete (the shim shows it as it is).
-func (e *Engine) problems(res config.Result) []protocol.Problem {
+func (e *Engine) problems(res config.Result, message func(config.Problem) string) []protocol.Problem {
 	out := make([]protocol.Problem, 0, len(res.Problems))
 	for _, p := range res.Problems {
-		msg := p.Message()
+		msg, found := message(p), p.Found
+		if msg != p.Message() {
+			found = "(not shown)" // a substituted value
+		}
 		if p.Severity == config.SeverityError && p.ProviderID != "" {
 			msg += "; the provider is not available until this is fixed"
 		}
 		out = append(out, protocol.Problem{
-			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: p.Found,
+			ProviderID: p.ProviderID, Field: p.Field, Expected: p.Expected, Found: found,
 			Severity: string(p.Severity), Message: msg,
 		})
 		// OpenCode 1's shim logs problems where the user sees them; OpenCode 2

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 
 	"golang.org/x/oauth2"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
-	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -77,7 +75,7 @@ func (e *Error) Unwrap() error { return e.cause }
 // text is cleaned and truncated, so no prefix of a secret survives a cut.
 func (c *Client) classify(op string, err error, secrets []string) error {
 	e := &Error{ProviderID: c.p.ID, Op: op}
-	clean := func(s string, max int) string { return redact.Text(maskValues(s, secrets), max) }
+	clean := func(s string, max int) string { return redact.Text(redact.Values(s, secrets), max) }
 	var re *oauth2.RetrieveError
 	switch {
 	case errors.As(err, &re):
@@ -111,30 +109,6 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 		}
 	}
 	return e
-}
-
-// minFragment is the shortest piece of a request's secret that is masked
-// when a server echoes only a part of it.
-const minFragment = 6
-
-// maskValues masks every occurrence of the given values (of 4 bytes or
-// more) in s, and of any piece of minFragment bytes or more of them: a
-// server that echoes half a client secret gives none of it away.
-func maskValues(s string, values []string) string {
-	for _, v := range values {
-		if len(v) < 4 {
-			continue
-		}
-		s = strings.ReplaceAll(s, v, secret.Redacted)
-		for n := len(v) - 1; n >= minFragment; n-- {
-			for i := 0; i+n <= len(v); i++ {
-				if piece := v[i : i+n]; strings.Contains(s, piece) {
-					s = strings.ReplaceAll(s, piece, secret.Redacted)
-				}
-			}
-		}
-	}
-	return s
 }
 
 // transportError keeps the message of a transport error but drops the

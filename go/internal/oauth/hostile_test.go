@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"io"
 	"net"
 	"net/http"
@@ -494,8 +495,8 @@ func TestServerEchoesOfSecretPiecesAreMasked(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := maskValues(tc.text, []string{secret})
-			for n := minFragment; n <= len(secret); n++ {
+			got := redact.Values(tc.text, []string{secret})
+			for n := 6; n <= len(secret); n++ {
 				for i := 0; i+n <= len(secret); i++ {
 					assert.NotContains(t, got, secret[i:i+n])
 				}
@@ -503,5 +504,5 @@ func TestServerEchoesOfSecretPiecesAreMasked(t *testing.T) {
 			assert.Contains(t, got, "[redacted]")
 		})
 	}
-	assert.Equal(t, "an ordinary message", maskValues("an ordinary message", []string{secret}))
+	assert.Equal(t, "an ordinary message", redact.Values("an ordinary message", []string{secret}))
 }

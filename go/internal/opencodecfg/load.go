@@ -103,6 +103,16 @@ type Config struct {
 	Placeholders map[string][]string
 }
 
+// Hide replaces, in a message about field, the value found there when it
+// came from an {env:...} or {file:...} placeholder: such values may be
+// secrets, so messages name where a value came from, never what it is.
+func (c Config) Hide(field, found, msg string) string {
+	if len(c.Placeholders[field]) == 0 || found == "" || found == `""` {
+		return msg
+	}
+	return strings.ReplaceAll(msg, found, "(a substituted value, not shown)")
+}
+
 // Load finds, reads and merges the configuration.
 func Load(o Options) (Config, error) {
 	if o.Getenv == nil {

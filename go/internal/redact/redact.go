@@ -120,3 +120,27 @@ func looksRandom(m string) bool {
 	}
 	return (upper && lower && digit && len(m) >= 40) || (!nonHex && digit && (upper || lower))
 }
+
+// minFragment is the shortest piece of a known secret Values masks when
+// only a part of it appears.
+const minFragment = 6
+
+// Values masks every occurrence in s of the given values (of 4 bytes or
+// more), and of any piece of 6 bytes or more of them: a server (or an
+// error) that repeats half a secret gives none of it away.
+func Values(s string, values []string) string {
+	for _, v := range values {
+		if len(v) < 4 {
+			continue
+		}
+		s = strings.ReplaceAll(s, v, mask)
+		for n := len(v) - 1; n >= minFragment; n-- {
+			for i := 0; i+n <= len(v); i++ {
+				if piece := v[i : i+n]; strings.Contains(s, piece) {
+					s = strings.ReplaceAll(s, piece, mask)
+				}
+			}
+		}
+	}
+	return s
+}
