@@ -417,6 +417,15 @@ func displayName(p config.Provider) string {
 }
 
 // when renders an instant relative to now, e.g. "in 4m59s (15:04:05)".
+// expiry says when t expires, or that it has: "expires in 5m0s (12:00:00)",
+// "expired 2m33s ago (11:52:27)".
+func expiry(t, now time.Time) string {
+	if !t.IsZero() && !t.After(now) {
+		return "expired " + when(t, now)
+	}
+	return "expires " + when(t, now)
+}
+
 func when(t, now time.Time) string {
 	if t.IsZero() {
 		return "-"

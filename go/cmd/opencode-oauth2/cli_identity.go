@@ -77,8 +77,15 @@ func identityOf(idToken secret.String) (identity, bool) {
 	return id, id.String() != ""
 }
 
+// bidi reports the Unicode bidirectional formatting characters.
+func bidi(r rune) bool {
+	return r == 0x061C || r == 0x200E || r == 0x200F || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+}
+
 // clean makes a server-provided value safe to print on a terminal: control
-// characters become spaces, and the value is cut to max runes.
+// characters and the bidirectional formatting characters (which reorder
+// what the terminal shows, e.g. U+202E) become spaces, and the value is
+// cut to max runes.
 func clean(s string, max int) string {
 	var b strings.Builder
 	n := 0
@@ -87,7 +94,7 @@ func clean(s string, max int) string {
 			b.WriteString("…")
 			break
 		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || bidi(r) {
 			r = ' '
 		}
 		b.WriteRune(r)

@@ -236,7 +236,7 @@ func expiryText(t tokens.Token, now time.Time) string {
 	if t.ExpiresAt.IsZero() {
 		return "the access token has no expiry"
 	}
-	s := "access token expires " + when(t.ExpiresAt, now)
+	s := "access token " + expiry(t.ExpiresAt, now)
 	if !t.RefreshToken.IsZero() {
 		s += "; it is renewed with the refresh token"
 	}

@@ -145,5 +145,8 @@ func untilText(t, now time.Time) string {
 	if t.IsZero() {
 		return " until it expires"
 	}
+	if !t.After(now) {
+		return " no longer: it expired " + when(t, now)
+	}
 	return " until it expires " + when(t, now)
 }

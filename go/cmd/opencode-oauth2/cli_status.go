@@ -213,7 +213,7 @@ func tokenText(t tokenStatus, now time.Time) string {
 	case t.Expired:
 		return "expired " + when(*t.ExpiresAt, now)
 	}
-	return "expires " + when(*t.ExpiresAt, now)
+	return expiry(*t.ExpiresAt, now)
 }
 
 // cutWords shortens s to at most max runes for a table cell, at a word

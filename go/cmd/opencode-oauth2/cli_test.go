@@ -226,6 +226,13 @@ func TestIdentityOf(t *testing.T) {
 	}
 }
 
+func TestExpirySaysExpiredForThePast(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.Local)
+	assert.Equal(t, "expired 2m33s ago (11:57:27)", expiry(now.Add(-153*time.Second), now))
+	assert.Equal(t, "expires in 5m0s (12:05:00)", expiry(now.Add(5*time.Minute), now))
+	assert.Equal(t, "expired now (12:00:00)", expiry(now, now))
+}
+
 func TestWhen(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.Local)
 	cases := []struct {
