@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 	"io"
 	"net"
 	"net/http"
@@ -55,6 +56,14 @@ func (d *providerDoctor) add(name, status, detail, fix string) *checkResult {
 func (d *providerDoctor) run(ctx context.Context) {
 	cfg := d.p.Config()
 	d.add("settings", statusOK, fmt.Sprintf("%s flow, issuer %s, client %q", cfg.Flow, redact.URL(cfg.Issuer), cfg.ClientID), "")
+	if f := cfg.ClientAssertionKeyFile; f != "" {
+		if why := safefile.Exposure(f); why != "" {
+			d.add("private key", statusWarn, fmt.Sprintf("clientAssertionKeyFile %s: %s", f, why),
+				"keep the key in a file of yours that only you can read and write (chmod 600), not behind a link")
+		} else {
+			d.add("private key", statusOK, fmt.Sprintf("clientAssertionKeyFile %s is yours and private", f), "")
+		}
+	}
 	reachable := d.discovery(ctx)
 	d.redirectPort()
 	if !reachable {

@@ -5,3 +5,5 @@ package safefile
 import "os"
 
 func open(path string) (*os.File, error) { return os.Open(path) }
+
+func exposure(os.FileInfo) string { return "" }

@@ -3,11 +3,24 @@
 package safefile
 
 import (
+	"fmt"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 func open(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+}
+
+func exposure(fi os.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && int(st.Uid) != os.Geteuid() && st.Uid != 0 {
+		return fmt.Sprintf("it belongs to another user (uid %d)", st.Uid)
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Sprintf("other users may read or write it (mode %04o; chmod 600 it)", m)
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 )
 
 // Read returns the content of the regular file at path, of at most limit
@@ -58,4 +59,18 @@ func kind(m fs.FileMode) string {
 		return "a socket"
 	}
 	return "not a plain file"
+}
+
+// Exposure says why another user could read or replace the file at path
+// (a private key, a secret), or "" when nobody but this user (and root)
+// can: a symbolic link, another owner, a group or others with access.
+func Exposure(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return ""
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return "it is a symbolic link (whoever can change the link chooses the file)"
+	}
+	return exposure(fi)
 }

@@ -62,3 +62,38 @@ func TestReadRefusesWhatIsNotABoundedRegularFile(t *testing.T) {
 	_, err := Read(filepath.Join(dir, "none"), 10)
 	assert.True(t, IsNotExist(err))
 }
+
+func TestExposureOfAPrivateFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("owner and mode bits are Unix's")
+	}
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(key, []byte("k"), 0o600))
+	link := filepath.Join(dir, "link.pem")
+	require.NoError(t, os.Symlink(key, link))
+	open := filepath.Join(dir, "open.pem")
+	require.NoError(t, os.WriteFile(open, []byte("k"), 0o600))
+	require.NoError(t, os.Chmod(open, 0o664))
+	tests := []struct{ name, path, want string }{
+		{"this user's, mode 600", key, ""},
+		{"a symbolic link", link, "symbolic link"},
+		{"readable and writable by others", open, "other users may read or write it (mode 0664"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Exposure(tc.path)
+			if tc.want == "" {
+				assert.Empty(t, got)
+				return
+			}
+			assert.Contains(t, got, tc.want)
+		})
+	}
+	if os.Geteuid() == 0 {
+		other := filepath.Join(dir, "other.pem")
+		require.NoError(t, os.WriteFile(other, []byte("k"), 0o600))
+		require.NoError(t, os.Chown(other, 65534, 65534))
+		assert.Contains(t, Exposure(other), "belongs to another user (uid 65534)")
+	}
+}
