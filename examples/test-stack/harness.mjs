@@ -280,11 +280,14 @@ export function ensureTestGateway({ timeoutMs = 300_000 } = {}) {
  * Starts the OpenAI-compatible test gateway accepting only the issuer's JWTs.
  * models: how many generated model ids; modelIds: exact ids (wins); modelIdsFile: a
  * JSON array of ids (wins over both; any bytes, any count); audience,
- * chunkDelay ("20ms"), port. Resolves {url, baseURL, stats(), resetStats(), stderr(), stop()}.
+ * chunkDelay ("20ms"), port; tokenHeader and tokenScheme ("" for none): where the
+ * gateway takes the token (default Authorization: Bearer). Resolves {url, baseURL, stats(), resetStats(), stderr(), stop()}.
  */
-export async function startGateway({ issuer, audience = DEFAULT_AUDIENCE, models, modelIds, modelIdsFile, chunkDelay, port = 0, timeoutMs = 60_000 } = {}) {
+export async function startGateway({ issuer, audience = DEFAULT_AUDIENCE, models, modelIds, modelIdsFile, chunkDelay, tokenHeader, tokenScheme, port = 0, timeoutMs = 60_000 } = {}) {
   if (!issuer) throw new Error("startGateway: issuer is required");
   const args = ["--issuer", issuer, "--audience", audience, "--port", String(port)];
+  if (tokenHeader !== undefined) args.push("--token-header", tokenHeader);
+  if (tokenScheme !== undefined) args.push(`--token-scheme=${tokenScheme}`);
   if (modelIdsFile) args.push("--model-ids-file", modelIdsFile);
   else if (modelIds?.length) args.push("--model-ids", modelIds.join(","));
   else if (models !== undefined) args.push("--models", String(models));

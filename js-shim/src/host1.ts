@@ -164,7 +164,7 @@ export const server: Plugin = async (input) => {
     const p = (async () => {
       const params = modelID === undefined ? { providerID: id } : { providerID: id, modelID };
       const r = await sc.request("headers/get", params, headersDeadline(id));
-      noteAuthorization(id, r.headers["Authorization"]);
+      noteAuthorization(id, r.headers[tokenHeader(id)]);
       if (r.cacheUntil !== undefined && r.cacheUntil > Date.now() && (generation.get(id) ?? 0) === gen) {
         cache.set(id, { headers: r.headers, until: r.cacheUntil });
       }
@@ -214,7 +214,9 @@ export const server: Plugin = async (input) => {
     for (const k in headers) out.headers[k] = headers[k] as string;
   }
 
-  /** The Authorization values handed out per provider (the last few), to know a refused one as ours. */
+  /** The header a provider's token goes in. */
+  const tokenHeader = (id: string): string => lastApply?.tokenHeaders[id] ?? "Authorization";
+  /** The token header values handed out per provider (the last few), to know a refused one as ours. */
   const issued = new Map<string, string[]>();
   function noteAuthorization(id: string, value: string | undefined): void {
     if (value === undefined || value === "") return;
@@ -227,15 +229,17 @@ export const server: Plugin = async (input) => {
   function noteIssued(id: string, entry: Record<string, unknown>): void {
     const options = entry["options"];
     const headers = isRecord(options) ? options["headers"] : undefined;
-    if (isRecord(headers) && typeof headers["Authorization"] === "string") noteAuthorization(id, headers["Authorization"]);
+    const value = isRecord(headers) ? headers[tokenHeader(id)] : undefined;
+    if (typeof value === "string") noteAuthorization(id, value);
   }
   const refusal: RefusalDeps = {
+    header: tokenHeader,
     ours: (id, value) => issued.get(id)?.includes(value) ?? false,
     renew: async (id, refused) => {
       cache.delete(id);
       generation.set(id, (generation.get(id) ?? 0) + 1);
       const r = await getSidecar().request("headers/get", { providerID: id, refused }, headersDeadline(id));
-      const value = r.headers["Authorization"];
+      const value = r.headers[tokenHeader(id)];
       if (value === undefined) throw new Error(`opencode-oauth2: provider "${id}": no renewed token after the gateway refused one`);
       noteAuthorization(id, value);
       if (r.cacheUntil !== undefined && r.cacheUntil > Date.now()) cache.set(id, { headers: r.headers, until: r.cacheUntil });

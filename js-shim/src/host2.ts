@@ -260,7 +260,7 @@ class Location {
           ev.response = await answerOrError(id, ev.response);
           return; // RFC 6750: a refusal is a 401, nothing else
         }
-        const sent = ev.request.headers.get("authorization");
+        const sent = ev.request.headers.get(this.applied?.tokenHeaders[id] ?? "Authorization");
         if (sent === null) return;
         await ev.response.body?.cancel().catch(() => undefined);
         const fresh = await this.headers(id, sha256Hex(sent));

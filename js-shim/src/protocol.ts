@@ -30,6 +30,8 @@ export interface ApplyResult {
   logins: PendingLogin[];
   /** How long a login of each user-flow provider may take. */
   loginTimeoutMs: Record<string, number>;
+  /** The header each managed provider's token goes in. */
+  tokenHeaders: Record<string, string>;
 }
 
 export interface HeadersResult {

@@ -12,18 +12,15 @@ import { createHash } from "node:crypto";
 import type { FetchFn } from "./responses-repair.js";
 
 export interface RefusalDeps {
-  /** Whether this Authorization value was handed out by the plugin for the provider. */
-  ours: (providerID: string, authorization: string) => boolean;
-  /** A renewed Authorization value; `refused` is the sha256 (hex) of the refused one. */
+  /** The header the provider's token goes in (Authorization unless configured otherwise). */
+  header: (providerID: string) => string;
+  /** Whether this value of that header was handed out by the plugin for the provider. */
+  ours: (providerID: string, value: string) => boolean;
+  /** A renewed value; `refused` is the sha256 (hex) of the refused one. */
   renew: (providerID: string, refused: string) => Promise<string>;
 }
 
 const wrapped = new WeakSet<FetchFn>();
-
-function authorizationOf(init: RequestInit | undefined): string | undefined {
-  if (init?.headers === undefined) return undefined;
-  return new Headers(init.headers).get("authorization") ?? undefined;
-}
 
 function refused(res: Response): boolean {
   return res.status === 401;
@@ -90,12 +87,13 @@ export function withRefusalRetry(providerID: string, deps: RefusalDeps, delegate
   const retrying: FetchFn = async (input, init) => {
     const res = await base(input, init);
     if (!refused(res)) return answerOrError(providerID, res);
-    const sent = authorizationOf(init);
-    if (sent === undefined || !deps.ours(providerID, sent) || !resendable(input, init)) return res;
+    const name = deps.header(providerID);
+    const sent = new Headers(init?.headers).get(name);
+    if (sent === null || !deps.ours(providerID, sent) || !resendable(input, init)) return res;
     await res.body?.cancel().catch(() => undefined);
     const fresh = await deps.renew(providerID, sha256Hex(sent));
     const headers = new Headers(init?.headers);
-    headers.set("Authorization", fresh);
+    headers.set(name, fresh);
     const again = await base(input, { ...init, headers });
     if (!refused(again)) return answerOrError(providerID, again);
     const message =

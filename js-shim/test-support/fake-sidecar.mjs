@@ -90,6 +90,7 @@ function handle(msg) {
         providers,
         managed,
         responseApi: [],
+        tokenHeaders: Object.fromEntries(managed.map((id) => [id, "Authorization"])),
         logins,
         loginTimeoutMs,
         problems: [{

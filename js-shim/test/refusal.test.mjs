@@ -29,6 +29,7 @@ function deps(renewed = "Bearer new") {
   const renewals = [];
   return {
     renewals,
+    header: () => "Authorization",
     ours: (id, v) => id === "gw" && (v === "Bearer old" || v === "Bearer new"),
     renew: async (id, refused) => {
       renewals.push({ id, refused });
@@ -128,5 +129,29 @@ describe("answerOrError: a success that is an error", () => {
     const f = scripted([[200, json, '{"error":{"message":"nope"}}']]);
     const res = await m.withRefusalRetry("gw", deps(), f.fetch)(url, { headers: { Authorization: "Bearer old" } });
     assert.equal(res.status, 424);
+  });
+});
+
+describe("a gateway that takes the token in another header", () => {
+  test("x-portkey-api-key without a scheme: a 401 renews and resends in that header", async () => {
+    const sent = [];
+    const fetch = async (_input, init) => {
+      const h = new Headers(init?.headers);
+      sent.push({ key: h.get("x-portkey-api-key"), authorization: h.get("authorization") });
+      return new Response("{}", { status: sent.length === 1 ? 401 : 200 });
+    };
+    const renewals = [];
+    const d = {
+      header: () => "X-Portkey-Api-Key",
+      ours: (_id, v) => v === "old",
+      renew: async (_id, refused) => {
+        renewals.push(refused);
+        return "new";
+      },
+    };
+    const res = await m.withRefusalRetry("pk", d, fetch)(url, { headers: { "x-portkey-api-key": "old" } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(sent, [{ key: "old", authorization: null }, { key: "new", authorization: null }]);
+    assert.deepEqual(renewals, [m.sha256Hex("old")]);
   });
 });

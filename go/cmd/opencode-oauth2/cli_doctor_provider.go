@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"io"
 	"net"
 	"net/http"
@@ -402,7 +403,7 @@ func (d *providerDoctor) gateway(ctx context.Context, tok tokens.Token) {
 	}
 	gctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
 	defer cancel()
-	list, err := models.Fetcher{Client: d.p.OAuth().HTTPClient()}.Fetch(gctx, u, tok.Authorization())
+	list, err := models.Fetcher{Client: d.p.OAuth().HTTPClient()}.Fetch(gctx, u, d.p.Config().HeaderName(), secret.New(d.p.Config().HeaderValue(tok.TokenType, tok.AccessToken.Reveal())))
 	var he *models.HTTPError
 	switch {
 	case err == nil:

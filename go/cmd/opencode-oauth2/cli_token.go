@@ -15,7 +15,7 @@ var tokenCommand = command{
 	summary: "Print a valid access token for the provider on stdout (refreshing or re-acquiring it if needed).",
 	setup: func(fs *flag.FlagSet) runFunc {
 		var o tokenOptions
-		fs.BoolVar(&o.header, "header", false, "print the whole header line \"Authorization: Bearer <token>\" instead of the bare token")
+		fs.BoolVar(&o.header, "header", false, "print the whole header line (\"Authorization: Bearer <token>\", or the provider's tokenHeader and tokenScheme) instead of the bare token")
 		fs.BoolVar(&o.login, "login", false, "log in interactively when a login is needed (otherwise exit 3)")
 		fs.BoolVar(&o.json, "json", false, "print JSON: {accessToken, tokenType, expiresAt}")
 		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
@@ -74,7 +74,8 @@ func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args
 	}
 	value := tok.AccessToken.Reveal()
 	if o.header {
-		value = "Authorization: " + tok.Authorization().Reveal()
+		cfg := p.Config()
+		value = cfg.HeaderName() + ": " + cfg.HeaderValue(tok.TokenType, tok.AccessToken.Reveal())
 	}
 	_, err = fmt.Fprintln(c.stdout, value)
 	return err

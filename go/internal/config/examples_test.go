@@ -26,6 +26,8 @@ var exampleFlows = map[string][]struct {
 	"jwt-bearer-github-actions.json": {{"corp-llm", JWTBearer}},
 	"token-exchange-kubernetes.json": {{"corp-llm", TokenExchange}},
 	"plugin-config-shape.json":       {{"corp-llm", AuthorizationCode}, {"research-llm", ClientCredentials}},
+	"cloudflare-ai-gateway.json":     {{"corp-llm", ClientCredentials}},
+	"portkey.json":                   {{"corp-llm", AuthorizationCode}},
 }
 
 // OpenCode replaces {env:NAME} in the config text before any plugin sees

@@ -16,7 +16,7 @@ var oauthKeys = []string{
 	"pkce", "redirectPort", "loginTimeoutSeconds", "syncIntervalMinutes", "maxModels", "nameOverrides",
 	"authorizationEndpoint", "tokenEndpoint", "deviceAuthorizationEndpoint", "jwksUri",
 	"revocationEndpoint", "subjectTokenSource", "subjectTokenType", "tokenExchangeAudience",
-	"resource", "requestedTokenType", "modelsURL", "responseApi", "allowInsecureHttp",
+	"resource", "requestedTokenType", "modelsURL", "responseApi", "tokenHeader", "tokenScheme", "allowInsecureHttp",
 	"caFile", "tokenExpirySkewMs", "httpTimeoutMs",
 	"clientAssertionKeyFile", "clientAssertionKeyId", "clientAssertionAlg", "clientAssertionSource",
 	"audience", "prompt", "loginHint", "acrValues", "authorizationParams", "tokenParams",
@@ -113,6 +113,7 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 	readRequestParams(r, p)
 
 	p.ResponseAPI = r.boolean("responseApi", false)
+	readTokenHeader(r, p)
 	if s, ok := r.str("caFile", "a non-empty path to a PEM file", false); ok {
 		p.CAFile = s
 	}

@@ -135,6 +135,13 @@ type Provider struct {
 	ModelsURL     string            // explicit models endpoint; empty = derived from BaseURL
 	ResponseAPI   bool              // register with @ai-sdk/openai (Responses API)
 
+	// Where the gateway takes the token: TokenHeader ("" = Authorization),
+	// with TokenScheme before it when TokenSchemeSet ("" = the token alone),
+	// else the token's own type (Bearer).
+	TokenHeader    string
+	TokenScheme    string
+	TokenSchemeSet bool
+
 	ExpirySkew        time.Duration // refresh this long before expiry (default 30 s)
 	HTTPTimeout       time.Duration // per network call (default 15 s)
 	AllowInsecureHTTP bool          // permit http:// for non-loopback issuer/endpoints

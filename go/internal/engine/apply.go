@@ -56,7 +56,7 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 	res := config.ParseDocument(root)
 	userProviders := providerEntries(root)
 	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{}, Managed: []string{}, Problems: e.problems(res, message),
-		ResponseAPI: []string{}, Logins: []protocol.PendingLogin{}, LoginTimeoutMs: map[string]int64{}}
+		ResponseAPI: []string{}, Logins: []protocol.PendingLogin{}, LoginTimeoutMs: map[string]int64{}, TokenHeaders: map[string]string{}}
 
 	managedByID, failed := e.reconcile(res)
 	for id, err := range failed {
@@ -76,6 +76,7 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 		known := rt.catalog.Models() // a copy: taken once per provider
 		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], known, headers[rt.p.ID])
 		out.Managed = append(out.Managed, rt.p.ID)
+		out.TokenHeaders[rt.p.ID] = rt.p.HeaderName()
 		if rt.p.ResponseAPI {
 			out.ResponseAPI = append(out.ResponseAPI, rt.p.ID)
 		}
@@ -191,7 +192,7 @@ func (e *Engine) bootTokens(ctx context.Context, managed []*managed) (map[string
 				return
 			}
 			mu.Lock()
-			headers[rt.p.ID] = tok.Authorization().Reveal()
+			headers[rt.p.ID] = headerValue(rt.p, tok).Reveal()
 			mu.Unlock()
 			if len(rt.catalog.Models()) == 0 {
 				if err := rt.sync(bctx); err != nil {
@@ -285,13 +286,13 @@ func buildEntry(p config.Provider, user map[string]any, discovered []models.Mode
 		if h, ok := options["headers"].(map[string]any); ok {
 			for k, v := range h {
 				hdrs[k] = v
-				if strings.EqualFold(k, "authorization") {
+				if strings.EqualFold(k, p.HeaderName()) {
 					userSet = true
 				}
 			}
 		}
 		if !userSet {
-			hdrs["Authorization"] = authorization
+			hdrs[p.HeaderName()] = authorization
 			options["headers"] = hdrs
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"log/slog"
 	"os"
 	"sync"
@@ -182,7 +183,7 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 		until = max
 	}
 	return protocol.HeadersResult{
-		Headers:    map[string]string{"Authorization": tok.Authorization().Reveal()},
+		Headers:    map[string]string{rt.p.HeaderName(): headerValue(rt.p, tok).Reveal()},
 		CacheUntil: until.UnixMilli(),
 	}, nil
 }
@@ -276,6 +277,7 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 		Grant:      client,
 		Entry:      entry,
 		Policy:     tokens.Policy{Skew: p.ExpirySkew, UserFlow: p.Flow.Interactive()},
+		Header:     func(t tokens.Token) secret.String { return headerValue(p, t) },
 		Log:        e.log,
 		Now:        d.now,
 		OnChange: func() {
@@ -299,6 +301,11 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 	rt.lastSync = state.LastSyncAt
 	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}
 	return rt, nil
+}
+
+// headerValue is the value of the provider's token header for tok.
+func headerValue(p config.Provider, tok tokens.Token) secret.String {
+	return secret.New(p.HeaderValue(tok.TokenType, tok.AccessToken.Reveal()))
 }
 
 // prompt forwards a login prompt (open this URL, enter this code) to the

@@ -116,7 +116,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	known := rt.catalog.Models()
 	res := protocol.LoginResult{
 		ProviderID: rt.p.ID,
-		Provider:   buildEntry(rt.p, user, known, tok.Authorization().Reveal()),
+		Provider:   buildEntry(rt.p, user, known, headerValue(rt.p, tok).Reveal()),
 		Models:     len(known),
 		Message:    fmt.Sprintf("logged in to %s (%s); %d model(s) listed", rt.p.Name, rt.p.ID, len(known)),
 	}

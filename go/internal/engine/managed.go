@@ -148,7 +148,7 @@ func (rt *managed) sync(ctx context.Context) error {
 		}
 		return err
 	}
-	list, err := rt.fetcher.Fetch(tctx, url, tok.Authorization())
+	list, err := rt.fetcher.Fetch(tctx, url, rt.p.HeaderName(), headerValue(rt.p, tok))
 	if err != nil {
 		rt.recordError(ctx, err)
 		log.Warn("model sync failed", "err", err)

@@ -46,7 +46,7 @@ func Example_sync() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	list, err := models.Fetcher{}.Fetch(ctx, endpoint, secret.New("Bearer t0ken"))
+	list, err := models.Fetcher{}.Fetch(ctx, endpoint, "Authorization", secret.New("Bearer t0ken"))
 	if err != nil {
 		panic(err) // a real sync logs it and keeps catalog as it is
 	}

@@ -60,8 +60,9 @@ type Fetcher struct {
 	MaxBytes int64
 }
 
-// Fetch GETs the models endpoint (see URL) with the given Authorization
-// header value (e.g. "Bearer <token>"; none is sent when it is empty) and
+// Fetch GETs the models endpoint (see URL) with the token in the given
+// header (e.g. Authorization: "Bearer <token>"; none is sent when the value
+// is empty) and
 // parses the answer with Parse. The request, body included, is bound to ctx;
 // if ctx has no deadline, DefaultTimeout applies. Userinfo and fragment of
 // modelsURL are not sent.
@@ -69,13 +70,13 @@ type Fetcher struct {
 // Errors name the endpoint without userinfo or query and never contain the
 // authorization value: a non-2xx answer is an *HTTPError, a body over
 // MaxBytes wraps ErrTooLarge, a cancelled or expired ctx wraps ctx's error.
-func (f Fetcher) Fetch(ctx context.Context, modelsURL string, authorization secret.String) (List, error) {
+func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secret.String) (List, error) {
 	u, err := parseHTTPURL(modelsURL)
 	if err != nil {
 		return List{}, fmt.Errorf("models: endpoint: %w", err)
 	}
 	where := RedactURL(u.String())
-	if auth := authorization.Reveal(); strings.ContainsFunc(auth, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+	if auth := value.Reveal(); strings.ContainsFunc(auth, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
 		return List{}, fmt.Errorf("models: GET %s: the authorization value contains control characters", where)
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -88,8 +89,8 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL string, authorization secr
 		return List{}, fmt.Errorf("models: GET %s: building the request: %w", where, unwrapURLError(err))
 	}
 	req.Header.Set("Accept", "application/json")
-	if !authorization.IsZero() {
-		req.Header.Set("Authorization", authorization.Reveal())
+	if !value.IsZero() {
+		req.Header.Set(header, value.Reveal())
 	}
 	resp, err := f.client().Do(req)
 	if err != nil {
@@ -99,7 +100,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL string, authorization secr
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, previewReadLimit))
-		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: preview(head, knownSecrets(authorization)...)}
+		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: preview(head, knownSecrets(value)...)}
 	}
 
 	limit := f.MaxBytes
@@ -122,7 +123,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL string, authorization secr
 	list, err := parse(buf.Bytes())
 	if err != nil {
 		head := buf.Bytes()[:min(buf.Len(), previewReadLimit)]
-		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, preview(head, knownSecrets(authorization)...))
+		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, preview(head, knownSecrets(value)...))
 	}
 	return list, nil
 }

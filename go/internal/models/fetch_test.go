@@ -49,7 +49,7 @@ func TestFetch5000Models(t *testing.T) {
 	u, err := URL(srv.URL+"/v1", "")
 	require.NoError(t, err)
 
-	l, err := Fetcher{}.Fetch(context.Background(), u, testAuth)
+	l, err := Fetcher{}.Fetch(context.Background(), u, "Authorization", testAuth)
 	require.NoError(t, err)
 	assert.Equal(t, "Bearer "+testToken, gotAuth)
 	assert.Equal(t, "application/json", gotAccept)
@@ -69,7 +69,7 @@ func TestFetchEmptyListKeepsTheLastGoodOne(t *testing.T) {
 	srv := gateway(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"object":"list","data":[]}`))
 	})
-	l, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", testAuth)
+	l, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", "Authorization", testAuth)
 	require.NoError(t, err, "an empty list is a valid answer")
 	assert.Empty(t, l.Models)
 
@@ -89,7 +89,7 @@ func TestFetch403PreviewIsScrubbedAndCapped(t *testing.T) {
 		_, _ = w.Write([]byte(errBody))
 	})
 
-	_, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models?key=query-secret", testAuth)
+	_, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models?key=query-secret", "Authorization", testAuth)
 	require.Error(t, err)
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
@@ -105,7 +105,7 @@ func TestFetch403PreviewIsScrubbedAndCapped(t *testing.T) {
 
 func TestFetchStatusWithoutBody(t *testing.T) {
 	srv := gateway(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
-	_, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", testAuth)
+	_, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", "Authorization", testAuth)
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, 401, he.StatusCode)
@@ -140,7 +140,7 @@ func TestFetchSlowGatewayHonoursTheDeadline(t *testing.T) {
 			srv := gateway(t, tt.handler)
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			_, err := Fetcher{}.Fetch(ctx, srv.URL+"/v1/models", testAuth)
+			_, err := Fetcher{}.Fetch(ctx, srv.URL+"/v1/models", "Authorization", testAuth)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
 			assert.Contains(t, err.Error(), "models: GET "+srv.URL+"/v1/models")
@@ -152,7 +152,7 @@ func TestFetchCancelledContext(t *testing.T) {
 	srv := gateway(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`[]`)) })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Fetcher{}.Fetch(ctx, srv.URL+"/v1/models", testAuth)
+	_, err := Fetcher{}.Fetch(ctx, srv.URL+"/v1/models", "Authorization", testAuth)
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
@@ -165,7 +165,7 @@ func TestFetchMalformedJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := gateway(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(tt.body)) })
-			_, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", testAuth)
+			_, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", "Authorization", testAuth)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.Contains(t, err.Error(), "models: GET "+srv.URL+"/v1/models: ")
@@ -192,11 +192,11 @@ func TestFetchBoundsTheBody(t *testing.T) {
 					w.(http.Flusher).Flush()
 				}
 			})
-			_, err := Fetcher{MaxBytes: 1024}.Fetch(context.Background(), srv.URL+"/v1/models", testAuth)
+			_, err := Fetcher{MaxBytes: 1024}.Fetch(context.Background(), srv.URL+"/v1/models", "Authorization", testAuth)
 			require.ErrorIs(t, err, ErrTooLarge)
 			assert.Contains(t, err.Error(), "1024 byte")
 
-			l, err := Fetcher{MaxBytes: int64(len(big))}.Fetch(context.Background(), srv.URL+"/v1/models", testAuth)
+			l, err := Fetcher{MaxBytes: int64(len(big))}.Fetch(context.Background(), srv.URL+"/v1/models", "Authorization", testAuth)
 			require.NoError(t, err, "exactly MaxBytes is allowed")
 			assert.Len(t, l.Models, 2)
 			assert.Equal(t, 199, l.Duplicates)
@@ -212,13 +212,13 @@ func TestFetchDoesNotSendOrLeakURLCredentials(t *testing.T) {
 	})
 	withCreds := strings.Replace(srv.URL, "http://", "http://user:hunter2@", 1) + "/v1/models?key=query-secret#frag"
 
-	_, err := Fetcher{}.Fetch(context.Background(), withCreds, testAuth)
+	_, err := Fetcher{}.Fetch(context.Background(), withCreds, "Authorization", testAuth)
 	require.Error(t, err)
 	assert.Equal(t, "Bearer "+testToken, gotAuth, "the bearer, not Basic from userinfo")
 	assert.Equal(t, "key=query-secret", gotQuery, "the query is sent")
 	requireNoSecret(t, err.Error())
 
-	_, err = Fetcher{}.Fetch(context.Background(), withCreds, secret.String{})
+	_, err = Fetcher{}.Fetch(context.Background(), withCreds, "Authorization", secret.String{})
 	require.Error(t, err)
 	assert.Empty(t, gotAuth, "no Authorization without a credential, not even Basic")
 }
@@ -227,7 +227,7 @@ func TestFetchTransportErrorsDoNotRepeatTheQuery(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	addr := srv.URL
 	srv.Close() // nothing listens any more
-	_, err := Fetcher{}.Fetch(context.Background(), addr+"/v1/models?key=query-secret", testAuth)
+	_, err := Fetcher{}.Fetch(context.Background(), addr+"/v1/models?key=query-secret", "Authorization", testAuth)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "models: GET "+addr+"/v1/models: ")
 	requireNoSecret(t, err.Error())
@@ -241,18 +241,18 @@ func TestFetchRefusesHTTPSDowngradeRedirect(t *testing.T) {
 	}))
 	t.Cleanup(tlsSrv.Close)
 
-	_, err := Fetcher{Client: tlsSrv.Client()}.Fetch(context.Background(), tlsSrv.URL+"/v1/models", testAuth)
+	_, err := Fetcher{Client: tlsSrv.Client()}.Fetch(context.Background(), tlsSrv.URL+"/v1/models", "Authorization", testAuth)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "refusing a redirect from https to http")
 	assert.Zero(t, plainHits)
 }
 
 func TestFetchRejectsBadInput(t *testing.T) {
-	_, err := Fetcher{}.Fetch(context.Background(), "ftp://user:hunter2@example.com/models", testAuth)
+	_, err := Fetcher{}.Fetch(context.Background(), "ftp://user:hunter2@example.com/models", "Authorization", testAuth)
 	require.Error(t, err)
 	requireNoSecret(t, err.Error())
 
-	_, err = Fetcher{}.Fetch(context.Background(), "http://127.0.0.1:1/v1/models", secret.New("Bearer a\r\nX-Evil: "+testToken))
+	_, err = Fetcher{}.Fetch(context.Background(), "http://127.0.0.1:1/v1/models", "Authorization", secret.New("Bearer a\r\nX-Evil: "+testToken))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "control characters")
 	requireNoSecret(t, err.Error())
@@ -264,7 +264,7 @@ func TestFetchAppliesADefaultDeadline(t *testing.T) {
 		_, hasDeadline = r.Context().Deadline()
 		return nil, errors.New("stop here")
 	})}
-	_, err := Fetcher{Client: c}.Fetch(context.Background(), "https://gateway.example/v1/models", testAuth)
+	_, err := Fetcher{Client: c}.Fetch(context.Background(), "https://gateway.example/v1/models", "Authorization", testAuth)
 	require.Error(t, err)
 	assert.True(t, hasDeadline)
 }

@@ -71,7 +71,7 @@ func TestHostileModelLists(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			l, err = Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", testAuth)
+			l, err = Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", "Authorization", testAuth)
 			runtime.ReadMemStats(&after)
 			used := after.TotalAlloc - before.TotalAlloc
 			t.Logf("allocated %d KiB", used>>10)

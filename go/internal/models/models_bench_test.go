@@ -82,7 +82,7 @@ func benchSync(b *testing.B, chunked bool) {
 	auth := secret.New("Bearer bench-token")
 	overrides := map[string]string{"qwen2-1b-instruct": "Qwen 2 (1B)"}
 	user := map[string]any{"custom": map[string]any{"name": "Mine"}, "kimi-k2.4": map[string]any{"name": "Kimi"}}
-	prev, err := f.Fetch(context.Background(), srv.URL+"/v1/models", auth)
+	prev, err := f.Fetch(context.Background(), srv.URL+"/v1/models", "Authorization", auth)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func benchSync(b *testing.B, chunked bool) {
 	b.ReportAllocs()
 	defer reportCPU(b)()
 	for b.Loop() {
-		l, err := f.Fetch(context.Background(), srv.URL+"/v1/models", auth)
+		l, err := f.Fetch(context.Background(), srv.URL+"/v1/models", "Authorization", auth)
 		if err != nil {
 			b.Fatal(err)
 		}

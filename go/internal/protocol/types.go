@@ -119,6 +119,9 @@ type ConfigApplyResult struct {
 	// LoginTimeoutMs bounds a login of each managed user-flow provider: a
 	// headers/get for it may wait that long (plus a margin).
 	LoginTimeoutMs map[string]int64 `json:"loginTimeoutMs"`
+	// TokenHeaders names, for every managed provider, the header its token
+	// goes in (Authorization unless the provider says otherwise).
+	TokenHeaders map[string]string `json:"tokenHeaders"`
 }
 
 // PendingLogin is a provider that needs a login before OpenCode can use it.

@@ -45,7 +45,10 @@ type Options struct {
 	Grant      Grant
 	Entry      *store.Entry
 	Policy     Policy
-	Log        *slog.Logger
+	// Header is the value of the header the gateway takes the token in
+	// (nil: Token.Authorization): the shim reports a refused one by its hash.
+	Header func(Token) secret.String
+	Log    *slog.Logger
 	// OnChange is called (outside locks) when the token in use changed for
 	// a reason its users did not cause: a login, a logout, or another
 	// process's write adopted from the cache. A renewal (refresh, machine
@@ -104,6 +107,13 @@ type flight struct {
 	// adopted: the token was found in the cache file, written there by
 	// another process (a command-line login, another OpenCode).
 	adopted bool
+}
+
+func (m *Manager) header(t Token) secret.String {
+	if m.opt.Header != nil {
+		return m.opt.Header(t)
+	}
+	return t.Authorization()
 }
 
 func (m *Manager) log() *slog.Logger {
@@ -516,7 +526,7 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 	if m.mem.AccessToken.IsZero() {
 		return false
 	}
-	sum := sha256.Sum256([]byte(m.mem.Authorization().Reveal()))
+	sum := sha256.Sum256([]byte(m.header(m.mem).Reveal()))
 	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(authorizationSHA256)) != 1 {
 		return false
 	}

@@ -43,6 +43,8 @@ type config struct {
 	modelsFile string
 	chunkDelay time.Duration
 	omitIdx    bool
+	header     string
+	scheme     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -56,6 +58,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.modelIDs, "model-ids", "", "comma-separated model ids (overrides --models)")
 	fs.StringVar(&c.modelsFile, "model-ids-file", "", "a JSON array of model id strings, any bytes (overrides --model-ids)")
 	fs.DurationVar(&c.chunkDelay, "chunk-delay", 20*time.Millisecond, "pause between streamed chunks")
+	fs.StringVar(&c.header, "token-header", "Authorization", "the only header the token is taken from (as cf-aig-authorization or x-portkey-api-key)")
+	fs.StringVar(&c.scheme, "token-scheme", "Bearer", `the scheme before the token in --token-header; "" for the token alone`)
 	fs.BoolVar(&c.omitIdx, "responses-omit-indices", false,
 		"stream /v1/responses events without output_index/content_index/summary_index (like Envoy AI Gateway)")
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +95,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 		// Responses events without indices (switchable later with POST /_test/responses).
 		ResponsesOmitIndices: c.omitIdx,
 		Logf:                 logger.Printf,
+		TokenHeader:          c.header,
+		TokenScheme:          c.scheme,
 	}
 	if c.modelsFile != "" {
 		ids, err := readModelIDs(c.modelsFile)

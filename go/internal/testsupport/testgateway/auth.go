@@ -197,6 +197,26 @@ func (v *verifier) verify(ctx context.Context, raw string) (Principal, error) {
 }
 
 // bearerToken extracts the token of an `Authorization: Bearer` header.
+// tokenFrom takes the token from header after scheme (Authorization and
+// Bearer when header is ""); a token anywhere else does not count.
+func tokenFrom(r *http.Request, header, scheme string) (string, error) {
+	if header == "" || (strings.EqualFold(header, "Authorization") && strings.EqualFold(scheme, "Bearer")) {
+		return bearerToken(r)
+	}
+	h := strings.TrimSpace(r.Header.Get(header))
+	if scheme != "" {
+		s, rest, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(s, scheme) {
+			return "", fmt.Errorf("the %s header does not carry a %s token", header, scheme)
+		}
+		h = strings.TrimSpace(rest)
+	}
+	if h == "" {
+		return "", fmt.Errorf("missing %s header", header)
+	}
+	return h, nil
+}
+
 func bearerToken(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {

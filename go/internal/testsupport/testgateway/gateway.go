@@ -80,6 +80,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// TokenHeader is the only header the token is taken from ("" =
+	// Authorization), after TokenScheme and a space ("" = the token alone;
+	// with TokenHeader unset too: Bearer).
+	TokenHeader string
+	TokenScheme string
 }
 
 // Stats are the counters served at /_test/stats.
@@ -259,7 +264,7 @@ func (g *Gateway) authorized(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (g *Gateway) authenticate(r *http.Request) (Principal, error) {
-	raw, err := bearerToken(r)
+	raw, err := tokenFrom(r, g.opts.TokenHeader, g.opts.TokenScheme)
 	if err != nil {
 		return Principal{}, err
 	}
