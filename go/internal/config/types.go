@@ -60,7 +60,11 @@ const (
 	DefaultLoginTimeout = 5 * time.Minute
 	// DefaultMaxModels bounds the models one provider contributes; the
 	// bounds of maxModels are MinMaxModels and MaxMaxModels.
-	DefaultMaxModels = 1000
+	// The default lists what a gateway lists: 20,000 ordinary entries take
+	// about 1 MiB of OpenCode's config, well within what OpenCode lists and
+	// one protocol frame (4 MiB) carries; a list that still does not fit is
+	// cut by the frame (engine.fitFrame), never the other providers.
+	DefaultMaxModels = MaxMaxModels
 	MinMaxModels     = 1
 	MaxMaxModels     = 20000
 	// DefaultSubjectTokenType is the RFC 8693 subject_token_type used when none is configured.

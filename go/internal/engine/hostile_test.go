@@ -164,10 +164,10 @@ func TestOneGatewayCannotRemoveEveryProvider(t *testing.T) {
 	assert.Less(t, len(answer), rpc.MaxFrame, "the answer fits into one frame")
 	assert.ElementsMatch(t, []string{"huge", "long", "normal"}, res.Managed)
 	assert.ElementsMatch(t, []string{"gpt-4o", "glm-5"}, answerIDs(res, "normal"))
-	assert.Len(t, answerIDs(res, "huge"), 1000, "maxModels defaults to 1000")
+	assert.Len(t, answerIDs(res, "huge"), 20000, "maxModels defaults to 20,000")
 	assert.Contains(t, logs, "more models than maxModels")
 	assert.Contains(t, logs, "provider=huge")
-	assert.Contains(t, logs, "dropped=549000")
+	assert.Contains(t, logs, "dropped=530000")
 	assert.Empty(t, answerIDs(res, "long"), "too large for a frame: registered without discovered models")
 	var named bool
 	for _, p := range res.Problems {
