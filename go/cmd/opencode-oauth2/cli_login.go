@@ -36,7 +36,12 @@ On a terminal the command shows what it waits for, the time left and how to
 cancel (Ctrl-C, exit code 130).
 
 In an SSH session, --device logs in with a code you enter on any other device
-(the server must support the device authorization grant). For providers with a
+(the server must support the device authorization grant), and --paste with a
+browser on any other machine: open the URL it prints there, sign in, and paste
+back the address the browser ends on (a page on 127.0.0.1 that cannot be
+reached from there). On a terminal where no browser can be opened (no display),
+an authorization_code login offers the paste by itself; the loopback redirect
+still works if the browser runs on this machine after all. For providers with a
 machine flow (client_credentials, jwt_bearer, token_exchange) there is nothing
 to log in to: a token is obtained to check the credentials.
 
@@ -48,6 +53,7 @@ OPENCODE_OAUTH2_BROWSER ("none" never opens one: the URL is printed instead).
 		fs.BoolVar(&o.device, "device", false, "use the device authorization grant (a code to enter elsewhere), e.g. over SSH")
 		fs.BoolVar(&o.noBrowser, "no-browser", false, "do not open a browser; print the URL to open instead")
 		fs.BoolVar(&o.force, "force", false, "log in again even when a valid login is cached")
+		fs.BoolVar(&o.paste, "paste", false, "sign in with a browser on another machine and paste back the address it ends on")
 		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
 			return runLogin(ctx, c, cf, o, args)
 		}
@@ -58,6 +64,7 @@ type loginOptions struct {
 	device    bool
 	noBrowser bool
 	force     bool
+	paste     bool
 }
 
 func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args []string) error {
@@ -91,6 +98,12 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 	}
 
 	flow := cfg.Flow
+	if o.paste && o.device {
+		return failf(exitUsage, "--paste signs in with a browser (authorization_code), --device with a code: choose one")
+	}
+	if o.paste {
+		flow = config.AuthorizationCode
+	}
 	if o.device {
 		flow = config.DeviceCode
 		if err := checkDeviceSupport(ctx, s, cfg); err != nil {
@@ -138,6 +151,12 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
 	defer cancel()
+	// A browser on another machine: the user pastes the address it ended on.
+	if flow == config.AuthorizationCode && (o.paste || (!o.noBrowser && isTTY(c.stdin) && noDisplay(opener))) {
+		box := oauth.NewPasteBox(o.paste)
+		lctx = oauth.WithPaste(lctx, box)
+		go readPastes(lctx, c, box)
+	}
 	tok, replaced, err := p.LoginWith(lctx, flow, opts)
 	w.finish()
 	if err != nil {
@@ -151,6 +170,31 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 		c.color.green("Logged in"), name, asWho(tok), flow, expiryText(tok, c.now()))
 	revokeReplaced(ctx, c, p, replaced, tok)
 	return nil
+}
+
+// noDisplay reports whether no browser can be opened here (no graphical
+// session, as over SSH).
+func noDisplay(o browser.Opener) bool {
+	_, err := o.Command("http://127.0.0.1/")
+	return errors.Is(err, browser.ErrNoDisplay)
+}
+
+// readPastes hands each line of stdin to the login until one is its answer;
+// a line that is not says why, and the login goes on waiting.
+func readPastes(ctx context.Context, c *cli, box *oauth.PasteBox) {
+	lines := bufio.NewScanner(c.stdin)
+	lines.Buffer(make([]byte, 0, 4096), 64<<10)
+	for lines.Scan() {
+		text := strings.TrimSpace(lines.Text())
+		if text == "" {
+			continue
+		}
+		err := box.Paste(ctx, text)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		fmt.Fprintf(c.stderr, "%s %s\nPaste the address again (Ctrl-C to cancel): ", c.color.red("Not accepted:"), clean(err.Error(), 300))
+	}
 }
 
 // pickProvider asks which provider to log in to: a numbered list to

@@ -40,6 +40,14 @@ func (w *waiter) show(p oauth.Prompt) {
 	var b strings.Builder
 	waitingFor := "the login in the browser"
 	switch p.Kind {
+	case oauth.PromptPaste:
+		// No countdown: the user types (pastes) on this terminal.
+		fmt.Fprintf(&b, "%s\n  %s\nPaste the address here: ", clean(p.Message, 400), k.bold(p.URL))
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.stopLocked()
+		fmt.Fprint(w.c.stderr, b.String())
+		return
 	case oauth.PromptDeviceCode:
 		fmt.Fprintf(&b, "%s\n  %s\n  code: %s\n", clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
 		waitingFor = "the code to be entered at " + hostOf(p.URL)

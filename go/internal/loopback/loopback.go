@@ -202,6 +202,14 @@ func (s *Server) Start(authorizationURL string) {
 	})
 }
 
+// Refuse closes the listener without serving: the redirect URI keeps its
+// port, but a browser on this machine is refused there, as one on another
+// machine would be; the response can then only arrive by Paste.
+func (s *Server) Refuse() {
+	s.start.Do(func() {})
+	_ = s.ln.Close()
+}
+
 // Wait returns the accepted response, the server's error response (an
 // *AuthError), or ctx's error.
 func (s *Server) Wait(ctx context.Context) (*Response, error) {

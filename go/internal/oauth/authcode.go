@@ -145,10 +145,22 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if req.pkce != nil && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
 		c.log.Warn("the server does not list S256 in code_challenge_methods_supported; sending it anyway (set pkce: false for this provider if the login fails)")
 	}
-	srv.Start(authURL)
+	box := pasteBoxFrom(ctx)
+	if box != nil && box.Only {
+		srv.Refuse()
+	} else {
+		srv.Start(authURL)
+	}
 	c.log.Info("login started", "flow", "authorization_code", "authorization_endpoint", redact.URL(meta.AuthorizationEndpoint),
-		"redirect_uri", srv.RedirectURI(), "pkce", req.pkce != nil, "timeout", timeout.String())
-	c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint, timeout)
+		"redirect_uri", srv.RedirectURI(), "pkce", req.pkce != nil, "paste", box != nil, "timeout", timeout.String())
+	if box != nil {
+		go servePastes(ctx, box, srv.Paste)
+		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.now().Add(timeout),
+			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on any machine. When the browser ends on a page that cannot be reached "+
+				"(an address starting with http://127.0.0.1), copy that whole address and paste it here:", c.displayName())})
+	} else {
+		c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint, timeout)
+	}
 
 	resp, err := srv.Wait(ctx)
 	if err != nil {

@@ -18,15 +18,21 @@ import (
 const (
 	PromptBrowser    = "browser"
 	PromptDeviceCode = "device_code"
+	// PromptPaste: open URL anywhere, paste the address the browser ended on.
+	PromptPaste = "paste"
 )
 
 // Prompt asks the user to act during an interactive login: open a URL
-// (Kind "browser"), or visit a URL and enter a code (Kind "device_code").
-// No field ever holds a secret: the browser URL is the loopback start page,
-// which redirects to the authorization request.
+// (Kind "browser"), visit a URL and enter a code (Kind "device_code"), or
+// open a URL anywhere and paste back the address the browser ended on
+// (Kind "paste"). The browser URL is the loopback start page, which
+// redirects to the authorization request; a paste prompt's URL is the
+// authorization request itself (its state and PKCE challenge are of this
+// one login, which the user's paste must answer): prompts go to the user,
+// never to a log.
 type Prompt struct {
 	ProviderID string
-	Kind       string // PromptBrowser | PromptDeviceCode
+	Kind       string // PromptBrowser | PromptDeviceCode | PromptPaste
 	Message    string // one sentence for a person
 	URL        string
 	UserCode   string    // device_code only
