@@ -249,7 +249,7 @@ export const server: Plugin = async (input) => {
 
   const loginDeps: LoginDeps = {
     login: async (providerID, flow, timeoutMs) => {
-      const params = flow === undefined ? { providerID } : { providerID, flow };
+      const params = flow === undefined ? { providerID } : flow === "paste" ? { providerID, paste: true } : { providerID, flow };
       reloader.own.add(providerID);
       try {
         const r = await getSidecar().request("login", params, timeoutMs);
@@ -261,6 +261,9 @@ export const server: Plugin = async (input) => {
       }
     },
     cancel: () => sidecar?.notify("login/cancel", {}),
+    paste: async (providerID, text) => {
+      await getSidecar().request("login/paste", { providerID, text });
+    },
     entry: (id, entry) => {
       noteIssued(id, entry);
       return lastApply === undefined ? entry : withFetch(id, entry, undefined, lastApply, refusal);

@@ -47,12 +47,9 @@ interface Credential {
   refresh: string;
   expires: number;
 }
-interface Authorization {
-  url: string;
-  instructions: string;
-  mode: "auto";
-  callback: Promise<Credential>;
-}
+type Authorization =
+  | { url: string; instructions: string; mode: "auto"; callback: Promise<Credential> }
+  | { url: string; instructions: string; mode: "code"; callback: (code: string) => Promise<Credential> };
 interface IntegrationDraft {
   update(id: string, fn: (i: { name: string }) => void): void;
   method: {
@@ -81,6 +78,7 @@ export const MARKER = "opencode-oauth2-managed";
 const METHODS = [
   { id: "browser", label: "Browser", flow: "authorization_code" },
   { id: "device", label: "Device code", flow: "device_code" },
+  { id: "paste", label: "Browser on another machine", flow: "paste" },
 ] as const;
 /** OpenCode 2 fails requests while a plugin takes more than 5 s to activate. */
 const SETUP_BUDGET_MS = 4_000;
@@ -288,12 +286,18 @@ class Location {
     return p;
   }
 
-  /** A login method: the sidecar's login runs; its first prompt is what OpenCode shows. */
+  /**
+   * A login method: the sidecar's login runs; its first prompt is what OpenCode
+   * shows. "paste" (a browser on another machine) asks OpenCode for the address
+   * the browser ended on, and hands it to the login.
+   */
   private async authorize(id: string, methodID: string, flow: string): Promise<Authorization> {
     const prompt = new Promise<{ url: string; text: string }>((resolve) => this.prompts.set(id, resolve));
     const timeout = this.applied?.loginTimeoutMs[id] ?? 300_000;
+    const paste = flow === "paste";
+    const params = paste ? { providerID: id, paste: true, location: this.key } : { providerID: id, flow, location: this.key };
     const done = shared()
-      .request("login", { providerID: id, flow, location: this.key }, loginDeadline(timeout))
+      .request("login", params, loginDeadline(timeout))
       .then(async () => {
         await this.refresh();
         return { type: "oauth" as const, methodID, access: MARKER, refresh: MARKER, expires: Date.now() + 10 * 365 * 86_400_000 };
@@ -308,7 +312,16 @@ class Location {
         (e: unknown) => ({ url: "", text: `opencode-oauth2: ${errorMessage(e)}` }),
       ),
     ]);
-    return { url: first.url, instructions: first.text, mode: "auto", callback: done };
+    if (!paste) return { url: first.url, instructions: first.text, mode: "auto", callback: done };
+    return {
+      url: first.url,
+      instructions: first.text,
+      mode: "code",
+      callback: async (code) => {
+        await shared().request("login/paste", { providerID: id, location: this.key, text: code });
+        return done;
+      },
+    };
   }
 
   /** Apply again and let OpenCode list the providers anew (a login, a new catalog). */

@@ -22,6 +22,8 @@ export interface LoginDeps {
   login: (providerID: string, flow: string | undefined, timeoutMs: number) => Promise<LoginResult>;
   /** Sends `login/cancel`. */
   cancel: () => void;
+  /** Hands a paste login the address the user's browser ended on (`login/paste`). */
+  paste: (providerID: string, text: string) => Promise<void>;
   /** Turns the sidecar's entry into the one OpenCode gets (stream repair). */
   entry: (id: string, entry: Record<string, unknown>) => ProviderEntry;
   /** A warning or error for OpenCode's log. */
@@ -106,7 +108,7 @@ export async function loginAtStart(
 }
 
 /** The two login methods, by label (scripts rely on these: `-m Browser`). */
-export const METHOD_LABELS = { Browser: "authorization_code", "Device code": "device_code" } as const;
+export const METHOD_LABELS = { Browser: "authorization_code", "Device code": "device_code", "Browser on another machine": "paste" } as const;
 type MethodLabel = keyof typeof METHOD_LABELS;
 
 /** The id OpenCode lists the plugin under when several gateways need logins. */
@@ -178,19 +180,33 @@ export function authHook(
         ),
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000).unref?.()),
       ]);
+      const finish = async (): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> => {
+        try {
+          // (below OpenCode's "Waiting for authorization" spinner)
+          say((await result).message, { newLine: true });
+          return { type: "success", provider: id, key: PLACEHOLDER_KEY };
+        } catch (e) {
+          say(errorMessage(e), { newLine: true });
+          return { type: "failed" };
+        }
+      };
+      const url = first?.url ?? "";
+      const instructions = first?.text ?? `opencode-oauth2: logging in to ${id} (${label})`;
+      if (METHOD_LABELS[label] !== "paste") return { url, instructions, method: "auto", callback: finish };
+      // A browser on another machine: OpenCode asks for the address it ended on.
       return {
-        url: first?.url ?? "",
-        instructions: first?.text ?? `opencode-oauth2: logging in to ${id} (${label})`,
-        method: "auto",
-        callback: async () => {
+        url,
+        instructions,
+        method: "code",
+        callback: async (code: string) => {
           try {
-            // (below OpenCode's "Waiting for authorization" spinner)
-            say((await result).message, { newLine: true });
-            return { type: "success", provider: id, key: PLACEHOLDER_KEY };
+            await deps.paste(id, code);
           } catch (e) {
             say(errorMessage(e), { newLine: true });
+            deps.cancel();
             return { type: "failed" };
           }
+          return finish();
         },
       };
     },
@@ -200,7 +216,7 @@ export function authHook(
       return target() ?? AUTH_PROVIDER;
     },
     get methods(): AuthHook["methods"] {
-      return [method("Browser"), method("Device code")];
+      return [method("Browser"), method("Device code"), method("Browser on another machine")];
     },
   };
 }

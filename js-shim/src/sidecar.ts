@@ -56,6 +56,7 @@ export interface Results {
   "config/apply": ApplyResult;
   "headers/get": HeadersResult;
   login: LoginResult;
+  "login/paste": null;
   shutdown: null;
 }
 export type Method = keyof Results;
@@ -65,6 +66,7 @@ export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
   "config/apply": 20_000,
   "headers/get": 60_000,
   login: 330_000,
+  "login/paste": 60_000,
   shutdown: 2_000,
 };
 

@@ -5,14 +5,19 @@
 // a wrong state, one from an earlier login (reused) and garbage are refused with a clear
 // line and nothing stored; then the real OpenCode answers with the login.
 //
+// The same from OpenCode's own login command, whose third method ("Browser on another
+// machine") asks for the address at a terminal (a real pseudo-terminal from `script`):
+// `opencode auth login corp --method ...` in OpenCode 2.1.2, `-p corp -m ...` in 1.18.33.
+//
 // The build outputs must exist (`task test:shim` builds them).
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
 import * as stack from "../../examples/test-stack/harness.mjs";
@@ -23,7 +28,7 @@ let gw;
 let oc;
 
 before(async () => {
-  stack.requireBuilt(["shim", "sidecar", "opencode"]);
+  stack.requireBuilt(["shim", "sidecar", "opencode", "opencode2"]);
   as = await stack.startAuthServer({ AUTO_LOGIN: "0" });
   gw = await stack.startGateway({ issuer: as.issuer, modelIds: ["m1"] });
   oc = await stack.isolatedOpenCode({
@@ -134,3 +139,57 @@ test("login --paste: a browser elsewhere signs in, its address pasted logs in; w
   const run = await oc.run(["run", "--model", "corp/m1", "hello"], { timeoutMs: 120_000 });
   assert.match(run.stdout, /Hello from the OAuth gateway, alice!/, run.stdout + run.stderr);
 });
+
+/** Terminal text without escape sequences and line breaks (the host draws its prompts). */
+const plain = (s) => s.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, "").replace(/\x1b\][^\x07]*\x07/g, "").replace(/[\r\n]/g, "");
+
+for (const host of [1, 2]) {
+  test(`OpenCode ${host === 2 ? "2.1.2" : "1.18.33"}'s login method "Browser on another machine": the pasted address logs in; run answers`, { timeout: TIMEOUT_MS }, async () => {
+    const config = {
+      provider: {
+        corp: { name: "Corp", options: { baseURL: gw.baseURL, oauth2: { issuer: as.issuer, clientId: "code-public", scopes: ["openid", "offline_access", "gateway"] } } },
+      },
+    };
+    let o;
+    let bin;
+    let args;
+    if (host === 2) {
+      const dir = await stack.makeTmp("oc-oauth2-paste-plugin-");
+      await writeFile(join(dir, "index.js"), `export { default } from ${JSON.stringify(pathToFileURL(stack.paths.shim).href)};\n`);
+      o = await stack.isolatedOpenCode({ opencodeBin: stack.paths.opencode2, pluginSpec: dir, config });
+      bin = stack.paths.opencode2;
+      args = "auth login corp --method 'Browser on another machine' --standalone";
+    } else {
+      o = await stack.isolatedOpenCode({ config });
+      bin = stack.paths.opencode;
+      args = "auth login -p corp -m 'Browser on another machine'";
+    }
+    // A terminal wide enough that OpenCode prints the URL on one line.
+    const child = spawn("script", ["-qec", `stty cols 2000 rows 50; exec '${bin}' ${args}`, "/dev/null"], {
+      cwd: o.dirs.project,
+      env: { ...o.env, SHELL: "/bin/sh", TERM: "xterm", COLUMNS: "400" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    const exited = new Promise((r) => child.once("close", (code) => r(code)));
+    try {
+      const t0 = Date.now();
+      let authURL;
+      while (!(authURL = /http:\/\/127\.0\.0\.1:\d+\/auth\?[A-Za-z0-9%._~=&+-]+/.exec(plain(out))?.[0])) {
+        if (Date.now() - t0 > 60_000) throw new Error(`no authorization URL from OpenCode:\n${plain(out).slice(-1500).replace(/state=[^&]+/g, "state=<redacted>")}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const landedAt = await signInElsewhere(authURL);
+      child.stdin.write(`${landedAt}\r`);
+      assert.equal(await exited, 0, plain(out).slice(-1500).replace(/(state|code)=[^&\s]+/g, "$1=<redacted>"));
+      assert.match(plain(out), host === 2 ? /Connected to Corp/ : /Login successful/);
+    } finally {
+      child.kill("SIGKILL");
+    }
+    const run = await o.run(["run", ...(host === 2 ? ["--standalone"] : []), "--model", "corp/m1", "hello"], { timeoutMs: 120_000 });
+    assert.match(run.stdout, /Hello from the OAuth gateway, alice!/, run.stdout + run.stderr);
+    await o.stop();
+  });
+}

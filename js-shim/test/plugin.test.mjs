@@ -349,7 +349,7 @@ describe("OpenCode's auth hook (opencode auth login, the TUI's /connect)", () =>
         const { hooks } = await instance({ FAKE_MANAGED: "acme,beta", FAKE_LOGINS: c.logins });
         await hooks.config(baseConfig());
         assert.equal(hooks.auth.provider, c.want, JSON.stringify(c));
-        assert.deepEqual(hooks.auth.methods.map((m) => m.label), ["Browser", "Device code"]);
+        assert.deepEqual(hooks.auth.methods.map((m) => m.label), ["Browser", "Device code", "Browser on another machine"]);
         assert.equal(hooks.auth.methods[0].prompts.length, c.prompts);
       });
     }

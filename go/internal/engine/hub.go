@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 )
@@ -101,6 +102,15 @@ func (h *Hub) Login(ctx context.Context, p protocol.LoginParams) (protocol.Login
 		return protocol.LoginResult{}, err
 	}
 	return e.Login(ctx, p)
+}
+
+// Paste implements rpc.Service.
+func (h *Hub) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
+	e := h.Location(p.Location)
+	if e == nil {
+		return oauth.ErrNoLoginWaits
+	}
+	return e.Paste(ctx, p)
 }
 
 // CancelLogins implements rpc.Service: every location's logins end.

@@ -37,6 +37,40 @@ type logins struct {
 	mu      sync.Mutex
 	next    int
 	cancels map[int]context.CancelCauseFunc
+	pastes  map[string]*oauth.PasteBox // provider id → the paste login under way
+}
+
+// pasteBox registers a paste login for a provider; done removes it.
+func (l *logins) pasteBox(providerID string) (box *oauth.PasteBox, done func()) {
+	box = oauth.NewPasteBox(true)
+	l.mu.Lock()
+	if l.pastes == nil {
+		l.pastes = map[string]*oauth.PasteBox{}
+	}
+	l.pastes[providerID] = box
+	l.mu.Unlock()
+	return box, func() {
+		l.mu.Lock()
+		if l.pastes[providerID] == box {
+			delete(l.pastes, providerID)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// Paste implements rpc.Service for the engine: the pasted address goes to
+// the provider's paste login under way; its verdict is the answer.
+func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
+	e.logins.mu.Lock()
+	box := e.logins.pastes[p.ProviderID]
+	e.logins.mu.Unlock()
+	if box == nil {
+		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig, Err: oauth.ErrNoLoginWaits}
+	}
+	if err := box.Paste(ctx, p.Text); err != nil {
+		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonLoginRequired, Err: err}
+	}
+	return nil
 }
 
 func (l *logins) begin(ctx context.Context) (context.Context, func()) {
@@ -94,12 +128,23 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		}
 		return fail(protocol.ReasonConfig, errors.New("no managed provider has this id (is it declared with an oauth2 block in opencode.json?)"))
 	}
+	if p.Paste {
+		if p.Flow != "" && p.Flow != string(config.AuthorizationCode) {
+			return fail(protocol.ReasonConfig, errors.New("a pasted address answers an authorization_code login only"))
+		}
+		p.Flow = string(config.AuthorizationCode)
+	}
 	grant, flow, err := rt.loginGrant(config.Flow(p.Flow))
 	if err != nil {
 		return fail(protocol.ReasonConfig, err)
 	}
 	lctx, done := e.logins.begin(ctx)
 	defer done()
+	if p.Paste {
+		box, unregister := e.logins.pasteBox(rt.p.ID)
+		defer unregister()
+		lctx = oauth.WithPaste(lctx, box)
+	}
 	e.log.Info("login requested", "provider", rt.p.ID, "flow", string(flow))
 	tok, _, err := rt.tokens.Login(lctx, grant)
 	if err != nil {

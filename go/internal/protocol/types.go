@@ -25,10 +25,13 @@ const (
 	MethodConfigApply = "config/apply"
 	MethodHeadersGet  = "headers/get"
 	MethodLogin       = "login"
-	MethodShutdown    = "shutdown"
-	NotifyLog         = "log"
-	NotifyPrompt      = "prompt"
-	NotifyInvalidate  = "headers/invalidate"
+	// MethodLoginPaste hands a login under way (started with paste) the
+	// address the user's browser ended on.
+	MethodLoginPaste = "login/paste"
+	MethodShutdown   = "shutdown"
+	NotifyLog        = "log"
+	NotifyPrompt     = "prompt"
+	NotifyInvalidate = "headers/invalidate"
 	// NotifyLoginCancel (shim → sidecar) ends every login under way.
 	NotifyLoginCancel = "login/cancel"
 	// NotifyModelsChanged tells the shim that a provider's model list
@@ -142,6 +145,18 @@ type LoginParams struct {
 	// provider's own flow.
 	Flow     string `json:"flow,omitempty"`
 	Location string `json:"location,omitempty"`
+	// Paste: an authorization_code login that takes the address the browser
+	// ended on by login/paste (a browser on another machine) instead of the
+	// loopback redirect.
+	Paste bool `json:"paste,omitempty"`
+}
+
+// LoginPasteParams are the params of login/paste.
+type LoginPasteParams struct {
+	ProviderID string `json:"providerID"`
+	Location   string `json:"location,omitempty"`
+	// Text is what the user pasted: the address, or its query.
+	Text string `json:"text"`
 }
 
 // LoginResult is the result of login.

@@ -135,6 +135,7 @@ type stubService struct{}
 
 func (stubService) Initialize(context.Context, protocol.InitializeParams, Notifier) error { return nil }
 func (stubService) CloseLocation(string)                                                  {}
+func (stubService) Paste(context.Context, protocol.LoginPasteParams) error                { return nil }
 
 func (stubService) ApplyConfig(context.Context, protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
 	return protocol.ConfigApplyResult{}, nil

@@ -35,6 +35,8 @@ type Service interface {
 	Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error)
 	// Login runs a provider's interactive login; it may wait minutes.
 	Login(ctx context.Context, p protocol.LoginParams) (protocol.LoginResult, error)
+	// Paste hands a pasted address to a login under way (login/paste).
+	Paste(ctx context.Context, p protocol.LoginPasteParams) error
 	// CancelLogins ends every login under way (login/cancel).
 	CancelLogins()
 	// CloseLocation ends the providers of an OpenCode location (location/close).
@@ -214,6 +216,12 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "login: params.providerID is required"}
 		}
 		return s.svc.Login(ctx, p)
+	case protocol.MethodLoginPaste:
+		var p protocol.LoginPasteParams
+		if err := decode(req, &p); err != nil {
+			return nil, err
+		}
+		return nil, s.svc.Paste(ctx, p)
 	case protocol.NotifyLoginCancel:
 		s.svc.CancelLogins()
 		return nil, nil
