@@ -36,6 +36,20 @@ export function isInteractive(env: NodeJS.ProcessEnv, argv: readonly string[]): 
   return tty(0) && (tty(1) || tty(2));
 }
 
+/** OpenCode 1's commands; any other first argument (or none) starts the full-screen TUI. */
+const COMMANDS = new Set(["completion", "acp", "mcp", "attach", "run", "debug", "providers", "auth", "agent", "upgrade", "uninstall",
+  "serve", "web", "models", "stats", "export", "import", "github", "session", "plugin", "plug", "db"]);
+
+/**
+ * OpenCode runs its full-screen TUI (`opencode`, `opencode <project>`, `opencode pr
+ * <n>`): the terminal is in raw mode there, so nothing may wait on the terminal or
+ * write to it (Ctrl-C is a key, not a signal).
+ */
+export function isTUI(argv: readonly string[]): boolean {
+  const first = argv.slice(2).find((a) => !a.startsWith("-"));
+  return first === undefined || !COMMANDS.has(first);
+}
+
 /** OpenCode runs at DEBUG: its config, OPENCODE_LOG_LEVEL or `--log-level DEBUG`. */
 export function debugLevel(cfgLevel: unknown, env: NodeJS.ProcessEnv, argv: readonly string[]): InitializeParams["logLevel"] {
   const i = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));

@@ -6,8 +6,8 @@
 import type { Hooks, Plugin } from "@opencode-ai/plugin";
 import { jsonSafe, withFetch } from "./apply.js";
 import { locateBinary } from "./binary.js";
-import { debugLevel, hostVersion, isInteractive } from "./env.js";
-import { authHook, isLoginCommand, loginAtStart, say, tellPending, toast, type LoginDeps } from "./login.js";
+import { debugLevel, hostVersion, isInteractive, isTUI } from "./env.js";
+import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps } from "./login.js";
 import { loginDeadline, type ApplyResult, type CachedHeaders, type Notice } from "./protocol.js";
 import { LEVELS, logger, SERVICE } from "./log.js";
 import { Reloader } from "./reload.js";
@@ -41,6 +41,10 @@ export const server: Plugin = async (input) => {
   let lastApply: ApplyResult | undefined;
 
   const reloader = new Reloader(input.client, (m) => log("warn", m));
+  const tui = isTUI(process.argv);
+  /** A line for the person at OpenCode: on its terminal, or as a toast in the full-screen TUI (which owns the terminal). */
+  const tell = (line: string, variant: "warning" | "error"): void =>
+    tui ? toast(input.client, "opencode-oauth2", line, variant, 15_000) : say(line);
 
   function onNotification(method: string, params: unknown): void {
     const p = (params ?? {}) as Notice;
@@ -80,11 +84,14 @@ export const server: Plugin = async (input) => {
       waiter({ url: p.url ?? "", text });
       return;
     }
-    say(`${provider}: ${text}`);
+    // The full-screen TUI owns the terminal: a toast only, whose words promise no
+    // key (Ctrl-C is a key there, not a signal).
+    if (!tui) say(`${provider}: ${text}`);
     const expiresAt = p.expiresAt;
     const duration =
       typeof expiresAt === "number" ? Math.min(Math.max(expiresAt - Date.now(), 10_000), 300_000) : 120_000;
-    toast(input.client, `Log in: ${provider}`, text, "info", duration);
+    const words = [p.message, p.url, p.userCode !== undefined ? `code: ${p.userCode}` : undefined].filter(Boolean).join("\n");
+    toast(input.client, `Log in: ${provider}`, words || text, "info", duration);
   }
 
   function getSidecar(): Sidecar {
@@ -290,7 +297,7 @@ export const server: Plugin = async (input) => {
         } catch (e) {
           applyError = errorMessage(e);
           const msg = `no provider was registered: ${applyError}`;
-          say(msg);
+          tell(msg, "error");
           log("error", `opencode-oauth2: ${msg}`);
           return;
         }
@@ -301,13 +308,15 @@ export const server: Plugin = async (input) => {
         }
         for (const p of result.problems) {
           const skipped = p.severity === "error";
-          if (skipped) say(p.message);
+          if (skipped) tell(p.message, "warning");
           log(skipped ? "error" : "warn", `opencode-oauth2: ${p.message}`, { providerID: p.providerID, field: p.field, severity: p.severity });
         }
         // `opencode auth login` asks for one login itself (the auth hook).
         if (result.logins.length > 0 && !isLoginCommand(process.argv)) {
-          if (isInteractive(process.env, process.argv)) await loginAtStart(result.logins, providers, loginDeps);
-          else tellPending(result.logins, loginDeps);
+          if (!isInteractive(process.env, process.argv)) tellPending(result.logins, loginDeps);
+          // The full-screen TUI never waits on a login nobody asked for: it runs beside it.
+          else if (tui) void loginInBackground(result.logins, loginDeps, () => reloader.reloadNow());
+          else await loginAtStart(result.logins, providers, loginDeps);
         }
       } catch (e) {
         log("error", `opencode-oauth2: the config hook failed: ${errorMessage(e)}`);

@@ -107,6 +107,25 @@ export async function loginAtStart(
   }
 }
 
+/**
+ * In the full-screen TUI: the pending logins run one after another beside
+ * OpenCode, which starts at once (the browser opened by the sidecar, its URL
+ * and code in a toast); each success is reported to loggedIn (OpenCode then
+ * reloads, and the provider's models appear); a failure is a toast.
+ */
+export async function loginInBackground(pending: readonly PendingLogin[], deps: LoginDeps, loggedIn: (id: string) => void): Promise<void> {
+  for (const p of pending) {
+    try {
+      const r = await deps.login(p.providerID, undefined, loginDeadline(p.timeoutMs));
+      toast(deps.client, `Logged in: ${p.name}`, r.message, "info", 10_000);
+      loggedIn(p.providerID);
+    } catch (e) {
+      deps.log("warn", `${SERVICE}: ${errorMessage(e)}`, { providerID: p.providerID });
+      toast(deps.client, `Not logged in: ${p.name}`, `${errorMessage(e)}\n${p.message}`, "warning", 15_000);
+    }
+  }
+}
+
 /** The two login methods, by label (scripts rely on these: `-m Browser`). */
 export const METHOD_LABELS = { Browser: "authorization_code", "Device code": "device_code", "Browser on another machine": "paste" } as const;
 type MethodLabel = keyof typeof METHOD_LABELS;

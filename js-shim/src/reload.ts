@@ -32,6 +32,13 @@ export class Reloader {
     this.maybeReload();
   }
 
+  /** A login this plugin ran beside the TUI ended: reload once no session is busy. */
+  reloadNow(): void {
+    if (this.done) return;
+    this.wanted = true;
+    this.maybeReload();
+  }
+
   /** OpenCode's events: which sessions are busy. */
   event(e: Event): void {
     const p = typeof e.properties === "object" && e.properties !== null ? (e.properties as Record<string, unknown>) : {};

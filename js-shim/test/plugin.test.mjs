@@ -48,7 +48,7 @@ function baseConfig() {
 }
 
 /** A plugin instance with a fake client; env vars configure the fake sidecar. */
-async function instance(fakeEnv = {}, { binary = fake, logDelayMs = 0 } = {}) {
+async function instance(fakeEnv = {}, { binary = fake, logDelayMs = 0, argv } = {}) {
   const state = await makeTmp();
   Object.assign(process.env, { OPENCODE_OAUTH2_BINARY: binary, FAKE_STATE_DIR: state, OPENCODE_OAUTH2_INTERACTIVE: "0" }, fakeEnv);
   const logs = [];
@@ -62,10 +62,22 @@ async function instance(fakeEnv = {}, { binary = fake, logDelayMs = 0 } = {}) {
       },
     },
     tui: { showToast: async ({ body }) => (toasts.push(body), { data: true }) },
+    instance: { dispose: async () => (reloads.push(Date.now()), { data: true }) },
   };
-  const hooks = await plugin.server({ client, directory: "/work/project", worktree: "/work/project" });
+  const reloads = [];
+  // The command OpenCode runs (process.argv after the binary): the one a test set, else
+  // a terminal command; [] is the full-screen TUI.
+  const saved = process.argv;
+  const args = argv ?? (saved.length > 2 ? saved.slice(2) : ["models"]);
+  process.argv = [saved[0], saved[1], ...args];
+  let hooks;
+  try {
+    hooks = await plugin.server({ client, directory: "/work/project", worktree: "/work/project" });
+  } finally {
+    process.argv = saved;
+  }
   disposers.push(() => hooks.dispose());
-  return { hooks, state, logs, toasts };
+  return { hooks, state, logs, toasts, reloads };
 }
 
 function chatInput(providerID, modelID = "m1") {
@@ -239,7 +251,8 @@ describe("notifications", () => {
     assert.ok(logs.some((l) => l.level === "warn" && l.message === "opencode-oauth2: token expires soon" && l.extra.providerID === "acme"));
     assert.equal(toasts.length, 1);
     assert.equal(toasts[0].title, "Log in: acme");
-    assert.equal(toasts[0].message, text);
+    assert.equal(toasts[0].message, "To log in to Acme, open this URL and enter the code below:\nhttps://idp.example/device\ncode: ABCD-EFGH");
+    assert.doesNotMatch(toasts[0].message, /Ctrl-C/, "a toast promises no key");
     assert.ok(toasts[0].duration > 0 && toasts[0].duration <= 300_000);
     assert.ok(writes.includes(`opencode-oauth2: acme: ${text}\n`), writes);
     assert.doesNotMatch(writes, /check/, "one instruction, not two");
@@ -305,6 +318,22 @@ describe("first contact: providers that need a login", () => {
     assert.match(writes, /logged in to beta gateway \(beta\); 1 model\(s\) listed/);
     assert.deepEqual(cfg.provider.beta.models, { "after-login": { name: "After Login" } }, "listed in this same start");
     assert.deepEqual(cfg.provider.acme.models, { m1: { name: "M1" } });
+  });
+
+  test("in the full-screen TUI: the config hook does not wait; the login runs beside it, its prompt in a toast only; OpenCode reloads after it", async () => {
+    const prompt = { method: "prompt", params: { providerID: "acme", kind: "browser", message: "To log in to Acme, open this URL:", url: "http://127.0.0.1:1/start/x", expiresAt: Date.now() + 60_000, text: "To log in to Acme, open this URL:\n    http://127.0.0.1:1/start/x\n    (waiting until 12:00:00; Ctrl-C cancels)" } };
+    const { hooks, state, toasts, reloads } = await instance(
+      { OPENCODE_OAUTH2_INTERACTIVE: "1", FAKE_LOGINS: "acme", FAKE_LOGIN_MS: "1500", FAKE_LOGIN_PROMPT: "", FAKE_NOTIFY_ON_APPLY: JSON.stringify([prompt]) },
+      { argv: [] },
+    );
+    const cfg = baseConfig();
+    const writes = await capturingStderr(() => hooks.config(cfg));
+    assert.equal(writes, "", "nothing is written to the TUI's terminal");
+    assert.deepEqual(cfg.provider.acme.models, { m1: { name: "M1" } }, "the hook returned before the login ended (a blocking login lists its models in this start)");
+    await waitFor(async () => count(await events(state), "request login") === 1, 5000, "the login runs");
+    await waitFor(() => reloads.length === 1, 10_000, "OpenCode reloaded after the login");
+    assert.ok(toasts.some((t) => t.title === "Log in: acme" && !/Ctrl-C/.test(t.message)), JSON.stringify(toasts));
+    assert.ok(toasts.some((t) => t.title.startsWith("Logged in")), JSON.stringify(toasts));
   });
 
   test("Ctrl-C cancels the logins and OpenCode starts at once", async () => {
