@@ -1,6 +1,8 @@
 // Binary resolution: every source, every error message, with injected inputs.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, realpath, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -388,6 +390,36 @@ describe("locateBinary on a real installed layout", () => {
     const { pkg, moduleUrl } = await installed();
     await chown(pkg, 65534, 65534);
     assert.throws(() => b.locateBinary(moduleUrl), /belongs to another user \(uid 65534\)/);
+  });
+
+  // Played by a second user (setpriv, as root): a platform package planted in a shared,
+  // world-writable directory that module resolution walks up to is never run, and
+  // neither is a program that user renames over the binary after the first check.
+  const asRoot = !skip && process.getuid?.() === 0 && existsSync("/usr/bin/setpriv");
+  const asNobody = (cmd) => execFileSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", cmd]);
+  test("another user's package planted in a world-writable ancestor is never run", { skip: !asRoot }, async () => {
+    const shared = await makeTmp("oc-oauth2-shared-");
+    await chmod(shared, 0o777); // like a shared directory without the sticky bit
+    const pkg = join(shared, "node_modules", "@vymalo", `opencode-oauth2-${os}-${arch}`);
+    asNobody(`mkdir -p '${pkg}/bin' && printf '{"name":"x","version":"9.9.9"}' > '${pkg}/package.json' && printf '#!/bin/sh\\ntouch ${shared}/ran\\n' > '${pkg}/bin/${exe}' && chmod 755 '${pkg}/bin/${exe}'`);
+    // The plugin installed below the shared directory, without its own platform package.
+    const dist = join(shared, "app", "node_modules", "@vymalo", "opencode-oauth2", "js-shim", "dist");
+    await mkdir(dist, { recursive: true });
+    await writeFile(join(dist, "binaries.json"), "{}");
+    await writeFile(join(dist, "index.js"), "export default {};\n");
+    assert.throws(() => b.locateBinary(pathToFileURL(join(dist, "index.js")).href), /another user could replace it \(.*(belongs to another user \(uid 65534\)|is writable by every user)\)/);
+    assert.ok(!existsSync(join(shared, "ran")), "the planted program never ran");
+  });
+
+  test("a program another user renames over the binary after the first check is refused at the next start", { skip: !asRoot }, async () => {
+    const { root, pkg, moduleUrl } = await installed();
+    const r = b.locateBinary(moduleUrl);
+    // The attacker can only get at it through a directory they may write: give them one.
+    await chmod(root, 0o755);
+    await chmod(join(pkg, "bin"), 0o777);
+    asNobody(`printf '#!/bin/sh\\ntouch ${root}/ran\\n' > '${pkg}/bin/evil' && chmod 755 '${pkg}/bin/evil' && mv -f '${pkg}/bin/evil' '${r.path}'`);
+    assert.throws(() => r.verify(), /another user could replace it/);
+    assert.ok(!existsSync(join(root, "ran")));
   });
 
   test("a binary without the execute bit is refused with the fix", { skip }, async () => {
