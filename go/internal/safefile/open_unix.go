@@ -10,8 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func open(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+func open(path string, noFollow bool) (*os.File, error) {
+	flags := os.O_RDONLY | unix.O_NONBLOCK
+	if noFollow {
+		flags |= unix.O_NOFOLLOW
+	}
+	return os.OpenFile(path, flags, 0)
 }
 
 func exposure(fi os.FileInfo) string {

@@ -17,7 +17,14 @@ import (
 // Read returns the content of the regular file at path, of at most limit
 // bytes. The error wraps fs.ErrNotExist when there is no such file.
 func Read(path string, limit int64) ([]byte, error) {
-	f, err := open(path) // non-blocking: a FIFO does not wait for a writer
+	return ReadChecked(path, limit, false, nil)
+}
+
+// ReadChecked is Read with the caller's own check of the opened file (nil
+// for none), run before anything is read; noFollow refuses a symbolic link
+// (Unix).
+func ReadChecked(path string, limit int64, noFollow bool, check func(*os.File, fs.FileInfo) error) ([]byte, error) {
+	f, err := open(path, noFollow) // non-blocking: a FIFO does not wait for a writer
 	if err != nil {
 		return nil, err
 	}
@@ -28,6 +35,11 @@ func Read(path string, limit int64) ([]byte, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	if check != nil {
+		if err := check(f, fi); err != nil {
+			return nil, err
+		}
 	}
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s is larger than %d bytes (%d)", path, limit, fi.Size())

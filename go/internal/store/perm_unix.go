@@ -5,10 +5,11 @@ package store
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,30 +107,17 @@ func openLock(path string) (*os.File, error) {
 // A symbolic link is not followed, and O_NONBLOCK keeps a FIFO planted in
 // its place from blocking the open until a writer comes.
 func readFile(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	if o := owner(fi); o != os.Geteuid() {
-		return nil, fmt.Errorf("owned by uid %d, not by this user", o)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if err := f.Chmod(0o600); err != nil {
-			return nil, fmt.Errorf("mode %v is too open and could not be tightened: %w", fi.Mode().Perm(), err)
+	return safefile.ReadChecked(path, limit, true, func(f *os.File, fi os.FileInfo) error {
+		if o := owner(fi); o != os.Geteuid() {
+			return fmt.Errorf("owned by uid %d, not by this user", o)
 		}
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("file of %d bytes is larger than %d", fi.Size(), limit)
-	}
-	return io.ReadAll(io.LimitReader(f, limit))
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := f.Chmod(0o600); err != nil {
+				return fmt.Errorf("mode %v is too open and could not be tightened: %w", fi.Mode().Perm(), err)
+			}
+		}
+		return nil
+	})
 }
 
 func syncDir(dir string) {

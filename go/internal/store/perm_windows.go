@@ -4,9 +4,9 @@ package store
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"os"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 
 	"golang.org/x/sys/windows"
 )
@@ -20,22 +20,7 @@ func openLock(path string) (*os.File, error) {
 }
 
 func readFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("file of %d bytes is larger than %d", fi.Size(), limit)
-	}
-	return io.ReadAll(io.LimitReader(f, limit))
+	return safefile.Read(path, limit)
 }
 
 func syncDir(string) {}
