@@ -358,6 +358,16 @@ function pluginVersion() {
   return "latest";
 }
 
+/**
+ * The plugin as OpenCode 2 takes a local path: a directory with an index.js at its root,
+ * which re-exports the built bundle (js-shim/dist/index.js). Removed by stop().
+ */
+export async function pluginDir() {
+  const dir = await makeTmp("oc-oauth2-plugin-");
+  await writeFile(join(dir, "index.js"), `export { default } from ${JSON.stringify(pathToFileURL(paths.shim).href)};\n`);
+  return dir;
+}
+
 /** A fresh temp directory, removed by stop(). */
 export async function makeTmp(prefix = "oc-oauth2-stack-") {
   const d = await mkdtemp(join(tmpdir(), prefix));

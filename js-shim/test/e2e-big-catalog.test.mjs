@@ -6,9 +6,6 @@
 // The build outputs must exist (`task test:shim` builds them).
 
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { after, before, test } from "node:test";
 import * as stack from "../../examples/test-stack/harness.mjs";
 
@@ -23,8 +20,7 @@ before(async () => {
   stack.requireBuilt(["shim", "sidecar", "opencode", "opencode2"]);
   as = await stack.startAuthServer();
   gw = await stack.startGateway({ issuer: as.issuer, models: MODELS });
-  pluginDir = await stack.makeTmp("oc-oauth2-catalog-plugin-");
-  await writeFile(join(pluginDir, "index.js"), `export { default } from ${JSON.stringify(pathToFileURL(stack.paths.shim).href)};\n`);
+  pluginDir = await stack.pluginDir();
 });
 after(() => stack.stop());
 

@@ -14,9 +14,6 @@
 // The build outputs must exist (`task test:shim` builds them).
 
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import * as stack from "../../examples/test-stack/harness.mjs";
 
@@ -33,8 +30,7 @@ before(async () => {
   as = await stack.startAuthServer();
   gw = await stack.startGateway({ issuer: as.issuer, modelIds: ["m1"] });
   // OpenCode 2 takes a local plugin as a directory with an index.js at its root.
-  pluginDir = await stack.makeTmp("oc-oauth2-confused-plugin-");
-  await writeFile(join(pluginDir, "index.js"), `export { default } from ${JSON.stringify(pathToFileURL(stack.paths.shim).href)};\n`);
+  pluginDir = await stack.pluginDir();
 });
 after(() => stack.stop());
 

@@ -25,7 +25,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { delimiter, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import * as stack from "../../examples/test-stack/harness.mjs";
 import { localTarget, MAIN_PACKAGE } from "../pack.mjs";
@@ -47,8 +47,7 @@ before(async () => {
   stack.requireBuilt(["shim", "sidecar", "opencode", "opencode2"]);
   as = await stack.startAuthServer({ DEVICE_INTERVAL: "1" });
   gw = await stack.startGateway({ issuer: as.issuer, modelIds: ["m1", "m2"], chunkDelay: "5ms" });
-  pluginDir = await stack.makeTmp("oc-oauth2-v2-plugin-");
-  await writeFile(join(pluginDir, "index.js"), `export { default } from ${JSON.stringify(pathToFileURL(stack.paths.shim).href)};\n`);
+  pluginDir = await stack.pluginDir();
 }, { timeout: 360_000 });
 
 after(async () => {

@@ -14,10 +14,9 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
 import * as stack from "../../examples/test-stack/harness.mjs";
@@ -154,8 +153,7 @@ for (const host of [1, 2]) {
     let bin;
     let args;
     if (host === 2) {
-      const dir = await stack.makeTmp("oc-oauth2-paste-plugin-");
-      await writeFile(join(dir, "index.js"), `export { default } from ${JSON.stringify(pathToFileURL(stack.paths.shim).href)};\n`);
+      const dir = await stack.pluginDir();
       o = await stack.isolatedOpenCode({ opencodeBin: stack.paths.opencode2, pluginSpec: dir, config });
       bin = stack.paths.opencode2;
       args = "auth login corp --method 'Browser on another machine' --standalone";

@@ -9,9 +9,6 @@
 // The build outputs must exist (`task test:shim` builds them).
 
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import * as stack from "../../examples/test-stack/harness.mjs";
 
@@ -31,8 +28,7 @@ before(async () => {
   stack.requireBuilt(["shim", "sidecar", "opencode", "opencode2"]);
   as = await stack.startAuthServer();
   for (const [name, k] of Object.entries(kinds)) gateways[name] = await stack.startGateway({ issuer: as.issuer, modelIds: ["m1"], ...k });
-  pluginDir = await stack.makeTmp("oc-oauth2-header-plugin-");
-  await writeFile(join(pluginDir, "index.js"), `export { default } from ${JSON.stringify(pathToFileURL(stack.paths.shim).href)};\n`);
+  pluginDir = await stack.pluginDir();
 });
 after(() => stack.stop());
 
