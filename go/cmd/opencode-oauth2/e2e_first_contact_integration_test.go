@@ -335,9 +335,10 @@ func TestTheConnectDialogsFlowThroughOpenCodesHTTPAPI(t *testing.T) {
 		Label string `json:"label"`
 	}
 	srv.call(ctx, t, http.MethodGet, "/provider/auth", nil, &methods)
-	require.Len(t, methods["pc"], 2, "%v", methods)
+	require.Len(t, methods["pc"], 3, "%v", methods)
 	assert.Equal(t, "Browser", methods["pc"][0].Label)
 	assert.Equal(t, "Device code", methods["pc"][1].Label)
+	assert.Equal(t, "Browser on another machine", methods["pc"][2].Label)
 
 	var auth struct {
 		URL          string `json:"url"`
