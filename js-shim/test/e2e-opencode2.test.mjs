@@ -509,6 +509,41 @@ describe("OpenCode 2.1.2, the background service", () => {
   });
 });
 
+describe("OpenCode 2.1.2, a login made in another shell", () => {
+  test("`opencode-oauth2 login` while the service runs: the provider's models appear in it within seconds, no restart", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const oc = await openCode2({ config: { provider: { corp: userProvider("Corp (browser)", "code-public", "authorization_code") } } });
+    await ownServicePort(oc);
+    try {
+      const before = await opencode(oc, ["models"]);
+      assert.equal(before.code, 0, describeRun(before));
+      assert.deepEqual(listed(before.stdout, "corp"), [], "no models before the login");
+
+      // Another shell: the command line logs in, the real Chromium signs in.
+      const result = join(oc.dirs.root, "chromium.json");
+      const login = await oc.exec(stack.paths.sidecar, ["login", "corp"], {
+        timeoutMs: LOGIN_TIMEOUT_MS,
+        env: { OPENCODE_OAUTH2_BROWSER: `${process.execPath} ${chromiumLogin} ${result}` },
+      });
+      assert.equal(login.code, 0, redact(login.stderr));
+
+      const t0 = Date.now();
+      let now;
+      do {
+        await new Promise((r) => setTimeout(r, 1000));
+        now = await opencode(oc, ["models"]);
+      } while (listed(now.stdout, "corp").length === 0 && Date.now() - t0 < 30_000);
+      console.log(`# listed in the running service ${((Date.now() - t0) / 1000).toFixed(1)} s after the login`);
+      assert.deepEqual(listed(now.stdout, "corp"), ["corp/m1", "corp/m2"], describeRun(now));
+      await assertAnswers(oc, "corp/m1", "alice", []);
+    } finally {
+      const stop = await stopService(oc);
+      assert.equal(stop.code, 0, `opencode service stop: ${stop.stderr}`);
+    }
+    await assertNothingLeftRunning(oc);
+    await oc.stop();
+  });
+});
+
 // ---------------------------------------------------------------------------
 // the packed package, installed by name
 
