@@ -16,7 +16,7 @@ var oauthKeys = []string{
 	"pkce", "redirectPort", "loginTimeoutSeconds", "syncIntervalMinutes", "maxModels", "nameOverrides",
 	"authorizationEndpoint", "tokenEndpoint", "deviceAuthorizationEndpoint", "jwksUri",
 	"revocationEndpoint", "subjectTokenSource", "subjectTokenType", "tokenExchangeAudience",
-	"resource", "requestedTokenType", "modelsURL", "responseApi", "tokenHeader", "tokenScheme", "allowInsecureHttp",
+	"resource", "requestedTokenType", "modelsURL", "responseApi", "tokenHeader", "tokenScheme", "tokenStorage", "allowInsecureHttp",
 	"caFile", "tokenExpirySkewMs", "httpTimeoutMs",
 	"clientAssertionKeyFile", "clientAssertionKeyId", "clientAssertionAlg", "clientAssertionSource",
 	"audience", "prompt", "loginHint", "acrValues", "authorizationParams", "tokenParams",
@@ -114,6 +114,10 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 
 	p.ResponseAPI = r.boolean("responseApi", false)
 	readTokenHeader(r, p)
+	p.TokenStorage = settings.TokenStorage
+	if s, ok := r.enum("tokenStorage", Storages); ok {
+		p.TokenStorage = Storage(s)
+	}
 	if s, ok := r.str("caFile", "a non-empty path to a PEM file", false); ok {
 		p.CAFile = s
 	}

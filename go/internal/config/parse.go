@@ -153,6 +153,9 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 			ms.warn("cacheDir", "an absolute directory path", quote(dir), "ignored; the user cache directory is used")
 		}
 	}
+	if s, ok := ms.enum("tokenStorage", Storages); ok {
+		settings.TokenStorage = Storage(s)
+	}
 	legacy := map[string]string{
 		"cacheNamespace": "set cacheDir to choose where tokens are cached",
 		"logLevel":       "the log level follows OpenCode's logLevel",
@@ -162,7 +165,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 			ms.warn(k, "unset (the option is no longer used)", renderAt(k, v), legacy[k])
 		}
 	}
-	ms.unknownKeys([]string{"servers", "httpTimeoutMs", "tokenExpirySkewMs", "cacheDir", "cacheNamespace", "logLevel"}, nil)
+	ms.unknownKeys([]string{"servers", "httpTimeoutMs", "tokenExpirySkewMs", "cacheDir", "tokenStorage", "cacheNamespace", "logLevel"}, nil)
 
 	v, ok := ms.lookup("servers")
 	if !ok {

@@ -142,6 +142,10 @@ type Provider struct {
 	// Where the gateway takes the token: TokenHeader ("" = Authorization),
 	// with TokenScheme before it when TokenSchemeSet ("" = the token alone),
 	// else the token's own type (Bearer).
+	// TokenStorage is where the provider's tokens are kept ("" = the
+	// plugin-wide setting, else StorageFile).
+	TokenStorage Storage
+
 	TokenHeader    string
 	TokenScheme    string
 	TokenSchemeSet bool
@@ -151,6 +155,20 @@ type Provider struct {
 	AllowInsecureHTTP bool          // permit http:// for non-loopback issuer/endpoints
 	CAFile            string        // extra PEM bundle trusted for this provider
 }
+
+// Storage is where a provider's tokens are kept.
+type Storage string
+
+// Token storages.
+const (
+	StorageFile    Storage = "file"    // a 0600 file in the cache directory
+	StorageKeyring Storage = "keyring" // the OS keychain; an error when none answers
+	StorageAuto    Storage = "auto"    // the keychain when one answers, else the file
+	StorageMemory  Storage = "memory"  // never written: a new token per process
+)
+
+// Storages are the values of tokenStorage.
+var Storages = []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}
 
 // Severity of a Problem.
 type Severity string
@@ -185,4 +203,7 @@ type Settings struct {
 	HTTPTimeout time.Duration // default DefaultHTTPTimeout
 	ExpirySkew  time.Duration // default DefaultExpirySkew
 	CacheDir    string        // override of the cache directory ("" = user cache dir)
+	// TokenStorage is where providers keep their tokens unless they say
+	// otherwise ("" = StorageFile).
+	TokenStorage Storage
 }

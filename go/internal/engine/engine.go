@@ -43,6 +43,9 @@ type Options struct {
 	// Now is the clock of the engine, its providers and their tokens; nil
 	// means time.Now.
 	Now func() time.Time
+	// Keyring is the keychain of tokenStorage "keyring" and "auto" (zero:
+	// store.DefaultKeyring).
+	Keyring store.Keyring
 }
 
 // Engine implements rpc.Service.
@@ -270,7 +273,10 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 		e.log.Warn("token cache directory unusable; tokens are kept in memory for this process only "+
 			"(set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours)", "provider", p.ID, "err", err)
 	}
-	entry := st.Entry(p.ID, p.CacheKey())
+	entry, err := e.tokenEntry(p, st)
+	if err != nil {
+		return nil, err
+	}
 	rt := &managed{deps: d, p: p, client: client, entry: entry, sig: signature(p)}
 	rt.tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
@@ -306,6 +312,31 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 // headerValue is the value of the provider's token header for tok.
 func headerValue(p config.Provider, tok tokens.Token) secret.String {
 	return secret.New(p.HeaderValue(tok.TokenType, tok.AccessToken.Reveal()))
+}
+
+// tokenEntry is where the provider's tokens live (tokenStorage): the cache
+// directory's file, the OS keychain, or this process's memory.
+func (e *Engine) tokenEntry(p config.Provider, st *store.Store) (*store.Entry, error) {
+	entry := st.Entry(p.ID, p.CacheKey())
+	switch p.TokenStorage {
+	case config.StorageMemory:
+		return store.Memory(e.log).Entry(p.ID, p.CacheKey()), nil
+	case config.StorageKeyring, config.StorageAuto:
+		k := e.opt.Keyring
+		if k.Service == "" {
+			k = store.DefaultKeyring
+		}
+		err := k.Probe()
+		switch {
+		case err == nil:
+			return entry.InKeyring(k), nil
+		case p.TokenStorage == config.StorageAuto:
+			e.log.Warn("no keychain answers; this provider's tokens are kept in the cache file (tokenStorage auto)", "provider", p.ID, "err", err)
+			return entry, nil
+		}
+		return nil, fmt.Errorf("provider %q: tokenStorage is \"keyring\", but %w; start and unlock a keychain (on Linux a Secret Service such as gnome-keyring or KeePassXC), or set tokenStorage to \"auto\" or \"file\"", p.ID, err)
+	}
+	return entry, nil
 }
 
 // prompt forwards a login prompt (open this URL, enter this code) to the

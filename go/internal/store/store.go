@@ -61,6 +61,8 @@ type State struct {
 	Models     json.RawMessage `json:"models,omitempty"`
 	LastSyncAt time.Time       `json:"lastSyncAt,omitzero"`
 	LastError  string          `json:"lastError,omitempty"`
+	// Storage is "keyring" in the marker file of tokens kept in a keychain.
+	Storage string `json:"storage,omitempty"`
 }
 
 // Store is a cache directory, or the memory of this process (Memory).
@@ -110,9 +112,34 @@ type Entry struct {
 	store      *Store
 	providerID string
 	key        string
-	path       string // credentials file (in memory: its name)
+	path       string // credentials file (in memory: its name); with a keychain, a marker without secrets
 	modelsPath string // models file
+	keyring    *Keyring
 }
+
+// InKeyring returns the entry with its credentials in the keychain k: the
+// file at Path then holds the state without any token (a marker, whose
+// changes other processes watch), and a token a file storage left there is
+// moved into the keychain at the first read.
+func (e *Entry) InKeyring(k Keyring) *Entry {
+	c := *e
+	c.keyring = &k
+	return &c
+}
+
+// Storage says where the entry's tokens live: "keyring", "memory" or "file".
+func (e *Entry) Storage() string {
+	switch {
+	case e.keyring != nil:
+		return "keyring"
+	case e.store.mem != nil:
+		return "memory"
+	}
+	return "file"
+}
+
+// keychainName is the entry's item name in a keychain.
+func (e *Entry) keychainName() string { return strings.TrimSuffix(filepath.Base(e.path), ".json") }
 
 // Entry returns the entry for a provider and its cache key (config.Provider.CacheKey).
 func (s *Store) Entry(providerID, key string) *Entry {
@@ -187,6 +214,49 @@ func (e *Entry) Load() State {
 
 func (e *Entry) loadCredentials() State {
 	empty := State{Version: Version, ProviderID: e.providerID, Key: e.key}
+	st := e.loadFile(empty)
+	switch {
+	case e.keyring != nil && st.Token != nil:
+		// Written by a file storage: moved into the keychain, no plaintext copy left.
+		if err := e.Save(st); err != nil {
+			e.store.log.Warn("could not move the cached tokens into the keychain; they stay in the file", "provider", e.providerID, "err", err)
+		}
+		return st
+	case e.keyring != nil:
+		data, err := e.keyring.Read(e.keychainName())
+		if errors.Is(err, errNotFound) {
+			return empty
+		}
+		if err != nil {
+			e.store.log.Warn("the keychain item is unreadable; ignoring it", "provider", e.providerID, "err", err)
+			return empty
+		}
+		var kst State
+		if json.Unmarshal(data, &kst) != nil || kst.ProviderID != e.providerID || kst.Key != e.key {
+			e.store.log.Warn("the keychain item belongs to another provider or configuration; ignoring it", "provider", e.providerID)
+			return empty
+		}
+		return kst
+	case st.Storage == "keyring" && st.Token == nil && e.store.mem == nil:
+		// Written by a keychain storage: moved into the file, the keychain item removed.
+		k := DefaultKeyring
+		k.Timeout = time.Second
+		if data, err := k.Read(e.keychainName()); err == nil {
+			var kst State
+			if json.Unmarshal(data, &kst) == nil && kst.ProviderID == e.providerID && kst.Key == e.key {
+				kst.Storage = ""
+				if err := e.Save(kst); err == nil {
+					_ = k.Remove(e.keychainName())
+					return kst
+				}
+			}
+		}
+	}
+	return st
+}
+
+// loadFile reads the state file (credentials, or a keychain marker).
+func (e *Entry) loadFile(empty State) State {
 	data, err := e.store.read(e.path, maxStateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return empty
@@ -239,6 +309,17 @@ func (e *Entry) Save(st State) error {
 	st.ProviderID = e.providerID
 	st.Key = e.key
 	st.UpdatedAt = time.Now().UTC()
+	st.Storage = ""
+	if e.keyring != nil {
+		secret, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("encode state for %s: %w", e.providerID, err)
+		}
+		if err := e.keyring.Write(e.keychainName(), secret); err != nil {
+			return fmt.Errorf("keychain for %s: %w", e.providerID, err)
+		}
+		st.Token, st.Storage = nil, "keyring" // the marker holds no secret
+	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode state for %s: %w", e.providerID, err)
@@ -326,6 +407,11 @@ func (e *Entry) Remove(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	if e.keyring != nil {
+		if err := e.keyring.Remove(e.keychainName()); err != nil {
+			return fmt.Errorf("remove the keychain item of %s: %w", e.providerID, err)
+		}
+	}
 	if e.store.mem != nil {
 		e.store.mem.remove(e.path)
 		return nil
