@@ -57,6 +57,17 @@ func (d *providerDoctor) add(name, status, detail, fix string) *checkResult {
 func (d *providerDoctor) run(ctx context.Context) {
 	cfg := d.p.Config()
 	d.add("settings", statusOK, fmt.Sprintf("%s flow, issuer %s, client %q", cfg.Flow, redact.URL(cfg.Issuer), cfg.ClientID), "")
+	switch where := d.p.Storage(); {
+	case cfg.TokenStorage == config.StorageAuto && where == "file":
+		d.add("token storage", statusWarn, "tokenStorage is auto, but no keychain answers: tokens are kept in the cache file",
+			"start and unlock a keychain (on Linux a Secret Service such as gnome-keyring), or set tokenStorage to \"file\" to say so")
+	case where == "keyring":
+		d.add("token storage", statusOK, "the OS keychain answers; tokens are kept there (the cache file holds none)", "")
+	case where == "memory":
+		d.add("token storage", statusOK, "memory: tokens are never written; every process gets its own", "")
+	default:
+		d.add("token storage", statusOK, "a 0600 file in the cache directory", "")
+	}
 	if f := cfg.ClientAssertionKeyFile; f != "" {
 		if why := safefile.Exposure(f); why != "" {
 			d.add("private key", statusWarn, fmt.Sprintf("clientAssertionKeyFile %s: %s", f, why),

@@ -70,6 +70,9 @@ type providerStatus struct {
 	LastSyncAt *time.Time    `json:"lastSyncAt,omitempty"`
 	LastError  string        `json:"lastError,omitempty"`
 	CacheFile  string        `json:"cacheFile"`
+	// Storage is where the tokens live: file, keyring (the OS keychain; the
+	// cache file then holds no token) or memory (this process only).
+	Storage string `json:"storage"`
 }
 
 type identityJSON struct {
@@ -141,7 +144,7 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 	}
 	decoded := false
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROVIDER\tFLOW\tIDENTITY\tACCESS TOKEN\tREFRESH\tMODELS\tLAST SYNC\tLAST ERROR")
+	fmt.Fprintln(tw, "PROVIDER\tFLOW\tIDENTITY\tACCESS TOKEN\tREFRESH\tSTORED IN\tMODELS\tLAST SYNC\tLAST ERROR")
 	for _, st := range doc.Providers {
 		who := "-"
 		switch {
@@ -154,15 +157,15 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 		if st.LastSyncAt != nil {
 			last = when(*st.LastSyncAt, now)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.ID, st.Flow, who, tokenText(st.Token, now),
-			yesNo(st.Token.RefreshToken), st.Models, last, orDash(cutWords(st.LastError, 70)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.ID, st.Flow, who, tokenText(st.Token, now),
+			yesNo(st.Token.RefreshToken), st.Storage, st.Models, last, orDash(cutWords(st.LastError, 70)))
 	}
 	for _, k := range doc.Skipped {
 		what := "config error"
 		if len(k.Problems) > 1 {
 			what = fmt.Sprintf("%d config errors, the first", len(k.Problems))
 		}
-		fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, firstLine(k.Problems[0])), 70))
+		fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, firstLine(k.Problems[0])), 70))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -187,7 +190,7 @@ func statusOf(p *engine.Provider, now time.Time) providerStatus {
 	st := p.State()
 	out := providerStatus{
 		ID: cfg.ID, Name: cfg.Name, Flow: string(cfg.Flow), Issuer: cfg.Issuer, ClientID: cfg.ClientID,
-		Models: len(p.Models()), LastSyncAt: timePtr(st.LastSyncAt), LastError: st.LastError, CacheFile: p.CacheFile(),
+		Models: len(p.Models()), LastSyncAt: timePtr(st.LastSyncAt), LastError: st.LastError, CacheFile: p.CacheFile(), Storage: p.Storage(),
 	}
 	if id, ok := identityOf(tok.IDToken); ok {
 		out.Identity = &identityJSON{identity: id}

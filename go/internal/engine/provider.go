@@ -133,6 +133,9 @@ func (p *Provider) Leftovers() []store.Leftover { return p.rt.entry.Leftovers() 
 // RemoveLeftover deletes one of them.
 func (p *Provider) RemoveLeftover(l store.Leftover) error { return p.rt.entry.RemoveLeftover(l) }
 
+// Storage says where the provider's tokens live: "file", "keyring" or "memory".
+func (p *Provider) Storage() string { return p.rt.entry.Storage() }
+
 // CacheFile is the path of the provider's state file (shared with every
 // sidecar and command-line process of the user).
 func (p *Provider) CacheFile() string { return p.rt.entry.Path() }
