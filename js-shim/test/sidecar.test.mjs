@@ -137,6 +137,7 @@ describe("JSON-RPC client", () => {
       "config/apply": 20000,
       "headers/get": 60000,
       login: 330000, // the default 5 min login timeout plus a tenth; the plugin passes the provider's own
+      "login/paste": 60000,
       shutdown: 2000,
     });
   });
