@@ -310,7 +310,14 @@ func (e *Entry) Save(st State) error {
 	st.Key = e.key
 	st.UpdatedAt = time.Now().UTC()
 	st.Storage = ""
-	if e.keyring != nil {
+	switch {
+	case e.keyring != nil && st.Token == nil:
+		// Nothing secret to keep (a logout): no item left in the keychain.
+		if err := e.keyring.Remove(e.keychainName()); err != nil {
+			return fmt.Errorf("keychain for %s: %w", e.providerID, err)
+		}
+		st.Storage = "keyring"
+	case e.keyring != nil:
 		secret, err := json.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("encode state for %s: %w", e.providerID, err)
