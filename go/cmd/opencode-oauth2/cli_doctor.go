@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"io"
 	"io/fs"
 	"os"
@@ -312,9 +313,10 @@ func checkCacheDir(r *report, dir string, create func(string) (probeFile, error)
 		r.add("cache", "directory", statusFail, dir+" is not a directory", "remove it, or set OPENCODE_OAUTH2_CACHE_DIR")
 		return
 	}
-	if problem := foreignOwner(fi); problem != "" {
-		r.add("cache", "owner", statusFail, dir+" "+problem,
-			"tokens are never kept in a directory owned by someone else; set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours")
+	// The store's own rule (owner, planted links, the directory above).
+	if err := store.CheckDir(dir); err != nil {
+		r.add("cache", "owner", statusFail, err.Error(),
+			"tokens are never kept in a directory another user controls; set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours")
 		return
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {

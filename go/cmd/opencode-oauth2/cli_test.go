@@ -307,6 +307,16 @@ func TestCheckCacheDir(t *testing.T) {
 			require.NoError(t, os.WriteFile(f, nil, 0o600))
 			return f
 		}, map[string]string{"directory": statusFail}},
+		// The store's own rule: a directory others could swap is refused by the
+		// doctor as by the sidecar (it passed the doctor's older check).
+		{"in a directory anyone may write to", func(t *testing.T) string {
+			parent := filepath.Join(t.TempDir(), "shared")
+			require.NoError(t, os.Mkdir(parent, 0o700))
+			require.NoError(t, os.Chmod(parent, 0o777))
+			d := filepath.Join(parent, "c")
+			require.NoError(t, os.Mkdir(d, 0o700))
+			return d
+		}, map[string]string{"owner": statusFail}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

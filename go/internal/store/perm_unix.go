@@ -20,7 +20,11 @@ import (
 // link planted by another user, or a directory in one that another user
 // owns or anyone may write to (without the sticky bit), is refused before
 // anything is written or chmod-ed there.
-func checkDir(dir string) (string, error) {
+func checkDir(dir string) (string, error) { return inspectDir(dir, true) }
+
+// inspectDir is checkDir; tighten says whether a too-open directory of this
+// user is made 0700 (Open) or left as it is (CheckDir).
+func inspectDir(dir string, tighten bool) (string, error) {
 	uid := os.Geteuid()
 	fi, err := os.Lstat(dir)
 	if err != nil {
@@ -52,7 +56,7 @@ func checkDir(dir string) (string, error) {
 	if o := owner(fi); o != uid {
 		return "", fmt.Errorf("cache directory %s is owned by uid %d, not by this user; refusing to keep tokens there", dir, o)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
+	if tighten && fi.Mode().Perm()&0o077 != 0 {
 		if err := f.Chmod(0o700); err != nil {
 			return "", fmt.Errorf("tighten cache directory %s to 0700: %w", dir, err)
 		}

@@ -15,6 +15,8 @@ import (
 // its ACL; modes are not meaningful.
 func checkDir(dir string) (string, error) { return dir, nil }
 
+func inspectDir(dir string, _ bool) (string, error) { return dir, nil }
+
 func openLock(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 }

@@ -103,6 +103,14 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	return &Store{dir: use, log: log}, nil
 }
 
+// CheckDir says why Open would refuse dir (another user's, a link planted
+// by one, in a directory others may write to), changing nothing: the one
+// rule, for the doctor too.
+func CheckDir(dir string) error {
+	_, err := inspectDir(dir, false)
+	return err
+}
+
 // Dir is the store's directory ("" for a store in memory).
 func (s *Store) Dir() string { return s.dir }
 
