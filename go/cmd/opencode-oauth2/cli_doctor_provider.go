@@ -99,19 +99,6 @@ func (d *providerDoctor) run(ctx context.Context) {
 	d.gateway(ctx, tok)
 }
 
-// discoveryURLs are the OIDC and RFC 8414 metadata locations of an issuer.
-func discoveryURLs(issuer string) []string {
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return nil
-	}
-	path := strings.TrimSuffix(u.Path, "/")
-	oidc, rfc := *u, *u
-	oidc.Path = path + "/.well-known/openid-configuration"
-	rfc.Path = "/.well-known/oauth-authorization-server" + path
-	return []string{oidc.String(), rfc.String()}
-}
-
 // get sends a GET with the provider's HTTP client and returns the status,
 // the (bounded) body, the Date header and when the request was sent and
 // answered.
@@ -169,7 +156,8 @@ func (d *providerDoctor) discovery(ctx context.Context) bool {
 			d.clock(first.Header.Get("Date"), sent0, got0)
 		}
 	}()
-	for _, u := range discoveryURLs(cfg.Issuer) {
+	urls, _ := oauth.DiscoveryURLs(cfg.Issuer) // the configured issuer is a URL (config checked it)
+	for _, u := range urls {
 		resp, body, sent, got, err := d.get(ctx, u)
 		if err != nil && resp == nil {
 			detail, fix := netDetailFor(err, "issuer URL", "check the issuer URL and that the server is running; "+checkNetwork)

@@ -108,8 +108,8 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 	return m, nil
 }
 
-// discoveryURLs are the OIDC location and the RFC 8414 location.
-func discoveryURLs(issuer string) ([]string, error) {
+// DiscoveryURLs are an issuer's metadata locations: OIDC's, then RFC 8414's.
+func DiscoveryURLs(issuer string) ([]string, error) {
 	u, err := url.Parse(issuer)
 	if err != nil {
 		return nil, fmt.Errorf("issuer is not a URL: %w", err)
@@ -123,7 +123,7 @@ func discoveryURLs(issuer string) ([]string, error) {
 }
 
 func (c *Client) discover(ctx context.Context) (*Metadata, error) {
-	urls, err := discoveryURLs(c.p.Issuer)
+	urls, err := DiscoveryURLs(c.p.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("provider %q: %w", c.p.ID, err)
 	}
