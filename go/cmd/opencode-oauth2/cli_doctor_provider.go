@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
-	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +19,8 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
