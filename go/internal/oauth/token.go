@@ -49,8 +49,10 @@ func (c *Client) requestSecrets(form url.Values) []string {
 // request and parses the answer. x/oauth2's clientcredentials.Config is
 // used because it is the entry point that takes any grant_type and any
 // parameters (EndpointParams); oauth2.Config.Exchange always sends `code`,
-// and its refresh and device polling take no extra parameters, which
-// client assertions and tokenParams need. The auth style is always given,
+// its refresh takes no extra parameters, and its device polling (which
+// takes some, as AuthCodeOptions) loops on its own, where this client
+// paces the polls itself (slow_down, transient failures) and signs a fresh
+// client assertion for every request. The auth style is always given,
 // so x/oauth2 never probes (retries a failed request the other way).
 func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, grant url.Values) (tokens.Token, error) {
 	form, err := c.authenticated(ctx, meta, grant)
