@@ -9,7 +9,6 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
-	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
 var logoutCommand = command{
@@ -71,74 +70,49 @@ func runLogout(ctx context.Context, c *cli, cf *commonFlags, o logoutOptions, ar
 	return nil
 }
 
-// logoutOne deletes and then revokes one provider's tokens, reporting on
-// stderr. It is false when the tokens could not be deleted or a revocation
-// request failed.
+// logoutOne deletes and then revokes one provider's tokens (engine's
+// Provider.Logout), reporting on stderr. It is false when the tokens could
+// not be deleted or a revocation request failed.
 func logoutOne(ctx context.Context, c *cli, p *engine.Provider, localOnly bool) bool {
 	cfg := p.Config()
 	name := displayName(cfg)
-	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	old, err := p.Forget(fctx)
-	cancel()
+	r, err := p.Logout(ctx, localOnly)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "%s: could not delete the cached tokens: %v\n", name, err)
 		return false
 	}
-	leftovers := p.Leftovers()
-	ok := true
-	for _, l := range leftovers {
-		if err := p.RemoveLeftover(l); err != nil {
-			fmt.Fprintf(c.stderr, "%s: could not delete %s: %v\n", name, l.Path, err)
-			ok = false
-		}
+	for _, err := range r.LeftoverErrs {
+		fmt.Fprintf(c.stderr, "%s: could not delete a cache file of an earlier configuration: %v\n", name, err)
 	}
-	if n := len(leftovers); n > 0 {
-		fmt.Fprintf(c.stderr, "%s: deleted %d cache file(s) of an earlier configuration.\n", name, n)
+	if r.Leftovers > 0 {
+		fmt.Fprintf(c.stderr, "%s: deleted %d cache file(s) of an earlier configuration.\n", name, r.Leftovers)
 	}
-	if old.AccessToken.IsZero() && old.RefreshToken.IsZero() && len(leftovers) == 0 {
+	if !r.Had && r.Leftovers == 0 && len(r.LeftoverErrs) == 0 {
 		fmt.Fprintf(c.stderr, "%s: no tokens were cached.\n", name)
 		return true
 	}
-	if !old.AccessToken.IsZero() || !old.RefreshToken.IsZero() {
+	if r.Had {
 		fmt.Fprintf(c.stderr, "%s: deleted the cached tokens.\n", name)
 	}
 	if localOnly {
 		fmt.Fprintf(c.stderr, "  not revoked (--local-only): the tokens stay valid at %s until they expire.\n", cfg.Issuer)
-		return ok
+		return r.OK()
 	}
-	rctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	report := func(what string, tok secret.String, hint string, expires time.Time) (stop bool) {
-		if tok.IsZero() {
-			return false
-		}
-		err := p.OAuth().Revoke(rctx, tok, hint)
+	for _, v := range r.Revocations {
 		switch {
-		case err == nil:
-			fmt.Fprintf(c.stderr, "  revoked the %s at %s.\n", what, cfg.Issuer)
-		case errors.Is(err, oauth.ErrNoRevocationEndpoint):
+		case v.Err == nil:
+			fmt.Fprintf(c.stderr, "  revoked the %s at %s.\n", v.What, cfg.Issuer)
+		case errors.Is(v.Err, oauth.ErrNoRevocationEndpoint):
 			fmt.Fprintf(c.stderr, "  not revoked: %s has no revocation endpoint, so the %s stays valid at the server%s.\n",
-				cfg.Issuer, what, untilText(expires, c.now()))
-			return true
-		case errors.Is(err, oauth.ErrUnsupportedTokenType):
+				cfg.Issuer, v.What, untilText(v.Expires, c.now()))
+		case errors.Is(v.Err, oauth.ErrUnsupportedTokenType):
 			fmt.Fprintf(c.stderr, "  not revoked: the server cannot revoke this %s (self-contained token); it stays valid%s.\n",
-				what, untilText(expires, c.now()))
+				v.What, untilText(v.Expires, c.now()))
 		default:
-			fmt.Fprintf(c.stderr, "  could not revoke the %s: %v\n", what, err)
-			ok = false
-		}
-		return false
-	}
-	for _, l := range leftovers {
-		if l.Token != nil && l.Token.RefreshToken != "" {
-			report("refresh token of an earlier configuration", secret.New(l.Token.RefreshToken), oauth.HintRefreshToken, time.Time{})
+			fmt.Fprintf(c.stderr, "  could not revoke the %s: %v\n", v.What, v.Err)
 		}
 	}
-	if report("refresh token", old.RefreshToken, oauth.HintRefreshToken, time.Time{}) {
-		return ok
-	}
-	report("access token", old.AccessToken, oauth.HintAccessToken, old.ExpiresAt)
-	return ok
+	return r.OK()
 }
 
 func untilText(t, now time.Time) string {
