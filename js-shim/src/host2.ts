@@ -63,14 +63,8 @@ interface IntegrationDraft {
   };
 }
 /** What this plugin uses of OpenCode 2's context (2.1.2). */
-/** One of OpenCode 2's events (only credential.switched is read). */
-interface HostEvent {
-  type?: string;
-  data?: { integrationID?: unknown; credentialID?: unknown };
-}
 export interface HostContext {
   app?: { version?: string };
-  event?: { subscribe(): AsyncIterable<HostEvent> };
   location: { directory: string; workspaceID?: string };
   provider: { transform(fn: (d: ProviderDraft) => void): Promise<unknown>; reload(): Promise<unknown> };
   model: { transform(fn: (d: ModelDraft) => void): Promise<unknown> };
@@ -171,9 +165,6 @@ class Location {
   private readonly hooked = new Set<string>();
   private readonly prompts = new Map<string, (p: { url: string; text: string }) => void>();
   private reapplying: Promise<void> | undefined;
-  /** A logout under way (`opencode auth logout`), which cleanup waits for. */
-  loggingOut: Promise<void> | undefined;
-  private events: AsyncIterator<HostEvent> | undefined;
   /** A config/apply is under way: its answer has what a notification before it announces. */
   private applying = 0;
   closed = false;
@@ -251,36 +242,6 @@ class Location {
         }
       }
     });
-  }
-
-  /**
-   * `opencode auth logout <id>` removes OpenCode's marker: OpenCode then
-   * switches the integration to no credential, and the plugin's session for
-   * that provider ends too (tokens deleted from its cache and revoked).
-   */
-  watchLogouts(): void {
-    const events = this.ctx.event?.subscribe();
-    if (events === undefined) return;
-    this.events = events[Symbol.asyncIterator]();
-    const it = this.events;
-    void (async () => {
-      for (;;) {
-        const next = await it.next().catch(() => ({ done: true as const, value: undefined }));
-        if (next.done === true || this.closed) return;
-        const e = next.value;
-        const id = e.data?.integrationID;
-        if (e.type !== "credential.switched" || e.data?.credentialID !== null || typeof id !== "string") continue;
-        if (!(id in (this.applied?.loginTimeoutMs ?? {}))) continue;
-        this.loggingOut = shared()
-          .request("logout", { providerID: id, location: this.key })
-          .then(() => this.refresh(), () => undefined);
-      }
-    })();
-  }
-
-  /** Stops reading OpenCode's events. */
-  stopEvents(): void {
-    void this.events?.return?.().catch(() => undefined);
   }
 
   /** http.request and http.response for every managed provider not hooked yet. */
@@ -398,7 +359,7 @@ class Location {
  * nothing cached waits for the sidecar's bounded boot), the rest in the
  * background. Returns the cleanup OpenCode calls on reload and stop.
  */
-export async function setup(ctx: unknown): Promise<(() => Promise<void>) | undefined> {
+export async function setup(ctx: unknown): Promise<(() => void) | undefined> {
   if (!isHostContext(ctx)) return undefined; // OpenCode 1's preview context
   proc.hostVersion = ctx.app?.version ?? proc.hostVersion;
   const ws = ctx.location.workspaceID;
@@ -419,12 +380,8 @@ export async function setup(ctx: unknown): Promise<(() => Promise<void>) | undef
     }
   }
   await loc.register();
-  loc.watchLogouts();
-  return async () => {
+  return () => {
     loc.closed = true;
-    loc.stopEvents();
-    // A logout under way finishes first (a short command's location ends right after it).
-    await Promise.race([loc.loggingOut, new Promise((r) => setTimeout(r, 10_000).unref?.())]);
     if (locations.get(key) !== loc) return; // a newer setup serves this location
     locations.delete(key);
     proc.sidecar?.notify("location/close", { location: key });

@@ -57,7 +57,6 @@ export interface Results {
   "headers/get": HeadersResult;
   login: LoginResult;
   "login/paste": null;
-  logout: { message: string };
   shutdown: null;
 }
 export type Method = keyof Results;
@@ -68,7 +67,6 @@ export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
   "headers/get": 60_000,
   login: 330_000,
   "login/paste": 60_000,
-  logout: 90_000,
   shutdown: 2_000,
 };
 

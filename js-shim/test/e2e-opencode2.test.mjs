@@ -445,21 +445,6 @@ describe("OpenCode 2.1.2, logins with `opencode auth login`", () => {
       assert.ok(typeof value === "string" && value.length > 20, `the cache has a ${what}`);
       assert.ok(!db.includes(value), `the ${what} is not in OpenCode's database`);
     }
-
-    // `opencode auth logout` ends the plugin's session too: tokens deleted and revoked.
-    await as.resetStats();
-    const logout = await opencode(oc, ["auth", "logout", "corp", "Corp (browser) (opencode-oauth2)", "--standalone"], { printLogs: false });
-    assert.equal(logout.code, 0, describeRun(logout));
-    // The sidecar finishes the logout as its process ends (it waits for the revocation).
-    let stats = {};
-    for (const t0 = Date.now(); Date.now() - t0 < 15_000; await new Promise((r) => setTimeout(r, 250))) {
-      stats = await as.stats();
-      if (cachedTokens(oc, "corp").length === 0 && (stats["endpoint:revocation"] ?? 0) >= 1) break;
-    }
-    assert.deepEqual(cachedTokens(oc, "corp"), [], "no token left in the plugin's cache");
-    assert.ok((stats["endpoint:revocation"] ?? 0) >= 1, `revoked at the server: ${JSON.stringify(stats)}`);
-    const after = await opencode(oc, ["models", "--standalone"]);
-    assert.deepEqual(listed(after.stdout, "corp"), ["corp/m1", "corp/m2"], "the model list stays (cached); requests need a new login");
     await assertNothingLeftRunning(oc);
   });
 

@@ -138,7 +138,6 @@ describe("JSON-RPC client", () => {
       "headers/get": 60000,
       login: 330000, // the default 5 min login timeout plus a tenth; the plugin passes the provider's own
       "login/paste": 60000,
-      logout: 90000,
       shutdown: 2000,
     });
   });

@@ -104,15 +104,6 @@ func (h *Hub) Login(ctx context.Context, p protocol.LoginParams) (protocol.Login
 	return e.Login(ctx, p)
 }
 
-// Logout implements rpc.Service.
-func (h *Hub) Logout(ctx context.Context, p protocol.LogoutParams) (protocol.LogoutResult, error) {
-	e := h.Location(p.Location)
-	if e == nil {
-		return protocol.LogoutResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig, Err: errors.New("no such location")}
-	}
-	return e.Logout(ctx, p)
-}
-
 // Paste implements rpc.Service.
 func (h *Hub) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
 	e := h.Location(p.Location)

@@ -3,11 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
-	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
@@ -44,38 +42,6 @@ func (r LogoutReport) OK() bool {
 		}
 	}
 	return true
-}
-
-// Logout implements the protocol's logout for the engine: the provider's
-// session ends as with `opencode-oauth2 logout <id>`. It runs beside the
-// request, as background work that Shutdown waits for: OpenCode's logout
-// command ends its process right after it, and the revocation must not be
-// cut short with it.
-func (e *Engine) Logout(ctx context.Context, lp protocol.LogoutParams) (protocol.LogoutResult, error) {
-	p, ok := e.Provider(lp.ProviderID)
-	if !ok {
-		return protocol.LogoutResult{}, &protocol.TokenError{ProviderID: lp.ProviderID, Reason: protocol.ReasonConfig,
-			Err: errors.New("no managed provider has this id")}
-	}
-	e.bgWork.Add(1)
-	go func() {
-		defer e.bgWork.Done()
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		r, err := p.Logout(lctx, false)
-		if err != nil {
-			e.log.Warn("logout: the tokens could not be deleted", "provider", lp.ProviderID, "err", err)
-			return
-		}
-		revoked := 0
-		for _, v := range r.Revocations {
-			if v.Err == nil {
-				revoked++
-			}
-		}
-		e.log.Info("logged out", "provider", lp.ProviderID, "had_tokens", r.Had, "revoked", revoked, "complete", r.OK())
-	}()
-	return protocol.LogoutResult{Message: fmt.Sprintf("logging out of %s: its tokens are deleted and revoked", p.Config().Name)}, nil
 }
 
 // Logout ends the provider's session here: its tokens deleted (wherever

@@ -28,8 +28,6 @@ const (
 	// MethodLoginPaste hands a login under way (started with paste) the
 	// address the user's browser ended on.
 	MethodLoginPaste = "login/paste"
-	// MethodLogout ends a provider's session (OpenCode 2's `opencode auth logout`).
-	MethodLogout     = "logout"
 	MethodShutdown   = "shutdown"
 	NotifyLog        = "log"
 	NotifyPrompt     = "prompt"
@@ -151,17 +149,6 @@ type LoginParams struct {
 	// ended on by login/paste (a browser on another machine) instead of the
 	// loopback redirect.
 	Paste bool `json:"paste,omitempty"`
-}
-
-// LogoutParams are the params of logout.
-type LogoutParams struct {
-	ProviderID string `json:"providerID"`
-	Location   string `json:"location,omitempty"`
-}
-
-// LogoutResult is the result of logout: one line for a person.
-type LogoutResult struct {
-	Message string `json:"message"`
 }
 
 // LoginPasteParams are the params of login/paste.

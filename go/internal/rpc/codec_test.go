@@ -136,9 +136,6 @@ type stubService struct{}
 func (stubService) Initialize(context.Context, protocol.InitializeParams, Notifier) error { return nil }
 func (stubService) CloseLocation(string)                                                  {}
 func (stubService) Paste(context.Context, protocol.LoginPasteParams) error                { return nil }
-func (stubService) Logout(context.Context, protocol.LogoutParams) (protocol.LogoutResult, error) {
-	return protocol.LogoutResult{}, nil
-}
 
 func (stubService) ApplyConfig(context.Context, protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
 	return protocol.ConfigApplyResult{}, nil

@@ -35,8 +35,6 @@ type Service interface {
 	Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error)
 	// Login runs a provider's interactive login; it may wait minutes.
 	Login(ctx context.Context, p protocol.LoginParams) (protocol.LoginResult, error)
-	// Logout ends a provider's session: tokens deleted and revoked (logout).
-	Logout(ctx context.Context, p protocol.LogoutParams) (protocol.LogoutResult, error)
 	// Paste hands a pasted address to a login under way (login/paste).
 	Paste(ctx context.Context, p protocol.LoginPasteParams) error
 	// CancelLogins ends every login under way (login/cancel).
@@ -218,12 +216,6 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "login: params.providerID is required"}
 		}
 		return s.svc.Login(ctx, p)
-	case protocol.MethodLogout:
-		var p protocol.LogoutParams
-		if err := decode(req, &p); err != nil {
-			return nil, err
-		}
-		return s.svc.Logout(ctx, p)
 	case protocol.MethodLoginPaste:
 		var p protocol.LoginPasteParams
 		if err := decode(req, &p); err != nil {
