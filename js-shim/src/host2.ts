@@ -80,6 +80,8 @@ const METHODS = [
   { id: "device", label: "Device code", flow: "device_code" },
   { id: "paste", label: "Browser on another machine", flow: "paste" },
 ] as const;
+/** The model id that stands for "log in first" while a user-flow provider has no token. */
+const SIGN_IN = "sign-in";
 /** OpenCode 2 fails requests while a plugin takes more than 5 s to activate. */
 const SETUP_BUDGET_MS = 4_000;
 /** How long the sidecar outlives its last location (an `opencode reload` comes back within it). */
@@ -214,6 +216,17 @@ class Location {
             }
           });
         }
+      }
+      // A first run: a provider nobody has logged in to yet has no models, and
+      // OpenCode 2 would only say "Model unavailable". One entry in its model
+      // list says, in the sidecar's words, which command logs in; a request
+      // to it fails with the same words.
+      for (const l of this.applied?.logins ?? []) {
+        const models = this.applied?.providers[l.providerID]?.["models"];
+        if (isRecord(models) && Object.keys(models).length > 0) continue;
+        d.update(l.providerID, SIGN_IN, (x) => {
+          x.name = l.message;
+        });
       }
     });
     await this.hookProviders();

@@ -405,11 +405,14 @@ describe("OpenCode 2.1.2, logins with `opencode auth login`", () => {
     assert.match(r.stdout + r.stderr, /opencode-oauth2: provider "broken": provider\.broken\.options\.oauth2\.scopes is missing: expected at least one scope/, describeRun(r));
   });
 
-  test("no models before a login", { timeout: TEST_TIMEOUT_MS }, async () => {
+  test("before a login: no models, but one entry that says how to log in, and using it says so too", { timeout: TEST_TIMEOUT_MS }, async () => {
     const models = await opencode(oc, ["models", "--standalone"]);
     assert.equal(models.code, 0, describeRun(models));
-    assert.deepEqual(listed(models.stdout, "corp"), [], describeRun(models));
-    assert.deepEqual(listed(models.stdout, "corp-device"), [], describeRun(models));
+    assert.deepEqual(listed(models.stdout, "corp"), ["corp/sign-in"], describeRun(models));
+    assert.deepEqual(listed(models.stdout, "corp-device"), ["corp-device/sign-in"], describeRun(models));
+    const run = await opencode(oc, ["run", "--standalone", "--model", "corp/sign-in", "hello"]);
+    assert.notEqual(run.code, 0, describeRun(run));
+    assert.match(run.stdout + run.stderr + run.log, /log in with: opencode auth login corp\b/, describeRun(run));
   });
 
   test("Browser: the printed URL signs in with the real headless Chromium; then models are listed, run answers, OpenCode stores a marker and no token", { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -516,7 +519,7 @@ describe("OpenCode 2.1.2, a login made in another shell", () => {
     try {
       const before = await opencode(oc, ["models"]);
       assert.equal(before.code, 0, describeRun(before));
-      assert.deepEqual(listed(before.stdout, "corp"), [], "no models before the login");
+      assert.deepEqual(listed(before.stdout, "corp"), ["corp/sign-in"], "no models before the login, only the entry that says how to log in");
 
       // Another shell: the command line logs in, the real Chromium signs in.
       const result = join(oc.dirs.root, "chromium.json");
