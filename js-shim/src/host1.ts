@@ -77,7 +77,9 @@ export const server: Plugin = async (input) => {
   function showPrompt(p: Notice): void {
     const provider = p.providerID ?? "";
     const text = p.text ?? "";
-    prompts.set(provider, text);
+    // Kept for a request that gives up waiting, whose error OpenCode logs: never a
+    // paste prompt, whose URL is the authorization request itself (its state).
+    if (p.kind !== "paste") prompts.set(provider, text);
     const waiter = promptWaiters.get(provider);
     if (waiter !== undefined) {
       promptWaiters.delete(provider);

@@ -61,6 +61,7 @@ export function loginDeadline(timeoutMs: number): number {
 export interface Notice {
   providerID?: string;
   location?: string;
+  kind?: string;
   level?: string;
   message?: string;
   extra?: Record<string, unknown>;

@@ -83,7 +83,8 @@ func inKeyringSession(t *testing.T, env []string, script string) (string, int) {
 	} else {
 		require.NoError(t, err)
 	}
-	t.Logf("keyring session:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	jwt := regexp.MustCompile(`eyJ[A-Za-z0-9_.-]+`)
+	t.Logf("keyring session:\n%s\nstderr:\n%s", jwt.ReplaceAllString(stdout.String(), "<token>"), stderr.String())
 	return out, code
 }
 
