@@ -55,10 +55,15 @@ async function gatewayMessage(res: Response): Promise<string> {
  * is set (a confused gateway). OpenCode would take it for an empty answer and
  * step again, without end; it becomes status 424 (a failed dependency, which
  * OpenCode does not retry) with the gateway's words and the provider's name.
- * Anything else is returned as it is (an event stream is never read here).
+ * Anything else is returned as it is (an event stream, or a body over 64 KiB
+ * or of unknown length, is never read here).
  */
 export async function answerOrError(providerID: string, res: Response): Promise<Response> {
   if (!res.ok || !/^application\/json\b/i.test(res.headers.get("content-type") ?? "")) return res;
+  // An error body is small and says so: anything larger, or of unknown length,
+  // passes untouched (nothing a gateway sends is buffered here without bound).
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  if (!(length >= 0 && length <= 64 << 10)) return res;
   const text = await res.clone().text();
   let error: unknown;
   try {

@@ -113,7 +113,7 @@ describe("answerOrError: a success that is an error", () => {
   ];
   for (const [name, status, headers, body, want] of cases) {
     test(name, async () => {
-      const res = await m.answerOrError("gw", new Response(body, { status, headers }));
+      const res = await m.answerOrError("gw", new Response(body, { status, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }));
       assert.equal(res.status, want);
       const text = await res.text();
       if (want === 424) {
@@ -125,8 +125,15 @@ describe("answerOrError: a success that is an error", () => {
       }
     });
   }
+  test("a body of unknown length or over 64 KiB is passed through unread", async () => {
+    for (const headers of [json, { ...json, "content-length": String(1 << 20) }]) {
+      const res = await m.answerOrError("gw", new Response('{"error":"x"}', { status: 200, headers }));
+      assert.equal(res.status, 200);
+    }
+  });
+
   test("through the provider's fetch", async () => {
-    const f = scripted([[200, json, '{"error":{"message":"nope"}}']]);
+    const f = scripted([[200, { ...json, "content-length": "28" }, '{"error":{"message":"nope"}}']]);
     const res = await m.withRefusalRetry("gw", deps(), f.fetch)(url, { headers: { Authorization: "Bearer old" } });
     assert.equal(res.status, 424);
   });
