@@ -421,7 +421,9 @@ export async function isolatedOpenCode({ config = {}, pluginSpec, env: extraEnv 
   full.plugin ??= [pluginSpec ?? pathToFileURL(paths.shim).href];
   await writeFile(join(dirs.opencodeConfig, "opencode.json"), JSON.stringify(full, null, 2));
 
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPENCODE") && !k.startsWith("XDG_")));
+  // CI=true (as CI services set it) would tell the plugin nobody is at the terminal; each
+  // test says that itself (OPENCODE_OAUTH2_INTERACTIVE, or CI in env).
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPENCODE") && !k.startsWith("XDG_") && k !== "CI"));
   const env = {
     ...inherited,
     HOME: dirs.home,

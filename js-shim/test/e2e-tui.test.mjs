@@ -59,7 +59,7 @@ test("the TUI is drawn at once while a login waits; after signing in, the models
     env: { OPENCODE_OAUTH2_INTERACTIVE: "", OPENCODE_OAUTH2_BROWSER: `${recorder} ${urlFile}` },
   });
   const env = Object.entries({ ...oc.env, TERM: "xterm-256color" }).map(([k, v]) => `${k}=${v}`);
-  tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "45", "-c", oc.dirs.project, "env", ...env, stack.paths.opencode);
+  tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "45", "-c", oc.dirs.project, "env", "-u", "CI", ...env, stack.paths.opencode);
 
   // Drawn at once: OpenCode's prompt is on the screen, though the login waits.
   await until("the TUI's screen is not drawn", () => /ctrl\+p|tab|agents|Build/i.test(screen()) && existsSync(urlFile), 30_000);
