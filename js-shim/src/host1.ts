@@ -259,15 +259,11 @@ export const server: Plugin = async (input) => {
   const loginDeps: LoginDeps = {
     login: async (providerID, flow, timeoutMs) => {
       const params = flow === undefined ? { providerID } : flow === "paste" ? { providerID, paste: true } : { providerID, flow };
-      reloader.own.add(providerID);
-      try {
-        const r = await getSidecar().request("login", params, timeoutMs);
-        cache.delete(providerID);
-        generation.set(providerID, (generation.get(providerID) ?? 0) + 1);
-        return r;
-      } finally {
-        reloader.own.delete(providerID);
-      }
+      // The answer is the news (the sidecar sends no headers/invalidate for a login asked of it).
+      const r = await getSidecar().request("login", params, timeoutMs);
+      cache.delete(providerID);
+      generation.set(providerID, (generation.get(providerID) ?? 0) + 1);
+      return r;
     },
     cancel: () => sidecar?.notify("login/cancel", {}),
     paste: async (providerID, text) => {

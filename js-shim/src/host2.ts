@@ -312,6 +312,7 @@ class Location {
     const done = shared()
       .request("login", params, loginDeadline(timeout))
       .then(async () => {
+        this.cache.delete(id); // the answer is the news: no headers/invalidate follows a login asked for
         await this.refresh();
         return { type: "oauth" as const, methodID, access: MARKER, refresh: MARKER, expires: Date.now() + 10 * 365 * 86_400_000 };
       });

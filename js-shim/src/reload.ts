@@ -12,8 +12,6 @@ type Event = { type: string; properties?: unknown };
 export class Reloader {
   /** Providers OpenCode could not list at the last config/apply. */
   invisible = new Set<string>();
-  /** Providers this plugin is logging in itself (its caller lists them). */
-  readonly own = new Set<string>();
   /** The config hook is running (its own logins are merged there). */
   configuring = false;
   private readonly busy = new Set<string>();
@@ -25,9 +23,9 @@ export class Reloader {
     private readonly warn: (message: string) => void,
   ) {}
 
-  /** The provider's token changed (headers/invalidate). */
+  /** The provider's token changed for a reason this plugin did not cause (headers/invalidate). */
   loggedIn(id: string): void {
-    if (this.done || this.configuring || this.own.has(id) || !this.invisible.has(id)) return;
+    if (this.done || this.configuring || !this.invisible.has(id)) return;
     this.wanted = true;
     this.maybeReload();
   }

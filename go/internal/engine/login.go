@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -134,10 +135,6 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		}
 		p.Flow = string(config.AuthorizationCode)
 	}
-	grant, flow, err := rt.loginGrant(config.Flow(p.Flow))
-	if err != nil {
-		return fail(protocol.ReasonConfig, err)
-	}
 	lctx, done := e.logins.begin(ctx)
 	defer done()
 	if p.Paste {
@@ -145,13 +142,14 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		defer unregister()
 		lctx = oauth.WithPaste(lctx, box)
 	}
-	e.log.Info("login requested", "provider", rt.p.ID, "flow", string(flow))
-	tok, _, err := rt.tokens.Login(lctx, grant)
-	if err != nil {
-		if cause := context.Cause(lctx); errors.Is(cause, errLoginCancelled) {
-			e.log.Info("login cancelled", "provider", rt.p.ID)
-			return fail(protocol.ReasonCancelled, errLoginCancelled)
-		}
+	tok, _, err := rt.login(lctx, config.Flow(p.Flow), nil)
+	switch {
+	case errors.Is(err, errNoSuchFlow):
+		return fail(protocol.ReasonConfig, err)
+	case err != nil && errors.Is(context.Cause(lctx), errLoginCancelled):
+		e.log.Info("login cancelled", "provider", rt.p.ID)
+		return fail(protocol.ReasonCancelled, errLoginCancelled)
+	case err != nil:
 		e.log.Warn("login failed", "provider", rt.p.ID, "err", err)
 		return fail(reason(err), err)
 	}
@@ -181,25 +179,48 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	return res, nil
 }
 
-// loginGrant is the grant for an explicit login: the provider's own client,
-// or a client for the other user flow.
-func (rt *managed) loginGrant(flow config.Flow) (tokens.Grant, config.Flow, error) {
-	if !rt.p.Flow.Interactive() {
-		return nil, "", fmt.Errorf("provider %q uses the %s flow, which needs no login", rt.p.ID, rt.p.Flow)
+// errNoSuchFlow: the provider cannot log in with the flow asked for.
+var errNoSuchFlow = errors.New("no such login")
+
+// login is the one login path, of the RPC server (Login) and the command
+// line (Provider.LoginWith): the interactive login with flow (empty: the
+// provider's own), through the token manager, which stores the token and
+// hands back the one it replaced. o (nil: the sidecar's) says how a person
+// is asked: prompts, the browser.
+func (rt *managed) login(ctx context.Context, flow config.Flow, o *oauth.Options) (tok, replaced tokens.Token, err error) {
+	if flow == "" {
+		flow = rt.p.Flow
 	}
-	if flow == "" || flow == rt.p.Flow {
-		return rt.client, rt.p.Flow, nil
+	switch {
+	case !rt.p.Flow.Interactive():
+		return tok, replaced, fmt.Errorf("%w: provider %q uses the %s flow, which needs no login", errNoSuchFlow, rt.p.ID, rt.p.Flow)
+	case !flow.Interactive():
+		return tok, replaced, fmt.Errorf("%w: provider %q: login flow %q: expected authorization_code or device_code", errNoSuchFlow, rt.p.ID, flow)
 	}
-	if !flow.Interactive() {
-		return nil, "", fmt.Errorf("provider %q: login flow %q: expected authorization_code or device_code", rt.p.ID, flow)
+	var grant tokens.Grant = rt.client
+	if flow != rt.p.Flow || o != nil {
+		opts := oauth.Options{Log: rt.log, Prompt: rt.prompt, Now: rt.now}
+		if o != nil {
+			opts = *o
+			opts.Log = cmp.Or(opts.Log, rt.log)
+			if opts.Now == nil {
+				opts.Now = rt.now
+			}
+		}
+		cfg := rt.p
+		cfg.Flow = flow
+		client, err := oauth.New(cfg, opts)
+		if err != nil {
+			return tok, replaced, fmt.Errorf("%w: %w", errNoSuchFlow, err)
+		}
+		grant = client
 	}
-	cfg := rt.p
-	cfg.Flow = flow
-	client, err := oauth.New(cfg, oauth.Options{Log: rt.log, Prompt: rt.prompt, Now: rt.now})
-	if err != nil {
-		return nil, "", err
+	rt.log.Info("login requested", "provider", rt.p.ID, "flow", string(flow))
+	tok, replaced, err = rt.tokens.Login(ctx, grant)
+	if err == nil {
+		rt.clearTokenError()
 	}
-	return client, flow, nil
+	return tok, replaced, err
 }
 
 // pendingLogin describes a user-flow provider without a usable token.

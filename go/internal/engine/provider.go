@@ -94,36 +94,14 @@ func (p *Provider) Sync(ctx context.Context) error {
 func (p *Provider) Forget(ctx context.Context) (tokens.Token, error) { return p.rt.tokens.Forget(ctx) }
 
 // LoginWith runs an interactive login with flow (the configured one, or
-// another user flow, e.g. device_code from an SSH session) and stores the
-// token where the provider's own flow finds it. The cached login is left
+// another user flow, e.g. device_code from an SSH session), asking the
+// person as o says, and stores the token where the provider's own flow
+// finds it (the one login path: managed.login). The cached login is left
 // alone until the new one is at hand: a login that fails or is interrupted
 // loses nothing. It returns the new token and the one it replaced (zero
 // when none was cached), for the caller to revoke.
 func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tok, replaced tokens.Token, err error) {
-	cfg := p.rt.p
-	cfg.Flow = flow
-	if o.Log == nil {
-		o.Log = p.rt.log
-	}
-	if o.Now == nil {
-		o.Now = p.rt.now
-	}
-	client, err := oauth.New(cfg, o)
-	if err != nil {
-		return tokens.Token{}, tokens.Token{}, err
-	}
-	lctx, cancel := context.WithTimeout(ctx, loginTimeout(cfg))
-	defer cancel()
-	tok, err = client.Acquire(lctx)
-	if err != nil {
-		return tokens.Token{}, tokens.Token{}, err
-	}
-	replaced, err = p.rt.tokens.Replace(ctx, tok)
-	if err != nil {
-		p.rt.log.Warn("could not write the token cache; the login is kept in memory only", "provider", cfg.ID, "err", err)
-	}
-	p.rt.clearTokenError()
-	return tok, replaced, nil
+	return p.rt.login(ctx, flow, &o)
 }
 
 // Leftovers are the provider's credentials files its configuration no

@@ -50,8 +50,9 @@ type Options struct {
 	Header func(Token) secret.String
 	Log    *slog.Logger
 	// OnChange is called (outside locks) when the token in use changed for
-	// a reason its users did not cause: a login, a logout, or another
-	// process's write adopted from the cache. A renewal (refresh, machine
+	// a reason its users did not cause: a login a request started, a
+	// logout, or another process's write adopted from the cache (not Login:
+	// its caller has the token). A renewal (refresh, machine
 	// grant) does not call it: it only happens once the previous token is
 	// no longer fresh, so nobody may still hold that one.
 	OnChange func()
@@ -68,6 +69,10 @@ type Options struct {
 	// WriteBehind, Token returns once the cache file is written.
 	WriteBehind bool
 }
+
+// loginGrace is how long a login may outlast LoginTimeout: the grant ends
+// its own wait at LoginTimeout and says so; this bound is for one that does not.
+const loginGrace = 30 * time.Second
 
 // refusalMemory is how long an invalid_client answer is repeated without
 // asking the server again.
@@ -452,18 +457,15 @@ func (m *Manager) dropRefused(s *snapshot, why error) {
 	m.mu.Unlock()
 }
 
-// interactive runs the login of a user flow, one at a time, without the
-// cache lock (it waits for a person), and stores its token.
+// interactive runs the login of a user flow inside a flight (a caller that
+// may prompt found no usable token) and hands its token to the flight.
 func (m *Manager) interactive(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
-	m.loginMu.Lock()
-	defer m.loginMu.Unlock()
-	t, err := m.opt.Grant.Acquire(ctx)
+	t, _, err := m.login(ctx, m.opt.Grant)
 	if err != nil {
 		return Token{}, err
 	}
 	f.login = true
 	publish(t)
-	m.store(ctx, t)
 	return t, nil
 }
 
@@ -479,16 +481,25 @@ func (m *Manager) store(ctx context.Context, t Token) {
 }
 
 // Login runs an interactive login with g (nil: the provider's own grant)
-// whatever is cached, bounded by the login timeout. The current session
-// stays usable until the new token is stored; the token it replaced is
-// returned so that the caller can revoke it.
+// whatever is cached: the one login path of the RPC server and the command
+// line. The current session stays usable until the new token is stored;
+// the token it replaced is returned so that the caller can revoke it.
+// OnChange is not called: the caller asked for this login and has its token.
 func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err error) {
 	if g == nil {
 		g = m.opt.Grant
 	}
+	return m.login(ctx, g)
+}
+
+// login acquires a token with g, one login at a time and without the cache
+// lock (it waits for a person), bounded by the login timeout, and stores it
+// in memory and the cache file.
+func (m *Manager) login(ctx context.Context, g Grant) (tok, replaced Token, err error) {
 	m.loginMu.Lock()
 	defer m.loginMu.Unlock()
-	lctx, cancel := context.WithTimeout(ctx, m.opt.LoginTimeout)
+	// The grant's own wait ends first (at LoginTimeout), in its own words.
+	lctx, cancel := context.WithTimeout(ctx, m.opt.LoginTimeout+loginGrace)
 	defer cancel()
 	tok, err = g.Acquire(lctx)
 	if err != nil {
@@ -500,9 +511,6 @@ func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err 
 	m.mem = tok
 	m.refused, m.refusedAt = nil, time.Time{}
 	m.mu.Unlock()
-	if m.opt.OnChange != nil {
-		m.opt.OnChange()
-	}
 	return tok, replaced, nil
 }
 
@@ -582,32 +590,6 @@ func (m *Manager) Forget(ctx context.Context) (Token, error) {
 	m.refused = nil
 	m.mu.Unlock()
 	if m.opt.OnChange != nil {
-		m.opt.OnChange()
-	}
-	return old, err
-}
-
-// Replace stores t, obtained by a login outside the manager (e.g. `login
-// --force` with another flow), as the token in memory and on disk, and
-// returns the token it replaced. Until Replace is called the old token
-// stays in use, so a login that fails or is interrupted loses nothing.
-// When the cache file cannot be written, t is kept in memory and the error
-// is returned.
-func (m *Manager) Replace(ctx context.Context, t Token) (Token, error) {
-	var old Token
-	_, err := m.opt.Entry.Update(ctx, func(s *State) error {
-		old = fromStore(s.Token)
-		s.Token = toStore(t)
-		return nil
-	})
-	m.mu.Lock()
-	if old.AccessToken.IsZero() && old.RefreshToken.IsZero() {
-		old = m.mem
-	}
-	m.mem = t
-	m.refused = nil
-	m.mu.Unlock()
-	if m.opt.OnChange != nil && !old.AccessToken.Equal(t.AccessToken) {
 		m.opt.OnChange()
 	}
 	return old, err
