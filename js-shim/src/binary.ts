@@ -1,4 +1,4 @@
-// Finds the opencode-oauth2 sidecar binary. Order (design.md §6):
+// Finds the opencode-oauth2 sidecar binary. Order:
 //   1. env OPENCODE_OAUTH2_BINARY (an explicit override; never silently ignored),
 //   2. the platform package @vymalo/opencode-oauth2-<os>-<arch> (an optionalDependency),
 //   3. a development build <repo>/bin/opencode-oauth2 (refused when

@@ -1,4 +1,4 @@
-// The OpenCode 2 adapter (design.md §8): `setup(ctx)` for each location (a
+// The OpenCode 2 adapter: `setup(ctx)` for each location (a
 // project directory) the OpenCode 2 service serves. One sidecar per OpenCode
 // process, shared by every location and kept across `opencode reload`; each
 // location's providers are applied under its own name. What is listed, what

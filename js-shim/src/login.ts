@@ -1,4 +1,4 @@
-// First contact (design.md §5): a user-flow provider without a token is
+// First contact: a user-flow provider without a token is
 // invisible to OpenCode, so the plugin gets the first token itself.
 //   - at start in a terminal: the pending logins run one after another in the
 //     config hook (browser or device code, as the sidecar says), then the
