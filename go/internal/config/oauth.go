@@ -9,29 +9,6 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
-// oauthKeys are the options of an oauth2 block (shape 1) and, together with
-// serverKeys, of a pluginConfig server entry (shape 2).
-var oauthKeys = []string{
-	"issuer", "clientId", "clientSecret", "clientAuthMethod", "scopes", "authFlow",
-	"pkce", "redirectPort", "loginTimeoutSeconds", "syncIntervalMinutes", "maxModels", "nameOverrides",
-	"authorizationEndpoint", "tokenEndpoint", "deviceAuthorizationEndpoint", "jwksUri",
-	"revocationEndpoint", "subjectTokenSource", "subjectTokenType", "tokenExchangeAudience",
-	"resource", "requestedTokenType", "modelsURL", "responseApi", "tokenHeader", "tokenScheme", "tokenStorage", "allowInsecureHttp",
-	"caFile", "tokenExpirySkewMs", "httpTimeoutMs",
-	"clientAssertionKeyFile", "clientAssertionKeyId", "clientAssertionAlg", "clientAssertionSource",
-	"audience", "prompt", "loginHint", "acrValues", "authorizationParams", "tokenParams",
-}
-
-// serverOnlyKeys are the extra keys of a pluginConfig server entry.
-var serverOnlyKeys = []string{"id", "name", "baseURL"}
-
-var flows = []string{
-	string(AuthorizationCode), string(DeviceCode), string(ClientCredentials),
-	string(JWTBearer), string(TokenExchange),
-}
-
-var authMethods = []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}
-
 // Bounds of the numeric options.
 const (
 	minHTTPTimeout  = 100 * time.Millisecond

@@ -5,9 +5,6 @@ import (
 	"strings"
 )
 
-// assertionAlgs are the JWS algorithms a private_key_jwt key may sign with.
-var assertionAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-
 // readClientAssertion reads the private_key_jwt options. Setting the key
 // file or the source selects private_key_jwt when clientAuthMethod is
 // unset; with another method it is an error, as is setting both.

@@ -165,7 +165,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 			ms.warn(k, "unset (the option is no longer used)", renderAt(k, v), legacy[k])
 		}
 	}
-	ms.unknownKeys([]string{"servers", "httpTimeoutMs", "tokenExpirySkewMs", "cacheDir", "tokenStorage", "cacheNamespace", "logLevel"}, nil)
+	ms.unknownKeys(settingsKeys, nil)
 
 	v, ok := ms.lookup("servers")
 	if !ok {

@@ -167,9 +167,6 @@ const (
 	StorageMemory  Storage = "memory"  // never written: a new token per process
 )
 
-// Storages are the values of tokenStorage.
-var Storages = []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}
-
 // Severity of a Problem.
 type Severity string
 

@@ -120,16 +120,6 @@ func absoluteURI(s string, noFragment bool) bool {
 	return !noFragment || !strings.Contains(s, "#")
 }
 
-var sourceTypes = []string{SourceGitHubActions, SourceKubernetesSA, SourceFile, SourceEnv}
-
-// sourceKey is the one extra key each subject-token source type takes.
-var sourceKey = map[string]string{
-	SourceGitHubActions: "audience",
-	SourceKubernetesSA:  "tokenPath",
-	SourceFile:          "path",
-	SourceEnv:           "var",
-}
-
 // readSubjectTokenSource reads a token source object at key
 // (subjectTokenSource, clientAssertionSource), reporting with sev. It
 // returns nil when the source is missing or has an error.
