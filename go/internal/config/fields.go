@@ -20,7 +20,7 @@ type reader struct {
 	out  *sink
 }
 
-func (r *reader) field(key string) string { return joinPath(r.path, key) }
+func (r *reader) field(key string) string { return JoinPath(r.path, key) }
 
 // report adds a problem about key with the reader's severity.
 func (r *reader) report(key, expected, found, hint string) {

@@ -77,7 +77,7 @@ func (s *sink) hasError(from int) bool {
 
 // joinPath appends an object key to a field path: `a.b` for plain keys,
 // `a["odd key"]` for keys that would be ambiguous after a dot.
-func joinPath(base, key string) string {
+func JoinPath(base, key string) string {
 	if key != "" && len(key) <= maxRender && plainKey(key) {
 		if base == "" {
 			return key

@@ -29,7 +29,6 @@
 package opencodecfg
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -92,8 +91,7 @@ func (s Source) String() string {
 
 // Config is the merged configuration.
 type Config struct {
-	JSON    json.RawMessage  // one JSON object, keys in document order
-	Tree    *jsontree.Object // the same object, decoded
+	Tree    *jsontree.Object // one JSON object, keys in document order
 	Sources []Source         // what was read, lowest precedence first
 	// Placeholders maps the path of each value that came from {env:...} or
 	// {file:...} (as the config package writes problem fields, e.g.
@@ -338,9 +336,5 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 }
 
 func (l *loader) done() (Config, error) {
-	js, err := jsontree.Marshal(l.result)
-	if err != nil {
-		return Config{}, err
-	}
-	return Config{JSON: js, Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
+	return Config{Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
 }
