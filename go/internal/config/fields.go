@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,7 +109,7 @@ func (r *reader) enum(key string, allowed []string) (string, bool) {
 		}
 	}
 	hint := ""
-	if g := suggest(s, allowed); g != "" {
+	if g := Suggest(s, allowed); g != "" {
 		hint = "did you mean " + strconv.Quote(g) + "?"
 	}
 	r.report(key, expected, renderAt(key, v), hint)
@@ -204,26 +205,17 @@ func (r *reader) durationMs(key string, lo, hi time.Duration) (time.Duration, bo
 // suggesting the closest known name.
 func (r *reader) unknownKeys(known []string, hints map[string]string) {
 	for _, k := range r.obj.Keys() {
-		if contains(known, k) {
+		if slices.Contains(known, k) {
 			continue
 		}
 		hint := "ignored"
 		if h, ok := hints[k]; ok {
 			hint = h
-		} else if g := suggest(k, known); g != "" {
+		} else if g := Suggest(k, known); g != "" {
 			hint = "ignored; did you mean " + strconv.Quote(g) + "?"
 		}
 		r.warn(k, expectedKnownOption, quote(k), hint)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -172,7 +173,7 @@ func renderAt(key string, v any) string {
 // plugin's own option names (the schema's) are known not to, except
 // clientSecret.
 func looksSecret(key string) bool {
-	known := contains(oauthKeys, key) || contains(serverOnlyKeys, key) || contains(settingsKeys, key) || key == "type"
+	known := slices.Contains(oauthKeys, key) || slices.Contains(serverOnlyKeys, key) || slices.Contains(settingsKeys, key) || key == "type"
 	for _, k := range sourceKey {
 		known = known || key == k
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -169,7 +170,7 @@ func readScopes(r *reader, p *Provider) (reported bool) {
 			reported = true
 			continue
 		}
-		if !contains(p.Scopes, s) {
+		if !slices.Contains(p.Scopes, s) {
 			p.Scopes = append(p.Scopes, s)
 		}
 	}
@@ -232,7 +233,7 @@ func readResources(r *reader, p *Provider) {
 				Found: render(e), Severity: r.sev})
 			return
 		}
-		if !contains(p.Resources, s) {
+		if !slices.Contains(p.Resources, s) {
 			p.Resources = append(p.Resources, s)
 		}
 	}

@@ -102,15 +102,11 @@ func plainKey(key string) bool {
 	return true
 }
 
-// Suggest returns the name in known closest to word when it is close
-// enough to be a likely typo, else "": the "did you mean" of config keys,
-// also used by the command line for commands, flags and provider ids.
-func Suggest(word string, known []string) string { return suggest(word, known) }
-
-// suggest returns the known name closest to key when it is close enough to
+// Suggest returns the known name closest to key when it is close enough to
 // be a likely typo (same letters ignoring case, '_' and '-', or an edit
-// distance of at most 2), else "".
-func suggest(key string, known []string) string {
+// distance of at most 2), else "": the "did you mean" of config keys, also
+// used by the command line for commands, flags and provider ids.
+func Suggest(key string, known []string) string {
 	if len(key) > 64 {
 		return ""
 	}
