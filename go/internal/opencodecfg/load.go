@@ -35,6 +35,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
@@ -56,6 +57,7 @@ const (
 
 const (
 	inlineSource           = EnvConfigContent
+	fileFlag               = "--config" // the Kind of Options.File
 	defaultManagedDirLinux = "/etc/opencode"
 )
 
@@ -133,58 +135,52 @@ func Load(o Options) (Config, error) {
 		return Config{}, fmt.Errorf("project directory %s: %w", o.Dir, err)
 	}
 	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: jsontree.NewObject(), raw: jsontree.NewObject()}
-
-	if o.File != "" {
-		if err := l.file("--config", o.File, true); err != nil {
-			return Config{}, err
+	for _, src := range sources(o, dir) {
+		if src.Kind == inlineSource {
+			err = l.layer(src, []byte(o.Getenv(EnvConfigContent)), dir)
+		} else {
+			err = l.file(src, src.Kind == fileFlag)
 		}
-		return l.done()
-	}
-
-	global := GlobalDir(o.Getenv, o.Home)
-	for _, name := range []string{"config.json", "opencode.json", "opencode.jsonc"} {
-		if err := l.file("global", filepath.Join(global, name), false); err != nil {
+		if err != nil {
 			return Config{}, err
 		}
 	}
-	if f := o.Getenv(EnvConfig); f != "" {
-		if err := l.file(EnvConfig, f, false); err != nil {
-			return Config{}, err
-		}
-	}
-	worktree := gitRoot(dir)
-	if !truthy(o.Getenv(EnvDisableProject)) {
-		files := up(dir, worktree, []string{"opencode.jsonc", "opencode.json"})
-		for i := len(files) - 1; i >= 0; i-- {
-			if err := l.file("project", files[i], false); err != nil {
-				return Config{}, err
-			}
-		}
-	}
-	if err := l.dotDirs(dir, worktree, o); err != nil {
-		return Config{}, err
-	}
-	if inline := o.Getenv(EnvConfigContent); inline != "" {
-		if err := l.layer(Source{Kind: inlineSource, Path: inlineSource}, []byte(inline), dir); err != nil {
-			return Config{}, err
-		}
-	}
-	managed := o.ManagedDir
-	if managed == "" {
-		managed = ManagedDir(o.Getenv)
-	}
-	for _, name := range []string{"opencode.json", "opencode.jsonc"} {
-		if err := l.file("managed", filepath.Join(managed, name), false); err != nil {
-			return Config{}, err
-		}
-	}
-	return l.done()
+	return Config{Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
 }
 
-// dotDirs reads the .opencode directories and OPENCODE_CONFIG_DIR.
-func (l *loader) dotDirs(dir, worktree string, o Options) error {
+// sources lists the places to read, lowest precedence first (see the
+// package comment); a listed file may not exist.
+func sources(o Options, dir string) []Source {
+	if o.File != "" {
+		return []Source{{Kind: fileFlag, Path: o.File}}
+	}
+	var out []Source
+	add := func(kind string, paths ...string) {
+		for _, p := range paths {
+			out = append(out, Source{Kind: kind, Path: p})
+		}
+	}
+	in := func(dir string, names ...string) []string {
+		paths := make([]string, len(names))
+		for i, n := range names {
+			paths[i] = filepath.Join(dir, n)
+		}
+		return paths
+	}
+	add("global", in(GlobalDir(o.Getenv, o.Home), "config.json", "opencode.json", "opencode.jsonc")...)
+	if f := o.Getenv(EnvConfig); f != "" {
+		add(EnvConfig, f)
+	}
+	worktree := gitRoot(dir)
+	project := !truthy(o.Getenv(EnvDisableProject))
+	if project {
+		files := up(dir, worktree, []string{"opencode.jsonc", "opencode.json"})
+		slices.Reverse(files)
+		add("project", files...)
+	}
+	// The .opencode directories, then OPENCODE_CONFIG_DIR.
 	var dirs []string
-	if !truthy(o.Getenv(EnvDisableProject)) {
+	if project {
 		dirs = append(dirs, up(dir, worktree, []string{".opencode"})...)
 	}
 	if o.Home != "" {
@@ -204,13 +200,17 @@ func (l *loader) dotDirs(dir, worktree string, o Options) error {
 		if d == extra {
 			kind = EnvConfigDir
 		}
-		for _, name := range []string{"opencode.json", "opencode.jsonc"} {
-			if err := l.file(kind, filepath.Join(d, name), false); err != nil {
-				return err
-			}
-		}
+		add(kind, in(d, "opencode.json", "opencode.jsonc")...)
 	}
-	return nil
+	if o.Getenv(EnvConfigContent) != "" {
+		add(inlineSource, inlineSource)
+	}
+	managed := o.ManagedDir
+	if managed == "" {
+		managed = ManagedDir(o.Getenv)
+	}
+	add("managed", in(managed, "opencode.json", "opencode.jsonc")...)
+	return out
 }
 
 // GlobalDir is OpenCode's global config directory:
@@ -291,23 +291,23 @@ type loader struct {
 }
 
 // file merges one config file; a missing file is skipped unless required.
-func (l *loader) file(kind, path string, required bool) error {
-	data, err := safefile.Read(path, maxConfigFile)
+func (l *loader) file(src Source, required bool) error {
+	data, err := safefile.Read(src.Path, maxConfigFile)
 	if errors.Is(err, fs.ErrNotExist) && !required {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read OpenCode config %s: %w", path, err)
+		return fmt.Errorf("read OpenCode config %s: %w", src.Path, err)
 	}
 	if len(data) == 0 {
-		l.sources = append(l.sources, Source{Kind: kind, Path: path})
+		l.sources = append(l.sources, src)
 		return nil
 	}
-	abs, err := filepath.Abs(path)
+	abs, err := filepath.Abs(src.Path)
 	if err != nil {
-		abs = path
+		abs = src.Path
 	}
-	return l.layer(Source{Kind: kind, Path: path}, data, filepath.Dir(abs))
+	return l.layer(src, data, filepath.Dir(abs))
 }
 
 // layer substitutes, parses and merges one source whose relative
@@ -333,8 +333,4 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 	l.raw = mergeLayer(l.raw, raw)
 	l.sources = append(l.sources, src)
 	return nil
-}
-
-func (l *loader) done() (Config, error) {
-	return Config{Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
 }
