@@ -201,6 +201,16 @@ func (r *reader) durationMs(key string, lo, hi time.Duration) (time.Duration, bo
 	return time.Duration(ms) * time.Millisecond, ok
 }
 
+// unusedBy warns, when key is set, that flow does not use it (only the
+// flows named by using do) and reports whether it was set.
+func (r *reader) unusedBy(flow Flow, key, using string) bool {
+	v, ok := r.lookup(key)
+	if ok {
+		r.warn(key, "unset unless authFlow is "+using, render(v), "ignored because authFlow is "+strconv.Quote(string(flow)))
+	}
+	return ok
+}
+
 // unknownKeys warns about every key not in known, in document order,
 // suggesting the closest known name.
 func (r *reader) unknownKeys(known []string, hints map[string]string) {

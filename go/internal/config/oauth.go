@@ -252,19 +252,13 @@ func readResources(r *reader, p *Provider) {
 // readTokenExchange reads the options that only jwt_bearer and
 // token_exchange use; set for another flow they are ignored with a warning.
 func readTokenExchange(r *reader, p *Provider) {
-	usesSource := p.Flow == JWTBearer || p.Flow == TokenExchange
-	ignored := func(key string, v any, flowsUsing string) {
-		if p.Flow == "" {
-			return // unknown flow (a typo, reported already)
-		}
-		r.warn(key, "unset unless authFlow is "+flowsUsing, render(v),
-			"ignored because authFlow is "+strconv.Quote(string(p.Flow)))
-	}
-	if v, ok := r.lookup("subjectTokenSource"); ok {
-		if usesSource {
+	if _, ok := r.lookup("subjectTokenSource"); ok {
+		if p.Flow == JWTBearer || p.Flow == TokenExchange {
 			p.SubjectToken = readSubjectTokenSource(r, "subjectTokenSource", SeverityError)
 		} else {
-			ignored("subjectTokenSource", v, `"jwt_bearer" or "token_exchange"`)
+			if p.Flow != "" { // else an unknown flow (a typo, reported already)
+				r.unusedBy(p.Flow, "subjectTokenSource", `"jwt_bearer" or "token_exchange"`)
+			}
 			readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
 		}
 	}
@@ -278,16 +272,15 @@ func readTokenExchange(r *reader, p *Provider) {
 		{"requestedTokenType", "an absolute URI, like \"urn:ietf:params:oauth:token-type:access_token\"", &p.RequestedTokenType},
 	}
 	for _, o := range opts {
-		v, present := r.lookup(o.key)
-		if !present {
-			continue
-		}
 		if p.Flow != TokenExchange {
-			ignored(o.key, v, `"token_exchange"`)
+			if p.Flow != "" {
+				r.unusedBy(p.Flow, o.key, `"token_exchange"`)
+			}
 			continue
 		}
 		s, ok := r.str(o.key, o.expected, false)
 		if ok && o.key != "tokenExchangeAudience" && !absoluteURI(s, false) {
+			v, _ := r.lookup(o.key)
 			r.report(o.key, o.expected, render(v), "")
 			continue
 		}

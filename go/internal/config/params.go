@@ -96,11 +96,6 @@ func readRequestParams(r *reader, p *Provider) {
 	}
 	code := p.Flow == AuthorizationCode
 	interactive := p.Flow.Interactive()
-	ignored := func(key, flows string) {
-		if v, ok := r.lookup(key); ok {
-			r.warn(key, "unset unless authFlow is "+flows, render(v), "ignored because authFlow is "+strconv.Quote(string(p.Flow)))
-		}
-	}
 	for _, o := range []struct {
 		key, expected string
 		dst           *string
@@ -110,7 +105,7 @@ func readRequestParams(r *reader, p *Provider) {
 		{"acrValues", `a non-empty string of space-separated values (acr_values), like "urn:mace:incommon:iap:silver"`, &p.ACRValues},
 	} {
 		if !code {
-			ignored(o.key, `"authorization_code"`)
+			r.unusedBy(p.Flow, o.key, `"authorization_code"`)
 			continue
 		}
 		if s, ok := r.str(o.key, o.expected, false); ok {
@@ -124,7 +119,7 @@ func readRequestParams(r *reader, p *Provider) {
 	if interactive {
 		p.AuthorizationParams = readParamMap(r, "authorizationParams")
 	} else {
-		ignored("authorizationParams", `"authorization_code" or "device_code"`)
+		r.unusedBy(p.Flow, "authorizationParams", `"authorization_code" or "device_code"`)
 	}
 	p.TokenParams = readParamMap(r, "tokenParams")
 }

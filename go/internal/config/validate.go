@@ -212,8 +212,7 @@ func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
 			r.report("subjectTokenSource", `an object like {"type": `+quotedList(sourceTypes)+`, ...} (required when authFlow is `+flow+")", "", "")
 		}
 	}
-	if v, ok := r.lookup("redirectPort"); ok && p.Flow != AuthorizationCode {
-		r.warn("redirectPort", `unset unless authFlow is "authorization_code"`, render(v), "ignored because authFlow is "+flow)
+	if p.Flow != AuthorizationCode && r.unusedBy(p.Flow, "redirectPort", `"authorization_code"`) {
 		p.RedirectPort = 0
 	}
 }
