@@ -130,31 +130,16 @@ func (r *reader) boolean(key string, def bool) bool {
 	return b
 }
 
-// intIn reads an integer that must lie in [lo, hi]; anything else is
-// reported with the reader's severity.
-func (r *reader) intIn(key string, lo, hi int64, expected string) (int64, bool) {
+// intIn reads an integer that must lie in [lo, hi]. A wrong type or a
+// fraction is reported with the reader's severity; so is an out-of-range
+// value, unless clamp: then it is clamped with a warning.
+func (r *reader) intIn(key string, lo, hi int64, expected string, clamp bool) (int64, bool) {
 	n, v, ok := r.number(key, expected)
 	if !ok {
 		return 0, false
 	}
 	i, isInt, fits := exactInt(n)
-	if !isInt || !fits || i < lo || i > hi {
-		r.report(key, expected, renderAt(key, v), "")
-		return 0, false
-	}
-	return i, true
-}
-
-// intClamped reads an integer bounded to [lo, hi]: a wrong type or a
-// fraction is reported with the reader's severity, an out-of-range value
-// is clamped with a warning.
-func (r *reader) intClamped(key string, lo, hi int64, expected string) (int64, bool) {
-	n, v, ok := r.number(key, expected)
-	if !ok {
-		return 0, false
-	}
-	i, isInt, fits := exactInt(n)
-	if !isInt {
+	if !isInt || (!clamp && (!fits || i < lo || i > hi)) {
 		r.report(key, expected, renderAt(key, v), "")
 		return 0, false
 	}
@@ -197,7 +182,7 @@ func (r *reader) numberClamped(key string, lo, hi float64, expected string) (flo
 func (r *reader) durationMs(key string, lo, hi time.Duration) (time.Duration, bool) {
 	expected := "an integer number of milliseconds in [" +
 		strconv.FormatInt(lo.Milliseconds(), 10) + ", " + strconv.FormatInt(hi.Milliseconds(), 10) + "]"
-	ms, ok := r.intClamped(key, lo.Milliseconds(), hi.Milliseconds(), expected)
+	ms, ok := r.intIn(key, lo.Milliseconds(), hi.Milliseconds(), expected, true)
 	return time.Duration(ms) * time.Millisecond, ok
 }
 

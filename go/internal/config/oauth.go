@@ -47,12 +47,12 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 	readClientAssertion(r, p)
 	scopesReported := readScopes(r, p)
 	p.PKCE = r.boolean("pkce", true)
-	if port, ok := r.intIn("redirectPort", 1, 65535, "an integer in [1, 65535]"); ok {
+	if port, ok := r.intIn("redirectPort", 1, 65535, "an integer in [1, 65535]", false); ok {
 		p.RedirectPort = int(port)
 	}
 	p.LoginTimeout = DefaultLoginTimeout
-	if s, ok := r.intClamped("loginTimeoutSeconds", int64(minLoginTimeout/time.Second),
-		int64(maxLoginTimeout/time.Second), "an integer number of seconds in [10, 3600]"); ok {
+	if s, ok := r.intIn("loginTimeoutSeconds", int64(minLoginTimeout/time.Second),
+		int64(maxLoginTimeout/time.Second), "an integer number of seconds in [10, 3600]", true); ok {
 		p.LoginTimeout = time.Duration(s) * time.Second
 	}
 	p.SyncInterval = DefaultSyncInterval
@@ -61,7 +61,7 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 		p.SyncInterval = time.Duration(math.Round(m * float64(time.Minute)))
 	}
 	p.MaxModels = DefaultMaxModels
-	if n, ok := r.intClamped("maxModels", MinMaxModels, MaxMaxModels, "an integer number of models in [1, 20000]"); ok {
+	if n, ok := r.intIn("maxModels", MinMaxModels, MaxMaxModels, "an integer number of models in [1, 20000]", true); ok {
 		p.MaxModels = int(n)
 	}
 	p.NameOverrides = readNameOverrides(r)
