@@ -1,8 +1,9 @@
-// Package opencodecfg finds and reads the user's OpenCode configuration the
+// Package configfile finds and reads the user's OpenCode configuration the
 // way OpenCode 1.18 does, so that the command line sees the same providers
 // as the plugin running inside OpenCode: the same files, merged in the same
 // order, with the same JSONC dialect and the same {env:...} and {file:...}
-// substitution.
+// substitution. It reads the files and does not interpret them: package
+// config turns the merged document into providers and problems.
 //
 // Sources, lowest precedence first (a later source wins; objects are
 // merged key by key, other values replaced, `plugin` and `instructions`
@@ -26,7 +27,7 @@
 // Not read: the remote "well-known" and organisation configs OpenCode can
 // fetch from the network, and the legacy TOML file. A missing file is
 // skipped; an unreadable or invalid one is an error, as it stops OpenCode.
-package opencodecfg
+package configfile
 
 import (
 	"errors"
