@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
-	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -284,13 +284,13 @@ type session struct {
 	c   *cli
 	log *slog.Logger
 	eng *engine.Engine
-	cfg opencodecfg.Config
+	cfg configfile.Config
 	res config.Result
 }
 
 // loadConfig finds and reads the OpenCode config the way OpenCode does.
-func (c *cli) loadConfig(cf *commonFlags) (opencodecfg.Config, error) {
-	cfg, err := opencodecfg.Load(opencodecfg.Options{File: cf.config, Getenv: c.getenv})
+func (c *cli) loadConfig(cf *commonFlags) (configfile.Config, error) {
+	cfg, err := configfile.Load(configfile.Options{File: cf.config, Getenv: c.getenv})
 	if err != nil {
 		return cfg, withCode(exitConfig, err)
 	}
@@ -308,7 +308,7 @@ func (c *cli) open(cf *commonFlags) (*session, error) {
 }
 
 // openConfig is open for a config already read.
-func (c *cli) openConfig(cf *commonFlags, cfg opencodecfg.Config) *session {
+func (c *cli) openConfig(cf *commonFlags, cfg configfile.Config) *session {
 	log := c.logger(cf)
 	eng := engine.New(engine.Options{Log: log, WatchEvery: -1})
 	return &session{c: c, log: log, eng: eng, cfg: cfg, res: eng.Load(cfg.Tree)}

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
-	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
 
@@ -241,11 +241,11 @@ func printReport(w io.Writer, r *report) {
 	fmt.Fprintf(w, "\n%s.\n", strings.ToUpper(summary(r)[:1])+summary(r)[1:])
 }
 
-func checkSources(r *report, cfg opencodecfg.Config, getenv func(string) string) {
+func checkSources(r *report, cfg configfile.Config, getenv func(string) string) {
 	if len(cfg.Sources) == 0 {
 		home, _ := os.UserHomeDir()
 		r.add("config", "sources", statusWarn, "no OpenCode config was found",
-			fmt.Sprintf("create %s, or an opencode.json in the project, or set OPENCODE_CONFIG", filepath.Join(opencodecfg.GlobalDir(getenv, home), "opencode.json")))
+			fmt.Sprintf("create %s, or an opencode.json in the project, or set OPENCODE_CONFIG", filepath.Join(configfile.GlobalDir(getenv, home), "opencode.json")))
 		return
 	}
 	parts := make([]string, len(cfg.Sources))

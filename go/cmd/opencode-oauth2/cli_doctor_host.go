@@ -13,14 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
-	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
 )
 
 // checkPluginEntry looks for the plugin in the config's plugin lists:
 // `plugin` (OpenCode 1 and 2: names, paths, [spec, options] tuples) and
 // `plugins` (OpenCode 2: names, paths, {package, options} objects).
-func checkPluginEntry(r *report, cfg opencodecfg.Config) {
+func checkPluginEntry(r *report, cfg configfile.Config) {
 	for _, key := range []string{"plugin", "plugins"} {
 		list, _ := cfg.Tree.Get(key)
 		entries, _ := list.([]any)

@@ -5,13 +5,13 @@ import (
 	"strings"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
-	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
+	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
 )
 
 // problemText is a config problem's message, naming the {env:...} or
 // {file:...} placeholder the value came from: the user fixes the variable
 // or the file, not the config.
-func problemText(cfg opencodecfg.Config, getenv func(string) string, p config.Problem) string {
+func problemText(cfg configfile.Config, getenv func(string) string, p config.Problem) string {
 	msg := cfg.Hide(p.Field, p.Found, p.Message())
 	refs := cfg.Placeholders[p.Field]
 	if len(refs) == 0 {

@@ -291,12 +291,12 @@ func TestUnknownKeys(t *testing.T) {
 
 func TestSuggest(t *testing.T) {
 	known := oauthKeys
-	assert.Equal(t, "clientId", suggest("client-id", known))
-	assert.Equal(t, "issuer", suggest("isuer", known))
-	assert.Equal(t, "pkce", suggest("pcke", known))
-	assert.Equal(t, "", suggest("pk", known))
-	assert.Equal(t, "", suggest("completelyDifferent", known))
-	assert.Equal(t, "", suggest(string(make([]byte, 100)), known))
+	assert.Equal(t, "clientId", Suggest("client-id", known))
+	assert.Equal(t, "issuer", Suggest("isuer", known))
+	assert.Equal(t, "pkce", Suggest("pcke", known))
+	assert.Equal(t, "", Suggest("pk", known))
+	assert.Equal(t, "", Suggest("completelyDifferent", known))
+	assert.Equal(t, "", Suggest(string(make([]byte, 100)), known))
 }
 
 // TestAuthFlowTypoIsReportedOnce: a mistyped authFlow gets its "did you

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ type reader struct {
 	out  *sink
 }
 
-func (r *reader) field(key string) string { return joinPath(r.path, key) }
+func (r *reader) field(key string) string { return JoinPath(r.path, key) }
 
 // report adds a problem about key with the reader's severity.
 func (r *reader) report(key, expected, found, hint string) {
@@ -108,7 +109,7 @@ func (r *reader) enum(key string, allowed []string) (string, bool) {
 		}
 	}
 	hint := ""
-	if g := suggest(s, allowed); g != "" {
+	if g := Suggest(s, allowed); g != "" {
 		hint = "did you mean " + strconv.Quote(g) + "?"
 	}
 	r.report(key, expected, renderAt(key, v), hint)
@@ -129,31 +130,16 @@ func (r *reader) boolean(key string, def bool) bool {
 	return b
 }
 
-// intIn reads an integer that must lie in [lo, hi]; anything else is
-// reported with the reader's severity.
-func (r *reader) intIn(key string, lo, hi int64, expected string) (int64, bool) {
+// intIn reads an integer that must lie in [lo, hi]. A wrong type or a
+// fraction is reported with the reader's severity; so is an out-of-range
+// value, unless clamp: then it is clamped with a warning.
+func (r *reader) intIn(key string, lo, hi int64, expected string, clamp bool) (int64, bool) {
 	n, v, ok := r.number(key, expected)
 	if !ok {
 		return 0, false
 	}
 	i, isInt, fits := exactInt(n)
-	if !isInt || !fits || i < lo || i > hi {
-		r.report(key, expected, renderAt(key, v), "")
-		return 0, false
-	}
-	return i, true
-}
-
-// intClamped reads an integer bounded to [lo, hi]: a wrong type or a
-// fraction is reported with the reader's severity, an out-of-range value
-// is clamped with a warning.
-func (r *reader) intClamped(key string, lo, hi int64, expected string) (int64, bool) {
-	n, v, ok := r.number(key, expected)
-	if !ok {
-		return 0, false
-	}
-	i, isInt, fits := exactInt(n)
-	if !isInt {
+	if !isInt || (!clamp && (!fits || i < lo || i > hi)) {
 		r.report(key, expected, renderAt(key, v), "")
 		return 0, false
 	}
@@ -196,34 +182,35 @@ func (r *reader) numberClamped(key string, lo, hi float64, expected string) (flo
 func (r *reader) durationMs(key string, lo, hi time.Duration) (time.Duration, bool) {
 	expected := "an integer number of milliseconds in [" +
 		strconv.FormatInt(lo.Milliseconds(), 10) + ", " + strconv.FormatInt(hi.Milliseconds(), 10) + "]"
-	ms, ok := r.intClamped(key, lo.Milliseconds(), hi.Milliseconds(), expected)
+	ms, ok := r.intIn(key, lo.Milliseconds(), hi.Milliseconds(), expected, true)
 	return time.Duration(ms) * time.Millisecond, ok
+}
+
+// unusedBy warns, when key is set, that flow does not use it (only the
+// flows named by using do) and reports whether it was set.
+func (r *reader) unusedBy(flow Flow, key, using string) bool {
+	v, ok := r.lookup(key)
+	if ok {
+		r.warn(key, "unset unless authFlow is "+using, render(v), "ignored because authFlow is "+strconv.Quote(string(flow)))
+	}
+	return ok
 }
 
 // unknownKeys warns about every key not in known, in document order,
 // suggesting the closest known name.
 func (r *reader) unknownKeys(known []string, hints map[string]string) {
 	for _, k := range r.obj.Keys() {
-		if contains(known, k) {
+		if slices.Contains(known, k) {
 			continue
 		}
 		hint := "ignored"
 		if h, ok := hints[k]; ok {
 			hint = h
-		} else if g := suggest(k, known); g != "" {
+		} else if g := Suggest(k, known); g != "" {
 			hint = "ignored; did you mean " + strconv.Quote(g) + "?"
 		}
 		r.warn(k, expectedKnownOption, quote(k), hint)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

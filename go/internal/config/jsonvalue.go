@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -169,9 +170,14 @@ func renderAt(key string, v any) string {
 }
 
 // looksSecret reports whether an object key may name a credential. The
-// plugin's own option names are known not to, except clientSecret.
+// plugin's own option names (the schema's) are known not to, except
+// clientSecret.
 func looksSecret(key string) bool {
-	if key != "clientSecret" && (contains(oauthKeys, key) || contains(notSecretKeys, key)) {
+	known := slices.Contains(oauthKeys, key) || slices.Contains(serverOnlyKeys, key) || slices.Contains(settingsKeys, key) || key == "type"
+	for _, k := range sourceKey {
+		known = known || key == k
+	}
+	if key != "clientSecret" && known {
 		return false
 	}
 	k := normalizeKey(key)
@@ -181,12 +187,6 @@ func looksSecret(key string) bool {
 		}
 	}
 	return false
-}
-
-// notSecretKeys are the other keys this package reads; none holds a secret.
-var notSecretKeys = []string{
-	"id", "name", "baseURL", "type", "audience", "tokenPath", "path", "var",
-	"servers", "httpTimeoutMs", "tokenExpirySkewMs", "cacheDir",
 }
 
 // normalizeKey lowercases key and drops '_' and '-', so that client_id,

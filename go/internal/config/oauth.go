@@ -2,35 +2,13 @@ package config
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
-
-// oauthKeys are the options of an oauth2 block (shape 1) and, together with
-// serverKeys, of a pluginConfig server entry (shape 2).
-var oauthKeys = []string{
-	"issuer", "clientId", "clientSecret", "clientAuthMethod", "scopes", "authFlow",
-	"pkce", "redirectPort", "loginTimeoutSeconds", "syncIntervalMinutes", "maxModels", "nameOverrides",
-	"authorizationEndpoint", "tokenEndpoint", "deviceAuthorizationEndpoint", "jwksUri",
-	"revocationEndpoint", "subjectTokenSource", "subjectTokenType", "tokenExchangeAudience",
-	"resource", "requestedTokenType", "modelsURL", "responseApi", "tokenHeader", "tokenScheme", "tokenStorage", "allowInsecureHttp",
-	"caFile", "tokenExpirySkewMs", "httpTimeoutMs",
-	"clientAssertionKeyFile", "clientAssertionKeyId", "clientAssertionAlg", "clientAssertionSource",
-	"audience", "prompt", "loginHint", "acrValues", "authorizationParams", "tokenParams",
-}
-
-// serverOnlyKeys are the extra keys of a pluginConfig server entry.
-var serverOnlyKeys = []string{"id", "name", "baseURL"}
-
-var flows = []string{
-	string(AuthorizationCode), string(DeviceCode), string(ClientCredentials),
-	string(JWTBearer), string(TokenExchange),
-}
-
-var authMethods = []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}
 
 // Bounds of the numeric options.
 const (
@@ -69,12 +47,12 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 	readClientAssertion(r, p)
 	scopesReported := readScopes(r, p)
 	p.PKCE = r.boolean("pkce", true)
-	if port, ok := r.intIn("redirectPort", 1, 65535, "an integer in [1, 65535]"); ok {
+	if port, ok := r.intIn("redirectPort", 1, 65535, "an integer in [1, 65535]", false); ok {
 		p.RedirectPort = int(port)
 	}
 	p.LoginTimeout = DefaultLoginTimeout
-	if s, ok := r.intClamped("loginTimeoutSeconds", int64(minLoginTimeout/time.Second),
-		int64(maxLoginTimeout/time.Second), "an integer number of seconds in [10, 3600]"); ok {
+	if s, ok := r.intIn("loginTimeoutSeconds", int64(minLoginTimeout/time.Second),
+		int64(maxLoginTimeout/time.Second), "an integer number of seconds in [10, 3600]", true); ok {
 		p.LoginTimeout = time.Duration(s) * time.Second
 	}
 	p.SyncInterval = DefaultSyncInterval
@@ -83,7 +61,7 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 		p.SyncInterval = time.Duration(math.Round(m * float64(time.Minute)))
 	}
 	p.MaxModels = DefaultMaxModels
-	if n, ok := r.intClamped("maxModels", MinMaxModels, MaxMaxModels, "an integer number of models in [1, 20000]"); ok {
+	if n, ok := r.intIn("maxModels", MinMaxModels, MaxMaxModels, "an integer number of models in [1, 20000]", true); ok {
 		p.MaxModels = int(n)
 	}
 	p.NameOverrides = readNameOverrides(r)
@@ -192,7 +170,7 @@ func readScopes(r *reader, p *Provider) (reported bool) {
 			reported = true
 			continue
 		}
-		if !contains(p.Scopes, s) {
+		if !slices.Contains(p.Scopes, s) {
 			p.Scopes = append(p.Scopes, s)
 		}
 	}
@@ -255,7 +233,7 @@ func readResources(r *reader, p *Provider) {
 				Found: render(e), Severity: r.sev})
 			return
 		}
-		if !contains(p.Resources, s) {
+		if !slices.Contains(p.Resources, s) {
 			p.Resources = append(p.Resources, s)
 		}
 	}
@@ -274,19 +252,13 @@ func readResources(r *reader, p *Provider) {
 // readTokenExchange reads the options that only jwt_bearer and
 // token_exchange use; set for another flow they are ignored with a warning.
 func readTokenExchange(r *reader, p *Provider) {
-	usesSource := p.Flow == JWTBearer || p.Flow == TokenExchange
-	ignored := func(key string, v any, flowsUsing string) {
-		if p.Flow == "" {
-			return // unknown flow (a typo, reported already)
-		}
-		r.warn(key, "unset unless authFlow is "+flowsUsing, render(v),
-			"ignored because authFlow is "+strconv.Quote(string(p.Flow)))
-	}
-	if v, ok := r.lookup("subjectTokenSource"); ok {
-		if usesSource {
+	if _, ok := r.lookup("subjectTokenSource"); ok {
+		if p.Flow == JWTBearer || p.Flow == TokenExchange {
 			p.SubjectToken = readSubjectTokenSource(r, "subjectTokenSource", SeverityError)
 		} else {
-			ignored("subjectTokenSource", v, `"jwt_bearer" or "token_exchange"`)
+			if p.Flow != "" { // else an unknown flow (a typo, reported already)
+				r.unusedBy(p.Flow, "subjectTokenSource", `"jwt_bearer" or "token_exchange"`)
+			}
 			readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
 		}
 	}
@@ -300,16 +272,15 @@ func readTokenExchange(r *reader, p *Provider) {
 		{"requestedTokenType", "an absolute URI, like \"urn:ietf:params:oauth:token-type:access_token\"", &p.RequestedTokenType},
 	}
 	for _, o := range opts {
-		v, present := r.lookup(o.key)
-		if !present {
-			continue
-		}
 		if p.Flow != TokenExchange {
-			ignored(o.key, v, `"token_exchange"`)
+			if p.Flow != "" {
+				r.unusedBy(p.Flow, o.key, `"token_exchange"`)
+			}
 			continue
 		}
 		s, ok := r.str(o.key, o.expected, false)
 		if ok && o.key != "tokenExchangeAudience" && !absoluteURI(s, false) {
+			v, _ := r.lookup(o.key)
 			r.report(o.key, o.expected, render(v), "")
 			continue
 		}

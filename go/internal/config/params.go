@@ -5,9 +5,6 @@ import (
 	"strings"
 )
 
-// assertionAlgs are the JWS algorithms a private_key_jwt key may sign with.
-var assertionAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-
 // readClientAssertion reads the private_key_jwt options. Setting the key
 // file or the source selects private_key_jwt when clientAuthMethod is
 // unset; with another method it is an error, as is setting both.
@@ -99,11 +96,6 @@ func readRequestParams(r *reader, p *Provider) {
 	}
 	code := p.Flow == AuthorizationCode
 	interactive := p.Flow.Interactive()
-	ignored := func(key, flows string) {
-		if v, ok := r.lookup(key); ok {
-			r.warn(key, "unset unless authFlow is "+flows, render(v), "ignored because authFlow is "+strconv.Quote(string(p.Flow)))
-		}
-	}
 	for _, o := range []struct {
 		key, expected string
 		dst           *string
@@ -113,7 +105,7 @@ func readRequestParams(r *reader, p *Provider) {
 		{"acrValues", `a non-empty string of space-separated values (acr_values), like "urn:mace:incommon:iap:silver"`, &p.ACRValues},
 	} {
 		if !code {
-			ignored(o.key, `"authorization_code"`)
+			r.unusedBy(p.Flow, o.key, `"authorization_code"`)
 			continue
 		}
 		if s, ok := r.str(o.key, o.expected, false); ok {
@@ -127,7 +119,7 @@ func readRequestParams(r *reader, p *Provider) {
 	if interactive {
 		p.AuthorizationParams = readParamMap(r, "authorizationParams")
 	} else {
-		ignored("authorizationParams", `"authorization_code" or "device_code"`)
+		r.unusedBy(p.Flow, "authorizationParams", `"authorization_code" or "device_code"`)
 	}
 	p.TokenParams = readParamMap(r, "tokenParams")
 }

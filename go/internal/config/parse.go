@@ -80,7 +80,7 @@ func ParseDocument(root *jsontree.Object) Result {
 			continue
 		}
 		if id == "" { // only a provider key can be empty; server ids are checked
-			out.add(Problem{Field: joinPath("provider", id), Expected: "a non-empty provider id",
+			out.add(Problem{Field: JoinPath("provider", id), Expected: "a non-empty provider id",
 				Found: `""`, Severity: SeverityError})
 			continue
 		}
@@ -165,7 +165,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 			ms.warn(k, "unset (the option is no longer used)", renderAt(k, v), legacy[k])
 		}
 	}
-	ms.unknownKeys([]string{"servers", "httpTimeoutMs", "tokenExpirySkewMs", "cacheDir", "tokenStorage", "cacheNamespace", "logLevel"}, nil)
+	ms.unknownKeys(settingsKeys, nil)
 
 	v, ok := ms.lookup("servers")
 	if !ok {
@@ -208,7 +208,7 @@ func readProviderEntries(root *jsontree.Object, out *sink) (map[string]*provider
 	}
 	entries := map[string]*providerEntry{}
 	for _, id := range provs.obj.Keys() {
-		e := &providerEntry{path: joinPath("provider", id)}
+		e := &providerEntry{path: JoinPath("provider", id)}
 		entries[id] = e
 		local := &sink{}
 		v, _ := provs.obj.Get(id)
@@ -299,7 +299,7 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 		src = &reader{id: id, path: pe.blockPath, obj: pe.block, sev: SeverityError, out: out}
 		known = oauthKeys
 		hints["baseURL"] = "ignored; set " + pe.opts.field("baseURL") + " instead"
-		hints["name"] = "ignored; set " + joinPath(pe.path, "name") + " instead"
+		hints["name"] = "ignored; set " + JoinPath(pe.path, "name") + " instead"
 	} else {
 		src = srv.r
 	}
@@ -363,7 +363,7 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 		if pe.managed() {
 			path = pe.opts.path
 		}
-		out.add(Problem{ProviderID: p.ID, Field: joinPath(path, "baseURL"), Expected: expected, Severity: SeverityError})
+		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: expected, Severity: SeverityError})
 		return
 	}
 	if !checkURL(at, "baseURL", p.BaseURL, urlRules{allowInsecure: p.AllowInsecureHTTP, origin: p.Origin, example: exampleGatewayURL}) {

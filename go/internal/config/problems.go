@@ -77,7 +77,7 @@ func (s *sink) hasError(from int) bool {
 
 // joinPath appends an object key to a field path: `a.b` for plain keys,
 // `a["odd key"]` for keys that would be ambiguous after a dot.
-func joinPath(base, key string) string {
+func JoinPath(base, key string) string {
 	if key != "" && len(key) <= maxRender && plainKey(key) {
 		if base == "" {
 			return key
@@ -102,15 +102,11 @@ func plainKey(key string) bool {
 	return true
 }
 
-// Suggest returns the name in known closest to word when it is close
-// enough to be a likely typo, else "": the "did you mean" of config keys,
-// also used by the command line for commands, flags and provider ids.
-func Suggest(word string, known []string) string { return suggest(word, known) }
-
-// suggest returns the known name closest to key when it is close enough to
+// Suggest returns the known name closest to key when it is close enough to
 // be a likely typo (same letters ignoring case, '_' and '-', or an edit
-// distance of at most 2), else "".
-func suggest(key string, known []string) string {
+// distance of at most 2), else "": the "did you mean" of config keys, also
+// used by the command line for commands, flags and provider ids.
+func Suggest(key string, known []string) string {
 	if len(key) > 64 {
 		return ""
 	}

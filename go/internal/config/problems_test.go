@@ -78,12 +78,12 @@ func TestLooksSecret(t *testing.T) {
 }
 
 func TestPaths(t *testing.T) {
-	assert.Equal(t, "provider.my-gw_1", joinPath("provider", "my-gw_1"))
-	assert.Equal(t, `provider["a.b"]`, joinPath("provider", "a.b"))
-	assert.Equal(t, `provider[""]`, joinPath("provider", ""))
-	assert.Equal(t, `provider["x\n"]`, joinPath("provider", "x\n"))
+	assert.Equal(t, "provider.my-gw_1", JoinPath("provider", "my-gw_1"))
+	assert.Equal(t, `provider["a.b"]`, JoinPath("provider", "a.b"))
+	assert.Equal(t, `provider[""]`, JoinPath("provider", ""))
+	assert.Equal(t, `provider["x\n"]`, JoinPath("provider", "x\n"))
 	long := strings.Repeat("a", 100)
-	assert.Equal(t, `provider["`+strings.Repeat("a", maxRender-1)+`…"]`, joinPath("provider", long))
+	assert.Equal(t, `provider["`+strings.Repeat("a", maxRender-1)+`…"]`, JoinPath("provider", long))
 	assert.Equal(t, "servers[3]", indexPath("servers", 3))
 }
 

@@ -3,6 +3,9 @@
 // pluginConfig.oauth2ModelSync.servers[]) into validated Provider values.
 // Every problem names the provider, the field, what was expected and what was
 // found; a bad provider is skipped and reported while the others still work.
+// The option names and enumerations are those of docs/oauth2.schema.json
+// (schema.go). Finding and merging OpenCode's config files is package
+// configfile's job.
 package config
 
 import (
@@ -166,9 +169,6 @@ const (
 	StorageAuto    Storage = "auto"    // the keychain when one answers, else the file
 	StorageMemory  Storage = "memory"  // never written: a new token per process
 )
-
-// Storages are the values of tokenStorage.
-var Storages = []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}
 
 // Severity of a Problem.
 type Severity string

@@ -120,16 +120,6 @@ func absoluteURI(s string, noFragment bool) bool {
 	return !noFragment || !strings.Contains(s, "#")
 }
 
-var sourceTypes = []string{SourceGitHubActions, SourceKubernetesSA, SourceFile, SourceEnv}
-
-// sourceKey is the one extra key each subject-token source type takes.
-var sourceKey = map[string]string{
-	SourceGitHubActions: "audience",
-	SourceKubernetesSA:  "tokenPath",
-	SourceFile:          "path",
-	SourceEnv:           "var",
-}
-
 // readSubjectTokenSource reads a token source object at key
 // (subjectTokenSource, clientAssertionSource), reporting with sev. It
 // returns nil when the source is missing or has an error.
@@ -222,8 +212,7 @@ func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
 			r.report("subjectTokenSource", `an object like {"type": `+quotedList(sourceTypes)+`, ...} (required when authFlow is `+flow+")", "", "")
 		}
 	}
-	if v, ok := r.lookup("redirectPort"); ok && p.Flow != AuthorizationCode {
-		r.warn("redirectPort", `unset unless authFlow is "authorization_code"`, render(v), "ignored because authFlow is "+flow)
+	if p.Flow != AuthorizationCode && r.unusedBy(p.Flow, "redirectPort", `"authorization_code"`) {
 		p.RedirectPort = 0
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
-	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -44,7 +44,7 @@ func (e *Engine) ApplyFiles(ctx context.Context) (protocol.ConfigApplyResult, er
 	e.mu.RLock()
 	dir := e.directory
 	e.mu.RUnlock()
-	cfg, err := opencodecfg.Load(opencodecfg.Options{Dir: dir})
+	cfg, err := configfile.Load(configfile.Options{Dir: dir})
 	if err != nil {
 		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, err)
 	}
@@ -347,7 +347,7 @@ func (e *Engine) restorePluginConfig(root *jsontree.Object) {
 	e.mu.RLock()
 	dir := e.directory
 	e.mu.RUnlock()
-	cfg, err := opencodecfg.Load(opencodecfg.Options{Dir: dir})
+	cfg, err := configfile.Load(configfile.Options{Dir: dir})
 	if err != nil {
 		e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", err)
 		return

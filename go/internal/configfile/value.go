@@ -1,4 +1,4 @@
-package opencodecfg
+package configfile
 
 import "github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 

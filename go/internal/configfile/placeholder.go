@@ -1,9 +1,10 @@
-package opencodecfg
+package configfile
 
 import (
 	"regexp"
 	"strconv"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
@@ -13,8 +14,8 @@ var placeholderRef = regexp.MustCompile(`\{(?:env|file):[^}]+\}`)
 // placeholders maps the config path of each string value that held a
 // {env:...} or {file:...} before substitution to those placeholders, e.g.
 // "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"]. Paths are
-// written as the config package writes problem fields: keys joined with
-// dots, a key that is not plain as ["key"], an array index as [i].
+// written as the config package writes problem fields (config.JoinPath,
+// an array index as [i]).
 func placeholders(raw any) map[string][]string {
 	out := map[string][]string{}
 	var walk func(path string, v any)
@@ -23,7 +24,7 @@ func placeholders(raw any) map[string][]string {
 		case *jsontree.Object:
 			for _, k := range t.Keys() {
 				v, _ := t.Get(k)
-				walk(joinKey(path, k), v)
+				walk(config.JoinPath(path, k), v)
 			}
 		case []any:
 			for i, e := range t {
@@ -37,24 +38,4 @@ func placeholders(raw any) map[string][]string {
 	}
 	walk("", raw)
 	return out
-}
-
-func joinKey(base, key string) string {
-	if key != "" && len(key) <= 200 && plain(key) {
-		if base == "" {
-			return key
-		}
-		return base + "." + key
-	}
-	return base + "[" + strconv.Quote(key) + "]"
-}
-
-func plain(key string) bool {
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

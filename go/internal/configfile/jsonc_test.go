@@ -1,4 +1,4 @@
-package opencodecfg
+package configfile
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package opencodecfg
+package configfile
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
 
 // layout is a fake machine: a home with a global config dir, a git
@@ -49,8 +51,10 @@ func (l *layout) load(t *testing.T, file string) (map[string]any, []Source, erro
 	if err != nil {
 		return nil, nil, err
 	}
+	js, err := jsontree.Marshal(cfg.Tree)
+	require.NoError(t, err)
 	var m map[string]any
-	require.NoError(t, json.Unmarshal(cfg.JSON, &m))
+	require.NoError(t, json.Unmarshal(js, &m))
 	return m, cfg.Sources, nil
 }
 

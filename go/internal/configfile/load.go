@@ -1,8 +1,9 @@
-// Package opencodecfg finds and reads the user's OpenCode configuration the
+// Package configfile finds and reads the user's OpenCode configuration the
 // way OpenCode 1.18 does, so that the command line sees the same providers
 // as the plugin running inside OpenCode: the same files, merged in the same
 // order, with the same JSONC dialect and the same {env:...} and {file:...}
-// substitution.
+// substitution. It reads the files and does not interpret them: package
+// config turns the merged document into providers and problems.
 //
 // Sources, lowest precedence first (a later source wins; objects are
 // merged key by key, other values replaced, `plugin` and `instructions`
@@ -26,16 +27,16 @@
 // Not read: the remote "well-known" and organisation configs OpenCode can
 // fetch from the network, and the legacy TOML file. A missing file is
 // skipped; an unreadable or invalid one is an error, as it stops OpenCode.
-package opencodecfg
+package configfile
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
@@ -57,6 +58,7 @@ const (
 
 const (
 	inlineSource           = EnvConfigContent
+	fileFlag               = "--config" // the Kind of Options.File
 	defaultManagedDirLinux = "/etc/opencode"
 )
 
@@ -92,8 +94,7 @@ func (s Source) String() string {
 
 // Config is the merged configuration.
 type Config struct {
-	JSON    json.RawMessage  // one JSON object, keys in document order
-	Tree    *jsontree.Object // the same object, decoded
+	Tree    *jsontree.Object // one JSON object, keys in document order
 	Sources []Source         // what was read, lowest precedence first
 	// Placeholders maps the path of each value that came from {env:...} or
 	// {file:...} (as the config package writes problem fields, e.g.
@@ -135,58 +136,52 @@ func Load(o Options) (Config, error) {
 		return Config{}, fmt.Errorf("project directory %s: %w", o.Dir, err)
 	}
 	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: jsontree.NewObject(), raw: jsontree.NewObject()}
-
-	if o.File != "" {
-		if err := l.file("--config", o.File, true); err != nil {
-			return Config{}, err
+	for _, src := range sources(o, dir) {
+		if src.Kind == inlineSource {
+			err = l.layer(src, []byte(o.Getenv(EnvConfigContent)), dir)
+		} else {
+			err = l.file(src, src.Kind == fileFlag)
 		}
-		return l.done()
-	}
-
-	global := GlobalDir(o.Getenv, o.Home)
-	for _, name := range []string{"config.json", "opencode.json", "opencode.jsonc"} {
-		if err := l.file("global", filepath.Join(global, name), false); err != nil {
+		if err != nil {
 			return Config{}, err
 		}
 	}
-	if f := o.Getenv(EnvConfig); f != "" {
-		if err := l.file(EnvConfig, f, false); err != nil {
-			return Config{}, err
-		}
-	}
-	worktree := gitRoot(dir)
-	if !truthy(o.Getenv(EnvDisableProject)) {
-		files := up(dir, worktree, []string{"opencode.jsonc", "opencode.json"})
-		for i := len(files) - 1; i >= 0; i-- {
-			if err := l.file("project", files[i], false); err != nil {
-				return Config{}, err
-			}
-		}
-	}
-	if err := l.dotDirs(dir, worktree, o); err != nil {
-		return Config{}, err
-	}
-	if inline := o.Getenv(EnvConfigContent); inline != "" {
-		if err := l.layer(Source{Kind: inlineSource, Path: inlineSource}, []byte(inline), dir); err != nil {
-			return Config{}, err
-		}
-	}
-	managed := o.ManagedDir
-	if managed == "" {
-		managed = ManagedDir(o.Getenv)
-	}
-	for _, name := range []string{"opencode.json", "opencode.jsonc"} {
-		if err := l.file("managed", filepath.Join(managed, name), false); err != nil {
-			return Config{}, err
-		}
-	}
-	return l.done()
+	return Config{Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
 }
 
-// dotDirs reads the .opencode directories and OPENCODE_CONFIG_DIR.
-func (l *loader) dotDirs(dir, worktree string, o Options) error {
+// sources lists the places to read, lowest precedence first (see the
+// package comment); a listed file may not exist.
+func sources(o Options, dir string) []Source {
+	if o.File != "" {
+		return []Source{{Kind: fileFlag, Path: o.File}}
+	}
+	var out []Source
+	add := func(kind string, paths ...string) {
+		for _, p := range paths {
+			out = append(out, Source{Kind: kind, Path: p})
+		}
+	}
+	in := func(dir string, names ...string) []string {
+		paths := make([]string, len(names))
+		for i, n := range names {
+			paths[i] = filepath.Join(dir, n)
+		}
+		return paths
+	}
+	add("global", in(GlobalDir(o.Getenv, o.Home), "config.json", "opencode.json", "opencode.jsonc")...)
+	if f := o.Getenv(EnvConfig); f != "" {
+		add(EnvConfig, f)
+	}
+	worktree := gitRoot(dir)
+	project := !truthy(o.Getenv(EnvDisableProject))
+	if project {
+		files := up(dir, worktree, []string{"opencode.jsonc", "opencode.json"})
+		slices.Reverse(files)
+		add("project", files...)
+	}
+	// The .opencode directories, then OPENCODE_CONFIG_DIR.
 	var dirs []string
-	if !truthy(o.Getenv(EnvDisableProject)) {
+	if project {
 		dirs = append(dirs, up(dir, worktree, []string{".opencode"})...)
 	}
 	if o.Home != "" {
@@ -206,13 +201,17 @@ func (l *loader) dotDirs(dir, worktree string, o Options) error {
 		if d == extra {
 			kind = EnvConfigDir
 		}
-		for _, name := range []string{"opencode.json", "opencode.jsonc"} {
-			if err := l.file(kind, filepath.Join(d, name), false); err != nil {
-				return err
-			}
-		}
+		add(kind, in(d, "opencode.json", "opencode.jsonc")...)
 	}
-	return nil
+	if o.Getenv(EnvConfigContent) != "" {
+		add(inlineSource, inlineSource)
+	}
+	managed := o.ManagedDir
+	if managed == "" {
+		managed = ManagedDir(o.Getenv)
+	}
+	add("managed", in(managed, "opencode.json", "opencode.jsonc")...)
+	return out
 }
 
 // GlobalDir is OpenCode's global config directory:
@@ -293,23 +292,23 @@ type loader struct {
 }
 
 // file merges one config file; a missing file is skipped unless required.
-func (l *loader) file(kind, path string, required bool) error {
-	data, err := safefile.Read(path, maxConfigFile)
+func (l *loader) file(src Source, required bool) error {
+	data, err := safefile.Read(src.Path, maxConfigFile)
 	if errors.Is(err, fs.ErrNotExist) && !required {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read OpenCode config %s: %w", path, err)
+		return fmt.Errorf("read OpenCode config %s: %w", src.Path, err)
 	}
 	if len(data) == 0 {
-		l.sources = append(l.sources, Source{Kind: kind, Path: path})
+		l.sources = append(l.sources, src)
 		return nil
 	}
-	abs, err := filepath.Abs(path)
+	abs, err := filepath.Abs(src.Path)
 	if err != nil {
-		abs = path
+		abs = src.Path
 	}
-	return l.layer(Source{Kind: kind, Path: path}, data, filepath.Dir(abs))
+	return l.layer(src, data, filepath.Dir(abs))
 }
 
 // layer substitutes, parses and merges one source whose relative
@@ -335,12 +334,4 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 	l.raw = mergeLayer(l.raw, raw)
 	l.sources = append(l.sources, src)
 	return nil
-}
-
-func (l *loader) done() (Config, error) {
-	js, err := jsontree.Marshal(l.result)
-	if err != nil {
-		return Config{}, err
-	}
-	return Config{JSON: js, Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
 }
