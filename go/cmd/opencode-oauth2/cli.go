@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
@@ -40,18 +42,28 @@ const exitCodesHelp = `Exit codes:
   130  interrupted (Ctrl-C)
 `
 
-// exitError carries an exit code with the message printed for it.
+// exitError carries an exit code with the message printed for it (none:
+// the command printed what it had to say already).
 type exitError struct {
-	code int
-	err  error
+	code  int
+	err   error
+	flags bool // a bad flag: the hint points at the command's flags
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 func failf(code int, format string, a ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, a...)}
 }
+
+// silent is an exit code whose message was printed already.
+func silent(code int) error { return &exitError{code: code} }
 
 func withCode(code int, err error) error {
 	if err == nil {
@@ -101,21 +113,9 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
 	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
 }
 
-// command is a subcommand of the command line.
-type command struct {
-	name    string
-	args    string // synopsis of the positional arguments
-	summary string
-	help    string // extra help text after the flags
-	// noConfig: the command reads no config (no --config, --verbose).
-	noConfig bool
-	// setup registers the command's own flags and returns its body, which
-	// sees the parsed values.
-	setup func(fs *flag.FlagSet) runFunc
-}
-
-// runFunc is the body of a command.
-type runFunc func(ctx context.Context, c *cli, cf *commonFlags, args []string) error
+// runFunc is the body of a command: it sees the parsed flags and the
+// positional arguments.
+type runFunc func(ctx context.Context, cf *commonFlags, args []string) error
 
 // commonFlags are accepted by every command that reads the config.
 type commonFlags struct {
@@ -124,142 +124,196 @@ type commonFlags struct {
 	noColor bool
 }
 
-func (cf *commonFlags) register(fs *flag.FlagSet) {
+func (cf *commonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&cf.config, "config", "", "read only this OpenCode config `file` instead of searching like OpenCode does")
-	fs.BoolVar(&cf.verbose, "verbose", false, "log what happens (debug level) on stderr")
-	fs.BoolVar(&cf.verbose, "v", false, "shorthand for --verbose")
+	fs.BoolVarP(&cf.verbose, "verbose", "v", false, "log what happens (debug level) on stderr")
 	fs.BoolVar(&cf.noColor, "no-color", false, "no colours on the terminal (also when NO_COLOR is set)")
 }
 
-func (cmd command) usageLine(self string) string {
-	return strings.TrimSpace(fmt.Sprintf("Usage: %s %s [flags] %s", self, cmd.name, cmd.args))
-}
-
-// printHelp prints the command's help: usage, flags, details, exit codes.
-func (c *cli) printHelp(w io.Writer, cmd command, fs *flag.FlagSet) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\n%s\n\nFlags:\n", cmd.usageLine(c.self()), cmd.summary)
-	printFlags(&b, fs)
-	if cmd.help != "" {
-		fmt.Fprintf(&b, "\n%s", cmd.help)
+// run runs the command line and returns its exit code.
+func (c *cli) run(args []string) int {
+	if len(args) > 0 && args[0] == "--version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
-	if !cmd.noConfig {
-		fmt.Fprintf(&b, "\n%s", exitCodesHelp)
-	}
-	fmt.Fprintf(&b, "\nDocumentation: %s#%s\n", docsURL, cmd.name)
-	fmt.Fprint(w, c.withSelf(b.String()))
-}
-
-// runCommand parses the flags of cmd and runs it. The exit code follows
-// exitError codes; --help prints the command's help on stdout.
-func (c *cli) runCommand(cmd command, args []string) int {
-	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cf := &commonFlags{}
-	if !cmd.noConfig {
-		cf.register(fs)
-	}
-	body := cmd.setup(fs)
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		c.printHelp(c.stdout, cmd, fs)
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %s\n%s\nRun `%s` for the flags.\n",
-			cmd.name, flagErrorText(err, fs), cmd.usageLine(c.self()), c.hint(cmd.name, "--help"))
-		return exitUsage
-	}
-	c.color = newColors(c.stderr, c.getenv, cf.noColor)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C ends the process at once
-	}()
-	err = body(ctx, c, cf, positional)
-	if c.logs != nil {
-		c.logs.Flush(err)
-	}
+	root := c.newRootCmd()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitOK
 	}
-	if ctx.Err() != nil {
-		fmt.Fprintf(c.stderr, "\nopencode-oauth2 %s: interrupted\n", cmd.name)
-		return exitInterrupted
-	}
 	code := exitFailure
-	var ee *exitError
+	ee := &exitError{}
 	if errors.As(err, &ee) {
 		code = ee.code
+		if ee.err == nil {
+			return code
+		}
 	}
-	fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %s\n", cmd.name, c.withSelf(err.Error()))
+	fmt.Fprintf(c.stderr, "opencode-oauth2 %s: %s\n", cmd.Name(), c.withSelf(err.Error()))
 	if code == exitUsage {
-		fmt.Fprintf(c.stderr, "%s\nRun `%s` for more.\n", cmd.usageLine(c.self()), c.hint(cmd.name, "--help"))
+		more := "more"
+		if ee.flags {
+			more = "the flags"
+		}
+		fmt.Fprintf(c.stderr, "%s\nRun `%s` for %s.\n", c.usageLine(cmd), c.hint(cmd.Name(), "--help"), more)
 	}
 	return code
 }
 
-// flagErrorText words a flag parsing error GNU style, with a "did you
-// mean" for a mistyped flag.
-func flagErrorText(err error, fs *flag.FlagSet) string {
-	msg := err.Error()
-	dashes := func(name string) string {
-		if len(name) == 1 {
-			return "-" + name
+// newRootCmd is the command line: the commands for people and CI
+// (cli_*.go), help, and serve.
+func (c *cli) newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use: binaryName, Args: cobra.ArbitraryArgs, SilenceErrors: true, SilenceUsage: true,
+		// Without a command, the arguments are --help or a mistake.
+		DisableFlagParsing: true,
+		CompletionOptions:  cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.RunE = func(_ *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			fmt.Fprint(c.stderr, c.withSelf(usage))
+			return silent(exitUsage)
 		}
-		return "--" + name
-	}
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		var known []string
-		fs.VisitAll(func(f *flag.Flag) { known = append(known, f.Name) })
-		hint := ""
-		if g := config.Suggest(name, known); g != "" {
-			hint = fmt.Sprintf("; did you mean %s?", dashes(g))
+		name := args[0]
+		if name == "-h" || name == "--help" {
+			fmt.Fprint(c.stdout, c.withSelf(usage))
+			return nil
 		}
-		return "unknown flag " + dashes(name) + hint
+		what := "unknown command"
+		if strings.HasPrefix(name, "-") {
+			what = "unknown flag before the command"
+		}
+		fmt.Fprintf(c.stderr, "opencode-oauth2: %s %q%s\n%s\nRun `%s` for the commands.\n",
+			what, name, didYouMean(name, commandNames(root)), "Usage: "+c.hint("<command> [flags] [arguments]"), c.hint("help"))
+		return silent(exitUsage)
 	}
-	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
-		return "the flag " + dashes(name) + " needs a value"
-	}
-	return msg
+	root.AddCommand(c.newLoginCmd(), c.newLogoutCmd(), c.newStatusCmd(), c.newTokenCmd(), c.newModelsCmd(),
+		c.newDoctorCmd(), c.newLogsCmd(), c.newVersionCmd(), c.newCompletionCmd(root), c.newServeCmd())
+	root.SetHelpCommand(&cobra.Command{
+		Use: "help [command]", Short: "Help for a command.",
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return commandNames(root), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				fmt.Fprint(c.stdout, c.withSelf(usage))
+				return nil
+			}
+			if cmd, _, err := root.Find(args[:1]); err == nil && cmd != root {
+				c.printHelp(cmd)
+				return nil
+			}
+			fmt.Fprintf(c.stderr, "opencode-oauth2 help: unknown command %q%s\nRun `%s` for the commands.\n",
+				args[0], didYouMean(args[0], commandNames(root)), c.hint("help"))
+			return silent(exitUsage)
+		},
+	})
+	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) { c.printHelp(cmd) })
+	root.SetFlagErrorFunc(flagError)
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	return root
 }
 
-// printFlags lists the flags GNU style (--name), sorted by name.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
+// commandNames are the names of root's commands.
+func commandNames(root *cobra.Command) []string {
+	var names []string
+	for _, cmd := range root.Commands() {
+		if !strings.HasPrefix(cmd.Name(), "__") {
+			names = append(names, cmd.Name())
+		}
+	}
+	return names
+}
+
+// command completes cmd: its body runs with the common flags (when common),
+// colours, and a context that Ctrl-C or SIGTERM cancels (exit 130). A
+// command whose arguments are providers completes their ids.
+func (c *cli) command(cmd *cobra.Command, common bool, body runFunc) *cobra.Command {
+	cf := &commonFlags{}
+	if common {
+		cf.register(cmd.Flags())
+	}
+	if strings.Contains(cmd.Use, "provider") {
+		cmd.ValidArgsFunction = func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+			ids, _ := c.providerIDs(cf)
+			return ids, cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c.color = newColors(c.stderr, c.getenv, cf.noColor)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			stop() // a second Ctrl-C ends the process at once
+		}()
+		err := body(ctx, cf, args)
+		if c.logs != nil {
+			c.logs.Flush(err)
+		}
+		if err != nil && ctx.Err() != nil {
+			fmt.Fprintf(c.stderr, "\nopencode-oauth2 %s: interrupted\n", cmd.Name())
+			return silent(exitInterrupted)
+		}
+		return err
+	}
+	return cmd
+}
+
+func (c *cli) usageLine(cmd *cobra.Command) string {
+	name, args, _ := strings.Cut(cmd.Use, " ")
+	return strings.TrimSpace(fmt.Sprintf("Usage: %s %s [flags] %s", c.self(), name, args))
+}
+
+// printHelp prints a command's help on stdout: usage, flags, details, exit
+// codes; the root's is the usage of the whole command line.
+func (c *cli) printHelp(cmd *cobra.Command) {
+	if !cmd.HasParent() {
+		fmt.Fprint(c.stdout, c.withSelf(usage))
+		return
+	}
+	if cmd.DisableFlagParsing { // serve
+		fmt.Fprintf(c.stdout, "Usage: %s %s\n\n%s\n", c.self(), cmd.Use, cmd.Long)
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n%s\n\nFlags:\n%s", c.usageLine(cmd), cmd.Short, cmd.LocalFlags().FlagUsages())
+	if cmd.Long != "" {
+		fmt.Fprintf(&b, "\n%s", cmd.Long)
+	}
+	if cmd.Flags().Lookup("config") != nil {
+		fmt.Fprintf(&b, "\n%s", exitCodesHelp)
+	}
+	fmt.Fprintf(&b, "\nDocumentation: %s#%s\n", docsURL, cmd.Name())
+	fmt.Fprint(c.stdout, c.withSelf(b.String()))
+}
+
+// flagError words a flag parsing error GNU style, with a "did you mean"
+// for a mistyped flag: a usage error (exit 2).
+func flagError(cmd *cobra.Command, err error) error {
+	var unknown *pflag.NotExistError
+	var noValue *pflag.ValueRequiredError
+	switch {
+	case errors.As(err, &unknown) && unknown.GetSpecifiedShortnames() == "":
+		var known []string
+		cmd.Flags().VisitAll(func(f *pflag.Flag) { known = append(known, f.Name) })
+		msg := "unknown flag --" + unknown.GetSpecifiedName()
+		if g := config.Suggest(unknown.GetSpecifiedName(), known); g != "" {
+			msg += "; did you mean --" + g + "?"
+		}
+		err = errors.New(msg)
+	case errors.As(err, &unknown):
+		err = fmt.Errorf("unknown flag -%c", unknown.GetSpecifiedName()[0])
+	case errors.As(err, &noValue):
 		dashes := "--"
-		if len(f.Name) == 1 {
+		if noValue.GetSpecifiedShortnames() != "" {
 			dashes = "-"
 		}
-		line := "  " + dashes + f.Name
-		if name != "" {
-			line += " " + name
-		}
-		fmt.Fprintf(w, "%-24s %s\n", line, usage)
-	})
-}
-
-// parseInterspersed parses flags anywhere among the arguments (the flag
-// package stops at the first positional one); "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		// fs.Parse consumed a "--" itself when it was the next argument.
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
+		err = fmt.Errorf("the flag %s%s needs a value", dashes, noValue.GetSpecifiedName())
 	}
+	return &exitError{code: exitUsage, err: err, flags: true}
 }
 
 // logger is the command line's logger: text on stderr, warnings and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,17 +13,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/opencodecfg"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
 
-var doctorCommand = command{
-	name:    "doctor",
-	args:    "[provider...]",
-	summary: "Check the configuration, the authorization servers, the cache and the gateways; say what is wrong and what to do.",
-	help: `Checks: the OpenCode config (where it was read from, every problem in the oauth2
+func (c *cli) newDoctorCmd() *cobra.Command {
+	var asJSON bool
+	cmd := c.command(&cobra.Command{
+		Use: "doctor [provider...]", Short: "Check the configuration, the authorization servers, the cache and the gateways; say what is wrong and what to do.",
+		Long: `Checks: the OpenCode config (where it was read from, every problem in the oauth2
 settings, the plugin entry), the cache directory (owner, permissions, writable),
 and for each provider (all, or those named): discovery and issuer, the server's
 clock (its Date header), that the endpoints answer, what the flow needs (the
@@ -34,13 +35,12 @@ prompting, and the gateway's /models endpoint with that token.
 The report goes to stdout (--json for scripts). Exit code 0 when nothing failed
 (warnings allowed), 4 when a configuration check failed, 1 when another one did.
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		var asJSON bool
-		fs.BoolVar(&asJSON, "json", false, "print the checks as JSON")
-		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
-			return runDoctor(ctx, c, cf, asJSON, args)
-		}
-	},
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		return runDoctor(ctx, c, cf, asJSON, args)
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&asJSON, "json", false, "print the checks as JSON")
+	return cmd
 }
 
 // Check outcomes.

@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -18,11 +19,11 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-var loginCommand = command{
-	name:    "login",
-	args:    "[provider]",
-	summary: "Log in to the provider now, so that OpenCode never has to ask.",
-	help: `Runs the provider's interactive flow (authorization_code in the browser, or
+func (c *cli) newLoginCmd() *cobra.Command {
+	var o loginOptions
+	cmd := c.command(&cobra.Command{
+		Use: "login [provider]", Short: "Log in to the provider now, so that OpenCode never has to ask.",
+		Long: `Runs the provider's interactive flow (authorization_code in the browser, or
 device_code) and stores the tokens in the cache that OpenCode sessions share; a
 running OpenCode picks them up within seconds. When a valid or refreshable login
 is cached already, nothing is done unless --force is given. Without a provider,
@@ -48,16 +49,15 @@ to log in to: a token is obtained to check the credentials.
 The browser is opened with the platform's opener or the command in
 OPENCODE_OAUTH2_BROWSER ("none" never opens one: the URL is printed instead).
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		var o loginOptions
-		fs.BoolVar(&o.device, "device", false, "use the device authorization grant (a code to enter elsewhere), e.g. over SSH")
-		fs.BoolVar(&o.noBrowser, "no-browser", false, "do not open a browser; print the URL to open instead")
-		fs.BoolVar(&o.force, "force", false, "log in again even when a valid login is cached")
-		fs.BoolVar(&o.paste, "paste", false, "sign in with a browser on another machine and paste back the address it ends on")
-		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
-			return runLogin(ctx, c, cf, o, args)
-		}
-	},
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		return runLogin(ctx, c, cf, o, args)
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&o.device, "device", false, "use the device authorization grant (a code to enter elsewhere), e.g. over SSH")
+	fs.BoolVar(&o.noBrowser, "no-browser", false, "do not open a browser; print the URL to open instead")
+	fs.BoolVar(&o.force, "force", false, "log in again even when a valid login is cached")
+	fs.BoolVar(&o.paste, "paste", false, "sign in with a browser on another machine and paste back the address it ends on")
+	return cmd
 }
 
 type loginOptions struct {

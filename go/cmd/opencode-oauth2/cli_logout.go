@@ -3,19 +3,20 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 )
 
-var logoutCommand = command{
-	name:    "logout",
-	args:    "<provider>... | --all",
-	summary: "Delete the cached tokens of providers and revoke them at the authorization server.",
-	help: `The tokens are removed from the cache first (running OpenCode sessions stop
+func (c *cli) newLogoutCmd() *cobra.Command {
+	var o logoutOptions
+	cmd := c.command(&cobra.Command{
+		Use: "logout <provider>... | --all", Short: "Delete the cached tokens of providers and revoke them at the authorization server.",
+		Long: `The tokens are removed from the cache first (running OpenCode sessions stop
 using them within seconds), then revoked (RFC 7009) when the server has a
 revocation endpoint: the refresh token (token_type_hint=refresh_token), then the
 access token. What was revoked is reported on stderr. Cached model lists are kept.
@@ -23,14 +24,13 @@ A server without a revocation endpoint, or one that cannot revoke self-contained
 access tokens, is not a failure: the report says until when such a token stays valid.
 Exit code 1 means a revocation request failed (the local tokens are deleted anyway).
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		var o logoutOptions
-		fs.BoolVar(&o.all, "all", false, "log out of every managed provider")
-		fs.BoolVar(&o.localOnly, "local-only", false, "only delete the cached tokens; do not contact the server")
-		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
-			return runLogout(ctx, c, cf, o, args)
-		}
-	},
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		return runLogout(ctx, c, cf, o, args)
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&o.all, "all", false, "log out of every managed provider")
+	fs.BoolVar(&o.localOnly, "local-only", false, "only delete the cached tokens; do not contact the server")
+	return cmd
 }
 
 type logoutOptions struct {

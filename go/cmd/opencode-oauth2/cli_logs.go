@@ -4,38 +4,38 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 )
 
-var logsCommand = command{
-	name:    "logs",
-	args:    "",
-	summary: "Show the sidecar's recent log lines (what the plugin did while OpenCode ran).",
-	help: `The sidecar that OpenCode starts writes its lifecycle (start, configuration,
+func (c *cli) newLogsCmd() *cobra.Command {
+	var lines int
+	var path bool
+	cmd := c.command(&cobra.Command{
+		Use: "logs", Short: "Show the sidecar's recent log lines (what the plugin did while OpenCode ran).",
+		Long: `The sidecar that OpenCode starts writes its lifecycle (start, configuration,
 logins, renewals, model syncs, problems) to its own log file, so that OpenCode's
 start stays silent when nothing is wrong; warnings and errors also reach
 OpenCode's log. The file is opencode-oauth2/sidecar.log in the XDG state
 directory (~/.local/state on Linux), rotated at 1 MiB, or $OPENCODE_OAUTH2_LOG_FILE.
 No line ever holds a token or a secret.
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		var lines int
-		var path bool
-		fs.IntVar(&lines, "n", 40, "how many of the last lines to show (0: all)")
-		fs.BoolVar(&path, "path", false, "print the log file's path only")
-		return func(_ context.Context, c *cli, _ *commonFlags, args []string) error {
-			if len(args) > 0 {
-				return failf(exitUsage, "logs takes no arguments")
-			}
-			return runLogs(c, lines, path)
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		if len(args) > 0 {
+			return failf(exitUsage, "logs takes no arguments")
 		}
-	},
+		return runLogs(c, lines, path)
+	})
+	fs := cmd.Flags()
+	fs.IntVarP(&lines, "lines", "n", 40, "how many of the last lines to show (0: all)")
+	fs.BoolVar(&path, "path", false, "print the log file's path only")
+	return cmd
 }
 
 func runLogs(c *cli, lines int, pathOnly bool) error {

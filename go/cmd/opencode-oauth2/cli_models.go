@@ -3,33 +3,33 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 )
 
-var modelsCommand = command{
-	name:    "models",
-	args:    "<provider>",
-	summary: "List the models discovered at the provider's gateway, with their display names.",
-	help: `Shows the cached list (what OpenCode registers at its next start); when nothing
+func (c *cli) newModelsCmd() *cobra.Command {
+	var o modelsOptions
+	cmd := c.command(&cobra.Command{
+		Use: "models <provider>", Short: "List the models discovered at the provider's gateway, with their display names.",
+		Long: `Shows the cached list (what OpenCode registers at its next start); when nothing
 is cached yet, or with --refresh, the gateway's /models endpoint is asked now,
 with a token obtained without prompting, and the cache is updated for OpenCode too.
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		var o modelsOptions
-		fs.BoolVar(&o.refresh, "refresh", false, "fetch the list from the gateway now and update the cache")
-		fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
-		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
-			return runModels(ctx, c, cf, o, args)
-		}
-	},
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		return runModels(ctx, c, cf, o, args)
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&o.refresh, "refresh", false, "fetch the list from the gateway now and update the cache")
+	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	return cmd
 }
 
 type modelsOptions struct {

@@ -2,32 +2,32 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 )
 
-var statusCommand = command{
-	name:    "status",
-	args:    "[provider...]",
-	summary: "Show, for each managed provider, the cached login and models (no network access).",
-	help: `Columns: provider, flow, identity (from the cached id_token, decoded without
+func (c *cli) newStatusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := c.command(&cobra.Command{
+		Use: "status [provider...]", Short: "Show, for each managed provider, the cached login and models (no network access).",
+		Long: `Columns: provider, flow, identity (from the cached id_token, decoded without
 verifying it: it was verified at login), access token expiry, whether a refresh
 token is cached, models cached, last model sync, last error recorded.
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		var asJSON bool
-		fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
-		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
-			return runStatus(c, cf, asJSON, args)
-		}
-	},
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		return runStatus(c, cf, asJSON, args)
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return cmd
 }
 
 // statusJSON is the --json document.

@@ -4,9 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -16,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -37,10 +35,15 @@ func onPath(string) (string, error)  { return "/usr/local/bin/opencode-oauth2", 
 func offPath(string) (string, error) { return "", errors.New("not found") }
 
 func runCLI(lookPath func(string) (string, error), args ...string) (stdout, stderr string, code int) {
+	return runCLIEnv(lookPath, nil, args...)
+}
+
+// runCLIEnv runs the command line in-process with only env set.
+func runCLIEnv(lookPath func(string) (string, error), env map[string]string, args ...string) (stdout, stderr string, code int) {
 	var out, errOut bytesBuffer
 	c := newCLI(strings.NewReader(""), &out, &errOut)
 	c.lookPath = lookPath
-	c.getenv = func(string) string { return "" }
+	c.getenv = func(k string) string { return env[k] }
 	code = c.run(args)
 	return out.String(), errOut.String(), code
 }
@@ -123,15 +126,13 @@ func TestVersionJSON(t *testing.T) {
 }
 
 // TestCompletionScripts: each script is valid for its shell (when the
-// shell is installed) and names every command and its flags.
+// shell is installed).
 func TestCompletionScripts(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
 			stdout, stderr, code := runCLI(onPath, "completion", shell)
 			require.Equal(t, exitOK, code, stderr)
-			for _, w := range []string{"login", "logout", "status", "token", "models", "doctor", "version", "completion", "header", "no-browser", "completion --providers"} {
-				assert.Contains(t, stdout, w)
-			}
+			assert.Contains(t, stdout, "opencode-oauth2")
 			path, err := exec.LookPath(shell)
 			if err != nil {
 				t.Logf("%s is not installed: syntax not checked", shell)
@@ -145,48 +146,75 @@ func TestCompletionScripts(t *testing.T) {
 			}
 			out, err := exec.Command(path, args...).CombinedOutput()
 			assert.NoError(t, err, "%s", out)
-			if shell != "bash" {
-				return
-			}
-			complete := func(words ...string) string {
-				script := fmt.Sprintf("source %q; COMP_WORDS=(%s); COMP_CWORD=%d; _opencode_oauth2; echo \"${COMPREPLY[*]}\"",
-					file, strings.Join(words, " "), len(words)-1)
-				out, err := exec.Command(path, "-c", script).CombinedOutput()
-				require.NoError(t, err, "%s", out)
-				return strings.TrimSpace(string(out))
-			}
-			assert.Equal(t, "token", complete("opencode-oauth2", "tok"))
-			assert.Equal(t, "--header", complete("opencode-oauth2", "token", "--hea"))
-			assert.Equal(t, "bash", complete("opencode-oauth2", "completion", "ba"))
 		})
 	}
 }
 
-func TestParseInterspersed(t *testing.T) {
+// TestCompletionWords: what the scripts get from the command: commands,
+// flags, shells, and the provider ids of the config (also those skipped
+// for config errors), without network.
+func TestCompletionWords(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "opencode.json")
+	require.NoError(t, os.WriteFile(cfg, []byte(`{"provider": {
+		"acme": {"options": {"oauth2": {"issuer": "https://idp.example", "clientId": "c", "authFlow": "client_credentials", "clientSecret": "s"}}},
+		"broken": {"options": {"oauth2": {"issuer": "https://idp.example"}}}}}`), 0o600))
+	env := map[string]string{"OPENCODE_OAUTH2_CACHE_DIR": filepath.Join(dir, "cache")}
 	cases := []struct {
-		args       []string
-		positional []string
-		json, all  bool
+		args []string
+		want []string
 	}{
-		{[]string{"a"}, []string{"a"}, false, false},
-		{[]string{"--json", "a"}, []string{"a"}, true, false},
-		{[]string{"a", "--json"}, []string{"a"}, true, false},
-		{[]string{"a", "--json", "b", "-all"}, []string{"a", "b"}, true, true},
-		{[]string{"a", "--", "--json"}, []string{"a", "--json"}, false, false},
-		{[]string{"--", "-x"}, []string{"-x"}, false, false},
-		{nil, nil, false, false},
+		{[]string{"tok"}, []string{"token"}},
+		{[]string{"lo"}, []string{"login", "logout", "logs"}},
+		{[]string{"token", "--hea"}, []string{"--header"}},
+		{[]string{"login", "--no-"}, []string{"--no-browser", "--no-color"}},
+		{[]string{"completion", "ba"}, []string{"bash"}},
+		{[]string{"help", "sta"}, []string{"status"}},
+		{[]string{"status", "--config", cfg, ""}, []string{"acme", "broken"}},
+		{[]string{"token", "--config", cfg, "ac"}, []string{"acme"}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			j := fs.Bool("json", false, "")
-			a := fs.Bool("all", false, "")
-			pos, err := parseInterspersed(fs, tc.args)
-			require.NoError(t, err)
-			assert.Equal(t, tc.positional, pos)
-			assert.Equal(t, tc.json, *j)
-			assert.Equal(t, tc.all, *a)
+			stdout, stderr, code := runCLIEnv(onPath, env, append([]string{cobra.ShellCompRequestCmd}, tc.args...)...)
+			require.Equal(t, exitOK, code, stderr)
+			var words []string
+			for _, line := range strings.Split(stdout, "\n") {
+				// The shell keeps the words that start with what was typed.
+				if line != "" && !strings.HasPrefix(line, ":") && strings.HasPrefix(line, tc.args[len(tc.args)-1]) {
+					word, _, _ := strings.Cut(line, "\t")
+					words = append(words, word)
+				}
+			}
+			assert.Equal(t, tc.want, words)
+		})
+	}
+	stdout, stderr, code := runCLIEnv(onPath, env, "completion", "--providers", "--config", cfg)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, "acme\nbroken\n", stdout)
+}
+
+// TestFlagsAnywhere: flags may follow the positional arguments; "--" ends
+// the flags.
+func TestFlagsAnywhere(t *testing.T) {
+	cases := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"version", "--json"}, exitOK, `"version": "dev"`, ""},
+		{[]string{"logs", "--path"}, exitOK, "sidecar.log", ""},
+		{[]string{"logs", "x", "--path"}, exitUsage, "", "logs takes no arguments"},
+		{[]string{"logs", "--", "--path"}, exitUsage, "", "logs takes no arguments"},
+		{[]string{"logs", "-n", "x"}, exitUsage, "", `invalid argument "x"`},
+		{[]string{"logs", "-n"}, exitUsage, "", "the flag -n needs a value"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			stdout, stderr, code := runCLIEnv(onPath, map[string]string{"XDG_STATE_HOME": t.TempDir()}, tc.args...)
+			assert.Equal(t, tc.code, code, stderr)
+			assert.Contains(t, stdout, tc.stdout)
+			assert.Contains(t, stderr, tc.stderr)
 		})
 	}
 }

@@ -2,33 +2,33 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-var tokenCommand = command{
-	name:    "token",
-	args:    "<provider>",
-	summary: "Print a valid access token for the provider on stdout (refreshing or re-acquiring it if needed).",
-	setup: func(fs *flag.FlagSet) runFunc {
-		var o tokenOptions
-		fs.BoolVar(&o.header, "header", false, "print the whole header line (\"Authorization: Bearer <token>\", or the provider's tokenHeader and tokenScheme) instead of the bare token")
-		fs.BoolVar(&o.login, "login", false, "log in interactively when a login is needed (otherwise exit 3)")
-		fs.BoolVar(&o.json, "json", false, "print JSON: {accessToken, tokenType, expiresAt}")
-		return func(ctx context.Context, c *cli, cf *commonFlags, args []string) error {
-			return runToken(ctx, c, cf, o, args)
-		}
-	},
-	help: `The token is the one OpenCode uses: the command shares the cache (and its lock)
+func (c *cli) newTokenCmd() *cobra.Command {
+	var o tokenOptions
+	cmd := c.command(&cobra.Command{
+		Use: "token <provider>", Short: "Print a valid access token for the provider on stdout (refreshing or re-acquiring it if needed).",
+		Long: `The token is the one OpenCode uses: the command shares the cache (and its lock)
 with running OpenCode sessions. It never prompts unless --login is given.
 
 Examples:
   curl -H "$(opencode-oauth2 token --header acme)" https://gateway.example/v1/models
   TOKEN=$(opencode-oauth2 token acme) || exit
 `,
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		return runToken(ctx, c, cf, o, args)
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&o.header, "header", false, "print the whole header line (\"Authorization: Bearer <token>\", or the provider's tokenHeader and tokenScheme) instead of the bare token")
+	fs.BoolVar(&o.login, "login", false, "log in interactively when a login is needed (otherwise exit 3)")
+	fs.BoolVar(&o.json, "json", false, "print JSON: {accessToken, tokenType, expiresAt}")
+	return cmd
 }
 
 type tokenOptions struct {

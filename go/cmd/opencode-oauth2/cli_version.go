@@ -3,41 +3,41 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"runtime"
 	"runtime/debug"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 )
 
-var versionCommand = command{
-	name:     "version",
-	summary:  "Print the version, the commit it was built from, the Go version, the protocol version and the platform.",
-	noConfig: true,
-	help: `The protocol version is the version of the JSON-RPC protocol spoken with the
+func (c *cli) newVersionCmd() *cobra.Command {
+	var asJSON bool
+	cmd := c.command(&cobra.Command{
+		Use: "version", Short: "Print the version, the commit it was built from, the Go version, the protocol version and the platform.",
+		Long: `The protocol version is the version of the JSON-RPC protocol spoken with the
 OpenCode plugin (protocol/protocol.md); a plugin and a binary must agree on it.
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		var asJSON bool
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
-		return func(_ context.Context, c *cli, _ *commonFlags, args []string) error {
-			if len(args) > 0 {
-				return failf(exitUsage, "version takes no arguments")
-			}
-			v := currentVersion()
-			if asJSON {
-				return writeJSON(c, v)
-			}
-			dirty := ""
-			if v.Modified {
-				dirty = " (modified)"
-			}
-			_, err := fmt.Fprintf(c.stdout, "opencode-oauth2 %s\ncommit:   %s%s\ngo:       %s\nprotocol: %d\nplatform: %s\n",
-				v.Version, v.Commit, dirty, v.Go, v.Protocol, v.Platform)
-			return err
+	}, false, func(ctx context.Context, cf *commonFlags, args []string) error {
+		if len(args) > 0 {
+			return failf(exitUsage, "version takes no arguments")
 		}
-	},
+		v := currentVersion()
+		if asJSON {
+			return writeJSON(c, v)
+		}
+		dirty := ""
+		if v.Modified {
+			dirty = " (modified)"
+		}
+		_, err := fmt.Fprintf(c.stdout, "opencode-oauth2 %s\ncommit:   %s%s\ngo:       %s\nprotocol: %d\nplatform: %s\n",
+			v.Version, v.Commit, dirty, v.Go, v.Protocol, v.Platform)
+		return err
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 // commit is stamped at build time with -ldflags "-X main.commit=..."

@@ -11,43 +11,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 )
-
-// commands are the commands for people and CI (cli_*.go), in the order
-// the help lists them.
-// (Set in init: completion reads the list, which would be a cycle.)
-var commands []command
-
-func init() {
-	commands = []command{
-		loginCommand, logoutCommand, statusCommand, tokenCommand, modelsCommand, doctorCommand, logsCommand,
-		versionCommand, completionCommand,
-	}
-}
-
-// commandNames are the names run accepts as the first argument.
-func commandNames() []string {
-	names := []string{"serve", "help"}
-	for _, c := range commands {
-		names = append(names, c.name)
-	}
-	return names
-}
-
-func findCommand(name string) (command, bool) {
-	for _, c := range commands {
-		if c.name == name {
-			return c, true
-		}
-	}
-	return command{}, false
-}
 
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -98,51 +69,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return newCLI(stdin, stdout, stderr).run(args)
 }
 
-// run dispatches the first argument: a command, help, or serve.
-func (c *cli) run(args []string) int {
-	stdin, stdout, stderr := c.stdin, c.stdout, c.stderr
-	if len(args) == 0 {
-		fmt.Fprint(stderr, c.withSelf(usage))
-		return exitUsage
+// newServeCmd is the sidecar, which the OpenCode plugin starts.
+func (c *cli) newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "serve", Hidden: true, DisableFlagParsing: true,
+		Short: "The sidecar (started by the OpenCode plugin; JSON-RPC on stdin/stdout).",
+		Long:  "Runs the sidecar: the OpenCode plugin starts it and speaks JSON-RPC with it on stdin/stdout (protocol/protocol.md). Not for people.",
+		RunE: func(*cobra.Command, []string) error {
+			if code := serve(c.stdin, c.stdout, c.stderr); code != exitOK {
+				return silent(code)
+			}
+			return nil
+		},
 	}
-	switch name := args[0]; name {
-	case "serve":
-		return serve(stdin, stdout, stderr)
-	case "help", "-h", "--help":
-		if len(args) > 1 && name == "help" {
-			return c.help(args[1])
-		}
-		fmt.Fprint(stdout, c.withSelf(usage))
-		return exitOK
-	case "--version":
-		return c.runCommand(versionCommand, args[1:])
-	default:
-		if cmd, ok := findCommand(name); ok {
-			return c.runCommand(cmd, args[1:])
-		}
-		what := "unknown command"
-		if strings.HasPrefix(name, "-") {
-			what = "unknown flag before the command"
-		}
-		fmt.Fprintf(stderr, "opencode-oauth2: %s %q%s\n%s\nRun `%s` for the commands.\n",
-			what, name, didYouMean(name, commandNames()), "Usage: "+c.hint("<command> [flags] [arguments]"), c.hint("help"))
-		return exitUsage
-	}
-}
-
-// help prints one command's help on stdout.
-func (c *cli) help(name string) int {
-	if name == "serve" {
-		fmt.Fprintln(c.stdout, "Usage: opencode-oauth2 serve\n\nRuns the sidecar: the OpenCode plugin starts it and speaks JSON-RPC with it on stdin/stdout (protocol/protocol.md). Not for people.")
-		return exitOK
-	}
-	cmd, ok := findCommand(name)
-	if !ok {
-		fmt.Fprintf(c.stderr, "opencode-oauth2 help: unknown command %q%s\nRun `%s` for the commands.\n",
-			name, didYouMean(name, commandNames()), c.hint("help"))
-		return exitUsage
-	}
-	return c.runCommand(cmd, []string{"--help"})
 }
 
 func serve(stdin io.Reader, stdout, stderr io.Writer) int {
