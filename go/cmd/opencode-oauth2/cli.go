@@ -444,8 +444,13 @@ func (s *session) sourcesText() string {
 	if len(s.cfg.Sources) == 0 {
 		return "no config file found; see `opencode-oauth2 doctor`"
 	}
-	parts := make([]string, len(s.cfg.Sources))
-	for i, src := range s.cfg.Sources {
+	return sourcesList(s.cfg)
+}
+
+// sourcesList names the files (and variables) the config was read from.
+func sourcesList(cfg opencodecfg.Config) string {
+	parts := make([]string, len(cfg.Sources))
+	for i, src := range cfg.Sources {
 		parts[i] = src.String()
 	}
 	return strings.Join(parts, ", ")
@@ -508,14 +513,30 @@ func (c *cli) openOne(cf *commonFlags, args []string) (*session, *engine.Provide
 	if err != nil {
 		return nil, nil, err
 	}
+	s, ps, err := c.openProviders(cf, []string{id})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, ps[0], nil
+}
+
+// openProviders opens the configuration and resolves the provider ids
+// (every managed provider when there are none). The caller closes the
+// session.
+func (c *cli) openProviders(cf *commonFlags, ids []string) (*session, []*engine.Provider, error) {
 	s, err := c.open(cf)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := s.provider(id)
+	ps, err := s.providers(ids)
 	if err != nil {
 		s.Close()
 		return nil, nil, err
 	}
-	return s, p, nil
+	return s, ps, nil
+}
+
+// sayNoProviders tells that the config has no provider to manage.
+func (s *session) sayNoProviders() {
+	fmt.Fprintf(s.c.stderr, "No provider with an oauth2 block in the OpenCode config (read from %s).\n", s.sourcesText())
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -135,7 +135,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		r.add("config", "oauth2 settings", status, s.explainProblem(p), problemFix(p)).Config = status == statusFail
 	}
 	if len(args) == 0 && len(s.res.Providers) == 0 {
-		if hasProviderError(s.res.Problems) {
+		if slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID != "" && p.Severity == config.SeverityError }) {
 			r.add("config", "providers", statusFail, "no provider is usable: each one with an oauth2 block has errors",
 				"fix the errors above").Config = true
 		} else {
@@ -144,7 +144,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		}
 	}
 	for _, id := range args {
-		if _, ok := s.eng.Provider(id); !ok && !hasProblemFor(s.res.Problems, id) {
+		if _, ok := s.eng.Provider(id); !ok && !slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID == id }) {
 			return failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config (managed providers: %s)",
 				id, strings.Join(s.managedIDs(), ", "))
 		}
@@ -165,32 +165,12 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 	return finishDoctor(c, r, asJSON)
 }
 
-func hasProviderError(ps []config.Problem) bool {
-	for _, p := range ps {
-		if p.ProviderID != "" && p.Severity == config.SeverityError {
-			return true
-		}
-	}
-	return false
-}
-
-func hasProblemFor(ps []config.Problem, id string) bool {
-	for _, p := range ps {
-		if p.ProviderID == id {
-			return true
-		}
-	}
-	return false
-}
-
 func finishDoctor(c *cli, r *report, asJSON bool) error {
 	r.group()
 	code := r.exitCode()
 	r.OK = code == exitOK
 	if asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
+		if err := writeJSON(c, r); err != nil {
 			return err
 		}
 	} else {
@@ -248,11 +228,7 @@ func checkSources(r *report, cfg opencodecfg.Config, getenv func(string) string)
 			fmt.Sprintf("create %s, or an opencode.json in the project, or set OPENCODE_CONFIG", filepath.Join(opencodecfg.GlobalDir(getenv, home), "opencode.json")))
 		return
 	}
-	parts := make([]string, len(cfg.Sources))
-	for i, s := range cfg.Sources {
-		parts[i] = s.String()
-	}
-	r.add("config", "sources", statusOK, "read "+strings.Join(parts, ", "), "")
+	r.add("config", "sources", statusOK, "read "+sourcesList(cfg), "")
 }
 
 // checkPluginEntry warns when the config does not load the plugin.

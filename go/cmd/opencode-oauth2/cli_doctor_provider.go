@@ -54,6 +54,12 @@ func (d *providerDoctor) add(name, status, detail, fix string) *checkResult {
 	return d.r.add(d.section, name, status, detail, fix)
 }
 
+// skipToken says why no token is asked for, so the gateway is not called.
+func (d *providerDoctor) skipToken(why string) {
+	d.add("token", statusSkip, why, "")
+	d.add("gateway", statusSkip, "no token", "")
+}
+
 func (d *providerDoctor) run(ctx context.Context) {
 	cfg := d.p.Config()
 	d.add("settings", statusOK, fmt.Sprintf("%s flow, issuer %s, client %q", cfg.Flow, redact.URL(cfg.Issuer), cfg.ClientID), "")
@@ -79,8 +85,7 @@ func (d *providerDoctor) run(ctx context.Context) {
 	reachable := d.discovery(ctx)
 	d.redirectPort()
 	if !reachable {
-		d.add("token", statusSkip, "the authorization server cannot be reached", "")
-		d.add("gateway", statusSkip, "no token", "")
+		d.skipToken("the authorization server cannot be reached")
 		return
 	}
 	if meta, ok := d.metadata(ctx); ok {
@@ -88,8 +93,7 @@ func (d *providerDoctor) run(ctx context.Context) {
 		d.endpoints(ctx, meta)
 	}
 	if d.issuerMismatch {
-		d.add("token", statusSkip, "the issuer does not match", "")
-		d.add("gateway", statusSkip, "no token", "")
+		d.skipToken("the issuer does not match")
 		return
 	}
 	tok, ok := d.token(ctx)
@@ -97,13 +101,6 @@ func (d *providerDoctor) run(ctx context.Context) {
 		return
 	}
 	d.gateway(ctx, tok)
-}
-
-// get sends a GET with the provider's HTTP client and returns the status,
-// the (bounded) body, the Date header and when the request was sent and
-// answered.
-func (d *providerDoctor) get(ctx context.Context, u string) (resp *http.Response, body []byte, sent, got time.Time, err error) {
-	return d.do(ctx, http.MethodGet, u)
 }
 
 // do sends a request without a body (GET), or with an empty form (POST).
@@ -158,7 +155,7 @@ func (d *providerDoctor) discovery(ctx context.Context) bool {
 	}()
 	urls, _ := oauth.DiscoveryURLs(cfg.Issuer) // the configured issuer is a URL (config checked it)
 	for _, u := range urls {
-		resp, body, sent, got, err := d.get(ctx, u)
+		resp, body, sent, got, err := d.do(ctx, http.MethodGet, u)
 		if err != nil && resp == nil {
 			detail, fix := netDetailFor(err, "issuer URL", "check the issuer URL and that the server is running; "+checkNetwork)
 			d.add("reach", statusFail, fmt.Sprintf("cannot reach %s: %s", redact.URL(u), detail), fix)
@@ -345,7 +342,7 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 		}
 		switch {
 		case err != nil && resp == nil:
-			detail, fix := netDetail(err, "check the server and the network path to it (proxy, firewall)")
+			detail, fix := netDetailFor(err, "URL", "check the server and the network path to it (proxy, firewall)")
 			d.add("endpoints", status, fmt.Sprintf("the %s endpoint %s does not answer: %s", e.name, redact.URL(e.url), detail), fix)
 		case resp.StatusCode >= 500:
 			probe := "a GET request"
@@ -381,14 +378,14 @@ func (d *providerDoctor) token(ctx context.Context) (tokens.Token, bool) {
 		d.add("token", statusWarn, "not logged in: no usable login is cached",
 			fmt.Sprintf("run `%s` (OpenCode asks at first use otherwise)", d.c.hint("login", cfg.ID)))
 		d.add("gateway", statusSkip, "needs a login", "")
+		return tokens.Token{}, false
 	case code == exitConfig:
 		d.add("token", statusFail, err.Error(), "check clientId, clientSecret and clientAuthMethod against the client registered at the server").Config = true
-		d.add("gateway", statusSkip, "no token", "")
 	default:
-		detail, fix := netDetail(err, "see the error; `"+d.c.hint("token", cfg.ID, "-v")+"` shows every step")
+		detail, fix := netDetailFor(err, "URL", "see the error; `"+d.c.hint("token", cfg.ID, "-v")+"` shows every step")
 		d.add("token", statusFail, detail, fix)
-		d.add("gateway", statusSkip, "no token", "")
 	}
+	d.add("gateway", statusSkip, "no token", "")
 	return tokens.Token{}, false
 }
 

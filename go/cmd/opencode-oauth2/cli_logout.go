@@ -45,17 +45,13 @@ func runLogout(ctx context.Context, c *cli, cf *commonFlags, o logoutOptions, ar
 	case !o.all && len(args) == 0:
 		return failf(exitUsage, "missing the provider id (or --all)")
 	}
-	s, err := c.open(cf)
+	s, ps, err := c.openProviders(cf, args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ps, err := s.providers(args)
-	if err != nil {
-		return err
-	}
 	if len(ps) == 0 {
-		fmt.Fprintf(c.stderr, "No provider with an oauth2 block in the OpenCode config (read from %s).\n", s.sourcesText())
+		s.sayNoProviders()
 		return nil
 	}
 	failed := 0

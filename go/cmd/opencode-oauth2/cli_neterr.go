@@ -31,7 +31,7 @@ func classifyNet(err error) (netFailure, bool) {
 	addr := ""
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Addr != nil {
-		addr = " " + oe.Addr.String()
+		addr = oe.Addr.String()
 	}
 	var dns *net.DNSError
 	var unknownCA x509.UnknownAuthorityError
@@ -42,7 +42,7 @@ func classifyNet(err error) (netFailure, bool) {
 	text := err.Error()
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(text, "connection refused"):
-		return netFailure{"the connection was refused" + by(addr) + " (nothing listens there)",
+		return netFailure{"the connection was refused" + near("by", addr) + " (nothing listens there)",
 			"check the URL (host and port) and that the server is running; " + checkNetwork}, true
 	case errors.As(err, &dns) || strings.Contains(text, "no such host"):
 		host := ""
@@ -61,49 +61,29 @@ func classifyNet(err error) (netFailure, bool) {
 		return netFailure{"the server's TLS certificate is not valid now (expired or not yet valid)",
 			"check this machine's clock; otherwise the server's certificate must be renewed"}, true
 	case errors.As(err, &record) || strings.Contains(text, "server gave HTTP response to HTTPS client"):
-		return netFailure{"the server does not speak TLS" + at(addr),
+		return netFailure{"the server does not speak TLS" + near("at", addr),
 			"the URL says https:// but the server speaks plain http; check the URL"}, true
 	case errors.Is(err, syscall.ECONNRESET) || strings.Contains(text, "connection reset"):
-		return netFailure{"the connection was reset" + by(addr),
+		return netFailure{"the connection was reset" + near("by", addr),
 			"a proxy or firewall may be in the way; " + checkNetwork}, true
 	case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) ||
 		strings.Contains(text, "network is unreachable") || strings.Contains(text, "no route to host"):
-		return netFailure{"the network" + to(addr) + " is unreachable",
+		return netFailure{"the network" + near("to", addr) + " is unreachable",
 			"connect to the network or VPN the server is on; " + checkNetwork}, true
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) ||
 		strings.Contains(text, "i/o timeout") || strings.Contains(text, "Client.Timeout exceeded"):
-		return netFailure{"no answer" + from(addr) + " in time",
+		return netFailure{"no answer" + near("from", addr) + " in time",
 			"check the network path (VPN, proxy, firewall); if the server is just slow, raise httpTimeoutMs"}, true
 	}
 	return netFailure{}, false
 }
 
-func by(addr string) string {
+// near is " by 1.2.3.4:443" (prep and the address), or "" without one.
+func near(prep, addr string) string {
 	if addr == "" {
 		return ""
 	}
-	return " by" + addr
-}
-
-func at(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	return " at" + addr
-}
-
-func to(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	return " to" + addr
-}
-
-func from(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	return " from" + addr
+	return " " + prep + " " + addr
 }
 
 // networkText is err worded for a person: the classified failure and its
@@ -134,14 +114,9 @@ func explain(prefix string, err error) error {
 	return fmt.Errorf("%s: %w", prefix, err)
 }
 
-// netDetail is a doctor check's detail and fix for err: the classified
-// transport failure, or err's text (redacted, bounded) with fallbackFix.
-func netDetail(err error, fallbackFix string) (detail, fix string) {
-	return netDetailFor(err, "URL", fallbackFix)
-}
-
-// netDetailFor is netDetail where the fix names the URL more precisely,
-// e.g. "issuer URL".
+// netDetailFor is a doctor check's detail and fix for err: the classified
+// transport failure, its fix naming the URL as urlName (e.g. "issuer URL"),
+// or err's text (redacted, bounded) with fallbackFix.
 func netDetailFor(err error, urlName, fallbackFix string) (detail, fix string) {
 	if f, ok := classifyNet(err); ok {
 		return f.what, strings.Replace(f.fix, "check the URL", "check the "+urlName, 1)

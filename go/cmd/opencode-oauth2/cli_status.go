@@ -100,15 +100,11 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
-	s, err := c.open(cf)
+	s, ps, err := c.openProviders(cf, args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ps, err := s.providers(args)
-	if err != nil {
-		return err
-	}
 	now := c.now()
 	doc := statusJSON{CacheDir: engine.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{},
 		Skipped: []skippedJSON{}, Problems: []problemJSON{}}
@@ -140,7 +136,7 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 		return writeJSON(c, doc)
 	}
 	if len(ps) == 0 {
-		fmt.Fprintf(c.stderr, "No provider with an oauth2 block in the OpenCode config (read from %s).\n", s.sourcesText())
+		s.sayNoProviders()
 	}
 	decoded := false
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 
 	"golang.org/x/term"
@@ -102,13 +101,3 @@ func (k colors) red(s string) string    { return k.wrap("31", s) }
 func (k colors) green(s string) string  { return k.wrap("32", s) }
 func (k colors) yellow(s string) string { return k.wrap("33", s) }
 func (k colors) dim(s string) string    { return k.wrap("2", s) }
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
