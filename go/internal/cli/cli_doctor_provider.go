@@ -202,10 +202,7 @@ func (d *providerDoctor) clock(date string, sent, got time.Time) {
 	// machine's clock at the same resolution, in the middle of the exchange.
 	local := sent.Add(got.Sub(sent) / 2).Truncate(time.Second)
 	skew := server.Sub(local)
-	abs := skew
-	if abs < 0 {
-		abs = -abs
-	}
+	abs := skew.Abs()
 	dir := "ahead of"
 	if skew < 0 {
 		dir = "behind"
