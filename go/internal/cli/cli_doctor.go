@@ -120,12 +120,8 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 
 	s := c.openConfig(cf, cfg)
 	defer s.Close()
-	wanted := map[string]bool{}
-	for _, id := range args {
-		wanted[id] = true
-	}
 	for _, p := range s.res.Problems {
-		if len(args) > 0 && !wanted[p.ProviderID] {
+		if len(args) > 0 && !slices.Contains(args, p.ProviderID) {
 			continue
 		}
 		status := statusWarn
@@ -143,19 +139,16 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 				"add options.oauth2 (issuer, clientId, authFlow, ...) to a provider").Config = true
 		}
 	}
-	for _, id := range args {
-		if _, ok := s.eng.Provider(id); !ok && !slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID == id }) {
-			return failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config (managed providers: %s)",
-				id, strings.Join(s.managedIDs(), ", "))
-		}
-	}
 	ps := s.eng.Providers(s.res.Providers)
 	if len(args) > 0 {
-		ps = ps[:0]
-		for _, id := range args {
-			if p, ok := s.eng.Provider(id); ok {
-				ps = append(ps, p)
-			}
+		ps = nil
+	}
+	for _, id := range args {
+		if p, ok := s.eng.Provider(id); ok {
+			ps = append(ps, p)
+		} else if !slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID == id }) {
+			return failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config (managed providers: %s)",
+				id, strings.Join(s.managedIDs(), ", "))
 		}
 	}
 	for _, p := range ps {
