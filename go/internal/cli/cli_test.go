@@ -50,7 +50,7 @@ func runCLIEnv(lookPath func(string) (string, error), env map[string]string, arg
 
 func TestRunUsage(t *testing.T) {
 	cases := []usageCase{
-		{"no arguments", nil, exitUsage, nil, []string{"Usage:"}},
+		{"no arguments", nil, exitUsage, nil, []string{"Usage:", "Commands for people and CI"}},
 		{"help", []string{"help"}, exitOK, []string{"login [provider]", "doctor [provider...]", "Exit codes:", "3    login required", "130  interrupted", docsURL}, nil},
 		{"--help", []string{"--help"}, exitOK, []string{"Commands for people and CI"}, nil},
 		{"unknown command: did you mean, the usage line, not the whole help", []string{"statsu"}, exitUsage, nil,

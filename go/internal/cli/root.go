@@ -174,7 +174,7 @@ func (c *cli) run(args []string) int {
 		args = append([]string{"version"}, args[1:]...)
 	}
 	root := c.newRootCmd()
-	root.SetArgs(args)
+	root.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
 	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitOK
