@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -49,11 +48,13 @@ func runLogs(c *cli, lines int, pathOnly bool) error {
 	}
 	var all []string
 	for _, f := range []string{file + ".1", file} {
-		got, err := readLines(f)
+		data, err := os.ReadFile(f)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return withCode(exitFailure, err)
 		}
-		all = append(all, got...)
+		if text := strings.TrimRight(string(data), "\n"); text != "" {
+			all = append(all, strings.Split(text, "\n")...)
+		}
 	}
 	if len(all) == 0 {
 		fmt.Fprintf(c.stderr, "No log lines yet (%s): the sidecar writes there once OpenCode has started it.\n", file)
@@ -64,22 +65,4 @@ func runLogs(c *cli, lines int, pathOnly bool) error {
 	}
 	fmt.Fprintln(c.stdout, strings.Join(all, "\n"))
 	return nil
-}
-
-func readLines(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -211,7 +212,7 @@ func TestFlagsAnywhere(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			stdout, stderr, code := runCLIEnv(onPath, map[string]string{"XDG_STATE_HOME": t.TempDir()}, tc.args...)
+			stdout, stderr, code := runCLIEnv(onPath, map[string]string{logging.EnvLogFile: filepath.Join(t.TempDir(), "sidecar.log")}, tc.args...)
 			assert.Equal(t, tc.code, code, stderr)
 			assert.Contains(t, stdout, tc.stdout)
 			assert.Contains(t, stderr, tc.stderr)
@@ -362,5 +363,34 @@ func TestCheckCacheDir(t *testing.T) {
 				assert.False(t, strings.HasPrefix(e.Name(), ".doctor-"), "the probe file is removed")
 			}
 		})
+	}
+}
+
+// TestLogsShowsTheLastLines: the rotated file, then the current one; -n
+// keeps the last lines, 0 all of them.
+func TestLogsShowsTheLastLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sidecar.log")
+	env := map[string]string{logging.EnvLogFile: path}
+	got, _, code := runCLIEnv(onPath, env, "logs", "--path")
+	require.Equal(t, exitOK, code)
+	assert.Equal(t, path+"\n", got)
+	_, stderr, code := runCLIEnv(onPath, env, "logs")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, stderr, "No log lines yet")
+	require.NoError(t, os.WriteFile(path+".1", []byte("a\nb\n"), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte("c\n\nd\n"), 0o600))
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs"}, "a\nb\nc\n\nd\n"},
+		{[]string{"logs", "-n", "3"}, "c\n\nd\n"},
+		{[]string{"logs", "--lines=2"}, "\nd\n"},
+		{[]string{"logs", "-n", "0"}, "a\nb\nc\n\nd\n"},
+	}
+	for _, tc := range cases {
+		stdout, stderr, code := runCLIEnv(onPath, env, tc.args...)
+		assert.Equal(t, exitOK, code, stderr)
+		assert.Equal(t, tc.want, stdout, strings.Join(tc.args, " "))
 	}
 }
