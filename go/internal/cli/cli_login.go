@@ -1,0 +1,313 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/browser"
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/engine"
+	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+func (c *cli) newLoginCmd() *cobra.Command {
+	var o loginOptions
+	cmd := c.command(&cobra.Command{
+		Use: "login [provider]", Short: "Log in to the provider now, so that OpenCode never has to ask.",
+		Long: `Runs the provider's interactive flow (authorization_code in the browser, or
+device_code) and stores the tokens in the cache that OpenCode sessions share; a
+running OpenCode picks them up within seconds. When a valid or refreshable login
+is cached already, nothing is done unless --force is given. Without a provider,
+a terminal offers the providers to choose from.
+
+With --force, the cached login keeps working until the new one is stored (an
+interrupted or failed login changes nothing); then the replaced refresh token is
+revoked at the server (RFC 7009), unless both logins share one server session.
+
+On a terminal the command shows what it waits for, the time left and how to
+cancel (Ctrl-C, exit code 130).
+
+In an SSH session, --device logs in with a code you enter on any other device
+(the server must support the device authorization grant), and --paste with a
+browser on any other machine: open the URL it prints there, sign in, and paste
+back the address the browser ends on (a page on 127.0.0.1 that cannot be
+reached from there). On a terminal where no browser can be opened (no display),
+an authorization_code login offers the paste by itself; the loopback redirect
+still works if the browser runs on this machine after all. For providers with a
+machine flow (client_credentials, jwt_bearer, token_exchange) there is nothing
+to log in to: a token is obtained to check the credentials.
+
+The browser is opened with the platform's opener or the command in
+OPENCODE_OAUTH2_BROWSER ("none" never opens one: the URL is printed instead).
+`,
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		return runLogin(ctx, c, cf, o, args)
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&o.device, "device", false, "use the device authorization grant (a code to enter elsewhere), e.g. over SSH")
+	fs.BoolVar(&o.noBrowser, "no-browser", false, "do not open a browser; print the URL to open instead")
+	fs.BoolVar(&o.force, "force", false, "log in again even when a valid login is cached")
+	fs.BoolVar(&o.paste, "paste", false, "sign in with a browser on another machine and paste back the address it ends on")
+	return cmd
+}
+
+type loginOptions struct {
+	device    bool
+	noBrowser bool
+	force     bool
+	paste     bool
+}
+
+func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args []string) error {
+	if len(args) == 0 {
+		id, err := pickProvider(c, cf)
+		if err != nil {
+			return err
+		}
+		args = []string{id}
+	}
+	s, p, err := c.openOne(cf, args)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cfg := p.Config()
+	name := displayName(cfg)
+
+	if !cfg.Flow.Interactive() {
+		if o.device {
+			return failf(exitUsage, "%s uses the %s flow, which needs no login; --device applies to user logins only", name, cfg.Flow)
+		}
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		tok, err := p.Token(tctx, tokens.NoLogin)
+		if err != nil {
+			return withCode(tokenExitCode(err), explain(fmt.Sprintf("%s uses the %s flow, which needs no login, but getting a token failed", name, cfg.Flow), err))
+		}
+		fmt.Fprintf(c.stderr, "%s uses the %s flow: no login needed. A token was obtained (%s).\n", name, cfg.Flow, expiryText(tok, c.now()))
+		return nil
+	}
+
+	flow := cfg.Flow
+	if o.paste && o.device {
+		return failf(exitUsage, "--paste signs in with a browser (authorization_code), --device with a code: choose one")
+	}
+	if o.paste {
+		flow = config.AuthorizationCode
+	}
+	if o.device {
+		flow = config.DeviceCode
+		if err := checkDeviceSupport(ctx, s, cfg); err != nil {
+			return err
+		}
+	}
+	if !o.force {
+		tctx, cancel := context.WithTimeout(ctx, time.Minute)
+		tok, err := p.Token(tctx, tokens.NoLogin)
+		cancel()
+		if err == nil {
+			fmt.Fprintf(c.stderr, "Already logged in to %s%s (%s). Use --force to log in again.\n", name, asWho(tok), expiryText(tok, c.now()))
+			return nil
+		}
+		if code := tokenExitCode(err); code != exitLoginRequired {
+			return withCode(code, explain("could not check the cached login of "+name, err))
+		}
+	}
+
+	w := &waiter{c: c, name: name, tty: isTTY(c.stderr), tick: time.Second}
+	opener := browser.Opener{Getenv: c.getenv, Stderr: c.stderr}
+	outcome, openErr := browserNotAsked, error(nil)
+	w.browser = func() (browserOutcome, error) { return outcome, openErr }
+	opts := oauth.Options{Log: s.log, Stderr: io.Discard, Getenv: c.getenv, Prompt: w.show,
+		// Never an error: the prompt says what happened, and --no-browser or
+		// OPENCODE_OAUTH2_BROWSER=none are choices, not failures to warn about.
+		OpenBrowser: func(ctx context.Context, u string) error {
+			if o.noBrowser {
+				return nil
+			}
+			err := opener.Open(ctx, u)
+			switch {
+			case err == nil:
+				outcome = browserOpened
+			case errors.Is(err, browser.ErrDisabled):
+				outcome = browserNotAsked
+			default:
+				outcome, openErr = browserFailed, err
+			}
+			return nil
+		}}
+	// The login is bounded where every login is (tokens.Manager.Login); this
+	// context ends the paste reader with it.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A browser on another machine: the user pastes the address it ended on.
+	if flow == config.AuthorizationCode && (o.paste || (!o.noBrowser && isTTY(c.stdin) && noDisplay(opener))) {
+		box := oauth.NewPasteBox(o.paste)
+		lctx = oauth.WithPaste(lctx, box)
+		go readPastes(lctx, c, box)
+	}
+	tok, replaced, err := p.LoginWith(lctx, flow, opts)
+	w.finish()
+	if err != nil {
+		code := tokenExitCode(err)
+		if code == exitLoginRequired { // the login itself failed, was refused or timed out
+			code = exitFailure
+		}
+		return withCode(code, explain("login to "+name+" failed", err))
+	}
+	fmt.Fprintf(c.stderr, "%s to %s%s with %s (%s). OpenCode sessions use this login from now on.\n",
+		c.color.green("Logged in"), name, asWho(tok), flow, expiryText(tok, c.now()))
+	revokeReplaced(ctx, c, p, replaced, tok)
+	return nil
+}
+
+// noDisplay reports whether no browser can be opened here (no graphical
+// session, as over SSH).
+func noDisplay(o browser.Opener) bool {
+	_, err := o.Command("http://127.0.0.1/")
+	return errors.Is(err, browser.ErrNoDisplay)
+}
+
+// readPastes hands each line of stdin to the login until one is its answer;
+// a line that is not says why, and the login goes on waiting.
+func readPastes(ctx context.Context, c *cli, box *oauth.PasteBox) {
+	lines := bufio.NewScanner(c.stdin)
+	lines.Buffer(make([]byte, 0, 4096), 64<<10)
+	for lines.Scan() {
+		text := strings.TrimSpace(lines.Text())
+		if text == "" {
+			continue
+		}
+		err := box.Paste(ctx, text)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		fmt.Fprintf(c.stderr, "%s %s\nPaste the address again (Ctrl-C to cancel): ", c.color.red("Not accepted:"), clean(err.Error(), 300))
+	}
+}
+
+// pickProvider asks which provider to log in to: a numbered list to
+// choose from on a terminal; elsewhere the list and a usage error.
+func pickProvider(c *cli, cf *commonFlags) (string, error) {
+	s, err := c.open(cf)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	ps := s.eng.Providers(s.res.Providers)
+	if len(ps) == 0 {
+		return "", failf(exitConfig, "no provider with an oauth2 block in the OpenCode config (read from %s); see `%s`",
+			s.sourcesText(), c.hint("doctor"))
+	}
+	var list strings.Builder
+	for i, p := range ps {
+		fmt.Fprintf(&list, "  %d) %s — %s\n", i+1, displayName(p.Config()), p.Config().Flow)
+	}
+	if !isTTY(c.stdin) || !isTTY(c.stderr) {
+		return "", failf(exitUsage, "name the provider to log in to, e.g. `%s`; the providers are:\n%s",
+			c.hint("login", ps[0].Config().ID), strings.TrimRight(list.String(), "\n"))
+	}
+	fmt.Fprintf(c.stderr, "Log in to which provider?\n%s", list.String())
+	def := ""
+	if len(ps) == 1 {
+		def = " [1]"
+	}
+	fmt.Fprintf(c.stderr, "Number%s: ", def)
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if err != nil && line == "" {
+		return "", failf(exitUsage, "no provider chosen")
+	}
+	if line == "" && len(ps) == 1 {
+		line = "1"
+	}
+	n, convErr := strconv.Atoi(line)
+	if convErr != nil || n < 1 || n > len(ps) {
+		// A typed id is fine too.
+		for _, p := range ps {
+			if p.Config().ID == line {
+				return line, nil
+			}
+		}
+		return "", failf(exitUsage, "%q is not one of the numbers 1 to %d", line, len(ps))
+	}
+	return ps[n-1].Config().ID, nil
+}
+
+// checkDeviceSupport fails unless the server (or the config) has a device
+// authorization endpoint, before the cached login is touched.
+func checkDeviceSupport(ctx context.Context, s *session, cfg config.Provider) error {
+	dc := cfg
+	dc.Flow = config.DeviceCode
+	client, err := oauth.New(dc, oauth.Options{Log: s.log})
+	if err != nil {
+		return withCode(exitConfig, err)
+	}
+	mctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	meta, err := client.Metadata(mctx)
+	if err != nil {
+		return withCode(exitFailure, fmt.Errorf("cannot check device login support of %s: %w", displayName(cfg), err))
+	}
+	if meta.DeviceAuthorizationEndpoint == "" {
+		return failf(exitFailure, "%s does not support device logins: the server metadata of %s has no device_authorization_endpoint "+
+			"(if the server has one, set deviceAuthorizationEndpoint in the oauth2 block); log in without --device", displayName(cfg), cfg.Issuer)
+	}
+	return nil
+}
+
+// asWho is " as <identity>" from the id_token, or "".
+func asWho(t tokens.Token) string {
+	if id, ok := identityOf(t.IDToken); ok {
+		return " as " + id.String()
+	}
+	return ""
+}
+
+// expiryText describes when the access token expires.
+func expiryText(t tokens.Token, now time.Time) string {
+	if t.ExpiresAt.IsZero() {
+		return "the access token has no expiry"
+	}
+	s := "access token " + expiry(t.ExpiresAt, now)
+	if !t.RefreshToken.IsZero() {
+		s += "; it is renewed with the refresh token"
+	}
+	return s
+}
+
+// revokeReplaced revokes (RFC 7009) the refresh token of the login that
+// `login --force` replaced, so it cannot be used any more. It is skipped
+// when both logins belong to the same session at the server (the same sid
+// claim in their id_tokens): servers like Keycloak end the whole session
+// on such a revocation, which would take the new login with it. A failure
+// is reported, never fatal: the new login is stored already.
+func revokeReplaced(ctx context.Context, c *cli, p *engine.Provider, old, cur tokens.Token) {
+	if old.RefreshToken.IsZero() || old.RefreshToken.Equal(cur.RefreshToken) {
+		return
+	}
+	if sid := claimString(old.IDToken, "sid"); sid != "" && sid == claimString(cur.IDToken, "sid") {
+		fmt.Fprintln(c.stderr, "The replaced login belongs to the same session at the server; its refresh token is not revoked (that would end the new login too).")
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := p.OAuth().Revoke(rctx, old.RefreshToken, oauth.HintRefreshToken)
+	switch {
+	case err == nil:
+		fmt.Fprintf(c.stderr, "Revoked the replaced refresh token at %s.\n", p.Config().Issuer)
+	case errors.Is(err, oauth.ErrNoRevocationEndpoint):
+		fmt.Fprintf(c.stderr, "The replaced refresh token was not revoked: %s has no revocation endpoint; it stays valid until it expires.\n", p.Config().Issuer)
+	default:
+		fmt.Fprintf(c.stderr, "warning: could not revoke the replaced refresh token: %s\n", networkText(err))
+	}
+}

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
+)
+
+func (c *cli) newModelsCmd() *cobra.Command {
+	var o modelsOptions
+	cmd := c.command(&cobra.Command{
+		Use: "models <provider>", Short: "List the models discovered at the provider's gateway, with their display names.",
+		Long: `Shows the cached list (what OpenCode registers at its next start); when nothing
+is cached yet, or with --refresh, the gateway's /models endpoint is asked now,
+with a token obtained without prompting, and the cache is updated for OpenCode too.
+`,
+	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
+		return runModels(ctx, c, cf, o, args)
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&o.refresh, "refresh", false, "fetch the list from the gateway now and update the cache")
+	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	return cmd
+}
+
+type modelsOptions struct {
+	refresh bool
+	json    bool
+}
+
+type modelsJSON struct {
+	Provider   string         `json:"provider"`
+	LastSyncAt *time.Time     `json:"lastSyncAt,omitempty"`
+	Models     []models.Model `json:"models"`
+}
+
+func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, args []string) error {
+	s, p, err := c.openOne(cf, args)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if o.refresh || len(p.Models()) == 0 {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := p.Sync(ctx); err != nil {
+			return modelsError(c, p.Config(), err)
+		}
+	}
+	list := p.Models()
+	if list == nil {
+		list = []models.Model{}
+	}
+	if o.json {
+		return writeJSON(c, modelsJSON{Provider: p.Config().ID, LastSyncAt: timePtr(p.State().LastSyncAt), Models: list})
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(c.stderr, "The gateway of %s lists no models.\n", displayName(p.Config()))
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tCONTEXT\tMAX OUTPUT")
+	for _, m := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(m.ID, 200), clean(m.Name, 200), count(m.ContextLength), count(m.MaxOutputTokens))
+	}
+	return tw.Flush()
+}
+
+func count(n int) string {
+	if n <= 0 {
+		return "-"
+	}
+	return strconv.Itoa(n)
+}
+
+// modelsError explains a failed model sync and picks the exit code.
+func modelsError(c *cli, p config.Provider, err error) error {
+	var he *models.HTTPError
+	if errors.As(err, &he) {
+		return failf(exitFailure, "%w\n  → %s", err, gatewayHint(p, he.StatusCode))
+	}
+	if code := tokenExitCode(err); code != exitFailure {
+		if code == exitLoginRequired {
+			return failf(code, "not logged in to %s%s: run `%s`", displayName(p), because(err), c.hint("login", p.ID))
+		}
+		return withCode(code, err)
+	}
+	return withCode(exitFailure, explain("model sync for "+displayName(p)+" failed", err))
+}
+
+// gatewayHint says what to check when the gateway refuses a request.
+func gatewayHint(p config.Provider, status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return fmt.Sprintf("The gateway did not accept the token. Check that it trusts tokens from %s and expects their audience "+
+			"(set resources or audience in the oauth2 block if it needs a specific one), and that the token is not expired or revoked.", p.Issuer)
+	case http.StatusForbidden:
+		return fmt.Sprintf("The gateway accepted the token but refused access. Check the scopes requested (%s), the audience of the token, "+
+			"and that %s is allowed to use the gateway (roles or groups at the identity provider).", scopesText(p.Scopes), subjectText(p))
+	case http.StatusNotFound:
+		return "The gateway has no models endpoint there. Check baseURL, or set modelsURL in the oauth2 block."
+	}
+	return "Check the gateway's logs and status."
+}
+
+func scopesText(s []string) string {
+	if len(s) == 0 {
+		return "none configured"
+	}
+	return fmt.Sprint(s)
+}
+
+func subjectText(p config.Provider) string {
+	if p.Flow.Interactive() {
+		return "the user"
+	}
+	return fmt.Sprintf("client %q", p.ClientID)
+}

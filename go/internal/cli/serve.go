@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/engine"
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
+)
+
+// Build is what the build stamped into the binary.
+type Build struct {
+	Version string // e.g. "1.2.3"; "dev" when not stamped
+	Commit  string // the commit built from; "" to use Go's VCS stamp, if any
+}
+
+// Run runs the command line with args (without the program's name) on the
+// given streams and returns its exit code.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, b Build) int {
+	c := newCLI(stdin, stdout, stderr)
+	c.build = b
+	return c.run(args)
+}
+
+// newServeCmd is the sidecar, which the OpenCode plugin starts.
+func (c *cli) newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "serve", Hidden: true, DisableFlagParsing: true,
+		Short: "The sidecar (started by the OpenCode plugin; JSON-RPC on stdin/stdout).",
+		Long:  "Runs the sidecar: the OpenCode plugin starts it and speaks JSON-RPC with it on stdin/stdout (protocol/protocol.md). Not for people.",
+		RunE: func(*cobra.Command, []string) error {
+			if code := serve(c.build.Version, c.stdin, c.stdout, c.stderr); code != exitOK {
+				return silent(code)
+			}
+			return nil
+		},
+	}
+}
+
+func serve(version string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+		fmt.Fprint(stderr, "opencode-oauth2 serve speaks a protocol on stdin/stdout and is started by the OpenCode plugin.\n"+
+			"To log in or inspect tokens yourself, use the other commands; see `opencode-oauth2 --help`.\n")
+		return 2
+	}
+	// stderr and OpenCode's log (the forwarder) get warnings and errors;
+	// the sidecar's own log file the lifecycle too (`opencode-oauth2 logs`).
+	level, ok := logging.ParseLevel(os.Getenv("OPENCODE_OAUTH2_LOG_LEVEL"))
+	if !ok {
+		level = slog.LevelWarn
+	}
+	var file io.Writer
+	if path := logging.DefaultFile(os.Getenv); path != "" {
+		if f, err := logging.OpenFile(path); err != nil {
+			fmt.Fprintf(stderr, "opencode-oauth2: no log file (%v); logging to stderr only\n", err)
+		} else {
+			defer f.Close()
+			file = f
+		}
+	}
+	log, sink := logging.NewWithFile(stderr, level, file, min(level, slog.LevelInfo))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+
+	eng := engine.NewHub(engine.Options{Log: log, Sink: sink, Version: version})
+	// Ctrl-C at the terminal reaches the whole foreground process group,
+	// this process too: it cancels the logins under way (OpenCode then
+	// starts without them) and never stops the sidecar, which ends when
+	// OpenCode closes its stdin.
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, os.Interrupt)
+	defer signal.Stop(interrupts)
+	go func() {
+		for range interrupts {
+			eng.CancelLogins()
+		}
+	}()
+	srv := rpc.NewServer(eng, version, log)
+	err := srv.Serve(ctx, stdin, stdout)
+	sink.SetForwarder(nil)
+	_ = eng.Shutdown(context.Background())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("sidecar stopped", "err", err)
+		return 1
+	}
+	log.Debug("sidecar stopped")
+	return 0
+}
+
+// isTerminal reports whether f is a character device (a terminal, or
+// /dev/null): either way there is no plugin on the other side.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
+	"github.com/vymalo/opencode-oauth2/go/internal/engine"
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+)
+
+// logger is the command line's logger: text on stderr, warnings and
+// errors only unless --verbose or OPENCODE_OAUTH2_LOG_LEVEL say otherwise.
+func (c *cli) logger(cf *commonFlags) *slog.Logger {
+	level := slog.LevelWarn
+	if l, ok := logging.ParseLevel(c.getenv("OPENCODE_OAUTH2_LOG_LEVEL")); ok {
+		level = l
+	}
+	h := newLineHandler(c.stderr, level)
+	if cf.verbose {
+		h.level = slog.LevelDebug
+	} else {
+		h.holding()
+	}
+	c.logs = h
+	return slog.New(h)
+}
+
+// session is the loaded config and the engine that manages its providers.
+type session struct {
+	c   *cli
+	log *slog.Logger
+	eng *engine.Engine
+	cfg configfile.Config
+	res config.Result
+}
+
+// loadConfig finds and reads the OpenCode config the way OpenCode does.
+func (c *cli) loadConfig(cf *commonFlags) (configfile.Config, error) {
+	cfg, err := configfile.Load(configfile.Options{File: cf.config, Getenv: c.getenv})
+	if err != nil {
+		return cfg, withCode(exitConfig, err)
+	}
+	return cfg, nil
+}
+
+// open loads the config and prepares the providers (no network, no
+// background work). Close it when done.
+func (c *cli) open(cf *commonFlags) (*session, error) {
+	cfg, err := c.loadConfig(cf)
+	if err != nil {
+		return nil, err
+	}
+	return c.openConfig(cf, cfg), nil
+}
+
+// openConfig is open for a config already read.
+func (c *cli) openConfig(cf *commonFlags, cfg configfile.Config) *session {
+	log := c.logger(cf)
+	eng := engine.New(engine.Options{Log: log, WatchEvery: -1})
+	return &session{c: c, log: log, eng: eng, cfg: cfg, res: eng.Load(cfg.Tree)}
+}
+
+func (s *session) Close() { _ = s.eng.Shutdown(context.Background()) }
+
+// managedIDs are the ids of the providers the engine manages, in config order.
+func (s *session) managedIDs() []string {
+	var ids []string
+	for _, p := range s.eng.Providers(s.res.Providers) {
+		ids = append(ids, p.Config().ID)
+	}
+	return ids
+}
+
+// provider returns the managed provider id, or an error saying why there
+// is none: its config has errors (exit 4) or no such provider (exit 2).
+// Warnings about the provider are printed on stderr.
+func (s *session) provider(id string) (*engine.Provider, error) {
+	var errs []string
+	for _, p := range s.res.Problems {
+		if p.ProviderID != id {
+			continue
+		}
+		if p.Severity == config.SeverityError {
+			errs = append(errs, s.explainProblem(p))
+		} else {
+			fmt.Fprintf(s.c.stderr, "warning: %s\n", s.explainProblem(p))
+		}
+	}
+	if p, ok := s.eng.Provider(id); ok {
+		return p, nil
+	}
+	if len(errs) > 0 {
+		return nil, failf(exitConfig, "provider %q is not usable: its configuration has errors:\n  %s\n(config read from %s)",
+			id, strings.Join(errs, "\n  "), s.sourcesText())
+	}
+	if slices.ContainsFunc(s.res.Providers, func(p config.Provider) bool { return p.ID == id }) {
+		return nil, failf(exitConfig, "provider %q could not be set up (see the error above)", id)
+	}
+	known := s.managedIDs()
+	list := "none"
+	if len(known) > 0 {
+		list = strings.Join(known, ", ")
+	}
+	return nil, failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config%s (managed providers: %s; config read from %s)",
+		id, didYouMean(id, s.allIDs()), list, s.sourcesText())
+}
+
+// allIDs are the managed providers and those skipped for config errors.
+func (s *session) allIDs() []string {
+	ids := s.managedIDs()
+	for _, p := range s.res.Problems {
+		if p.ProviderID != "" && !slices.Contains(ids, p.ProviderID) {
+			ids = append(ids, p.ProviderID)
+		}
+	}
+	return ids
+}
+
+// providers resolves the positional provider ids, or every managed one.
+func (s *session) providers(ids []string) ([]*engine.Provider, error) {
+	if len(ids) == 0 {
+		return s.eng.Providers(s.res.Providers), nil
+	}
+	out := make([]*engine.Provider, 0, len(ids))
+	for _, id := range ids {
+		p, err := s.provider(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (s *session) sourcesText() string {
+	if len(s.cfg.Sources) == 0 {
+		return "no config file found; see `opencode-oauth2 doctor`"
+	}
+	return sourcesList(s.cfg)
+}
+
+// sourcesList names the files (and variables) the config was read from.
+func sourcesList(cfg configfile.Config) string {
+	parts := make([]string, len(cfg.Sources))
+	for i, src := range cfg.Sources {
+		parts[i] = src.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// oneProvider checks that exactly one provider argument was given.
+func oneProvider(args []string) (string, error) {
+	switch len(args) {
+	case 1:
+		return args[0], nil
+	case 0:
+		return "", failf(exitUsage, "missing the provider id")
+	}
+	return "", failf(exitUsage, "expected one provider id, got %d arguments: %s", len(args), strings.Join(args, " "))
+}
+
+// displayName is the provider's name with its id.
+func displayName(p config.Provider) string {
+	if p.Name != "" && p.Name != p.ID {
+		return fmt.Sprintf("%s (%s)", p.Name, p.ID)
+	}
+	return p.ID
+}
+
+// when renders an instant relative to now, e.g. "in 4m59s (15:04:05)".
+// expiry says when t expires, or that it has: "expires in 5m0s (12:00:00)",
+// "expired 2m33s ago (11:52:27)".
+func expiry(t, now time.Time) string {
+	if !t.IsZero() && !t.After(now) {
+		return "expired " + when(t, now)
+	}
+	return "expires " + when(t, now)
+}
+
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now).Round(time.Second)
+	if d >= time.Hour || d <= -time.Hour {
+		d = d.Round(time.Minute)
+	}
+	clock := t.Local().Format("2006-01-02 15:04:05")
+	if t.Local().Format("2006-01-02") == now.Local().Format("2006-01-02") {
+		clock = t.Local().Format("15:04:05")
+	}
+	switch {
+	case d > 0:
+		return fmt.Sprintf("in %s (%s)", d, clock)
+	case d < 0:
+		return fmt.Sprintf("%s ago (%s)", -d, clock)
+	}
+	return "now (" + clock + ")"
+}
+
+// openOne opens the configuration for a command that takes exactly one
+// provider id, and returns that provider. The caller closes the session.
+func (c *cli) openOne(cf *commonFlags, args []string) (*session, *engine.Provider, error) {
+	id, err := oneProvider(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, ps, err := c.openProviders(cf, []string{id})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, ps[0], nil
+}
+
+// openProviders opens the configuration and resolves the provider ids
+// (every managed provider when there are none). The caller closes the
+// session.
+func (c *cli) openProviders(cf *commonFlags, ids []string) (*session, []*engine.Provider, error) {
+	s, err := c.open(cf)
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := s.providers(ids)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, ps, nil
+}
+
+// sayNoProviders tells that the config has no provider to manage.
+func (s *session) sayNoProviders() {
+	fmt.Fprintf(s.c.stderr, "No provider with an oauth2 block in the OpenCode config (read from %s).\n", s.sourcesText())
+}
