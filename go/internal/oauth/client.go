@@ -49,8 +49,11 @@ type Client struct {
 	metaAt  time.Time
 	metaTTL time.Duration
 
-	ia        *interaction  // the interactive grants' prompt, browser, sleep, JWKS
+	ia        *interaction  // the interactive grants' prompt, browser, sleep
 	assertion *assertionKey // private_key_jwt with clientAssertionKeyFile
+
+	keysMu sync.Mutex
+	keys   *keySet // the id_token keys (keysFor)
 }
 
 // Options tune a Client; zero values give production defaults.

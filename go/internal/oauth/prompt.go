@@ -47,7 +47,6 @@ type interaction struct {
 	sleep  func(ctx context.Context, d time.Duration) error
 
 	stderrMu sync.Mutex
-	jwks     jwksCache
 }
 
 func newInteraction(o Options) *interaction {
