@@ -111,16 +111,8 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	for _, res := range c.p.Resources {
 		form.Add("resource", res)
 	}
-	var verifier *pkce
-	if c.p.PKCE { // Keycloak requires these when the client enforces PKCE
-		p, err := newPKCE()
-		if err != nil {
-			return tokens.Token{}, fmt.Errorf("provider %q: %w", c.p.ID, err)
-		}
-		verifier = &p
-		form.Set("code_challenge", p.challenge)
-		form.Set("code_challenge_method", "S256")
-	}
+	verifier := c.pkceVerifier()
+	setChallenge(form, verifier) // Keycloak requires it when the client enforces PKCE
 	const op = "device authorization request"
 	body, err := c.postForm(ctx, op, meta.DeviceAuthorizationEndpoint, meta, form)
 	if err != nil {
@@ -154,11 +146,11 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 // pollDevice polls the token endpoint until the user acts or the code
 // expires. A transport error, 429 or 5xx backs off exponentially (capped)
 // and goes on; only the server's answer or the expiry ends the flow.
-func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, verifier *pkce) (tokens.Token, error) {
+func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, verifier secret.String) (tokens.Token, error) {
 	const op = "device_code token request"
 	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
-	if verifier != nil {
-		grant.Set("code_verifier", verifier.verifier.Reveal())
+	if !verifier.IsZero() {
+		grant.Set("code_verifier", verifier.Reveal())
 	}
 	interval := d.interval
 	var backoff time.Duration // > 0 while the server is unreachable or failing
