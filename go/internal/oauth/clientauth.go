@@ -78,5 +78,5 @@ func (c *Client) clientAssertion(ctx context.Context, meta *Metadata) (secret.St
 	if src == nil {
 		return secret.String{}, fmt.Errorf("provider %q: clientAuthMethod private_key_jwt needs clientAssertionKeyFile or clientAssertionSource", c.p.ID)
 	}
-	return c.readSource(ctx, fmt.Sprintf("provider %q: clientAssertionSource (%s)", c.p.ID, src.Type), src)
+	return c.readSource(ctx, "clientAssertionSource", src)
 }

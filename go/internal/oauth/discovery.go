@@ -3,8 +3,8 @@ package oauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
-	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
 // maxMetadata bounds a discovery document.
@@ -129,7 +128,7 @@ func (c *Client) discover(ctx context.Context) (*Metadata, error) {
 	}
 	var firstErr error
 	for _, u := range urls {
-		m, status, err := c.fetchMetadata(ctx, u)
+		m, err := c.fetchMetadata(ctx, u)
 		if err == nil {
 			if !sameIssuer(m.Issuer, c.p.Issuer) {
 				return nil, fmt.Errorf("provider %q: the server at %s says its issuer is %q, but the configuration says %q; they must match (this protects against mixing up identity providers)",
@@ -141,7 +140,8 @@ func (c *Client) discover(ctx context.Context) (*Metadata, error) {
 			firstErr = err
 		}
 		// Only a missing document sends us to the next location.
-		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusBadRequest {
+		var e *Error
+		if !errors.As(err, &e) || (e.Status != http.StatusNotFound && e.Status != http.StatusMethodNotAllowed && e.Status != http.StatusBadRequest) {
 			return nil, err
 		}
 	}
@@ -152,37 +152,21 @@ func sameIssuer(a, b string) bool {
 	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
-func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, int, error) {
+func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, error) {
 	op := "discovery at " + redact.URL(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, err)
+		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, err)
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	body, err := c.send(req, op, maxMetadata, nil)
 	if err != nil {
-		return nil, 0, &Error{ProviderID: c.p.ID, Op: op, cause: transportError(err), kind: tokens.ErrTransient}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
-	if err != nil {
-		return nil, resp.StatusCode, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode, cause: err, kind: tokens.ErrTransient}
-	}
-	if resp.StatusCode != http.StatusOK {
-		e := &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode, Description: "response: " + redact.Text(string(body), 200)}
-		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
-			e.kind = tokens.ErrTransient
-		}
-		return nil, resp.StatusCode, e
-	}
-	if len(body) > maxMetadata {
-		return nil, resp.StatusCode, fmt.Errorf("provider %q: %s: document larger than %d bytes", c.p.ID, op, maxMetadata)
+		return nil, err
 	}
 	var m Metadata
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, resp.StatusCode, fmt.Errorf("provider %q: %s: not a JSON metadata document: %s", c.p.ID, op, redact.Text(err.Error(), 120))
+		return nil, fmt.Errorf("provider %q: %s: not a JSON metadata document: %s", c.p.ID, op, redact.Text(err.Error(), 120))
 	}
-	return &m, resp.StatusCode, nil
+	return &m, nil
 }
 
 // checkEndpoint applies the provider's HTTPS rule to a discovered URL.

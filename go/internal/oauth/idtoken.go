@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -139,10 +140,9 @@ func (c *Client) keysFor(ctx context.Context, uri string) *keySet {
 	return c.keys
 }
 
-// jwksFetcher sends go-oidc's key set requests with the client's HTTP
-// client (proxy, CA, timeout, no redirects), at most one per jwksRefetch,
-// and reads at most maxJWKS bytes. A failed request is classified like any
-// other (classify) and kept for verifyIDToken to report.
+// jwksFetcher sends go-oidc's key set requests with send (the client's
+// HTTP client, a bound on the body, failures classified), at most one per
+// jwksRefetch, and keeps a failure for verifyIDToken to report.
 type jwksFetcher struct {
 	c    *Client
 	mu   sync.Mutex
@@ -158,22 +158,12 @@ func (f *jwksFetcher) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("the key set was fetched less than %s ago", jwksRefetch)
 	}
 	f.last = now
-	op := "JWKS request to " + redact.URL(req.URL.String())
-	req = req.Clone(req.Context())
-	req.Header.Set("Accept", "application/json")
-	resp, err := f.c.http.Do(req)
+	body, err := f.c.send(req.Clone(req.Context()), "JWKS request to "+redact.URL(req.URL.String()), maxJWKS, nil)
 	if err != nil {
-		f.err = f.c.classify(op, err, nil)
-		return nil, f.err
+		f.err = err
+		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxJWKS))
-		f.err = f.c.classify(op, answerError(resp, body), nil)
-		return nil, f.err
-	}
-	resp.Body = &boundedBody{ReadCloser: resp.Body, left: maxJWKS}
-	return resp, nil
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
 }
 
 // failure returns, once, the error of the last failed fetch.
@@ -183,21 +173,4 @@ func (f *jwksFetcher) failure() error {
 	err := f.err
 	f.err = nil
 	return err
-}
-
-// boundedBody fails a read past left bytes.
-type boundedBody struct {
-	io.ReadCloser
-	left int64
-}
-
-func (b *boundedBody) Read(p []byte) (int, error) {
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.ReadCloser.Read(p)
-	if b.left -= int64(n); b.left < 0 {
-		return 0, fmt.Errorf("larger than %d bytes", maxJWKS)
-	}
-	return n, err
 }

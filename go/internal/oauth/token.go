@@ -142,8 +142,7 @@ func checkTokenText(accessToken, tokenType string) string {
 
 // postForm POSTs form with the client's authentication to an endpoint that
 // x/oauth2 does not serve (device authorization, revocation) and returns
-// the bounded body of a 200 answer; any other answer is an error from
-// classify, like a token endpoint's.
+// the body of a 200 answer (send).
 func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metadata, form url.Values) ([]byte, error) {
 	form, err := c.authenticated(ctx, meta, form)
 	if err != nil {
@@ -162,25 +161,34 @@ func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metada
 		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, transportError(err))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
 	if basic {
 		req.SetBasicAuth(url.QueryEscape(c.p.ClientID), url.QueryEscape(c.p.ClientSecret.Reveal()))
 	}
+	return c.send(req, op, maxResponse, secrets)
+}
+
+// send is the one way to an endpoint x/oauth2 does not serve (discovery,
+// JWKS, device authorization, revocation, the GitHub Actions token): it
+// sends req with the client's HTTP client and returns the body of a 200
+// answer, read with a bound of limit bytes. No answer, an unreadable or
+// oversized one, or another status is an *Error (classify), with secrets
+// masked in whatever text of the server's it keeps.
+func (c *Client) send(req *http.Request, op string, limit int64, secrets []string) ([]byte, error) {
+	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.classify(op, err, secrets)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	switch {
+	case err != nil:
 		return nil, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode, cause: err, kind: tokens.ErrTransient}
-	}
-	if len(body) > maxResponse {
-		return nil, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode,
-			Description: fmt.Sprintf("response larger than %d bytes", maxResponse)}
-	}
-	if resp.StatusCode != http.StatusOK {
+	case resp.StatusCode != http.StatusOK:
 		return nil, c.classify(op, answerError(resp, body), secrets)
+	case int64(len(body)) > limit:
+		return nil, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode,
+			Description: fmt.Sprintf("response larger than %d bytes", limit)}
 	}
 	return body, nil
 }
