@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,10 +103,7 @@ func (c *Client) setAuthorizationParams(q url.Values) {
 }
 
 func (c *Client) loginTimeout() time.Duration {
-	if c.p.LoginTimeout > 0 {
-		return c.p.LoginTimeout
-	}
-	return config.DefaultLoginTimeout
+	return cmp.Or(c.p.LoginTimeout, config.DefaultLoginTimeout)
 }
 
 // authorizationCode runs the authorization code grant with PKCE through a
@@ -184,7 +182,7 @@ func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint str
 	if u, err := url.Parse(authEndpoint); err == nil {
 		host = u.Host
 	}
-	if err := c.ia.open(ctx, startURL); err != nil {
+	if err := c.open(ctx, startURL); err != nil {
 		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
 		c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
 			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s):", c.displayName(), host)})

@@ -15,6 +15,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -31,6 +32,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -49,8 +51,14 @@ type Client struct {
 	metaAt  time.Time
 	metaTTL time.Duration
 
-	ia        *interaction  // the interactive grants' prompt, browser, sleep
 	assertion *assertionKey // private_key_jwt with clientAssertionKeyFile
+
+	// What the interactive grants need besides HTTP (Options).
+	prompt   func(Prompt)
+	stderr   io.Writer
+	stderrMu sync.Mutex
+	open     func(ctx context.Context, url string) error
+	sleep    func(ctx context.Context, d time.Duration) error
 
 	keysMu sync.Mutex
 	keys   *keySet // the id_token keys (keysFor)
@@ -105,11 +113,16 @@ func New(p config.Provider, o Options) (*Client, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	if o.MetadataTTL <= 0 {
-		o.MetadataTTL = time.Hour
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
 	}
-	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv, metaTTL: o.MetadataTTL,
-		ia: newInteraction(o), assertion: assertion}, nil
+	stderr := cmp.Or(o.Stderr, io.Writer(os.Stderr))
+	if o.OpenBrowser == nil {
+		o.OpenBrowser = browser.Opener{Getenv: o.Getenv, Stderr: stderr}.Open
+	}
+	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv,
+		metaTTL: cmp.Or(max(o.MetadataTTL, 0), time.Hour), assertion: assertion,
+		prompt: o.Prompt, stderr: stderr, open: o.OpenBrowser, sleep: o.Sleep}, nil
 }
 
 // HTTPClient is the client's HTTP client (shared with model discovery).
@@ -139,13 +152,9 @@ func NewHTTPClient(p config.Provider) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	timeout := p.HTTPTimeout
-	if timeout <= 0 {
-		timeout = config.DefaultHTTPTimeout
-	}
 	return &http.Client{
 		Transport: tr,
-		Timeout:   timeout,
+		Timeout:   cmp.Or(p.HTTPTimeout, config.DefaultHTTPTimeout),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

@@ -163,7 +163,7 @@ func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, v
 		if remaining <= 0 {
 			return tokens.Token{}, c.deviceExpired()
 		}
-		if err := c.ia.sleep(ctx, min(wait, remaining)); err != nil {
+		if err := c.sleep(ctx, min(wait, remaining)); err != nil {
 			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, err)
 		}
 		t, err := c.tokenRequest(ctx, op, meta, grant)

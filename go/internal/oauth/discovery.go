@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -49,14 +50,7 @@ func (c *Client) needsDiscovery() bool {
 	return false
 }
 
-func hasOpenID(scopes []string) bool {
-	for _, s := range scopes {
-		if s == "openid" {
-			return true
-		}
-	}
-	return false
-}
+func hasOpenID(scopes []string) bool { return slices.Contains(scopes, "openid") }
 
 // Metadata returns the server metadata, discovered at most once per TTL.
 func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {

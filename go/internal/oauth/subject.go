@@ -1,13 +1,13 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 
@@ -80,7 +80,7 @@ func (c *Client) githubActionsToken(ctx context.Context, label, op, audience str
 	q := u.Query()
 	q.Set("audience", audience)
 	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout())
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.p.HTTPTimeout, config.DefaultHTTPTimeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -98,11 +98,4 @@ func (c *Client) githubActionsToken(ctx context.Context, label, op, audience str
 		return secret.String{}, fmt.Errorf("%s: the response has no `value` field", label)
 	}
 	return secret.New(payload.Value), nil
-}
-
-func (c *Client) timeout() time.Duration {
-	if c.p.HTTPTimeout > 0 {
-		return c.p.HTTPTimeout
-	}
-	return config.DefaultHTTPTimeout
 }
