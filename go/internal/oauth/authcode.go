@@ -66,7 +66,9 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 			q.Del(k)
 		}
 	}
-	c.setAuthorizationParams(q)
+	for k, v := range c.p.AuthorizationParams {
+		q.Set(k, v)
+	}
 	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues} {
 		if v != "" {
 			q.Set(k, v)
@@ -75,27 +77,25 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 	q.Set("response_type", "code")
 	q.Set("client_id", c.p.ClientID)
 	q.Set("redirect_uri", redirectURI)
-	if len(c.p.Scopes) > 0 {
-		q.Set("scope", strings.Join(c.p.Scopes, " "))
-	}
+	c.setGrantParams(q)
 	q.Set("state", r.state.Reveal())
 	if !r.nonce.IsZero() {
 		q.Set("nonce", r.nonce.Reveal())
 	}
 	setChallenge(q, r.verifier)
-	q.Del("resource")
-	for _, res := range c.p.Resources {
-		q.Add("resource", res)
-	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
 
-// setAuthorizationParams sets authorizationParams and audience, which the
-// authorization and device authorization requests carry.
-func (c *Client) setAuthorizationParams(q url.Values) {
-	for k, v := range c.p.AuthorizationParams {
-		q.Set(k, v)
+// setGrantParams sets, over anything in q, what the first request of every
+// grant carries: scope, resource and audience.
+func (c *Client) setGrantParams(q url.Values) {
+	if len(c.p.Scopes) > 0 {
+		q.Set("scope", strings.Join(c.p.Scopes, " "))
+	}
+	q.Del("resource")
+	for _, r := range c.p.Resources {
+		q.Add("resource", r)
 	}
 	if c.p.Audience != "" {
 		q.Set("audience", c.p.Audience)

@@ -104,13 +104,10 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no device_authorization_endpoint; set deviceAuthorizationEndpoint in the oauth2 block", c.p.ID)
 	}
 	form := url.Values{}
-	c.setAuthorizationParams(form)
-	if len(c.p.Scopes) > 0 {
-		form.Set("scope", strings.Join(c.p.Scopes, " "))
+	for k, v := range c.p.AuthorizationParams {
+		form.Set(k, v)
 	}
-	for _, res := range c.p.Resources {
-		form.Add("resource", res)
-	}
+	c.setGrantParams(form)
 	verifier := c.pkceVerifier()
 	setChallenge(form, verifier) // Keycloak requires it when the client enforces PKCE
 	const op = "device authorization request"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
@@ -59,15 +58,7 @@ func (c *Client) machineGrant(ctx context.Context, op string, grant url.Values) 
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	if len(c.p.Scopes) > 0 {
-		grant.Set("scope", strings.Join(c.p.Scopes, " "))
-	}
-	for _, r := range c.p.Resources {
-		grant.Add("resource", r)
-	}
-	if c.p.Audience != "" {
-		grant.Set("audience", c.p.Audience)
-	}
+	c.setGrantParams(grant)
 	return c.tokenRequest(ctx, op, meta, grant)
 }
 
