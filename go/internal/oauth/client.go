@@ -19,18 +19,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
-
-	"golang.org/x/oauth2"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -161,15 +159,11 @@ func NewHTTPClient(p config.Provider) (*http.Client, error) {
 	}, nil
 }
 
-func (c *Client) ctx(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c.http)
-}
-
 // Acquire implements tokens.Grant.
 func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
 	switch c.p.Flow {
 	case config.ClientCredentials:
-		return c.clientCredentials(ctx)
+		return c.machineGrant(ctx, "client_credentials token request", url.Values{"grant_type": {"client_credentials"}})
 	case config.JWTBearer:
 		return c.jwtBearer(ctx)
 	case config.TokenExchange:
@@ -181,5 +175,3 @@ func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
 	}
 	return tokens.Token{}, fmt.Errorf("provider %q: unknown authFlow %q", c.p.ID, c.p.Flow)
 }
-
-var errNoEndpoint = errors.New("no endpoint")

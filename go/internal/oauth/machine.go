@@ -16,10 +16,6 @@ const (
 	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
-func (c *Client) clientCredentials(ctx context.Context) (tokens.Token, error) {
-	return c.machineGrant(ctx, "client_credentials token request", url.Values{"grant_type": {"client_credentials"}})
-}
-
 func (c *Client) jwtBearer(ctx context.Context) (tokens.Token, error) {
 	assertion, err := c.SubjectToken(ctx)
 	if err != nil {

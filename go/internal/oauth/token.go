@@ -72,7 +72,7 @@ func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, gr
 		AuthStyle:      c.authStyle(meta),
 	}
 	c.log.Debug("token request", "grant", op, "token_endpoint", redact.URL(meta.TokenEndpoint))
-	t, err := cfg.Token(c.ctx(ctx))
+	t, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
 	if err != nil {
 		return tokens.Token{}, c.classify(op, err, c.requestSecrets(form))
 	}
