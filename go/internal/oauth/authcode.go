@@ -66,9 +66,7 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 			q.Del(k)
 		}
 	}
-	for k, v := range c.p.AuthorizationParams {
-		q.Set(k, v)
-	}
+	c.setGrantParams(q, c.p.AuthorizationParams)
 	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues} {
 		if v != "" {
 			q.Set(k, v)
@@ -77,7 +75,6 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 	q.Set("response_type", "code")
 	q.Set("client_id", c.p.ClientID)
 	q.Set("redirect_uri", redirectURI)
-	c.setGrantParams(q)
 	q.Set("state", r.state.Reveal())
 	if !r.nonce.IsZero() {
 		q.Set("nonce", r.nonce.Reveal())
@@ -87,9 +84,13 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 	return u.String(), nil
 }
 
-// setGrantParams sets, over anything in q, what the first request of every
-// grant carries: scope, resource and audience.
-func (c *Client) setGrantParams(q url.Values) {
+// setGrantParams sets extra (the interactive grants' authorizationParams),
+// then, over anything in q, what the first request of every grant
+// carries: scope, resource and audience.
+func (c *Client) setGrantParams(q url.Values, extra map[string]string) {
+	for k, v := range extra {
+		q.Set(k, v)
+	}
 	if len(c.p.Scopes) > 0 {
 		q.Set("scope", strings.Join(c.p.Scopes, " "))
 	}

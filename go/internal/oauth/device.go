@@ -104,10 +104,7 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no device_authorization_endpoint; set deviceAuthorizationEndpoint in the oauth2 block", c.p.ID)
 	}
 	form := url.Values{}
-	for k, v := range c.p.AuthorizationParams {
-		form.Set(k, v)
-	}
-	c.setGrantParams(form)
+	c.setGrantParams(form, c.p.AuthorizationParams)
 	verifier := c.pkceVerifier()
 	setChallenge(form, verifier) // Keycloak requires it when the client enforces PKCE
 	const op = "device authorization request"
@@ -128,11 +125,10 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	c.show(Prompt{Kind: PromptDeviceCode, Message: msg, URL: d.uri, UserCode: d.userCode, ExpiresAt: d.expiresAt})
 
 	t, err := c.pollDevice(ctx, meta, d, verifier)
-	if err != nil {
-		c.log.Warn("login failed", "flow", "device_code", "err", err)
-		return tokens.Token{}, err
+	if err == nil {
+		t, err = c.finishLogin(ctx, meta, t, secret.String{})
 	}
-	if t, err = c.finishLogin(ctx, meta, t, secret.String{}); err != nil {
+	if err != nil {
 		c.log.Warn("login failed", "flow", "device_code", "err", err)
 		return tokens.Token{}, err
 	}

@@ -54,7 +54,7 @@ func (c *Client) machineGrant(ctx context.Context, op string, grant url.Values) 
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	c.setGrantParams(grant)
+	c.setGrantParams(grant, nil)
 	return c.tokenRequest(ctx, op, meta, grant)
 }
 
