@@ -2,13 +2,13 @@
 // discovery (OIDC, with RFC 8414 as fallback), the machine grants
 // (client_credentials, RFC 7523 jwt_bearer, RFC 8693 token_exchange), the
 // interactive grants (authorization code with PKCE through a loopback
-// redirect, RFC 8628 device code) with id_token verification, the refresh
-// grant, and the subject-token sources the federated grants read. Clients
-// authenticate with a secret, as public clients, or with client assertions
-// (private_key_jwt: signed with a key file, or a federated token from a
-// source). Every token request goes through golang.org/x/oauth2
-// (tokenRequest), and every failed request through one classifier
-// (classify). Every request has a deadline, no redirect is ever followed,
+// redirect, RFC 8628 device code) with id_token verification (go-oidc),
+// the refresh grant, and the subject-token sources the federated grants
+// read. Clients authenticate with a secret, as public clients, or with
+// client assertions (private_key_jwt: signed with a key file, or a
+// federated token from a source). Every token request goes through
+// golang.org/x/oauth2 (tokenRequest), every other request through send,
+// and every failed request through one classifier (classify). Every request has a deadline, no redirect is ever followed,
 // response bodies are read with a bound, and errors carry the OAuth error
 // code and a classification (tokens.ErrInvalidGrant, ErrInvalidClient,
 // ErrTransient) but never a secret.

@@ -49,10 +49,13 @@ func (c *Client) requestSecrets(form url.Values) []string {
 // request and parses the answer. x/oauth2's clientcredentials.Config is
 // used because it is the entry point that takes any grant_type and any
 // parameters (EndpointParams); oauth2.Config.Exchange always sends `code`,
-// its refresh takes no extra parameters, and its device polling (which
-// takes some, as AuthCodeOptions) loops on its own, where this client
-// paces the polls itself (slow_down, transient failures) and signs a fresh
-// client assertion for every request. The auth style is always given,
+// and its refresh takes no extra parameters. Its device flow does take
+// extra parameters (AuthCodeOptions on DeviceAuth and DeviceAccessToken),
+// but DeviceAuth sends no client authentication (no secret, no assertion)
+// and reads expires_in on its own clock, and DeviceAccessToken polls on
+// its own timer with the same parameters throughout, where this client
+// paces the polls itself (slow_down, transient failures with backoff) and
+// signs a fresh client assertion for every request. The auth style is always given,
 // so x/oauth2 never probes (retries a failed request the other way).
 func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, grant url.Values) (tokens.Token, error) {
 	form, err := c.authenticated(ctx, meta, grant)
@@ -140,8 +143,9 @@ func checkTokenText(accessToken, tokenType string) string {
 	return ""
 }
 
-// postForm POSTs form with the client's authentication to an endpoint that
-// x/oauth2 does not serve (device authorization, revocation) and returns
+// postForm POSTs form with the client's authentication to the device
+// authorization or revocation endpoint (see tokenRequest for why not
+// x/oauth2's DeviceAuth; it has no revocation) and returns
 // the body of a 200 answer (send).
 func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metadata, form url.Values) ([]byte, error) {
 	form, err := c.authenticated(ctx, meta, form)
@@ -167,7 +171,7 @@ func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metada
 	return c.send(req, op, maxResponse, secrets)
 }
 
-// send is the one way to an endpoint x/oauth2 does not serve (discovery,
+// send is the one way to an endpoint x/oauth2 is not used for (discovery,
 // JWKS, device authorization, revocation, the GitHub Actions token): it
 // sends req with the client's HTTP client and returns the body of a 200
 // answer, read with a bound of limit bytes. No answer, an unreadable or
