@@ -29,7 +29,7 @@ var idTokenAlgs = []jose.SignatureAlgorithm{
 	jose.EdDSA,
 }
 
-// idTokenLeeway absorbs small clock differences on exp.
+// idTokenLeeway absorbs small clock differences on exp, nbf and iat.
 const idTokenLeeway = time.Minute
 
 // maxJWKS bounds a JWKS document; jwksTTL is how long a fetched set is
@@ -43,8 +43,8 @@ const (
 
 // verifyIDToken checks raw with go-oidc against the server's JWKS:
 // signature (an allowed algorithm, a key of the set), iss, aud contains
-// client_id, and exp with idTokenLeeway on the client's clock; then sub,
-// azp (when there are several audiences or an azp at all), and the nonce
+// client_id, and exp with idTokenLeeway on the client's clock; then nbf and
+// iat with the same leeway, sub, azp (when there are several audiences or an azp at all), and the nonce
 // when one was sent.
 func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce secret.String) (*oidc.IDToken, error) {
 	fail := func(format string, a ...any) error {
@@ -73,13 +73,19 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 		}
 		return nil, fail("%s", c.whyRejected(tok, meta, err))
 	}
-	var extra struct {
+	var claims struct {
+		jwt.Claims
 		AuthorizedParty string `json:"azp"`
 	}
-	if err := id.Claims(&extra); err != nil {
+	if err := id.Claims(&claims); err != nil {
 		return nil, fail("%s", redact.Text(err.Error(), 120))
 	}
-	switch azp := extra.AuthorizedParty; {
+	// go-oidc gives nbf five minutes and does not look at iat: both hold
+	// with idTokenLeeway here.
+	if err := claims.ValidateWithLeeway(jwt.Expected{Time: c.now()}, idTokenLeeway); err != nil {
+		return nil, fail("%s", redact.Text(err.Error(), 120))
+	}
+	switch azp := claims.AuthorizedParty; {
 	case id.Subject == "":
 		return nil, fail("no sub claim")
 	case azp != "" && azp != c.p.ClientID:

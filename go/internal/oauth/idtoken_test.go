@@ -151,6 +151,15 @@ func TestVerifyIDToken(t *testing.T) {
 			token: func(t *testing.T) string {
 				return ecKey.sign(t, with(func(c map[string]any) { c["exp"] = now.Add(-2 * time.Minute).Unix() }))
 			}},
+		{name: "nbf within leeway", nonce: "n-123", token: func(t *testing.T) string {
+			return ecKey.sign(t, with(func(c map[string]any) { c["nbf"] = now.Add(30 * time.Second).Unix() }))
+		}},
+		{name: "not valid yet", nonce: "n-123", wantErr: "not valid yet (nbf)", token: func(t *testing.T) string {
+			return ecKey.sign(t, with(func(c map[string]any) { c["nbf"] = now.Add(2 * time.Minute).Unix() }))
+		}},
+		{name: "issued in the future", nonce: "n-123", wantErr: "issued in the future (iat)", token: func(t *testing.T) string {
+			return ecKey.sign(t, with(func(c map[string]any) { c["iat"] = now.Add(2 * time.Minute).Unix() }))
+		}},
 		{name: "no exp", nonce: "n-123", wantErr: "no exp",
 			token: func(t *testing.T) string { return ecKey.sign(t, with(func(c map[string]any) { delete(c, "exp") })) }},
 		{name: "no sub", nonce: "n-123", wantErr: "no sub",
