@@ -46,7 +46,7 @@ func (c *Client) readSource(ctx context.Context, name string, src *config.Subjec
 		}
 		return readTokenFile(label, path)
 	case config.SourceGitHubActions:
-		return c.githubActionsToken(ctx, label, fmt.Sprintf("%s (%s) OIDC token request", name, src.Type), src.Audience)
+		return c.githubActionsToken(ctx, label, fmt.Sprintf("%s (%s): OIDC token request", name, src.Type), src.Audience)
 	}
 	return secret.String{}, fmt.Errorf("%s: unknown source type", label)
 }

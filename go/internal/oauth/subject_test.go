@@ -29,7 +29,7 @@ func TestGitHubActionsSubjectToken(t *testing.T) {
 	}{
 		{name: "token", status: 200, body: `{"value":"the-oidc-token"}`, want: "the-oidc-token"},
 		{name: "no value", status: 200, body: `{}`, wantErr: "has no `value` field"},
-		{name: "refused", status: 403, body: `{"message":"` + reqToken + `"}`, wantErr: "HTTP 403"},
+		{name: "refused", status: 403, body: `{"message":"` + reqToken + `"}`, wantErr: "subjectTokenSource (github_actions): OIDC token request failed: HTTP 403"},
 		{name: "busy", status: 503, body: "busy", wantErr: "HTTP 503", transient: true},
 		{name: "outside Actions", noEnv: true, wantErr: "ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set"},
 	}
