@@ -43,9 +43,9 @@ const (
 
 // verifyIDToken checks raw with go-oidc against the server's JWKS:
 // signature (an allowed algorithm, a key of the set), iss, aud contains
-// client_id, and exp with idTokenLeeway on the client's clock; then nbf and
-// iat with the same leeway, sub, azp (when there are several audiences or an azp at all), and the nonce
-// when one was sent.
+// client_id, and exp with idTokenLeeway on the client's clock; then nbf
+// and iat with the same leeway, sub, azp (when there are several
+// audiences or an azp at all), and the nonce when one was sent.
 func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce secret.String) (*oidc.IDToken, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("provider %q: the id_token was rejected: %s", c.p.ID, fmt.Sprintf(format, a...))
