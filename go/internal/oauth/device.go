@@ -74,13 +74,13 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 		return deviceAuth{}, fail("has no usable user_code")
 	}
 	d := deviceAuth{deviceCode: secret.New(r.DeviceCode), userCode: code, interval: defaultDeviceInterval}
-	if u, ok := safeDisplayURL(r.VerificationURIComplete); ok {
-		d.uri, d.complete = u, true
-	} else if u, ok := safeDisplayURL(r.VerificationURI); ok {
-		d.uri = u
-	} else if u, ok := safeDisplayURL(r.VerificationURL); ok {
-		d.uri = u
-	} else {
+	for i, u := range []string{r.VerificationURIComplete, r.VerificationURI, r.VerificationURL} {
+		if safeDisplayURL(u) {
+			d.uri, d.complete = u, i == 0
+			break
+		}
+	}
+	if d.uri == "" {
 		return deviceAuth{}, fail("has no usable verification_uri (an http or https URL)")
 	}
 	life := c.loginTimeout()

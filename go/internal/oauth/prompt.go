@@ -83,15 +83,12 @@ func (c *Client) displayName() string { return cmp.Or(c.p.Name, c.p.ID) }
 
 // safeDisplayURL accepts an http(s) URL from the server for display in a
 // terminal or a UI: no control characters (escape sequences), bounded.
-func safeDisplayURL(raw string) (string, bool) {
+func safeDisplayURL(raw string) bool {
 	if raw == "" || len(raw) > 2048 || !printable(raw) || strings.ContainsAny(raw, " \"'<>`\\") {
-		return "", false
+		return false
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return "", false
-	}
-	return raw, true
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
 
 func printable(s string) bool {
