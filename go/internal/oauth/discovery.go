@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,20 +69,13 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 		m = d
 		m.Discovered = true
 	}
-	e := c.p.Endpoints
-	override := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	override(&m.AuthorizationEndpoint, e.Authorization)
-	override(&m.TokenEndpoint, e.Token)
-	override(&m.DeviceAuthorizationEndpoint, e.DeviceAuthorization)
-	override(&m.JWKSURI, e.JWKS)
-	override(&m.RevocationEndpoint, e.Revocation)
-	if m.Issuer == "" {
-		m.Issuer = c.p.Issuer
-	}
+	e := c.p.Endpoints // the configured endpoints override the discovered ones
+	m.AuthorizationEndpoint = cmp.Or(e.Authorization, m.AuthorizationEndpoint)
+	m.TokenEndpoint = cmp.Or(e.Token, m.TokenEndpoint)
+	m.DeviceAuthorizationEndpoint = cmp.Or(e.DeviceAuthorization, m.DeviceAuthorizationEndpoint)
+	m.JWKSURI = cmp.Or(e.JWKS, m.JWKSURI)
+	m.RevocationEndpoint = cmp.Or(e.Revocation, m.RevocationEndpoint)
+	m.Issuer = cmp.Or(m.Issuer, c.p.Issuer)
 	for name, u := range map[string]string{
 		"authorization_endpoint": m.AuthorizationEndpoint, "token_endpoint": m.TokenEndpoint,
 		"device_authorization_endpoint": m.DeviceAuthorizationEndpoint, "jwks_uri": m.JWKSURI,
