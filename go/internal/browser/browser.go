@@ -7,6 +7,7 @@
 package browser
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,10 +58,7 @@ func (o Opener) Open(ctx context.Context, rawURL string) error {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...) // not CommandContext: the browser outlives ctx
 	cmd.Stdin = nil                           // /dev/null: never the protocol's stdin
-	out := o.Stderr
-	if out == nil {
-		out = os.Stderr
-	}
+	out := cmp.Or(o.Stderr, io.Writer(os.Stderr))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
@@ -102,10 +100,7 @@ func (o Opener) Command(rawURL string) ([]string, error) {
 		}
 		return append(argv, rawURL), nil
 	}
-	goos := o.GOOS
-	if goos == "" {
-		goos = runtime.GOOS
-	}
+	goos := cmp.Or(o.GOOS, runtime.GOOS)
 	lookPath := o.LookPath
 	if lookPath == nil {
 		lookPath = exec.LookPath

@@ -2,6 +2,7 @@ package loopback
 
 import (
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -128,25 +129,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s.mu.Lock()
-	replay := s.done
-	s.done = true
-	s.mu.Unlock()
-	if replay {
+	resp, err := s.deliver(j)
+	switch {
+	case errors.Is(err, errReplay):
 		log.Debug("loopback: replayed callback refused")
 		s.page(w, http.StatusBadRequest, pageFailure, "Already used", "This login already received its answer; a second one is refused.")
 		return
-	}
-
-	if j.verdict == rejected {
-		s.results <- outcome{err: j.err}
+	case err != nil:
 		log.Debug("loopback: callback rejected", "error", j.err.Code)
-		s.page(w, http.StatusBadRequest, pageFailure, "Login failed", j.err.Error())
+		s.page(w, http.StatusBadRequest, pageFailure, "Login failed", err.Error())
 		return
 	}
-
-	resp := &Response{Code: secret.New(j.code), result: make(chan error, 1)}
-	s.results <- outcome{resp: resp}
 	timer := time.NewTimer(s.cfg.FinishTimeout)
 	defer timer.Stop()
 	select {
@@ -162,6 +155,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusOK, pageInfo, "Authorization received", "Return to your terminal or to OpenCode to see the result.")
 	case <-r.Context().Done():
 	}
+}
+
+// errReplay: the login already received its answer.
+var errReplay = errors.New("this login already received its answer; a second one is refused")
+
+// deliver hands a response judged accepted or rejected to Wait, once: any
+// later one is a replay (errReplay). A rejected response is its error.
+func (s *Server) deliver(j judgement) (*Response, error) {
+	s.mu.Lock()
+	replay := s.done
+	s.done = true
+	s.mu.Unlock()
+	if replay {
+		return nil, errReplay
+	}
+	if j.verdict == rejected {
+		s.results <- outcome{err: j.err}
+		return nil, j.err
+	}
+	resp := &Response{Code: secret.New(j.code), result: make(chan error, 1)}
+	s.results <- outcome{resp: resp}
+	return resp, nil
 }
 
 // serveStart answers every path but the callback: only a GET of the exact

@@ -11,6 +11,7 @@
 package loopback
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -121,14 +122,10 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.State.IsZero() {
 		return nil, errors.New("loopback: no state configured")
 	}
-	if cfg.Path == "" {
-		cfg.Path = DefaultPath
-	}
+	cfg.Path = cmp.Or(cfg.Path, DefaultPath)
+	cfg.Log = cmp.Or(cfg.Log, slog.New(slog.DiscardHandler))
 	if cfg.FinishTimeout <= 0 {
 		cfg.FinishTimeout = 30 * time.Second
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("loopback: port %d out of range", cfg.Port)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-
-	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
 // Paste hands the server an authorization response pasted by the user: the
@@ -26,20 +24,8 @@ func (s *Server) Paste(text string) error {
 	if j.verdict == stray {
 		return errors.New("this is not the answer of this login: " + j.reason)
 	}
-	s.mu.Lock()
-	replay := s.done
-	s.done = true
-	s.mu.Unlock()
-	if replay {
-		return errors.New("this login already received its answer; a second one is refused")
-	}
-	if j.verdict == rejected {
-		s.results <- outcome{err: j.err}
-		return j.err
-	}
-	resp := &Response{Code: secret.New(j.code), result: make(chan error, 1)}
-	s.results <- outcome{resp: resp}
-	return nil
+	_, err = s.deliver(j)
+	return err
 }
 
 // pastedQuery is the query of a pasted address (http(s), any host, the

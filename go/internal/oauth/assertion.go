@@ -19,6 +19,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
@@ -202,15 +203,11 @@ func signingAlgs(key any) []string {
 // accepts), a random jti so that it cannot be replayed, iat, and a short
 // exp.
 func (k *assertionKey) sign(clientID, audience string, now time.Time) (secret.String, error) {
-	jti, err := randomSecret(24)
-	if err != nil {
-		return secret.String{}, err
-	}
 	claims := jwt.Claims{
 		Issuer:   clientID,
 		Subject:  clientID,
 		Audience: jwt.Audience{audience},
-		ID:       jti.Reveal(),
+		ID:       oauth2.GenerateVerifier(),
 		IssuedAt: jwt.NewNumericDate(now),
 		Expiry:   jwt.NewNumericDate(now.Add(assertionLifetime)),
 	}

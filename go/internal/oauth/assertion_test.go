@@ -169,7 +169,7 @@ func TestLoadAssertionKey(t *testing.T) {
 			assert.Equal(t, "cli", claims.Issuer)
 			assert.Equal(t, "cli", claims.Subject)
 			assert.Equal(t, jwt.Audience{"https://idp.example.com/token"}, claims.Audience)
-			assert.Len(t, claims.ID, 32, "a random jti")
+			assert.Len(t, claims.ID, 43, "a random jti (32 bytes, base64url)")
 			assert.Equal(t, now.Unix(), claims.IssuedAt.Time().Unix())
 			assert.Equal(t, now.Add(5*time.Minute).Unix(), claims.Expiry.Time().Unix())
 			again, err := key.sign("cli", "https://idp.example.com/token", now)

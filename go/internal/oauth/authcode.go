@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/loopback"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
@@ -16,32 +19,37 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-// authRequest is the secret material of one authorization request.
+// authRequest is the secret material of one authorization request: 32
+// random bytes each, base64url (x/oauth2's GenerateVerifier).
 type authRequest struct {
-	state secret.String
-	nonce secret.String // zero without openid
-	pkce  *pkce         // nil when the provider disabled PKCE
+	state    secret.String
+	nonce    secret.String // zero without openid
+	verifier secret.String // PKCE; zero when the provider disabled it
 }
 
-func (c *Client) newAuthRequest() (authRequest, error) {
-	var r authRequest
-	var err error
-	if r.state, err = randomSecret(32); err != nil {
-		return r, fmt.Errorf("provider %q: state: %w", c.p.ID, err)
-	}
+func (c *Client) newAuthRequest() authRequest {
+	r := authRequest{state: secret.New(oauth2.GenerateVerifier()), verifier: c.pkceVerifier()}
 	if hasOpenID(c.p.Scopes) {
-		if r.nonce, err = randomSecret(32); err != nil {
-			return r, fmt.Errorf("provider %q: nonce: %w", c.p.ID, err)
-		}
+		r.nonce = secret.New(oauth2.GenerateVerifier())
 	}
-	if c.p.PKCE {
-		p, err := newPKCE()
-		if err != nil {
-			return r, fmt.Errorf("provider %q: %w", c.p.ID, err)
-		}
-		r.pkce = &p
+	return r
+}
+
+// pkceVerifier is a fresh RFC 7636 code verifier (x/oauth2's), or zero
+// when the provider disabled PKCE.
+func (c *Client) pkceVerifier() secret.String {
+	if !c.p.PKCE {
+		return secret.String{}
 	}
-	return r, nil
+	return secret.New(oauth2.GenerateVerifier())
+}
+
+// setChallenge sets the S256 challenge of verifier, when there is one.
+func setChallenge(q url.Values, verifier secret.String) {
+	if !verifier.IsZero() {
+		q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier.Reveal()))
+		q.Set("code_challenge_method", "S256")
+	}
 }
 
 // authorizationURL is the endpoint with its own query kept (but for the
@@ -58,7 +66,7 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 			q.Del(k)
 		}
 	}
-	c.setAuthorizationParams(q)
+	c.setGrantParams(q, c.p.AuthorizationParams)
 	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues} {
 		if v != "" {
 			q.Set(k, v)
@@ -67,30 +75,28 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 	q.Set("response_type", "code")
 	q.Set("client_id", c.p.ClientID)
 	q.Set("redirect_uri", redirectURI)
-	if len(c.p.Scopes) > 0 {
-		q.Set("scope", strings.Join(c.p.Scopes, " "))
-	}
 	q.Set("state", r.state.Reveal())
 	if !r.nonce.IsZero() {
 		q.Set("nonce", r.nonce.Reveal())
 	}
-	if r.pkce != nil {
-		q.Set("code_challenge", r.pkce.challenge)
-		q.Set("code_challenge_method", "S256")
-	}
-	q.Del("resource")
-	for _, res := range c.p.Resources {
-		q.Add("resource", res)
-	}
+	setChallenge(q, r.verifier)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
 
-// setAuthorizationParams sets authorizationParams and audience, which the
-// authorization and device authorization requests carry.
-func (c *Client) setAuthorizationParams(q url.Values) {
-	for k, v := range c.p.AuthorizationParams {
+// setGrantParams sets extra (the interactive grants' authorizationParams),
+// then, over anything in q, what the first request of every grant
+// carries: scope, resource and audience.
+func (c *Client) setGrantParams(q url.Values, extra map[string]string) {
+	for k, v := range extra {
 		q.Set(k, v)
+	}
+	if len(c.p.Scopes) > 0 {
+		q.Set("scope", strings.Join(c.p.Scopes, " "))
+	}
+	q.Del("resource")
+	for _, r := range c.p.Resources {
+		q.Add("resource", r)
 	}
 	if c.p.Audience != "" {
 		q.Set("audience", c.p.Audience)
@@ -98,10 +104,7 @@ func (c *Client) setAuthorizationParams(q url.Values) {
 }
 
 func (c *Client) loginTimeout() time.Duration {
-	if c.p.LoginTimeout > 0 {
-		return c.p.LoginTimeout
-	}
-	return config.DefaultLoginTimeout
+	return cmp.Or(c.p.LoginTimeout, config.DefaultLoginTimeout)
 }
 
 // authorizationCode runs the authorization code grant with PKCE through a
@@ -118,10 +121,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	req, err := c.newAuthRequest()
-	if err != nil {
-		return tokens.Token{}, err
-	}
+	req := c.newAuthRequest()
 	srv, err := loopback.Listen(loopback.Config{
 		Port:          c.p.RedirectPort,
 		State:         req.state,
@@ -142,7 +142,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	if req.pkce != nil && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
+	if !req.verifier.IsZero() && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
 		c.log.Warn("the server does not list S256 in code_challenge_methods_supported; sending it anyway (set pkce: false for this provider if the login fails)")
 	}
 	box := pasteBoxFrom(ctx)
@@ -152,7 +152,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		srv.Start(authURL)
 	}
 	c.log.Info("login started", "flow", "authorization_code", "authorization_endpoint", redact.URL(meta.AuthorizationEndpoint),
-		"redirect_uri", srv.RedirectURI(), "pkce", req.pkce != nil, "paste", box != nil, "timeout", timeout.String())
+		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", timeout.String())
 	if box != nil {
 		go servePastes(ctx, box, srv.Paste)
 		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.now().Add(timeout),
@@ -183,7 +183,7 @@ func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint str
 	if u, err := url.Parse(authEndpoint); err == nil {
 		host = u.Host
 	}
-	if err := c.ia.open(ctx, startURL); err != nil {
+	if err := c.open(ctx, startURL); err != nil {
 		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
 		c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
 			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s):", c.displayName(), host)})
@@ -219,8 +219,8 @@ func (c *Client) exchangeCode(ctx context.Context, meta *Metadata, code secret.S
 		"code":         {code.Reveal()},
 		"redirect_uri": {redirectURI},
 	}
-	if r.pkce != nil {
-		grant.Set("code_verifier", r.pkce.verifier.Reveal())
+	if !r.verifier.IsZero() {
+		grant.Set("code_verifier", r.verifier.Reveal())
 	}
 	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
 	if err != nil {

@@ -2,35 +2,35 @@
 // discovery (OIDC, with RFC 8414 as fallback), the machine grants
 // (client_credentials, RFC 7523 jwt_bearer, RFC 8693 token_exchange), the
 // interactive grants (authorization code with PKCE through a loopback
-// redirect, RFC 8628 device code) with id_token verification, the refresh
-// grant, and the subject-token sources the federated grants read. Clients
-// authenticate with a secret, as public clients, or with client assertions
-// (private_key_jwt: signed with a key file, or a federated token from a
-// source). Every token request goes through golang.org/x/oauth2
-// (tokenRequest), and every failed request through one classifier
-// (classify). Every request has a deadline, no redirect is ever followed,
+// redirect, RFC 8628 device code) with id_token verification (go-oidc),
+// the refresh grant, and the subject-token sources the federated grants
+// read. Clients authenticate with a secret, as public clients, or with
+// client assertions (private_key_jwt: signed with a key file, or a
+// federated token from a source). Every token request goes through
+// golang.org/x/oauth2 (tokenRequest), every other request through send,
+// and every failed request through one classifier (classify). Every request has a deadline, no redirect is ever followed,
 // response bodies are read with a bound, and errors carry the OAuth error
 // code and a classification (tokens.ErrInvalidGrant, ErrInvalidClient,
 // ErrTransient) but never a secret.
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 
-	"golang.org/x/oauth2"
-
+	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -49,8 +49,17 @@ type Client struct {
 	metaAt  time.Time
 	metaTTL time.Duration
 
-	ia        *interaction  // the interactive grants' prompt, browser, sleep, JWKS
 	assertion *assertionKey // private_key_jwt with clientAssertionKeyFile
+
+	// What the interactive grants need besides HTTP (Options).
+	prompt   func(Prompt)
+	stderr   io.Writer
+	stderrMu sync.Mutex
+	open     func(ctx context.Context, url string) error
+	sleep    func(ctx context.Context, d time.Duration) error
+
+	keysMu sync.Mutex
+	keys   *keySet // the id_token keys (keysFor)
 }
 
 // Options tune a Client; zero values give production defaults.
@@ -102,11 +111,16 @@ func New(p config.Provider, o Options) (*Client, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	if o.MetadataTTL <= 0 {
-		o.MetadataTTL = time.Hour
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
 	}
-	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv, metaTTL: o.MetadataTTL,
-		ia: newInteraction(o), assertion: assertion}, nil
+	stderr := cmp.Or(o.Stderr, io.Writer(os.Stderr))
+	if o.OpenBrowser == nil {
+		o.OpenBrowser = browser.Opener{Getenv: o.Getenv, Stderr: stderr}.Open
+	}
+	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv,
+		metaTTL: cmp.Or(max(o.MetadataTTL, 0), time.Hour), assertion: assertion,
+		prompt: o.Prompt, stderr: stderr, open: o.OpenBrowser, sleep: o.Sleep}, nil
 }
 
 // HTTPClient is the client's HTTP client (shared with model discovery).
@@ -136,28 +150,20 @@ func NewHTTPClient(p config.Provider) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	timeout := p.HTTPTimeout
-	if timeout <= 0 {
-		timeout = config.DefaultHTTPTimeout
-	}
 	return &http.Client{
 		Transport: tr,
-		Timeout:   timeout,
+		Timeout:   cmp.Or(p.HTTPTimeout, config.DefaultHTTPTimeout),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}, nil
 }
 
-func (c *Client) ctx(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c.http)
-}
-
 // Acquire implements tokens.Grant.
 func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
 	switch c.p.Flow {
 	case config.ClientCredentials:
-		return c.clientCredentials(ctx)
+		return c.machineGrant(ctx, "client_credentials token request", url.Values{"grant_type": {"client_credentials"}})
 	case config.JWTBearer:
 		return c.jwtBearer(ctx)
 	case config.TokenExchange:
@@ -169,5 +175,3 @@ func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
 	}
 	return tokens.Token{}, fmt.Errorf("provider %q: unknown authFlow %q", c.p.ID, c.p.Flow)
 }
-
-var errNoEndpoint = errors.New("no endpoint")

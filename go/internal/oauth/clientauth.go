@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 
 	"golang.org/x/oauth2"
 
@@ -28,15 +29,8 @@ func (c *Client) authStyle(meta *Metadata) oauth2.AuthStyle {
 	if meta == nil || len(meta.TokenEndpointAuthMethods) == 0 {
 		return oauth2.AuthStyleInHeader
 	}
-	for _, m := range meta.TokenEndpointAuthMethods {
-		if m == config.AuthMethodBasic {
-			return oauth2.AuthStyleInHeader
-		}
-	}
-	for _, m := range meta.TokenEndpointAuthMethods {
-		if m == config.AuthMethodPost {
-			return oauth2.AuthStyleInParams
-		}
+	if !slices.Contains(meta.TokenEndpointAuthMethods, config.AuthMethodBasic) && slices.Contains(meta.TokenEndpointAuthMethods, config.AuthMethodPost) {
+		return oauth2.AuthStyleInParams
 	}
 	return oauth2.AuthStyleInHeader
 }
@@ -78,5 +72,5 @@ func (c *Client) clientAssertion(ctx context.Context, meta *Metadata) (secret.St
 	if src == nil {
 		return secret.String{}, fmt.Errorf("provider %q: clientAuthMethod private_key_jwt needs clientAssertionKeyFile or clientAssertionSource", c.p.ID)
 	}
-	return c.readSource(ctx, fmt.Sprintf("provider %q: clientAssertionSource (%s)", c.p.ID, src.Type), src)
+	return c.readSource(ctx, "clientAssertionSource", src)
 }

@@ -74,13 +74,13 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 		return deviceAuth{}, fail("has no usable user_code")
 	}
 	d := deviceAuth{deviceCode: secret.New(r.DeviceCode), userCode: code, interval: defaultDeviceInterval}
-	if u, ok := safeDisplayURL(r.VerificationURIComplete); ok {
-		d.uri, d.complete = u, true
-	} else if u, ok := safeDisplayURL(r.VerificationURI); ok {
-		d.uri = u
-	} else if u, ok := safeDisplayURL(r.VerificationURL); ok {
-		d.uri = u
-	} else {
+	for i, u := range []string{r.VerificationURIComplete, r.VerificationURI, r.VerificationURL} {
+		if safeDisplayURL(u) {
+			d.uri, d.complete = u, i == 0
+			break
+		}
+	}
+	if d.uri == "" {
 		return deviceAuth{}, fail("has no usable verification_uri (an http or https URL)")
 	}
 	life := c.loginTimeout()
@@ -104,23 +104,9 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no device_authorization_endpoint; set deviceAuthorizationEndpoint in the oauth2 block", c.p.ID)
 	}
 	form := url.Values{}
-	c.setAuthorizationParams(form)
-	if len(c.p.Scopes) > 0 {
-		form.Set("scope", strings.Join(c.p.Scopes, " "))
-	}
-	for _, res := range c.p.Resources {
-		form.Add("resource", res)
-	}
-	var verifier *pkce
-	if c.p.PKCE { // Keycloak requires these when the client enforces PKCE
-		p, err := newPKCE()
-		if err != nil {
-			return tokens.Token{}, fmt.Errorf("provider %q: %w", c.p.ID, err)
-		}
-		verifier = &p
-		form.Set("code_challenge", p.challenge)
-		form.Set("code_challenge_method", "S256")
-	}
+	c.setGrantParams(form, c.p.AuthorizationParams)
+	verifier := c.pkceVerifier()
+	setChallenge(form, verifier) // Keycloak requires it when the client enforces PKCE
 	const op = "device authorization request"
 	body, err := c.postForm(ctx, op, meta.DeviceAuthorizationEndpoint, meta, form)
 	if err != nil {
@@ -139,11 +125,10 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	c.show(Prompt{Kind: PromptDeviceCode, Message: msg, URL: d.uri, UserCode: d.userCode, ExpiresAt: d.expiresAt})
 
 	t, err := c.pollDevice(ctx, meta, d, verifier)
-	if err != nil {
-		c.log.Warn("login failed", "flow", "device_code", "err", err)
-		return tokens.Token{}, err
+	if err == nil {
+		t, err = c.finishLogin(ctx, meta, t, secret.String{})
 	}
-	if t, err = c.finishLogin(ctx, meta, t, secret.String{}); err != nil {
+	if err != nil {
 		c.log.Warn("login failed", "flow", "device_code", "err", err)
 		return tokens.Token{}, err
 	}
@@ -154,11 +139,11 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 // pollDevice polls the token endpoint until the user acts or the code
 // expires. A transport error, 429 or 5xx backs off exponentially (capped)
 // and goes on; only the server's answer or the expiry ends the flow.
-func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, verifier *pkce) (tokens.Token, error) {
+func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, verifier secret.String) (tokens.Token, error) {
 	const op = "device_code token request"
 	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
-	if verifier != nil {
-		grant.Set("code_verifier", verifier.verifier.Reveal())
+	if !verifier.IsZero() {
+		grant.Set("code_verifier", verifier.Reveal())
 	}
 	interval := d.interval
 	var backoff time.Duration // > 0 while the server is unreachable or failing
@@ -171,7 +156,7 @@ func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, v
 		if remaining <= 0 {
 			return tokens.Token{}, c.deviceExpired()
 		}
-		if err := c.ia.sleep(ctx, min(wait, remaining)); err != nil {
+		if err := c.sleep(ctx, min(wait, remaining)); err != nil {
 			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, err)
 		}
 		t, err := c.tokenRequest(ctx, op, meta, grant)

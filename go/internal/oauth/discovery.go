@@ -1,18 +1,19 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
-	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
 // maxMetadata bounds a discovery document.
@@ -50,14 +51,7 @@ func (c *Client) needsDiscovery() bool {
 	return false
 }
 
-func hasOpenID(scopes []string) bool {
-	for _, s := range scopes {
-		if s == "openid" {
-			return true
-		}
-	}
-	return false
-}
+func hasOpenID(scopes []string) bool { return slices.Contains(scopes, "openid") }
 
 // Metadata returns the server metadata, discovered at most once per TTL.
 func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
@@ -75,20 +69,13 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 		m = d
 		m.Discovered = true
 	}
-	e := c.p.Endpoints
-	override := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	override(&m.AuthorizationEndpoint, e.Authorization)
-	override(&m.TokenEndpoint, e.Token)
-	override(&m.DeviceAuthorizationEndpoint, e.DeviceAuthorization)
-	override(&m.JWKSURI, e.JWKS)
-	override(&m.RevocationEndpoint, e.Revocation)
-	if m.Issuer == "" {
-		m.Issuer = c.p.Issuer
-	}
+	e := c.p.Endpoints // the configured endpoints override the discovered ones
+	m.AuthorizationEndpoint = cmp.Or(e.Authorization, m.AuthorizationEndpoint)
+	m.TokenEndpoint = cmp.Or(e.Token, m.TokenEndpoint)
+	m.DeviceAuthorizationEndpoint = cmp.Or(e.DeviceAuthorization, m.DeviceAuthorizationEndpoint)
+	m.JWKSURI = cmp.Or(e.JWKS, m.JWKSURI)
+	m.RevocationEndpoint = cmp.Or(e.Revocation, m.RevocationEndpoint)
+	m.Issuer = cmp.Or(m.Issuer, c.p.Issuer)
 	for name, u := range map[string]string{
 		"authorization_endpoint": m.AuthorizationEndpoint, "token_endpoint": m.TokenEndpoint,
 		"device_authorization_endpoint": m.DeviceAuthorizationEndpoint, "jwks_uri": m.JWKSURI,
@@ -129,7 +116,7 @@ func (c *Client) discover(ctx context.Context) (*Metadata, error) {
 	}
 	var firstErr error
 	for _, u := range urls {
-		m, status, err := c.fetchMetadata(ctx, u)
+		m, err := c.fetchMetadata(ctx, u)
 		if err == nil {
 			if !sameIssuer(m.Issuer, c.p.Issuer) {
 				return nil, fmt.Errorf("provider %q: the server at %s says its issuer is %q, but the configuration says %q; they must match (this protects against mixing up identity providers)",
@@ -141,7 +128,8 @@ func (c *Client) discover(ctx context.Context) (*Metadata, error) {
 			firstErr = err
 		}
 		// Only a missing document sends us to the next location.
-		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusBadRequest {
+		var e *Error
+		if !errors.As(err, &e) || (e.Status != http.StatusNotFound && e.Status != http.StatusMethodNotAllowed && e.Status != http.StatusBadRequest) {
 			return nil, err
 		}
 	}
@@ -152,37 +140,21 @@ func sameIssuer(a, b string) bool {
 	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
-func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, int, error) {
+func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, error) {
 	op := "discovery at " + redact.URL(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, err)
+		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, err)
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	body, err := c.send(req, op, maxMetadata, nil)
 	if err != nil {
-		return nil, 0, &Error{ProviderID: c.p.ID, Op: op, cause: transportError(err), kind: tokens.ErrTransient}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
-	if err != nil {
-		return nil, resp.StatusCode, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode, cause: err, kind: tokens.ErrTransient}
-	}
-	if resp.StatusCode != http.StatusOK {
-		e := &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode, Description: "response: " + redact.Text(string(body), 200)}
-		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
-			e.kind = tokens.ErrTransient
-		}
-		return nil, resp.StatusCode, e
-	}
-	if len(body) > maxMetadata {
-		return nil, resp.StatusCode, fmt.Errorf("provider %q: %s: document larger than %d bytes", c.p.ID, op, maxMetadata)
+		return nil, err
 	}
 	var m Metadata
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, resp.StatusCode, fmt.Errorf("provider %q: %s: not a JSON metadata document: %s", c.p.ID, op, redact.Text(err.Error(), 120))
+		return nil, fmt.Errorf("provider %q: %s: not a JSON metadata document: %s", c.p.ID, op, redact.Text(err.Error(), 120))
 	}
-	return &m, resp.StatusCode, nil
+	return &m, nil
 }
 
 // checkEndpoint applies the provider's HTTPS rule to a discovered URL.

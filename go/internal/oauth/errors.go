@@ -127,9 +127,6 @@ func isURLError(err error) bool {
 }
 
 func isTransient(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
 	var ne net.Error
-	return errors.As(err, &ne) || isURLError(err)
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || isURLError(err)
 }

@@ -7,6 +7,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -236,7 +238,8 @@ func s256Plain(v string) string {
 	if v == "" {
 		return ""
 	}
-	return s256(secret.New(v))
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -83,12 +84,12 @@ func TestHugeAndDeepDocumentsAreRefused(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, deep)
 		}, map[string]string{"discovery": "not a JSON metadata document", "code exchange": "cannot parse json",
-			"client_credentials": "cannot parse json", "jwks": "not a JWK set"}},
+			"client_credentials": "cannot parse json", "jwks": "failed to decode keys"}},
 		{"not UTF-8", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, "{\"issuer\":\"\xff\xfe\",\"keys\":\"\xc3\x28\",\"access_token\":\"\xff\"}")
 		}, map[string]string{"discovery": "says its issuer is", "code exchange": "outside printable ASCII",
-			"client_credentials": "outside printable ASCII", "jwks": "not a JWK set"}},
+			"client_credentials": "outside printable ASCII", "jwks": "failed to decode keys"}},
 	}
 	endpoints := []struct {
 		name string
@@ -101,7 +102,11 @@ func TestHugeAndDeepDocumentsAreRefused(t *testing.T) {
 			return err
 		}},
 		{"client_credentials", func(c *Client, _ string) error { _, err := c.Acquire(testCtx(t)); return err }},
-		{"jwks", func(c *Client, base string) error { _, err := c.fetchJWKS(testCtx(t), base+"/jwks"); return err }},
+		{"jwks", func(c *Client, base string) error {
+			raw := newSigningKey(t, "k1", jose.ES256, nil).sign(t, map[string]any{"iss": base, "aud": "cli", "sub": "a"})
+			_, err := c.verifyIDToken(testCtx(t), &Metadata{Issuer: base, JWKSURI: base + "/jwks"}, secret.New(raw), secret.String{})
+			return err
+		}},
 	}
 	for _, b := range bodies {
 		for _, ep := range endpoints {

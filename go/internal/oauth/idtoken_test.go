@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
 const idIssuer = "https://idp.test"
@@ -148,6 +151,15 @@ func TestVerifyIDToken(t *testing.T) {
 			token: func(t *testing.T) string {
 				return ecKey.sign(t, with(func(c map[string]any) { c["exp"] = now.Add(-2 * time.Minute).Unix() }))
 			}},
+		{name: "nbf within leeway", nonce: "n-123", token: func(t *testing.T) string {
+			return ecKey.sign(t, with(func(c map[string]any) { c["nbf"] = now.Add(30 * time.Second).Unix() }))
+		}},
+		{name: "not valid yet", nonce: "n-123", wantErr: "not valid yet (nbf)", token: func(t *testing.T) string {
+			return ecKey.sign(t, with(func(c map[string]any) { c["nbf"] = now.Add(2 * time.Minute).Unix() }))
+		}},
+		{name: "issued in the future", nonce: "n-123", wantErr: "issued in the future (iat)", token: func(t *testing.T) string {
+			return ecKey.sign(t, with(func(c map[string]any) { c["iat"] = now.Add(2 * time.Minute).Unix() }))
+		}},
 		{name: "no exp", nonce: "n-123", wantErr: "no exp",
 			token: func(t *testing.T) string { return ecKey.sign(t, with(func(c map[string]any) { delete(c, "exp") })) }},
 		{name: "no sub", nonce: "n-123", wantErr: "no sub",
@@ -240,4 +252,31 @@ func TestRefreshWithoutIDTokenIsAccepted(t *testing.T) {
 	assert.Equal(t, "new-at", got.AccessToken.Reveal())
 	assert.True(t, got.IDToken.IsZero())
 	assert.Equal(t, "old-rt", got.RefreshToken.Reveal(), "the old refresh token is kept")
+}
+
+// TestIDTokenKeySetFailureIsClassified: a key set the server cannot serve
+// now is a failed request like any other (a 503 is temporary), not a bad
+// id_token.
+func TestIDTokenKeySetFailureIsClassified(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		transient bool
+	}{
+		{name: "503", status: http.StatusServiceUnavailable, transient: true},
+		{name: "404", status: http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tt.status) }))
+			t.Cleanup(srv.Close)
+			c, err := New(config.Provider{ID: "acme", Issuer: idIssuer, ClientID: testClient}, Options{Log: discardLogger()})
+			require.NoError(t, err)
+			k := newSigningKey(t, "k", jose.ES256, nil)
+			raw := k.sign(t, map[string]any{"iss": idIssuer, "aud": testClient, "sub": "a", "exp": time.Now().Add(time.Hour).Unix()})
+			_, err = c.verifyIDToken(testCtx(t), &Metadata{Issuer: idIssuer, JWKSURI: srv.URL + "/jwks"}, secret.New(raw), secret.String{})
+			require.ErrorContains(t, err, fmt.Sprintf("JWKS request to %s/jwks failed: HTTP %d", srv.URL, tt.status))
+			assert.Equal(t, tt.transient, errors.Is(err, tokens.ErrTransient))
+		})
+	}
 }

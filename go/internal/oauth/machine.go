@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
@@ -16,10 +15,6 @@ const (
 	GrantJWTBearer     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
-
-func (c *Client) clientCredentials(ctx context.Context) (tokens.Token, error) {
-	return c.machineGrant(ctx, "client_credentials token request", url.Values{"grant_type": {"client_credentials"}})
-}
 
 func (c *Client) jwtBearer(ctx context.Context) (tokens.Token, error) {
 	assertion, err := c.SubjectToken(ctx)
@@ -59,15 +54,7 @@ func (c *Client) machineGrant(ctx context.Context, op string, grant url.Values) 
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	if len(c.p.Scopes) > 0 {
-		grant.Set("scope", strings.Join(c.p.Scopes, " "))
-	}
-	for _, r := range c.p.Resources {
-		grant.Add("resource", r)
-	}
-	if c.p.Audience != "" {
-		grant.Set("audience", c.p.Audience)
-	}
+	c.setGrantParams(grant, nil)
 	return c.tokenRequest(ctx, op, meta, grant)
 }
 

@@ -1,17 +1,14 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
-
-	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 )
 
 // Prompt kinds.
@@ -37,32 +34,6 @@ type Prompt struct {
 	URL        string
 	UserCode   string    // device_code only
 	ExpiresAt  time.Time // when the login stops waiting
-}
-
-// interaction holds what the interactive grants need besides HTTP.
-type interaction struct {
-	prompt func(Prompt)
-	stderr io.Writer
-	open   func(ctx context.Context, url string) error
-	sleep  func(ctx context.Context, d time.Duration) error
-
-	stderrMu sync.Mutex
-	jwks     jwksCache
-}
-
-func newInteraction(o Options) *interaction {
-	ia := &interaction{prompt: o.Prompt, stderr: o.Stderr, open: o.OpenBrowser, sleep: o.Sleep}
-	if ia.stderr == nil {
-		ia.stderr = os.Stderr
-	}
-	if ia.open == nil {
-		op := browser.Opener{Getenv: o.Getenv, Stderr: ia.stderr}
-		ia.open = op.Open
-	}
-	if ia.sleep == nil {
-		ia.sleep = sleepCtx
-	}
-	return ia
 }
 
 // sleepCtx waits d or until ctx ends.
@@ -98,34 +69,26 @@ func (p Prompt) Text() string {
 // reaches the user's terminal when the command line runs there.
 func (c *Client) show(p Prompt) {
 	p.ProviderID = c.p.ID
-	if c.ia.prompt != nil {
-		c.ia.prompt(p)
+	if c.prompt != nil {
+		c.prompt(p)
 		return
 	}
-	c.ia.stderrMu.Lock()
-	defer c.ia.stderrMu.Unlock()
-	_, _ = io.WriteString(c.ia.stderr, "\n[opencode-oauth2] "+c.p.ID+": "+p.Text()+"\n\n")
+	c.stderrMu.Lock()
+	defer c.stderrMu.Unlock()
+	_, _ = io.WriteString(c.stderr, "\n[opencode-oauth2] "+c.p.ID+": "+p.Text()+"\n\n")
 }
 
 // displayName is how the user knows the provider.
-func (c *Client) displayName() string {
-	if c.p.Name != "" {
-		return c.p.Name
-	}
-	return c.p.ID
-}
+func (c *Client) displayName() string { return cmp.Or(c.p.Name, c.p.ID) }
 
 // safeDisplayURL accepts an http(s) URL from the server for display in a
 // terminal or a UI: no control characters (escape sequences), bounded.
-func safeDisplayURL(raw string) (string, bool) {
+func safeDisplayURL(raw string) bool {
 	if raw == "" || len(raw) > 2048 || !printable(raw) || strings.ContainsAny(raw, " \"'<>`\\") {
-		return "", false
+		return false
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return "", false
-	}
-	return raw, true
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
 
 func printable(s string) bool {

@@ -1,19 +1,17 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
-	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
@@ -28,11 +26,12 @@ func (c *Client) SubjectToken(ctx context.Context) (secret.String, error) {
 	if src == nil {
 		return secret.String{}, fmt.Errorf("provider %q: authFlow %s needs subjectTokenSource", c.p.ID, c.p.Flow)
 	}
-	return c.readSource(ctx, fmt.Sprintf("provider %q: subjectTokenSource (%s)", c.p.ID, src.Type), src)
+	return c.readSource(ctx, "subjectTokenSource", src)
 }
 
-// readSource reads a token from src; label starts every error.
-func (c *Client) readSource(ctx context.Context, label string, src *config.SubjectTokenSource) (secret.String, error) {
+// readSource reads a token from src, the provider's setting named name.
+func (c *Client) readSource(ctx context.Context, name string, src *config.SubjectTokenSource) (secret.String, error) {
+	label := fmt.Sprintf("provider %q: %s (%s)", c.p.ID, name, src.Type)
 	switch src.Type {
 	case config.SourceEnv:
 		v := strings.TrimSpace(c.env(src.Var))
@@ -47,7 +46,7 @@ func (c *Client) readSource(ctx context.Context, label string, src *config.Subje
 		}
 		return readTokenFile(label, path)
 	case config.SourceGitHubActions:
-		return c.githubActionsToken(ctx, label, src.Audience)
+		return c.githubActionsToken(ctx, label, fmt.Sprintf("%s (%s): OIDC token request", name, src.Type), src.Audience)
 	}
 	return secret.String{}, fmt.Errorf("%s: unknown source type", label)
 }
@@ -68,7 +67,7 @@ func readTokenFile(label, path string) (secret.String, error) {
 }
 
 // githubActionsToken asks the GitHub Actions runtime for an OIDC token.
-func (c *Client) githubActionsToken(ctx context.Context, label, audience string) (secret.String, error) {
+func (c *Client) githubActionsToken(ctx context.Context, label, op, audience string) (secret.String, error) {
 	reqURL := strings.TrimSpace(c.env("ACTIONS_ID_TOKEN_REQUEST_URL"))
 	reqToken := strings.TrimSpace(c.env("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
 	if reqURL == "" || reqToken == "" {
@@ -81,26 +80,16 @@ func (c *Client) githubActionsToken(ctx context.Context, label, audience string)
 	q := u.Query()
 	q.Set("audience", audience)
 	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout())
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.p.HTTPTimeout, config.DefaultHTTPTimeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return secret.String{}, fmt.Errorf("%s: %w", label, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+reqToken)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	body, err := c.send(req, op, maxSubjectToken, []string{reqToken})
 	if err != nil {
-		return secret.String{}, fmt.Errorf("%s: OIDC token request: %w", label, transportError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSubjectToken))
-	if err != nil {
-		return secret.String{}, fmt.Errorf("%s: OIDC token response: %w", label, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		c.log.Warn("GitHub Actions OIDC token request failed", "status", resp.StatusCode, "body", redact.Text(string(body), 300))
-		return secret.String{}, fmt.Errorf("%s: OIDC token request failed (HTTP %d)", label, resp.StatusCode)
+		return secret.String{}, err
 	}
 	var payload struct {
 		Value string `json:"value"`
@@ -109,11 +98,4 @@ func (c *Client) githubActionsToken(ctx context.Context, label, audience string)
 		return secret.String{}, fmt.Errorf("%s: the response has no `value` field", label)
 	}
 	return secret.New(payload.Value), nil
-}
-
-func (c *Client) timeout() time.Duration {
-	if c.p.HTTPTimeout > 0 {
-		return c.p.HTTPTimeout
-	}
-	return config.DefaultHTTPTimeout
 }

@@ -49,10 +49,13 @@ func (c *Client) requestSecrets(form url.Values) []string {
 // request and parses the answer. x/oauth2's clientcredentials.Config is
 // used because it is the entry point that takes any grant_type and any
 // parameters (EndpointParams); oauth2.Config.Exchange always sends `code`,
-// its refresh takes no extra parameters, and its device polling (which
-// takes some, as AuthCodeOptions) loops on its own, where this client
-// paces the polls itself (slow_down, transient failures) and signs a fresh
-// client assertion for every request. The auth style is always given,
+// and its refresh takes no extra parameters. Its device flow does take
+// extra parameters (AuthCodeOptions on DeviceAuth and DeviceAccessToken),
+// but DeviceAuth sends no client authentication (no secret, no assertion)
+// and reads expires_in on its own clock, and DeviceAccessToken polls on
+// its own timer with the same parameters throughout, where this client
+// paces the polls itself (slow_down, transient failures with backoff) and
+// signs a fresh client assertion for every request. The auth style is always given,
 // so x/oauth2 never probes (retries a failed request the other way).
 func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, grant url.Values) (tokens.Token, error) {
 	form, err := c.authenticated(ctx, meta, grant)
@@ -72,7 +75,7 @@ func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, gr
 		AuthStyle:      c.authStyle(meta),
 	}
 	c.log.Debug("token request", "grant", op, "token_endpoint", redact.URL(meta.TokenEndpoint))
-	t, err := cfg.Token(c.ctx(ctx))
+	t, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
 	if err != nil {
 		return tokens.Token{}, c.classify(op, err, c.requestSecrets(form))
 	}
@@ -140,10 +143,10 @@ func checkTokenText(accessToken, tokenType string) string {
 	return ""
 }
 
-// postForm POSTs form with the client's authentication to an endpoint that
-// x/oauth2 does not serve (device authorization, revocation) and returns
-// the bounded body of a 200 answer; any other answer is an error from
-// classify, like a token endpoint's.
+// postForm POSTs form with the client's authentication to the device
+// authorization or revocation endpoint (see tokenRequest for why not
+// x/oauth2's DeviceAuth; it has no revocation) and returns
+// the body of a 200 answer (send).
 func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metadata, form url.Values) ([]byte, error) {
 	form, err := c.authenticated(ctx, meta, form)
 	if err != nil {
@@ -162,25 +165,34 @@ func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metada
 		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, transportError(err))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
 	if basic {
 		req.SetBasicAuth(url.QueryEscape(c.p.ClientID), url.QueryEscape(c.p.ClientSecret.Reveal()))
 	}
+	return c.send(req, op, maxResponse, secrets)
+}
+
+// send is the one way to an endpoint x/oauth2 is not used for (discovery,
+// JWKS, device authorization, revocation, the GitHub Actions token): it
+// sends req with the client's HTTP client and returns the body of a 200
+// answer, read with a bound of limit bytes. No answer, an unreadable or
+// oversized one, or another status is an *Error (classify), with secrets
+// masked in whatever text of the server's it keeps.
+func (c *Client) send(req *http.Request, op string, limit int64, secrets []string) ([]byte, error) {
+	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.classify(op, err, secrets)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	switch {
+	case err != nil:
 		return nil, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode, cause: err, kind: tokens.ErrTransient}
-	}
-	if len(body) > maxResponse {
-		return nil, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode,
-			Description: fmt.Sprintf("response larger than %d bytes", maxResponse)}
-	}
-	if resp.StatusCode != http.StatusOK {
+	case resp.StatusCode != http.StatusOK:
 		return nil, c.classify(op, answerError(resp, body), secrets)
+	case int64(len(body)) > limit:
+		return nil, &Error{ProviderID: c.p.ID, Op: op, Status: resp.StatusCode,
+			Description: fmt.Sprintf("response larger than %d bytes", limit)}
 	}
 	return body, nil
 }
