@@ -61,9 +61,9 @@ func (d *providerDoctor) skipToken(why string) {
 }
 
 func (d *providerDoctor) run(ctx context.Context) {
-	cfg := d.p.Config()
+	cfg := d.p.Config
 	d.add("settings", statusOK, fmt.Sprintf("%s flow, issuer %s, client %q", cfg.Flow, redact.URL(cfg.Issuer), cfg.ClientID), "")
-	switch where := d.p.Storage(); {
+	switch where := d.p.Entry.Storage(); {
 	case cfg.TokenStorage == config.StorageAuto && where == "file":
 		d.add("token storage", statusWarn, "tokenStorage is auto, but no keychain answers: tokens are kept in the cache file",
 			"start and unlock a keychain (on Linux a Secret Service such as gnome-keyring), or set tokenStorage to \"file\" to say so")
@@ -120,7 +120,7 @@ func (d *providerDoctor) do(ctx context.Context, method, u string) (resp *http.R
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	sent = time.Now()
-	resp, err = d.p.OAuth().HTTPClient().Do(req)
+	resp, err = d.p.OAuth.HTTPClient().Do(req)
 	got = time.Now()
 	if err != nil {
 		return nil, nil, sent, got, transportCause(err)
@@ -144,7 +144,7 @@ func transportCause(err error) error {
 // answers, that it names the configured issuer, and its clock. It reports
 // whether the server could be reached at all.
 func (d *providerDoctor) discovery(ctx context.Context) bool {
-	cfg := d.p.Config()
+	cfg := d.p.Config
 	tried := []string{}
 	var first *http.Response
 	var sent0, got0 time.Time
@@ -224,7 +224,7 @@ func (d *providerDoctor) clock(date string, sent, got time.Time) {
 func (d *providerDoctor) metadata(ctx context.Context) (*oauth.Metadata, bool) {
 	mctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
 	defer cancel()
-	meta, err := d.p.OAuth().Metadata(mctx)
+	meta, err := d.p.OAuth.Metadata(mctx)
 	if err != nil {
 		if d.issuerMismatch {
 			d.add("endpoints", statusSkip, "the issuer does not match", "")
@@ -249,7 +249,7 @@ func (d *providerDoctor) metadata(ctx context.Context) (*oauth.Metadata, bool) {
 
 // flowNeeds checks what the configured flow needs from the server.
 func (d *providerDoctor) flowNeeds(meta *oauth.Metadata) {
-	cfg := d.p.Config()
+	cfg := d.p.Config
 	ok := true
 	fail := func(detail, fix string) {
 		ok = false
@@ -287,7 +287,7 @@ func (d *providerDoctor) flowNeeds(meta *oauth.Metadata) {
 
 // redirectPort checks that a fixed redirect port is free.
 func (d *providerDoctor) redirectPort() {
-	cfg := d.p.Config()
+	cfg := d.p.Config
 	if cfg.Flow != config.AuthorizationCode {
 		return
 	}
@@ -307,7 +307,7 @@ func (d *providerDoctor) redirectPort() {
 
 // endpoints checks that the endpoints the flow uses answer at all.
 func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
-	cfg := d.p.Config()
+	cfg := d.p.Config
 	// Each endpoint is probed the way it is used: the token, device
 	// authorization and revocation endpoints only serve POST requests, so
 	// they get an empty form POST, and any answer but a 5xx (typically 400
@@ -362,7 +362,7 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 
 // token gets a token the way OpenCode does at start-up: without prompting.
 func (d *providerDoctor) token(ctx context.Context) (tokens.Token, bool) {
-	cfg := d.p.Config()
+	cfg := d.p.Config
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	tok, err := d.p.Token(tctx, tokens.NoLogin)
@@ -388,7 +388,7 @@ func (d *providerDoctor) token(ctx context.Context) (tokens.Token, bool) {
 
 // gateway calls the gateway's models endpoint with the token.
 func (d *providerDoctor) gateway(ctx context.Context, tok tokens.Token) {
-	cfg := d.p.Config()
+	cfg := d.p.Config
 	u, err := models.URL(cfg.BaseURL, cfg.ModelsURL)
 	if err != nil {
 		d.add("gateway", statusFail, err.Error(), "set baseURL (or modelsURL) to the gateway's http(s) URL").Config = true
@@ -396,7 +396,7 @@ func (d *providerDoctor) gateway(ctx context.Context, tok tokens.Token) {
 	}
 	gctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
 	defer cancel()
-	list, err := models.Fetcher{Client: d.p.OAuth().HTTPClient()}.Fetch(gctx, u, d.p.Config().HeaderName(), secret.New(d.p.Config().HeaderValue(tok.TokenType, tok.AccessToken.Reveal())))
+	list, err := models.Fetcher{Client: d.p.OAuth.HTTPClient()}.Fetch(gctx, u, d.p.Config.HeaderName(), secret.New(d.p.Config.HeaderValue(tok.TokenType, tok.AccessToken.Reveal())))
 	var he *models.HTTPError
 	switch {
 	case err == nil:

@@ -80,7 +80,7 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 		return err
 	}
 	defer s.Close()
-	cfg := p.Config()
+	cfg := p.Config
 	name := displayName(cfg)
 
 	if !cfg.Flow.Interactive() {
@@ -210,11 +210,11 @@ func pickProvider(c *cli, cf *commonFlags) (string, error) {
 	}
 	var list strings.Builder
 	for i, p := range ps {
-		fmt.Fprintf(&list, "  %d) %s — %s\n", i+1, displayName(p.Config()), p.Config().Flow)
+		fmt.Fprintf(&list, "  %d) %s — %s\n", i+1, displayName(p.Config), p.Config.Flow)
 	}
 	if !isTTY(c.stdin) || !isTTY(c.stderr) {
 		return "", failf(exitUsage, "name the provider to log in to, e.g. `%s`; the providers are:\n%s",
-			c.hint("login", ps[0].Config().ID), strings.TrimRight(list.String(), "\n"))
+			c.hint("login", ps[0].Config.ID), strings.TrimRight(list.String(), "\n"))
 	}
 	fmt.Fprintf(c.stderr, "Log in to which provider?\n%s", list.String())
 	def := ""
@@ -234,13 +234,13 @@ func pickProvider(c *cli, cf *commonFlags) (string, error) {
 	if convErr != nil || n < 1 || n > len(ps) {
 		// A typed id is fine too.
 		for _, p := range ps {
-			if p.Config().ID == line {
+			if p.Config.ID == line {
 				return line, nil
 			}
 		}
 		return "", failf(exitUsage, "%q is not one of the numbers 1 to %d", line, len(ps))
 	}
-	return ps[n-1].Config().ID, nil
+	return ps[n-1].Config.ID, nil
 }
 
 // checkDeviceSupport fails unless the server (or the config) has a device
@@ -301,12 +301,12 @@ func revokeReplaced(ctx context.Context, c *cli, p *engine.Provider, old, cur to
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err := p.OAuth().Revoke(rctx, old.RefreshToken, oauth.HintRefreshToken)
+	err := p.OAuth.Revoke(rctx, old.RefreshToken, oauth.HintRefreshToken)
 	switch {
 	case err == nil:
-		fmt.Fprintf(c.stderr, "Revoked the replaced refresh token at %s.\n", p.Config().Issuer)
+		fmt.Fprintf(c.stderr, "Revoked the replaced refresh token at %s.\n", p.Config.Issuer)
 	case errors.Is(err, oauth.ErrNoRevocationEndpoint):
-		fmt.Fprintf(c.stderr, "The replaced refresh token was not revoked: %s has no revocation endpoint; it stays valid until it expires.\n", p.Config().Issuer)
+		fmt.Fprintf(c.stderr, "The replaced refresh token was not revoked: %s has no revocation endpoint; it stays valid until it expires.\n", p.Config.Issuer)
 	default:
 		fmt.Fprintf(c.stderr, "warning: could not revoke the replaced refresh token: %s\n", networkText(err))
 	}

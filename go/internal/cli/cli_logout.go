@@ -70,7 +70,7 @@ func runLogout(ctx context.Context, c *cli, cf *commonFlags, o logoutOptions, ar
 // Provider.Logout), reporting on stderr. It is false when the tokens could
 // not be deleted or a revocation request failed.
 func logoutOne(ctx context.Context, c *cli, p *engine.Provider, localOnly bool) bool {
-	cfg := p.Config()
+	cfg := p.Config
 	name := displayName(cfg)
 	r, err := p.Logout(ctx, localOnly)
 	if err != nil {

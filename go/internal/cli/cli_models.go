@@ -49,22 +49,22 @@ func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, ar
 		return err
 	}
 	defer s.Close()
-	if o.refresh || len(p.Models()) == 0 {
+	if o.refresh || len(p.Catalog.Models()) == 0 {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		if err := p.Sync(ctx); err != nil {
-			return modelsError(c, p.Config(), err)
+			return modelsError(c, p.Config, err)
 		}
 	}
-	list := p.Models()
+	list := p.Catalog.Models()
 	if list == nil {
 		list = []models.Model{}
 	}
 	if o.json {
-		return writeJSON(c, modelsJSON{Provider: p.Config().ID, LastSyncAt: timePtr(p.State().LastSyncAt), Models: list})
+		return writeJSON(c, modelsJSON{Provider: p.Config.ID, LastSyncAt: timePtr(p.Entry.Load().LastSyncAt), Models: list})
 	}
 	if len(list) == 0 {
-		fmt.Fprintf(c.stderr, "The gateway of %s lists no models.\n", displayName(p.Config()))
+		fmt.Fprintf(c.stderr, "The gateway of %s lists no models.\n", displayName(p.Config))
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)

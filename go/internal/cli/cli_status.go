@@ -181,12 +181,12 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 }
 
 func statusOf(p *engine.Provider, now time.Time) providerStatus {
-	cfg := p.Config()
-	tok := p.Cached()
-	st := p.State()
+	cfg := p.Config
+	tok := p.Tokens.Cached()
+	st := p.Entry.Load()
 	out := providerStatus{
 		ID: cfg.ID, Name: cfg.Name, Flow: string(cfg.Flow), Issuer: cfg.Issuer, ClientID: cfg.ClientID,
-		Models: len(p.Models()), LastSyncAt: timePtr(st.LastSyncAt), LastError: st.LastError, CacheFile: p.CacheFile(), Storage: p.Storage(),
+		Models: len(p.Catalog.Models()), LastSyncAt: timePtr(st.LastSyncAt), LastError: st.LastError, CacheFile: p.Entry.Path(), Storage: p.Entry.Storage(),
 	}
 	if id, ok := identityOf(tok.IDToken); ok {
 		out.Identity = &identityJSON{identity: id}
@@ -196,7 +196,7 @@ func statusOf(p *engine.Provider, now time.Time) providerStatus {
 		ObtainedAt:   timePtr(tok.ObtainedAt),
 		ExpiresAt:    timePtr(tok.ExpiresAt),
 		Expired:      !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt),
-		Fresh:        p.Policy().Fresh(tok, now),
+		Fresh:        p.Tokens.Policy().Fresh(tok, now),
 		RefreshToken: !tok.RefreshToken.IsZero(),
 		Scope:        tok.Scope,
 	}

@@ -52,7 +52,7 @@ func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args
 	defer s.Close()
 	mode, timeout := tokens.NoLogin, 2*time.Minute
 	if o.login {
-		mode, timeout = tokens.AllowLogin, p.Config().LoginTimeout+time.Minute
+		mode, timeout = tokens.AllowLogin, p.Config.LoginTimeout+time.Minute
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -60,9 +60,9 @@ func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args
 	if err != nil {
 		code := tokenExitCode(err)
 		if code == exitLoginRequired {
-			return failf(code, "not logged in to %s%s: run `%s` (or pass --login)", displayName(p.Config()), because(err), c.hint("login", p.Config().ID))
+			return failf(code, "not logged in to %s%s: run `%s` (or pass --login)", displayName(p.Config), because(err), c.hint("login", p.Config.ID))
 		}
-		return withCode(code, explain("no access token for "+displayName(p.Config()), err))
+		return withCode(code, explain("no access token for "+displayName(p.Config), err))
 	}
 	// The only place the command line prints a secret: on stdout, on request.
 	if o.json {
@@ -74,7 +74,7 @@ func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args
 	}
 	value := tok.AccessToken.Reveal()
 	if o.header {
-		cfg := p.Config()
+		cfg := p.Config
 		value = cfg.HeaderName() + ": " + cfg.HeaderValue(tok.TokenType, tok.AccessToken.Reveal())
 	}
 	_, err = fmt.Fprintln(c.stdout, value)

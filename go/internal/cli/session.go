@@ -72,7 +72,7 @@ func (s *session) Close() { _ = s.eng.Shutdown(context.Background()) }
 func (s *session) managedIDs() []string {
 	var ids []string
 	for _, p := range s.eng.Providers(s.res.Providers) {
-		ids = append(ids, p.Config().ID)
+		ids = append(ids, p.Config.ID)
 	}
 	return ids
 }

@@ -35,7 +35,7 @@ func TestInjectedClock(t *testing.T) {
 	require.Equal(t, []string{"gw"}, res.Managed, "%v", res.Problems)
 	p, ok := eng.Provider("gw")
 	require.True(t, ok)
-	assert.Equal(t, start, p.State().LastSyncAt.UTC(), "the start-up sync is dated by the injected clock")
+	assert.Equal(t, start, p.Entry.Load().LastSyncAt.UTC(), "the start-up sync is dated by the injected clock")
 
 	tests := []struct {
 		name      string
@@ -54,7 +54,7 @@ func TestInjectedClock(t *testing.T) {
 			assert.Equal(t, tc.wantToken, h.Headers["Authorization"])
 			assert.Equal(t, now().Add(5*time.Minute).UnixMilli(), h.CacheUntil, "cached for 5 minutes of the injected clock")
 			require.NoError(t, p.Sync(ctx))
-			assert.Equal(t, now(), p.State().LastSyncAt.UTC(), "the sync is dated by the injected clock")
+			assert.Equal(t, now(), p.Entry.Load().LastSyncAt.UTC(), "the sync is dated by the injected clock")
 		})
 	}
 }

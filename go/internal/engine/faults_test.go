@@ -251,7 +251,7 @@ func runFault(t *testing.T, flow, warning string, fault int32, expired bool) {
 	p, ok := eng.Provider("gw")
 	require.True(t, ok)
 	require.Error(t, p.Sync(ctx))
-	assert.Equal(t, []string{"cached-model"}, modelIDs(p.Models()))
+	assert.Equal(t, []string{"cached-model"}, modelIDs(p.Catalog.Models()))
 	assert.Contains(t, logs.String(), "model sync failed")
 
 	// Never a login from a failure: no prompt, no authorization request.
@@ -264,7 +264,7 @@ func runFault(t *testing.T, flow, warning string, fault int32, expired bool) {
 	// The server recovers: the next sync and request get new ones.
 	idp.fault.Store(faultNone)
 	require.NoError(t, p.Sync(ctx))
-	assert.Equal(t, []string{"fresh-model"}, modelIDs(p.Models()))
+	assert.Equal(t, []string{"fresh-model"}, modelIDs(p.Catalog.Models()))
 	h, err = eng.Headers(ctx, protocol.HeadersParams{ProviderID: "gw"})
 	require.NoError(t, err)
 	assert.Regexp(t, `^Bearer new-at-\d+$`, h.Headers["Authorization"])
@@ -311,7 +311,7 @@ func TestNoUsableCacheDirectoryServesFromMemory(t *testing.T) {
 	assert.Regexp(t, `token cache directory unusable; tokens are kept in memory for this process only.* provider=gw `, logs.String())
 	p, ok := eng.Provider("gw")
 	require.True(t, ok)
-	assert.Empty(t, p.CacheFile(), "no cache file")
+	assert.Empty(t, p.Entry.Path(), "no cache file")
 	require.NoError(t, eng.Shutdown(context.Background()))
 	left, err := os.ReadDir(base)
 	require.NoError(t, err)

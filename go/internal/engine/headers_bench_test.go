@@ -82,10 +82,10 @@ func newManagedEngine(tb testing.TB) (*engine.Engine, *stubIdP) {
 	deadline := time.Now().Add(10 * time.Second)
 	// The sync writes the state file after the catalog is updated: wait
 	// for both, so that no write is under way when the benchmark ends.
-	for (len(p.Models()) != benchModels || p.State().LastSyncAt.IsZero()) && time.Now().Before(deadline) {
+	for (len(p.Catalog.Models()) != benchModels || p.Entry.Load().LastSyncAt.IsZero()) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	require.Len(tb, p.Models(), benchModels, "the background model sync did not finish")
+	require.Len(tb, p.Catalog.Models(), benchModels, "the background model sync did not finish")
 	return eng, idp
 }
 

@@ -46,7 +46,7 @@ func TestShutdownLeavesTheTokenOnDisk(t *testing.T) {
 	require.NoError(t, eng.Shutdown(context.Background()))
 	p, ok := eng.Provider("gw")
 	require.True(t, ok)
-	st := p.State()
+	st := p.Entry.Load()
 	require.NotNil(t, st.Token)
 	assert.Equal(t, accessToken(1), st.Token.AccessToken)
 }

@@ -52,15 +52,15 @@ func (r LogoutReport) OK() bool {
 func (p *Provider) Logout(ctx context.Context, localOnly bool) (LogoutReport, error) {
 	var r LogoutReport
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	old, err := p.Forget(fctx)
+	old, err := p.Tokens.Forget(fctx)
 	cancel()
 	if err != nil {
 		return r, err
 	}
 	r.Had = !old.AccessToken.IsZero() || !old.RefreshToken.IsZero()
-	leftovers := p.Leftovers()
+	leftovers := p.Entry.Leftovers()
 	for _, l := range leftovers {
-		if err := p.RemoveLeftover(l); err != nil {
+		if err := p.Entry.RemoveLeftover(l); err != nil {
 			r.LeftoverErrs = append(r.LeftoverErrs, err)
 		} else {
 			r.Leftovers++
@@ -75,7 +75,7 @@ func (p *Provider) Logout(ctx context.Context, localOnly bool) (LogoutReport, er
 		if tok.IsZero() {
 			return nil
 		}
-		err := p.OAuth().Revoke(rctx, tok, hint)
+		err := p.OAuth.Revoke(rctx, tok, hint)
 		r.Revocations = append(r.Revocations, Revocation{What: what, Expires: expires, Err: err})
 		return err
 	}

@@ -24,8 +24,16 @@ func (e *Engine) Load(root *jsontree.Object) config.Result {
 	return res
 }
 
-// Provider is a managed provider, as the command line sees it.
-type Provider struct{ rt *managed }
+// Provider is a managed provider, as the command line sees it: its parts,
+// and the few steps that take more than one of them.
+type Provider struct {
+	Config  config.Provider
+	OAuth   *oauth.Client
+	Tokens  *tokens.Manager
+	Entry   *store.Entry // the provider's cache entry (State: Entry.Load)
+	Catalog *models.Catalog
+	rt      *managed
+}
 
 // Provider returns the managed provider with this id.
 func (e *Engine) Provider(id string) (*Provider, bool) {
@@ -35,7 +43,7 @@ func (e *Engine) Provider(id string) (*Provider, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &Provider{rt: rt}, true
+	return &Provider{Config: rt.p, OAuth: rt.client, Tokens: rt.tokens, Entry: rt.entry, Catalog: rt.catalog, rt: rt}, true
 }
 
 // Providers returns the managed providers in config order.
@@ -48,12 +56,6 @@ func (e *Engine) Providers(order []config.Provider) []*Provider {
 	}
 	return out
 }
-
-// Config is the provider's validated configuration.
-func (p *Provider) Config() config.Provider { return p.rt.p }
-
-// OAuth is the provider's OAuth client.
-func (p *Provider) OAuth() *oauth.Client { return p.rt.client }
 
 // Token returns a fresh token, doing at most what mode allows, once it is
 // in the cache file too (a command may exit right after).
@@ -68,18 +70,6 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 	return t, err
 }
 
-// Policy is the provider's token freshness policy.
-func (p *Provider) Policy() tokens.Policy { return p.rt.tokens.Policy() }
-
-// Cached returns the cached token without any network call.
-func (p *Provider) Cached() tokens.Token { return p.rt.tokens.Cached() }
-
-// State returns the provider's cache state as on disk.
-func (p *Provider) State() store.State { return p.rt.entry.Load() }
-
-// Models returns the last known model list.
-func (p *Provider) Models() []models.Model { return p.rt.catalog.Models() }
-
 // Sync fetches the model list now (never prompting); a token it renewed is
 // in the cache file when it returns.
 func (p *Provider) Sync(ctx context.Context) error {
@@ -89,9 +79,6 @@ func (p *Provider) Sync(ctx context.Context) error {
 	}
 	return err
 }
-
-// Forget removes the cached token (memory and disk) and returns it.
-func (p *Provider) Forget(ctx context.Context) (tokens.Token, error) { return p.rt.tokens.Forget(ctx) }
 
 // LoginWith runs an interactive login with flow (the configured one, or
 // another user flow, e.g. device_code from an SSH session), asking the
@@ -103,20 +90,6 @@ func (p *Provider) Forget(ctx context.Context) (tokens.Token, error) { return p.
 func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tok, replaced tokens.Token, err error) {
 	return p.rt.login(ctx, flow, &o)
 }
-
-// Leftovers are the provider's credentials files its configuration no
-// longer reads (another cache key, set aside, an earlier version's name).
-func (p *Provider) Leftovers() []store.Leftover { return p.rt.entry.Leftovers() }
-
-// RemoveLeftover deletes one of them.
-func (p *Provider) RemoveLeftover(l store.Leftover) error { return p.rt.entry.RemoveLeftover(l) }
-
-// Storage says where the provider's tokens live: "file", "keyring" or "memory".
-func (p *Provider) Storage() string { return p.rt.entry.Storage() }
-
-// CacheFile is the path of the provider's state file (shared with every
-// sidecar and command-line process of the user).
-func (p *Provider) CacheFile() string { return p.rt.entry.Path() }
 
 // CacheDirFor is the cache directory an engine without the CacheDir option
 // uses for a config with these settings (openStore): $OPENCODE_OAUTH2_CACHE_DIR,

@@ -231,7 +231,7 @@ func (s *sidecar) initialize(tb testing.TB, providers map[string]any, models int
 		if !ok {
 			continue
 		}
-		require.True(tb, waitFor(10*time.Second, func() bool { return len(p.Models()) == models && !p.State().LastSyncAt.IsZero() }),
+		require.True(tb, waitFor(10*time.Second, func() bool { return len(p.Catalog.Models()) == models && !p.Entry.Load().LastSyncAt.IsZero() }),
 			"the background model sync of %s did not finish", id)
 	}
 }

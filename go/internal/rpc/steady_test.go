@@ -54,7 +54,7 @@ func TestSteadyStateHasNoGoroutineOrFDGrowth(t *testing.T) {
 			}
 			p, ok := s.hub.Location("").Provider("churn")
 			require.True(t, ok)
-			require.True(t, waitFor(10*time.Second, func() bool { return !p.State().LastSyncAt.IsZero() }), "the last sync did not finish")
+			require.True(t, waitFor(10*time.Second, func() bool { return !p.Entry.Load().LastSyncAt.IsZero() }), "the last sync did not finish")
 		}
 	}
 	// Warm up: the HTTP connections, the watcher, the runtime's own goroutines.
