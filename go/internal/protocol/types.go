@@ -4,6 +4,7 @@
 package protocol
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,6 +12,14 @@ import (
 
 // ProtocolVersion is the version of protocol/protocol.md this side speaks.
 const ProtocolVersion = 1
+
+// MaxFrame is the largest message body either side accepts (protocol.md).
+const MaxFrame = 4 << 20
+
+// Notifier sends notifications to the shim.
+type Notifier interface {
+	Notify(ctx context.Context, method string, params any) error
+}
 
 // Error codes beyond JSON-RPC's standard ones (protocol.md).
 const (

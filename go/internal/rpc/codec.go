@@ -8,15 +8,14 @@ import (
 	"io"
 	"strconv"
 	"strings"
-)
 
-// MaxFrame is the largest message body the sidecar accepts (protocol.md).
-const MaxFrame = 4 << 20
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+)
 
 // Codec is the LSP Content-Length framing with a bound on the body size, so
 // that a broken or hostile peer cannot make the sidecar allocate without limit.
 type Codec struct {
-	Max int // bytes; 0 means MaxFrame
+	Max int // bytes; 0 means protocol.MaxFrame
 }
 
 // WriteObject implements jsonrpc2.ObjectCodec.
@@ -59,7 +58,7 @@ func (c Codec) ReadObject(r *bufio.Reader, v any) error {
 func (c Codec) readBody(r *bufio.Reader) ([]byte, error) {
 	limit := c.Max
 	if limit <= 0 {
-		limit = MaxFrame
+		limit = protocol.MaxFrame
 	}
 	length := -1
 	for n := 0; ; n++ {

@@ -21,16 +21,11 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 )
 
-// Notifier sends notifications to the shim.
-type Notifier interface {
-	Notify(ctx context.Context, method string, params any) error
-}
-
 // Service does the work behind the protocol's requests.
 type Service interface {
 	// Initialize is called once, after the version check. The notifier stays
 	// valid for the life of the connection.
-	Initialize(ctx context.Context, p protocol.InitializeParams, n Notifier) error
+	Initialize(ctx context.Context, p protocol.InitializeParams, n protocol.Notifier) error
 	ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error)
 	Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error)
 	// Login runs a provider's interactive login; it may wait minutes.
