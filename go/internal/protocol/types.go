@@ -68,17 +68,10 @@ type BinaryInfo struct {
 	Check  string `json:"check"`  // e.g. "sha256 verified"
 }
 
-// Capabilities tell the shim what it may rely on.
-type Capabilities struct {
-	HeadersCache bool `json:"headersCache"`
-	Prompts      bool `json:"prompts"`
-}
-
 // InitializeResult is the result of initialize.
 type InitializeResult struct {
-	ProtocolVersion int          `json:"protocolVersion"`
-	Version         string       `json:"version"`
-	Capabilities    Capabilities `json:"capabilities"`
+	ProtocolVersion int    `json:"protocolVersion"`
+	Version         string `json:"version"`
 }
 
 // ConfigApplyParams are the params of config/apply.

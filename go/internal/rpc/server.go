@@ -253,7 +253,6 @@ func (s *Server) initialize(ctx context.Context, conn *jsonrpc2.Conn, p protocol
 	return protocol.InitializeResult{
 		ProtocolVersion: protocol.ProtocolVersion,
 		Version:         s.version,
-		Capabilities:    protocol.Capabilities{HeadersCache: true, Prompts: true},
 	}, nil
 }
 
