@@ -18,11 +18,17 @@ type Codec struct {
 	Max int // bytes; 0 means protocol.MaxFrame
 }
 
+// encoded is a message body already encoded: WriteObject writes it as it is.
+type encoded []byte
+
 // WriteObject implements jsonrpc2.ObjectCodec.
 func (Codec) WriteObject(w io.Writer, obj any) error {
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return fmt.Errorf("encode frame: %w", err)
+	data, ok := obj.(encoded)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(obj); err != nil {
+			return fmt.Errorf("encode frame: %w", err)
+		}
 	}
 	if _, err := fmt.Fprintf(w, "Content-Length: %d\r\n\r\n", len(data)); err != nil {
 		return fmt.Errorf("write frame header: %w", err)

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -90,20 +91,19 @@ func usableID(id json.RawMessage) bool {
 	return err == nil
 }
 
-// answer writes a rejection's error response.
-func (st *stream) answer(r *rejection) error {
-	return st.WriteObject(struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Error   jsonrpc2.Error  `json:"error"`
-	}{"2.0", r.id, jsonrpc2.Error{Code: r.code, Message: r.msg}})
+// serverCodec is the server's Codec: frames jsonrpc2 would not answer are
+// answered on out (see screen).
+type serverCodec struct {
+	Codec
+	out jsonrpc2.ObjectStream
 }
 
-// readRequest reads frames until one jsonrpc2 may have, answering the
-// others; a body that is not JSON is answered and ends the connection.
-func (st *stream) readRequest(v any) error {
+// ReadObject implements jsonrpc2.ObjectCodec: it reads frames until one
+// jsonrpc2 may have, answering the others; a body that is not JSON is
+// answered and ends the connection.
+func (c *serverCodec) ReadObject(r *bufio.Reader, v any) error {
 	for {
-		body, err := Codec{}.readBody(st.r)
+		body, err := c.readBody(r)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,11 @@ func (st *stream) readRequest(v any) error {
 			}
 			return nil
 		}
-		if err := st.answer(rej); err != nil {
+		if err := c.out.WriteObject(struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Error   jsonrpc2.Error  `json:"error"`
+		}{"2.0", rej.id, jsonrpc2.Error{Code: rej.code, Message: rej.msg}}); err != nil {
 			return err
 		}
 		if rej.fatal {

@@ -5,7 +5,6 @@
 package rpc
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,48 +54,53 @@ func NewServer(svc Service, version string, log *slog.Logger) *Server {
 	return &Server{svc: svc, version: version, log: log}
 }
 
-// stream is a connection's framed, buffered stream (one Flush, so one
-// write, per frame). jsonrpc2 reads requests and writes notifications and
-// errors through it; results are written by writeResult.
-type stream struct {
-	r *bufio.Reader
-
-	mu     sync.Mutex
-	w      *bufio.Writer
-	closed bool
-}
-
-// ReadObject implements jsonrpc2.ObjectStream: frames jsonrpc2 would not
-// answer are answered here (see screen).
-func (st *stream) ReadObject(v any) error { return st.readRequest(v) }
-
-// WriteObject implements jsonrpc2.ObjectStream.
-func (st *stream) WriteObject(obj any) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return jsonrpc2.ErrClosed
+// Serve runs the protocol over r/w until the peer closes r or ctx ends.
+// jsonrpc2 reads the frames (through serverCodec), dispatches requests and
+// writes errors and notifications; results are written by reply.
+func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
+	codec := &serverCodec{}
+	st := jsonrpc2.NewBufferedStream(&pipe{Reader: r, w: w}, codec)
+	codec.out = st
+	conn := jsonrpc2.NewConn(ctx, st, jsonrpc2.AsyncHandler(handler{s: s, st: st}),
+		jsonrpc2.SetLogger(connLogger{s.log}))
+	select {
+	case <-conn.DisconnectNotify():
+	case <-ctx.Done():
+		_ = conn.Close()
 	}
-	if err := (Codec{}).WriteObject(st.w, obj); err != nil {
-		return err
-	}
-	return st.w.Flush()
-}
-
-// Close implements jsonrpc2.ObjectStream. The reader and writer belong to
-// the caller of Serve; nothing is written after Close.
-func (st *stream) Close() error {
-	st.mu.Lock()
-	st.closed = true
-	st.mu.Unlock()
 	return nil
 }
 
-// writeResult writes a successful response. It encodes the result once:
-// jsonrpc2's Reply encodes it, then validates and compacts the bytes once
-// per enclosing marshaller (three more passes, which for headers/get run
-// over the whole access token).
-func (st *stream) writeResult(id jsonrpc2.ID, result any) error {
+// pipe is Serve's reader and writer as jsonrpc2's connection. Both belong
+// to Serve's caller: Close only ends writing, between two writes.
+type pipe struct {
+	io.Reader
+	w      io.Writer
+	mu     sync.Mutex
+	closed bool
+}
+
+func (p *pipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, jsonrpc2.ErrClosed
+	}
+	return p.w.Write(b)
+}
+
+func (p *pipe) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	return nil
+}
+
+// reply writes a successful response, its result encoded once: jsonrpc2's
+// Reply encodes it, then validates and compacts the bytes once per
+// enclosing marshaller (three more passes, which for headers/get run over
+// the whole access token; docs/performance.md).
+func reply(st jsonrpc2.ObjectStream, id jsonrpc2.ID, result any) error {
 	body, err := json.Marshal(result)
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
@@ -106,36 +110,7 @@ func (st *stream) writeResult(id jsonrpc2.ID, result any) error {
 		return fmt.Errorf("encode id: %w", err)
 	}
 	msg := make([]byte, 0, len(body)+len(idJSON)+len(`{"jsonrpc":"2.0","id":,"result":}`))
-	msg = append(msg, `{"jsonrpc":"2.0","id":`...)
-	msg = append(msg, idJSON...)
-	msg = append(msg, `,"result":`...)
-	msg = append(msg, body...)
-	msg = append(msg, '}')
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return jsonrpc2.ErrClosed
-	}
-	if _, err := fmt.Fprintf(st.w, "Content-Length: %d\r\n\r\n", len(msg)); err != nil {
-		return fmt.Errorf("write frame header: %w", err)
-	}
-	if _, err := st.w.Write(msg); err != nil {
-		return fmt.Errorf("write frame body: %w", err)
-	}
-	return st.w.Flush()
-}
-
-// Serve runs the protocol over r/w until the peer closes r or ctx ends.
-func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
-	st := &stream{r: bufio.NewReader(r), w: bufio.NewWriter(w)}
-	conn := jsonrpc2.NewConn(ctx, st, jsonrpc2.AsyncHandler(handler{s: s, st: st}),
-		jsonrpc2.SetLogger(connLogger{s.log}))
-	select {
-	case <-conn.DisconnectNotify():
-	case <-ctx.Done():
-		_ = conn.Close()
-	}
-	return nil
+	return st.WriteObject(encoded(fmt.Appendf(msg, `{"jsonrpc":"2.0","id":%s,"result":%s}`, idJSON, body)))
 }
 
 type connNotifier struct{ conn *jsonrpc2.Conn }
@@ -147,7 +122,7 @@ func (n connNotifier) Notify(ctx context.Context, method string, params any) err
 // handler answers the requests of one connection.
 type handler struct {
 	s  *Server
-	st *stream
+	st jsonrpc2.ObjectStream
 }
 
 // Handle implements jsonrpc2.Handler.
@@ -158,7 +133,7 @@ func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 		return
 	}
 	if err == nil {
-		if err = h.st.writeResult(req.ID, result); err == nil || errors.Is(err, jsonrpc2.ErrClosed) {
+		if err = reply(h.st, req.ID, result); err == nil || errors.Is(err, jsonrpc2.ErrClosed) {
 			return
 		}
 		s.log.Debug("reply failed", "method", req.Method, "err", err)
