@@ -5,6 +5,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // screenModels is what one provider may contribute to OpenCode: ids
@@ -20,8 +21,8 @@ func screenModels(log *slog.Logger, p config.Provider, ms []models.Model, unsafe
 			unsafe++
 			continue
 		}
-		m.Name = models.CleanText(m.Name)
-		m.OwnedBy = models.CleanText(m.OwnedBy)
+		m.Name = redact.Clean(m.Name, 0)
+		m.OwnedBy = redact.Clean(m.OwnedBy, 0)
 		kept = append(kept, m)
 	}
 	if unsafe > 0 {

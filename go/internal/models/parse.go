@@ -211,7 +211,7 @@ type wireModel struct {
 func (w *wireModel) model() Model {
 	return Model{
 		ID:              string(w.ID),
-		OwnedBy:         CleanText(string(w.OwnedBy)),
+		OwnedBy:         redact.Clean(string(w.OwnedBy), 0),
 		Created:         int64(w.Created),
 		ContextLength:   firstPositive(w.ContextLength, w.ContextWindow, w.MaxContextLength, w.MaxModelLen, w.TopProvider.ContextLength),
 		MaxOutputTokens: firstPositive(w.MaxOutputTokens, w.MaxCompletionTokens, w.TopProvider.MaxCompletionTokens),

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 func TestParseShapes(t *testing.T) {
@@ -210,7 +212,7 @@ func referenceParse(body []byte) (List, bool) {
 		top, _ := obj["top_provider"].(map[string]any)
 		m := Model{ID: id, Created: int64(refCount(obj["created"]))}
 		owner, _ := obj["owned_by"].(string)
-		m.OwnedBy = CleanText(owner)
+		m.OwnedBy = redact.Clean(owner, 0)
 		m.ContextLength = firstPositive(refCount(obj["context_length"]), refCount(obj["context_window"]),
 			refCount(obj["max_context_length"]), refCount(obj["max_model_len"]), refCount(top["context_length"]))
 		m.MaxOutputTokens = firstPositive(refCount(obj["max_output_tokens"]), refCount(obj["max_completion_tokens"]),
