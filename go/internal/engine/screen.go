@@ -9,7 +9,7 @@ import (
 )
 
 // screenModels is what one provider may contribute to OpenCode: ids
-// OpenCode cannot hold safely are dropped (Parse drops them from a
+// OpenCode cannot hold safely are dropped (Fetch drops them from a
 // gateway's answer and reports how many in unsafe; a cached list of an
 // earlier version is screened here), and at most p.MaxModels models are
 // kept, the first ones in the gateway's order. Each drop is a warning

@@ -168,24 +168,16 @@ func value(v slog.Value) any {
 			out[a.Key] = value(a.Value)
 		}
 		return out
-	case slog.KindString:
-		return v.String()
-	case slog.KindInt64:
-		return v.Int64()
-	case slog.KindUint64:
-		return v.Uint64()
-	case slog.KindFloat64:
-		return v.Float64()
-	case slog.KindBool:
-		return v.Bool()
 	case slog.KindDuration:
 		return v.Duration().String()
 	case slog.KindTime:
 		return v.Time().UTC().Format("2006-01-02T15:04:05.000Z07:00")
-	default:
+	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
 			return err.Error()
 		}
 		return v.String()
+	default: // string, int64, uint64, float64, bool
+		return v.Any()
 	}
 }

@@ -66,7 +66,7 @@ type Fetcher struct {
 // Fetch GETs the models endpoint (see URL) with the token in the given
 // header (e.g. Authorization: "Bearer <token>"; none is sent when the value
 // is empty) and
-// parses the answer with Parse. The request, body included, is bound to ctx;
+// parses the answer (see parse). The request, body included, is bound to ctx;
 // if ctx has no deadline, DefaultTimeout applies. Userinfo and fragment of
 // modelsURL are not sent.
 //

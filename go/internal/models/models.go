@@ -10,7 +10,7 @@
 //     value under the caller's context, bounds the body, and returns a List.
 //     Errors never carry a credential: the URL is redacted and a gateway's
 //     error body is reduced to a short scrubbed preview (see HTTPError).
-//   - Parse accepts a top-level array or {"data": [...]}, skips entries
+//   - Fetch accepts a top-level array or {"data": [...]}, skips entries
 //     without a string id, drops ids OpenCode cannot hold safely (Object.prototype
 //     names, control and bidirectional characters: see Unsafe), keeps the
 //     first of duplicate ids and extracts the

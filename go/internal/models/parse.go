@@ -17,7 +17,11 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
-// Parse reads a models response: a top-level JSON array of models, or an
+// decodeOptions: last of repeated names wins and invalid UTF-8 is mangled
+// to U+FFFD, as gateways are not all strict about either.
+var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
+// parse reads a models response: a top-level JSON array of models, or an
 // object whose "data" member is that array (the OpenAI shape). Any other
 // shape is an error that says what was found.
 //
@@ -39,18 +43,6 @@ import (
 // Member names match exactly ("ID" is not "id"); of repeated members the
 // last counts; invalid UTF-8 and lone surrogates in strings become U+FFFD.
 // Decoding is encoding/json/v2's (github.com/go-json-experiment/json).
-func Parse(body []byte) (List, error) {
-	l, err := parse(body)
-	if err != nil {
-		return List{}, fmt.Errorf("models: %w", err)
-	}
-	return l, nil
-}
-
-// decodeOptions: last of repeated names wins and invalid UTF-8 is mangled
-// to U+FFFD, as gateways are not all strict about either.
-var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-
 func parse(body []byte) (List, error) {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {

@@ -3,6 +3,7 @@ package models
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,6 +13,16 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
+
+// Parse is parse with the package's prefix on its errors (as Fetch's
+// errors carry it).
+func Parse(body []byte) (List, error) {
+	l, err := parse(body)
+	if err != nil {
+		return List{}, fmt.Errorf("models: %w", err)
+	}
+	return l, nil
+}
 
 func TestParseShapes(t *testing.T) {
 	tests := []struct {

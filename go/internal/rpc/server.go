@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -61,8 +60,11 @@ func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	codec := &serverCodec{}
 	st := jsonrpc2.NewBufferedStream(&pipe{Reader: r, w: w}, codec)
 	codec.out = st
-	conn := jsonrpc2.NewConn(ctx, st, jsonrpc2.AsyncHandler(handler{s: s, st: st}),
-		jsonrpc2.SetLogger(connLogger{s.log}))
+	// The library's messages (the peer closing the stream, a malformed
+	// frame) go to the structured log at debug level.
+	connLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	connLog.SetPrefix("rpc connection: ")
+	conn := jsonrpc2.NewConn(ctx, st, jsonrpc2.AsyncHandler(handler{s: s, st: st}), jsonrpc2.SetLogger(connLog))
 	select {
 	case <-conn.DisconnectNotify():
 	case <-ctx.Done():
@@ -109,8 +111,7 @@ func reply(st jsonrpc2.ObjectStream, id jsonrpc2.ID, result any) error {
 	if err != nil {
 		return fmt.Errorf("encode id: %w", err)
 	}
-	msg := make([]byte, 0, len(body)+len(idJSON)+len(`{"jsonrpc":"2.0","id":,"result":}`))
-	return st.WriteObject(encoded(fmt.Appendf(msg, `{"jsonrpc":"2.0","id":%s,"result":%s}`, idJSON, body)))
+	return st.WriteObject(encoded(fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%s,"result":%s}`, idJSON, body)))
 }
 
 type connNotifier struct{ conn *jsonrpc2.Conn }
@@ -253,12 +254,4 @@ func toRPCError(err error) *jsonrpc2.Error {
 		return e
 	}
 	return &jsonrpc2.Error{Code: jsonrpc2.CodeInternalError, Message: err.Error()}
-}
-
-// connLogger routes the jsonrpc2 library's messages (e.g. the peer closing
-// the stream, or a malformed frame) to the structured log at debug level.
-type connLogger struct{ log *slog.Logger }
-
-func (l connLogger) Printf(format string, v ...any) {
-	l.log.Debug("rpc connection: " + strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
