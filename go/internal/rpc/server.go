@@ -147,8 +147,8 @@ func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 
 func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
 	if req.Method == protocol.MethodInitialize {
-		var p protocol.InitializeParams
-		if err := decode(req, &p); err != nil {
+		p, err := params[protocol.InitializeParams](req, "", nil)
+		if err != nil {
 			return nil, err
 		}
 		return s.initialize(ctx, conn, p)
@@ -158,38 +158,31 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 	}
 	switch req.Method {
 	case protocol.MethodConfigApply:
-		var p protocol.ConfigApplyParams
-		if err := decode(req, &p); err != nil {
+		p, err := params(req, "params.config or params.directory", func(p *protocol.ConfigApplyParams) bool {
+			if string(p.Config) == "null" {
+				p.Config = nil
+			}
+			return len(p.Config) > 0 || p.Directory != ""
+		})
+		if err != nil {
 			return nil, err
-		}
-		if string(p.Config) == "null" {
-			p.Config = nil
-		}
-		if len(p.Config) == 0 && p.Directory == "" {
-			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "config/apply: params.config or params.directory is required"}
 		}
 		return s.svc.ApplyConfig(ctx, p)
 	case protocol.MethodHeadersGet:
-		var p protocol.HeadersParams
-		if err := decode(req, &p); err != nil {
+		p, err := params(req, "params.providerID", func(p *protocol.HeadersParams) bool { return p.ProviderID != "" })
+		if err != nil {
 			return nil, err
-		}
-		if p.ProviderID == "" {
-			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "headers/get: params.providerID is required"}
 		}
 		return s.svc.Headers(ctx, p)
 	case protocol.MethodLogin:
-		var p protocol.LoginParams
-		if err := decode(req, &p); err != nil {
+		p, err := params(req, "params.providerID", func(p *protocol.LoginParams) bool { return p.ProviderID != "" })
+		if err != nil {
 			return nil, err
-		}
-		if p.ProviderID == "" {
-			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "login: params.providerID is required"}
 		}
 		return s.svc.Login(ctx, p)
 	case protocol.MethodLoginPaste:
-		var p protocol.LoginPasteParams
-		if err := decode(req, &p); err != nil {
+		p, err := params[protocol.LoginPasteParams](req, "", nil)
+		if err != nil {
 			return nil, err
 		}
 		return nil, s.svc.Paste(ctx, p)
@@ -197,8 +190,7 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 		s.svc.CancelLogins()
 		return nil, nil
 	case protocol.NotifyLocationClose:
-		var p protocol.LocationParams
-		if err := decode(req, &p); err == nil {
+		if p, err := params[protocol.LocationParams](req, "", nil); err == nil {
 			s.svc.CloseLocation(p.Location)
 		}
 		return nil, nil
@@ -232,14 +224,19 @@ func (s *Server) initialize(ctx context.Context, conn *jsonrpc2.Conn, p protocol
 	}, nil
 }
 
-func decode(req *jsonrpc2.Request, v any) error {
-	if req.Params == nil {
-		return nil
+// params decodes req's params; valid (nil: any) may normalise them and
+// reports whether what required names is there.
+func params[P any](req *jsonrpc2.Request, required string, valid func(*P) bool) (P, error) {
+	var p P
+	if req.Params != nil {
+		if err := json.Unmarshal(*req.Params, &p); err != nil {
+			return p, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: fmt.Sprintf("%s: invalid params: %v", req.Method, err)}
+		}
 	}
-	if err := json.Unmarshal(*req.Params, v); err != nil {
-		return &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: fmt.Sprintf("%s: invalid params: %v", req.Method, err)}
+	if valid != nil && !valid(&p) {
+		return p, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: req.Method + ": " + required + " is required"}
 	}
-	return nil
+	return p, nil
 }
 
 func toRPCError(err error) *jsonrpc2.Error {
