@@ -242,10 +242,7 @@ const (
 )
 
 func (e *TokenError) Error() string {
-	msg := e.Err.Error()
-	if prefix := fmt.Sprintf("provider %q: ", e.ProviderID); strings.HasPrefix(msg, prefix) {
-		msg = strings.TrimPrefix(msg, prefix)
-	}
+	msg := strings.TrimPrefix(e.Err.Error(), fmt.Sprintf("provider %q: ", e.ProviderID))
 	return fmt.Sprintf("provider %q: no access token: %s", e.ProviderID, msg)
 }
 

@@ -30,11 +30,10 @@ func (Codec) WriteObject(w io.Writer, obj any) error {
 			return fmt.Errorf("encode frame: %w", err)
 		}
 	}
-	if _, err := fmt.Fprintf(w, "Content-Length: %d\r\n\r\n", len(data)); err != nil {
-		return fmt.Errorf("write frame header: %w", err)
-	}
-	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("write frame body: %w", err)
+	// One Write per frame: a stream closed between two writes never ends
+	// in the middle of a frame.
+	if _, err := w.Write(append(fmt.Appendf(nil, "Content-Length: %d\r\n\r\n", len(data)), data...)); err != nil {
+		return fmt.Errorf("write frame: %w", err)
 	}
 	return nil
 }

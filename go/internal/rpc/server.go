@@ -74,7 +74,8 @@ func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 }
 
 // pipe is Serve's reader and writer as jsonrpc2's connection. Both belong
-// to Serve's caller: Close only ends writing, between two writes.
+// to Serve's caller: Close only ends writing, between two frames (each is
+// one Write, see Codec.WriteObject).
 type pipe struct {
 	io.Reader
 	w      io.Writer
