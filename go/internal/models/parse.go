@@ -50,7 +50,7 @@ func parse(body []byte) (List, error) {
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
 	var (
-		entries []entry
+		entries []wireModel
 		shape   string // what was found when it is not an accepted shape
 		err     error
 	)
@@ -99,7 +99,7 @@ func syntaxText(err error) string {
 // envelope reads {"data": [...], ...}. Of repeated "data" members the last
 // counts (as with any JSON object decoding). Without a data array it
 // describes what it found: the type of "data", or the first member names.
-func envelope(dec *jsontext.Decoder) (entries []entry, shape string, err error) {
+func envelope(dec *jsontext.Decoder) (entries []wireModel, shape string, err error) {
 	if _, err := dec.ReadToken(); err != nil {
 		return nil, "", err
 	}
@@ -145,14 +145,14 @@ func envelope(dec *jsontext.Decoder) (entries []entry, shape string, err error) 
 
 // toList turns the decoded entries into a List: counted skips, dropped
 // unsafe ids, the first of each id.
-func toList(entries []entry) List {
+func toList(entries []wireModel) List {
 	l := List{Models: make([]Model, 0, len(entries))}
 	seen := make(map[string]struct{}, len(entries))
 	for i := range entries {
-		w := &entries[i].w
+		w := &entries[i]
 		id := string(w.ID)
 		switch _, dup := seen[id]; {
-		case !entries[i].object || id == "":
+		case id == "":
 			l.Skipped++
 		case Unsafe(id):
 			l.Unsafe++
@@ -164,23 +164,6 @@ func toList(entries []entry) List {
 		}
 	}
 	return l
-}
-
-// entry is one element of the models array: an object, or anything else
-// (skipped).
-type entry struct {
-	object bool
-	w      wireModel
-}
-
-// UnmarshalJSONFrom reads an entry; a value that is not an object is
-// skipped.
-func (e *entry) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
-	}
-	e.object = true
-	return json.UnmarshalDecode(dec, &e.w, decodeOptions)
 }
 
 // wireModel is the part of a gateway's model entry that is read. A value of
@@ -197,6 +180,16 @@ type wireModel struct {
 	MaxOutputTokens     number    `json:"max_output_tokens"`
 	MaxCompletionTokens number    `json:"max_completion_tokens"`
 	TopProvider         wireLimit `json:"top_provider"`
+}
+
+// UnmarshalJSONFrom reads an entry; a value that is not an object reads as
+// an entry without an id (skipped).
+func (w *wireModel) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	type plain wireModel // without this method
+	return json.UnmarshalDecode(dec, (*plain)(w), decodeOptions)
 }
 
 // model picks the metadata of an entry.
