@@ -49,12 +49,8 @@ func (s *Sink) SetForwarder(f Forwarder) {
 	s.forward.Store(&f)
 }
 
-// New returns a logger writing JSON lines to w and to the sink's forwarder.
-func New(w io.Writer, level slog.Level) (*slog.Logger, *Sink) {
-	return NewWithFile(w, level, nil, slog.LevelInfo)
-}
-
-// NewWithFile is New with a log file too (nil: none), at its own level.
+// NewWithFile returns a logger writing JSON lines to w, to a log file
+// (nil: none) at its own level, and to the sink's forwarder.
 // A record goes to each of the log file, w and the forwarder that takes
 // its level (slog.MultiHandler); a full disk does not stop the others.
 func NewWithFile(w io.Writer, level slog.Level, file io.Writer, fileLevel slog.Level) (*slog.Logger, *Sink) {
