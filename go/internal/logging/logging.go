@@ -24,7 +24,7 @@ type Record struct {
 // Forwarder receives records at or above the logger's level.
 type Forwarder func(Record)
 
-// Sink owns the levels and the forwarder of a logger built by New.
+// Sink owns the levels and the forwarder of a logger built by NewWithFile.
 type Sink struct {
 	level     slog.LevelVar // stderr and forwarded records
 	fileLevel slog.LevelVar // the log file's records
