@@ -400,7 +400,7 @@ func (d *providerDoctor) gateway(ctx context.Context, tok tokens.Token) {
 	var he *models.HTTPError
 	switch {
 	case err == nil:
-		d.add("gateway", statusOK, fmt.Sprintf("GET %s: %s", models.RedactURL(u), plural(len(list.Models), "model")), "")
+		d.add("gateway", statusOK, fmt.Sprintf("GET %s: %s", redact.URL(u), plural(len(list.Models), "model")), "")
 	case errors.As(err, &he):
 		detail := err.Error()
 		if c := claimsText(tok); c != "" && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {

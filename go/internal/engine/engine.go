@@ -21,7 +21,6 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
-	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -57,7 +56,7 @@ type Engine struct {
 	stopBg context.CancelFunc
 
 	mu          sync.RWMutex
-	notifier    rpc.Notifier
+	notifier    protocol.Notifier
 	interactive bool
 	directory   string // OpenCode's project directory (initialize, or the location's)
 	location    string // the OpenCode location served ("" in OpenCode 1)
@@ -88,7 +87,7 @@ func New(o Options) *Engine {
 }
 
 // Initialize implements rpc.Service.
-func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n rpc.Notifier) error {
+func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n protocol.Notifier) error {
 	e.mu.Lock()
 	e.notifier = n
 	e.interactive = p.Interactive

@@ -8,12 +8,11 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
-	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 )
 
 // frameBudget is what a config/apply result may take of one protocol frame
-// (rpc.MaxFrame), leaving room for the JSON-RPC envelope.
-const frameBudget = rpc.MaxFrame - 64<<10
+// (protocol.MaxFrame), leaving room for the JSON-RPC envelope.
+const frameBudget = protocol.MaxFrame - 64<<10
 
 // fitFrame keeps the config/apply answer within one protocol frame, so that
 // it can never fail as a whole because of one provider: while the encoded

@@ -20,7 +20,6 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
-	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
 
@@ -161,7 +160,7 @@ func TestOneGatewayCannotRemoveEveryProvider(t *testing.T) {
 	})
 	answer, err := json.Marshal(res)
 	require.NoError(t, err)
-	assert.Less(t, len(answer), rpc.MaxFrame, "the answer fits into one frame")
+	assert.Less(t, len(answer), protocol.MaxFrame, "the answer fits into one frame")
 	assert.ElementsMatch(t, []string{"huge", "long", "normal"}, res.Managed)
 	assert.ElementsMatch(t, []string{"gpt-4o", "glm-5"}, answerIDs(res, "normal"))
 	assert.Len(t, answerIDs(res, "huge"), 20000, "maxModels defaults to 20,000")

@@ -7,7 +7,6 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
-	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 )
 
 // Hub implements rpc.Service for one sidecar process: an Engine per OpenCode
@@ -21,7 +20,7 @@ type Hub struct {
 
 	mu      sync.Mutex
 	init    protocol.InitializeParams
-	n       rpc.Notifier
+	n       protocol.Notifier
 	engines map[string]*Engine
 	closed  bool
 }
@@ -32,7 +31,7 @@ func NewHub(o Options) *Hub {
 }
 
 // Initialize implements rpc.Service.
-func (h *Hub) Initialize(ctx context.Context, p protocol.InitializeParams, n rpc.Notifier) error {
+func (h *Hub) Initialize(ctx context.Context, p protocol.InitializeParams, n protocol.Notifier) error {
 	h.mu.Lock()
 	h.init, h.n = p, n
 	first := h.engines[""]

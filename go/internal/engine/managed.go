@@ -14,6 +14,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -159,7 +160,7 @@ func (rt *managed) sync(ctx context.Context) error {
 	changes, err := rt.catalog.Update(ms)
 	if err != nil {
 		rt.recordError(ctx, err)
-		log.Warn("the gateway listed no models; keeping the last known list", "models_url", models.RedactURL(url))
+		log.Warn("the gateway listed no models; keeping the last known list", "models_url", redact.URL(url))
 		return err
 	}
 	now := rt.now().UTC()

@@ -5,10 +5,11 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // screenModels is what one provider may contribute to OpenCode: ids
-// OpenCode cannot hold safely are dropped (Parse drops them from a
+// OpenCode cannot hold safely are dropped (Fetch drops them from a
 // gateway's answer and reports how many in unsafe; a cached list of an
 // earlier version is screened here), and at most p.MaxModels models are
 // kept, the first ones in the gateway's order. Each drop is a warning
@@ -20,8 +21,8 @@ func screenModels(log *slog.Logger, p config.Provider, ms []models.Model, unsafe
 			unsafe++
 			continue
 		}
-		m.Name = models.CleanText(m.Name)
-		m.OwnedBy = models.CleanText(m.OwnedBy)
+		m.Name = redact.Clean(m.Name, 0)
+		m.OwnedBy = redact.Clean(m.OwnedBy, 0)
 		kept = append(kept, m)
 	}
 	if unsafe > 0 {

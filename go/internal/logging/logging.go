@@ -24,11 +24,10 @@ type Record struct {
 // Forwarder receives records at or above the logger's level.
 type Forwarder func(Record)
 
-// Sink owns the levels and the forwarder of a logger built by New.
+// Sink owns the levels and the forwarder of a logger built by NewWithFile.
 type Sink struct {
 	level     slog.LevelVar // stderr and forwarded records
 	fileLevel slog.LevelVar // the log file's records
-	file      slog.Handler  // nil: no log file
 	forward   atomic.Pointer[Forwarder]
 }
 
@@ -50,21 +49,20 @@ func (s *Sink) SetForwarder(f Forwarder) {
 	s.forward.Store(&f)
 }
 
-// New returns a logger writing JSON lines to w and to the sink's forwarder.
-func New(w io.Writer, level slog.Level) (*slog.Logger, *Sink) {
-	return NewWithFile(w, level, nil, slog.LevelInfo)
-}
-
-// NewWithFile is New with a log file too (nil: none), at its own level.
+// NewWithFile returns a logger writing JSON lines to w, to a log file
+// (nil: none) at its own level, and to the sink's forwarder.
+// A record goes to each of the log file, w and the forwarder that takes
+// its level (slog.MultiHandler); a full disk does not stop the others.
 func NewWithFile(w io.Writer, level slog.Level, file io.Writer, fileLevel slog.Level) (*slog.Logger, *Sink) {
 	s := &Sink{}
 	s.level.Set(level)
 	s.fileLevel.Set(fileLevel)
+	var hs []slog.Handler
 	if file != nil {
-		s.file = slog.NewJSONHandler(file, &slog.HandlerOptions{Level: &s.fileLevel})
+		hs = append(hs, slog.NewJSONHandler(file, &slog.HandlerOptions{Level: &s.fileLevel}))
 	}
-	base := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: &s.level})
-	return slog.New(&handler{inner: base, file: s.file, sink: s}), s
+	hs = append(hs, slog.NewJSONHandler(w, &slog.HandlerOptions{Level: &s.level}), &forwarder{sink: s})
+	return slog.New(slog.NewMultiHandler(hs...)), s
 }
 
 // Discard returns a logger that drops everything (for tests and tools).
@@ -100,49 +98,39 @@ func LevelName(l slog.Level) string {
 	}
 }
 
-type handler struct {
-	inner  slog.Handler
-	file   slog.Handler // nil: no log file
+// forwarder hands records at the sink's level to its forwarder, if any.
+type forwarder struct {
 	sink   *Sink
-	attrs  []slog.Attr
+	attrs  []slog.Attr // with their groups' names in the key
 	groups []string
 }
 
-func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
-	return h.inner.Enabled(ctx, l) || (h.file != nil && h.file.Enabled(ctx, l))
+func (h *forwarder) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= h.sink.level.Level() && h.sink.forward.Load() != nil
 }
 
-func (h *handler) Handle(ctx context.Context, r slog.Record) error {
-	if h.file != nil && h.file.Enabled(ctx, r.Level) {
-		_ = h.file.Handle(ctx, r) // a full disk must not stop the sidecar
-	}
-	if !h.inner.Enabled(ctx, r.Level) {
+func (h *forwarder) Handle(_ context.Context, r slog.Record) error {
+	fp := h.sink.forward.Load()
+	if fp == nil {
 		return nil
 	}
-	err := h.inner.Handle(ctx, r)
-	if fp := h.sink.forward.Load(); fp != nil {
-		extra := make(map[string]any, r.NumAttrs()+len(h.attrs))
-		for _, a := range h.attrs {
-			put(extra, nil, a)
-		}
-		r.Attrs(func(a slog.Attr) bool {
-			put(extra, h.groups, a)
-			return true
-		})
-		if len(extra) == 0 {
-			extra = nil
-		}
-		(*fp)(Record{Level: LevelName(r.Level), Message: r.Message, Extra: extra})
+	extra := make(map[string]any, r.NumAttrs()+len(h.attrs))
+	for _, a := range h.attrs {
+		put(extra, nil, a)
 	}
-	return err
+	r.Attrs(func(a slog.Attr) bool {
+		put(extra, h.groups, a)
+		return true
+	})
+	if len(extra) == 0 {
+		extra = nil
+	}
+	(*fp)(Record{Level: LevelName(r.Level), Message: r.Message, Extra: extra})
+	return nil
 }
 
-func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
+func (h *forwarder) WithAttrs(as []slog.Attr) slog.Handler {
 	n := *h
-	n.inner = h.inner.WithAttrs(as)
-	if h.file != nil {
-		n.file = h.file.WithAttrs(as)
-	}
 	n.attrs = append([]slog.Attr(nil), h.attrs...)
 	for _, a := range as {
 		if len(h.groups) > 0 {
@@ -153,12 +141,8 @@ func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 	return &n
 }
 
-func (h *handler) WithGroup(name string) slog.Handler {
+func (h *forwarder) WithGroup(name string) slog.Handler {
 	n := *h
-	n.inner = h.inner.WithGroup(name)
-	if h.file != nil {
-		n.file = h.file.WithGroup(name)
-	}
 	n.groups = append(append([]string(nil), h.groups...), name)
 	return &n
 }
@@ -180,24 +164,16 @@ func value(v slog.Value) any {
 			out[a.Key] = value(a.Value)
 		}
 		return out
-	case slog.KindString:
-		return v.String()
-	case slog.KindInt64:
-		return v.Int64()
-	case slog.KindUint64:
-		return v.Uint64()
-	case slog.KindFloat64:
-		return v.Float64()
-	case slog.KindBool:
-		return v.Bool()
 	case slog.KindDuration:
 		return v.Duration().String()
 	case slog.KindTime:
 		return v.Time().UTC().Format("2006-01-02T15:04:05.000Z07:00")
-	default:
+	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
 			return err.Error()
 		}
 		return v.String()
+	default: // string, int64, uint64, float64, bool
+		return v.Any()
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 func TestForwardingAndLevels(t *testing.T) {
 	var buf bytes.Buffer
-	log, sink := New(&buf, slog.LevelInfo)
+	log, sink := NewWithFile(&buf, slog.LevelInfo, nil, 0)
 	var got []Record
 	sink.SetForwarder(func(r Record) { got = append(got, r) })
 
@@ -41,7 +41,7 @@ func TestForwardingAndLevels(t *testing.T) {
 func TestSecretsNeverReachAnySink(t *testing.T) {
 	const canary = "tok-canary-2b7e151628aed2a6"
 	var buf bytes.Buffer
-	log, sink := New(&buf, slog.LevelDebug)
+	log, sink := NewWithFile(&buf, slog.LevelDebug, nil, 0)
 	var fwd bytes.Buffer
 	sink.SetForwarder(func(r Record) { fmt.Fprintf(&fwd, "%v %v %v", r.Level, r.Message, r.Extra) })
 	s := secret.New(canary)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
@@ -23,6 +24,8 @@ const (
 	// previewReadLimit is how much of an error body is read to build the
 	// preview (scrubbing needs more context than the preview keeps).
 	previewReadLimit = 4 << 10
+	// maxPreview is the most characters of a gateway's body an error carries.
+	maxPreview = 300
 	// drainLimit is how much of an unread body is discarded so that the
 	// connection can be reused; beyond it the connection is dropped.
 	drainLimit   = 64 << 10
@@ -34,7 +37,7 @@ var ErrTooLarge = errors.New("response body too large")
 
 // HTTPError is Fetch's error for a non-2xx answer.
 type HTTPError struct {
-	URL        string // the endpoint, redacted (see RedactURL)
+	URL        string // the endpoint, redacted (see redact.URL)
 	StatusCode int
 	// Preview is the start of the body: one line, credentials scrubbed,
 	// at most 300 characters. Empty when the body was.
@@ -63,7 +66,7 @@ type Fetcher struct {
 // Fetch GETs the models endpoint (see URL) with the token in the given
 // header (e.g. Authorization: "Bearer <token>"; none is sent when the value
 // is empty) and
-// parses the answer with Parse. The request, body included, is bound to ctx;
+// parses the answer (see parse). The request, body included, is bound to ctx;
 // if ctx has no deadline, DefaultTimeout applies. Userinfo and fragment of
 // modelsURL are not sent.
 //
@@ -75,7 +78,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	if err != nil {
 		return List{}, fmt.Errorf("models: endpoint: %w", err)
 	}
-	where := RedactURL(u.String())
+	where := redact.URL(u.String())
 	if auth := value.Reveal(); strings.ContainsFunc(auth, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
 		return List{}, fmt.Errorf("models: GET %s: the authorization value contains control characters", where)
 	}
@@ -100,7 +103,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, previewReadLimit))
-		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: preview(head, knownSecrets(value)...)}
+		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: redact.Text(string(head), maxPreview, knownSecrets(value)...)}
 	}
 
 	limit := f.MaxBytes
@@ -123,7 +126,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	list, err := parse(buf.Bytes())
 	if err != nil {
 		head := buf.Bytes()[:min(buf.Len(), previewReadLimit)]
-		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, preview(head, knownSecrets(value)...))
+		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, redact.Text(string(head), maxPreview, knownSecrets(value)...))
 	}
 	return list, nil
 }

@@ -5,12 +5,12 @@
 //
 //   - URL derives the models endpoint from a provider's baseURL (the original
 //     plugin's rule: ".../v1" gets "/models", anything else "/v1/models"), or
-//     validates an explicit override. RedactURL renders a URL for logs.
+//     validates an explicit override.
 //   - Fetcher.Fetch GETs that endpoint with the provider's Authorization
 //     value under the caller's context, bounds the body, and returns a List.
 //     Errors never carry a credential: the URL is redacted and a gateway's
 //     error body is reduced to a short scrubbed preview (see HTTPError).
-//   - Parse accepts a top-level array or {"data": [...]}, skips entries
+//   - Fetch accepts a top-level array or {"data": [...]}, skips entries
 //     without a string id, drops ids OpenCode cannot hold safely (Object.prototype
 //     names, control and bidirectional characters: see Unsafe), keeps the
 //     first of duplicate ids and extracts the
@@ -28,6 +28,8 @@
 // The package holds no global mutable state and performs no I/O other than
 // the HTTP request in Fetch.
 package models
+
+import "github.com/vymalo/opencode-oauth2/go/internal/redact"
 
 // Model is one model a gateway serves. Zero numeric fields mean "not
 // reported by the gateway". Its JSON form (snake_case, zero fields omitted)
@@ -51,9 +53,9 @@ type List struct {
 
 // Normalize sets the display name of every model: overrides[id] when
 // non-empty, otherwise DisplayName's normalization of the id; control and
-// bidirectional characters are removed (see CleanText).
+// bidirectional characters are removed (redact.Clean).
 func Normalize(ms []Model, overrides map[string]string) {
 	for i := range ms {
-		ms[i].Name = CleanText(DisplayName(ms[i].ID, overrides))
+		ms[i].Name = redact.Clean(DisplayName(ms[i].ID, overrides), 0)
 	}
 }

@@ -62,7 +62,7 @@ func words(id string) string {
 		if i < len(id) && !isSeparator(id[i]) {
 			continue
 		}
-		part := trimJSSpace(id[start:i])
+		part := strings.TrimFunc(id[start:i], isJSSpace) // as JavaScript's trim
 		start = i + 1
 		if part == "" {
 			continue
@@ -120,71 +120,31 @@ func isJSSpace(r rune) bool {
 	return r >= 0x2000 && r <= 0x200A
 }
 
-// trimJSSpace trims like JavaScript's String.prototype.trim.
-func trimJSSpace(s string) string {
-	for s != "" {
-		r, size := rune(s[0]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(s)
-		}
-		if !isJSSpace(r) {
-			break
-		}
-		s = s[size:]
-	}
-	for s != "" {
-		r, size := rune(s[len(s)-1]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeLastRuneInString(s)
-		}
-		if !isJSSpace(r) {
-			break
-		}
-		s = s[:len(s)-size]
-	}
-	return s
-}
+// acronyms are the known acronyms, lower-cased, each between spaces.
+const acronyms = " ai api cpu gpu glm gpt llm nlp ocr tts stt "
 
-// acronym returns the upper-case form of w if w is one of the known
-// acronyms in any ASCII case, else "".
-func acronym(w string) string {
+// appendAcronym appends the upper-case form of w if w is one of the known
+// acronyms in any ASCII case, and reports whether it was.
+func appendAcronym(buf []byte, w string) ([]byte, bool) {
 	if len(w) != 2 && len(w) != 3 {
-		return ""
+		return buf, false
 	}
-	var lower [3]byte
+	key := [5]byte{' ', ' ', ' ', ' ', ' '}
 	for i := 0; i < len(w); i++ {
-		lower[i] = toLowerASCII(w[i])
+		key[i+1] = w[i] | 0x20 // lower case for ASCII letters; no other byte becomes one
 	}
-	switch string(lower[:len(w)]) {
-	case "ai":
-		return "AI"
-	case "api":
-		return "API"
-	case "cpu":
-		return "CPU"
-	case "gpu":
-		return "GPU"
-	case "glm":
-		return "GLM"
-	case "gpt":
-		return "GPT"
-	case "llm":
-		return "LLM"
-	case "nlp":
-		return "NLP"
-	case "ocr":
-		return "OCR"
-	case "tts":
-		return "TTS"
-	case "stt":
-		return "STT"
+	if !strings.Contains(acronyms, string(key[:len(w)+2])) {
+		return buf, false
 	}
-	return ""
+	for i := 0; i < len(w); i++ {
+		buf = append(buf, key[i+1]&^0x20)
+	}
+	return buf, true
 }
 
 func appendWord(buf []byte, w string) []byte {
-	if up := acronym(w); up != "" {
-		return append(buf, up...)
+	if out, ok := appendAcronym(buf, w); ok {
+		return out
 	}
 	digits := 0
 	for digits < len(w) && isDigit(w[digits]) {
@@ -195,9 +155,9 @@ func appendWord(buf []byte, w string) []byte {
 	}
 	if digits > 0 && digits == len(w)-1 && isASCIILetter(w[digits]) {
 		buf = append(buf, w[:digits]...)
-		switch c := toLowerASCII(w[digits]); c {
+		switch c := w[digits] | 0x20; c {
 		case 'b', 'k', 'm', 'g', 't':
-			return append(buf, toUpperASCII(c))
+			return append(buf, c&^0x20)
 		default:
 			return append(buf, c)
 		}
@@ -208,43 +168,20 @@ func appendWord(buf []byte, w string) []byte {
 func isASCIILetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 
 // appendTitle appends w with its first character upper-cased and the rest
-// lower-cased. Like JavaScript's charAt(0).toUpperCase(), a first character
-// outside the Basic Multilingual Plane is left as it is.
+// lower-cased (invalid bytes come out as U+FFFD). Like JavaScript's
+// charAt(0).toUpperCase(), a first character outside the Basic
+// Multilingual Plane is left as it is.
 func appendTitle(buf []byte, w string) []byte {
-	r, size := utf8.DecodeRuneInString(w)
-	switch {
-	case r < utf8.RuneSelf:
-		buf = append(buf, toUpperASCII(w[0]))
-	case r > 0xFFFF:
-		buf = append(buf, w[:size]...)
-	default: // invalid bytes come out as U+FFFD
-		buf = utf8.AppendRune(buf, unicode.ToUpper(r))
-	}
-	for i := size; i < len(w); {
-		if c := w[i]; c < utf8.RuneSelf {
-			buf = append(buf, toLowerASCII(c))
-			i++
-			continue
+	for i, r := range w {
+		switch {
+		case i > 0:
+			r = unicode.ToLower(r)
+		case r <= 0xFFFF:
+			r = unicode.ToUpper(r)
 		}
-		r, n := utf8.DecodeRuneInString(w[i:])
-		buf = utf8.AppendRune(buf, unicode.ToLower(r))
-		i += n
+		buf = utf8.AppendRune(buf, r)
 	}
 	return buf
-}
-
-func toUpperASCII(c byte) byte {
-	if 'a' <= c && c <= 'z' {
-		return c - ('a' - 'A')
-	}
-	return c
-}
-
-func toLowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + ('a' - 'A')
-	}
-	return c
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

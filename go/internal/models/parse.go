@@ -17,7 +17,11 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
-// Parse reads a models response: a top-level JSON array of models, or an
+// decodeOptions: last of repeated names wins and invalid UTF-8 is mangled
+// to U+FFFD, as gateways are not all strict about either.
+var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
+// parse reads a models response: a top-level JSON array of models, or an
 // object whose "data" member is that array (the OpenAI shape). Any other
 // shape is an error that says what was found.
 //
@@ -39,18 +43,6 @@ import (
 // Member names match exactly ("ID" is not "id"); of repeated members the
 // last counts; invalid UTF-8 and lone surrogates in strings become U+FFFD.
 // Decoding is encoding/json/v2's (github.com/go-json-experiment/json).
-func Parse(body []byte) (List, error) {
-	l, err := parse(body)
-	if err != nil {
-		return List{}, fmt.Errorf("models: %w", err)
-	}
-	return l, nil
-}
-
-// decodeOptions: last of repeated names wins and invalid UTF-8 is mangled
-// to U+FFFD, as gateways are not all strict about either.
-var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-
 func parse(body []byte) (List, error) {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
@@ -58,7 +50,7 @@ func parse(body []byte) (List, error) {
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
 	var (
-		entries []entry
+		entries []wireModel
 		shape   string // what was found when it is not an accepted shape
 		err     error
 	)
@@ -107,7 +99,7 @@ func syntaxText(err error) string {
 // envelope reads {"data": [...], ...}. Of repeated "data" members the last
 // counts (as with any JSON object decoding). Without a data array it
 // describes what it found: the type of "data", or the first member names.
-func envelope(dec *jsontext.Decoder) (entries []entry, shape string, err error) {
+func envelope(dec *jsontext.Decoder) (entries []wireModel, shape string, err error) {
 	if _, err := dec.ReadToken(); err != nil {
 		return nil, "", err
 	}
@@ -153,14 +145,14 @@ func envelope(dec *jsontext.Decoder) (entries []entry, shape string, err error) 
 
 // toList turns the decoded entries into a List: counted skips, dropped
 // unsafe ids, the first of each id.
-func toList(entries []entry) List {
+func toList(entries []wireModel) List {
 	l := List{Models: make([]Model, 0, len(entries))}
 	seen := make(map[string]struct{}, len(entries))
 	for i := range entries {
-		w := &entries[i].w
+		w := &entries[i]
 		id := string(w.ID)
 		switch _, dup := seen[id]; {
-		case !entries[i].object || id == "":
+		case id == "":
 			l.Skipped++
 		case Unsafe(id):
 			l.Unsafe++
@@ -172,23 +164,6 @@ func toList(entries []entry) List {
 		}
 	}
 	return l
-}
-
-// entry is one element of the models array: an object, or anything else
-// (skipped).
-type entry struct {
-	object bool
-	w      wireModel
-}
-
-// UnmarshalJSONFrom reads an entry; a value that is not an object is
-// skipped.
-func (e *entry) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
-	}
-	e.object = true
-	return json.UnmarshalDecode(dec, &e.w, decodeOptions)
 }
 
 // wireModel is the part of a gateway's model entry that is read. A value of
@@ -207,11 +182,21 @@ type wireModel struct {
 	TopProvider         wireLimit `json:"top_provider"`
 }
 
+// UnmarshalJSONFrom reads an entry; a value that is not an object reads as
+// an entry without an id (skipped).
+func (w *wireModel) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	type plain wireModel // without this method
+	return json.UnmarshalDecode(dec, (*plain)(w), decodeOptions)
+}
+
 // model picks the metadata of an entry.
 func (w *wireModel) model() Model {
 	return Model{
 		ID:              string(w.ID),
-		OwnedBy:         CleanText(string(w.OwnedBy)),
+		OwnedBy:         redact.Clean(string(w.OwnedBy), 0),
 		Created:         int64(w.Created),
 		ContextLength:   firstPositive(w.ContextLength, w.ContextWindow, w.MaxContextLength, w.MaxModelLen, w.TopProvider.ContextLength),
 		MaxOutputTokens: firstPositive(w.MaxOutputTokens, w.MaxCompletionTokens, w.TopProvider.MaxCompletionTokens),

@@ -3,13 +3,26 @@ package models
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
+
+// Parse is parse with the package's prefix on its errors (as Fetch's
+// errors carry it).
+func Parse(body []byte) (List, error) {
+	l, err := parse(body)
+	if err != nil {
+		return List{}, fmt.Errorf("models: %w", err)
+	}
+	return l, nil
+}
 
 func TestParseShapes(t *testing.T) {
 	tests := []struct {
@@ -210,7 +223,7 @@ func referenceParse(body []byte) (List, bool) {
 		top, _ := obj["top_provider"].(map[string]any)
 		m := Model{ID: id, Created: int64(refCount(obj["created"]))}
 		owner, _ := obj["owned_by"].(string)
-		m.OwnedBy = CleanText(owner)
+		m.OwnedBy = redact.Clean(owner, 0)
 		m.ContextLength = firstPositive(refCount(obj["context_length"]), refCount(obj["context_window"]),
 			refCount(obj["max_context_length"]), refCount(obj["max_model_len"]), refCount(top["context_length"]))
 		m.MaxOutputTokens = firstPositive(refCount(obj["max_output_tokens"]), refCount(obj["max_completion_tokens"]),

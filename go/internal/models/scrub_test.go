@@ -6,7 +6,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
+
+// preview is what Fetch's errors carry of a gateway's body.
+func preview(body []byte, known ...string) string {
+	return redact.Text(string(body), maxPreview, known...)
+}
 
 func TestKnownSecrets(t *testing.T) {
 	assert.Equal(t, "echo [redacted] end", preview([]byte("echo opaque-token-1 end"), "opaque-token-1"))

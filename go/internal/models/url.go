@@ -67,15 +67,3 @@ func parseHTTPURL(raw string) (*url.URL, error) {
 	u.Fragment, u.RawFragment = "", ""
 	return u, nil
 }
-
-// RedactURL renders a URL for logs and errors: scheme, host and path only
-// (no userinfo, query or fragment, any of which may carry credentials).
-// Input that does not parse is replaced by a placeholder.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "[invalid URL]"
-	}
-	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	return r.String()
-}

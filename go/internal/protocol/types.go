@@ -4,6 +4,7 @@
 package protocol
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,6 +12,14 @@ import (
 
 // ProtocolVersion is the version of protocol/protocol.md this side speaks.
 const ProtocolVersion = 1
+
+// MaxFrame is the largest message body either side accepts (protocol.md).
+const MaxFrame = 4 << 20
+
+// Notifier sends notifications to the shim.
+type Notifier interface {
+	Notify(ctx context.Context, method string, params any) error
+}
 
 // Error codes beyond JSON-RPC's standard ones (protocol.md).
 const (
@@ -59,17 +68,10 @@ type BinaryInfo struct {
 	Check  string `json:"check"`  // e.g. "sha256 verified"
 }
 
-// Capabilities tell the shim what it may rely on.
-type Capabilities struct {
-	HeadersCache bool `json:"headersCache"`
-	Prompts      bool `json:"prompts"`
-}
-
 // InitializeResult is the result of initialize.
 type InitializeResult struct {
-	ProtocolVersion int          `json:"protocolVersion"`
-	Version         string       `json:"version"`
-	Capabilities    Capabilities `json:"capabilities"`
+	ProtocolVersion int    `json:"protocolVersion"`
+	Version         string `json:"version"`
 }
 
 // ConfigApplyParams are the params of config/apply.
@@ -240,10 +242,7 @@ const (
 )
 
 func (e *TokenError) Error() string {
-	msg := e.Err.Error()
-	if prefix := fmt.Sprintf("provider %q: ", e.ProviderID); strings.HasPrefix(msg, prefix) {
-		msg = strings.TrimPrefix(msg, prefix)
-	}
+	msg := strings.TrimPrefix(e.Err.Error(), fmt.Sprintf("provider %q: ", e.ProviderID))
 	return fmt.Sprintf("provider %q: no access token: %s", e.ProviderID, msg)
 }
 

@@ -1,12 +1,15 @@
-// Package redact makes text that came from outside (server error bodies,
-// error descriptions, URLs) safe to put into a log line or an error: it
-// masks credentials that a server might echo and bounds the length.
+// Package redact is the one owner of making text safe for a terminal or a
+// log: text that came from outside (server error bodies, error
+// descriptions, URLs, names) loses the characters that change what a
+// terminal shows (Unprintable, Clean), the credentials a server might echo
+// (Text, URL, Values), and its excess length (Truncate).
 package redact
 
 import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -35,8 +38,8 @@ var (
 
 // Text masks credentials in s (the known values given, of at least 8
 // bytes, verbatim; then whatever looks like one), replaces invalid UTF-8,
-// removes control characters, collapses white space to single spaces, and
-// truncates the result to at most max runes (the last one "…" when cut).
+// removes Unprintable characters, collapses white space to single spaces,
+// and truncates the result to at most max runes (see Truncate).
 func Text(s string, max int, known ...string) string {
 	for _, k := range known {
 		if len(k) >= 8 {
@@ -47,10 +50,10 @@ func Text(s string, max int, known ...string) string {
 	// Control characters go first: removed after the masking, they could
 	// join the parts of a credential split to evade it ("Bea\x00rer x").
 	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == '\t' {
+		if r == '\n' || r == '\r' || r == '\t' || (r > 0x7f && unicode.IsSpace(r)) {
 			return ' '
 		}
-		if r < 0x20 || r == 0x7f {
+		if Unprintable(r) {
 			return -1
 		}
 		return r
@@ -68,10 +71,56 @@ func Text(s string, max int, known ...string) string {
 		}
 		return m
 	})
-	s = strings.Join(strings.Fields(s), " ")
-	if max > 0 && utf8.RuneCountInString(s) > max {
-		r := []rune(s)
-		s = string(r[:max-1]) + "…"
+	return Truncate(strings.Join(strings.Fields(s), " "), max)
+}
+
+// Unprintable reports the runes that change what a terminal or a log line
+// shows instead of showing themselves: C0 and C1 control characters and DEL
+// (escape sequences, bell, carriage return, NUL, line breaks), the
+// JavaScript line terminators U+2028/U+2029, and the bidirectional marks,
+// embeddings, overrides and isolates that reorder the text around them
+// (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069).
+func Unprintable(r rune) bool {
+	switch {
+	case r < 0x20, r >= 0x7f && r <= 0x9f:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r == 0x2028, r == 0x2029:
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// Printable reports whether s has no Unprintable rune.
+func Printable(s string) bool { return !strings.ContainsFunc(s, Unprintable) }
+
+// Clean removes every Unprintable rune from s (display text: a name, an
+// owner) and truncates the result to at most max runes (see Truncate).
+func Clean(s string, max int) string {
+	if !Printable(s) {
+		s = strings.Map(func(r rune) rune {
+			if Unprintable(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	return Truncate(s, max)
+}
+
+// Truncate cuts s to at most max runes, the last one "…" when cut; max 0
+// (or less) means no limit.
+func Truncate(s string, max int) string {
+	if max <= 0 || utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == max-1 {
+			return s[:i] + "…"
+		}
+		n++
 	}
 	return s
 }

@@ -18,6 +18,7 @@ func TestText(t *testing.T) {
 		{"bearer any case", `got bearer abc.def and Basic dXNlcjpwYXNz==`, `got bearer [redacted] and Basic [redacted]`, 0},
 		{"jwt", `token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig here`, `token [redacted] here`, 0},
 		{"control chars and newlines", "a\nb\x00c", "a bc", 0},
+		{"C1, bidi and Unicode line breaks", "a\u0085b\u202ec\u2028d\u009be", "a bc de", 0},
 		{"credential split by a control character", "Bea\x00rer abc and acc\x01ess_token=xyz", "Bearer [redacted] and access_token=[redacted]", 0},
 		{"invalid utf8", "ok\xffok", "ok\uFFFDok", 0},
 		{"truncation", strings.Repeat("x", 10), "xxx…", 4},
@@ -33,6 +34,7 @@ func TestURL(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"https://user:pw@host.example/path?token=x#frag", "https://host.example/path"},
 		{"http://127.0.0.1:8080/v1/models", "http://127.0.0.1:8080/v1/models"},
+		{"https://u:p@api.example.com/a%2Fb/v1/models?key=secret#f", "https://api.example.com/a%2Fb/v1/models"},
 		{"::not a url?secret=1", "::not a url"},
 	}
 	for _, tc := range tests {
@@ -65,8 +67,8 @@ func FuzzText(f *testing.F) {
 			if max > 0 && len([]rune(out)) > max+1 {
 				t.Fatalf("%d runes for max %d", len([]rune(out)), max)
 			}
-			if !utf8.ValidString(out) || strings.ContainsFunc(out, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-				t.Fatalf("invalid UTF-8 or a control character in %q", out)
+			if !utf8.ValidString(out) || !Printable(out) {
+				t.Fatalf("invalid UTF-8 or an unprintable character in %q", out)
 			}
 			if in != s && strings.Contains(out, cred) {
 				t.Fatalf("the planted credential survived: %q -> %q", in, out)
@@ -107,4 +109,40 @@ func TestTextCredentialShapes(t *testing.T) {
 func TestTextKnownSecrets(t *testing.T) {
 	assert.Equal(t, "echo [redacted] end", Text("echo opaque-token-1 end", 0, "opaque-token-1"))
 	assert.Equal(t, "short ab stays", Text("short ab stays", 0, "ab"), "values under 8 bytes are not matched verbatim")
+}
+
+func TestUnprintable(t *testing.T) {
+	for _, r := range []rune{0, '\n', '\r', '\t', 0x1b, 0x7f, 0x85, 0x9b, 0x061c, 0x200e, 0x200f, 0x2028, 0x2029, 0x202a, 0x202e, 0x2066, 0x2069} {
+		assert.True(t, Unprintable(r), "%U", r)
+	}
+	for _, r := range []rune{' ', 'a', '~', 0xa0, 'é', 0x200d, 0x2030, 0x2065, 0x206a, '😀'} {
+		assert.False(t, Unprintable(r), "%U", r)
+	}
+	assert.True(t, Printable("Café ünïcode 😀"))
+	assert.False(t, Printable("evil\x1b[2J"))
+}
+
+func TestClean(t *testing.T) {
+	assert.Equal(t, "Nice[2J Name", Clean("Nice\x1b[2J Name\u202e", 0))
+	assert.Equal(t, "a b", Clean("a\u0085 b\u2069", 0))
+	assert.Equal(t, "plain", Clean("plain", 0))
+	assert.Equal(t, "ab…", Clean("a\x00bcdef", 3))
+}
+
+func TestTruncate(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"abc", 0, "abc"},
+		{"abc", 3, "abc"},
+		{"abcd", 3, "ab…"},
+		{"ééééé", 4, "ééé…"},
+		{"ab", 1, "…"},
+		{"", 2, ""},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, Truncate(tt.in, tt.max), "%q %d", tt.in, tt.max)
+	}
 }

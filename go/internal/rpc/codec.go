@@ -8,28 +8,32 @@ import (
 	"io"
 	"strconv"
 	"strings"
-)
 
-// MaxFrame is the largest message body the sidecar accepts (protocol.md).
-const MaxFrame = 4 << 20
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+)
 
 // Codec is the LSP Content-Length framing with a bound on the body size, so
 // that a broken or hostile peer cannot make the sidecar allocate without limit.
 type Codec struct {
-	Max int // bytes; 0 means MaxFrame
+	Max int // bytes; 0 means protocol.MaxFrame
 }
+
+// encoded is a message body already encoded: WriteObject writes it as it is.
+type encoded []byte
 
 // WriteObject implements jsonrpc2.ObjectCodec.
 func (Codec) WriteObject(w io.Writer, obj any) error {
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return fmt.Errorf("encode frame: %w", err)
+	data, ok := obj.(encoded)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(obj); err != nil {
+			return fmt.Errorf("encode frame: %w", err)
+		}
 	}
-	if _, err := fmt.Fprintf(w, "Content-Length: %d\r\n\r\n", len(data)); err != nil {
-		return fmt.Errorf("write frame header: %w", err)
-	}
-	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("write frame body: %w", err)
+	// One Write per frame: a stream closed between two writes never ends
+	// in the middle of a frame.
+	if _, err := w.Write(append(fmt.Appendf(nil, "Content-Length: %d\r\n\r\n", len(data)), data...)); err != nil {
+		return fmt.Errorf("write frame: %w", err)
 	}
 	return nil
 }
@@ -59,7 +63,7 @@ func (c Codec) ReadObject(r *bufio.Reader, v any) error {
 func (c Codec) readBody(r *bufio.Reader) ([]byte, error) {
 	limit := c.Max
 	if limit <= 0 {
-		limit = MaxFrame
+		limit = protocol.MaxFrame
 	}
 	length := -1
 	for n := 0; ; n++ {

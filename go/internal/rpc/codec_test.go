@@ -133,9 +133,11 @@ func TestOversizedInputIsRefusedWithoutAllocatingIt(t *testing.T) {
 // stubService answers every request; the codec tests only need a peer.
 type stubService struct{}
 
-func (stubService) Initialize(context.Context, protocol.InitializeParams, Notifier) error { return nil }
-func (stubService) CloseLocation(string)                                                  {}
-func (stubService) Paste(context.Context, protocol.LoginPasteParams) error                { return nil }
+func (stubService) Initialize(context.Context, protocol.InitializeParams, protocol.Notifier) error {
+	return nil
+}
+func (stubService) CloseLocation(string)                                   {}
+func (stubService) Paste(context.Context, protocol.LoginPasteParams) error { return nil }
 
 func (stubService) ApplyConfig(context.Context, protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
 	return protocol.ConfigApplyResult{}, nil

@@ -49,7 +49,7 @@ func startServer(t *testing.T) *peer {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	log, sink := logging.New(io.Discard, 0)
+	log, sink := logging.NewWithFile(io.Discard, 0, nil, 0)
 	eng := engine.NewHub(engine.Options{Log: log, Sink: sink, WatchEvery: -1})
 	srv := rpc.NewServer(eng, "test", log)
 	ctx, cancel := context.WithCancel(context.Background())

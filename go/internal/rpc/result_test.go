@@ -22,7 +22,7 @@ func TestResultFrames(t *testing.T) {
 		expect string
 	}{
 		{"number id", `{"jsonrpc":"2.0","id":7,"method":"initialize","params":{"protocolVersion":1}}`,
-			`{"jsonrpc":"2.0","id":7,"result":{"protocolVersion":1,"version":"bench","capabilities":{"headersCache":true,"prompts":true}}}`},
+			`{"jsonrpc":"2.0","id":7,"result":{"protocolVersion":1,"version":"bench"}}`},
 		{"string id", `{"jsonrpc":"2.0","id":"req-8","method":"headers/get","params":{"providerID":"plain"}}`,
 			`{"jsonrpc":"2.0","id":"req-8","result":{"headers":{}}}`},
 		{"null result", `{"jsonrpc":"2.0","id":9,"method":"shutdown","params":{}}`,

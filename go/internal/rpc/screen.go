@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -14,10 +15,15 @@ import (
 // answer: it treats a request with "id": null as a notification, and ends
 // the connection on a body that is not a request object.
 type rejection struct {
-	id    json.RawMessage // the request's usable id, or null
-	code  int64
-	msg   string
-	fatal bool // the body is not JSON: answer, then end the connection
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"` // the request's usable id, or null
+	Error   jsonrpc2.Error  `json:"error"`
+	fatal   bool            // the body is not JSON: answer, then end the connection
+}
+
+// invalid is the rejection of an invalid request.
+func invalid(id json.RawMessage, what string) *rejection {
+	return &rejection{JSONRPC: "2.0", ID: id, Error: jsonrpc2.Error{Code: jsonrpc2.CodeInvalidRequest, Message: "Invalid Request: " + what}}
 }
 
 // errNotJSON ends the connection after a body that is not JSON was answered.
@@ -38,40 +44,39 @@ var null = json.RawMessage("null")
 func screen(body []byte) *rejection {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || !json.Valid(trimmed) {
-		return &rejection{id: null, code: jsonrpc2.CodeParseError, msg: "Parse error: the frame body is not JSON", fatal: true}
+		return &rejection{JSONRPC: "2.0", ID: null, Error: jsonrpc2.Error{Code: jsonrpc2.CodeParseError, Message: "Parse error: the frame body is not JSON"}, fatal: true}
 	}
 	if trimmed[0] != '{' {
 		what := "a request must be a JSON object"
 		if trimmed[0] == '[' {
 			what = "batches are not supported; send one request per frame"
 		}
-		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: " + what}
+		return invalid(null, what)
 	}
 	var p probe
 	if err := json.Unmarshal(trimmed, &p); err != nil {
-		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: " + err.Error()}
+		return invalid(null, err.Error())
 	}
 	switch {
 	case p.ID == nil && p.Method != nil: // a notification
 	case p.ID == nil:
-		return &rejection{id: null, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: no method"}
+		return invalid(null, "no method")
 	case !usableID(p.ID):
 		id := null
 		if len(p.ID) > 0 && (p.ID[0] == '-' || (p.ID[0] >= '0' && p.ID[0] <= '9')) {
 			id = p.ID // a number, just not one this peer can hold: echoed as sent
 		}
-		return &rejection{id: id, code: jsonrpc2.CodeInvalidRequest,
-			msg: "Invalid Request: the id must be a string or a whole number from 0 to 18446744073709551615 (a null id cannot be told apart from a notification's answer)"}
+		return invalid(id, "the id must be a string or a whole number from 0 to 18446744073709551615 (a null id cannot be told apart from a notification's answer)")
 	case p.Method == nil && (p.Result != nil || p.Error != nil): // a response: jsonrpc2 ignores it
 	case p.Method == nil:
-		return &rejection{id: p.ID, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: no method"}
+		return invalid(p.ID, "no method")
 	}
 	if p.Method != nil && (len(p.Method) == 0 || p.Method[0] != '"') {
 		id := p.ID
 		if !usableID(id) {
 			id = null
 		}
-		return &rejection{id: id, code: jsonrpc2.CodeInvalidRequest, msg: "Invalid Request: the method must be a string"}
+		return invalid(id, "the method must be a string")
 	}
 	return nil
 }
@@ -90,20 +95,19 @@ func usableID(id json.RawMessage) bool {
 	return err == nil
 }
 
-// answer writes a rejection's error response.
-func (st *stream) answer(r *rejection) error {
-	return st.WriteObject(struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Error   jsonrpc2.Error  `json:"error"`
-	}{"2.0", r.id, jsonrpc2.Error{Code: r.code, Message: r.msg}})
+// serverCodec is the server's Codec: frames jsonrpc2 would not answer are
+// answered on out (see screen).
+type serverCodec struct {
+	Codec
+	out jsonrpc2.ObjectStream
 }
 
-// readRequest reads frames until one jsonrpc2 may have, answering the
-// others; a body that is not JSON is answered and ends the connection.
-func (st *stream) readRequest(v any) error {
+// ReadObject implements jsonrpc2.ObjectCodec: it reads frames until one
+// jsonrpc2 may have, answering the others; a body that is not JSON is
+// answered and ends the connection.
+func (c *serverCodec) ReadObject(r *bufio.Reader, v any) error {
 	for {
-		body, err := Codec{}.readBody(st.r)
+		body, err := c.readBody(r)
 		if err != nil {
 			return err
 		}
@@ -114,7 +118,7 @@ func (st *stream) readRequest(v any) error {
 			}
 			return nil
 		}
-		if err := st.answer(rej); err != nil {
+		if err := c.out.WriteObject(rej); err != nil {
 			return err
 		}
 		if rej.fatal {

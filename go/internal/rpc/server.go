@@ -5,14 +5,12 @@
 package rpc
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -21,16 +19,11 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 )
 
-// Notifier sends notifications to the shim.
-type Notifier interface {
-	Notify(ctx context.Context, method string, params any) error
-}
-
 // Service does the work behind the protocol's requests.
 type Service interface {
 	// Initialize is called once, after the version check. The notifier stays
 	// valid for the life of the connection.
-	Initialize(ctx context.Context, p protocol.InitializeParams, n Notifier) error
+	Initialize(ctx context.Context, p protocol.InitializeParams, n protocol.Notifier) error
 	ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error)
 	Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error)
 	// Login runs a provider's interactive login; it may wait minutes.
@@ -60,48 +53,57 @@ func NewServer(svc Service, version string, log *slog.Logger) *Server {
 	return &Server{svc: svc, version: version, log: log}
 }
 
-// stream is a connection's framed, buffered stream (one Flush, so one
-// write, per frame). jsonrpc2 reads requests and writes notifications and
-// errors through it; results are written by writeResult.
-type stream struct {
-	r *bufio.Reader
-
-	mu     sync.Mutex
-	w      *bufio.Writer
-	closed bool
-}
-
-// ReadObject implements jsonrpc2.ObjectStream: frames jsonrpc2 would not
-// answer are answered here (see screen).
-func (st *stream) ReadObject(v any) error { return st.readRequest(v) }
-
-// WriteObject implements jsonrpc2.ObjectStream.
-func (st *stream) WriteObject(obj any) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return jsonrpc2.ErrClosed
+// Serve runs the protocol over r/w until the peer closes r or ctx ends.
+// jsonrpc2 reads the frames (through serverCodec), dispatches requests and
+// writes errors and notifications; results are written by reply.
+func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
+	codec := &serverCodec{}
+	st := jsonrpc2.NewBufferedStream(&pipe{Reader: r, w: w}, codec)
+	codec.out = st
+	// The library's messages (the peer closing the stream, a malformed
+	// frame) go to the structured log at debug level.
+	connLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	connLog.SetPrefix("rpc connection: ")
+	conn := jsonrpc2.NewConn(ctx, st, jsonrpc2.AsyncHandler(handler{s: s, st: st}), jsonrpc2.SetLogger(connLog))
+	select {
+	case <-conn.DisconnectNotify():
+	case <-ctx.Done():
+		_ = conn.Close()
 	}
-	if err := (Codec{}).WriteObject(st.w, obj); err != nil {
-		return err
-	}
-	return st.w.Flush()
-}
-
-// Close implements jsonrpc2.ObjectStream. The reader and writer belong to
-// the caller of Serve; nothing is written after Close.
-func (st *stream) Close() error {
-	st.mu.Lock()
-	st.closed = true
-	st.mu.Unlock()
 	return nil
 }
 
-// writeResult writes a successful response. It encodes the result once:
-// jsonrpc2's Reply encodes it, then validates and compacts the bytes once
-// per enclosing marshaller (three more passes, which for headers/get run
-// over the whole access token).
-func (st *stream) writeResult(id jsonrpc2.ID, result any) error {
+// pipe is Serve's reader and writer as jsonrpc2's connection. Both belong
+// to Serve's caller: Close only ends writing, between two frames (each is
+// one Write, see Codec.WriteObject).
+type pipe struct {
+	io.Reader
+	w      io.Writer
+	mu     sync.Mutex
+	closed bool
+}
+
+func (p *pipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, jsonrpc2.ErrClosed
+	}
+	return p.w.Write(b)
+}
+
+func (p *pipe) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	return nil
+}
+
+// reply writes a successful response, its result encoded once: jsonrpc2's
+// Reply encodes it, then validates and compacts the bytes once per
+// enclosing marshaller (three more passes, which for headers/get run over
+// the whole access token; docs/performance.md).
+func reply(st jsonrpc2.ObjectStream, id jsonrpc2.ID, result any) error {
 	body, err := json.Marshal(result)
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
@@ -110,37 +112,7 @@ func (st *stream) writeResult(id jsonrpc2.ID, result any) error {
 	if err != nil {
 		return fmt.Errorf("encode id: %w", err)
 	}
-	msg := make([]byte, 0, len(body)+len(idJSON)+len(`{"jsonrpc":"2.0","id":,"result":}`))
-	msg = append(msg, `{"jsonrpc":"2.0","id":`...)
-	msg = append(msg, idJSON...)
-	msg = append(msg, `,"result":`...)
-	msg = append(msg, body...)
-	msg = append(msg, '}')
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return jsonrpc2.ErrClosed
-	}
-	if _, err := fmt.Fprintf(st.w, "Content-Length: %d\r\n\r\n", len(msg)); err != nil {
-		return fmt.Errorf("write frame header: %w", err)
-	}
-	if _, err := st.w.Write(msg); err != nil {
-		return fmt.Errorf("write frame body: %w", err)
-	}
-	return st.w.Flush()
-}
-
-// Serve runs the protocol over r/w until the peer closes r or ctx ends.
-func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
-	st := &stream{r: bufio.NewReader(r), w: bufio.NewWriter(w)}
-	conn := jsonrpc2.NewConn(ctx, st, jsonrpc2.AsyncHandler(handler{s: s, st: st}),
-		jsonrpc2.SetLogger(connLogger{s.log}))
-	select {
-	case <-conn.DisconnectNotify():
-	case <-ctx.Done():
-		_ = conn.Close()
-	}
-	return nil
+	return st.WriteObject(encoded(fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%s,"result":%s}`, idJSON, body)))
 }
 
 type connNotifier struct{ conn *jsonrpc2.Conn }
@@ -152,7 +124,7 @@ func (n connNotifier) Notify(ctx context.Context, method string, params any) err
 // handler answers the requests of one connection.
 type handler struct {
 	s  *Server
-	st *stream
+	st jsonrpc2.ObjectStream
 }
 
 // Handle implements jsonrpc2.Handler.
@@ -163,7 +135,7 @@ func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 		return
 	}
 	if err == nil {
-		if err = h.st.writeResult(req.ID, result); err == nil || errors.Is(err, jsonrpc2.ErrClosed) {
+		if err = reply(h.st, req.ID, result); err == nil || errors.Is(err, jsonrpc2.ErrClosed) {
 			return
 		}
 		s.log.Debug("reply failed", "method", req.Method, "err", err)
@@ -176,8 +148,8 @@ func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 
 func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
 	if req.Method == protocol.MethodInitialize {
-		var p protocol.InitializeParams
-		if err := decode(req, &p); err != nil {
+		p, err := params[protocol.InitializeParams](req, "", nil)
+		if err != nil {
 			return nil, err
 		}
 		return s.initialize(ctx, conn, p)
@@ -187,38 +159,31 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 	}
 	switch req.Method {
 	case protocol.MethodConfigApply:
-		var p protocol.ConfigApplyParams
-		if err := decode(req, &p); err != nil {
+		p, err := params(req, "params.config or params.directory", func(p *protocol.ConfigApplyParams) bool {
+			if string(p.Config) == "null" {
+				p.Config = nil
+			}
+			return len(p.Config) > 0 || p.Directory != ""
+		})
+		if err != nil {
 			return nil, err
-		}
-		if string(p.Config) == "null" {
-			p.Config = nil
-		}
-		if len(p.Config) == 0 && p.Directory == "" {
-			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "config/apply: params.config or params.directory is required"}
 		}
 		return s.svc.ApplyConfig(ctx, p)
 	case protocol.MethodHeadersGet:
-		var p protocol.HeadersParams
-		if err := decode(req, &p); err != nil {
+		p, err := params(req, "params.providerID", func(p *protocol.HeadersParams) bool { return p.ProviderID != "" })
+		if err != nil {
 			return nil, err
-		}
-		if p.ProviderID == "" {
-			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "headers/get: params.providerID is required"}
 		}
 		return s.svc.Headers(ctx, p)
 	case protocol.MethodLogin:
-		var p protocol.LoginParams
-		if err := decode(req, &p); err != nil {
+		p, err := params(req, "params.providerID", func(p *protocol.LoginParams) bool { return p.ProviderID != "" })
+		if err != nil {
 			return nil, err
-		}
-		if p.ProviderID == "" {
-			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "login: params.providerID is required"}
 		}
 		return s.svc.Login(ctx, p)
 	case protocol.MethodLoginPaste:
-		var p protocol.LoginPasteParams
-		if err := decode(req, &p); err != nil {
+		p, err := params[protocol.LoginPasteParams](req, "", nil)
+		if err != nil {
 			return nil, err
 		}
 		return nil, s.svc.Paste(ctx, p)
@@ -226,8 +191,7 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 		s.svc.CancelLogins()
 		return nil, nil
 	case protocol.NotifyLocationClose:
-		var p protocol.LocationParams
-		if err := decode(req, &p); err == nil {
+		if p, err := params[protocol.LocationParams](req, "", nil); err == nil {
 			s.svc.CloseLocation(p.Location)
 		}
 		return nil, nil
@@ -258,18 +222,22 @@ func (s *Server) initialize(ctx context.Context, conn *jsonrpc2.Conn, p protocol
 	return protocol.InitializeResult{
 		ProtocolVersion: protocol.ProtocolVersion,
 		Version:         s.version,
-		Capabilities:    protocol.Capabilities{HeadersCache: true, Prompts: true},
 	}, nil
 }
 
-func decode(req *jsonrpc2.Request, v any) error {
-	if req.Params == nil {
-		return nil
+// params decodes req's params; valid (nil: any) may normalise them and
+// reports whether what required names is there.
+func params[P any](req *jsonrpc2.Request, required string, valid func(*P) bool) (P, error) {
+	var p P
+	if req.Params != nil {
+		if err := json.Unmarshal(*req.Params, &p); err != nil {
+			return p, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: fmt.Sprintf("%s: invalid params: %v", req.Method, err)}
+		}
 	}
-	if err := json.Unmarshal(*req.Params, v); err != nil {
-		return &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: fmt.Sprintf("%s: invalid params: %v", req.Method, err)}
+	if valid != nil && !valid(&p) {
+		return p, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: req.Method + ": " + required + " is required"}
 	}
-	return nil
+	return p, nil
 }
 
 func toRPCError(err error) *jsonrpc2.Error {
@@ -284,12 +252,4 @@ func toRPCError(err error) *jsonrpc2.Error {
 		return e
 	}
 	return &jsonrpc2.Error{Code: jsonrpc2.CodeInternalError, Message: err.Error()}
-}
-
-// connLogger routes the jsonrpc2 library's messages (e.g. the peer closing
-// the stream, or a malformed frame) to the structured log at debug level.
-type connLogger struct{ log *slog.Logger }
-
-func (l connLogger) Printf(format string, v ...any) {
-	l.log.Debug("rpc connection: " + strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
