@@ -15,6 +15,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // checkPluginEntry looks for the plugin in the config's plugin lists:
@@ -120,7 +121,7 @@ func lastStartIn(path string) (start, bool) {
 		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "sidecar started" {
 			continue
 		}
-		found, ok = start{host: clean(line.Host, 64), at: line.Time}, true
+		found, ok = start{host: redact.Clean(line.Host, 64), at: line.Time}, true
 		if found.host == "" {
 			found.host = "(version unknown)"
 		}

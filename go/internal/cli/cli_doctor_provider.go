@@ -180,8 +180,8 @@ func (d *providerDoctor) discovery(ctx context.Context) bool {
 		if strings.TrimSuffix(doc.Issuer, "/") != strings.TrimSuffix(cfg.Issuer, "/") {
 			d.issuerMismatch = true
 			d.add("issuer", statusFail,
-				fmt.Sprintf("the server says its issuer is %q, the config says %q", clean(doc.Issuer, 200), cfg.Issuer),
-				fmt.Sprintf("set issuer to exactly %q if this is the right server (the two must match, so tokens of another identity provider are never accepted)", clean(doc.Issuer, 200))).Config = true
+				fmt.Sprintf("the server says its issuer is %q, the config says %q", redact.Clean(doc.Issuer, 200), cfg.Issuer),
+				fmt.Sprintf("set issuer to exactly %q if this is the right server (the two must match, so tokens of another identity provider are never accepted)", redact.Clean(doc.Issuer, 200))).Config = true
 		} else {
 			d.add("issuer", statusOK, "the server's metadata names the configured issuer", "")
 		}
@@ -430,7 +430,7 @@ func claimsText(tok tokens.Token) string {
 		if err != nil {
 			continue
 		}
-		parts = append(parts, k+"="+clean(string(b), 120))
+		parts = append(parts, k+"="+redact.Clean(string(b), 120))
 	}
 	return strings.Join(parts, ", ")
 }

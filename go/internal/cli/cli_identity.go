@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
@@ -71,34 +72,8 @@ func identityOf(idToken secret.String) (identity, bool) {
 	}
 	str := func(k string) string {
 		v, _ := claims[k].(string)
-		return clean(v, 120)
+		return redact.Clean(v, 120)
 	}
 	id := identity{Subject: str("sub"), Email: str("email"), Username: str("preferred_username"), Name: str("name")}
 	return id, id.String() != ""
-}
-
-// bidi reports the Unicode bidirectional formatting characters.
-func bidi(r rune) bool {
-	return r == 0x061C || r == 0x200E || r == 0x200F || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
-}
-
-// clean makes a server-provided value safe to print on a terminal: control
-// characters and the bidirectional formatting characters (which reorder
-// what the terminal shows, e.g. U+202E) become spaces, and the value is
-// cut to max runes.
-func clean(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == max {
-			b.WriteString("…")
-			break
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || bidi(r) {
-			r = ' '
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }

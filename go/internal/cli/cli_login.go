@@ -16,6 +16,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -191,7 +192,7 @@ func readPastes(ctx context.Context, c *cli, box *oauth.PasteBox) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		fmt.Fprintf(c.stderr, "%s %s\nPaste the address again (Ctrl-C to cancel): ", c.color.red("Not accepted:"), clean(err.Error(), 300))
+		fmt.Fprintf(c.stderr, "%s %s\nPaste the address again (Ctrl-C to cancel): ", c.color.red("Not accepted:"), redact.Clean(err.Error(), 300))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 func (c *cli) newModelsCmd() *cobra.Command {
@@ -70,7 +71,7 @@ func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, ar
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tCONTEXT\tMAX OUTPUT")
 	for _, m := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(m.ID, 200), clean(m.Name, 200), count(m.ContextLength), count(m.MaxOutputTokens))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", redact.Clean(m.ID, 200), redact.Clean(m.Name, 200), count(m.ContextLength), count(m.MaxOutputTokens))
 	}
 	return tw.Flush()
 }

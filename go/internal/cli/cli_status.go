@@ -12,6 +12,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/engine"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 func (c *cli) newStatusCmd() *cobra.Command {
@@ -219,7 +220,7 @@ func tokenText(t tokenStatus, now time.Time) string {
 // boundary, with "…" when something was cut; control characters are
 // neutralised. (--json has the full text.)
 func cutWords(s string, max int) string {
-	s = strings.Join(strings.Fields(clean(s, len(s))), " ")
+	s = strings.Join(strings.Fields(redact.Clean(s, len(s))), " ")
 	r := []rune(s)
 	if len(r) <= max {
 		return s

@@ -238,7 +238,7 @@ func TestIdentityOf(t *testing.T) {
 		{"email wins", jwt(t, map[string]any{"sub": "u1", "email": "a@b.test", "name": "A"}), "a@b.test", true},
 		{"user name", jwt(t, map[string]any{"sub": "u1", "preferred_username": "alice"}), "alice", true},
 		{"subject only", jwt(t, map[string]any{"sub": "u1"}), "u1", true},
-		{"control characters are neutralised", jwt(t, map[string]any{"sub": "a\x1b[31mb"}), "a [31mb", true},
+		{"control characters are neutralised", jwt(t, map[string]any{"sub": "a\x1b[31mb"}), "a[31mb", true},
 		{"no identity claims", jwt(t, map[string]any{"aud": "x"}), "", false},
 		{"not a JWT", secret.New("opaque-token"), "", false},
 		{"bad base64", secret.New("a.!!!.c"), "", false},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // browserOutcome is what became of opening the browser for a login.
@@ -42,14 +43,14 @@ func (w *waiter) show(p oauth.Prompt) {
 	switch p.Kind {
 	case oauth.PromptPaste:
 		// No countdown: the user types (pastes) on this terminal.
-		fmt.Fprintf(&b, "%s\n  %s\nPaste the address here: ", clean(p.Message, 400), k.bold(p.URL))
+		fmt.Fprintf(&b, "%s\n  %s\nPaste the address here: ", redact.Clean(p.Message, 400), k.bold(p.URL))
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.stopLocked()
 		fmt.Fprint(w.c.stderr, b.String())
 		return
 	case oauth.PromptDeviceCode:
-		fmt.Fprintf(&b, "%s\n  %s\n  code: %s\n", clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
+		fmt.Fprintf(&b, "%s\n  %s\n  code: %s\n", redact.Clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
 		waitingFor = "the code to be entered at " + hostOf(p.URL)
 	default:
 		outcome, err := w.browser()
@@ -57,7 +58,7 @@ func (w *waiter) show(p oauth.Prompt) {
 		case browserOpened:
 			fmt.Fprintf(&b, "A browser window was opened to log in to %s. If it did not appear, open this URL on this machine:\n", w.name)
 		case browserFailed:
-			fmt.Fprintf(&b, "Could not open a browser (%s). To log in to %s, open this URL in a browser on this machine:\n", clean(err.Error(), 200), w.name)
+			fmt.Fprintf(&b, "Could not open a browser (%s). To log in to %s, open this URL in a browser on this machine:\n", redact.Clean(err.Error(), 200), w.name)
 		default:
 			fmt.Fprintf(&b, "To log in to %s, open this URL in a browser on this machine:\n", w.name)
 		}

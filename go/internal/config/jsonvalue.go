@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // maxDepth bounds the nesting of the decoded config. OpenCode configs are a
@@ -79,7 +79,7 @@ const maxRender = 60
 func render(v any) string {
 	var b strings.Builder
 	renderTo(&b, v, 0)
-	return truncate(b.String(), maxRender)
+	return redact.Truncate(b.String(), maxRender)
 }
 
 func renderTo(b *strings.Builder, v any, depth int) {
@@ -92,7 +92,7 @@ func renderTo(b *strings.Builder, v any, depth int) {
 	case bool:
 		b.WriteString(strconv.FormatBool(t))
 	case json.Number:
-		b.WriteString(truncate(t.String(), maxRender))
+		b.WriteString(redact.Truncate(t.String(), maxRender))
 	case string:
 		b.WriteString(quote(t))
 	case []any:
@@ -141,23 +141,7 @@ func renderTo(b *strings.Builder, v any, depth int) {
 
 // quote renders s as a quoted, escaped, single-line string, bounded in size.
 func quote(s string) string {
-	return strconv.Quote(truncate(s, maxRender))
-}
-
-// truncate shortens s to at most n runes, marking the cut with "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	cut, count := 0, 0
-	for i := range s {
-		if count == n-1 {
-			cut = i
-			break
-		}
-		count++
-	}
-	return s[:cut] + "…"
+	return strconv.Quote(redact.Truncate(s, maxRender))
 }
 
 // renderAt renders the value v found under key, or only its type when the

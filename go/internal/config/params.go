@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // readClientAssertion reads the private_key_jwt options. Setting the key
@@ -109,7 +111,7 @@ func readRequestParams(r *reader, p *Provider) {
 			continue
 		}
 		if s, ok := r.str(o.key, o.expected, false); ok {
-			if !printable(s) {
+			if !redact.Printable(s) {
 				r.report(o.key, o.expected+" of printable characters", quote(s), "")
 				continue
 			}
@@ -141,7 +143,7 @@ func readParamMap(r *reader, key string) map[string]string {
 			c.report(k, "a parameter name of printable ASCII without spaces, '\"' or '\\'", quote(k), "")
 		case reserved:
 			c.report(k, "a parameter the plugin does not set itself", quote(k), why)
-		case !isStr || !printable(s):
+		case !isStr || !redact.Printable(s):
 			c.report(k, "a string of printable characters", renderAt(k, v), "")
 		default:
 			out[k] = s
@@ -151,14 +153,4 @@ func readParamMap(r *reader, key string) map[string]string {
 		return nil
 	}
 	return out
-}
-
-// printable reports whether s has no control characters.
-func printable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
-		}
-	}
-	return true
 }
