@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 // Build is what the build stamped into the binary.
@@ -71,7 +71,7 @@ func serve(version string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
-	eng := engine.NewHub(engine.Options{Log: log, Sink: sink, Version: version})
+	eng := service.NewHub(service.Options{Log: log, Sink: sink, Version: version})
 	// Ctrl-C at the terminal reaches the whole foreground process group,
 	// this process too: it cancels the logins under way (OpenCode then
 	// starts without them) and never stops the sidecar, which ends when

@@ -10,8 +10,8 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 // logger is the command line's logger: text on stderr, warnings and
@@ -35,7 +35,7 @@ func (c *cli) logger(cf *commonFlags) *slog.Logger {
 type session struct {
 	c   *cli
 	log *slog.Logger
-	eng *engine.Engine
+	eng *service.Engine
 	cfg configfile.Config
 	res config.Result
 }
@@ -62,7 +62,7 @@ func (c *cli) open(cf *commonFlags) (*session, error) {
 // openConfig is open for a config already read.
 func (c *cli) openConfig(cf *commonFlags, cfg configfile.Config) *session {
 	log := c.logger(cf)
-	eng := engine.New(engine.Options{Log: log, WatchEvery: -1})
+	eng := service.New(service.Options{Log: log, WatchEvery: -1})
 	return &session{c: c, log: log, eng: eng, cfg: cfg, res: eng.Load(cfg.Tree)}
 }
 
@@ -80,7 +80,7 @@ func (s *session) managedIDs() []string {
 // provider returns the managed provider id, or an error saying why there
 // is none: its config has errors (exit 4) or no such provider (exit 2).
 // Warnings about the provider are printed on stderr.
-func (s *session) provider(id string) (*engine.Provider, error) {
+func (s *session) provider(id string) (*service.Provider, error) {
 	var errs []string
 	for _, p := range s.res.Problems {
 		if p.ProviderID != id {
@@ -123,11 +123,11 @@ func (s *session) allIDs() []string {
 }
 
 // providers resolves the positional provider ids, or every managed one.
-func (s *session) providers(ids []string) ([]*engine.Provider, error) {
+func (s *session) providers(ids []string) ([]*service.Provider, error) {
 	if len(ids) == 0 {
 		return s.eng.Providers(s.res.Providers), nil
 	}
-	out := make([]*engine.Provider, 0, len(ids))
+	out := make([]*service.Provider, 0, len(ids))
 	for _, id := range ids {
 		p, err := s.provider(id)
 		if err != nil {
@@ -206,7 +206,7 @@ func when(t, now time.Time) string {
 
 // openOne opens the configuration for a command that takes exactly one
 // provider id, and returns that provider. The caller closes the session.
-func (c *cli) openOne(cf *commonFlags, args []string) (*session, *engine.Provider, error) {
+func (c *cli) openOne(cf *commonFlags, args []string) (*session, *service.Provider, error) {
 	id, err := oneProvider(args)
 	if err != nil {
 		return nil, nil, err
@@ -221,7 +221,7 @@ func (c *cli) openOne(cf *commonFlags, args []string) (*session, *engine.Provide
 // openProviders opens the configuration and resolves the provider ids
 // (every managed provider when there are none). The caller closes the
 // session.
-func (c *cli) openProviders(cf *commonFlags, ids []string) (*session, []*engine.Provider, error) {
+func (c *cli) openProviders(cf *commonFlags, ids []string) (*session, []*service.Provider, error) {
 	s, err := c.open(cf)
 	if err != nil {
 		return nil, nil, err

@@ -18,9 +18,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 // This file holds what the benchmarks and the steady-state test share: a
@@ -192,13 +192,13 @@ func (p *pipes) closeAll() {
 // sidecar is the real server and engine, in this process, on OS pipes.
 type sidecar struct {
 	*client
-	hub *engine.Hub
+	hub *service.Hub
 }
 
 func startPipeSidecar(tb testing.TB, watchEvery time.Duration) *sidecar {
 	tb.Helper()
 	p := newPipes(tb)
-	eng := engine.NewHub(engine.Options{Log: logging.Discard(), CacheDir: tb.TempDir(), WatchEvery: watchEvery})
+	eng := service.NewHub(service.Options{Log: logging.Discard(), CacheDir: tb.TempDir(), WatchEvery: watchEvery})
 	srv := rpc.NewServer(eng, "bench", logging.Discard())
 	done := make(chan struct{})
 	go func() {

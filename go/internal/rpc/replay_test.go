@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 type example struct {
@@ -50,7 +50,7 @@ func startServer(t *testing.T) *peer {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	log, sink := logging.NewWithFile(io.Discard, 0, nil, 0)
-	eng := engine.NewHub(engine.Options{Log: log, Sink: sink, WatchEvery: -1})
+	eng := service.NewHub(service.Options{Log: log, Sink: sink, WatchEvery: -1})
 	srv := rpc.NewServer(eng, "test", log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -1,8 +1,10 @@
-// Package engine is the sidecar's brain behind the protocol: it turns the
-// OpenCode config into managed providers, builds their OpenCode provider
-// entries, hands out Authorization headers, keeps model lists fresh in the
-// background, and tells the shim when a provider's headers change.
-package engine
+// Package service is what the sidecar serves behind the protocol (Hub, an
+// Engine per OpenCode location): it turns the OpenCode config into managed
+// providers, builds their OpenCode provider entries, hands out the token
+// headers, runs logins, keeps model lists fresh in the background, and
+// tells the shim when a provider's headers or models change. The command
+// line uses the same providers (Engine.Load, Provider).
+package service
 
 import (
 	"context"

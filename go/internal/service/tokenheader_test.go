@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 // TestTheTokenGoesInTheConfiguredHeader: a gateway that takes the token in
@@ -47,7 +47,7 @@ func TestTheTokenGoesInTheConfiguredHeader(t *testing.T) {
 			})
 			srv := httptest.NewServer(mux)
 			defer srv.Close()
-			eng := engine.New(engine.Options{Log: logging.Discard(), CacheDir: t.TempDir(), WatchEvery: -1})
+			eng := service.New(service.Options{Log: logging.Discard(), CacheDir: t.TempDir(), WatchEvery: -1})
 			defer func() { _ = eng.Shutdown(context.Background()) }()
 			cfg, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{
 				"baseURL": srv.URL + "/v1",

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 func (c *cli) newStatusCmd() *cobra.Command {
@@ -107,7 +107,7 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 	}
 	defer s.Close()
 	now := c.now()
-	doc := statusJSON{CacheDir: engine.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{},
+	doc := statusJSON{CacheDir: service.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{},
 		Skipped: []skippedJSON{}, Problems: []problemJSON{}}
 	for _, src := range s.cfg.Sources {
 		doc.ConfigSources = append(doc.ConfigSources, sourceJSON{Kind: src.Kind, Path: src.Path})
@@ -181,7 +181,7 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 	return nil
 }
 
-func statusOf(p *engine.Provider, now time.Time) providerStatus {
+func statusOf(p *service.Provider, now time.Time) providerStatus {
 	cfg := p.Config
 	tok := p.Tokens.Cached()
 	st := p.Entry.Load()

@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 // TestInjectedClock: Options.Now is the clock of the headers' cache bound,
@@ -25,7 +25,7 @@ func TestInjectedClock(t *testing.T) {
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 
 	idp := startFlakyIdP(t)
-	eng := engine.New(engine.Options{Log: logging.Discard(), CacheDir: t.TempDir(), WatchEvery: -1, Now: now})
+	eng := service.New(service.Options{Log: logging.Discard(), CacheDir: t.TempDir(), WatchEvery: -1, Now: now})
 	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
 	raw := machineProvider(t, idp.srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 // benchModels is the size of the provider's model list (a large gateway's).
@@ -61,10 +61,10 @@ func accessToken(n int64) string {
 
 // newManagedEngine applies a config with one client_credentials provider
 // "gw" and waits (bounded) until its token and model list are in memory.
-func newManagedEngine(tb testing.TB) (*engine.Engine, *stubIdP) {
+func newManagedEngine(tb testing.TB) (*service.Engine, *stubIdP) {
 	tb.Helper()
 	idp := startStubIdP(tb, benchModels)
-	eng := engine.New(engine.Options{Log: logging.Discard(), CacheDir: tb.TempDir(), WatchEvery: -1})
+	eng := service.New(service.Options{Log: logging.Discard(), CacheDir: tb.TempDir(), WatchEvery: -1})
 	tb.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
 	cfg, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{
 		"baseURL": idp.srv.URL + "/v1",

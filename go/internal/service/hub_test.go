@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 type nopNotifier struct{}
@@ -36,7 +36,7 @@ func TestLocationsKeepTheirProviders(t *testing.T) {
 	}))
 	defer srv.Close()
 	cache := t.TempDir()
-	hub := engine.NewHub(engine.Options{Log: logging.Discard(), CacheDir: cache, WatchEvery: -1})
+	hub := service.NewHub(service.Options{Log: logging.Discard(), CacheDir: cache, WatchEvery: -1})
 	defer func() { _ = hub.Shutdown(context.Background()) }()
 	require.NoError(t, hub.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1}, nopNotifier{}))
 

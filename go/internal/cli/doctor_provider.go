@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -43,7 +43,7 @@ var grantTypes = map[config.Flow]string{
 type providerDoctor struct {
 	c       *cli
 	r       *report
-	p       *engine.Provider
+	p       *service.Provider
 	section string
 
 	issuerMismatch bool

@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zalando/go-keyring"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 // TestTokenStorages: where tokenStorage puts the tokens (the keychain is
@@ -55,7 +55,7 @@ func TestTokenStorages(t *testing.T) {
 			}
 			cache := t.TempDir()
 			var logs strings.Builder
-			eng := engine.New(engine.Options{Log: slog.New(slog.NewTextHandler(&logs, nil)), CacheDir: cache, WatchEvery: -1})
+			eng := service.New(service.Options{Log: slog.New(slog.NewTextHandler(&logs, nil)), CacheDir: cache, WatchEvery: -1})
 			cfg, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{
 				"baseURL": srv.URL + "/v1",
 				"oauth2": map[string]any{"issuer": srv.URL, "clientId": "c", "clientSecret": "s", "authFlow": "client_credentials",

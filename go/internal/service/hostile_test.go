@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
 
@@ -80,7 +80,7 @@ func applyMachine(t *testing.T, srv *httptest.Server, cache string, names map[st
 	t.Helper()
 	raw := machineConfig(t, srv, names)
 	logs := &syncBuffer{}
-	eng := engine.New(engine.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: cache, WatchEvery: -1, BootBudget: 60 * time.Second})
+	eng := service.New(service.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: cache, WatchEvery: -1, BootBudget: 60 * time.Second})
 	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

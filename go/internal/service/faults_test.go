@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"bytes"
@@ -20,10 +20,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
 
@@ -212,7 +212,7 @@ func runFault(t *testing.T, flow, warning string, fault int32, expired bool) {
 	}))
 
 	logs := &syncBuffer{}
-	eng := engine.New(engine.Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	eng := service.New(service.Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		CacheDir: cache, BootBudget: 2 * time.Second, WatchEvery: -1})
 	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
 	notes := &recorder{}
@@ -295,7 +295,7 @@ func TestNoUsableCacheDirectoryServesFromMemory(t *testing.T) {
 	require.NoError(t, os.WriteFile(blocked, nil, 0o600))
 
 	logs := &syncBuffer{}
-	eng := engine.New(engine.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: blocked, WatchEvery: -1})
+	eng := service.New(service.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: blocked, WatchEvery: -1})
 	raw := machineProvider(t, idp.srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

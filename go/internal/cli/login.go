@@ -14,9 +14,9 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -292,7 +292,7 @@ func expiryText(t tokens.Token, now time.Time) string {
 // claim in their id_tokens): servers like Keycloak end the whole session
 // on such a revocation, which would take the new login with it. A failure
 // is reported, never fatal: the new login is stored already.
-func revokeReplaced(ctx context.Context, c *cli, p *engine.Provider, old, cur tokens.Token) {
+func revokeReplaced(ctx context.Context, c *cli, p *service.Provider, old, cur tokens.Token) {
 	if old.RefreshToken.IsZero() || old.RefreshToken.Equal(cur.RefreshToken) {
 		return
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 )
 
 func (c *cli) newLogoutCmd() *cobra.Command {
@@ -69,7 +69,7 @@ func runLogout(ctx context.Context, c *cli, cf *commonFlags, o logoutOptions, ar
 // logoutOne deletes and then revokes one provider's tokens (engine's
 // Provider.Logout), reporting on stderr. It is false when the tokens could
 // not be deleted or a revocation request failed.
-func logoutOne(ctx context.Context, c *cli, p *engine.Provider, localOnly bool) bool {
+func logoutOne(ctx context.Context, c *cli, p *service.Provider, localOnly bool) bool {
 	cfg := p.Config
 	name := displayName(cfg)
 	r, err := p.Logout(ctx, localOnly)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
-	"github.com/vymalo/opencode-oauth2/go/internal/engine"
+	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
 
@@ -116,7 +116,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 	checkPluginEntry(r, cfg)
 	checkHost(ctx, r, c)
 	// Checked before the engine opens (and tightens) the directory.
-	checkCacheDir(r, engine.CacheDirFor(config.ParseDocument(cfg.Tree).Settings), createProbe)
+	checkCacheDir(r, service.CacheDirFor(config.ParseDocument(cfg.Tree).Settings), createProbe)
 
 	s := c.openConfig(cf, cfg)
 	defer s.Close()
