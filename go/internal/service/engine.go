@@ -7,6 +7,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -303,7 +304,7 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 			cached = nil
 		}
 	}
-	cached = screenModels(e.log, p, cached, 0, "cached model list")
+	cached = models.Screen(e.log, p.ID, "cached model list", cached, 0, cmp.Or(p.MaxModels, config.DefaultMaxModels))
 	rt.catalog = models.NewCatalog(cached)
 	rt.lastSync = state.LastSyncAt
 	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}

@@ -154,7 +154,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		return fail(reason(err), err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
-	serr := rt.sync(sctx)
+	serr := rt.syncWith(sctx, tok)
 	cancel()
 	known := rt.catalog.Models()
 	res := protocol.LoginResult{
@@ -216,11 +216,7 @@ func (rt *managed) login(ctx context.Context, flow config.Flow, o *oauth.Options
 		grant = client
 	}
 	rt.log.Info("login requested", "provider", rt.p.ID, "flow", string(flow))
-	tok, replaced, err = rt.tokens.Login(ctx, grant)
-	if err == nil {
-		rt.clearTokenError()
-	}
-	return tok, replaced, err
+	return rt.tokens.Login(ctx, grant)
 }
 
 // pendingLogin describes a user-flow provider without a usable token.

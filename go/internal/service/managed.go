@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -131,31 +132,36 @@ func (rt *managed) maybeLazySync() {
 // sync fetches the model list with a token obtained without prompting and
 // stores it with the provider's state. A failure keeps the last good list.
 func (rt *managed) sync(ctx context.Context) error {
-	log := rt.log.With("provider", rt.p.ID)
-	url, err := models.URL(rt.p.BaseURL, rt.p.ModelsURL)
-	if err != nil {
-		log.Error("model discovery is not possible", "err", err)
-		return err
-	}
 	tctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
 	defer cancel()
 	tok, err := rt.tokens.Token(tctx, tokens.NoLogin)
 	if err != nil {
 		rt.recordError(ctx, fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
 		if errors.Is(err, tokens.ErrLoginRequired) {
-			log.Info("model sync waits for a login", "err", err)
+			rt.log.Info("model sync waits for a login", "provider", rt.p.ID, "err", err)
 		} else {
-			log.Warn("model sync failed: no token", "err", err)
+			rt.log.Warn("model sync failed: no token", "provider", rt.p.ID, "err", err)
 		}
 		return err
 	}
-	list, err := rt.fetcher.Fetch(tctx, url, rt.p.HeaderName(), headerValue(rt.p, tok))
+	return rt.syncWith(tctx, tok)
+}
+
+// syncWith is sync with a token at hand (a login's).
+func (rt *managed) syncWith(ctx context.Context, tok tokens.Token) error {
+	log := rt.log.With("provider", rt.p.ID)
+	url, err := models.URL(rt.p.BaseURL, rt.p.ModelsURL)
+	if err != nil {
+		log.Error("model discovery is not possible", "err", err)
+		return err
+	}
+	list, err := rt.fetcher.Fetch(ctx, url, rt.p.HeaderName(), headerValue(rt.p, tok))
 	if err != nil {
 		rt.recordError(ctx, err)
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
-	ms := screenModels(rt.log, rt.p, list.Models, list.Unsafe, "the gateway's model list")
+	ms := models.Screen(rt.log, rt.p.ID, "the gateway's model list", list.Models, list.Unsafe, cmp.Or(rt.p.MaxModels, config.DefaultMaxModels))
 	models.Normalize(ms, rt.p.NameOverrides)
 	changes, err := rt.catalog.Update(ms)
 	if err != nil {

@@ -88,7 +88,11 @@ func (p *Provider) Sync(ctx context.Context) error {
 // loses nothing. It returns the new token and the one it replaced (zero
 // when none was cached), for the caller to revoke.
 func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tok, replaced tokens.Token, err error) {
-	return p.rt.login(ctx, flow, &o)
+	tok, replaced, err = p.rt.login(ctx, flow, &o)
+	if err == nil {
+		p.rt.clearTokenError()
+	}
+	return tok, replaced, err
 }
 
 // CacheDirFor is the cache directory an engine without the CacheDir option

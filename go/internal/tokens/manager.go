@@ -469,17 +469,6 @@ func (m *Manager) interactive(ctx context.Context, f *flight, publish func(Token
 	return t, nil
 }
 
-// store writes a token obtained by a login to the cache file (under the
-// lock, without holding it across the login).
-func (m *Manager) store(ctx context.Context, t Token) {
-	if _, err := m.opt.Entry.Update(ctx, func(s *State) error {
-		s.Token = toStore(t)
-		return nil
-	}); err != nil {
-		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "provider", m.opt.ProviderID, "err", err)
-	}
-}
-
 // Login runs an interactive login with g (nil: the provider's own grant)
 // whatever is cached: the one login path of the RPC server and the command
 // line. The current session stays usable until the new token is stored;
@@ -493,8 +482,10 @@ func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err 
 }
 
 // login acquires a token with g, one login at a time and without the cache
-// lock (it waits for a person), bounded by the login timeout, and stores it
-// in memory and the cache file.
+// lock (it waits for a person), bounded by the login timeout, then stores
+// it in the cache file (under the lock) and in memory, and hands back the
+// token it replaced. When the cache file cannot be written, the token is
+// kept in memory (a warning says so).
 func (m *Manager) login(ctx context.Context, g Grant) (tok, replaced Token, err error) {
 	m.loginMu.Lock()
 	defer m.loginMu.Unlock()
@@ -505,9 +496,17 @@ func (m *Manager) login(ctx context.Context, g Grant) (tok, replaced Token, err 
 	if err != nil {
 		return Token{}, Token{}, err
 	}
-	replaced = m.Cached()
-	m.store(ctx, tok)
+	if _, err := m.opt.Entry.Update(ctx, func(s *State) error {
+		replaced = fromStore(s.Token)
+		s.Token = toStore(tok)
+		return nil
+	}); err != nil {
+		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "provider", m.opt.ProviderID, "err", err)
+	}
 	m.mu.Lock()
+	if replaced.AccessToken.IsZero() && replaced.RefreshToken.IsZero() {
+		replaced = m.mem
+	}
 	m.mem = tok
 	m.refused, m.refusedAt = nil, time.Time{}
 	m.mu.Unlock()
