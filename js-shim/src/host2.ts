@@ -15,7 +15,8 @@
 // OpenCode 1.18 calls `setup` too, with a preview context: it does nothing there.
 
 import { locateBinary } from "./binary.js";
-import { loginDeadline, type ApplyResult, type CachedHeaders, type Notice } from "./protocol.js";
+import { MARKER } from "./login.js";
+import { HeaderCache, hasModels, loginDeadline, type ApplyResult, type Notice } from "./protocol.js";
 import { answerOrError, sha256Hex } from "./refusal.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
@@ -72,8 +73,6 @@ export interface HostContext {
   integration: { transform(fn: (d: IntegrationDraft) => void): Promise<unknown> };
 }
 
-/** What OpenCode 2 stores as the credential of a login: a marker, never a token. */
-export const MARKER = "opencode-oauth2-managed";
 /** The login methods, by id, their labels (as in OpenCode 1) and the sidecar's flow. */
 const METHODS = [
   { id: "browser", label: "Browser", flow: "authorization_code" },
@@ -162,8 +161,7 @@ function refuse(why: string): Promise<Authorization> {
 
 class Location {
   applied: ApplyResult | undefined;
-  private readonly cache = new Map<string, CachedHeaders>();
-  private readonly inflight = new Map<string, Promise<Record<string, string>>>();
+  private readonly cache = new HeaderCache((p) => shared().request("headers/get", { ...p, location: this.key }));
   private readonly hooked = new Set<string>();
   private readonly prompts = new Map<string, (p: { url: string; text: string }) => void>();
   private reapplying: Promise<void> | undefined;
@@ -222,11 +220,7 @@ class Location {
       // list says, in the sidecar's words, which command logs in; a request
       // to it fails with the same words.
       for (const l of this.applied?.logins ?? []) {
-        const models = this.applied?.providers[l.providerID]?.["models"];
-        if (isRecord(models) && Object.keys(models).length > 0) continue;
-        d.update(l.providerID, SIGN_IN, (x) => {
-          x.name = l.message;
-        });
+        if (!hasModels(this.applied, l.providerID)) d.update(l.providerID, SIGN_IN, (x) => void (x.name = l.message));
       }
     });
     await this.hookProviders();
@@ -263,7 +257,7 @@ class Location {
       if (this.hooked.has(id)) continue;
       this.hooked.add(id);
       await this.ctx.session.hook("http.request", async (ev) => {
-        for (const [k, v] of Object.entries(await this.headers(id))) ev.request.headers.set(k, v);
+        for (const [k, v] of Object.entries(await this.cache.headers(id))) ev.request.headers.set(k, v);
       }, { providerID: id });
       await this.ctx.session.hook("http.response", async (ev) => {
         if (ev.response === undefined) return;
@@ -274,29 +268,12 @@ class Location {
         const sent = ev.request.headers.get(this.applied?.tokenHeaders[id] ?? "Authorization");
         if (sent === null) return;
         await ev.response.body?.cancel().catch(() => undefined);
-        const fresh = await this.headers(id, sha256Hex(sent));
+        const fresh = await this.cache.headers(id, { refused: sha256Hex(sent) });
         const again = new Request(ev.request);
         for (const [k, v] of Object.entries(fresh)) again.headers.set(k, v);
         ev.response = await answerOrError(id, await fetch(again));
       }, { providerID: id });
     }
-  }
-
-  /** The provider's headers: cached until the sidecar's cacheUntil, one request in flight. */
-  headers(id: string, refused?: string): Promise<Record<string, string>> {
-    const hit = this.cache.get(id);
-    if (refused === undefined && hit !== undefined && hit.until > Date.now()) return Promise.resolve(hit.headers);
-    const running = this.inflight.get(id);
-    if (running !== undefined && refused === undefined) return running;
-    this.cache.delete(id);
-    const p = (async () => {
-      const params = { providerID: id, location: this.key, ...(refused !== undefined ? { refused } : {}) };
-      const r = await shared().request("headers/get", params);
-      if (r.cacheUntil !== undefined && r.cacheUntil > Date.now()) this.cache.set(id, { headers: r.headers, until: r.cacheUntil });
-      return r.headers;
-    })().finally(() => this.inflight.delete(id));
-    this.inflight.set(id, p);
-    return p;
   }
 
   /**
@@ -312,7 +289,7 @@ class Location {
     const done = shared()
       .request("login", params, loginDeadline(timeout))
       .then(async () => {
-        this.cache.delete(id); // the answer is the news: no headers/invalidate follows a login asked for
+        this.cache.drop(id); // the answer is the news: no headers/invalidate follows a login asked for
         await this.refresh();
         return { type: "oauth" as const, methodID, access: MARKER, refresh: MARKER, expires: Date.now() + 10 * 365 * 86_400_000 };
       });
@@ -359,9 +336,8 @@ class Location {
       // OpenCode shows the URL itself; a device login's code ends the sidecar's words.
       waiter?.({ url: p.url ?? "", text: [p.message, p.userCode].filter(Boolean).join(" ") });
     } else if (method === "headers/invalidate") {
-      this.cache.delete(id);
-      const models = this.applied?.providers[id]?.["models"];
-      if (!isRecord(models) || Object.keys(models).length === 0) void this.refresh();
+      this.cache.drop(id);
+      if (!hasModels(this.applied, id)) void this.refresh();
     } else if (method === "models/changed" && this.applying === 0) {
       void this.refresh();
     }

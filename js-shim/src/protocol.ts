@@ -46,10 +46,66 @@ export interface LoginResult {
   message: string;
 }
 
-/** Headers the shim may reuse until `until` (unix ms). */
-export interface CachedHeaders {
-  headers: Record<string, string>;
-  until: number;
+export interface HeadersParams {
+  providerID: string;
+  modelID?: string;
+  /** The sha256 (hex) of a value the gateway refused: the sidecar renews it. */
+  refused?: string;
+}
+
+/**
+ * Each provider's headers, reused until the sidecar's cacheUntil, with one
+ * headers/get in flight per provider. An answer that arrives after drop()
+ * (a login, an invalidation) is not cached: it may hold the old token.
+ */
+export class HeaderCache {
+  private readonly hits = new Map<string, { headers: Record<string, string>; until: number }>();
+  private readonly inflight = new Map<string, Promise<Record<string, string>>>();
+  private readonly generation = new Map<string, number>();
+
+  constructor(private readonly get: (p: HeadersParams) => Promise<HeadersResult>) {}
+
+  /** The cached headers, while they are valid. */
+  hit(id: string): Record<string, string> | undefined {
+    const h = this.hits.get(id);
+    return h !== undefined && h.until > Date.now() ? h.headers : undefined;
+  }
+
+  drop(id: string): void {
+    this.hits.delete(id);
+    this.generation.set(id, (this.generation.get(id) ?? 0) + 1);
+  }
+
+  clear(): void {
+    this.hits.clear();
+  }
+
+  /** The cached headers, else a headers/get's; with `refused`, always a new headers/get. */
+  headers(id: string, extra: Omit<HeadersParams, "providerID"> = {}): Promise<Record<string, string>> {
+    const hit = this.hit(id);
+    if (extra.refused === undefined) {
+      if (hit !== undefined) return Promise.resolve(hit);
+      const running = this.inflight.get(id);
+      if (running !== undefined) return running;
+    } else this.drop(id);
+    const gen = this.generation.get(id) ?? 0;
+    const p = this.get({ providerID: id, ...extra })
+      .then((r) => {
+        if (r.cacheUntil !== undefined && r.cacheUntil > Date.now() && (this.generation.get(id) ?? 0) === gen) {
+          this.hits.set(id, { headers: r.headers, until: r.cacheUntil });
+        }
+        return r.headers;
+      })
+      .finally(() => this.inflight.get(id) === p && this.inflight.delete(id));
+    this.inflight.set(id, p);
+    return p;
+  }
+}
+
+/** Whether the provider's entry lists models (one without is listed only after a login). */
+export function hasModels(r: ApplyResult | undefined, id: string): boolean {
+  const models = r?.providers[id]?.["models"];
+  return typeof models === "object" && models !== null && Object.keys(models).length > 0;
 }
 
 /** How long to wait for a login that may take timeoutMs: a little longer, so the sidecar's own timeout speaks first. */
@@ -62,7 +118,7 @@ export interface Notice {
   providerID?: string;
   location?: string;
   kind?: string;
-  level?: string;
+  level?: "debug" | "info" | "warn" | "error";
   message?: string;
   extra?: Record<string, unknown>;
   url?: string;

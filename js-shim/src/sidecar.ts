@@ -282,9 +282,9 @@ class Connection {
 export interface InitializeParams {
   protocolVersion: number;
   interactive: boolean;
-  hostVersion?: string;
-  logLevel?: "debug" | "info" | "warn" | "error";
-  directory?: string;
+  hostVersion?: string | undefined;
+  logLevel?: "debug" | "info" | "warn" | "error" | undefined;
+  directory?: string | undefined;
   binary?: { path: string; source: string; check: string };
 }
 
