@@ -20,55 +20,29 @@ import { HeaderCache, hasModels, loginDeadline, type ApplyResult, type Notice } 
 import { answerOrError, sha256Hex } from "./refusal.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
-type Settings = Record<string, unknown>;
-interface ProviderInfo {
-  name: string;
-  package: string;
-  activation?: string;
-  settings: Settings;
+// What this plugin uses of OpenCode 2's plugin API (2.1.2).
+type Draft<Fn> = { update: Fn };
+interface ProviderInfo { name: string; package: string; activation?: string; settings: Record<string, unknown> }
+interface ModelInfo { name: string; limit: { context: number; output: number; input?: number } }
+interface HttpEvent { request: Request; response?: Response }
+interface Credential { type: "oauth"; methodID: string; access: string; refresh: string; expires: number }
+type Authorization = { url: string; instructions: string } & (
+  | { mode: "auto"; callback: Promise<Credential> }
+  | { mode: "code"; callback: (code: string) => Promise<Credential> }
+);
+interface LoginMethod {
+  integrationID: string;
+  method: { id: string; type: "oauth"; label: string };
+  authorize: () => Promise<Authorization>;
+  refresh: (c: Credential) => Promise<Credential>;
+  label: () => string;
 }
-interface ModelInfo {
-  name: string;
-  limit: { context: number; output: number; input?: number };
-}
-interface ProviderDraft {
-  update(id: string, fn: (p: ProviderInfo) => void): void;
-}
-interface ModelDraft {
-  update(providerID: string, modelID: string, fn: (m: ModelInfo) => void): void;
-}
-interface HttpEvent {
-  request: Request;
-  response?: Response;
-}
-interface Credential {
-  type: "oauth";
-  methodID: string;
-  access: string;
-  refresh: string;
-  expires: number;
-}
-type Authorization =
-  | { url: string; instructions: string; mode: "auto"; callback: Promise<Credential> }
-  | { url: string; instructions: string; mode: "code"; callback: (code: string) => Promise<Credential> };
-interface IntegrationDraft {
-  update(id: string, fn: (i: { name: string }) => void): void;
-  method: {
-    update(m: {
-      integrationID: string;
-      method: { id: string; type: "oauth"; label: string };
-      authorize: () => Promise<Authorization>;
-      refresh: (c: Credential) => Promise<Credential>;
-      label: () => string;
-    }): void;
-  };
-}
-/** What this plugin uses of OpenCode 2's context (2.1.2). */
-export interface HostContext {
+type IntegrationDraft = Draft<(id: string, fn: (i: { name: string }) => void) => void> & { method: Draft<(m: LoginMethod) => void> };
+interface HostContext {
   app?: { version?: string };
   location: { directory: string; workspaceID?: string };
-  provider: { transform(fn: (d: ProviderDraft) => void): Promise<unknown>; reload(): Promise<unknown> };
-  model: { transform(fn: (d: ModelDraft) => void): Promise<unknown> };
+  provider: { transform(fn: (d: Draft<(id: string, fn: (p: ProviderInfo) => void) => void>) => void): Promise<unknown>; reload(): Promise<unknown> };
+  model: { transform(fn: (d: Draft<(providerID: string, modelID: string, fn: (m: ModelInfo) => void) => void>) => void): Promise<unknown> };
   session: { hook(name: "http.request" | "http.response", fn: (e: HttpEvent) => Promise<void>, o: { providerID: string }): Promise<unknown> };
   integration: { transform(fn: (d: IntegrationDraft) => void): Promise<unknown> };
 }
@@ -234,11 +208,9 @@ class Location {
     await this.ctx.integration.transform((d) => {
       for (const id of ids) {
         const name = String(a?.providers[id]?.["name"] ?? id);
-        d.update(id, (i) => {
-          i.name ||= name;
-        });
+        d.update(id, (i) => void (i.name ||= name));
+        const problem = broken.get(id);
         for (const m of METHODS) {
-          const problem = broken.get(id);
           d.method.update({
             integrationID: id,
             method: { id: m.id, type: "oauth", label: m.label },
@@ -283,11 +255,10 @@ class Location {
    */
   private async authorize(id: string, methodID: string, flow: string): Promise<Authorization> {
     const prompt = new Promise<{ url: string; text: string }>((resolve) => this.prompts.set(id, resolve));
-    const timeout = this.applied?.loginTimeoutMs[id] ?? 300_000;
     const paste = flow === "paste";
     const params = paste ? { providerID: id, paste: true, location: this.key } : { providerID: id, flow, location: this.key };
     const done = shared()
-      .request("login", params, loginDeadline(timeout))
+      .request("login", params, loginDeadline(this.applied?.loginTimeoutMs[id] ?? 300_000))
       .then(async () => {
         this.cache.drop(id); // the answer is the news: no headers/invalidate follows a login asked for
         await this.refresh();
@@ -303,29 +274,18 @@ class Location {
         (e: unknown) => ({ url: "", text: `opencode-oauth2: ${errorMessage(e)}` }),
       ),
     ]);
-    if (!paste) return { url: first.url, instructions: first.text, mode: "auto", callback: done };
-    return {
-      url: first.url,
-      instructions: first.text,
-      mode: "code",
-      callback: async (code) => {
-        await shared().request("login/paste", { providerID: id, location: this.key, text: code });
-        return done;
-      },
-    };
+    const shown = { url: first.url, instructions: first.text };
+    if (!paste) return { ...shown, mode: "auto", callback: done };
+    return { ...shown, mode: "code", callback: (code) => shared().request("login/paste", { providerID: id, location: this.key, text: code }).then(() => done) };
   }
 
   /** Apply again and let OpenCode list the providers anew (a login, a new catalog). */
   refresh(): Promise<void> {
-    this.reapplying ??= this.apply()
+    return (this.reapplying ??= this.apply()
       .then(() => this.hookProviders())
       .then(() => (this.closed ? undefined : this.ctx.provider.reload()))
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => (this.reapplying = undefined));
-    return this.reapplying;
+      .then(() => undefined, () => undefined)
+      .finally(() => (this.reapplying = undefined)));
   }
 
   notified(method: string, p: Notice): void {
