@@ -12,6 +12,7 @@ import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { attempt } from "./sidecar.js";
 
 export type BinarySource = "env" | "platform-package" | "dev-build";
 
@@ -21,16 +22,13 @@ export interface ResolvedBinary {
 }
 
 export interface ResolveInputs {
-  /** process.platform */
-  platform: string;
-  /** process.arch */
-  arch: string;
+  platform: string; // process.platform
+  arch: string; // process.arch
   env: Readonly<Record<string, string | undefined>>;
   /** Directory of the running shim (js-shim/dist in the package or the repo). */
   moduleDir: string;
-  /** True when p is an existing regular file. */
   isFile: (p: string) => boolean;
-  /** Resolves a module specifier like require.resolve; returns undefined when not found. */
+  /** Like require.resolve; undefined when not found. */
   resolveModule: (specifier: string) => string | undefined;
 }
 
@@ -42,10 +40,6 @@ const ARCH_NAMES: Readonly<Record<string, string>> = { x64: "x64", arm64: "arm64
 export const SUPPORTED_TARGETS: ReadonlyArray<{ platform: string; arch: string }> = Object.keys(OS_NAMES).flatMap(
   (platform) => Object.keys(ARCH_NAMES).map((arch) => ({ platform, arch })),
 );
-
-function truthy(v: string | undefined): boolean {
-  return v !== undefined && ["1", "true", "yes"].includes(v.trim().toLowerCase());
-}
 
 /** The platform package name for a Node platform/arch, or undefined when unsupported. */
 export function platformPackage(platform: string, arch: string): string | undefined {
@@ -97,8 +91,7 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
   // js-shim/dist -> repo root
   const dev = join(inp.moduleDir, "..", "..", "bin", exe);
   const devExists = inp.isFile(dev);
-  const forbidDev = truthy(inp.env["OPENCODE_OAUTH2_FORBID_DEV_BUILD"]);
-  const devAllowed = devExists && !forbidDev;
+  const devAllowed = devExists && !["1", "true", "yes"].includes(inp.env["OPENCODE_OAUTH2_FORBID_DEV_BUILD"]?.trim().toLowerCase() ?? "");
 
   const pkg = platformPackage(inp.platform, inp.arch);
   // The repository's own bundle (no binaries.json beside it: only js-shim/pack.mjs
@@ -122,9 +115,7 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
   if (devAllowed) return { path: dev, source: "dev-build" };
 
   const override_hint = `or set OPENCODE_OAUTH2_BINARY to the path of an opencode-oauth2 binary`;
-  const devNote = devExists
-    ? ` (a development build exists at ${dev}, but OPENCODE_OAUTH2_FORBID_DEV_BUILD=1 forbids using it)`
-    : "";
+  const devNote = devExists ? ` (a development build exists at ${dev}, but OPENCODE_OAUTH2_FORBID_DEV_BUILD=1 forbids using it)` : "";
   if (pkg === undefined) {
     throw new Error(
       `${PACKAGE} has no sidecar binary for this platform (${inp.platform}-${inp.arch}); ` +
@@ -139,8 +130,7 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
         `on or for another machine (a node_modules folder or a lock file from another OS or CPU, or npm's --os/--cpu).`
       : "";
   const cache = openCodeCacheEntry(inp.moduleDir);
-  const cacheNote =
-    cache !== undefined ? ` OpenCode installed this plugin into ${cache}: delete that folder to make it reinstall the plugin.` : "";
+  const cacheNote = cache !== undefined ? ` OpenCode installed this plugin into ${cache}: delete that folder to make it reinstall the plugin.` : "";
   throw new Error(
     `${PACKAGE}: the sidecar binary was not found: the platform package ${pkg} is not installed ` +
       `(it is an optional dependency of ${PACKAGE}, for ${inp.platform}-${inp.arch}).${foreignNote} Reinstall ${PACKAGE} ` +
@@ -157,20 +147,8 @@ export function defaultResolveInputs(moduleUrl: string): ResolveInputs {
     arch: process.arch,
     env: process.env,
     moduleDir: dirname(fileURLToPath(moduleUrl)),
-    isFile: (p) => {
-      try {
-        return statSync(p).isFile();
-      } catch {
-        return false;
-      }
-    },
-    resolveModule: (spec) => {
-      try {
-        return req.resolve(spec);
-      } catch {
-        return undefined;
-      }
-    },
+    isFile: (p) => attempt(() => statSync(p).isFile(), false),
+    resolveModule: (spec) => attempt<string | undefined>(() => req.resolve(spec), undefined),
   };
 }
 
@@ -180,8 +158,7 @@ export function defaultResolveInputs(moduleUrl: string): ResolveInputs {
 export const MANIFEST_FILE = "binaries.json";
 
 export interface VerifiedBinary extends ResolvedBinary {
-  /** What was checked, for the log. */
-  check: string;
+  check: string; // what was checked, for the log
 }
 
 /** What the trust check reads of the machine (injectable for tests). */
@@ -189,11 +166,9 @@ export interface TrustInputs {
   platform: string;
   uid: number;
   gid: number;
-  /** The canonical path (symlinks resolved); throws when it does not exist. */
-  realpath: (p: string) => string;
+  realpath: (p: string) => string; // throws when p does not exist
   stat: (p: string) => { uid: number; gid: number; mode: number; isDirectory: boolean };
-  /** True when the file may be executed by this process. */
-  isExecutable: (p: string) => boolean;
+  isExecutable: (p: string) => boolean; // by this process
 }
 
 /**
@@ -257,15 +232,7 @@ export function defaultTrustInputs(platform: string): TrustInputs {
       const st = statSync(p);
       return { uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory() };
     },
-    isExecutable: (p) => {
-      if (platform === "win32") return true;
-      try {
-        accessSync(p, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    isExecutable: (p) => platform === "win32" || attempt(() => (accessSync(p, constants.X_OK), true), false),
   };
 }
 

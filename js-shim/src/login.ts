@@ -11,7 +11,7 @@
 import type { AuthHook, Config, PluginInput } from "@opencode-ai/plugin";
 import { SERVICE } from "./log.js";
 import type { LoginResult, PendingLogin } from "./protocol.js";
-import { errorMessage, errorReason } from "./sidecar.js";
+import { errorMessage, errorReason, quietly } from "./sidecar.js";
 
 type Client = PluginInput["client"];
 type ProviderEntry = NonNullable<Config["provider"]>[string];
@@ -34,20 +34,12 @@ export interface LoginDeps {
 
 /** One line on OpenCode's stderr, where the person who started it looks. */
 export function say(line: string, { newLine = false } = {}): void {
-  try {
-    process.stderr.write(`${newLine ? "\n" : ""}${SERVICE}: ${line}\n`);
-  } catch {
-    /* no stderr */
-  }
+  quietly(() => process.stderr.write(`${newLine ? "\n" : ""}${SERVICE}: ${line}\n`));
 }
 
 /** A toast in the TUI; outside the TUI the call is answered and ignored. */
 export function toast(client: Client, title: string, message: string, variant: "info" | "warning" | "error", duration: number): void {
-  try {
-    void client.tui.showToast({ body: { title, message, variant, duration } }).catch(() => undefined);
-  } catch {
-    /* no TUI */
-  }
+  quietly(() => client.tui.showToast({ body: { title, message, variant, duration } }).catch(() => undefined));
 }
 
 /** Without a terminal: say, where the user looks, how each provider logs in. */

@@ -4,15 +4,13 @@
 // without `output_index` it drops `response.output_item.added`, and OpenCode
 // then fails with "text part <id> not found".
 //
-// The stream is handled as bytes and cut into server-sent events at blank
-// lines (LF, CRLF or CR line ends, as the SSE specification allows), so a
-// UTF-8 character or a CRLF split across chunks is never broken. An event is
-// re-encoded only when an index had to be added: then its `data:` lines
-// (one or several) become one `data:` line holding the repaired JSON, and
-// every other line (`event:`, `id:`, `retry:`, comments) and every line end
-// is kept byte for byte. Everything else passes through unchanged, so a
-// conformant stream comes out byte-identical, and a repaired one is
-// unchanged by a second pass. Indices already present are never changed.
+// The stream is cut into server-sent events as bytes (any SSE line end, split
+// anywhere). Only an event that lacked an index is re-encoded: its `data:`
+// lines become one holding the repaired JSON; every other line and line end
+// is kept byte for byte. So a conformant stream comes out byte-identical, a
+// repaired one is unchanged by a second pass, and present indices never change.
+
+import { isRecord } from "./sidecar.js";
 
 /** A fetch function as the AI SDK calls it. */
 export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -33,11 +31,7 @@ export function withResponsesRepair(delegate?: FetchFn): FetchFn {
     if (res.body === null || !isResponsesPath(input) || !isEventStream(res.headers)) return res;
     const headers = new Headers(res.headers);
     headers.delete("content-length"); // the repaired body may be longer
-    const out = new Response(res.body.pipeThrough(responsesRepairStream()), {
-      status: res.status,
-      statusText: res.statusText,
-      headers,
-    });
+    const out = new Response(res.body.pipeThrough(responsesRepairStream()), { status: res.status, statusText: res.statusText, headers });
     try {
       Object.defineProperty(out, "url", { value: res.url });
     } catch {
@@ -123,9 +117,9 @@ export class ResponsesRepairer {
   }
 
   private event(bytes: Uint8Array): Uint8Array {
-    const out = repairEvent(bytes, this.indexer, this.first);
+    const first = this.first;
     this.first = false;
-    return out;
+    return repairEvent(bytes, this.indexer, first);
   }
 }
 
@@ -177,7 +171,7 @@ function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean):
   } catch {
     return bytes; // e.g. data: [DONE]
   }
-  if (!isObject(event) || !indexer.repair(event)) return bytes;
+  if (!isRecord(event) || !indexer.repair(event)) return bytes;
 
   // The first data: line carries the repaired JSON; the other data: lines go;
   // every other line stays as it was, line end included.
@@ -191,10 +185,6 @@ function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean):
     }
   });
   return encoder.encode(out);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function missing(v: unknown): boolean {
@@ -243,7 +233,7 @@ class Indexer {
     const type = event["type"];
     if (typeof type !== "string" || !type.startsWith("response.")) return false;
     const item = event["item"];
-    const id = isObject(item) && typeof item["id"] === "string" ? item["id"] : event["item_id"];
+    const id = isRecord(item) && typeof item["id"] === "string" ? item["id"] : event["item_id"];
     if (typeof id !== "string") return false;
 
     let st = this.items.get(id);

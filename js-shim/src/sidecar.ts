@@ -39,6 +39,18 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** f(), or fallback when it throws. */
+export function attempt<T>(f: () => T, fallback: T): T {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+}
+
+/** Runs f, ignoring what it throws (a dead pipe, a handler's bug: reported elsewhere or not ours). */
+export const quietly = (f: () => unknown): void => attempt(f, undefined) as void;
+
 /** A refusal's reason (the data of a token error), if any. */
 export function errorReason(e: unknown): string | undefined {
   return e instanceof RpcError && isRecord(e.data) ? String(e.data["reason"]) : undefined;
@@ -94,14 +106,6 @@ interface ConnectionHandlers {
   onExit: (conn: Connection, reason: string) => void;
 }
 
-/** Runs f, ignoring what it throws (a dead pipe, a handler's bug: reported elsewhere or not ours). */
-function quietly(f: () => void): void {
-  try {
-    f();
-  } catch {
-    /* see above */
-  }
-}
 
 /** One child process and the JSON-RPC session over its stdio. */
 class Connection {
