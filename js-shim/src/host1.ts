@@ -1,7 +1,6 @@
-// The OpenCode 1 adapter: a thin translator between OpenCode 1's hooks and the
-// Go sidecar (protocol/protocol.md). All judgment (config parsing, OAuth flows,
-// token caching) lives in the sidecar; this file only forwards, caches headers
-// for as long as the sidecar allows, and reports.
+// The OpenCode 1 adapter: OpenCode 1's hooks forwarded to the sidecar, which
+// judges (config, OAuth flows, tokens); this file caches headers for as long
+// as the sidecar allows, and reports.
 
 import type { Hooks, Plugin } from "@opencode-ai/plugin";
 import { jsonSafe, withFetch } from "./apply.js";
@@ -124,12 +123,8 @@ export const server: Plugin = async (input) => {
 
   /** A later chat for a suspected provider tries config/apply once more (bounded by the sidecar's cooldown). */
   function retryApply(): Promise<void> {
-    return (retrying ??= apply(lastConfig)
-      .then(
-        () => undefined,
-        (e: unknown) => void (applyError = errorMessage(e)),
-      )
-      .finally(() => (retrying = undefined)));
+    const failed = (e: unknown): void => void (applyError = errorMessage(e));
+    return (retrying ??= apply(lastConfig).then(() => undefined, failed).finally(() => (retrying = undefined)));
   }
 
   /** How long a provider's login may take: headers/get and login may wait for one. */
@@ -186,8 +181,7 @@ export const server: Plugin = async (input) => {
     if (list.length > 4) list.shift();
     issued.set(id, list);
   }
-  const noteEntry = (id: string, entry: Record<string, unknown>): void =>
-    noteIssued(id, isRecord(entry["options"]) ? entry["options"]["headers"] : undefined);
+  const noteEntry = (id: string, e: Record<string, unknown>): void => noteIssued(id, isRecord(e["options"]) ? e["options"]["headers"] : undefined);
   const refusal: RefusalDeps = {
     header: tokenHeader,
     ours: (id, value) => issued.get(id)?.includes(value) ?? false,
@@ -222,11 +216,8 @@ export const server: Plugin = async (input) => {
       try {
         logLevel = debugLevel(cfg.logLevel, process.env, process.argv);
         lastConfig = jsonSafe(cfg);
-        suspected = new Set(
-          Object.entries(cfg.provider ?? {})
-            .filter(([, e]) => isRecord(e) && isRecord(e.options) && isRecord(e.options["oauth2"]))
-            .map(([id]) => id),
-        );
+        const declared = Object.entries(cfg.provider ?? {}).filter(([, e]) => isRecord(e) && isRecord(e.options) && isRecord(e.options["oauth2"]));
+        suspected = new Set(declared.map(([id]) => id));
         let result: ApplyResult;
         try {
           result = await apply(lastConfig);
@@ -263,12 +254,7 @@ export const server: Plugin = async (input) => {
 
     event: async ({ event }) => reloader.event(event),
 
-    auth: authHook(
-      () => Object.keys(lastApply?.loginTimeoutMs ?? {}),
-      () => lastApply?.logins.map((l) => l.providerID) ?? [],
-      process.argv,
-      loginDeps,
-    ),
+    auth: authHook(() => Object.keys(lastApply?.loginTimeoutMs ?? {}), () => lastApply?.logins.map((l) => l.providerID) ?? [], process.argv, loginDeps),
 
     // Hot path: a Set lookup for providers we do not manage, a Map lookup on a
     // cache hit. Both are answered synchronously with an already-resolved promise:
@@ -290,11 +276,7 @@ export const server: Plugin = async (input) => {
     },
 
     dispose: async () => {
-      try {
-        await sidecar?.dispose();
-      } catch (e) {
-        log("warn", `${SERVICE}: stopping the sidecar failed: ${errorMessage(e)}`);
-      }
+      await sidecar?.dispose().catch((e: unknown) => log("warn", `${SERVICE}: stopping the sidecar failed: ${errorMessage(e)}`));
       await log.flush(3_000);
     },
   };

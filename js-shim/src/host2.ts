@@ -1,18 +1,12 @@
-// The OpenCode 2 adapter: `setup(ctx)` for each location (a
-// project directory) the OpenCode 2 service serves. One sidecar per OpenCode
-// process, shared by every location and kept across `opencode reload`; each
-// location's providers are applied under its own name. What is listed, what
-// a token is and how a login runs are the sidecar's decisions; this file
-// registers them with the host:
-//   - provider and model transforms: the entries config/apply answered;
-//   - http.request: the bearer on every model request (it wins over a stored
-//     credential); http.response: one renewal and one resend after a 401;
-//   - integration login methods ("Browser", "Device code") for user-flow
-//     providers: the sidecar's login, with a non-secret marker as OpenCode's
-//     credential (the tokens stay in the sidecar's cache);
-//   - models/changed and headers/invalidate: the location applies again and
-//     OpenCode reloads its provider list.
-// OpenCode 1.18 calls `setup` too, with a preview context: it does nothing there.
+// The OpenCode 2 adapter: `setup(ctx)` for each location (a project directory)
+// the OpenCode 2 service serves. One sidecar per OpenCode process, shared by
+// every location and kept across `opencode reload`. What is listed, what a
+// token is and how a login runs are the sidecar's decisions; this file
+// registers them with the host: provider and model transforms (config/apply's
+// entries), http.request (the bearer; it wins over a stored credential),
+// http.response (one renewal and resend after a 401), login methods (the
+// sidecar's login; OpenCode's credential is a non-secret marker), and a
+// re-apply plus provider reload on models/changed and headers/invalidate.
 
 import { locateBinary } from "./binary.js";
 import { MARKER } from "./login.js";
@@ -100,14 +94,9 @@ function shared(): Sidecar {
       hostVersion: proc.hostVersion,
       binary: { path: binary.path, source: binary.source, check: binary.check },
     }),
-    onNotification: (method, params) => {
-      const p = (params ?? {}) as Notice;
-      locations.get(p.location ?? "")?.notified(method, p);
-    },
+    onNotification: (method, params) => locations.get((params as Notice).location ?? "")?.notified(method, params as Notice),
     // A restarted sidecar knows no location: each applies again.
-    onStarted: async () => {
-      await Promise.all([...locations.values()].filter((l) => l.applied !== undefined).map((l) => l.apply()));
-    },
+    onStarted: async () => void (await Promise.all([...locations.values()].filter((l) => l.applied !== undefined).map((l) => l.apply()))),
   });
   return proc.sidecar;
 }
@@ -143,20 +132,15 @@ class Location {
   private applying = 0;
   closed = false;
 
-  constructor(
-    readonly key: string,
-    private readonly ctx: HostContext,
-  ) {}
+  constructor(readonly key: string, private readonly ctx: HostContext) {}
 
   /** config/apply for this location: the sidecar reads the location's OpenCode config files. */
   async apply(timeoutMs?: number): Promise<ApplyResult> {
     this.applying++;
     try {
-      const params = { location: this.key, directory: this.ctx.location.directory };
-      const r = await shared().request("config/apply", params, timeoutMs);
-      this.applied = r;
+      this.applied = await shared().request("config/apply", { location: this.key, directory: this.ctx.location.directory }, timeoutMs);
       this.cache.clear();
-      return r;
+      return this.applied;
     } finally {
       this.applying--;
     }

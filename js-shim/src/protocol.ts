@@ -4,21 +4,11 @@
 
 /** A provider entry for OpenCode's config (OpenCode 1's shape). */
 export type Entry = Record<string, unknown>;
-
-export interface Problem {
-  providerID: string;
-  field: string;
-  severity: "error" | "warning";
-  message: string;
-}
-
-export interface PendingLogin {
-  providerID: string;
-  name: string;
-  flow: string;
-  timeoutMs: number;
-  message: string;
-}
+export interface Problem { providerID: string; field: string; severity: "error" | "warning"; message: string }
+/** A user-flow provider without a usable token; `message` names the command that logs in. */
+export interface PendingLogin { providerID: string; name: string; flow: string; timeoutMs: number; message: string }
+export interface HeadersResult { headers: Record<string, string>; cacheUntil?: number }
+export interface LoginResult { providerID: string; provider: Entry; models: number; message: string }
 
 export interface ApplyResult {
   providers: Record<string, Entry>;
@@ -26,24 +16,11 @@ export interface ApplyResult {
   /** Managed providers registered with the Responses API (their streams are repaired). */
   responseApi: string[];
   problems: Problem[];
-  /** User-flow providers without a usable token. */
   logins: PendingLogin[];
   /** How long a login of each user-flow provider may take. */
   loginTimeoutMs: Record<string, number>;
   /** The header each managed provider's token goes in. */
   tokenHeaders: Record<string, string>;
-}
-
-export interface HeadersResult {
-  headers: Record<string, string>;
-  cacheUntil?: number;
-}
-
-export interface LoginResult {
-  providerID: string;
-  provider: Entry;
-  models: number;
-  message: string;
 }
 
 export interface HeadersParams {
@@ -117,10 +94,11 @@ export function loginDeadline(timeoutMs: number): number {
 export interface Notice {
   providerID?: string;
   location?: string;
-  kind?: string;
   level?: "debug" | "info" | "warn" | "error";
-  message?: string;
   extra?: Record<string, unknown>;
+  /** A prompt's parts (kind: browser | device_code | paste), and `text`, all of it for a terminal. */
+  kind?: string;
+  message?: string;
   url?: string;
   userCode?: string;
   expiresAt?: number;

@@ -18,18 +18,10 @@ export class RpcError extends Error {
 }
 
 /** The sidecar process is gone (or could not start). */
-export class SidecarExitedError extends Error {
-  override name = "SidecarExitedError";
-}
-
-export class SidecarTimeoutError extends Error {
-  override name = "SidecarTimeoutError";
-}
-
+export class SidecarExitedError extends Error { override name = "SidecarExitedError"; }
+export class SidecarTimeoutError extends Error { override name = "SidecarTimeoutError"; }
 /** The sidecar speaks another protocol version: restarting cannot help. */
-export class IncompatibleSidecarError extends Error {
-  override name = "IncompatibleSidecarError";
-}
+export class IncompatibleSidecarError extends Error { override name = "IncompatibleSidecarError"; }
 
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -58,11 +50,7 @@ export function errorReason(e: unknown): string | undefined {
 
 // ---------------------------------------------------------------- connection
 
-interface InitializeResult {
-  protocolVersion: number;
-  version: string;
-  capabilities: Record<string, unknown>;
-}
+interface InitializeResult { protocolVersion: number; version: string; capabilities: Record<string, unknown> }
 
 /** Each request's result (protocol.md). */
 export interface Results {
@@ -93,18 +81,8 @@ interface Message {
   error?: { code: number; message: string; data?: unknown } | null;
 }
 
-interface Pending {
-  method: string;
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-interface ConnectionHandlers {
-  onNotification: (method: string, params: unknown) => void;
-  onStderr: (line: string) => void;
-  onExit: (conn: Connection, reason: string) => void;
-}
+interface Pending { method: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
+type ConnectionHandlers = Required<Pick<SidecarOptions, "onNotification" | "onStderr">> & { onExit: (conn: Connection, reason: string) => void };
 
 
 /** One child process and the JSON-RPC session over its stdio. */
@@ -296,8 +274,7 @@ export interface SidecarOptions {
   binary: string;
   /** Checks the binary again before each spawn (throws to refuse it). */
   verify?: () => void;
-  /** Default ["serve"]. */
-  args?: readonly string[];
+  args?: readonly string[]; // default ["serve"]
   env?: NodeJS.ProcessEnv;
   /** Called before every (re)start, so it reflects the latest settings. */
   initializeParams: () => InitializeParams;
