@@ -1,12 +1,9 @@
-// Finds the opencode-oauth2 sidecar binary. Order:
-//   1. env OPENCODE_OAUTH2_BINARY (an explicit override; never silently ignored),
-//   2. the platform package @vymalo/opencode-oauth2-<os>-<arch> (an optionalDependency),
-//   3. a development build <repo>/bin/opencode-oauth2 (refused when
-//      OPENCODE_OAUTH2_FORBID_DEV_BUILD=1, so a packed-package test cannot pass by accident);
-//      it comes before 2 for the repository's own bundle (one without binaries.json).
-// Then checks it before every spawn (verifyBinary): it must be executable, and no
-// other user may be able to replace it or a directory above it (docs/security.md).
-// Every input is injectable so the rules are unit-tested without touching the machine.
+// Finds the sidecar binary: OPENCODE_OAUTH2_BINARY (never silently ignored),
+// else the platform package @vymalo/opencode-oauth2-<os>-<arch>, else a
+// development build <repo>/bin/opencode-oauth2 (first for the repository's own
+// bundle; refused with OPENCODE_OAUTH2_FORBID_DEV_BUILD=1, so that a packed-package
+// test cannot pass by accident). Before every spawn it must be executable and
+// out of other users' reach (docs/security.md). Inputs are injectable for tests.
 
 import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -14,14 +11,11 @@ import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { attempt } from "./sidecar.js";
 
-export type BinarySource = "env" | "platform-package" | "dev-build";
+type BinarySource = "env" | "platform-package" | "dev-build";
 
-export interface ResolvedBinary {
-  path: string;
-  source: BinarySource;
-}
+interface ResolvedBinary { path: string; source: BinarySource }
 
-export interface ResolveInputs {
+interface ResolveInputs {
   platform: string; // process.platform
   arch: string; // process.arch
   env: Readonly<Record<string, string | undefined>>;
@@ -59,9 +53,8 @@ export function binaryPathInPackage(platform: string): string {
 
 /** The platform packages of other platforms that are installed (a node_modules or lockfile from elsewhere). */
 function foreignPackages(inp: ResolveInputs, own: string | undefined): string[] {
-  return SUPPORTED_TARGETS.map((t) => platformPackage(t.platform, t.arch))
-    .filter((p): p is string => p !== undefined && p !== own)
-    .filter((p) => inp.resolveModule(`${p}/package.json`) !== undefined);
+  const all = SUPPORTED_TARGETS.map((t) => platformPackage(t.platform, t.arch));
+  return all.filter((p): p is string => p !== undefined && p !== own && inp.resolveModule(`${p}/package.json`) !== undefined);
 }
 
 /** When the shim runs from OpenCode's plugin cache, the folder to delete to make OpenCode reinstall it. */
@@ -103,13 +96,9 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
     // package.json first (the package directory), then the file itself, in
     // case the platform package restricts what may be resolved.
     const manifest = inp.resolveModule(`${pkg}/package.json`);
-    const candidates = [
-      ...(manifest !== undefined ? [join(dirname(manifest), "bin", exe)] : []),
-      ...[inp.resolveModule(`${pkg}/bin/${exe}`)].filter((p): p is string => p !== undefined),
-    ];
-    for (const p of candidates) {
-      if (inp.isFile(p)) return { path: p, source: "platform-package" };
-    }
+    const candidates = [manifest !== undefined ? join(dirname(manifest), "bin", exe) : undefined, inp.resolveModule(`${pkg}/bin/${exe}`)];
+    const found = candidates.find((p): p is string => p !== undefined && inp.isFile(p));
+    if (found !== undefined) return { path: found, source: "platform-package" };
   }
 
   if (devAllowed) return { path: dev, source: "dev-build" };
@@ -124,11 +113,8 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
     );
   }
   const foreign = foreignPackages(inp, pkg);
-  const foreignNote =
-    foreign.length > 0
-      ? ` Installed instead: ${foreign.join(", ")}, for another platform: the dependencies were installed ` +
-        `on or for another machine (a node_modules folder or a lock file from another OS or CPU, or npm's --os/--cpu).`
-      : "";
+  const foreignNote = foreign.length === 0 ? "" : ` Installed instead: ${foreign.join(", ")}, for another platform: the dependencies were installed ` +
+    `on or for another machine (a node_modules folder or a lock file from another OS or CPU, or npm's --os/--cpu).`;
   const cache = openCodeCacheEntry(inp.moduleDir);
   const cacheNote = cache !== undefined ? ` OpenCode installed this plugin into ${cache}: delete that folder to make it reinstall the plugin.` : "";
   throw new Error(
@@ -155,14 +141,14 @@ export function defaultResolveInputs(moduleUrl: string): ResolveInputs {
 // ---------------------------------------------------------------- trust
 
 /** Written by js-shim/pack.mjs beside the bundle of a packed package (the repository's bundle has none). */
-export const MANIFEST_FILE = "binaries.json";
+const MANIFEST_FILE = "binaries.json";
 
-export interface VerifiedBinary extends ResolvedBinary {
+interface VerifiedBinary extends ResolvedBinary {
   check: string; // what was checked, for the log
 }
 
 /** What the trust check reads of the machine (injectable for tests). */
-export interface TrustInputs {
+interface TrustInputs {
   platform: string;
   uid: number;
   gid: number;
@@ -181,7 +167,7 @@ export interface TrustInputs {
  * that module resolution walks up to, a file swapped between a check and the
  * spawn) and is cheap enough to run before every spawn.
  */
-export function untrusted(real: string, inp: TrustInputs): string | undefined {
+function untrusted(real: string, inp: TrustInputs): string | undefined {
   for (let cur = real; ; cur = dirname(cur)) {
     const st = inp.stat(cur);
     if (st.uid !== inp.uid && st.uid !== 0) return `${cur} belongs to another user (uid ${st.uid})`;
@@ -222,7 +208,7 @@ export function verifyBinary(bin: ResolvedBinary, inp: TrustInputs): VerifiedBin
   return { path: real, source: bin.source, check: "owner and permissions checked" };
 }
 
-export function defaultTrustInputs(platform: string): TrustInputs {
+function defaultTrustInputs(platform: string): TrustInputs {
   return {
     platform,
     uid: process.getuid?.() ?? -1,

@@ -3,14 +3,14 @@
 // as the sidecar allows, and reports.
 
 import type { Hooks, Plugin } from "@opencode-ai/plugin";
-import { jsonSafe, withFetch } from "./apply.js";
 import { locateBinary } from "./binary.js";
 import { debugLevel, hostVersion, isInteractive, isTUI } from "./env.js";
-import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps } from "./login.js";
+import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps, type ProviderEntry } from "./login.js";
 import { HeaderCache, hasModels, loginDeadline, type ApplyResult, type Notice } from "./protocol.js";
 import { logger, SERVICE } from "./log.js";
 import { Reloader } from "./reload.js";
-import { type RefusalDeps } from "./refusal.js";
+import { withRefusalRetry, type RefusalDeps } from "./refusal.js";
+import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
 import { errorMessage, errorReason, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
 /** What chat.headers returns when it answered synchronously (shared: a settled promise cannot change). */
@@ -282,3 +282,34 @@ export const server: Plugin = async (input) => {
   };
   return hooks;
 };
+
+/** The fetches withFetch made. */
+const composed = new WeakSet<FetchFn>();
+
+/**
+ * The fetch a managed provider's requests go through, around the fetch an
+ * earlier plugin may have set: one retry after a refused token (refusal.ts),
+ * and for the sidecar's `responseApi` providers the repair of their event
+ * streams (responses-repair.ts).
+ */
+function withFetch(id: string, entry: Record<string, unknown>, previous: ProviderEntry | undefined, r: ApplyResult, refusal: RefusalDeps): ProviderEntry {
+  if (!r.managed.includes(id)) return entry;
+  const prev = previous?.options?.["fetch"];
+  let fetch: FetchFn;
+  if (typeof prev === "function" && composed.has(prev as FetchFn)) {
+    fetch = prev as FetchFn; // ours already (a second config/apply)
+  } else {
+    fetch = withRefusalRetry(id, refusal, typeof prev === "function" ? (prev as FetchFn) : undefined);
+    if (r.responseApi.includes(id)) fetch = withResponsesRepair(fetch);
+    composed.add(fetch);
+  }
+  return { ...entry, options: { ...(isRecord(entry["options"]) ? entry["options"] : {}), fetch } };
+}
+
+/** A copy of the config with only JSON values (functions and symbols dropped). */
+function jsonSafe(v: unknown): unknown {
+  const text = JSON.stringify(v, (_k, x: unknown) =>
+    typeof x === "function" || typeof x === "symbol" ? undefined : typeof x === "bigint" ? x.toString() : x,
+  );
+  return text === undefined ? {} : (JSON.parse(text) as unknown);
+}

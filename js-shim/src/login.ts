@@ -1,12 +1,8 @@
-// First contact: a user-flow provider without a token is
-// invisible to OpenCode, so the plugin gets the first token itself.
-//   - at start in a terminal: the pending logins run one after another in the
-//     config hook (browser or device code, as the sidecar says), then the
-//     provider's entry, with its models, replaces the one OpenCode gets;
-//   - at start without a terminal: one line per provider on stderr (and a
-//     toast, and OpenCode's log) naming the command that logs in;
-//   - `opencode auth login`: the auth hook (authHook) runs the same login.
-// The sidecar words every message; this file only routes them.
+// First contact (OpenCode 1): a user-flow provider without a token is invisible
+// to OpenCode, so the plugin gets the first token itself: in a terminal, in the
+// config hook (then the provider's entry, with its models, replaces the one
+// OpenCode got); in the full-screen TUI, beside it; without a terminal, it says
+// which command logs in; `opencode auth login` runs it through the auth hook.
 
 import type { AuthHook, Config, PluginInput } from "@opencode-ai/plugin";
 import { SERVICE } from "./log.js";
@@ -14,7 +10,7 @@ import type { LoginResult, PendingLogin } from "./protocol.js";
 import { errorMessage, errorReason, quietly } from "./sidecar.js";
 
 type Client = PluginInput["client"];
-type ProviderEntry = NonNullable<Config["provider"]>[string];
+export type ProviderEntry = NonNullable<Config["provider"]>[string];
 
 /** What the first-contact code needs from the plugin. */
 export interface LoginDeps {
@@ -51,10 +47,7 @@ export function tellPending(pending: readonly PendingLogin[], deps: LoginDeps): 
   }
 }
 
-/**
- * In a terminal: each pending login in turn, announced; a refused or timed
- * out login does not stop the next; Ctrl-C ends them all and OpenCode starts.
- */
+/** In a terminal: each pending login in turn; a failed one does not stop the next; Ctrl-C ends them all. */
 export async function loginAtStart(pending: readonly PendingLogin[], providers: Record<string, ProviderEntry>, deps: LoginDeps): Promise<void> {
   let interrupted = false;
   const onInterrupt = (): void => {
@@ -87,12 +80,7 @@ export async function loginAtStart(pending: readonly PendingLogin[], providers: 
   }
 }
 
-/**
- * In the full-screen TUI: the pending logins run one after another beside
- * OpenCode, which starts at once (the browser opened by the sidecar, its URL
- * and code in a toast); each success is reported to loggedIn (OpenCode then
- * reloads, and the provider's models appear); a failure is a toast.
- */
+/** In the full-screen TUI: the pending logins in turn beside OpenCode; loggedIn(id) makes it reload; a failure is a toast. */
 export async function loginInBackground(pending: readonly PendingLogin[], deps: LoginDeps, loggedIn: (id: string) => void): Promise<void> {
   for (const p of pending) {
     try {

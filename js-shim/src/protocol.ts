@@ -3,8 +3,8 @@
 // taken as typed (a sidecar of another version is refused at initialize).
 
 /** A provider entry for OpenCode's config (OpenCode 1's shape). */
-export type Entry = Record<string, unknown>;
-export interface Problem { providerID: string; field: string; severity: "error" | "warning"; message: string }
+type Entry = Record<string, unknown>;
+interface Problem { providerID: string; field: string; severity: "error" | "warning"; message: string }
 /** A user-flow provider without a usable token; `message` names the command that logs in. */
 export interface PendingLogin { providerID: string; name: string; flow: string; timeoutMs: number; message: string }
 export interface HeadersResult { headers: Record<string, string>; cacheUntil?: number }
@@ -23,7 +23,7 @@ export interface ApplyResult {
   tokenHeaders: Record<string, string>;
 }
 
-export interface HeadersParams {
+interface HeadersParams {
   providerID: string;
   modelID?: string;
   /** The sha256 (hex) of a value the gateway refused: the sidecar renews it. */

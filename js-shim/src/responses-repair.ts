@@ -187,10 +187,6 @@ function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean):
   return encoder.encode(out);
 }
 
-function missing(v: unknown): boolean {
-  return v === undefined || v === null;
-}
-
 /** A position in a list of an item's parts: the last one opened, and the next free one. */
 class Slot {
   current = -1;
@@ -198,19 +194,14 @@ class Slot {
 
   /** The index for an event of this kind; `opens` for the event that starts a new part. */
   take(present: unknown, opens: boolean): number {
-    const idx =
-      typeof present === "number" ? present : opens ? this.next : this.current >= 0 ? this.current : 0;
+    const idx = typeof present === "number" ? present : opens ? this.next : Math.max(this.current, 0);
     this.current = idx;
     this.next = Math.max(this.next, idx + 1);
     return idx;
   }
 }
 
-interface ItemState {
-  output: number;
-  content: Slot;
-  summary: Slot;
-}
+interface ItemState { output: number; content: Slot; summary: Slot }
 
 // Events whose `content_index` points into the item's `content`, and those
 // whose `summary_index` points into a reasoning item's `summary`.
@@ -244,23 +235,19 @@ class Indexer {
       this.items.set(id, st);
     }
     let changed = false;
-    if (missing(event["output_index"])) {
-      event["output_index"] = st.output;
-      changed = true;
-    }
+    const fill = (key: string, idx: number): void => {
+      if (event[key] === undefined || event[key] === null) {
+        event[key] = idx;
+        changed = true;
+      }
+    };
+    fill("output_index", st.output);
     const part = CONTENT.some((p) => type.startsWith(p))
       ? { key: "content_index", slot: st.content, opens: type === "response.content_part.added" }
       : SUMMARY.some((p) => type.startsWith(p))
         ? { key: "summary_index", slot: st.summary, opens: type === "response.reasoning_summary_part.added" }
         : undefined;
-    if (part !== undefined) {
-      const present = event[part.key];
-      const idx = part.slot.take(missing(present) ? undefined : present, part.opens);
-      if (missing(present)) {
-        event[part.key] = idx;
-        changed = true;
-      }
-    }
+    if (part !== undefined) fill(part.key, part.slot.take(event[part.key], part.opens));
     return changed;
   }
 }

@@ -1,7 +1,6 @@
 // The sidecar process and its JSON-RPC 2.0 client (protocol/protocol.md):
-// request ids and deadlines, notifications (framing: framing.ts), and
-// supervision (restart once per failure, bounded start attempts, kill on
-// dispose). Nothing here knows about OAuth or OpenCode.
+// deadlines, notifications, and supervision (restart once per failure,
+// bounded start attempts, kill on dispose). Nothing here knows about OAuth.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "./framing.js";
@@ -53,7 +52,7 @@ export function errorReason(e: unknown): string | undefined {
 interface InitializeResult { protocolVersion: number; version: string; capabilities: Record<string, unknown> }
 
 /** Each request's result (protocol.md). */
-export interface Results {
+interface Results {
   initialize: InitializeResult;
   "config/apply": ApplyResult;
   "headers/get": HeadersResult;
@@ -61,7 +60,7 @@ export interface Results {
   "login/paste": null;
   shutdown: null;
 }
-export type Method = keyof Results;
+type Method = keyof Results;
 
 export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
   initialize: 5_000,
@@ -270,7 +269,7 @@ export interface InitializeParams {
   binary?: { path: string; source: string; check: string };
 }
 
-export interface SidecarOptions {
+interface SidecarOptions {
   binary: string;
   /** Checks the binary again before each spawn (throws to refuse it). */
   verify?: () => void;
@@ -280,16 +279,12 @@ export interface SidecarOptions {
   initializeParams: () => InitializeParams;
   onNotification?: (method: string, params: unknown) => void;
   onStderr?: (line: string) => void;
-  /** The running sidecar went away without being asked to. */
-  onUnexpectedExit?: (reason: string) => void;
+  onUnexpectedExit?: (reason: string) => void; // not after dispose()
   /** A restarted sidecar is up (initialized): the adapter applies its configuration again. */
   onStarted?: () => Promise<void>;
-  /** Consecutive failed starts before giving up (default 3). */
-  maxStartAttempts?: number;
-  /** Pause between failed starts, multiplied by the attempt number (default 200 ms). */
-  startBackoffMs?: number;
-  /** After giving up, requests fail at once for this long (default 30 s). */
-  cooldownMs?: number;
+  maxStartAttempts?: number; // consecutive failed starts before giving up (default 3)
+  startBackoffMs?: number; // pause between them, times the attempt number (default 200 ms)
+  cooldownMs?: number; // after giving up, requests fail at once for this long (default 30 s)
   deadlines?: Partial<Record<Method, number>>;
   maxFrameBytes?: number;
 }
@@ -310,8 +305,6 @@ export class Sidecar {
   private lastStartError: Error | undefined;
   private disposed = false;
   private readonly deadlines: Record<Method, number>;
-  /** initialize result of the running sidecar. */
-  info: InitializeResult | undefined;
   /** How many processes were spawned (a restart re-applies the configuration). */
   spawnCount = 0;
 
@@ -401,7 +394,6 @@ export class Sidecar {
             `${PROTOCOL_VERSION}: install matching versions of @vymalo/opencode-oauth2 and its platform package${mismatch}`,
         );
       }
-      this.info = r;
       if (this.disposed) throw shutDown();
       this.conn = conn;
       if (this.spawnCount > 1) await this.opts.onStarted?.().catch(() => undefined);
