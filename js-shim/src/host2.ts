@@ -55,9 +55,8 @@ const SETUP_BUDGET_MS = 4_000;
 const LINGER_MS = 10_000;
 
 function isHostContext(ctx: unknown): ctx is HostContext {
-  if (!isRecord(ctx)) return false;
   const f = (o: unknown, k: string): boolean => isRecord(o) && typeof o[k] === "function";
-  return f(ctx["provider"], "transform") && f(ctx["model"], "transform") && f(ctx["session"], "hook") && f(ctx["integration"], "transform");
+  return isRecord(ctx) && f(ctx["provider"], "transform") && f(ctx["model"], "transform") && f(ctx["session"], "hook") && f(ctx["integration"], "transform");
 }
 
 // ------------------------------------------------------------ the shared sidecar
@@ -300,19 +299,16 @@ export async function setup(ctx: unknown): Promise<(() => void) | undefined> {
   const key = ws === undefined || ws === "" ? ctx.location.directory : `${ctx.location.directory}#${ws}`;
   const loc = new Location(key, ctx);
   locations.set(key, loc);
-  try {
-    await loc.apply(SETUP_BUDGET_MS);
-  } catch (e) {
-    // Slow (a first start fetching its first token): the rest arrives with
-    // models/changed. Anything else (no binary, a config file OpenCode cannot
-    // read either) fails the plugin, which OpenCode shows in its log and in
-    // `opencode plugin list`, the one place OpenCode 2 lets a plugin speak.
-    if (!(e instanceof SidecarTimeoutError)) {
-      locations.delete(key);
-      release();
-      throw new Error(`opencode-oauth2: ${errorMessage(e)}`);
-    }
-  }
+  // Slow (a first start fetching its first token): the rest arrives with
+  // models/changed. Anything else (no binary, a config file OpenCode cannot
+  // read either) fails the plugin, which OpenCode shows in its log and in
+  // `opencode plugin list`, the one place OpenCode 2 lets a plugin speak.
+  await loc.apply(SETUP_BUDGET_MS).catch((e: unknown) => {
+    if (e instanceof SidecarTimeoutError) return;
+    locations.delete(key);
+    release();
+    throw new Error(`opencode-oauth2: ${errorMessage(e)}`);
+  });
   await loc.register();
   return () => {
     loc.closed = true;

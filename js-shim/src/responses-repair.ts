@@ -10,7 +10,7 @@
 // is kept byte for byte. So a conformant stream comes out byte-identical, a
 // repaired one is unchanged by a second pass, and present indices never change.
 
-import { isRecord } from "./sidecar.js";
+import { attempt, isRecord } from "./sidecar.js";
 
 /** A fetch function as the AI SDK calls it. */
 export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -45,11 +45,7 @@ export function withResponsesRepair(delegate?: FetchFn): FetchFn {
 
 function isResponsesPath(input: string | URL | Request): boolean {
   const url = typeof input === "string" ? input : "href" in input ? input.href : input.url;
-  try {
-    return new URL(url).pathname.endsWith("/responses");
-  } catch {
-    return false;
-  }
+  return attempt(() => new URL(url).pathname.endsWith("/responses"), false);
 }
 
 function isEventStream(headers: Headers): boolean {

@@ -8,7 +8,6 @@ import type { ApplyResult, HeadersResult, LoginResult } from "./protocol.js";
 
 export const PROTOCOL_VERSION = 1;
 
-/** A JSON-RPC error response from the sidecar. */
 export class RpcError extends Error {
   override name = "RpcError";
   constructor(readonly method: string, readonly code: number, message: string, readonly data: unknown) {
@@ -50,39 +49,18 @@ export function errorReason(e: unknown): string | undefined {
 // ---------------------------------------------------------------- connection
 
 interface InitializeResult { protocolVersion: number; version: string; capabilities: Record<string, unknown> }
-
 /** Each request's result (protocol.md). */
-interface Results {
-  initialize: InitializeResult;
-  "config/apply": ApplyResult;
-  "headers/get": HeadersResult;
-  login: LoginResult;
-  "login/paste": null;
-  shutdown: null;
-}
+interface Results { initialize: InitializeResult; "config/apply": ApplyResult; "headers/get": HeadersResult; login: LoginResult; "login/paste": null; shutdown: null }
 type Method = keyof Results;
 
 export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
-  initialize: 5_000,
-  "config/apply": 20_000,
-  "headers/get": 60_000,
-  login: 330_000,
-  "login/paste": 60_000,
-  shutdown: 2_000,
+  initialize: 5_000, "config/apply": 20_000, "headers/get": 60_000, login: 330_000, "login/paste": 60_000, shutdown: 2_000,
 };
 
 /** A message from the pinned sidecar (JSON-RPC 2.0). */
-interface Message {
-  id?: number | null;
-  method?: string;
-  params?: unknown;
-  result?: unknown;
-  error?: { code: number; message: string; data?: unknown } | null;
-}
-
+interface Message { id?: number | null; method?: string; params?: unknown; result?: unknown; error?: { code: number; message: string; data?: unknown } | null }
 interface Pending { method: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
 type ConnectionHandlers = Required<Pick<SidecarOptions, "onNotification" | "onStderr">> & { onExit: (conn: Connection, reason: string) => void };
-
 
 /** One child process and the JSON-RPC session over its stdio. */
 class Connection {
@@ -101,15 +79,9 @@ class Connection {
   // Belt and braces: the child also sees EOF when the host goes away.
   private readonly onHostExit = (): void => this.kill("SIGTERM");
 
-  constructor(
-    readonly binary: string,
-    args: readonly string[],
-    env: NodeJS.ProcessEnv | undefined,
-    maxFrameBytes: number,
-    private readonly h: ConnectionHandlers,
-  ) {
-    this.decoder = new FrameDecoder(maxFrameBytes);
-    const child = (this.child = spawn(binary, [...args], { stdio: ["pipe", "pipe", "pipe"], env, windowsHide: true }));
+  constructor(private readonly opts: SidecarOptions, private readonly h: ConnectionHandlers) {
+    this.decoder = new FrameDecoder(opts.maxFrameBytes ?? MAX_FRAME_BYTES);
+    const child = (this.child = spawn(opts.binary, [...(opts.args ?? ["serve"])], { stdio: ["pipe", "pipe", "pipe"], env: opts.env, windowsHide: true }));
     let closedResolve: () => void = () => {};
     this.closed = new Promise((r) => (closedResolve = r));
 
@@ -157,7 +129,7 @@ class Connection {
 
   describeExit(): string {
     const tail = this.stderrTail.length > 0 ? `; its last output: ${this.stderrTail.join(" | ")}` : "";
-    return `the opencode-oauth2 sidecar (${this.binary}) ${this.exitReason || "exited"}${tail}`;
+    return `the opencode-oauth2 sidecar (${this.opts.binary}) ${this.exitReason || "exited"}${tail}`;
   }
 
   request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
@@ -369,7 +341,7 @@ export class Sidecar {
   private async startOnce(): Promise<Connection> {
     this.opts.verify?.();
     this.spawnCount++;
-    const conn = new Connection(this.opts.binary, this.opts.args ?? ["serve"], this.opts.env, this.opts.maxFrameBytes ?? MAX_FRAME_BYTES, {
+    const conn = new Connection(this.opts, {
       onNotification: (m, p) => this.opts.onNotification?.(m, p),
       onStderr: (l) => this.opts.onStderr?.(l),
       onExit: (c, reason) => {
