@@ -102,11 +102,10 @@ export const server: Plugin = async (input) => {
       // A restarted sidecar gets the last configuration again.
       onStarted: async () => {
         if (lastApply === undefined) return;
-        try {
-          managed = new Set((await getSidecar().request("config/apply", { config: lastConfig })).managed);
-        } catch (e) {
-          log("error", `${SERVICE}: re-applying the configuration failed: ${errorMessage(e)}`);
-        }
+        await getSidecar().request("config/apply", { config: lastConfig }).then(
+          (r) => void (managed = new Set(r.managed)),
+          (e: unknown) => log("error", `${SERVICE}: re-applying the configuration failed: ${errorMessage(e)}`),
+        );
       },
     });
     return sidecar;

@@ -112,6 +112,10 @@ function release(): void {
   proc.linger.unref?.();
 }
 
+function setAll(h: Headers, values: Record<string, string>): void {
+  for (const [k, v] of Object.entries(values)) h.set(k, v);
+}
+
 /** A login that cannot start: OpenCode prints the instructions (why), then the failure. */
 function refuse(why: string): Promise<Authorization> {
   const callback = Promise.reject(new Error(why));
@@ -211,9 +215,8 @@ class Location {
     for (const id of this.applied?.managed ?? []) {
       if (this.hooked.has(id)) continue;
       this.hooked.add(id);
-      await this.ctx.session.hook("http.request", async (ev) => {
-        for (const [k, v] of Object.entries(await this.cache.headers(id))) ev.request.headers.set(k, v);
-      }, { providerID: id });
+      const only = { providerID: id };
+      await this.ctx.session.hook("http.request", async (ev) => setAll(ev.request.headers, await this.cache.headers(id)), only);
       await this.ctx.session.hook("http.response", async (ev) => {
         if (ev.response === undefined) return;
         if (ev.response.status !== 401) {
@@ -225,9 +228,9 @@ class Location {
         await ev.response.body?.cancel().catch(() => undefined);
         const fresh = await this.cache.headers(id, { refused: sha256Hex(sent) });
         const again = new Request(ev.request);
-        for (const [k, v] of Object.entries(fresh)) again.headers.set(k, v);
+        setAll(again.headers, fresh);
         ev.response = await answerOrError(id, await fetch(again));
-      }, { providerID: id });
+      }, only);
     }
   }
 
@@ -239,7 +242,7 @@ class Location {
   private async authorize(id: string, methodID: string, flow: string): Promise<Authorization> {
     const prompt = new Promise<{ url: string; text: string }>((resolve) => this.prompts.set(id, resolve));
     const paste = flow === "paste";
-    const params = paste ? { providerID: id, paste: true, location: this.key } : { providerID: id, flow, location: this.key };
+    const params = { providerID: id, location: this.key, ...(paste ? { paste: true } : { flow }) };
     const done = shared()
       .request("login", params, loginDeadline(this.applied?.loginTimeoutMs[id] ?? 300_000))
       .then(async () => {
@@ -250,13 +253,8 @@ class Location {
     done.catch(() => undefined); // OpenCode awaits the callback later
     // A login that ends before its first prompt (refused at once, the server
     // unreachable) still gives OpenCode its words: the instructions, then the failure.
-    const first = await Promise.race([
-      prompt,
-      done.then(
-        () => ({ url: "", text: "logged in" }),
-        (e: unknown) => ({ url: "", text: `opencode-oauth2: ${errorMessage(e)}` }),
-      ),
-    ]);
+    const ended = done.then(() => "logged in", (e: unknown) => `opencode-oauth2: ${errorMessage(e)}`);
+    const first = await Promise.race([prompt, ended.then((text) => ({ url: "", text }))]);
     const shown = { url: first.url, instructions: first.text };
     if (!paste) return { ...shown, mode: "auto", callback: done };
     return { ...shown, mode: "code", callback: (code) => shared().request("login/paste", { providerID: id, location: this.key, text: code }).then(() => done) };

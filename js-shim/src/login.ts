@@ -139,41 +139,26 @@ export function authHook(gateways: () => readonly string[], pending: () => reado
       result.catch(() => undefined);
       const first = await Promise.race([
         prompt,
-        result.then(
-          () => undefined,
-          (e: unknown) => ({ url: "", text: errorMessage(e) }),
-        ),
+        result.then(() => undefined, (e: unknown) => ({ url: "", text: errorMessage(e) })),
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000).unref?.()),
       ]);
-      const finish = async (): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> => {
-        try {
-          // (below OpenCode's "Waiting for authorization" spinner)
-          say((await result).message, { newLine: true });
-          return { type: "success", provider: id, key: MARKER };
-        } catch (e) {
-          say(errorMessage(e), { newLine: true });
-          return { type: "failed" };
-        }
+      // The outcome, below OpenCode's "Waiting for authorization" spinner.
+      const failed = (e: unknown): { type: "failed" } => {
+        say(errorMessage(e), { newLine: true });
+        return { type: "failed" };
       };
-      const url = first?.url ?? "";
-      const instructions = first?.text ?? `${SERVICE}: logging in to ${id} (${label})`;
-      if (METHODS[label] !== "paste") return { url, instructions, method: "auto", callback: finish };
+      const finish = (): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> =>
+        result.then((r) => (say(r.message, { newLine: true }), { type: "success", provider: id, key: MARKER }), failed);
+      const shown = { url: first?.url ?? "", instructions: first?.text ?? `${SERVICE}: logging in to ${id} (${label})` };
+      if (METHODS[label] !== "paste") return { ...shown, method: "auto", callback: finish };
       // A browser on another machine: OpenCode asks for the address it ended on.
-      return {
-        url,
-        instructions,
-        method: "code",
-        callback: async (code: string) => {
-          try {
-            await deps.paste(id, code);
-          } catch (e) {
-            say(errorMessage(e), { newLine: true });
-            deps.cancel();
-            return { type: "failed" };
-          }
-          return finish();
-        },
-      };
+      const pasted = (code: string): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> =>
+        deps.paste(id, code).then(finish, (e: unknown) => {
+          const r = failed(e);
+          deps.cancel();
+          return r;
+        });
+      return { ...shown, method: "code", callback: pasted };
     },
   });
   return {
