@@ -173,12 +173,8 @@ export const server: Plugin = async (input) => {
   const issued = new Map<string, string[]>();
   function noteIssued(id: string, headers: unknown): void {
     const value = isRecord(headers) ? headers[tokenHeader(id)] : undefined;
-    if (typeof value !== "string" || value === "") return;
     const list = issued.get(id) ?? [];
-    if (list.includes(value)) return;
-    list.push(value);
-    if (list.length > 4) list.shift();
-    issued.set(id, list);
+    if (typeof value === "string" && value !== "" && !list.includes(value)) issued.set(id, [...list, value].slice(-4));
   }
   const noteEntry = (id: string, e: Record<string, unknown>): void => noteIssued(id, isRecord(e["options"]) ? e["options"]["headers"] : undefined);
   const refusal: RefusalDeps = {

@@ -10,7 +10,7 @@
 
 import { createHash } from "node:crypto";
 import type { FetchFn } from "./responses-repair.js";
-import { isRecord } from "./sidecar.js";
+import { attempt, isRecord } from "./sidecar.js";
 
 export interface RefusalDeps {
   /** The header the provider's token goes in (Authorization unless configured otherwise). */
@@ -32,12 +32,7 @@ function resendable(input: string | URL | Request, init: RequestInit | undefined
 
 /** The gateway's words (its JSON error's message, else its text), without control characters, bounded. */
 function words(text: string, status: number): string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    /* not JSON: the text as it is */
-  }
+  const v: unknown = attempt(() => JSON.parse(text), undefined); // not JSON: the text as it is
   const e = isRecord(v) ? v["error"] : undefined;
   const m = isRecord(e) ? e["message"] : e;
   return (typeof m === "string" ? m : text).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, 500) || `HTTP ${status}`;
@@ -62,18 +57,15 @@ export async function answerOrError(providerID: string, res: Response): Promise<
   const length = Number(res.headers.get("content-length") ?? NaN);
   if (!(length >= 0 && length <= 64 << 10)) return res;
   const text = await res.clone().text();
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return res;
-  }
+  const v: unknown = attempt(() => JSON.parse(text), undefined);
   if (!isRecord(v) || v["error"] === undefined || v["error"] === null) return res;
   const message = `opencode-oauth2: provider "${providerID}": the gateway answered HTTP ${res.status} with an error: ${words(text.slice(0, 2000), res.status)}`;
-  return new Response(JSON.stringify({ error: { message, type: "gateway_error" } }), {
-    status: 424,
-    headers: { "content-type": "application/json" },
-  });
+  return errorResponse(message, "gateway_error", 424);
+}
+
+/** An error as OpenCode shows it: a JSON body whose error.message it prints. */
+function errorResponse(message: string, type: string, status: number, statusText = ""): Response {
+  return new Response(JSON.stringify({ error: { message, type } }), { status, statusText, headers: { "content-type": "application/json" } });
 }
 
 export function sha256Hex(s: string): string {
@@ -99,11 +91,7 @@ export function withRefusalRetry(providerID: string, deps: RefusalDeps, delegate
     const message =
       `opencode-oauth2: provider "${providerID}": the gateway refused a freshly renewed token too ` +
       `(HTTP ${again.status}): ${await gatewayMessage(again)}`;
-    return new Response(JSON.stringify({ error: { message, type: "authentication_error" } }), {
-      status: again.status,
-      statusText: again.statusText,
-      headers: { "content-type": "application/json" },
-    });
+    return errorResponse(message, "authentication_error", again.status, again.statusText);
   };
   wrapped.add(retrying);
   return retrying;

@@ -132,12 +132,8 @@ const encoder = new TextEncoder();
 
 /** One event's bytes, repaired or (much more often) as they came. */
 function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean): Uint8Array {
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch {
-    return bytes; // not UTF-8: not ours to touch
-  }
+  const text = attempt<string | undefined>(() => decoder.decode(bytes), undefined);
+  if (text === undefined) return bytes; // not UTF-8: not ours to touch
   // Lines as [start, end of content, end with the line end] in text.
   const lines: [number, number, number][] = [];
   for (let s = 0, i = 0; s < text.length; s = i) {
@@ -161,12 +157,7 @@ function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean):
     dataLines.add(n);
   });
   if (data.length === 0) return bytes;
-  let event: unknown;
-  try {
-    event = JSON.parse(data.join("\n"));
-  } catch {
-    return bytes; // e.g. data: [DONE]
-  }
+  const event: unknown = attempt(() => JSON.parse(data.join("\n")), undefined); // not JSON: e.g. data: [DONE]
   if (!isRecord(event) || !indexer.repair(event)) return bytes;
 
   // The first data: line carries the repaired JSON; the other data: lines go;

@@ -60,7 +60,6 @@ export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
 /** A message from the pinned sidecar (JSON-RPC 2.0). */
 interface Message { id?: number | null; method?: string; params?: unknown; result?: unknown; error?: { code: number; message: string; data?: unknown } | null }
 interface Pending { method: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
-type ConnectionHandlers = Required<Pick<SidecarOptions, "onNotification" | "onStderr">> & { onExit: (conn: Connection, reason: string) => void };
 
 /** One child process and the JSON-RPC session over its stdio. */
 class Connection {
@@ -79,7 +78,7 @@ class Connection {
   // Belt and braces: the child also sees EOF when the host goes away.
   private readonly onHostExit = (): void => this.kill("SIGTERM");
 
-  constructor(private readonly opts: SidecarOptions, private readonly h: ConnectionHandlers) {
+  constructor(private readonly opts: SidecarOptions, private readonly onExit: (conn: Connection, reason: string) => void) {
     this.decoder = new FrameDecoder(opts.maxFrameBytes ?? MAX_FRAME_BYTES);
     const child = (this.child = spawn(opts.binary, [...(opts.args ?? ["serve"])], { stdio: ["pipe", "pipe", "pipe"], env: opts.env, windowsHide: true }));
     let closedResolve: () => void = () => {};
@@ -106,7 +105,7 @@ class Connection {
       this.flushStderr();
       const reason = this.describeExit();
       this.failAll(new SidecarExitedError(reason));
-      this.h.onExit(this, reason);
+      this.onExit(this, reason);
       closedResolve();
     };
     child.on("error", (err) => {
@@ -181,12 +180,8 @@ class Connection {
     if (this.finished) return;
     try {
       for (const body of this.decoder.push(chunk)) {
-        let msg: Message;
-        try {
-          msg = JSON.parse(body) as Message;
-        } catch {
-          return this.protocolFailure("a frame is not valid JSON");
-        }
+        const msg = attempt(() => JSON.parse(body) as Message, undefined);
+        if (msg === undefined) return this.protocolFailure("a frame is not valid JSON");
         this.dispatch(msg);
       }
     } catch (e) {
@@ -197,7 +192,7 @@ class Connection {
   private dispatch(msg: Message): void {
     if (msg.method !== undefined) {
       // The protocol defines no requests from the sidecar.
-      if (msg.id == null) quietly(() => this.h.onNotification(msg.method as string, msg.params));
+      if (msg.id == null) quietly(() => this.opts.onNotification?.(msg.method as string, msg.params));
       else this.write(encodeFrame({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: `method not found: ${msg.method}` } }));
       return;
     }
@@ -226,7 +221,7 @@ class Connection {
     if (line.trim() === "") return;
     this.stderrTail.push(line.length > 300 ? `${line.slice(0, 300)}…` : line);
     if (this.stderrTail.length > 5) this.stderrTail.shift();
-    quietly(() => this.h.onStderr(line));
+    quietly(() => this.opts.onStderr?.(line));
   }
 }
 
@@ -341,12 +336,8 @@ export class Sidecar {
   private async startOnce(): Promise<Connection> {
     this.opts.verify?.();
     this.spawnCount++;
-    const conn = new Connection(this.opts, {
-      onNotification: (m, p) => this.opts.onNotification?.(m, p),
-      onStderr: (l) => this.opts.onStderr?.(l),
-      onExit: (c, reason) => {
-        if (c === this.conn && !c.expected && !this.disposed) this.opts.onUnexpectedExit?.(reason);
-      },
+    const conn = new Connection(this.opts, (c, reason) => {
+      if (c === this.conn && !c.expected && !this.disposed) this.opts.onUnexpectedExit?.(reason);
     });
     try {
       let r: InitializeResult | undefined;
