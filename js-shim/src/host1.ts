@@ -167,7 +167,6 @@ export const server: Plugin = async (input) => {
     for (const k in headers) out.headers[k] = headers[k] as string;
   }
 
-  /** The header a provider's token goes in. */
   const tokenHeader = (id: string): string => lastApply?.tokenHeaders[id] ?? "Authorization";
   /** The token header values handed out per provider (the last few), to know a refused one as ours. */
   const issued = new Map<string, string[]>();

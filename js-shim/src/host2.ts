@@ -41,7 +41,7 @@ interface HostContext {
   integration: { transform(fn: (d: IntegrationDraft) => void): Promise<unknown> };
 }
 
-/** The login methods, by id, their labels (as in OpenCode 1) and the sidecar's flow. */
+/** The login methods: OpenCode 2's id, OpenCode 1's label, the sidecar's flow. */
 const METHODS = [
   { id: "browser", label: "Browser", flow: "authorization_code" },
   { id: "device", label: "Device code", flow: "device_code" },
@@ -66,12 +66,7 @@ function isHostContext(ctx: unknown): ctx is HostContext {
  * process, but a local plugin path once per location: the state lives on
  * globalThis (shared by every evaluation), so either way one sidecar serves all.
  */
-interface Process {
-  sidecar: Sidecar | undefined;
-  hostVersion: string;
-  locations: Map<string, Location>;
-  linger: ReturnType<typeof setTimeout> | undefined;
-}
+interface Process { sidecar: Sidecar | undefined; hostVersion: string; locations: Map<string, Location>; linger: ReturnType<typeof setTimeout> | undefined }
 const KEY = Symbol.for("@vymalo/opencode-oauth2/opencode2");
 const g = globalThis as { [KEY]?: Process };
 const proc: Process = (g[KEY] ??= { sidecar: undefined, hostVersion: "2", locations: new Map(), linger: undefined });

@@ -119,7 +119,7 @@ export class ResponsesRepairer {
   }
 }
 
-/** The index of the first CR or LF at or after from (buf.length when none). */
+/** The first CR or LF at or after from (buf.length when none). */
 function lineEnd(buf: Uint8Array, from: number): number {
   let lf = buf.indexOf(LF, from);
   if (lf < 0) lf = buf.length;

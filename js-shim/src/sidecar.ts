@@ -29,7 +29,6 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** f(), or fallback when it throws. */
 export function attempt<T>(f: () => T, fallback: T): T {
   try {
     return f();
@@ -283,7 +282,6 @@ export class Sidecar {
     return this.conn?.alive === true ? this.conn.child.pid : undefined;
   }
 
-  /** Sends a request; the deadline defaults to the method's (protocol.md). */
   async request<M extends Method>(method: M, params: unknown, timeoutMs?: number): Promise<Results[M]> {
     const deadline = timeoutMs ?? this.deadlines[method] ?? 30_000;
     const conn = await this.ensure();
