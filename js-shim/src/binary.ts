@@ -1,36 +1,28 @@
-// Finds the opencode-oauth2 sidecar binary. Order:
-//   1. env OPENCODE_OAUTH2_BINARY (an explicit override; never silently ignored),
-//   2. the platform package @vymalo/opencode-oauth2-<os>-<arch> (an optionalDependency),
-//   3. a development build <repo>/bin/opencode-oauth2 (refused when
-//      OPENCODE_OAUTH2_FORBID_DEV_BUILD=1, so a packed-package test cannot pass by accident);
-//      it comes before 2 for the repository's own bundle (one without binaries.json).
-// Then checks it before every spawn (verifyBinary): it must be executable, and no
-// other user may be able to replace it or a directory above it (docs/security.md).
-// Every input is injectable so the rules are unit-tested without touching the machine.
+// Finds the sidecar binary: OPENCODE_OAUTH2_BINARY (never silently ignored),
+// else the platform package @vymalo/opencode-oauth2-<os>-<arch>, else a
+// development build <repo>/bin/opencode-oauth2 (first for the repository's own
+// bundle; refused with OPENCODE_OAUTH2_FORBID_DEV_BUILD=1, so that a packed-package
+// test cannot pass by accident). Before every spawn it must be executable and
+// out of other users' reach (docs/security.md). Inputs are injectable for tests.
 
 import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { attempt } from "./sidecar.js";
 
-export type BinarySource = "env" | "platform-package" | "dev-build";
+type BinarySource = "env" | "platform-package" | "dev-build";
 
-export interface ResolvedBinary {
-  path: string;
-  source: BinarySource;
-}
+interface ResolvedBinary { path: string; source: BinarySource }
 
-export interface ResolveInputs {
-  /** process.platform */
-  platform: string;
-  /** process.arch */
-  arch: string;
+interface ResolveInputs {
+  platform: string; // process.platform
+  arch: string; // process.arch
   env: Readonly<Record<string, string | undefined>>;
   /** Directory of the running shim (js-shim/dist in the package or the repo). */
   moduleDir: string;
-  /** True when p is an existing regular file. */
   isFile: (p: string) => boolean;
-  /** Resolves a module specifier like require.resolve; returns undefined when not found. */
+  /** Like require.resolve; undefined when not found. */
   resolveModule: (specifier: string) => string | undefined;
 }
 
@@ -42,10 +34,6 @@ const ARCH_NAMES: Readonly<Record<string, string>> = { x64: "x64", arm64: "arm64
 export const SUPPORTED_TARGETS: ReadonlyArray<{ platform: string; arch: string }> = Object.keys(OS_NAMES).flatMap(
   (platform) => Object.keys(ARCH_NAMES).map((arch) => ({ platform, arch })),
 );
-
-function truthy(v: string | undefined): boolean {
-  return v !== undefined && ["1", "true", "yes"].includes(v.trim().toLowerCase());
-}
 
 /** The platform package name for a Node platform/arch, or undefined when unsupported. */
 export function platformPackage(platform: string, arch: string): string | undefined {
@@ -65,9 +53,8 @@ export function binaryPathInPackage(platform: string): string {
 
 /** The platform packages of other platforms that are installed (a node_modules or lockfile from elsewhere). */
 function foreignPackages(inp: ResolveInputs, own: string | undefined): string[] {
-  return SUPPORTED_TARGETS.map((t) => platformPackage(t.platform, t.arch))
-    .filter((p): p is string => p !== undefined && p !== own)
-    .filter((p) => inp.resolveModule(`${p}/package.json`) !== undefined);
+  const all = SUPPORTED_TARGETS.map((t) => platformPackage(t.platform, t.arch));
+  return all.filter((p): p is string => p !== undefined && p !== own && inp.resolveModule(`${p}/package.json`) !== undefined);
 }
 
 /** When the shim runs from OpenCode's plugin cache, the folder to delete to make OpenCode reinstall it. */
@@ -97,8 +84,7 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
   // js-shim/dist -> repo root
   const dev = join(inp.moduleDir, "..", "..", "bin", exe);
   const devExists = inp.isFile(dev);
-  const forbidDev = truthy(inp.env["OPENCODE_OAUTH2_FORBID_DEV_BUILD"]);
-  const devAllowed = devExists && !forbidDev;
+  const devAllowed = devExists && !["1", "true", "yes"].includes(inp.env["OPENCODE_OAUTH2_FORBID_DEV_BUILD"]?.trim().toLowerCase() ?? "");
 
   const pkg = platformPackage(inp.platform, inp.arch);
   // The repository's own bundle (no binaries.json beside it: only js-shim/pack.mjs
@@ -110,21 +96,15 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
     // package.json first (the package directory), then the file itself, in
     // case the platform package restricts what may be resolved.
     const manifest = inp.resolveModule(`${pkg}/package.json`);
-    const candidates = [
-      ...(manifest !== undefined ? [join(dirname(manifest), "bin", exe)] : []),
-      ...[inp.resolveModule(`${pkg}/bin/${exe}`)].filter((p): p is string => p !== undefined),
-    ];
-    for (const p of candidates) {
-      if (inp.isFile(p)) return { path: p, source: "platform-package" };
-    }
+    const candidates = [manifest !== undefined ? join(dirname(manifest), "bin", exe) : undefined, inp.resolveModule(`${pkg}/bin/${exe}`)];
+    const found = candidates.find((p): p is string => p !== undefined && inp.isFile(p));
+    if (found !== undefined) return { path: found, source: "platform-package" };
   }
 
   if (devAllowed) return { path: dev, source: "dev-build" };
 
   const override_hint = `or set OPENCODE_OAUTH2_BINARY to the path of an opencode-oauth2 binary`;
-  const devNote = devExists
-    ? ` (a development build exists at ${dev}, but OPENCODE_OAUTH2_FORBID_DEV_BUILD=1 forbids using it)`
-    : "";
+  const devNote = devExists ? ` (a development build exists at ${dev}, but OPENCODE_OAUTH2_FORBID_DEV_BUILD=1 forbids using it)` : "";
   if (pkg === undefined) {
     throw new Error(
       `${PACKAGE} has no sidecar binary for this platform (${inp.platform}-${inp.arch}); ` +
@@ -133,14 +113,10 @@ export function resolveBinary(inp: ResolveInputs): ResolvedBinary {
     );
   }
   const foreign = foreignPackages(inp, pkg);
-  const foreignNote =
-    foreign.length > 0
-      ? ` Installed instead: ${foreign.join(", ")}, for another platform: the dependencies were installed ` +
-        `on or for another machine (a node_modules folder or a lock file from another OS or CPU, or npm's --os/--cpu).`
-      : "";
+  const foreignNote = foreign.length === 0 ? "" : ` Installed instead: ${foreign.join(", ")}, for another platform: the dependencies were installed ` +
+    `on or for another machine (a node_modules folder or a lock file from another OS or CPU, or npm's --os/--cpu).`;
   const cache = openCodeCacheEntry(inp.moduleDir);
-  const cacheNote =
-    cache !== undefined ? ` OpenCode installed this plugin into ${cache}: delete that folder to make it reinstall the plugin.` : "";
+  const cacheNote = cache !== undefined ? ` OpenCode installed this plugin into ${cache}: delete that folder to make it reinstall the plugin.` : "";
   throw new Error(
     `${PACKAGE}: the sidecar binary was not found: the platform package ${pkg} is not installed ` +
       `(it is an optional dependency of ${PACKAGE}, for ${inp.platform}-${inp.arch}).${foreignNote} Reinstall ${PACKAGE} ` +
@@ -157,43 +133,28 @@ export function defaultResolveInputs(moduleUrl: string): ResolveInputs {
     arch: process.arch,
     env: process.env,
     moduleDir: dirname(fileURLToPath(moduleUrl)),
-    isFile: (p) => {
-      try {
-        return statSync(p).isFile();
-      } catch {
-        return false;
-      }
-    },
-    resolveModule: (spec) => {
-      try {
-        return req.resolve(spec);
-      } catch {
-        return undefined;
-      }
-    },
+    isFile: (p) => attempt(() => statSync(p).isFile(), false),
+    resolveModule: (spec) => attempt<string | undefined>(() => req.resolve(spec), undefined),
   };
 }
 
 // ---------------------------------------------------------------- trust
 
 /** Written by js-shim/pack.mjs beside the bundle of a packed package (the repository's bundle has none). */
-export const MANIFEST_FILE = "binaries.json";
+const MANIFEST_FILE = "binaries.json";
 
-export interface VerifiedBinary extends ResolvedBinary {
-  /** What was checked, for the log. */
-  check: string;
+interface VerifiedBinary extends ResolvedBinary {
+  check: string; // what was checked, for the log
 }
 
 /** What the trust check reads of the machine (injectable for tests). */
-export interface TrustInputs {
+interface TrustInputs {
   platform: string;
   uid: number;
   gid: number;
-  /** The canonical path (symlinks resolved); throws when it does not exist. */
-  realpath: (p: string) => string;
+  realpath: (p: string) => string; // throws when p does not exist
   stat: (p: string) => { uid: number; gid: number; mode: number; isDirectory: boolean };
-  /** True when the file may be executed by this process. */
-  isExecutable: (p: string) => boolean;
+  isExecutable: (p: string) => boolean; // by this process
 }
 
 /**
@@ -206,7 +167,7 @@ export interface TrustInputs {
  * that module resolution walks up to, a file swapped between a check and the
  * spawn) and is cheap enough to run before every spawn.
  */
-export function untrusted(real: string, inp: TrustInputs): string | undefined {
+function untrusted(real: string, inp: TrustInputs): string | undefined {
   for (let cur = real; ; cur = dirname(cur)) {
     const st = inp.stat(cur);
     if (st.uid !== inp.uid && st.uid !== 0) return `${cur} belongs to another user (uid ${st.uid})`;
@@ -247,7 +208,7 @@ export function verifyBinary(bin: ResolvedBinary, inp: TrustInputs): VerifiedBin
   return { path: real, source: bin.source, check: "owner and permissions checked" };
 }
 
-export function defaultTrustInputs(platform: string): TrustInputs {
+function defaultTrustInputs(platform: string): TrustInputs {
   return {
     platform,
     uid: process.getuid?.() ?? -1,
@@ -257,15 +218,7 @@ export function defaultTrustInputs(platform: string): TrustInputs {
       const st = statSync(p);
       return { uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory() };
     },
-    isExecutable: (p) => {
-      if (platform === "win32") return true;
-      try {
-        accessSync(p, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    isExecutable: (p) => platform === "win32" || attempt(() => (accessSync(p, constants.X_OK), true), false),
   };
 }
 

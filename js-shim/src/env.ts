@@ -4,14 +4,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { isatty } from "node:tty";
-import { LEVELS } from "./log.js";
-import { isRecord, type InitializeParams } from "./sidecar.js";
-
-export function mapLogLevel(v: unknown): InitializeParams["logLevel"] {
-  if (typeof v !== "string") return undefined;
-  const l = LEVELS[v.toLowerCase()];
-  return l;
-}
+import { attempt, isRecord, type InitializeParams } from "./sidecar.js";
 
 /**
  * Whether a person is at a terminal (protocol: `interactive`): only then may
@@ -26,13 +19,7 @@ export function isInteractive(env: NodeJS.ProcessEnv, argv: readonly string[]): 
   const ci = env["CI"]?.trim().toLowerCase();
   if (ci !== undefined && ci !== "" && ci !== "0" && ci !== "false") return false;
   if (argv.some((a) => a === "serve" || a === "web" || a === "acp")) return false;
-  const tty = (fd: number): boolean => {
-    try {
-      return isatty(fd);
-    } catch {
-      return false;
-    }
-  };
+  const tty = (fd: number): boolean => attempt(() => isatty(fd), false);
   return tty(0) && (tty(1) || tty(2));
 }
 
@@ -50,11 +37,13 @@ export function isTUI(argv: readonly string[]): boolean {
   return first === undefined || !COMMANDS.has(first);
 }
 
-/** OpenCode runs at DEBUG: its config, OPENCODE_LOG_LEVEL or `--log-level DEBUG`. */
+/** The level OpenCode runs at (`--log-level`, its config, OPENCODE_LOG_LEVEL), in the protocol's words. */
 export function debugLevel(cfgLevel: unknown, env: NodeJS.ProcessEnv, argv: readonly string[]): InitializeParams["logLevel"] {
   const i = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));
   const flag = i < 0 ? undefined : argv[i]?.includes("=") ? argv[i]?.split("=")[1] : argv[i + 1];
-  return mapLogLevel(flag ?? cfgLevel ?? env["OPENCODE_LOG_LEVEL"]);
+  const v = flag ?? cfgLevel ?? env["OPENCODE_LOG_LEVEL"];
+  const l = typeof v === "string" ? v.toLowerCase().replace(/^warning$/, "warn") : undefined;
+  return l === "debug" || l === "info" || l === "warn" || l === "error" ? l : undefined;
 }
 
 /**
@@ -65,13 +54,7 @@ export function debugLevel(cfgLevel: unknown, env: NodeJS.ProcessEnv, argv: read
 export function hostVersion(env: NodeJS.ProcessEnv): string | undefined {
   const v = env["OPENCODE_VERSION"];
   if (v !== undefined && v !== "") return v;
-  try {
-    const pkg: unknown = JSON.parse(readFileSync(join(dirname(process.execPath), "..", "package.json"), "utf8"));
-    if (isRecord(pkg) && typeof pkg["name"] === "string" && pkg["name"].startsWith("opencode")) {
-      return typeof pkg["version"] === "string" ? pkg["version"] : undefined;
-    }
-  } catch {
-    /* not an npm install of OpenCode */
-  }
-  return undefined;
+  const pkg: unknown = attempt(() => JSON.parse(readFileSync(join(dirname(process.execPath), "..", "package.json"), "utf8")), undefined);
+  const ours = isRecord(pkg) && typeof pkg["name"] === "string" && pkg["name"].startsWith("opencode");
+  return ours && typeof pkg["version"] === "string" ? pkg["version"] : undefined;
 }

@@ -4,18 +4,14 @@
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 const MAX_HEADER_BYTES = 8 * 1024;
 
-export class FrameError extends Error {
-  override name = "FrameError";
-}
+export class FrameError extends Error { override name = "FrameError"; }
 
 const HEADER_END = Buffer.from("\r\n\r\n", "latin1");
 
 /** Encodes one message as an LSP-style frame; the length is in bytes of UTF-8. */
 export function encodeFrame(message: unknown, maxBytes = MAX_FRAME_BYTES): Buffer {
   const body = Buffer.from(JSON.stringify(message), "utf8");
-  if (body.length > maxBytes) {
-    throw new FrameError(`message of ${body.length} bytes exceeds the ${maxBytes}-byte frame limit`);
-  }
+  if (body.length > maxBytes) throw new FrameError(`message of ${body.length} bytes exceeds the ${maxBytes}-byte frame limit`);
   return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, "latin1"), body]);
 }
 
@@ -42,11 +38,8 @@ export class FrameDecoder {
       if (this.bodyLength < 0) {
         const buf = this.take();
         const end = buf.indexOf(HEADER_END);
-        if (end < 0) {
-          if (buf.length > MAX_HEADER_BYTES) throw new FrameError(`frame header longer than ${MAX_HEADER_BYTES} bytes`);
-          return out;
-        }
-        if (end > MAX_HEADER_BYTES) throw new FrameError(`frame header longer than ${MAX_HEADER_BYTES} bytes`);
+        if ((end < 0 ? buf.length : end) > MAX_HEADER_BYTES) throw new FrameError(`frame header longer than ${MAX_HEADER_BYTES} bytes`);
+        if (end < 0) return out;
         this.bodyLength = this.parseHeader(buf.subarray(0, end).toString("latin1"));
         this.set(buf.subarray(end + HEADER_END.length));
       }
@@ -79,9 +72,7 @@ export class FrameDecoder {
       length = Number(value);
     }
     if (length === undefined) throw new FrameError("frame header without Content-Length");
-    if (length > this.maxBodyBytes) {
-      throw new FrameError(`frame of ${length} bytes exceeds the ${this.maxBodyBytes}-byte limit`);
-    }
+    if (length > this.maxBodyBytes) throw new FrameError(`frame of ${length} bytes exceeds the ${this.maxBodyBytes}-byte limit`);
     return length;
   }
 }

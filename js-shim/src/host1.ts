@@ -1,34 +1,34 @@
-// The OpenCode 1 adapter: a thin translator between OpenCode 1's hooks and the
-// Go sidecar (protocol/protocol.md). All judgment (config parsing, OAuth flows,
-// token caching) lives in the sidecar; this file only forwards, caches headers
-// for as long as the sidecar allows, and reports.
+// The OpenCode 1 adapter: OpenCode 1's hooks forwarded to the sidecar, which
+// judges (config, OAuth flows, tokens); this file caches headers for as long
+// as the sidecar allows, and reports.
 
 import type { Hooks, Plugin } from "@opencode-ai/plugin";
-import { jsonSafe, withFetch } from "./apply.js";
 import { locateBinary } from "./binary.js";
 import { debugLevel, hostVersion, isInteractive, isTUI } from "./env.js";
-import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps } from "./login.js";
-import { loginDeadline, type ApplyResult, type CachedHeaders, type Notice } from "./protocol.js";
-import { LEVELS, logger, SERVICE } from "./log.js";
+import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps, type ProviderEntry } from "./login.js";
+import { HeaderCache, hasModels, loginDeadline, type ApplyResult, type Notice } from "./protocol.js";
+import { logger, SERVICE } from "./log.js";
 import { Reloader } from "./reload.js";
-import { type RefusalDeps } from "./refusal.js";
-import { errorMessage, isRecord, PROTOCOL_VERSION, RpcError, Sidecar, SidecarTimeoutError, type InitializeParams } from "./sidecar.js";
+import { withRefusalRetry, type RefusalDeps } from "./refusal.js";
+import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
+import { errorMessage, errorReason, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
 /** What chat.headers returns when it answered synchronously (shared: a settled promise cannot change). */
 const DONE: Promise<void> = Promise.resolve();
 
 export const server: Plugin = async (input) => {
-  let logLevel: InitializeParams["logLevel"] = debugLevel(undefined, process.env, process.argv);
+  let logLevel = debugLevel(undefined, process.env, process.argv);
   const log = logger(input.client, () => logLevel === "debug");
   let sidecar: Sidecar | undefined;
   let host: { version: string | undefined } | undefined;
 
   // chat.headers state (the hot path reads only these).
   let managed = new Set<string>();
-  const cache = new Map<string, CachedHeaders>();
-  const inflight = new Map<string, Promise<Record<string, string>>>();
-  const generation = new Map<string, number>();
-  let loginTimeouts: Record<string, number> = {};
+  const cache = new HeaderCache((p) =>
+    getSidecar()
+      .request("headers/get", p, headersDeadline(p.providerID))
+      .then((r) => (noteIssued(p.providerID, r.headers), r)),
+  );
   /** The last login prompt per provider, for a request that gives up waiting. */
   const prompts = new Map<string, string>();
 
@@ -44,38 +44,27 @@ export const server: Plugin = async (input) => {
   const tui = isTUI(process.argv);
   /** A line for the person at OpenCode: on its terminal, or as a toast in the full-screen TUI (which owns the terminal). */
   const tell = (line: string, variant: "warning" | "error"): void =>
-    tui ? toast(input.client, "opencode-oauth2", line, variant, 15_000) : say(line);
+    tui ? toast(input.client, SERVICE, line, variant, 15_000) : say(line);
 
   function onNotification(method: string, params: unknown): void {
     const p = (params ?? {}) as Notice;
-    switch (method) {
-      case "log": {
-        // OpenCode's log lines do not show the service: say who speaks.
-        const message = p.message ?? "";
-        log(LEVELS[p.level ?? ""] ?? "info", message.startsWith(`${SERVICE}`) ? message : `${SERVICE}: ${message}`, p.extra);
-        return;
-      }
-      case "headers/invalidate": {
-        const id = p.providerID ?? "";
-        cache.delete(id);
-        generation.set(id, (generation.get(id) ?? 0) + 1);
-        reloader.loggedIn(id);
-        return;
-      }
-      case "prompt":
-        showPrompt(p);
-        return;
-      default:
-        log("debug", `opencode-oauth2: ignoring unknown notification ${method}`);
-    }
+    const id = p.providerID ?? "";
+    if (method === "log") {
+      // OpenCode's log lines do not show the service: say who speaks.
+      const message = p.message ?? "";
+      log(p.level ?? "info", message.startsWith(SERVICE) ? message : `${SERVICE}: ${message}`, p.extra);
+    } else if (method === "headers/invalidate") {
+      cache.drop(id);
+      reloader.loggedIn(id);
+    } else if (method === "prompt") showPrompt(id, p);
+    else log("debug", `${SERVICE}: ignoring unknown notification ${method}`);
   }
 
   /** Who waits for a provider's next prompt (the auth hook, which hands it to OpenCode). */
   const promptWaiters = new Map<string, (p: { url: string; text: string }) => void>();
 
   /** A login prompt, worded by the sidecar: on the terminal and as a toast. */
-  function showPrompt(p: Notice): void {
-    const provider = p.providerID ?? "";
+  function showPrompt(provider: string, p: Notice): void {
     const text = p.text ?? "";
     // Kept for a request that gives up waiting, whose error OpenCode logs: never a
     // paste prompt, whose URL is the authorization request itself (its state).
@@ -83,15 +72,12 @@ export const server: Plugin = async (input) => {
     const waiter = promptWaiters.get(provider);
     if (waiter !== undefined) {
       promptWaiters.delete(provider);
-      waiter({ url: p.url ?? "", text });
-      return;
+      return waiter({ url: p.url ?? "", text });
     }
     // The full-screen TUI owns the terminal: a toast only, whose words promise no
     // key (Ctrl-C is a key there, not a signal).
     if (!tui) say(`${provider}: ${text}`);
-    const expiresAt = p.expiresAt;
-    const duration =
-      typeof expiresAt === "number" ? Math.min(Math.max(expiresAt - Date.now(), 10_000), 300_000) : 120_000;
+    const duration = p.expiresAt !== undefined ? Math.min(Math.max(p.expiresAt - Date.now(), 10_000), 300_000) : 120_000;
     const words = [p.message, p.url, p.userCode !== undefined ? `code: ${p.userCode}` : undefined].filter(Boolean).join("\n");
     toast(input.client, `Log in: ${provider}`, words || text, "info", duration);
   }
@@ -101,29 +87,25 @@ export const server: Plugin = async (input) => {
     const binary = locateBinary(import.meta.url);
     sidecar = new Sidecar({
       binary: binary.path,
-    verify: binary.verify,
-      initializeParams: () => {
-        const params: InitializeParams = { protocolVersion: PROTOCOL_VERSION, interactive: isInteractive(process.env, process.argv) };
-        host ??= { version: hostVersion(process.env) };
-        const hv = host.version;
-        if (hv !== undefined) params.hostVersion = hv;
-        if (logLevel !== undefined) params.logLevel = logLevel;
-        if (input.directory) params.directory = input.directory;
-        params.binary = { path: binary.path, source: binary.source, check: binary.check };
-        return params;
-      },
+      verify: binary.verify,
+      initializeParams: () => ({
+        protocolVersion: PROTOCOL_VERSION,
+        interactive: isInteractive(process.env, process.argv),
+        hostVersion: (host ??= { version: hostVersion(process.env) }).version,
+        logLevel,
+        directory: input.directory || undefined,
+        binary: { path: binary.path, source: binary.source, check: binary.check },
+      }),
       onNotification,
-      onStderr: (line) => log("debug", `opencode-oauth2 sidecar: ${line}`),
-      onUnexpectedExit: (reason) =>
-        log("error", `opencode-oauth2: ${reason}; it will be restarted on the next request`),
+      onStderr: (line) => log("debug", `${SERVICE} sidecar: ${line}`),
+      onUnexpectedExit: (reason) => log("error", `${SERVICE}: ${reason}; it will be restarted on the next request`),
       // A restarted sidecar gets the last configuration again.
       onStarted: async () => {
         if (lastApply === undefined) return;
-        try {
-          managed = new Set((await getSidecar().request("config/apply", { config: lastConfig })).managed);
-        } catch (e) {
-          log("error", `opencode-oauth2: re-applying the configuration failed: ${errorMessage(e)}`);
-        }
+        await getSidecar().request("config/apply", { config: lastConfig }).then(
+          (r) => void (managed = new Set(r.managed)),
+          (e: unknown) => log("error", `${SERVICE}: re-applying the configuration failed: ${errorMessage(e)}`),
+        );
       },
     });
     return sidecar;
@@ -132,55 +114,23 @@ export const server: Plugin = async (input) => {
   async function apply(config: unknown): Promise<ApplyResult> {
     const result = await getSidecar().request("config/apply", { config });
     managed = new Set(result.managed);
-    loginTimeouts = result.loginTimeoutMs;
     lastApply = result;
-    reloader.invisible = new Set(
-      result.logins.map((l) => l.providerID).filter((id) => {
-        const models = result.providers[id]?.["models"];
-        return !isRecord(models) || Object.keys(models).length === 0;
-      }),
-    );
+    reloader.invisible = new Set(result.logins.map((l) => l.providerID).filter((id) => !hasModels(result, id)));
     applyError = undefined;
     return result;
   }
 
   /** A later chat for a suspected provider tries config/apply once more (bounded by the sidecar's cooldown). */
-  async function retryApply(): Promise<void> {
-    retrying ??= apply(lastConfig)
-      .then(
-        () => undefined,
-        (e: unknown) => {
-          applyError = errorMessage(e);
-        },
-      )
-      .finally(() => {
-        retrying = undefined;
-      });
-    return retrying;
+  function retryApply(): Promise<void> {
+    const failed = (e: unknown): void => void (applyError = errorMessage(e));
+    return (retrying ??= apply(lastConfig).then(() => undefined, failed).finally(() => (retrying = undefined)));
   }
 
-  /** headers/get may wait for a login: as long as the provider's login may take. */
+  /** How long a provider's login may take: headers/get and login may wait for one. */
+  const loginTimeout = (id: string): number | undefined => lastApply?.loginTimeoutMs[id];
   function headersDeadline(id: string): number | undefined {
-    const t = loginTimeouts[id];
+    const t = loginTimeout(id);
     return t === undefined ? undefined : Math.max(loginDeadline(t), 60_000);
-  }
-
-  async function fetchHeaders(id: string, modelID: string | undefined): Promise<Record<string, string>> {
-    const running = inflight.get(id);
-    if (running !== undefined) return running;
-    const gen = generation.get(id) ?? 0;
-    const sc = getSidecar();
-    const p = (async () => {
-      const params = modelID === undefined ? { providerID: id } : { providerID: id, modelID };
-      const r = await sc.request("headers/get", params, headersDeadline(id));
-      noteAuthorization(id, r.headers[tokenHeader(id)]);
-      if (r.cacheUntil !== undefined && r.cacheUntil > Date.now() && (generation.get(id) ?? 0) === gen) {
-        cache.set(id, { headers: r.headers, until: r.cacheUntil });
-      }
-      return r.headers;
-    })().finally(() => inflight.delete(id));
-    inflight.set(id, p);
-    return p;
   }
 
   /**
@@ -196,84 +146,60 @@ export const server: Plugin = async (input) => {
       await retryApply();
       if (!managed.has(id)) {
         if (applyError === undefined) return;
-        const msg = `opencode-oauth2: provider "${id}" is configured for OAuth2, but the opencode-oauth2 sidecar is not running: ${applyError}`;
+        const msg = `${SERVICE}: provider "${id}" is configured for OAuth2, but the opencode-oauth2 sidecar is not running: ${applyError}`;
         log("error", msg, { providerID: id });
         throw new Error(msg);
       }
     }
-    const hit = cache.get(id);
     let headers: Record<string, string>;
-    if (hit !== undefined && hit.until > Date.now()) {
-      headers = hit.headers;
-    } else {
-      if (hit !== undefined) cache.delete(id);
-      try {
-        headers = await fetchHeaders(id, modelID);
-      } catch (e) {
-        const reason = e instanceof RpcError && isRecord(e.data) ? String(e.data["reason"]) : undefined;
-        const pending = prompts.get(id);
-        const msg =
-          e instanceof SidecarTimeoutError && pending !== undefined
-            ? `opencode-oauth2: the login for provider "${id}" is still pending: finish it (${pending.replace(/\s*\n\s*/g, " ")}), then retry`
-            : `opencode-oauth2: ${errorMessage(e)}`;
-        log("error", msg, reason !== undefined ? { providerID: id, reason } : { providerID: id });
-        throw new Error(msg);
-      }
+    try {
+      headers = await cache.headers(id, { modelID });
+    } catch (e) {
+      const reason = errorReason(e);
+      const pending = prompts.get(id);
+      const msg =
+        e instanceof SidecarTimeoutError && pending !== undefined
+          ? `${SERVICE}: the login for provider "${id}" is still pending: finish it (${pending.replace(/\s*\n\s*/g, " ")}), then retry`
+          : `${SERVICE}: ${errorMessage(e)}`;
+      log("error", msg, reason !== undefined ? { providerID: id, reason } : { providerID: id });
+      throw new Error(msg);
     }
     for (const k in headers) out.headers[k] = headers[k] as string;
   }
 
-  /** The header a provider's token goes in. */
   const tokenHeader = (id: string): string => lastApply?.tokenHeaders[id] ?? "Authorization";
   /** The token header values handed out per provider (the last few), to know a refused one as ours. */
   const issued = new Map<string, string[]>();
-  function noteAuthorization(id: string, value: string | undefined): void {
-    if (value === undefined || value === "") return;
-    const list = issued.get(id) ?? [];
-    if (list.includes(value)) return;
-    list.push(value);
-    if (list.length > 4) list.shift();
-    issued.set(id, list);
-  }
-  function noteIssued(id: string, entry: Record<string, unknown>): void {
-    const options = entry["options"];
-    const headers = isRecord(options) ? options["headers"] : undefined;
+  function noteIssued(id: string, headers: unknown): void {
     const value = isRecord(headers) ? headers[tokenHeader(id)] : undefined;
-    if (typeof value === "string") noteAuthorization(id, value);
+    const list = issued.get(id) ?? [];
+    if (typeof value === "string" && value !== "" && !list.includes(value)) issued.set(id, [...list, value].slice(-4));
   }
+  const noteEntry = (id: string, e: Record<string, unknown>): void => noteIssued(id, isRecord(e["options"]) ? e["options"]["headers"] : undefined);
   const refusal: RefusalDeps = {
     header: tokenHeader,
     ours: (id, value) => issued.get(id)?.includes(value) ?? false,
     renew: async (id, refused) => {
-      cache.delete(id);
-      generation.set(id, (generation.get(id) ?? 0) + 1);
-      const r = await getSidecar().request("headers/get", { providerID: id, refused }, headersDeadline(id));
-      const value = r.headers[tokenHeader(id)];
-      if (value === undefined) throw new Error(`opencode-oauth2: provider "${id}": no renewed token after the gateway refused one`);
-      noteAuthorization(id, value);
-      if (r.cacheUntil !== undefined && r.cacheUntil > Date.now()) cache.set(id, { headers: r.headers, until: r.cacheUntil });
+      const value = (await cache.headers(id, { refused }))[tokenHeader(id)];
+      if (value === undefined) throw new Error(`${SERVICE}: provider "${id}": no renewed token after the gateway refused one`);
       return value;
     },
   };
 
   const loginDeps: LoginDeps = {
-    login: async (providerID, flow, timeoutMs) => {
+    login: async (providerID, flow) => {
       const params = flow === undefined ? { providerID } : flow === "paste" ? { providerID, paste: true } : { providerID, flow };
-      // The answer is the news (the sidecar sends no headers/invalidate for a login asked of it).
-      const r = await getSidecar().request("login", params, timeoutMs);
-      cache.delete(providerID);
-      generation.set(providerID, (generation.get(providerID) ?? 0) + 1);
+      const r = await getSidecar().request("login", params, loginDeadline(loginTimeout(providerID) ?? 300_000));
+      cache.drop(providerID); // the answer is the news: no headers/invalidate follows a login asked for
       return r;
     },
     cancel: () => sidecar?.notify("login/cancel", {}),
-    paste: async (providerID, text) => {
-      await getSidecar().request("login/paste", { providerID, text });
-    },
+    paste: async (providerID, text) => void (await getSidecar().request("login/paste", { providerID, text })),
     entry: (id, entry) => {
-      noteIssued(id, entry);
+      noteEntry(id, entry);
       return lastApply === undefined ? entry : withFetch(id, entry, undefined, lastApply, refusal);
     },
-    log: (level, message, extra) => log(level, message, extra),
+    log,
     client: input.client,
     nextPrompt: (providerID) => new Promise((resolve) => promptWaiters.set(providerID, resolve)),
   };
@@ -284,11 +210,8 @@ export const server: Plugin = async (input) => {
       try {
         logLevel = debugLevel(cfg.logLevel, process.env, process.argv);
         lastConfig = jsonSafe(cfg);
-        suspected = new Set(
-          Object.entries(cfg.provider ?? {})
-            .filter(([, e]) => isRecord(e) && isRecord(e.options) && isRecord(e.options["oauth2"]))
-            .map(([id]) => id),
-        );
+        const declared = Object.entries(cfg.provider ?? {}).filter(([, e]) => isRecord(e) && isRecord(e.options) && isRecord(e.options["oauth2"]));
+        suspected = new Set(declared.map(([id]) => id));
         let result: ApplyResult;
         try {
           result = await apply(lastConfig);
@@ -296,18 +219,18 @@ export const server: Plugin = async (input) => {
           applyError = errorMessage(e);
           const msg = `no provider was registered: ${applyError}`;
           tell(msg, "error");
-          log("error", `opencode-oauth2: ${msg}`);
+          log("error", `${SERVICE}: ${msg}`);
           return;
         }
         const providers = (cfg.provider ??= {});
         for (const [id, entry] of Object.entries(result.providers)) {
-          noteIssued(id, entry);
+          noteEntry(id, entry);
           providers[id] = withFetch(id, entry, providers[id], result, refusal);
         }
         for (const p of result.problems) {
           const skipped = p.severity === "error";
           if (skipped) tell(p.message, "warning");
-          log(skipped ? "error" : "warn", `opencode-oauth2: ${p.message}`, { providerID: p.providerID, field: p.field, severity: p.severity });
+          log(skipped ? "error" : "warn", `${SERVICE}: ${p.message}`, { providerID: p.providerID, field: p.field, severity: p.severity });
         }
         // `opencode auth login` asks for one login itself (the auth hook).
         if (result.logins.length > 0 && !isLoginCommand(process.argv)) {
@@ -317,7 +240,7 @@ export const server: Plugin = async (input) => {
           else await loginAtStart(result.logins, providers, loginDeps);
         }
       } catch (e) {
-        log("error", `opencode-oauth2: the config hook failed: ${errorMessage(e)}`);
+        log("error", `${SERVICE}: the config hook failed: ${errorMessage(e)}`);
       } finally {
         reloader.configuring = false;
       }
@@ -325,12 +248,7 @@ export const server: Plugin = async (input) => {
 
     event: async ({ event }) => reloader.event(event),
 
-    auth: authHook(
-      () => loginTimeouts,
-      () => lastApply?.logins.map((l) => l.providerID) ?? [],
-      process.argv,
-      loginDeps,
-    ),
+    auth: authHook(() => Object.keys(lastApply?.loginTimeoutMs ?? {}), () => lastApply?.logins.map((l) => l.providerID) ?? [], process.argv, loginDeps),
 
     // Hot path: a Set lookup for providers we do not manage, a Map lookup on a
     // cache hit. Both are answered synchronously with an already-resolved promise:
@@ -340,9 +258,8 @@ export const server: Plugin = async (input) => {
     "chat.headers": (inp, out) => {
       const id = inp.model.providerID;
       if (managed.has(id)) {
-        const hit = cache.get(id);
-        if (hit !== undefined && hit.until > Date.now()) {
-          const h = hit.headers;
+        const h = cache.hit(id);
+        if (h !== undefined) {
           for (const k in h) out.headers[k] = h[k] as string;
           return DONE;
         }
@@ -353,13 +270,40 @@ export const server: Plugin = async (input) => {
     },
 
     dispose: async () => {
-      try {
-        await sidecar?.dispose();
-      } catch (e) {
-        log("warn", `opencode-oauth2: stopping the sidecar failed: ${errorMessage(e)}`);
-      }
+      await sidecar?.dispose().catch((e: unknown) => log("warn", `${SERVICE}: stopping the sidecar failed: ${errorMessage(e)}`));
       await log.flush(3_000);
     },
   };
   return hooks;
 };
+
+/** The fetches withFetch made. */
+const composed = new WeakSet<FetchFn>();
+
+/**
+ * The fetch a managed provider's requests go through, around the fetch an
+ * earlier plugin may have set: one retry after a refused token (refusal.ts),
+ * and for the sidecar's `responseApi` providers the repair of their event
+ * streams (responses-repair.ts).
+ */
+function withFetch(id: string, entry: Record<string, unknown>, previous: ProviderEntry | undefined, r: ApplyResult, refusal: RefusalDeps): ProviderEntry {
+  if (!r.managed.includes(id)) return entry;
+  const prev = previous?.options?.["fetch"];
+  let fetch: FetchFn;
+  if (typeof prev === "function" && composed.has(prev as FetchFn)) {
+    fetch = prev as FetchFn; // ours already (a second config/apply)
+  } else {
+    fetch = withRefusalRetry(id, refusal, typeof prev === "function" ? (prev as FetchFn) : undefined);
+    if (r.responseApi.includes(id)) fetch = withResponsesRepair(fetch);
+    composed.add(fetch);
+  }
+  return { ...entry, options: { ...(isRecord(entry["options"]) ? entry["options"] : {}), fetch } };
+}
+
+/** A copy of the config with only JSON values (functions and symbols dropped). */
+function jsonSafe(v: unknown): unknown {
+  const text = JSON.stringify(v, (_k, x: unknown) =>
+    typeof x === "function" || typeof x === "symbol" ? undefined : typeof x === "bigint" ? x.toString() : x,
+  );
+  return text === undefined ? {} : (JSON.parse(text) as unknown);
+}

@@ -1,80 +1,47 @@
-// The OpenCode 2 adapter: `setup(ctx)` for each location (a
-// project directory) the OpenCode 2 service serves. One sidecar per OpenCode
-// process, shared by every location and kept across `opencode reload`; each
-// location's providers are applied under its own name. What is listed, what
-// a token is and how a login runs are the sidecar's decisions; this file
-// registers them with the host:
-//   - provider and model transforms: the entries config/apply answered;
-//   - http.request: the bearer on every model request (it wins over a stored
-//     credential); http.response: one renewal and one resend after a 401;
-//   - integration login methods ("Browser", "Device code") for user-flow
-//     providers: the sidecar's login, with a non-secret marker as OpenCode's
-//     credential (the tokens stay in the sidecar's cache);
-//   - models/changed and headers/invalidate: the location applies again and
-//     OpenCode reloads its provider list.
-// OpenCode 1.18 calls `setup` too, with a preview context: it does nothing there.
+// The OpenCode 2 adapter: `setup(ctx)` for each location (a project directory)
+// the OpenCode 2 service serves. One sidecar per OpenCode process, shared by
+// every location and kept across `opencode reload`. What is listed, what a
+// token is and how a login runs are the sidecar's decisions; this file
+// registers them with the host: provider and model transforms (config/apply's
+// entries), http.request (the bearer; it wins over a stored credential),
+// http.response (one renewal and resend after a 401), login methods (the
+// sidecar's login; OpenCode's credential is a non-secret marker), and a
+// re-apply plus provider reload on models/changed and headers/invalidate.
 
 import { locateBinary } from "./binary.js";
-import { loginDeadline, type ApplyResult, type CachedHeaders, type Notice } from "./protocol.js";
+import { MARKER } from "./login.js";
+import { HeaderCache, hasModels, loginDeadline, type ApplyResult, type Notice } from "./protocol.js";
 import { answerOrError, sha256Hex } from "./refusal.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
-type Settings = Record<string, unknown>;
-interface ProviderInfo {
-  name: string;
-  package: string;
-  activation?: string;
-  settings: Settings;
+// What this plugin uses of OpenCode 2's plugin API (2.1.2).
+type Draft<Fn> = { update: Fn };
+interface ProviderInfo { name: string; package: string; activation?: string; settings: Record<string, unknown> }
+interface ModelInfo { name: string; limit: { context: number; output: number; input?: number } }
+interface HttpEvent { request: Request; response?: Response }
+interface Credential { type: "oauth"; methodID: string; access: string; refresh: string; expires: number }
+type Authorization = { url: string; instructions: string } & (
+  | { mode: "auto"; callback: Promise<Credential> }
+  | { mode: "code"; callback: (code: string) => Promise<Credential> }
+);
+interface LoginMethod {
+  integrationID: string;
+  method: { id: string; type: "oauth"; label: string };
+  authorize: () => Promise<Authorization>;
+  refresh: (c: Credential) => Promise<Credential>;
+  label: () => string;
 }
-interface ModelInfo {
-  name: string;
-  limit: { context: number; output: number; input?: number };
-}
-interface ProviderDraft {
-  update(id: string, fn: (p: ProviderInfo) => void): void;
-}
-interface ModelDraft {
-  update(providerID: string, modelID: string, fn: (m: ModelInfo) => void): void;
-}
-interface HttpEvent {
-  request: Request;
-  response?: Response;
-}
-interface Credential {
-  type: "oauth";
-  methodID: string;
-  access: string;
-  refresh: string;
-  expires: number;
-}
-type Authorization =
-  | { url: string; instructions: string; mode: "auto"; callback: Promise<Credential> }
-  | { url: string; instructions: string; mode: "code"; callback: (code: string) => Promise<Credential> };
-interface IntegrationDraft {
-  update(id: string, fn: (i: { name: string }) => void): void;
-  method: {
-    update(m: {
-      integrationID: string;
-      method: { id: string; type: "oauth"; label: string };
-      authorize: () => Promise<Authorization>;
-      refresh: (c: Credential) => Promise<Credential>;
-      label: () => string;
-    }): void;
-  };
-}
-/** What this plugin uses of OpenCode 2's context (2.1.2). */
-export interface HostContext {
+type IntegrationDraft = Draft<(id: string, fn: (i: { name: string }) => void) => void> & { method: Draft<(m: LoginMethod) => void> };
+interface HostContext {
   app?: { version?: string };
   location: { directory: string; workspaceID?: string };
-  provider: { transform(fn: (d: ProviderDraft) => void): Promise<unknown>; reload(): Promise<unknown> };
-  model: { transform(fn: (d: ModelDraft) => void): Promise<unknown> };
+  provider: { transform(fn: (d: Draft<(id: string, fn: (p: ProviderInfo) => void) => void>) => void): Promise<unknown>; reload(): Promise<unknown> };
+  model: { transform(fn: (d: Draft<(providerID: string, modelID: string, fn: (m: ModelInfo) => void) => void>) => void): Promise<unknown> };
   session: { hook(name: "http.request" | "http.response", fn: (e: HttpEvent) => Promise<void>, o: { providerID: string }): Promise<unknown> };
   integration: { transform(fn: (d: IntegrationDraft) => void): Promise<unknown> };
 }
 
-/** What OpenCode 2 stores as the credential of a login: a marker, never a token. */
-export const MARKER = "opencode-oauth2-managed";
-/** The login methods, by id, their labels (as in OpenCode 1) and the sidecar's flow. */
+/** The login methods: OpenCode 2's id, OpenCode 1's label, the sidecar's flow. */
 const METHODS = [
   { id: "browser", label: "Browser", flow: "authorization_code" },
   { id: "device", label: "Device code", flow: "device_code" },
@@ -88,9 +55,8 @@ const SETUP_BUDGET_MS = 4_000;
 const LINGER_MS = 10_000;
 
 function isHostContext(ctx: unknown): ctx is HostContext {
-  if (!isRecord(ctx)) return false;
   const f = (o: unknown, k: string): boolean => isRecord(o) && typeof o[k] === "function";
-  return f(ctx["provider"], "transform") && f(ctx["model"], "transform") && f(ctx["session"], "hook") && f(ctx["integration"], "transform");
+  return isRecord(ctx) && f(ctx["provider"], "transform") && f(ctx["model"], "transform") && f(ctx["session"], "hook") && f(ctx["integration"], "transform");
 }
 
 // ------------------------------------------------------------ the shared sidecar
@@ -100,12 +66,7 @@ function isHostContext(ctx: unknown): ctx is HostContext {
  * process, but a local plugin path once per location: the state lives on
  * globalThis (shared by every evaluation), so either way one sidecar serves all.
  */
-interface Process {
-  sidecar: Sidecar | undefined;
-  hostVersion: string;
-  locations: Map<string, Location>;
-  linger: ReturnType<typeof setTimeout> | undefined;
-}
+interface Process { sidecar: Sidecar | undefined; hostVersion: string; locations: Map<string, Location>; linger: ReturnType<typeof setTimeout> | undefined }
 const KEY = Symbol.for("@vymalo/opencode-oauth2/opencode2");
 const g = globalThis as { [KEY]?: Process };
 const proc: Process = (g[KEY] ??= { sidecar: undefined, hostVersion: "2", locations: new Map(), linger: undefined });
@@ -127,14 +88,9 @@ function shared(): Sidecar {
       hostVersion: proc.hostVersion,
       binary: { path: binary.path, source: binary.source, check: binary.check },
     }),
-    onNotification: (method, params) => {
-      const p = (params ?? {}) as Notice;
-      locations.get(p.location ?? "")?.notified(method, p);
-    },
+    onNotification: (method, params) => locations.get((params as Notice).location ?? "")?.notified(method, params as Notice),
     // A restarted sidecar knows no location: each applies again.
-    onStarted: async () => {
-      await Promise.all([...locations.values()].filter((l) => l.applied !== undefined).map((l) => l.apply()));
-    },
+    onStarted: async () => void (await Promise.all([...locations.values()].filter((l) => l.applied !== undefined).map((l) => l.apply()))),
   });
   return proc.sidecar;
 }
@@ -151,6 +107,10 @@ function release(): void {
   proc.linger.unref?.();
 }
 
+function setAll(h: Headers, values: Record<string, string>): void {
+  for (const [k, v] of Object.entries(values)) h.set(k, v);
+}
+
 /** A login that cannot start: OpenCode prints the instructions (why), then the failure. */
 function refuse(why: string): Promise<Authorization> {
   const callback = Promise.reject(new Error(why));
@@ -162,8 +122,7 @@ function refuse(why: string): Promise<Authorization> {
 
 class Location {
   applied: ApplyResult | undefined;
-  private readonly cache = new Map<string, CachedHeaders>();
-  private readonly inflight = new Map<string, Promise<Record<string, string>>>();
+  private readonly cache = new HeaderCache((p) => shared().request("headers/get", { ...p, location: this.key }));
   private readonly hooked = new Set<string>();
   private readonly prompts = new Map<string, (p: { url: string; text: string }) => void>();
   private reapplying: Promise<void> | undefined;
@@ -171,20 +130,15 @@ class Location {
   private applying = 0;
   closed = false;
 
-  constructor(
-    readonly key: string,
-    private readonly ctx: HostContext,
-  ) {}
+  constructor(readonly key: string, private readonly ctx: HostContext) {}
 
   /** config/apply for this location: the sidecar reads the location's OpenCode config files. */
   async apply(timeoutMs?: number): Promise<ApplyResult> {
     this.applying++;
     try {
-      const params = { location: this.key, directory: this.ctx.location.directory };
-      const r = await shared().request("config/apply", params, timeoutMs);
-      this.applied = r;
+      this.applied = await shared().request("config/apply", { location: this.key, directory: this.ctx.location.directory }, timeoutMs);
       this.cache.clear();
-      return r;
+      return this.applied;
     } finally {
       this.applying--;
     }
@@ -222,11 +176,7 @@ class Location {
       // list says, in the sidecar's words, which command logs in; a request
       // to it fails with the same words.
       for (const l of this.applied?.logins ?? []) {
-        const models = this.applied?.providers[l.providerID]?.["models"];
-        if (isRecord(models) && Object.keys(models).length > 0) continue;
-        d.update(l.providerID, SIGN_IN, (x) => {
-          x.name = l.message;
-        });
+        if (!hasModels(this.applied, l.providerID)) d.update(l.providerID, SIGN_IN, (x) => void (x.name = l.message));
       }
     });
     await this.hookProviders();
@@ -240,11 +190,9 @@ class Location {
     await this.ctx.integration.transform((d) => {
       for (const id of ids) {
         const name = String(a?.providers[id]?.["name"] ?? id);
-        d.update(id, (i) => {
-          i.name ||= name;
-        });
+        d.update(id, (i) => void (i.name ||= name));
+        const problem = broken.get(id);
         for (const m of METHODS) {
-          const problem = broken.get(id);
           d.method.update({
             integrationID: id,
             method: { id: m.id, type: "oauth", label: m.label },
@@ -262,9 +210,8 @@ class Location {
     for (const id of this.applied?.managed ?? []) {
       if (this.hooked.has(id)) continue;
       this.hooked.add(id);
-      await this.ctx.session.hook("http.request", async (ev) => {
-        for (const [k, v] of Object.entries(await this.headers(id))) ev.request.headers.set(k, v);
-      }, { providerID: id });
+      const only = { providerID: id };
+      await this.ctx.session.hook("http.request", async (ev) => setAll(ev.request.headers, await this.cache.headers(id)), only);
       await this.ctx.session.hook("http.response", async (ev) => {
         if (ev.response === undefined) return;
         if (ev.response.status !== 401) {
@@ -274,29 +221,12 @@ class Location {
         const sent = ev.request.headers.get(this.applied?.tokenHeaders[id] ?? "Authorization");
         if (sent === null) return;
         await ev.response.body?.cancel().catch(() => undefined);
-        const fresh = await this.headers(id, sha256Hex(sent));
+        const fresh = await this.cache.headers(id, { refused: sha256Hex(sent) });
         const again = new Request(ev.request);
-        for (const [k, v] of Object.entries(fresh)) again.headers.set(k, v);
+        setAll(again.headers, fresh);
         ev.response = await answerOrError(id, await fetch(again));
-      }, { providerID: id });
+      }, only);
     }
-  }
-
-  /** The provider's headers: cached until the sidecar's cacheUntil, one request in flight. */
-  headers(id: string, refused?: string): Promise<Record<string, string>> {
-    const hit = this.cache.get(id);
-    if (refused === undefined && hit !== undefined && hit.until > Date.now()) return Promise.resolve(hit.headers);
-    const running = this.inflight.get(id);
-    if (running !== undefined && refused === undefined) return running;
-    this.cache.delete(id);
-    const p = (async () => {
-      const params = { providerID: id, location: this.key, ...(refused !== undefined ? { refused } : {}) };
-      const r = await shared().request("headers/get", params);
-      if (r.cacheUntil !== undefined && r.cacheUntil > Date.now()) this.cache.set(id, { headers: r.headers, until: r.cacheUntil });
-      return r.headers;
-    })().finally(() => this.inflight.delete(id));
-    this.inflight.set(id, p);
-    return p;
   }
 
   /**
@@ -306,49 +236,32 @@ class Location {
    */
   private async authorize(id: string, methodID: string, flow: string): Promise<Authorization> {
     const prompt = new Promise<{ url: string; text: string }>((resolve) => this.prompts.set(id, resolve));
-    const timeout = this.applied?.loginTimeoutMs[id] ?? 300_000;
     const paste = flow === "paste";
-    const params = paste ? { providerID: id, paste: true, location: this.key } : { providerID: id, flow, location: this.key };
+    const params = { providerID: id, location: this.key, ...(paste ? { paste: true } : { flow }) };
     const done = shared()
-      .request("login", params, loginDeadline(timeout))
+      .request("login", params, loginDeadline(this.applied?.loginTimeoutMs[id] ?? 300_000))
       .then(async () => {
-        this.cache.delete(id); // the answer is the news: no headers/invalidate follows a login asked for
+        this.cache.drop(id); // the answer is the news: no headers/invalidate follows a login asked for
         await this.refresh();
         return { type: "oauth" as const, methodID, access: MARKER, refresh: MARKER, expires: Date.now() + 10 * 365 * 86_400_000 };
       });
     done.catch(() => undefined); // OpenCode awaits the callback later
     // A login that ends before its first prompt (refused at once, the server
     // unreachable) still gives OpenCode its words: the instructions, then the failure.
-    const first = await Promise.race([
-      prompt,
-      done.then(
-        () => ({ url: "", text: "logged in" }),
-        (e: unknown) => ({ url: "", text: `opencode-oauth2: ${errorMessage(e)}` }),
-      ),
-    ]);
-    if (!paste) return { url: first.url, instructions: first.text, mode: "auto", callback: done };
-    return {
-      url: first.url,
-      instructions: first.text,
-      mode: "code",
-      callback: async (code) => {
-        await shared().request("login/paste", { providerID: id, location: this.key, text: code });
-        return done;
-      },
-    };
+    const ended = done.then(() => "logged in", (e: unknown) => `opencode-oauth2: ${errorMessage(e)}`);
+    const first = await Promise.race([prompt, ended.then((text) => ({ url: "", text }))]);
+    const shown = { url: first.url, instructions: first.text };
+    if (!paste) return { ...shown, mode: "auto", callback: done };
+    return { ...shown, mode: "code", callback: (code) => shared().request("login/paste", { providerID: id, location: this.key, text: code }).then(() => done) };
   }
 
   /** Apply again and let OpenCode list the providers anew (a login, a new catalog). */
   refresh(): Promise<void> {
-    this.reapplying ??= this.apply()
+    return (this.reapplying ??= this.apply()
       .then(() => this.hookProviders())
       .then(() => (this.closed ? undefined : this.ctx.provider.reload()))
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => (this.reapplying = undefined));
-    return this.reapplying;
+      .then(() => undefined, () => undefined)
+      .finally(() => (this.reapplying = undefined)));
   }
 
   notified(method: string, p: Notice): void {
@@ -359,9 +272,8 @@ class Location {
       // OpenCode shows the URL itself; a device login's code ends the sidecar's words.
       waiter?.({ url: p.url ?? "", text: [p.message, p.userCode].filter(Boolean).join(" ") });
     } else if (method === "headers/invalidate") {
-      this.cache.delete(id);
-      const models = this.applied?.providers[id]?.["models"];
-      if (!isRecord(models) || Object.keys(models).length === 0) void this.refresh();
+      this.cache.drop(id);
+      if (!hasModels(this.applied, id)) void this.refresh();
     } else if (method === "models/changed" && this.applying === 0) {
       void this.refresh();
     }
@@ -380,19 +292,16 @@ export async function setup(ctx: unknown): Promise<(() => void) | undefined> {
   const key = ws === undefined || ws === "" ? ctx.location.directory : `${ctx.location.directory}#${ws}`;
   const loc = new Location(key, ctx);
   locations.set(key, loc);
-  try {
-    await loc.apply(SETUP_BUDGET_MS);
-  } catch (e) {
-    // Slow (a first start fetching its first token): the rest arrives with
-    // models/changed. Anything else (no binary, a config file OpenCode cannot
-    // read either) fails the plugin, which OpenCode shows in its log and in
-    // `opencode plugin list`, the one place OpenCode 2 lets a plugin speak.
-    if (!(e instanceof SidecarTimeoutError)) {
-      locations.delete(key);
-      release();
-      throw new Error(`opencode-oauth2: ${errorMessage(e)}`);
-    }
-  }
+  // Slow (a first start fetching its first token): the rest arrives with
+  // models/changed. Anything else (no binary, a config file OpenCode cannot
+  // read either) fails the plugin, which OpenCode shows in its log and in
+  // `opencode plugin list`, the one place OpenCode 2 lets a plugin speak.
+  await loc.apply(SETUP_BUDGET_MS).catch((e: unknown) => {
+    if (e instanceof SidecarTimeoutError) return;
+    locations.delete(key);
+    release();
+    throw new Error(`opencode-oauth2: ${errorMessage(e)}`);
+  });
   await loc.register();
   return () => {
     loc.closed = true;

@@ -1,18 +1,10 @@
 // Logging into OpenCode's log (client.app.log), for warnings and errors.
 
 import type { PluginInput } from "@opencode-ai/plugin";
+import { quietly } from "./sidecar.js";
 
 export const SERVICE = "opencode-oauth2";
-export type Level = "debug" | "info" | "warn" | "error";
-type Client = PluginInput["client"];
-
-export const LEVELS: Readonly<Record<string, Level>> = {
-  debug: "debug",
-  info: "info",
-  warn: "warn",
-  warning: "warn",
-  error: "error",
-};
+type Level = "debug" | "info" | "warn" | "error";
 
 export type Log = ((level: Level, message: string, extra?: Record<string, unknown>) => void) & {
   /** Waits (at most timeoutMs) for the log calls still in flight. */
@@ -27,29 +19,22 @@ export type Log = ((level: Level, message: string, extra?: Record<string, unknow
  * its own log file: `opencode-oauth2 logs`). Calls in flight are flushed on
  * dispose: a short command must not lose the line that says what is wrong.
  */
-export function logger(client: Client, debug: () => boolean): Log {
+export function logger(client: PluginInput["client"], debug: () => boolean): Log {
   const inflight = new Set<Promise<unknown>>();
   const log = (level: Level, message: string, extra?: Record<string, unknown>): void => {
     if ((level === "debug" || level === "info") && !debug()) return;
-    try {
+    // Logging must never throw into OpenCode.
+    quietly(() => {
       const body = extra === undefined ? { service: SERVICE, level, message } : { service: SERVICE, level, message, extra };
-      const p: Promise<unknown> = client.app.log({ body }).then(
-        () => undefined,
-        () => undefined,
-      );
+      const p: Promise<unknown> = client.app.log({ body }).catch(() => undefined);
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
-    } catch {
-      /* logging must never throw into OpenCode */
-    }
+    });
   };
   const flush = async (timeoutMs: number): Promise<void> => {
     if (inflight.size === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...inflight]),
-      new Promise((r) => (timer = setTimeout(r, timeoutMs))),
-    ]);
+    await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
   };
   return Object.assign(log, { flush });

@@ -1,60 +1,41 @@
-// First contact: a user-flow provider without a token is
-// invisible to OpenCode, so the plugin gets the first token itself.
-//   - at start in a terminal: the pending logins run one after another in the
-//     config hook (browser or device code, as the sidecar says), then the
-//     provider's entry, with its models, replaces the one OpenCode gets;
-//   - at start without a terminal: one line per provider on stderr (and a
-//     toast, and OpenCode's log) naming the command that logs in;
-//   - `opencode auth login`: the auth hook (authHook) runs the same login.
-// The sidecar words every message; this file only routes them.
+// First contact (OpenCode 1): a user-flow provider without a token is invisible
+// to OpenCode, so the plugin gets the first token itself: in a terminal, in the
+// config hook (then the provider's entry, with its models, replaces the one
+// OpenCode got); in the full-screen TUI, beside it; without a terminal, it says
+// which command logs in; `opencode auth login` runs it through the auth hook.
 
 import type { AuthHook, Config, PluginInput } from "@opencode-ai/plugin";
-import { loginDeadline, type LoginResult, type PendingLogin } from "./protocol.js";
-import { errorMessage, isRecord, RpcError } from "./sidecar.js";
+import { SERVICE } from "./log.js";
+import type { LoginResult, PendingLogin } from "./protocol.js";
+import { errorMessage, errorReason, quietly } from "./sidecar.js";
 
-const SERVICE = "opencode-oauth2";
 type Client = PluginInput["client"];
-type ProviderEntry = NonNullable<Config["provider"]>[string];
+export type ProviderEntry = NonNullable<Config["provider"]>[string];
 
 /** What the first-contact code needs from the plugin. */
 export interface LoginDeps {
-  /** Sends `login` (deadline: the login's timeout plus a margin). */
-  login: (providerID: string, flow: string | undefined, timeoutMs: number) => Promise<LoginResult>;
+  /** Sends `login` (deadline: the provider's login timeout plus a margin). */
+  login: (providerID: string, flow: string | undefined) => Promise<LoginResult>;
   /** Sends `login/cancel`. */
   cancel: () => void;
   /** Hands a paste login the address the user's browser ended on (`login/paste`). */
   paste: (providerID: string, text: string) => Promise<void>;
   /** Turns the sidecar's entry into the one OpenCode gets (stream repair). */
   entry: (id: string, entry: Record<string, unknown>) => ProviderEntry;
-  /** A warning or error for OpenCode's log. */
   log: (level: "warn" | "error", message: string, extra?: Record<string, unknown>) => void;
   client: Client;
-  /**
-   * The next login prompt for a provider (its URL and text), which is then not
-   * shown by the plugin itself: OpenCode shows it.
-   */
+  /** The next login prompt for a provider, which OpenCode then shows (not the plugin). */
   nextPrompt: (providerID: string) => Promise<{ url: string; text: string }>;
 }
 
 /** One line on OpenCode's stderr, where the person who started it looks. */
 export function say(line: string, { newLine = false } = {}): void {
-  try {
-    process.stderr.write(`${newLine ? "\n" : ""}${SERVICE}: ${line}\n`);
-  } catch {
-    /* no stderr */
-  }
+  quietly(() => process.stderr.write(`${newLine ? "\n" : ""}${SERVICE}: ${line}\n`));
 }
 
 /** A toast in the TUI; outside the TUI the call is answered and ignored. */
 export function toast(client: Client, title: string, message: string, variant: "info" | "warning" | "error", duration: number): void {
-  try {
-    void client.tui.showToast({ body: { title, message, variant, duration } }).then(
-      () => undefined,
-      () => undefined,
-    );
-  } catch {
-    /* no TUI */
-  }
+  quietly(() => client.tui.showToast({ body: { title, message, variant, duration } }).catch(() => undefined));
 }
 
 /** Without a terminal: say, where the user looks, how each provider logs in. */
@@ -66,15 +47,8 @@ export function tellPending(pending: readonly PendingLogin[], deps: LoginDeps): 
   }
 }
 
-/**
- * In a terminal: each pending login in turn, announced; a refused or timed
- * out login does not stop the next; Ctrl-C ends them all and OpenCode starts.
- */
-export async function loginAtStart(
-  pending: readonly PendingLogin[],
-  providers: Record<string, ProviderEntry>,
-  deps: LoginDeps,
-): Promise<void> {
+/** In a terminal: each pending login in turn; a failed one does not stop the next; Ctrl-C ends them all. */
+export async function loginAtStart(pending: readonly PendingLogin[], providers: Record<string, ProviderEntry>, deps: LoginDeps): Promise<void> {
   let interrupted = false;
   const onInterrupt = (): void => {
     if (!interrupted) say("Ctrl-C: the logins are cancelled; OpenCode starts without them.");
@@ -92,12 +66,11 @@ export async function loginAtStart(
       const count = pending.length > 1 ? ` (${i + 1} of ${pending.length})` : "";
       say(`logging in to ${p.name} (${p.providerID})${count} with ${how}; Ctrl-C to skip.`);
       try {
-        const r = await deps.login(p.providerID, undefined, loginDeadline(p.timeoutMs));
+        const r = await deps.login(p.providerID, undefined);
         providers[p.providerID] = deps.entry(p.providerID, r.provider);
         say(r.message);
       } catch (e) {
-        const reason = e instanceof RpcError && isRecord(e.data) ? String(e.data["reason"] ?? "") : "";
-        if (reason !== "cancelled") say(`${errorMessage(e)}`);
+        if (errorReason(e) !== "cancelled") say(errorMessage(e));
         say(p.message);
         deps.log("warn", `${SERVICE}: ${errorMessage(e)}`, { providerID: p.providerID });
       }
@@ -107,16 +80,11 @@ export async function loginAtStart(
   }
 }
 
-/**
- * In the full-screen TUI: the pending logins run one after another beside
- * OpenCode, which starts at once (the browser opened by the sidecar, its URL
- * and code in a toast); each success is reported to loggedIn (OpenCode then
- * reloads, and the provider's models appear); a failure is a toast.
- */
+/** In the full-screen TUI: the pending logins in turn beside OpenCode; loggedIn(id) makes it reload; a failure is a toast. */
 export async function loginInBackground(pending: readonly PendingLogin[], deps: LoginDeps, loggedIn: (id: string) => void): Promise<void> {
   for (const p of pending) {
     try {
-      const r = await deps.login(p.providerID, undefined, loginDeadline(p.timeoutMs));
+      const r = await deps.login(p.providerID, undefined);
       toast(deps.client, `Logged in: ${p.name}`, r.message, "info", 10_000);
       loggedIn(p.providerID);
     } catch (e) {
@@ -126,25 +94,11 @@ export async function loginInBackground(pending: readonly PendingLogin[], deps: 
   }
 }
 
-/** The two login methods, by label (scripts rely on these: `-m Browser`). */
-export const METHOD_LABELS = { Browser: "authorization_code", "Device code": "device_code", "Browser on another machine": "paste" } as const;
-type MethodLabel = keyof typeof METHOD_LABELS;
+/** The login methods, by label (scripts rely on these: `-m Browser`), and the sidecar's flow. */
+export const METHODS = { Browser: "authorization_code", "Device code": "device_code", "Browser on another machine": "paste" } as const;
 
-/** The id OpenCode lists the plugin under when several gateways need logins. */
-export const AUTH_PROVIDER = "opencode-oauth2";
-
-/** What OpenCode stores in its auth.json for a managed gateway: not a secret. */
-export const PLACEHOLDER_KEY = "opencode-oauth2-managed";
-
-/** The value of `-p`/`--provider` on OpenCode's command line, if any. */
-export function providerFlag(argv: readonly string[]): string | undefined {
-  for (const [i, a] of argv.entries()) {
-    if (a === "-p" || a === "--provider") return argv[i + 1];
-    const m = /^(?:-p|--provider)=(.*)$/.exec(a);
-    if (m !== null) return m[1];
-  }
-  return undefined;
-}
+/** What OpenCode stores as the credential of a managed gateway: not a secret (the tokens stay in the sidecar's store). */
+export const MARKER = "opencode-oauth2-managed";
 
 /** `opencode auth login` (or `providers login`) is running: a login is asked for explicitly. */
 export function isLoginCommand(argv: readonly string[]): boolean {
@@ -157,82 +111,59 @@ export function isLoginCommand(argv: readonly string[]): boolean {
  * lists the plugins' providers, after the config hook, and matches `-p` against
  * it; so `provider` is the gateway named by `-p` when it is one of ours, else the
  * only gateway, else the first one that needs a login (after a login and the
- * reload that follows, the next one), else AUTH_PROVIDER, whose methods then ask
+ * reload that follows, the next one), else SERVICE, whose methods then ask
  * which gateway (a select prompt). The callback names that gateway, so OpenCode
- * files its auth.json entry under it; the entry is PLACEHOLDER_KEY, not a secret
- * (the tokens stay in the sidecar's store).
+ * files its auth.json entry (MARKER) under it.
  */
-export function authHook(
-  gateways: () => Readonly<Record<string, number>>,
-  pending: () => readonly string[],
-  argv: readonly string[],
-  deps: LoginDeps,
-): AuthHook {
+export function authHook(gateways: () => readonly string[], pending: () => readonly string[], argv: readonly string[], deps: LoginDeps): AuthHook {
   const target = (): string | undefined => {
-    const p = providerFlag(argv);
-    const ids = Object.keys(gateways());
-    if (p !== undefined && ids.includes(p)) return p;
-    if (ids.length === 1) return ids[0];
-    return pending().find((id) => ids.includes(id));
+    const i = argv.findIndex((a) => /^(-p|--provider)(=|$)/.test(a));
+    const flag = argv[i] ?? "";
+    const p = flag.includes("=") ? flag.slice(flag.indexOf("=") + 1) : argv[i + 1];
+    const ids = gateways();
+    if (i >= 0 && p !== undefined && ids.includes(p)) return p;
+    return ids.length === 1 ? ids[0] : pending().find((id) => ids.includes(id));
   };
-  const method = (label: MethodLabel): AuthHook["methods"][number] => ({
+  const method = (label: keyof typeof METHODS): AuthHook["methods"][number] => ({
     type: "oauth",
     label,
     prompts:
-      target() !== undefined
-        ? []
-        : [{ type: "select", key: "gateway", message: "Gateway", options: Object.keys(gateways()).map((id) => ({ label: id, value: id })) }],
+      target() !== undefined ? [] : [{ type: "select", key: "gateway", message: "Gateway", options: gateways().map((id) => ({ label: id, value: id })) }],
     authorize: async (inputs) => {
       const id = target() ?? inputs?.["gateway"] ?? "";
-      const timeout = gateways()[id] ?? 300_000;
       // The login starts now, so that OpenCode can show its URL and code (the
       // TUI's /connect dialog, or "Go to:" in the terminal); the callback waits
       // for its end.
       const prompt = deps.nextPrompt(id);
-      const result = deps.login(id, METHOD_LABELS[label], loginDeadline(timeout));
+      const result = deps.login(id, METHODS[label]);
       result.catch(() => undefined);
       const first = await Promise.race([
         prompt,
-        result.then(
-          () => undefined,
-          (e: unknown) => ({ url: "", text: errorMessage(e) }),
-        ),
+        result.then(() => undefined, (e: unknown) => ({ url: "", text: errorMessage(e) })),
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000).unref?.()),
       ]);
-      const finish = async (): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> => {
-        try {
-          // (below OpenCode's "Waiting for authorization" spinner)
-          say((await result).message, { newLine: true });
-          return { type: "success", provider: id, key: PLACEHOLDER_KEY };
-        } catch (e) {
-          say(errorMessage(e), { newLine: true });
-          return { type: "failed" };
-        }
+      // The outcome, below OpenCode's "Waiting for authorization" spinner.
+      const failed = (e: unknown): { type: "failed" } => {
+        say(errorMessage(e), { newLine: true });
+        return { type: "failed" };
       };
-      const url = first?.url ?? "";
-      const instructions = first?.text ?? `opencode-oauth2: logging in to ${id} (${label})`;
-      if (METHOD_LABELS[label] !== "paste") return { url, instructions, method: "auto", callback: finish };
+      const finish = (): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> =>
+        result.then((r) => (say(r.message, { newLine: true }), { type: "success", provider: id, key: MARKER }), failed);
+      const shown = { url: first?.url ?? "", instructions: first?.text ?? `${SERVICE}: logging in to ${id} (${label})` };
+      if (METHODS[label] !== "paste") return { ...shown, method: "auto", callback: finish };
       // A browser on another machine: OpenCode asks for the address it ended on.
-      return {
-        url,
-        instructions,
-        method: "code",
-        callback: async (code: string) => {
-          try {
-            await deps.paste(id, code);
-          } catch (e) {
-            say(errorMessage(e), { newLine: true });
-            deps.cancel();
-            return { type: "failed" };
-          }
-          return finish();
-        },
-      };
+      const pasted = (code: string): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> =>
+        deps.paste(id, code).then(finish, (e: unknown) => {
+          const r = failed(e);
+          deps.cancel();
+          return r;
+        });
+      return { ...shown, method: "code", callback: pasted };
     },
   });
   return {
     get provider(): string {
-      return target() ?? AUTH_PROVIDER;
+      return target() ?? SERVICE;
     },
     get methods(): AuthHook["methods"] {
       return [method("Browser"), method("Device code"), method("Browser on another machine")];

@@ -3,22 +3,12 @@
 // taken as typed (a sidecar of another version is refused at initialize).
 
 /** A provider entry for OpenCode's config (OpenCode 1's shape). */
-export type Entry = Record<string, unknown>;
-
-export interface Problem {
-  providerID: string;
-  field: string;
-  severity: "error" | "warning";
-  message: string;
-}
-
-export interface PendingLogin {
-  providerID: string;
-  name: string;
-  flow: string;
-  timeoutMs: number;
-  message: string;
-}
+type Entry = Record<string, unknown>;
+interface Problem { providerID: string; field: string; severity: "error" | "warning"; message: string }
+/** A user-flow provider without a usable token; `message` names the command that logs in. */
+export interface PendingLogin { providerID: string; name: string; flow: string; timeoutMs: number; message: string }
+export interface HeadersResult { headers: Record<string, string>; cacheUntil?: number }
+export interface LoginResult { providerID: string; provider: Entry; models: number; message: string }
 
 export interface ApplyResult {
   providers: Record<string, Entry>;
@@ -26,7 +16,6 @@ export interface ApplyResult {
   /** Managed providers registered with the Responses API (their streams are repaired). */
   responseApi: string[];
   problems: Problem[];
-  /** User-flow providers without a usable token. */
   logins: PendingLogin[];
   /** How long a login of each user-flow provider may take. */
   loginTimeoutMs: Record<string, number>;
@@ -34,22 +23,66 @@ export interface ApplyResult {
   tokenHeaders: Record<string, string>;
 }
 
-export interface HeadersResult {
-  headers: Record<string, string>;
-  cacheUntil?: number;
-}
-
-export interface LoginResult {
+interface HeadersParams {
   providerID: string;
-  provider: Entry;
-  models: number;
-  message: string;
+  modelID?: string;
+  /** The sha256 (hex) of a value the gateway refused: the sidecar renews it. */
+  refused?: string;
 }
 
-/** Headers the shim may reuse until `until` (unix ms). */
-export interface CachedHeaders {
-  headers: Record<string, string>;
-  until: number;
+/**
+ * Each provider's headers, reused until the sidecar's cacheUntil, with one
+ * headers/get in flight per provider. An answer that arrives after drop()
+ * (a login, an invalidation) is not cached: it may hold the old token.
+ */
+export class HeaderCache {
+  private readonly hits = new Map<string, { headers: Record<string, string>; until: number }>();
+  private readonly inflight = new Map<string, Promise<Record<string, string>>>();
+  private readonly generation = new Map<string, number>();
+
+  constructor(private readonly get: (p: HeadersParams) => Promise<HeadersResult>) {}
+
+  /** The cached headers, while they are valid. */
+  hit(id: string): Record<string, string> | undefined {
+    const h = this.hits.get(id);
+    return h !== undefined && h.until > Date.now() ? h.headers : undefined;
+  }
+
+  drop(id: string): void {
+    this.hits.delete(id);
+    this.generation.set(id, (this.generation.get(id) ?? 0) + 1);
+  }
+
+  clear(): void {
+    this.hits.clear();
+  }
+
+  /** The cached headers, else a headers/get's; with `refused`, always a new headers/get. */
+  headers(id: string, extra: Omit<HeadersParams, "providerID"> = {}): Promise<Record<string, string>> {
+    const hit = this.hit(id);
+    if (extra.refused === undefined) {
+      if (hit !== undefined) return Promise.resolve(hit);
+      const running = this.inflight.get(id);
+      if (running !== undefined) return running;
+    } else this.drop(id);
+    const gen = this.generation.get(id) ?? 0;
+    const p = this.get({ providerID: id, ...extra })
+      .then((r) => {
+        if (r.cacheUntil !== undefined && r.cacheUntil > Date.now() && (this.generation.get(id) ?? 0) === gen) {
+          this.hits.set(id, { headers: r.headers, until: r.cacheUntil });
+        }
+        return r.headers;
+      })
+      .finally(() => this.inflight.get(id) === p && this.inflight.delete(id));
+    this.inflight.set(id, p);
+    return p;
+  }
+}
+
+/** Whether the provider's entry lists models (one without is listed only after a login). */
+export function hasModels(r: ApplyResult | undefined, id: string): boolean {
+  const models = r?.providers[id]?.["models"];
+  return typeof models === "object" && models !== null && Object.keys(models).length > 0;
 }
 
 /** How long to wait for a login that may take timeoutMs: a little longer, so the sidecar's own timeout speaks first. */
@@ -61,10 +94,11 @@ export function loginDeadline(timeoutMs: number): number {
 export interface Notice {
   providerID?: string;
   location?: string;
-  kind?: string;
-  level?: string;
-  message?: string;
+  level?: "debug" | "info" | "warn" | "error";
   extra?: Record<string, unknown>;
+  /** A prompt's parts (kind: browser | device_code | paste), and `text`, all of it for a terminal. */
+  kind?: string;
+  message?: string;
   url?: string;
   userCode?: string;
   expiresAt?: number;

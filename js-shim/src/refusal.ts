@@ -1,6 +1,6 @@
 // Recover from a refused token: when a gateway answers 401 (RFC 6750: a
-// refusal is a 401, whatever a challenge says on another status) to a request that carried a
-// bearer this plugin handed out, although that token is within its lifetime
+// refusal is a 401, whatever a challenge says on another status) to a
+// request that carried a bearer this plugin handed out, although that token is within its lifetime
 // (revoked, keys rolled over, the gateway restarted), the sidecar is asked
 // for a renewed one (headers/get with `refused`: it drops that token and
 // renews once for all such requests) and the request is sent again, once.
@@ -10,6 +10,7 @@
 
 import { createHash } from "node:crypto";
 import type { FetchFn } from "./responses-repair.js";
+import { attempt, isRecord } from "./sidecar.js";
 
 export interface RefusalDeps {
   /** The header the provider's token goes in (Authorization unless configured otherwise). */
@@ -22,10 +23,6 @@ export interface RefusalDeps {
 
 const wrapped = new WeakSet<FetchFn>();
 
-function refused(res: Response): boolean {
-  return res.status === 401;
-}
-
 /** A body fetch can send again: absent, or held in memory. */
 function resendable(input: string | URL | Request, init: RequestInit | undefined): boolean {
   if (typeof input !== "string" && !(input instanceof URL)) return false;
@@ -33,21 +30,16 @@ function resendable(input: string | URL | Request, init: RequestInit | undefined
   return b === undefined || b === null || typeof b === "string" || b instanceof ArrayBuffer || ArrayBuffer.isView(b) || b instanceof URLSearchParams;
 }
 
+/** The gateway's words (its JSON error's message, else its text), without control characters, bounded. */
+function words(text: string, status: number): string {
+  const v: unknown = attempt(() => JSON.parse(text), undefined); // not JSON: the text as it is
+  const e = isRecord(v) ? v["error"] : undefined;
+  const m = isRecord(e) ? e["message"] : e;
+  return (typeof m === "string" ? m : text).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, 500) || `HTTP ${status}`;
+}
+
 async function gatewayMessage(res: Response): Promise<string> {
-  let text = "";
-  try {
-    text = (await res.text()).slice(0, 2000);
-    const v: unknown = JSON.parse(text);
-    if (typeof v === "object" && v !== null) {
-      const e = (v as Record<string, unknown>)["error"];
-      const m = typeof e === "object" && e !== null ? (e as Record<string, unknown>)["message"] : e;
-      if (typeof m === "string") text = m;
-    }
-  } catch {
-    /* not JSON: the text as it is */
-  }
-  // The gateway's words, without control characters, bounded.
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, 500) || `HTTP ${res.status}`;
+  return words((await res.text().catch(() => "")).slice(0, 2000), res.status);
 }
 
 /**
@@ -65,20 +57,15 @@ export async function answerOrError(providerID: string, res: Response): Promise<
   const length = Number(res.headers.get("content-length") ?? NaN);
   if (!(length >= 0 && length <= 64 << 10)) return res;
   const text = await res.clone().text();
-  let error: unknown;
-  try {
-    const v: unknown = JSON.parse(text);
-    error = typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>)["error"] : undefined;
-  } catch {
-    return res;
-  }
-  if (error === undefined || error === null) return res;
-  const copy = new Response(text, { status: res.status, headers: res.headers });
-  const message = `opencode-oauth2: provider "${providerID}": the gateway answered HTTP ${res.status} with an error: ${await gatewayMessage(copy)}`;
-  return new Response(JSON.stringify({ error: { message, type: "gateway_error" } }), {
-    status: 424,
-    headers: { "content-type": "application/json" },
-  });
+  const v: unknown = attempt(() => JSON.parse(text), undefined);
+  if (!isRecord(v) || v["error"] === undefined || v["error"] === null) return res;
+  const message = `opencode-oauth2: provider "${providerID}": the gateway answered HTTP ${res.status} with an error: ${words(text.slice(0, 2000), res.status)}`;
+  return errorResponse(message, "gateway_error", 424);
+}
+
+/** An error as OpenCode shows it: a JSON body whose error.message it prints. */
+function errorResponse(message: string, type: string, status: number, statusText = ""): Response {
+  return new Response(JSON.stringify({ error: { message, type } }), { status, statusText, headers: { "content-type": "application/json" } });
 }
 
 export function sha256Hex(s: string): string {
@@ -91,7 +78,7 @@ export function withRefusalRetry(providerID: string, deps: RefusalDeps, delegate
   const base: FetchFn = delegate ?? ((input, init) => globalThis.fetch(input, init));
   const retrying: FetchFn = async (input, init) => {
     const res = await base(input, init);
-    if (!refused(res)) return answerOrError(providerID, res);
+    if (res.status !== 401) return answerOrError(providerID, res);
     const name = deps.header(providerID);
     const sent = new Headers(init?.headers).get(name);
     if (sent === null || !deps.ours(providerID, sent) || !resendable(input, init)) return res;
@@ -100,15 +87,11 @@ export function withRefusalRetry(providerID: string, deps: RefusalDeps, delegate
     const headers = new Headers(init?.headers);
     headers.set(name, fresh);
     const again = await base(input, { ...init, headers });
-    if (!refused(again)) return answerOrError(providerID, again);
+    if (again.status !== 401) return answerOrError(providerID, again);
     const message =
       `opencode-oauth2: provider "${providerID}": the gateway refused a freshly renewed token too ` +
       `(HTTP ${again.status}): ${await gatewayMessage(again)}`;
-    return new Response(JSON.stringify({ error: { message, type: "authentication_error" } }), {
-      status: again.status,
-      statusText: again.statusText,
-      headers: { "content-type": "application/json" },
-    });
+    return errorResponse(message, "authentication_error", again.status, again.statusText);
   };
   wrapped.add(retrying);
   return retrying;

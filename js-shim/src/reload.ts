@@ -5,6 +5,7 @@
 // until no session is busy, and happens at most once per plugin instance.
 
 import type { PluginInput } from "@opencode-ai/plugin";
+import { quietly } from "./sidecar.js";
 
 type Client = PluginInput["client"];
 type Event = { type: string; properties?: unknown };
@@ -39,17 +40,10 @@ export class Reloader {
 
   /** OpenCode's events: which sessions are busy. */
   event(e: Event): void {
-    const p = typeof e.properties === "object" && e.properties !== null ? (e.properties as Record<string, unknown>) : {};
-    const session = typeof p["sessionID"] === "string" ? p["sessionID"] : undefined;
-    if (session === undefined) return;
-    if (e.type === "session.status") {
-      const status = p["status"];
-      const type = typeof status === "object" && status !== null ? (status as Record<string, unknown>)["type"] : undefined;
-      if (type === "idle") this.busy.delete(session);
-      else this.busy.add(session);
-    } else if (e.type === "session.idle") {
-      this.busy.delete(session);
-    } else return;
+    const p = (e.properties ?? {}) as { sessionID?: string; status?: { type?: string } };
+    if (p.sessionID === undefined || (e.type !== "session.status" && e.type !== "session.idle")) return;
+    if (e.type === "session.status" && p.status?.type !== "idle") this.busy.add(p.sessionID);
+    else this.busy.delete(p.sessionID);
     this.maybeReload();
   }
 
@@ -57,13 +51,6 @@ export class Reloader {
     if (!this.wanted || this.done || this.busy.size > 0) return;
     this.done = true;
     this.warn("opencode-oauth2: a login happened while OpenCode ran; reloading the instance so that the provider's models appear");
-    try {
-      void this.client.instance.dispose().then(
-        () => undefined,
-        () => undefined,
-      );
-    } catch {
-      /* an OpenCode without the route */
-    }
+    quietly(() => this.client.instance.dispose().catch(() => undefined)); // an OpenCode without the route throws
   }
 }

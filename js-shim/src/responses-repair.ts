@@ -4,15 +4,13 @@
 // without `output_index` it drops `response.output_item.added`, and OpenCode
 // then fails with "text part <id> not found".
 //
-// The stream is handled as bytes and cut into server-sent events at blank
-// lines (LF, CRLF or CR line ends, as the SSE specification allows), so a
-// UTF-8 character or a CRLF split across chunks is never broken. An event is
-// re-encoded only when an index had to be added: then its `data:` lines
-// (one or several) become one `data:` line holding the repaired JSON, and
-// every other line (`event:`, `id:`, `retry:`, comments) and every line end
-// is kept byte for byte. Everything else passes through unchanged, so a
-// conformant stream comes out byte-identical, and a repaired one is
-// unchanged by a second pass. Indices already present are never changed.
+// The stream is cut into server-sent events as bytes (any SSE line end, split
+// anywhere). Only an event that lacked an index is re-encoded: its `data:`
+// lines become one holding the repaired JSON; every other line and line end
+// is kept byte for byte. So a conformant stream comes out byte-identical, a
+// repaired one is unchanged by a second pass, and present indices never change.
+
+import { attempt, isRecord } from "./sidecar.js";
 
 /** A fetch function as the AI SDK calls it. */
 export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -33,11 +31,7 @@ export function withResponsesRepair(delegate?: FetchFn): FetchFn {
     if (res.body === null || !isResponsesPath(input) || !isEventStream(res.headers)) return res;
     const headers = new Headers(res.headers);
     headers.delete("content-length"); // the repaired body may be longer
-    const out = new Response(res.body.pipeThrough(responsesRepairStream()), {
-      status: res.status,
-      statusText: res.statusText,
-      headers,
-    });
+    const out = new Response(res.body.pipeThrough(responsesRepairStream()), { status: res.status, statusText: res.statusText, headers });
     try {
       Object.defineProperty(out, "url", { value: res.url });
     } catch {
@@ -51,11 +45,7 @@ export function withResponsesRepair(delegate?: FetchFn): FetchFn {
 
 function isResponsesPath(input: string | URL | Request): boolean {
   const url = typeof input === "string" ? input : "href" in input ? input.href : input.url;
-  try {
-    return new URL(url).pathname.endsWith("/responses");
-  } catch {
-    return false;
-  }
+  return attempt(() => new URL(url).pathname.endsWith("/responses"), false);
 }
 
 function isEventStream(headers: Headers): boolean {
@@ -123,13 +113,13 @@ export class ResponsesRepairer {
   }
 
   private event(bytes: Uint8Array): Uint8Array {
-    const out = repairEvent(bytes, this.indexer, this.first);
+    const first = this.first;
     this.first = false;
-    return out;
+    return repairEvent(bytes, this.indexer, first);
   }
 }
 
-/** The index of the first CR or LF at or after from (buf.length when none). */
+/** The first CR or LF at or after from (buf.length when none). */
 function lineEnd(buf: Uint8Array, from: number): number {
   let lf = buf.indexOf(LF, from);
   if (lf < 0) lf = buf.length;
@@ -142,12 +132,8 @@ const encoder = new TextEncoder();
 
 /** One event's bytes, repaired or (much more often) as they came. */
 function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean): Uint8Array {
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch {
-    return bytes; // not UTF-8: not ours to touch
-  }
+  const text = attempt<string | undefined>(() => decoder.decode(bytes), undefined);
+  if (text === undefined) return bytes; // not UTF-8: not ours to touch
   // Lines as [start, end of content, end with the line end] in text.
   const lines: [number, number, number][] = [];
   for (let s = 0, i = 0; s < text.length; s = i) {
@@ -171,13 +157,8 @@ function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean):
     dataLines.add(n);
   });
   if (data.length === 0) return bytes;
-  let event: unknown;
-  try {
-    event = JSON.parse(data.join("\n"));
-  } catch {
-    return bytes; // e.g. data: [DONE]
-  }
-  if (!isObject(event) || !indexer.repair(event)) return bytes;
+  const event: unknown = attempt(() => JSON.parse(data.join("\n")), undefined); // not JSON: e.g. data: [DONE]
+  if (!isRecord(event) || !indexer.repair(event)) return bytes;
 
   // The first data: line carries the repaired JSON; the other data: lines go;
   // every other line stays as it was, line end included.
@@ -193,14 +174,6 @@ function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean):
   return encoder.encode(out);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function missing(v: unknown): boolean {
-  return v === undefined || v === null;
-}
-
 /** A position in a list of an item's parts: the last one opened, and the next free one. */
 class Slot {
   current = -1;
@@ -208,19 +181,14 @@ class Slot {
 
   /** The index for an event of this kind; `opens` for the event that starts a new part. */
   take(present: unknown, opens: boolean): number {
-    const idx =
-      typeof present === "number" ? present : opens ? this.next : this.current >= 0 ? this.current : 0;
+    const idx = typeof present === "number" ? present : opens ? this.next : Math.max(this.current, 0);
     this.current = idx;
     this.next = Math.max(this.next, idx + 1);
     return idx;
   }
 }
 
-interface ItemState {
-  output: number;
-  content: Slot;
-  summary: Slot;
-}
+interface ItemState { output: number; content: Slot; summary: Slot }
 
 // Events whose `content_index` points into the item's `content`, and those
 // whose `summary_index` points into a reasoning item's `summary`.
@@ -243,7 +211,7 @@ class Indexer {
     const type = event["type"];
     if (typeof type !== "string" || !type.startsWith("response.")) return false;
     const item = event["item"];
-    const id = isObject(item) && typeof item["id"] === "string" ? item["id"] : event["item_id"];
+    const id = isRecord(item) && typeof item["id"] === "string" ? item["id"] : event["item_id"];
     if (typeof id !== "string") return false;
 
     let st = this.items.get(id);
@@ -254,23 +222,19 @@ class Indexer {
       this.items.set(id, st);
     }
     let changed = false;
-    if (missing(event["output_index"])) {
-      event["output_index"] = st.output;
-      changed = true;
-    }
+    const fill = (key: string, idx: number): void => {
+      if (event[key] === undefined || event[key] === null) {
+        event[key] = idx;
+        changed = true;
+      }
+    };
+    fill("output_index", st.output);
     const part = CONTENT.some((p) => type.startsWith(p))
       ? { key: "content_index", slot: st.content, opens: type === "response.content_part.added" }
       : SUMMARY.some((p) => type.startsWith(p))
         ? { key: "summary_index", slot: st.summary, opens: type === "response.reasoning_summary_part.added" }
         : undefined;
-    if (part !== undefined) {
-      const present = event[part.key];
-      const idx = part.slot.take(missing(present) ? undefined : present, part.opens);
-      if (missing(present)) {
-        event[part.key] = idx;
-        changed = true;
-      }
-    }
+    if (part !== undefined) fill(part.key, part.slot.take(event[part.key], part.opens));
     return changed;
   }
 }

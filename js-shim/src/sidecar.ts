@@ -1,44 +1,25 @@
 // The sidecar process and its JSON-RPC 2.0 client (protocol/protocol.md):
-// request ids and deadlines, notification dispatch (framing: framing.ts),
-// and supervision (restart once per failure, bounded start attempts, kill on
-// dispose). Nothing here knows about OAuth or OpenCode.
+// deadlines, notifications, and supervision (restart once per failure,
+// bounded start attempts, kill on dispose). Nothing here knows about OAuth.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "./framing.js";
 import type { ApplyResult, HeadersResult, LoginResult } from "./protocol.js";
 
-export { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from "./framing.js";
-
 export const PROTOCOL_VERSION = 1;
 
-// ---------------------------------------------------------------- errors
-
-/** A JSON-RPC error response from the sidecar. */
 export class RpcError extends Error {
   override name = "RpcError";
-  constructor(
-    readonly method: string,
-    readonly code: number,
-    message: string,
-    readonly data: unknown,
-  ) {
+  constructor(readonly method: string, readonly code: number, message: string, readonly data: unknown) {
     super(message);
   }
 }
 
 /** The sidecar process is gone (or could not start). */
-export class SidecarExitedError extends Error {
-  override name = "SidecarExitedError";
-}
-
-export class SidecarTimeoutError extends Error {
-  override name = "SidecarTimeoutError";
-}
-
+export class SidecarExitedError extends Error { override name = "SidecarExitedError"; }
+export class SidecarTimeoutError extends Error { override name = "SidecarTimeoutError"; }
 /** The sidecar speaks another protocol version: restarting cannot help. */
-export class IncompatibleSidecarError extends Error {
-  override name = "IncompatibleSidecarError";
-}
+export class IncompatibleSidecarError extends Error { override name = "IncompatibleSidecarError"; }
 
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -48,44 +29,36 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+export function attempt<T>(f: () => T, fallback: T): T {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+}
+
+/** Runs f, ignoring what it throws (a dead pipe, a handler's bug: reported elsewhere or not ours). */
+export const quietly = (f: () => unknown): void => attempt(f, undefined) as void;
+
+/** A refusal's reason (the data of a token error), if any. */
+export function errorReason(e: unknown): string | undefined {
+  return e instanceof RpcError && isRecord(e.data) ? String(e.data["reason"]) : undefined;
+}
+
 // ---------------------------------------------------------------- connection
 
+interface InitializeResult { protocolVersion: number; version: string; capabilities: Record<string, unknown> }
 /** Each request's result (protocol.md). */
-export interface Results {
-  initialize: unknown;
-  "config/apply": ApplyResult;
-  "headers/get": HeadersResult;
-  login: LoginResult;
-  "login/paste": null;
-  shutdown: null;
-}
-export type Method = keyof Results;
+interface Results { initialize: InitializeResult; "config/apply": ApplyResult; "headers/get": HeadersResult; login: LoginResult; "login/paste": null; shutdown: null }
+type Method = keyof Results;
 
 export const DEFAULT_DEADLINES: Readonly<Record<Method, number>> = {
-  initialize: 5_000,
-  "config/apply": 20_000,
-  "headers/get": 60_000,
-  login: 330_000,
-  "login/paste": 60_000,
-  shutdown: 2_000,
+  initialize: 5_000, "config/apply": 20_000, "headers/get": 60_000, login: 330_000, "login/paste": 60_000, shutdown: 2_000,
 };
 
-interface Pending {
-  method: string;
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-interface ConnectionHandlers {
-  onNotification: (method: string, params: unknown) => void;
-  onStderr: (line: string) => void;
-  onExit: (conn: Connection, reason: string) => void;
-}
-
-function unref(x: unknown): void {
-  if (typeof x === "object" && x !== null && "unref" in x && typeof x.unref === "function") x.unref();
-}
+/** A message from the pinned sidecar (JSON-RPC 2.0). */
+interface Message { id?: number | null; method?: string; params?: unknown; result?: unknown; error?: { code: number; message: string; data?: unknown } | null }
+interface Pending { method: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
 
 /** One child process and the JSON-RPC session over its stdio. */
 class Connection {
@@ -93,6 +66,7 @@ class Connection {
   alive = true;
   /** Set when we stop it on purpose (no "exited unexpectedly" report). */
   expected = false;
+  readonly closed: Promise<void>;
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -100,41 +74,29 @@ class Connection {
   private stderrPartial = "";
   private exitReason = "";
   private finished = false;
-  readonly closed: Promise<void>;
   // Belt and braces: the child also sees EOF when the host goes away.
-  private readonly onHostExit = (): void => {
-    this.kill("SIGTERM");
-  };
+  private readonly onHostExit = (): void => this.kill("SIGTERM");
 
-  constructor(
-    readonly binary: string,
-    args: readonly string[],
-    env: NodeJS.ProcessEnv | undefined,
-    maxFrameBytes: number,
-    private readonly h: ConnectionHandlers,
-  ) {
-    this.decoder = new FrameDecoder(maxFrameBytes);
-    this.child = spawn(binary, [...args], { stdio: ["pipe", "pipe", "pipe"], env, windowsHide: true });
+  constructor(private readonly opts: SidecarOptions, private readonly onExit: (conn: Connection, reason: string) => void) {
+    this.decoder = new FrameDecoder(opts.maxFrameBytes ?? MAX_FRAME_BYTES);
+    const child = (this.child = spawn(opts.binary, [...(opts.args ?? ["serve"])], { stdio: ["pipe", "pipe", "pipe"], env: opts.env, windowsHide: true }));
     let closedResolve: () => void = () => {};
     this.closed = new Promise((r) => (closedResolve = r));
 
     // The child must not keep the host alive: pending requests keep it alive
     // through their (ref'd) deadline timers instead.
-    this.child.unref();
-    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) unref(s);
+    child.unref();
+    for (const s of [child.stdin, child.stdout, child.stderr]) {
+      (s as { unref?: () => void } | null)?.unref?.();
+      s?.on("error", () => {}); // EPIPE after the child died: reported through exit/close
+    }
     process.once("exit", this.onHostExit);
-
-    this.child.stdin?.on("error", () => {
-      /* EPIPE after the child died: reported through exit/close */
-    });
-    this.child.stdout?.on("data", (chunk: Buffer) => this.onData(chunk));
-    this.child.stdout?.on("error", () => {});
-    this.child.stderr?.on("data", (chunk: Buffer) => this.onStderrData(chunk));
-    this.child.stderr?.on("error", () => {});
+    child.stdout?.on("data", (chunk: Buffer) => this.onData(chunk));
+    child.stderr?.on("data", (chunk: Buffer) => this.onStderrData(chunk));
 
     let fallback: ReturnType<typeof setTimeout> | undefined;
     const finish = (): void => {
-      if (fallback !== undefined) clearTimeout(fallback);
+      clearTimeout(fallback);
       if (this.finished) return;
       this.finished = true;
       process.removeListener("exit", this.onHostExit);
@@ -142,51 +104,40 @@ class Connection {
       this.flushStderr();
       const reason = this.describeExit();
       this.failAll(new SidecarExitedError(reason));
-      this.h.onExit(this, reason);
+      this.onExit(this, reason);
       closedResolve();
     };
-    this.child.on("error", (err) => {
+    child.on("error", (err) => {
       // Only a failed spawn (ENOENT, EACCES) ends the connection; a failed
       // kill() of a live process also lands here and changes nothing.
-      if (this.child.pid !== undefined) return;
-      if (this.exitReason === "") this.exitReason = `could not be started: ${err.message}`;
+      if (child.pid !== undefined) return;
+      this.exitReason ||= `could not be started: ${err.message}`;
       finish();
     });
-    this.child.on("exit", (code, signal) => {
-      if (this.exitReason === "") {
-        this.exitReason = signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`;
-      }
+    child.on("exit", (code, signal) => {
+      this.exitReason ||= signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`;
       this.alive = false;
       // stdout may still hold the last answers: wait for 'close', but not forever
       // (a grandchild could hold the pipes open).
       fallback = setTimeout(finish, 500);
-      unref(fallback);
+      fallback.unref();
     });
-    this.child.on("close", finish);
+    child.on("close", finish);
   }
 
   describeExit(): string {
     const tail = this.stderrTail.length > 0 ? `; its last output: ${this.stderrTail.join(" | ")}` : "";
-    return `the opencode-oauth2 sidecar (${this.binary}) ${this.exitReason || "exited"}${tail}`;
+    return `the opencode-oauth2 sidecar (${this.opts.binary}) ${this.exitReason || "exited"}${tail}`;
   }
 
   request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
     if (!this.alive) return Promise.reject(new SidecarExitedError(this.describeExit()));
     const id = this.nextId++;
-    let frame: Buffer;
-    try {
-      frame = encodeFrame({ jsonrpc: "2.0", id, method, params });
-    } catch (e) {
-      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
-    }
     return new Promise((resolve, reject) => {
+      const frame = encodeFrame({ jsonrpc: "2.0", id, method, params }); // throws (rejects) when too large
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(
-          new SidecarTimeoutError(
-            `the opencode-oauth2 sidecar did not answer ${method} within ${timeoutMs / 1000} s`,
-          ),
-        );
+        reject(new SidecarTimeoutError(`the opencode-oauth2 sidecar did not answer ${method} within ${timeoutMs / 1000} s`));
       }, timeoutMs);
       this.pending.set(id, { method, resolve, reject, timer });
       this.write(frame);
@@ -198,36 +149,23 @@ class Connection {
   }
 
   private write(frame: Buffer): void {
-    try {
-      this.child.stdin?.write(frame);
-    } catch {
-      /* reported through exit */
-    }
+    quietly(() => this.child.stdin?.write(frame)); // a dead child is reported through exit
   }
 
   endInput(): void {
-    try {
-      this.child.stdin?.end();
-    } catch {
-      /* already closed */
-    }
+    quietly(() => this.child.stdin?.end());
   }
 
-  kill(signal: NodeJS.Signals = "SIGTERM"): void {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    try {
-      this.child.kill(signal);
-    } catch {
-      /* already gone */
-    }
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) quietly(() => this.child.kill(signal));
   }
 
   private failAll(err: Error): void {
-    for (const [id, p] of this.pending) {
+    for (const p of this.pending.values()) {
       clearTimeout(p.timer);
-      this.pending.delete(id);
       p.reject(err);
     }
+    this.pending.clear();
   }
 
   private protocolFailure(reason: string): void {
@@ -238,68 +176,37 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    if (!this.alive && this.finished) return;
-    let bodies: string[];
+    if (this.finished) return;
     try {
-      bodies = this.decoder.push(chunk);
+      for (const body of this.decoder.push(chunk)) {
+        const msg = attempt(() => JSON.parse(body) as Message, undefined);
+        if (msg === undefined) return this.protocolFailure("a frame is not valid JSON");
+        this.dispatch(msg);
+      }
     } catch (e) {
       this.protocolFailure(errorMessage(e));
-      return;
-    }
-    for (const body of bodies) {
-      let msg: unknown;
-      try {
-        msg = JSON.parse(body);
-      } catch {
-        this.protocolFailure("a frame is not valid JSON");
-        return;
-      }
-      this.dispatch(msg);
     }
   }
 
-  private dispatch(msg: unknown): void {
-    if (!isRecord(msg)) return;
-    const method = msg["method"];
-    const id = msg["id"];
-    if (typeof method === "string") {
-      if (id === undefined || id === null) {
-        try {
-          this.h.onNotification(method, msg["params"]);
-        } catch {
-          /* a handler bug must not break the connection */
-        }
-      } else {
-        // The protocol defines no requests from the sidecar.
-        this.write(
-          encodeFrame({ jsonrpc: "2.0", id, error: { code: -32601, message: `method not found: ${method}` } }),
-        );
-      }
+  private dispatch(msg: Message): void {
+    if (msg.method !== undefined) {
+      // The protocol defines no requests from the sidecar.
+      if (msg.id == null) quietly(() => this.opts.onNotification?.(msg.method as string, msg.params));
+      else this.write(encodeFrame({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: `method not found: ${msg.method}` } }));
       return;
     }
-    if (typeof id !== "number") return;
-    const p = this.pending.get(id);
+    const p = msg.id == null ? undefined : this.pending.get(msg.id);
     if (p === undefined) return; // late answer after a deadline
-    this.pending.delete(id);
+    this.pending.delete(msg.id as number);
     clearTimeout(p.timer);
-    const error = msg["error"];
-    if (error !== undefined && error !== null) {
-      const e = isRecord(error) ? error : {};
-      const code = typeof e["code"] === "number" ? e["code"] : -32603;
-      const message = typeof e["message"] === "string" ? e["message"] : "unknown error";
-      p.reject(new RpcError(p.method, code, message, e["data"]));
-    } else {
-      p.resolve(msg["result"] ?? null);
-    }
+    if (msg.error != null) p.reject(new RpcError(p.method, msg.error.code, msg.error.message, msg.error.data));
+    else p.resolve(msg.result ?? null);
   }
 
   private onStderrData(chunk: Buffer): void {
-    this.stderrPartial += chunk.toString("utf8");
-    let nl: number;
-    while ((nl = this.stderrPartial.indexOf("\n")) >= 0) {
-      this.stderrLine(this.stderrPartial.slice(0, nl));
-      this.stderrPartial = this.stderrPartial.slice(nl + 1);
-    }
+    const lines = (this.stderrPartial + chunk.toString("utf8")).split("\n");
+    this.stderrPartial = lines.pop() ?? "";
+    for (const l of lines) this.stderrLine(l);
     if (this.stderrPartial.length > 64 * 1024) this.flushStderr();
   }
 
@@ -313,11 +220,7 @@ class Connection {
     if (line.trim() === "") return;
     this.stderrTail.push(line.length > 300 ? `${line.slice(0, 300)}…` : line);
     if (this.stderrTail.length > 5) this.stderrTail.shift();
-    try {
-      this.h.onStderr(line);
-    } catch {
-      /* ignore */
-    }
+    quietly(() => this.opts.onStderr?.(line));
   }
 }
 
@@ -326,36 +229,33 @@ class Connection {
 export interface InitializeParams {
   protocolVersion: number;
   interactive: boolean;
-  hostVersion?: string;
-  logLevel?: "debug" | "info" | "warn" | "error";
-  directory?: string;
+  hostVersion?: string | undefined;
+  logLevel?: "debug" | "info" | "warn" | "error" | undefined;
+  directory?: string | undefined;
   binary?: { path: string; source: string; check: string };
 }
 
-export interface SidecarOptions {
+interface SidecarOptions {
   binary: string;
   /** Checks the binary again before each spawn (throws to refuse it). */
   verify?: () => void;
-  /** Default ["serve"]. */
-  args?: readonly string[];
+  args?: readonly string[]; // default ["serve"]
   env?: NodeJS.ProcessEnv;
   /** Called before every (re)start, so it reflects the latest settings. */
   initializeParams: () => InitializeParams;
   onNotification?: (method: string, params: unknown) => void;
   onStderr?: (line: string) => void;
-  /** The running sidecar went away without being asked to. */
-  onUnexpectedExit?: (reason: string) => void;
+  onUnexpectedExit?: (reason: string) => void; // not after dispose()
   /** A restarted sidecar is up (initialized): the adapter applies its configuration again. */
   onStarted?: () => Promise<void>;
-  /** Consecutive failed starts before giving up (default 3). */
-  maxStartAttempts?: number;
-  /** Pause between failed starts, multiplied by the attempt number (default 200 ms). */
-  startBackoffMs?: number;
-  /** After giving up, requests fail at once for this long (default 30 s). */
-  cooldownMs?: number;
+  maxStartAttempts?: number; // consecutive failed starts before giving up (default 3)
+  startBackoffMs?: number; // pause between them, times the attempt number (default 200 ms)
+  cooldownMs?: number; // after giving up, requests fail at once for this long (default 30 s)
   deadlines?: Partial<Record<Method, number>>;
   maxFrameBytes?: number;
 }
+
+const shutDown = (): SidecarExitedError => new SidecarExitedError("the opencode-oauth2 sidecar was shut down");
 
 /**
  * A supervised sidecar. Lazily started by the first request; a request that
@@ -371,9 +271,7 @@ export class Sidecar {
   private lastStartError: Error | undefined;
   private disposed = false;
   private readonly deadlines: Record<Method, number>;
-  /** initialize result of the running sidecar. */
-  info: { version: string; capabilities: Record<string, unknown> } | undefined;
-  /** How many processes were spawned (for tests and diagnostics). */
+  /** How many processes were spawned (a restart re-applies the configuration). */
   spawnCount = 0;
 
   constructor(private readonly opts: SidecarOptions) {
@@ -384,7 +282,6 @@ export class Sidecar {
     return this.conn?.alive === true ? this.conn.child.pid : undefined;
   }
 
-  /** Sends a request; the deadline defaults to the method's (protocol.md). */
   async request<M extends Method>(method: M, params: unknown, timeoutMs?: number): Promise<Results[M]> {
     const deadline = timeoutMs ?? this.deadlines[method] ?? 30_000;
     const conn = await this.ensure();
@@ -393,8 +290,7 @@ export class Sidecar {
     } catch (e) {
       if (!(e instanceof SidecarExitedError) || method !== "headers/get" || this.disposed) throw e;
       // Restart once for this failure and retry: headers/get is idempotent.
-      const again = await this.ensure();
-      return (await again.request(method, params, deadline)) as Results[M];
+      return (await (await this.ensure()).request(method, params, deadline)) as Results[M];
     }
   }
 
@@ -404,22 +300,15 @@ export class Sidecar {
   }
 
   private ensure(): Promise<Connection> {
-    if (this.disposed) return Promise.reject(new SidecarExitedError("the opencode-oauth2 sidecar was shut down"));
+    if (this.disposed) return Promise.reject(shutDown());
     if (this.conn?.alive === true) return Promise.resolve(this.conn);
     if (this.starting !== undefined) return this.starting;
-    if (Date.now() < this.failedUntil && this.lastStartError !== undefined) {
-      return Promise.reject(this.lastStartError);
-    }
-    const p = this.startWithRetries().finally(() => {
-      this.starting = undefined;
-    });
-    this.starting = p;
-    return p;
+    if (Date.now() < this.failedUntil && this.lastStartError !== undefined) return Promise.reject(this.lastStartError);
+    return (this.starting = this.startWithRetries().finally(() => (this.starting = undefined)));
   }
 
   private async startWithRetries(): Promise<Connection> {
     const attempts = Math.max(1, this.opts.maxStartAttempts ?? 3);
-    const backoff = this.opts.startBackoffMs ?? 200;
     let last: Error = new Error("no attempt");
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
@@ -430,65 +319,43 @@ export class Sidecar {
       } catch (e) {
         last = e instanceof Error ? e : new Error(String(e));
         if (e instanceof IncompatibleSidecarError || this.disposed) break;
-        if (attempt < attempts) await new Promise((r) => setTimeout(r, backoff * attempt));
+        if (attempt < attempts) await new Promise((r) => setTimeout(r, (this.opts.startBackoffMs ?? 200) * attempt));
       }
     }
     if (this.disposed) throw last;
-    const err =
+    this.lastStartError =
       last instanceof IncompatibleSidecarError
         ? last
-        : new SidecarExitedError(
-            `the opencode-oauth2 sidecar could not be started (${attempts} attempts): ${last.message}`,
-          );
-    this.lastStartError = err;
+        : new SidecarExitedError(`the opencode-oauth2 sidecar could not be started (${attempts} attempts): ${last.message}`);
     this.failedUntil = Date.now() + (this.opts.cooldownMs ?? 30_000);
-    throw err;
+    throw this.lastStartError;
   }
 
   private async startOnce(): Promise<Connection> {
     this.opts.verify?.();
     this.spawnCount++;
-    const conn = new Connection(
-      this.opts.binary,
-      this.opts.args ?? ["serve"],
-      this.opts.env,
-      this.opts.maxFrameBytes ?? MAX_FRAME_BYTES,
-      {
-        onNotification: (m, p) => this.opts.onNotification?.(m, p),
-        onStderr: (l) => this.opts.onStderr?.(l),
-        onExit: (c, reason) => {
-          if (c === this.conn && !c.expected && !this.disposed) this.opts.onUnexpectedExit?.(reason);
-        },
-      },
-    );
+    const conn = new Connection(this.opts, (c, reason) => {
+      if (c === this.conn && !c.expected && !this.disposed) this.opts.onUnexpectedExit?.(reason);
+    });
     try {
-      const init = this.opts.initializeParams();
-      let result: unknown;
+      let r: InitializeResult | undefined;
+      let theirs: unknown;
+      let mismatch = "";
       try {
-        result = await conn.request("initialize", init, this.deadlines.initialize);
+        r = (await conn.request("initialize", this.opts.initializeParams(), this.deadlines.initialize)) as InitializeResult;
+        theirs = r.protocolVersion;
       } catch (e) {
-        if (e instanceof RpcError && e.code === -32001) {
-          const d = isRecord(e.data) ? e.data : {};
-          throw new IncompatibleSidecarError(
-            `the opencode-oauth2 sidecar (${this.opts.binary}) speaks protocol version ` +
-              `${String(d["expected"] ?? "?")}, this plugin speaks ${PROTOCOL_VERSION}: ` +
-              `install matching versions of @vymalo/opencode-oauth2 and its platform package (${e.message})`,
-          );
-        }
-        throw e;
+        if (!(e instanceof RpcError && e.code === -32001)) throw e;
+        theirs = isRecord(e.data) ? e.data["expected"] : undefined;
+        mismatch = ` (${e.message})`;
       }
-      const r = isRecord(result) ? result : {};
-      if (r["protocolVersion"] !== PROTOCOL_VERSION) {
+      if (r === undefined || theirs !== PROTOCOL_VERSION) {
         throw new IncompatibleSidecarError(
-          `the opencode-oauth2 sidecar (${this.opts.binary}) answered initialize with protocol version ` +
-            `${JSON.stringify(r["protocolVersion"])}, this plugin speaks ${PROTOCOL_VERSION}`,
+          `the opencode-oauth2 sidecar (${this.opts.binary}) speaks protocol version ${String(theirs ?? "?")}, this plugin speaks ` +
+            `${PROTOCOL_VERSION}: install matching versions of @vymalo/opencode-oauth2 and its platform package${mismatch}`,
         );
       }
-      this.info = {
-        version: typeof r["version"] === "string" ? r["version"] : "unknown",
-        capabilities: isRecord(r["capabilities"]) ? r["capabilities"] : {},
-      };
-      if (this.disposed) throw new SidecarExitedError("the opencode-oauth2 sidecar was shut down");
+      if (this.disposed) throw shutDown();
       this.conn = conn;
       if (this.spawnCount > 1) await this.opts.onStarted?.().catch(() => undefined);
       return conn;
@@ -508,26 +375,13 @@ export class Sidecar {
     this.conn = undefined;
     if (conn === undefined) return;
     conn.expected = true;
-    if (conn.alive) {
-      try {
-        await conn.request("shutdown", {}, this.deadlines.shutdown);
-      } catch {
-        /* we kill it below anyway */
-      }
-    }
+    if (conn.alive) await conn.request("shutdown", {}, this.deadlines.shutdown).catch(() => undefined); // killed below anyway
     conn.endInput();
-    const gone = await Promise.race([
-      conn.closed.then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 1_000)),
-    ]);
-    if (!gone) {
+    const within = (p: Promise<unknown>): Promise<boolean> =>
+      Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1_000))]);
+    if (!(await within(conn.closed))) {
       conn.kill("SIGKILL");
-      await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 1_000))]);
+      await within(conn.closed);
     }
-  }
-
-  /** For tests: the running child's process, if any. */
-  get childProcess(): ChildProcess | undefined {
-    return this.conn?.child;
   }
 }

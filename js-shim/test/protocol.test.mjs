@@ -17,7 +17,7 @@ const examples = readdirSync(examplesDir)
 let m;
 let bin;
 before(async () => {
-  m = await importSrc("sidecar");
+  m = await importSrc("framing");
   bin = await ensureGoBinary();
 });
 after(cleanupTmp);
