@@ -47,7 +47,7 @@ export function errorReason(e: unknown): string | undefined {
 
 // ---------------------------------------------------------------- connection
 
-interface InitializeResult { protocolVersion: number; version: string; capabilities: Record<string, unknown> }
+interface InitializeResult { protocolVersion: number; version: string }
 /** Each request's result (protocol.md). */
 interface Results { initialize: InitializeResult; "config/apply": ApplyResult; "headers/get": HeadersResult; login: LoginResult; "login/paste": null; shutdown: null }
 type Method = keyof Results;

@@ -75,7 +75,6 @@ function handle(msg) {
       return reply({
         protocolVersion: Number(env.FAKE_PROTOCOL ?? 1),
         version: "fake-0.0.0",
-        capabilities: { headersCache: true, prompts: true },
       });
     case "config/apply": {
       for (const n of JSON.parse(env.FAKE_NOTIFY_ON_APPLY ?? "[]")) send({ jsonrpc: "2.0", ...n });

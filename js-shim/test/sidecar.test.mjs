@@ -323,7 +323,7 @@ describe("supervision", () => {
       "stubborn",
       `exec "${process.execPath}" -e '
         process.stdin.on("data", (c) => { const s = c.toString(); const m = /"id":(\\d+),"method":"initialize"/.exec(s);
-          if (m) { const b = JSON.stringify({jsonrpc:"2.0",id:Number(m[1]),result:{protocolVersion:1,version:"x",capabilities:{}}});
+          if (m) { const b = JSON.stringify({jsonrpc:"2.0",id:Number(m[1]),result:{protocolVersion:1,version:"x"}});
                    process.stdout.write("Content-Length: " + Buffer.byteLength(b) + "\\r\\n\\r\\n" + b); } });
         process.stdin.on("end", () => {}); setInterval(() => {}, 1000);'`,
     );
