@@ -19,6 +19,9 @@ type reader struct {
 	obj  *jsontree.Object // never nil
 	sev  Severity
 	out  *sink
+	// props are the scalar options of the object (value, set); nil for
+	// objects read key by key.
+	props map[string]option
 }
 
 func (r *reader) field(key string) string { return JoinPath(r.path, key) }
@@ -63,127 +66,125 @@ func (r *reader) child(key, expected string) *reader {
 	return &reader{id: r.id, path: r.field(key), obj: o, sev: r.sev, out: r.out}
 }
 
-// str reads a string, trimmed. A required string that is missing or blank
-// is reported; an optional blank string is ignored with a warning.
-func (r *reader) str(key, expected string, required bool) (string, bool) {
+// value reads the scalar option key as o says (see option): a string is
+// trimmed and, when o has an enum, one of it; a number lies in [lo, hi] or,
+// when o clamps, is clamped with a warning. A required option that is
+// missing, or a required string that is blank, is reported; an optional
+// blank string is ignored with a warning. Wrong values are reported with
+// the reader's severity. It returns a string, a bool or a float64.
+func (r *reader) value(key string, o option) (any, bool) {
 	v, ok := r.lookup(key)
 	if !ok {
-		if required {
-			r.report(key, expected, "", "")
+		if o.required {
+			r.report(key, o.expected, "", "")
 		}
-		return "", false
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		r.report(key, expected, renderAt(key, v), "")
-		return "", false
-	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		if required {
-			r.report(key, expected, renderAt(key, v), "")
-		} else {
-			r.warn(key, expected, renderAt(key, v), "ignored")
-		}
-		return "", false
-	}
-	return s, true
-}
-
-// enum reads a string that must be one of allowed.
-func (r *reader) enum(key string, allowed []string) (string, bool) {
-	expected := "one of " + quotedList(allowed)
-	v, ok := r.lookup(key)
-	if !ok {
-		return "", false
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		r.report(key, expected, renderAt(key, v), "")
-		return "", false
-	}
-	s = strings.TrimSpace(s)
-	for _, a := range allowed {
-		if s == a {
-			return s, true
-		}
+		return nil, false
 	}
 	hint := ""
-	if g := Suggest(s, allowed); g != "" {
-		hint = "did you mean " + strconv.Quote(g) + "?"
+	switch t := v.(type) {
+	case bool:
+		if o.typ == "boolean" {
+			return t, true
+		}
+	case json.Number:
+		if o.typ == "integer" || o.typ == "number" {
+			return r.number(key, t, o)
+		}
+	case string:
+		s := strings.TrimSpace(t)
+		switch {
+		case o.typ != "string":
+		case o.enum != nil && slices.Contains(o.enum, s):
+			return s, true
+		case o.enum != nil:
+			if g := Suggest(s, o.enum); g != "" {
+				hint = "did you mean " + strconv.Quote(g) + "?"
+			}
+		case s != "":
+			return s, true
+		case !o.required:
+			r.warn(key, o.expected, renderAt(key, v), "ignored")
+			return nil, false
+		}
 	}
-	r.report(key, expected, renderAt(key, v), hint)
-	return "", false
+	r.report(key, o.expected, renderAt(key, v), hint)
+	return nil, false
 }
 
-// boolean reads a JSON boolean.
-func (r *reader) boolean(key string, def bool) bool {
-	v, ok := r.lookup(key)
-	if !ok {
-		return def
-	}
-	b, isBool := v.(bool)
-	if !isBool {
-		r.report(key, "a boolean (true or false)", renderAt(key, v), "")
-		return def
-	}
-	return b
-}
-
-// intIn reads an integer that must lie in [lo, hi]. A wrong type or a
-// fraction is reported with the reader's severity; so is an out-of-range
-// value, unless clamp: then it is clamped with a warning.
-func (r *reader) intIn(key string, lo, hi int64, expected string, clamp bool) (int64, bool) {
-	n, v, ok := r.number(key, expected)
-	if !ok {
-		return 0, false
-	}
-	i, isInt, fits := exactInt(n)
-	if !isInt || (!clamp && (!fits || i < lo || i > hi)) {
-		r.report(key, expected, renderAt(key, v), "")
-		return 0, false
-	}
-	negative := strings.HasPrefix(n.String(), "-")
-	switch {
-	case (!fits && negative) || (fits && i < lo):
-		r.warn(key, expected, renderAt(key, v), "using "+strconv.FormatInt(lo, 10))
-		return lo, true
-	case !fits || i > hi:
-		r.warn(key, expected, renderAt(key, v), "using "+strconv.FormatInt(hi, 10))
-		return hi, true
-	}
-	return i, true
-}
-
-// numberClamped reads any JSON number bounded to [lo, hi], clamping an
-// out-of-range value with a warning.
-func (r *reader) numberClamped(key string, lo, hi float64, expected string) (float64, bool) {
-	n, v, ok := r.number(key, expected)
-	if !ok {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(n.String(), 64)
-	if err != nil && !math.IsInf(f, 0) && f != 0 {
-		r.report(key, expected, renderAt(key, v), "")
-		return 0, false
+// number checks the JSON number n against o's type and bounds. An integer
+// is read exactly (exactInt); an out-of-range value is refused, or clamped
+// with a warning when o clamps.
+func (r *reader) number(key string, n json.Number, o option) (any, bool) {
+	var f float64
+	if o.typ == "integer" {
+		i, isInt, fits := exactInt(n)
+		f = float64(i)
+		if !fits {
+			f = math.Inf(1)
+			if strings.HasPrefix(n.String(), "-") {
+				f = math.Inf(-1)
+			}
+		}
+		if !isInt || (!o.clamp && (f < o.lo || f > o.hi)) {
+			r.report(key, o.expected, renderAt(key, n), "")
+			return nil, false
+		}
+	} else {
+		var err error
+		if f, err = strconv.ParseFloat(n.String(), 64); err != nil && !math.IsInf(f, 0) && f != 0 {
+			r.report(key, o.expected, renderAt(key, n), "")
+			return nil, false
+		}
 	}
 	switch {
-	case f < lo || math.IsNaN(f):
-		r.warn(key, expected, renderAt(key, v), "using "+formatFloat(lo))
-		return lo, true
-	case f > hi:
-		r.warn(key, expected, renderAt(key, v), "using "+formatFloat(hi))
-		return hi, true
+	case f < o.lo:
+		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(o.lo))
+		return o.lo, true
+	case f > o.hi:
+		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(o.hi))
+		return o.hi, true
 	}
 	return f, true
 }
 
-// durationMs reads a millisecond count bounded to [lo, hi].
-func (r *reader) durationMs(key string, lo, hi time.Duration) (time.Duration, bool) {
-	expected := "an integer number of milliseconds in [" +
-		strconv.FormatInt(lo.Milliseconds(), 10) + ", " + strconv.FormatInt(hi.Milliseconds(), 10) + "]"
-	ms, ok := r.intIn(key, lo.Milliseconds(), hi.Milliseconds(), expected, true)
-	return time.Duration(ms) * time.Millisecond, ok
+// set reads the scalar option key of the reader's props (see value) into
+// dst: a *string, *Flow, *Storage, *bool, *int, or *time.Duration for a
+// number whose x-unit is a time unit. It leaves dst alone and returns
+// false when the option is not set or not usable.
+func (r *reader) set(key string, dst any) bool {
+	o := r.props[key]
+	v, ok := r.value(key, o)
+	if !ok {
+		return false
+	}
+	switch d := dst.(type) {
+	case *string:
+		*d = v.(string)
+	case *Flow:
+		*d = Flow(v.(string))
+	case *Storage:
+		*d = Storage(v.(string))
+	case *bool:
+		*d = v.(bool)
+	case *int:
+		*d = int(v.(float64))
+	case *time.Duration:
+		*d = time.Duration(math.Round(v.(float64) * float64(units[o.unit])))
+	}
+	return true
+}
+
+// field is a scalar option and where set stores it.
+type field struct {
+	key string
+	dst any
+}
+
+// setEach sets each field in turn (see set).
+func (r *reader) setEach(fields ...field) {
+	for _, f := range fields {
+		r.set(f.key, f.dst)
+	}
 }
 
 // unusedBy warns, when key is set, that flow does not use it (only the
@@ -266,19 +267,4 @@ func exactInt(n json.Number) (v int64, isInt, fits bool) {
 		return 0, true, false
 	}
 	return i, true, true
-}
-
-// number looks key up and returns it as a JSON number (with the raw value,
-// for messages); any other type is reported with the reader's severity.
-func (r *reader) number(key, expected string) (json.Number, any, bool) {
-	v, ok := r.lookup(key)
-	if !ok {
-		return "", nil, false
-	}
-	n, isNum := v.(json.Number)
-	if !isNum {
-		r.report(key, expected, renderAt(key, v), "")
-		return "", nil, false
-	}
-	return n, v, true
 }

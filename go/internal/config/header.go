@@ -18,13 +18,12 @@ var refusedHeaders = map[string]string{
 // Cloudflare AI Gateway's cf-aig-authorization or Portkey's x-portkey-api-key)
 // and tokenScheme (the word before the token; "" for the token alone).
 func readTokenHeader(r *reader, p *Provider) {
-	const expected = `a header name (letters, digits and !#$%&'*+-.^_|~), like "cf-aig-authorization"`
-	if s, ok := r.str("tokenHeader", expected, false); ok {
+	if s := ""; r.set("tokenHeader", &s) {
 		name := http.CanonicalHeaderKey(s)
 		why, refused := refusedHeaders[name]
 		switch {
 		case !isToken(s):
-			r.report("tokenHeader", expected, quote(s), "")
+			r.report("tokenHeader", r.props["tokenHeader"].expected, quote(s), "")
 		case refused:
 			r.report("tokenHeader", "a header that may carry a credential", quote(s), why)
 		case strings.HasPrefix(name, "Content-"):

@@ -1,113 +1,61 @@
 package config
 
 import (
-	"math"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
-// Bounds of the numeric options.
-const (
-	minHTTPTimeout  = 100 * time.Millisecond
-	maxHTTPTimeout  = 10 * time.Minute
-	maxExpirySkew   = time.Hour
-	minLoginTimeout = 10 * time.Second
-	maxLoginTimeout = time.Hour
-)
-
 // readOAuth fills p from the oauth2 block (or server entry) read by r.
-// settings supply the defaults of the per-provider timeouts.
+// settings supply the defaults of the per-provider timeouts and storage.
 func readOAuth(r *reader, p *Provider, settings Settings) {
-	p.Flow = AuthorizationCode
-	if f, ok := r.enum("authFlow", flows); ok {
-		p.Flow = Flow(f)
-	} else if _, present := r.lookup("authFlow"); present {
-		// A typo: reported once by enum. The flow is unknown, so nothing
+	p.Flow, p.PKCE, p.LoginTimeout = AuthorizationCode, true, DefaultLoginTimeout
+	p.SyncInterval, p.MaxModels = DefaultSyncInterval, DefaultMaxModels
+	p.TokenStorage, p.ExpirySkew, p.HTTPTimeout = settings.TokenStorage, settings.ExpirySkew, settings.HTTPTimeout
+	if _, present := r.lookup("authFlow"); present && !r.set("authFlow", &p.Flow) {
+		// A typo: reported once by set. The flow is unknown, so nothing
 		// below may report what "the" flow needs or ignores.
 		p.Flow = ""
 	}
-	p.AllowInsecureHTTP = r.boolean("allowInsecureHttp", false)
-
-	p.Issuer, _ = r.str("issuer", "an absolute https URL (the authorization server's issuer)", true)
+	r.set("allowInsecureHttp", &p.AllowInsecureHTTP)
 	rules := urlRules{allowInsecure: p.AllowInsecureHTTP, origin: r.path}
 	issuerRules := rules
 	issuerRules.issuer = true
-	if p.Issuer != "" && !checkURL(r, "issuer", p.Issuer, issuerRules) {
-		p.Issuer = ""
-	}
-	p.ClientID, _ = r.str("clientId", "a non-empty string (the OAuth client id)", true)
+	readURL(r, "issuer", &p.Issuer, issuerRules)
+	r.set("clientId", &p.ClientID)
 	readSecret(r, p)
-	if m, ok := r.enum("clientAuthMethod", authMethods); ok {
-		p.ClientAuthMethod = m
-	}
+	r.set("clientAuthMethod", &p.ClientAuthMethod)
 	readClientAssertion(r, p)
 	scopesReported := readScopes(r, p)
-	p.PKCE = r.boolean("pkce", true)
-	if port, ok := r.intIn("redirectPort", 1, 65535, "an integer in [1, 65535]", false); ok {
-		p.RedirectPort = int(port)
-	}
-	p.LoginTimeout = DefaultLoginTimeout
-	if s, ok := r.intIn("loginTimeoutSeconds", int64(minLoginTimeout/time.Second),
-		int64(maxLoginTimeout/time.Second), "an integer number of seconds in [10, 3600]", true); ok {
-		p.LoginTimeout = time.Duration(s) * time.Second
-	}
-	p.SyncInterval = DefaultSyncInterval
-	if m, ok := r.numberClamped("syncIntervalMinutes", MinSyncInterval.Minutes(), MaxSyncInterval.Minutes(),
-		"a number of minutes in [1, 10080] (1 minute to 7 days)"); ok {
-		p.SyncInterval = time.Duration(math.Round(m * float64(time.Minute)))
-	}
-	p.MaxModels = DefaultMaxModels
-	if n, ok := r.intIn("maxModels", MinMaxModels, MaxMaxModels, "an integer number of models in [1, 20000]", true); ok {
-		p.MaxModels = int(n)
-	}
+	r.setEach(field{"pkce", &p.PKCE}, field{"redirectPort", &p.RedirectPort}, field{"loginTimeoutSeconds", &p.LoginTimeout},
+		field{"syncIntervalMinutes", &p.SyncInterval}, field{"maxModels", &p.MaxModels})
 	p.NameOverrides = readNameOverrides(r)
-
-	endpoint := func(key string) string {
-		s, ok := r.str(key, "an absolute https URL", false)
-		fieldRules := rules
-		if key == "modelsURL" {
-			fieldRules.example = exampleModelsURL
-		}
-		if !ok || !checkURL(r, key, s, fieldRules) {
-			return ""
-		}
-		return s
+	for _, f := range []field{{"authorizationEndpoint", &p.Endpoints.Authorization}, {"tokenEndpoint", &p.Endpoints.Token},
+		{"deviceAuthorizationEndpoint", &p.Endpoints.DeviceAuthorization}, {"jwksUri", &p.Endpoints.JWKS}, {"revocationEndpoint", &p.Endpoints.Revocation}} {
+		readURL(r, f.key, f.dst.(*string), rules)
 	}
-	p.Endpoints = Endpoints{
-		Authorization:       endpoint("authorizationEndpoint"),
-		Token:               endpoint("tokenEndpoint"),
-		DeviceAuthorization: endpoint("deviceAuthorizationEndpoint"),
-		JWKS:                endpoint("jwksUri"),
-		Revocation:          endpoint("revocationEndpoint"),
-	}
-	p.ModelsURL = endpoint("modelsURL")
+	rules.example = exampleModelsURL
+	readURL(r, "modelsURL", &p.ModelsURL, rules)
 
 	readTokenExchange(r, p)
 	readResources(r, p)
 	readRequestParams(r, p)
 
-	p.ResponseAPI = r.boolean("responseApi", false)
+	r.set("responseApi", &p.ResponseAPI)
 	readTokenHeader(r, p)
-	p.TokenStorage = settings.TokenStorage
-	if s, ok := r.enum("tokenStorage", Storages); ok {
-		p.TokenStorage = Storage(s)
-	}
-	if s, ok := r.str("caFile", "a non-empty path to a PEM file", false); ok {
-		p.CAFile = s
-	}
-	p.ExpirySkew = settings.ExpirySkew
-	if d, ok := r.durationMs("tokenExpirySkewMs", 0, maxExpirySkew); ok {
-		p.ExpirySkew = d
-	}
-	p.HTTPTimeout = settings.HTTPTimeout
-	if d, ok := r.durationMs("httpTimeoutMs", minHTTPTimeout, maxHTTPTimeout); ok {
-		p.HTTPTimeout = d
-	}
+	r.setEach(field{"tokenStorage", &p.TokenStorage}, field{"caFile", &p.CAFile},
+		field{"tokenExpirySkewMs", &p.ExpirySkew}, field{"httpTimeoutMs", &p.HTTPTimeout})
 	checkFlowRequirements(r, p, scopesReported)
+}
+
+// readURL reads the URL option key into dst when it is set and good
+// under rules (checkURL).
+func readURL(r *reader, key string, dst *string, rules urlRules) {
+	var s string
+	if r.set(key, &s) && checkURL(r, key, s, rules) {
+		*dst = s
+	}
 }
 
 // readSecret reads clientSecret without ever rendering its value.
@@ -262,29 +210,19 @@ func readTokenExchange(r *reader, p *Provider) {
 			readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
 		}
 	}
-	type opt struct {
-		key, expected string
-		dst           *string
-	}
-	opts := []opt{
-		{"subjectTokenType", "an absolute URI, like " + strconv.Quote(DefaultSubjectTokenType), &p.SubjectTokenType},
-		{"tokenExchangeAudience", "a non-empty string (the audience of the exchanged token)", &p.Audience},
-		{"requestedTokenType", "an absolute URI, like \"urn:ietf:params:oauth:token-type:access_token\"", &p.RequestedTokenType},
-	}
-	for _, o := range opts {
-		if p.Flow != TokenExchange {
+	for _, f := range []field{{"subjectTokenType", &p.SubjectTokenType}, {"tokenExchangeAudience", &p.Audience},
+		{"requestedTokenType", &p.RequestedTokenType}} {
+		dst := f.dst.(*string)
+		switch {
+		case p.Flow != TokenExchange:
 			if p.Flow != "" {
-				r.unusedBy(p.Flow, o.key, `"token_exchange"`)
+				r.unusedBy(p.Flow, f.key, `"token_exchange"`)
 			}
-			continue
+		case r.set(f.key, dst) && f.key != "tokenExchangeAudience" && !absoluteURI(*dst, false):
+			v, _ := r.lookup(f.key)
+			r.report(f.key, r.props[f.key].expected, render(v), "")
+			*dst = ""
 		}
-		s, ok := r.str(o.key, o.expected, false)
-		if ok && o.key != "tokenExchangeAudience" && !absoluteURI(s, false) {
-			v, _ := r.lookup(o.key)
-			r.report(o.key, o.expected, render(v), "")
-			continue
-		}
-		*o.dst = s
 	}
 	if p.Flow == TokenExchange && p.SubjectTokenType == "" {
 		p.SubjectTokenType = DefaultSubjectTokenType

@@ -11,15 +11,14 @@ import (
 // file or the source selects private_key_jwt when clientAuthMethod is
 // unset; with another method it is an error, as is setting both.
 func readClientAssertion(r *reader, p *Provider) {
-	keyFile, hasKey := r.str("clientAssertionKeyFile",
-		"a non-empty path to the client's private key (PEM: PKCS#8, PKCS#1 or EC; or a JWK or JWK set JSON file)", false)
+	var keyFile, kid, alg string
+	hasKey := r.set("clientAssertionKeyFile", &keyFile)
 	var source *SubjectTokenSource
 	_, hasSource := r.lookup("clientAssertionSource")
 	if hasSource {
 		source = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
 	}
-	kid, hasKid := r.str("clientAssertionKeyId", "a non-empty key id (the kid of the client's key at the server)", false)
-	alg, hasAlg := r.enum("clientAssertionAlg", assertionAlgs)
+	hasKid, hasAlg := r.set("clientAssertionKeyId", &kid), r.set("clientAssertionAlg", &alg)
 
 	switch {
 	case !hasKey && !hasSource:
@@ -89,7 +88,7 @@ func ReservedParam(name string) bool {
 // readRequestParams reads the extra request parameters. What a flow does
 // not send is ignored with a warning.
 func readRequestParams(r *reader, p *Provider) {
-	if s, ok := r.str("audience", "a non-empty string (the audience parameter, e.g. Auth0's API identifier)", false); ok {
+	if s := ""; r.set("audience", &s) {
 		if p.Audience != "" {
 			r.report("audience", "unset when tokenExchangeAudience is set (both are the audience parameter)", quote(s), "")
 		} else {
@@ -98,24 +97,14 @@ func readRequestParams(r *reader, p *Provider) {
 	}
 	code := p.Flow == AuthorizationCode
 	interactive := p.Flow.Interactive()
-	for _, o := range []struct {
-		key, expected string
-		dst           *string
-	}{
-		{"prompt", `a non-empty string, like "login" or "select_account consent"`, &p.Prompt},
-		{"loginHint", "a non-empty string (the login_hint, e.g. the user's e-mail address)", &p.LoginHint},
-		{"acrValues", `a non-empty string of space-separated values (acr_values), like "urn:mace:incommon:iap:silver"`, &p.ACRValues},
-	} {
-		if !code {
-			r.unusedBy(p.Flow, o.key, `"authorization_code"`)
-			continue
-		}
-		if s, ok := r.str(o.key, o.expected, false); ok {
-			if !redact.Printable(s) {
-				r.report(o.key, o.expected+" of printable characters", quote(s), "")
-				continue
-			}
-			*o.dst = s
+	for _, f := range []field{{"prompt", &p.Prompt}, {"loginHint", &p.LoginHint}, {"acrValues", &p.ACRValues}} {
+		dst := f.dst.(*string)
+		switch {
+		case !code:
+			r.unusedBy(p.Flow, f.key, `"authorization_code"`)
+		case r.set(f.key, dst) && !redact.Printable(*dst):
+			r.report(f.key, r.props[f.key].expected+" of printable characters", quote(*dst), "")
+			*dst = ""
 		}
 	}
 	if interactive {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
@@ -135,27 +136,20 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 	if ms == nil {
 		return settings, nil
 	}
-	ms.sev = SeverityWarning
-	start := len(out.list)
-	if d, ok := ms.durationMs("httpTimeoutMs", minHTTPTimeout, maxHTTPTimeout); ok {
-		settings.HTTPTimeout = d
+	ms.sev, ms.props = SeverityWarning, settingsProps
+	for _, f := range []field{{"httpTimeoutMs", &settings.HTTPTimeout}, {"tokenExpirySkewMs", &settings.ExpirySkew}} {
+		start, def := len(out.list), *f.dst.(*time.Duration)
+		ms.set(f.key, f.dst)
+		defaultHint(out, start, "ignored; using the default "+strconv.FormatInt(def.Milliseconds(), 10))
 	}
-	defaultHint(out, start, "ignored; using the default "+strconv.FormatInt(DefaultHTTPTimeout.Milliseconds(), 10))
-	start = len(out.list)
-	if d, ok := ms.durationMs("tokenExpirySkewMs", 0, maxExpirySkew); ok {
-		settings.ExpirySkew = d
-	}
-	defaultHint(out, start, "ignored; using the default "+strconv.FormatInt(DefaultExpirySkew.Milliseconds(), 10))
-	if dir, ok := ms.str("cacheDir", "an absolute directory path", false); ok {
+	if dir := ""; ms.set("cacheDir", &dir) {
 		if filepath.IsAbs(dir) {
 			settings.CacheDir = filepath.Clean(dir)
 		} else {
-			ms.warn("cacheDir", "an absolute directory path", quote(dir), "ignored; the user cache directory is used")
+			ms.warn("cacheDir", ms.props["cacheDir"].expected, quote(dir), "ignored; the user cache directory is used")
 		}
 	}
-	if s, ok := ms.enum("tokenStorage", Storages); ok {
-		settings.TokenStorage = Storage(s)
-	}
+	ms.set("tokenStorage", &settings.TokenStorage)
 	legacy := map[string]string{
 		"cacheNamespace": "set cacheDir to choose where tokens are cached",
 		"logLevel":       "the log level follows OpenCode's logLevel",
@@ -186,9 +180,9 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 				Found: render(e), Severity: SeverityError})
 			continue
 		}
-		r := &reader{path: path, obj: o, sev: SeverityError, out: out}
-		id, ok := r.str("id", "a non-empty string (the OpenCode provider id)", true)
-		if !ok {
+		r := &reader{path: path, obj: o, sev: SeverityError, out: out, props: serverProps}
+		id := ""
+		if !r.set("id", &id) {
 			continue
 		}
 		r.id = id
@@ -296,7 +290,7 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 		if pe.block == nil {
 			return Provider{}, false
 		}
-		src = &reader{id: id, path: pe.blockPath, obj: pe.block, sev: SeverityError, out: out}
+		src = &reader{id: id, path: pe.blockPath, obj: pe.block, sev: SeverityError, out: out, props: optionProps}
 		known = oauthKeys
 		hints["baseURL"] = "ignored; set " + pe.opts.field("baseURL") + " instead"
 		hints["name"] = "ignored; set " + JoinPath(pe.path, "name") + " instead"
@@ -310,9 +304,7 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 	if srv != nil {
 		sr := *srv.r
 		sr.sev = SeverityWarning
-		if n, ok := sr.str("name", "a non-empty string (the display name)", false); ok {
-			p.Name = n
-		}
+		sr.set("name", &p.Name)
 	}
 	if pe != nil && pe.name != "" {
 		p.Name = pe.name
@@ -324,17 +316,19 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 // readBaseURL sets p.BaseURL: the provider's options.baseURL, else the
 // server entry's.
 func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
-	const expected = `an absolute https URL of the OpenAI-compatible API, like "` + exampleGatewayURL + `"`
+	opt := serverProps["baseURL"]
 	var at *reader
 	if pe != nil && pe.opts != nil {
 		o := *pe.opts
 		o.out, o.sev = out, SeverityError
 		if _, present := o.lookup("baseURL"); present {
-			if s, ok := o.str("baseURL", expected, true); ok {
-				p.BaseURL, at = s, &o
-			} else {
+			required := opt
+			required.required = true
+			v, ok := o.value("baseURL", required)
+			if !ok {
 				return // set but unusable: an error, no silent fallback
 			}
+			p.BaseURL, at = v.(string), &o
 		}
 	}
 	if srv != nil {
@@ -343,7 +337,10 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 			sr.sev = SeverityWarning // not used unless the provider lacks one
 		}
 		_, present := sr.lookup("baseURL")
-		if s, ok := sr.str("baseURL", expected, at == nil && present); ok {
+		srvOpt := opt
+		srvOpt.required = at == nil && present
+		if v, ok := sr.value("baseURL", srvOpt); ok {
+			s := v.(string)
 			switch {
 			case at == nil:
 				p.BaseURL, at = s, &sr
@@ -356,14 +353,14 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 	if at == nil {
 		if srv != nil {
 			if _, present := srv.r.lookup("baseURL"); present {
-				return // reported by str above
+				return // reported by value above
 			}
 		}
 		path := p.Origin
 		if pe.managed() {
 			path = pe.opts.path
 		}
-		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: expected, Severity: SeverityError})
+		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: opt.expected, Severity: SeverityError})
 		return
 	}
 	if !checkURL(at, "baseURL", p.BaseURL, urlRules{allowInsecure: p.AllowInsecureHTTP, origin: p.Origin, example: exampleGatewayURL}) {

@@ -132,29 +132,23 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 		return nil
 	}
 	start := len(c.out.list)
-	if _, ok := c.lookup("type"); !ok {
-		c.report("type", "one of "+quotedList(sourceTypes), "", "")
-	}
-	t, _ := c.enum("type", sourceTypes)
+	v, _ := c.value("type", option{typ: "string", enum: sourceTypes, required: true, expected: "one of " + quotedList(sourceTypes)})
+	t, _ := v.(string)
 	src := &SubjectTokenSource{Type: t}
-	switch t {
-	case SourceGitHubActions:
-		src.Audience, _ = c.str("audience", "a non-empty string (the audience requested from GitHub) when type is \"github_actions\"", true)
-	case SourceKubernetesSA:
+	if t == SourceKubernetesSA {
 		src.Path = DefaultKubernetesTokenPath
-		if p, ok := c.str("tokenPath", "a non-empty path to the projected service-account token", false); ok {
-			src.Path = p
-		}
-	case SourceFile:
-		src.Path, _ = c.str("path", "a non-empty path to a file holding the token when type is \"file\"", true)
-	case SourceEnv:
-		const expected = "a non-empty environment variable name when type is \"env\""
-		if v, ok := c.str("var", expected, true); ok {
-			if strings.ContainsAny(v, "=\x00") {
-				c.report("var", expected, quote(v), "")
-			} else {
-				src.Var = v
-			}
+	}
+	c.props = sourceProps[t]
+	if s, key := "", sourceKey[t]; key != "" && c.set(key, &s) {
+		switch {
+		case key == "var" && strings.ContainsAny(s, "=\x00"):
+			c.report(key, c.props[key].expected, quote(s), "")
+		case key == "var":
+			src.Var = s
+		case key == "audience":
+			src.Audience = s
+		default:
+			src.Path = s
 		}
 	}
 	if t != "" {
