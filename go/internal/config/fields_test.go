@@ -78,7 +78,7 @@ func TestValidFields(t *testing.T) {
 			assert.Equal(t, 90*time.Second, p.SyncInterval)
 		}},
 		{"syncIntervalMinutes at the upper bound", map[string]any{"syncIntervalMinutes": 10080}, func(t *testing.T, p Provider) {
-			assert.Equal(t, MaxSyncInterval, p.SyncInterval)
+			assert.Equal(t, 7*24*time.Hour, p.SyncInterval)
 		}},
 		{"maxModels", map[string]any{"maxModels": 250}, func(t *testing.T, p Provider) {
 			assert.Equal(t, 250, p.MaxModels)
@@ -197,12 +197,12 @@ func TestSyncIntervalClamping(t *testing.T) {
 		want time.Duration
 		hint string
 	}{
-		{"0", MinSyncInterval, "using 1"},
-		{"-5", MinSyncInterval, "using 1"},
-		{"0.5", MinSyncInterval, "using 1"},
-		{"10081", MaxSyncInterval, "using 10080"},
-		{"35792", MaxSyncInterval, "using 10080"}, // overflowed the original's timer
-		{"1e400", MaxSyncInterval, "using 10080"},
+		{"0", time.Minute, "using 1"},
+		{"-5", time.Minute, "using 1"},
+		{"0.5", time.Minute, "using 1"},
+		{"10081", 7 * 24 * time.Hour, "using 10080"},
+		{"35792", 7 * 24 * time.Hour, "using 10080"}, // overflowed the original's timer
+		{"1e400", 7 * 24 * time.Hour, "using 10080"},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.in), func(t *testing.T) {

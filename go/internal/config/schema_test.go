@@ -209,9 +209,7 @@ func TestSchemaDefaultsMatchParser(t *testing.T) {
 	for _, c := range cases {
 		assert.Equal(t, c.def, num(t, obj(t, c.where, c.key), "default"), c.key)
 	}
-	assert.Equal(t, int64(MinSyncInterval/time.Minute), num(t, obj(t, props, "syncIntervalMinutes"), "minimum"))
-	assert.Equal(t, int64(MaxSyncInterval/time.Minute), num(t, obj(t, props, "syncIntervalMinutes"), "maximum"))
-	assert.Equal(t, int64(MaxMaxModels), num(t, obj(t, props, "maxModels"), "maximum"))
+	assert.Equal(t, int64(DefaultMaxModels), num(t, obj(t, props, "maxModels"), "maximum"))
 }
 
 // TestSchemaOptions: how the reader reads each scalar option comes from its
