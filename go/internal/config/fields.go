@@ -32,10 +32,12 @@ func (r *reader) report(key, expected, found, hint string) {
 }
 
 func (r *reader) reportSev(sev Severity, key, expected, found, hint string) {
-	r.out.add(Problem{
-		ProviderID: r.id, Field: r.field(key), Expected: expected,
-		Found: found, Severity: sev, Hint: hint,
-	})
+	r.reportAt(r.field(key), sev, expected, found, hint)
+}
+
+// reportAt adds a problem about the field at path, e.g. an array element.
+func (r *reader) reportAt(path string, sev Severity, expected, found, hint string) {
+	r.out.add(Problem{ProviderID: r.id, Field: path, Expected: expected, Found: found, Severity: sev, Hint: hint})
 }
 
 func (r *reader) warn(key, expected, found, hint string) {

@@ -95,16 +95,13 @@ func readScopes(r *reader, p *Provider) (reported bool) {
 		for i, e := range t {
 			s, isStr := e.(string)
 			if !isStr {
-				r.out.add(Problem{ProviderID: r.id, Field: indexPath(elemPath, i),
-					Expected: "a scope string", Found: render(e), Severity: r.sev})
+				r.reportAt(indexPath(elemPath, i), r.sev, "a scope string", render(e), "")
 				reported = true
 				continue
 			}
 			fields := strings.FieldsFunc(s, isSpace)
 			if len(fields) == 0 {
-				r.out.add(Problem{ProviderID: r.id, Field: indexPath(elemPath, i),
-					Expected: "a non-empty scope string", Found: render(e),
-					Severity: SeverityWarning, Hint: "ignored"})
+				r.reportAt(indexPath(elemPath, i), SeverityWarning, "a non-empty scope string", render(e), "ignored")
 			}
 			parts = append(parts, fields...)
 		}
@@ -143,21 +140,33 @@ func validScope(s string) bool {
 // readNameOverrides reads an object of model id → display name. Bad
 // entries are dropped with a warning; they never disable the provider.
 func readNameOverrides(r *reader) map[string]string {
-	c := r.child("nameOverrides", `an object mapping model ids to display names, like {"gpt-4o": "GPT-4o"}`)
+	return readStringMap(r, "nameOverrides", `an object mapping model ids to display names, like {"gpt-4o": "GPT-4o"}`,
+		func(c *reader, k string, v any) (string, bool) {
+			s, isStr := v.(string)
+			switch {
+			case strings.TrimSpace(k) == "":
+				c.warn(k, "a non-empty model id as the key", quote(k), "ignored")
+			case !isStr || strings.TrimSpace(s) == "":
+				c.warn(k, "a non-empty display name string", renderAt(k, v), "ignored")
+			default:
+				return strings.TrimSpace(s), true
+			}
+			return "", false
+		})
+}
+
+// readStringMap reads the object at key: the entries keep accepts (it
+// reports the others, with the reader c of the object), nil when none is.
+func readStringMap(r *reader, key, expected string, keep func(c *reader, k string, v any) (string, bool)) map[string]string {
+	c := r.child(key, expected)
 	if c == nil {
 		return nil
 	}
 	out := map[string]string{}
 	for _, k := range c.obj.Keys() {
 		v, _ := c.obj.Get(k)
-		s, isStr := v.(string)
-		switch {
-		case strings.TrimSpace(k) == "":
-			c.warn(k, "a non-empty model id as the key", quote(k), "ignored")
-		case !isStr || strings.TrimSpace(s) == "":
-			c.warn(k, "a non-empty display name string", renderAt(k, v), "ignored")
-		default:
-			out[k] = strings.TrimSpace(s)
+		if s, ok := keep(c, k, v); ok {
+			out[k] = s
 		}
 	}
 	if len(out) == 0 {
@@ -177,8 +186,7 @@ func readResources(r *reader, p *Provider) {
 		s, isStr := e.(string)
 		s = strings.TrimSpace(s)
 		if !isStr || !absoluteURI(s, true) {
-			r.out.add(Problem{ProviderID: r.id, Field: field, Expected: "an absolute URI without a fragment",
-				Found: render(e), Severity: r.sev})
+			r.reportAt(field, r.sev, "an absolute URI without a fragment", render(e), "")
 			return
 		}
 		if !slices.Contains(p.Resources, s) {

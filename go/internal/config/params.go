@@ -118,28 +118,20 @@ func readRequestParams(r *reader, p *Provider) {
 // readParamMap reads an object of parameter names to string values,
 // refusing names the plugin sets itself (compared without case).
 func readParamMap(r *reader, key string) map[string]string {
-	c := r.child(key, `an object of parameter names to string values, like {"connector_id": "github"}`)
-	if c == nil {
-		return nil
-	}
-	out := map[string]string{}
-	for _, k := range c.obj.Keys() {
-		v, _ := c.obj.Get(k)
-		s, isStr := v.(string)
-		why, reserved := reservedParams[strings.ToLower(k)]
-		switch {
-		case !validScope(k):
-			c.report(k, "a parameter name of printable ASCII without spaces, '\"' or '\\'", quote(k), "")
-		case reserved:
-			c.report(k, "a parameter the plugin does not set itself", quote(k), why)
-		case !isStr || !redact.Printable(s):
-			c.report(k, "a string of printable characters", renderAt(k, v), "")
-		default:
-			out[k] = s
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
+	return readStringMap(r, key, `an object of parameter names to string values, like {"connector_id": "github"}`,
+		func(c *reader, k string, v any) (string, bool) {
+			s, isStr := v.(string)
+			why, reserved := reservedParams[strings.ToLower(k)]
+			switch {
+			case !validScope(k):
+				c.report(k, "a parameter name of printable ASCII without spaces, '\"' or '\\'", quote(k), "")
+			case reserved:
+				c.report(k, "a parameter the plugin does not set itself", quote(k), why)
+			case !isStr || !redact.Printable(s):
+				c.report(k, "a string of printable characters", renderAt(k, v), "")
+			default:
+				return s, true
+			}
+			return "", false
+		})
 }

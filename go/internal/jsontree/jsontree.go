@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 )
 
 // Object is a JSON object that remembers the order of its keys. A repeated
@@ -47,11 +49,7 @@ func (o *Object) Set(key string, v any) {
 
 // Clone returns a shallow copy: the values themselves are shared.
 func (o *Object) Clone() *Object {
-	c := &Object{keys: append([]string(nil), o.keys...), vals: make(map[string]any, len(o.vals))}
-	for k, v := range o.vals {
-		c.vals[k] = v
-	}
-	return c
+	return &Object{keys: slices.Clone(o.keys), vals: maps.Clone(o.vals)}
 }
 
 // SyntaxError is a decoding error at a byte offset of the input.
