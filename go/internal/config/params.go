@@ -11,14 +11,12 @@ import (
 // file or the source selects private_key_jwt when clientAuthMethod is
 // unset; with another method it is an error, as is setting both.
 func readClientAssertion(r *reader, p *Provider) {
-	var keyFile, kid, alg string
-	hasKey := r.set("clientAssertionKeyFile", &keyFile)
-	var source *SubjectTokenSource
+	hasKey := r.set("clientAssertionKeyFile", &p.ClientAssertionKeyFile)
 	_, hasSource := r.lookup("clientAssertionSource")
 	if hasSource {
-		source = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
+		p.ClientAssertionSource = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
 	}
-	hasKid, hasAlg := r.set("clientAssertionKeyId", &kid), r.set("clientAssertionAlg", &alg)
+	r.setEach(field{"clientAssertionKeyId", &p.ClientAssertionKeyID}, field{"clientAssertionAlg", &p.ClientAssertionAlg})
 
 	switch {
 	case !hasKey && !hasSource:
@@ -37,21 +35,10 @@ func readClientAssertion(r *reader, p *Provider) {
 	default:
 		p.ClientAuthMethod = AuthMethodPrivateKeyJWT
 	}
-	if hasKey {
-		p.ClientAssertionKeyFile = keyFile
-	}
-	p.ClientAssertionSource = source
-	for _, o := range []struct {
-		key, val string
-		set      bool
-		dst      *string
-	}{{"clientAssertionKeyId", kid, hasKid, &p.ClientAssertionKeyID}, {"clientAssertionAlg", alg, hasAlg, &p.ClientAssertionAlg}} {
-		switch {
-		case !o.set:
-		case !hasKey:
-			r.warn(o.key, "unset unless clientAssertionKeyFile is set", strconv.Quote(o.val), "ignored")
-		default:
-			*o.dst = o.val
+	for _, f := range []field{{"clientAssertionKeyId", &p.ClientAssertionKeyID}, {"clientAssertionAlg", &p.ClientAssertionAlg}} {
+		if dst := f.dst.(*string); *dst != "" && !hasKey {
+			r.warn(f.key, "unset unless clientAssertionKeyFile is set", strconv.Quote(*dst), "ignored")
+			*dst = ""
 		}
 	}
 	if p.ClientAuthMethod == AuthMethodPrivateKeyJWT && !p.ClientSecret.IsZero() {

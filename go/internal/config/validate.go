@@ -139,17 +139,11 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 		src.Path = DefaultKubernetesTokenPath
 	}
 	c.props = sourceProps[t]
-	if s, key := "", sourceKey[t]; key != "" && c.set(key, &s) {
-		switch {
-		case key == "var" && strings.ContainsAny(s, "=\x00"):
-			c.report(key, c.props[key].expected, quote(s), "")
-		case key == "var":
-			src.Var = s
-		case key == "audience":
-			src.Audience = s
-		default:
-			src.Path = s
-		}
+	own := sourceKey[t]
+	dst := map[string]*string{"audience": &src.Audience, "tokenPath": &src.Path, "path": &src.Path, "var": &src.Var}[own]
+	if own != "" && c.set(own, dst) && own == "var" && strings.ContainsAny(src.Var, "=\x00") {
+		c.report(own, c.props[own].expected, quote(src.Var), "")
+		src.Var = ""
 	}
 	if t != "" {
 		hints := map[string]string{}
@@ -158,7 +152,7 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 				hints[key] = "used only when type is " + strconv.Quote(typ) + "; ignored"
 			}
 		}
-		c.unknownKeys([]string{"type", sourceKey[t]}, hints)
+		c.unknownKeys([]string{"type", own}, hints)
 	}
 	if c.out.hasError(start) || t == "" {
 		return nil
