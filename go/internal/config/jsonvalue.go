@@ -176,17 +176,5 @@ func looksSecret(key string) bool {
 // normalizeKey lowercases key and drops '_' and '-', so that client_id,
 // client-id and clientID all compare equal to clientId.
 func normalizeKey(key string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '_' || r == '-' {
-			return -1
-		}
-		return toLowerASCII(r)
-	}, key)
-}
-
-func toLowerASCII(r rune) rune {
-	if r >= 'A' && r <= 'Z' {
-		return r + ('a' - 'A')
-	}
-	return r
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(key))
 }

@@ -60,14 +60,13 @@ func readURL(r *reader, key string, dst *string, rules urlRules) {
 
 // readSecret reads clientSecret without ever rendering its value.
 func readSecret(r *reader, p *Provider) {
-	const expected = "a non-empty string (the OAuth client secret)"
 	v, ok := r.lookup("clientSecret")
 	if !ok {
 		return
 	}
 	s, isStr := v.(string)
 	if !isStr || strings.TrimSpace(s) == "" {
-		r.report("clientSecret", expected, describe(v), "")
+		r.report("clientSecret", r.props["clientSecret"].expected, describe(v), "")
 		return
 	}
 	if strings.TrimSpace(s) != s {
