@@ -146,41 +146,29 @@ func Marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func encode(buf *bytes.Buffer, v any) error {
-	switch t := v.(type) {
-	case *Object:
-		buf.WriteByte('{')
-		for i, k := range t.keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := encodeScalar(buf, k); err != nil {
-				return err
-			}
-			buf.WriteByte(':')
-			if err := encode(buf, t.vals[k]); err != nil {
-				return err
-			}
+// MarshalJSON encodes o with its keys in order, for encoding/json; Marshal
+// also leaves HTML characters unescaped.
+func (o *Object) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, k := range o.keys {
+		if i > 0 {
+			buf.WriteByte(',')
 		}
-		buf.WriteByte('}')
-	case []any:
-		buf.WriteByte('[')
-		for i, e := range t {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := encode(buf, e); err != nil {
-				return err
-			}
+		if err := encode(&buf, k); err != nil {
+			return nil, err
 		}
-		buf.WriteByte(']')
-	default:
-		return encodeScalar(buf, t)
+		buf.WriteByte(':')
+		if err := encode(&buf, o.vals[k]); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }
 
-func encodeScalar(buf *bytes.Buffer, v any) error {
+// encode appends v to buf with encoding/json, without HTML escaping.
+func encode(buf *bytes.Buffer, v any) error {
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
