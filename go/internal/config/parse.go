@@ -54,7 +54,7 @@ func ParseDocument(root *jsontree.Object) Result {
 	for _, s := range servers {
 		if prev, ok := byServer[s.id]; ok {
 			prev.dup = true
-			s.r.report("id", "an id not used by another server entry", quote(s.id),
+			s.report("id", "an id not used by another server entry", quote(s.id),
 				"also used by "+prev.path+"; the provider is skipped")
 			continue
 		}
@@ -102,10 +102,8 @@ func ParseDocument(root *jsontree.Object) Result {
 
 // serverEntry is one object of pluginConfig.oauth2ModelSync.servers[].
 type serverEntry struct {
-	path string
-	id   string
-	r    *reader
-	dup  bool // another entry has the same id
+	*reader      // of the entry; its id is the provider id
+	dup     bool // another entry has the same id
 }
 
 // providerEntry is what Parse needs from config.provider.<id>.
@@ -150,13 +148,10 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 		}
 	}
 	ms.set("tokenStorage", &settings.TokenStorage)
-	legacy := map[string]string{
-		"cacheNamespace": "set cacheDir to choose where tokens are cached",
-		"logLevel":       "the log level follows OpenCode's logLevel",
-	}
-	for _, k := range []string{"cacheNamespace", "logLevel"} {
-		if v, ok := ms.lookup(k); ok {
-			ms.warn(k, "unset (the option is no longer used)", renderAt(k, v), legacy[k])
+	for _, old := range [][2]string{{"cacheNamespace", "set cacheDir to choose where tokens are cached"},
+		{"logLevel", "the log level follows OpenCode's logLevel"}} {
+		if v, ok := ms.lookup(old[0]); ok {
+			ms.warn(old[0], "unset (the option is no longer used)", renderAt(old[0], v), old[1])
 		}
 	}
 	ms.unknownKeys(settingsKeys, nil)
@@ -176,17 +171,13 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 		path := indexPath(base, i)
 		o, isObj := e.(*jsontree.Object)
 		if !isObj {
-			out.add(Problem{Field: path, Expected: `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`,
-				Found: render(e), Severity: SeverityError})
+			ms.reportAt(path, SeverityError, `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`, render(e), "")
 			continue
 		}
 		r := &reader{path: path, obj: o, sev: SeverityError, out: out, props: serverProps}
-		id := ""
-		if !r.set("id", &id) {
-			continue
+		if r.set("id", &r.id) {
+			servers = append(servers, &serverEntry{reader: r})
 		}
-		r.id = id
-		servers = append(servers, &serverEntry{path: path, id: id, r: r})
 	}
 	return settings, servers
 }
@@ -284,7 +275,7 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 	hints := map[string]string{}
 	if pe.managed() {
 		if srv != nil {
-			srv.r.warn("id", "an id not also configured by "+pe.blockPath, quote(id),
+			srv.warn("id", "an id not also configured by "+pe.blockPath, quote(id),
 				pe.blockPath+" wins for the OAuth options; this entry only supplies baseURL and name when the provider entry lacks them")
 		}
 		if pe.block == nil {
@@ -295,14 +286,14 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 		hints["baseURL"] = "ignored; set " + pe.opts.field("baseURL") + " instead"
 		hints["name"] = "ignored; set " + JoinPath(pe.path, "name") + " instead"
 	} else {
-		src = srv.r
+		src = srv.reader
 	}
 	p.Origin = src.path
 	readOAuth(src, &p, settings)
 	src.unknownKeys(known, hints)
 
 	if srv != nil {
-		sr := *srv.r
+		sr := *srv.reader
 		sr.sev = SeverityWarning
 		sr.set("name", &p.Name)
 	}
@@ -332,7 +323,7 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 		}
 	}
 	if srv != nil {
-		sr := *srv.r
+		sr := *srv.reader
 		if at != nil {
 			sr.sev = SeverityWarning // not used unless the provider lacks one
 		}
@@ -352,7 +343,7 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 	}
 	if at == nil {
 		if srv != nil {
-			if _, present := srv.r.lookup("baseURL"); present {
+			if _, present := srv.lookup("baseURL"); present {
 				return // reported by value above
 			}
 		}
