@@ -307,15 +307,14 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 // readBaseURL sets p.BaseURL: the provider's options.baseURL, else the
 // server entry's.
 func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
-	opt := serverProps["baseURL"]
+	opt := serverProps["baseURL"] // required where it is set and no other one is used
 	var at *reader
 	if pe != nil && pe.opts != nil {
 		o := *pe.opts
 		o.out, o.sev = out, SeverityError
 		if _, present := o.lookup("baseURL"); present {
-			required := opt
-			required.required = true
-			v, ok := o.value("baseURL", required)
+			opt.required = true
+			v, ok := o.value("baseURL", opt)
 			if !ok {
 				return // set but unusable: an error, no silent fallback
 			}
@@ -328,25 +327,19 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 			sr.sev = SeverityWarning // not used unless the provider lacks one
 		}
 		_, present := sr.lookup("baseURL")
-		srvOpt := opt
-		srvOpt.required = at == nil && present
-		if v, ok := sr.value("baseURL", srvOpt); ok {
-			s := v.(string)
-			switch {
-			case at == nil:
-				p.BaseURL, at = s, &sr
-			case s != p.BaseURL:
-				sr.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(s)),
-					at.field("baseURL")+" wins")
-			}
+		opt.required = at == nil && present
+		v, ok := sr.value("baseURL", opt)
+		switch {
+		case !ok && opt.required:
+			return // reported by value
+		case !ok:
+		case at == nil:
+			p.BaseURL, at = v.(string), &sr
+		case v != p.BaseURL:
+			sr.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(v.(string))), at.field("baseURL")+" wins")
 		}
 	}
 	if at == nil {
-		if srv != nil {
-			if _, present := srv.lookup("baseURL"); present {
-				return // reported by value above
-			}
-		}
 		path := p.Origin
 		if pe.managed() {
 			path = pe.opts.path
