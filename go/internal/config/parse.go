@@ -69,14 +69,15 @@ func ParseDocument(root *jsontree.Object) Result {
 
 	res := Result{Settings: settings}
 	done := map[string]bool{}
-	for _, id := range ids {
-		done[id] = true
-		srv, pe := byServer[id], entries[id]
-		if pe != nil {
-			for _, p := range pe.pending {
-				out.add(p)
-			}
+	flush := func(id string) { // a provider entry's own problems, once
+		if e := entries[id]; e != nil && !done[id] {
+			out.list = append(out.list, e.pending...)
 		}
+		done[id] = true
+	}
+	for _, id := range ids {
+		flush(id)
+		srv, pe := byServer[id], entries[id]
 		if srv != nil && srv.dup {
 			continue
 		}
@@ -90,11 +91,7 @@ func ParseDocument(root *jsontree.Object) Result {
 		}
 	}
 	for _, id := range entryOrder {
-		if !done[id] {
-			for _, p := range entries[id].pending {
-				out.add(p)
-			}
-		}
+		flush(id)
 	}
 	res.Problems = out.list
 	return res
