@@ -28,20 +28,17 @@ func (r *reader) field(key string) string { return JoinPath(r.path, key) }
 
 // report adds a problem about key with the reader's severity.
 func (r *reader) report(key, expected, found, hint string) {
-	r.reportSev(r.sev, key, expected, found, hint)
+	r.reportAt(r.field(key), r.sev, expected, found, hint)
 }
 
-func (r *reader) reportSev(sev Severity, key, expected, found, hint string) {
-	r.reportAt(r.field(key), sev, expected, found, hint)
+// warn adds a warning about key.
+func (r *reader) warn(key, expected, found, hint string) {
+	r.reportAt(r.field(key), SeverityWarning, expected, found, hint)
 }
 
 // reportAt adds a problem about the field at path, e.g. an array element.
 func (r *reader) reportAt(path string, sev Severity, expected, found, hint string) {
 	r.out.add(Problem{ProviderID: r.id, Field: path, Expected: expected, Found: found, Severity: sev, Hint: hint})
-}
-
-func (r *reader) warn(key, expected, found, hint string) {
-	r.reportSev(SeverityWarning, key, expected, found, hint)
 }
 
 // lookup returns the value at key; ok is false when it is absent or null.

@@ -159,7 +159,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 	}
 	arr, isArr := v.([]any)
 	if !isArr {
-		ms.reportSev(SeverityError, "servers", "an array of server objects", render(v), "")
+		ms.reportAt(ms.field("servers"), SeverityError, "an array of server objects", render(v), "")
 		return settings, nil
 	}
 	var servers []*serverEntry
