@@ -210,11 +210,9 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 			Severity: SeverityWarning, Hint: "ignored"})
 		return
 	}
-	if n, ok := o.Get("name"); ok {
-		if s, isStr := n.(string); isStr {
-			e.name = strings.TrimSpace(s)
-		}
-	}
+	n, _ := o.Get("name")
+	name, _ := n.(string)
+	e.name = strings.TrimSpace(name)
 	pr := &reader{id: id, path: e.path, obj: o, sev: SeverityWarning, out: out}
 	e.opts = pr.child("options", "an object")
 	if e.opts == nil {

@@ -169,9 +169,8 @@ func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
 	}
 	flow := strconv.Quote(string(p.Flow))
 	if p.Flow.Interactive() && len(p.Scopes) == 0 && !scopesReported {
-		v, present := r.lookup("scopes")
 		found := ""
-		if present {
+		if v, present := r.lookup("scopes"); present {
 			found = render(v)
 		}
 		r.report("scopes", `at least one scope, like ["openid", "offline_access"], when authFlow is `+flow, found, "")
