@@ -110,30 +110,15 @@ func (r *reader) value(key string, o option) (any, bool) {
 	return nil, false
 }
 
-// number checks the JSON number n against o's type and bounds. An integer
-// is read exactly (exactInt); an out-of-range value is refused, or clamped
-// with a warning when o clamps.
+// number checks the JSON number n against o's type and bounds: an
+// integer must be one exactly (isInteger); an out-of-range value is
+// refused, or clamped with a warning when o clamps. A number too large for
+// a float64 is infinite, beyond every bound.
 func (r *reader) number(key string, n json.Number, o option) (any, bool) {
-	var f float64
-	if o.typ == "integer" {
-		i, isInt, fits := exactInt(n)
-		f = float64(i)
-		if !fits {
-			f = math.Inf(1)
-			if strings.HasPrefix(n.String(), "-") {
-				f = math.Inf(-1)
-			}
-		}
-		if !isInt || (!o.clamp && (f < o.lo || f > o.hi)) {
-			r.report(key, o.expected, renderAt(key, n), "")
-			return nil, false
-		}
-	} else {
-		var err error
-		if f, err = strconv.ParseFloat(n.String(), 64); err != nil && !math.IsInf(f, 0) && f != 0 {
-			r.report(key, o.expected, renderAt(key, n), "")
-			return nil, false
-		}
+	f, _ := strconv.ParseFloat(n.String(), 64) // the JSON syntax is valid
+	if o.typ == "integer" && (!isInteger(n) || (!o.clamp && (f < o.lo || f > o.hi))) {
+		r.report(key, o.expected, renderAt(key, n), "")
+		return nil, false
 	}
 	switch {
 	case f < o.lo:
@@ -218,55 +203,25 @@ func (r *reader) unknownKeys(known []string, hints map[string]string) {
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// exactInt interprets the JSON number n exactly: isInt is false when n has
-// a non-zero fractional part, fits is false when the integer does not fit
-// in an int64. Unlike a float conversion, 8080.0000000000000001 is not an
-// integer and 1e3 is 1000.
-func exactInt(n json.Number) (v int64, isInt, fits bool) {
-	s := n.String()
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i, true, true
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	mant, exp := s, 0
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		mant = s[:i]
-		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
-		if err != nil || e > 1_000_000 || e < -1_000_000 {
-			// An absurd exponent: only zero is an integer that fits then.
-			if strings.Trim(mant, "0.") == "" {
-				return 0, true, true
-			}
-			return 0, err == nil && e > 0, false
-		}
-		exp = e
-	}
+// isInteger reports exactly whether the JSON number n is an integer:
+// 1e3 and 8080.000 are, 8080.0000000000000001 is not (a float64 would
+// round it to one).
+func isInteger(n json.Number) bool {
+	s := strings.TrimPrefix(strings.ToLower(n.String()), "-")
+	mant, exp, hasExp := strings.Cut(s, "e")
 	intPart, frac, _ := strings.Cut(mant, ".")
-	digits := strings.TrimLeft(intPart+frac, "0")
-	if digits == "" {
-		return 0, true, true
+	sig := strings.TrimRight(intPart+frac, "0")
+	e, err := strconv.Atoi(exp)
+	switch {
+	case sig == "": // zero
+		return true
+	case !hasExp:
+		e = 0
+	case err != nil: // an exponent beyond int: never taken for an integer
+		return false
+	case e > len(s) || e < -len(s): // more than the digits can make up
+		return e > 0
 	}
-	// The decimal point sits after point digits of `digits`.
-	point := len(intPart) + exp - (len(intPart+frac) - len(digits))
-	if point < len(digits) {
-		if strings.Trim(digits[max(point, 0):], "0") != "" {
-			return 0, false, false
-		}
-		digits = digits[:max(point, 0)]
-	}
-	if point > 19 {
-		return 0, true, false
-	}
-	if point > len(digits) {
-		digits += strings.Repeat("0", point-len(digits))
-	}
-	if neg {
-		digits = "-" + digits
-	}
-	i, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil {
-		return 0, true, false
-	}
-	return i, true, true
+	// n is sig × 10^(e − len(frac) + the zeros trimmed from its end).
+	return e-len(frac)+len(intPart+frac)-len(sig) >= 0
 }
