@@ -28,11 +28,6 @@ var (
 	oauthKeys      = schemaKeys("options")
 	serverOnlyKeys = schemaKeys("serverEntry")
 	settingsKeys   = schemaKeys("pluginConfig")
-	flows          = optionProps["authFlow"].enum
-	authMethods    = optionProps["clientAuthMethod"].enum
-	assertionAlgs  = optionProps["clientAssertionAlg"].enum // the JWS algorithms of a private_key_jwt key
-	// Storages are the values of tokenStorage.
-	Storages = optionProps["tokenStorage"].enum
 	// sourceTypes are the token source types; sourceKey is the one key
 	// besides type that each takes, sourceProps its option.
 	sourceTypes, sourceKey, sourceProps = schemaSources()

@@ -135,9 +135,10 @@ func TestSchemaConditionsNameOptions(t *testing.T) {
 // TestSchemaEnumsMatchConstants: the enumerations the reader takes from the
 // schema are the values the Go constants name.
 func TestSchemaEnumsMatchConstants(t *testing.T) {
-	assert.Equal(t, []string{string(AuthorizationCode), string(DeviceCode), string(ClientCredentials), string(JWTBearer), string(TokenExchange)}, flows)
-	assert.Equal(t, []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}, authMethods)
-	assert.Equal(t, []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}, Storages)
+	assert.Equal(t, []string{string(AuthorizationCode), string(DeviceCode), string(ClientCredentials), string(JWTBearer), string(TokenExchange)}, optionProps["authFlow"].enum)
+	assert.Equal(t, []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}, optionProps["clientAuthMethod"].enum)
+	assert.Equal(t, []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}, optionProps["tokenStorage"].enum)
+	assert.Equal(t, optionProps["tokenStorage"].enum, settingsProps["tokenStorage"].enum)
 	assert.Equal(t, []string{SourceGitHubActions, SourceKubernetesSA, SourceFile, SourceEnv}, sourceTypes)
 	assert.Equal(t, map[string]string{SourceGitHubActions: "audience", SourceKubernetesSA: "tokenPath", SourceFile: "path", SourceEnv: "var"}, sourceKey)
 	assert.Equal(t, []string{"id", "name", "baseURL"}, serverOnlyKeys)
@@ -224,7 +225,7 @@ func TestSchemaOptions(t *testing.T) {
 			expected: "an integer number of seconds in [10, 3600]"}},
 		{"pkce", option{typ: "boolean", expected: "a boolean (true or false)"}},
 		{"clientId", option{typ: "string", required: true, expected: "a non-empty string (the OAuth client id)"}},
-		{"tokenStorage", option{typ: "string", enum: Storages, expected: `one of "file" | "keyring" | "auto" | "memory"`}},
+		{"tokenStorage", option{typ: "string", enum: []string{"file", "keyring", "auto", "memory"}, expected: `one of "file" | "keyring" | "auto" | "memory"`}},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.want, optionProps[c.key], c.key)
