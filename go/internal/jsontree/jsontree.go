@@ -103,37 +103,31 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (any, error) {
 	if depth >= maxDepth {
 		return nil, &SyntaxError{Offset: dec.InputOffset(), Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
 	}
-	var v any
-	if d == '{' {
-		o := NewObject()
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
+	obj, arr := NewObject(), []any{}
+	for dec.More() {
+		var key json.Token // an object's key; encoding/json yields strings only
+		if d == '{' {
+			if key, err = dec.Token(); err != nil {
 				return nil, syntaxErr(dec, err)
 			}
-			k, _ := kt.(string) // encoding/json only yields string keys here
-			e, err := decodeValue(dec, depth+1, maxDepth)
-			if err != nil {
-				return nil, err
-			}
-			o.Set(k, e)
 		}
-		v = o
-	} else {
-		arr := []any{}
-		for dec.More() {
-			e, err := decodeValue(dec, depth+1, maxDepth)
-			if err != nil {
-				return nil, err
-			}
+		e, err := decodeValue(dec, depth+1, maxDepth)
+		if err != nil {
+			return nil, err
+		}
+		if k, isKey := key.(string); isKey {
+			obj.Set(k, e)
+		} else {
 			arr = append(arr, e)
 		}
-		v = arr
 	}
 	if _, err := dec.Token(); err != nil { // the closing delimiter
 		return nil, syntaxErr(dec, err)
 	}
-	return v, nil
+	if d == '{' {
+		return obj, nil
+	}
+	return arr, nil
 }
 
 // Marshal encodes v as compact JSON, objects in key order, without HTML
