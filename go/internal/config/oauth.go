@@ -80,7 +80,6 @@ func readSecret(r *reader, p *Provider) {
 // by whitespace or commas (as the original plugin did). Duplicates are
 // dropped. It reports whether it found something wrong with reader severity.
 func readScopes(r *reader, p *Provider) (reported bool) {
-	const expected = `an array of scope strings or a string like "openid profile"`
 	v, ok := r.lookup("scopes")
 	if !ok {
 		return false
@@ -105,7 +104,7 @@ func readScopes(r *reader, p *Provider) (reported bool) {
 			parts = append(parts, fields...)
 		}
 	default:
-		r.report("scopes", expected, render(v), "")
+		r.report("scopes", `an array of scope strings or a string like "openid profile"`, render(v), "")
 		return true
 	}
 	for _, s := range parts {
@@ -176,7 +175,6 @@ func readStringMap(r *reader, key, expected string, keep func(c *reader, k strin
 
 // readResources reads resource: one absolute URI or an array of them (RFC 8707).
 func readResources(r *reader, p *Provider) {
-	const expected = "an absolute URI without a fragment, or an array of them"
 	v, ok := r.lookup("resource")
 	if !ok {
 		return
@@ -200,22 +198,20 @@ func readResources(r *reader, p *Provider) {
 			add(indexPath(r.field("resource"), i), e)
 		}
 	default:
-		r.report("resource", expected, render(v), "")
+		r.report("resource", "an absolute URI without a fragment, or an array of them", render(v), "")
 	}
 }
 
 // readTokenExchange reads the options that only jwt_bearer and
 // token_exchange use; set for another flow they are ignored with a warning.
 func readTokenExchange(r *reader, p *Provider) {
-	if _, ok := r.lookup("subjectTokenSource"); ok {
-		if p.Flow == JWTBearer || p.Flow == TokenExchange {
-			p.SubjectToken = readSubjectTokenSource(r, "subjectTokenSource", SeverityError)
-		} else {
-			if p.Flow != "" { // else an unknown flow (a typo, reported already)
-				r.unusedBy(p.Flow, "subjectTokenSource", `"jwt_bearer" or "token_exchange"`)
-			}
-			readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
+	if p.Flow == JWTBearer || p.Flow == TokenExchange {
+		p.SubjectToken = readSubjectTokenSource(r, "subjectTokenSource", SeverityError)
+	} else {
+		if p.Flow != "" { // else an unknown flow (a typo, reported already)
+			r.unusedBy(p.Flow, "subjectTokenSource", `"jwt_bearer" or "token_exchange"`)
 		}
+		readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
 	}
 	for _, f := range []field{{"subjectTokenType", &p.SubjectTokenType}, {"tokenExchangeAudience", &p.Audience},
 		{"requestedTokenType", &p.RequestedTokenType}} {
