@@ -29,10 +29,7 @@ func Decode(raw []byte) (*jsontree.Object, error) {
 	if err != nil {
 		var se *jsontree.SyntaxError
 		if errors.As(err, &se) {
-			msg := se.Msg
-			if msg == "unexpected data after the top-level value" {
-				msg = "unexpected data after the top-level object"
-			}
+			msg := strings.Replace(se.Msg, "after the top-level value", "after the top-level object", 1)
 			return nil, fmt.Errorf("config is not valid JSON (near byte %d): %s", se.Offset, msg)
 		}
 		return nil, fmt.Errorf("config is not valid JSON: %w", err)

@@ -134,8 +134,9 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 	ms.sev, ms.props = SeverityWarning, settingsProps
 	for _, f := range []field{{"httpTimeoutMs", &settings.HTTPTimeout}, {"tokenExpirySkewMs", &settings.ExpirySkew}} {
 		start, def := len(out.list), *f.dst.(*time.Duration)
-		ms.set(f.key, f.dst)
-		defaultHint(out, start, "ignored; using the default "+strconv.FormatInt(def.Milliseconds(), 10))
+		if !ms.set(f.key, f.dst) && len(out.list) > start { // a wrong value: the default stays
+			out.list[start].Hint = "ignored; using the default " + strconv.FormatInt(def.Milliseconds(), 10)
+		}
 	}
 	if dir := ""; ms.set("cacheDir", &dir) {
 		if filepath.IsAbs(dir) {
@@ -226,12 +227,12 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 	const expected = "an object with the oauth2 options (issuer, clientId, scopes, ...)"
 	switch {
 	case is1:
-		e.useBlock("oauth2", o1)
+		e.blockPath, e.block = e.opts.field("oauth2"), o1
 		if has2 {
 			e.opts.warn("oauth2ModelSync", "unset when options.oauth2 is set", render(v2), "ignored; options.oauth2 is used")
 		}
 	case is2:
-		e.useBlock("oauth2ModelSync", o2)
+		e.blockPath, e.block = e.opts.field("oauth2ModelSync"), o2
 		if has1 {
 			e.opts.warn("oauth2", expected, render(v1), "ignored; options.oauth2ModelSync is used")
 		}
@@ -244,20 +245,6 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 		}
 		e.blockBad = has1 || has2
 	}
-}
-
-// defaultHint gives the problems added since start that have no hint yet
-// the hint that the default is used instead.
-func defaultHint(out *sink, start int, hint string) {
-	for i := start; i < len(out.list); i++ {
-		if out.list[i].Hint == "" {
-			out.list[i].Hint = hint
-		}
-	}
-}
-
-func (e *providerEntry) useBlock(key string, o *jsontree.Object) {
-	e.blockPath, e.block = e.opts.field(key), o
 }
 
 // build assembles and validates the provider id from its server entry
