@@ -175,10 +175,11 @@ func (r *reader) setEach(fields ...field) {
 }
 
 // unusedBy warns, when key is set, that flow does not use it (only the
-// flows named by using do) and reports whether it was set.
+// flows named by using do) and reports whether it was set. An unknown flow
+// ("", a typo reported already) says nothing about what is used.
 func (r *reader) unusedBy(flow Flow, key, using string) bool {
 	v, ok := r.lookup(key)
-	if ok {
+	if ok && flow != "" {
 		r.warn(key, "unset unless authFlow is "+using, render(v), "ignored because authFlow is "+strconv.Quote(string(flow)))
 	}
 	return ok

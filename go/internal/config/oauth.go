@@ -208,9 +208,7 @@ func readTokenExchange(r *reader, p *Provider) {
 	if p.Flow == JWTBearer || p.Flow == TokenExchange {
 		p.SubjectToken = readSubjectTokenSource(r, "subjectTokenSource", SeverityError)
 	} else {
-		if p.Flow != "" { // else an unknown flow (a typo, reported already)
-			r.unusedBy(p.Flow, "subjectTokenSource", `"jwt_bearer" or "token_exchange"`)
-		}
+		r.unusedBy(p.Flow, "subjectTokenSource", `"jwt_bearer" or "token_exchange"`)
 		readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
 	}
 	for _, f := range []field{{"subjectTokenType", &p.SubjectTokenType}, {"tokenExchangeAudience", &p.Audience},
@@ -218,9 +216,7 @@ func readTokenExchange(r *reader, p *Provider) {
 		dst := f.dst.(*string)
 		switch {
 		case p.Flow != TokenExchange:
-			if p.Flow != "" {
-				r.unusedBy(p.Flow, f.key, `"token_exchange"`)
-			}
+			r.unusedBy(p.Flow, f.key, `"token_exchange"`)
 		case r.set(f.key, dst) && f.key != "tokenExchangeAudience" && !absoluteURI(*dst, false):
 			v, _ := r.lookup(f.key)
 			r.report(f.key, r.props[f.key].expected, render(v), "")
