@@ -47,15 +47,7 @@ func readTokenHeader(r *reader, p *Provider) {
 
 // isToken reports whether s is an HTTP token (RFC 9110 5.6.2).
 func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_|~`", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	return s != "" && strings.Trim(s, alphanumeric+"!#$%&'*+-.^_|~`") == ""
 }
 
 // HeaderName is the header that carries the provider's token.

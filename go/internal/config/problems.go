@@ -83,15 +83,10 @@ func indexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
 }
 
-func plainKey(key string) bool {
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+func plainKey(key string) bool { return strings.Trim(key, alphanumeric+"_-") == "" }
+
+// alphanumeric are the ASCII letters and digits.
+const alphanumeric = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 // Suggest returns the known name closest to key when it is close enough to
 // be a likely typo (same letters ignoring case, '_' and '-', or an edit
