@@ -154,12 +154,8 @@ func looksSecret(key string) bool {
 		return false
 	}
 	k := normalizeKey(key)
-	for _, w := range []string{"secret", "password", "passwd", "token", "apikey", "assertion", "credential"} {
-		if strings.Contains(k, w) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc([]string{"secret", "password", "passwd", "token", "apikey", "assertion", "credential"},
+		func(w string) bool { return strings.Contains(k, w) })
 }
 
 // normalizeKey lowercases key and drops '_' and '-', so that client_id,
