@@ -3,8 +3,9 @@
 // pluginConfig.oauth2ModelSync.servers[]) into validated Provider values.
 // Every problem names the provider, the field, what was expected and what was
 // found; a bad provider is skipped and reported while the others still work.
-// The option names and enumerations are those of docs/oauth2.schema.json
-// (schema.go). Finding and merging OpenCode's config files is package
+// The option names, and how each string, boolean or number option is read
+// and worded in problems, are those of docs/oauth2.schema.json (schema.go).
+// Finding and merging OpenCode's config files is package
 // configfile's job.
 package config
 
