@@ -307,6 +307,7 @@ func TestAuthFlowTypoIsReportedOnce(t *testing.T) {
 		{"authFlow": "client-credentials"},
 		{"authFlow": "jwtbearer", "subjectTokenSource": map[string]any{"type": "env", "var": "X"}, "tokenExchangeAudience": "x"},
 		{"authFlow": "device", "redirectPort": 8080, "scopes": del},
+		{"authFlow": "devicecode", "prompt": "login", "authorizationParams": map[string]any{"connector_id": "x"}},
 	} {
 		res := parseBlock(t, over)
 		require.Len(t, res.Problems, 1, "%v", messages(res))

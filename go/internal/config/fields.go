@@ -19,24 +19,26 @@ type reader struct {
 	obj  *jsontree.Object // never nil
 	sev  Severity
 	out  *sink
+	// props are the scalar options of the object (value, set); nil for
+	// objects read key by key.
+	props map[string]option
 }
 
 func (r *reader) field(key string) string { return JoinPath(r.path, key) }
 
 // report adds a problem about key with the reader's severity.
 func (r *reader) report(key, expected, found, hint string) {
-	r.reportSev(r.sev, key, expected, found, hint)
+	r.reportAt(r.field(key), r.sev, expected, found, hint)
 }
 
-func (r *reader) reportSev(sev Severity, key, expected, found, hint string) {
-	r.out.add(Problem{
-		ProviderID: r.id, Field: r.field(key), Expected: expected,
-		Found: found, Severity: sev, Hint: hint,
-	})
-}
-
+// warn adds a warning about key.
 func (r *reader) warn(key, expected, found, hint string) {
-	r.reportSev(SeverityWarning, key, expected, found, hint)
+	r.reportAt(r.field(key), SeverityWarning, expected, found, hint)
+}
+
+// reportAt adds a problem about the field at path, e.g. an array element.
+func (r *reader) reportAt(path string, sev Severity, expected, found, hint string) {
+	r.out.add(Problem{ProviderID: r.id, Field: path, Expected: expected, Found: found, Severity: sev, Hint: hint})
 }
 
 // lookup returns the value at key; ok is false when it is absent or null.
@@ -63,134 +65,121 @@ func (r *reader) child(key, expected string) *reader {
 	return &reader{id: r.id, path: r.field(key), obj: o, sev: r.sev, out: r.out}
 }
 
-// str reads a string, trimmed. A required string that is missing or blank
-// is reported; an optional blank string is ignored with a warning.
-func (r *reader) str(key, expected string, required bool) (string, bool) {
+// value reads the scalar option key as o says (see option): a string is
+// trimmed and, when o has an enum, one of it; a number lies in [lo, hi] or,
+// when o clamps, is clamped with a warning. A required option that is
+// missing, or a required string that is blank, is reported; an optional
+// blank string is ignored with a warning. Wrong values are reported with
+// the reader's severity. It returns a string, a bool or a float64.
+func (r *reader) value(key string, o option) (any, bool) {
 	v, ok := r.lookup(key)
 	if !ok {
-		if required {
-			r.report(key, expected, "", "")
+		if o.required {
+			r.report(key, o.expected, "", "")
 		}
-		return "", false
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		r.report(key, expected, renderAt(key, v), "")
-		return "", false
-	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		if required {
-			r.report(key, expected, renderAt(key, v), "")
-		} else {
-			r.warn(key, expected, renderAt(key, v), "ignored")
-		}
-		return "", false
-	}
-	return s, true
-}
-
-// enum reads a string that must be one of allowed.
-func (r *reader) enum(key string, allowed []string) (string, bool) {
-	expected := "one of " + quotedList(allowed)
-	v, ok := r.lookup(key)
-	if !ok {
-		return "", false
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		r.report(key, expected, renderAt(key, v), "")
-		return "", false
-	}
-	s = strings.TrimSpace(s)
-	for _, a := range allowed {
-		if s == a {
-			return s, true
-		}
+		return nil, false
 	}
 	hint := ""
-	if g := Suggest(s, allowed); g != "" {
-		hint = "did you mean " + strconv.Quote(g) + "?"
+	switch t := v.(type) {
+	case bool:
+		if o.typ == "boolean" {
+			return t, true
+		}
+	case json.Number:
+		if o.typ == "integer" || o.typ == "number" {
+			return r.number(key, t, o)
+		}
+	case string:
+		s := strings.TrimSpace(t)
+		switch {
+		case o.typ != "string":
+		case o.enum != nil && slices.Contains(o.enum, s):
+			return s, true
+		case o.enum != nil:
+			if g := Suggest(s, o.enum); g != "" {
+				hint = "did you mean " + strconv.Quote(g) + "?"
+			}
+		case s != "":
+			return s, true
+		case !o.required:
+			r.warn(key, o.expected, renderAt(key, v), "ignored")
+			return nil, false
+		}
 	}
-	r.report(key, expected, renderAt(key, v), hint)
-	return "", false
+	r.report(key, o.expected, renderAt(key, v), hint)
+	return nil, false
 }
 
-// boolean reads a JSON boolean.
-func (r *reader) boolean(key string, def bool) bool {
-	v, ok := r.lookup(key)
-	if !ok {
-		return def
-	}
-	b, isBool := v.(bool)
-	if !isBool {
-		r.report(key, "a boolean (true or false)", renderAt(key, v), "")
-		return def
-	}
-	return b
-}
-
-// intIn reads an integer that must lie in [lo, hi]. A wrong type or a
-// fraction is reported with the reader's severity; so is an out-of-range
-// value, unless clamp: then it is clamped with a warning.
-func (r *reader) intIn(key string, lo, hi int64, expected string, clamp bool) (int64, bool) {
-	n, v, ok := r.number(key, expected)
-	if !ok {
-		return 0, false
-	}
-	i, isInt, fits := exactInt(n)
-	if !isInt || (!clamp && (!fits || i < lo || i > hi)) {
-		r.report(key, expected, renderAt(key, v), "")
-		return 0, false
-	}
-	negative := strings.HasPrefix(n.String(), "-")
-	switch {
-	case (!fits && negative) || (fits && i < lo):
-		r.warn(key, expected, renderAt(key, v), "using "+strconv.FormatInt(lo, 10))
-		return lo, true
-	case !fits || i > hi:
-		r.warn(key, expected, renderAt(key, v), "using "+strconv.FormatInt(hi, 10))
-		return hi, true
-	}
-	return i, true
-}
-
-// numberClamped reads any JSON number bounded to [lo, hi], clamping an
-// out-of-range value with a warning.
-func (r *reader) numberClamped(key string, lo, hi float64, expected string) (float64, bool) {
-	n, v, ok := r.number(key, expected)
-	if !ok {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(n.String(), 64)
-	if err != nil && !math.IsInf(f, 0) && f != 0 {
-		r.report(key, expected, renderAt(key, v), "")
-		return 0, false
+// number checks the JSON number n against o's type and bounds: an
+// integer must be one exactly (isInteger); an out-of-range value is
+// refused, or clamped with a warning when o clamps. A number too large for
+// a float64 is infinite, beyond every bound.
+func (r *reader) number(key string, n json.Number, o option) (any, bool) {
+	f, _ := strconv.ParseFloat(n.String(), 64) // the JSON syntax is valid
+	if o.typ == "integer" && (!isInteger(n) || (!o.clamp && (f < o.lo || f > o.hi))) {
+		r.report(key, o.expected, renderAt(key, n), "")
+		return nil, false
 	}
 	switch {
-	case f < lo || math.IsNaN(f):
-		r.warn(key, expected, renderAt(key, v), "using "+formatFloat(lo))
-		return lo, true
-	case f > hi:
-		r.warn(key, expected, renderAt(key, v), "using "+formatFloat(hi))
-		return hi, true
+	case f < o.lo:
+		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(o.lo))
+		return o.lo, true
+	case f > o.hi:
+		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(o.hi))
+		return o.hi, true
 	}
 	return f, true
 }
 
-// durationMs reads a millisecond count bounded to [lo, hi].
-func (r *reader) durationMs(key string, lo, hi time.Duration) (time.Duration, bool) {
-	expected := "an integer number of milliseconds in [" +
-		strconv.FormatInt(lo.Milliseconds(), 10) + ", " + strconv.FormatInt(hi.Milliseconds(), 10) + "]"
-	ms, ok := r.intIn(key, lo.Milliseconds(), hi.Milliseconds(), expected, true)
-	return time.Duration(ms) * time.Millisecond, ok
+// set reads the scalar option key of the reader's props (see value) into
+// dst: a *string, *Flow, *Storage, *bool, *int, or *time.Duration for a
+// number whose x-unit is a time unit. It leaves dst alone and returns
+// false when the option is not set or not usable.
+func (r *reader) set(key string, dst any) bool {
+	o, known := r.props[key]
+	if !known { // the code and the embedded schema disagree: every test fails
+		panic("docs/oauth2.schema.json has no scalar option " + key)
+	}
+	v, ok := r.value(key, o)
+	if !ok {
+		return false
+	}
+	switch d := dst.(type) {
+	case *string:
+		*d = v.(string)
+	case *Flow:
+		*d = Flow(v.(string))
+	case *Storage:
+		*d = Storage(v.(string))
+	case *bool:
+		*d = v.(bool)
+	case *int:
+		*d = int(v.(float64))
+	case *time.Duration:
+		*d = time.Duration(math.Round(v.(float64) * float64(units[o.unit])))
+	}
+	return true
+}
+
+// field is a scalar option and where set stores it.
+type field struct {
+	key string
+	dst any
+}
+
+// setEach sets each field in turn (see set).
+func (r *reader) setEach(fields ...field) {
+	for _, f := range fields {
+		r.set(f.key, f.dst)
+	}
 }
 
 // unusedBy warns, when key is set, that flow does not use it (only the
-// flows named by using do) and reports whether it was set.
+// flows named by using do) and reports whether it was set. An unknown flow
+// ("", a typo reported already) says nothing about what is used.
 func (r *reader) unusedBy(flow Flow, key, using string) bool {
 	v, ok := r.lookup(key)
-	if ok {
+	if ok && flow != "" {
 		r.warn(key, "unset unless authFlow is "+using, render(v), "ignored because authFlow is "+strconv.Quote(string(flow)))
 	}
 	return ok
@@ -215,70 +204,25 @@ func (r *reader) unknownKeys(known []string, hints map[string]string) {
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// exactInt interprets the JSON number n exactly: isInt is false when n has
-// a non-zero fractional part, fits is false when the integer does not fit
-// in an int64. Unlike a float conversion, 8080.0000000000000001 is not an
-// integer and 1e3 is 1000.
-func exactInt(n json.Number) (v int64, isInt, fits bool) {
-	s := n.String()
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i, true, true
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	mant, exp := s, 0
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		mant = s[:i]
-		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
-		if err != nil || e > 1_000_000 || e < -1_000_000 {
-			// An absurd exponent: only zero is an integer that fits then.
-			if strings.Trim(mant, "0.") == "" {
-				return 0, true, true
-			}
-			return 0, err == nil && e > 0, false
-		}
-		exp = e
-	}
+// isInteger reports exactly whether the JSON number n is an integer:
+// 1e3 and 8080.000 are, 8080.0000000000000001 is not (a float64 would
+// round it to one).
+func isInteger(n json.Number) bool {
+	s := strings.TrimPrefix(strings.ToLower(n.String()), "-")
+	mant, exp, hasExp := strings.Cut(s, "e")
 	intPart, frac, _ := strings.Cut(mant, ".")
-	digits := strings.TrimLeft(intPart+frac, "0")
-	if digits == "" {
-		return 0, true, true
+	sig := strings.TrimRight(intPart+frac, "0")
+	e, err := strconv.Atoi(exp)
+	switch {
+	case sig == "": // zero
+		return true
+	case !hasExp:
+		e = 0
+	case err != nil: // an exponent beyond int: never taken for an integer
+		return false
+	case e > len(s) || e < -len(s): // more than the digits can make up
+		return e > 0
 	}
-	// The decimal point sits after point digits of `digits`.
-	point := len(intPart) + exp - (len(intPart+frac) - len(digits))
-	if point < len(digits) {
-		if strings.Trim(digits[max(point, 0):], "0") != "" {
-			return 0, false, false
-		}
-		digits = digits[:max(point, 0)]
-	}
-	if point > 19 {
-		return 0, true, false
-	}
-	if point > len(digits) {
-		digits += strings.Repeat("0", point-len(digits))
-	}
-	if neg {
-		digits = "-" + digits
-	}
-	i, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil {
-		return 0, true, false
-	}
-	return i, true, true
-}
-
-// number looks key up and returns it as a JSON number (with the raw value,
-// for messages); any other type is reported with the reader's severity.
-func (r *reader) number(key, expected string) (json.Number, any, bool) {
-	v, ok := r.lookup(key)
-	if !ok {
-		return "", nil, false
-	}
-	n, isNum := v.(json.Number)
-	if !isNum {
-		r.report(key, expected, renderAt(key, v), "")
-		return "", nil, false
-	}
-	return n, v, true
+	// n is sig × 10^(e − len(frac) + the zeros trimmed from its end).
+	return e-len(frac)+len(intPart+frac)-len(sig) >= 0
 }

@@ -18,13 +18,12 @@ var refusedHeaders = map[string]string{
 // Cloudflare AI Gateway's cf-aig-authorization or Portkey's x-portkey-api-key)
 // and tokenScheme (the word before the token; "" for the token alone).
 func readTokenHeader(r *reader, p *Provider) {
-	const expected = `a header name (letters, digits and !#$%&'*+-.^_|~), like "cf-aig-authorization"`
-	if s, ok := r.str("tokenHeader", expected, false); ok {
+	if s := ""; r.set("tokenHeader", &s) {
 		name := http.CanonicalHeaderKey(s)
 		why, refused := refusedHeaders[name]
 		switch {
 		case !isToken(s):
-			r.report("tokenHeader", expected, quote(s), "")
+			r.report("tokenHeader", r.props["tokenHeader"].expected, quote(s), "")
 		case refused:
 			r.report("tokenHeader", "a header that may carry a credential", quote(s), why)
 		case strings.HasPrefix(name, "Content-"):
@@ -48,15 +47,7 @@ func readTokenHeader(r *reader, p *Provider) {
 
 // isToken reports whether s is an HTTP token (RFC 9110 5.6.2).
 func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_|~`", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	return s != "" && strings.Trim(s, alphanumeric+"!#$%&'*+-.^_|~`") == ""
 }
 
 // HeaderName is the header that carries the provider's token.

@@ -29,10 +29,7 @@ func Decode(raw []byte) (*jsontree.Object, error) {
 	if err != nil {
 		var se *jsontree.SyntaxError
 		if errors.As(err, &se) {
-			msg := se.Msg
-			if msg == "unexpected data after the top-level value" {
-				msg = "unexpected data after the top-level object"
-			}
+			msg := strings.Replace(se.Msg, "after the top-level value", "after the top-level object", 1)
 			return nil, fmt.Errorf("config is not valid JSON (near byte %d): %s", se.Offset, msg)
 		}
 		return nil, fmt.Errorf("config is not valid JSON: %w", err)
@@ -96,47 +93,39 @@ func renderTo(b *strings.Builder, v any, depth int) {
 	case string:
 		b.WriteString(quote(t))
 	case []any:
-		if depth > 4 {
-			b.WriteString("[…]")
-			return
-		}
-		b.WriteByte('[')
-		for i, e := range t {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if b.Len() > 4*maxRender {
-				break
-			}
-			renderTo(b, e, depth+1)
-		}
-		b.WriteByte(']')
+		renderList(b, "[", "]", len(t), depth, func(i int) { renderTo(b, t[i], depth+1) })
 	case *jsontree.Object:
-		if depth > 4 {
-			b.WriteString("{…}")
-			return
-		}
-		b.WriteByte('{')
-		for i, k := range t.Keys() {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if b.Len() > 4*maxRender {
-				break
-			}
-			b.WriteString(quote(k))
-			b.WriteByte(':')
-			if looksSecret(k) {
+		keys := t.Keys()
+		renderList(b, "{", "}", len(keys), depth, func(i int) {
+			b.WriteString(quote(keys[i]) + ":")
+			if looksSecret(keys[i]) {
 				b.WriteString(`"…"`)
-				continue
+				return
 			}
-			v, _ := t.Get(k)
+			v, _ := t.Get(keys[i])
 			renderTo(b, v, depth+1)
-		}
-		b.WriteByte('}')
+		})
 	default:
 		b.WriteString(describe(v))
 	}
+}
+
+// renderList renders n items between open and close, or only "…" between
+// them deeper than 4 levels, stopping once there is enough to fill the truncated
+// output.
+func renderList(b *strings.Builder, open, close string, n, depth int, item func(int)) {
+	if depth > 4 {
+		b.WriteString(open + "…" + close)
+		return
+	}
+	b.WriteString(open)
+	for i := 0; i < n && b.Len() <= 4*maxRender; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		item(i)
+	}
+	b.WriteString(close)
 }
 
 // quote renders s as a quoted, escaped, single-line string, bounded in size.
@@ -165,28 +154,12 @@ func looksSecret(key string) bool {
 		return false
 	}
 	k := normalizeKey(key)
-	for _, w := range []string{"secret", "password", "passwd", "token", "apikey", "assertion", "credential"} {
-		if strings.Contains(k, w) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc([]string{"secret", "password", "passwd", "token", "apikey", "assertion", "credential"},
+		func(w string) bool { return strings.Contains(k, w) })
 }
 
 // normalizeKey lowercases key and drops '_' and '-', so that client_id,
 // client-id and clientID all compare equal to clientId.
 func normalizeKey(key string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '_' || r == '-' {
-			return -1
-		}
-		return toLowerASCII(r)
-	}, key)
-}
-
-func toLowerASCII(r rune) rune {
-	if r >= 'A' && r <= 'Z' {
-		return r + ('a' - 'A')
-	}
-	return r
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(key))
 }

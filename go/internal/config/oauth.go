@@ -1,125 +1,72 @@
 package config
 
 import (
-	"math"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
-// Bounds of the numeric options.
-const (
-	minHTTPTimeout  = 100 * time.Millisecond
-	maxHTTPTimeout  = 10 * time.Minute
-	maxExpirySkew   = time.Hour
-	minLoginTimeout = 10 * time.Second
-	maxLoginTimeout = time.Hour
-)
-
 // readOAuth fills p from the oauth2 block (or server entry) read by r.
-// settings supply the defaults of the per-provider timeouts.
+// settings supply the defaults of the per-provider timeouts and storage.
 func readOAuth(r *reader, p *Provider, settings Settings) {
-	p.Flow = AuthorizationCode
-	if f, ok := r.enum("authFlow", flows); ok {
-		p.Flow = Flow(f)
-	} else if _, present := r.lookup("authFlow"); present {
-		// A typo: reported once by enum. The flow is unknown, so nothing
+	p.Flow, p.PKCE, p.LoginTimeout = AuthorizationCode, true, DefaultLoginTimeout
+	p.SyncInterval, p.MaxModels = DefaultSyncInterval, DefaultMaxModels
+	p.TokenStorage, p.ExpirySkew, p.HTTPTimeout = settings.TokenStorage, settings.ExpirySkew, settings.HTTPTimeout
+	if _, present := r.lookup("authFlow"); present && !r.set("authFlow", &p.Flow) {
+		// A typo: reported once by set. The flow is unknown, so nothing
 		// below may report what "the" flow needs or ignores.
 		p.Flow = ""
 	}
-	p.AllowInsecureHTTP = r.boolean("allowInsecureHttp", false)
-
-	p.Issuer, _ = r.str("issuer", "an absolute https URL (the authorization server's issuer)", true)
+	r.set("allowInsecureHttp", &p.AllowInsecureHTTP)
 	rules := urlRules{allowInsecure: p.AllowInsecureHTTP, origin: r.path}
 	issuerRules := rules
 	issuerRules.issuer = true
-	if p.Issuer != "" && !checkURL(r, "issuer", p.Issuer, issuerRules) {
-		p.Issuer = ""
-	}
-	p.ClientID, _ = r.str("clientId", "a non-empty string (the OAuth client id)", true)
+	readURL(r, "issuer", &p.Issuer, issuerRules)
+	r.set("clientId", &p.ClientID)
 	readSecret(r, p)
-	if m, ok := r.enum("clientAuthMethod", authMethods); ok {
-		p.ClientAuthMethod = m
-	}
+	r.set("clientAuthMethod", &p.ClientAuthMethod)
 	readClientAssertion(r, p)
 	scopesReported := readScopes(r, p)
-	p.PKCE = r.boolean("pkce", true)
-	if port, ok := r.intIn("redirectPort", 1, 65535, "an integer in [1, 65535]", false); ok {
-		p.RedirectPort = int(port)
-	}
-	p.LoginTimeout = DefaultLoginTimeout
-	if s, ok := r.intIn("loginTimeoutSeconds", int64(minLoginTimeout/time.Second),
-		int64(maxLoginTimeout/time.Second), "an integer number of seconds in [10, 3600]", true); ok {
-		p.LoginTimeout = time.Duration(s) * time.Second
-	}
-	p.SyncInterval = DefaultSyncInterval
-	if m, ok := r.numberClamped("syncIntervalMinutes", MinSyncInterval.Minutes(), MaxSyncInterval.Minutes(),
-		"a number of minutes in [1, 10080] (1 minute to 7 days)"); ok {
-		p.SyncInterval = time.Duration(math.Round(m * float64(time.Minute)))
-	}
-	p.MaxModels = DefaultMaxModels
-	if n, ok := r.intIn("maxModels", MinMaxModels, MaxMaxModels, "an integer number of models in [1, 20000]", true); ok {
-		p.MaxModels = int(n)
-	}
+	r.setEach(field{"pkce", &p.PKCE}, field{"redirectPort", &p.RedirectPort}, field{"loginTimeoutSeconds", &p.LoginTimeout},
+		field{"syncIntervalMinutes", &p.SyncInterval}, field{"maxModels", &p.MaxModels})
 	p.NameOverrides = readNameOverrides(r)
-
-	endpoint := func(key string) string {
-		s, ok := r.str(key, "an absolute https URL", false)
-		fieldRules := rules
-		if key == "modelsURL" {
-			fieldRules.example = exampleModelsURL
-		}
-		if !ok || !checkURL(r, key, s, fieldRules) {
-			return ""
-		}
-		return s
+	for _, f := range []field{{"authorizationEndpoint", &p.Endpoints.Authorization}, {"tokenEndpoint", &p.Endpoints.Token},
+		{"deviceAuthorizationEndpoint", &p.Endpoints.DeviceAuthorization}, {"jwksUri", &p.Endpoints.JWKS}, {"revocationEndpoint", &p.Endpoints.Revocation}} {
+		readURL(r, f.key, f.dst.(*string), rules)
 	}
-	p.Endpoints = Endpoints{
-		Authorization:       endpoint("authorizationEndpoint"),
-		Token:               endpoint("tokenEndpoint"),
-		DeviceAuthorization: endpoint("deviceAuthorizationEndpoint"),
-		JWKS:                endpoint("jwksUri"),
-		Revocation:          endpoint("revocationEndpoint"),
-	}
-	p.ModelsURL = endpoint("modelsURL")
+	rules.example = exampleModelsURL
+	readURL(r, "modelsURL", &p.ModelsURL, rules)
 
 	readTokenExchange(r, p)
 	readResources(r, p)
 	readRequestParams(r, p)
 
-	p.ResponseAPI = r.boolean("responseApi", false)
+	r.set("responseApi", &p.ResponseAPI)
 	readTokenHeader(r, p)
-	p.TokenStorage = settings.TokenStorage
-	if s, ok := r.enum("tokenStorage", Storages); ok {
-		p.TokenStorage = Storage(s)
-	}
-	if s, ok := r.str("caFile", "a non-empty path to a PEM file", false); ok {
-		p.CAFile = s
-	}
-	p.ExpirySkew = settings.ExpirySkew
-	if d, ok := r.durationMs("tokenExpirySkewMs", 0, maxExpirySkew); ok {
-		p.ExpirySkew = d
-	}
-	p.HTTPTimeout = settings.HTTPTimeout
-	if d, ok := r.durationMs("httpTimeoutMs", minHTTPTimeout, maxHTTPTimeout); ok {
-		p.HTTPTimeout = d
-	}
+	r.setEach(field{"tokenStorage", &p.TokenStorage}, field{"caFile", &p.CAFile},
+		field{"tokenExpirySkewMs", &p.ExpirySkew}, field{"httpTimeoutMs", &p.HTTPTimeout})
 	checkFlowRequirements(r, p, scopesReported)
+}
+
+// readURL reads the URL option key into dst when it is set and good
+// under rules (checkURL).
+func readURL(r *reader, key string, dst *string, rules urlRules) {
+	var s string
+	if r.set(key, &s) && checkURL(r, key, s, rules) {
+		*dst = s
+	}
 }
 
 // readSecret reads clientSecret without ever rendering its value.
 func readSecret(r *reader, p *Provider) {
-	const expected = "a non-empty string (the OAuth client secret)"
 	v, ok := r.lookup("clientSecret")
 	if !ok {
 		return
 	}
 	s, isStr := v.(string)
 	if !isStr || strings.TrimSpace(s) == "" {
-		r.report("clientSecret", expected, describe(v), "")
+		r.report("clientSecret", r.props["clientSecret"].expected, describe(v), "")
 		return
 	}
 	if strings.TrimSpace(s) != s {
@@ -133,7 +80,6 @@ func readSecret(r *reader, p *Provider) {
 // by whitespace or commas (as the original plugin did). Duplicates are
 // dropped. It reports whether it found something wrong with reader severity.
 func readScopes(r *reader, p *Provider) (reported bool) {
-	const expected = `an array of scope strings or a string like "openid profile"`
 	v, ok := r.lookup("scopes")
 	if !ok {
 		return false
@@ -147,21 +93,18 @@ func readScopes(r *reader, p *Provider) (reported bool) {
 		for i, e := range t {
 			s, isStr := e.(string)
 			if !isStr {
-				r.out.add(Problem{ProviderID: r.id, Field: indexPath(elemPath, i),
-					Expected: "a scope string", Found: render(e), Severity: r.sev})
+				r.reportAt(indexPath(elemPath, i), r.sev, "a scope string", render(e), "")
 				reported = true
 				continue
 			}
 			fields := strings.FieldsFunc(s, isSpace)
 			if len(fields) == 0 {
-				r.out.add(Problem{ProviderID: r.id, Field: indexPath(elemPath, i),
-					Expected: "a non-empty scope string", Found: render(e),
-					Severity: SeverityWarning, Hint: "ignored"})
+				r.reportAt(indexPath(elemPath, i), SeverityWarning, "a non-empty scope string", render(e), "ignored")
 			}
 			parts = append(parts, fields...)
 		}
 	default:
-		r.report("scopes", expected, render(v), "")
+		r.report("scopes", `an array of scope strings or a string like "openid profile"`, render(v), "")
 		return true
 	}
 	for _, s := range parts {
@@ -183,33 +126,39 @@ func isSpace(c rune) bool {
 
 // validScope checks RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 func validScope(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return s != ""
+	return s != "" && !strings.ContainsFunc(s, func(c rune) bool { return c < 0x21 || c > 0x7e || c == '"' || c == '\\' })
 }
 
 // readNameOverrides reads an object of model id → display name. Bad
 // entries are dropped with a warning; they never disable the provider.
 func readNameOverrides(r *reader) map[string]string {
-	c := r.child("nameOverrides", `an object mapping model ids to display names, like {"gpt-4o": "GPT-4o"}`)
+	return readStringMap(r, "nameOverrides", `an object mapping model ids to display names, like {"gpt-4o": "GPT-4o"}`,
+		func(c *reader, k string, v any) (string, bool) {
+			s, isStr := v.(string)
+			switch {
+			case strings.TrimSpace(k) == "":
+				c.warn(k, "a non-empty model id as the key", quote(k), "ignored")
+			case !isStr || strings.TrimSpace(s) == "":
+				c.warn(k, "a non-empty display name string", renderAt(k, v), "ignored")
+			default:
+				return strings.TrimSpace(s), true
+			}
+			return "", false
+		})
+}
+
+// readStringMap reads the object at key: the entries keep accepts (it
+// reports the others, with the reader c of the object), nil when none is.
+func readStringMap(r *reader, key, expected string, keep func(c *reader, k string, v any) (string, bool)) map[string]string {
+	c := r.child(key, expected)
 	if c == nil {
 		return nil
 	}
 	out := map[string]string{}
 	for _, k := range c.obj.Keys() {
 		v, _ := c.obj.Get(k)
-		s, isStr := v.(string)
-		switch {
-		case strings.TrimSpace(k) == "":
-			c.warn(k, "a non-empty model id as the key", quote(k), "ignored")
-		case !isStr || strings.TrimSpace(s) == "":
-			c.warn(k, "a non-empty display name string", renderAt(k, v), "ignored")
-		default:
-			out[k] = strings.TrimSpace(s)
+		if s, ok := keep(c, k, v); ok {
+			out[k] = s
 		}
 	}
 	if len(out) == 0 {
@@ -220,7 +169,6 @@ func readNameOverrides(r *reader) map[string]string {
 
 // readResources reads resource: one absolute URI or an array of them (RFC 8707).
 func readResources(r *reader, p *Provider) {
-	const expected = "an absolute URI without a fragment, or an array of them"
 	v, ok := r.lookup("resource")
 	if !ok {
 		return
@@ -229,8 +177,7 @@ func readResources(r *reader, p *Provider) {
 		s, isStr := e.(string)
 		s = strings.TrimSpace(s)
 		if !isStr || !absoluteURI(s, true) {
-			r.out.add(Problem{ProviderID: r.id, Field: field, Expected: "an absolute URI without a fragment",
-				Found: render(e), Severity: r.sev})
+			r.reportAt(field, r.sev, "an absolute URI without a fragment", render(e), "")
 			return
 		}
 		if !slices.Contains(p.Resources, s) {
@@ -245,46 +192,30 @@ func readResources(r *reader, p *Provider) {
 			add(indexPath(r.field("resource"), i), e)
 		}
 	default:
-		r.report("resource", expected, render(v), "")
+		r.report("resource", "an absolute URI without a fragment, or an array of them", render(v), "")
 	}
 }
 
 // readTokenExchange reads the options that only jwt_bearer and
 // token_exchange use; set for another flow they are ignored with a warning.
 func readTokenExchange(r *reader, p *Provider) {
-	if _, ok := r.lookup("subjectTokenSource"); ok {
-		if p.Flow == JWTBearer || p.Flow == TokenExchange {
-			p.SubjectToken = readSubjectTokenSource(r, "subjectTokenSource", SeverityError)
-		} else {
-			if p.Flow != "" { // else an unknown flow (a typo, reported already)
-				r.unusedBy(p.Flow, "subjectTokenSource", `"jwt_bearer" or "token_exchange"`)
-			}
-			readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
-		}
+	if p.Flow == JWTBearer || p.Flow == TokenExchange {
+		p.SubjectToken = readSubjectTokenSource(r, "subjectTokenSource", SeverityError)
+	} else {
+		r.unusedBy(p.Flow, "subjectTokenSource", `"jwt_bearer" or "token_exchange"`)
+		readSubjectTokenSource(r, "subjectTokenSource", SeverityWarning) // still point out mistakes
 	}
-	type opt struct {
-		key, expected string
-		dst           *string
-	}
-	opts := []opt{
-		{"subjectTokenType", "an absolute URI, like " + strconv.Quote(DefaultSubjectTokenType), &p.SubjectTokenType},
-		{"tokenExchangeAudience", "a non-empty string (the audience of the exchanged token)", &p.Audience},
-		{"requestedTokenType", "an absolute URI, like \"urn:ietf:params:oauth:token-type:access_token\"", &p.RequestedTokenType},
-	}
-	for _, o := range opts {
-		if p.Flow != TokenExchange {
-			if p.Flow != "" {
-				r.unusedBy(p.Flow, o.key, `"token_exchange"`)
-			}
-			continue
+	for _, f := range []field{{"subjectTokenType", &p.SubjectTokenType}, {"tokenExchangeAudience", &p.Audience},
+		{"requestedTokenType", &p.RequestedTokenType}} {
+		dst := f.dst.(*string)
+		switch {
+		case p.Flow != TokenExchange:
+			r.unusedBy(p.Flow, f.key, `"token_exchange"`)
+		case r.set(f.key, dst) && f.key != "tokenExchangeAudience" && !absoluteURI(*dst, false):
+			v, _ := r.lookup(f.key)
+			r.report(f.key, r.props[f.key].expected, render(v), "")
+			*dst = ""
 		}
-		s, ok := r.str(o.key, o.expected, false)
-		if ok && o.key != "tokenExchangeAudience" && !absoluteURI(s, false) {
-			v, _ := r.lookup(o.key)
-			r.report(o.key, o.expected, render(v), "")
-			continue
-		}
-		*o.dst = s
 	}
 	if p.Flow == TokenExchange && p.SubjectTokenType == "" {
 		p.SubjectTokenType = DefaultSubjectTokenType

@@ -11,15 +11,12 @@ import (
 // file or the source selects private_key_jwt when clientAuthMethod is
 // unset; with another method it is an error, as is setting both.
 func readClientAssertion(r *reader, p *Provider) {
-	keyFile, hasKey := r.str("clientAssertionKeyFile",
-		"a non-empty path to the client's private key (PEM: PKCS#8, PKCS#1 or EC; or a JWK or JWK set JSON file)", false)
-	var source *SubjectTokenSource
+	hasKey := r.set("clientAssertionKeyFile", &p.ClientAssertionKeyFile)
 	_, hasSource := r.lookup("clientAssertionSource")
 	if hasSource {
-		source = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
+		p.ClientAssertionSource = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
 	}
-	kid, hasKid := r.str("clientAssertionKeyId", "a non-empty key id (the kid of the client's key at the server)", false)
-	alg, hasAlg := r.enum("clientAssertionAlg", assertionAlgs)
+	r.setEach(field{"clientAssertionKeyId", &p.ClientAssertionKeyID}, field{"clientAssertionAlg", &p.ClientAssertionAlg})
 
 	switch {
 	case !hasKey && !hasSource:
@@ -38,21 +35,10 @@ func readClientAssertion(r *reader, p *Provider) {
 	default:
 		p.ClientAuthMethod = AuthMethodPrivateKeyJWT
 	}
-	if hasKey {
-		p.ClientAssertionKeyFile = keyFile
-	}
-	p.ClientAssertionSource = source
-	for _, o := range []struct {
-		key, val string
-		set      bool
-		dst      *string
-	}{{"clientAssertionKeyId", kid, hasKid, &p.ClientAssertionKeyID}, {"clientAssertionAlg", alg, hasAlg, &p.ClientAssertionAlg}} {
-		switch {
-		case !o.set:
-		case !hasKey:
-			r.warn(o.key, "unset unless clientAssertionKeyFile is set", strconv.Quote(o.val), "ignored")
-		default:
-			*o.dst = o.val
+	for _, f := range []field{{"clientAssertionKeyId", &p.ClientAssertionKeyID}, {"clientAssertionAlg", &p.ClientAssertionAlg}} {
+		if dst := f.dst.(*string); *dst != "" && !hasKey {
+			r.warn(f.key, "unset unless clientAssertionKeyFile is set", strconv.Quote(*dst), "ignored")
+			*dst = ""
 		}
 	}
 	if p.ClientAuthMethod == AuthMethodPrivateKeyJWT && !p.ClientSecret.IsZero() {
@@ -89,7 +75,7 @@ func ReservedParam(name string) bool {
 // readRequestParams reads the extra request parameters. What a flow does
 // not send is ignored with a warning.
 func readRequestParams(r *reader, p *Provider) {
-	if s, ok := r.str("audience", "a non-empty string (the audience parameter, e.g. Auth0's API identifier)", false); ok {
+	if s := ""; r.set("audience", &s) {
 		if p.Audience != "" {
 			r.report("audience", "unset when tokenExchangeAudience is set (both are the audience parameter)", quote(s), "")
 		} else {
@@ -98,24 +84,14 @@ func readRequestParams(r *reader, p *Provider) {
 	}
 	code := p.Flow == AuthorizationCode
 	interactive := p.Flow.Interactive()
-	for _, o := range []struct {
-		key, expected string
-		dst           *string
-	}{
-		{"prompt", `a non-empty string, like "login" or "select_account consent"`, &p.Prompt},
-		{"loginHint", "a non-empty string (the login_hint, e.g. the user's e-mail address)", &p.LoginHint},
-		{"acrValues", `a non-empty string of space-separated values (acr_values), like "urn:mace:incommon:iap:silver"`, &p.ACRValues},
-	} {
-		if !code {
-			r.unusedBy(p.Flow, o.key, `"authorization_code"`)
-			continue
-		}
-		if s, ok := r.str(o.key, o.expected, false); ok {
-			if !redact.Printable(s) {
-				r.report(o.key, o.expected+" of printable characters", quote(s), "")
-				continue
-			}
-			*o.dst = s
+	for _, f := range []field{{"prompt", &p.Prompt}, {"loginHint", &p.LoginHint}, {"acrValues", &p.ACRValues}} {
+		dst := f.dst.(*string)
+		switch {
+		case !code:
+			r.unusedBy(p.Flow, f.key, `"authorization_code"`)
+		case r.set(f.key, dst) && !redact.Printable(*dst):
+			r.report(f.key, r.props[f.key].expected+" of printable characters", quote(*dst), "")
+			*dst = ""
 		}
 	}
 	if interactive {
@@ -129,28 +105,20 @@ func readRequestParams(r *reader, p *Provider) {
 // readParamMap reads an object of parameter names to string values,
 // refusing names the plugin sets itself (compared without case).
 func readParamMap(r *reader, key string) map[string]string {
-	c := r.child(key, `an object of parameter names to string values, like {"connector_id": "github"}`)
-	if c == nil {
-		return nil
-	}
-	out := map[string]string{}
-	for _, k := range c.obj.Keys() {
-		v, _ := c.obj.Get(k)
-		s, isStr := v.(string)
-		why, reserved := reservedParams[strings.ToLower(k)]
-		switch {
-		case !validScope(k):
-			c.report(k, "a parameter name of printable ASCII without spaces, '\"' or '\\'", quote(k), "")
-		case reserved:
-			c.report(k, "a parameter the plugin does not set itself", quote(k), why)
-		case !isStr || !redact.Printable(s):
-			c.report(k, "a string of printable characters", renderAt(k, v), "")
-		default:
-			out[k] = s
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
+	return readStringMap(r, key, `an object of parameter names to string values, like {"connector_id": "github"}`,
+		func(c *reader, k string, v any) (string, bool) {
+			s, isStr := v.(string)
+			why, reserved := reservedParams[strings.ToLower(k)]
+			switch {
+			case !validScope(k):
+				c.report(k, "a parameter name of printable ASCII without spaces, '\"' or '\\'", quote(k), "")
+			case reserved:
+				c.report(k, "a parameter the plugin does not set itself", quote(k), why)
+			case !isStr || !redact.Printable(s):
+				c.report(k, "a string of printable characters", renderAt(k, v), "")
+			default:
+				return s, true
+			}
+			return "", false
+		})
 }

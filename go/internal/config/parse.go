@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 )
@@ -53,7 +54,7 @@ func ParseDocument(root *jsontree.Object) Result {
 	for _, s := range servers {
 		if prev, ok := byServer[s.id]; ok {
 			prev.dup = true
-			s.r.report("id", "an id not used by another server entry", quote(s.id),
+			s.report("id", "an id not used by another server entry", quote(s.id),
 				"also used by "+prev.path+"; the provider is skipped")
 			continue
 		}
@@ -68,14 +69,15 @@ func ParseDocument(root *jsontree.Object) Result {
 
 	res := Result{Settings: settings}
 	done := map[string]bool{}
-	for _, id := range ids {
-		done[id] = true
-		srv, pe := byServer[id], entries[id]
-		if pe != nil {
-			for _, p := range pe.pending {
-				out.add(p)
-			}
+	flush := func(id string) { // a provider entry's own problems, once
+		if e := entries[id]; e != nil && !done[id] {
+			out.list = append(out.list, e.pending...)
 		}
+		done[id] = true
+	}
+	for _, id := range ids {
+		flush(id)
+		srv, pe := byServer[id], entries[id]
 		if srv != nil && srv.dup {
 			continue
 		}
@@ -89,11 +91,7 @@ func ParseDocument(root *jsontree.Object) Result {
 		}
 	}
 	for _, id := range entryOrder {
-		if !done[id] {
-			for _, p := range entries[id].pending {
-				out.add(p)
-			}
-		}
+		flush(id)
 	}
 	res.Problems = out.list
 	return res
@@ -101,10 +99,8 @@ func ParseDocument(root *jsontree.Object) Result {
 
 // serverEntry is one object of pluginConfig.oauth2ModelSync.servers[].
 type serverEntry struct {
-	path string
-	id   string
-	r    *reader
-	dup  bool // another entry has the same id
+	*reader      // of the entry; its id is the provider id
+	dup     bool // another entry has the same id
 }
 
 // providerEntry is what Parse needs from config.provider.<id>.
@@ -135,34 +131,25 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 	if ms == nil {
 		return settings, nil
 	}
-	ms.sev = SeverityWarning
-	start := len(out.list)
-	if d, ok := ms.durationMs("httpTimeoutMs", minHTTPTimeout, maxHTTPTimeout); ok {
-		settings.HTTPTimeout = d
+	ms.sev, ms.props = SeverityWarning, settingsProps
+	for _, f := range []field{{"httpTimeoutMs", &settings.HTTPTimeout}, {"tokenExpirySkewMs", &settings.ExpirySkew}} {
+		start, def := len(out.list), *f.dst.(*time.Duration)
+		if !ms.set(f.key, f.dst) && len(out.list) > start { // a wrong value: the default stays
+			out.list[start].Hint = "ignored; using the default " + strconv.FormatInt(def.Milliseconds(), 10)
+		}
 	}
-	defaultHint(out, start, "ignored; using the default "+strconv.FormatInt(DefaultHTTPTimeout.Milliseconds(), 10))
-	start = len(out.list)
-	if d, ok := ms.durationMs("tokenExpirySkewMs", 0, maxExpirySkew); ok {
-		settings.ExpirySkew = d
-	}
-	defaultHint(out, start, "ignored; using the default "+strconv.FormatInt(DefaultExpirySkew.Milliseconds(), 10))
-	if dir, ok := ms.str("cacheDir", "an absolute directory path", false); ok {
+	if dir := ""; ms.set("cacheDir", &dir) {
 		if filepath.IsAbs(dir) {
 			settings.CacheDir = filepath.Clean(dir)
 		} else {
-			ms.warn("cacheDir", "an absolute directory path", quote(dir), "ignored; the user cache directory is used")
+			ms.warn("cacheDir", ms.props["cacheDir"].expected, quote(dir), "ignored; the user cache directory is used")
 		}
 	}
-	if s, ok := ms.enum("tokenStorage", Storages); ok {
-		settings.TokenStorage = Storage(s)
-	}
-	legacy := map[string]string{
-		"cacheNamespace": "set cacheDir to choose where tokens are cached",
-		"logLevel":       "the log level follows OpenCode's logLevel",
-	}
-	for _, k := range []string{"cacheNamespace", "logLevel"} {
-		if v, ok := ms.lookup(k); ok {
-			ms.warn(k, "unset (the option is no longer used)", renderAt(k, v), legacy[k])
+	ms.set("tokenStorage", &settings.TokenStorage)
+	for _, old := range [][2]string{{"cacheNamespace", "set cacheDir to choose where tokens are cached"},
+		{"logLevel", "the log level follows OpenCode's logLevel"}} {
+		if v, ok := ms.lookup(old[0]); ok {
+			ms.warn(old[0], "unset (the option is no longer used)", renderAt(old[0], v), old[1])
 		}
 	}
 	ms.unknownKeys(settingsKeys, nil)
@@ -173,7 +160,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 	}
 	arr, isArr := v.([]any)
 	if !isArr {
-		ms.reportSev(SeverityError, "servers", "an array of server objects", render(v), "")
+		ms.reportAt(ms.field("servers"), SeverityError, "an array of server objects", render(v), "")
 		return settings, nil
 	}
 	var servers []*serverEntry
@@ -182,17 +169,13 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 		path := indexPath(base, i)
 		o, isObj := e.(*jsontree.Object)
 		if !isObj {
-			out.add(Problem{Field: path, Expected: `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`,
-				Found: render(e), Severity: SeverityError})
+			ms.reportAt(path, SeverityError, `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`, render(e), "")
 			continue
 		}
-		r := &reader{path: path, obj: o, sev: SeverityError, out: out}
-		id, ok := r.str("id", "a non-empty string (the OpenCode provider id)", true)
-		if !ok {
-			continue
+		r := &reader{path: path, obj: o, sev: SeverityError, out: out, props: serverProps}
+		if r.set("id", &r.id) {
+			servers = append(servers, &serverEntry{reader: r})
 		}
-		r.id = id
-		servers = append(servers, &serverEntry{path: path, id: id, r: r})
 	}
 	return settings, servers
 }
@@ -228,11 +211,9 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 			Severity: SeverityWarning, Hint: "ignored"})
 		return
 	}
-	if n, ok := o.Get("name"); ok {
-		if s, isStr := n.(string); isStr {
-			e.name = strings.TrimSpace(s)
-		}
-	}
+	n, _ := o.Get("name")
+	name, _ := n.(string)
+	e.name = strings.TrimSpace(name)
 	pr := &reader{id: id, path: e.path, obj: o, sev: SeverityWarning, out: out}
 	e.opts = pr.child("options", "an object")
 	if e.opts == nil {
@@ -246,12 +227,12 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 	const expected = "an object with the oauth2 options (issuer, clientId, scopes, ...)"
 	switch {
 	case is1:
-		e.useBlock("oauth2", o1)
+		e.blockPath, e.block = e.opts.field("oauth2"), o1
 		if has2 {
 			e.opts.warn("oauth2ModelSync", "unset when options.oauth2 is set", render(v2), "ignored; options.oauth2 is used")
 		}
 	case is2:
-		e.useBlock("oauth2ModelSync", o2)
+		e.blockPath, e.block = e.opts.field("oauth2ModelSync"), o2
 		if has1 {
 			e.opts.warn("oauth2", expected, render(v1), "ignored; options.oauth2ModelSync is used")
 		}
@@ -266,20 +247,6 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 	}
 }
 
-// defaultHint gives the problems added since start that have no hint yet
-// the hint that the default is used instead.
-func defaultHint(out *sink, start int, hint string) {
-	for i := start; i < len(out.list); i++ {
-		if out.list[i].Hint == "" {
-			out.list[i].Hint = hint
-		}
-	}
-}
-
-func (e *providerEntry) useBlock(key string, o *jsontree.Object) {
-	e.blockPath, e.block = e.opts.field(key), o
-}
-
 // build assembles and validates the provider id from its server entry
 // and/or provider entry (see Parse for the precedence).
 func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, out *sink) (Provider, bool) {
@@ -290,29 +257,27 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 	hints := map[string]string{}
 	if pe.managed() {
 		if srv != nil {
-			srv.r.warn("id", "an id not also configured by "+pe.blockPath, quote(id),
+			srv.warn("id", "an id not also configured by "+pe.blockPath, quote(id),
 				pe.blockPath+" wins for the OAuth options; this entry only supplies baseURL and name when the provider entry lacks them")
 		}
 		if pe.block == nil {
 			return Provider{}, false
 		}
-		src = &reader{id: id, path: pe.blockPath, obj: pe.block, sev: SeverityError, out: out}
+		src = &reader{id: id, path: pe.blockPath, obj: pe.block, sev: SeverityError, out: out, props: optionProps}
 		known = oauthKeys
 		hints["baseURL"] = "ignored; set " + pe.opts.field("baseURL") + " instead"
 		hints["name"] = "ignored; set " + JoinPath(pe.path, "name") + " instead"
 	} else {
-		src = srv.r
+		src = srv.reader
 	}
 	p.Origin = src.path
 	readOAuth(src, &p, settings)
 	src.unknownKeys(known, hints)
 
 	if srv != nil {
-		sr := *srv.r
+		sr := *srv.reader
 		sr.sev = SeverityWarning
-		if n, ok := sr.str("name", "a non-empty string (the display name)", false); ok {
-			p.Name = n
-		}
+		sr.set("name", &p.Name)
 	}
 	if pe != nil && pe.name != "" {
 		p.Name = pe.name
@@ -324,46 +289,44 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 // readBaseURL sets p.BaseURL: the provider's options.baseURL, else the
 // server entry's.
 func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
-	const expected = `an absolute https URL of the OpenAI-compatible API, like "` + exampleGatewayURL + `"`
+	opt := serverProps["baseURL"] // required where it is set and no other one is used
 	var at *reader
 	if pe != nil && pe.opts != nil {
 		o := *pe.opts
 		o.out, o.sev = out, SeverityError
 		if _, present := o.lookup("baseURL"); present {
-			if s, ok := o.str("baseURL", expected, true); ok {
-				p.BaseURL, at = s, &o
-			} else {
+			opt.required = true
+			v, ok := o.value("baseURL", opt)
+			if !ok {
 				return // set but unusable: an error, no silent fallback
 			}
+			p.BaseURL, at = v.(string), &o
 		}
 	}
 	if srv != nil {
-		sr := *srv.r
+		sr := *srv.reader
 		if at != nil {
 			sr.sev = SeverityWarning // not used unless the provider lacks one
 		}
 		_, present := sr.lookup("baseURL")
-		if s, ok := sr.str("baseURL", expected, at == nil && present); ok {
-			switch {
-			case at == nil:
-				p.BaseURL, at = s, &sr
-			case s != p.BaseURL:
-				sr.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(s)),
-					at.field("baseURL")+" wins")
-			}
+		opt.required = at == nil && present
+		v, ok := sr.value("baseURL", opt)
+		switch {
+		case !ok && opt.required:
+			return // reported by value
+		case !ok:
+		case at == nil:
+			p.BaseURL, at = v.(string), &sr
+		case v != p.BaseURL:
+			sr.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(v.(string))), at.field("baseURL")+" wins")
 		}
 	}
 	if at == nil {
-		if srv != nil {
-			if _, present := srv.r.lookup("baseURL"); present {
-				return // reported by str above
-			}
-		}
 		path := p.Origin
 		if pe.managed() {
 			path = pe.opts.path
 		}
-		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: expected, Severity: SeverityError})
+		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: opt.expected, Severity: SeverityError})
 		return
 	}
 	if !checkURL(at, "baseURL", p.BaseURL, urlRules{allowInsecure: p.AllowInsecureHTTP, origin: p.Origin, example: exampleGatewayURL}) {

@@ -15,39 +15,30 @@ import (
 //	provider "acme": provider.acme.options.oauth2.issuer is missing: expected an absolute https URL
 //	provider "acme": provider.acme.options.oauth2.clientID is not a known option; ignored; did you mean "clientId"?
 func (p Problem) Message() string {
-	var b strings.Builder
+	msg := ""
 	if p.ProviderID != "" {
-		b.WriteString("provider ")
-		b.WriteString(strconv.Quote(p.ProviderID))
-		b.WriteString(": ")
+		msg = "provider " + strconv.Quote(p.ProviderID) + ": "
 	}
-	field := p.Field
-	if field == "" {
-		field = "config"
+	if p.Field == "" {
+		msg += "config"
 	}
-	b.WriteString(field)
+	msg += p.Field
 	switch {
 	case p.Expected == expectedKnownOption:
-		b.WriteString(" is not a known option")
+		msg += " is not a known option"
 	case p.Found == "" && p.Expected == "":
-		b.WriteString(" is invalid")
+		msg += " is invalid"
 	case p.Found == "":
-		b.WriteString(" is missing: expected ")
-		b.WriteString(p.Expected)
+		msg += " is missing: expected " + p.Expected
 	case p.Expected == "":
-		b.WriteString(" is invalid, found ")
-		b.WriteString(p.Found)
+		msg += " is invalid, found " + p.Found
 	default:
-		b.WriteString(" must be ")
-		b.WriteString(p.Expected)
-		b.WriteString(", found ")
-		b.WriteString(p.Found)
+		msg += " must be " + p.Expected + ", found " + p.Found
 	}
 	if p.Hint != "" {
-		b.WriteString("; ")
-		b.WriteString(p.Hint)
+		msg += "; " + p.Hint
 	}
-	return b.String()
+	return msg
 }
 
 // Error implements error with Message, so a Problem can be returned or
@@ -92,15 +83,10 @@ func indexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
 }
 
-func plainKey(key string) bool {
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+func plainKey(key string) bool { return strings.Trim(key, alphanumeric+"_-") == "" }
+
+// alphanumeric are the ASCII letters and digits.
+const alphanumeric = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 // Suggest returns the known name closest to key when it is close enough to
 // be a likely typo (same letters ignoring case, '_' and '-', or an edit

@@ -135,9 +135,10 @@ func TestSchemaConditionsNameOptions(t *testing.T) {
 // TestSchemaEnumsMatchConstants: the enumerations the reader takes from the
 // schema are the values the Go constants name.
 func TestSchemaEnumsMatchConstants(t *testing.T) {
-	assert.Equal(t, []string{string(AuthorizationCode), string(DeviceCode), string(ClientCredentials), string(JWTBearer), string(TokenExchange)}, flows)
-	assert.Equal(t, []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}, authMethods)
-	assert.Equal(t, []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}, Storages)
+	assert.Equal(t, []string{string(AuthorizationCode), string(DeviceCode), string(ClientCredentials), string(JWTBearer), string(TokenExchange)}, optionProps["authFlow"].enum)
+	assert.Equal(t, []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}, optionProps["clientAuthMethod"].enum)
+	assert.Equal(t, []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}, optionProps["tokenStorage"].enum)
+	assert.Equal(t, optionProps["tokenStorage"].enum, settingsProps["tokenStorage"].enum)
 	assert.Equal(t, []string{SourceGitHubActions, SourceKubernetesSA, SourceFile, SourceEnv}, sourceTypes)
 	assert.Equal(t, map[string]string{SourceGitHubActions: "audience", SourceKubernetesSA: "tokenPath", SourceFile: "path", SourceEnv: "var"}, sourceKey)
 	assert.Equal(t, []string{"id", "name", "baseURL"}, serverOnlyKeys)
@@ -186,39 +187,58 @@ func TestSchemaEnumsMatchParser(t *testing.T) {
 	assert.Equal(t, sourceTypes, types)
 }
 
-func TestSchemaBoundsMatchParser(t *testing.T) {
+// TestSchemaDefaultsMatchParser: the defaults the reader applies are the Go
+// constants other packages use too; the schema states the same.
+func TestSchemaDefaultsMatchParser(t *testing.T) {
 	s := loadSchema(t)
 	props := obj(t, s, "$defs", "options", "properties")
 	settings := obj(t, s, "$defs", "pluginConfig", "properties")
-	type bound struct {
-		where       jsonObj
-		key         string
-		typ         string
-		lo, hi      int64
-		def         int64
-		hasDefault  bool
-		description string
-	}
 	ms := func(d time.Duration) int64 { return d.Milliseconds() }
-	cases := []bound{
-		{props, "redirectPort", "integer", 1, 65535, 0, false, "intIn in readOAuth"},
-		{props, "loginTimeoutSeconds", "integer", int64(minLoginTimeout / time.Second), int64(maxLoginTimeout / time.Second),
-			int64(DefaultLoginTimeout / time.Second), true, "minLoginTimeout/maxLoginTimeout"},
-		{props, "syncIntervalMinutes", "number", int64(MinSyncInterval / time.Minute), int64(MaxSyncInterval / time.Minute),
-			int64(DefaultSyncInterval / time.Minute), true, "MinSyncInterval/MaxSyncInterval"},
-		{props, "maxModels", "integer", MinMaxModels, MaxMaxModels, DefaultMaxModels, true, "MinMaxModels/MaxMaxModels"},
-		{props, "httpTimeoutMs", "integer", ms(minHTTPTimeout), ms(maxHTTPTimeout), ms(DefaultHTTPTimeout), true, "minHTTPTimeout/maxHTTPTimeout"},
-		{props, "tokenExpirySkewMs", "integer", 0, ms(maxExpirySkew), ms(DefaultExpirySkew), true, "maxExpirySkew"},
-		{settings, "httpTimeoutMs", "integer", ms(minHTTPTimeout), ms(maxHTTPTimeout), ms(DefaultHTTPTimeout), true, "minHTTPTimeout/maxHTTPTimeout"},
-		{settings, "tokenExpirySkewMs", "integer", 0, ms(maxExpirySkew), ms(DefaultExpirySkew), true, "maxExpirySkew"},
+	cases := []struct {
+		where jsonObj
+		key   string
+		def   int64
+	}{
+		{props, "loginTimeoutSeconds", int64(DefaultLoginTimeout / time.Second)},
+		{props, "syncIntervalMinutes", int64(DefaultSyncInterval / time.Minute)},
+		{props, "maxModels", DefaultMaxModels},
+		{props, "httpTimeoutMs", ms(DefaultHTTPTimeout)},
+		{props, "tokenExpirySkewMs", ms(DefaultExpirySkew)},
+		{settings, "httpTimeoutMs", ms(DefaultHTTPTimeout)},
+		{settings, "tokenExpirySkewMs", ms(DefaultExpirySkew)},
 	}
 	for _, c := range cases {
-		p := obj(t, c.where, c.key)
-		assert.Equal(t, c.typ, p["type"], "%s type", c.key)
-		assert.Equal(t, c.lo, num(t, p, "minimum"), "%s minimum (%s)", c.key, c.description)
-		assert.Equal(t, c.hi, num(t, p, "maximum"), "%s maximum (%s)", c.key, c.description)
-		if c.hasDefault {
-			assert.Equal(t, c.def, num(t, p, "default"), "%s default", c.key)
+		assert.Equal(t, c.def, num(t, obj(t, c.where, c.key), "default"), c.key)
+	}
+	assert.Equal(t, int64(DefaultMaxModels), num(t, obj(t, props, "maxModels"), "maximum"))
+}
+
+// TestSchemaOptions: how the reader reads each scalar option comes from its
+// schema property; a number's Expected states its bounds.
+func TestSchemaOptions(t *testing.T) {
+	cases := []struct {
+		key  string
+		want option
+	}{
+		{"redirectPort", option{typ: "integer", lo: 1, hi: 65535, expected: "an integer in [1, 65535]"}},
+		{"loginTimeoutSeconds", option{typ: "integer", lo: 10, hi: 3600, unit: "seconds", clamp: true,
+			expected: "an integer number of seconds in [10, 3600]"}},
+		{"pkce", option{typ: "boolean", expected: "a boolean (true or false)"}},
+		{"clientId", option{typ: "string", required: true, expected: "a non-empty string (the OAuth client id)"}},
+		{"tokenStorage", option{typ: "string", enum: []string{"file", "keyring", "auto", "memory"}, expected: `one of "file" | "keyring" | "auto" | "memory"`}},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, optionProps[c.key], c.key)
+	}
+	for _, props := range []map[string]option{optionProps, serverProps, settingsProps} {
+		for key, o := range props {
+			if o.typ == "integer" || o.typ == "number" {
+				assert.Contains(t, o.expected, "["+formatFloat(o.lo)+", "+formatFloat(o.hi)+"]", key)
+				assert.True(t, o.unit == "" || o.unit == "models" || units[o.unit] > 0, key)
+			}
 		}
 	}
+	assert.True(t, serverProps["id"].required)
+	assert.True(t, sourceProps[SourceFile]["path"].required)
+	assert.False(t, sourceProps[SourceKubernetesSA]["tokenPath"].required)
 }

@@ -3,8 +3,9 @@
 // pluginConfig.oauth2ModelSync.servers[]) into validated Provider values.
 // Every problem names the provider, the field, what was expected and what was
 // found; a bad provider is skipped and reported while the others still work.
-// The option names and enumerations are those of docs/oauth2.schema.json
-// (schema.go). Finding and merging OpenCode's config files is package
+// The option names, and how each string, boolean or number option is read
+// and worded in problems, are those of docs/oauth2.schema.json (schema.go).
+// Finding and merging OpenCode's config files is package
 // configfile's job.
 package config
 
@@ -53,23 +54,18 @@ const (
 // service-account token when no tokenPath is given (same as the original).
 const DefaultKubernetesTokenPath = "/var/run/secrets/tokens/oauth2/token"
 
-// Defaults and bounds.
+// Defaults (the schema states them too; the bounds are only the schema's).
 const (
 	DefaultSyncInterval = 60 * time.Minute
-	MinSyncInterval     = 1 * time.Minute
-	MaxSyncInterval     = 7 * 24 * time.Hour
 	DefaultExpirySkew   = 30 * time.Second
 	DefaultHTTPTimeout  = 15 * time.Second
 	DefaultLoginTimeout = 5 * time.Minute
-	// DefaultMaxModels bounds the models one provider contributes; the
-	// bounds of maxModels are MinMaxModels and MaxMaxModels.
-	// The default lists what a gateway lists: 20,000 ordinary entries take
+	// DefaultMaxModels bounds the models one provider contributes, the
+	// maximum of maxModels: the default lists what a gateway lists: 20,000 ordinary entries take
 	// about 1 MiB of OpenCode's config, well within what OpenCode lists and
 	// one protocol frame (4 MiB) carries; a list that still does not fit is
 	// cut by the frame (engine.fitFrame), never the other providers.
-	DefaultMaxModels = MaxMaxModels
-	MinMaxModels     = 1
-	MaxMaxModels     = 20000
+	DefaultMaxModels = 20000
 	// DefaultSubjectTokenType is the RFC 8693 subject_token_type used when none is configured.
 	DefaultSubjectTokenType = "urn:ietf:params:oauth:token-type:jwt"
 )
@@ -136,7 +132,7 @@ type Provider struct {
 	AuthorizationParams map[string]string
 	TokenParams         map[string]string
 
-	SyncInterval  time.Duration     // bounded to [MinSyncInterval, MaxSyncInterval]
+	SyncInterval  time.Duration     // bounded to [1 minute, 7 days] (the schema's bounds)
 	MaxModels     int               // most models kept from the gateway's list (default DefaultMaxModels)
 	NameOverrides map[string]string // model id -> display name
 	ModelsURL     string            // explicit models endpoint; empty = derived from BaseURL

@@ -132,30 +132,18 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 		return nil
 	}
 	start := len(c.out.list)
-	if _, ok := c.lookup("type"); !ok {
-		c.report("type", "one of "+quotedList(sourceTypes), "", "")
-	}
-	t, _ := c.enum("type", sourceTypes)
+	v, _ := c.value("type", option{typ: "string", enum: sourceTypes, required: true, expected: "one of " + quotedList(sourceTypes)})
+	t, _ := v.(string)
 	src := &SubjectTokenSource{Type: t}
-	switch t {
-	case SourceGitHubActions:
-		src.Audience, _ = c.str("audience", "a non-empty string (the audience requested from GitHub) when type is \"github_actions\"", true)
-	case SourceKubernetesSA:
+	if t == SourceKubernetesSA {
 		src.Path = DefaultKubernetesTokenPath
-		if p, ok := c.str("tokenPath", "a non-empty path to the projected service-account token", false); ok {
-			src.Path = p
-		}
-	case SourceFile:
-		src.Path, _ = c.str("path", "a non-empty path to a file holding the token when type is \"file\"", true)
-	case SourceEnv:
-		const expected = "a non-empty environment variable name when type is \"env\""
-		if v, ok := c.str("var", expected, true); ok {
-			if strings.ContainsAny(v, "=\x00") {
-				c.report("var", expected, quote(v), "")
-			} else {
-				src.Var = v
-			}
-		}
+	}
+	c.props = sourceProps[t]
+	own := sourceKey[t]
+	dst := map[string]*string{"audience": &src.Audience, "tokenPath": &src.Path, "path": &src.Path, "var": &src.Var}[own]
+	if own != "" && c.set(own, dst) && own == "var" && strings.ContainsAny(src.Var, "=\x00") {
+		c.report(own, c.props[own].expected, quote(src.Var), "")
+		src.Var = ""
 	}
 	if t != "" {
 		hints := map[string]string{}
@@ -164,7 +152,7 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 				hints[key] = "used only when type is " + strconv.Quote(typ) + "; ignored"
 			}
 		}
-		c.unknownKeys([]string{"type", sourceKey[t]}, hints)
+		c.unknownKeys([]string{"type", own}, hints)
 	}
 	if c.out.hasError(start) || t == "" {
 		return nil
@@ -181,9 +169,8 @@ func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
 	}
 	flow := strconv.Quote(string(p.Flow))
 	if p.Flow.Interactive() && len(p.Scopes) == 0 && !scopesReported {
-		v, present := r.lookup("scopes")
 		found := ""
-		if present {
+		if v, present := r.lookup("scopes"); present {
 			found = render(v)
 		}
 		r.report("scopes", `at least one scope, like ["openid", "offline_access"], when authFlow is `+flow, found, "")

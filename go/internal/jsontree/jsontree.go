@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 )
 
 // Object is a JSON object that remembers the order of its keys. A repeated
@@ -47,11 +49,7 @@ func (o *Object) Set(key string, v any) {
 
 // Clone returns a shallow copy: the values themselves are shared.
 func (o *Object) Clone() *Object {
-	c := &Object{keys: append([]string(nil), o.keys...), vals: make(map[string]any, len(o.vals))}
-	for k, v := range o.vals {
-		c.vals[k] = v
-	}
-	return c
+	return &Object{keys: slices.Clone(o.keys), vals: maps.Clone(o.vals)}
 }
 
 // SyntaxError is a decoding error at a byte offset of the input.
@@ -105,37 +103,31 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (any, error) {
 	if depth >= maxDepth {
 		return nil, &SyntaxError{Offset: dec.InputOffset(), Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
 	}
-	var v any
-	if d == '{' {
-		o := NewObject()
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
+	obj, arr := NewObject(), []any{}
+	for dec.More() {
+		var key json.Token // an object's key; encoding/json yields strings only
+		if d == '{' {
+			if key, err = dec.Token(); err != nil {
 				return nil, syntaxErr(dec, err)
 			}
-			k, _ := kt.(string) // encoding/json only yields string keys here
-			e, err := decodeValue(dec, depth+1, maxDepth)
-			if err != nil {
-				return nil, err
-			}
-			o.Set(k, e)
 		}
-		v = o
-	} else {
-		arr := []any{}
-		for dec.More() {
-			e, err := decodeValue(dec, depth+1, maxDepth)
-			if err != nil {
-				return nil, err
-			}
+		e, err := decodeValue(dec, depth+1, maxDepth)
+		if err != nil {
+			return nil, err
+		}
+		if k, isKey := key.(string); isKey {
+			obj.Set(k, e)
+		} else {
 			arr = append(arr, e)
 		}
-		v = arr
 	}
 	if _, err := dec.Token(); err != nil { // the closing delimiter
 		return nil, syntaxErr(dec, err)
 	}
-	return v, nil
+	if d == '{' {
+		return obj, nil
+	}
+	return arr, nil
 }
 
 // Marshal encodes v as compact JSON, objects in key order, without HTML
@@ -148,41 +140,29 @@ func Marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func encode(buf *bytes.Buffer, v any) error {
-	switch t := v.(type) {
-	case *Object:
-		buf.WriteByte('{')
-		for i, k := range t.keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := encodeScalar(buf, k); err != nil {
-				return err
-			}
-			buf.WriteByte(':')
-			if err := encode(buf, t.vals[k]); err != nil {
-				return err
-			}
+// MarshalJSON encodes o with its keys in order, for encoding/json; Marshal
+// also leaves HTML characters unescaped.
+func (o *Object) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, k := range o.keys {
+		if i > 0 {
+			buf.WriteByte(',')
 		}
-		buf.WriteByte('}')
-	case []any:
-		buf.WriteByte('[')
-		for i, e := range t {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := encode(buf, e); err != nil {
-				return err
-			}
+		if err := encode(&buf, k); err != nil {
+			return nil, err
 		}
-		buf.WriteByte(']')
-	default:
-		return encodeScalar(buf, t)
+		buf.WriteByte(':')
+		if err := encode(&buf, o.vals[k]); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }
 
-func encodeScalar(buf *bytes.Buffer, v any) error {
+// encode appends v to buf with encoding/json, without HTML escaping.
+func encode(buf *bytes.Buffer, v any) error {
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
