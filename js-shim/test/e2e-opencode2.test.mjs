@@ -412,7 +412,7 @@ describe("OpenCode 2.1.2, logins with `opencode auth login`", () => {
     assert.deepEqual(listed(models.stdout, "corp-device"), ["corp-device/sign-in"], describeRun(models));
     const run = await opencode(oc, ["run", "--standalone", "--model", "corp/sign-in", "hello"]);
     assert.notEqual(run.code, 0, describeRun(run));
-    assert.match(run.stdout + run.stderr + run.log, /log in with: opencode auth login corp\b/, describeRun(run));
+    assert.match(run.stdout + run.stderr + run.log, /\/connect in OpenCode, or opencode auth login corp\b/, describeRun(run));
   });
 
   test("Browser: the printed URL signs in with the real headless Chromium; then models are listed, run answers, OpenCode stores a marker and no token", { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -157,7 +157,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		go servePastes(ctx, box, srv.Paste)
 		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.now().Add(timeout),
 			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on any machine. When the browser ends on a page that cannot be reached "+
-				"(an address starting with http://127.0.0.1), copy that whole address and paste it here:", c.displayName())})
+				"(an address starting with http://127.0.0.1), copy that whole address and paste it here", c.displayName())})
 	} else {
 		c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint, timeout)
 	}
@@ -186,11 +186,11 @@ func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint str
 	if err := c.open(ctx, startURL); err != nil {
 		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
 		c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
-			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s):", c.displayName(), host)})
+			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s)", c.displayName(), host)})
 		return
 	}
 	c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
-		Message: fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine:", c.displayName(), host)})
+		Message: fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)})
 }
 
 // loginWaitError explains why no authorization response arrived.

@@ -49,12 +49,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // Text is the prompt for a terminal: the sentence, then the URL, the code
-// and the deadline on lines of their own.
+// and the deadline on lines of their own. (Message itself ends without a
+// colon where a UI shows the URL elsewhere: OpenCode's login dialogs.)
 func (p Prompt) Text() string {
 	var b strings.Builder
-	b.WriteString(p.Message)
+	b.WriteString(strings.TrimSuffix(p.Message, ":"))
 	if p.URL != "" {
-		fmt.Fprintf(&b, "\n    %s", p.URL)
+		fmt.Fprintf(&b, ":\n    %s", p.URL)
 	}
 	if p.UserCode != "" {
 		fmt.Fprintf(&b, "\n    code: %s", p.UserCode)

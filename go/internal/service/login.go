@@ -22,10 +22,12 @@ func LoginHint(providerID string) string {
 	return "opencode auth login -p " + providerID
 }
 
-// loginHint is LoginHint in the words of the engine's host.
+// loginHint is LoginHint in the words of the engine's host: OpenCode 2
+// logs in from its TUI's /connect too, and its command takes the id as an
+// argument.
 func (e *Engine) loginHint(providerID string) string {
 	if e.location != "" {
-		return "opencode auth login " + providerID
+		return "/connect in OpenCode, or opencode auth login " + providerID
 	}
 	return LoginHint(providerID)
 }
@@ -226,7 +228,15 @@ func (e *Engine) pendingLogin(p config.Provider) protocol.PendingLogin {
 		Name:       p.Name,
 		Flow:       string(p.Flow),
 		TimeoutMs:  loginTimeout(p).Milliseconds(),
-		Message: fmt.Sprintf("%s (%s) is not logged in, so OpenCode cannot list its models; log in with: %s",
-			p.Name, p.ID, e.loginHint(p.ID)),
+		Message:    e.pendingMessage(p),
 	}
+}
+
+// pendingMessage says how to log in first: OpenCode 2 shows it as a model's
+// name, which its model list cuts short.
+func (e *Engine) pendingMessage(p config.Provider) string {
+	if e.location != "" {
+		return fmt.Sprintf("Sign in to %s (%s): %s", p.Name, p.ID, e.loginHint(p.ID))
+	}
+	return fmt.Sprintf("%s (%s) is not logged in, so OpenCode cannot list its models; log in with: %s", p.Name, p.ID, e.loginHint(p.ID))
 }

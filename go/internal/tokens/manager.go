@@ -329,7 +329,7 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 		m.dropRefused(s, err)
 	}
 	if f.mode < AllowLogin {
-		return Token{}, fmt.Errorf("provider %q: %w: no usable token is cached and nobody is here to log in", m.opt.ProviderID, ErrLoginRequired)
+		return Token{}, fmt.Errorf("provider %q: %w: no usable token is cached, and a request does not start a login here", m.opt.ProviderID, ErrLoginRequired)
 	}
 	// Never hold the cache lock across a login that waits for a person.
 	unlock()
