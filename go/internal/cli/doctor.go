@@ -152,8 +152,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		}
 	}
 	for _, p := range ps {
-		d := &providerDoctor{c: c, r: r, p: p, section: "provider " + p.Config.ID}
-		d.run(ctx)
+		(&providerDoctor{c: c, r: r, p: p, log: s.log, section: "provider " + p.Config.ID}).run(ctx)
 	}
 	return finishDoctor(c, r, asJSON)
 }
