@@ -24,7 +24,7 @@ import (
 func (c *cli) newDoctorCmd() *cobra.Command {
 	var asJSON bool
 	cmd := c.command(&cobra.Command{
-		Use: "doctor [provider...]", Short: "Check the configuration, the authorization servers, the cache and the gateways; say what is wrong and what to do.",
+		Use: "doctor [provider...]", Short: "Check config, servers, clock, cache and gateway; say what to fix.",
 		Long: `Checks: the OpenCode config (where it was read from, every problem in the oauth2
 settings, the plugin entry), the cache directory (owner, permissions, writable),
 and for each provider (all, or those named): discovery and issuer, the server's

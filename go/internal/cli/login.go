@@ -23,7 +23,7 @@ import (
 func (c *cli) newLoginCmd() *cobra.Command {
 	var o loginOptions
 	cmd := c.command(&cobra.Command{
-		Use: "login [provider]", Short: "Log in to the provider now, so that OpenCode never has to ask.",
+		Use: "login [provider]", Short: "Log in now (in the browser, or --device: a code to enter elsewhere).",
 		Long: `Runs the provider's interactive flow (authorization_code in the browser, or
 device_code) and stores the tokens in the cache that OpenCode sessions share; a
 running OpenCode picks them up within seconds. When a valid or refreshable login
@@ -199,12 +199,11 @@ func readPastes(ctx context.Context, c *cli, box *oauth.PasteBox) {
 // pickProvider asks which provider to log in to: a numbered list to
 // choose from on a terminal; elsewhere the list and a usage error.
 func pickProvider(c *cli, cf *commonFlags) (string, error) {
-	s, err := c.open(cf)
+	s, ps, err := c.open(cf)
 	if err != nil {
 		return "", err
 	}
 	defer s.Close()
-	ps := s.eng.Providers(s.res.Providers)
 	if len(ps) == 0 {
 		return "", failf(exitConfig, "no provider with an oauth2 block in the OpenCode config (read from %s); see `%s`",
 			s.sourcesText(), c.hint("doctor"))

@@ -17,7 +17,7 @@ func (c *cli) newLogsCmd() *cobra.Command {
 	var lines int
 	var path bool
 	cmd := c.command(&cobra.Command{
-		Use: "logs", Short: "Show the sidecar's recent log lines (what the plugin did while OpenCode ran).",
+		Use: "logs", Short: "The sidecar's recent log lines (what the plugin did in OpenCode).",
 		Long: `The sidecar that OpenCode starts writes its lifecycle (start, configuration,
 logins, renewals, model syncs, problems) to its own log file, so that OpenCode's
 start stays silent when nothing is wrong; warnings and errors also reach

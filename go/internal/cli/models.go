@@ -19,7 +19,7 @@ import (
 func (c *cli) newModelsCmd() *cobra.Command {
 	var o modelsOptions
 	cmd := c.command(&cobra.Command{
-		Use: "models <provider>", Short: "List the models discovered at the provider's gateway, with their display names.",
+		Use: "models <provider>", Short: "The gateway's models with their display names (--refresh, --json).",
 		Long: `Shows the cached list (what OpenCode registers at its next start); when nothing
 is cached yet, or with --refresh, the gateway's /models endpoint is asked now,
 with a token obtained without prompting, and the cache is updated for OpenCode too.

@@ -40,27 +40,13 @@ const exitCodesHelp = `Exit codes:
   130  interrupted (Ctrl-C)
 `
 
-// usage is the help of the whole command line.
-const usage = `opencode-oauth2: OAuth2 / OpenID Connect for OpenCode's LLM gateways
+// usageFormat is the help of the whole command line; %s is the list of
+// commands (each command's Use and Short).
+const usageFormat = `opencode-oauth2: OAuth2 / OpenID Connect for OpenCode's LLM gateways
 
 Usage:
   opencode-oauth2 <command> [flags] [arguments]
-
-Commands for people and CI:
-  login [provider]               log in now (browser, or --device for a code to enter elsewhere)
-  logout <provider>... | --all   delete the cached tokens and revoke them at the server
-  status [provider...]           cached logins and models of each provider (--json)
-  token <provider>               print a valid access token (--header: the Authorization line)
-  models <provider>              the gateway's models with display names (--refresh, --json)
-  doctor [provider...]           check config, servers, clock, cache and gateway; say what to fix
-  logs [-n N]                    the sidecar's recent log lines (what the plugin did in OpenCode)
-
-Other commands:
-  version                        version, commit, Go, protocol and platform (--json)
-  completion bash|zsh|fish       print a shell completion script
-  help [command]                 this help, or a command's
-  serve                          the sidecar (started by the OpenCode plugin; JSON-RPC on stdin/stdout)
-
+%s
 Every command takes --help. The commands that read the config also take --config FILE
 (read only this OpenCode config instead of finding it as OpenCode does), --verbose and
 --no-color. Output meant for scripts (tokens, tables, JSON) goes to stdout; messages go
@@ -145,6 +131,7 @@ type cli struct {
 	build    Build                        // version and commit
 	color    colors                       // highlights on stderr
 	logs     *lineHandler                 // the logger's handler, flushed at the end
+	usage    string                       // the help of the whole command line
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
@@ -209,12 +196,12 @@ func (c *cli) newRootCmd() *cobra.Command {
 	}
 	root.RunE = func(_ *cobra.Command, args []string) error {
 		if len(args) == 0 {
-			fmt.Fprint(c.stderr, c.withSelf(usage))
+			fmt.Fprint(c.stderr, c.withSelf(c.usage))
 			return silent(exitUsage)
 		}
 		name := args[0]
 		if name == "-h" || name == "--help" {
-			fmt.Fprint(c.stdout, c.withSelf(usage))
+			fmt.Fprint(c.stdout, c.withSelf(c.usage))
 			return nil
 		}
 		what := "unknown command"
@@ -225,16 +212,14 @@ func (c *cli) newRootCmd() *cobra.Command {
 			what, name, didYouMean(name, commandNames(root)), "Usage: "+c.hint("<command> [flags] [arguments]"), c.hint("help"))
 		return silent(exitUsage)
 	}
-	root.AddCommand(c.newLoginCmd(), c.newLogoutCmd(), c.newStatusCmd(), c.newTokenCmd(), c.newModelsCmd(),
-		c.newDoctorCmd(), c.newLogsCmd(), c.newVersionCmd(), c.newCompletionCmd(root), c.newServeCmd())
-	root.SetHelpCommand(&cobra.Command{
-		Use: "help [command]", Short: "Help for a command.",
+	help := &cobra.Command{
+		Use: "help [command]", Short: "This help, or a command's.",
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return commandNames(root), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				fmt.Fprint(c.stdout, c.withSelf(usage))
+				fmt.Fprint(c.stdout, c.withSelf(c.usage))
 				return nil
 			}
 			if cmd, _, err := root.Find(args[:1]); err == nil && cmd != root {
@@ -245,7 +230,24 @@ func (c *cli) newRootCmd() *cobra.Command {
 				args[0], didYouMean(args[0], commandNames(root)), c.hint("help"))
 			return silent(exitUsage)
 		},
-	})
+	}
+	root.SetHelpCommand(help)
+	var list strings.Builder
+	for _, group := range []struct {
+		title string
+		cmds  []*cobra.Command
+	}{
+		{"Commands for people and CI", []*cobra.Command{c.newLoginCmd(), c.newLogoutCmd(), c.newStatusCmd(), c.newTokenCmd(),
+			c.newModelsCmd(), c.newDoctorCmd(), c.newLogsCmd()}},
+		{"Other commands", []*cobra.Command{c.newVersionCmd(), c.newCompletionCmd(root), help, c.newServeCmd()}},
+	} {
+		fmt.Fprintf(&list, "\n%s:\n", group.title)
+		for _, cmd := range group.cmds {
+			fmt.Fprintf(&list, "  %-30s %s\n", cmd.Use, cmd.Short)
+			root.AddCommand(cmd)
+		}
+	}
+	c.usage = fmt.Sprintf(usageFormat, list.String())
 	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) { c.printHelp(cmd) })
 	root.SetFlagErrorFunc(flagError)
 	root.SetIn(c.stdin)
@@ -309,7 +311,7 @@ func (c *cli) usageLine(cmd *cobra.Command) string {
 // codes; the root's is the usage of the whole command line.
 func (c *cli) printHelp(cmd *cobra.Command) {
 	if !cmd.HasParent() {
-		fmt.Fprint(c.stdout, c.withSelf(usage))
+		fmt.Fprint(c.stdout, c.withSelf(c.usage))
 		return
 	}
 	if cmd.DisableFlagParsing { // serve

@@ -18,7 +18,7 @@ import (
 func (c *cli) newStatusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := c.command(&cobra.Command{
-		Use: "status [provider...]", Short: "Show, for each managed provider, the cached login and models (no network access).",
+		Use: "status [provider...]", Short: "The cached logins and models of each provider (no network access).",
 		Long: `Columns: provider, flow, identity (from the cached id_token, decoded without
 verifying it: it was verified at login), access token expiry, whether a refresh
 token is cached, models cached, last model sync, last error recorded.
@@ -101,7 +101,7 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
-	s, ps, err := c.openProviders(cf, args)
+	s, ps, err := c.open(cf, args...)
 	if err != nil {
 		return err
 	}

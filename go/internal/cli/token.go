@@ -13,7 +13,7 @@ import (
 func (c *cli) newTokenCmd() *cobra.Command {
 	var o tokenOptions
 	cmd := c.command(&cobra.Command{
-		Use: "token <provider>", Short: "Print a valid access token for the provider on stdout (refreshing or re-acquiring it if needed).",
+		Use: "token <provider>", Short: "Print a valid access token (--header: the whole Authorization line).",
 		Long: `The token is the one OpenCode uses: the command shares the cache (and its lock)
 with running OpenCode sessions. It never prompts unless --login is given.
 
