@@ -256,7 +256,7 @@ func checkDeviceSupport(ctx context.Context, s *session, cfg config.Provider) er
 	defer cancel()
 	meta, err := client.Metadata(mctx)
 	if err != nil {
-		return withCode(exitFailure, fmt.Errorf("cannot check device login support of %s: %w", displayName(cfg), err))
+		return withCode(exitFailure, explain("cannot check device login support of "+displayName(cfg), err))
 	}
 	if meta.DeviceAuthorizationEndpoint == "" {
 		return failf(exitFailure, "%s does not support device logins: the server metadata of %s has no device_authorization_endpoint "+
@@ -308,6 +308,6 @@ func revokeReplaced(ctx context.Context, c *cli, p *service.Provider, old, cur t
 	case errors.Is(err, oauth.ErrNoRevocationEndpoint):
 		fmt.Fprintf(c.stderr, "The replaced refresh token was not revoked: %s has no revocation endpoint; it stays valid until it expires.\n", p.Config.Issuer)
 	default:
-		fmt.Fprintf(c.stderr, "warning: could not revoke the replaced refresh token: %s\n", networkText(err))
+		fmt.Fprintf(c.stderr, "warning: %v\n", explain("could not revoke the replaced refresh token", err))
 	}
 }

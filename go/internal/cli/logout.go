@@ -105,7 +105,7 @@ func logoutOne(ctx context.Context, c *cli, p *service.Provider, localOnly bool)
 			fmt.Fprintf(c.stderr, "  not revoked: the server cannot revoke this %s (self-contained token); it stays valid%s.\n",
 				v.What, untilText(v.Expires, c.now()))
 		default:
-			fmt.Fprintf(c.stderr, "  could not revoke the %s: %v\n", v.What, v.Err)
+			fmt.Fprintf(c.stderr, "  %v\n", explain("could not revoke the "+v.What, v.Err))
 		}
 	}
 	return r.OK()
