@@ -124,25 +124,15 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 		}
 	}
 
-	w := &waiter{c: c, name: name, tty: isTTY(c.stderr), tick: time.Second}
 	opener := browser.Opener{Getenv: c.getenv, Stderr: c.stderr}
-	outcome, openErr := browserNotAsked, error(nil)
-	w.browser = func() (browserOutcome, error) { return outcome, openErr }
+	w := &waiter{c: c, name: name, tty: isTTY(c.stderr), tick: time.Second}
 	opts := oauth.Options{Log: s.log, Stderr: io.Discard, Getenv: c.getenv, Prompt: w.show,
 		// Never an error: the prompt says what happened, and --no-browser or
 		// OPENCODE_OAUTH2_BROWSER=none are choices, not failures to warn about.
 		OpenBrowser: func(ctx context.Context, u string) error {
-			if o.noBrowser {
-				return nil
-			}
-			err := opener.Open(ctx, u)
-			switch {
-			case err == nil:
-				outcome = browserOpened
-			case errors.Is(err, browser.ErrDisabled):
-				outcome = browserNotAsked
-			default:
-				outcome, openErr = browserFailed, err
+			if !o.noBrowser {
+				w.openErr = opener.Open(ctx, u)
+				w.opened = w.openErr == nil
 			}
 			return nil
 		}}

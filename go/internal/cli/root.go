@@ -138,21 +138,11 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
 	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, build: Build{Version: "dev"}}
 }
 
-// runFunc is the body of a command: it sees the parsed flags and the
-// positional arguments.
-type runFunc func(ctx context.Context, cf *commonFlags, args []string) error
-
 // commonFlags are accepted by every command that reads the config.
 type commonFlags struct {
 	config  string
 	verbose bool
 	noColor bool
-}
-
-func (cf *commonFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&cf.config, "config", "", "read only this OpenCode config `file` instead of searching like OpenCode does")
-	fs.BoolVarP(&cf.verbose, "verbose", "v", false, "log what happens (debug level) on stderr")
-	fs.BoolVar(&cf.noColor, "no-color", false, "no colours on the terminal (also when NO_COLOR is set)")
 }
 
 // run runs the command line and returns its exit code.
@@ -185,8 +175,8 @@ func (c *cli) run(args []string) int {
 	return code
 }
 
-// newRootCmd is the command line: the commands for people and CI
-// (cli_*.go), help, and serve.
+// newRootCmd is the command line: the commands for people and CI (a file
+// per command), help, and serve.
 func (c *cli) newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use: binaryName, Args: cobra.ArbitraryArgs, SilenceErrors: true, SilenceUsage: true,
@@ -267,13 +257,17 @@ func commandNames(root *cobra.Command) []string {
 	return names
 }
 
-// command completes cmd: its body runs with the common flags (when common),
-// colours, and a context that Ctrl-C or SIGTERM cancels (exit 130). A
-// command whose arguments are providers completes their ids.
-func (c *cli) command(cmd *cobra.Command, common bool, body runFunc) *cobra.Command {
+// command completes cmd: its body runs with the parsed flags (and the
+// common ones, when common), colours, and a context that Ctrl-C or SIGTERM
+// cancels (exit 130). A command whose arguments are providers completes
+// their ids.
+func (c *cli) command(cmd *cobra.Command, common bool, body func(ctx context.Context, cf *commonFlags, args []string) error) *cobra.Command {
 	cf := &commonFlags{}
 	if common {
-		cf.register(cmd.Flags())
+		fs := cmd.Flags()
+		fs.StringVar(&cf.config, "config", "", "read only this OpenCode config `file` instead of searching like OpenCode does")
+		fs.BoolVarP(&cf.verbose, "verbose", "v", false, "log what happens (debug level) on stderr")
+		fs.BoolVar(&cf.noColor, "no-color", false, "no colours on the terminal (also when NO_COLOR is set)")
 	}
 	if strings.Contains(cmd.Use, "provider") {
 		cmd.ValidArgsFunction = func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {

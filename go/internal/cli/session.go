@@ -25,7 +25,7 @@ func (c *cli) logger(cf *commonFlags) *slog.Logger {
 	if cf.verbose {
 		h.level = slog.LevelDebug
 	} else {
-		h.holding()
+		h.held = &[]heldLine{} // see lineHandler
 	}
 	c.logs = h
 	return slog.New(h)

@@ -162,7 +162,8 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 		if len(k.Problems) > 1 {
 			what = fmt.Sprintf("%d config errors, the first", len(k.Problems))
 		}
-		fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, firstLine(k.Problems[0])), 70))
+		first, _, _ := strings.Cut(k.Problems[0], "\n")
+		fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, first), 70))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -230,11 +231,6 @@ func cutWords(s string, max int) string {
 		cut = cut[:i]
 	}
 	return strings.TrimRight(cut, " ,;:") + "…"
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 func yesNo(b bool) string {
