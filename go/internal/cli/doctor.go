@@ -147,8 +147,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		if p, ok := s.eng.Provider(id); ok {
 			ps = append(ps, p)
 		} else if !slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID == id }) {
-			return failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config (managed providers: %s)",
-				id, strings.Join(s.managedIDs(), ", "))
+			return s.unknown(id)
 		}
 	}
 	for _, p := range ps {

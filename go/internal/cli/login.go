@@ -84,43 +84,37 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 	cfg := p.Config
 	name := displayName(cfg)
 
-	if !cfg.Flow.Interactive() {
-		if o.device {
-			return failf(exitUsage, "%s uses the %s flow, which needs no login; --device applies to user logins only", name, cfg.Flow)
-		}
-		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		tok, err := p.Token(tctx, tokens.NoLogin)
-		if err != nil {
-			return withCode(tokenExitCode(err), explain(fmt.Sprintf("%s uses the %s flow, which needs no login, but getting a token failed", name, cfg.Flow), err))
-		}
-		fmt.Fprintf(c.stderr, "%s uses the %s flow: no login needed. A token was obtained (%s).\n", name, cfg.Flow, expiryText(tok, c.now()))
-		return nil
-	}
-
-	flow := cfg.Flow
-	if o.paste && o.device {
+	machine, flow := !cfg.Flow.Interactive(), cfg.Flow
+	switch {
+	case machine && o.device:
+		return failf(exitUsage, "%s uses the %s flow, which needs no login; --device applies to user logins only", name, cfg.Flow)
+	case o.paste && o.device:
 		return failf(exitUsage, "--paste signs in with a browser (authorization_code), --device with a code: choose one")
-	}
-	if o.paste {
+	case o.paste:
 		flow = config.AuthorizationCode
-	}
-	if o.device {
+	case o.device:
 		flow = config.DeviceCode
 		if err := checkDeviceSupport(ctx, s, cfg); err != nil {
 			return err
 		}
 	}
-	if !o.force {
-		tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	// A machine flow has nothing to log in to: a token checks the
+	// credentials. A user flow keeps a usable login unless --force.
+	if machine || !o.force {
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		tok, err := p.Token(tctx, tokens.NoLogin)
 		cancel()
-		if err == nil {
+		switch {
+		case machine && err != nil:
+			return withCode(tokenExitCode(err), explain(fmt.Sprintf("%s uses the %s flow, which needs no login, but getting a token failed", name, cfg.Flow), err))
+		case machine:
+			fmt.Fprintf(c.stderr, "%s uses the %s flow: no login needed. A token was obtained (%s).\n", name, cfg.Flow, expiryText(tok, c.now()))
+			return nil
+		case err == nil:
 			fmt.Fprintf(c.stderr, "Already logged in to %s%s (%s). Use --force to log in again.\n", name, asWho(tok), expiryText(tok, c.now()))
 			return nil
-		}
-		if code := tokenExitCode(err); code != exitLoginRequired {
-			return withCode(code, explain("could not check the cached login of "+name, err))
+		case tokenExitCode(err) != exitLoginRequired:
+			return withCode(tokenExitCode(err), explain("could not check the cached login of "+name, err))
 		}
 	}
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -131,13 +132,13 @@ func (s *session) provider(id string) (*service.Provider, error) {
 	if slices.ContainsFunc(s.res.Providers, func(p config.Provider) bool { return p.ID == id }) {
 		return nil, failf(exitConfig, "provider %q could not be set up (see the error above)", id)
 	}
-	known := s.managedIDs()
-	list := "none"
-	if len(known) > 0 {
-		list = strings.Join(known, ", ")
-	}
-	return nil, failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config%s (managed providers: %s; config read from %s)",
-		id, didYouMean(id, s.allIDs()), list, s.sourcesText())
+	return nil, s.unknown(id)
+}
+
+// unknown is the usage error for an id that no provider of the config has.
+func (s *session) unknown(id string) error {
+	return failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config%s (managed providers: %s; config read from %s)",
+		id, didYouMean(id, s.allIDs()), cmp.Or(strings.Join(s.managedIDs(), ", "), "none"), s.sourcesText())
 }
 
 // allIDs are the managed providers and those skipped for config errors.
