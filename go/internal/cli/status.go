@@ -211,8 +211,6 @@ func tokenText(t tokenStatus, now time.Time) string {
 		return "none"
 	case t.ExpiresAt == nil:
 		return "no expiry given"
-	case t.Expired:
-		return "expired " + when(*t.ExpiresAt, now)
 	}
 	return expiry(*t.ExpiresAt, now)
 }
