@@ -89,13 +89,7 @@ func modelsError(c *cli, p config.Provider, err error) error {
 	if errors.As(err, &he) {
 		return failf(exitFailure, "%w\n  → %s", err, gatewayHint(p, he.StatusCode))
 	}
-	if code := tokenExitCode(err); code != exitFailure {
-		if code == exitLoginRequired {
-			return failf(code, "not logged in to %s%s: run `%s`", displayName(p), because(err), c.hint("login", p.ID))
-		}
-		return withCode(code, err)
-	}
-	return withCode(exitFailure, explain("model sync for "+displayName(p)+" failed", err))
+	return c.tokenError(p, "model sync for "+displayName(p)+" failed", err, "")
 }
 
 // gatewayHint says what to check when the gateway refuses a request.

@@ -110,13 +110,19 @@ func tokenExitCode(err error) int {
 	return exitFailure
 }
 
-// because explains a login-required error when there is more to it than
-// "no login is cached" (e.g. the server rejected the refresh token).
-func because(err error) string {
-	if errors.Is(err, tokens.ErrInvalidGrant) {
-		return " (" + err.Error() + ")"
+// tokenError words a failed token request: not logged in (exit 3: the
+// login to run, or what else to pass), rejected client credentials (exit
+// 4), or what failed (exit 1).
+func (c *cli) tokenError(p config.Provider, what string, err error, orElse string) error {
+	code := tokenExitCode(err)
+	if code != exitLoginRequired {
+		return withCode(code, explain(what, err))
 	}
-	return ""
+	why := "" // more than "no login is cached", e.g. the server rejected the refresh token
+	if errors.Is(err, tokens.ErrInvalidGrant) {
+		why = " (" + err.Error() + ")"
+	}
+	return failf(code, "not logged in to %s%s: run `%s`%s", displayName(p), why, c.hint("login", p.ID), orElse)
 }
 
 // cli is one command-line invocation: its streams and environment.
