@@ -60,26 +60,20 @@ type problemJSON struct {
 }
 
 type providerStatus struct {
-	ID         string        `json:"id"`
-	Name       string        `json:"name,omitempty"`
-	Flow       string        `json:"flow"`
-	Issuer     string        `json:"issuer"`
-	ClientID   string        `json:"clientId"`
-	Identity   *identityJSON `json:"identity,omitempty"`
-	Token      tokenStatus   `json:"token"`
-	Models     int           `json:"models"`
-	LastSyncAt *time.Time    `json:"lastSyncAt,omitempty"`
-	LastError  string        `json:"lastError,omitempty"`
-	CacheFile  string        `json:"cacheFile"`
+	ID         string      `json:"id"`
+	Name       string      `json:"name,omitempty"`
+	Flow       string      `json:"flow"`
+	Issuer     string      `json:"issuer"`
+	ClientID   string      `json:"clientId"`
+	Identity   *identity   `json:"identity,omitempty"`
+	Token      tokenStatus `json:"token"`
+	Models     int         `json:"models"`
+	LastSyncAt *time.Time  `json:"lastSyncAt,omitempty"`
+	LastError  string      `json:"lastError,omitempty"`
+	CacheFile  string      `json:"cacheFile"`
 	// Storage is where the tokens live: file, keyring (the OS keychain; the
 	// cache file then holds no token) or memory (this process only).
 	Storage string `json:"storage"`
-}
-
-type identityJSON struct {
-	identity
-	// Verified is always false: the claims are decoded for display only.
-	Verified bool `json:"verified"`
 }
 
 type tokenStatus struct {
@@ -118,9 +112,9 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 	for _, p := range ps {
 		doc.Providers = append(doc.Providers, statusOf(p, now))
 	}
-	wanted := func(id string) bool { return len(args) == 0 || slices.Contains(args, id) }
 	for _, p := range s.res.Problems {
-		if p.Severity != config.SeverityError || p.ProviderID == "" || !wanted(p.ProviderID) {
+		// Named providers are all managed (open failed otherwise).
+		if len(args) > 0 || p.Severity != config.SeverityError || p.ProviderID == "" {
 			continue
 		}
 		if _, ok := s.eng.Provider(p.ProviderID); ok {
@@ -191,7 +185,7 @@ func statusOf(p *service.Provider, now time.Time) providerStatus {
 		Models: len(p.Catalog.Models()), LastSyncAt: timePtr(st.LastSyncAt), LastError: st.LastError, CacheFile: p.Entry.Path(), Storage: p.Entry.Storage(),
 	}
 	if id, ok := identityOf(tok.IDToken); ok {
-		out.Identity = &identityJSON{identity: id}
+		out.Identity = &id
 	}
 	out.Token = tokenStatus{
 		Present:      !tok.AccessToken.IsZero(),
