@@ -124,11 +124,11 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		if len(args) > 0 && !slices.Contains(args, p.ProviderID) {
 			continue
 		}
-		status := statusWarn
 		if p.Severity == config.SeverityError {
-			status = statusFail
+			r.add("config", "oauth2 settings", statusFail, s.explainProblem(p), "fix "+p.Field+"; the provider is skipped until then").Config = true
+		} else {
+			r.add("config", "oauth2 settings", statusWarn, s.explainProblem(p), "")
 		}
-		r.add("config", "oauth2 settings", status, s.explainProblem(p), problemFix(p)).Config = status == statusFail
 	}
 	if len(args) == 0 && len(s.res.Providers) == 0 {
 		if slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID != "" && p.Severity == config.SeverityError }) {
@@ -220,14 +220,6 @@ func checkSources(r *report, cfg configfile.Config, getenv func(string) string) 
 		return
 	}
 	r.add("config", "sources", statusOK, "read "+sourcesList(cfg), "")
-}
-
-// checkPluginEntry warns when the config does not load the plugin.
-func problemFix(p config.Problem) string {
-	if p.Severity == config.SeverityError {
-		return "fix " + p.Field + "; the provider is skipped until then"
-	}
-	return ""
 }
 
 // probeSize is written by the writability probe: about what a state file

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -324,11 +323,7 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 func (d *providerDoctor) probe(ctx context.Context, method, u string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
 	defer cancel()
-	var body io.Reader
-	if method == http.MethodPost {
-		body = strings.NewReader("")
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	req, err := http.NewRequestWithContext(ctx, method, u, http.NoBody)
 	if err != nil {
 		return 0, err
 	}
