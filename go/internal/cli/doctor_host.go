@@ -55,11 +55,7 @@ var versionPattern = regexp.MustCompile(`\b(\d+)\.(\d+)\.(\d+)\b`)
 // loaded (the sidecar's log has a line per start, with the host's version):
 // OpenCode 2 shows a plugin's problems nowhere else.
 func checkHost(ctx context.Context, r *report, c *cli) {
-	look := c.lookPath
-	if look == nil {
-		look = exec.LookPath
-	}
-	if path, err := look("opencode"); err != nil {
+	if path, err := c.lookPath("opencode"); err != nil {
 		r.add("host", "opencode", statusWarn, "no opencode command on PATH", "install OpenCode 2 (npm install -g @opencode/cli) or put your opencode on PATH")
 	} else {
 		vctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -132,7 +133,7 @@ type cli struct {
 	stderr   io.Writer
 	getenv   func(string) string
 	now      func() time.Time
-	lookPath func(string) (string, error) // nil: exec.LookPath
+	lookPath func(string) (string, error) // exec.LookPath, or a test's
 	selfName string                       // see self
 	build    Build                        // version and commit
 	color    colors                       // highlights on stderr
@@ -141,7 +142,7 @@ type cli struct {
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
-	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, build: Build{Version: "dev"}}
+	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, lookPath: exec.LookPath, build: Build{Version: "dev"}}
 }
 
 // commonFlags are accepted by every command that reads the config.

@@ -154,7 +154,7 @@ func (s *session) allIDs() []string {
 
 func (s *session) sourcesText() string {
 	if len(s.cfg.Sources) == 0 {
-		return "no config file found; see `opencode-oauth2 doctor`"
+		return "no config file found; see `" + s.c.hint("doctor") + "`"
 	}
 	return sourcesList(s.cfg)
 }
