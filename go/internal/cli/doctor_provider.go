@@ -175,10 +175,13 @@ func (d *providerDoctor) metadata(ctx context.Context) (meta *oauth.Metadata, wh
 	return meta, ""
 }
 
-// clock compares the Date header of the first answer with this machine's
-// clock.
+// clock compares the Date header of the first answer, if any, with this
+// machine's clock.
 func (d *providerDoctor) clock() {
 	first, _ := d.rec.exchanges()
+	if !first.answered {
+		return // reach or endpoints say why
+	}
 	server, err := http.ParseTime(first.date)
 	if first.date == "" || err != nil {
 		d.add("clock", statusSkip, "the server sent no usable Date header", "")
