@@ -18,11 +18,7 @@ import (
 // logger is the command line's logger: text on stderr, warnings and
 // errors only unless --verbose or OPENCODE_OAUTH2_LOG_LEVEL say otherwise.
 func (c *cli) logger(cf *commonFlags) *slog.Logger {
-	level := slog.LevelWarn
-	if l, ok := logging.ParseLevel(c.getenv("OPENCODE_OAUTH2_LOG_LEVEL")); ok {
-		level = l
-	}
-	h := newLineHandler(c.stderr, level)
+	h := newLineHandler(c.stderr, c.logLevel())
 	if cf.verbose {
 		h.level = slog.LevelDebug
 	} else {
@@ -30,6 +26,14 @@ func (c *cli) logger(cf *commonFlags) *slog.Logger {
 	}
 	c.logs = h
 	return slog.New(h)
+}
+
+// logLevel is the level OPENCODE_OAUTH2_LOG_LEVEL names, else warnings.
+func (c *cli) logLevel() slog.Level {
+	if l, ok := logging.ParseLevel(c.getenv("OPENCODE_OAUTH2_LOG_LEVEL")); ok {
+		return l
+	}
+	return slog.LevelWarn
 }
 
 // session is the loaded config and the engine that manages its providers.
