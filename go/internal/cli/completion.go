@@ -13,7 +13,7 @@ func (c *cli) newCompletionCmd(root *cobra.Command) *cobra.Command {
 	var providers bool
 	shells := []string{"bash", "zsh", "fish"}
 	cmd := c.command(&cobra.Command{
-		Use: "completion bash|zsh|fish", Short: "Print a shell completion script: commands, flags and the provider ids of the OpenCode config.",
+		Use: "completion bash|zsh|fish", Short: "Print a shell completion script (commands, flags, provider ids).",
 		ValidArgs: shells,
 		Long: `Install it with, for example:
   bash:  opencode-oauth2 completion bash > ~/.local/share/bash-completion/completions/opencode-oauth2
@@ -51,7 +51,7 @@ those of the config found from the current directory (no network), as listed by
 // providerIDs are the managed provider ids and those skipped for config
 // errors (no network).
 func (c *cli) providerIDs(cf *commonFlags) ([]string, error) {
-	s, err := c.open(cf)
+	s, _, err := c.open(cf)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ import (
 func (c *cli) newDoctorCmd() *cobra.Command {
 	var asJSON bool
 	cmd := c.command(&cobra.Command{
-		Use: "doctor [provider...]", Short: "Check the configuration, the authorization servers, the cache and the gateways; say what is wrong and what to do.",
+		Use: "doctor [provider...]", Short: "Check config, servers, clock, cache and gateway; say what to fix.",
 		Long: `Checks: the OpenCode config (where it was read from, every problem in the oauth2
 settings, the plugin entry), the cache directory (owner, permissions, writable),
 and for each provider (all, or those named): discovery and issuer, the server's
@@ -124,11 +124,11 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		if len(args) > 0 && !slices.Contains(args, p.ProviderID) {
 			continue
 		}
-		status := statusWarn
 		if p.Severity == config.SeverityError {
-			status = statusFail
+			r.add("config", "oauth2 settings", statusFail, s.explainProblem(p), "fix "+p.Field+"; the provider is skipped until then").Config = true
+		} else {
+			r.add("config", "oauth2 settings", statusWarn, s.explainProblem(p), "")
 		}
-		r.add("config", "oauth2 settings", status, s.explainProblem(p), problemFix(p)).Config = status == statusFail
 	}
 	if len(args) == 0 && len(s.res.Providers) == 0 {
 		if slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID != "" && p.Severity == config.SeverityError }) {
@@ -147,13 +147,11 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		if p, ok := s.eng.Provider(id); ok {
 			ps = append(ps, p)
 		} else if !slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID == id }) {
-			return failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config (managed providers: %s)",
-				id, strings.Join(s.managedIDs(), ", "))
+			return s.unknown(id)
 		}
 	}
 	for _, p := range ps {
-		d := &providerDoctor{c: c, r: r, p: p, section: "provider " + p.Config.ID}
-		d.run(ctx)
+		(&providerDoctor{c: c, r: r, p: p, log: s.log, section: "provider " + p.Config.ID}).run(ctx)
 	}
 	return finishDoctor(c, r, asJSON)
 }
@@ -222,14 +220,6 @@ func checkSources(r *report, cfg configfile.Config, getenv func(string) string) 
 		return
 	}
 	r.add("config", "sources", statusOK, "read "+sourcesList(cfg), "")
-}
-
-// checkPluginEntry warns when the config does not load the plugin.
-func problemFix(p config.Problem) string {
-	if p.Severity == config.SeverityError {
-		return "fix " + p.Field + "; the provider is skipped until then"
-	}
-	return ""
 }
 
 // probeSize is written by the writability probe: about what a state file

@@ -1,13 +1,9 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -59,11 +55,7 @@ var versionPattern = regexp.MustCompile(`\b(\d+)\.(\d+)\.(\d+)\b`)
 // loaded (the sidecar's log has a line per start, with the host's version):
 // OpenCode 2 shows a plugin's problems nowhere else.
 func checkHost(ctx context.Context, r *report, c *cli) {
-	look := c.lookPath
-	if look == nil {
-		look = exec.LookPath
-	}
-	if path, err := look("opencode"); err != nil {
+	if path, err := c.lookPath("opencode"); err != nil {
 		r.add("host", "opencode", statusWarn, "no opencode command on PATH", "install OpenCode 2 (npm install -g @opencode/cli) or put your opencode on PATH")
 	} else {
 		vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -89,61 +81,27 @@ type start struct {
 	at   time.Time
 }
 
-// lastStart is the last "sidecar started" line of the sidecar's log (its
-// last 1 MiB, the rotated file when the current one has none).
+// lastStart is the last "sidecar started" line of the sidecar's log (the
+// current file, else the rotated one).
 func lastStart(path string) (start, bool) {
-	for _, p := range []string{path, path + ".1"} {
-		if s, ok := lastStartIn(p); ok {
-			return s, true
-		}
-	}
-	return start{}, false
-}
-
-func lastStartIn(path string) (start, bool) {
 	if path == "" {
 		return start{}, false
 	}
-	data, err := readTail(path, 1<<20)
-	if err != nil {
-		return start{}, false
-	}
-	var found start
-	ok := false
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
+	lines, _ := logLines(path)
+	for i := len(lines) - 1; i >= 0; i-- {
 		var line struct {
 			Msg  string    `json:"msg"`
 			Time time.Time `json:"time"`
 			Host string    `json:"host_version"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "sidecar started" {
+		if json.Unmarshal([]byte(lines[i]), &line) != nil || line.Msg != "sidecar started" {
 			continue
 		}
-		found, ok = start{host: redact.Clean(line.Host, 64), at: line.Time}, true
-		if found.host == "" {
-			found.host = "(version unknown)"
+		s := start{host: redact.Clean(line.Host, 64), at: line.Time}
+		if s.host == "" {
+			s.host = "(version unknown)"
 		}
+		return s, true
 	}
-	return found, ok
-}
-
-// readTail reads the last n bytes of a regular file.
-func readTail(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if fi.Size() > n {
-		if _, err := f.Seek(fi.Size()-n, io.SeekStart); err != nil {
-			return nil, err
-		}
-	}
-	return io.ReadAll(io.LimitReader(f, n))
+	return start{}, false
 }

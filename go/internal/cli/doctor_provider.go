@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -24,11 +25,8 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-// Bounds of the doctor's own requests.
-const (
-	doctorRequestTimeout = 15 * time.Second
-	doctorMaxBody        = 1 << 20
-)
+// doctorRequestTimeout bounds each of the doctor's own requests.
+const doctorRequestTimeout = 15 * time.Second
 
 // grantTypes are the grant_types_supported values each flow needs.
 var grantTypes = map[config.Flow]string{
@@ -45,9 +43,9 @@ type providerDoctor struct {
 	r       *report
 	p       *service.Provider
 	section string
-
-	issuerMismatch bool
-	noDocument     string // the discovery URLs tried in vain, when none answered 200
+	log     *slog.Logger
+	rec     *recorder    // sees the doctor's own requests
+	http    *http.Client // the provider's HTTP client, through rec
 }
 
 func (d *providerDoctor) add(name, status, detail, fix string) *checkResult {
@@ -62,6 +60,10 @@ func (d *providerDoctor) skipToken(why string) {
 
 func (d *providerDoctor) run(ctx context.Context) {
 	cfg := d.p.Config
+	hc := *d.p.OAuth.HTTPClient()
+	d.rec = &recorder{next: hc.Transport}
+	hc.Transport = d.rec
+	d.http = &hc
 	d.add("settings", statusOK, fmt.Sprintf("%s flow, issuer %s, client %q", cfg.Flow, redact.URL(cfg.Issuer), cfg.ClientID), "")
 	switch where := d.p.Entry.Storage(); {
 	case cfg.TokenStorage == config.StorageAuto && where == "file":
@@ -82,125 +84,112 @@ func (d *providerDoctor) run(ctx context.Context) {
 			d.add("private key", statusOK, fmt.Sprintf("clientAssertionKeyFile %s is yours and private", f), "")
 		}
 	}
-	reachable := d.discovery(ctx)
 	d.redirectPort()
-	if !reachable {
-		d.skipToken("the authorization server cannot be reached")
-		return
-	}
-	if meta, ok := d.metadata(ctx); ok {
+	meta, why := d.metadata(ctx)
+	if meta != nil {
 		d.flowNeeds(meta)
 		d.endpoints(ctx, meta)
 	}
-	if d.issuerMismatch {
-		d.skipToken("the issuer does not match")
+	d.clock()
+	if meta == nil {
+		d.add("endpoints", statusSkip, why, "")
+		d.skipToken(why)
 		return
 	}
-	tok, ok := d.token(ctx)
-	if !ok {
-		return
+	if tok, ok := d.token(ctx); ok {
+		d.gateway(ctx, tok)
 	}
-	d.gateway(ctx, tok)
 }
 
-// do sends a request without a body (GET), or with an empty form (POST).
-func (d *providerDoctor) do(ctx context.Context, method, u string) (resp *http.Response, body []byte, sent, got time.Time, err error) {
-	ctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
-	defer cancel()
-	var reqBody io.Reader
-	if method == http.MethodPost {
-		reqBody = strings.NewReader("")
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, reqBody)
-	if err != nil {
-		return nil, nil, sent, got, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if method == http.MethodPost {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	sent = time.Now()
-	resp, err = d.p.OAuth.HTTPClient().Do(req)
-	got = time.Now()
-	if err != nil {
-		return nil, nil, sent, got, transportCause(err)
-	}
-	defer resp.Body.Close()
-	body, err = io.ReadAll(io.LimitReader(resp.Body, doctorMaxBody))
-	return resp, body, sent, got, err
+// recorder is the transport of the doctor's own requests: it keeps the
+// first answer (its Date header tells the server's clock) and the last
+// request.
+type recorder struct {
+	next        http.RoundTripper
+	mu          sync.Mutex
+	first, last exchange
 }
 
-// transportCause drops the URL wrapper of a transport error (the URL is
-// printed separately, redacted).
-func transportCause(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
+type exchange struct {
+	url       string
+	date      string // the answer's Date header
+	answered  bool
+	sent, got time.Time
 }
 
-// discovery fetches the metadata document itself to check that the server
-// answers, that it names the configured issuer, and its clock. It reports
-// whether the server could be reached at all.
-func (d *providerDoctor) discovery(ctx context.Context) bool {
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	x := exchange{url: req.URL.String(), sent: time.Now()}
+	resp, err := r.next.RoundTrip(req)
+	x.got = time.Now()
+	if resp != nil {
+		x.answered, x.date = true, resp.Header.Get("Date")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.first.answered {
+		r.first = x
+	}
+	r.last = x
+	return resp, err
+}
+
+func (r *recorder) exchanges() (first, last exchange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first, r.last
+}
+
+// metadata runs the plugin's own discovery (with the config's endpoint
+// overrides and its rules) and words what went wrong; why says what keeps
+// the token from being asked for.
+func (d *providerDoctor) metadata(ctx context.Context) (meta *oauth.Metadata, why string) {
 	cfg := d.p.Config
-	tried := []string{}
-	var first *http.Response
-	var sent0, got0 time.Time
-	defer func() {
-		if first != nil {
-			d.clock(first.Header.Get("Date"), sent0, got0)
-		}
-	}()
-	urls, _ := oauth.DiscoveryURLs(cfg.Issuer) // the configured issuer is a URL (config checked it)
-	for _, u := range urls {
-		resp, body, sent, got, err := d.do(ctx, http.MethodGet, u)
-		if err != nil && resp == nil {
-			detail, fix := netDetailFor(err, "issuer URL", "check the issuer URL and that the server is running; "+checkNetwork)
-			d.add("reach", statusFail, fmt.Sprintf("cannot reach %s: %s", redact.URL(u), detail), fix)
-			return false
-		}
-		if first == nil {
-			first, sent0, got0 = resp, sent, got
-		}
-		tried = append(tried, fmt.Sprintf("%s (HTTP %d)", redact.URL(u), resp.StatusCode))
-		if resp.StatusCode != http.StatusOK {
-			continue
-		}
-		var doc struct {
-			Issuer string `json:"issuer"`
-		}
-		if json.Unmarshal(body, &doc) != nil {
-			d.add("discovery", statusFail, redact.URL(u)+" is not a JSON metadata document",
-				"check the issuer URL: it must be the base URL the server publishes its metadata under")
-			return true
-		}
-		d.add("discovery", statusOK, fmt.Sprintf("%s answered in %s", redact.URL(u), got.Sub(sent).Round(time.Millisecond)), "")
-		if strings.TrimSuffix(doc.Issuer, "/") != strings.TrimSuffix(cfg.Issuer, "/") {
-			d.issuerMismatch = true
-			d.add("issuer", statusFail,
-				fmt.Sprintf("the server says its issuer is %q, the config says %q", redact.Clean(doc.Issuer, 200), cfg.Issuer),
-				fmt.Sprintf("set issuer to exactly %q if this is the right server (the two must match, so tokens of another identity provider are never accepted)", redact.Clean(doc.Issuer, 200))).Config = true
-		} else {
-			d.add("issuer", statusOK, "the server's metadata names the configured issuer", "")
-		}
-		return true
+	client, err := oauth.New(cfg, oauth.Options{Log: d.log, HTTPClient: d.http})
+	if err == nil {
+		mctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
+		defer cancel()
+		meta, err = client.Metadata(mctx)
 	}
-	d.noDocument = strings.Join(tried, ", ") // metadata says whether that matters
-	return true
+	_, last := d.rec.exchanges()
+	var mismatch *oauth.IssuerMismatchError
+	var oe *oauth.Error
+	switch {
+	case errors.As(err, &mismatch):
+		d.add("issuer", statusFail, fmt.Sprintf("the server says its issuer is %q, the config says %q", mismatch.Got, cfg.Issuer),
+			fmt.Sprintf("set issuer to exactly %q if this is the right server (the two must match, so tokens of another identity provider are never accepted)", mismatch.Got)).Config = true
+		return nil, "the issuer does not match"
+	case errors.As(err, &oe) && oe.Status == 0 && !last.answered:
+		detail, fix := netDetailFor(err, "issuer URL", "check the issuer URL and that the server is running; "+checkNetwork)
+		d.add("reach", statusFail, fmt.Sprintf("cannot reach %s: %s", redact.URL(last.url), detail), fix)
+		return nil, "the authorization server cannot be reached"
+	case err != nil:
+		d.add("metadata", statusFail, err.Error(), "check the issuer URL: it must be the base URL the server publishes its metadata under; "+
+			"without discovery, set every endpoint in the oauth2 block")
+		return nil, "the server metadata is missing"
+	case !meta.Discovered:
+		d.add("metadata", statusOK, "endpoints from the config (discovery not needed)", "")
+	default:
+		d.add("discovery", statusOK, fmt.Sprintf("%s answered in %s", redact.URL(last.url), last.got.Sub(last.sent).Round(time.Millisecond)), "")
+		d.add("issuer", statusOK, "the server's metadata names the configured issuer", "")
+	}
+	return meta, ""
 }
 
-// clock compares the server's Date header with this machine's clock.
-func (d *providerDoctor) clock(date string, sent, got time.Time) {
-	server, err := http.ParseTime(date)
-	if date == "" || err != nil {
+// clock compares the Date header of the first answer, if any, with this
+// machine's clock.
+func (d *providerDoctor) clock() {
+	first, _ := d.rec.exchanges()
+	if !first.answered {
+		return // reach or endpoints say why
+	}
+	server, err := http.ParseTime(first.date)
+	if first.date == "" || err != nil {
 		d.add("clock", statusSkip, "the server sent no usable Date header", "")
 		return
 	}
 	// The Date header has a resolution of one second: compare it with this
 	// machine's clock at the same resolution, in the middle of the exchange.
-	local := sent.Add(got.Sub(sent) / 2).Truncate(time.Second)
+	local := first.sent.Add(first.got.Sub(first.sent) / 2).Truncate(time.Second)
 	skew := server.Sub(local)
 	abs := skew.Abs()
 	dir := "ahead of"
@@ -217,34 +206,6 @@ func (d *providerDoctor) clock(date string, sent, got time.Time) {
 	default:
 		d.add("clock", statusOK, fmt.Sprintf("within %s of the server's Date header", max(abs, time.Second)), "")
 	}
-}
-
-// metadata runs the plugin's own discovery (with the config's endpoint
-// overrides and its URL rules).
-func (d *providerDoctor) metadata(ctx context.Context) (*oauth.Metadata, bool) {
-	mctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
-	defer cancel()
-	meta, err := d.p.OAuth.Metadata(mctx)
-	if err != nil {
-		if d.issuerMismatch {
-			d.add("endpoints", statusSkip, "the issuer does not match", "")
-			return nil, false
-		}
-		fix := "set the missing endpoints in the oauth2 block, or fix the issuer URL"
-		if d.noDocument != "" {
-			fix = "check the issuer URL (no metadata at " + d.noDocument + "); without discovery, set every endpoint in the oauth2 block"
-		}
-		d.add("metadata", statusFail, err.Error(), fix)
-		return nil, false
-	}
-	if !meta.Discovered {
-		detail := "endpoints from the config (discovery not needed)"
-		if d.noDocument != "" {
-			detail = "endpoints from the config (the server publishes no metadata document)"
-		}
-		d.add("metadata", statusOK, detail, "")
-	}
-	return meta, true
 }
 
 // flowNeeds checks what the configured flow needs from the server.
@@ -332,24 +293,24 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 		if e.url == "" {
 			continue
 		}
-		resp, _, _, _, err := d.do(ctx, e.method, e.url)
+		code, err := d.probe(ctx, e.method, e.url)
 		status := statusWarn
 		if e.required {
 			status = statusFail
 		}
 		switch {
-		case err != nil && resp == nil:
+		case err != nil:
 			detail, fix := netDetailFor(err, "URL", "check the server and the network path to it (proxy, firewall)")
 			d.add("endpoints", status, fmt.Sprintf("the %s endpoint %s does not answer: %s", e.name, redact.URL(e.url), detail), fix)
-		case resp.StatusCode >= 500:
+		case code >= 500:
 			probe := "a GET request"
 			if e.method == http.MethodPost {
 				probe = "an empty POST request"
 			}
-			d.add("endpoints", statusWarn, fmt.Sprintf("the %s endpoint %s answers %s with HTTP %d", e.name, redact.URL(e.url), probe, resp.StatusCode),
+			d.add("endpoints", statusWarn, fmt.Sprintf("the %s endpoint %s answers %s with HTTP %d", e.name, redact.URL(e.url), probe, code),
 				"the server may be having trouble; check its status")
-		case e.name == "jwks" && resp.StatusCode != http.StatusOK:
-			d.add("endpoints", status, fmt.Sprintf("the jwks endpoint %s answers HTTP %d", redact.URL(e.url), resp.StatusCode),
+		case e.name == "jwks" && code != http.StatusOK:
+			d.add("endpoints", status, fmt.Sprintf("the jwks endpoint %s answers HTTP %d", redact.URL(e.url), code),
 				"id_tokens cannot be verified without the key set; check jwks_uri")
 		default:
 			fine = append(fine, e.name)
@@ -358,6 +319,30 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 	if len(fine) > 0 {
 		d.add("endpoints", statusOK, strings.Join(fine, ", ")+" answer", "")
 	}
+}
+
+// probe sends a request without a body (GET), or with an empty form
+// (POST), and returns the answer's status.
+func (d *providerDoctor) probe(ctx context.Context, method, u string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u, http.NoBody)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is shown separately, redacted
+		}
+		return 0, err
+	}
+	return resp.StatusCode, resp.Body.Close()
 }
 
 // token gets a token the way OpenCode does at start-up: without prompting.

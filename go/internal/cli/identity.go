@@ -20,6 +20,8 @@ type identity struct {
 	Email    string `json:"email,omitempty"`
 	Username string `json:"preferred_username,omitempty"`
 	Name     string `json:"name,omitempty"`
+	// Verified is always false: the claims are decoded for display only.
+	Verified bool `json:"verified"`
 }
 
 // String is the most readable identifier: email, user name, name, subject.

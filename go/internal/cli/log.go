@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 )
 
 // lineHandler renders log records for a person at a terminal:
@@ -33,12 +35,6 @@ type heldLine struct {
 
 func newLineHandler(w io.Writer, level slog.Leveler) *lineHandler {
 	return &lineHandler{mu: &sync.Mutex{}, w: w, level: level}
-}
-
-// holding makes h hold the warnings that carry an error (see lineHandler).
-func (h *lineHandler) holding() *lineHandler {
-	h.held = &[]heldLine{}
-	return h
 }
 
 // Flush writes the held lines, except those whose error the command's
@@ -72,15 +68,10 @@ func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	switch {
-	case r.Level >= slog.LevelError:
-		b.WriteString("error: ")
-	case r.Level >= slog.LevelWarn:
+	if level := logging.LevelName(r.Level); level == "warn" {
 		b.WriteString("warning: ")
-	case r.Level >= slog.LevelInfo:
-		b.WriteString("info: ")
-	default:
-		b.WriteString("debug: ")
+	} else {
+		b.WriteString(level + ": ")
 	}
 	b.WriteString(r.Message)
 	var parts []string

@@ -23,7 +23,7 @@ import (
 func (c *cli) newLoginCmd() *cobra.Command {
 	var o loginOptions
 	cmd := c.command(&cobra.Command{
-		Use: "login [provider]", Short: "Log in to the provider now, so that OpenCode never has to ask.",
+		Use: "login [provider]", Short: "Log in now (in the browser, or --device: a code to enter elsewhere).",
 		Long: `Runs the provider's interactive flow (authorization_code in the browser, or
 device_code) and stores the tokens in the cache that OpenCode sessions share; a
 running OpenCode picks them up within seconds. When a valid or refreshable login
@@ -84,65 +84,49 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 	cfg := p.Config
 	name := displayName(cfg)
 
-	if !cfg.Flow.Interactive() {
-		if o.device {
-			return failf(exitUsage, "%s uses the %s flow, which needs no login; --device applies to user logins only", name, cfg.Flow)
-		}
-		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		tok, err := p.Token(tctx, tokens.NoLogin)
-		if err != nil {
-			return withCode(tokenExitCode(err), explain(fmt.Sprintf("%s uses the %s flow, which needs no login, but getting a token failed", name, cfg.Flow), err))
-		}
-		fmt.Fprintf(c.stderr, "%s uses the %s flow: no login needed. A token was obtained (%s).\n", name, cfg.Flow, expiryText(tok, c.now()))
-		return nil
-	}
-
-	flow := cfg.Flow
-	if o.paste && o.device {
+	machine, flow := !cfg.Flow.Interactive(), cfg.Flow
+	switch {
+	case machine && o.device:
+		return failf(exitUsage, "%s uses the %s flow, which needs no login; --device applies to user logins only", name, cfg.Flow)
+	case o.paste && o.device:
 		return failf(exitUsage, "--paste signs in with a browser (authorization_code), --device with a code: choose one")
-	}
-	if o.paste {
+	case o.paste:
 		flow = config.AuthorizationCode
-	}
-	if o.device {
+	case o.device:
 		flow = config.DeviceCode
 		if err := checkDeviceSupport(ctx, s, cfg); err != nil {
 			return err
 		}
 	}
-	if !o.force {
-		tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	// A machine flow has nothing to log in to: a token checks the
+	// credentials. A user flow keeps a usable login unless --force.
+	if machine || !o.force {
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		tok, err := p.Token(tctx, tokens.NoLogin)
 		cancel()
-		if err == nil {
+		switch {
+		case machine && err != nil:
+			return withCode(tokenExitCode(err), explain(fmt.Sprintf("%s uses the %s flow, which needs no login, but getting a token failed", name, cfg.Flow), err))
+		case machine:
+			fmt.Fprintf(c.stderr, "%s uses the %s flow: no login needed. A token was obtained (%s).\n", name, cfg.Flow, expiryText(tok, c.now()))
+			return nil
+		case err == nil:
 			fmt.Fprintf(c.stderr, "Already logged in to %s%s (%s). Use --force to log in again.\n", name, asWho(tok), expiryText(tok, c.now()))
 			return nil
-		}
-		if code := tokenExitCode(err); code != exitLoginRequired {
-			return withCode(code, explain("could not check the cached login of "+name, err))
+		case tokenExitCode(err) != exitLoginRequired:
+			return withCode(tokenExitCode(err), explain("could not check the cached login of "+name, err))
 		}
 	}
 
-	w := &waiter{c: c, name: name, tty: isTTY(c.stderr), tick: time.Second}
 	opener := browser.Opener{Getenv: c.getenv, Stderr: c.stderr}
-	outcome, openErr := browserNotAsked, error(nil)
-	w.browser = func() (browserOutcome, error) { return outcome, openErr }
+	w := &waiter{c: c, name: name, tty: isTTY(c.stderr), tick: time.Second}
 	opts := oauth.Options{Log: s.log, Stderr: io.Discard, Getenv: c.getenv, Prompt: w.show,
 		// Never an error: the prompt says what happened, and --no-browser or
 		// OPENCODE_OAUTH2_BROWSER=none are choices, not failures to warn about.
 		OpenBrowser: func(ctx context.Context, u string) error {
-			if o.noBrowser {
-				return nil
-			}
-			err := opener.Open(ctx, u)
-			switch {
-			case err == nil:
-				outcome = browserOpened
-			case errors.Is(err, browser.ErrDisabled):
-				outcome = browserNotAsked
-			default:
-				outcome, openErr = browserFailed, err
+			if !o.noBrowser {
+				w.openErr = opener.Open(ctx, u)
+				w.opened = w.openErr == nil
 			}
 			return nil
 		}}
@@ -199,12 +183,11 @@ func readPastes(ctx context.Context, c *cli, box *oauth.PasteBox) {
 // pickProvider asks which provider to log in to: a numbered list to
 // choose from on a terminal; elsewhere the list and a usage error.
 func pickProvider(c *cli, cf *commonFlags) (string, error) {
-	s, err := c.open(cf)
+	s, ps, err := c.open(cf)
 	if err != nil {
 		return "", err
 	}
 	defer s.Close()
-	ps := s.eng.Providers(s.res.Providers)
 	if len(ps) == 0 {
 		return "", failf(exitConfig, "no provider with an oauth2 block in the OpenCode config (read from %s); see `%s`",
 			s.sourcesText(), c.hint("doctor"))
@@ -257,7 +240,7 @@ func checkDeviceSupport(ctx context.Context, s *session, cfg config.Provider) er
 	defer cancel()
 	meta, err := client.Metadata(mctx)
 	if err != nil {
-		return withCode(exitFailure, fmt.Errorf("cannot check device login support of %s: %w", displayName(cfg), err))
+		return withCode(exitFailure, explain("cannot check device login support of "+displayName(cfg), err))
 	}
 	if meta.DeviceAuthorizationEndpoint == "" {
 		return failf(exitFailure, "%s does not support device logins: the server metadata of %s has no device_authorization_endpoint "+
@@ -309,6 +292,6 @@ func revokeReplaced(ctx context.Context, c *cli, p *service.Provider, old, cur t
 	case errors.Is(err, oauth.ErrNoRevocationEndpoint):
 		fmt.Fprintf(c.stderr, "The replaced refresh token was not revoked: %s has no revocation endpoint; it stays valid until it expires.\n", p.Config.Issuer)
 	default:
-		fmt.Fprintf(c.stderr, "warning: could not revoke the replaced refresh token: %s\n", networkText(err))
+		fmt.Fprintf(c.stderr, "warning: %v\n", explain("could not revoke the replaced refresh token", err))
 	}
 }

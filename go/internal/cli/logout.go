@@ -15,7 +15,7 @@ import (
 func (c *cli) newLogoutCmd() *cobra.Command {
 	var o logoutOptions
 	cmd := c.command(&cobra.Command{
-		Use: "logout <provider>... | --all", Short: "Delete the cached tokens of providers and revoke them at the authorization server.",
+		Use: "logout <provider>... | --all", Short: "Delete the cached tokens and revoke them at the server.",
 		Long: `The tokens are removed from the cache first (running OpenCode sessions stop
 using them within seconds), then revoked (RFC 7009) when the server has a
 revocation endpoint: the refresh token (token_type_hint=refresh_token), then the
@@ -45,7 +45,7 @@ func runLogout(ctx context.Context, c *cli, cf *commonFlags, o logoutOptions, ar
 	case !o.all && len(args) == 0:
 		return failf(exitUsage, "missing the provider id (or --all)")
 	}
-	s, ps, err := c.openProviders(cf, args)
+	s, ps, err := c.open(cf, args...)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func logoutOne(ctx context.Context, c *cli, p *service.Provider, localOnly bool)
 			fmt.Fprintf(c.stderr, "  not revoked: the server cannot revoke this %s (self-contained token); it stays valid%s.\n",
 				v.What, untilText(v.Expires, c.now()))
 		default:
-			fmt.Fprintf(c.stderr, "  could not revoke the %s: %v\n", v.What, v.Err)
+			fmt.Fprintf(c.stderr, "  %v\n", explain("could not revoke the "+v.What, v.Err))
 		}
 	}
 	return r.OK()

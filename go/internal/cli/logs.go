@@ -2,22 +2,20 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 )
 
 func (c *cli) newLogsCmd() *cobra.Command {
 	var lines int
 	var path bool
 	cmd := c.command(&cobra.Command{
-		Use: "logs", Short: "Show the sidecar's recent log lines (what the plugin did while OpenCode ran).",
+		Use: "logs", Short: "The sidecar's recent log lines (what the plugin did in OpenCode).",
 		Long: `The sidecar that OpenCode starts writes its lifecycle (start, configuration,
 logins, renewals, model syncs, problems) to its own log file, so that OpenCode's
 start stays silent when nothing is wrong; warnings and errors also reach
@@ -46,15 +44,9 @@ func runLogs(c *cli, lines int, pathOnly bool) error {
 		fmt.Fprintln(c.stdout, file)
 		return nil
 	}
-	var all []string
-	for _, f := range []string{file + ".1", file} {
-		data, err := os.ReadFile(f)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return withCode(exitFailure, err)
-		}
-		if text := strings.TrimRight(string(data), "\n"); text != "" {
-			all = append(all, strings.Split(text, "\n")...)
-		}
+	all, err := logLines(file)
+	if err != nil {
+		return withCode(exitFailure, err)
 	}
 	if len(all) == 0 {
 		fmt.Fprintf(c.stderr, "No log lines yet (%s): the sidecar writes there once OpenCode has started it.\n", file)
@@ -65,4 +57,20 @@ func runLogs(c *cli, lines int, pathOnly bool) error {
 	}
 	fmt.Fprintln(c.stdout, strings.Join(all, "\n"))
 	return nil
+}
+
+// logLines are the lines of the sidecar's log: the rotated file's, then the
+// current one's.
+func logLines(file string) ([]string, error) {
+	var all []string
+	for _, f := range []string{file + ".1", file} {
+		data, err := safefile.Read(f, 4*logging.MaxFileBytes)
+		if err != nil && !safefile.IsNotExist(err) {
+			return nil, err
+		}
+		if text := strings.TrimRight(string(data), "\n"); text != "" {
+			all = append(all, strings.Split(text, "\n")...)
+		}
+	}
+	return all, nil
 }

@@ -19,7 +19,7 @@ import (
 func (c *cli) newModelsCmd() *cobra.Command {
 	var o modelsOptions
 	cmd := c.command(&cobra.Command{
-		Use: "models <provider>", Short: "List the models discovered at the provider's gateway, with their display names.",
+		Use: "models <provider>", Short: "The gateway's models with their display names (--refresh, --json).",
 		Long: `Shows the cached list (what OpenCode registers at its next start); when nothing
 is cached yet, or with --refresh, the gateway's /models endpoint is asked now,
 with a token obtained without prompting, and the cache is updated for OpenCode too.
@@ -54,7 +54,11 @@ func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, ar
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		if err := p.Sync(ctx); err != nil {
-			return modelsError(c, p.Config, err)
+			var he *models.HTTPError
+			if errors.As(err, &he) { // the gateway refused: what to check there
+				return failf(exitFailure, "%w\n  → %s", err, gatewayHint(p.Config, he.StatusCode))
+			}
+			return c.tokenError(p.Config, "model sync for "+displayName(p.Config)+" failed", err, "")
 		}
 	}
 	list := p.Catalog.Models()
@@ -83,21 +87,6 @@ func count(n int) string {
 	return strconv.Itoa(n)
 }
 
-// modelsError explains a failed model sync and picks the exit code.
-func modelsError(c *cli, p config.Provider, err error) error {
-	var he *models.HTTPError
-	if errors.As(err, &he) {
-		return failf(exitFailure, "%w\n  → %s", err, gatewayHint(p, he.StatusCode))
-	}
-	if code := tokenExitCode(err); code != exitFailure {
-		if code == exitLoginRequired {
-			return failf(code, "not logged in to %s%s: run `%s`", displayName(p), because(err), c.hint("login", p.ID))
-		}
-		return withCode(code, err)
-	}
-	return withCode(exitFailure, explain("model sync for "+displayName(p)+" failed", err))
-}
-
 // gatewayHint says what to check when the gateway refuses a request.
 func gatewayHint(p config.Provider, status int) string {
 	switch status {
@@ -105,24 +94,17 @@ func gatewayHint(p config.Provider, status int) string {
 		return fmt.Sprintf("The gateway did not accept the token. Check that it trusts tokens from %s and expects their audience "+
 			"(set resources or audience in the oauth2 block if it needs a specific one), and that the token is not expired or revoked.", p.Issuer)
 	case http.StatusForbidden:
+		scopes, who := "none configured", "the user"
+		if len(p.Scopes) > 0 {
+			scopes = fmt.Sprint(p.Scopes)
+		}
+		if !p.Flow.Interactive() {
+			who = fmt.Sprintf("client %q", p.ClientID)
+		}
 		return fmt.Sprintf("The gateway accepted the token but refused access. Check the scopes requested (%s), the audience of the token, "+
-			"and that %s is allowed to use the gateway (roles or groups at the identity provider).", scopesText(p.Scopes), subjectText(p))
+			"and that %s is allowed to use the gateway (roles or groups at the identity provider).", scopes, who)
 	case http.StatusNotFound:
 		return "The gateway has no models endpoint there. Check baseURL, or set modelsURL in the oauth2 block."
 	}
 	return "Check the gateway's logs and status."
-}
-
-func scopesText(s []string) string {
-	if len(s) == 0 {
-		return "none configured"
-	}
-	return fmt.Sprint(s)
-}
-
-func subjectText(p config.Provider) string {
-	if p.Flow.Interactive() {
-		return "the user"
-	}
-	return fmt.Sprintf("client %q", p.ClientID)
 }

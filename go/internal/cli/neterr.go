@@ -14,7 +14,8 @@ import (
 )
 
 // netFailure is a transport failure worded for a person: what happened and
-// what to check. doctor, token, login and models all word them this way.
+// what to check. Every error of a request is shown this way: explain for
+// the commands, netDetailFor for the doctor's checks.
 type netFailure struct {
 	what string
 	fix  string
@@ -84,15 +85,6 @@ func near(prep, addr string) string {
 		return ""
 	}
 	return " " + prep + " " + addr
-}
-
-// networkText is err worded for a person: the classified failure and its
-// fix, or err's own text.
-func networkText(err error) string {
-	if f, ok := classifyNet(err); ok {
-		return f.what + "; " + f.fix
-	}
-	return err.Error()
 }
 
 // reworded is an error whose message is worded for a person while errors.Is

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -40,27 +41,13 @@ const exitCodesHelp = `Exit codes:
   130  interrupted (Ctrl-C)
 `
 
-// usage is the help of the whole command line.
-const usage = `opencode-oauth2: OAuth2 / OpenID Connect for OpenCode's LLM gateways
+// usageFormat is the help of the whole command line; %s is the list of
+// commands (each command's Use and Short).
+const usageFormat = `opencode-oauth2: OAuth2 / OpenID Connect for OpenCode's LLM gateways
 
 Usage:
   opencode-oauth2 <command> [flags] [arguments]
-
-Commands for people and CI:
-  login [provider]               log in now (browser, or --device for a code to enter elsewhere)
-  logout <provider>... | --all   delete the cached tokens and revoke them at the server
-  status [provider...]           cached logins and models of each provider (--json)
-  token <provider>               print a valid access token (--header: the Authorization line)
-  models <provider>              the gateway's models with display names (--refresh, --json)
-  doctor [provider...]           check config, servers, clock, cache and gateway; say what to fix
-  logs [-n N]                    the sidecar's recent log lines (what the plugin did in OpenCode)
-
-Other commands:
-  version                        version, commit, Go, protocol and platform (--json)
-  completion bash|zsh|fish       print a shell completion script
-  help [command]                 this help, or a command's
-  serve                          the sidecar (started by the OpenCode plugin; JSON-RPC on stdin/stdout)
-
+%s
 Every command takes --help. The commands that read the config also take --config FILE
 (read only this OpenCode config instead of finding it as OpenCode does), --verbose and
 --no-color. Output meant for scripts (tokens, tables, JSON) goes to stdout; messages go
@@ -124,13 +111,19 @@ func tokenExitCode(err error) int {
 	return exitFailure
 }
 
-// because explains a login-required error when there is more to it than
-// "no login is cached" (e.g. the server rejected the refresh token).
-func because(err error) string {
-	if errors.Is(err, tokens.ErrInvalidGrant) {
-		return " (" + err.Error() + ")"
+// tokenError words a failed token request: not logged in (exit 3: the
+// login to run, or what else to pass), rejected client credentials (exit
+// 4), or what failed (exit 1).
+func (c *cli) tokenError(p config.Provider, what string, err error, orElse string) error {
+	code := tokenExitCode(err)
+	if code != exitLoginRequired {
+		return withCode(code, explain(what, err))
 	}
-	return ""
+	why := "" // more than "no login is cached", e.g. the server rejected the refresh token
+	if errors.Is(err, tokens.ErrInvalidGrant) {
+		why = " (" + err.Error() + ")"
+	}
+	return failf(code, "not logged in to %s%s: run `%s`%s", displayName(p), why, c.hint("login", p.ID), orElse)
 }
 
 // cli is one command-line invocation: its streams and environment.
@@ -140,32 +133,23 @@ type cli struct {
 	stderr   io.Writer
 	getenv   func(string) string
 	now      func() time.Time
-	lookPath func(string) (string, error) // nil: exec.LookPath
+	lookPath func(string) (string, error) // exec.LookPath, or a test's
 	selfName string                       // see self
 	build    Build                        // version and commit
 	color    colors                       // highlights on stderr
 	logs     *lineHandler                 // the logger's handler, flushed at the end
+	usage    string                       // the help of the whole command line
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
-	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, build: Build{Version: "dev"}}
+	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, lookPath: exec.LookPath, build: Build{Version: "dev"}}
 }
-
-// runFunc is the body of a command: it sees the parsed flags and the
-// positional arguments.
-type runFunc func(ctx context.Context, cf *commonFlags, args []string) error
 
 // commonFlags are accepted by every command that reads the config.
 type commonFlags struct {
 	config  string
 	verbose bool
 	noColor bool
-}
-
-func (cf *commonFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&cf.config, "config", "", "read only this OpenCode config `file` instead of searching like OpenCode does")
-	fs.BoolVarP(&cf.verbose, "verbose", "v", false, "log what happens (debug level) on stderr")
-	fs.BoolVar(&cf.noColor, "no-color", false, "no colours on the terminal (also when NO_COLOR is set)")
 }
 
 // run runs the command line and returns its exit code.
@@ -198,8 +182,8 @@ func (c *cli) run(args []string) int {
 	return code
 }
 
-// newRootCmd is the command line: the commands for people and CI
-// (cli_*.go), help, and serve.
+// newRootCmd is the command line: the commands for people and CI (a file
+// per command), help, and serve.
 func (c *cli) newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use: binaryName, Args: cobra.ArbitraryArgs, SilenceErrors: true, SilenceUsage: true,
@@ -209,12 +193,12 @@ func (c *cli) newRootCmd() *cobra.Command {
 	}
 	root.RunE = func(_ *cobra.Command, args []string) error {
 		if len(args) == 0 {
-			fmt.Fprint(c.stderr, c.withSelf(usage))
+			fmt.Fprint(c.stderr, c.withSelf(c.usage))
 			return silent(exitUsage)
 		}
 		name := args[0]
 		if name == "-h" || name == "--help" {
-			fmt.Fprint(c.stdout, c.withSelf(usage))
+			fmt.Fprint(c.stdout, c.withSelf(c.usage))
 			return nil
 		}
 		what := "unknown command"
@@ -225,16 +209,14 @@ func (c *cli) newRootCmd() *cobra.Command {
 			what, name, didYouMean(name, commandNames(root)), "Usage: "+c.hint("<command> [flags] [arguments]"), c.hint("help"))
 		return silent(exitUsage)
 	}
-	root.AddCommand(c.newLoginCmd(), c.newLogoutCmd(), c.newStatusCmd(), c.newTokenCmd(), c.newModelsCmd(),
-		c.newDoctorCmd(), c.newLogsCmd(), c.newVersionCmd(), c.newCompletionCmd(root), c.newServeCmd())
-	root.SetHelpCommand(&cobra.Command{
-		Use: "help [command]", Short: "Help for a command.",
+	help := &cobra.Command{
+		Use: "help [command]", Short: "This help, or a command's.",
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return commandNames(root), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				fmt.Fprint(c.stdout, c.withSelf(usage))
+				fmt.Fprint(c.stdout, c.withSelf(c.usage))
 				return nil
 			}
 			if cmd, _, err := root.Find(args[:1]); err == nil && cmd != root {
@@ -245,7 +227,24 @@ func (c *cli) newRootCmd() *cobra.Command {
 				args[0], didYouMean(args[0], commandNames(root)), c.hint("help"))
 			return silent(exitUsage)
 		},
-	})
+	}
+	root.SetHelpCommand(help)
+	var list strings.Builder
+	for _, group := range []struct {
+		title string
+		cmds  []*cobra.Command
+	}{
+		{"Commands for people and CI", []*cobra.Command{c.newLoginCmd(), c.newLogoutCmd(), c.newStatusCmd(), c.newTokenCmd(),
+			c.newModelsCmd(), c.newDoctorCmd(), c.newLogsCmd()}},
+		{"Other commands", []*cobra.Command{c.newVersionCmd(), c.newCompletionCmd(root), help, c.newServeCmd()}},
+	} {
+		fmt.Fprintf(&list, "\n%s:\n", group.title)
+		for _, cmd := range group.cmds {
+			fmt.Fprintf(&list, "  %-30s %s\n", cmd.Use, cmd.Short)
+			root.AddCommand(cmd)
+		}
+	}
+	c.usage = fmt.Sprintf(usageFormat, list.String())
 	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) { c.printHelp(cmd) })
 	root.SetFlagErrorFunc(flagError)
 	root.SetIn(c.stdin)
@@ -265,13 +264,17 @@ func commandNames(root *cobra.Command) []string {
 	return names
 }
 
-// command completes cmd: its body runs with the common flags (when common),
-// colours, and a context that Ctrl-C or SIGTERM cancels (exit 130). A
-// command whose arguments are providers completes their ids.
-func (c *cli) command(cmd *cobra.Command, common bool, body runFunc) *cobra.Command {
+// command completes cmd: its body runs with the parsed flags (and the
+// common ones, when common), colours, and a context that Ctrl-C or SIGTERM
+// cancels (exit 130). A command whose arguments are providers completes
+// their ids.
+func (c *cli) command(cmd *cobra.Command, common bool, body func(ctx context.Context, cf *commonFlags, args []string) error) *cobra.Command {
 	cf := &commonFlags{}
 	if common {
-		cf.register(cmd.Flags())
+		fs := cmd.Flags()
+		fs.StringVar(&cf.config, "config", "", "read only this OpenCode config `file` instead of searching like OpenCode does")
+		fs.BoolVarP(&cf.verbose, "verbose", "v", false, "log what happens (debug level) on stderr")
+		fs.BoolVar(&cf.noColor, "no-color", false, "no colours on the terminal (also when NO_COLOR is set)")
 	}
 	if strings.Contains(cmd.Use, "provider") {
 		cmd.ValidArgsFunction = func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
@@ -309,7 +312,7 @@ func (c *cli) usageLine(cmd *cobra.Command) string {
 // codes; the root's is the usage of the whole command line.
 func (c *cli) printHelp(cmd *cobra.Command) {
 	if !cmd.HasParent() {
-		fmt.Fprint(c.stdout, c.withSelf(usage))
+		fmt.Fprint(c.stdout, c.withSelf(c.usage))
 		return
 	}
 	if cmd.DisableFlagParsing { // serve

@@ -38,7 +38,7 @@ func (c *cli) newServeCmd() *cobra.Command {
 		Short: "The sidecar (started by the OpenCode plugin; JSON-RPC on stdin/stdout).",
 		Long:  "Runs the sidecar: the OpenCode plugin starts it and speaks JSON-RPC with it on stdin/stdout (protocol/protocol.md). Not for people.",
 		RunE: func(*cobra.Command, []string) error {
-			if code := serve(c.build.Version, c.stdin, c.stdout, c.stderr); code != exitOK {
+			if code := c.serve(); code != exitOK {
 				return silent(code)
 			}
 			return nil
@@ -46,7 +46,10 @@ func (c *cli) newServeCmd() *cobra.Command {
 	}
 }
 
-func serve(version string, stdin io.Reader, stdout, stderr io.Writer) int {
+// serve runs the sidecar on the command line's streams until its stdin
+// ends (exit 0) or fails (exit 1); on a terminal it refuses (exit 2).
+func (c *cli) serve() int {
+	version, stdin, stdout, stderr := c.build.Version, c.stdin, c.stdout, c.stderr
 	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		fmt.Fprint(stderr, "opencode-oauth2 serve speaks a protocol on stdin/stdout and is started by the OpenCode plugin.\n"+
 			"To log in or inspect tokens yourself, use the other commands; see `opencode-oauth2 --help`.\n")
@@ -54,12 +57,9 @@ func serve(version string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// stderr and OpenCode's log (the forwarder) get warnings and errors;
 	// the sidecar's own log file the lifecycle too (`opencode-oauth2 logs`).
-	level, ok := logging.ParseLevel(os.Getenv("OPENCODE_OAUTH2_LOG_LEVEL"))
-	if !ok {
-		level = slog.LevelWarn
-	}
+	level := c.logLevel()
 	var file io.Writer
-	if path := logging.DefaultFile(os.Getenv); path != "" {
+	if path := logging.DefaultFile(c.getenv); path != "" {
 		if f, err := logging.OpenFile(path); err != nil {
 			fmt.Fprintf(stderr, "opencode-oauth2: no log file (%v); logging to stderr only\n", err)
 		} else {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,18 +18,22 @@ import (
 // logger is the command line's logger: text on stderr, warnings and
 // errors only unless --verbose or OPENCODE_OAUTH2_LOG_LEVEL say otherwise.
 func (c *cli) logger(cf *commonFlags) *slog.Logger {
-	level := slog.LevelWarn
-	if l, ok := logging.ParseLevel(c.getenv("OPENCODE_OAUTH2_LOG_LEVEL")); ok {
-		level = l
-	}
-	h := newLineHandler(c.stderr, level)
+	h := newLineHandler(c.stderr, c.logLevel())
 	if cf.verbose {
 		h.level = slog.LevelDebug
 	} else {
-		h.holding()
+		h.held = &[]heldLine{} // see lineHandler
 	}
 	c.logs = h
 	return slog.New(h)
+}
+
+// logLevel is the level OPENCODE_OAUTH2_LOG_LEVEL names, else warnings.
+func (c *cli) logLevel() slog.Level {
+	if l, ok := logging.ParseLevel(c.getenv("OPENCODE_OAUTH2_LOG_LEVEL")); ok {
+		return l
+	}
+	return slog.LevelWarn
 }
 
 // session is the loaded config and the engine that manages its providers.
@@ -49,14 +54,43 @@ func (c *cli) loadConfig(cf *commonFlags) (configfile.Config, error) {
 	return cfg, nil
 }
 
-// open loads the config and prepares the providers (no network, no
-// background work). Close it when done.
-func (c *cli) open(cf *commonFlags) (*session, error) {
+// open loads the config and prepares the providers named by ids, or
+// every managed one when there are none (no network, no background work).
+// The caller closes the session.
+func (c *cli) open(cf *commonFlags, ids ...string) (*session, []*service.Provider, error) {
 	cfg, err := c.loadConfig(cf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.openConfig(cf, cfg), nil
+	s := c.openConfig(cf, cfg)
+	if len(ids) == 0 {
+		return s, s.eng.Providers(s.res.Providers), nil
+	}
+	ps := make([]*service.Provider, 0, len(ids))
+	for _, id := range ids {
+		p, err := s.provider(id)
+		if err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+		ps = append(ps, p)
+	}
+	return s, ps, nil
+}
+
+// openOne is open for a command that takes exactly one provider id.
+func (c *cli) openOne(cf *commonFlags, args []string) (*session, *service.Provider, error) {
+	switch {
+	case len(args) == 0:
+		return nil, nil, failf(exitUsage, "missing the provider id")
+	case len(args) > 1:
+		return nil, nil, failf(exitUsage, "expected one provider id, got %d arguments: %s", len(args), strings.Join(args, " "))
+	}
+	s, ps, err := c.open(cf, args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, ps[0], nil
 }
 
 // openConfig is open for a config already read.
@@ -102,13 +136,13 @@ func (s *session) provider(id string) (*service.Provider, error) {
 	if slices.ContainsFunc(s.res.Providers, func(p config.Provider) bool { return p.ID == id }) {
 		return nil, failf(exitConfig, "provider %q could not be set up (see the error above)", id)
 	}
-	known := s.managedIDs()
-	list := "none"
-	if len(known) > 0 {
-		list = strings.Join(known, ", ")
-	}
-	return nil, failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config%s (managed providers: %s; config read from %s)",
-		id, didYouMean(id, s.allIDs()), list, s.sourcesText())
+	return nil, s.unknown(id)
+}
+
+// unknown is the usage error for an id that no provider of the config has.
+func (s *session) unknown(id string) error {
+	return failf(exitUsage, "no provider %q with an oauth2 block in the OpenCode config%s (managed providers: %s; config read from %s)",
+		id, didYouMean(id, s.allIDs()), cmp.Or(strings.Join(s.managedIDs(), ", "), "none"), s.sourcesText())
 }
 
 // allIDs are the managed providers and those skipped for config errors.
@@ -122,25 +156,9 @@ func (s *session) allIDs() []string {
 	return ids
 }
 
-// providers resolves the positional provider ids, or every managed one.
-func (s *session) providers(ids []string) ([]*service.Provider, error) {
-	if len(ids) == 0 {
-		return s.eng.Providers(s.res.Providers), nil
-	}
-	out := make([]*service.Provider, 0, len(ids))
-	for _, id := range ids {
-		p, err := s.provider(id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
 func (s *session) sourcesText() string {
 	if len(s.cfg.Sources) == 0 {
-		return "no config file found; see `opencode-oauth2 doctor`"
+		return "no config file found; see `" + s.c.hint("doctor") + "`"
 	}
 	return sourcesList(s.cfg)
 }
@@ -152,17 +170,6 @@ func sourcesList(cfg configfile.Config) string {
 		parts[i] = src.String()
 	}
 	return strings.Join(parts, ", ")
-}
-
-// oneProvider checks that exactly one provider argument was given.
-func oneProvider(args []string) (string, error) {
-	switch len(args) {
-	case 1:
-		return args[0], nil
-	case 0:
-		return "", failf(exitUsage, "missing the provider id")
-	}
-	return "", failf(exitUsage, "expected one provider id, got %d arguments: %s", len(args), strings.Join(args, " "))
 }
 
 // displayName is the provider's name with its id.
@@ -202,36 +209,6 @@ func when(t, now time.Time) string {
 		return fmt.Sprintf("%s ago (%s)", -d, clock)
 	}
 	return "now (" + clock + ")"
-}
-
-// openOne opens the configuration for a command that takes exactly one
-// provider id, and returns that provider. The caller closes the session.
-func (c *cli) openOne(cf *commonFlags, args []string) (*session, *service.Provider, error) {
-	id, err := oneProvider(args)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, ps, err := c.openProviders(cf, []string{id})
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, ps[0], nil
-}
-
-// openProviders opens the configuration and resolves the provider ids
-// (every managed provider when there are none). The caller closes the
-// session.
-func (c *cli) openProviders(cf *commonFlags, ids []string) (*session, []*service.Provider, error) {
-	s, err := c.open(cf)
-	if err != nil {
-		return nil, nil, err
-	}
-	ps, err := s.providers(ids)
-	if err != nil {
-		s.Close()
-		return nil, nil, err
-	}
-	return s, ps, nil
 }
 
 // sayNoProviders tells that the config has no provider to manage.

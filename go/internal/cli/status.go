@@ -18,7 +18,7 @@ import (
 func (c *cli) newStatusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := c.command(&cobra.Command{
-		Use: "status [provider...]", Short: "Show, for each managed provider, the cached login and models (no network access).",
+		Use: "status [provider...]", Short: "The cached logins and models of each provider (no network access).",
 		Long: `Columns: provider, flow, identity (from the cached id_token, decoded without
 verifying it: it was verified at login), access token expiry, whether a refresh
 token is cached, models cached, last model sync, last error recorded.
@@ -60,26 +60,20 @@ type problemJSON struct {
 }
 
 type providerStatus struct {
-	ID         string        `json:"id"`
-	Name       string        `json:"name,omitempty"`
-	Flow       string        `json:"flow"`
-	Issuer     string        `json:"issuer"`
-	ClientID   string        `json:"clientId"`
-	Identity   *identityJSON `json:"identity,omitempty"`
-	Token      tokenStatus   `json:"token"`
-	Models     int           `json:"models"`
-	LastSyncAt *time.Time    `json:"lastSyncAt,omitempty"`
-	LastError  string        `json:"lastError,omitempty"`
-	CacheFile  string        `json:"cacheFile"`
+	ID         string      `json:"id"`
+	Name       string      `json:"name,omitempty"`
+	Flow       string      `json:"flow"`
+	Issuer     string      `json:"issuer"`
+	ClientID   string      `json:"clientId"`
+	Identity   *identity   `json:"identity,omitempty"`
+	Token      tokenStatus `json:"token"`
+	Models     int         `json:"models"`
+	LastSyncAt *time.Time  `json:"lastSyncAt,omitempty"`
+	LastError  string      `json:"lastError,omitempty"`
+	CacheFile  string      `json:"cacheFile"`
 	// Storage is where the tokens live: file, keyring (the OS keychain; the
 	// cache file then holds no token) or memory (this process only).
 	Storage string `json:"storage"`
-}
-
-type identityJSON struct {
-	identity
-	// Verified is always false: the claims are decoded for display only.
-	Verified bool `json:"verified"`
 }
 
 type tokenStatus struct {
@@ -101,7 +95,7 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
-	s, ps, err := c.openProviders(cf, args)
+	s, ps, err := c.open(cf, args...)
 	if err != nil {
 		return err
 	}
@@ -118,9 +112,9 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 	for _, p := range ps {
 		doc.Providers = append(doc.Providers, statusOf(p, now))
 	}
-	wanted := func(id string) bool { return len(args) == 0 || slices.Contains(args, id) }
 	for _, p := range s.res.Problems {
-		if p.Severity != config.SeverityError || p.ProviderID == "" || !wanted(p.ProviderID) {
+		// Named providers are all managed (open failed otherwise).
+		if len(args) > 0 || p.Severity != config.SeverityError || p.ProviderID == "" {
 			continue
 		}
 		if _, ok := s.eng.Provider(p.ProviderID); ok {
@@ -162,7 +156,8 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 		if len(k.Problems) > 1 {
 			what = fmt.Sprintf("%d config errors, the first", len(k.Problems))
 		}
-		fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, firstLine(k.Problems[0])), 70))
+		first, _, _ := strings.Cut(k.Problems[0], "\n")
+		fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, first), 70))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -190,7 +185,7 @@ func statusOf(p *service.Provider, now time.Time) providerStatus {
 		Models: len(p.Catalog.Models()), LastSyncAt: timePtr(st.LastSyncAt), LastError: st.LastError, CacheFile: p.Entry.Path(), Storage: p.Entry.Storage(),
 	}
 	if id, ok := identityOf(tok.IDToken); ok {
-		out.Identity = &identityJSON{identity: id}
+		out.Identity = &id
 	}
 	out.Token = tokenStatus{
 		Present:      !tok.AccessToken.IsZero(),
@@ -210,8 +205,6 @@ func tokenText(t tokenStatus, now time.Time) string {
 		return "none"
 	case t.ExpiresAt == nil:
 		return "no expiry given"
-	case t.Expired:
-		return "expired " + when(*t.ExpiresAt, now)
 	}
 	return expiry(*t.ExpiresAt, now)
 }
@@ -230,11 +223,6 @@ func cutWords(s string, max int) string {
 		cut = cut[:i]
 	}
 	return strings.TrimRight(cut, " ,;:") + "…"
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 func yesNo(b bool) string {

@@ -13,7 +13,7 @@ import (
 func (c *cli) newTokenCmd() *cobra.Command {
 	var o tokenOptions
 	cmd := c.command(&cobra.Command{
-		Use: "token <provider>", Short: "Print a valid access token for the provider on stdout (refreshing or re-acquiring it if needed).",
+		Use: "token <provider>", Short: "Print a valid access token (--header: the whole Authorization line).",
 		Long: `The token is the one OpenCode uses: the command shares the cache (and its lock)
 with running OpenCode sessions. It never prompts unless --login is given.
 
@@ -58,11 +58,7 @@ func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args
 	defer cancel()
 	tok, err := p.Token(ctx, mode)
 	if err != nil {
-		code := tokenExitCode(err)
-		if code == exitLoginRequired {
-			return failf(code, "not logged in to %s%s: run `%s` (or pass --login)", displayName(p.Config), because(err), c.hint("login", p.Config.ID))
-		}
-		return withCode(code, explain("no access token for "+displayName(p.Config), err))
+		return c.tokenError(p.Config, "no access token for "+displayName(p.Config), err, " (or pass --login)")
 	}
 	// The only place the command line prints a secret: on stdout, on request.
 	if o.json {

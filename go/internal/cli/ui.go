@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 
 	"golang.org/x/term"
@@ -50,11 +49,7 @@ func (c *cli) hint(args ...string) string {
 
 func (c *cli) self() string {
 	if c.selfName == "" {
-		lp := c.lookPath
-		if lp == nil {
-			lp = exec.LookPath
-		}
-		c.selfName = selfCommand(c.getenv, lp)
+		c.selfName = selfCommand(c.getenv, c.lookPath)
 	}
 	return c.selfName
 }

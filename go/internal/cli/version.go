@@ -15,7 +15,7 @@ import (
 func (c *cli) newVersionCmd() *cobra.Command {
 	var asJSON bool
 	cmd := c.command(&cobra.Command{
-		Use: "version", Short: "Print the version, the commit it was built from, the Go version, the protocol version and the platform.",
+		Use: "version", Short: "Version, commit, Go, protocol and platform (--json).",
 		Long: `The protocol version is the version of the JSON-RPC protocol spoken with the
 OpenCode plugin (protocol/protocol.md); a plugin and a binary must agree on it.
 `,

@@ -1,23 +1,16 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
-)
-
-// browserOutcome is what became of opening the browser for a login.
-type browserOutcome int
-
-const (
-	browserOpened   browserOutcome = iota
-	browserNotAsked                // --no-browser or OPENCODE_OAUTH2_BROWSER=none
-	browserFailed
 )
 
 // waiter shows a login's prompt and, while the login waits, what it waits
@@ -28,7 +21,8 @@ type waiter struct {
 	name    string // the provider as the user knows it
 	tty     bool
 	tick    time.Duration
-	browser func() (browserOutcome, error)
+	opened  bool  // a browser was opened for the login
+	openErr error // why not (browser.ErrDisabled: OPENCODE_OAUTH2_BROWSER=none)
 
 	mu   sync.Mutex
 	stop chan struct{}
@@ -42,22 +36,16 @@ func (w *waiter) show(p oauth.Prompt) {
 	waitingFor := "the login in the browser"
 	switch p.Kind {
 	case oauth.PromptPaste:
-		// No countdown: the user types (pastes) on this terminal.
 		fmt.Fprintf(&b, "%s\n  %s\nPaste the address here: ", redact.Clean(p.Message, 400), k.bold(p.URL))
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.stopLocked()
-		fmt.Fprint(w.c.stderr, b.String())
-		return
+		p.ExpiresAt = time.Time{} // no countdown: the user types (pastes) on this terminal
 	case oauth.PromptDeviceCode:
 		fmt.Fprintf(&b, "%s\n  %s\n  code: %s\n", redact.Clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
 		waitingFor = "the code to be entered at " + hostOf(p.URL)
 	default:
-		outcome, err := w.browser()
-		switch outcome {
-		case browserOpened:
+		switch err := w.openErr; {
+		case w.opened:
 			fmt.Fprintf(&b, "A browser window was opened to log in to %s. If it did not appear, open this URL on this machine:\n", w.name)
-		case browserFailed:
+		case err != nil && !errors.Is(err, browser.ErrDisabled):
 			fmt.Fprintf(&b, "Could not open a browser (%s). To log in to %s, open this URL in a browser on this machine:\n", redact.Clean(err.Error(), 200), w.name)
 		default:
 			fmt.Fprintf(&b, "To log in to %s, open this URL in a browser on this machine:\n", w.name)

@@ -119,8 +119,7 @@ func (c *Client) discover(ctx context.Context) (*Metadata, error) {
 		m, err := c.fetchMetadata(ctx, u)
 		if err == nil {
 			if !sameIssuer(m.Issuer, c.p.Issuer) {
-				return nil, fmt.Errorf("provider %q: the server at %s says its issuer is %q, but the configuration says %q; they must match (this protects against mixing up identity providers)",
-					c.p.ID, redact.URL(u), redact.Text(m.Issuer, 200), c.p.Issuer)
+				return nil, &IssuerMismatchError{ProviderID: c.p.ID, URL: redact.URL(u), Got: redact.Text(m.Issuer, 200), Want: c.p.Issuer}
 			}
 			return m, nil
 		}
@@ -134,6 +133,15 @@ func (c *Client) discover(ctx context.Context) (*Metadata, error) {
 		}
 	}
 	return nil, firstErr
+}
+
+// IssuerMismatchError is a metadata document that names another issuer
+// than the configuration (Got is made safe to print).
+type IssuerMismatchError struct{ ProviderID, URL, Got, Want string }
+
+func (e *IssuerMismatchError) Error() string {
+	return fmt.Sprintf("provider %q: the server at %s says its issuer is %q, but the configuration says %q; they must match (this protects against mixing up identity providers)",
+		e.ProviderID, e.URL, e.Got, e.Want)
 }
 
 func sameIssuer(a, b string) bool {
