@@ -219,7 +219,7 @@ func (e *Engine) reconcile(res config.Result) ([]*managed, map[string]error) {
 			list = append(list, rt)
 			continue
 		}
-		rt, err := e.newManaged(withSettings(p, res.Settings), res.Settings)
+		rt, err := e.newManaged(withSettings(p, res.Settings), res.Settings.CacheDir)
 		if err != nil {
 			failed[p.ID] = err
 			continue

@@ -254,14 +254,8 @@ func signature(p config.Provider) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// newManaged builds the per-provider machinery.
-func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*managed, error) {
-	if p.ExpirySkew <= 0 {
-		p.ExpirySkew = settings.ExpirySkew
-	}
-	if p.HTTPTimeout <= 0 {
-		p.HTTPTimeout = settings.HTTPTimeout
-	}
+// newManaged builds the per-provider machinery for p (withSettings applied).
+func (e *Engine) newManaged(p config.Provider, cacheDir string) (*managed, error) {
 	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
 		modelsChanged: func() {
 			e.notify(protocol.NotifyModelsChanged, protocol.ModelsChangedParams{ProviderID: p.ID, Location: e.location})
@@ -270,7 +264,7 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 	if err != nil {
 		return nil, err
 	}
-	st, err := e.openStore(settings.CacheDir)
+	st, err := e.openStore(cacheDir)
 	if err != nil {
 		e.log.Warn("token cache directory unusable; tokens are kept in memory for this process only "+
 			"(set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours)", "provider", p.ID, "err", err)

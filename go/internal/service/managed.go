@@ -136,7 +136,7 @@ func (rt *managed) sync(ctx context.Context) error {
 	defer cancel()
 	tok, err := rt.tokens.Token(tctx, tokens.NoLogin)
 	if err != nil {
-		rt.recordError(ctx, fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
+		rt.recordError(fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
 		if errors.Is(err, tokens.ErrLoginRequired) {
 			rt.log.Info("model sync waits for a login", "provider", rt.p.ID, "err", err)
 		} else {
@@ -157,7 +157,7 @@ func (rt *managed) syncWith(ctx context.Context, tok tokens.Token) error {
 	}
 	list, err := rt.fetcher.Fetch(ctx, url, rt.p.HeaderName(), headerValue(rt.p, tok))
 	if err != nil {
-		rt.recordError(ctx, err)
+		rt.recordError(err)
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
@@ -165,7 +165,7 @@ func (rt *managed) syncWith(ctx context.Context, tok tokens.Token) error {
 	models.Normalize(ms, rt.p.NameOverrides)
 	changes, err := rt.catalog.Update(ms)
 	if err != nil {
-		rt.recordError(ctx, err)
+		rt.recordError(err)
 		log.Warn("the gateway listed no models; keeping the last known list", "models_url", redact.URL(url))
 		return err
 	}
@@ -193,7 +193,7 @@ func (rt *managed) syncWith(ctx context.Context, tok tokens.Token) error {
 	return nil
 }
 
-func (rt *managed) recordError(_ context.Context, cause error) {
+func (rt *managed) recordError(cause error) {
 	if err := rt.entry.RecordModelError(cause.Error()); err != nil {
 		rt.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
 	}
@@ -211,10 +211,7 @@ func (rt *managed) clearTokenError() {
 }
 
 func (rt *managed) timeout() time.Duration {
-	if rt.p.HTTPTimeout > 0 {
-		return rt.p.HTTPTimeout
-	}
-	return config.DefaultHTTPTimeout
+	return cmp.Or(rt.p.HTTPTimeout, config.DefaultHTTPTimeout)
 }
 
 // checkFile adopts a token another process wrote (CLI login, logout, or a
