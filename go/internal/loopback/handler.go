@@ -107,7 +107,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusMisdirectedRequest, pageFailure, "Wrong address", "This server only answers http://127.0.0.1:"+strconv.Itoa(s.port)+"/.")
 		return
 	}
-	if r.URL.Path != s.cfg.Path {
+	if r.URL.Path != callbackPath {
 		s.serveStart(w, r, log)
 		return
 	}

@@ -16,7 +16,7 @@ import (
 // login goes on waiting; an accepted or rejected one ends Wait. The pasted
 // text never reaches a log.
 func (s *Server) Paste(text string) error {
-	q, err := pastedQuery(strings.TrimSpace(text), s.cfg.Path)
+	q, err := pastedQuery(strings.TrimSpace(text))
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (s *Server) Paste(text string) error {
 
 // pastedQuery is the query of a pasted address (http(s), any host, the
 // callback path) or of a pasted query string.
-func pastedQuery(text, path string) (url.Values, error) {
+func pastedQuery(text string) (url.Values, error) {
 	const expected = "paste the whole address the browser ended on (it starts with http://127.0.0.1 or http://localhost and holds code= and state=)"
 	if text == "" {
 		return nil, errors.New("nothing was pasted; " + expected)
@@ -41,8 +41,8 @@ func pastedQuery(text, path string) (url.Values, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			return nil, errors.New("that is not an http address; " + expected)
 		}
-		if u.Path != path {
-			return nil, fmt.Errorf("that address is not the login's redirect (its path is not %s); %s", path, expected)
+		if u.Path != callbackPath {
+			return nil, fmt.Errorf("that address is not the login's redirect (its path is not %s); %s", callbackPath, expected)
 		}
 		raw = u.RawQuery
 	} else if !strings.Contains(text, "=") || strings.ContainsAny(text, " \t") {

@@ -2,6 +2,7 @@ package models
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
@@ -18,9 +18,6 @@ import (
 const (
 	// DefaultMaxBytes bounds a models response body when Fetcher.MaxBytes is 0.
 	DefaultMaxBytes = 8 << 20
-	// DefaultTimeout bounds a Fetch whose context has no deadline.
-	DefaultTimeout = 15 * time.Second
-
 	// previewReadLimit is how much of an error body is read to build the
 	// preview (scrubbing needs more context than the preview keeps).
 	previewReadLimit = 4 << 10
@@ -28,8 +25,7 @@ const (
 	maxPreview = 300
 	// drainLimit is how much of an unread body is discarded so that the
 	// connection can be reused; beyond it the connection is dropped.
-	drainLimit   = 64 << 10
-	maxRedirects = 10
+	drainLimit = 64 << 10
 )
 
 // ErrTooLarge is wrapped by Fetch's error when the body exceeds MaxBytes.
@@ -54,10 +50,9 @@ func (e *HTTPError) Error() string {
 
 // Fetcher gets model lists. The zero value is ready to use.
 type Fetcher struct {
-	// Client sends the request; nil means a client on
-	// http.DefaultTransport. Unless the client has its own CheckRedirect,
-	// redirects are limited to 10 and never from https to http (the
-	// Authorization header would follow).
+	// Client sends the request (nil: http.DefaultClient), with its own
+	// redirect policy: a provider's client follows none, so the token never
+	// follows a redirect (oauth.NewHTTPClient).
 	Client *http.Client
 	// MaxBytes bounds the response body; 0 or less means DefaultMaxBytes.
 	MaxBytes int64
@@ -66,9 +61,8 @@ type Fetcher struct {
 // Fetch GETs the models endpoint (see URL) with the token in the given
 // header (e.g. Authorization: "Bearer <token>"; none is sent when the value
 // is empty) and
-// parses the answer (see parse). The request, body included, is bound to ctx;
-// if ctx has no deadline, DefaultTimeout applies. Userinfo and fragment of
-// modelsURL are not sent.
+// parses the answer (see parse). The request, body included, is bound to ctx.
+// Userinfo and fragment of modelsURL are not sent.
 //
 // Errors name the endpoint without userinfo or query and never contain the
 // authorization value: a non-2xx answer is an *HTTPError, a body over
@@ -82,11 +76,6 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	if auth := value.Reveal(); strings.ContainsFunc(auth, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
 		return List{}, fmt.Errorf("models: GET %s: the authorization value contains control characters", where)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
-		defer cancel()
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return List{}, fmt.Errorf("models: GET %s: building the request: %w", where, unwrapURLError(err))
@@ -95,7 +84,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	if !value.IsZero() {
 		req.Header.Set(header, value.Reveal())
 	}
-	resp, err := f.client().Do(req)
+	resp, err := cmp.Or(f.Client, http.DefaultClient).Do(req)
 	if err != nil {
 		return List{}, fmt.Errorf("models: GET %s: %w", where, transportError(ctx, err))
 	}
@@ -129,29 +118,6 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, redact.Text(string(head), maxPreview, knownSecrets(value)...))
 	}
 	return list, nil
-}
-
-func (f Fetcher) client() *http.Client {
-	var c http.Client
-	if f.Client != nil {
-		c = *f.Client
-	}
-	if c.CheckRedirect == nil {
-		c.CheckRedirect = checkRedirect
-	}
-	return &c
-}
-
-// checkRedirect allows at most maxRedirects redirects and none from https to
-// anything else, so the Authorization header is never sent in clear text.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
-	}
-	if len(via) > 0 && via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-		return errors.New("refusing a redirect from https to " + req.URL.Scheme)
-	}
-	return nil
 }
 
 // knownSecrets returns what must never appear in an error: the whole

@@ -44,10 +44,9 @@ type Client struct {
 	now  func() time.Time
 	env  func(string) string
 
-	metaMu  sync.Mutex
-	meta    *Metadata
-	metaAt  time.Time
-	metaTTL time.Duration
+	metaMu sync.Mutex
+	meta   *Metadata // discovered at most once per metadataTTL
+	metaAt time.Time
 
 	assertion *assertionKey // private_key_jwt with clientAssertionKeyFile
 
@@ -64,11 +63,10 @@ type Client struct {
 
 // Options tune a Client; zero values give production defaults.
 type Options struct {
-	HTTPClient  *http.Client        // default: NewHTTPClient(p)
-	Log         *slog.Logger        // required
-	Now         func() time.Time    // default time.Now
-	Getenv      func(string) string // default os.Getenv
-	MetadataTTL time.Duration       // default 1 h
+	HTTPClient *http.Client        // default: NewHTTPClient(p)
+	Log        *slog.Logger        // required
+	Now        func() time.Time    // default time.Now
+	Getenv     func(string) string // default os.Getenv
 
 	// Prompt is called when a person must act during a login (open a URL,
 	// enter a device code). Without it, the prompt is written to Stderr.
@@ -119,8 +117,8 @@ func New(p config.Provider, o Options) (*Client, error) {
 		o.OpenBrowser = browser.Opener{Getenv: o.Getenv, Stderr: stderr}.Open
 	}
 	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv,
-		metaTTL: cmp.Or(max(o.MetadataTTL, 0), time.Hour), assertion: assertion,
-		prompt: o.Prompt, stderr: stderr, open: o.OpenBrowser, sleep: o.Sleep}, nil
+		assertion: assertion,
+		prompt:    o.Prompt, stderr: stderr, open: o.OpenBrowser, sleep: o.Sleep}, nil
 }
 
 // HTTPClient is the client's HTTP client (shared with model discovery).

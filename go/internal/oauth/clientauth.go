@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 
@@ -40,10 +41,7 @@ func (c *Client) authStyle(meta *Metadata) oauth2.AuthStyle {
 // 2.2). The client id and secret are added where the request is sent
 // (x/oauth2 for the token endpoint, postForm elsewhere).
 func (c *Client) authenticated(ctx context.Context, meta *Metadata, form url.Values) (url.Values, error) {
-	out := make(url.Values, len(form)+2)
-	for k, vs := range form {
-		out[k] = append([]string(nil), vs...)
-	}
+	out := maps.Clone(form) // its values are only ever replaced (Set)
 	if c.p.ClientAuthMethod != config.AuthMethodPrivateKeyJWT {
 		return out, nil
 	}

@@ -11,13 +11,18 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
-// maxMetadata bounds a discovery document.
-const maxMetadata = 1 << 20
+// maxMetadata bounds a discovery document; metadataTTL is how long one
+// is used before it is fetched again.
+const (
+	maxMetadata = 1 << 20
+	metadataTTL = time.Hour
+)
 
 // Metadata is the part of the server metadata (OIDC discovery / RFC 8414)
 // the plugin uses, with the provider's endpoint overrides applied.
@@ -57,7 +62,7 @@ func hasOpenID(scopes []string) bool { return slices.Contains(scopes, "openid") 
 func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
-	if c.meta != nil && c.now().Sub(c.metaAt) < c.metaTTL {
+	if c.meta != nil && c.now().Sub(c.metaAt) < metadataTTL {
 		return c.meta, nil
 	}
 	m := &Metadata{}
