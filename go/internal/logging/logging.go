@@ -37,9 +37,6 @@ func (s *Sink) SetLevel(l slog.Level) { s.level.Set(l) }
 // SetFileLevel changes the minimum level of the log file's records.
 func (s *Sink) SetFileLevel(l slog.Level) { s.fileLevel.Set(l) }
 
-// Level returns the current minimum level.
-func (s *Sink) Level() slog.Level { return s.level.Level() }
-
 // SetForwarder installs (or, with nil, removes) the forwarder.
 func (s *Sink) SetForwarder(f Forwarder) {
 	if f == nil {

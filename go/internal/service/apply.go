@@ -73,21 +73,21 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 
 	headers, needLogin := e.bootTokens(ctx, managedByID)
 	for _, rt := range managedByID {
-		known := rt.catalog.Models() // a copy: taken once per provider
-		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], known, headers[rt.p.ID])
-		out.Managed = append(out.Managed, rt.p.ID)
-		out.TokenHeaders[rt.p.ID] = rt.p.HeaderName()
-		if rt.p.ResponseAPI {
-			out.ResponseAPI = append(out.ResponseAPI, rt.p.ID)
+		known := rt.Catalog.Models() // a copy: taken once per provider
+		out.Providers[rt.Config.ID] = buildEntry(rt.Config, userProviders[rt.Config.ID], known, headers[rt.Config.ID])
+		out.Managed = append(out.Managed, rt.Config.ID)
+		out.TokenHeaders[rt.Config.ID] = rt.Config.HeaderName()
+		if rt.Config.ResponseAPI {
+			out.ResponseAPI = append(out.ResponseAPI, rt.Config.ID)
 		}
-		if rt.p.Flow.Interactive() {
-			out.LoginTimeoutMs[rt.p.ID] = loginTimeout(rt.p).Milliseconds()
-			if needLogin[rt.p.ID] {
-				out.Logins = append(out.Logins, e.pendingLogin(rt.p))
+		if rt.Config.Flow.Interactive() {
+			out.LoginTimeoutMs[rt.Config.ID] = loginTimeout(rt.Config).Milliseconds()
+			if needLogin[rt.Config.ID] {
+				out.Logins = append(out.Logins, e.pendingLogin(rt.Config))
 			}
 		}
-		if len(known) == 0 && !needLogin[rt.p.ID] {
-			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.p.ID)
+		if len(known) == 0 && !needLogin[rt.Config.ID] {
+			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.Config.ID)
 		}
 		rt.start(e.bg)
 	}
@@ -170,7 +170,7 @@ func brokenProviders(problems []protocol.Problem, userProviders map[string]map[s
 // parallel and never prompting: the Authorization headers it could get, and
 // the providers that need a login. A provider with a token and no models
 // yet has them listed now, within what is left of the budget.
-func (e *Engine) bootTokens(ctx context.Context, managed []*managed) (map[string]string, map[string]bool) {
+func (e *Engine) bootTokens(ctx context.Context, managed []*Provider) (map[string]string, map[string]bool) {
 	headers := make(map[string]string, len(managed))
 	needLogin := map[string]bool{}
 	var mu sync.Mutex
@@ -181,22 +181,22 @@ func (e *Engine) bootTokens(ctx context.Context, managed []*managed) (map[string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tok, err := rt.tokens.Token(bctx, tokens.NoLogin)
+			tok, err := rt.Tokens.Token(bctx, tokens.NoLogin)
 			if err != nil {
-				e.log.Debug("no token at start-up", "provider", rt.p.ID, "err", err)
+				e.log.Debug("no token at start-up", "provider", rt.Config.ID, "err", err)
 				if errors.Is(err, tokens.ErrLoginRequired) {
 					mu.Lock()
-					needLogin[rt.p.ID] = true
+					needLogin[rt.Config.ID] = true
 					mu.Unlock()
 				}
 				return
 			}
 			mu.Lock()
-			headers[rt.p.ID] = headerValue(rt.p, tok).Reveal()
+			headers[rt.Config.ID] = headerValue(rt.Config, tok).Reveal()
 			mu.Unlock()
-			if len(rt.catalog.Models()) == 0 {
+			if len(rt.Catalog.Models()) == 0 {
 				if err := rt.sync(bctx); err != nil {
-					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.p.ID, "err", err)
+					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.Config.ID, "err", err)
 				}
 			}
 		}()
@@ -206,12 +206,12 @@ func (e *Engine) bootTokens(ctx context.Context, managed []*managed) (map[string
 }
 
 // reconcile replaces the managedByID with ones for res, reusing unchanged ones.
-func (e *Engine) reconcile(res config.Result) ([]*managed, map[string]error) {
+func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 	e.mu.Lock()
 	old := e.managedByID
 	e.mu.Unlock()
-	next := make(map[string]*managed, len(res.Providers))
-	list := make([]*managed, 0, len(res.Providers))
+	next := make(map[string]*Provider, len(res.Providers))
+	list := make([]*Provider, 0, len(res.Providers))
 	failed := map[string]error{}
 	for _, p := range res.Providers {
 		if rt, ok := old[p.ID]; ok && rt.sig == signature(withSettings(p, res.Settings)) {
@@ -324,7 +324,7 @@ func (e *Engine) startWatcher() {
 				case <-t.C:
 				}
 				e.mu.RLock()
-				rts := make([]*managed, 0, len(e.managedByID))
+				rts := make([]*Provider, 0, len(e.managedByID))
 				for _, rt := range e.managedByID {
 					rts = append(rts, rt)
 				}

@@ -64,7 +64,7 @@ type Engine struct {
 	directory   string // OpenCode's project directory (initialize, or the location's)
 	location    string // the OpenCode location served ("" in OpenCode 1)
 	store       *store.Store
-	managedByID map[string]*managed
+	managedByID map[string]*Provider
 	broken      map[string]string // provider id → why its oauth2 block was refused
 	// userProviders are the provider entries of the last config/apply, as
 	// the user wrote them (the base of the entries a login returns).
@@ -86,7 +86,7 @@ func New(o Options) *Engine {
 		o.Now = time.Now
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*managed{}}
+	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*Provider{}}
 }
 
 // Initialize implements rpc.Service.
@@ -171,10 +171,10 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 		}
 		return protocol.HeadersResult{Headers: map[string]string{}}, nil
 	}
-	if p.Refused != "" && rt.tokens.Reject(p.Refused) {
+	if p.Refused != "" && rt.Tokens.Reject(p.Refused) {
 		e.log.Warn("the gateway refused a token within its lifetime; renewing it", "provider", p.ProviderID)
 	}
-	tok, err := rt.tokens.Token(ctx, mode)
+	tok, err := rt.Tokens.Token(ctx, mode)
 	if err != nil {
 		if errors.Is(err, tokens.ErrLoginRequired) && mode == tokens.NoLogin {
 			err = fmt.Errorf("%w; log in with: %s", err, e.loginHint(p.ProviderID))
@@ -183,12 +183,12 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 		return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason(err), Err: err}
 	}
 	rt.maybeLazySync()
-	until := rt.tokens.Policy().FreshUntil(tok)
+	until := rt.Tokens.Policy().FreshUntil(tok)
 	if max := e.opt.Now().Add(5 * time.Minute); until.After(max) {
 		until = max
 	}
 	return protocol.HeadersResult{
-		Headers:    map[string]string{rt.p.HeaderName(): headerValue(rt.p, tok).Reveal()},
+		Headers:    map[string]string{rt.Config.HeaderName(): headerValue(rt.Config, tok).Reveal()},
 		CacheUntil: until.UnixMilli(),
 	}, nil
 }
@@ -214,7 +214,7 @@ const shutdownFlush = 5 * time.Second
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopBg()
 	e.mu.Lock()
-	rts := make([]*managed, 0, len(e.managedByID))
+	rts := make([]*Provider, 0, len(e.managedByID))
 	for _, rt := range e.managedByID {
 		rt.stop()
 		rts = append(rts, rt)
@@ -235,8 +235,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.log.Warn("background work did not finish before shutdown")
 	}
 	for _, rt := range rts {
-		if err := rt.tokens.Flush(fctx); err != nil {
-			e.log.Warn("a token cache write did not finish before shutdown", "provider", rt.p.ID, "err", err)
+		if err := rt.Tokens.Flush(fctx); err != nil {
+			e.log.Warn("a token cache write did not finish before shutdown", "provider", rt.Config.ID, "err", err)
 		}
 	}
 	return nil
@@ -255,7 +255,7 @@ func signature(p config.Provider) string {
 }
 
 // newManaged builds the per-provider machinery for p (withSettings applied).
-func (e *Engine) newManaged(p config.Provider, cacheDir string) (*managed, error) {
+func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, error) {
 	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
 		modelsChanged: func() {
 			e.notify(protocol.NotifyModelsChanged, protocol.ModelsChangedParams{ProviderID: p.ID, Location: e.location})
@@ -273,8 +273,8 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*managed, error
 	if err != nil {
 		return nil, err
 	}
-	rt := &managed{deps: d, p: p, client: client, entry: entry, sig: signature(p)}
-	rt.tokens = tokens.NewManager(tokens.Options{
+	rt := &Provider{deps: d, Config: p, OAuth: client, Entry: entry, sig: signature(p)}
+	rt.Tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,
 		Entry:      entry,
@@ -299,7 +299,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*managed, error
 		}
 	}
 	cached = models.Screen(e.log, p.ID, "cached model list", cached, 0, cmp.Or(p.MaxModels, config.DefaultMaxModels))
-	rt.catalog = models.NewCatalog(cached)
+	rt.Catalog = models.NewCatalog(cached)
 	rt.lastSync = state.LastSyncAt
 	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}
 	return rt, nil

@@ -138,7 +138,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	lctx, done := e.logins.begin(ctx)
 	defer done()
 	if p.Paste {
-		box, unregister := e.logins.pasteBox(rt.p.ID)
+		box, unregister := e.logins.pasteBox(rt.Config.ID)
 		defer unregister()
 		lctx = oauth.WithPaste(lctx, box)
 	}
@@ -147,24 +147,24 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	case errors.Is(err, errNoSuchFlow):
 		return fail(protocol.ReasonConfig, err)
 	case err != nil && errors.Is(context.Cause(lctx), errLoginCancelled):
-		e.log.Info("login cancelled", "provider", rt.p.ID)
+		e.log.Info("login cancelled", "provider", rt.Config.ID)
 		return fail(protocol.ReasonCancelled, errLoginCancelled)
 	case err != nil:
-		e.log.Warn("login failed", "provider", rt.p.ID, "err", err)
+		e.log.Warn("login failed", "provider", rt.Config.ID, "err", err)
 		return fail(reason(err), err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
 	serr := rt.syncWith(sctx, tok)
 	cancel()
-	known := rt.catalog.Models()
+	known := rt.Catalog.Models()
 	res := protocol.LoginResult{
-		ProviderID: rt.p.ID,
-		Provider:   buildEntry(rt.p, user, known, headerValue(rt.p, tok).Reveal()),
+		ProviderID: rt.Config.ID,
+		Provider:   buildEntry(rt.Config, user, known, headerValue(rt.Config, tok).Reveal()),
 		Models:     len(known),
-		Message:    fmt.Sprintf("logged in to %s (%s); %d model(s) listed", rt.p.Name, rt.p.ID, len(known)),
+		Message:    fmt.Sprintf("logged in to %s (%s); %d model(s) listed", rt.Config.Name, rt.Config.ID, len(known)),
 	}
 	if serr != nil {
-		res.Message = fmt.Sprintf("logged in to %s (%s), but its models could not be listed yet: %v", rt.p.Name, rt.p.ID, serr)
+		res.Message = fmt.Sprintf("logged in to %s (%s), but its models could not be listed yet: %v", rt.Config.Name, rt.Config.ID, serr)
 	}
 	// One frame, as config/apply (fit.go): a list too large to send keeps
 	// only the models the user declared.
@@ -172,10 +172,10 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		declared, _ := user["models"].(map[string]any)
 		res.Provider["models"] = models.Merge(declared, nil)
 		res.Models = len(declared)
-		res.Message = fmt.Sprintf("logged in to %s (%s); its model list does not fit into one answer to OpenCode, so only the models declared in opencode.json are listed (lower maxModels)", rt.p.Name, rt.p.ID)
-		e.log.Warn("a provider's model list was left out of the login answer: too large", "provider", rt.p.ID)
+		res.Message = fmt.Sprintf("logged in to %s (%s); its model list does not fit into one answer to OpenCode, so only the models declared in opencode.json are listed (lower maxModels)", rt.Config.Name, rt.Config.ID)
+		e.log.Warn("a provider's model list was left out of the login answer: too large", "provider", rt.Config.ID)
 	}
-	e.log.Info("login complete", "provider", rt.p.ID, "models", len(known))
+	e.log.Info("login complete", "provider", rt.Config.ID, "models", len(known))
 	return res, nil
 }
 
@@ -187,27 +187,27 @@ var errNoSuchFlow = errors.New("no such login")
 // provider's own), through the token manager, which stores the token and
 // hands back the one it replaced. o (nil: the sidecar's) says how a person
 // is asked: prompts, the browser.
-func (rt *managed) login(ctx context.Context, flow config.Flow, o *oauth.Options) (tok, replaced tokens.Token, err error) {
+func (p *Provider) login(ctx context.Context, flow config.Flow, o *oauth.Options) (tok, replaced tokens.Token, err error) {
 	if flow == "" {
-		flow = rt.p.Flow
+		flow = p.Config.Flow
 	}
 	switch {
-	case !rt.p.Flow.Interactive():
-		return tok, replaced, fmt.Errorf("%w: provider %q uses the %s flow, which needs no login", errNoSuchFlow, rt.p.ID, rt.p.Flow)
+	case !p.Config.Flow.Interactive():
+		return tok, replaced, fmt.Errorf("%w: provider %q uses the %s flow, which needs no login", errNoSuchFlow, p.Config.ID, p.Config.Flow)
 	case !flow.Interactive():
-		return tok, replaced, fmt.Errorf("%w: provider %q: login flow %q: expected authorization_code or device_code", errNoSuchFlow, rt.p.ID, flow)
+		return tok, replaced, fmt.Errorf("%w: provider %q: login flow %q: expected authorization_code or device_code", errNoSuchFlow, p.Config.ID, flow)
 	}
-	var grant tokens.Grant = rt.client
-	if flow != rt.p.Flow || o != nil {
-		opts := oauth.Options{Log: rt.log, Prompt: rt.prompt, Now: rt.now}
+	var grant tokens.Grant = p.OAuth
+	if flow != p.Config.Flow || o != nil {
+		opts := oauth.Options{Log: p.log, Prompt: p.prompt, Now: p.now}
 		if o != nil {
 			opts = *o
-			opts.Log = cmp.Or(opts.Log, rt.log)
+			opts.Log = cmp.Or(opts.Log, p.log)
 			if opts.Now == nil {
-				opts.Now = rt.now
+				opts.Now = p.now
 			}
 		}
-		cfg := rt.p
+		cfg := p.Config
 		cfg.Flow = flow
 		client, err := oauth.New(cfg, opts)
 		if err != nil {
@@ -215,8 +215,8 @@ func (rt *managed) login(ctx context.Context, flow config.Flow, o *oauth.Options
 		}
 		grant = client
 	}
-	rt.log.Info("login requested", "provider", rt.p.ID, "flow", string(flow))
-	return rt.tokens.Login(ctx, grant)
+	p.log.Info("login requested", "provider", p.Config.ID, "flow", string(flow))
+	return p.Tokens.Login(ctx, grant)
 }
 
 // pendingLogin describes a user-flow provider without a usable token.

@@ -35,15 +35,16 @@ type deps struct {
 	modelsChanged func()
 }
 
-// managed is one managed provider: its configuration, OAuth client, token manager, cache entry and models.
-type managed struct {
+// Provider is one managed provider: its parts, which the command line uses
+// as they are, and the steps that take more than one of them.
+type Provider struct {
 	deps
-	p       config.Provider
+	Config  config.Provider
+	OAuth   *oauth.Client
+	Tokens  *tokens.Manager
+	Entry   *store.Entry // the provider's cache entry (State: Entry.Load)
+	Catalog *models.Catalog
 	sig     string
-	client  *oauth.Client
-	tokens  *tokens.Manager
-	entry   *store.Entry
-	catalog *models.Catalog
 	fetcher models.Fetcher
 
 	mu        sync.Mutex
@@ -57,43 +58,43 @@ type managed struct {
 // provider's HTTP client: a provider replaced by a new config/apply must not
 // keep a connection (two goroutines, buffers, a descriptor) open until the
 // transport's idle timeout.
-func (rt *managed) stop() {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.cancel != nil {
-		rt.cancel()
-		rt.cancel = nil
+func (p *Provider) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel != nil {
+		p.cancel()
+		p.cancel = nil
 	}
-	rt.client.HTTPClient().CloseIdleConnections()
+	p.OAuth.HTTPClient().CloseIdleConnections()
 }
 
 // start runs the background model sync: at once when the cached list is
 // empty or older than the interval, then on the scheduler's rhythm.
-func (rt *managed) start(bg context.Context) {
-	rt.mu.Lock()
-	if rt.cancel != nil {
-		rt.mu.Unlock()
+func (p *Provider) start(bg context.Context) {
+	p.mu.Lock()
+	if p.cancel != nil {
+		p.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithCancel(bg)
-	rt.cancel = cancel
-	last := rt.lastSync
-	rt.mu.Unlock()
+	p.cancel = cancel
+	last := p.lastSync
+	p.mu.Unlock()
 
-	interval := rt.p.SyncInterval
+	interval := p.Config.SyncInterval
 	if interval <= 0 {
 		interval = config.DefaultSyncInterval
 	}
-	log := rt.log.With("provider", rt.p.ID)
+	log := p.log.With("provider", p.Config.ID)
 	if bg.Err() != nil {
 		return // shutting down
 	}
-	rt.bgWork.Add(1)
+	p.bgWork.Add(1)
 	go func() {
-		defer rt.bgWork.Done()
+		defer p.bgWork.Done()
 		failures := 0
-		if len(rt.catalog.Models()) == 0 || rt.now().Sub(last) >= interval {
-			if err := rt.sync(ctx); err != nil {
+		if len(p.Catalog.Models()) == 0 || p.now().Sub(last) >= interval {
+			if err := p.sync(ctx); err != nil {
 				failures = 1
 			}
 		}
@@ -106,127 +107,127 @@ func (rt *managed) start(bg context.Context) {
 				}
 			},
 		}
-		_ = s.Run(ctx, rt.sync)
+		_ = s.Run(ctx, p.sync)
 	}()
 }
 
 // maybeLazySync syncs once in the background when a provider that has no
 // models yet is used.
-func (rt *managed) maybeLazySync() {
-	rt.mu.Lock()
-	fire := !rt.lazyFired && len(rt.catalog.Models()) == 0
-	rt.lazyFired = true
-	rt.mu.Unlock()
+func (p *Provider) maybeLazySync() {
+	p.mu.Lock()
+	fire := !p.lazyFired && len(p.Catalog.Models()) == 0
+	p.lazyFired = true
+	p.mu.Unlock()
 	if fire {
-		if rt.bg.Err() != nil {
+		if p.bg.Err() != nil {
 			return // shutting down
 		}
-		rt.bgWork.Add(1)
+		p.bgWork.Add(1)
 		go func() {
-			defer rt.bgWork.Done()
-			_ = rt.sync(rt.bg)
+			defer p.bgWork.Done()
+			_ = p.sync(p.bg)
 		}()
 	}
 }
 
 // sync fetches the model list with a token obtained without prompting and
 // stores it with the provider's state. A failure keeps the last good list.
-func (rt *managed) sync(ctx context.Context) error {
-	tctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
+func (p *Provider) sync(ctx context.Context) error {
+	tctx, cancel := context.WithTimeout(ctx, 2*p.timeout())
 	defer cancel()
-	tok, err := rt.tokens.Token(tctx, tokens.NoLogin)
+	tok, err := p.Tokens.Token(tctx, tokens.NoLogin)
 	if err != nil {
-		rt.recordError(fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
+		p.recordError(fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
 		if errors.Is(err, tokens.ErrLoginRequired) {
-			rt.log.Info("model sync waits for a login", "provider", rt.p.ID, "err", err)
+			p.log.Info("model sync waits for a login", "provider", p.Config.ID, "err", err)
 		} else {
-			rt.log.Warn("model sync failed: no token", "provider", rt.p.ID, "err", err)
+			p.log.Warn("model sync failed: no token", "provider", p.Config.ID, "err", err)
 		}
 		return err
 	}
-	return rt.syncWith(tctx, tok)
+	return p.syncWith(tctx, tok)
 }
 
 // syncWith is sync with a token at hand (a login's).
-func (rt *managed) syncWith(ctx context.Context, tok tokens.Token) error {
-	log := rt.log.With("provider", rt.p.ID)
-	url, err := models.URL(rt.p.BaseURL, rt.p.ModelsURL)
+func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
+	log := p.log.With("provider", p.Config.ID)
+	url, err := models.URL(p.Config.BaseURL, p.Config.ModelsURL)
 	if err != nil {
 		log.Error("model discovery is not possible", "err", err)
 		return err
 	}
-	list, err := rt.fetcher.Fetch(ctx, url, rt.p.HeaderName(), headerValue(rt.p, tok))
+	list, err := p.fetcher.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
 	if err != nil {
-		rt.recordError(err)
+		p.recordError(err)
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
-	ms := models.Screen(rt.log, rt.p.ID, "the gateway's model list", list.Models, list.Unsafe, cmp.Or(rt.p.MaxModels, config.DefaultMaxModels))
-	models.Normalize(ms, rt.p.NameOverrides)
-	changes, err := rt.catalog.Update(ms)
+	ms := models.Screen(p.log, p.Config.ID, "the gateway's model list", list.Models, list.Unsafe, cmp.Or(p.Config.MaxModels, config.DefaultMaxModels))
+	models.Normalize(ms, p.Config.NameOverrides)
+	changes, err := p.Catalog.Update(ms)
 	if err != nil {
-		rt.recordError(err)
+		p.recordError(err)
 		log.Warn("the gateway listed no models; keeping the last known list", "models_url", redact.URL(url))
 		return err
 	}
-	now := rt.now().UTC()
+	now := p.now().UTC()
 	data, err := json.Marshal(ms)
 	if err != nil {
-		return fmt.Errorf("encode models of %s: %w", rt.p.ID, err)
+		return fmt.Errorf("encode models of %s: %w", p.Config.ID, err)
 	}
 	// The models file only: a model list never touches the credentials.
-	if err := rt.entry.SaveModels(data, now, ""); err != nil {
+	if err := p.Entry.SaveModels(data, now, ""); err != nil {
 		log.Warn("could not write the model cache", "err", err)
 	}
-	rt.mu.Lock()
-	rt.lastSync = now
-	rt.mu.Unlock()
+	p.mu.Lock()
+	p.lastSync = now
+	p.mu.Unlock()
 	if changes.Empty() {
 		log.Debug("models unchanged", "count", len(ms))
 	} else {
 		log.Info("models synced", "count", len(ms),
 			"added", len(changes.Added), "removed", len(changes.Removed), "renamed", len(changes.Renamed))
-		if rt.modelsChanged != nil {
-			rt.modelsChanged()
+		if p.modelsChanged != nil {
+			p.modelsChanged()
 		}
 	}
 	return nil
 }
 
-func (rt *managed) recordError(cause error) {
-	if err := rt.entry.RecordModelError(cause.Error()); err != nil {
-		rt.log.Debug("could not record the last error", "provider", rt.p.ID, "err", err)
+func (p *Provider) recordError(cause error) {
+	if err := p.Entry.RecordModelError(cause.Error()); err != nil {
+		p.log.Debug("could not record the last error", "provider", p.Config.ID, "err", err)
 	}
 }
 
 // clearTokenError removes a recorded LastError about getting a token, now
 // that a token was had: a stale error must not stay in `status`.
-func (rt *managed) clearTokenError() {
-	if !strings.HasPrefix(rt.entry.Load().LastError, tokens.NoTokenPrefix) {
+func (p *Provider) clearTokenError() {
+	if !strings.HasPrefix(p.Entry.Load().LastError, tokens.NoTokenPrefix) {
 		return
 	}
-	if err := rt.entry.RecordModelError(""); err != nil {
-		rt.log.Debug("could not clear the last error", "provider", rt.p.ID, "err", err)
+	if err := p.Entry.RecordModelError(""); err != nil {
+		p.log.Debug("could not clear the last error", "provider", p.Config.ID, "err", err)
 	}
 }
 
-func (rt *managed) timeout() time.Duration {
-	return cmp.Or(rt.p.HTTPTimeout, config.DefaultHTTPTimeout)
+func (p *Provider) timeout() time.Duration {
+	return cmp.Or(p.Config.HTTPTimeout, config.DefaultHTTPTimeout)
 }
 
 // checkFile adopts a token another process wrote (CLI login, logout, or a
 // refresh by another OpenCode) when the state file changed.
-func (rt *managed) checkFile() {
-	fi, err := os.Stat(rt.entry.Path())
+func (p *Provider) checkFile() {
+	fi, err := os.Stat(p.Entry.Path())
 	var mod time.Time
 	if err == nil {
 		mod = fi.ModTime()
 	}
-	rt.mu.Lock()
-	changed := !mod.Equal(rt.fileMod)
-	rt.fileMod = mod
-	rt.mu.Unlock()
+	p.mu.Lock()
+	changed := !mod.Equal(p.fileMod)
+	p.fileMod = mod
+	p.mu.Unlock()
 	if changed {
-		rt.tokens.Adopt()
+		p.Tokens.Adopt()
 	}
 }

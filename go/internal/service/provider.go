@@ -6,7 +6,6 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
-	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -24,26 +23,12 @@ func (e *Engine) Load(root *jsontree.Object) config.Result {
 	return res
 }
 
-// Provider is a managed provider, as the command line sees it: its parts,
-// and the few steps that take more than one of them.
-type Provider struct {
-	Config  config.Provider
-	OAuth   *oauth.Client
-	Tokens  *tokens.Manager
-	Entry   *store.Entry // the provider's cache entry (State: Entry.Load)
-	Catalog *models.Catalog
-	rt      *managed
-}
-
 // Provider returns the managed provider with this id.
 func (e *Engine) Provider(id string) (*Provider, bool) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	rt, ok := e.managedByID[id]
-	if !ok {
-		return nil, false
-	}
-	return &Provider{Config: rt.p, OAuth: rt.client, Tokens: rt.tokens, Entry: rt.entry, Catalog: rt.catalog, rt: rt}, true
+	return rt, ok
 }
 
 // Providers returns the managed providers in config order.
@@ -60,12 +45,12 @@ func (e *Engine) Providers(order []config.Provider) []*Provider {
 // Token returns a fresh token, doing at most what mode allows, once it is
 // in the cache file too (a command may exit right after).
 func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, error) {
-	t, err := p.rt.tokens.Token(ctx, mode)
-	if ferr := p.rt.tokens.Flush(ctx); err == nil && ferr != nil {
+	t, err := p.Tokens.Token(ctx, mode)
+	if ferr := p.Tokens.Flush(ctx); err == nil && ferr != nil {
 		return t, ferr
 	}
 	if err == nil {
-		p.rt.clearTokenError()
+		p.clearTokenError()
 	}
 	return t, err
 }
@@ -73,8 +58,8 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 // Sync fetches the model list now (never prompting); a token it renewed is
 // in the cache file when it returns.
 func (p *Provider) Sync(ctx context.Context) error {
-	err := p.rt.sync(ctx)
-	if ferr := p.rt.tokens.Flush(ctx); err == nil && ferr != nil {
+	err := p.sync(ctx)
+	if ferr := p.Tokens.Flush(ctx); err == nil && ferr != nil {
 		return ferr
 	}
 	return err
@@ -83,14 +68,14 @@ func (p *Provider) Sync(ctx context.Context) error {
 // LoginWith runs an interactive login with flow (the configured one, or
 // another user flow, e.g. device_code from an SSH session), asking the
 // person as o says, and stores the token where the provider's own flow
-// finds it (the one login path: managed.login). The cached login is left
+// finds it (the one login path: Provider.login). The cached login is left
 // alone until the new one is at hand: a login that fails or is interrupted
 // loses nothing. It returns the new token and the one it replaced (zero
 // when none was cached), for the caller to revoke.
 func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tok, replaced tokens.Token, err error) {
-	tok, replaced, err = p.rt.login(ctx, flow, &o)
+	tok, replaced, err = p.login(ctx, flow, &o)
 	if err == nil {
-		p.rt.clearTokenError()
+		p.clearTokenError()
 	}
 	return tok, replaced, err
 }

@@ -473,21 +473,31 @@ func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err 
 	if err != nil {
 		return Token{}, Token{}, err
 	}
-	if _, err := m.opt.Entry.Update(ctx, func(s *store.State) error {
-		replaced = fromStore(s.Token)
-		s.Token = toStore(tok)
-		return nil
-	}); err != nil {
+	replaced, err = m.replace(ctx, tok)
+	if err != nil {
 		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "provider", m.opt.ProviderID, "err", err)
 	}
+	return tok, replaced, nil
+}
+
+// replace puts t (zero: none) in the cache file, under the lock, and in
+// memory, and returns the token it replaced (the file's, else memory's).
+// A failed write still replaces the token in memory.
+func (m *Manager) replace(ctx context.Context, t Token) (Token, error) {
+	var old Token
+	_, err := m.opt.Entry.Update(ctx, func(s *store.State) error {
+		old = fromStore(s.Token)
+		s.Token = toStore(t)
+		return nil
+	})
 	m.mu.Lock()
-	if replaced.AccessToken.IsZero() && replaced.RefreshToken.IsZero() {
-		replaced = m.mem
+	if old.AccessToken.IsZero() && old.RefreshToken.IsZero() {
+		old = m.mem
 	}
-	m.mem = tok
+	m.mem = t
 	m.refused, m.refusedAt = nil, time.Time{}
 	m.mu.Unlock()
-	return tok, replaced, nil
+	return old, err
 }
 
 // freshLocked is Policy.Fresh, except for a token the gateway refused.
@@ -549,19 +559,7 @@ const NoTokenPrefix = "no token: "
 
 // Forget drops the token from memory and disk (logout).
 func (m *Manager) Forget(ctx context.Context) (Token, error) {
-	var old Token
-	_, err := m.opt.Entry.Update(ctx, func(s *store.State) error {
-		old = fromStore(s.Token)
-		s.Token = nil
-		return nil
-	})
-	m.mu.Lock()
-	if old.AccessToken.IsZero() {
-		old = m.mem
-	}
-	m.mem = Token{}
-	m.refused = nil
-	m.mu.Unlock()
+	old, err := m.replace(ctx, Token{})
 	if m.opt.OnChange != nil {
 		m.opt.OnChange()
 	}
