@@ -113,13 +113,6 @@ type flight struct {
 	adopted bool
 }
 
-func (m *Manager) header(t Token) secret.String {
-	if m.opt.Header != nil {
-		return m.opt.Header(t)
-	}
-	return t.Authorization()
-}
-
 // NewManager returns a manager; nothing is read until the first call.
 func NewManager(o Options) *Manager {
 	if o.Now == nil {
@@ -127,6 +120,9 @@ func NewManager(o Options) *Manager {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Header == nil {
+		o.Header = Token.Authorization
 	}
 	if o.LoginTimeout <= 0 {
 		o.LoginTimeout = 10 * time.Minute
@@ -520,7 +516,7 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 	if m.mem.AccessToken.IsZero() {
 		return false
 	}
-	sum := sha256.Sum256([]byte(m.header(m.mem).Reveal()))
+	sum := sha256.Sum256([]byte(m.opt.Header(m.mem).Reveal()))
 	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(authorizationSHA256)) != 1 {
 		return false
 	}
