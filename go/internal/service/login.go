@@ -166,7 +166,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	if serr != nil {
 		res.Message = fmt.Sprintf("logged in to %s (%s), but its models could not be listed yet: %v", rt.Config.Name, rt.Config.ID, serr)
 	}
-	// One frame, as config/apply (fit.go): a list too large to send keeps
+	// One frame, as config/apply (fitFrame): a list too large to send keeps
 	// only the models the user declared.
 	if encodedSize(res) > frameBudget {
 		declared, _ := user["models"].(map[string]any)

@@ -21,7 +21,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/adrg/xdg"
@@ -93,7 +95,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("create cache directory %s: %w", abs, err)
 	}
-	use, err := checkDir(abs)
+	use, err := inspectDir(abs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -414,29 +416,6 @@ func (e *Entry) Update(ctx context.Context, fn func(*State) error) (State, error
 	return st, e.Save(st)
 }
 
-// Remove deletes the credentials file (under the lock); the models file
-// stays.
-func (e *Entry) Remove(ctx context.Context) error {
-	unlock, err := e.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if e.keyring != nil {
-		if err := e.keyring.Remove(e.keychainName()); err != nil {
-			return fmt.Errorf("remove the keychain item of %s: %w", e.providerID, err)
-		}
-	}
-	if e.store.mem != nil {
-		e.store.mem.remove(e.path)
-		return nil
-	}
-	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove cache file for %s: %w", e.providerID, err)
-	}
-	return nil
-}
-
 // Lock takes the entry's cross-process lock, waiting until ctx ends. The
 // lock file is never opened through a symbolic link.
 func (e *Entry) Lock(ctx context.Context) (func(), error) {
@@ -471,5 +450,62 @@ func (e *Entry) Lock(ctx context.Context) (func(), error) {
 		if delay < 25*time.Millisecond {
 			delay *= 2
 		}
+	}
+}
+
+// memory holds the files of a store without a directory.
+type memory struct {
+	mu    sync.Mutex
+	files map[string][]byte
+	locks map[string]chan struct{}
+}
+
+// Memory returns a store that keeps every state in this process's memory:
+// what the sidecar uses when no cache directory is usable, so that tokens
+// are never left behind in a temporary directory. Dir and Entry.Path are "".
+func Memory(log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{log: log, mem: &memory{files: map[string][]byte{}, locks: map[string]chan struct{}{}}}
+}
+
+func (m *memory) read(name string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	data, ok := m.files[name]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return slices.Clone(data), nil
+}
+
+func (m *memory) write(name string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[name] = slices.Clone(data)
+}
+
+func (m *memory) remove(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.files, name)
+}
+
+// lock takes the in-process lock of an entry, waiting until ctx ends.
+func (m *memory) lock(ctx context.Context, name, providerID string) (func(), error) {
+	m.mu.Lock()
+	ch, ok := m.locks[name]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		m.locks[name] = ch
+	}
+	m.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-ch }) }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the cache lock of %s: %w", providerID, ctx.Err())
 	}
 }
