@@ -146,8 +146,7 @@ func transportError(ctx context.Context, err error) error {
 }
 
 func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		return ue.Err
 	}
 	return err

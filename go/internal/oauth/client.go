@@ -246,9 +246,11 @@ func (e *Error) Unwrap() error { return e.cause }
 func (c *Client) classify(op string, err error, secrets []string) error {
 	e := &Error{ProviderID: c.p.ID, Op: op}
 	clean := func(s string, max int) string { return redact.Text(redact.Values(s, secrets), max) }
-	var re *oauth2.RetrieveError
+	re, isRetrieve := errors.AsType[*oauth2.RetrieveError](err)
+	_, isURL := errors.AsType[*url.Error](err)
+	_, isNet := errors.AsType[net.Error](err)
 	switch {
-	case errors.As(err, &re):
+	case isRetrieve:
 		if re.Response != nil {
 			e.Status = re.Response.StatusCode
 		}
@@ -267,14 +269,14 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 		case re.ErrorCode == "invalid_client" || (e.Status == 401 && re.ErrorCode == ""):
 			e.kind = tokens.ErrInvalidClient
 		}
-	case isURLError(err): // no answer: unreachable, timed out, or cancelled by us
+	case isURL: // no answer: unreachable, timed out, or cancelled by us
 		e.cause = transportError(err)
 		if !errors.Is(err, context.Canceled) {
 			e.kind = tokens.ErrTransient
 		}
 	default: // x/oauth2 could not read a 2xx answer, or another failure
 		e.cause = errors.New(clean(err.Error(), 300))
-		if isTransient(err) {
+		if isNet || errors.Is(err, context.DeadlineExceeded) {
 			e.kind = tokens.ErrTransient
 		}
 	}
@@ -284,21 +286,10 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 // transportError keeps the message of a transport error but drops the
 // query and userinfo from any URL it names.
 func transportError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		return fmt.Errorf("%s %s: %w", ue.Op, redact.URL(ue.URL), ue.Err)
 	}
 	return err
-}
-
-func isURLError(err error) bool {
-	var ue *url.Error
-	return errors.As(err, &ue)
-}
-
-func isTransient(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || isURLError(err)
 }
 
 // maxResponse bounds a device authorization, revocation or JWKS answer

@@ -142,8 +142,8 @@ func (c *Client) discover(ctx context.Context) (*Metadata, error) {
 			firstErr = err
 		}
 		// Only a missing document sends us to the next location.
-		var e *Error
-		if !errors.As(err, &e) || (e.Status != http.StatusNotFound && e.Status != http.StatusMethodNotAllowed && e.Status != http.StatusBadRequest) {
+		e, ok := errors.AsType[*Error](err)
+		if !ok || (e.Status != http.StatusNotFound && e.Status != http.StatusMethodNotAllowed && e.Status != http.StatusBadRequest) {
 			return nil, err
 		}
 	}
@@ -282,8 +282,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 // claims, in the order go-oidc checks them: expiry, issuer, audience, else
 // the signature.
 func (c *Client) whyRejected(tok *jwt.JSONWebToken, meta *Metadata, err error) string {
-	var expired *oidc.TokenExpiredError
-	if errors.As(err, &expired) {
+	if expired, ok := errors.AsType[*oidc.TokenExpiredError](err); ok {
 		if expired.Expiry.IsZero() {
 			return "no exp claim"
 		}

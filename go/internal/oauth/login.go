@@ -200,9 +200,9 @@ func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint str
 
 // loginWaitError explains why no authorization response arrived.
 func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Duration) error {
-	var ae *loopback.AuthError
+	ae, isAuth := errors.AsType[*loopback.AuthError](err)
 	switch {
-	case errors.As(err, &ae):
+	case isAuth:
 		c.log.Warn("login failed", "flow", "authorization_code", "error", ae.Code)
 		hint := ""
 		if ae.Code == "access_denied" {
@@ -538,8 +538,8 @@ func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, v
 		if ctx.Err() != nil {
 			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, ctx.Err())
 		}
-		var oe *Error
-		if !errors.As(err, &oe) {
+		oe, ok := errors.AsType[*Error](err)
+		if !ok {
 			return tokens.Token{}, err
 		}
 		switch {

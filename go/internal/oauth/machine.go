@@ -148,8 +148,7 @@ func (c *Client) Revoke(ctx context.Context, token secret.String, hint string) e
 	}
 	c.log.Debug("revocation request", "revocation_endpoint", meta.RevocationEndpoint, "token_type_hint", hint)
 	_, err = c.postForm(ctx, op, meta.RevocationEndpoint, meta, form)
-	var e *Error
-	if errors.As(err, &e) && e.Code == "unsupported_token_type" {
+	if e, ok := errors.AsType[*Error](err); ok && e.Code == "unsupported_token_type" {
 		return fmt.Errorf("%w: %w", ErrUnsupportedTokenType, err)
 	}
 	return err

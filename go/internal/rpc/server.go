@@ -241,12 +241,10 @@ func params[P any](req *jsonrpc2.Request, required string, valid func(*P) bool) 
 }
 
 func toRPCError(err error) *jsonrpc2.Error {
-	var rerr *jsonrpc2.Error
-	if errors.As(err, &rerr) {
+	if rerr, ok := errors.AsType[*jsonrpc2.Error](err); ok {
 		return rerr
 	}
-	var terr *protocol.TokenError
-	if errors.As(err, &terr) {
+	if terr, ok := errors.AsType[*protocol.TokenError](err); ok {
 		e := &jsonrpc2.Error{Code: protocol.CodeTokenUnavailable, Message: terr.Error()}
 		e.SetError(protocol.TokenErrorData{ProviderID: terr.ProviderID, Reason: terr.Reason})
 		return e

@@ -179,9 +179,7 @@ func (e *Engine) bootTokens(ctx context.Context, managed []*Provider) (map[strin
 	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
 	defer cancel()
 	for _, rt := range managed {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			tok, err := rt.Tokens.Token(bctx, tokens.NoLogin)
 			if err != nil {
 				e.log.Debug("no token at start-up", "provider", rt.Config.ID, "err", err)
@@ -200,7 +198,7 @@ func (e *Engine) bootTokens(ctx context.Context, managed []*Provider) (map[strin
 					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.Config.ID, "err", err)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return headers, needLogin
@@ -313,9 +311,7 @@ func (e *Engine) startWatcher() {
 		return
 	}
 	e.watchOnce.Do(func() {
-		e.bgWork.Add(1)
-		go func() {
-			defer e.bgWork.Done()
+		e.bgWork.Go(func() {
 			t := time.NewTicker(e.opt.WatchEvery)
 			defer t.Stop()
 			for {
@@ -334,7 +330,7 @@ func (e *Engine) startWatcher() {
 					rt.checkFile()
 				}
 			}
-		}()
+		})
 	})
 }
 

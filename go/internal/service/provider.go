@@ -91,9 +91,7 @@ func (p *Provider) start(bg context.Context) {
 	if bg.Err() != nil {
 		return // shutting down
 	}
-	p.bgWork.Add(1)
-	go func() {
-		defer p.bgWork.Done()
+	p.bgWork.Go(func() {
 		failures := 0
 		if len(p.Catalog.Models()) == 0 || p.now().Sub(last) >= interval {
 			if err := p.sync(ctx); err != nil {
@@ -110,7 +108,7 @@ func (p *Provider) start(bg context.Context) {
 			},
 		}
 		_ = s.Run(ctx, p.sync)
-	}()
+	})
 }
 
 // maybeLazySync syncs once in the background when a provider that has no
@@ -124,11 +122,9 @@ func (p *Provider) maybeLazySync() {
 		if p.bg.Err() != nil {
 			return // shutting down
 		}
-		p.bgWork.Add(1)
-		go func() {
-			defer p.bgWork.Done()
+		p.bgWork.Go(func() {
 			_ = p.sync(p.bg)
-		}()
+		})
 	}
 }
 
