@@ -121,9 +121,7 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, errors.New("loopback: no state configured")
 	}
 	cfg.Log = cmp.Or(cfg.Log, slog.New(slog.DiscardHandler))
-	if cfg.FinishTimeout <= 0 {
-		cfg.FinishTimeout = 30 * time.Second
-	}
+	cfg.FinishTimeout = cmp.Or(max(cfg.FinishTimeout, 0), 30*time.Second)
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("loopback: port %d out of range", cfg.Port)
 	}

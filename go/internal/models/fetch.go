@@ -95,10 +95,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: redact.Text(string(head), maxPreview, knownSecrets(value)...)}
 	}
 
-	limit := f.MaxBytes
-	if limit <= 0 {
-		limit = DefaultMaxBytes
-	}
+	limit := cmp.Or(max(f.MaxBytes, 0), DefaultMaxBytes)
 	if resp.ContentLength > limit {
 		return List{}, fmt.Errorf("models: GET %s: %w: Content-Length %d exceeds the %d byte limit", where, ErrTooLarge, resp.ContentLength, limit)
 	}

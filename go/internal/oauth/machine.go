@@ -51,14 +51,10 @@ func (c *Client) tokenExchange(ctx context.Context) (tokens.Token, error) {
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	typ := c.p.SubjectTokenType
-	if typ == "" {
-		typ = config.DefaultSubjectTokenType
-	}
 	v := url.Values{
 		"grant_type":         {GrantTokenExchange},
 		"subject_token":      {subject.Reveal()},
-		"subject_token_type": {typ},
+		"subject_token_type": {cmp.Or(c.p.SubjectTokenType, config.DefaultSubjectTokenType)},
 	}
 	if c.p.RequestedTokenType != "" {
 		v.Set("requested_token_type", c.p.RequestedTokenType)
@@ -282,13 +278,7 @@ func loadAssertionKey(p config.Provider) (*assertionKey, error) {
 	if algs == nil {
 		return nil, fail("holds a %T key; expected an RSA (2048 bits or more), EC (P-256, P-384, P-521) or Ed25519 private key", jwk.Key)
 	}
-	alg := p.ClientAssertionAlg
-	if alg == "" {
-		alg = jwk.Algorithm
-	}
-	if alg == "" {
-		alg = algs[0]
-	}
+	alg := cmp.Or(p.ClientAssertionAlg, jwk.Algorithm, algs[0])
 	if !slices.Contains(algs, alg) {
 		return nil, fail("clientAssertionAlg %q does not fit this key; use one of %s", alg, strings.Join(algs, ", "))
 	}

@@ -3,6 +3,7 @@ package rpc
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,10 +65,7 @@ func (c Codec) ReadObject(r *bufio.Reader, v any) error {
 
 // readBody reads one frame's header and its body (see ReadObject).
 func (c Codec) readBody(r *bufio.Reader) ([]byte, error) {
-	limit := c.Max
-	if limit <= 0 {
-		limit = protocol.MaxFrame
-	}
+	limit := cmp.Or(max(c.Max, 0), protocol.MaxFrame)
 	length := -1
 	for n := 0; ; n++ {
 		if n >= maxHeaderLines {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -238,12 +239,8 @@ func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 }
 
 func withSettings(p config.Provider, s config.Settings) config.Provider {
-	if p.ExpirySkew <= 0 {
-		p.ExpirySkew = s.ExpirySkew
-	}
-	if p.HTTPTimeout <= 0 {
-		p.HTTPTimeout = s.HTTPTimeout
-	}
+	p.ExpirySkew = cmp.Or(max(p.ExpirySkew, 0), s.ExpirySkew)
+	p.HTTPTimeout = cmp.Or(max(p.HTTPTimeout, 0), s.HTTPTimeout)
 	return p
 }
 

@@ -76,9 +76,7 @@ type Engine struct {
 
 // New returns an engine; background work stops with Shutdown.
 func New(o Options) *Engine {
-	if o.BootBudget <= 0 {
-		o.BootBudget = 3 * time.Second
-	}
+	o.BootBudget = cmp.Or(max(o.BootBudget, 0), 3*time.Second)
 	if o.WatchEvery == 0 {
 		o.WatchEvery = 2 * time.Second
 	}
@@ -133,10 +131,7 @@ func (e *Engine) openStore(configured string) (s *store.Store, unusable error) {
 	if e.store != nil {
 		return e.store, nil
 	}
-	dir := e.opt.CacheDir
-	if dir == "" {
-		dir = CacheDirFor(config.Settings{CacheDir: configured})
-	}
+	dir := cmp.Or(e.opt.CacheDir, CacheDirFor(config.Settings{CacheDir: configured}))
 	s, err := store.Open(dir, e.log)
 	if err != nil {
 		s, unusable = store.Memory(e.log), fmt.Errorf("open the token cache: %w", err)
@@ -349,12 +344,9 @@ func (e *Engine) prompt(p oauth.Prompt) {
 // loginTimeout bounds one interactive acquisition. The device grant ends by
 // itself when its code expires (often 10-15 min), so it gets a wider bound.
 func loginTimeout(p config.Provider) time.Duration {
-	t := p.LoginTimeout
-	if t <= 0 {
-		t = config.DefaultLoginTimeout
-	}
-	if p.Flow == config.DeviceCode && t < 30*time.Minute {
-		t = 30 * time.Minute
+	t := cmp.Or(max(p.LoginTimeout, 0), config.DefaultLoginTimeout)
+	if p.Flow == config.DeviceCode {
+		t = max(t, 30*time.Minute)
 	}
 	return t
 }

@@ -188,9 +188,7 @@ var errNoSuchFlow = errors.New("no such login")
 // hands back the one it replaced. o (nil: the sidecar's) says how a person
 // is asked: prompts, the browser.
 func (p *Provider) login(ctx context.Context, flow config.Flow, o *oauth.Options) (tok, replaced tokens.Token, err error) {
-	if flow == "" {
-		flow = p.Config.Flow
-	}
+	flow = cmp.Or(flow, p.Config.Flow)
 	switch {
 	case !p.Config.Flow.Interactive():
 		return tok, replaced, fmt.Errorf("%w: provider %q uses the %s flow, which needs no login", errNoSuchFlow, p.Config.ID, p.Config.Flow)

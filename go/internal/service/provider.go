@@ -83,10 +83,7 @@ func (p *Provider) start(bg context.Context) {
 	last := p.lastSync
 	p.mu.Unlock()
 
-	interval := p.Config.SyncInterval
-	if interval <= 0 {
-		interval = config.DefaultSyncInterval
-	}
+	interval := cmp.Or(max(p.Config.SyncInterval, 0), config.DefaultSyncInterval)
 	log := p.log.With("provider", p.Config.ID)
 	if bg.Err() != nil {
 		return // shutting down

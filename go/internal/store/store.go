@@ -10,6 +10,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -99,10 +100,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Store{dir: use, log: log}, nil
+	return &Store{dir: use, log: cmp.Or(log, slog.New(slog.DiscardHandler))}, nil
 }
 
 // CheckDir says why Open would refuse dir (another user's, a link planted
@@ -153,11 +151,7 @@ func (e *Entry) keychainName() string { return strings.TrimSuffix(filepath.Base(
 
 // Entry returns the entry for a provider and its cache key (config.Provider.CacheKey).
 func (s *Store) Entry(providerID, key string) *Entry {
-	short := key
-	if len(short) > 16 {
-		short = short[:16]
-	}
-	base := fileBase(providerID) + "-" + sanitize(short)
+	base := fileBase(providerID) + "-" + sanitize(key[:min(len(key), 16)])
 	return &Entry{store: s, providerID: providerID, key: key,
 		path: filepath.Join(s.dir, base+".json"), modelsPath: filepath.Join(s.dir, base+".models.json")}
 }
@@ -192,14 +186,8 @@ func sanitize(s string) string {
 			b.WriteByte('_')
 		}
 	}
-	out := strings.Trim(b.String(), ".")
-	if out == "" {
-		out = "_"
-	}
-	if len(out) > 64 {
-		out = out[:64]
-	}
-	return out
+	out := cmp.Or(strings.Trim(b.String(), "."), "_")
+	return out[:min(len(out), 64)]
 }
 
 // Load reads the state: the credentials file, and the models file (or, from
@@ -464,10 +452,7 @@ type memory struct {
 // what the sidecar uses when no cache directory is usable, so that tokens
 // are never left behind in a temporary directory. Dir and Entry.Path are "".
 func Memory(log *slog.Logger) *Store {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Store{log: log, mem: &memory{files: map[string][]byte{}, locks: map[string]chan struct{}{}}}
+	return &Store{log: cmp.Or(log, slog.New(slog.DiscardHandler)), mem: &memory{files: map[string][]byte{}, locks: map[string]chan struct{}{}}}
 }
 
 func (m *memory) read(name string) ([]byte, error) {

@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -118,15 +119,11 @@ func NewManager(o Options) *Manager {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
+	o.Log = cmp.Or(o.Log, slog.New(slog.DiscardHandler))
 	if o.Header == nil {
 		o.Header = Token.Authorization
 	}
-	if o.LoginTimeout <= 0 {
-		o.LoginTimeout = 10 * time.Minute
-	}
+	o.LoginTimeout = cmp.Or(max(o.LoginTimeout, 0), 10*time.Minute)
 	return &Manager{opt: o}
 }
 
