@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -248,55 +250,37 @@ func withSettings(p config.Provider, s config.Settings) config.Provider {
 // entry with what the plugin manages filled in. The user's fields win where
 // they make sense (npm, name, model names, an Authorization header).
 func buildEntry(p config.Provider, user map[string]any, discovered []models.Model, authorization string) map[string]any {
+	blank := func(v any) bool { s, ok := v.(string); return !ok || strings.TrimSpace(s) == "" }
 	entry := map[string]any{}
-	for k, v := range user {
-		entry[k] = v
-	}
+	maps.Copy(entry, user)
 	npm := NPMCompatible
 	if p.ResponseAPI {
 		npm = NPMResponses
 	}
-	if s, ok := entry["npm"].(string); !ok || strings.TrimSpace(s) == "" {
+	if blank(entry["npm"]) {
 		entry["npm"] = npm
 	}
-	if s, ok := entry["name"].(string); !ok || strings.TrimSpace(s) == "" {
+	if blank(entry["name"]) {
 		entry["name"] = p.Name
 	}
 	options := map[string]any{}
-	if o, ok := entry["options"].(map[string]any); ok {
-		for k, v := range o {
-			options[k] = v
-		}
-	}
+	userOptions, _ := entry["options"].(map[string]any)
+	maps.Copy(options, userOptions)
 	options["baseURL"] = p.BaseURL
-	if p.ResponseAPI {
-		if s, ok := options["apiKey"].(string); !ok || strings.TrimSpace(s) == "" {
-			options["apiKey"] = PlaceholderAPIKey
-		}
-	} else if s, ok := options["apiKey"].(string); ok && s == PlaceholderAPIKey {
+	if p.ResponseAPI && blank(options["apiKey"]) {
+		options["apiKey"] = PlaceholderAPIKey
+	} else if !p.ResponseAPI && options["apiKey"] == PlaceholderAPIKey {
 		delete(options, "apiKey")
 	}
-	if authorization != "" {
-		hdrs := map[string]any{}
-		userSet := false
-		if h, ok := options["headers"].(map[string]any); ok {
-			for k, v := range h {
-				hdrs[k] = v
-				if strings.EqualFold(k, p.HeaderName()) {
-					userSet = true
-				}
-			}
-		}
-		if !userSet {
-			hdrs[p.HeaderName()] = authorization
-			options["headers"] = hdrs
-		}
+	userHeaders, _ := options["headers"].(map[string]any)
+	userSet := slices.ContainsFunc(slices.Collect(maps.Keys(userHeaders)), func(k string) bool { return strings.EqualFold(k, p.HeaderName()) })
+	if authorization != "" && !userSet {
+		headers := map[string]any{p.HeaderName(): authorization}
+		maps.Copy(headers, userHeaders)
+		options["headers"] = headers
 	}
 	entry["options"] = options
-	var userModels map[string]any
-	if m, ok := entry["models"].(map[string]any); ok {
-		userModels = m
-	}
+	userModels, _ := entry["models"].(map[string]any)
 	entry["models"] = models.Merge(userModels, discovered)
 	return entry
 }
@@ -378,10 +362,7 @@ func fitFrame(log *slog.Logger, out *protocol.ConfigApplyResult, user map[string
 			}
 		}
 		delete(sizes, largest)
-		var declared map[string]any
-		if m, ok := user[largest]["models"].(map[string]any); ok {
-			declared = m
-		}
+		declared, _ := user[largest]["models"].(map[string]any)
 		entry := out.Providers[largest]
 		entry["models"] = models.Merge(declared, nil)
 		total += encodedSize(entry["models"]) - most

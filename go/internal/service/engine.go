@@ -152,19 +152,14 @@ func (e *Engine) notify(method string, params any) {
 // Headers implements rpc.Service.
 func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error) {
 	e.mu.RLock()
-	rt := e.managedByID[p.ProviderID]
 	mode := tokens.NoLogin
 	if e.interactive {
 		mode = tokens.AllowLogin
 	}
-	why := e.broken[p.ProviderID]
 	e.mu.RUnlock()
+	rt, err := e.lookup(p.ProviderID)
 	if rt == nil {
-		if why != "" {
-			return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig,
-				Err: fmt.Errorf("the oauth2 configuration is invalid: %s", why)}
-		}
-		return protocol.HeadersResult{Headers: map[string]string{}}, nil
+		return protocol.HeadersResult{Headers: map[string]string{}}, err
 	}
 	if p.Refused != "" && rt.Tokens.Reject(p.Refused) {
 		e.log.Warn("the gateway refused a token within its lifetime; renewing it", "provider", p.ProviderID)
@@ -186,6 +181,17 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 		Headers:    map[string]string{rt.Config.HeaderName(): headerValue(rt.Config, tok).Reveal()},
 		CacheUntil: until.UnixMilli(),
 	}, nil
+}
+
+// lookup is the managed provider with this id, else nil and, when its
+// oauth2 block was refused, the error its requests get.
+func (e *Engine) lookup(id string) (*Provider, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if why := e.broken[id]; why != "" {
+		return nil, &protocol.TokenError{ProviderID: id, Reason: protocol.ReasonConfig, Err: fmt.Errorf("the oauth2 configuration is invalid: %s", why)}
+	}
+	return e.managedByID[id], nil
 }
 
 func reason(err error) string {

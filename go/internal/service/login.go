@@ -115,20 +115,19 @@ func (e *Engine) CancelLogins() {
 // authorization_code when asked), then its models, so that the entry it
 // returns lists them.
 func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.LoginResult, error) {
-	e.mu.RLock()
-	rt := e.managedByID[p.ProviderID]
-	why := e.broken[p.ProviderID]
-	user := e.userProviders[p.ProviderID]
-	e.mu.RUnlock()
 	fail := func(reason string, err error) (protocol.LoginResult, error) {
 		return protocol.LoginResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason, Err: err}
 	}
-	if rt == nil {
-		if why != "" {
-			return fail(protocol.ReasonConfig, fmt.Errorf("the oauth2 configuration is invalid: %s", why))
-		}
+	rt, err := e.lookup(p.ProviderID)
+	switch {
+	case err != nil:
+		return protocol.LoginResult{}, err
+	case rt == nil:
 		return fail(protocol.ReasonConfig, errors.New("no managed provider has this id (is it declared with an oauth2 block in opencode.json?)"))
 	}
+	e.mu.RLock()
+	user := e.userProviders[p.ProviderID]
+	e.mu.RUnlock()
 	if p.Paste {
 		if p.Flow != "" && p.Flow != string(config.AuthorizationCode) {
 			return fail(protocol.ReasonConfig, errors.New("a pasted address answers an authorization_code login only"))
