@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -33,38 +34,55 @@ func (e *Engine) loginHint(providerID string) string {
 // errLoginCancelled ends a login cancelled by login/cancel (Ctrl-C).
 var errLoginCancelled = errors.New("the login was cancelled")
 
-// logins tracks the logins under way, so that login/cancel can end them.
+// logins tracks the logins under way: login/cancel ends them all, and a
+// paste login takes the addresses pasted for its provider.
 type logins struct {
-	mu      sync.Mutex
-	next    int
-	cancels map[int]context.CancelCauseFunc
-	pastes  map[string]*oauth.PasteBox // provider id → the paste login under way
+	mu    sync.Mutex
+	under []*login // in the order they began
 }
 
-// pasteBox registers a paste login for a provider; done removes it.
-func (l *logins) pasteBox(providerID string) (box *oauth.PasteBox, done func()) {
-	box = oauth.NewPasteBox(true)
+type login struct {
+	providerID string
+	cancel     context.CancelCauseFunc
+	box        *oauth.PasteBox // a paste login's
+}
+
+// begin registers a login for the provider, with paste one that takes
+// pasted addresses only; end unregisters it.
+func (l *logins) begin(ctx context.Context, providerID string, paste bool) (_ context.Context, end func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	u := &login{providerID: providerID, cancel: cancel}
+	if paste {
+		u.box = oauth.NewPasteBox(true)
+		ctx = oauth.WithPaste(ctx, u.box)
+	}
 	l.mu.Lock()
-	if l.pastes == nil {
-		l.pastes = map[string]*oauth.PasteBox{}
-	}
-	l.pastes[providerID] = box
+	l.under = append(l.under, u)
 	l.mu.Unlock()
-	return box, func() {
+	return ctx, func() {
 		l.mu.Lock()
-		if l.pastes[providerID] == box {
-			delete(l.pastes, providerID)
-		}
+		l.under = slices.DeleteFunc(l.under, func(o *login) bool { return o == u })
 		l.mu.Unlock()
+		cancel(nil)
 	}
+}
+
+// pasteBox is the box of the provider's latest paste login under way, or nil.
+func (l *logins) pasteBox(providerID string) *oauth.PasteBox {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, u := range slices.Backward(l.under) {
+		if u.providerID == providerID && u.box != nil {
+			return u.box
+		}
+	}
+	return nil
 }
 
 // Paste implements rpc.Service for the engine: the pasted address goes to
 // the provider's paste login under way; its verdict is the answer.
 func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
-	e.logins.mu.Lock()
-	box := e.logins.pastes[p.ProviderID]
-	e.logins.mu.Unlock()
+	box := e.logins.pasteBox(p.ProviderID)
 	if box == nil {
 		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig, Err: oauth.ErrNoLoginWaits}
 	}
@@ -74,32 +92,14 @@ func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
 	return nil
 }
 
-func (l *logins) begin(ctx context.Context) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	l.mu.Lock()
-	if l.cancels == nil {
-		l.cancels = map[int]context.CancelCauseFunc{}
-	}
-	id := l.next
-	l.next++
-	l.cancels[id] = cancel
-	l.mu.Unlock()
-	return ctx, func() {
-		l.mu.Lock()
-		delete(l.cancels, id)
-		l.mu.Unlock()
-		cancel(nil)
-	}
-}
-
 // cancelAll ends every login under way and reports how many there were.
 func (l *logins) cancelAll() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, c := range l.cancels {
-		c(errLoginCancelled)
+	for _, u := range l.under {
+		u.cancel(errLoginCancelled)
 	}
-	return len(l.cancels)
+	return len(l.under)
 }
 
 // CancelLogins implements rpc.Service: every login under way ends with
@@ -134,13 +134,8 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		}
 		p.Flow = string(config.AuthorizationCode)
 	}
-	lctx, done := e.logins.begin(ctx)
+	lctx, done := e.logins.begin(ctx, rt.Config.ID, p.Paste)
 	defer done()
-	if p.Paste {
-		box, unregister := e.logins.pasteBox(rt.Config.ID)
-		defer unregister()
-		lctx = oauth.WithPaste(lctx, box)
-	}
 	tok, _, err := rt.login(lctx, config.Flow(p.Flow), nil)
 	switch {
 	case errors.Is(err, errNoSuchFlow):
