@@ -255,33 +255,46 @@ func (e *Entry) loadCredentials() State {
 
 // loadFile reads the state file (credentials, or a keychain marker).
 func (e *Entry) loadFile(empty State) State {
-	data, err := e.store.read(e.path, maxStateFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return empty
-	}
-	if err != nil {
-		e.store.log.Warn("cache file unreadable; ignoring it", "provider", e.providerID, "path", e.path, "err", err)
-		return empty
-	}
 	var st State
-	reason := ""
-	switch err := json.Unmarshal(data, &st); {
-	case err != nil:
-		reason = "not valid JSON"
-	case st.Version > Version:
-		reason = fmt.Sprintf("written by a newer version (format %d, this build reads %d)", st.Version, Version)
-	case st.Version < 1:
-		reason = "has no format version"
-	case st.ProviderID != e.providerID || st.Key != e.key:
-		reason = "belongs to another provider or configuration"
-	case st.Token != nil && st.Token.AccessToken == "":
+	if !e.readJSON(e.path, maxStateFile, "cache file", &st, func() string {
+		switch {
+		case st.Version > Version:
+			return fmt.Sprintf("written by a newer version (format %d, this build reads %d)", st.Version, Version)
+		case st.Version < 1:
+			return "has no format version"
+		case st.ProviderID != e.providerID || st.Key != e.key:
+			return "belongs to another provider or configuration"
+		}
+		return ""
+	}) {
+		return empty
+	}
+	if st.Token != nil && st.Token.AccessToken == "" {
 		st.Token = nil
 	}
-	if reason != "" {
-		e.setAside(e.path, reason)
-		return empty
-	}
 	return st
+}
+
+// readJSON reads the file at path (at most limit bytes) into v; check says
+// what is wrong with what was read ("": nothing). It reports false when the
+// file is missing, unreadable (a warning says so) or wrong (set aside).
+func (e *Entry) readJSON(path string, limit int64, what string, v any, check func() string) bool {
+	data, err := e.store.read(path, limit)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		e.store.log.Warn(what+" unreadable; ignoring it", "provider", e.providerID, "path", path, "err", err)
+		return false
+	}
+	reason := "not valid JSON"
+	if json.Unmarshal(data, v) == nil {
+		reason = check()
+	}
+	if reason != "" {
+		e.setAside(path, reason)
+	}
+	return reason == ""
 }
 
 func (e *Entry) setAside(path, reason string) {
