@@ -45,9 +45,6 @@ type Options struct {
 	// Now is the clock of the engine, its providers and their tokens; nil
 	// means time.Now.
 	Now func() time.Time
-	// Keyring is the keychain of tokenStorage "keyring" and "auto" (zero:
-	// store.DefaultKeyring).
-	Keyring store.Keyring
 }
 
 // Engine implements rpc.Service.
@@ -319,10 +316,7 @@ func (e *Engine) tokenEntry(p config.Provider, st *store.Store) (*store.Entry, e
 	case config.StorageMemory:
 		return store.Memory(e.log).Entry(p.ID, p.CacheKey()), nil
 	case config.StorageKeyring, config.StorageAuto:
-		k := e.opt.Keyring
-		if k.Service == "" {
-			k = store.DefaultKeyring
-		}
+		k := store.DefaultKeyring()
 		err := k.Probe()
 		switch {
 		case err == nil:

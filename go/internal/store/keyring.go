@@ -29,8 +29,8 @@ type Keyring struct {
 	Timeout time.Duration
 }
 
-// DefaultKeyring is the keychain service of this plugin (not to be changed).
-var DefaultKeyring = Keyring{Service: "opencode-oauth2"}
+// DefaultKeyring is the keychain service of this plugin.
+func DefaultKeyring() Keyring { return Keyring{Service: "opencode-oauth2"} }
 
 const (
 	itemBytes   = 2000

@@ -54,7 +54,7 @@ func TestKeyringThatDoesNotAnswerFailsInTime(t *testing.T) {
 func TestKeyringEntryKeepsNoSecretOnDisk(t *testing.T) {
 	keyring.MockInit()
 	s, _ := open(t)
-	k := DefaultKeyring // the one a file storage asks when it finds a keychain marker
+	k := DefaultKeyring() // the one a file storage asks when it finds a keychain marker
 	file := s.Entry("acme", "key1")
 	require.NoError(t, file.Save(State{Token: &Token{AccessToken: "at-file", RefreshToken: "rt-file"}}))
 

@@ -237,7 +237,7 @@ func (e *Entry) loadCredentials() State {
 		return kst
 	case st.Storage == "keyring" && st.Token == nil && e.store.mem == nil:
 		// Written by a keychain storage: moved into the file, the keychain item removed.
-		k := DefaultKeyring
+		k := DefaultKeyring()
 		k.Timeout = time.Second
 		if data, err := k.Read(e.keychainName()); err == nil {
 			var kst State
