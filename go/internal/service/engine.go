@@ -243,13 +243,12 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // signature identifies a provider's effective configuration: a managed provider is
 // reused across config/apply calls while it is unchanged.
 func signature(p config.Provider) string {
-	h := sha256.New()
 	b, _ := json.Marshal(struct {
 		P      config.Provider
 		Secret string
 	}{p, p.ClientSecret.Reveal()})
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // newManaged builds the per-provider machinery for p (withSettings applied).
