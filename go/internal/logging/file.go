@@ -38,7 +38,6 @@ func DefaultFile(getenv func(string) string) string {
 // opened with O_APPEND. It is safe for concurrent use.
 type RotatingFile struct {
 	path string
-	max  int64
 
 	mu   sync.Mutex
 	f    *os.File
@@ -48,7 +47,7 @@ type RotatingFile struct {
 // OpenFile opens (creating it and its directory, private to the user) the
 // log file at path.
 func OpenFile(path string) (*RotatingFile, error) {
-	r := &RotatingFile{path: path, max: MaxFileBytes}
+	r := &RotatingFile{path: path}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("log directory: %w", err)
 	}
@@ -83,7 +82,7 @@ func (r *RotatingFile) Write(p []byte) (int, error) {
 	if r.f == nil {
 		return 0, errors.New("log file closed")
 	}
-	if r.size+int64(len(p)) > r.max && r.size > 0 {
+	if r.size+int64(len(p)) > MaxFileBytes && r.size > 0 {
 		r.rotate()
 	}
 	n, err := r.f.Write(p)

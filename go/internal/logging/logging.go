@@ -10,6 +10,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -36,9 +37,6 @@ func (s *Sink) SetLevel(l slog.Level) { s.level.Set(l) }
 
 // SetFileLevel changes the minimum level of the log file's records.
 func (s *Sink) SetFileLevel(l slog.Level) { s.fileLevel.Set(l) }
-
-// Level returns the current minimum level.
-func (s *Sink) Level() slog.Level { return s.level.Level() }
 
 // SetForwarder installs (or, with nil, removes) the forwarder.
 func (s *Sink) SetForwarder(f Forwarder) {
@@ -131,11 +129,9 @@ func (h *forwarder) Handle(_ context.Context, r slog.Record) error {
 
 func (h *forwarder) WithAttrs(as []slog.Attr) slog.Handler {
 	n := *h
-	n.attrs = append([]slog.Attr(nil), h.attrs...)
+	n.attrs = slices.Clone(h.attrs)
 	for _, a := range as {
-		if len(h.groups) > 0 {
-			a.Key = strings.Join(h.groups, ".") + "." + a.Key
-		}
+		a.Key = groupKey(h.groups, a.Key)
 		n.attrs = append(n.attrs, a)
 	}
 	return &n
@@ -147,12 +143,11 @@ func (h *forwarder) WithGroup(name string) slog.Handler {
 	return &n
 }
 
-func put(m map[string]any, groups []string, a slog.Attr) {
-	key := a.Key
-	if len(groups) > 0 {
-		key = strings.Join(groups, ".") + "." + key
-	}
-	m[key] = value(a.Value)
+func put(m map[string]any, groups []string, a slog.Attr) { m[groupKey(groups, a.Key)] = value(a.Value) }
+
+// groupKey is key inside groups: "group.subgroup.key".
+func groupKey(groups []string, key string) string {
+	return strings.Join(append(slices.Clone(groups), key), ".")
 }
 
 func value(v slog.Value) any {

@@ -3,6 +3,8 @@ package loopback
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -107,7 +109,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusMisdirectedRequest, pageFailure, "Wrong address", "This server only answers http://127.0.0.1:"+strconv.Itoa(s.port)+"/.")
 		return
 	}
-	if r.URL.Path != s.cfg.Path {
+	if r.URL.Path != callbackPath {
 		s.serveStart(w, r, log)
 		return
 	}
@@ -224,4 +226,95 @@ func (s *Server) to() string {
 		return ""
 	}
 	return " to " + s.cfg.Label
+}
+
+// Paste hands the server an authorization response pasted by the user: the
+// address the browser ended on (the redirect URI with its query), when that
+// browser runs on another machine and the loopback redirect cannot arrive
+// here, or that address's query alone. It is judged exactly as a callback
+// (state in constant time, RFC 9207 iss, error responses) and used once. A
+// paste that is not this login's answer is an error that says why, and the
+// login goes on waiting; an accepted or rejected one ends Wait. The pasted
+// text never reaches a log.
+func (s *Server) Paste(text string) error {
+	q, err := pastedQuery(strings.TrimSpace(text))
+	if err != nil {
+		return err
+	}
+	j := judge(q, s.cfg.State, s.cfg.Issuer, s.cfg.RequireIssuer)
+	if j.verdict == stray {
+		return errors.New("this is not the answer of this login: " + j.reason)
+	}
+	_, err = s.deliver(j)
+	return err
+}
+
+// pastedQuery is the query of a pasted address (http(s), any host, the
+// callback path) or of a pasted query string.
+func pastedQuery(text string) (url.Values, error) {
+	const expected = "paste the whole address the browser ended on (it starts with http://127.0.0.1 or http://localhost and holds code= and state=)"
+	if text == "" {
+		return nil, errors.New("nothing was pasted; " + expected)
+	}
+	raw := text
+	if strings.Contains(text, "://") {
+		u, err := url.Parse(text)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, errors.New("that is not an http address; " + expected)
+		}
+		if u.Path != callbackPath {
+			return nil, fmt.Errorf("that address is not the login's redirect (its path is not %s); %s", callbackPath, expected)
+		}
+		raw = u.RawQuery
+	} else if !strings.Contains(text, "=") || strings.ContainsAny(text, " \t") {
+		return nil, errors.New("that is not an address; " + expected)
+	} else {
+		raw = strings.TrimPrefix(raw, "?")
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil || len(q) == 0 {
+		return nil, errors.New("the address's query cannot be read; " + expected)
+	}
+	return q, nil
+}
+
+type pageKind string
+
+const (
+	pageSuccess pageKind = "success"
+	pageFailure pageKind = "failure"
+	pageInfo    pageKind = "info"
+)
+
+// pageTmpl is the one small page: no script, no external resource; the id of
+// <main> (login-success, login-failure, login-info) is stable for tests.
+var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} - opencode-oauth2</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:3rem auto;max-width:32rem;padding:0 1rem;color:#1a1a1a}
+h1{font-size:1.4rem}.success h1{color:#17663a}.failure h1{color:#b00020}
+p{line-height:1.5;overflow-wrap:anywhere}small{color:#666}
+</style>
+</head>
+<body>
+<main id="login-{{.Kind}}" class="{{.Kind}}">
+<h1>{{.Title}}</h1>
+<p>{{.Text}}</p>
+<p><small>opencode-oauth2</small></p>
+</main>
+</body>
+</html>
+`))
+
+func (s *Server) page(w http.ResponseWriter, status int, kind pageKind, title, text string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = pageTmpl.Execute(w, struct {
+		Kind        pageKind
+		Title, Text string
+	}{kind, title, text})
 }

@@ -29,8 +29,8 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
-// DefaultPath is the callback path of the redirect URI.
-const DefaultPath = "/oauth2/callback"
+// callbackPath is the path of the redirect URI.
+const callbackPath = "/oauth2/callback"
 
 // ErrPortInUse is returned (wrapped) by Listen when the fixed port is taken.
 var ErrPortInUse = errors.New("port already in use")
@@ -39,8 +39,6 @@ var ErrPortInUse = errors.New("port already in use")
 type Config struct {
 	// Port to listen on; 0 picks a free one.
 	Port int
-	// Path of the redirect URI (default DefaultPath).
-	Path string
 	// State is the `state` sent in the authorization request (required).
 	State secret.String
 	// Issuer is the authorization server's issuer: an `iss` parameter, when
@@ -122,11 +120,8 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.State.IsZero() {
 		return nil, errors.New("loopback: no state configured")
 	}
-	cfg.Path = cmp.Or(cfg.Path, DefaultPath)
 	cfg.Log = cmp.Or(cfg.Log, slog.New(slog.DiscardHandler))
-	if cfg.FinishTimeout <= 0 {
-		cfg.FinishTimeout = 30 * time.Second
-	}
+	cfg.FinishTimeout = cmp.Or(max(cfg.FinishTimeout, 0), 30*time.Second)
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("loopback: port %d out of range", cfg.Port)
 	}
@@ -138,10 +133,7 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen on 127.0.0.1:%d: %w", cfg.Port, err)
 	}
 	var nonce [32]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		_ = ln.Close()
-		return nil, fmt.Errorf("loopback: start secret: %w", err)
-	}
+	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails (Go 1.24)
 	s := &Server{
 		cfg:       cfg,
 		ln:        ln,
@@ -174,9 +166,9 @@ func addrInUse(err error) bool {
 // Port is the port the server listens on.
 func (s *Server) Port() int { return s.port }
 
-// RedirectURI is http://127.0.0.1:<port><path>, for the authorization request.
+// RedirectURI is http://127.0.0.1:<port>/oauth2/callback, for the authorization request.
 func (s *Server) RedirectURI() string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.port) + s.cfg.Path
+	return "http://127.0.0.1:" + strconv.Itoa(s.port) + callbackPath
 }
 
 // StartURL is http://127.0.0.1:<port>/start/<secret>, which redirects once to

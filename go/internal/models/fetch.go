@@ -2,6 +2,7 @@ package models
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
@@ -18,9 +18,6 @@ import (
 const (
 	// DefaultMaxBytes bounds a models response body when Fetcher.MaxBytes is 0.
 	DefaultMaxBytes = 8 << 20
-	// DefaultTimeout bounds a Fetch whose context has no deadline.
-	DefaultTimeout = 15 * time.Second
-
 	// previewReadLimit is how much of an error body is read to build the
 	// preview (scrubbing needs more context than the preview keeps).
 	previewReadLimit = 4 << 10
@@ -28,8 +25,7 @@ const (
 	maxPreview = 300
 	// drainLimit is how much of an unread body is discarded so that the
 	// connection can be reused; beyond it the connection is dropped.
-	drainLimit   = 64 << 10
-	maxRedirects = 10
+	drainLimit = 64 << 10
 )
 
 // ErrTooLarge is wrapped by Fetch's error when the body exceeds MaxBytes.
@@ -54,10 +50,9 @@ func (e *HTTPError) Error() string {
 
 // Fetcher gets model lists. The zero value is ready to use.
 type Fetcher struct {
-	// Client sends the request; nil means a client on
-	// http.DefaultTransport. Unless the client has its own CheckRedirect,
-	// redirects are limited to 10 and never from https to http (the
-	// Authorization header would follow).
+	// Client sends the request (nil: http.DefaultClient), with its own
+	// redirect policy: a provider's client follows none, so the token never
+	// follows a redirect (oauth.NewHTTPClient).
 	Client *http.Client
 	// MaxBytes bounds the response body; 0 or less means DefaultMaxBytes.
 	MaxBytes int64
@@ -66,9 +61,8 @@ type Fetcher struct {
 // Fetch GETs the models endpoint (see URL) with the token in the given
 // header (e.g. Authorization: "Bearer <token>"; none is sent when the value
 // is empty) and
-// parses the answer (see parse). The request, body included, is bound to ctx;
-// if ctx has no deadline, DefaultTimeout applies. Userinfo and fragment of
-// modelsURL are not sent.
+// parses the answer (see parse). The request, body included, is bound to ctx.
+// Userinfo and fragment of modelsURL are not sent.
 //
 // Errors name the endpoint without userinfo or query and never contain the
 // authorization value: a non-2xx answer is an *HTTPError, a body over
@@ -82,11 +76,6 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	if auth := value.Reveal(); strings.ContainsFunc(auth, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
 		return List{}, fmt.Errorf("models: GET %s: the authorization value contains control characters", where)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
-		defer cancel()
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return List{}, fmt.Errorf("models: GET %s: building the request: %w", where, unwrapURLError(err))
@@ -95,7 +84,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	if !value.IsZero() {
 		req.Header.Set(header, value.Reveal())
 	}
-	resp, err := f.client().Do(req)
+	resp, err := cmp.Or(f.Client, http.DefaultClient).Do(req)
 	if err != nil {
 		return List{}, fmt.Errorf("models: GET %s: %w", where, transportError(ctx, err))
 	}
@@ -106,10 +95,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: redact.Text(string(head), maxPreview, knownSecrets(value)...)}
 	}
 
-	limit := f.MaxBytes
-	if limit <= 0 {
-		limit = DefaultMaxBytes
-	}
+	limit := cmp.Or(max(f.MaxBytes, 0), DefaultMaxBytes)
 	if resp.ContentLength > limit {
 		return List{}, fmt.Errorf("models: GET %s: %w: Content-Length %d exceeds the %d byte limit", where, ErrTooLarge, resp.ContentLength, limit)
 	}
@@ -129,29 +115,6 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, redact.Text(string(head), maxPreview, knownSecrets(value)...))
 	}
 	return list, nil
-}
-
-func (f Fetcher) client() *http.Client {
-	var c http.Client
-	if f.Client != nil {
-		c = *f.Client
-	}
-	if c.CheckRedirect == nil {
-		c.CheckRedirect = checkRedirect
-	}
-	return &c
-}
-
-// checkRedirect allows at most maxRedirects redirects and none from https to
-// anything else, so the Authorization header is never sent in clear text.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
-	}
-	if len(via) > 0 && via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-		return errors.New("refusing a redirect from https to " + req.URL.Scheme)
-	}
-	return nil
 }
 
 // knownSecrets returns what must never appear in an error: the whole
@@ -180,8 +143,7 @@ func transportError(ctx context.Context, err error) error {
 }
 
 func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		return ue.Err
 	}
 	return err
@@ -192,4 +154,65 @@ func unwrapURLError(err error) error {
 func closeBody(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
 	_ = body.Close()
+}
+
+// URL returns the models endpoint of a provider.
+//
+// With a non-empty override, the override is the endpoint. Otherwise it is
+// derived from baseURL as the original plugin did: trailing slashes are
+// removed from the path; a path ending in "/v1" gets "/models" appended,
+// any other path "/v1/models" (so https://h/openai/v2 becomes
+// https://h/openai/v2/v1/models: set an override when the gateway lists its
+// models elsewhere). The query is kept, because some gateways need it
+// (api-version and the like).
+//
+// Unlike the original, userinfo and the fragment are dropped: a fragment is
+// never sent anyway, and credentials embedded in a URL would end up in logs
+// and compete with the bearer token. Both URLs must be absolute http(s)
+// URLs with a host. Errors never repeat the URL, which may hold credentials.
+func URL(baseURL, override string) (string, error) {
+	if override != "" {
+		u, err := parseHTTPURL(override)
+		if err != nil {
+			return "", fmt.Errorf("models: modelsURL: %w", err)
+		}
+		return u.String(), nil
+	}
+	u, err := parseHTTPURL(baseURL)
+	if err != nil {
+		return "", fmt.Errorf("models: baseURL: %w", err)
+	}
+	p := strings.TrimRight(u.EscapedPath(), "/")
+	if strings.HasSuffix(p, "/v1") {
+		p += "/models"
+	} else {
+		p += "/v1/models"
+	}
+	unescaped, err := url.PathUnescape(p)
+	if err != nil {
+		// EscapedPath always returns a valid escaping; keep the error anyway.
+		return "", fmt.Errorf("models: baseURL: path is not a valid escaping: %w", err)
+	}
+	u.Path, u.RawPath = unescaped, p
+	return u.String(), nil
+}
+
+// parseHTTPURL parses an absolute http(s) URL and removes its userinfo and
+// fragment. Its errors describe the problem without quoting the input.
+func parseHTTPURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		// url.Error and its cause may quote parts of the input (userinfo
+		// included), so the cause is not passed on.
+		return nil, errors.New("not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errors.New("must be an absolute http:// or https:// URL")
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, errors.New("has no host")
+	}
+	u.User = nil
+	u.Fragment, u.RawFragment = "", ""
+	return u, nil
 }

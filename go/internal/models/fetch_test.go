@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -233,17 +232,23 @@ func TestFetchTransportErrorsDoNotRepeatTheQuery(t *testing.T) {
 	requireNoSecret(t, err.Error())
 }
 
-func TestFetchRefusesHTTPSDowngradeRedirect(t *testing.T) {
+// TestFetchReportsARedirectItDoesNotFollow: with a provider's client (it
+// follows no redirect: oauth.NewHTTPClient), a gateway that redirects gets
+// neither the token nor a second request; the 3xx is the error.
+func TestFetchReportsARedirectItDoesNotFollow(t *testing.T) {
 	plainHits := 0
 	plain := gateway(t, func(w http.ResponseWriter, r *http.Request) { plainHits++ })
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, plain.URL+"/v1/models", http.StatusFound)
 	}))
 	t.Cleanup(tlsSrv.Close)
+	client := tlsSrv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-	_, err := Fetcher{Client: tlsSrv.Client()}.Fetch(context.Background(), tlsSrv.URL+"/v1/models", "Authorization", testAuth)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "refusing a redirect from https to http")
+	_, err := Fetcher{Client: client}.Fetch(context.Background(), tlsSrv.URL+"/v1/models", "Authorization", testAuth)
+	var he *HTTPError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, http.StatusFound, he.StatusCode)
 	assert.Zero(t, plainHits)
 }
 
@@ -257,20 +262,5 @@ func TestFetchRejectsBadInput(t *testing.T) {
 	assert.Contains(t, err.Error(), "control characters")
 	requireNoSecret(t, err.Error())
 }
-
-func TestFetchAppliesADefaultDeadline(t *testing.T) {
-	var hasDeadline bool
-	c := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		_, hasDeadline = r.Context().Deadline()
-		return nil, errors.New("stop here")
-	})}
-	_, err := Fetcher{Client: c}.Fetch(context.Background(), "https://gateway.example/v1/models", "Authorization", testAuth)
-	require.Error(t, err)
-	assert.True(t, hasDeadline)
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func testAuthOf(v string) secret.String { return secret.New(v) }

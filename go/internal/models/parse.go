@@ -83,8 +83,7 @@ func parse(body []byte) (List, error) {
 // JSON pointer of the library's message is left out (it quotes member
 // names from the body).
 func syntaxText(err error) string {
-	var se *jsontext.SyntacticError
-	if errors.As(err, &se) {
+	if se, ok := errors.AsType[*jsontext.SyntacticError](err); ok {
 		if errors.Is(se.Err, io.ErrUnexpectedEOF) {
 			return fmt.Sprintf("unexpected end of input at offset %d", se.ByteOffset)
 		}

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -94,10 +95,7 @@ func (s Scheduler) Delay(failures int, r float64) time.Duration {
 	if failures <= 0 {
 		return interval
 	}
-	d := s.Backoff
-	if d <= 0 {
-		d = DefaultBackoff
-	}
+	d := cmp.Or(max(s.Backoff, 0), DefaultBackoff)
 	for i := 1; i < failures && d < interval; i++ {
 		d *= 2 // d < interval ≤ MaxInterval: no overflow
 	}

@@ -148,52 +148,33 @@ func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 
 func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
 	if req.Method == protocol.MethodInitialize {
-		p, err := params[protocol.InitializeParams](req, "", nil)
-		if err != nil {
-			return nil, err
-		}
-		return s.initialize(ctx, conn, p)
+		return call(ctx, req, "", nil, func(ctx context.Context, p protocol.InitializeParams) (any, error) { return s.initialize(ctx, conn, p) })
 	}
 	if !s.initialized.Load() {
 		return nil, &jsonrpc2.Error{Code: protocol.CodeNotInitialized, Message: fmt.Sprintf("%s before initialize", req.Method)}
 	}
 	switch req.Method {
 	case protocol.MethodConfigApply:
-		p, err := params(req, "params.config or params.directory", func(p *protocol.ConfigApplyParams) bool {
+		return call(ctx, req, "params.config or params.directory", func(p *protocol.ConfigApplyParams) bool {
 			if string(p.Config) == "null" {
 				p.Config = nil
 			}
 			return len(p.Config) > 0 || p.Directory != ""
-		})
-		if err != nil {
-			return nil, err
-		}
-		return s.svc.ApplyConfig(ctx, p)
+		}, s.svc.ApplyConfig)
 	case protocol.MethodHeadersGet:
-		p, err := params(req, "params.providerID", func(p *protocol.HeadersParams) bool { return p.ProviderID != "" })
-		if err != nil {
-			return nil, err
-		}
-		return s.svc.Headers(ctx, p)
+		return call(ctx, req, "params.providerID", func(p *protocol.HeadersParams) bool { return p.ProviderID != "" }, s.svc.Headers)
 	case protocol.MethodLogin:
-		p, err := params(req, "params.providerID", func(p *protocol.LoginParams) bool { return p.ProviderID != "" })
-		if err != nil {
-			return nil, err
-		}
-		return s.svc.Login(ctx, p)
+		return call(ctx, req, "params.providerID", func(p *protocol.LoginParams) bool { return p.ProviderID != "" }, s.svc.Login)
 	case protocol.MethodLoginPaste:
-		p, err := params[protocol.LoginPasteParams](req, "", nil)
-		if err != nil {
-			return nil, err
-		}
-		return nil, s.svc.Paste(ctx, p)
+		return call(ctx, req, "", nil, func(ctx context.Context, p protocol.LoginPasteParams) (any, error) { return nil, s.svc.Paste(ctx, p) })
 	case protocol.NotifyLoginCancel:
 		s.svc.CancelLogins()
 		return nil, nil
 	case protocol.NotifyLocationClose:
-		if p, err := params[protocol.LocationParams](req, "", nil); err == nil {
+		_, _ = call(ctx, req, "", nil, func(_ context.Context, p protocol.LocationParams) (any, error) {
 			s.svc.CloseLocation(p.Location)
-		}
+			return nil, nil
+		})
 		return nil, nil
 	case protocol.MethodShutdown:
 		return nil, s.svc.Shutdown(ctx)
@@ -225,28 +206,26 @@ func (s *Server) initialize(ctx context.Context, conn *jsonrpc2.Conn, p protocol
 	}, nil
 }
 
-// params decodes req's params; valid (nil: any) may normalise them and
-// reports whether what required names is there.
-func params[P any](req *jsonrpc2.Request, required string, valid func(*P) bool) (P, error) {
+// call decodes req's params and hands them to fn; valid (nil: any) may
+// normalise them and reports whether what required names is there.
+func call[P, R any](ctx context.Context, req *jsonrpc2.Request, required string, valid func(*P) bool, fn func(context.Context, P) (R, error)) (any, error) {
 	var p P
 	if req.Params != nil {
 		if err := json.Unmarshal(*req.Params, &p); err != nil {
-			return p, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: fmt.Sprintf("%s: invalid params: %v", req.Method, err)}
+			return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: fmt.Sprintf("%s: invalid params: %v", req.Method, err)}
 		}
 	}
 	if valid != nil && !valid(&p) {
-		return p, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: req.Method + ": " + required + " is required"}
+		return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: req.Method + ": " + required + " is required"}
 	}
-	return p, nil
+	return fn(ctx, p)
 }
 
 func toRPCError(err error) *jsonrpc2.Error {
-	var rerr *jsonrpc2.Error
-	if errors.As(err, &rerr) {
+	if rerr, ok := errors.AsType[*jsonrpc2.Error](err); ok {
 		return rerr
 	}
-	var terr *protocol.TokenError
-	if errors.As(err, &terr) {
+	if terr, ok := errors.AsType[*protocol.TokenError](err); ok {
 		e := &jsonrpc2.Error{Code: protocol.CodeTokenUnavailable, Message: terr.Error()}
 		e.SetError(protocol.TokenErrorData{ProviderID: terr.ProviderID, Reason: terr.Reason})
 		return e

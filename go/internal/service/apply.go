@@ -1,10 +1,14 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,21 +77,21 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 
 	headers, needLogin := e.bootTokens(ctx, managedByID)
 	for _, rt := range managedByID {
-		known := rt.catalog.Models() // a copy: taken once per provider
-		out.Providers[rt.p.ID] = buildEntry(rt.p, userProviders[rt.p.ID], known, headers[rt.p.ID])
-		out.Managed = append(out.Managed, rt.p.ID)
-		out.TokenHeaders[rt.p.ID] = rt.p.HeaderName()
-		if rt.p.ResponseAPI {
-			out.ResponseAPI = append(out.ResponseAPI, rt.p.ID)
+		known := rt.Catalog.Models() // a copy: taken once per provider
+		out.Providers[rt.Config.ID] = buildEntry(rt.Config, userProviders[rt.Config.ID], known, headers[rt.Config.ID])
+		out.Managed = append(out.Managed, rt.Config.ID)
+		out.TokenHeaders[rt.Config.ID] = rt.Config.HeaderName()
+		if rt.Config.ResponseAPI {
+			out.ResponseAPI = append(out.ResponseAPI, rt.Config.ID)
 		}
-		if rt.p.Flow.Interactive() {
-			out.LoginTimeoutMs[rt.p.ID] = loginTimeout(rt.p).Milliseconds()
-			if needLogin[rt.p.ID] {
-				out.Logins = append(out.Logins, e.pendingLogin(rt.p))
+		if rt.Config.Flow.Interactive() {
+			out.LoginTimeoutMs[rt.Config.ID] = loginTimeout(rt.Config).Milliseconds()
+			if needLogin[rt.Config.ID] {
+				out.Logins = append(out.Logins, e.pendingLogin(rt.Config))
 			}
 		}
-		if len(known) == 0 && !needLogin[rt.p.ID] {
-			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.p.ID)
+		if len(known) == 0 && !needLogin[rt.Config.ID] {
+			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.Config.ID)
 		}
 		rt.start(e.bg)
 	}
@@ -170,7 +174,7 @@ func brokenProviders(problems []protocol.Problem, userProviders map[string]map[s
 // parallel and never prompting: the Authorization headers it could get, and
 // the providers that need a login. A provider with a token and no models
 // yet has them listed now, within what is left of the budget.
-func (e *Engine) bootTokens(ctx context.Context, managed []*managed) (map[string]string, map[string]bool) {
+func (e *Engine) bootTokens(ctx context.Context, managed []*Provider) (map[string]string, map[string]bool) {
 	headers := make(map[string]string, len(managed))
 	needLogin := map[string]bool{}
 	var mu sync.Mutex
@@ -178,40 +182,38 @@ func (e *Engine) bootTokens(ctx context.Context, managed []*managed) (map[string
 	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
 	defer cancel()
 	for _, rt := range managed {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tok, err := rt.tokens.Token(bctx, tokens.NoLogin)
+		wg.Go(func() {
+			tok, err := rt.Tokens.Token(bctx, tokens.NoLogin)
 			if err != nil {
-				e.log.Debug("no token at start-up", "provider", rt.p.ID, "err", err)
+				e.log.Debug("no token at start-up", "provider", rt.Config.ID, "err", err)
 				if errors.Is(err, tokens.ErrLoginRequired) {
 					mu.Lock()
-					needLogin[rt.p.ID] = true
+					needLogin[rt.Config.ID] = true
 					mu.Unlock()
 				}
 				return
 			}
 			mu.Lock()
-			headers[rt.p.ID] = headerValue(rt.p, tok).Reveal()
+			headers[rt.Config.ID] = headerValue(rt.Config, tok).Reveal()
 			mu.Unlock()
-			if len(rt.catalog.Models()) == 0 {
+			if len(rt.Catalog.Models()) == 0 {
 				if err := rt.sync(bctx); err != nil {
-					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.p.ID, "err", err)
+					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.Config.ID, "err", err)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return headers, needLogin
 }
 
 // reconcile replaces the managedByID with ones for res, reusing unchanged ones.
-func (e *Engine) reconcile(res config.Result) ([]*managed, map[string]error) {
+func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 	e.mu.Lock()
 	old := e.managedByID
 	e.mu.Unlock()
-	next := make(map[string]*managed, len(res.Providers))
-	list := make([]*managed, 0, len(res.Providers))
+	next := make(map[string]*Provider, len(res.Providers))
+	list := make([]*Provider, 0, len(res.Providers))
 	failed := map[string]error{}
 	for _, p := range res.Providers {
 		if rt, ok := old[p.ID]; ok && rt.sig == signature(withSettings(p, res.Settings)) {
@@ -219,7 +221,7 @@ func (e *Engine) reconcile(res config.Result) ([]*managed, map[string]error) {
 			list = append(list, rt)
 			continue
 		}
-		rt, err := e.newManaged(withSettings(p, res.Settings), res.Settings)
+		rt, err := e.newManaged(withSettings(p, res.Settings), res.Settings.CacheDir)
 		if err != nil {
 			failed[p.ID] = err
 			continue
@@ -239,12 +241,8 @@ func (e *Engine) reconcile(res config.Result) ([]*managed, map[string]error) {
 }
 
 func withSettings(p config.Provider, s config.Settings) config.Provider {
-	if p.ExpirySkew <= 0 {
-		p.ExpirySkew = s.ExpirySkew
-	}
-	if p.HTTPTimeout <= 0 {
-		p.HTTPTimeout = s.HTTPTimeout
-	}
+	p.ExpirySkew = cmp.Or(max(p.ExpirySkew, 0), s.ExpirySkew)
+	p.HTTPTimeout = cmp.Or(max(p.HTTPTimeout, 0), s.HTTPTimeout)
 	return p
 }
 
@@ -252,55 +250,37 @@ func withSettings(p config.Provider, s config.Settings) config.Provider {
 // entry with what the plugin manages filled in. The user's fields win where
 // they make sense (npm, name, model names, an Authorization header).
 func buildEntry(p config.Provider, user map[string]any, discovered []models.Model, authorization string) map[string]any {
+	blank := func(v any) bool { s, ok := v.(string); return !ok || strings.TrimSpace(s) == "" }
 	entry := map[string]any{}
-	for k, v := range user {
-		entry[k] = v
-	}
+	maps.Copy(entry, user)
 	npm := NPMCompatible
 	if p.ResponseAPI {
 		npm = NPMResponses
 	}
-	if s, ok := entry["npm"].(string); !ok || strings.TrimSpace(s) == "" {
+	if blank(entry["npm"]) {
 		entry["npm"] = npm
 	}
-	if s, ok := entry["name"].(string); !ok || strings.TrimSpace(s) == "" {
+	if blank(entry["name"]) {
 		entry["name"] = p.Name
 	}
 	options := map[string]any{}
-	if o, ok := entry["options"].(map[string]any); ok {
-		for k, v := range o {
-			options[k] = v
-		}
-	}
+	userOptions, _ := entry["options"].(map[string]any)
+	maps.Copy(options, userOptions)
 	options["baseURL"] = p.BaseURL
-	if p.ResponseAPI {
-		if s, ok := options["apiKey"].(string); !ok || strings.TrimSpace(s) == "" {
-			options["apiKey"] = PlaceholderAPIKey
-		}
-	} else if s, ok := options["apiKey"].(string); ok && s == PlaceholderAPIKey {
+	if p.ResponseAPI && blank(options["apiKey"]) {
+		options["apiKey"] = PlaceholderAPIKey
+	} else if !p.ResponseAPI && options["apiKey"] == PlaceholderAPIKey {
 		delete(options, "apiKey")
 	}
-	if authorization != "" {
-		hdrs := map[string]any{}
-		userSet := false
-		if h, ok := options["headers"].(map[string]any); ok {
-			for k, v := range h {
-				hdrs[k] = v
-				if strings.EqualFold(k, p.HeaderName()) {
-					userSet = true
-				}
-			}
-		}
-		if !userSet {
-			hdrs[p.HeaderName()] = authorization
-			options["headers"] = hdrs
-		}
+	userHeaders, _ := options["headers"].(map[string]any)
+	userSet := slices.ContainsFunc(slices.Collect(maps.Keys(userHeaders)), func(k string) bool { return strings.EqualFold(k, p.HeaderName()) })
+	if authorization != "" && !userSet {
+		headers := map[string]any{p.HeaderName(): authorization}
+		maps.Copy(headers, userHeaders)
+		options["headers"] = headers
 	}
 	entry["options"] = options
-	var userModels map[string]any
-	if m, ok := entry["models"].(map[string]any); ok {
-		userModels = m
-	}
+	userModels, _ := entry["models"].(map[string]any)
 	entry["models"] = models.Merge(userModels, discovered)
 	return entry
 }
@@ -312,9 +292,7 @@ func (e *Engine) startWatcher() {
 		return
 	}
 	e.watchOnce.Do(func() {
-		e.bgWork.Add(1)
-		go func() {
-			defer e.bgWork.Done()
+		e.bgWork.Go(func() {
 			t := time.NewTicker(e.opt.WatchEvery)
 			defer t.Stop()
 			for {
@@ -324,7 +302,7 @@ func (e *Engine) startWatcher() {
 				case <-t.C:
 				}
 				e.mu.RLock()
-				rts := make([]*managed, 0, len(e.managedByID))
+				rts := make([]*Provider, 0, len(e.managedByID))
 				for _, rt := range e.managedByID {
 					rts = append(rts, rt)
 				}
@@ -333,7 +311,7 @@ func (e *Engine) startWatcher() {
 					rt.checkFile()
 				}
 			}
-		}()
+		})
 	})
 }
 
@@ -356,4 +334,52 @@ func (e *Engine) restorePluginConfig(root *jsontree.Object) {
 		root.Set("pluginConfig", pc)
 		e.log.Debug("pluginConfig read from the OpenCode config files", "sources", len(cfg.Sources))
 	}
+}
+
+// frameBudget is what a config/apply result may take of one protocol frame
+// (protocol.MaxFrame), leaving room for the JSON-RPC envelope.
+const frameBudget = protocol.MaxFrame - 64<<10
+
+// fitFrame keeps the config/apply answer within one protocol frame, so that
+// it can never fail as a whole because of one provider: while the encoded
+// answer is over limit, the provider whose models take the most room keeps
+// only the models its user declared, and a problem names it. user is each
+// provider's entry as the user wrote it.
+func fitFrame(log *slog.Logger, out *protocol.ConfigApplyResult, user map[string]map[string]any, limit int) {
+	total := encodedSize(out)
+	if total <= limit {
+		return
+	}
+	sizes := make(map[string]int, len(out.Providers))
+	for id, entry := range out.Providers {
+		sizes[id] = encodedSize(entry["models"])
+	}
+	for total > limit && len(sizes) > 0 {
+		largest, most := "", -1
+		for id, n := range sizes {
+			if n > most || (n == most && id < largest) {
+				largest, most = id, n
+			}
+		}
+		delete(sizes, largest)
+		declared, _ := user[largest]["models"].(map[string]any)
+		entry := out.Providers[largest]
+		entry["models"] = models.Merge(declared, nil)
+		total += encodedSize(entry["models"]) - most
+		msg := fmt.Sprintf("provider %q: its model list (%d bytes) does not fit into the answer to OpenCode (at most %d bytes in all); "+
+			"it is registered with the models declared in opencode.json only; lower maxModels", largest, most, limit)
+		out.Problems = append(out.Problems, protocol.Problem{
+			ProviderID: largest, Field: "provider." + largest + ".models", Expected: "a model list that fits into one protocol frame",
+			Found: fmt.Sprintf("%d bytes", most), Severity: string(config.SeverityWarning), Message: msg,
+		})
+		log.Warn("a provider's model list was left out of the answer to OpenCode: too large", "provider", largest, "bytes", most)
+	}
+}
+
+func encodedSize(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0
+	}
+	return len(b)
 }

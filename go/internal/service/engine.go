@@ -45,9 +45,6 @@ type Options struct {
 	// Now is the clock of the engine, its providers and their tokens; nil
 	// means time.Now.
 	Now func() time.Time
-	// Keyring is the keychain of tokenStorage "keyring" and "auto" (zero:
-	// store.DefaultKeyring).
-	Keyring store.Keyring
 }
 
 // Engine implements rpc.Service.
@@ -64,7 +61,7 @@ type Engine struct {
 	directory   string // OpenCode's project directory (initialize, or the location's)
 	location    string // the OpenCode location served ("" in OpenCode 1)
 	store       *store.Store
-	managedByID map[string]*managed
+	managedByID map[string]*Provider
 	broken      map[string]string // provider id → why its oauth2 block was refused
 	// userProviders are the provider entries of the last config/apply, as
 	// the user wrote them (the base of the entries a login returns).
@@ -76,9 +73,7 @@ type Engine struct {
 
 // New returns an engine; background work stops with Shutdown.
 func New(o Options) *Engine {
-	if o.BootBudget <= 0 {
-		o.BootBudget = 3 * time.Second
-	}
+	o.BootBudget = cmp.Or(max(o.BootBudget, 0), 3*time.Second)
 	if o.WatchEvery == 0 {
 		o.WatchEvery = 2 * time.Second
 	}
@@ -86,7 +81,7 @@ func New(o Options) *Engine {
 		o.Now = time.Now
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*managed{}}
+	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*Provider{}}
 }
 
 // Initialize implements rpc.Service.
@@ -133,10 +128,7 @@ func (e *Engine) openStore(configured string) (s *store.Store, unusable error) {
 	if e.store != nil {
 		return e.store, nil
 	}
-	dir := e.opt.CacheDir
-	if dir == "" {
-		dir = CacheDirFor(config.Settings{CacheDir: configured})
-	}
+	dir := cmp.Or(e.opt.CacheDir, CacheDirFor(config.Settings{CacheDir: configured}))
 	s, err := store.Open(dir, e.log)
 	if err != nil {
 		s, unusable = store.Memory(e.log), fmt.Errorf("open the token cache: %w", err)
@@ -157,24 +149,19 @@ func (e *Engine) notify(method string, params any) {
 // Headers implements rpc.Service.
 func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error) {
 	e.mu.RLock()
-	rt := e.managedByID[p.ProviderID]
 	mode := tokens.NoLogin
 	if e.interactive {
 		mode = tokens.AllowLogin
 	}
-	why := e.broken[p.ProviderID]
 	e.mu.RUnlock()
+	rt, err := e.lookup(p.ProviderID)
 	if rt == nil {
-		if why != "" {
-			return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig,
-				Err: fmt.Errorf("the oauth2 configuration is invalid: %s", why)}
-		}
-		return protocol.HeadersResult{Headers: map[string]string{}}, nil
+		return protocol.HeadersResult{Headers: map[string]string{}}, err
 	}
-	if p.Refused != "" && rt.tokens.Reject(p.Refused) {
+	if p.Refused != "" && rt.Tokens.Reject(p.Refused) {
 		e.log.Warn("the gateway refused a token within its lifetime; renewing it", "provider", p.ProviderID)
 	}
-	tok, err := rt.tokens.Token(ctx, mode)
+	tok, err := rt.Tokens.Token(ctx, mode)
 	if err != nil {
 		if errors.Is(err, tokens.ErrLoginRequired) && mode == tokens.NoLogin {
 			err = fmt.Errorf("%w; log in with: %s", err, e.loginHint(p.ProviderID))
@@ -183,14 +170,25 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 		return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason(err), Err: err}
 	}
 	rt.maybeLazySync()
-	until := rt.tokens.Policy().FreshUntil(tok)
+	until := rt.Tokens.Policy().FreshUntil(tok)
 	if max := e.opt.Now().Add(5 * time.Minute); until.After(max) {
 		until = max
 	}
 	return protocol.HeadersResult{
-		Headers:    map[string]string{rt.p.HeaderName(): headerValue(rt.p, tok).Reveal()},
+		Headers:    map[string]string{rt.Config.HeaderName(): headerValue(rt.Config, tok).Reveal()},
 		CacheUntil: until.UnixMilli(),
 	}, nil
+}
+
+// lookup is the managed provider with this id, else nil and, when its
+// oauth2 block was refused, the error its requests get.
+func (e *Engine) lookup(id string) (*Provider, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if why := e.broken[id]; why != "" {
+		return nil, &protocol.TokenError{ProviderID: id, Reason: protocol.ReasonConfig, Err: fmt.Errorf("the oauth2 configuration is invalid: %s", why)}
+	}
+	return e.managedByID[id], nil
 }
 
 func reason(err error) string {
@@ -214,7 +212,7 @@ const shutdownFlush = 5 * time.Second
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopBg()
 	e.mu.Lock()
-	rts := make([]*managed, 0, len(e.managedByID))
+	rts := make([]*Provider, 0, len(e.managedByID))
 	for _, rt := range e.managedByID {
 		rt.stop()
 		rts = append(rts, rt)
@@ -235,8 +233,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.log.Warn("background work did not finish before shutdown")
 	}
 	for _, rt := range rts {
-		if err := rt.tokens.Flush(fctx); err != nil {
-			e.log.Warn("a token cache write did not finish before shutdown", "provider", rt.p.ID, "err", err)
+		if err := rt.Tokens.Flush(fctx); err != nil {
+			e.log.Warn("a token cache write did not finish before shutdown", "provider", rt.Config.ID, "err", err)
 		}
 	}
 	return nil
@@ -245,23 +243,16 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // signature identifies a provider's effective configuration: a managed provider is
 // reused across config/apply calls while it is unchanged.
 func signature(p config.Provider) string {
-	h := sha256.New()
 	b, _ := json.Marshal(struct {
 		P      config.Provider
 		Secret string
 	}{p, p.ClientSecret.Reveal()})
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
-// newManaged builds the per-provider machinery.
-func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*managed, error) {
-	if p.ExpirySkew <= 0 {
-		p.ExpirySkew = settings.ExpirySkew
-	}
-	if p.HTTPTimeout <= 0 {
-		p.HTTPTimeout = settings.HTTPTimeout
-	}
+// newManaged builds the per-provider machinery for p (withSettings applied).
+func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, error) {
 	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
 		modelsChanged: func() {
 			e.notify(protocol.NotifyModelsChanged, protocol.ModelsChangedParams{ProviderID: p.ID, Location: e.location})
@@ -270,7 +261,7 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 	if err != nil {
 		return nil, err
 	}
-	st, err := e.openStore(settings.CacheDir)
+	st, err := e.openStore(cacheDir)
 	if err != nil {
 		e.log.Warn("token cache directory unusable; tokens are kept in memory for this process only "+
 			"(set OPENCODE_OAUTH2_CACHE_DIR to a directory of yours)", "provider", p.ID, "err", err)
@@ -279,8 +270,8 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 	if err != nil {
 		return nil, err
 	}
-	rt := &managed{deps: d, p: p, client: client, entry: entry, sig: signature(p)}
-	rt.tokens = tokens.NewManager(tokens.Options{
+	rt := &Provider{deps: d, Config: p, OAuth: client, Entry: entry, sig: signature(p)}
+	rt.Tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,
 		Entry:      entry,
@@ -305,7 +296,7 @@ func (e *Engine) newManaged(p config.Provider, settings config.Settings) (*manag
 		}
 	}
 	cached = models.Screen(e.log, p.ID, "cached model list", cached, 0, cmp.Or(p.MaxModels, config.DefaultMaxModels))
-	rt.catalog = models.NewCatalog(cached)
+	rt.Catalog = models.NewCatalog(cached)
 	rt.lastSync = state.LastSyncAt
 	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}
 	return rt, nil
@@ -324,10 +315,7 @@ func (e *Engine) tokenEntry(p config.Provider, st *store.Store) (*store.Entry, e
 	case config.StorageMemory:
 		return store.Memory(e.log).Entry(p.ID, p.CacheKey()), nil
 	case config.StorageKeyring, config.StorageAuto:
-		k := e.opt.Keyring
-		if k.Service == "" {
-			k = store.DefaultKeyring
-		}
+		k := store.DefaultKeyring()
 		err := k.Probe()
 		switch {
 		case err == nil:
@@ -355,12 +343,9 @@ func (e *Engine) prompt(p oauth.Prompt) {
 // loginTimeout bounds one interactive acquisition. The device grant ends by
 // itself when its code expires (often 10-15 min), so it gets a wider bound.
 func loginTimeout(p config.Provider) time.Duration {
-	t := p.LoginTimeout
-	if t <= 0 {
-		t = config.DefaultLoginTimeout
-	}
-	if p.Flow == config.DeviceCode && t < 30*time.Minute {
-		t = 30 * time.Minute
+	t := cmp.Or(max(p.LoginTimeout, 0), config.DefaultLoginTimeout)
+	if p.Flow == config.DeviceCode {
+		t = max(t, 30*time.Minute)
 	}
 	return t
 }

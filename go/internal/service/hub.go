@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -56,10 +57,7 @@ func (h *Hub) engine(location, directory string) (*Engine, error) {
 	}
 	e := New(h.opt)
 	e.notifier, e.interactive, e.location = h.n, h.init.Interactive, location
-	e.directory = directory
-	if e.directory == "" {
-		e.directory = h.init.Directory
-	}
+	e.directory = cmp.Or(directory, h.init.Directory)
 	h.engines[location] = e
 	e.log.Info("location opened", "location", location, "directory", e.directory, "locations", len(h.engines))
 	return e, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -35,38 +36,55 @@ func (e *Engine) loginHint(providerID string) string {
 // errLoginCancelled ends a login cancelled by login/cancel (Ctrl-C).
 var errLoginCancelled = errors.New("the login was cancelled")
 
-// logins tracks the logins under way, so that login/cancel can end them.
+// logins tracks the logins under way: login/cancel ends them all, and a
+// paste login takes the addresses pasted for its provider.
 type logins struct {
-	mu      sync.Mutex
-	next    int
-	cancels map[int]context.CancelCauseFunc
-	pastes  map[string]*oauth.PasteBox // provider id → the paste login under way
+	mu    sync.Mutex
+	under []*login // in the order they began
 }
 
-// pasteBox registers a paste login for a provider; done removes it.
-func (l *logins) pasteBox(providerID string) (box *oauth.PasteBox, done func()) {
-	box = oauth.NewPasteBox(true)
+type login struct {
+	providerID string
+	cancel     context.CancelCauseFunc
+	box        *oauth.PasteBox // a paste login's
+}
+
+// begin registers a login for the provider, with paste one that takes
+// pasted addresses only; end unregisters it.
+func (l *logins) begin(ctx context.Context, providerID string, paste bool) (_ context.Context, end func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	u := &login{providerID: providerID, cancel: cancel}
+	if paste {
+		u.box = oauth.NewPasteBox(true)
+		ctx = oauth.WithPaste(ctx, u.box)
+	}
 	l.mu.Lock()
-	if l.pastes == nil {
-		l.pastes = map[string]*oauth.PasteBox{}
-	}
-	l.pastes[providerID] = box
+	l.under = append(l.under, u)
 	l.mu.Unlock()
-	return box, func() {
+	return ctx, func() {
 		l.mu.Lock()
-		if l.pastes[providerID] == box {
-			delete(l.pastes, providerID)
-		}
+		l.under = slices.DeleteFunc(l.under, func(o *login) bool { return o == u })
 		l.mu.Unlock()
+		cancel(nil)
 	}
+}
+
+// pasteBox is the box of the provider's latest paste login under way, or nil.
+func (l *logins) pasteBox(providerID string) *oauth.PasteBox {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, u := range slices.Backward(l.under) {
+		if u.providerID == providerID && u.box != nil {
+			return u.box
+		}
+	}
+	return nil
 }
 
 // Paste implements rpc.Service for the engine: the pasted address goes to
 // the provider's paste login under way; its verdict is the answer.
 func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
-	e.logins.mu.Lock()
-	box := e.logins.pastes[p.ProviderID]
-	e.logins.mu.Unlock()
+	box := e.logins.pasteBox(p.ProviderID)
 	if box == nil {
 		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig, Err: oauth.ErrNoLoginWaits}
 	}
@@ -76,32 +94,14 @@ func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
 	return nil
 }
 
-func (l *logins) begin(ctx context.Context) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	l.mu.Lock()
-	if l.cancels == nil {
-		l.cancels = map[int]context.CancelCauseFunc{}
-	}
-	id := l.next
-	l.next++
-	l.cancels[id] = cancel
-	l.mu.Unlock()
-	return ctx, func() {
-		l.mu.Lock()
-		delete(l.cancels, id)
-		l.mu.Unlock()
-		cancel(nil)
-	}
-}
-
 // cancelAll ends every login under way and reports how many there were.
 func (l *logins) cancelAll() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, c := range l.cancels {
-		c(errLoginCancelled)
+	for _, u := range l.under {
+		u.cancel(errLoginCancelled)
 	}
-	return len(l.cancels)
+	return len(l.under)
 }
 
 // CancelLogins implements rpc.Service: every login under way ends with
@@ -117,67 +117,61 @@ func (e *Engine) CancelLogins() {
 // authorization_code when asked), then its models, so that the entry it
 // returns lists them.
 func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.LoginResult, error) {
-	e.mu.RLock()
-	rt := e.managedByID[p.ProviderID]
-	why := e.broken[p.ProviderID]
-	user := e.userProviders[p.ProviderID]
-	e.mu.RUnlock()
 	fail := func(reason string, err error) (protocol.LoginResult, error) {
 		return protocol.LoginResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason, Err: err}
 	}
-	if rt == nil {
-		if why != "" {
-			return fail(protocol.ReasonConfig, fmt.Errorf("the oauth2 configuration is invalid: %s", why))
-		}
+	rt, err := e.lookup(p.ProviderID)
+	switch {
+	case err != nil:
+		return protocol.LoginResult{}, err
+	case rt == nil:
 		return fail(protocol.ReasonConfig, errors.New("no managed provider has this id (is it declared with an oauth2 block in opencode.json?)"))
 	}
+	e.mu.RLock()
+	user := e.userProviders[p.ProviderID]
+	e.mu.RUnlock()
 	if p.Paste {
 		if p.Flow != "" && p.Flow != string(config.AuthorizationCode) {
 			return fail(protocol.ReasonConfig, errors.New("a pasted address answers an authorization_code login only"))
 		}
 		p.Flow = string(config.AuthorizationCode)
 	}
-	lctx, done := e.logins.begin(ctx)
+	lctx, done := e.logins.begin(ctx, rt.Config.ID, p.Paste)
 	defer done()
-	if p.Paste {
-		box, unregister := e.logins.pasteBox(rt.p.ID)
-		defer unregister()
-		lctx = oauth.WithPaste(lctx, box)
-	}
 	tok, _, err := rt.login(lctx, config.Flow(p.Flow), nil)
 	switch {
 	case errors.Is(err, errNoSuchFlow):
 		return fail(protocol.ReasonConfig, err)
 	case err != nil && errors.Is(context.Cause(lctx), errLoginCancelled):
-		e.log.Info("login cancelled", "provider", rt.p.ID)
+		e.log.Info("login cancelled", "provider", rt.Config.ID)
 		return fail(protocol.ReasonCancelled, errLoginCancelled)
 	case err != nil:
-		e.log.Warn("login failed", "provider", rt.p.ID, "err", err)
+		e.log.Warn("login failed", "provider", rt.Config.ID, "err", err)
 		return fail(reason(err), err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
 	serr := rt.syncWith(sctx, tok)
 	cancel()
-	known := rt.catalog.Models()
+	known := rt.Catalog.Models()
 	res := protocol.LoginResult{
-		ProviderID: rt.p.ID,
-		Provider:   buildEntry(rt.p, user, known, headerValue(rt.p, tok).Reveal()),
+		ProviderID: rt.Config.ID,
+		Provider:   buildEntry(rt.Config, user, known, headerValue(rt.Config, tok).Reveal()),
 		Models:     len(known),
-		Message:    fmt.Sprintf("logged in to %s (%s); %d model(s) listed", rt.p.Name, rt.p.ID, len(known)),
+		Message:    fmt.Sprintf("logged in to %s (%s); %d model(s) listed", rt.Config.Name, rt.Config.ID, len(known)),
 	}
 	if serr != nil {
-		res.Message = fmt.Sprintf("logged in to %s (%s), but its models could not be listed yet: %v", rt.p.Name, rt.p.ID, serr)
+		res.Message = fmt.Sprintf("logged in to %s (%s), but its models could not be listed yet: %v", rt.Config.Name, rt.Config.ID, serr)
 	}
-	// One frame, as config/apply (fit.go): a list too large to send keeps
+	// One frame, as config/apply (fitFrame): a list too large to send keeps
 	// only the models the user declared.
 	if encodedSize(res) > frameBudget {
 		declared, _ := user["models"].(map[string]any)
 		res.Provider["models"] = models.Merge(declared, nil)
 		res.Models = len(declared)
-		res.Message = fmt.Sprintf("logged in to %s (%s); its model list does not fit into one answer to OpenCode, so only the models declared in opencode.json are listed (lower maxModels)", rt.p.Name, rt.p.ID)
-		e.log.Warn("a provider's model list was left out of the login answer: too large", "provider", rt.p.ID)
+		res.Message = fmt.Sprintf("logged in to %s (%s); its model list does not fit into one answer to OpenCode, so only the models declared in opencode.json are listed (lower maxModels)", rt.Config.Name, rt.Config.ID)
+		e.log.Warn("a provider's model list was left out of the login answer: too large", "provider", rt.Config.ID)
 	}
-	e.log.Info("login complete", "provider", rt.p.ID, "models", len(known))
+	e.log.Info("login complete", "provider", rt.Config.ID, "models", len(known))
 	return res, nil
 }
 
@@ -189,27 +183,25 @@ var errNoSuchFlow = errors.New("no such login")
 // provider's own), through the token manager, which stores the token and
 // hands back the one it replaced. o (nil: the sidecar's) says how a person
 // is asked: prompts, the browser.
-func (rt *managed) login(ctx context.Context, flow config.Flow, o *oauth.Options) (tok, replaced tokens.Token, err error) {
-	if flow == "" {
-		flow = rt.p.Flow
-	}
+func (p *Provider) login(ctx context.Context, flow config.Flow, o *oauth.Options) (tok, replaced tokens.Token, err error) {
+	flow = cmp.Or(flow, p.Config.Flow)
 	switch {
-	case !rt.p.Flow.Interactive():
-		return tok, replaced, fmt.Errorf("%w: provider %q uses the %s flow, which needs no login", errNoSuchFlow, rt.p.ID, rt.p.Flow)
+	case !p.Config.Flow.Interactive():
+		return tok, replaced, fmt.Errorf("%w: provider %q uses the %s flow, which needs no login", errNoSuchFlow, p.Config.ID, p.Config.Flow)
 	case !flow.Interactive():
-		return tok, replaced, fmt.Errorf("%w: provider %q: login flow %q: expected authorization_code or device_code", errNoSuchFlow, rt.p.ID, flow)
+		return tok, replaced, fmt.Errorf("%w: provider %q: login flow %q: expected authorization_code or device_code", errNoSuchFlow, p.Config.ID, flow)
 	}
-	var grant tokens.Grant = rt.client
-	if flow != rt.p.Flow || o != nil {
-		opts := oauth.Options{Log: rt.log, Prompt: rt.prompt, Now: rt.now}
+	var grant tokens.Grant = p.OAuth
+	if flow != p.Config.Flow || o != nil {
+		opts := oauth.Options{Log: p.log, Prompt: p.prompt, Now: p.now}
 		if o != nil {
 			opts = *o
-			opts.Log = cmp.Or(opts.Log, rt.log)
+			opts.Log = cmp.Or(opts.Log, p.log)
 			if opts.Now == nil {
-				opts.Now = rt.now
+				opts.Now = p.now
 			}
 		}
-		cfg := rt.p
+		cfg := p.Config
 		cfg.Flow = flow
 		client, err := oauth.New(cfg, opts)
 		if err != nil {
@@ -217,8 +209,8 @@ func (rt *managed) login(ctx context.Context, flow config.Flow, o *oauth.Options
 		}
 		grant = client
 	}
-	rt.log.Info("login requested", "provider", rt.p.ID, "flow", string(flow))
-	return rt.tokens.Login(ctx, grant)
+	p.log.Info("login requested", "provider", p.Config.ID, "flow", string(flow))
+	return p.Tokens.Login(ctx, grant)
 }
 
 // pendingLogin describes a user-flow provider without a usable token.

@@ -1,16 +1,231 @@
 package service
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
+
+// deps are what a managed provider uses of the engine that runs it, given
+// when it is built: it holds no pointer back to the engine.
+type deps struct {
+	log *slog.Logger
+	now func() time.Time
+	// bg is the background work's context (it ends at Shutdown), bgWork
+	// counts the goroutines Shutdown waits for.
+	bg     context.Context
+	bgWork *sync.WaitGroup
+	// prompt shows a login prompt where the user sees it.
+	prompt func(oauth.Prompt)
+	// modelsChanged tells the shim that the model list changed.
+	modelsChanged func()
+}
+
+// Provider is one managed provider: its parts, which the command line uses
+// as they are, and the steps that take more than one of them.
+type Provider struct {
+	deps
+	Config  config.Provider
+	OAuth   *oauth.Client
+	Tokens  *tokens.Manager
+	Entry   *store.Entry // the provider's cache entry (State: Entry.Load)
+	Catalog *models.Catalog
+	sig     string
+	fetcher models.Fetcher
+
+	mu        sync.Mutex
+	lastSync  time.Time
+	cancel    context.CancelFunc
+	lazyFired bool
+	fileMod   time.Time
+}
+
+// stop ends the background sync and closes the idle connections of the
+// provider's HTTP client: a provider replaced by a new config/apply must not
+// keep a connection (two goroutines, buffers, a descriptor) open until the
+// transport's idle timeout.
+func (p *Provider) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel != nil {
+		p.cancel()
+		p.cancel = nil
+	}
+	p.OAuth.HTTPClient().CloseIdleConnections()
+}
+
+// start runs the background model sync: at once when the cached list is
+// empty or older than the interval, then on the scheduler's rhythm.
+func (p *Provider) start(bg context.Context) {
+	p.mu.Lock()
+	if p.cancel != nil {
+		p.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(bg)
+	p.cancel = cancel
+	last := p.lastSync
+	p.mu.Unlock()
+
+	interval := cmp.Or(max(p.Config.SyncInterval, 0), config.DefaultSyncInterval)
+	log := p.log.With("provider", p.Config.ID)
+	if bg.Err() != nil {
+		return // shutting down
+	}
+	p.bgWork.Go(func() {
+		failures := 0
+		if len(p.Catalog.Models()) == 0 || p.now().Sub(last) >= interval {
+			if err := p.sync(ctx); err != nil {
+				failures = 1
+			}
+		}
+		s := models.Scheduler{
+			Interval: interval,
+			Failures: failures,
+			Report: func(a models.Attempt) {
+				if a.Err != nil {
+					log.Debug("next model sync scheduled after a failure", "failures", a.Failures, "next", a.Next)
+				}
+			},
+		}
+		_ = s.Run(ctx, p.sync)
+	})
+}
+
+// maybeLazySync syncs once in the background when a provider that has no
+// models yet is used.
+func (p *Provider) maybeLazySync() {
+	p.mu.Lock()
+	fire := !p.lazyFired && len(p.Catalog.Models()) == 0
+	p.lazyFired = true
+	p.mu.Unlock()
+	if fire {
+		if p.bg.Err() != nil {
+			return // shutting down
+		}
+		p.bgWork.Go(func() {
+			_ = p.sync(p.bg)
+		})
+	}
+}
+
+// sync fetches the model list with a token obtained without prompting and
+// stores it with the provider's state. A failure keeps the last good list.
+func (p *Provider) sync(ctx context.Context) error {
+	tctx, cancel := context.WithTimeout(ctx, 2*p.timeout())
+	defer cancel()
+	tok, err := p.Tokens.Token(tctx, tokens.NoLogin)
+	if err != nil {
+		p.recordError(fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
+		if errors.Is(err, tokens.ErrLoginRequired) {
+			p.log.Info("model sync waits for a login", "provider", p.Config.ID, "err", err)
+		} else {
+			p.log.Warn("model sync failed: no token", "provider", p.Config.ID, "err", err)
+		}
+		return err
+	}
+	return p.syncWith(tctx, tok)
+}
+
+// syncWith is sync with a token at hand (a login's).
+func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
+	log := p.log.With("provider", p.Config.ID)
+	url, err := models.URL(p.Config.BaseURL, p.Config.ModelsURL)
+	if err != nil {
+		log.Error("model discovery is not possible", "err", err)
+		return err
+	}
+	list, err := p.fetcher.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
+	if err != nil {
+		p.recordError(err)
+		log.Warn("model sync failed", "err", err)
+		return err
+	}
+	ms := models.Screen(p.log, p.Config.ID, "the gateway's model list", list.Models, list.Unsafe, cmp.Or(p.Config.MaxModels, config.DefaultMaxModels))
+	models.Normalize(ms, p.Config.NameOverrides)
+	changes, err := p.Catalog.Update(ms)
+	if err != nil {
+		p.recordError(err)
+		log.Warn("the gateway listed no models; keeping the last known list", "models_url", redact.URL(url))
+		return err
+	}
+	now := p.now().UTC()
+	data, err := json.Marshal(ms)
+	if err != nil {
+		return fmt.Errorf("encode models of %s: %w", p.Config.ID, err)
+	}
+	// The models file only: a model list never touches the credentials.
+	if err := p.Entry.SaveModels(data, now, ""); err != nil {
+		log.Warn("could not write the model cache", "err", err)
+	}
+	p.mu.Lock()
+	p.lastSync = now
+	p.mu.Unlock()
+	if changes.Empty() {
+		log.Debug("models unchanged", "count", len(ms))
+	} else {
+		log.Info("models synced", "count", len(ms),
+			"added", len(changes.Added), "removed", len(changes.Removed), "renamed", len(changes.Renamed))
+		if p.modelsChanged != nil {
+			p.modelsChanged()
+		}
+	}
+	return nil
+}
+
+func (p *Provider) recordError(cause error) {
+	if err := p.Entry.RecordModelError(cause.Error()); err != nil {
+		p.log.Debug("could not record the last error", "provider", p.Config.ID, "err", err)
+	}
+}
+
+// clearTokenError removes a recorded LastError about getting a token, now
+// that a token was had: a stale error must not stay in `status`.
+func (p *Provider) clearTokenError() {
+	if !strings.HasPrefix(p.Entry.Load().LastError, tokens.NoTokenPrefix) {
+		return
+	}
+	if err := p.Entry.RecordModelError(""); err != nil {
+		p.log.Debug("could not clear the last error", "provider", p.Config.ID, "err", err)
+	}
+}
+
+func (p *Provider) timeout() time.Duration {
+	return cmp.Or(p.Config.HTTPTimeout, config.DefaultHTTPTimeout)
+}
+
+// checkFile adopts a token another process wrote (CLI login, logout, or a
+// refresh by another OpenCode) when the state file changed.
+func (p *Provider) checkFile() {
+	fi, err := os.Stat(p.Entry.Path())
+	var mod time.Time
+	if err == nil {
+		mod = fi.ModTime()
+	}
+	p.mu.Lock()
+	changed := !mod.Equal(p.fileMod)
+	p.fileMod = mod
+	p.mu.Unlock()
+	if changed {
+		p.Tokens.Adopt()
+	}
+}
 
 // Load reads a decoded OpenCode config and prepares its providers without
 // starting any background work: what the command line needs.
@@ -24,26 +239,12 @@ func (e *Engine) Load(root *jsontree.Object) config.Result {
 	return res
 }
 
-// Provider is a managed provider, as the command line sees it: its parts,
-// and the few steps that take more than one of them.
-type Provider struct {
-	Config  config.Provider
-	OAuth   *oauth.Client
-	Tokens  *tokens.Manager
-	Entry   *store.Entry // the provider's cache entry (State: Entry.Load)
-	Catalog *models.Catalog
-	rt      *managed
-}
-
 // Provider returns the managed provider with this id.
 func (e *Engine) Provider(id string) (*Provider, bool) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	rt, ok := e.managedByID[id]
-	if !ok {
-		return nil, false
-	}
-	return &Provider{Config: rt.p, OAuth: rt.client, Tokens: rt.tokens, Entry: rt.entry, Catalog: rt.catalog, rt: rt}, true
+	return rt, ok
 }
 
 // Providers returns the managed providers in config order.
@@ -60,12 +261,12 @@ func (e *Engine) Providers(order []config.Provider) []*Provider {
 // Token returns a fresh token, doing at most what mode allows, once it is
 // in the cache file too (a command may exit right after).
 func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, error) {
-	t, err := p.rt.tokens.Token(ctx, mode)
-	if ferr := p.rt.tokens.Flush(ctx); err == nil && ferr != nil {
+	t, err := p.Tokens.Token(ctx, mode)
+	if ferr := p.Tokens.Flush(ctx); err == nil && ferr != nil {
 		return t, ferr
 	}
 	if err == nil {
-		p.rt.clearTokenError()
+		p.clearTokenError()
 	}
 	return t, err
 }
@@ -73,8 +274,8 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 // Sync fetches the model list now (never prompting); a token it renewed is
 // in the cache file when it returns.
 func (p *Provider) Sync(ctx context.Context) error {
-	err := p.rt.sync(ctx)
-	if ferr := p.rt.tokens.Flush(ctx); err == nil && ferr != nil {
+	err := p.sync(ctx)
+	if ferr := p.Tokens.Flush(ctx); err == nil && ferr != nil {
 		return ferr
 	}
 	return err
@@ -83,14 +284,14 @@ func (p *Provider) Sync(ctx context.Context) error {
 // LoginWith runs an interactive login with flow (the configured one, or
 // another user flow, e.g. device_code from an SSH session), asking the
 // person as o says, and stores the token where the provider's own flow
-// finds it (the one login path: managed.login). The cached login is left
+// finds it (the one login path: Provider.login). The cached login is left
 // alone until the new one is at hand: a login that fails or is interrupted
 // loses nothing. It returns the new token and the one it replaced (zero
 // when none was cached), for the caller to revoke.
 func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tok, replaced tokens.Token, err error) {
-	tok, replaced, err = p.rt.login(ctx, flow, &o)
+	tok, replaced, err = p.login(ctx, flow, &o)
 	if err == nil {
-		p.rt.clearTokenError()
+		p.clearTokenError()
 	}
 	return tok, replaced, err
 }
@@ -103,4 +304,86 @@ func CacheDirFor(s config.Settings) string {
 		return s.CacheDir
 	}
 	return store.DefaultDir()
+}
+
+// Revocation is what became of one token at the server in a logout.
+type Revocation struct {
+	What    string    // "refresh token", "access token", "refresh token of an earlier configuration"
+	Expires time.Time // the access token's expiry, when known
+	// Err is nil when revoked; oauth.ErrNoRevocationEndpoint or
+	// oauth.ErrUnsupportedTokenType when the server cannot, else why not.
+	Err error
+}
+
+// LogoutReport is what a logout did: the one logout of the command line
+// and of OpenCode 2's `opencode auth logout`, each wording it its way.
+type LogoutReport struct {
+	// Had says a token was cached (memory, file or keychain).
+	Had bool
+	// Leftovers counts the files of earlier configurations deleted.
+	Leftovers int
+	// LeftoverErrs are the ones that could not be deleted.
+	LeftoverErrs []error
+	Revocations  []Revocation
+}
+
+// OK reports whether everything was deleted and nothing failed to revoke
+// (a server that cannot revoke is not a failure).
+func (r LogoutReport) OK() bool {
+	if len(r.LeftoverErrs) > 0 {
+		return false
+	}
+	for _, v := range r.Revocations {
+		if v.Err != nil && !errors.Is(v.Err, oauth.ErrNoRevocationEndpoint) && !errors.Is(v.Err, oauth.ErrUnsupportedTokenType) {
+			return false
+		}
+	}
+	return true
+}
+
+// Logout ends the provider's session here: its tokens deleted (wherever
+// they are kept), the files of earlier configurations too, then, unless
+// localOnly, the refresh tokens revoked at the server (RFC 7009) and the
+// access token when the server has no refresh token to revoke. The error
+// is the deletion's; revocations are in the report.
+func (p *Provider) Logout(ctx context.Context, localOnly bool) (LogoutReport, error) {
+	var r LogoutReport
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	old, err := p.Tokens.Forget(fctx)
+	cancel()
+	if err != nil {
+		return r, err
+	}
+	r.Had = !old.AccessToken.IsZero() || !old.RefreshToken.IsZero()
+	leftovers := p.Entry.Leftovers()
+	for _, l := range leftovers {
+		if err := p.Entry.RemoveLeftover(l); err != nil {
+			r.LeftoverErrs = append(r.LeftoverErrs, err)
+		} else {
+			r.Leftovers++
+		}
+	}
+	if localOnly {
+		return r, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	revoke := func(what string, tok secret.String, hint string, expires time.Time) error {
+		if tok.IsZero() {
+			return nil
+		}
+		err := p.OAuth.Revoke(rctx, tok, hint)
+		r.Revocations = append(r.Revocations, Revocation{What: what, Expires: expires, Err: err})
+		return err
+	}
+	for _, l := range leftovers {
+		if l.Token != nil && l.Token.RefreshToken != "" {
+			_ = revoke("refresh token of an earlier configuration", secret.New(l.Token.RefreshToken), oauth.HintRefreshToken, time.Time{})
+		}
+	}
+	if errors.Is(revoke("refresh token", old.RefreshToken, oauth.HintRefreshToken, time.Time{}), oauth.ErrNoRevocationEndpoint) {
+		return r, nil
+	}
+	_ = revoke("access token", old.AccessToken, oauth.HintAccessToken, old.ExpiresAt)
+	return r, nil
 }

@@ -29,8 +29,8 @@ type Keyring struct {
 	Timeout time.Duration
 }
 
-// DefaultKeyring is the keychain service of this plugin (not to be changed).
-var DefaultKeyring = Keyring{Service: "opencode-oauth2"}
+// DefaultKeyring is the keychain service of this plugin.
+func DefaultKeyring() Keyring { return Keyring{Service: "opencode-oauth2"} }
 
 const (
 	itemBytes   = 2000
@@ -91,19 +91,11 @@ var errNotFound = errors.New("not in the keychain")
 // Read returns the data stored under name; an error wrapping errNotFound
 // when there is none.
 func (k Keyring) Read(name string) ([]byte, error) {
-	head, err := k.get(name)
+	body, count, err := k.head(name)
 	if err != nil {
 		return nil, err
 	}
-	body, ok := strings.CutPrefix(head, formatV1)
-	if !ok {
-		return nil, errors.New("the keychain item is not in this plugin's format")
-	}
-	if n, isChunked := strings.CutPrefix(body, chunkPrefix); isChunked {
-		count, err := strconv.Atoi(n)
-		if err != nil || count < 1 || count > maxItems {
-			return nil, errors.New("the keychain item names no valid number of parts")
-		}
+	if count > 0 {
 		var b strings.Builder
 		for i := range count {
 			part, err := k.get(partName(name, i))
@@ -178,21 +170,31 @@ func (k Keyring) Probe() error {
 	return nil
 }
 
+// head reads the item under name: the value's body when it is in one
+// item, else how many parts hold it.
+func (k Keyring) head(name string) (body string, parts int, err error) {
+	v, err := k.get(name)
+	if err != nil {
+		return "", 0, err
+	}
+	body, ok := strings.CutPrefix(v, formatV1)
+	if !ok {
+		return "", 0, errors.New("the keychain item is not in this plugin's format")
+	}
+	n, chunked := strings.CutPrefix(body, chunkPrefix)
+	if !chunked {
+		return body, 0, nil
+	}
+	if parts, err = strconv.Atoi(n); err != nil || parts < 1 || parts > maxItems {
+		return "", 0, errors.New("the keychain item names no valid number of parts")
+	}
+	return "", parts, nil
+}
+
 // parts is how many parts the value under name has (0 when it has none).
 func (k Keyring) parts(name string) int {
-	head, err := k.get(name)
-	if err != nil {
-		return 0
-	}
-	n, ok := strings.CutPrefix(strings.TrimPrefix(head, formatV1), chunkPrefix)
-	if !ok {
-		return 0
-	}
-	count, err := strconv.Atoi(n)
-	if err != nil || count < 0 || count > maxItems {
-		return 0
-	}
-	return count
+	_, n, _ := k.head(name)
+	return n
 }
 
 func (k Keyring) dropParts(name string, from, to int) error {

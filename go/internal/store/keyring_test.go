@@ -54,7 +54,7 @@ func TestKeyringThatDoesNotAnswerFailsInTime(t *testing.T) {
 func TestKeyringEntryKeepsNoSecretOnDisk(t *testing.T) {
 	keyring.MockInit()
 	s, _ := open(t)
-	k := DefaultKeyring // the one a file storage asks when it finds a keychain marker
+	k := DefaultKeyring() // the one a file storage asks when it finds a keychain marker
 	file := s.Entry("acme", "key1")
 	require.NoError(t, file.Save(State{Token: &Token{AccessToken: "at-file", RefreshToken: "rt-file"}}))
 
@@ -81,7 +81,8 @@ func TestKeyringEntryKeepsNoSecretOnDisk(t *testing.T) {
 	assert.ErrorIs(t, err, errNotFound, "the keychain item is removed")
 
 	require.NoError(t, kr.Save(State{Token: &Token{AccessToken: "at-4", RefreshToken: "rt-4"}}))
-	require.NoError(t, kr.Remove(t.Context()))
+	_, err = kr.Update(t.Context(), func(s *State) error { s.Token = nil; return nil }) // a logout
+	require.NoError(t, err)
 	_, err = k.Read(kr.keychainName())
 	assert.ErrorIs(t, err, errNotFound, "logout removes the keychain item")
 }

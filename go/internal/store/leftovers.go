@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -32,7 +33,8 @@ func (e *Entry) Leftovers() []Leftover {
 	for _, d := range names {
 		name := d.Name()
 		path := filepath.Join(e.store.dir, name)
-		if path == e.path || !d.Type().IsRegular() || !credentialsName(name) || !hasAnyPrefix(name, prefixes) {
+		ours := slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+		if path == e.path || !d.Type().IsRegular() || !credentialsName(name) || !ours {
 			continue
 		}
 		data, err := readFile(path, maxStateFile)
@@ -60,15 +62,6 @@ func credentialsName(name string) bool {
 		return false
 	}
 	return strings.HasSuffix(name, ".json") || strings.Contains(name, ".json.invalid-")
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // RemoveLeftover deletes a leftover file.

@@ -2,9 +2,7 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 )
 
@@ -35,26 +33,16 @@ type modelsFile struct {
 // loadModels reads the models file; false when it is missing or unusable
 // (a broken one is set aside with a warning).
 func (e *Entry) loadModels() (modelPart, bool) {
-	data, err := e.store.read(e.modelsPath, maxModelsFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return modelPart{}, false
-	}
-	if err != nil {
-		e.store.log.Warn("models cache file unreadable; ignoring it", "provider", e.providerID, "path", e.modelsPath, "err", err)
-		return modelPart{}, false
-	}
 	var f modelsFile
-	reason := ""
-	switch err := json.Unmarshal(data, &f); {
-	case err != nil:
-		reason = "not valid JSON"
-	case f.Version != Version:
-		reason = fmt.Sprintf("format %d, this build reads %d", f.Version, Version)
-	case f.ProviderID != e.providerID || f.Key != e.key:
-		reason = "belongs to another provider or configuration"
-	}
-	if reason != "" {
-		e.setAside(e.modelsPath, reason)
+	if !e.readJSON(e.modelsPath, maxModelsFile, "models cache file", &f, func() string {
+		switch {
+		case f.Version != Version:
+			return fmt.Sprintf("format %d, this build reads %d", f.Version, Version)
+		case f.ProviderID != e.providerID || f.Key != e.key:
+			return "belongs to another provider or configuration"
+		}
+		return ""
+	}) {
 		return modelPart{}, false
 	}
 	return f.modelPart, true

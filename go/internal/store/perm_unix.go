@@ -14,16 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// checkDir makes sure dir is a directory only this user controls and
+// inspectDir makes sure dir is a directory only this user controls and
 // returns the path to use (a symbolic link of ours resolved). Ownership is
 // checked without following links (Lstat), and so is the mode change: a
 // link planted by another user, or a directory in one that another user
 // owns or anyone may write to (without the sticky bit), is refused before
-// anything is written or chmod-ed there.
-func checkDir(dir string) (string, error) { return inspectDir(dir, true) }
-
-// inspectDir is checkDir; tighten says whether a too-open directory of this
-// user is made 0700 (Open) or left as it is (CheckDir).
+// anything is written or chmod-ed there. tighten says whether a too-open
+// directory of this user is made 0700 (Open) or left as it is (CheckDir).
 func inspectDir(dir string, tighten bool) (string, error) {
 	uid := os.Geteuid()
 	fi, err := os.Lstat(dir)

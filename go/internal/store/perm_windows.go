@@ -13,8 +13,6 @@ import (
 
 // On Windows the per-user cache directory (%LOCALAPPDATA%) is protected by
 // its ACL; modes are not meaningful.
-func checkDir(dir string) (string, error) { return dir, nil }
-
 func inspectDir(dir string, _ bool) (string, error) { return dir, nil }
 
 func openLock(path string) (*os.File, error) {

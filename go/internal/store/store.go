@@ -10,6 +10,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -21,7 +22,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/adrg/xdg"
@@ -93,14 +96,11 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("create cache directory %s: %w", abs, err)
 	}
-	use, err := checkDir(abs)
+	use, err := inspectDir(abs, true)
 	if err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Store{dir: use, log: log}, nil
+	return &Store{dir: use, log: cmp.Or(log, slog.New(slog.DiscardHandler))}, nil
 }
 
 // CheckDir says why Open would refuse dir (another user's, a link planted
@@ -151,11 +151,7 @@ func (e *Entry) keychainName() string { return strings.TrimSuffix(filepath.Base(
 
 // Entry returns the entry for a provider and its cache key (config.Provider.CacheKey).
 func (s *Store) Entry(providerID, key string) *Entry {
-	short := key
-	if len(short) > 16 {
-		short = short[:16]
-	}
-	base := fileBase(providerID) + "-" + sanitize(short)
+	base := fileBase(providerID) + "-" + sanitize(key[:min(len(key), 16)])
 	return &Entry{store: s, providerID: providerID, key: key,
 		path: filepath.Join(s.dir, base+".json"), modelsPath: filepath.Join(s.dir, base+".models.json")}
 }
@@ -190,14 +186,8 @@ func sanitize(s string) string {
 			b.WriteByte('_')
 		}
 	}
-	out := strings.Trim(b.String(), ".")
-	if out == "" {
-		out = "_"
-	}
-	if len(out) > 64 {
-		out = out[:64]
-	}
-	return out
+	out := cmp.Or(strings.Trim(b.String(), "."), "_")
+	return out[:min(len(out), 64)]
 }
 
 // Load reads the state: the credentials file, and the models file (or, from
@@ -247,7 +237,7 @@ func (e *Entry) loadCredentials() State {
 		return kst
 	case st.Storage == "keyring" && st.Token == nil && e.store.mem == nil:
 		// Written by a keychain storage: moved into the file, the keychain item removed.
-		k := DefaultKeyring
+		k := DefaultKeyring()
 		k.Timeout = time.Second
 		if data, err := k.Read(e.keychainName()); err == nil {
 			var kst State
@@ -265,33 +255,46 @@ func (e *Entry) loadCredentials() State {
 
 // loadFile reads the state file (credentials, or a keychain marker).
 func (e *Entry) loadFile(empty State) State {
-	data, err := e.store.read(e.path, maxStateFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return empty
-	}
-	if err != nil {
-		e.store.log.Warn("cache file unreadable; ignoring it", "provider", e.providerID, "path", e.path, "err", err)
-		return empty
-	}
 	var st State
-	reason := ""
-	switch err := json.Unmarshal(data, &st); {
-	case err != nil:
-		reason = "not valid JSON"
-	case st.Version > Version:
-		reason = fmt.Sprintf("written by a newer version (format %d, this build reads %d)", st.Version, Version)
-	case st.Version < 1:
-		reason = "has no format version"
-	case st.ProviderID != e.providerID || st.Key != e.key:
-		reason = "belongs to another provider or configuration"
-	case st.Token != nil && st.Token.AccessToken == "":
+	if !e.readJSON(e.path, maxStateFile, "cache file", &st, func() string {
+		switch {
+		case st.Version > Version:
+			return fmt.Sprintf("written by a newer version (format %d, this build reads %d)", st.Version, Version)
+		case st.Version < 1:
+			return "has no format version"
+		case st.ProviderID != e.providerID || st.Key != e.key:
+			return "belongs to another provider or configuration"
+		}
+		return ""
+	}) {
+		return empty
+	}
+	if st.Token != nil && st.Token.AccessToken == "" {
 		st.Token = nil
 	}
-	if reason != "" {
-		e.setAside(e.path, reason)
-		return empty
-	}
 	return st
+}
+
+// readJSON reads the file at path (at most limit bytes) into v; check says
+// what is wrong with what was read ("": nothing). It reports false when the
+// file is missing, unreadable (a warning says so) or wrong (set aside).
+func (e *Entry) readJSON(path string, limit int64, what string, v any, check func() string) bool {
+	data, err := e.store.read(path, limit)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		e.store.log.Warn(what+" unreadable; ignoring it", "provider", e.providerID, "path", path, "err", err)
+		return false
+	}
+	reason := "not valid JSON"
+	if json.Unmarshal(data, v) == nil {
+		reason = check()
+	}
+	if reason != "" {
+		e.setAside(path, reason)
+	}
+	return reason == ""
 }
 
 func (e *Entry) setAside(path, reason string) {
@@ -414,29 +417,6 @@ func (e *Entry) Update(ctx context.Context, fn func(*State) error) (State, error
 	return st, e.Save(st)
 }
 
-// Remove deletes the credentials file (under the lock); the models file
-// stays.
-func (e *Entry) Remove(ctx context.Context) error {
-	unlock, err := e.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if e.keyring != nil {
-		if err := e.keyring.Remove(e.keychainName()); err != nil {
-			return fmt.Errorf("remove the keychain item of %s: %w", e.providerID, err)
-		}
-	}
-	if e.store.mem != nil {
-		e.store.mem.remove(e.path)
-		return nil
-	}
-	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove cache file for %s: %w", e.providerID, err)
-	}
-	return nil
-}
-
 // Lock takes the entry's cross-process lock, waiting until ctx ends. The
 // lock file is never opened through a symbolic link.
 func (e *Entry) Lock(ctx context.Context) (func(), error) {
@@ -471,5 +451,59 @@ func (e *Entry) Lock(ctx context.Context) (func(), error) {
 		if delay < 25*time.Millisecond {
 			delay *= 2
 		}
+	}
+}
+
+// memory holds the files of a store without a directory.
+type memory struct {
+	mu    sync.Mutex
+	files map[string][]byte
+	locks map[string]chan struct{}
+}
+
+// Memory returns a store that keeps every state in this process's memory:
+// what the sidecar uses when no cache directory is usable, so that tokens
+// are never left behind in a temporary directory. Dir and Entry.Path are "".
+func Memory(log *slog.Logger) *Store {
+	return &Store{log: cmp.Or(log, slog.New(slog.DiscardHandler)), mem: &memory{files: map[string][]byte{}, locks: map[string]chan struct{}{}}}
+}
+
+func (m *memory) read(name string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	data, ok := m.files[name]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return slices.Clone(data), nil
+}
+
+func (m *memory) write(name string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[name] = slices.Clone(data)
+}
+
+func (m *memory) remove(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.files, name)
+}
+
+// lock takes the in-process lock of an entry, waiting until ctx ends.
+func (m *memory) lock(ctx context.Context, name, providerID string) (func(), error) {
+	m.mu.Lock()
+	ch, ok := m.locks[name]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		m.locks[name] = ch
+	}
+	m.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-ch }) }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the cache lock of %s: %w", providerID, ctx.Err())
 	}
 }

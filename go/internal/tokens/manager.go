@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -31,10 +32,8 @@ type Mode int
 
 // Modes, from the most restricted.
 const (
-	// CachedOnly uses memory and the cache file; no network.
-	CachedOnly Mode = iota
 	// NoLogin may refresh and run machine grants, never prompt a person.
-	NoLogin
+	NoLogin Mode = iota
 	// AllowLogin may also start an interactive login.
 	AllowLogin
 )
@@ -58,8 +57,6 @@ type Options struct {
 	OnChange func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// FlightTimeout bounds one non-interactive acquisition (default 60 s).
-	FlightTimeout time.Duration
 	// LoginTimeout bounds one interactive acquisition (default 10 min).
 	LoginTimeout time.Duration
 	// WriteBehind answers the callers as soon as a renewed token is at hand
@@ -69,6 +66,9 @@ type Options struct {
 	// WriteBehind, Token returns once the cache file is written.
 	WriteBehind bool
 }
+
+// flightTimeout bounds one non-interactive acquisition.
+const flightTimeout = 60 * time.Second
 
 // loginGrace is how long a login may outlast LoginTimeout: the grant ends
 // its own wait at LoginTimeout and says so; this bound is for one that does not.
@@ -114,31 +114,16 @@ type flight struct {
 	adopted bool
 }
 
-func (m *Manager) header(t Token) secret.String {
-	if m.opt.Header != nil {
-		return m.opt.Header(t)
-	}
-	return t.Authorization()
-}
-
-func (m *Manager) log() *slog.Logger {
-	if m.opt.Log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return m.opt.Log
-}
-
 // NewManager returns a manager; nothing is read until the first call.
 func NewManager(o Options) *Manager {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.FlightTimeout <= 0 {
-		o.FlightTimeout = 60 * time.Second
+	o.Log = cmp.Or(o.Log, slog.New(slog.DiscardHandler))
+	if o.Header == nil {
+		o.Header = Token.Authorization
 	}
-	if o.LoginTimeout <= 0 {
-		o.LoginTimeout = 10 * time.Minute
-	}
+	o.LoginTimeout = cmp.Or(max(o.LoginTimeout, 0), 10*time.Minute)
 	return &Manager{opt: o}
 }
 
@@ -212,7 +197,7 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 }
 
 func (m *Manager) fly(parent context.Context, f *flight) {
-	timeout := m.opt.FlightTimeout
+	timeout := flightTimeout
 	if f.mode == AllowLogin {
 		timeout = m.opt.LoginTimeout
 	}
@@ -316,8 +301,6 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	case s.fresh:
 		f.adopted = s.news
 		return s.cur, nil
-	case f.mode == CachedOnly:
-		return Token{}, fmt.Errorf("provider %q: no fresh token in the cache: %w", m.opt.ProviderID, ErrLoginRequired)
 	case !m.opt.Policy.UserFlow:
 		return m.renewMachine(ctx, s, publish)
 	}
@@ -331,10 +314,17 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	if f.mode < AllowLogin {
 		return Token{}, fmt.Errorf("provider %q: %w: no usable token is cached, and a request does not start a login here", m.opt.ProviderID, ErrLoginRequired)
 	}
-	// Never hold the cache lock across a login that waits for a person.
+	// Never hold the cache lock across a login that waits for a person; its
+	// token goes to the flight.
 	unlock()
 	locked = false
-	return m.interactive(ctx, f, publish)
+	t, _, err := m.Login(ctx, m.opt.Grant)
+	if err != nil {
+		return Token{}, err
+	}
+	f.login = true
+	publish(t)
+	return t, nil
 }
 
 // lock takes the cache file's cross-process lock. An unwritable cache
@@ -457,36 +447,16 @@ func (m *Manager) dropRefused(s *snapshot, why error) {
 	m.mu.Unlock()
 }
 
-// interactive runs the login of a user flow inside a flight (a caller that
-// may prompt found no usable token) and hands its token to the flight.
-func (m *Manager) interactive(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
-	t, _, err := m.login(ctx, m.opt.Grant)
-	if err != nil {
-		return Token{}, err
-	}
-	f.login = true
-	publish(t)
-	return t, nil
-}
-
-// Login runs an interactive login with g (nil: the provider's own grant)
-// whatever is cached: the one login path of the RPC server and the command
-// line. The current session stays usable until the new token is stored;
-// the token it replaced is returned so that the caller can revoke it.
-// OnChange is not called: the caller asked for this login and has its token.
+// Login runs an interactive login with g whatever is cached: the one login
+// path of the RPC server, the command line and a flight that may prompt.
+// One login runs at a time, without the cache lock (it waits for a
+// person), bounded by the login timeout; its token is then stored in the
+// cache file (under the lock) and in memory, and the token it replaced is
+// returned so that the caller can revoke it. The current session stays
+// usable until then. When the cache file cannot be written, the token is
+// kept in memory (a warning says so). OnChange is not called: the caller
+// asked for this login and has its token.
 func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err error) {
-	if g == nil {
-		g = m.opt.Grant
-	}
-	return m.login(ctx, g)
-}
-
-// login acquires a token with g, one login at a time and without the cache
-// lock (it waits for a person), bounded by the login timeout, then stores
-// it in the cache file (under the lock) and in memory, and hands back the
-// token it replaced. When the cache file cannot be written, the token is
-// kept in memory (a warning says so).
-func (m *Manager) login(ctx context.Context, g Grant) (tok, replaced Token, err error) {
 	m.loginMu.Lock()
 	defer m.loginMu.Unlock()
 	// The grant's own wait ends first (at LoginTimeout), in its own words.
@@ -496,21 +466,31 @@ func (m *Manager) login(ctx context.Context, g Grant) (tok, replaced Token, err 
 	if err != nil {
 		return Token{}, Token{}, err
 	}
-	if _, err := m.opt.Entry.Update(ctx, func(s *State) error {
-		replaced = fromStore(s.Token)
-		s.Token = toStore(tok)
-		return nil
-	}); err != nil {
+	replaced, err = m.replace(ctx, tok)
+	if err != nil {
 		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "provider", m.opt.ProviderID, "err", err)
 	}
+	return tok, replaced, nil
+}
+
+// replace puts t (zero: none) in the cache file, under the lock, and in
+// memory, and returns the token it replaced (the file's, else memory's).
+// A failed write still replaces the token in memory.
+func (m *Manager) replace(ctx context.Context, t Token) (Token, error) {
+	var old Token
+	_, err := m.opt.Entry.Update(ctx, func(s *store.State) error {
+		old = fromStore(s.Token)
+		s.Token = toStore(t)
+		return nil
+	})
 	m.mu.Lock()
-	if replaced.AccessToken.IsZero() && replaced.RefreshToken.IsZero() {
-		replaced = m.mem
+	if old.AccessToken.IsZero() && old.RefreshToken.IsZero() {
+		old = m.mem
 	}
-	m.mem = tok
+	m.mem = t
 	m.refused, m.refusedAt = nil, time.Time{}
 	m.mu.Unlock()
-	return tok, replaced, nil
+	return old, err
 }
 
 // freshLocked is Policy.Fresh, except for a token the gateway refused.
@@ -533,7 +513,7 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 	if m.mem.AccessToken.IsZero() {
 		return false
 	}
-	sum := sha256.Sum256([]byte(m.header(m.mem).Reveal()))
+	sum := sha256.Sum256([]byte(m.opt.Header(m.mem).Reveal()))
 	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(authorizationSHA256)) != 1 {
 		return false
 	}
@@ -549,7 +529,7 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 	}
 	m.renewals = recent
 	if len(recent) >= RenewalBudget {
-		m.log().Warn("the gateway keeps refusing fresh tokens; no renewal until the budget allows one",
+		m.opt.Log.Warn("the gateway keeps refusing fresh tokens; no renewal until the budget allows one",
 			"provider", m.opt.ProviderID, "renewals", len(recent), "window", RenewalWindow)
 		return false
 	}
@@ -570,24 +550,9 @@ const (
 // error (engine), as it answers it.
 const NoTokenPrefix = "no token: "
 
-// State is the store's state type, re-exported for Update callbacks.
-type State = store.State
-
 // Forget drops the token from memory and disk (logout).
 func (m *Manager) Forget(ctx context.Context) (Token, error) {
-	var old Token
-	_, err := m.opt.Entry.Update(ctx, func(s *State) error {
-		old = fromStore(s.Token)
-		s.Token = nil
-		return nil
-	})
-	m.mu.Lock()
-	if old.AccessToken.IsZero() {
-		old = m.mem
-	}
-	m.mem = Token{}
-	m.refused = nil
-	m.mu.Unlock()
+	old, err := m.replace(ctx, Token{})
 	if m.opt.OnChange != nil {
 		m.opt.OnChange()
 	}

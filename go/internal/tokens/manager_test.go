@@ -219,9 +219,6 @@ func TestMachineFlowReacquiresAndSurvivesUnwritableCache(t *testing.T) {
 	require.NoError(t, m.Flush(context.Background()))
 	assert.Zero(t, changes.Load(), "a renewal is not a change its callers must be told about")
 
-	_, err = m.Token(context.Background(), CachedOnly)
-	require.NoError(t, err)
-
 	g.acquireErr = errors.New("boom")
 	m2 := NewManager(Options{ProviderID: "acme", Grant: g, Entry: newEntry(t, t.TempDir()), Policy: Policy{}, Log: logging.Discard()})
 	_, err = m2.Token(context.Background(), NoLogin)
@@ -308,7 +305,7 @@ func TestLoginKeepsTheOldSessionUntilTheNewOneIsStored(t *testing.T) {
 			g := &fakeGrant{lifetime: time.Hour, acquireErr: tc.acquireErr}
 			m := NewManager(Options{ProviderID: "acme", Grant: g, Entry: entry, Log: logging.Discard(),
 				Policy: Policy{Skew: 30 * time.Second, UserFlow: true}, OnChange: func() { changes.Add(1) }})
-			tok, replaced, err := m.Login(context.Background(), nil)
+			tok, replaced, err := m.Login(context.Background(), g)
 			if tc.acquireErr != nil {
 				require.ErrorIs(t, err, tc.acquireErr)
 			} else {
@@ -416,10 +413,8 @@ func TestWhatEachModeDoesWithNothingCached(t *testing.T) {
 		want         string // "" = ErrLoginRequired
 		wantAcquires int32
 	}{
-		{"user flow, cache only", true, CachedOnly, "", 0},
 		{"user flow, no login", true, NoLogin, "", 0},
 		{"user flow, login allowed", true, AllowLogin, "acq-1", 1},
-		{"machine flow, cache only", false, CachedOnly, "", 0},
 		{"machine flow, no login", false, NoLogin, "acq-1", 1},
 	}
 	for _, tc := range tests {

@@ -49,14 +49,9 @@ type Policy struct {
 }
 
 func (p Policy) effectiveSkew(t Token) time.Duration {
-	skew := p.Skew
-	if skew < 0 {
-		skew = 0
-	}
+	skew := max(p.Skew, 0)
 	if !t.ObtainedAt.IsZero() && !t.ExpiresAt.IsZero() {
-		if half := t.ExpiresAt.Sub(t.ObtainedAt) / 2; half < skew {
-			skew = half
-		}
+		skew = min(skew, t.ExpiresAt.Sub(t.ObtainedAt)/2)
 	}
 	return skew
 }

@@ -1,0 +1,568 @@
+package oauth
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/oauth2"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/loopback"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
+)
+
+// authRequest is the secret material of one authorization request: 32
+// random bytes each, base64url (x/oauth2's GenerateVerifier).
+type authRequest struct {
+	state    secret.String
+	nonce    secret.String // zero without openid
+	verifier secret.String // PKCE; zero when the provider disabled it
+}
+
+func (c *Client) newAuthRequest() authRequest {
+	r := authRequest{state: secret.New(oauth2.GenerateVerifier()), verifier: c.pkceVerifier()}
+	if hasOpenID(c.p.Scopes) {
+		r.nonce = secret.New(oauth2.GenerateVerifier())
+	}
+	return r
+}
+
+// pkceVerifier is a fresh RFC 7636 code verifier (x/oauth2's), or zero
+// when the provider disabled PKCE.
+func (c *Client) pkceVerifier() secret.String {
+	if !c.p.PKCE {
+		return secret.String{}
+	}
+	return secret.New(oauth2.GenerateVerifier())
+}
+
+// setChallenge sets the S256 challenge of verifier, when there is one.
+func setChallenge(q url.Values, verifier secret.String) {
+	if !verifier.IsZero() {
+		q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier.Reveal()))
+		q.Set("code_challenge_method", "S256")
+	}
+}
+
+// authorizationURL is the endpoint with its own query kept (but for the
+// parameters the plugin sets or never sends, whatever their case), then the
+// configured extra parameters, then ours set (ours always win).
+func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (string, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "", fmt.Errorf("provider %q: authorization endpoint %s: %w", c.p.ID, redact.URL(endpoint), err)
+	}
+	q := u.Query()
+	for k := range q {
+		if config.ReservedParam(k) { // Client_ID, response_mode, request... in the endpoint's own query
+			q.Del(k)
+		}
+	}
+	c.setGrantParams(q, c.p.AuthorizationParams)
+	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("response_type", "code")
+	q.Set("client_id", c.p.ClientID)
+	q.Set("redirect_uri", redirectURI)
+	q.Set("state", r.state.Reveal())
+	if !r.nonce.IsZero() {
+		q.Set("nonce", r.nonce.Reveal())
+	}
+	setChallenge(q, r.verifier)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// setGrantParams sets extra (the interactive grants' authorizationParams),
+// then, over anything in q, what the first request of every grant
+// carries: scope, resource and audience.
+func (c *Client) setGrantParams(q url.Values, extra map[string]string) {
+	for k, v := range extra {
+		q.Set(k, v)
+	}
+	if len(c.p.Scopes) > 0 {
+		q.Set("scope", strings.Join(c.p.Scopes, " "))
+	}
+	q.Del("resource")
+	for _, r := range c.p.Resources {
+		q.Add("resource", r)
+	}
+	if c.p.Audience != "" {
+		q.Set("audience", c.p.Audience)
+	}
+}
+
+func (c *Client) loginTimeout() time.Duration {
+	return cmp.Or(c.p.LoginTimeout, config.DefaultLoginTimeout)
+}
+
+// authorizationCode runs the authorization code grant with PKCE through a
+// loopback redirect and the user's browser.
+func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
+	meta, err := c.Metadata(ctx)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	if meta.AuthorizationEndpoint == "" {
+		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no authorization_endpoint; set authorizationEndpoint in the oauth2 block", c.p.ID)
+	}
+	timeout := c.loginTimeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	req := c.newAuthRequest()
+	srv, err := loopback.Listen(loopback.Config{
+		Port:          c.p.RedirectPort,
+		State:         req.state,
+		Issuer:        meta.Issuer,
+		RequireIssuer: meta.AuthorizationResponseISSSupported,
+		Label:         c.displayName(),
+		Log:           c.log,
+	})
+	if errors.Is(err, loopback.ErrPortInUse) {
+		return tokens.Token{}, fmt.Errorf("provider %q: redirectPort %d on 127.0.0.1 is already in use (another login, or another program); "+
+			"close it, or change redirectPort (it must match a redirect URI registered for client %q): %w", c.p.ID, c.p.RedirectPort, c.p.ClientID, err)
+	}
+	if err != nil {
+		return tokens.Token{}, fmt.Errorf("provider %q: loopback redirect: %w", c.p.ID, err)
+	}
+	defer srv.Close()
+	authURL, err := c.authorizationURL(meta.AuthorizationEndpoint, srv.RedirectURI(), req)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	if !req.verifier.IsZero() && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
+		c.log.Warn("the server does not list S256 in code_challenge_methods_supported; sending it anyway (set pkce: false for this provider if the login fails)")
+	}
+	box := pasteBoxFrom(ctx)
+	if box != nil && box.Only {
+		srv.Refuse()
+	} else {
+		srv.Start(authURL)
+	}
+	c.log.Info("login started", "flow", "authorization_code", "authorization_endpoint", redact.URL(meta.AuthorizationEndpoint),
+		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", timeout.String())
+	if box != nil {
+		go servePastes(ctx, box, srv.Paste)
+		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.now().Add(timeout),
+			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on any machine. When the browser ends on a page that cannot be reached "+
+				"(an address starting with http://127.0.0.1), copy that whole address and paste it here", c.displayName())})
+	} else {
+		c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint, timeout)
+	}
+
+	resp, err := srv.Wait(ctx)
+	if err != nil {
+		return tokens.Token{}, c.loginWaitError(ctx, err, timeout)
+	}
+	t, err := c.exchangeCode(ctx, meta, resp.Code, srv.RedirectURI(), req)
+	resp.Finish(err)
+	if err != nil {
+		c.log.Warn("login failed", "flow", "authorization_code", "err", err)
+		return tokens.Token{}, err
+	}
+	c.log.Info("login complete", "flow", "authorization_code")
+	return t, nil
+}
+
+// announceBrowser opens the start URL and tells the user what happened.
+func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string, timeout time.Duration) {
+	expires := c.now().Add(timeout)
+	host := authEndpoint
+	if u, err := url.Parse(authEndpoint); err == nil {
+		host = u.Host
+	}
+	if err := c.open(ctx, startURL); err != nil {
+		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
+		c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
+			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s)", c.displayName(), host)})
+		return
+	}
+	c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
+		Message: fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)})
+}
+
+// loginWaitError explains why no authorization response arrived.
+func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Duration) error {
+	ae, isAuth := errors.AsType[*loopback.AuthError](err)
+	switch {
+	case isAuth:
+		c.log.Warn("login failed", "flow", "authorization_code", "error", ae.Code)
+		hint := ""
+		if ae.Code == "access_denied" {
+			hint = " (the login was cancelled or refused)"
+		}
+		return fmt.Errorf("provider %q: %w: %s%s", c.p.ID, tokens.ErrLoginRequired, ae.Error(), hint)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		c.log.Warn("login timed out", "flow", "authorization_code", "timeout", timeout.String())
+		return fmt.Errorf("provider %q: %w: no login was completed in the browser within %s (loginTimeoutSeconds)", c.p.ID, tokens.ErrLoginRequired, timeout)
+	}
+	return fmt.Errorf("provider %q: login interrupted: %w", c.p.ID, err)
+}
+
+// exchangeCode trades the code for tokens (RFC 6749 4.1.3 with the PKCE
+// verifier) and checks the result.
+func (c *Client) exchangeCode(ctx context.Context, meta *Metadata, code secret.String, redirectURI string, r authRequest) (tokens.Token, error) {
+	grant := url.Values{
+		"grant_type":   {"authorization_code"},
+		"code":         {code.Reveal()},
+		"redirect_uri": {redirectURI},
+	}
+	if !r.verifier.IsZero() {
+		grant.Set("code_verifier", r.verifier.Reveal())
+	}
+	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	return c.finishLogin(ctx, meta, t, r.nonce)
+}
+
+// PasteBox carries pasted authorization responses to an authorization-code
+// login that runs with it (WithPaste): for a browser on another machine,
+// whose redirect to 127.0.0.1 cannot arrive, the user pastes the address
+// it ended on. The login then shows the authorization URL itself (a start
+// URL on this machine's loopback would not open there).
+type PasteBox struct {
+	in chan pasteRequest
+	// Only: the login takes pastes only; nothing answers on the loopback
+	// address (a browser there gets "connection refused", as a remote one).
+	Only bool
+}
+
+type pasteRequest struct {
+	text  string
+	reply chan error
+}
+
+// NewPasteBox returns an empty box; only says whether the login takes
+// pastes only (see PasteBox.Only).
+func NewPasteBox(only bool) *PasteBox { return &PasteBox{in: make(chan pasteRequest), Only: only} }
+
+// ErrNoLoginWaits: no login takes pastes now (none started, or it ended).
+var ErrNoLoginWaits = errors.New("no login is waiting for a pasted address")
+
+// Paste hands text to the login and returns its verdict: nil when it was
+// this login's answer (the login then exchanges the code), else why not.
+func (b *PasteBox) Paste(ctx context.Context, text string) error {
+	r := pasteRequest{text: text, reply: make(chan error, 1)}
+	select {
+	case b.in <- r:
+	case <-ctx.Done():
+		return ErrNoLoginWaits
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type pasteKey struct{}
+
+// WithPaste lets the authorization-code login under ctx take pastes from box.
+func WithPaste(ctx context.Context, box *PasteBox) context.Context {
+	return context.WithValue(ctx, pasteKey{}, box)
+}
+
+func pasteBoxFrom(ctx context.Context) *PasteBox {
+	b, _ := ctx.Value(pasteKey{}).(*PasteBox)
+	return b
+}
+
+// servePastes judges pastes for paste until ctx ends.
+func servePastes(ctx context.Context, box *PasteBox, paste func(string) error) {
+	for {
+		select {
+		case r := <-box.in:
+			r.reply <- paste(r.text)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Prompt kinds.
+const (
+	PromptBrowser    = "browser"
+	PromptDeviceCode = "device_code"
+	// PromptPaste: open URL anywhere, paste the address the browser ended on.
+	PromptPaste = "paste"
+)
+
+// Prompt asks the user to act during an interactive login: open a URL
+// (Kind "browser"), visit a URL and enter a code (Kind "device_code"), or
+// open a URL anywhere and paste back the address the browser ended on
+// (Kind "paste"). The browser URL is the loopback start page, which
+// redirects to the authorization request; a paste prompt's URL is the
+// authorization request itself (its state and PKCE challenge are of this
+// one login, which the user's paste must answer): prompts go to the user,
+// never to a log.
+type Prompt struct {
+	ProviderID string
+	Kind       string // PromptBrowser | PromptDeviceCode | PromptPaste
+	Message    string // one sentence for a person
+	URL        string
+	UserCode   string    // device_code only
+	ExpiresAt  time.Time // when the login stops waiting
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Text is the prompt for a terminal: the sentence, then the URL, the code
+// and the deadline on lines of their own. (Message itself ends without a
+// colon where a UI shows the URL elsewhere: OpenCode's login dialogs.)
+func (p Prompt) Text() string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(p.Message, ":"))
+	if p.URL != "" {
+		fmt.Fprintf(&b, ":\n    %s", p.URL)
+	}
+	if p.UserCode != "" {
+		fmt.Fprintf(&b, "\n    code: %s", p.UserCode)
+	}
+	if !p.ExpiresAt.IsZero() {
+		fmt.Fprintf(&b, "\n    (waiting until %s; Ctrl-C cancels)", p.ExpiresAt.Local().Format("15:04:05"))
+	}
+	return b.String()
+}
+
+// show hands p to the Prompt callback, or writes it to stderr, which
+// reaches the user's terminal when the command line runs there.
+func (c *Client) show(p Prompt) {
+	p.ProviderID = c.p.ID
+	if c.prompt != nil {
+		c.prompt(p)
+		return
+	}
+	c.stderrMu.Lock()
+	defer c.stderrMu.Unlock()
+	_, _ = io.WriteString(c.stderr, "\n[opencode-oauth2] "+c.p.ID+": "+p.Text()+"\n\n")
+}
+
+// displayName is how the user knows the provider.
+func (c *Client) displayName() string { return cmp.Or(c.p.Name, c.p.ID) }
+
+// safeDisplayURL accepts an http(s) URL from the server for display in a
+// terminal or a UI: no control characters (escape sequences), bounded.
+func safeDisplayURL(raw string) bool {
+	if raw == "" || len(raw) > 2048 || !printable(raw) || strings.ContainsAny(raw, " \"'<>`\\") {
+		return false
+	}
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// GrantDeviceCode is the RFC 8628 grant type.
+const GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+
+// Device polling bounds (RFC 8628 section 3.5).
+const (
+	defaultDeviceInterval = 5 * time.Second
+	slowDownStep          = 5 * time.Second
+	maxDeviceInterval     = 60 * time.Second
+	maxUserCode           = 64
+)
+
+// deviceAuth is a validated device authorization response (RFC 8628 3.2).
+type deviceAuth struct {
+	deviceCode secret.String
+	userCode   string
+	uri        string // verification_uri_complete when usable, else verification_uri
+	complete   bool   // uri already carries the user code
+	expiresAt  time.Time
+	interval   time.Duration
+}
+
+type deviceAuthJSON struct {
+	DeviceCode              string          `json:"device_code"`
+	UserCode                string          `json:"user_code"`
+	VerificationURI         string          `json:"verification_uri"`
+	VerificationURL         string          `json:"verification_url"` // pre-RFC name (Google)
+	VerificationURIComplete string          `json:"verification_uri_complete"`
+	ExpiresIn               json.RawMessage `json:"expires_in"`
+	Interval                json.RawMessage `json:"interval"`
+}
+
+// seconds reads a JSON number or numeric string; ok is false otherwise.
+func seconds(raw json.RawMessage) (float64, bool) {
+	s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+		return 0, false
+	}
+	return f, true
+}
+
+// parseDeviceAuth validates the device authorization response body.
+func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error) {
+	fail := func(what string) error {
+		return fmt.Errorf("provider %q: the device authorization response %s", c.p.ID, what)
+	}
+	var r deviceAuthJSON
+	if err := json.Unmarshal(body, &r); err != nil {
+		return deviceAuth{}, fail("is not a JSON object")
+	}
+	if r.DeviceCode == "" {
+		return deviceAuth{}, fail("has no device_code")
+	}
+	code := strings.TrimSpace(r.UserCode)
+	if code == "" || len(code) > maxUserCode || !printable(code) {
+		return deviceAuth{}, fail("has no usable user_code")
+	}
+	d := deviceAuth{deviceCode: secret.New(r.DeviceCode), userCode: code, interval: defaultDeviceInterval}
+	for i, u := range []string{r.VerificationURIComplete, r.VerificationURI, r.VerificationURL} {
+		if safeDisplayURL(u) {
+			d.uri, d.complete = u, i == 0
+			break
+		}
+	}
+	if d.uri == "" {
+		return deviceAuth{}, fail("has no usable verification_uri (an http or https URL)")
+	}
+	life := c.loginTimeout()
+	if f, ok := seconds(r.ExpiresIn); ok {
+		life = time.Duration(math.Min(f, 24*3600) * float64(time.Second))
+	}
+	d.expiresAt = now.Add(life)
+	if f, ok := seconds(r.Interval); ok {
+		d.interval = time.Duration(math.Ceil(math.Min(f, maxDeviceInterval.Seconds()))) * time.Second
+	}
+	return d, nil
+}
+
+// deviceCode runs the device authorization grant: show the code, then poll.
+func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
+	meta, err := c.Metadata(ctx)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	if meta.DeviceAuthorizationEndpoint == "" {
+		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no device_authorization_endpoint; set deviceAuthorizationEndpoint in the oauth2 block", c.p.ID)
+	}
+	form := url.Values{}
+	c.setGrantParams(form, c.p.AuthorizationParams)
+	verifier := c.pkceVerifier()
+	setChallenge(form, verifier) // Keycloak requires it when the client enforces PKCE
+	const op = "device authorization request"
+	body, err := c.postForm(ctx, op, meta.DeviceAuthorizationEndpoint, meta, form)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	d, err := c.parseDeviceAuth(body, c.now())
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	c.log.Info("login started", "flow", "device_code", "verification_uri", redact.URL(d.uri),
+		"expires_at", d.expiresAt.UTC().Format(time.RFC3339), "interval", d.interval.String())
+	msg := fmt.Sprintf("To log in to %s, visit this URL and enter this code:", c.displayName())
+	if d.complete {
+		msg = fmt.Sprintf("To log in to %s, visit this URL and check that it shows this code:", c.displayName())
+	}
+	c.show(Prompt{Kind: PromptDeviceCode, Message: msg, URL: d.uri, UserCode: d.userCode, ExpiresAt: d.expiresAt})
+
+	t, err := c.pollDevice(ctx, meta, d, verifier)
+	if err == nil {
+		t, err = c.finishLogin(ctx, meta, t, secret.String{})
+	}
+	if err != nil {
+		c.log.Warn("login failed", "flow", "device_code", "err", err)
+		return tokens.Token{}, err
+	}
+	c.log.Info("login complete", "flow", "device_code")
+	return t, nil
+}
+
+// pollDevice polls the token endpoint until the user acts or the code
+// expires. A transport error, 429 or 5xx backs off exponentially (capped)
+// and goes on; only the server's answer or the expiry ends the flow.
+func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, verifier secret.String) (tokens.Token, error) {
+	const op = "device_code token request"
+	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
+	if !verifier.IsZero() {
+		grant.Set("code_verifier", verifier.Reveal())
+	}
+	interval := d.interval
+	var backoff time.Duration // > 0 while the server is unreachable or failing
+	for {
+		wait := interval
+		if backoff > 0 {
+			wait = backoff
+		}
+		remaining := d.expiresAt.Sub(c.now())
+		if remaining <= 0 {
+			return tokens.Token{}, c.deviceExpired()
+		}
+		if err := c.sleep(ctx, min(wait, remaining)); err != nil {
+			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, err)
+		}
+		t, err := c.tokenRequest(ctx, op, meta, grant)
+		if err == nil {
+			return t, nil
+		}
+		if ctx.Err() != nil {
+			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, ctx.Err())
+		}
+		oe, ok := errors.AsType[*Error](err)
+		if !ok {
+			return tokens.Token{}, err
+		}
+		switch {
+		case oe.Code == "authorization_pending":
+			backoff = 0
+		case oe.Code == "slow_down":
+			backoff = 0
+			interval = min(interval+slowDownStep, maxDeviceInterval)
+			c.log.Debug("device login: the server asked to poll more slowly", "interval", interval.String())
+		case oe.Code == "expired_token":
+			return tokens.Token{}, c.deviceExpired()
+		case oe.Code == "access_denied":
+			return tokens.Token{}, fmt.Errorf("provider %q: %w: the device login was denied at the authorization server", c.p.ID, tokens.ErrLoginRequired)
+		case errors.Is(err, tokens.ErrTransient):
+			backoff = min(max(2*backoff, 2*interval), maxDeviceInterval)
+			c.log.Warn("device login: temporary failure while polling; retrying", "err", err, "retry_in", backoff.String())
+		default:
+			return tokens.Token{}, err
+		}
+	}
+}
+
+func (c *Client) deviceExpired() error {
+	return fmt.Errorf("provider %q: %w: the device code expired before the login was approved; start the login again", c.p.ID, tokens.ErrLoginRequired)
+}
