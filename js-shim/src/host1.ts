@@ -6,7 +6,7 @@ import type { Hooks, Plugin } from "@opencode-ai/plugin";
 import { locateBinary } from "./binary.js";
 import { debugLevel, hostVersion, isInteractive, isTUI } from "./env.js";
 import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps, type ProviderEntry } from "./login.js";
-import { HeaderCache, hasModels, loginDeadline, type ApplyResult, type Notice } from "./protocol.js";
+import { HeaderCache, hasModels, type ApplyResult, type Notice } from "./protocol.js";
 import { logger, SERVICE } from "./log.js";
 import { Reloader } from "./reload.js";
 import { withRefusalRetry, type RefusalDeps } from "./refusal.js";
@@ -26,7 +26,7 @@ export const server: Plugin = async (input) => {
   let managed = new Set<string>();
   const cache = new HeaderCache((p) =>
     getSidecar()
-      .request("headers/get", p, headersDeadline(p.providerID))
+      .request("headers/get", p, lastApply?.loginTimeoutMs[p.providerID])
       .then((r) => (noteIssued(p.providerID, r.headers), r)),
   );
   /** The last login prompt per provider, for a request that gives up waiting. */
@@ -126,13 +126,6 @@ export const server: Plugin = async (input) => {
     return (retrying ??= apply(lastConfig).then(() => undefined, failed).finally(() => (retrying = undefined)));
   }
 
-  /** How long a provider's login may take: headers/get and login may wait for one. */
-  const loginTimeout = (id: string): number | undefined => lastApply?.loginTimeoutMs[id];
-  function headersDeadline(id: string): number | undefined {
-    const t = loginTimeout(id);
-    return t === undefined ? undefined : Math.max(loginDeadline(t), 60_000);
-  }
-
   /**
    * chat.headers when the cache cannot answer. On failure this THROWS: OpenCode
    * then fails that request and shows the message, instead of sending it without
@@ -189,7 +182,7 @@ export const server: Plugin = async (input) => {
   const loginDeps: LoginDeps = {
     login: async (providerID, flow) => {
       const params = flow === undefined ? { providerID } : flow === "paste" ? { providerID, paste: true } : { providerID, flow };
-      const r = await getSidecar().request("login", params, loginDeadline(loginTimeout(providerID) ?? 300_000));
+      const r = await getSidecar().request("login", params, lastApply?.loginTimeoutMs[providerID]);
       cache.drop(providerID); // the answer is the news: no headers/invalidate follows a login asked for
       return r;
     },

@@ -10,7 +10,7 @@
 
 import { locateBinary } from "./binary.js";
 import { MARKER } from "./login.js";
-import { HeaderCache, hasModels, loginDeadline, type ApplyResult, type Notice } from "./protocol.js";
+import { HeaderCache, hasModels, type ApplyResult, type Notice } from "./protocol.js";
 import { answerOrError, sha256Hex } from "./refusal.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
@@ -239,7 +239,7 @@ class Location {
     const paste = flow === "paste";
     const params = { providerID: id, location: this.key, ...(paste ? { paste: true } : { flow }) };
     const done = shared()
-      .request("login", params, loginDeadline(this.applied?.loginTimeoutMs[id] ?? 300_000))
+      .request("login", params, this.applied?.loginTimeoutMs[id])
       .then(async () => {
         this.cache.drop(id); // the answer is the news: no headers/invalidate follows a login asked for
         await this.refresh();

@@ -14,7 +14,7 @@ export type ProviderEntry = NonNullable<Config["provider"]>[string];
 
 /** What the first-contact code needs from the plugin. */
 export interface LoginDeps {
-  /** Sends `login` (deadline: the provider's login timeout plus a margin). */
+  /** Sends `login` (deadline: the sidecar's loginTimeoutMs). */
   login: (providerID: string, flow: string | undefined) => Promise<LoginResult>;
   /** Sends `login/cancel`. */
   cancel: () => void;

@@ -17,7 +17,7 @@ export interface ApplyResult {
   responseApi: string[];
   problems: Problem[];
   logins: PendingLogin[];
-  /** How long a login of each user-flow provider may take. */
+  /** How long to wait for a login of each user-flow provider, or a headers/get that may run one (the sidecar's ends first). */
   loginTimeoutMs: Record<string, number>;
   /** The header each managed provider's token goes in. */
   tokenHeaders: Record<string, string>;
@@ -83,11 +83,6 @@ export class HeaderCache {
 export function hasModels(r: ApplyResult | undefined, id: string): boolean {
   const models = r?.providers[id]?.["models"];
   return typeof models === "object" && models !== null && Object.keys(models).length > 0;
-}
-
-/** How long to wait for a login that may take timeoutMs: a little longer, so the sidecar's own timeout speaks first. */
-export function loginDeadline(timeoutMs: number): number {
-  return timeoutMs + Math.max(5_000, timeoutMs / 10);
 }
 
 /** The params of the sidecar's notifications (log, prompt, headers/invalidate, models/changed). */

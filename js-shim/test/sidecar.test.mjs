@@ -135,7 +135,7 @@ describe("JSON-RPC client", () => {
       initialize: 5000,
       "config/apply": 20000,
       "headers/get": 60000,
-      login: 330000, // the default 5 min login timeout plus a tenth; the plugin passes the provider's own
+      login: 330000, // the default 5 min login timeout plus a tenth; the plugin passes the sidecar's loginTimeoutMs
       "login/paste": 60000,
       shutdown: 2000,
     });

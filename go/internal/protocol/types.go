@@ -121,8 +121,9 @@ type ConfigApplyResult struct {
 	// device_code) that have no usable token: OpenCode cannot list them
 	// until somebody logs in.
 	Logins []PendingLogin `json:"logins"`
-	// LoginTimeoutMs bounds a login of each managed user-flow provider: a
-	// headers/get for it may wait that long (plus a margin).
+	// LoginTimeoutMs is, for each managed user-flow provider, how long the
+	// shim waits for its login and for a headers/get (which may run one):
+	// the sidecar ends the login before (its timeout plus a margin).
 	LoginTimeoutMs map[string]int64 `json:"loginTimeoutMs"`
 	// TokenHeaders names, for every managed provider, the header its token
 	// goes in (Authorization unless the provider says otherwise).

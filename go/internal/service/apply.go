@@ -85,7 +85,7 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 			out.ResponseAPI = append(out.ResponseAPI, rt.Config.ID)
 		}
 		if rt.Config.Flow.Interactive() {
-			out.LoginTimeoutMs[rt.Config.ID] = loginTimeout(rt.Config).Milliseconds()
+			out.LoginTimeoutMs[rt.Config.ID] = loginWait(rt.Config).Milliseconds()
 			if needLogin[rt.Config.ID] {
 				out.Logins = append(out.Logins, e.pendingLogin(rt.Config))
 			}

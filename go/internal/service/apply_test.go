@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -83,5 +84,25 @@ func TestReason(t *testing.T) {
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, reason(tc.err), tc.err.Error())
+	}
+}
+
+// TestLoginWait: the shim's wait (loginTimeoutMs) outlasts the login's own
+// timeout by a tenth, at least 5 s, and is never under a minute.
+func TestLoginWait(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    config.Provider
+		want time.Duration
+	}{
+		{"default", config.Provider{Flow: config.AuthorizationCode}, 330 * time.Second},
+		{"two minutes", config.Provider{Flow: config.AuthorizationCode, LoginTimeout: 2 * time.Minute}, 132 * time.Second},
+		{"short: a minute", config.Provider{Flow: config.AuthorizationCode, LoginTimeout: 10 * time.Second}, time.Minute},
+		{"device code: 30 min and a tenth", config.Provider{Flow: config.DeviceCode}, 33 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, loginWait(tc.p))
+			assert.Greater(t, loginWait(tc.p), loginTimeout(tc.p), "the sidecar's timeout speaks first")
+		})
 	}
 }

@@ -349,3 +349,12 @@ func loginTimeout(p config.Provider) time.Duration {
 	}
 	return t
 }
+
+// loginWait is how long the shim waits for a login of p, and for a
+// headers/get that may run one (config/apply's loginTimeoutMs): the login's
+// own bound plus a tenth (at least 5 s), so that the sidecar's timeout
+// speaks first, and never less than headers/get's own minute.
+func loginWait(p config.Provider) time.Duration {
+	t := loginTimeout(p)
+	return max(t+max(5*time.Second, t/10), time.Minute)
+}
