@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { isatty } from "node:tty";
-import { attempt, isRecord, type InitializeParams } from "./sidecar.js";
+import { attempt, isRecord } from "./sidecar.js";
 
 /**
  * Whether a person is at a terminal (protocol: `interactive`): only then may
@@ -37,13 +37,11 @@ export function isTUI(argv: readonly string[]): boolean {
   return first === undefined || !COMMANDS.has(first);
 }
 
-/** The level OpenCode runs at (`--log-level`, its config, OPENCODE_LOG_LEVEL), in the protocol's words. */
-export function debugLevel(cfgLevel: unknown, env: NodeJS.ProcessEnv, argv: readonly string[]): InitializeParams["logLevel"] {
+/** The level OpenCode runs at (`--log-level`, its config, OPENCODE_LOG_LEVEL), as written: the sidecar reads it. */
+export function logLevel(cfgLevel: unknown, env: NodeJS.ProcessEnv, argv: readonly string[]): string | undefined {
   const i = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));
-  const flag = i < 0 ? undefined : argv[i]?.includes("=") ? argv[i]?.split("=")[1] : argv[i + 1];
-  const v = flag ?? cfgLevel ?? env["OPENCODE_LOG_LEVEL"];
-  const l = typeof v === "string" ? v.toLowerCase().replace(/^warning$/, "warn") : undefined;
-  return l === "debug" || l === "info" || l === "warn" || l === "error" ? l : undefined;
+  const v = (i < 0 ? undefined : argv[i]?.includes("=") ? argv[i]?.split("=")[1] : argv[i + 1]) ?? cfgLevel ?? env["OPENCODE_LOG_LEVEL"];
+  return typeof v === "string" ? v : undefined;
 }
 
 /**

@@ -4,21 +4,21 @@
 
 import type { Hooks, Plugin } from "@opencode-ai/plugin";
 import { locateBinary } from "./binary.js";
-import { debugLevel, hostVersion, isInteractive, isTUI } from "./env.js";
+import { hostVersion, isInteractive, isTUI, logLevel as hostLevel } from "./env.js";
 import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps, type ProviderEntry } from "./login.js";
 import { HeaderCache, hasModels, type ApplyResult, type Notice } from "./protocol.js";
 import { logger, SERVICE } from "./log.js";
 import { Reloader } from "./reload.js";
 import { withRefusalRetry, type RefusalDeps } from "./refusal.js";
 import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
-import { errorMessage, errorReason, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
+import { errorMessage, errorReason, isRecord, PROTOCOL_VERSION, Sidecar } from "./sidecar.js";
 
 /** What chat.headers returns when it answered synchronously (shared: a settled promise cannot change). */
 const DONE: Promise<void> = Promise.resolve();
 
 export const server: Plugin = async (input) => {
-  let logLevel = debugLevel(undefined, process.env, process.argv);
-  const log = logger(input.client, () => logLevel === "debug");
+  let logLevel = hostLevel(undefined, process.env, process.argv);
+  const log = logger(input.client, () => /^\s*(debug|trace)\s*$/i.test(logLevel ?? ""));
   let sidecar: Sidecar | undefined;
   let host: { version: string | undefined } | undefined;
 
@@ -29,8 +29,6 @@ export const server: Plugin = async (input) => {
       .request("headers/get", p, lastApply?.loginTimeoutMs[p.providerID])
       .then((r) => (noteIssued(p.providerID, r.headers), r)),
   );
-  /** The last login prompt per provider, for a request that gives up waiting. */
-  const prompts = new Map<string, string>();
 
   // Fail-safe when config/apply failed: providers whose entry carries an
   // `oauth2` block must not silently go out without a token.
@@ -66,9 +64,6 @@ export const server: Plugin = async (input) => {
   /** A login prompt, worded by the sidecar: on the terminal and as a toast. */
   function showPrompt(provider: string, p: Notice): void {
     const text = p.text ?? "";
-    // Kept for a request that gives up waiting, whose error OpenCode logs: never a
-    // paste prompt, whose URL is the authorization request itself (its state).
-    if (p.kind !== "paste") prompts.set(provider, text);
     const waiter = promptWaiters.get(provider);
     if (waiter !== undefined) {
       promptWaiters.delete(provider);
@@ -149,11 +144,7 @@ export const server: Plugin = async (input) => {
       headers = await cache.headers(id, { modelID });
     } catch (e) {
       const reason = errorReason(e);
-      const pending = prompts.get(id);
-      const msg =
-        e instanceof SidecarTimeoutError && pending !== undefined
-          ? `${SERVICE}: the login for provider "${id}" is still pending: finish it (${pending.replace(/\s*\n\s*/g, " ")}), then retry`
-          : `${SERVICE}: ${errorMessage(e)}`;
+      const msg = `${SERVICE}: ${errorMessage(e)}`; // a login that runs out: the sidecar's words, before this deadline
       log("error", msg, reason !== undefined ? { providerID: id, reason } : { providerID: id });
       throw new Error(msg);
     }
@@ -201,7 +192,7 @@ export const server: Plugin = async (input) => {
     config: async (cfg) => {
       reloader.configuring = true;
       try {
-        logLevel = debugLevel(cfg.logLevel, process.env, process.argv);
+        logLevel = hostLevel(cfg.logLevel, process.env, process.argv);
         lastConfig = jsonSafe(cfg);
         const declared = Object.entries(cfg.provider ?? {}).filter(([, e]) => isRecord(e) && isRecord(e.options) && isRecord(e.options["oauth2"]));
         suspected = new Set(declared.map(([id]) => id));

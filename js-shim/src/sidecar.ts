@@ -230,7 +230,7 @@ export interface InitializeParams {
   protocolVersion: number;
   interactive: boolean;
   hostVersion?: string | undefined;
-  logLevel?: "debug" | "info" | "warn" | "error" | undefined;
+  logLevel?: string | undefined; // as OpenCode has it: the sidecar reads it
   directory?: string | undefined;
   binary?: { path: string; source: string; check: string };
 }

@@ -110,7 +110,7 @@ describe("config hook", () => {
     const init = JSON.parse(evs.find((e) => e.startsWith("request initialize")).slice("request initialize ".length));
     assert.equal(init.binary.source, "env", "the sidecar logs how its binary was found");
     delete init.binary;
-    assert.deepEqual(init, { protocolVersion: 1, interactive: false, logLevel: "debug", directory: "/work/project" });
+    assert.deepEqual(init, { protocolVersion: 1, interactive: false, logLevel: "DEBUG", directory: "/work/project" }, "the level as OpenCode has it: the sidecar reads it");
     const applied = JSON.parse(evs.find((e) => e.startsWith("request config/apply")).slice("request config/apply ".length));
     assert.equal(applied.config.someHook, undefined, "functions are not sent");
     assert.equal(applied.config.provider.acme.options.oauth2.clientId, "c");
@@ -128,7 +128,7 @@ describe("config hook", () => {
     await hooks.config({ logLevel: "WARN" });
     const init = (await events(state)).find((e) => e.startsWith("request initialize"));
     assert.match(init, /"interactive":true/);
-    assert.match(init, /"logLevel":"warn"/);
+    assert.match(init, /"logLevel":"WARN"/);
   });
 
   test("a missing binary: the hook does not throw, the log says why", async () => {

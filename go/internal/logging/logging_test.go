@@ -62,6 +62,7 @@ func TestParseLevel(t *testing.T) {
 		{"trace", slog.LevelDebug, true},
 		{"INFO", slog.LevelInfo, true},
 		{"WARN", slog.LevelWarn, true},
+		{"Warning", slog.LevelWarn, true},
 		{"error", slog.LevelError, true},
 		{"", slog.LevelInfo, false},
 		{"loud", slog.LevelInfo, false},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -332,4 +333,26 @@ func machineProvider(t *testing.T, url string) []byte {
 	}}}})
 	require.NoError(t, err)
 	return raw
+}
+
+// TestInitializeLogLevel: the shim sends OpenCode's level as OpenCode has it
+// (any case, "warning", "trace"); info records reach the shim at debug only.
+func TestInitializeLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		level string
+		info  bool
+	}{
+		{"DEBUG", true}, {"trace", true}, {"debug", true}, {"Warning", false}, {"INFO", false}, {"", false}, {"loud", false},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			log, sink := logging.NewWithFile(io.Discard, slog.LevelWarn, nil, slog.LevelInfo)
+			e := service.New(service.Options{Log: log, Sink: sink, CacheDir: t.TempDir(), WatchEvery: -1})
+			t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+			r := &recorder{}
+			require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1, LogLevel: tc.level}, r))
+			before := r.count(protocol.NotifyLog)
+			log.Info("lifecycle")
+			assert.Equal(t, tc.info, r.count(protocol.NotifyLog) > before)
+		})
+	}
 }
