@@ -57,14 +57,12 @@ export async function loginAtStart(pending: readonly PendingLogin[], providers: 
   };
   process.on("SIGINT", onInterrupt);
   try {
-    for (const [i, p] of pending.entries()) {
+    for (const p of pending) {
       if (interrupted) {
         say(p.message);
         continue;
       }
-      const how = p.flow === "device_code" ? "a code to enter in a browser" : "your browser";
-      const count = pending.length > 1 ? ` (${i + 1} of ${pending.length})` : "";
-      say(`logging in to ${p.name} (${p.providerID})${count} with ${how}; Ctrl-C to skip.`);
+      say(p.announce);
       try {
         const r = await deps.login(p.providerID, undefined);
         providers[p.providerID] = deps.entry(p.providerID, r.provider);

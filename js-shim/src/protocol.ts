@@ -5,8 +5,8 @@
 /** A provider entry for OpenCode's config (OpenCode 1's shape). */
 type Entry = Record<string, unknown>;
 interface Problem { providerID: string; field: string; severity: "error" | "warning"; message: string }
-/** A user-flow provider without a usable token; `message` names the command that logs in. */
-export interface PendingLogin { providerID: string; name: string; flow: string; timeoutMs: number; message: string }
+/** A user-flow provider without a usable token; `message` names the command that logs in, `announce` precedes its login at start. */
+export interface PendingLogin { providerID: string; name: string; flow: string; timeoutMs: number; message: string; announce: string }
 export interface HeadersResult { headers: Record<string, string>; cacheUntil?: number }
 export interface LoginResult { providerID: string; provider: Entry; models: number; message: string }
 

@@ -80,9 +80,10 @@ function handle(msg) {
       for (const n of JSON.parse(env.FAKE_NOTIFY_ON_APPLY ?? "[]")) send({ jsonrpc: "2.0", ...n });
       const providers = {};
       for (const id of managed) providers[id] = { npm: "@ai-sdk/openai-compatible", name: id, options: { baseURL: "http://127.0.0.1:9/v1" }, models: { m1: { name: "M1" } } };
-      const logins = pendingLogins.map((id) => ({
+      const logins = pendingLogins.map((id, i, all) => ({
         providerID: id, name: `${id} gateway`, flow: "authorization_code", timeoutMs: 60000,
         message: `${id} gateway (${id}) is not logged in, so OpenCode cannot list its models; log in with: opencode auth login -p ${id}`,
+        announce: `logging in to ${id} gateway (${id})${all.length > 1 ? ` (${i + 1} of ${all.length})` : ""} with your browser; Ctrl-C to skip.`,
       }));
       const loginTimeoutMs = Object.fromEntries(pendingLogins.map((id) => [id, 60000]));
       return reply({

@@ -306,7 +306,7 @@ describe("first contact: providers that need a login", () => {
     assert.equal(count(await events(state), "request login"), 0);
   });
 
-  test("in a terminal: each login runs in turn, announced; a refused one does not stop the next", async () => {
+  test("in a terminal: each login runs in turn, announced in the sidecar's words; a refused one does not stop the next", async () => {
     const { hooks, state } = await instance({ OPENCODE_OAUTH2_INTERACTIVE: "1", FAKE_MANAGED: "acme,beta", FAKE_LOGINS: "acme,beta", FAKE_LOGIN_FAIL: "acme" });
     const cfg = baseConfig();
     const writes = await capturingStderr(() => hooks.config(cfg));

@@ -139,6 +139,9 @@ type PendingLogin struct {
 	// Message is one line for a person: what is missing and the command
 	// that logs in.
 	Message string `json:"message"`
+	// Announce is the line OpenCode 1's shim says in a terminal before it
+	// runs this login at start (which of them, how, the key that skips it).
+	Announce string `json:"announce"`
 }
 
 // LoginParams are the params of login.

@@ -100,7 +100,8 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 	}
 	fitFrame(e.log, &out, userProviders, frameBudget)
 	pending := make([]string, 0, len(out.Logins))
-	for _, l := range out.Logins {
+	for i, l := range out.Logins {
+		out.Logins[i].Announce = announce(l, i, len(out.Logins))
 		pending = append(pending, l.ProviderID)
 	}
 	e.log.Info("configuration applied", "managed", out.Managed, "problems", len(out.Problems), "logins_pending", pending)

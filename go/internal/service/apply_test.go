@@ -106,3 +106,22 @@ func TestLoginWait(t *testing.T) {
 		})
 	}
 }
+
+// TestAnnounce: the line said before each login at start names the provider,
+// which of several it is, how it logs in, and the key that skips it.
+func TestAnnounce(t *testing.T) {
+	acme := protocol.PendingLogin{ProviderID: "acme", Name: "Acme", Flow: string(config.AuthorizationCode)}
+	dev := protocol.PendingLogin{ProviderID: "dev", Name: "Dev", Flow: string(config.DeviceCode)}
+	for _, tc := range []struct {
+		name string
+		l    protocol.PendingLogin
+		i, n int
+		want string
+	}{
+		{"the only one", acme, 0, 1, "logging in to Acme (acme) with your browser; Ctrl-C to skip."},
+		{"first of two", acme, 0, 2, "logging in to Acme (acme) (1 of 2) with your browser; Ctrl-C to skip."},
+		{"device code, second of two", dev, 1, 2, "logging in to Dev (dev) (2 of 2) with a code to enter in a browser; Ctrl-C to skip."},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assert.Equal(t, tc.want, announce(tc.l, tc.i, tc.n)) })
+	}
+}

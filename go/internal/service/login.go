@@ -224,6 +224,20 @@ func (e *Engine) pendingLogin(p config.Provider) protocol.PendingLogin {
 	}
 }
 
+// announce is the line said in a terminal before the i-th (from 0) of n
+// logins OpenCode 1's shim runs at start.
+func announce(l protocol.PendingLogin, i, n int) string {
+	how := "your browser"
+	if l.Flow == string(config.DeviceCode) {
+		how = "a code to enter in a browser"
+	}
+	count := ""
+	if n > 1 {
+		count = fmt.Sprintf(" (%d of %d)", i+1, n)
+	}
+	return fmt.Sprintf("logging in to %s (%s)%s with %s; Ctrl-C to skip.", l.Name, l.ProviderID, count, how)
+}
+
 // pendingMessage says how to log in first: OpenCode 2 shows it as a model's
 // name, which its model list cuts short.
 func (e *Engine) pendingMessage(p config.Provider) string {
