@@ -7,17 +7,12 @@ import { isatty } from "node:tty";
 import { attempt, isRecord } from "./sidecar.js";
 
 /**
- * Whether a person is at a terminal (protocol: `interactive`): only then may
- * a login wait for them. Override with OPENCODE_OAUTH2_INTERACTIVE=1/0;
- * CI=true, `opencode serve`/`web`/`acp` (a server, whoever is at its
- * terminal) and a stdin that is not a terminal (piped, /dev/null) mean no.
+ * What the plugin alone sees of a person at a terminal (protocol: `interactive`;
+ * the sidecar decides, with OPENCODE_OAUTH2_INTERACTIVE and CI): not
+ * `opencode serve`/`web`/`acp` (a server, whoever is at its terminal), and a
+ * terminal on stdin (not piped, not /dev/null) and on stdout or stderr.
  */
-export function isInteractive(env: NodeJS.ProcessEnv, argv: readonly string[]): boolean {
-  const o = env["OPENCODE_OAUTH2_INTERACTIVE"]?.trim().toLowerCase();
-  if (o === "1" || o === "true" || o === "yes") return true;
-  if (o === "0" || o === "false" || o === "no") return false;
-  const ci = env["CI"]?.trim().toLowerCase();
-  if (ci !== undefined && ci !== "" && ci !== "0" && ci !== "false") return false;
+export function atTerminal(argv: readonly string[]): boolean {
   if (argv.some((a) => a === "serve" || a === "web" || a === "acp")) return false;
   const tty = (fd: number): boolean => attempt(() => isatty(fd), false);
   return tty(0) && (tty(1) || tty(2));

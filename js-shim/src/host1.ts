@@ -4,7 +4,7 @@
 
 import type { Hooks, Plugin } from "@opencode-ai/plugin";
 import { locateBinary } from "./binary.js";
-import { hostVersion, isInteractive, isTUI, logLevel as hostLevel } from "./env.js";
+import { atTerminal, hostVersion, isTUI, logLevel as hostLevel } from "./env.js";
 import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps, type ProviderEntry } from "./login.js";
 import { HeaderCache, hasModels, type ApplyResult, type Notice } from "./protocol.js";
 import { logger, SERVICE } from "./log.js";
@@ -85,7 +85,7 @@ export const server: Plugin = async (input) => {
       verify: binary.verify,
       initializeParams: () => ({
         protocolVersion: PROTOCOL_VERSION,
-        interactive: isInteractive(process.env, process.argv),
+        interactive: atTerminal(process.argv),
         hostVersion: (host ??= { version: hostVersion(process.env) }).version,
         logLevel,
         directory: input.directory || undefined,
@@ -218,7 +218,7 @@ export const server: Plugin = async (input) => {
         }
         // `opencode auth login` asks for one login itself (the auth hook).
         if (result.logins.length > 0 && !isLoginCommand(process.argv)) {
-          if (!isInteractive(process.env, process.argv)) tellPending(result.logins, loginDeps);
+          if (!result.interactive) tellPending(result.logins, loginDeps);
           // The full-screen TUI never waits on a login nobody asked for: it runs beside it.
           else if (tui) void loginInBackground(result.logins, loginDeps, () => reloader.reloadNow());
           else await loginAtStart(result.logins, providers, loginDeps);

@@ -80,8 +80,8 @@ function shared(): Sidecar {
   proc.sidecar = new Sidecar({
     binary: binary.path,
     verify: binary.verify,
-    // The host opens the browser for its login command; the sidecar only prints.
-    env: { ...process.env, OPENCODE_OAUTH2_BROWSER: "none" },
+    // The host opens the browser for its login command; the sidecar only prints, and waits for nobody.
+    env: { ...process.env, OPENCODE_OAUTH2_BROWSER: "none", OPENCODE_OAUTH2_INTERACTIVE: "0" },
     initializeParams: () => ({
       protocolVersion: PROTOCOL_VERSION,
       interactive: false,

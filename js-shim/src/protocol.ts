@@ -21,6 +21,8 @@ export interface ApplyResult {
   loginTimeoutMs: Record<string, number>;
   /** The header each managed provider's token goes in. */
   tokenHeaders: Record<string, string>;
+  /** The sidecar's decision: a login may wait for a person (a terminal, OPENCODE_OAUTH2_INTERACTIVE, CI). */
+  interactive: boolean;
 }
 
 interface HeadersParams {

@@ -59,6 +59,8 @@ function send(msg) {
   process.stdout.write(Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]));
 }
 
+let interactive = false;
+
 function handle(msg) {
   if (msg.method === undefined) return;
   record(`request ${msg.method} ${JSON.stringify(msg.params ?? null)}`);
@@ -72,6 +74,8 @@ function handle(msg) {
   const error = (code, message, data) => send({ jsonrpc: "2.0", id: msg.id, error: { code, message, data } });
   switch (msg.method) {
     case "initialize":
+      // The sidecar decides (OPENCODE_OAUTH2_INTERACTIVE, else the shim's facts); config/apply tells.
+      interactive = env.OPENCODE_OAUTH2_INTERACTIVE === "1" || (msg.params?.interactive === true && env.OPENCODE_OAUTH2_INTERACTIVE !== "0");
       return reply({
         protocolVersion: Number(env.FAKE_PROTOCOL ?? 1),
         version: "fake-0.0.0",
@@ -93,6 +97,7 @@ function handle(msg) {
         tokenHeaders: Object.fromEntries(managed.map((id) => [id, "Authorization"])),
         logins,
         loginTimeoutMs,
+        interactive,
         problems: [{
           providerID: "broken", field: "provider.broken.options.oauth2.redirectPort", expected: "a port", found: '"abc"', severity: "error",
           message: 'provider "broken": provider.broken.options.oauth2.redirectPort must be a port number, found "abc"; the provider is not available until this is fixed',

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isatty } from "node:tty";
 import { pathToFileURL } from "node:url";
 import { after, afterEach, before, describe, test } from "node:test";
 import { bundle } from "../build.mjs";
@@ -110,7 +111,10 @@ describe("config hook", () => {
     const init = JSON.parse(evs.find((e) => e.startsWith("request initialize")).slice("request initialize ".length));
     assert.equal(init.binary.source, "env", "the sidecar logs how its binary was found");
     delete init.binary;
-    assert.deepEqual(init, { protocolVersion: 1, interactive: false, logLevel: "DEBUG", directory: "/work/project" }, "the level as OpenCode has it: the sidecar reads it");
+    const tty = (fd) => isatty(fd);
+    assert.equal(init.interactive, tty(0) && (tty(1) || tty(2)), "the shim's own facts: a terminal (the sidecar decides, with OPENCODE_OAUTH2_INTERACTIVE and CI)");
+    delete init.interactive;
+    assert.deepEqual(init, { protocolVersion: 1, logLevel: "DEBUG", directory: "/work/project" }, "the level as OpenCode has it: the sidecar reads it");
     const applied = JSON.parse(evs.find((e) => e.startsWith("request config/apply")).slice("request config/apply ".length));
     assert.equal(applied.config.someHook, undefined, "functions are not sent");
     assert.equal(applied.config.provider.acme.options.oauth2.clientId, "c");
@@ -123,11 +127,11 @@ describe("config hook", () => {
     assert.ok(cfg.provider.acme);
   });
 
-  test("interactive follows OPENCODE_OAUTH2_INTERACTIVE", async () => {
-    const { hooks, state } = await instance({ OPENCODE_OAUTH2_INTERACTIVE: "1" });
+  test("a server (opencode serve) is no terminal, whoever is at it; the level goes as written", async () => {
+    const { hooks, state } = await instance({ OPENCODE_OAUTH2_INTERACTIVE: "1" }, { argv: ["serve"] });
     await hooks.config({ logLevel: "WARN" });
     const init = (await events(state)).find((e) => e.startsWith("request initialize"));
-    assert.match(init, /"interactive":true/);
+    assert.match(init, /"interactive":false/);
     assert.match(init, /"logLevel":"WARN"/);
   });
 

@@ -128,6 +128,9 @@ type ConfigApplyResult struct {
 	// TokenHeaders names, for every managed provider, the header its token
 	// goes in (Authorization unless the provider says otherwise).
 	TokenHeaders map[string]string `json:"tokenHeaders"`
+	// Interactive is the sidecar's decision (initialize's interactive, the
+	// environment's override): a login may wait for a person.
+	Interactive bool `json:"interactive"`
 }
 
 // PendingLogin is a provider that needs a login before OpenCode can use it.

@@ -73,6 +73,7 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 	e.mu.Lock()
 	e.broken = broken
 	e.userProviders = userProviders
+	out.Interactive = e.interactive
 	e.mu.Unlock()
 
 	headers, needLogin := e.bootTokens(ctx, managedByID)

@@ -125,3 +125,30 @@ func TestAnnounce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { assert.Equal(t, tc.want, announce(tc.l, tc.i, tc.n)) })
 	}
 }
+
+// TestInteractive: OPENCODE_OAUTH2_INTERACTIVE decides, else CI means no,
+// else the shim's word (a terminal, no server).
+func TestInteractive(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		terminal bool
+		want     bool
+	}{
+		{"a terminal", nil, true, true},
+		{"no terminal", nil, false, false},
+		{"forced on without a terminal", map[string]string{"OPENCODE_OAUTH2_INTERACTIVE": " Yes "}, false, true},
+		{"forced on in CI", map[string]string{"OPENCODE_OAUTH2_INTERACTIVE": "1", "CI": "true"}, false, true},
+		{"forced off at a terminal", map[string]string{"OPENCODE_OAUTH2_INTERACTIVE": "0"}, true, false},
+		{"forced off: false", map[string]string{"OPENCODE_OAUTH2_INTERACTIVE": "FALSE"}, true, false},
+		{"CI at a terminal", map[string]string{"CI": "true"}, true, false},
+		{"CI=1", map[string]string{"CI": "1"}, true, false},
+		{"CI=0 is not CI", map[string]string{"CI": "0"}, true, true},
+		{"CI=false is not CI", map[string]string{"CI": "false"}, true, true},
+		{"an unknown override is ignored", map[string]string{"OPENCODE_OAUTH2_INTERACTIVE": "maybe"}, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, interactive(tc.terminal, func(k string) string { return tc.env[k] }))
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,7 +89,7 @@ func New(o Options) *Engine {
 func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n protocol.Notifier) error {
 	e.mu.Lock()
 	e.notifier = n
-	e.interactive = p.Interactive
+	e.interactive = interactive(p.Interactive, os.Getenv)
 	e.directory = p.Directory
 	e.mu.Unlock()
 	if e.opt.Sink != nil {
@@ -106,12 +107,29 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n pr
 		})
 	}
 	attrs := []any{"version", e.opt.Version, "pid", os.Getpid(), "host_version", p.HostVersion,
-		"interactive", p.Interactive, "directory", p.Directory}
+		"interactive", interactive(p.Interactive, os.Getenv), "directory", p.Directory}
 	if b := p.Binary; b != nil {
 		attrs = append(attrs, "binary", b.Path, "binary_source", b.Source, "binary_check", b.Check)
 	}
 	e.log.Info("sidecar started", attrs...)
 	return nil
+}
+
+// interactive decides whether a person is at a terminal, so that a login
+// may wait for them: OPENCODE_OAUTH2_INTERACTIVE (1/true/yes, 0/false/no)
+// decides, else a CI variable (set, not 0/false) means no, else the shim's
+// word (a terminal, and no server: initialize's interactive).
+func interactive(terminal bool, getenv func(string) string) bool {
+	switch strings.ToLower(strings.TrimSpace(getenv("OPENCODE_OAUTH2_INTERACTIVE"))) {
+	case "1", "true", "yes":
+		return true
+	case "0", "false", "no":
+		return false
+	}
+	if ci := strings.ToLower(strings.TrimSpace(getenv("CI"))); ci != "" && ci != "0" && ci != "false" {
+		return false
+	}
+	return terminal
 }
 
 // openStore opens the cache directory once: the engine's option, else
