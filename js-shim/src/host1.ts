@@ -47,11 +47,8 @@ export const server: Plugin = async (input) => {
   function onNotification(method: string, params: unknown): void {
     const p = (params ?? {}) as Notice;
     const id = p.providerID ?? "";
-    if (method === "log") {
-      // OpenCode's log lines do not show the service: say who speaks.
-      const message = p.message ?? "";
-      log(p.level ?? "info", message.startsWith(SERVICE) ? message : `${SERVICE}: ${message}`, p.extra);
-    } else if (method === "headers/invalidate") {
+    if (method === "log") log(p.level ?? "info", p.message ?? "", p.extra); // the sidecar's words name who speaks
+    else if (method === "headers/invalidate") {
       cache.drop(id);
       reloader.loggedIn(id);
     } else if (method === "prompt") showPrompt(id, p);

@@ -244,7 +244,7 @@ describe("notifications", () => {
   test("log goes to client.app.log; a prompt, as the sidecar words it, to a toast and stderr", async () => {
     const text = "To log in to Acme, open this URL and enter the code below:\n    https://idp.example/device\n    code: ABCD-EFGH";
     const notes = [
-      { method: "log", params: { level: "warn", message: "token expires soon", extra: { providerID: "acme" } } },
+      { method: "log", params: { level: "warn", message: "opencode-oauth2: token expires soon", extra: { providerID: "acme" } } },
       {
         method: "prompt",
         params: { providerID: "acme", kind: "device_code", message: "To log in to Acme, open this URL and enter the code below:", url: "https://idp.example/device", userCode: "ABCD-EFGH", expiresAt: Date.now() + 60_000, text },

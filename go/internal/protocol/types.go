@@ -205,7 +205,8 @@ type TokenErrorData struct {
 
 // LogParams are the params of the log notification.
 type LogParams struct {
-	Level   string         `json:"level"`
+	Level string `json:"level"`
+	// Message names who speaks ("opencode-oauth2: ..."): the shim logs it as it is.
 	Message string         `json:"message"`
 	Extra   map[string]any `json:"extra,omitempty"`
 }

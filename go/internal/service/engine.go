@@ -103,7 +103,12 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n pr
 			}
 		}
 		e.opt.Sink.SetForwarder(func(r logging.Record) {
-			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: r.Message, Extra: r.Extra})
+			// OpenCode's log does not show who speaks: the message says it.
+			msg := r.Message
+			if !strings.HasPrefix(msg, "opencode-oauth2") {
+				msg = "opencode-oauth2: " + msg
+			}
+			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
 		})
 	}
 	attrs := []any{"version", e.opt.Version, "pid", os.Getpid(), "host_version", p.HostVersion,

@@ -356,3 +356,43 @@ func TestInitializeLogLevel(t *testing.T) {
 		})
 	}
 }
+
+// logNotes records the params of the log notifications.
+type logNotes struct {
+	mu  sync.Mutex
+	got []protocol.LogParams
+}
+
+func (l *logNotes) Notify(_ context.Context, method string, params any) error {
+	if p, ok := params.(protocol.LogParams); ok && method == protocol.NotifyLog {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.got = append(l.got, p)
+	}
+	return nil
+}
+
+// TestForwardedLogNamesWhoSpeaks: a record reaches OpenCode's log (which
+// does not show who speaks) as "opencode-oauth2: ...", never twice.
+func TestForwardedLogNamesWhoSpeaks(t *testing.T) {
+	for _, tc := range []struct{ message, want string }{
+		{"token expires soon", "opencode-oauth2: token expires soon"},
+		{"opencode-oauth2: said already", "opencode-oauth2: said already"},
+	} {
+		t.Run(tc.message, func(t *testing.T) {
+			log, sink := logging.NewWithFile(io.Discard, slog.LevelWarn, nil, slog.LevelInfo)
+			e := service.New(service.Options{Log: log, Sink: sink, CacheDir: t.TempDir(), WatchEvery: -1})
+			t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+			n := &logNotes{}
+			require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1}, n))
+			log.Warn(tc.message, "provider", "acme")
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			require.NotEmpty(t, n.got)
+			last := n.got[len(n.got)-1]
+			assert.Equal(t, tc.want, last.Message)
+			assert.Equal(t, "warn", last.Level)
+			assert.Equal(t, "acme", last.Extra["provider"])
+		})
+	}
+}
