@@ -69,9 +69,7 @@ export const server: Plugin = async (input) => {
     // The full-screen TUI owns the terminal: a toast only, whose words promise no
     // key (Ctrl-C is a key there, not a signal).
     if (!tui) say(`${provider}: ${text}`);
-    const duration = p.expiresAt !== undefined ? Math.min(Math.max(p.expiresAt - Date.now(), 10_000), 300_000) : 120_000;
-    const words = [p.message, p.url, p.userCode !== undefined ? `code: ${p.userCode}` : undefined].filter(Boolean).join("\n");
-    toast(input.client, `Log in: ${provider}`, words || text, "info", duration);
+    toast(input.client, `Log in: ${provider}`, p.toast ?? text, "info", p.toastMs ?? 120_000);
   }
 
   function getSidecar(): Sidecar {

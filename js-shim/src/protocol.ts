@@ -93,11 +93,11 @@ export interface Notice {
   location?: string;
   level?: "debug" | "info" | "warn" | "error";
   extra?: Record<string, unknown>;
-  /** A prompt's parts (kind: browser | device_code | paste), and `text`, all of it for a terminal. */
-  kind?: string;
+  /** A prompt's parts; `text`, all of it for a terminal; `toast`, for a toast (no key), shown `toastMs`. */
   message?: string;
   url?: string;
   userCode?: string;
-  expiresAt?: number;
   text?: string;
+  toast?: string;
+  toastMs?: number;
 }

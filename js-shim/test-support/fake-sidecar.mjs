@@ -107,7 +107,7 @@ function handle(msg) {
     case "login": {
       const id = msg.params?.providerID;
       if (env.FAKE_LOGIN_PROMPT) {
-        send({ jsonrpc: "2.0", method: "prompt", params: { providerID: id, kind: "device_code", message: "To log in, visit this URL and enter the code below:", url: "https://idp.example/device", userCode: "WXYZ-1234", text: "To log in, visit this URL and enter the code below:\n    https://idp.example/device\n    code: WXYZ-1234" } });
+        send({ jsonrpc: "2.0", method: "prompt", params: { providerID: id, kind: "device_code", message: "To log in, visit this URL and enter the code below:", url: "https://idp.example/device", userCode: "WXYZ-1234", text: "To log in, visit this URL and enter the code below:\n    https://idp.example/device\n    code: WXYZ-1234", toast: "To log in, visit this URL and enter the code below:\nhttps://idp.example/device\ncode: WXYZ-1234", toastMs: 120000 } });
       }
       const finish = () => {
         if (loginFail.has(id)) return error(-32010, `provider "${id}": no access token: the authorization server answered access_denied`, { providerID: id, reason: "login_required" });

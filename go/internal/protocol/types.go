@@ -221,7 +221,11 @@ type PromptParams struct {
 	ExpiresAt  int64  `json:"expiresAt,omitempty"`
 	// Text is the whole prompt for a terminal (several lines), as the
 	// sidecar words it: the shim shows it as it is.
-	Text     string `json:"text"`
+	Text string `json:"text"`
+	// Toast is the prompt for a toast, which promises no key: the sentence,
+	// the URL and the code on lines of their own; ToastMs, how long it stays.
+	Toast    string `json:"toast"`
+	ToastMs  int64  `json:"toastMs"`
 	Location string `json:"location,omitempty"`
 }
 

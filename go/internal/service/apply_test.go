@@ -10,6 +10,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -149,6 +150,32 @@ func TestInteractive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, interactive(tc.terminal, func(k string) string { return tc.env[k] }))
+		})
+	}
+}
+
+// TestToast: a prompt as a toast words it (no key promised) and how long it
+// stays: until the login stops waiting, within 10 s to 5 min, else 2 min.
+func TestToast(t *testing.T) {
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		p     oauth.Prompt
+		words string
+		ms    int64
+	}{
+		{"device code", oauth.Prompt{Message: "To log in to Acme, open this URL and enter the code below:", URL: "https://idp.example/device", UserCode: "ABCD-EFGH", ExpiresAt: now.Add(time.Minute)},
+			"To log in to Acme, open this URL and enter the code below:\nhttps://idp.example/device\ncode: ABCD-EFGH", 60_000},
+		{"browser, no deadline", oauth.Prompt{Message: "To log in to Acme, open this URL:", URL: "http://127.0.0.1:1/start/x"},
+			"To log in to Acme, open this URL:\nhttp://127.0.0.1:1/start/x", 120_000},
+		{"a deadline far off: 5 min", oauth.Prompt{Message: "m", ExpiresAt: now.Add(time.Hour)}, "m", 300_000},
+		{"a deadline past: 10 s", oauth.Prompt{Message: "m", URL: "u", ExpiresAt: now.Add(-time.Minute)}, "m\nu", 10_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			words, ms := toast(tc.p, now)
+			assert.Equal(t, tc.words, words)
+			assert.NotContains(t, words, "Ctrl-C", "a toast promises no key")
+			assert.Equal(t, tc.ms, ms)
 		})
 	}
 }

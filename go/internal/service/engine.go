@@ -360,7 +360,29 @@ func (e *Engine) prompt(p oauth.Prompt) {
 	if !p.ExpiresAt.IsZero() {
 		params.ExpiresAt = p.ExpiresAt.UnixMilli()
 	}
+	params.Toast, params.ToastMs = toast(p, e.opt.Now())
 	e.notify(protocol.NotifyPrompt, params)
+}
+
+// toast is a prompt as a toast words it, which promises no key (in the
+// full-screen TUI Ctrl-C is a key, not a signal): the sentence, the URL and
+// the code on lines of their own; and how long it stays, until the login
+// stops waiting (within 10 s to 5 min; 2 min when that is unknown).
+func toast(p oauth.Prompt, now time.Time) (string, int64) {
+	var words []string
+	for _, w := range []string{p.Message, p.URL} {
+		if w != "" {
+			words = append(words, w)
+		}
+	}
+	if p.UserCode != "" {
+		words = append(words, "code: "+p.UserCode)
+	}
+	d := 2 * time.Minute
+	if !p.ExpiresAt.IsZero() {
+		d = min(max(p.ExpiresAt.Sub(now), 10*time.Second), 5*time.Minute)
+	}
+	return strings.Join(words, "\n"), d.Milliseconds()
 }
 
 // loginTimeout bounds one interactive acquisition. The device grant ends by
