@@ -1,10 +1,8 @@
-// What the plugin learns of its host: whether a person is at a terminal, the
-// log level OpenCode runs at, OpenCode's version.
+// What the plugin alone sees of its host: a terminal, the full-screen TUI, the
+// log level OpenCode runs at (the sidecar decides from them).
 
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { isatty } from "node:tty";
-import { attempt, isRecord } from "./sidecar.js";
+import { attempt } from "./sidecar.js";
 
 /**
  * What the plugin alone sees of a person at a terminal (protocol: `interactive`;
@@ -37,17 +35,4 @@ export function logLevel(cfgLevel: unknown, env: NodeJS.ProcessEnv, argv: readon
   const i = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));
   const v = (i < 0 ? undefined : argv[i]?.includes("=") ? argv[i]?.split("=")[1] : argv[i + 1]) ?? cfgLevel ?? env["OPENCODE_LOG_LEVEL"];
   return typeof v === "string" ? v : undefined;
-}
-
-/**
- * OpenCode's version, for the sidecar's logs, when it can be told cheaply:
- * OPENCODE_VERSION, else the npm package the running binary came from
- * (node_modules/opencode-ai/bin/opencode -> ../package.json).
- */
-export function hostVersion(env: NodeJS.ProcessEnv): string | undefined {
-  const v = env["OPENCODE_VERSION"];
-  if (v !== undefined && v !== "") return v;
-  const pkg: unknown = attempt(() => JSON.parse(readFileSync(join(dirname(process.execPath), "..", "package.json"), "utf8")), undefined);
-  const ours = isRecord(pkg) && typeof pkg["name"] === "string" && pkg["name"].startsWith("opencode");
-  return ours && typeof pkg["version"] === "string" ? pkg["version"] : undefined;
 }

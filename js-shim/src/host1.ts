@@ -4,7 +4,7 @@
 
 import type { Hooks, Plugin } from "@opencode-ai/plugin";
 import { locateBinary } from "./binary.js";
-import { atTerminal, hostVersion, isTUI, logLevel as hostLevel } from "./env.js";
+import { atTerminal, isTUI, logLevel as hostLevel } from "./env.js";
 import { authHook, isLoginCommand, loginAtStart, loginInBackground, say, tellPending, toast, type LoginDeps, type ProviderEntry } from "./login.js";
 import { HeaderCache, hasModels, type ApplyResult, type Notice } from "./protocol.js";
 import { logger, SERVICE } from "./log.js";
@@ -20,7 +20,6 @@ export const server: Plugin = async (input) => {
   let logLevel = hostLevel(undefined, process.env, process.argv);
   const log = logger(input.client, () => /^\s*(debug|trace)\s*$/i.test(logLevel ?? ""));
   let sidecar: Sidecar | undefined;
-  let host: { version: string | undefined } | undefined;
 
   // chat.headers state (the hot path reads only these).
   let managed = new Set<string>();
@@ -81,7 +80,7 @@ export const server: Plugin = async (input) => {
       initializeParams: () => ({
         protocolVersion: PROTOCOL_VERSION,
         interactive: atTerminal(process.argv),
-        hostVersion: (host ??= { version: hostVersion(process.env) }).version,
+        hostPath: process.execPath, // the sidecar tells OpenCode's version from it
         logLevel,
         directory: input.directory || undefined,
         binary: { path: binary.path, source: binary.source, check: binary.check },

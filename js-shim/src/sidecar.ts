@@ -230,6 +230,7 @@ export interface InitializeParams {
   protocolVersion: number;
   interactive: boolean;
   hostVersion?: string | undefined;
+  hostPath?: string;
   logLevel?: string | undefined; // as OpenCode has it: the sidecar reads it
   directory?: string | undefined;
   binary?: { path: string; source: string; check: string };

@@ -114,7 +114,7 @@ describe("config hook", () => {
     const tty = (fd) => isatty(fd);
     assert.equal(init.interactive, tty(0) && (tty(1) || tty(2)), "the shim's own facts: a terminal (the sidecar decides, with OPENCODE_OAUTH2_INTERACTIVE and CI)");
     delete init.interactive;
-    assert.deepEqual(init, { protocolVersion: 1, logLevel: "DEBUG", directory: "/work/project" }, "the level as OpenCode has it: the sidecar reads it");
+    assert.deepEqual(init, { protocolVersion: 1, hostPath: process.execPath, logLevel: "DEBUG", directory: "/work/project" }, "the level as OpenCode has it, and OpenCode's executable: the sidecar reads them");
     const applied = JSON.parse(evs.find((e) => e.startsWith("request config/apply")).slice("request config/apply ".length));
     assert.equal(applied.config.someHook, undefined, "functions are not sent");
     assert.equal(applied.config.provider.acme.options.oauth2.clientId, "c");

@@ -55,8 +55,11 @@ type InitializeParams struct {
 	ProtocolVersion int    `json:"protocolVersion"`
 	Interactive     bool   `json:"interactive"`
 	HostVersion     string `json:"hostVersion,omitempty"`
-	LogLevel        string `json:"logLevel,omitempty"`
-	Directory       string `json:"directory,omitempty"`
+	// HostPath is OpenCode's executable (OpenCode 1): without HostVersion
+	// and OPENCODE_VERSION, the sidecar reads OpenCode's version beside it.
+	HostPath  string `json:"hostPath,omitempty"`
+	LogLevel  string `json:"logLevel,omitempty"`
+	Directory string `json:"directory,omitempty"`
 	// Binary says how the shim found and checked this binary, for the log.
 	Binary *BinaryInfo `json:"binary,omitempty"`
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -111,13 +112,29 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n pr
 			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
 		})
 	}
-	attrs := []any{"version", e.opt.Version, "pid", os.Getpid(), "host_version", p.HostVersion,
+	attrs := []any{"version", e.opt.Version, "pid", os.Getpid(), "host_version", hostVersion(p, os.Getenv),
 		"interactive", interactive(p.Interactive, os.Getenv), "directory", p.Directory}
 	if b := p.Binary; b != nil {
 		attrs = append(attrs, "binary", b.Path, "binary_source", b.Source, "binary_check", b.Check)
 	}
 	e.log.Info("sidecar started", attrs...)
 	return nil
+}
+
+// hostVersion is OpenCode's version, for the log (doctor reads it): the
+// shim's word (OpenCode 2), else OPENCODE_VERSION, else the npm package the
+// host's executable came from (node_modules/opencode-ai/bin/opencode ->
+// ../package.json, a package whose name starts with "opencode").
+func hostVersion(p protocol.InitializeParams, getenv func(string) string) string {
+	if v := cmp.Or(p.HostVersion, getenv("OPENCODE_VERSION")); v != "" || p.HostPath == "" {
+		return v
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(p.HostPath), "..", "package.json"))
+	var pkg struct{ Name, Version string }
+	if err != nil || json.Unmarshal(b, &pkg) != nil || !strings.HasPrefix(pkg.Name, "opencode") {
+		return ""
+	}
+	return pkg.Version
 }
 
 // interactive decides whether a person is at a terminal, so that a login
