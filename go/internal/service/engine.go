@@ -26,6 +26,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -129,7 +130,8 @@ func hostVersion(p protocol.InitializeParams, getenv func(string) string) string
 	if v := cmp.Or(p.HostVersion, getenv("OPENCODE_VERSION")); v != "" || p.HostPath == "" {
 		return v
 	}
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(p.HostPath), "..", "package.json"))
+	// Bounded, and never blocked by a FIFO planted there (safefile).
+	b, err := safefile.Read(filepath.Join(filepath.Dir(p.HostPath), "..", "package.json"), 1<<20)
 	var pkg struct{ Name, Version string }
 	if err != nil || json.Unmarshal(b, &pkg) != nil || !strings.HasPrefix(pkg.Name, "opencode") {
 		return ""
