@@ -9,7 +9,7 @@
 // re-apply plus provider reload on models/changed and headers/invalidate.
 
 import { locateBinary } from "./binary.js";
-import { MARKER } from "./login.js";
+import { MARKER, METHODS } from "./login.js";
 import { HeaderCache, hasModels, type ApplyResult, type Notice } from "./protocol.js";
 import { answerOrError, sha256Hex } from "./refusal.js";
 import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
@@ -41,12 +41,6 @@ interface HostContext {
   integration: { transform(fn: (d: IntegrationDraft) => void): Promise<unknown> };
 }
 
-/** The login methods: OpenCode 2's id, OpenCode 1's label, the sidecar's flow. */
-const METHODS = [
-  { id: "browser", label: "Browser", flow: "authorization_code" },
-  { id: "device", label: "Device code", flow: "device_code" },
-  { id: "paste", label: "Browser on another machine", flow: "paste" },
-] as const;
 /** The model id that stands for "log in first" while a user-flow provider has no token. */
 const SIGN_IN = "sign-in";
 /** OpenCode 2 fails requests while a plugin takes more than 5 s to activate. */

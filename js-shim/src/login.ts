@@ -92,8 +92,12 @@ export async function loginInBackground(pending: readonly PendingLogin[], deps: 
   }
 }
 
-/** The login methods, by label (scripts rely on these: `-m Browser`), and the sidecar's flow. */
-export const METHODS = { Browser: "authorization_code", "Device code": "device_code", "Browser on another machine": "paste" } as const;
+/** The login methods: OpenCode 2's id, OpenCode 1's label (scripts rely on these: `-m Browser`), the sidecar's flow. */
+export const METHODS = [
+  { id: "browser", label: "Browser", flow: "authorization_code" },
+  { id: "device", label: "Device code", flow: "device_code" },
+  { id: "paste", label: "Browser on another machine", flow: "paste" },
+] as const;
 
 /** What OpenCode stores as the credential of a managed gateway: not a secret (the tokens stay in the sidecar's store). */
 export const MARKER = "opencode-oauth2-managed";
@@ -122,7 +126,7 @@ export function authHook(gateways: () => readonly string[], pending: () => reado
     if (i >= 0 && p !== undefined && ids.includes(p)) return p;
     return ids.length === 1 ? ids[0] : pending().find((id) => ids.includes(id));
   };
-  const method = (label: keyof typeof METHODS): AuthHook["methods"][number] => ({
+  const method = ({ label, flow }: (typeof METHODS)[number]): AuthHook["methods"][number] => ({
     type: "oauth",
     label,
     prompts:
@@ -133,7 +137,7 @@ export function authHook(gateways: () => readonly string[], pending: () => reado
       // TUI's /connect dialog, or "Go to:" in the terminal); the callback waits
       // for its end.
       const prompt = deps.nextPrompt(id);
-      const result = deps.login(id, METHODS[label]);
+      const result = deps.login(id, flow);
       result.catch(() => undefined);
       const first = await Promise.race([
         prompt,
@@ -148,7 +152,7 @@ export function authHook(gateways: () => readonly string[], pending: () => reado
       const finish = (): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> =>
         result.then((r) => (say(r.message, { newLine: true }), { type: "success", provider: id, key: MARKER }), failed);
       const shown = { url: first?.url ?? "", instructions: first?.text ?? `${SERVICE}: logging in to ${id} (${label})` };
-      if (METHODS[label] !== "paste") return { ...shown, method: "auto", callback: finish };
+      if (flow !== "paste") return { ...shown, method: "auto", callback: finish };
       // A browser on another machine: OpenCode asks for the address it ended on.
       const pasted = (code: string): Promise<{ type: "success"; provider: string; key: string } | { type: "failed" }> =>
         deps.paste(id, code).then(finish, (e: unknown) => {
@@ -164,7 +168,7 @@ export function authHook(gateways: () => readonly string[], pending: () => reado
       return target() ?? SERVICE;
     },
     get methods(): AuthHook["methods"] {
-      return [method("Browser"), method("Device code"), method("Browser on another machine")];
+      return METHODS.map(method);
     },
   };
 }
