@@ -134,22 +134,13 @@ const encoder = new TextEncoder();
 function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean): Uint8Array {
   const text = attempt<string | undefined>(() => decoder.decode(bytes), undefined);
   if (text === undefined) return bytes; // not UTF-8: not ours to touch
-  // Lines as [start, end of content, end with the line end] in text.
-  const lines: [number, number, number][] = [];
-  for (let s = 0, i = 0; s < text.length; s = i) {
-    let lf = text.indexOf("\n", i);
-    if (lf < 0) lf = text.length;
-    const cr = text.indexOf("\r", i);
-    i = cr >= 0 && cr < lf ? cr : lf;
-    const contentEnd = i;
-    if (i < text.length) i += text[i] === "\r" && text[i + 1] === "\n" ? 2 : 1;
-    lines.push([s, contentEnd, i]);
-  }
-  const bom = streamStart && text.startsWith("\uFEFF") ? 1 : 0;
+  // Each line's content and line end ("" for the last when the event has no blank line).
+  const lines = [...text.matchAll(/([^\r\n]*)(\r\n|\r|\n|$)/g)].map((m) => [m[1] ?? "", m[2] ?? ""] as const);
+  const bom = streamStart && text.startsWith("\uFEFF") ? "\uFEFF" : "";
   const data: string[] = [];
   const dataLines = new Set<number>();
-  lines.forEach(([s, e], n) => {
-    const line = text.slice(n === 0 ? s + bom : s, e);
+  lines.forEach(([content], n) => {
+    const line = n === 0 ? content.slice(bom.length) : content;
     const colon = line.indexOf(":");
     if ((colon < 0 ? line : line.slice(0, colon)) !== "data") return;
     const value = colon < 0 ? "" : line.slice(colon + 1);
@@ -162,14 +153,11 @@ function repairEvent(bytes: Uint8Array, indexer: Indexer, streamStart: boolean):
 
   // The first data: line carries the repaired JSON; the other data: lines go;
   // every other line stays as it was, line end included.
+  const [first] = dataLines;
   let out = "";
-  let done = false;
-  lines.forEach(([s, e, end], n) => {
-    if (!dataLines.has(n)) out += text.slice(s, end);
-    else if (!done) {
-      out += `${text.slice(s, n === 0 ? s + bom : s)}data: ${JSON.stringify(event)}${text.slice(e, end)}`;
-      done = true;
-    }
+  lines.forEach(([content, end], n) => {
+    if (n === first) out += `${n === 0 ? bom : ""}data: ${JSON.stringify(event)}${end}`;
+    else if (!dataLines.has(n)) out += content + end;
   });
   return encoder.encode(out);
 }
