@@ -30,16 +30,13 @@ function resendable(input: string | URL | Request, init: RequestInit | undefined
   return b === undefined || b === null || typeof b === "string" || b instanceof ArrayBuffer || ArrayBuffer.isView(b) || b instanceof URLSearchParams;
 }
 
-/** The gateway's words (its JSON error's message, else its text), without control characters, bounded. */
-function words(text: string, status: number): string {
+/** The gateway's words (its JSON error's message, else its text) in its body's first 2,000 characters, without control characters, bounded. */
+function words(body: string, status: number): string {
+  const text = body.slice(0, 2000);
   const v: unknown = attempt(() => JSON.parse(text), undefined); // not JSON: the text as it is
   const e = isRecord(v) ? v["error"] : undefined;
   const m = isRecord(e) ? e["message"] : e;
   return (typeof m === "string" ? m : text).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, 500) || `HTTP ${status}`;
-}
-
-async function gatewayMessage(res: Response): Promise<string> {
-  return words((await res.text().catch(() => "")).slice(0, 2000), res.status);
 }
 
 /**
@@ -59,7 +56,7 @@ export async function answerOrError(providerID: string, res: Response): Promise<
   const text = await res.clone().text();
   const v: unknown = attempt(() => JSON.parse(text), undefined);
   if (!isRecord(v) || v["error"] === undefined || v["error"] === null) return res;
-  const message = `opencode-oauth2: provider "${providerID}": the gateway answered HTTP ${res.status} with an error: ${words(text.slice(0, 2000), res.status)}`;
+  const message = `opencode-oauth2: provider "${providerID}": the gateway answered HTTP ${res.status} with an error: ${words(text, res.status)}`;
   return errorResponse(message, "gateway_error", 424);
 }
 
@@ -90,7 +87,7 @@ export function withRefusalRetry(providerID: string, deps: RefusalDeps, delegate
     if (again.status !== 401) return answerOrError(providerID, again);
     const message =
       `opencode-oauth2: provider "${providerID}": the gateway refused a freshly renewed token too ` +
-      `(HTTP ${again.status}): ${await gatewayMessage(again)}`;
+      `(HTTP ${again.status}): ${words(await again.text().catch(() => ""), again.status)}`;
     return errorResponse(message, "authentication_error", again.status, again.statusText);
   };
   wrapped.add(retrying);
