@@ -26,14 +26,11 @@ export class Reloader {
 
   /** The provider's token changed for a reason this plugin did not cause (headers/invalidate). */
   loggedIn(id: string): void {
-    if (this.done || this.configuring || !this.invisible.has(id)) return;
-    this.wanted = true;
-    this.maybeReload();
+    if (!this.configuring && this.invisible.has(id)) this.reloadNow();
   }
 
   /** A login this plugin ran beside the TUI ended: reload once no session is busy. */
   reloadNow(): void {
-    if (this.done) return;
     this.wanted = true;
     this.maybeReload();
   }
