@@ -124,14 +124,12 @@ export const server: Plugin = async (input) => {
    * sidecar words transient causes that way and the others not.
    */
   async function headersSlow(id: string, modelID: string, out: { headers: Record<string, string> }): Promise<void> {
+    if (!managed.has(id)) await retryApply();
     if (!managed.has(id)) {
-      await retryApply();
-      if (!managed.has(id)) {
-        if (applyError === undefined) return;
-        const msg = `${SERVICE}: provider "${id}" is configured for OAuth2, but the opencode-oauth2 sidecar is not running: ${applyError}`;
-        log("error", msg, { providerID: id });
-        throw new Error(msg);
-      }
+      if (applyError === undefined) return;
+      const msg = `${SERVICE}: provider "${id}" is configured for OAuth2, but the opencode-oauth2 sidecar is not running: ${applyError}`;
+      log("error", msg, { providerID: id });
+      throw new Error(msg);
     }
     let headers: Record<string, string>;
     try {
