@@ -339,23 +339,16 @@ export class Sidecar {
       if (c === this.conn && !c.expected && !this.disposed) this.opts.onUnexpectedExit?.(reason);
     });
     try {
-      let r: InitializeResult | undefined;
-      let theirs: unknown;
-      let mismatch = "";
-      try {
-        r = (await conn.request("initialize", this.opts.initializeParams(), this.deadlines.initialize)) as InitializeResult;
-        theirs = r.protocolVersion;
-      } catch (e) {
-        if (!(e instanceof RpcError && e.code === -32001)) throw e;
-        theirs = isRecord(e.data) ? e.data["expected"] : undefined;
-        mismatch = ` (${e.message})`;
-      }
-      if (r === undefined || theirs !== PROTOCOL_VERSION) {
-        throw new IncompatibleSidecarError(
+      const incompatible = (theirs: unknown, mismatch = ""): IncompatibleSidecarError =>
+        new IncompatibleSidecarError(
           `the opencode-oauth2 sidecar (${this.opts.binary}) speaks protocol version ${String(theirs ?? "?")}, this plugin speaks ` +
             `${PROTOCOL_VERSION}: install matching versions of @vymalo/opencode-oauth2 and its platform package${mismatch}`,
         );
-      }
+      const r = (await conn.request("initialize", this.opts.initializeParams(), this.deadlines.initialize).catch((e: unknown) => {
+        if (!(e instanceof RpcError && e.code === -32001)) throw e;
+        throw incompatible(isRecord(e.data) ? e.data["expected"] : undefined, ` (${e.message})`);
+      })) as InitializeResult;
+      if (r.protocolVersion !== PROTOCOL_VERSION) throw incompatible(r.protocolVersion);
       if (this.disposed) throw shutDown();
       this.conn = conn;
       if (this.spawnCount > 1) await this.opts.onStarted?.().catch(() => undefined);
