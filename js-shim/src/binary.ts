@@ -46,11 +46,6 @@ export function binaryFileName(platform: string): string {
   return platform === "win32" ? "opencode-oauth2.exe" : "opencode-oauth2";
 }
 
-/** Where the binary sits inside its platform package. */
-export function binaryPathInPackage(platform: string): string {
-  return `bin/${binaryFileName(platform)}`;
-}
-
 /** The platform packages of other platforms that are installed (a node_modules or lockfile from elsewhere). */
 function foreignPackages(inp: ResolveInputs, own: string | undefined): string[] {
   const all = SUPPORTED_TARGETS.map((t) => platformPackage(t.platform, t.arch));

@@ -43,7 +43,7 @@ describe("platform packages", () => {
     );
     for (const t of TARGETS) {
       assert.equal(b.platformPackage(t.os, t.cpu), t.name, t.suffix);
-      assert.equal(`bin/${t.exe}`, b.binaryPathInPackage(t.os));
+      assert.equal(t.exe, b.binaryFileName(t.os)); // resolveBinary looks in the package's bin/
       assert.equal(t.goarch, { x64: "amd64", arm64: "arm64" }[t.cpu]);
       assert.equal(t.goos, { linux: "linux", darwin: "darwin", win32: "windows" }[t.os]);
     }
