@@ -11,7 +11,7 @@ import { logger, SERVICE } from "./log.js";
 import { Reloader } from "./reload.js";
 import { withRefusalRetry, type RefusalDeps } from "./refusal.js";
 import { withResponsesRepair, type FetchFn } from "./responses-repair.js";
-import { errorMessage, errorReason, isRecord, PROTOCOL_VERSION, Sidecar } from "./sidecar.js";
+import { errorMessage, errorReason, isRecord, Sidecar } from "./sidecar.js";
 
 /** What chat.headers returns when it answered synchronously (shared: a settled promise cannot change). */
 const DONE: Promise<void> = Promise.resolve();
@@ -78,7 +78,6 @@ export const server: Plugin = async (input) => {
       binary: binary.path,
       verify: binary.verify,
       initializeParams: () => ({
-        protocolVersion: PROTOCOL_VERSION,
         interactive: atTerminal(process.argv),
         hostPath: process.execPath, // the sidecar tells OpenCode's version from it
         logLevel,

@@ -12,7 +12,7 @@ import { locateBinary } from "./binary.js";
 import { MARKER, METHODS } from "./login.js";
 import { HeaderCache, hasModels, type ApplyResult, type Notice } from "./protocol.js";
 import { answerOrError, sha256Hex } from "./refusal.js";
-import { errorMessage, isRecord, PROTOCOL_VERSION, Sidecar, SidecarTimeoutError } from "./sidecar.js";
+import { errorMessage, isRecord, Sidecar, SidecarTimeoutError } from "./sidecar.js";
 
 // What this plugin uses of OpenCode 2's plugin API (2.1.2).
 type Draft<Fn> = { update: Fn };
@@ -77,7 +77,6 @@ function shared(): Sidecar {
     // The host opens the browser for its login command; the sidecar only prints, and waits for nobody.
     env: { ...process.env, OPENCODE_OAUTH2_BROWSER: "none", OPENCODE_OAUTH2_INTERACTIVE: "0" },
     initializeParams: () => ({
-      protocolVersion: PROTOCOL_VERSION,
       interactive: false,
       hostVersion: proc.hostVersion,
       binary: { path: binary.path, source: binary.source, check: binary.check },

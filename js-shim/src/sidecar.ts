@@ -226,8 +226,8 @@ class Connection {
 
 // ---------------------------------------------------------------- supervisor
 
+/** initialize's params but protocolVersion, which the client adds. */
 export interface InitializeParams {
-  protocolVersion: number;
   interactive: boolean;
   hostVersion?: string | undefined;
   hostPath?: string;
@@ -344,7 +344,8 @@ export class Sidecar {
           `the opencode-oauth2 sidecar (${this.opts.binary}) speaks protocol version ${String(theirs ?? "?")}, this plugin speaks ` +
             `${PROTOCOL_VERSION}: install matching versions of @vymalo/opencode-oauth2 and its platform package${mismatch}`,
         );
-      const r = (await conn.request("initialize", this.opts.initializeParams(), this.deadlines.initialize).catch((e: unknown) => {
+      const params = { protocolVersion: PROTOCOL_VERSION, ...this.opts.initializeParams() };
+      const r = (await conn.request("initialize", params, this.deadlines.initialize).catch((e: unknown) => {
         if (!(e instanceof RpcError && e.code === -32001)) throw e;
         throw incompatible(isRecord(e.data) ? e.data["expected"] : undefined, ` (${e.message})`);
       })) as InitializeResult;
