@@ -1,9 +1,8 @@
-// Logging into OpenCode's log (client.app.log), for warnings and errors.
-
 import type { PluginInput } from "@opencode-ai/plugin";
 import { quietly } from "./sidecar.js";
 
 export const SERVICE = "opencode-oauth2";
+export type Client = PluginInput["client"];
 type Level = "debug" | "info" | "warn" | "error";
 
 export type Log = ((level: Level, message: string, extra?: Record<string, unknown>) => void) & {
@@ -19,7 +18,7 @@ export type Log = ((level: Level, message: string, extra?: Record<string, unknow
  * its own log file: `opencode-oauth2 logs`). Calls in flight are flushed on
  * dispose: a short command must not lose the line that says what is wrong.
  */
-export function logger(client: PluginInput["client"], debug: () => boolean): Log {
+export function logger(client: Client, debug: () => boolean): Log {
   const inflight = new Set<Promise<unknown>>();
   const log = (level: Level, message: string, extra?: Record<string, unknown>): void => {
     if ((level === "debug" || level === "info") && !debug()) return;

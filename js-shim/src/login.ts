@@ -4,12 +4,11 @@
 // OpenCode got); in the full-screen TUI, beside it; without a terminal, it says
 // which command logs in; `opencode auth login` runs it through the auth hook.
 
-import type { AuthHook, Config, PluginInput } from "@opencode-ai/plugin";
-import { SERVICE } from "./log.js";
+import type { AuthHook, Config } from "@opencode-ai/plugin";
+import { SERVICE, type Client } from "./log.js";
 import type { LoginResult, PendingLogin } from "./protocol.js";
 import { errorMessage, errorReason, quietly } from "./sidecar.js";
 
-type Client = PluginInput["client"];
 export type ProviderEntry = NonNullable<Config["provider"]>[string];
 
 /** What the first-contact code needs from the plugin. */

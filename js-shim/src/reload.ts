@@ -4,10 +4,9 @@
 // hooks again (OpenCode's TUI does the same after /connect). The reload waits
 // until no session is busy, and happens at most once per plugin instance.
 
-import type { PluginInput } from "@opencode-ai/plugin";
+import type { Client } from "./log.js";
 import { quietly } from "./sidecar.js";
 
-type Client = PluginInput["client"];
 type Event = { type: string; properties?: unknown };
 
 export class Reloader {
