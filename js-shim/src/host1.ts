@@ -275,10 +275,8 @@ function withFetch(id: string, entry: Record<string, unknown>, previous: Provide
   return { ...entry, options: { ...(isRecord(entry["options"]) ? entry["options"] : {}), fetch } };
 }
 
-/** A copy of the config with only JSON values (functions and symbols dropped). */
+/** A copy of the config with only JSON values (JSON drops functions and symbols; a bigint, which it refuses, becomes a string). */
 function jsonSafe(v: unknown): unknown {
-  const text = JSON.stringify(v, (_k, x: unknown) =>
-    typeof x === "function" || typeof x === "symbol" ? undefined : typeof x === "bigint" ? x.toString() : x,
-  );
+  const text = JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
   return text === undefined ? {} : (JSON.parse(text) as unknown);
 }
