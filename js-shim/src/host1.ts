@@ -150,7 +150,6 @@ export const server: Plugin = async (input) => {
     const list = issued.get(id) ?? [];
     if (typeof value === "string" && value !== "" && !list.includes(value)) issued.set(id, [...list, value].slice(-4));
   }
-  const noteEntry = (id: string, e: Record<string, unknown>): void => noteIssued(id, isRecord(e["options"]) ? e["options"]["headers"] : undefined);
   const refusal: RefusalDeps = {
     header: tokenHeader,
     ours: (id, value) => issued.get(id)?.includes(value) ?? false,
@@ -161,6 +160,28 @@ export const server: Plugin = async (input) => {
     },
   };
 
+  /**
+   * The entry OpenCode gets for a provider of the sidecar's (whose token it
+   * notes). A managed provider's requests go through a fetch around the one an
+   * earlier plugin may have set: one retry after a refused token (refusal.ts),
+   * and for the sidecar's `responseApi` providers the repair of their event
+   * streams (responses-repair.ts).
+   */
+  function withFetch(id: string, entry: Record<string, unknown>, previous?: ProviderEntry): ProviderEntry {
+    noteIssued(id, isRecord(entry["options"]) ? entry["options"]["headers"] : undefined);
+    if (lastApply === undefined || !lastApply.managed.includes(id)) return entry;
+    const prev = previous?.options?.["fetch"];
+    let fetch: FetchFn;
+    if (typeof prev === "function" && composed.has(prev as FetchFn)) {
+      fetch = prev as FetchFn; // ours already (a second config/apply)
+    } else {
+      fetch = withRefusalRetry(id, refusal, typeof prev === "function" ? (prev as FetchFn) : undefined);
+      if (lastApply.responseApi.includes(id)) fetch = withResponsesRepair(fetch);
+      composed.add(fetch);
+    }
+    return { ...entry, options: { ...(isRecord(entry["options"]) ? entry["options"] : {}), fetch } };
+  }
+
   const loginDeps: LoginDeps = {
     login: async (providerID, flow) => {
       const params = flow === undefined ? { providerID } : flow === "paste" ? { providerID, paste: true } : { providerID, flow };
@@ -170,10 +191,7 @@ export const server: Plugin = async (input) => {
     },
     cancel: () => sidecar?.notify("login/cancel", {}),
     paste: async (providerID, text) => void (await getSidecar().request("login/paste", { providerID, text })),
-    entry: (id, entry) => {
-      noteEntry(id, entry);
-      return lastApply === undefined ? entry : withFetch(id, entry, undefined, lastApply, refusal);
-    },
+    entry: (id, entry) => withFetch(id, entry),
     log,
     client: input.client,
     nextPrompt: (providerID) => new Promise((resolve) => promptWaiters.set(providerID, resolve)),
@@ -198,10 +216,8 @@ export const server: Plugin = async (input) => {
           return;
         }
         const providers = (cfg.provider ??= {});
-        for (const [id, entry] of Object.entries(result.providers)) {
-          noteEntry(id, entry);
-          providers[id] = withFetch(id, entry, providers[id], result, refusal);
-        }
+        // apply() made result lastApply, which withFetch reads.
+        for (const [id, entry] of Object.entries(result.providers)) providers[id] = withFetch(id, entry, providers[id]);
         for (const p of result.problems) {
           const skipped = p.severity === "error";
           if (skipped) tell(p.message, "warning");
@@ -254,26 +270,6 @@ export const server: Plugin = async (input) => {
 
 /** The fetches withFetch made. */
 const composed = new WeakSet<FetchFn>();
-
-/**
- * The fetch a managed provider's requests go through, around the fetch an
- * earlier plugin may have set: one retry after a refused token (refusal.ts),
- * and for the sidecar's `responseApi` providers the repair of their event
- * streams (responses-repair.ts).
- */
-function withFetch(id: string, entry: Record<string, unknown>, previous: ProviderEntry | undefined, r: ApplyResult, refusal: RefusalDeps): ProviderEntry {
-  if (!r.managed.includes(id)) return entry;
-  const prev = previous?.options?.["fetch"];
-  let fetch: FetchFn;
-  if (typeof prev === "function" && composed.has(prev as FetchFn)) {
-    fetch = prev as FetchFn; // ours already (a second config/apply)
-  } else {
-    fetch = withRefusalRetry(id, refusal, typeof prev === "function" ? (prev as FetchFn) : undefined);
-    if (r.responseApi.includes(id)) fetch = withResponsesRepair(fetch);
-    composed.add(fetch);
-  }
-  return { ...entry, options: { ...(isRecord(entry["options"]) ? entry["options"] : {}), fetch } };
-}
 
 /** A copy of the config with only JSON values (JSON drops functions and symbols; a bigint, which it refuses, becomes a string). */
 function jsonSafe(v: unknown): unknown {
