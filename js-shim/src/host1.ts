@@ -61,10 +61,8 @@ export const server: Plugin = async (input) => {
   function showPrompt(provider: string, p: Notice): void {
     const text = p.text ?? "";
     const waiter = promptWaiters.get(provider);
-    if (waiter !== undefined) {
-      promptWaiters.delete(provider);
-      return waiter({ url: p.url ?? "", text });
-    }
+    promptWaiters.delete(provider);
+    if (waiter !== undefined) return waiter({ url: p.url ?? "", text });
     // The full-screen TUI owns the terminal: a toast only, whose words promise no
     // key (Ctrl-C is a key there, not a signal).
     if (!tui) say(`${provider}: ${text}`);
@@ -130,16 +128,14 @@ export const server: Plugin = async (input) => {
       log("error", msg, { providerID: id });
       throw new Error(msg);
     }
-    let headers: Record<string, string>;
     try {
-      headers = await cache.headers(id, { modelID });
+      Object.assign(out.headers, await cache.headers(id, { modelID }));
     } catch (e) {
       const reason = errorReason(e);
       const msg = `${SERVICE}: ${errorMessage(e)}`; // a login that runs out: the sidecar's words, before this deadline
       log("error", msg, reason !== undefined ? { providerID: id, reason } : { providerID: id });
       throw new Error(msg);
     }
-    for (const k in headers) out.headers[k] = headers[k] as string;
   }
 
   const tokenHeader = (id: string): string => lastApply?.tokenHeaders[id] ?? "Authorization";
