@@ -201,11 +201,8 @@ export const server: Plugin = async (input) => {
         lastConfig = jsonSafe(cfg);
         const declared = Object.entries(cfg.provider ?? {}).filter(([, e]) => isRecord(e) && isRecord(e.options) && isRecord(e.options["oauth2"]));
         suspected = new Set(declared.map(([id]) => id));
-        let result: ApplyResult;
-        try {
-          result = await apply(lastConfig);
-        } catch (e) {
-          applyError = errorMessage(e);
+        const result = await apply(lastConfig).catch((e: unknown) => void (applyError = errorMessage(e)));
+        if (result === undefined) {
           const msg = `no provider was registered: ${applyError}`;
           tell(msg, "error");
           log("error", `${SERVICE}: ${msg}`);
