@@ -152,10 +152,6 @@ class Connection {
     quietly(() => this.child.stdin?.write(frame)); // a dead child is reported through exit
   }
 
-  endInput(): void {
-    quietly(() => this.child.stdin?.end());
-  }
-
   kill(signal: NodeJS.Signals): void {
     if (this.child.exitCode === null && this.child.signalCode === null) quietly(() => this.child.kill(signal));
   }
@@ -371,7 +367,7 @@ export class Sidecar {
     if (conn === undefined) return;
     conn.expected = true;
     if (conn.alive) await conn.request("shutdown", {}, this.deadlines.shutdown).catch(() => undefined); // killed below anyway
-    conn.endInput();
+    quietly(() => conn.child.stdin?.end());
     const within = (p: Promise<unknown>): Promise<boolean> =>
       Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1_000))]);
     if (!(await within(conn.closed))) {
