@@ -1,19 +1,19 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 )
 
 const testURL = "https://login.example.test/authorize?a=1&b=2"
@@ -101,24 +101,6 @@ func TestSplitCommand(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the opener's output copying.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestMain doubles as the fake opener that TestOpen runs: with
 // BROWSER_TEST_HELPER=1 the test binary acts out the mode given as its
 // first argument instead of running tests.
@@ -161,7 +143,7 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := &syncBuffer{}
+			out := &syncbuf.Buffer{}
 			o := Opener{
 				Getenv:   env(map[string]string{EnvVar: helper + " " + tt.mode}),
 				Stderr:   out,
@@ -180,7 +162,7 @@ func TestOpen(t *testing.T) {
 	}
 
 	t.Run("output goes to the given stderr", func(t *testing.T) {
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		o := Opener{Getenv: env(map[string]string{EnvVar: helper + " ok"}), Stderr: out, ExitWait: 5 * time.Second}
 		require.NoError(t, o.Open(context.Background(), testURL))
 		assert.True(t, strings.Contains(out.String(), "opening "+testURL), out.String())

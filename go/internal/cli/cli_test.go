@@ -20,6 +20,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -41,7 +42,7 @@ func runCLI(lookPath func(string) (string, error), args ...string) (stdout, stde
 
 // runCLIEnv runs the command line in-process with only env set.
 func runCLIEnv(lookPath func(string) (string, error), env map[string]string, args ...string) (stdout, stderr string, code int) {
-	var out, errOut bytesBuffer
+	var out, errOut syncbuf.Buffer
 	c := newCLI(strings.NewReader(""), &out, &errOut)
 	c.lookPath = lookPath
 	c.getenv = func(k string) string { return env[k] }
@@ -287,7 +288,7 @@ func TestExitCodeOfTokenErrors(t *testing.T) {
 }
 
 func TestLineHandlerRedactsSecrets(t *testing.T) {
-	var buf bytesBuffer
+	var buf syncbuf.Buffer
 	log := slog.New(newLineHandler(&buf, slog.LevelInfo)).With("provider", "gw")
 	log.Debug("hidden")
 	log.Warn("token refreshed", "token", secret.New("s3cr3t-value"), "n", 2)

@@ -23,6 +23,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/rpc"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
@@ -197,7 +198,7 @@ func TestServeRefusesATerminal(t *testing.T) {
 	devnull, err := os.Open(os.DevNull)
 	require.NoError(t, err)
 	defer devnull.Close()
-	var out, errOut bytesBuffer
+	var out, errOut syncbuf.Buffer
 	code := newCLI(devnull, &out, &errOut).run([]string{"serve"})
 	assert.Equal(t, 2, code)
 	assert.Empty(t, out.String(), "stdout carries the protocol only")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -128,7 +129,7 @@ func TestPrivateKeyJWTAgainstRealServer(t *testing.T) {
 			require.NoError(t, as.ResetStats())
 			p := machineProvider(as, config.ClientCredentials, testenv.ClientPrivateKeyJWT, "", config.AuthMethodPrivateKeyJWT)
 			p.ClientAssertionKeyFile, p.ClientAssertionKeyID, p.ClientAssertionAlg = tc.file, tc.kid, tc.alg
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			c := newClient(t, p, logs, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -153,7 +154,7 @@ func TestPrivateKeyJWTAgainstRealServer(t *testing.T) {
 		der, err := x509.MarshalPKCS8PrivateKey(other)
 		p := machineProvider(as, config.ClientCredentials, testenv.ClientPrivateKeyJWT, "", config.AuthMethodPrivateKeyJWT)
 		p.ClientAssertionKeyFile, p.ClientAssertionKeyID = writePEM(t, "PRIVATE KEY", der, err), testenv.KidES256
-		_, err = newClient(t, p, &logBuffer{}, nil).Acquire(context.Background())
+		_, err = newClient(t, p, &syncbuf.Buffer{}, nil).Acquire(context.Background())
 		require.Error(t, err)
 		assert.ErrorIs(t, err, tokens.ErrInvalidClient)
 		assert.Contains(t, err.Error(), "invalid_client")
@@ -169,7 +170,7 @@ func TestPrivateKeyJWTAgainstRealServer(t *testing.T) {
 		require.NoError(t, err)
 		p := machineProvider(as, config.ClientCredentials, testenv.ClientPrivateKeyJWT, "", config.AuthMethodPrivateKeyJWT)
 		p.ClientAssertionSource = &config.SubjectTokenSource{Type: config.SourceFile, Path: writeFile(t, "token", []byte(minted+"\n"))}
-		logs := &logBuffer{}
+		logs := &syncbuf.Buffer{}
 		tok, err := newClient(t, p, logs, nil).Acquire(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, gatewayStatus(t, gw, tok.AccessToken))
@@ -194,7 +195,7 @@ func TestPrivateKeyJWTInteractiveAgainstRealServer(t *testing.T) {
 		p := userProvider(as, config.AuthorizationCode, testenv.ClientPrivateKeyJWT)
 		p.ClientAuthMethod, p.ClientAssertionKeyFile, p.ClientAssertionKeyID = config.AuthMethodPrivateKeyJWT, as.ClientAssertionKeys(), testenv.KidES256
 		person := newPerson(t, as)
-		logs := &logBuffer{}
+		logs := &syncbuf.Buffer{}
 		c := userClient(t, p, logs, oauth.Options{OpenBrowser: person.open})
 		tok, err := c.Acquire(ctx)
 		require.NoError(t, err)
@@ -220,7 +221,7 @@ func TestPrivateKeyJWTInteractiveAgainstRealServer(t *testing.T) {
 		p := userProvider(as, config.DeviceCode, testenv.ClientPrivateKeyJWT)
 		p.ClientAuthMethod, p.ClientAssertionKeyFile, p.ClientAssertionKeyID = config.AuthMethodPrivateKeyJWT, as.ClientAssertionKeys(), testenv.KidRS256
 		answered := make(chan error, 1)
-		c := userClient(t, p, &logBuffer{}, oauth.Options{Prompt: func(pr oauth.Prompt) {
+		c := userClient(t, p, &syncbuf.Buffer{}, oauth.Options{Prompt: func(pr oauth.Prompt) {
 			go func() {
 				actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer acancel()

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -138,14 +139,14 @@ func (u *fakeUser) wait(t *testing.T) []int {
 type codeEnv struct {
 	client  *Client
 	prompts []Prompt
-	stderr  *lockedBuffer
-	logs    *lockedBuffer
+	stderr  *syncbuf.Buffer
+	logs    *syncbuf.Buffer
 }
 
 func newCodeClient(t *testing.T, p config.Provider, open func(context.Context, string) error, onPrompt func(Prompt)) *codeEnv {
 	t.Helper()
 	log, logs := debugLogger()
-	env := &codeEnv{stderr: &lockedBuffer{}, logs: logs}
+	env := &codeEnv{stderr: &syncbuf.Buffer{}, logs: logs}
 	c, err := New(p, Options{
 		Log: log, Stderr: env.stderr, OpenBrowser: open,
 		Prompt: func(pr Prompt) {

@@ -19,6 +19,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/browser"
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
@@ -77,7 +78,7 @@ func TestAuthorizationCodeWithHeadlessChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
 	var prompts []oauth.Prompt
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	c := userClient(t, p, logs, oauth.Options{
 		Getenv: func(k string) string {
 			if k == browser.EnvVar {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -119,8 +120,8 @@ type deviceEnv struct {
 	script  *script
 	clock   *fakeClock
 	prompts []Prompt
-	stderr  *lockedBuffer
-	logs    *lockedBuffer
+	stderr  *syncbuf.Buffer
+	logs    *syncbuf.Buffer
 }
 
 func newDeviceEnv(t *testing.T, p config.Provider, device string, replies ...reply) *deviceEnv {
@@ -129,7 +130,7 @@ func newDeviceEnv(t *testing.T, p config.Provider, device string, replies ...rep
 	env := &deviceEnv{
 		script: &script{device: reply{status: 200, body: device}, replies: replies},
 		clock:  &fakeClock{now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)},
-		stderr: &lockedBuffer{}, logs: logs,
+		stderr: &syncbuf.Buffer{}, logs: logs,
 	}
 	c, err := New(p, Options{
 		Log: log, HTTPClient: &http.Client{Transport: env.script}, Now: env.clock.Now, Sleep: env.clock.Sleep,

@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
@@ -36,27 +36,9 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// lockedBuffer collects log or stderr output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // debugLogger logs everything, as JSON, to a buffer.
-func debugLogger() (*slog.Logger, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func debugLogger() (*slog.Logger, *syncbuf.Buffer) {
+	buf := &syncbuf.Buffer{}
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -95,7 +96,7 @@ func TestHydraAuthorizationCodeWithHeadlessChromium(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	c := userClient(t, p, logs, oauth.Options{
 		Getenv: func(k string) string {
 			if k == browser.EnvVar {
@@ -137,7 +138,7 @@ func TestHydraRefreshWithRotation(t *testing.T) {
 	gw := testenv.StartGateway(t, h.Issuer, h.Audience)
 	p := hydraUserProvider(h, "code-public")
 	opened := 0
-	c := userClient(t, p, &logBuffer{}, oauth.Options{OpenBrowser: hydraPerson(t, h, &opened)})
+	c := userClient(t, p, &syncbuf.Buffer{}, oauth.Options{OpenBrowser: hydraPerson(t, h, &opened)})
 	st, err := store.Open(t.TempDir(), logging.Discard())
 	require.NoError(t, err)
 	m := tokens.NewManager(tokens.Options{
@@ -178,7 +179,7 @@ func TestHydraRevoke(t *testing.T) {
 	h := testenv.StartHydra(t, testenv.HydraOptions{AutoLogin: true})
 	h.CreateClient(t, h.PublicCodeClient("code-public"))
 	opened := 0
-	c := userClient(t, hydraUserProvider(h, "code-public"), &logBuffer{}, oauth.Options{OpenBrowser: hydraPerson(t, h, &opened)})
+	c := userClient(t, hydraUserProvider(h, "code-public"), &syncbuf.Buffer{}, oauth.Options{OpenBrowser: hydraPerson(t, h, &opened)})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tok, err := c.Acquire(ctx)
@@ -230,7 +231,7 @@ func TestHydraClientCredentials(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := provider(tc.client, tc.method)
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			c := newClient(t, p, logs, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -273,7 +274,7 @@ func TestHydraJWTBearer(t *testing.T) {
 	defer cancel()
 
 	assertion := h.MintAssertion(t, "ci-job", time.Minute)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	tok, err := newClient(t, p, logs, map[string]string{"SUBJECT": assertion}).Acquire(ctx)
 	require.NoError(t, err)
 	in, err := h.Introspect(ctx, tok.AccessToken.Reveal())
@@ -285,7 +286,7 @@ func TestHydraJWTBearer(t *testing.T) {
 		assert.NotContains(t, logs.String(), s)
 	}
 
-	_, err = newClient(t, p, &logBuffer{}, map[string]string{"SUBJECT": h.MintAssertion(t, "stranger", time.Minute)}).Acquire(ctx)
+	_, err = newClient(t, p, &syncbuf.Buffer{}, map[string]string{"SUBJECT": h.MintAssertion(t, "stranger", time.Minute)}).Acquire(ctx)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, tokens.ErrInvalidGrant)
 }
@@ -304,7 +305,7 @@ func TestHydraDoesNotOfferDeviceCodeOrTokenExchange(t *testing.T) {
 	defer cancel()
 
 	c := userClient(t, config.Provider{ID: "gw", Issuer: h.Issuer, ClientID: "device", Flow: config.DeviceCode,
-		Scopes: []string{"openid"}, HTTPTimeout: 10 * time.Second}, &logBuffer{}, oauth.Options{})
+		Scopes: []string{"openid"}, HTTPTimeout: 10 * time.Second}, &syncbuf.Buffer{}, oauth.Options{})
 	meta, err := c.Metadata(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, meta.DeviceAuthorizationEndpoint)
@@ -318,7 +319,7 @@ func TestHydraDoesNotOfferDeviceCodeOrTokenExchange(t *testing.T) {
 		ClientAuthMethod: config.AuthMethodBasic, Flow: config.TokenExchange, Scopes: []string{"api:read"},
 		SubjectToken:     &config.SubjectTokenSource{Type: config.SourceEnv, Var: "SUBJECT"},
 		SubjectTokenType: config.DefaultSubjectTokenType, HTTPTimeout: 10 * time.Second}
-	_, err = newClient(t, p, &logBuffer{}, map[string]string{"SUBJECT": "subject-token-canary"}).Acquire(ctx)
+	_, err = newClient(t, p, &syncbuf.Buffer{}, map[string]string{"SUBJECT": "subject-token-canary"}).Acquire(ctx)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "invalid_request")
 	assert.NotContains(t, err.Error(), "subject-token-canary")
@@ -369,7 +370,7 @@ func TestHydraPrivateKeyJWT(t *testing.T) {
 				ClientAssertionKeyFile: tc.file, ClientAssertionKeyID: tc.kid, Flow: config.ClientCredentials,
 				Scopes: []string{"api:read"}, HTTPTimeout: 10 * time.Second, ExpirySkew: 30 * time.Second,
 			}
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			c := newClient(t, p, logs, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

@@ -24,6 +24,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -105,7 +106,7 @@ func (p *personAtBrowser) status(t *testing.T) int {
 	}
 }
 
-func userClient(t *testing.T, p config.Provider, logs *logBuffer, o oauth.Options) *oauth.Client {
+func userClient(t *testing.T, p config.Provider, logs *syncbuf.Buffer, o oauth.Options) *oauth.Client {
 	t.Helper()
 	o.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.Stderr == nil {
@@ -149,7 +150,7 @@ func TestAuthorizationCodeLoginAgainstRealServer(t *testing.T) {
 			p := userProvider(as, config.AuthorizationCode, tt.client)
 			p.ClientSecret = secret.New(tt.secret)
 			person := newPerson(t, as)
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			var prompts []oauth.Prompt
 			c := userClient(t, p, logs, oauth.Options{OpenBrowser: person.open, Prompt: func(pr oauth.Prompt) { prompts = append(prompts, pr) }})
 
@@ -240,7 +241,7 @@ func TestAuthorizationCodeErrorsAgainstRealServer(t *testing.T) {
 			err    error
 		}
 		done := make(chan result, 1)
-		c := userClient(t, p, &logBuffer{}, oauth.Options{OpenBrowser: func(_ context.Context, u string) error {
+		c := userClient(t, p, &syncbuf.Buffer{}, oauth.Options{OpenBrowser: func(_ context.Context, u string) error {
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
@@ -261,7 +262,7 @@ func TestAuthorizationCodeErrorsAgainstRealServer(t *testing.T) {
 	t.Run("an error page of the server leaves the login waiting until its timeout", func(t *testing.T) {
 		p := userProvider(as, config.AuthorizationCode, "no-such-client")
 		p.LoginTimeout = 2 * time.Second
-		c := userClient(t, p, &logBuffer{}, oauth.Options{OpenBrowser: func(_ context.Context, u string) error {
+		c := userClient(t, p, &syncbuf.Buffer{}, oauth.Options{OpenBrowser: func(_ context.Context, u string) error {
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
@@ -291,7 +292,7 @@ func TestDeviceLoginAgainstRealServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.NoError(t, as.ResetStats())
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			answered := make(chan error, 1)
 			var prompts []oauth.Prompt
 			c := userClient(t, userProvider(as, config.DeviceCode, testenv.ClientDevicePublic), logs, oauth.Options{
@@ -342,7 +343,7 @@ func TestRefreshAndRotationAgainstRealServer(t *testing.T) {
 	gw := testenv.StartGateway(t, as.Issuer, as.Audience)
 	p := userProvider(as, config.AuthorizationCode, testenv.ClientCodePublic)
 	person := newPerson(t, as)
-	c := userClient(t, p, &logBuffer{}, oauth.Options{OpenBrowser: person.open})
+	c := userClient(t, p, &syncbuf.Buffer{}, oauth.Options{OpenBrowser: person.open})
 	st, err := store.Open(t.TempDir(), logging.Discard())
 	require.NoError(t, err)
 	m := tokens.NewManager(tokens.Options{

@@ -3,7 +3,6 @@
 package oauth_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -22,29 +21,12 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-// logBuffer collects every log line so tests can prove no secret reaches it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newClient(t *testing.T, p config.Provider, logs *logBuffer, env map[string]string) *oauth.Client {
+func newClient(t *testing.T, p config.Provider, logs *syncbuf.Buffer, env map[string]string) *oauth.Client {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := oauth.New(p, oauth.Options{Log: log, Getenv: func(k string) string { return env[k] }})
@@ -97,7 +79,7 @@ func TestMachineGrantsAgainstRealServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			require.NoError(t, as.ResetStats())
 			p, env := tc.provider()
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			c := newClient(t, p, logs, env)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -132,7 +114,7 @@ func TestMachineGrantFailuresAreClassified(t *testing.T) {
 	const canary = "wrong-secret-canary-8d1f"
 
 	t.Run("wrong secret is invalid_client", func(t *testing.T) {
-		logs := &logBuffer{}
+		logs := &syncbuf.Buffer{}
 		c := newClient(t, machineProvider(as, config.ClientCredentials, testenv.ClientCCBasic, canary, config.AuthMethodBasic), logs, nil)
 		_, err := c.Acquire(context.Background())
 		require.Error(t, err)
@@ -145,7 +127,7 @@ func TestMachineGrantFailuresAreClassified(t *testing.T) {
 	t.Run("missing subject token names the source", func(t *testing.T) {
 		p := machineProvider(as, config.JWTBearer, testenv.ClientExchange, testenv.ClientExchangeSecret, config.AuthMethodBasic)
 		p.SubjectToken = &config.SubjectTokenSource{Type: config.SourceFile, Path: "/nonexistent/token"}
-		_, err := newClient(t, p, &logBuffer{}, nil).Acquire(context.Background())
+		_, err := newClient(t, p, &syncbuf.Buffer{}, nil).Acquire(context.Background())
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "subjectTokenSource (file)")
 		assert.Contains(t, err.Error(), "/nonexistent/token")
@@ -153,7 +135,7 @@ func TestMachineGrantFailuresAreClassified(t *testing.T) {
 	t.Run("assertion from a foreign issuer is invalid_grant", func(t *testing.T) {
 		p := machineProvider(as, config.JWTBearer, testenv.ClientExchange, testenv.ClientExchangeSecret, config.AuthMethodBasic)
 		p.SubjectToken = &config.SubjectTokenSource{Type: config.SourceEnv, Var: "SUBJECT"}
-		_, err := newClient(t, p, &logBuffer{}, map[string]string{"SUBJECT": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.x"}).Acquire(context.Background())
+		_, err := newClient(t, p, &syncbuf.Buffer{}, map[string]string{"SUBJECT": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.x"}).Acquire(context.Background())
 		require.Error(t, err)
 		assert.NotContains(t, err.Error(), "eyJhbGciOiJub25lIn0")
 	})
@@ -204,7 +186,7 @@ func TestTransportFailures(t *testing.T) {
 			defer srv.Close()
 			p := config.Provider{ID: "gw", Issuer: srv.URL, ClientID: "c", ClientSecret: secret.New("s"), Flow: config.ClientCredentials,
 				Endpoints: config.Endpoints{Token: srv.URL + "/token"}, HTTPTimeout: tc.timeout}
-			_, err := newClient(t, p, &logBuffer{}, nil).Acquire(context.Background())
+			_, err := newClient(t, p, &syncbuf.Buffer{}, nil).Acquire(context.Background())
 			require.Error(t, err)
 			assert.Equal(t, tc.transient, isTransient(err), "transient classification of %v", err)
 			assert.Contains(t, err.Error(), tc.contains)
@@ -213,7 +195,7 @@ func TestTransportFailures(t *testing.T) {
 	t.Run("unreachable server is transient", func(t *testing.T) {
 		p := config.Provider{ID: "gw", Issuer: "http://127.0.0.1:1", ClientID: "c", ClientSecret: secret.New("s"), Flow: config.ClientCredentials,
 			Endpoints: config.Endpoints{Token: "http://127.0.0.1:1/token"}, HTTPTimeout: 2 * time.Second}
-		_, err := newClient(t, p, &logBuffer{}, nil).Acquire(context.Background())
+		_, err := newClient(t, p, &syncbuf.Buffer{}, nil).Acquire(context.Background())
 		require.Error(t, err)
 		assert.True(t, isTransient(err))
 	})
@@ -227,7 +209,7 @@ func isTransient(err error) bool { return errorsIs(err, tokens.ErrTransient) }
 func TestExpiryAndSingleFlightWithRealServer(t *testing.T) {
 	as := testenv.StartAuthServer(t, testenv.AuthServerOptions{AccessTokenTTL: 5 * time.Second})
 	p := machineProvider(as, config.ClientCredentials, testenv.ClientCCBasic, testenv.ClientCCBasicSecret, config.AuthMethodBasic)
-	c := newClient(t, p, &logBuffer{}, nil)
+	c := newClient(t, p, &syncbuf.Buffer{}, nil)
 	st, err := store.Open(t.TempDir(), logging.Discard())
 	require.NoError(t, err)
 	m := tokens.NewManager(tokens.Options{ProviderID: p.ID, Grant: c, Entry: st.Entry(p.ID, p.CacheKey()), Policy: tokens.Policy{Skew: 30 * time.Second}, Log: logging.Discard()})
@@ -267,7 +249,7 @@ func TestExpiryAndSingleFlightWithRealServer(t *testing.T) {
 func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 	as := testenv.StartAuthServer(t, testenv.AuthServerOptions{})
 	const canary = "canary-subject-0b5e"
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	p := machineProvider(as, config.TokenExchange, testenv.ClientExchange, "canary-secret-77aa", config.AuthMethodPost)
 	p.SubjectToken = &config.SubjectTokenSource{Type: config.SourceEnv, Var: "SUBJECT"}
 	_, err := newClient(t, p, logs, map[string]string{"SUBJECT": canary}).Acquire(context.Background())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/testenv"
 )
 
@@ -52,7 +53,7 @@ func TestRequestParamsAgainstRealServer(t *testing.T) {
 			"audience": extras["audience"], "tokenParams": extras["tokenParams"], "prompt": "consent", "loginHint": "alice",
 			"acrValues": "urn:test:loa:1", "authorizationParams": map[string]any{"connector_id": "github", "ui_locales": "de"}})
 		person := newPerson(t, as)
-		c := userClient(t, p, &logBuffer{}, oauth.Options{OpenBrowser: person.open})
+		c := userClient(t, p, &syncbuf.Buffer{}, oauth.Options{OpenBrowser: person.open})
 		tok, err := c.Acquire(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, person.status(t))
@@ -75,7 +76,7 @@ func TestRequestParamsAgainstRealServer(t *testing.T) {
 		p, _ := parse(t, map[string]any{"clientId": testenv.ClientDevicePublic, "authFlow": "device_code", "scopes": "openid offline_access", "loginTimeoutSeconds": 30,
 			"audience": extras["audience"], "tokenParams": extras["tokenParams"], "authorizationParams": map[string]any{"connector_id": "github"}})
 		answered := make(chan error, 1)
-		c := userClient(t, p, &logBuffer{}, oauth.Options{Prompt: func(pr oauth.Prompt) {
+		c := userClient(t, p, &syncbuf.Buffer{}, oauth.Options{Prompt: func(pr oauth.Prompt) {
 			go func() {
 				actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer acancel()
@@ -96,7 +97,7 @@ func TestRequestParamsAgainstRealServer(t *testing.T) {
 		p, _ := parse(t, map[string]any{"clientId": testenv.ClientCCPost, "clientSecret": testenv.ClientCCPostSecret,
 			"clientAuthMethod": "client_secret_post", "authFlow": "client_credentials",
 			"audience": extras["audience"], "tokenParams": extras["tokenParams"]})
-		tok, err := newClient(t, p, &logBuffer{}, nil).Acquire(ctx)
+		tok, err := newClient(t, p, &syncbuf.Buffer{}, nil).Acquire(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, gatewayStatus(t, gw, tok.AccessToken))
 		r := lastRequest(t, as, "token").Params

@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 )
 
 // Faults the flaky authorization server and gateway can be switched to.
@@ -132,23 +132,6 @@ func (r *recorder) count(method string) int {
 	return n
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServerFaultsKeepTheLastGoodTokenAndModels: with the authorization
 // server and the gateway answering 500, HTML, nothing at all, or closing
 // the connection, an interactive sidecar whose cached token is due for
@@ -212,7 +195,7 @@ func runFault(t *testing.T, flow, warning string, fault int32, expired bool) {
 		Models: cached, LastSyncAt: time.Now(),
 	}))
 
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	eng := service.New(service.Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		CacheDir: cache, BootBudget: 2 * time.Second, WatchEvery: -1})
 	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
@@ -295,7 +278,7 @@ func TestNoUsableCacheDirectoryServesFromMemory(t *testing.T) {
 	blocked := filepath.Join(base, "cache")
 	require.NoError(t, os.WriteFile(blocked, nil, 0o600))
 
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	eng := service.New(service.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: blocked, WatchEvery: -1})
 	raw := machineProvider(t, idp.srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

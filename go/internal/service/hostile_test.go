@@ -21,6 +21,7 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/testsupport/syncbuf"
 )
 
 // gateways serves a token endpoint and, under /<name>/v1/models, one model
@@ -79,7 +80,7 @@ func compactList(ids []string) []byte {
 func applyMachine(t *testing.T, srv *httptest.Server, cache string, names map[string]map[string]any) (protocol.ConfigApplyResult, string) {
 	t.Helper()
 	raw := machineConfig(t, srv, names)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	eng := service.New(service.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: cache, WatchEvery: -1, BootBudget: 60 * time.Second})
 	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
