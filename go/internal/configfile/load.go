@@ -35,13 +35,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
-
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 )
 
 // maxConfigFile bounds one config file.
@@ -56,11 +58,8 @@ const (
 	EnvManagedDirForTests = "OPENCODE_TEST_MANAGED_CONFIG_DIR"
 )
 
-const (
-	inlineSource           = EnvConfigContent
-	fileFlag               = "--config" // the Kind of Options.File
-	defaultManagedDirLinux = "/etc/opencode"
-)
+// fileFlag is the Kind of Options.File.
+const fileFlag = "--config"
 
 // Options say where to look.
 type Options struct {
@@ -73,8 +72,6 @@ type Options struct {
 	Getenv func(string) string
 	// Home is the home directory; "" means os.UserHomeDir().
 	Home string
-	// ManagedDir overrides the managed directory ("" = the platform's).
-	ManagedDir string
 }
 
 // Source is one config source that was read.
@@ -124,20 +121,13 @@ func Load(o Options) (Config, error) {
 			o.Home = h
 		}
 	}
-	if o.Dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return Config{}, fmt.Errorf("find the project directory: %w", err)
-		}
-		o.Dir = wd
-	}
-	dir, err := filepath.Abs(o.Dir)
+	dir, err := filepath.Abs(o.Dir) // "" is the current directory
 	if err != nil {
-		return Config{}, fmt.Errorf("project directory %s: %w", o.Dir, err)
+		return Config{}, fmt.Errorf("find the project directory %q: %w", o.Dir, err)
 	}
 	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: jsontree.NewObject(), raw: jsontree.NewObject()}
 	for _, src := range sources(o, dir) {
-		if src.Kind == inlineSource {
+		if src.Kind == EnvConfigContent {
 			err = l.layer(src, []byte(o.Getenv(EnvConfigContent)), dir)
 		} else {
 			err = l.file(src, src.Kind == fileFlag)
@@ -156,36 +146,29 @@ func sources(o Options, dir string) []Source {
 		return []Source{{Kind: fileFlag, Path: o.File}}
 	}
 	var out []Source
-	add := func(kind string, paths ...string) {
-		for _, p := range paths {
-			out = append(out, Source{Kind: kind, Path: p})
+	in := func(kind, dir string, names ...string) {
+		for _, n := range names {
+			out = append(out, Source{Kind: kind, Path: filepath.Join(dir, n)})
 		}
 	}
-	in := func(dir string, names ...string) []string {
-		paths := make([]string, len(names))
-		for i, n := range names {
-			paths[i] = filepath.Join(dir, n)
-		}
-		return paths
-	}
-	add("global", in(GlobalDir(o.Getenv, o.Home), "config.json", "opencode.json", "opencode.jsonc")...)
+	in("global", GlobalDir(o.Getenv, o.Home), "config.json", "opencode.json", "opencode.jsonc")
 	if f := o.Getenv(EnvConfig); f != "" {
-		add(EnvConfig, f)
+		out = append(out, Source{Kind: EnvConfig, Path: f})
 	}
 	worktree := gitRoot(dir)
-	project := !truthy(o.Getenv(EnvDisableProject))
+	project := !slices.Contains([]string{"true", "1"}, strings.ToLower(o.Getenv(EnvDisableProject)))
 	if project {
-		files := up(dir, worktree, []string{"opencode.jsonc", "opencode.json"})
-		slices.Reverse(files)
-		add("project", files...)
+		for _, f := range slices.Backward(up(dir, worktree, "opencode.jsonc", "opencode.json")) {
+			out = append(out, Source{Kind: "project", Path: f})
+		}
 	}
 	// The .opencode directories, then OPENCODE_CONFIG_DIR.
 	var dirs []string
 	if project {
-		dirs = append(dirs, up(dir, worktree, []string{".opencode"})...)
+		dirs = append(dirs, up(dir, worktree, ".opencode")...)
 	}
 	if o.Home != "" {
-		dirs = append(dirs, up(o.Home, o.Home, []string{".opencode"})...)
+		dirs = append(dirs, up(o.Home, o.Home, ".opencode")...)
 	}
 	extra := o.Getenv(EnvConfigDir)
 	if extra != "" {
@@ -201,16 +184,12 @@ func sources(o Options, dir string) []Source {
 		if d == extra {
 			kind = EnvConfigDir
 		}
-		add(kind, in(d, "opencode.json", "opencode.jsonc")...)
+		in(kind, d, "opencode.json", "opencode.jsonc")
 	}
 	if o.Getenv(EnvConfigContent) != "" {
-		add(inlineSource, inlineSource)
+		out = append(out, Source{Kind: EnvConfigContent, Path: EnvConfigContent})
 	}
-	managed := o.ManagedDir
-	if managed == "" {
-		managed = ManagedDir(o.Getenv)
-	}
-	add("managed", in(managed, "opencode.json", "opencode.jsonc")...)
+	in("managed", ManagedDir(o.Getenv), "opencode.json", "opencode.jsonc")
 	return out
 }
 
@@ -239,12 +218,7 @@ func ManagedDir(getenv func(string) string) string {
 		}
 		return filepath.Join(base, "opencode")
 	}
-	return defaultManagedDirLinux
-}
-
-func truthy(v string) bool {
-	v = strings.ToLower(v)
-	return v == "true" || v == "1"
+	return "/etc/opencode"
 }
 
 // gitRoot is the nearest directory at or above dir holding .git, else the
@@ -264,7 +238,7 @@ func gitRoot(dir string) string {
 
 // up lists, from start up to stop (inclusive, or the filesystem root), the
 // targets that exist in each directory, in target order per directory.
-func up(start, stop string, targets []string) []string {
+func up(start, stop string, targets ...string) []string {
 	var out []string
 	for d := start; ; {
 		for _, t := range targets {
@@ -334,4 +308,90 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 	l.raw = mergeLayer(l.raw, raw)
 	l.sources = append(l.sources, src)
 	return nil
+}
+
+// placeholderRef finds {env:NAME} and {file:PATH} in a config text.
+var placeholderRef = regexp.MustCompile(`\{(?:env|file):[^}]+\}`)
+
+// placeholders maps the config path of each string value that held a
+// {env:...} or {file:...} before substitution to those placeholders, e.g.
+// "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"]. Paths are
+// written as the config package writes problem fields (config.JoinPath,
+// an array index as [i]).
+func placeholders(raw any) map[string][]string {
+	out := map[string][]string{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch t := v.(type) {
+		case *jsontree.Object:
+			for _, k := range t.Keys() {
+				v, _ := t.Get(k)
+				walk(config.JoinPath(path, k), v)
+			}
+		case []any:
+			for i, e := range t {
+				walk(path+"["+strconv.Itoa(i)+"]", e)
+			}
+		case string:
+			if refs := placeholderRef.FindAllString(t, -1); len(refs) > 0 {
+				out[path] = refs
+			}
+		}
+	}
+	walk("", raw)
+	return out
+}
+
+// merge returns dst deep-merged with src the way OpenCode merges its config
+// layers (remeda's mergeDeep): when both are objects, keys are merged
+// recursively, src winning; otherwise src replaces dst (arrays included).
+// Neither argument is modified.
+func merge(dst, src any) any {
+	d, ok1 := dst.(*jsontree.Object)
+	s, ok2 := src.(*jsontree.Object)
+	if !ok1 || !ok2 {
+		return src
+	}
+	out := d.Clone()
+	for _, k := range s.Keys() {
+		v, _ := s.Get(k)
+		if prev, ok := out.Get(k); ok {
+			v = merge(prev, v)
+		}
+		out.Set(k, v)
+	}
+	return out
+}
+
+// mergeLayer merges one config layer over the result so far, with
+// OpenCode's exceptions at the top level: `instructions` and `plugin`
+// lists are concatenated without duplicates instead of replaced.
+func mergeLayer(dst, src *jsontree.Object) *jsontree.Object {
+	out := merge(dst, src).(*jsontree.Object)
+	for _, k := range []string{"instructions", "plugin"} {
+		va, _ := dst.Get(k)
+		vb, _ := src.Get(k)
+		a, ok1 := va.([]any)
+		b, ok2 := vb.([]any)
+		if ok1 && ok2 {
+			out.Set(k, concatUnique(a, b))
+		}
+	}
+	return out
+}
+
+func concatUnique(a, b []any) []any {
+	seen := map[string]bool{}
+	out := make([]any, 0, len(a)+len(b))
+	for _, v := range append(append([]any(nil), a...), b...) {
+		js, err := jsontree.Marshal(v)
+		if err != nil {
+			continue
+		}
+		if key := string(js); !seen[key] {
+			seen[key] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package configfile
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 )
 
@@ -17,7 +17,7 @@ import (
 const maxFileRef = 4 << 20
 
 var (
-	envRef  = regexp.MustCompile(`\{env:([^}]+)\}`)
+	envRef  = regexp.MustCompile(`\{env:[^}]+\}`)
 	fileRef = regexp.MustCompile(`\{file:[^}]+\}`)
 )
 
@@ -44,11 +44,10 @@ type Substituter struct {
 // an error.
 func (s Substituter) Substitute(text []byte, source, dir string) ([]byte, error) {
 	text = envRef.ReplaceAllFunc(text, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
 		if s.Getenv == nil {
 			return nil
 		}
-		return []byte(s.Getenv(name))
+		return []byte(s.Getenv(string(m[len("{env:") : len(m)-1])))
 	})
 	locs := fileRef.FindAllIndex(text, -1)
 	if len(locs) == 0 {
@@ -96,12 +95,7 @@ func (s Substituter) readRef(token, source, dir string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: bad file reference %q: %w", source, token, err)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(strings.TrimSpace(string(data))); err != nil {
-		return nil, fmt.Errorf("%s: bad file reference %q: %w", source, token, err)
-	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	// Encoding a string cannot fail (invalid UTF-8 becomes U+FFFD).
+	b, _ := jsontree.Marshal(strings.TrimSpace(string(data)))
 	return b[1 : len(b)-1], nil // the inside of the JSON string
 }

@@ -134,10 +134,8 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (any, error) {
 // escaping.
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := encode(&buf, v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	err := encode(&buf, v)
+	return buf.Bytes(), err
 }
 
 // MarshalJSON encodes o with its keys in order, for encoding/json; Marshal
