@@ -146,7 +146,7 @@ func renderAt(key string, v any) string {
 // plugin's own option names (the schema's) are known not to, except
 // clientSecret.
 func looksSecret(key string) bool {
-	known := slices.Contains(oauthKeys, key) || slices.Contains(serverOnlyKeys, key) || slices.Contains(settingsKeys, key) || key == "type"
+	known := slices.Contains(serverKeys, key) || slices.Contains(settingsKeys, key) || key == "type"
 	for _, k := range sourceKey {
 		known = known || key == k
 	}

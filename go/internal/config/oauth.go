@@ -19,10 +19,7 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 		p.Flow = ""
 	}
 	r.set("allowInsecureHttp", &p.AllowInsecureHTTP)
-	rules := urlRules{allowInsecure: p.AllowInsecureHTTP, origin: r.path}
-	issuerRules := rules
-	issuerRules.issuer = true
-	readURL(r, "issuer", &p.Issuer, issuerRules)
+	readURL(r, p, "issuer", &p.Issuer)
 	r.set("clientId", &p.ClientID)
 	readSecret(r, p)
 	r.set("clientAuthMethod", &p.ClientAuthMethod)
@@ -32,11 +29,10 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 		field{"syncIntervalMinutes", &p.SyncInterval}, field{"maxModels", &p.MaxModels})
 	p.NameOverrides = readNameOverrides(r)
 	for _, f := range []field{{"authorizationEndpoint", &p.Endpoints.Authorization}, {"tokenEndpoint", &p.Endpoints.Token},
-		{"deviceAuthorizationEndpoint", &p.Endpoints.DeviceAuthorization}, {"jwksUri", &p.Endpoints.JWKS}, {"revocationEndpoint", &p.Endpoints.Revocation}} {
-		readURL(r, f.key, f.dst.(*string), rules)
+		{"deviceAuthorizationEndpoint", &p.Endpoints.DeviceAuthorization}, {"jwksUri", &p.Endpoints.JWKS}, {"revocationEndpoint", &p.Endpoints.Revocation},
+		{"modelsURL", &p.ModelsURL}} {
+		readURL(r, p, f.key, f.dst.(*string))
 	}
-	rules.example = exampleModelsURL
-	readURL(r, "modelsURL", &p.ModelsURL, rules)
 
 	readTokenExchange(r, p)
 	readResources(r, p)
@@ -49,11 +45,11 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 	checkFlowRequirements(r, p, scopesReported)
 }
 
-// readURL reads the URL option key into dst when it is set and good
-// under rules (checkURL).
-func readURL(r *reader, key string, dst *string, rules urlRules) {
+// readURL reads the URL option key of p's oauth2 block into dst when it is
+// set and good (checkURL).
+func readURL(r *reader, p *Provider, key string, dst *string) {
 	var s string
-	if r.set(key, &s) && checkURL(r, key, s, rules) {
+	if r.set(key, &s) && checkURL(r, key, s, p.AllowInsecureHTTP, r.path) {
 		*dst = s
 	}
 }

@@ -49,11 +49,11 @@ func ParseDocument(root *jsontree.Object) Result {
 	settings, servers := readPluginConfig(root, out)
 	entries, entryOrder := readProviderEntries(root, out)
 
-	byServer := map[string]*serverEntry{}
+	byServer, dup := map[string]*reader{}, map[string]bool{}
 	var ids []string
 	for _, s := range servers {
 		if prev, ok := byServer[s.id]; ok {
-			prev.dup = true
+			dup[s.id] = true
 			s.report("id", "an id not used by another server entry", quote(s.id),
 				"also used by "+prev.path+"; the provider is skipped")
 			continue
@@ -71,14 +71,14 @@ func ParseDocument(root *jsontree.Object) Result {
 	done := map[string]bool{}
 	flush := func(id string) { // a provider entry's own problems, once
 		if e := entries[id]; e != nil && !done[id] {
-			out.list = append(out.list, e.pending...)
+			out.list = append(out.list, e.pending.list...)
 		}
 		done[id] = true
 	}
 	for _, id := range ids {
 		flush(id)
 		srv, pe := byServer[id], entries[id]
-		if srv != nil && srv.dup {
+		if dup[id] {
 			continue
 		}
 		if id == "" { // only a provider key can be empty; server ids are checked
@@ -97,12 +97,6 @@ func ParseDocument(root *jsontree.Object) Result {
 	return res
 }
 
-// serverEntry is one object of pluginConfig.oauth2ModelSync.servers[].
-type serverEntry struct {
-	*reader      // of the entry; its id is the provider id
-	dup     bool // another entry has the same id
-}
-
 // providerEntry is what Parse needs from config.provider.<id>.
 type providerEntry struct {
 	path      string
@@ -110,7 +104,7 @@ type providerEntry struct {
 	opts      *reader          // provider.<id>.options, nil when absent
 	block     *jsontree.Object // the oauth2 block, nil when absent or not an object
 	blockBad  bool             // an oauth2 key is set but no usable block was found
-	pending   []Problem
+	pending   sink
 	blockPath string
 }
 
@@ -118,8 +112,8 @@ func (e *providerEntry) managed() bool { return e != nil && (e.block != nil || e
 
 // readPluginConfig reads pluginConfig.oauth2ModelSync: the plugin-wide
 // settings (a bad one falls back to its default with a warning) and the
-// server entries that have an id.
-func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntry) {
+// server entries that have an id (a reader of each; its id is the provider id).
+func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	settings := Settings{HTTPTimeout: DefaultHTTPTimeout, ExpirySkew: DefaultExpirySkew}
 	top := &reader{obj: root, sev: SeverityWarning, out: out}
 	pc := top.child("pluginConfig", "an object")
@@ -163,7 +157,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 		ms.reportAt(ms.field("servers"), SeverityError, "an array of server objects", render(v), "")
 		return settings, nil
 	}
-	var servers []*serverEntry
+	var servers []*reader
 	base := ms.field("servers")
 	for i, e := range arr {
 		path := indexPath(base, i)
@@ -174,7 +168,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 		}
 		r := &reader{path: path, obj: o, sev: SeverityError, out: out, props: serverProps}
 		if r.set("id", &r.id) {
-			servers = append(servers, &serverEntry{reader: r})
+			servers = append(servers, r)
 		}
 	}
 	return settings, servers
@@ -193,10 +187,8 @@ func readProviderEntries(root *jsontree.Object, out *sink) (map[string]*provider
 	for _, id := range provs.obj.Keys() {
 		e := &providerEntry{path: JoinPath("provider", id)}
 		entries[id] = e
-		local := &sink{}
 		v, _ := provs.obj.Get(id)
-		readProviderEntry(id, v, e, local)
-		e.pending = local.list
+		readProviderEntry(id, v, e, &e.pending)
 	}
 	return entries, provs.obj.Keys()
 }
@@ -249,12 +241,10 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 
 // build assembles and validates the provider id from its server entry
 // and/or provider entry (see Parse for the precedence).
-func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, out *sink) (Provider, bool) {
+func build(id string, srv *reader, pe *providerEntry, settings Settings, out *sink) (Provider, bool) {
 	start := len(out.list)
 	p := Provider{ID: id, Name: id}
-	var src *reader
-	known := append(append([]string{}, serverOnlyKeys...), oauthKeys...)
-	hints := map[string]string{}
+	src, known, hints := srv, serverKeys, map[string]string{}
 	if pe.managed() {
 		if srv != nil {
 			srv.warn("id", "an id not also configured by "+pe.blockPath, quote(id),
@@ -267,15 +257,13 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 		known = oauthKeys
 		hints["baseURL"] = "ignored; set " + pe.opts.field("baseURL") + " instead"
 		hints["name"] = "ignored; set " + JoinPath(pe.path, "name") + " instead"
-	} else {
-		src = srv.reader
 	}
 	p.Origin = src.path
 	readOAuth(src, &p, settings)
 	src.unknownKeys(known, hints)
 
 	if srv != nil {
-		sr := *srv.reader
+		sr := *srv
 		sr.sev = SeverityWarning
 		sr.set("name", &p.Name)
 	}
@@ -288,7 +276,7 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 
 // readBaseURL sets p.BaseURL: the provider's options.baseURL, else the
 // server entry's.
-func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
+func readBaseURL(p *Provider, srv *reader, pe *providerEntry, out *sink) {
 	opt := serverProps["baseURL"] // required where it is set and no other one is used
 	var at *reader
 	if pe != nil && pe.opts != nil {
@@ -304,7 +292,7 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 		}
 	}
 	if srv != nil {
-		sr := *srv.reader
+		sr := *srv
 		if at != nil {
 			sr.sev = SeverityWarning // not used unless the provider lacks one
 		}
@@ -329,7 +317,7 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: opt.expected, Severity: SeverityError})
 		return
 	}
-	if !checkURL(at, "baseURL", p.BaseURL, urlRules{allowInsecure: p.AllowInsecureHTTP, origin: p.Origin, example: exampleGatewayURL}) {
+	if !checkURL(at, "baseURL", p.BaseURL, p.AllowInsecureHTTP, p.Origin) {
 		p.BaseURL = ""
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -58,12 +59,7 @@ func (s *sink) add(p Problem) { s.list = append(s.list, p) }
 
 // hasError reports whether any problem from index from on is an error.
 func (s *sink) hasError(from int) bool {
-	for _, p := range s.list[from:] {
-		if p.Severity == SeverityError {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.list[from:], func(p Problem) bool { return p.Severity == SeverityError })
 }
 
 // joinPath appends an object key to a field path: `a.b` for plain keys,

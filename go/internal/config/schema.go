@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,11 +24,11 @@ var (
 	optionProps   = schemaProps("options")
 	serverProps   = schemaProps("serverEntry", "options")
 	settingsProps = schemaProps("pluginConfig") // of pluginConfig.oauth2ModelSync
-	// oauthKeys, serverOnlyKeys and settingsKeys are their names, in
+	// oauthKeys, serverKeys and settingsKeys are their names, in
 	// document order.
-	oauthKeys      = schemaKeys("options")
-	serverOnlyKeys = schemaKeys("serverEntry")
-	settingsKeys   = schemaKeys("pluginConfig")
+	oauthKeys    = schemaKeys("options")
+	serverKeys   = slices.Concat(schemaKeys("serverEntry"), oauthKeys)
+	settingsKeys = schemaKeys("pluginConfig")
 	// sourceTypes are the token source types; sourceKey is the one key
 	// besides type that each takes, sourceProps its option.
 	sourceTypes, sourceKey, sourceProps = schemaSources()

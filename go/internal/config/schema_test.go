@@ -141,7 +141,7 @@ func TestSchemaEnumsMatchConstants(t *testing.T) {
 	assert.Equal(t, optionProps["tokenStorage"].enum, settingsProps["tokenStorage"].enum)
 	assert.Equal(t, []string{SourceGitHubActions, SourceKubernetesSA, SourceFile, SourceEnv}, sourceTypes)
 	assert.Equal(t, map[string]string{SourceGitHubActions: "audience", SourceKubernetesSA: "tokenPath", SourceFile: "path", SourceEnv: "var"}, sourceKey)
-	assert.Equal(t, []string{"id", "name", "baseURL"}, serverOnlyKeys)
+	assert.Equal(t, append([]string{"id", "name", "baseURL"}, oauthKeys...), serverKeys)
 	assert.Contains(t, settingsKeys, "servers")
 }
 
