@@ -174,6 +174,27 @@ func (r *reader) setEach(fields ...field) {
 	}
 }
 
+// each calls f with the path and value of the string at key, or of each
+// element of the array there; anything else is reported with expected, and
+// then each returns false.
+func (r *reader) each(key, expected string, f func(path string, e any)) bool {
+	v, ok := r.lookup(key)
+	switch t := v.(type) {
+	case string:
+		f(r.field(key), t)
+	case []any:
+		for i, e := range t {
+			f(indexPath(r.field(key), i), e)
+		}
+	default:
+		if ok {
+			r.report(key, expected, render(v), "")
+			return false
+		}
+	}
+	return true
+}
+
 // unusedBy warns, when key is set, that flow does not use it (only the
 // flows named by using do) and reports whether it was set. An unknown flow
 // ("", a typo reported already) says nothing about what is used.

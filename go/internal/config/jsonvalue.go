@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,12 +28,9 @@ func Decode(raw []byte) (*jsontree.Object, error) {
 	}
 	v, err := jsontree.Decode(raw, maxDepth)
 	if err != nil {
-		var se *jsontree.SyntaxError
-		if errors.As(err, &se) {
-			msg := strings.Replace(se.Msg, "after the top-level value", "after the top-level object", 1)
-			return nil, fmt.Errorf("config is not valid JSON (near byte %d): %s", se.Offset, msg)
-		}
-		return nil, fmt.Errorf("config is not valid JSON: %w", err)
+		se := err.(*jsontree.SyntaxError) // the only error jsontree.Decode returns
+		msg := strings.Replace(se.Msg, "after the top-level value", "after the top-level object", 1)
+		return nil, fmt.Errorf("config is not valid JSON (near byte %d): %s", se.Offset, msg)
 	}
 	obj, ok := v.(*jsontree.Object)
 	if !ok {
@@ -146,11 +144,8 @@ func renderAt(key string, v any) string {
 // plugin's own option names (the schema's) are known not to, except
 // clientSecret.
 func looksSecret(key string) bool {
-	known := slices.Contains(serverKeys, key) || slices.Contains(settingsKeys, key) || key == "type"
-	for _, k := range sourceKey {
-		known = known || key == k
-	}
-	if key != "clientSecret" && known {
+	if key != "clientSecret" && (key == "type" || slices.Contains(serverKeys, key) || slices.Contains(settingsKeys, key) ||
+		slices.Contains(slices.Collect(maps.Values(sourceKey)), key)) {
 		return false
 	}
 	k := normalizeKey(key)

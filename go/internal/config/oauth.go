@@ -76,31 +76,22 @@ func readSecret(r *reader, p *Provider) {
 // by whitespace or commas (as the original plugin did). Duplicates are
 // dropped. It reports whether it found something wrong with reader severity.
 func readScopes(r *reader, p *Provider) (reported bool) {
-	v, ok := r.lookup("scopes")
-	if !ok {
-		return false
-	}
 	var parts []string
-	switch t := v.(type) {
-	case string:
-		parts = strings.FieldsFunc(t, func(c rune) bool { return c == ',' || isSpace(c) })
-	case []any:
-		elemPath := r.field("scopes")
-		for i, e := range t {
-			s, isStr := e.(string)
-			if !isStr {
-				r.reportAt(indexPath(elemPath, i), r.sev, "a scope string", render(e), "")
-				reported = true
-				continue
-			}
-			fields := strings.FieldsFunc(s, isSpace)
-			if len(fields) == 0 {
-				r.reportAt(indexPath(elemPath, i), SeverityWarning, "a non-empty scope string", render(e), "ignored")
-			}
-			parts = append(parts, fields...)
+	whole := r.field("scopes")
+	if !r.each("scopes", `an array of scope strings or a string like "openid profile"`, func(path string, e any) {
+		s, isStr := e.(string)
+		fields := strings.FieldsFunc(s, isSpace)
+		switch {
+		case path == whole: // one string: commas separate scopes too
+			fields = strings.FieldsFunc(s, func(c rune) bool { return c == ',' || isSpace(c) })
+		case !isStr:
+			r.reportAt(path, r.sev, "a scope string", render(e), "")
+			reported = true
+		case len(fields) == 0:
+			r.reportAt(path, SeverityWarning, "a non-empty scope string", render(e), "ignored")
 		}
-	default:
-		r.report("scopes", `an array of scope strings or a string like "openid profile"`, render(v), "")
+		parts = append(parts, fields...)
+	}) {
 		return true
 	}
 	for _, s := range parts {
@@ -165,31 +156,16 @@ func readStringMap(r *reader, key, expected string, keep func(c *reader, k strin
 
 // readResources reads resource: one absolute URI or an array of them (RFC 8707).
 func readResources(r *reader, p *Provider) {
-	v, ok := r.lookup("resource")
-	if !ok {
-		return
-	}
-	add := func(field string, e any) {
+	r.each("resource", "an absolute URI without a fragment, or an array of them", func(path string, e any) {
 		s, isStr := e.(string)
 		s = strings.TrimSpace(s)
-		if !isStr || !absoluteURI(s, true) {
-			r.reportAt(field, r.sev, "an absolute URI without a fragment", render(e), "")
-			return
-		}
-		if !slices.Contains(p.Resources, s) {
+		switch {
+		case !isStr || !absoluteURI(s, true):
+			r.reportAt(path, r.sev, "an absolute URI without a fragment", render(e), "")
+		case !slices.Contains(p.Resources, s):
 			p.Resources = append(p.Resources, s)
 		}
-	}
-	switch t := v.(type) {
-	case string:
-		add(r.field("resource"), t)
-	case []any:
-		for i, e := range t {
-			add(indexPath(r.field("resource"), i), e)
-		}
-	default:
-		r.report("resource", "an absolute URI without a fragment, or an array of them", render(v), "")
-	}
+	})
 }
 
 // readTokenExchange reads the options that only jwt_bearer and

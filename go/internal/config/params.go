@@ -82,19 +82,17 @@ func readRequestParams(r *reader, p *Provider) {
 			p.Audience = s
 		}
 	}
-	code := p.Flow == AuthorizationCode
-	interactive := p.Flow.Interactive()
 	for _, f := range []field{{"prompt", &p.Prompt}, {"loginHint", &p.LoginHint}, {"acrValues", &p.ACRValues}} {
 		dst := f.dst.(*string)
 		switch {
-		case !code:
+		case p.Flow != AuthorizationCode:
 			r.unusedBy(p.Flow, f.key, `"authorization_code"`)
 		case r.set(f.key, dst) && !redact.Printable(*dst):
 			r.report(f.key, r.props[f.key].expected+" of printable characters", quote(*dst), "")
 			*dst = ""
 		}
 	}
-	if interactive {
+	if p.Flow.Interactive() {
 		p.AuthorizationParams = readParamMap(r, "authorizationParams")
 	} else {
 		r.unusedBy(p.Flow, "authorizationParams", `"authorization_code" or "device_code"`)
