@@ -65,7 +65,7 @@ func (s *sink) hasError(from int) bool {
 // joinPath appends an object key to a field path: `a.b` for plain keys,
 // `a["odd key"]` for keys that would be ambiguous after a dot.
 func JoinPath(base, key string) string {
-	if key != "" && len(key) <= maxRender && plainKey(key) {
+	if key != "" && len(key) <= maxRender && strings.Trim(key, alphanumeric+"_-") == "" {
 		if base == "" {
 			return key
 		}
@@ -78,8 +78,6 @@ func JoinPath(base, key string) string {
 func indexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
 }
-
-func plainKey(key string) bool { return strings.Trim(key, alphanumeric+"_-") == "" }
 
 // alphanumeric are the ASCII letters and digits.
 const alphanumeric = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -92,16 +92,12 @@ func schemaProps(defs ...string) map[string]option {
 
 // addProps adds the scalar options of the object schema def to out.
 func addProps(out map[string]option, def *jsontree.Object) {
-	required := map[string]bool{}
-	if r, ok := def.Get("required"); ok {
-		for _, k := range r.([]any) {
-			required[k.(string)] = true
-		}
-	}
+	r, _ := def.Get("required")
+	required, _ := r.([]any)
 	props := schemaAt(def, "properties").(*jsontree.Object)
 	for _, key := range props.Keys() {
 		prop := schemaAt(props, key).(*jsontree.Object)
-		o := option{required: required[key]}
+		o := option{required: slices.Contains(required, any(key))}
 		for k, dst := range map[string]*string{"type": &o.typ, "x-unit": &o.unit, "x-expected": &o.expected} {
 			if v, ok := prop.Get(k); ok {
 				*dst, _ = v.(string)

@@ -20,10 +20,10 @@ const maxDepth = 256
 // hujson). The top level must be an object; a document of only white space
 // and comments is an empty object. Errors give the line and column in text.
 func parseDoc(text []byte) (*jsontree.Object, error) {
-	if bytes.HasPrefix(text, utf8BOM) {
+	if rest, ok := bytes.CutPrefix(text, []byte("\xEF\xBB\xBF")); ok {
 		// Blanked rather than cut, so that columns on the first line match
 		// what an editor shows.
-		text = append([]byte("   "), text[len(utf8BOM):]...)
+		text = append([]byte("   "), rest...)
 	}
 	// A line break at the end lets a last line comment end there, as
 	// OpenCode's reader allows; it moves no offset.
@@ -53,8 +53,6 @@ func parseDoc(text []byte) (*jsontree.Object, error) {
 	}
 	return obj, nil
 }
-
-var utf8BOM = []byte("\xEF\xBB\xBF")
 
 // nesting is the deepest nesting of [ and { in a JSONC text, outside strings
 // and comments (an unterminated string or comment ends the count).

@@ -30,6 +30,7 @@
 package configfile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -196,11 +197,7 @@ func sources(o Options, dir string) []Source {
 // GlobalDir is OpenCode's global config directory:
 // $XDG_CONFIG_HOME/opencode, else <home>/.config/opencode (on every OS).
 func GlobalDir(getenv func(string) string, home string) string {
-	base := getenv("XDG_CONFIG_HOME")
-	if base == "" {
-		base = filepath.Join(home, ".config")
-	}
-	return filepath.Join(base, "opencode")
+	return filepath.Join(cmp.Or(getenv("XDG_CONFIG_HOME"), filepath.Join(home, ".config")), "opencode")
 }
 
 // ManagedDir is the directory of administrator-managed config.
@@ -212,11 +209,7 @@ func ManagedDir(getenv func(string) string) string {
 	case "darwin":
 		return "/Library/Application Support/opencode"
 	case "windows":
-		base := getenv("ProgramData")
-		if base == "" {
-			base = `C:\ProgramData`
-		}
-		return filepath.Join(base, "opencode")
+		return filepath.Join(cmp.Or(getenv("ProgramData"), `C:\ProgramData`), "opencode")
 	}
 	return "/etc/opencode"
 }
