@@ -36,12 +36,8 @@ const cacheKeyVersion = "opencode-oauth2/cache-key/v1"
 //   - endpoints other than the token endpoint, PKCE, ports, timeouts:
 //     they change how a token is obtained, not what it grants.
 func (p Provider) CacheKey() string {
-	scopes := slices.Clone(p.Scopes)
-	slices.Sort(scopes)
-	scopes = slices.Compact(scopes)
-	resources := slices.Clone(p.Resources)
-	slices.Sort(resources)
-	resources = slices.Compact(resources)
+	scopes := slices.Compact(slices.Sorted(slices.Values(p.Scopes)))
+	resources := slices.Compact(slices.Sorted(slices.Values(p.Resources)))
 	h := sha256.New()
 	// Each value is written with its length in front, so no two distinct
 	// inputs produce the same byte stream.

@@ -68,16 +68,14 @@ func ParseDocument(root *jsontree.Object) Result {
 	}
 
 	res := Result{Settings: settings}
-	done := map[string]bool{}
 	flush := func(id string) { // a provider entry's own problems, once
-		if e := entries[id]; e != nil && !done[id] {
+		if e := entries[id]; e != nil {
 			out.list = append(out.list, e.pending.list...)
+			e.pending.list = nil
 		}
-		done[id] = true
 	}
 	for _, id := range ids {
 		flush(id)
-		srv, pe := byServer[id], entries[id]
 		if dup[id] {
 			continue
 		}
@@ -86,7 +84,7 @@ func ParseDocument(root *jsontree.Object) Result {
 				Found: `""`, Severity: SeverityError})
 			continue
 		}
-		if p, ok := build(id, srv, pe, settings, out); ok {
+		if p, ok := build(id, byServer[id], entries[id], settings, out); ok {
 			res.Providers = append(res.Providers, p)
 		}
 	}
@@ -278,35 +276,30 @@ func build(id string, srv *reader, pe *providerEntry, settings Settings, out *si
 // server entry's.
 func readBaseURL(p *Provider, srv *reader, pe *providerEntry, out *sink) {
 	opt := serverProps["baseURL"] // required where it is set and no other one is used
-	var at *reader
-	if pe != nil && pe.opts != nil {
-		o := *pe.opts
-		o.out, o.sev = out, SeverityError
-		if _, present := o.lookup("baseURL"); present {
-			opt.required = true
-			v, ok := o.value("baseURL", opt)
-			if !ok {
-				return // set but unusable: an error, no silent fallback
-			}
-			p.BaseURL, at = v.(string), &o
-		}
+	var opts, at *reader
+	if pe != nil {
+		opts = pe.opts
 	}
-	if srv != nil {
-		sr := *srv
-		if at != nil {
-			sr.sev = SeverityWarning // not used unless the provider lacks one
+	for _, r := range []*reader{opts, srv} {
+		if r == nil {
+			continue
 		}
-		_, present := sr.lookup("baseURL")
+		c := *r // an error where set, unless the provider's wins: then a warning
+		c.out = out
+		if at != nil {
+			c.sev = SeverityWarning
+		}
+		_, present := c.lookup("baseURL")
 		opt.required = at == nil && present
-		v, ok := sr.value("baseURL", opt)
+		v, ok := c.value("baseURL", opt)
 		switch {
 		case !ok && opt.required:
-			return // reported by value
+			return // set but unusable: reported by value, no silent fallback
 		case !ok:
 		case at == nil:
-			p.BaseURL, at = v.(string), &sr
+			p.BaseURL, at = v.(string), &c
 		case v != p.BaseURL:
-			sr.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(v.(string))), at.field("baseURL")+" wins")
+			c.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(v.(string))), at.field("baseURL")+" wins")
 		}
 	}
 	if at == nil {
