@@ -267,10 +267,6 @@ func (l *loader) file(src Source, required bool) error {
 	if err != nil {
 		return fmt.Errorf("read OpenCode config %s: %w", src.Path, err)
 	}
-	if len(data) == 0 {
-		l.sources = append(l.sources, src)
-		return nil
-	}
 	abs, err := filepath.Abs(src.Path)
 	if err != nil {
 		abs = src.Path
