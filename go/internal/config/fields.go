@@ -44,10 +44,7 @@ func (r *reader) reportAt(path string, sev Severity, expected, found, hint strin
 // lookup returns the value at key; ok is false when it is absent or null.
 func (r *reader) lookup(key string) (any, bool) {
 	v, ok := r.obj.Get(key)
-	if !ok || v == nil {
-		return nil, false
-	}
-	return v, true
+	return v, ok && v != nil
 }
 
 // child returns a reader for the object at key, or nil when the key is not
@@ -120,13 +117,9 @@ func (r *reader) number(key string, n json.Number, o option) (any, bool) {
 		r.report(key, o.expected, renderAt(key, n), "")
 		return nil, false
 	}
-	switch {
-	case f < o.lo:
-		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(o.lo))
-		return o.lo, true
-	case f > o.hi:
-		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(o.hi))
-		return o.hi, true
+	if c := min(max(f, o.lo), o.hi); c != f {
+		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(c))
+		return c, true
 	}
 	return f, true
 }
