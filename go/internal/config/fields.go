@@ -63,7 +63,7 @@ func (r *reader) child(key, expected string) *reader {
 }
 
 // value reads the scalar option key as o says (see option): a string is
-// trimmed and, when o has an enum, one of it; a number lies in [lo, hi] or,
+// trimmed and, when o has an enum, one of it; a number lies in [Min, Max] or,
 // when o clamps, is clamped with a warning. A required option that is
 // missing, or a required string that is blank, is reported; an optional
 // blank string is ignored with a warning. Wrong values are reported with
@@ -72,38 +72,38 @@ func (r *reader) value(key string, o option) (any, bool) {
 	v, ok := r.lookup(key)
 	if !ok {
 		if o.required {
-			r.report(key, o.expected, "", "")
+			r.report(key, o.Expected, "", "")
 		}
 		return nil, false
 	}
 	hint := ""
 	switch t := v.(type) {
 	case bool:
-		if o.typ == "boolean" {
+		if o.Type == "boolean" {
 			return t, true
 		}
 	case json.Number:
-		if o.typ == "integer" || o.typ == "number" {
+		if o.Type == "integer" || o.Type == "number" {
 			return r.number(key, t, o)
 		}
 	case string:
 		s := strings.TrimSpace(t)
 		switch {
-		case o.typ != "string":
-		case o.enum != nil && slices.Contains(o.enum, s):
+		case o.Type != "string":
+		case o.Enum != nil && slices.Contains(o.Enum, s):
 			return s, true
-		case o.enum != nil:
-			if g := Suggest(s, o.enum); g != "" {
+		case o.Enum != nil:
+			if g := Suggest(s, o.Enum); g != "" {
 				hint = "did you mean " + strconv.Quote(g) + "?"
 			}
 		case s != "":
 			return s, true
 		case !o.required:
-			r.warn(key, o.expected, renderAt(key, v), "ignored")
+			r.warn(key, o.Expected, renderAt(key, v), "ignored")
 			return nil, false
 		}
 	}
-	r.report(key, o.expected, renderAt(key, v), hint)
+	r.report(key, o.Expected, renderAt(key, v), hint)
 	return nil, false
 }
 
@@ -113,12 +113,12 @@ func (r *reader) value(key string, o option) (any, bool) {
 // a float64 is infinite, beyond every bound.
 func (r *reader) number(key string, n json.Number, o option) (any, bool) {
 	f, _ := strconv.ParseFloat(n.String(), 64) // the JSON syntax is valid
-	if o.typ == "integer" && (!isInteger(n) || (!o.clamp && (f < o.lo || f > o.hi))) {
-		r.report(key, o.expected, renderAt(key, n), "")
+	if o.Type == "integer" && (!isInteger(n) || (!o.Clamp && (f < o.Min || f > o.Max))) {
+		r.report(key, o.Expected, renderAt(key, n), "")
 		return nil, false
 	}
-	if c := min(max(f, o.lo), o.hi); c != f {
-		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(c))
+	if c := min(max(f, o.Min), o.Max); c != f {
+		r.warn(key, o.Expected, renderAt(key, n), "using "+formatFloat(c))
 		return c, true
 	}
 	return f, true
@@ -149,7 +149,7 @@ func (r *reader) set(key string, dst any) bool {
 	case *int:
 		*d = int(v.(float64))
 	case *time.Duration:
-		*d = time.Duration(math.Round(v.(float64) * float64(units[o.unit])))
+		*d = time.Duration(math.Round(v.(float64) * float64(units[o.Unit])))
 	}
 	return true
 }

@@ -23,7 +23,7 @@ func readTokenHeader(r *reader, p *Provider) {
 		why, refused := refusedHeaders[name]
 		switch {
 		case !isToken(s):
-			r.report("tokenHeader", r.props["tokenHeader"].expected, quote(s), "")
+			r.report("tokenHeader", r.props["tokenHeader"].Expected, quote(s), "")
 		case refused:
 			r.report("tokenHeader", "a header that may carry a credential", quote(s), why)
 		case strings.HasPrefix(name, "Content-"):

@@ -62,7 +62,7 @@ func readSecret(r *reader, p *Provider) {
 	}
 	s, isStr := v.(string)
 	if !isStr || strings.TrimSpace(s) == "" {
-		r.report("clientSecret", r.props["clientSecret"].expected, describe(v), "")
+		r.report("clientSecret", r.props["clientSecret"].Expected, describe(v), "")
 		return
 	}
 	if strings.TrimSpace(s) != s {
@@ -185,7 +185,7 @@ func readTokenExchange(r *reader, p *Provider) {
 			r.unusedBy(p.Flow, f.key, `"token_exchange"`)
 		case r.set(f.key, dst) && f.key != "tokenExchangeAudience" && !absoluteURI(*dst, false):
 			v, _ := r.lookup(f.key)
-			r.report(f.key, r.props[f.key].expected, render(v), "")
+			r.report(f.key, r.props[f.key].Expected, render(v), "")
 			*dst = ""
 		}
 	}

@@ -88,7 +88,7 @@ func readRequestParams(r *reader, p *Provider) {
 		case p.Flow != AuthorizationCode:
 			r.unusedBy(p.Flow, f.key, `"authorization_code"`)
 		case r.set(f.key, dst) && !redact.Printable(*dst):
-			r.report(f.key, r.props[f.key].expected+" of printable characters", quote(*dst), "")
+			r.report(f.key, r.props[f.key].Expected+" of printable characters", quote(*dst), "")
 			*dst = ""
 		}
 	}

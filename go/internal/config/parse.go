@@ -134,7 +134,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 		if filepath.IsAbs(dir) {
 			settings.CacheDir = filepath.Clean(dir)
 		} else {
-			ms.warn("cacheDir", ms.props["cacheDir"].expected, quote(dir), "ignored; the user cache directory is used")
+			ms.warn("cacheDir", ms.props["cacheDir"].Expected, quote(dir), "ignored; the user cache directory is used")
 		}
 	}
 	ms.set("tokenStorage", &settings.TokenStorage)
@@ -307,7 +307,7 @@ func readBaseURL(p *Provider, srv *reader, pe *providerEntry, out *sink) {
 		if pe.managed() {
 			path = pe.opts.path
 		}
-		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: opt.expected, Severity: SeverityError})
+		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: opt.Expected, Severity: SeverityError})
 		return
 	}
 	if !checkURL(at, "baseURL", p.BaseURL, p.AllowInsecureHTTP, p.Origin) {

@@ -120,7 +120,7 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 		return nil
 	}
 	start := len(c.out.list)
-	v, _ := c.value("type", option{typ: "string", enum: sourceTypes, required: true, expected: "one of " + quotedList(sourceTypes)})
+	v, _ := c.value("type", option{Type: "string", Enum: sourceTypes, required: true, Expected: "one of " + quotedList(sourceTypes)})
 	t, _ := v.(string)
 	src := &SubjectTokenSource{Type: t}
 	if t == SourceKubernetesSA {
@@ -130,7 +130,7 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 	own := sourceKey[t]
 	dst := map[string]*string{"audience": &src.Audience, "tokenPath": &src.Path, "path": &src.Path, "var": &src.Var}[own]
 	if own != "" && c.set(own, dst) && own == "var" && strings.ContainsAny(src.Var, "=\x00") {
-		c.report(own, c.props[own].expected, quote(src.Var), "")
+		c.report(own, c.props[own].Expected, quote(src.Var), "")
 		src.Var = ""
 	}
 	if t != "" {
