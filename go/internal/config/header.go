@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net/http"
 	"strings"
 )
@@ -52,10 +53,7 @@ func isToken(s string) bool {
 
 // HeaderName is the header that carries the provider's token.
 func (p Provider) HeaderName() string {
-	if p.TokenHeader == "" {
-		return "Authorization"
-	}
-	return p.TokenHeader
+	return cmp.Or(p.TokenHeader, "Authorization")
 }
 
 // HeaderValue is the value of that header for an access token whose type

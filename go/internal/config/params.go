@@ -13,9 +13,7 @@ import (
 func readClientAssertion(r *reader, p *Provider) {
 	hasKey := r.set("clientAssertionKeyFile", &p.ClientAssertionKeyFile)
 	_, hasSource := r.lookup("clientAssertionSource")
-	if hasSource {
-		p.ClientAssertionSource = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
-	}
+	p.ClientAssertionSource = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
 	r.setEach(field{"clientAssertionKeyId", &p.ClientAssertionKeyID}, field{"clientAssertionAlg", &p.ClientAssertionAlg})
 
 	switch {

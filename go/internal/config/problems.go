@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,10 +21,7 @@ func (p Problem) Message() string {
 	if p.ProviderID != "" {
 		msg = "provider " + strconv.Quote(p.ProviderID) + ": "
 	}
-	if p.Field == "" {
-		msg += "config"
-	}
-	msg += p.Field
+	msg += cmp.Or(p.Field, "config")
 	switch {
 	case p.Expected == expectedKnownOption:
 		msg += " is not a known option"
@@ -115,22 +113,19 @@ func editDistance(a, b string) int {
 	rows := make([][]int, len(a)+1)
 	for i := range rows {
 		rows[i] = make([]int, len(b)+1)
-		rows[i][0] = i
-	}
-	for j := range rows[0] {
-		rows[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
+		for j := range rows[i] {
+			if i == 0 || j == 0 {
+				rows[i][j] = i + j // from or to the empty string
+				continue
+			}
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			rows[i][j] = min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
 			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d = min(d, rows[i-2][j-2]+1)
+				rows[i][j] = min(rows[i][j], rows[i-2][j-2]+1)
 			}
-			rows[i][j] = d
 		}
 	}
 	return rows[len(a)][len(b)]

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -106,9 +107,7 @@ func addProps(out map[string]option, def *jsontree.Object) {
 		if o.Type != "string" && o.Type != "boolean" && o.Type != "integer" && o.Type != "number" {
 			continue
 		}
-		if o.Expected == "" {
-			o.Expected = worded(o)
-		}
+		o.Expected = cmp.Or(o.Expected, worded(o))
 		out[key] = o
 	}
 }
