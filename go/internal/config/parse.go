@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -40,6 +42,31 @@ func Parse(raw []byte) (Result, error) {
 		return Result{}, fmt.Errorf("parse OpenCode config: %w", err)
 	}
 	return ParseDocument(root), nil
+}
+
+// maxDepth bounds the nesting of the decoded config. OpenCode configs are a
+// handful of levels deep; the bound keeps hostile input from recursing
+// without limit.
+const maxDepth = 512
+
+// Decode reads OpenCode's configuration (the JSON object the config hook
+// receives) into an ordered tree, so that providers come out in the order
+// the user wrote them. The top level must be an object.
+func Decode(raw []byte) (*jsontree.Object, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, errors.New("config is empty: expected a JSON object")
+	}
+	v, err := jsontree.Decode(raw, maxDepth)
+	if err != nil {
+		se := err.(*jsontree.SyntaxError) // the only error jsontree.Decode returns
+		msg := strings.Replace(se.Msg, "after the top-level value", "after the top-level object", 1)
+		return nil, fmt.Errorf("config is not valid JSON (near byte %d): %s", se.Offset, msg)
+	}
+	obj, ok := v.(*jsontree.Object)
+	if !ok {
+		return nil, fmt.Errorf("config must be a JSON object, found %s", describe(v))
+	}
+	return obj, nil
 }
 
 // ParseDocument is Parse for a configuration already decoded with Decode,
