@@ -30,6 +30,7 @@
 package configfile
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -41,6 +42,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tailscale/hujson"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
@@ -118,9 +121,7 @@ func Load(o Options) (Config, error) {
 		o.Getenv = os.Getenv
 	}
 	if o.Home == "" {
-		if h, err := os.UserHomeDir(); err == nil {
-			o.Home = h
-		}
+		o.Home, _ = os.UserHomeDir() // "" when unknown
 	}
 	dir, err := filepath.Abs(o.Dir) // "" is the current directory
 	if err != nil {
@@ -373,14 +374,184 @@ func concatUnique(a, b []any) []any {
 	seen := map[string]bool{}
 	out := make([]any, 0, len(a)+len(b))
 	for _, v := range append(append([]any(nil), a...), b...) {
-		js, err := jsontree.Marshal(v)
-		if err != nil {
-			continue
-		}
+		js, _ := jsontree.Marshal(v) // a decoded tree always encodes
 		if key := string(js); !seen[key] {
 			seen[key] = true
 			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// maxFileRef bounds a file read by {file:...}.
+const maxFileRef = 4 << 20
+
+var (
+	envRef  = regexp.MustCompile(`\{env:[^}]+\}`)
+	fileRef = regexp.MustCompile(`\{file:[^}]+\}`)
+)
+
+// Substituter resolves OpenCode's config variables.
+type Substituter struct {
+	Getenv func(string) string // nil: no variable is set
+	Home   string              // for {file:~/...}
+}
+
+// Substitute applies OpenCode's variable substitution to the text of one
+// config source, before it is parsed, exactly as OpenCode 1.18 does:
+//
+//   - {env:NAME} becomes the variable's value as is, or nothing when it is
+//     unset or empty. The value is not escaped (a value with a `"` breaks
+//     the document in OpenCode too); it is replaced everywhere, comments
+//     included.
+//   - {file:PATH} becomes the file's content with surrounding white space
+//     trimmed, escaped for use inside a JSON string. PATH is relative to
+//     dir (the directory of the config file), `~/` is the home directory.
+//     A missing or unreadable file is an error. A reference on a line whose
+//     text before it starts with `//` is left alone.
+//
+// source names the config source in errors. File contents never appear in
+// an error.
+func (s Substituter) Substitute(text []byte, source, dir string) ([]byte, error) {
+	text = envRef.ReplaceAllFunc(text, func(m []byte) []byte {
+		if s.Getenv == nil {
+			return nil
+		}
+		return []byte(s.Getenv(string(m[len("{env:") : len(m)-1])))
+	})
+	locs := fileRef.FindAllIndex(text, -1)
+	if len(locs) == 0 {
+		return text, nil
+	}
+	var out bytes.Buffer
+	cursor := 0
+	for _, loc := range locs {
+		start, end := loc[0], loc[1]
+		out.Write(text[cursor:start])
+		cursor = end
+		token := text[start:end]
+		lineStart := bytes.LastIndexByte(text[:start], '\n') + 1
+		if bytes.HasPrefix(bytes.TrimLeft(text[lineStart:start], " \t\r\v\f"), []byte("//")) {
+			out.Write(token)
+			continue
+		}
+		content, err := s.readRef(string(token), source, dir)
+		if err != nil {
+			return nil, err
+		}
+		out.Write(content)
+	}
+	out.Write(text[cursor:])
+	return out.Bytes(), nil
+}
+
+// readRef reads the file of a {file:...} token and returns its trimmed
+// content escaped for the inside of a JSON string.
+func (s Substituter) readRef(token, source, dir string) ([]byte, error) {
+	p := strings.TrimSuffix(strings.TrimPrefix(token, "{file:"), "}")
+	if strings.HasPrefix(p, "~/") {
+		if s.Home == "" {
+			return nil, fmt.Errorf("%s: bad file reference %q: no home directory is known", source, token)
+		}
+		p = filepath.Join(s.Home, p[2:])
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	data, err := safefile.Read(p, maxFileRef)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: bad file reference %q: %s does not exist", source, token, p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad file reference %q: %w", source, token, err)
+	}
+	// Encoding a string cannot fail (invalid UTF-8 becomes U+FFFD).
+	b, _ := jsontree.Marshal(strings.TrimSpace(string(data)))
+	return b[1 : len(b)-1], nil // the inside of the JSON string
+}
+
+// maxDepth bounds the nesting of a config document (no config is this deep;
+// the bound keeps hostile input from exhausting the stack).
+const maxDepth = 256
+
+// parseDoc reads one document in the JSON dialect OpenCode reads: JSON
+// plus `//` and `/* */` comments and trailing commas (JSONC, read here with
+// hujson). The top level must be an object; a document of only white space
+// and comments is an empty object. Errors give the line and column in text.
+func parseDoc(text []byte) (*jsontree.Object, error) {
+	if rest, ok := bytes.CutPrefix(text, []byte("\xEF\xBB\xBF")); ok {
+		// Blanked rather than cut, so that columns on the first line match
+		// what an editor shows.
+		text = append([]byte("   "), rest...)
+	}
+	// A line break at the end lets a last line comment end there, as
+	// OpenCode's reader allows; it moves no offset.
+	text = append(text[:len(text):len(text)], '\n')
+	// hujson parses recursively: the depth is checked before it runs, so that
+	// brackets nested millions deep cannot exhaust the stack.
+	if nesting(text) > maxDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
+	}
+	ast, err := hujson.Parse(text)
+	if err != nil {
+		if onlyComments(text) {
+			return jsontree.NewObject(), nil
+		}
+		msg := strings.TrimPrefix(err.Error(), "hujson: ")
+		msg = strings.Replace(msg, "parsing comment: unexpected EOF", "a block comment is not closed with */", 1)
+		return nil, errors.New(msg)
+	}
+	ast.Standardize() // comments and trailing commas become spaces
+	v, err := jsontree.Decode(ast.Pack(), maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(*jsontree.Object)
+	if !ok {
+		return nil, errors.New("the top level is not a JSON object")
+	}
+	return obj, nil
+}
+
+// nesting is the deepest nesting of [ and { in a JSONC text, outside strings
+// and comments (an unterminated string or comment ends the count).
+func nesting(text []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '"':
+			for i++; i < len(text) && text[i] != '"'; i++ {
+				if text[i] == '\\' {
+					i++
+				}
+			}
+		case c == '/' && i+1 < len(text) && text[i+1] == '/':
+			for i < len(text) && text[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(text) && text[i+1] == '*':
+			end := bytes.Index(text[i+2:], []byte("*/"))
+			if end < 0 {
+				return deepest
+			}
+			i += end + 3
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// onlyComments reports whether text holds nothing but white space and
+// comments: then a value placed after it is the whole document.
+func onlyComments(text []byte) bool {
+	ast, err := hujson.Parse(append(append([]byte(nil), text...), "\nnull"...))
+	if err != nil {
+		return false
+	}
+	lit, ok := ast.Value.(hujson.Literal)
+	return ok && lit.Kind() == 'n'
 }
