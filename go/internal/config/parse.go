@@ -174,18 +174,13 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	ms.unknownKeys(settingsKeys, nil)
 
 	v, ok := ms.lookup("servers")
-	if !ok {
-		return settings, nil
-	}
 	arr, isArr := v.([]any)
-	if !isArr {
+	if ok && !isArr {
 		ms.reportAt(ms.field("servers"), SeverityError, "an array of server objects", render(v), "")
-		return settings, nil
 	}
 	var servers []*reader
-	base := ms.field("servers")
 	for i, e := range arr {
-		path := indexPath(base, i)
+		path := indexPath(ms.field("servers"), i)
 		o, isObj := e.(*jsontree.Object)
 		if !isObj {
 			ms.reportAt(path, SeverityError, `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`, render(e), "")

@@ -419,30 +419,22 @@ func (s Substituter) Substitute(text []byte, source, dir string) ([]byte, error)
 		}
 		return []byte(s.Getenv(string(m[len("{env:") : len(m)-1])))
 	})
-	locs := fileRef.FindAllIndex(text, -1)
-	if len(locs) == 0 {
-		return text, nil
-	}
-	var out bytes.Buffer
+	var out []byte
 	cursor := 0
-	for _, loc := range locs {
-		start, end := loc[0], loc[1]
-		out.Write(text[cursor:start])
-		cursor = end
-		token := text[start:end]
+	for _, loc := range fileRef.FindAllIndex(text, -1) {
+		start, token := loc[0], text[loc[0]:loc[1]]
+		out = append(out, text[cursor:start]...)
+		cursor = loc[1]
 		lineStart := bytes.LastIndexByte(text[:start], '\n') + 1
-		if bytes.HasPrefix(bytes.TrimLeft(text[lineStart:start], " \t\r\v\f"), []byte("//")) {
-			out.Write(token)
-			continue
+		if !bytes.HasPrefix(bytes.TrimLeft(text[lineStart:start], " \t\r\v\f"), []byte("//")) {
+			var err error
+			if token, err = s.readRef(string(token), source, dir); err != nil {
+				return nil, err
+			}
 		}
-		content, err := s.readRef(string(token), source, dir)
-		if err != nil {
-			return nil, err
-		}
-		out.Write(content)
+		out = append(out, token...)
 	}
-	out.Write(text[cursor:])
-	return out.Bytes(), nil
+	return append(out, text[cursor:]...), nil
 }
 
 // readRef reads the file of a {file:...} token and returns its trimmed
