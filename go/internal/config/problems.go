@@ -202,12 +202,11 @@ func renderTo(b *strings.Builder, v any, depth int) {
 	case *jsontree.Object:
 		keys := t.Keys()
 		renderList(b, "{", "}", len(keys), depth, func(i int) {
-			b.WriteString(quote(keys[i]) + ":")
-			if looksSecret(keys[i]) {
-				b.WriteString(`"…"`)
-				return
-			}
 			v, _ := t.Get(keys[i])
+			if looksSecret(keys[i]) {
+				v = "…" // shown as "…", never the value
+			}
+			b.WriteString(quote(keys[i]) + ":")
 			renderTo(b, v, depth+1)
 		})
 	default:

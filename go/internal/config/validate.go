@@ -163,8 +163,7 @@ func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
 		}
 		r.report("scopes", `at least one scope, like ["openid", "offline_access"], when authFlow is `+flow, found, "")
 	}
-	_, secretSet := r.lookup("clientSecret")
-	if !secretSet {
+	if _, secretSet := r.lookup("clientSecret"); !secretSet {
 		switch {
 		case p.Flow == ClientCredentials && p.ClientAuthMethod != AuthMethodPrivateKeyJWT:
 			r.report("clientSecret", "a non-empty string (required when authFlow is \"client_credentials\", "+

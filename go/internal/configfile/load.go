@@ -541,9 +541,5 @@ func nesting(text []byte) int {
 // comments: then a value placed after it is the whole document.
 func onlyComments(text []byte) bool {
 	ast, err := hujson.Parse(append(append([]byte(nil), text...), "\nnull"...))
-	if err != nil {
-		return false
-	}
-	lit, ok := ast.Value.(hujson.Literal)
-	return ok && lit.Kind() == 'n'
+	return err == nil && ast.Value.Kind() == 'n'
 }
