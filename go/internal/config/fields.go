@@ -44,10 +44,7 @@ func (r *reader) reportAt(path string, sev Severity, expected, found, hint strin
 // lookup returns the value at key; ok is false when it is absent or null.
 func (r *reader) lookup(key string) (any, bool) {
 	v, ok := r.obj.Get(key)
-	if !ok || v == nil {
-		return nil, false
-	}
-	return v, true
+	return v, ok && v != nil
 }
 
 // child returns a reader for the object at key, or nil when the key is not
@@ -66,7 +63,7 @@ func (r *reader) child(key, expected string) *reader {
 }
 
 // value reads the scalar option key as o says (see option): a string is
-// trimmed and, when o has an enum, one of it; a number lies in [lo, hi] or,
+// trimmed and, when o has an enum, one of it; a number lies in [Min, Max] or,
 // when o clamps, is clamped with a warning. A required option that is
 // missing, or a required string that is blank, is reported; an optional
 // blank string is ignored with a warning. Wrong values are reported with
@@ -75,38 +72,38 @@ func (r *reader) value(key string, o option) (any, bool) {
 	v, ok := r.lookup(key)
 	if !ok {
 		if o.required {
-			r.report(key, o.expected, "", "")
+			r.report(key, o.Expected, "", "")
 		}
 		return nil, false
 	}
 	hint := ""
 	switch t := v.(type) {
 	case bool:
-		if o.typ == "boolean" {
+		if o.Type == "boolean" {
 			return t, true
 		}
 	case json.Number:
-		if o.typ == "integer" || o.typ == "number" {
+		if o.Type == "integer" || o.Type == "number" {
 			return r.number(key, t, o)
 		}
 	case string:
 		s := strings.TrimSpace(t)
 		switch {
-		case o.typ != "string":
-		case o.enum != nil && slices.Contains(o.enum, s):
+		case o.Type != "string":
+		case o.Enum != nil && slices.Contains(o.Enum, s):
 			return s, true
-		case o.enum != nil:
-			if g := Suggest(s, o.enum); g != "" {
+		case o.Enum != nil:
+			if g := Suggest(s, o.Enum); g != "" {
 				hint = "did you mean " + strconv.Quote(g) + "?"
 			}
 		case s != "":
 			return s, true
 		case !o.required:
-			r.warn(key, o.expected, renderAt(key, v), "ignored")
+			r.warn(key, o.Expected, renderAt(key, v), "ignored")
 			return nil, false
 		}
 	}
-	r.report(key, o.expected, renderAt(key, v), hint)
+	r.report(key, o.Expected, renderAt(key, v), hint)
 	return nil, false
 }
 
@@ -116,17 +113,13 @@ func (r *reader) value(key string, o option) (any, bool) {
 // a float64 is infinite, beyond every bound.
 func (r *reader) number(key string, n json.Number, o option) (any, bool) {
 	f, _ := strconv.ParseFloat(n.String(), 64) // the JSON syntax is valid
-	if o.typ == "integer" && (!isInteger(n) || (!o.clamp && (f < o.lo || f > o.hi))) {
-		r.report(key, o.expected, renderAt(key, n), "")
+	if o.Type == "integer" && (!isInteger(n) || (!o.Clamp && (f < o.Min || f > o.Max))) {
+		r.report(key, o.Expected, renderAt(key, n), "")
 		return nil, false
 	}
-	switch {
-	case f < o.lo:
-		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(o.lo))
-		return o.lo, true
-	case f > o.hi:
-		r.warn(key, o.expected, renderAt(key, n), "using "+formatFloat(o.hi))
-		return o.hi, true
+	if c := min(max(f, o.Min), o.Max); c != f {
+		r.warn(key, o.Expected, renderAt(key, n), "using "+formatFloat(c))
+		return c, true
 	}
 	return f, true
 }
@@ -156,7 +149,7 @@ func (r *reader) set(key string, dst any) bool {
 	case *int:
 		*d = int(v.(float64))
 	case *time.Duration:
-		*d = time.Duration(math.Round(v.(float64) * float64(units[o.unit])))
+		*d = time.Duration(math.Round(v.(float64) * float64(units[o.Unit])))
 	}
 	return true
 }
@@ -172,6 +165,27 @@ func (r *reader) setEach(fields ...field) {
 	for _, f := range fields {
 		r.set(f.key, f.dst)
 	}
+}
+
+// each calls f with the path and value of the string at key, or of each
+// element of the array there; anything else is reported with expected, and
+// then each returns false.
+func (r *reader) each(key, expected string, f func(path string, e any)) bool {
+	v, ok := r.lookup(key)
+	switch t := v.(type) {
+	case string:
+		f(r.field(key), t)
+	case []any:
+		for i, e := range t {
+			f(indexPath(r.field(key), i), e)
+		}
+	default:
+		if ok {
+			r.report(key, expected, render(v), "")
+			return false
+		}
+	}
+	return true
 }
 
 // unusedBy warns, when key is set, that flow does not use it (only the

@@ -19,10 +19,7 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 		p.Flow = ""
 	}
 	r.set("allowInsecureHttp", &p.AllowInsecureHTTP)
-	rules := urlRules{allowInsecure: p.AllowInsecureHTTP, origin: r.path}
-	issuerRules := rules
-	issuerRules.issuer = true
-	readURL(r, "issuer", &p.Issuer, issuerRules)
+	readURL(r, p, "issuer", &p.Issuer)
 	r.set("clientId", &p.ClientID)
 	readSecret(r, p)
 	r.set("clientAuthMethod", &p.ClientAuthMethod)
@@ -32,11 +29,10 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 		field{"syncIntervalMinutes", &p.SyncInterval}, field{"maxModels", &p.MaxModels})
 	p.NameOverrides = readNameOverrides(r)
 	for _, f := range []field{{"authorizationEndpoint", &p.Endpoints.Authorization}, {"tokenEndpoint", &p.Endpoints.Token},
-		{"deviceAuthorizationEndpoint", &p.Endpoints.DeviceAuthorization}, {"jwksUri", &p.Endpoints.JWKS}, {"revocationEndpoint", &p.Endpoints.Revocation}} {
-		readURL(r, f.key, f.dst.(*string), rules)
+		{"deviceAuthorizationEndpoint", &p.Endpoints.DeviceAuthorization}, {"jwksUri", &p.Endpoints.JWKS}, {"revocationEndpoint", &p.Endpoints.Revocation},
+		{"modelsURL", &p.ModelsURL}} {
+		readURL(r, p, f.key, f.dst.(*string))
 	}
-	rules.example = exampleModelsURL
-	readURL(r, "modelsURL", &p.ModelsURL, rules)
 
 	readTokenExchange(r, p)
 	readResources(r, p)
@@ -49,11 +45,11 @@ func readOAuth(r *reader, p *Provider, settings Settings) {
 	checkFlowRequirements(r, p, scopesReported)
 }
 
-// readURL reads the URL option key into dst when it is set and good
-// under rules (checkURL).
-func readURL(r *reader, key string, dst *string, rules urlRules) {
+// readURL reads the URL option key of p's oauth2 block into dst when it is
+// set and good (checkURL).
+func readURL(r *reader, p *Provider, key string, dst *string) {
 	var s string
-	if r.set(key, &s) && checkURL(r, key, s, rules) {
+	if r.set(key, &s) && checkURL(r, key, s, p.AllowInsecureHTTP, r.path) {
 		*dst = s
 	}
 }
@@ -66,7 +62,7 @@ func readSecret(r *reader, p *Provider) {
 	}
 	s, isStr := v.(string)
 	if !isStr || strings.TrimSpace(s) == "" {
-		r.report("clientSecret", r.props["clientSecret"].expected, describe(v), "")
+		r.report("clientSecret", r.props["clientSecret"].Expected, describe(v), "")
 		return
 	}
 	if strings.TrimSpace(s) != s {
@@ -80,31 +76,22 @@ func readSecret(r *reader, p *Provider) {
 // by whitespace or commas (as the original plugin did). Duplicates are
 // dropped. It reports whether it found something wrong with reader severity.
 func readScopes(r *reader, p *Provider) (reported bool) {
-	v, ok := r.lookup("scopes")
-	if !ok {
-		return false
-	}
 	var parts []string
-	switch t := v.(type) {
-	case string:
-		parts = strings.FieldsFunc(t, func(c rune) bool { return c == ',' || isSpace(c) })
-	case []any:
-		elemPath := r.field("scopes")
-		for i, e := range t {
-			s, isStr := e.(string)
-			if !isStr {
-				r.reportAt(indexPath(elemPath, i), r.sev, "a scope string", render(e), "")
-				reported = true
-				continue
-			}
-			fields := strings.FieldsFunc(s, isSpace)
-			if len(fields) == 0 {
-				r.reportAt(indexPath(elemPath, i), SeverityWarning, "a non-empty scope string", render(e), "ignored")
-			}
-			parts = append(parts, fields...)
+	whole := r.field("scopes")
+	if !r.each("scopes", `an array of scope strings or a string like "openid profile"`, func(path string, e any) {
+		s, isStr := e.(string)
+		fields := strings.FieldsFunc(s, isSpace)
+		switch {
+		case path == whole: // one string: commas separate scopes too
+			fields = strings.FieldsFunc(s, func(c rune) bool { return c == ',' || isSpace(c) })
+		case !isStr:
+			r.reportAt(path, r.sev, "a scope string", render(e), "")
+			reported = true
+		case len(fields) == 0:
+			r.reportAt(path, SeverityWarning, "a non-empty scope string", render(e), "ignored")
 		}
-	default:
-		r.report("scopes", `an array of scope strings or a string like "openid profile"`, render(v), "")
+		parts = append(parts, fields...)
+	}) {
 		return true
 	}
 	for _, s := range parts {
@@ -169,31 +156,16 @@ func readStringMap(r *reader, key, expected string, keep func(c *reader, k strin
 
 // readResources reads resource: one absolute URI or an array of them (RFC 8707).
 func readResources(r *reader, p *Provider) {
-	v, ok := r.lookup("resource")
-	if !ok {
-		return
-	}
-	add := func(field string, e any) {
+	r.each("resource", "an absolute URI without a fragment, or an array of them", func(path string, e any) {
 		s, isStr := e.(string)
 		s = strings.TrimSpace(s)
-		if !isStr || !absoluteURI(s, true) {
-			r.reportAt(field, r.sev, "an absolute URI without a fragment", render(e), "")
-			return
-		}
-		if !slices.Contains(p.Resources, s) {
+		switch {
+		case !isStr || !absoluteURI(s, true):
+			r.reportAt(path, r.sev, "an absolute URI without a fragment", render(e), "")
+		case !slices.Contains(p.Resources, s):
 			p.Resources = append(p.Resources, s)
 		}
-	}
-	switch t := v.(type) {
-	case string:
-		add(r.field("resource"), t)
-	case []any:
-		for i, e := range t {
-			add(indexPath(r.field("resource"), i), e)
-		}
-	default:
-		r.report("resource", "an absolute URI without a fragment, or an array of them", render(v), "")
-	}
+	})
 }
 
 // readTokenExchange reads the options that only jwt_bearer and
@@ -213,7 +185,7 @@ func readTokenExchange(r *reader, p *Provider) {
 			r.unusedBy(p.Flow, f.key, `"token_exchange"`)
 		case r.set(f.key, dst) && f.key != "tokenExchangeAudience" && !absoluteURI(*dst, false):
 			v, _ := r.lookup(f.key)
-			r.report(f.key, r.props[f.key].expected, render(v), "")
+			r.report(f.key, r.props[f.key].Expected, render(v), "")
 			*dst = ""
 		}
 	}

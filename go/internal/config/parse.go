@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -42,6 +44,31 @@ func Parse(raw []byte) (Result, error) {
 	return ParseDocument(root), nil
 }
 
+// maxDepth bounds the nesting of the decoded config. OpenCode configs are a
+// handful of levels deep; the bound keeps hostile input from recursing
+// without limit.
+const maxDepth = 512
+
+// Decode reads OpenCode's configuration (the JSON object the config hook
+// receives) into an ordered tree, so that providers come out in the order
+// the user wrote them. The top level must be an object.
+func Decode(raw []byte) (*jsontree.Object, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, errors.New("config is empty: expected a JSON object")
+	}
+	v, err := jsontree.Decode(raw, maxDepth)
+	if err != nil {
+		se := err.(*jsontree.SyntaxError) // the only error jsontree.Decode returns
+		msg := strings.Replace(se.Msg, "after the top-level value", "after the top-level object", 1)
+		return nil, fmt.Errorf("config is not valid JSON (near byte %d): %s", se.Offset, msg)
+	}
+	obj, ok := v.(*jsontree.Object)
+	if !ok {
+		return nil, fmt.Errorf("config must be a JSON object, found %s", describe(v))
+	}
+	return obj, nil
+}
+
 // ParseDocument is Parse for a configuration already decoded with Decode,
 // for callers that look at the document themselves too.
 func ParseDocument(root *jsontree.Object) Result {
@@ -49,11 +76,11 @@ func ParseDocument(root *jsontree.Object) Result {
 	settings, servers := readPluginConfig(root, out)
 	entries, entryOrder := readProviderEntries(root, out)
 
-	byServer := map[string]*serverEntry{}
+	byServer, dup := map[string]*reader{}, map[string]bool{}
 	var ids []string
 	for _, s := range servers {
 		if prev, ok := byServer[s.id]; ok {
-			prev.dup = true
+			dup[s.id] = true
 			s.report("id", "an id not used by another server entry", quote(s.id),
 				"also used by "+prev.path+"; the provider is skipped")
 			continue
@@ -68,17 +95,15 @@ func ParseDocument(root *jsontree.Object) Result {
 	}
 
 	res := Result{Settings: settings}
-	done := map[string]bool{}
 	flush := func(id string) { // a provider entry's own problems, once
-		if e := entries[id]; e != nil && !done[id] {
-			out.list = append(out.list, e.pending...)
+		if e := entries[id]; e != nil {
+			out.list = append(out.list, e.pending.list...)
+			e.pending.list = nil
 		}
-		done[id] = true
 	}
 	for _, id := range ids {
 		flush(id)
-		srv, pe := byServer[id], entries[id]
-		if srv != nil && srv.dup {
+		if dup[id] {
 			continue
 		}
 		if id == "" { // only a provider key can be empty; server ids are checked
@@ -86,7 +111,7 @@ func ParseDocument(root *jsontree.Object) Result {
 				Found: `""`, Severity: SeverityError})
 			continue
 		}
-		if p, ok := build(id, srv, pe, settings, out); ok {
+		if p, ok := build(id, byServer[id], entries[id], settings, out); ok {
 			res.Providers = append(res.Providers, p)
 		}
 	}
@@ -97,12 +122,6 @@ func ParseDocument(root *jsontree.Object) Result {
 	return res
 }
 
-// serverEntry is one object of pluginConfig.oauth2ModelSync.servers[].
-type serverEntry struct {
-	*reader      // of the entry; its id is the provider id
-	dup     bool // another entry has the same id
-}
-
 // providerEntry is what Parse needs from config.provider.<id>.
 type providerEntry struct {
 	path      string
@@ -110,7 +129,7 @@ type providerEntry struct {
 	opts      *reader          // provider.<id>.options, nil when absent
 	block     *jsontree.Object // the oauth2 block, nil when absent or not an object
 	blockBad  bool             // an oauth2 key is set but no usable block was found
-	pending   []Problem
+	pending   sink
 	blockPath string
 }
 
@@ -118,8 +137,8 @@ func (e *providerEntry) managed() bool { return e != nil && (e.block != nil || e
 
 // readPluginConfig reads pluginConfig.oauth2ModelSync: the plugin-wide
 // settings (a bad one falls back to its default with a warning) and the
-// server entries that have an id.
-func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntry) {
+// server entries that have an id (a reader of each; its id is the provider id).
+func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	settings := Settings{HTTPTimeout: DefaultHTTPTimeout, ExpirySkew: DefaultExpirySkew}
 	top := &reader{obj: root, sev: SeverityWarning, out: out}
 	pc := top.child("pluginConfig", "an object")
@@ -142,7 +161,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 		if filepath.IsAbs(dir) {
 			settings.CacheDir = filepath.Clean(dir)
 		} else {
-			ms.warn("cacheDir", ms.props["cacheDir"].expected, quote(dir), "ignored; the user cache directory is used")
+			ms.warn("cacheDir", ms.props["cacheDir"].Expected, quote(dir), "ignored; the user cache directory is used")
 		}
 	}
 	ms.set("tokenStorage", &settings.TokenStorage)
@@ -155,18 +174,13 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 	ms.unknownKeys(settingsKeys, nil)
 
 	v, ok := ms.lookup("servers")
-	if !ok {
-		return settings, nil
-	}
 	arr, isArr := v.([]any)
-	if !isArr {
+	if ok && !isArr {
 		ms.reportAt(ms.field("servers"), SeverityError, "an array of server objects", render(v), "")
-		return settings, nil
 	}
-	var servers []*serverEntry
-	base := ms.field("servers")
+	var servers []*reader
 	for i, e := range arr {
-		path := indexPath(base, i)
+		path := indexPath(ms.field("servers"), i)
 		o, isObj := e.(*jsontree.Object)
 		if !isObj {
 			ms.reportAt(path, SeverityError, `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`, render(e), "")
@@ -174,7 +188,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*serverEntr
 		}
 		r := &reader{path: path, obj: o, sev: SeverityError, out: out, props: serverProps}
 		if r.set("id", &r.id) {
-			servers = append(servers, &serverEntry{reader: r})
+			servers = append(servers, r)
 		}
 	}
 	return settings, servers
@@ -193,10 +207,8 @@ func readProviderEntries(root *jsontree.Object, out *sink) (map[string]*provider
 	for _, id := range provs.obj.Keys() {
 		e := &providerEntry{path: JoinPath("provider", id)}
 		entries[id] = e
-		local := &sink{}
 		v, _ := provs.obj.Get(id)
-		readProviderEntry(id, v, e, local)
-		e.pending = local.list
+		readProviderEntry(id, v, e, &e.pending)
 	}
 	return entries, provs.obj.Keys()
 }
@@ -249,12 +261,10 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 
 // build assembles and validates the provider id from its server entry
 // and/or provider entry (see Parse for the precedence).
-func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, out *sink) (Provider, bool) {
+func build(id string, srv *reader, pe *providerEntry, settings Settings, out *sink) (Provider, bool) {
 	start := len(out.list)
 	p := Provider{ID: id, Name: id}
-	var src *reader
-	known := append(append([]string{}, serverOnlyKeys...), oauthKeys...)
-	hints := map[string]string{}
+	src, known, hints := srv, serverKeys, map[string]string{}
 	if pe.managed() {
 		if srv != nil {
 			srv.warn("id", "an id not also configured by "+pe.blockPath, quote(id),
@@ -267,15 +277,13 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 		known = oauthKeys
 		hints["baseURL"] = "ignored; set " + pe.opts.field("baseURL") + " instead"
 		hints["name"] = "ignored; set " + JoinPath(pe.path, "name") + " instead"
-	} else {
-		src = srv.reader
 	}
 	p.Origin = src.path
 	readOAuth(src, &p, settings)
 	src.unknownKeys(known, hints)
 
 	if srv != nil {
-		sr := *srv.reader
+		sr := *srv
 		sr.sev = SeverityWarning
 		sr.set("name", &p.Name)
 	}
@@ -288,37 +296,32 @@ func build(id string, srv *serverEntry, pe *providerEntry, settings Settings, ou
 
 // readBaseURL sets p.BaseURL: the provider's options.baseURL, else the
 // server entry's.
-func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
+func readBaseURL(p *Provider, srv *reader, pe *providerEntry, out *sink) {
 	opt := serverProps["baseURL"] // required where it is set and no other one is used
-	var at *reader
-	if pe != nil && pe.opts != nil {
-		o := *pe.opts
-		o.out, o.sev = out, SeverityError
-		if _, present := o.lookup("baseURL"); present {
-			opt.required = true
-			v, ok := o.value("baseURL", opt)
-			if !ok {
-				return // set but unusable: an error, no silent fallback
-			}
-			p.BaseURL, at = v.(string), &o
-		}
+	var opts, at *reader
+	if pe != nil {
+		opts = pe.opts
 	}
-	if srv != nil {
-		sr := *srv.reader
-		if at != nil {
-			sr.sev = SeverityWarning // not used unless the provider lacks one
+	for _, r := range []*reader{opts, srv} {
+		if r == nil {
+			continue
 		}
-		_, present := sr.lookup("baseURL")
+		c := *r // an error where set, unless the provider's wins: then a warning
+		c.out = out
+		if at != nil {
+			c.sev = SeverityWarning
+		}
+		_, present := c.lookup("baseURL")
 		opt.required = at == nil && present
-		v, ok := sr.value("baseURL", opt)
+		v, ok := c.value("baseURL", opt)
 		switch {
 		case !ok && opt.required:
-			return // reported by value
+			return // set but unusable: reported by value, no silent fallback
 		case !ok:
 		case at == nil:
-			p.BaseURL, at = v.(string), &sr
+			p.BaseURL, at = v.(string), &c
 		case v != p.BaseURL:
-			sr.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(v.(string))), at.field("baseURL")+" wins")
+			c.warn("baseURL", "the same as "+at.field("baseURL"), quote(redactUserinfo(v.(string))), at.field("baseURL")+" wins")
 		}
 	}
 	if at == nil {
@@ -326,10 +329,10 @@ func readBaseURL(p *Provider, srv *serverEntry, pe *providerEntry, out *sink) {
 		if pe.managed() {
 			path = pe.opts.path
 		}
-		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: opt.expected, Severity: SeverityError})
+		out.add(Problem{ProviderID: p.ID, Field: JoinPath(path, "baseURL"), Expected: opt.Expected, Severity: SeverityError})
 		return
 	}
-	if !checkURL(at, "baseURL", p.BaseURL, urlRules{allowInsecure: p.AllowInsecureHTTP, origin: p.Origin, example: exampleGatewayURL}) {
+	if !checkURL(at, "baseURL", p.BaseURL, p.AllowInsecureHTTP, p.Origin) {
 		p.BaseURL = ""
 	}
 }

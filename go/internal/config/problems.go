@@ -1,8 +1,16 @@
 package config
 
 import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
 
 // Message renders the problem as one readable line, e.g.
@@ -19,10 +27,7 @@ func (p Problem) Message() string {
 	if p.ProviderID != "" {
 		msg = "provider " + strconv.Quote(p.ProviderID) + ": "
 	}
-	if p.Field == "" {
-		msg += "config"
-	}
-	msg += p.Field
+	msg += cmp.Or(p.Field, "config")
 	switch {
 	case p.Expected == expectedKnownOption:
 		msg += " is not a known option"
@@ -58,18 +63,13 @@ func (s *sink) add(p Problem) { s.list = append(s.list, p) }
 
 // hasError reports whether any problem from index from on is an error.
 func (s *sink) hasError(from int) bool {
-	for _, p := range s.list[from:] {
-		if p.Severity == SeverityError {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.list[from:], func(p Problem) bool { return p.Severity == SeverityError })
 }
 
 // joinPath appends an object key to a field path: `a.b` for plain keys,
 // `a["odd key"]` for keys that would be ambiguous after a dot.
 func JoinPath(base, key string) string {
-	if key != "" && len(key) <= maxRender && plainKey(key) {
+	if key != "" && len(key) <= maxRender && strings.Trim(key, alphanumeric+"_-") == "" {
 		if base == "" {
 			return key
 		}
@@ -82,8 +82,6 @@ func JoinPath(base, key string) string {
 func indexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
 }
-
-func plainKey(key string) bool { return strings.Trim(key, alphanumeric+"_-") == "" }
 
 // alphanumeric are the ASCII letters and digits.
 const alphanumeric = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -121,22 +119,19 @@ func editDistance(a, b string) int {
 	rows := make([][]int, len(a)+1)
 	for i := range rows {
 		rows[i] = make([]int, len(b)+1)
-		rows[i][0] = i
-	}
-	for j := range rows[0] {
-		rows[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
+		for j := range rows[i] {
+			if i == 0 || j == 0 {
+				rows[i][j] = i + j // from or to the empty string
+				continue
+			}
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			rows[i][j] = min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
 			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d = min(d, rows[i-2][j-2]+1)
+				rows[i][j] = min(rows[i][j], rows[i-2][j-2]+1)
 			}
-			rows[i][j] = d
 		}
 	}
 	return rows[len(a)][len(b)]
@@ -149,4 +144,123 @@ func quotedList(names []string) string {
 		q[i] = strconv.Quote(n)
 	}
 	return strings.Join(q, " | ")
+}
+
+// describe names the JSON type of v, for messages that must not show the
+// value itself (clientSecret) or that talk about types.
+func describe(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case string:
+		switch {
+		case t == "":
+			return "an empty string"
+		case strings.TrimSpace(t) == "":
+			return "a string of only whitespace"
+		}
+		return "a string"
+	case []any:
+		return "an array"
+	case *jsontree.Object:
+		return "an object"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// maxRender is the length, in runes, of a rendered value (Problem.Found).
+const maxRender = 60
+
+// render is a short, single-line, JSON-like rendering of v, truncated to
+// about maxRender runes. Inside objects, values under keys that look like
+// credentials are replaced, so a misplaced secret is not echoed back.
+func render(v any) string {
+	var b strings.Builder
+	renderTo(&b, v, 0)
+	return redact.Truncate(b.String(), maxRender)
+}
+
+func renderTo(b *strings.Builder, v any, depth int) {
+	if b.Len() > 4*maxRender { // enough to fill the truncated output
+		return
+	}
+	switch t := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(t))
+	case json.Number:
+		b.WriteString(redact.Truncate(t.String(), maxRender))
+	case string:
+		b.WriteString(quote(t))
+	case []any:
+		renderList(b, "[", "]", len(t), depth, func(i int) { renderTo(b, t[i], depth+1) })
+	case *jsontree.Object:
+		keys := t.Keys()
+		renderList(b, "{", "}", len(keys), depth, func(i int) {
+			v, _ := t.Get(keys[i])
+			if looksSecret(keys[i]) {
+				v = "…" // shown as "…", never the value
+			}
+			b.WriteString(quote(keys[i]) + ":")
+			renderTo(b, v, depth+1)
+		})
+	default:
+		b.WriteString(describe(v))
+	}
+}
+
+// renderList renders n items between open and close, or only "…" between
+// them deeper than 4 levels, stopping once there is enough to fill the truncated
+// output.
+func renderList(b *strings.Builder, open, close string, n, depth int, item func(int)) {
+	if depth > 4 {
+		b.WriteString(open + "…" + close)
+		return
+	}
+	b.WriteString(open)
+	for i := 0; i < n && b.Len() <= 4*maxRender; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		item(i)
+	}
+	b.WriteString(close)
+}
+
+// quote renders s as a quoted, escaped, single-line string, bounded in size.
+func quote(s string) string {
+	return strconv.Quote(redact.Truncate(s, maxRender))
+}
+
+// renderAt renders the value v found under key, or only its type when the
+// key looks like it names a credential.
+func renderAt(key string, v any) string {
+	if looksSecret(key) {
+		return describe(v)
+	}
+	return render(v)
+}
+
+// looksSecret reports whether an object key may name a credential. The
+// plugin's own option names (the schema's) are known not to, except
+// clientSecret.
+func looksSecret(key string) bool {
+	if key != "clientSecret" && (key == "type" || slices.Contains(serverKeys, key) || slices.Contains(settingsKeys, key) ||
+		slices.Contains(slices.Collect(maps.Values(sourceKey)), key)) {
+		return false
+	}
+	k := normalizeKey(key)
+	return slices.ContainsFunc([]string{"secret", "password", "passwd", "token", "apikey", "assertion", "credential"},
+		func(w string) bool { return strings.Contains(k, w) })
+}
+
+// normalizeKey lowercases key and drops '_' and '-', so that client_id,
+// client-id and clientID all compare equal to clientId.
+func normalizeKey(key string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(key))
 }

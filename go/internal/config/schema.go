@@ -1,9 +1,11 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/docs"
@@ -23,31 +25,32 @@ var (
 	optionProps   = schemaProps("options")
 	serverProps   = schemaProps("serverEntry", "options")
 	settingsProps = schemaProps("pluginConfig") // of pluginConfig.oauth2ModelSync
-	// oauthKeys, serverOnlyKeys and settingsKeys are their names, in
+	// oauthKeys, serverKeys and settingsKeys are their names, in
 	// document order.
-	oauthKeys      = schemaKeys("options")
-	serverOnlyKeys = schemaKeys("serverEntry")
-	settingsKeys   = schemaKeys("pluginConfig")
+	oauthKeys    = schemaKeys("options")
+	serverKeys   = slices.Concat(schemaKeys("serverEntry"), oauthKeys)
+	settingsKeys = schemaKeys("pluginConfig")
 	// sourceTypes are the token source types; sourceKey is the one key
 	// besides type that each takes, sourceProps its option.
 	sourceTypes, sourceKey, sourceProps = schemaSources()
 )
 
 // option is how the reader reads one scalar option (reader.value), from its
-// schema property: its type, enum, minimum and maximum, whether the object
-// requires it, and three keywords of this schema: "x-expected", the
-// Expected of its problems (else worded from the type, "x-unit" and the
-// bounds); "x-unit", what a number counts (a time unit makes it a
-// duration); "x-clamp", an out-of-range number is clamped with a warning
-// rather than refused.
+// schema property: its type, enum, minimum and maximum (unbounded when
+// absent), whether the object requires it, and three keywords of this
+// schema: "x-expected", the Expected of its problems (else worded from the
+// type, "x-unit" and the bounds); "x-unit", what a number counts (a time
+// unit makes it a duration); "x-clamp", an out-of-range number is clamped
+// with a warning rather than refused.
 type option struct {
-	typ      string // "string", "boolean", "integer" or "number"
-	enum     []string
-	lo, hi   float64
-	unit     string
-	clamp    bool
+	Type     string   `json:"type"` // "string", "boolean", "integer" or "number"
+	Enum     []string `json:"enum"`
+	Min      float64  `json:"minimum"`
+	Max      float64  `json:"maximum"`
+	Unit     string   `json:"x-unit"`
+	Clamp    bool     `json:"x-clamp"`
+	Expected string   `json:"x-expected"`
 	required bool
-	expected string
 }
 
 // units are the x-unit values that make a number a duration.
@@ -92,37 +95,19 @@ func schemaProps(defs ...string) map[string]option {
 
 // addProps adds the scalar options of the object schema def to out.
 func addProps(out map[string]option, def *jsontree.Object) {
-	required := map[string]bool{}
-	if r, ok := def.Get("required"); ok {
-		for _, k := range r.([]any) {
-			required[k.(string)] = true
-		}
-	}
+	r, _ := def.Get("required")
+	required, _ := r.([]any)
 	props := schemaAt(def, "properties").(*jsontree.Object)
 	for _, key := range props.Keys() {
-		prop := schemaAt(props, key).(*jsontree.Object)
-		o := option{required: required[key]}
-		for k, dst := range map[string]*string{"type": &o.typ, "x-unit": &o.unit, "x-expected": &o.expected} {
-			if v, ok := prop.Get(k); ok {
-				*dst, _ = v.(string)
-			}
+		o := option{Min: math.Inf(-1), Max: math.Inf(1), required: slices.Contains(required, any(key))}
+		js, _ := jsontree.Marshal(schemaAt(props, key))
+		if err := json.Unmarshal(js, &o); err != nil {
+			panic(fmt.Sprintf("docs/oauth2.schema.json: %s: %v", key, err))
 		}
-		if o.typ != "string" && o.typ != "boolean" && o.typ != "integer" && o.typ != "number" {
+		if o.Type != "string" && o.Type != "boolean" && o.Type != "integer" && o.Type != "number" {
 			continue
 		}
-		if e, ok := prop.Get("enum"); ok {
-			for _, v := range e.([]any) {
-				o.enum = append(o.enum, v.(string))
-			}
-		}
-		clamp, _ := prop.Get("x-clamp")
-		o.clamp = clamp == true
-		if o.typ == "integer" || o.typ == "number" {
-			o.lo, o.hi = schemaNumber(prop, "minimum"), schemaNumber(prop, "maximum")
-		}
-		if o.expected == "" {
-			o.expected = worded(o)
-		}
+		o.Expected = cmp.Or(o.Expected, worded(o))
 		out[key] = o
 	}
 }
@@ -130,29 +115,21 @@ func addProps(out map[string]option, def *jsontree.Object) {
 // worded is the Expected of a scalar option without x-expected.
 func worded(o option) string {
 	switch {
-	case o.typ == "boolean":
+	case o.Type == "boolean":
 		return "a boolean (true or false)"
-	case o.enum != nil:
-		return "one of " + quotedList(o.enum)
-	case o.typ == "string":
+	case o.Enum != nil:
+		return "one of " + quotedList(o.Enum)
+	case o.Type == "string":
 		return "a non-empty string"
 	}
-	bounds := " in [" + formatFloat(o.lo) + ", " + formatFloat(o.hi) + "]"
+	bounds := " in [" + formatFloat(o.Min) + ", " + formatFloat(o.Max) + "]"
 	switch {
-	case o.unit == "":
+	case o.Unit == "":
 		return "an integer" + bounds
-	case o.typ == "integer":
-		return "an integer number of " + o.unit + bounds
+	case o.Type == "integer":
+		return "an integer number of " + o.Unit + bounds
 	}
-	return "a number of " + o.unit + bounds
-}
-
-func schemaNumber(prop *jsontree.Object, key string) float64 {
-	f, err := strconv.ParseFloat(string(schemaAt(prop, key).(json.Number)), 64)
-	if err != nil {
-		panic(fmt.Sprintf("docs/oauth2.schema.json: %s: %v", key, err))
-	}
-	return f
+	return "a number of " + o.Unit + bounds
 }
 
 // schemaSources reads the branches of $defs.tokenSource: the source types,

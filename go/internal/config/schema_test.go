@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,13 +136,13 @@ func TestSchemaConditionsNameOptions(t *testing.T) {
 // TestSchemaEnumsMatchConstants: the enumerations the reader takes from the
 // schema are the values the Go constants name.
 func TestSchemaEnumsMatchConstants(t *testing.T) {
-	assert.Equal(t, []string{string(AuthorizationCode), string(DeviceCode), string(ClientCredentials), string(JWTBearer), string(TokenExchange)}, optionProps["authFlow"].enum)
-	assert.Equal(t, []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}, optionProps["clientAuthMethod"].enum)
-	assert.Equal(t, []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}, optionProps["tokenStorage"].enum)
-	assert.Equal(t, optionProps["tokenStorage"].enum, settingsProps["tokenStorage"].enum)
+	assert.Equal(t, []string{string(AuthorizationCode), string(DeviceCode), string(ClientCredentials), string(JWTBearer), string(TokenExchange)}, optionProps["authFlow"].Enum)
+	assert.Equal(t, []string{AuthMethodPost, AuthMethodBasic, AuthMethodNone, AuthMethodPrivateKeyJWT}, optionProps["clientAuthMethod"].Enum)
+	assert.Equal(t, []string{string(StorageFile), string(StorageKeyring), string(StorageAuto), string(StorageMemory)}, optionProps["tokenStorage"].Enum)
+	assert.Equal(t, optionProps["tokenStorage"].Enum, settingsProps["tokenStorage"].Enum)
 	assert.Equal(t, []string{SourceGitHubActions, SourceKubernetesSA, SourceFile, SourceEnv}, sourceTypes)
 	assert.Equal(t, map[string]string{SourceGitHubActions: "audience", SourceKubernetesSA: "tokenPath", SourceFile: "path", SourceEnv: "var"}, sourceKey)
-	assert.Equal(t, []string{"id", "name", "baseURL"}, serverOnlyKeys)
+	assert.Equal(t, append([]string{"id", "name", "baseURL"}, oauthKeys...), serverKeys)
 	assert.Contains(t, settingsKeys, "servers")
 }
 
@@ -220,21 +221,25 @@ func TestSchemaOptions(t *testing.T) {
 		key  string
 		want option
 	}{
-		{"redirectPort", option{typ: "integer", lo: 1, hi: 65535, expected: "an integer in [1, 65535]"}},
-		{"loginTimeoutSeconds", option{typ: "integer", lo: 10, hi: 3600, unit: "seconds", clamp: true,
-			expected: "an integer number of seconds in [10, 3600]"}},
-		{"pkce", option{typ: "boolean", expected: "a boolean (true or false)"}},
-		{"clientId", option{typ: "string", required: true, expected: "a non-empty string (the OAuth client id)"}},
-		{"tokenStorage", option{typ: "string", enum: []string{"file", "keyring", "auto", "memory"}, expected: `one of "file" | "keyring" | "auto" | "memory"`}},
+		{"redirectPort", option{Type: "integer", Min: 1, Max: 65535, Expected: "an integer in [1, 65535]"}},
+		{"loginTimeoutSeconds", option{Type: "integer", Min: 10, Max: 3600, Unit: "seconds", Clamp: true,
+			Expected: "an integer number of seconds in [10, 3600]"}},
+		{"pkce", option{Type: "boolean", Expected: "a boolean (true or false)"}},
+		{"clientId", option{Type: "string", required: true, Expected: "a non-empty string (the OAuth client id)"}},
+		{"tokenStorage", option{Type: "string", Enum: []string{"file", "keyring", "auto", "memory"}, Expected: `one of "file" | "keyring" | "auto" | "memory"`}},
 	}
 	for _, c := range cases {
+		if c.want.Type != "integer" && c.want.Type != "number" { // no bounds: unbounded
+			c.want.Min, c.want.Max = math.Inf(-1), math.Inf(1)
+		}
 		assert.Equal(t, c.want, optionProps[c.key], c.key)
 	}
 	for _, props := range []map[string]option{optionProps, serverProps, settingsProps} {
 		for key, o := range props {
-			if o.typ == "integer" || o.typ == "number" {
-				assert.Contains(t, o.expected, "["+formatFloat(o.lo)+", "+formatFloat(o.hi)+"]", key)
-				assert.True(t, o.unit == "" || o.unit == "models" || units[o.unit] > 0, key)
+			if o.Type == "integer" || o.Type == "number" {
+				assert.False(t, math.IsInf(o.Min, 0) || math.IsInf(o.Max, 0), "%s: the schema gives every number option a minimum and a maximum", key)
+				assert.Contains(t, o.Expected, "["+formatFloat(o.Min)+", "+formatFloat(o.Max)+"]", key)
+				assert.True(t, o.Unit == "" || o.Unit == "models" || units[o.Unit] > 0, key)
 			}
 		}
 	}

@@ -1,32 +1,24 @@
 package config
 
 import (
+	"cmp"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 )
 
-// urlRules say which URLs a provider accepts.
-type urlRules struct {
-	allowInsecure bool   // allowInsecureHttp: plain http to any host
-	origin        string // path of the oauth2 block, for the opt-out hint
-	issuer        bool   // the issuer: no query either (RFC 8414 §2)
-	example       string // a URL that fits the field; default exampleAuthURL
-}
+// exampleURLs are the example URLs in messages about the URL option key,
+// so the example fits the field the user is fixing; the other URL options
+// are an authorization server's (https://auth.example.com).
+var exampleURLs = map[string]string{"baseURL": "https://llm.example.com/v1", "modelsURL": "https://llm.example.com/v1/models"}
 
-// Example URLs in messages, one per kind of field, so the example fits the
-// field the user is fixing.
-const (
-	exampleAuthURL    = "https://auth.example.com"
-	exampleGatewayURL = "https://llm.example.com/v1"
-	exampleModelsURL  = "https://llm.example.com/v1/models"
-)
-
-// checkURL validates s, a trimmed non-empty value at key, and reports what
-// is wrong. It never echoes userinfo (user:password@) back.
-func checkURL(r *reader, key, s string, rules urlRules) bool {
-	expected, hint := urlProblem(s, rules)
+// checkURL validates s, a trimmed non-empty value of the URL option key, and
+// reports what is wrong. insecure is allowInsecureHttp (plain http to any
+// host), origin the path of the oauth2 block (for the opt-out hint). It
+// never echoes userinfo (user:password@) back.
+func checkURL(r *reader, key, s string, insecure bool, origin string) bool {
+	expected, hint := urlProblem(key, s, insecure, origin)
 	if expected == "" {
 		return true
 	}
@@ -34,14 +26,10 @@ func checkURL(r *reader, key, s string, rules urlRules) bool {
 	return false
 }
 
-// urlProblem returns what was expected of s and a hint, or "" when s is a
-// good URL under rules.
-func urlProblem(s string, rules urlRules) (expected, hint string) {
-	example := rules.example
-	if example == "" {
-		example = exampleAuthURL
-	}
-	absolute := "an absolute http(s) URL, like " + strconv.Quote(example)
+// urlProblem returns what was expected of s at key and a hint, or "" when s
+// is a good URL there (see checkURL).
+func urlProblem(key, s string, insecure bool, origin string) (expected, hint string) {
+	absolute := "an absolute http(s) URL, like " + strconv.Quote(cmp.Or(exampleURLs[key], "https://auth.example.com"))
 	if strings.ContainsAny(s, " \t\r\n") {
 		return absolute, "URLs cannot contain whitespace"
 	}
@@ -63,13 +51,13 @@ func urlProblem(s string, rules urlRules) (expected, hint string) {
 	if strings.Contains(s, "#") {
 		return "a URL without a #fragment", ""
 	}
-	if rules.issuer && strings.Contains(s, "?") {
+	if key == "issuer" && strings.Contains(s, "?") { // RFC 8414 §2
 		return "an issuer URL without a ?query", "RFC 8414 issuers have no query"
 	}
-	if u.Scheme == "http" && !rules.allowInsecure && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !insecure && !isLoopback(u.Hostname()) {
 		return "an https URL",
 			"plain http is only accepted for loopback hosts (localhost, 127.0.0.0/8, ::1); " +
-				"to allow it anyway set \"allowInsecureHttp\": true in " + rules.origin
+				"to allow it anyway set \"allowInsecureHttp\": true in " + origin
 	}
 	return "", ""
 }
@@ -132,7 +120,7 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 		return nil
 	}
 	start := len(c.out.list)
-	v, _ := c.value("type", option{typ: "string", enum: sourceTypes, required: true, expected: "one of " + quotedList(sourceTypes)})
+	v, _ := c.value("type", option{Type: "string", Enum: sourceTypes, required: true, Expected: "one of " + quotedList(sourceTypes)})
 	t, _ := v.(string)
 	src := &SubjectTokenSource{Type: t}
 	if t == SourceKubernetesSA {
@@ -142,7 +130,7 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 	own := sourceKey[t]
 	dst := map[string]*string{"audience": &src.Audience, "tokenPath": &src.Path, "path": &src.Path, "var": &src.Var}[own]
 	if own != "" && c.set(own, dst) && own == "var" && strings.ContainsAny(src.Var, "=\x00") {
-		c.report(own, c.props[own].expected, quote(src.Var), "")
+		c.report(own, c.props[own].Expected, quote(src.Var), "")
 		src.Var = ""
 	}
 	if t != "" {
@@ -175,8 +163,7 @@ func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
 		}
 		r.report("scopes", `at least one scope, like ["openid", "offline_access"], when authFlow is `+flow, found, "")
 	}
-	_, secretSet := r.lookup("clientSecret")
-	if !secretSet {
+	if _, secretSet := r.lookup("clientSecret"); !secretSet {
 		switch {
 		case p.Flow == ClientCredentials && p.ClientAuthMethod != AuthMethodPrivateKeyJWT:
 			r.report("clientSecret", "a non-empty string (required when authFlow is \"client_credentials\", "+

@@ -42,15 +42,15 @@ func TestURLRules(t *testing.T) {
 		{"https://idp.example.com/a\tb", false, false},
 	}
 	for _, tc := range cases {
-		expected, _ := urlProblem(tc.url, urlRules{allowInsecure: tc.insecure, origin: "x"})
+		expected, _ := urlProblem("tokenEndpoint", tc.url, tc.insecure, "x")
 		assert.Equal(t, tc.ok, expected == "", "%s (insecure=%v): %s", tc.url, tc.insecure, expected)
 	}
 }
 
 func TestIssuerMayNotHaveAQueryButEndpointsMay(t *testing.T) {
-	e, _ := urlProblem("https://idp.example.com/a?b=c", urlRules{issuer: true})
+	e, _ := urlProblem("issuer", "https://idp.example.com/a?b=c", false, "")
 	assert.NotEmpty(t, e)
-	e, _ = urlProblem("https://idp.example.com/a?b=c", urlRules{})
+	e, _ = urlProblem("tokenEndpoint", "https://idp.example.com/a?b=c", false, "")
 	assert.Empty(t, e)
 }
 

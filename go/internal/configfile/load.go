@@ -30,18 +30,24 @@
 package configfile
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
+	"github.com/tailscale/hujson"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 )
 
 // maxConfigFile bounds one config file.
@@ -56,11 +62,8 @@ const (
 	EnvManagedDirForTests = "OPENCODE_TEST_MANAGED_CONFIG_DIR"
 )
 
-const (
-	inlineSource           = EnvConfigContent
-	fileFlag               = "--config" // the Kind of Options.File
-	defaultManagedDirLinux = "/etc/opencode"
-)
+// fileFlag is the Kind of Options.File.
+const fileFlag = "--config"
 
 // Options say where to look.
 type Options struct {
@@ -73,8 +76,6 @@ type Options struct {
 	Getenv func(string) string
 	// Home is the home directory; "" means os.UserHomeDir().
 	Home string
-	// ManagedDir overrides the managed directory ("" = the platform's).
-	ManagedDir string
 }
 
 // Source is one config source that was read.
@@ -120,24 +121,15 @@ func Load(o Options) (Config, error) {
 		o.Getenv = os.Getenv
 	}
 	if o.Home == "" {
-		if h, err := os.UserHomeDir(); err == nil {
-			o.Home = h
-		}
+		o.Home, _ = os.UserHomeDir() // "" when unknown
 	}
-	if o.Dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return Config{}, fmt.Errorf("find the project directory: %w", err)
-		}
-		o.Dir = wd
-	}
-	dir, err := filepath.Abs(o.Dir)
+	dir, err := filepath.Abs(o.Dir) // "" is the current directory
 	if err != nil {
-		return Config{}, fmt.Errorf("project directory %s: %w", o.Dir, err)
+		return Config{}, fmt.Errorf("find the project directory %q: %w", o.Dir, err)
 	}
 	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: jsontree.NewObject(), raw: jsontree.NewObject()}
 	for _, src := range sources(o, dir) {
-		if src.Kind == inlineSource {
+		if src.Kind == EnvConfigContent {
 			err = l.layer(src, []byte(o.Getenv(EnvConfigContent)), dir)
 		} else {
 			err = l.file(src, src.Kind == fileFlag)
@@ -156,36 +148,29 @@ func sources(o Options, dir string) []Source {
 		return []Source{{Kind: fileFlag, Path: o.File}}
 	}
 	var out []Source
-	add := func(kind string, paths ...string) {
-		for _, p := range paths {
-			out = append(out, Source{Kind: kind, Path: p})
+	in := func(kind, dir string, names ...string) {
+		for _, n := range names {
+			out = append(out, Source{Kind: kind, Path: filepath.Join(dir, n)})
 		}
 	}
-	in := func(dir string, names ...string) []string {
-		paths := make([]string, len(names))
-		for i, n := range names {
-			paths[i] = filepath.Join(dir, n)
-		}
-		return paths
-	}
-	add("global", in(GlobalDir(o.Getenv, o.Home), "config.json", "opencode.json", "opencode.jsonc")...)
+	in("global", GlobalDir(o.Getenv, o.Home), "config.json", "opencode.json", "opencode.jsonc")
 	if f := o.Getenv(EnvConfig); f != "" {
-		add(EnvConfig, f)
+		out = append(out, Source{Kind: EnvConfig, Path: f})
 	}
 	worktree := gitRoot(dir)
-	project := !truthy(o.Getenv(EnvDisableProject))
+	project := !slices.Contains([]string{"true", "1"}, strings.ToLower(o.Getenv(EnvDisableProject)))
 	if project {
-		files := up(dir, worktree, []string{"opencode.jsonc", "opencode.json"})
-		slices.Reverse(files)
-		add("project", files...)
+		for _, f := range slices.Backward(up(dir, worktree, "opencode.jsonc", "opencode.json")) {
+			out = append(out, Source{Kind: "project", Path: f})
+		}
 	}
 	// The .opencode directories, then OPENCODE_CONFIG_DIR.
 	var dirs []string
 	if project {
-		dirs = append(dirs, up(dir, worktree, []string{".opencode"})...)
+		dirs = append(dirs, up(dir, worktree, ".opencode")...)
 	}
 	if o.Home != "" {
-		dirs = append(dirs, up(o.Home, o.Home, []string{".opencode"})...)
+		dirs = append(dirs, up(o.Home, o.Home, ".opencode")...)
 	}
 	extra := o.Getenv(EnvConfigDir)
 	if extra != "" {
@@ -201,27 +186,19 @@ func sources(o Options, dir string) []Source {
 		if d == extra {
 			kind = EnvConfigDir
 		}
-		add(kind, in(d, "opencode.json", "opencode.jsonc")...)
+		in(kind, d, "opencode.json", "opencode.jsonc")
 	}
 	if o.Getenv(EnvConfigContent) != "" {
-		add(inlineSource, inlineSource)
+		out = append(out, Source{Kind: EnvConfigContent, Path: EnvConfigContent})
 	}
-	managed := o.ManagedDir
-	if managed == "" {
-		managed = ManagedDir(o.Getenv)
-	}
-	add("managed", in(managed, "opencode.json", "opencode.jsonc")...)
+	in("managed", ManagedDir(o.Getenv), "opencode.json", "opencode.jsonc")
 	return out
 }
 
 // GlobalDir is OpenCode's global config directory:
 // $XDG_CONFIG_HOME/opencode, else <home>/.config/opencode (on every OS).
 func GlobalDir(getenv func(string) string, home string) string {
-	base := getenv("XDG_CONFIG_HOME")
-	if base == "" {
-		base = filepath.Join(home, ".config")
-	}
-	return filepath.Join(base, "opencode")
+	return filepath.Join(cmp.Or(getenv("XDG_CONFIG_HOME"), filepath.Join(home, ".config")), "opencode")
 }
 
 // ManagedDir is the directory of administrator-managed config.
@@ -233,18 +210,9 @@ func ManagedDir(getenv func(string) string) string {
 	case "darwin":
 		return "/Library/Application Support/opencode"
 	case "windows":
-		base := getenv("ProgramData")
-		if base == "" {
-			base = `C:\ProgramData`
-		}
-		return filepath.Join(base, "opencode")
+		return filepath.Join(cmp.Or(getenv("ProgramData"), `C:\ProgramData`), "opencode")
 	}
-	return defaultManagedDirLinux
-}
-
-func truthy(v string) bool {
-	v = strings.ToLower(v)
-	return v == "true" || v == "1"
+	return "/etc/opencode"
 }
 
 // gitRoot is the nearest directory at or above dir holding .git, else the
@@ -264,7 +232,7 @@ func gitRoot(dir string) string {
 
 // up lists, from start up to stop (inclusive, or the filesystem root), the
 // targets that exist in each directory, in target order per directory.
-func up(start, stop string, targets []string) []string {
+func up(start, stop string, targets ...string) []string {
 	var out []string
 	for d := start; ; {
 		for _, t := range targets {
@@ -300,10 +268,6 @@ func (l *loader) file(src Source, required bool) error {
 	if err != nil {
 		return fmt.Errorf("read OpenCode config %s: %w", src.Path, err)
 	}
-	if len(data) == 0 {
-		l.sources = append(l.sources, src)
-		return nil
-	}
 	abs, err := filepath.Abs(src.Path)
 	if err != nil {
 		abs = src.Path
@@ -334,4 +298,248 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 	l.raw = mergeLayer(l.raw, raw)
 	l.sources = append(l.sources, src)
 	return nil
+}
+
+// placeholderRef finds {env:NAME} and {file:PATH} in a config text.
+var placeholderRef = regexp.MustCompile(`\{(?:env|file):[^}]+\}`)
+
+// placeholders maps the config path of each string value that held a
+// {env:...} or {file:...} before substitution to those placeholders, e.g.
+// "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"]. Paths are
+// written as the config package writes problem fields (config.JoinPath,
+// an array index as [i]).
+func placeholders(raw any) map[string][]string {
+	out := map[string][]string{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch t := v.(type) {
+		case *jsontree.Object:
+			for _, k := range t.Keys() {
+				v, _ := t.Get(k)
+				walk(config.JoinPath(path, k), v)
+			}
+		case []any:
+			for i, e := range t {
+				walk(path+"["+strconv.Itoa(i)+"]", e)
+			}
+		case string:
+			if refs := placeholderRef.FindAllString(t, -1); len(refs) > 0 {
+				out[path] = refs
+			}
+		}
+	}
+	walk("", raw)
+	return out
+}
+
+// merge returns dst deep-merged with src the way OpenCode merges its config
+// layers (remeda's mergeDeep): when both are objects, keys are merged
+// recursively, src winning; otherwise src replaces dst (arrays included).
+// Neither argument is modified.
+func merge(dst, src any) any {
+	d, ok1 := dst.(*jsontree.Object)
+	s, ok2 := src.(*jsontree.Object)
+	if !ok1 || !ok2 {
+		return src
+	}
+	out := d.Clone()
+	for _, k := range s.Keys() {
+		v, _ := s.Get(k)
+		if prev, ok := out.Get(k); ok {
+			v = merge(prev, v)
+		}
+		out.Set(k, v)
+	}
+	return out
+}
+
+// mergeLayer merges one config layer over the result so far, with
+// OpenCode's exceptions at the top level: `instructions` and `plugin`
+// lists are concatenated without duplicates instead of replaced.
+func mergeLayer(dst, src *jsontree.Object) *jsontree.Object {
+	out := merge(dst, src).(*jsontree.Object)
+	for _, k := range []string{"instructions", "plugin"} {
+		va, _ := dst.Get(k)
+		vb, _ := src.Get(k)
+		a, ok1 := va.([]any)
+		b, ok2 := vb.([]any)
+		if ok1 && ok2 {
+			out.Set(k, concatUnique(a, b))
+		}
+	}
+	return out
+}
+
+func concatUnique(a, b []any) []any {
+	seen := map[string]bool{}
+	out := make([]any, 0, len(a)+len(b))
+	for _, v := range append(append([]any(nil), a...), b...) {
+		js, _ := jsontree.Marshal(v) // a decoded tree always encodes
+		if key := string(js); !seen[key] {
+			seen[key] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// maxFileRef bounds a file read by {file:...}.
+const maxFileRef = 4 << 20
+
+var (
+	envRef  = regexp.MustCompile(`\{env:[^}]+\}`)
+	fileRef = regexp.MustCompile(`\{file:[^}]+\}`)
+)
+
+// Substituter resolves OpenCode's config variables.
+type Substituter struct {
+	Getenv func(string) string // nil: no variable is set
+	Home   string              // for {file:~/...}
+}
+
+// Substitute applies OpenCode's variable substitution to the text of one
+// config source, before it is parsed, exactly as OpenCode 1.18 does:
+//
+//   - {env:NAME} becomes the variable's value as is, or nothing when it is
+//     unset or empty. The value is not escaped (a value with a `"` breaks
+//     the document in OpenCode too); it is replaced everywhere, comments
+//     included.
+//   - {file:PATH} becomes the file's content with surrounding white space
+//     trimmed, escaped for use inside a JSON string. PATH is relative to
+//     dir (the directory of the config file), `~/` is the home directory.
+//     A missing or unreadable file is an error. A reference on a line whose
+//     text before it starts with `//` is left alone.
+//
+// source names the config source in errors. File contents never appear in
+// an error.
+func (s Substituter) Substitute(text []byte, source, dir string) ([]byte, error) {
+	text = envRef.ReplaceAllFunc(text, func(m []byte) []byte {
+		if s.Getenv == nil {
+			return nil
+		}
+		return []byte(s.Getenv(string(m[len("{env:") : len(m)-1])))
+	})
+	var out []byte
+	cursor := 0
+	for _, loc := range fileRef.FindAllIndex(text, -1) {
+		start, token := loc[0], text[loc[0]:loc[1]]
+		out = append(out, text[cursor:start]...)
+		cursor = loc[1]
+		lineStart := bytes.LastIndexByte(text[:start], '\n') + 1
+		if !bytes.HasPrefix(bytes.TrimLeft(text[lineStart:start], " \t\r\v\f"), []byte("//")) {
+			var err error
+			if token, err = s.readRef(string(token), source, dir); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, token...)
+	}
+	return append(out, text[cursor:]...), nil
+}
+
+// readRef reads the file of a {file:...} token and returns its trimmed
+// content escaped for the inside of a JSON string.
+func (s Substituter) readRef(token, source, dir string) ([]byte, error) {
+	p := strings.TrimSuffix(strings.TrimPrefix(token, "{file:"), "}")
+	if strings.HasPrefix(p, "~/") {
+		if s.Home == "" {
+			return nil, fmt.Errorf("%s: bad file reference %q: no home directory is known", source, token)
+		}
+		p = filepath.Join(s.Home, p[2:])
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	data, err := safefile.Read(p, maxFileRef)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: bad file reference %q: %s does not exist", source, token, p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad file reference %q: %w", source, token, err)
+	}
+	// Encoding a string cannot fail (invalid UTF-8 becomes U+FFFD).
+	b, _ := jsontree.Marshal(strings.TrimSpace(string(data)))
+	return b[1 : len(b)-1], nil // the inside of the JSON string
+}
+
+// maxDepth bounds the nesting of a config document (no config is this deep;
+// the bound keeps hostile input from exhausting the stack).
+const maxDepth = 256
+
+// parseDoc reads one document in the JSON dialect OpenCode reads: JSON
+// plus `//` and `/* */` comments and trailing commas (JSONC, read here with
+// hujson). The top level must be an object; a document of only white space
+// and comments is an empty object. Errors give the line and column in text.
+func parseDoc(text []byte) (*jsontree.Object, error) {
+	if rest, ok := bytes.CutPrefix(text, []byte("\xEF\xBB\xBF")); ok {
+		// Blanked rather than cut, so that columns on the first line match
+		// what an editor shows.
+		text = append([]byte("   "), rest...)
+	}
+	// A line break at the end lets a last line comment end there, as
+	// OpenCode's reader allows; it moves no offset.
+	text = append(text[:len(text):len(text)], '\n')
+	// hujson parses recursively: the depth is checked before it runs, so that
+	// brackets nested millions deep cannot exhaust the stack.
+	if nesting(text) > maxDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
+	}
+	ast, err := hujson.Parse(text)
+	if err != nil {
+		if onlyComments(text) {
+			return jsontree.NewObject(), nil
+		}
+		msg := strings.TrimPrefix(err.Error(), "hujson: ")
+		msg = strings.Replace(msg, "parsing comment: unexpected EOF", "a block comment is not closed with */", 1)
+		return nil, errors.New(msg)
+	}
+	ast.Standardize() // comments and trailing commas become spaces
+	v, err := jsontree.Decode(ast.Pack(), maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(*jsontree.Object)
+	if !ok {
+		return nil, errors.New("the top level is not a JSON object")
+	}
+	return obj, nil
+}
+
+// nesting is the deepest nesting of [ and { in a JSONC text, outside strings
+// and comments (an unterminated string or comment ends the count).
+func nesting(text []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '"':
+			for i++; i < len(text) && text[i] != '"'; i++ {
+				if text[i] == '\\' {
+					i++
+				}
+			}
+		case c == '/' && i+1 < len(text) && text[i+1] == '/':
+			for i < len(text) && text[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(text) && text[i+1] == '*':
+			end := bytes.Index(text[i+2:], []byte("*/"))
+			if end < 0 {
+				return deepest
+			}
+			i += end + 3
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// onlyComments reports whether text holds nothing but white space and
+// comments: then a value placed after it is the whole document.
+func onlyComments(text []byte) bool {
+	ast, err := hujson.Parse(append(append([]byte(nil), text...), "\nnull"...))
+	return err == nil && ast.Value.Kind() == 'n'
 }

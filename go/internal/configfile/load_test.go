@@ -35,6 +35,7 @@ func newLayout(t *testing.T) *layout {
 		require.NoError(t, os.MkdirAll(d, 0o700))
 	}
 	l.env["XDG_CONFIG_HOME"] = l.xdg
+	l.env[EnvManagedDirForTests] = l.managed
 	return l
 }
 
@@ -46,7 +47,7 @@ func (l *layout) write(t *testing.T, path, content string) {
 
 func (l *layout) load(t *testing.T, file string) (map[string]any, []Source, error) {
 	t.Helper()
-	cfg, err := Load(Options{Dir: l.work, File: file, Home: l.home, ManagedDir: l.managed,
+	cfg, err := Load(Options{Dir: l.work, File: file, Home: l.home,
 		Getenv: func(k string) string { return l.env[k] }})
 	if err != nil {
 		return nil, nil, err

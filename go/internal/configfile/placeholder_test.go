@@ -28,7 +28,7 @@ func TestPlaceholdersAreTraced(t *testing.T) {
 	l.write(t, filepath.Join(l.xdg, "opencode", "secret.txt"), "s3cret\n")
 	l.write(t, filepath.Join(l.repo, "opencode.json"), `{"provider": {"later": {"options": {"baseURL": "https://llm.example.com/v1"}}}}`)
 	l.env["PORT"] = "8080"
-	cfg, err := Load(Options{Dir: l.work, Home: l.home, ManagedDir: l.managed, Getenv: func(k string) string { return l.env[k] }})
+	cfg, err := Load(Options{Dir: l.work, Home: l.home, Getenv: func(k string) string { return l.env[k] }})
 	require.NoError(t, err)
 	// The global layer holds a bare {env:PORT}: not JSON before
 	// substitution, so its placeholders cannot be traced.
@@ -44,7 +44,7 @@ func TestPlaceholdersAreTraced(t *testing.T) {
 	    "later": {"options": {"baseURL": "{env:OVERRIDDEN}"}}
 	  }
 	}`)
-	cfg, err = Load(Options{Dir: l.work, Home: l.home, ManagedDir: l.managed, Getenv: func(k string) string { return l.env[k] }})
+	cfg, err = Load(Options{Dir: l.work, Home: l.home, Getenv: func(k string) string { return l.env[k] }})
 	require.NoError(t, err)
 	assert.Equal(t, map[string][]string{
 		"provider.acme.options.baseURL":             {"{env:GATEWAY_URL}"},

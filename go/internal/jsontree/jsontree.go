@@ -81,14 +81,13 @@ func Decode(data []byte, maxDepth int) (any, error) {
 }
 
 func syntaxErr(dec *json.Decoder, err error) error {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return &SyntaxError{Offset: se.Offset, Msg: se.Error()}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &SyntaxError{Offset: dec.InputOffset(), Msg: "unexpected EOF"}
+	e := &SyntaxError{Offset: dec.InputOffset(), Msg: err.Error()}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		e.Offset = se.Offset
+	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		e.Msg = "unexpected EOF"
 	}
-	return &SyntaxError{Offset: dec.InputOffset(), Msg: err.Error()}
+	return e
 }
 
 func decodeValue(dec *json.Decoder, depth, maxDepth int) (any, error) {
@@ -134,10 +133,8 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (any, error) {
 // escaping.
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := encode(&buf, v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	err := encode(&buf, v)
+	return buf.Bytes(), err
 }
 
 // MarshalJSON encodes o with its keys in order, for encoding/json; Marshal
