@@ -46,11 +46,9 @@ import (
 
 // Client runs the grants of one provider. It implements tokens.Grant.
 type Client struct {
-	p    config.Provider
-	http *http.Client
-	log  *slog.Logger
-	now  func() time.Time
-	env  func(string) string
+	p   config.Provider
+	o   Options // with the defaults set
+	log *slog.Logger
 
 	metaMu sync.Mutex
 	meta   *Metadata // discovered at most once per metadataTTL
@@ -58,12 +56,7 @@ type Client struct {
 
 	assertion *assertionKey // private_key_jwt with clientAssertionKeyFile
 
-	// What the interactive grants need besides HTTP (Options).
-	prompt   func(Prompt)
-	stderr   io.Writer
-	stderrMu sync.Mutex
-	open     func(ctx context.Context, url string) error
-	sleep    func(ctx context.Context, d time.Duration) error
+	stderrMu sync.Mutex // one prompt at a time on o.Stderr
 
 	keysMu sync.Mutex
 	keys   *keySet // the id_token keys (keysFor)
@@ -100,30 +93,30 @@ func New(p config.Provider, o Options) (*Client, error) {
 	if p.ClientAuthMethod == config.AuthMethodNone || p.ClientAuthMethod == config.AuthMethodPrivateKeyJWT {
 		p.ClientSecret = secret.String{} // a public client never sends one; an assertion replaces it
 	}
-	c := &Client{p: p, http: o.HTTPClient, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv,
-		prompt: o.Prompt, stderr: cmp.Or(o.Stderr, io.Writer(os.Stderr)), open: o.OpenBrowser, sleep: o.Sleep}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	o.Stderr = cmp.Or(o.Stderr, io.Writer(os.Stderr))
+	if o.OpenBrowser == nil {
+		o.OpenBrowser = browser.Opener{Getenv: o.Getenv, Stderr: o.Stderr}.Open
+	}
+	c := &Client{p: p, o: o, log: o.Log.With("provider", p.ID)}
 	if p.ClientAuthMethod == config.AuthMethodPrivateKeyJWT && p.ClientAssertionKeyFile != "" {
 		if c.assertion, err = loadAssertionKey(p); err != nil {
 			return nil, err
 		}
 	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	if c.env == nil {
-		c.env = os.Getenv
-	}
-	if c.sleep == nil {
-		c.sleep = sleepCtx
-	}
-	if c.open == nil {
-		c.open = browser.Opener{Getenv: c.env, Stderr: c.stderr}.Open
-	}
 	return c, nil
 }
 
 // HTTPClient is the client's HTTP client (shared with model discovery).
-func (c *Client) HTTPClient() *http.Client { return c.http }
+func (c *Client) HTTPClient() *http.Client { return c.o.HTTPClient }
 
 // NewHTTPClient builds the HTTP client for a provider: proxy from the
 // environment (HTTPS_PROXY, NO_PROXY), the provider's extra CA bundle, the
@@ -291,7 +284,7 @@ func transportError(err error) error {
 // masked in whatever text of the server's it keeps.
 func (c *Client) send(req *http.Request, op string, limit int64, secrets []string) ([]byte, error) {
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	resp, err := c.o.HTTPClient.Do(req)
 	if err != nil {
 		return nil, c.classify(op, err, secrets)
 	}
@@ -369,7 +362,7 @@ func hasOpenID(scopes []string) bool { return slices.Contains(scopes, "openid") 
 func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
-	if c.meta != nil && c.now().Sub(c.metaAt) < metadataTTL {
+	if c.meta != nil && c.o.Now().Sub(c.metaAt) < metadataTTL {
 		return c.meta, nil
 	}
 	m := &Metadata{}
@@ -403,7 +396,7 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 	if m.TokenEndpoint == "" {
 		return nil, fmt.Errorf("provider %q: the server metadata has no token_endpoint; set tokenEndpoint in the oauth2 block", c.p.ID)
 	}
-	c.meta, c.metaAt = m, c.now()
+	c.meta, c.metaAt = m, c.o.Now()
 	return m, nil
 }
 

@@ -160,7 +160,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", timeout.String())
 	if box != nil {
 		go servePastes(ctx, box, srv.Paste)
-		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.now().Add(timeout),
+		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.o.Now().Add(timeout),
 			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on any machine. When the browser ends on a page that cannot be reached "+
 				"(an address starting with http://127.0.0.1), copy that whole address and paste it here", c.displayName())})
 	} else {
@@ -183,19 +183,16 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 
 // announceBrowser opens the start URL and tells the user what happened.
 func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string, timeout time.Duration) {
-	expires := c.now().Add(timeout)
-	host := authEndpoint
+	expires, host := c.o.Now().Add(timeout), authEndpoint
 	if u, err := url.Parse(authEndpoint); err == nil {
 		host = u.Host
 	}
-	if err := c.open(ctx, startURL); err != nil {
+	msg := fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)
+	if err := c.o.OpenBrowser(ctx, startURL); err != nil {
 		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
-		c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
-			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s)", c.displayName(), host)})
-		return
+		msg = fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s)", c.displayName(), host)
 	}
-	c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
-		Message: fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)})
+	c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires, Message: msg})
 }
 
 // loginWaitError explains why no authorization response arrived.
@@ -358,13 +355,13 @@ func (p Prompt) Text() string {
 // reaches the user's terminal when the command line runs there.
 func (c *Client) show(p Prompt) {
 	p.ProviderID = c.p.ID
-	if c.prompt != nil {
-		c.prompt(p)
+	if c.o.Prompt != nil {
+		c.o.Prompt(p)
 		return
 	}
 	c.stderrMu.Lock()
 	defer c.stderrMu.Unlock()
-	_, _ = io.WriteString(c.stderr, "\n[opencode-oauth2] "+c.p.ID+": "+p.Text()+"\n\n")
+	_, _ = io.WriteString(c.o.Stderr, "\n[opencode-oauth2] "+c.p.ID+": "+p.Text()+"\n\n")
 }
 
 // displayName is how the user knows the provider.
@@ -485,7 +482,7 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	d, err := c.parseDeviceAuth(body, c.now())
+	d, err := c.parseDeviceAuth(body, c.o.Now())
 	if err != nil {
 		return tokens.Token{}, err
 	}
@@ -521,15 +518,12 @@ func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, v
 	interval := d.interval
 	var backoff time.Duration // > 0 while the server is unreachable or failing
 	for {
-		wait := interval
-		if backoff > 0 {
-			wait = backoff
-		}
-		remaining := d.expiresAt.Sub(c.now())
+		wait := cmp.Or(backoff, interval)
+		remaining := d.expiresAt.Sub(c.o.Now())
 		if remaining <= 0 {
 			return tokens.Token{}, c.deviceExpired()
 		}
-		if err := c.sleep(ctx, min(wait, remaining)); err != nil {
+		if err := c.o.Sleep(ctx, min(wait, remaining)); err != nil {
 			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, err)
 		}
 		t, err := c.tokenRequest(ctx, op, meta, grant)

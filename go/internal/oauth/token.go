@@ -93,7 +93,7 @@ func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, gr
 		AuthStyle:      c.authStyle(meta),
 	}
 	c.log.Debug("token request", "grant", op, "token_endpoint", redact.URL(meta.TokenEndpoint))
-	t, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
+	t, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.o.HTTPClient))
 	if err != nil {
 		return tokens.Token{}, c.classify(op, err, c.requestSecrets(form))
 	}
@@ -117,7 +117,7 @@ func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
 		AccessToken:  secret.New(t.AccessToken),
 		TokenType:    t.TokenType,
 		RefreshToken: secret.New(t.RefreshToken),
-		ObtainedAt:   c.now(),
+		ObtainedAt:   c.o.Now(),
 	}
 	if !t.Expiry.IsZero() {
 		if life := time.Until(t.Expiry).Round(time.Second); life > 0 && life <= maxLifetime {
@@ -211,20 +211,16 @@ func (c *Client) finishLogin(ctx context.Context, meta *Metadata, t tokens.Token
 // oauth2.AuthStyleUnknown, so x/oauth2 never sends a failed token request
 // a second time with the other style.
 func (c *Client) authStyle(meta *Metadata) oauth2.AuthStyle {
-	if c.p.ClientSecret.IsZero() {
-		return oauth2.AuthStyleInParams // public client or client assertion: client_id in the body
-	}
-	switch c.p.ClientAuthMethod {
-	case config.AuthMethodBasic:
-		return oauth2.AuthStyleInHeader
-	case config.AuthMethodPost:
+	methods := meta.TokenEndpointAuthMethods
+	switch {
+	case c.p.ClientSecret.IsZero(): // public client or client assertion: client_id in the body
 		return oauth2.AuthStyleInParams
-	}
-	// RFC 8414: the default when the server lists nothing is client_secret_basic.
-	if meta == nil || len(meta.TokenEndpointAuthMethods) == 0 {
+	case c.p.ClientAuthMethod == config.AuthMethodBasic:
 		return oauth2.AuthStyleInHeader
-	}
-	if !slices.Contains(meta.TokenEndpointAuthMethods, config.AuthMethodBasic) && slices.Contains(meta.TokenEndpointAuthMethods, config.AuthMethodPost) {
+	case c.p.ClientAuthMethod == config.AuthMethodPost:
+		return oauth2.AuthStyleInParams
+	// RFC 8414: the default when the server lists nothing is client_secret_basic.
+	case !slices.Contains(methods, config.AuthMethodBasic) && slices.Contains(methods, config.AuthMethodPost):
 		return oauth2.AuthStyleInParams
 	}
 	return oauth2.AuthStyleInHeader
@@ -254,7 +250,7 @@ func (c *Client) authenticated(ctx context.Context, meta *Metadata, form url.Val
 // server: the federated-credential pattern).
 func (c *Client) clientAssertion(ctx context.Context, meta *Metadata) (secret.String, error) {
 	if c.assertion != nil {
-		a, err := c.assertion.sign(c.p.ClientID, meta.TokenEndpoint, c.now())
+		a, err := c.assertion.sign(c.p.ClientID, meta.TokenEndpoint, c.o.Now())
 		if err != nil {
 			return secret.String{}, fmt.Errorf("provider %q: %w", c.p.ID, err)
 		}
@@ -303,7 +299,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	keys := c.keysFor(ctx, meta.JWKSURI)
 	id, err := oidc.NewVerifier(meta.Issuer, keys, &oidc.Config{
 		ClientID: c.p.ClientID, SupportedSigningAlgs: algs,
-		Now: func() time.Time { return c.now().Add(-idTokenLeeway) },
+		Now: func() time.Time { return c.o.Now().Add(-idTokenLeeway) },
 	}).Verify(ctx, raw.Reveal())
 	if err != nil {
 		if ferr := keys.fetcher.failure(); ferr != nil {
@@ -320,7 +316,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	}
 	// go-oidc gives nbf five minutes and does not look at iat: both hold
 	// with idTokenLeeway here.
-	if err := claims.ValidateWithLeeway(jwt.Expected{Time: c.now()}, idTokenLeeway); err != nil {
+	if err := claims.ValidateWithLeeway(jwt.Expected{Time: c.o.Now()}, idTokenLeeway); err != nil {
 		return nil, fail("%s", redact.Text(err.Error(), 120))
 	}
 	switch azp := claims.AuthorizedParty; {
@@ -374,12 +370,12 @@ type keySet struct {
 func (c *Client) keysFor(ctx context.Context, uri string) *keySet {
 	c.keysMu.Lock()
 	defer c.keysMu.Unlock()
-	if ks := c.keys; ks != nil && ks.uri == uri && c.now().Sub(ks.at) < jwksTTL {
+	if ks := c.keys; ks != nil && ks.uri == uri && c.o.Now().Sub(ks.at) < jwksTTL {
 		return ks
 	}
 	f := &jwksFetcher{c: c}
 	hc := &http.Client{Transport: f}
-	c.keys = &keySet{RemoteKeySet: oidc.NewRemoteKeySet(oidc.ClientContext(ctx, hc), uri), uri: uri, at: c.now(), fetcher: f}
+	c.keys = &keySet{RemoteKeySet: oidc.NewRemoteKeySet(oidc.ClientContext(ctx, hc), uri), uri: uri, at: c.o.Now(), fetcher: f}
 	return c.keys
 }
 
@@ -396,7 +392,7 @@ type jwksFetcher struct {
 func (f *jwksFetcher) RoundTrip(req *http.Request) (*http.Response, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := f.c.now()
+	now := f.c.o.Now()
 	if !f.last.IsZero() && now.Sub(f.last) < jwksRefetch {
 		return nil, fmt.Errorf("the key set was fetched less than %s ago", jwksRefetch)
 	}
@@ -532,12 +528,9 @@ func (c *Client) Revoke(ctx context.Context, token secret.String, hint string) e
 		return fmt.Errorf("provider %q: %w (no revocation_endpoint in the server metadata; set revocationEndpoint in the oauth2 block if it has one)",
 			c.p.ID, ErrNoRevocationEndpoint)
 	}
-	op := "revocation request"
+	op, form := "revocation request", url.Values{"token": {token.Reveal()}}
 	if hint != "" {
 		op = hint + " revocation request"
-	}
-	form := url.Values{"token": {token.Reveal()}}
-	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
 	c.log.Debug("revocation request", "revocation_endpoint", meta.RevocationEndpoint, "token_type_hint", hint)
@@ -567,7 +560,7 @@ func (c *Client) readSource(ctx context.Context, name string, src *config.Subjec
 	label := fmt.Sprintf("provider %q: %s (%s)", c.p.ID, name, src.Type)
 	switch src.Type {
 	case config.SourceEnv:
-		v := strings.TrimSpace(c.env(src.Var))
+		v := strings.TrimSpace(c.o.Getenv(src.Var))
 		if v == "" {
 			return secret.String{}, fmt.Errorf("%s: environment variable %s is not set or is empty", label, src.Var)
 		}
@@ -601,8 +594,8 @@ func readTokenFile(label, path string) (secret.String, error) {
 
 // githubActionsToken asks the GitHub Actions runtime for an OIDC token.
 func (c *Client) githubActionsToken(ctx context.Context, label, op, audience string) (secret.String, error) {
-	reqURL := strings.TrimSpace(c.env("ACTIONS_ID_TOKEN_REQUEST_URL"))
-	reqToken := strings.TrimSpace(c.env("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+	reqURL := strings.TrimSpace(c.o.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL"))
+	reqToken := strings.TrimSpace(c.o.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
 	if reqURL == "" || reqToken == "" {
 		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set; this source works only inside a GitHub Actions job with `permissions: id-token: write`", label)
 	}
@@ -689,37 +682,32 @@ func loadAssertionKey(p config.Provider) (*assertionKey, error) {
 	return &assertionKey{signer: signer}, nil
 }
 
+// pemKeys reads the PEM blocks of unencrypted private keys; name is the
+// key's kind in errors.
+var pemKeys = map[string]struct {
+	name  string
+	parse func([]byte) (any, error)
+}{
+	"PRIVATE KEY":     {"PKCS#8 key", x509.ParsePKCS8PrivateKey},
+	"RSA PRIVATE KEY": {"PKCS#1 RSA key", func(b []byte) (any, error) { return x509.ParsePKCS1PrivateKey(b) }},
+	"EC PRIVATE KEY":  {"EC key", func(b []byte) (any, error) { return x509.ParseECPrivateKey(b) }},
+}
+
 // keyFromPEM returns the first private key of a PEM file.
 func keyFromPEM(data []byte) (any, error) {
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			return nil, errors.New("holds no PEM private key (expected a PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block, or a JWK)")
-		}
-		switch block.Type {
-		case "PRIVATE KEY":
-			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("the PKCS#8 key cannot be read: %w", err)
-			}
-			return k, nil
-		case "RSA PRIVATE KEY":
-			k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("the PKCS#1 RSA key cannot be read: %w", err)
-			}
-			return k, nil
-		case "EC PRIVATE KEY":
-			k, err := x509.ParseECPrivateKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("the EC key cannot be read: %w", err)
-			}
-			return k, nil
-		case "ENCRYPTED PRIVATE KEY":
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type == "ENCRYPTED PRIVATE KEY" {
 			return nil, errors.New("holds an encrypted key; store it unencrypted with owner-only permissions (e.g. openssl pkcs8 -topk8 -nocrypt)")
 		}
+		if kind, ok := pemKeys[block.Type]; ok {
+			k, err := kind.parse(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("the %s cannot be read: %w", kind.name, err)
+			}
+			return k, nil
+		}
 	}
+	return nil, errors.New("holds no PEM private key (expected a PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block, or a JWK)")
 }
 
 // jwkFromJSON reads a private JWK, or picks one from a JWK set: the one
@@ -785,13 +773,8 @@ func signingAlgs(key any) []string {
 		}
 		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 	case *ecdsa.PrivateKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return []string{"ES256"}
-		case elliptic.P384():
-			return []string{"ES384"}
-		case elliptic.P521():
-			return []string{"ES512"}
+		if alg, ok := map[elliptic.Curve]string{elliptic.P256(): "ES256", elliptic.P384(): "ES384", elliptic.P521(): "ES512"}[k.Curve]; ok {
+			return []string{alg}
 		}
 	case ed25519.PrivateKey:
 		return []string{"EdDSA"}
