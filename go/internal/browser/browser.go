@@ -65,11 +65,7 @@ func (o Opener) Open(ctx context.Context, rawURL string) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }() // also reaps an opener that outlives us
-	limit := o.ExitWait
-	if limit <= 0 {
-		limit = DefaultExitWait
-	}
-	timer := time.NewTimer(limit)
+	timer := time.NewTimer(cmp.Or(max(o.ExitWait, 0), DefaultExitWait))
 	defer timer.Stop()
 	select {
 	case err := <-done:
@@ -147,38 +143,24 @@ func checkURL(raw string) error {
 // SplitCommand splits a command line on blanks; single and double quotes
 // group words (no escapes, no variables, no shell).
 func SplitCommand(s string) ([]string, error) {
-	var (
-		args  []string
-		cur   strings.Builder
-		inArg bool
-		quote rune
-	)
-	for _, r := range s {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
+	const blanks = " \t\n\r"
+	var args []string
+	for s = strings.TrimLeft(s, blanks); s != ""; s = strings.TrimLeft(s, blanks) {
+		var arg strings.Builder
+		for s != "" && !strings.ContainsRune(blanks, rune(s[0])) {
+			if q := s[0]; q == '\'' || q == '"' {
+				end := strings.IndexByte(s[1:], q)
+				if end < 0 {
+					return nil, errors.New("unterminated quote in the command")
+				}
+				arg.WriteString(s[1 : 1+end])
+				s = s[2+end:]
+				continue
 			}
-		case r == '\'' || r == '"':
-			quote, inArg = r, true
-		case r == ' ' || r == '\t' || r == '\n' || r == '\r':
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteRune(r)
-			inArg = true
+			arg.WriteByte(s[0])
+			s = s[1:]
 		}
-	}
-	if quote != 0 {
-		return nil, errors.New("unterminated quote in the command")
-	}
-	if inArg {
-		args = append(args, cur.String())
+		args = append(args, arg.String())
 	}
 	if len(args) == 0 {
 		return nil, errors.New("empty command")
