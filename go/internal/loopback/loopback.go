@@ -235,7 +235,7 @@ type verdict int
 
 const (
 	// stray: not the response we wait for (no or wrong state, malformed);
-	// answered with a 4xx page, the login goes on.
+	// answered with a 400 page, the login goes on.
 	stray verdict = iota
 	// rejected: the state matches but the response must fail the login
 	// (error parameter, iss mismatch or missing when required).
@@ -247,7 +247,6 @@ const (
 // judgement is the pure decision about one callback query.
 type judgement struct {
 	verdict verdict
-	status  int        // HTTP status of the page for stray requests
 	reason  string     // short, secret-free explanation for the page and logs
 	code    string     // accepted only
 	err     *AuthError // rejected only
@@ -270,13 +269,13 @@ func single(q url.Values, key string) (string, bool) {
 func judge(q url.Values, state secret.String, issuer string, requireIssuer bool) judgement {
 	got, ok := single(q, "state")
 	if _, present := q["state"]; !present {
-		return judgement{verdict: stray, status: http.StatusBadRequest, reason: "the request has no state parameter"}
+		return judgement{verdict: stray, reason: "the request has no state parameter"}
 	}
 	if !ok {
-		return judgement{verdict: stray, status: http.StatusBadRequest, reason: "the request has more than one state parameter"}
+		return judgement{verdict: stray, reason: "the request has more than one state parameter"}
 	}
 	if subtle.ConstantTimeCompare([]byte(got), []byte(state.Reveal())) != 1 {
-		return judgement{verdict: stray, status: http.StatusBadRequest, reason: "the state parameter does not match this login"}
+		return judgement{verdict: stray, reason: "the state parameter does not match this login"}
 	}
 	for _, k := range []string{"iss", "code", "error", "error_description"} {
 		if len(q[k]) > 1 {
@@ -300,7 +299,7 @@ func judge(q url.Values, state secret.String, issuer string, requireIssuer bool)
 	}
 	code, _ := single(q, "code")
 	if code == "" {
-		return judgement{verdict: stray, status: http.StatusBadRequest, reason: "the request has no code parameter"}
+		return judgement{verdict: stray, reason: "the request has no code parameter"}
 	}
 	return judgement{verdict: accepted, code: code}
 }
@@ -341,7 +340,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	j := judge(q, s.cfg.State, s.cfg.Issuer, s.cfg.RequireIssuer)
 	if j.verdict == stray {
 		log.Debug("loopback: stray callback", "reason", j.reason)
-		s.page(w, j.status, pageFailure, "Invalid request", "This is not the answer the login waits for ("+j.reason+"). The login is still waiting.")
+		s.page(w, http.StatusBadRequest, pageFailure, "Invalid request", "This is not the answer the login waits for ("+j.reason+"). The login is still waiting.")
 		return
 	}
 

@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/browser"
@@ -54,7 +55,7 @@ type Client struct {
 	meta   *Metadata // discovered at most once per metadataTTL
 	metaAt time.Time
 
-	assertion *assertionKey // private_key_jwt with clientAssertionKeyFile
+	assertion jose.Signer // private_key_jwt with clientAssertionKeyFile
 
 	stderrMu sync.Mutex // one prompt at a time on o.Stderr
 
@@ -156,10 +157,8 @@ func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
 	switch c.p.Flow {
 	case config.ClientCredentials:
 		return c.machineGrant(ctx, "client_credentials token request", url.Values{"grant_type": {"client_credentials"}})
-	case config.JWTBearer:
-		return c.jwtBearer(ctx)
-	case config.TokenExchange:
-		return c.tokenExchange(ctx)
+	case config.JWTBearer, config.TokenExchange:
+		return c.federatedGrant(ctx)
 	case config.AuthorizationCode:
 		return c.authorizationCode(ctx)
 	case config.DeviceCode:

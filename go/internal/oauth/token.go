@@ -250,7 +250,7 @@ func (c *Client) authenticated(ctx context.Context, meta *Metadata, form url.Val
 // server: the federated-credential pattern).
 func (c *Client) clientAssertion(ctx context.Context, meta *Metadata) (secret.String, error) {
 	if c.assertion != nil {
-		a, err := c.assertion.sign(c.p.ClientID, meta.TokenEndpoint, c.o.Now())
+		a, err := signAssertion(c.assertion, c.p.ClientID, meta.TokenEndpoint, c.o.Now())
 		if err != nil {
 			return secret.String{}, fmt.Errorf("provider %q: %w", c.p.ID, err)
 		}
@@ -302,7 +302,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 		Now: func() time.Time { return c.o.Now().Add(-idTokenLeeway) },
 	}).Verify(ctx, raw.Reveal())
 	if err != nil {
-		if ferr := keys.fetcher.failure(); ferr != nil {
+		if ferr := keys.failure(); ferr != nil {
 			return nil, ferr
 		}
 		return nil, fail("%s", c.whyRejected(tok, meta, err))
@@ -357,12 +357,19 @@ func (c *Client) whyRejected(tok *jwt.JSONWebToken, meta *Metadata, err error) s
 }
 
 // keySet is go-oidc's key set of one jwks_uri (it keeps the keys and
-// fetches them again for an unknown kid), fetched through fetcher.
+// fetches them again for an unknown kid). It is also the transport of those
+// fetches: they go through send (the client's HTTP client, a bound on the
+// body, failures classified), at most one per jwksRefetch, and a failure is
+// kept for verifyIDToken to report.
 type keySet struct {
 	*oidc.RemoteKeySet
-	uri     string
-	at      time.Time
-	fetcher *jwksFetcher
+	c   *Client
+	uri string
+	at  time.Time
+
+	mu   sync.Mutex
+	last time.Time // the last fetch
+	err  error     // the last fetch's failure, not reported yet
 }
 
 // keysFor returns the key set of uri, made anew after jwksTTL so that a key
@@ -373,52 +380,40 @@ func (c *Client) keysFor(ctx context.Context, uri string) *keySet {
 	if ks := c.keys; ks != nil && ks.uri == uri && c.o.Now().Sub(ks.at) < jwksTTL {
 		return ks
 	}
-	f := &jwksFetcher{c: c}
-	hc := &http.Client{Transport: f}
-	c.keys = &keySet{RemoteKeySet: oidc.NewRemoteKeySet(oidc.ClientContext(ctx, hc), uri), uri: uri, at: c.o.Now(), fetcher: f}
+	c.keys = &keySet{c: c, uri: uri, at: c.o.Now()}
+	c.keys.RemoteKeySet = oidc.NewRemoteKeySet(oidc.ClientContext(ctx, &http.Client{Transport: c.keys}), uri)
 	return c.keys
 }
 
-// jwksFetcher sends go-oidc's key set requests with send (the client's
-// HTTP client, a bound on the body, failures classified), at most one per
-// jwksRefetch, and keeps a failure for verifyIDToken to report.
-type jwksFetcher struct {
-	c    *Client
-	mu   sync.Mutex
-	last time.Time
-	err  error
-}
-
-func (f *jwksFetcher) RoundTrip(req *http.Request) (*http.Response, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := f.c.o.Now()
-	if !f.last.IsZero() && now.Sub(f.last) < jwksRefetch {
+func (ks *keySet) RoundTrip(req *http.Request) (*http.Response, error) {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	now := ks.c.o.Now()
+	if !ks.last.IsZero() && now.Sub(ks.last) < jwksRefetch {
 		return nil, fmt.Errorf("the key set was fetched less than %s ago", jwksRefetch)
 	}
-	f.last = now
-	body, err := f.c.send(req.Clone(req.Context()), "JWKS request to "+redact.URL(req.URL.String()), maxJWKS, nil)
+	ks.last = now
+	body, err := ks.c.send(req.Clone(req.Context()), "JWKS request to "+redact.URL(req.URL.String()), maxResponse, nil)
 	if err != nil {
-		f.err = err
+		ks.err = err
 		return nil, err
 	}
 	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
 }
 
 // failure returns, once, the error of the last failed fetch.
-func (f *jwksFetcher) failure() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	err := f.err
-	f.err = nil
+func (ks *keySet) failure() error {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	err := ks.err
+	ks.err = nil
 	return err
 }
 
-// maxJWKS bounds a JWKS document; jwksTTL is how long a fetched set is
-// trusted before it is fetched again; jwksRefetch is the least time
-// between two fetches (an unknown kid asks for one).
+// jwksTTL is how long a fetched set is trusted before it is fetched again;
+// jwksRefetch is the least time between two fetches (an unknown kid asks
+// for one).
 const (
-	maxJWKS     = 1 << 20
 	jwksTTL     = time.Hour
 	jwksRefetch = 10 * time.Second
 )
@@ -429,21 +424,18 @@ const (
 	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
-func (c *Client) jwtBearer(ctx context.Context) (tokens.Token, error) {
-	assertion, err := c.SubjectToken(ctx)
-	if err != nil {
-		return tokens.Token{}, err
-	}
-	return c.machineGrant(ctx, "jwt_bearer token request", url.Values{
-		"grant_type": {GrantJWTBearer},
-		"assertion":  {assertion.Reveal()},
-	})
-}
-
-func (c *Client) tokenExchange(ctx context.Context) (tokens.Token, error) {
+// federatedGrant runs jwt_bearer or token_exchange with the subject token
+// read fresh from its source.
+func (c *Client) federatedGrant(ctx context.Context) (tokens.Token, error) {
 	subject, err := c.SubjectToken(ctx)
 	if err != nil {
 		return tokens.Token{}, err
+	}
+	if c.p.Flow == config.JWTBearer {
+		return c.machineGrant(ctx, "jwt_bearer token request", url.Values{
+			"grant_type": {GrantJWTBearer},
+			"assertion":  {subject.Reveal()},
+		})
 	}
 	v := url.Values{
 		"grant_type":         {GrantTokenExchange},
@@ -635,17 +627,12 @@ const assertionLifetime = 5 * time.Minute
 // maxKeyFile bounds a key file.
 const maxKeyFile = 1 << 20
 
-// assertionKey signs the client assertions of private_key_jwt.
-type assertionKey struct {
-	signer jose.Signer
-}
-
 // loadAssertionKey reads clientAssertionKeyFile: a PEM private key
 // (PKCS#8, PKCS#1 RSA or SEC1 EC) or a JSON JWK or JWK set holding a
 // private key. The key id is clientAssertionKeyId, else the JWK's kid;
 // the algorithm clientAssertionAlg, else the JWK's alg, else the key
 // type's usual one. Errors name the file but never show its content.
-func loadAssertionKey(p config.Provider) (*assertionKey, error) {
+func loadAssertionKey(p config.Provider) (jose.Signer, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("provider %q: clientAssertionKeyFile %s: %s", p.ID, p.ClientAssertionKeyFile, fmt.Sprintf(format, a...))
 	}
@@ -679,7 +666,7 @@ func loadAssertionKey(p config.Provider) (*assertionKey, error) {
 	if err != nil {
 		return nil, fail("cannot sign with it: %v", err)
 	}
-	return &assertionKey{signer: signer}, nil
+	return signer, nil
 }
 
 // pemKeys reads the PEM blocks of unencrypted private keys; name is the
@@ -757,10 +744,7 @@ func jwkFromJSON(data []byte, kid string) (jose.JSONWebKey, error) {
 // fields and sizes, but be safe: only its first line, bounded).
 func jwkError(err error) string {
 	msg, _, _ := strings.Cut(err.Error(), "\n")
-	if len(msg) > 120 {
-		msg = msg[:120]
-	}
-	return msg
+	return redact.Truncate(msg, 120)
 }
 
 // signingAlgs are the JWS algorithms key can sign with, the usual one
@@ -782,12 +766,12 @@ func signingAlgs(key any) []string {
 	return nil
 }
 
-// sign makes one client assertion (RFC 7523 section 3): iss and sub the
+// signAssertion makes one client assertion (RFC 7523 section 3): iss and sub the
 // client id, aud the token endpoint (RFC 7523: a value identifying the
 // authorization server; the token endpoint URL is the one every server
 // accepts), a random jti so that it cannot be replayed, iat, and a short
 // exp.
-func (k *assertionKey) sign(clientID, audience string, now time.Time) (secret.String, error) {
+func signAssertion(signer jose.Signer, clientID, audience string, now time.Time) (secret.String, error) {
 	claims := jwt.Claims{
 		Issuer:   clientID,
 		Subject:  clientID,
@@ -796,7 +780,7 @@ func (k *assertionKey) sign(clientID, audience string, now time.Time) (secret.St
 		IssuedAt: jwt.NewNumericDate(now),
 		Expiry:   jwt.NewNumericDate(now.Add(assertionLifetime)),
 	}
-	raw, err := jwt.Signed(k.signer).Claims(claims).Serialize()
+	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
 	if err != nil {
 		return secret.String{}, fmt.Errorf("signing the client assertion: %w", err)
 	}
