@@ -230,7 +230,7 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 	e := &Error{ProviderID: c.p.ID, Op: op}
 	clean := func(s string, max int) string { return redact.Text(redact.Values(s, secrets), max) }
 	re, isRetrieve := errors.AsType[*oauth2.RetrieveError](err)
-	_, isURL := errors.AsType[*url.Error](err)
+	ue, isURL := errors.AsType[*url.Error](err)
 	_, isNet := errors.AsType[net.Error](err)
 	switch {
 	case isRetrieve:
@@ -252,8 +252,8 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 		case re.ErrorCode == "invalid_client" || (e.Status == 401 && re.ErrorCode == ""):
 			e.kind = tokens.ErrInvalidClient
 		}
-	case isURL: // no answer: unreachable, timed out, or cancelled by us
-		e.cause = transportError(err)
+	case isURL: // no answer: unreachable, timed out, or cancelled by us; no query or userinfo of the URL kept
+		e.cause = fmt.Errorf("%s %s: %w", ue.Op, redact.URL(ue.URL), ue.Err)
 		if !errors.Is(err, context.Canceled) {
 			e.kind = tokens.ErrTransient
 		}
@@ -264,15 +264,6 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 		}
 	}
 	return e
-}
-
-// transportError keeps the message of a transport error but drops the
-// query and userinfo from any URL it names.
-func transportError(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return fmt.Errorf("%s %s: %w", ue.Op, redact.URL(ue.URL), ue.Err)
-	}
-	return err
 }
 
 // send is the one way to an endpoint x/oauth2 is not used for (discovery,

@@ -60,11 +60,9 @@ func setChallenge(q url.Values, verifier secret.String) {
 // authorizationURL is the endpoint with its own query kept (but for the
 // parameters the plugin sets or never sends, whatever their case), then the
 // configured extra parameters, then ours set (ours always win).
-func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (string, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return "", fmt.Errorf("provider %q: authorization endpoint %s: %w", c.p.ID, redact.URL(endpoint), err)
-	}
+// The endpoint parses: Metadata checked it (checkEndpoint).
+func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) string {
+	u, _ := url.Parse(endpoint)
 	q := u.Query()
 	for k := range q {
 		if config.ReservedParam(k) { // Client_ID, response_mode, request... in the endpoint's own query
@@ -86,7 +84,7 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 	}
 	setChallenge(q, r.verifier)
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return u.String()
 }
 
 // setGrantParams sets extra (the interactive grants' authorizationParams),
@@ -143,10 +141,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		return tokens.Token{}, fmt.Errorf("provider %q: loopback redirect: %w", c.p.ID, err)
 	}
 	defer srv.Close()
-	authURL, err := c.authorizationURL(meta.AuthorizationEndpoint, srv.RedirectURI(), req)
-	if err != nil {
-		return tokens.Token{}, err
-	}
+	authURL := c.authorizationURL(meta.AuthorizationEndpoint, srv.RedirectURI(), req)
 	if !req.verifier.IsZero() && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
 		c.log.Warn("the server does not list S256 in code_challenge_methods_supported; sending it anyway (set pkce: false for this provider if the login fails)")
 	}
@@ -464,7 +459,10 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 	return d, nil
 }
 
-// deviceCode runs the device authorization grant: show the code, then poll.
+// deviceCode runs the device authorization grant: show the code, then poll
+// the token endpoint until the user acts or the code expires. A transport
+// error, 429 or 5xx backs off exponentially (capped) and goes on; only the
+// server's answer or the expiry ends the flow.
 func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	meta, err := c.Metadata(ctx)
 	if err != nil {
@@ -477,8 +475,7 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	c.setGrantParams(form, c.p.AuthorizationParams)
 	verifier := c.pkceVerifier()
 	setChallenge(form, verifier) // Keycloak requires it when the client enforces PKCE
-	const op = "device authorization request"
-	body, err := c.postForm(ctx, op, meta.DeviceAuthorizationEndpoint, meta, form)
+	body, err := c.postForm(ctx, "device authorization request", meta.DeviceAuthorizationEndpoint, meta, form)
 	if err != nil {
 		return tokens.Token{}, err
 	}
@@ -494,7 +491,11 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	}
 	c.show(Prompt{Kind: PromptDeviceCode, Message: msg, URL: d.uri, UserCode: d.userCode, ExpiresAt: d.expiresAt})
 
-	t, err := c.pollDevice(ctx, meta, d, verifier)
+	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
+	if !verifier.IsZero() {
+		grant.Set("code_verifier", verifier.Reveal())
+	}
+	t, err := c.pollDevice(ctx, meta, d, grant)
 	if err == nil {
 		t, err = c.finishLogin(ctx, meta, t, secret.String{})
 	}
@@ -506,38 +507,28 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	return t, nil
 }
 
-// pollDevice polls the token endpoint until the user acts or the code
-// expires. A transport error, 429 or 5xx backs off exponentially (capped)
-// and goes on; only the server's answer or the expiry ends the flow.
-func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, verifier secret.String) (tokens.Token, error) {
-	const op = "device_code token request"
-	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
-	if !verifier.IsZero() {
-		grant.Set("code_verifier", verifier.Reveal())
-	}
+// pollDevice sends grant to the token endpoint at d's pace until the
+// server answers with a token or an error that ends the login.
+func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, grant url.Values) (tokens.Token, error) {
 	interval := d.interval
 	var backoff time.Duration // > 0 while the server is unreachable or failing
 	for {
-		wait := cmp.Or(backoff, interval)
 		remaining := d.expiresAt.Sub(c.o.Now())
 		if remaining <= 0 {
 			return tokens.Token{}, c.deviceExpired()
 		}
-		if err := c.o.Sleep(ctx, min(wait, remaining)); err != nil {
+		if err := c.o.Sleep(ctx, min(cmp.Or(backoff, interval), remaining)); err != nil {
 			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, err)
 		}
-		t, err := c.tokenRequest(ctx, op, meta, grant)
-		if err == nil {
-			return t, nil
-		}
-		if ctx.Err() != nil {
-			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, ctx.Err())
-		}
-		oe, ok := errors.AsType[*Error](err)
-		if !ok {
-			return tokens.Token{}, err
-		}
+		t, err := c.tokenRequest(ctx, "device_code token request", meta, grant)
+		oe, isOAuth := errors.AsType[*Error](err)
 		switch {
+		case err == nil:
+			return t, nil
+		case ctx.Err() != nil:
+			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, ctx.Err())
+		case !isOAuth:
+			return tokens.Token{}, err
 		case oe.Code == "authorization_pending":
 			backoff = 0
 		case oe.Code == "slow_down":

@@ -178,10 +178,8 @@ func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metada
 			form.Set("client_secret", c.p.ClientSecret.Reveal())
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, transportError(err))
-	}
+	// endpoint parses (Metadata checked it), so the request is made.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basic {
 		req.SetBasicAuth(url.QueryEscape(c.p.ClientID), url.QueryEscape(c.p.ClientSecret.Reveal()))
