@@ -390,30 +390,22 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 	return m, nil
 }
 
-// DiscoveryURLs are an issuer's metadata locations: OIDC's, then RFC 8414's.
-func DiscoveryURLs(issuer string) ([]string, error) {
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return nil, fmt.Errorf("issuer is not a URL: %w", err)
-	}
-	path := strings.TrimSuffix(u.Path, "/")
-	oidc := *u
-	oidc.Path = path + "/.well-known/openid-configuration"
-	rfc := *u
-	rfc.Path = "/.well-known/oauth-authorization-server" + path
-	return []string{oidc.String(), rfc.String()}, nil
-}
-
+// discover fetches the issuer's metadata from OIDC's location, then from
+// RFC 8414's.
 func (c *Client) discover(ctx context.Context) (*Metadata, error) {
-	urls, err := DiscoveryURLs(c.p.Issuer)
+	iss, err := url.Parse(c.p.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("provider %q: %w", c.p.ID, err)
+		return nil, fmt.Errorf("provider %q: issuer is not a URL: %w", c.p.ID, err)
 	}
+	path := strings.TrimSuffix(iss.Path, "/")
+	oidcURL, rfcURL := *iss, *iss
+	oidcURL.Path = path + "/.well-known/openid-configuration"
+	rfcURL.Path = "/.well-known/oauth-authorization-server" + path
 	var firstErr error
-	for _, u := range urls {
+	for _, u := range []string{oidcURL.String(), rfcURL.String()} {
 		m, err := c.fetchMetadata(ctx, u)
 		if err == nil {
-			if !sameIssuer(m.Issuer, c.p.Issuer) {
+			if strings.TrimSuffix(m.Issuer, "/") != strings.TrimSuffix(c.p.Issuer, "/") {
 				return nil, &IssuerMismatchError{ProviderID: c.p.ID, URL: redact.URL(u), Got: redact.Text(m.Issuer, 200), Want: c.p.Issuer}
 			}
 			return m, nil
@@ -437,10 +429,6 @@ type IssuerMismatchError struct{ ProviderID, URL, Got, Want string }
 func (e *IssuerMismatchError) Error() string {
 	return fmt.Sprintf("provider %q: the server at %s says its issuer is %q, but the configuration says %q; they must match (this protects against mixing up identity providers)",
 		e.ProviderID, e.URL, e.Got, e.Want)
-}
-
-func sameIssuer(a, b string) bool {
-	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
 func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, error) {
@@ -473,18 +461,10 @@ func (c *Client) checkEndpoint(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if c.p.AllowInsecureHTTP || isLoopback(u.Hostname()) {
+		if h := u.Hostname(); c.p.AllowInsecureHTTP || strings.EqualFold(h, "localhost") || net.ParseIP(h).IsLoopback() {
 			return nil
 		}
 		return fmt.Errorf("%s uses http:// on a non-loopback host; use https or set allowInsecureHttp: true for this provider", redact.URL(raw))
 	}
 	return fmt.Errorf("%s: unsupported scheme %q", redact.URL(raw), u.Scheme)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
