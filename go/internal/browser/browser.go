@@ -96,12 +96,11 @@ func (o Opener) Command(rawURL string) ([]string, error) {
 		}
 		return append(argv, rawURL), nil
 	}
-	goos := cmp.Or(o.GOOS, runtime.GOOS)
 	lookPath := o.LookPath
 	if lookPath == nil {
 		lookPath = exec.LookPath
 	}
-	switch goos {
+	switch cmp.Or(o.GOOS, runtime.GOOS) {
 	case "windows":
 		// rundll32 hands the URL to the default handler with no shell in
 		// between, so '&' and other cmd.exe metacharacters stay in the URL.

@@ -35,7 +35,7 @@ func FuzzCallback(f *testing.F) {
 		}
 		j := judge(q, state, testIssuer, requireIss)
 		matches := len(q["state"]) == 1 && q.Get("state") == testState
-		switch j.verdict {
+		switch j.verdict() {
 		case accepted:
 			if !matches || j.code == "" || j.code != q.Get("code") {
 				t.Fatalf("accepted %q", raw)

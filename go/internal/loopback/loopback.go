@@ -230,26 +230,15 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// verdict is what a request to the callback path amounts to.
-type verdict int
-
-const (
-	// stray: not the response we wait for (no or wrong state, malformed);
-	// answered with a 400 page, the login goes on.
-	stray verdict = iota
-	// rejected: the state matches but the response must fail the login
-	// (error parameter, iss mismatch or missing when required).
-	rejected
-	// accepted: the state matches and a code is there.
-	accepted
-)
-
-// judgement is the pure decision about one callback query.
+// judgement is the pure decision about one callback query: stray (a
+// reason: not the response we wait for, no or wrong state, malformed;
+// answered with a 400 page, the login goes on), rejected (err: the state
+// matches but the response must fail the login, for its error parameter or
+// an iss mismatch or missing when required) or accepted (a code).
 type judgement struct {
-	verdict verdict
-	reason  string     // short, secret-free explanation for the page and logs
-	code    string     // accepted only
-	err     *AuthError // rejected only
+	reason string     // stray only: short, secret-free explanation for the page and logs
+	code   string     // accepted only
+	err    *AuthError // rejected only
 }
 
 // single returns the only value of key, and whether there was exactly one.
@@ -269,39 +258,39 @@ func single(q url.Values, key string) (string, bool) {
 func judge(q url.Values, state secret.String, issuer string, requireIssuer bool) judgement {
 	got, ok := single(q, "state")
 	if _, present := q["state"]; !present {
-		return judgement{verdict: stray, reason: "the request has no state parameter"}
+		return judgement{reason: "the request has no state parameter"}
 	}
 	if !ok {
-		return judgement{verdict: stray, reason: "the request has more than one state parameter"}
+		return judgement{reason: "the request has more than one state parameter"}
 	}
 	if subtle.ConstantTimeCompare([]byte(got), []byte(state.Reveal())) != 1 {
-		return judgement{verdict: stray, reason: "the state parameter does not match this login"}
+		return judgement{reason: "the state parameter does not match this login"}
 	}
 	for _, k := range []string{"iss", "code", "error", "error_description"} {
 		if len(q[k]) > 1 {
-			return judgement{verdict: rejected, err: &AuthError{Code: "invalid_response",
+			return judgement{err: &AuthError{Code: "invalid_response",
 				Description: "the response repeats the " + k + " parameter"}}
 		}
 	}
 	iss, issPresent := single(q, "iss")
 	switch {
 	case issPresent && iss != issuer:
-		return judgement{verdict: rejected, err: &AuthError{Code: "issuer_mismatch",
+		return judgement{err: &AuthError{Code: "issuer_mismatch",
 			Description: "the response comes from issuer " + redact.Text(iss, 120) + ", not " + issuer +
 				" (RFC 9207: possible mix-up attack); the login was stopped"}}
 	case !issPresent && requireIssuer:
-		return judgement{verdict: rejected, err: &AuthError{Code: "issuer_missing",
+		return judgement{err: &AuthError{Code: "issuer_missing",
 			Description: "the server announces RFC 9207 iss parameters but the response has none; the login was stopped"}}
 	}
 	if code, isErr := single(q, "error"); isErr {
 		desc, _ := single(q, "error_description")
-		return judgement{verdict: rejected, err: &AuthError{Code: redact.Text(code, 60), Description: redact.Text(desc, 300)}}
+		return judgement{err: &AuthError{Code: redact.Text(code, 60), Description: redact.Text(desc, 300)}}
 	}
 	code, _ := single(q, "code")
 	if code == "" {
-		return judgement{verdict: stray, reason: "the request has no code parameter"}
+		return judgement{reason: "the request has no code parameter"}
 	}
-	return judgement{verdict: accepted, code: code}
+	return judgement{code: code}
 }
 
 // ServeHTTP answers the browser.
@@ -338,7 +327,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j := judge(q, s.cfg.State, s.cfg.Issuer, s.cfg.RequireIssuer)
-	if j.verdict == stray {
+	if j.reason != "" {
 		log.Debug("loopback: stray callback", "reason", j.reason)
 		s.page(w, http.StatusBadRequest, pageFailure, "Invalid request", "This is not the answer the login waits for ("+j.reason+"). The login is still waiting.")
 		return
@@ -355,8 +344,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, pageFailure, "Login failed", err.Error())
 		return
 	}
-	timer := time.NewTimer(s.cfg.FinishTimeout)
-	defer timer.Stop()
 	select {
 	case err := <-resp.result:
 		if err != nil {
@@ -364,7 +351,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.page(w, http.StatusOK, pageSuccess, "Login complete", "You are logged in"+s.to()+". You can close this tab.")
-	case <-timer.C:
+	case <-time.After(s.cfg.FinishTimeout):
 		s.page(w, http.StatusOK, pageInfo, "Authorization received", "Return to your terminal or to OpenCode to see the result.")
 	case <-s.closing:
 		s.page(w, http.StatusOK, pageInfo, "Authorization received", "Return to your terminal or to OpenCode to see the result.")
@@ -385,7 +372,7 @@ func (s *Server) deliver(j judgement) (*Response, error) {
 	if replay {
 		return nil, errReplay
 	}
-	if j.verdict == rejected {
+	if j.err != nil {
 		s.results <- outcome{err: j.err}
 		return nil, j.err
 	}
@@ -455,7 +442,7 @@ func (s *Server) Paste(text string) error {
 		return err
 	}
 	j := judge(q, s.cfg.State, s.cfg.Issuer, s.cfg.RequireIssuer)
-	if j.verdict == stray {
+	if j.reason != "" {
 		return errors.New("this is not the answer of this login: " + j.reason)
 	}
 	_, err = s.deliver(j)
