@@ -145,7 +145,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if !req.verifier.IsZero() && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
 		c.log.Warn("the server does not list S256 in code_challenge_methods_supported; sending it anyway (set pkce: false for this provider if the login fails)")
 	}
-	box := pasteBoxFrom(ctx)
+	box, _ := ctx.Value(pasteKey{}).(*PasteBox)
 	if box != nil && box.Only {
 		srv.Refuse()
 	} else {
@@ -166,7 +166,15 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if err != nil {
 		return tokens.Token{}, c.loginWaitError(ctx, err, timeout)
 	}
-	t, err := c.exchangeCode(ctx, meta, resp.Code, srv.RedirectURI(), req)
+	// The code for tokens (RFC 6749 4.1.3 with the PKCE verifier), checked.
+	grant := url.Values{"grant_type": {"authorization_code"}, "code": {resp.Code.Reveal()}, "redirect_uri": {srv.RedirectURI()}}
+	if !req.verifier.IsZero() {
+		grant.Set("code_verifier", req.verifier.Reveal())
+	}
+	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
+	if err == nil {
+		t, err = c.finishLogin(ctx, meta, t, req.nonce)
+	}
 	resp.Finish(err)
 	if err != nil {
 		c.log.Warn("login failed", "flow", "authorization_code", "err", err)
@@ -206,24 +214,6 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 		return fmt.Errorf("provider %q: %w: no login was completed in the browser within %s (loginTimeoutSeconds)", c.p.ID, tokens.ErrLoginRequired, timeout)
 	}
 	return fmt.Errorf("provider %q: login interrupted: %w", c.p.ID, err)
-}
-
-// exchangeCode trades the code for tokens (RFC 6749 4.1.3 with the PKCE
-// verifier) and checks the result.
-func (c *Client) exchangeCode(ctx context.Context, meta *Metadata, code secret.String, redirectURI string, r authRequest) (tokens.Token, error) {
-	grant := url.Values{
-		"grant_type":   {"authorization_code"},
-		"code":         {code.Reveal()},
-		"redirect_uri": {redirectURI},
-	}
-	if !r.verifier.IsZero() {
-		grant.Set("code_verifier", r.verifier.Reveal())
-	}
-	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
-	if err != nil {
-		return tokens.Token{}, err
-	}
-	return c.finishLogin(ctx, meta, t, r.nonce)
 }
 
 // PasteBox carries pasted authorization responses to an authorization-code
@@ -272,11 +262,6 @@ type pasteKey struct{}
 // WithPaste lets the authorization-code login under ctx take pastes from box.
 func WithPaste(ctx context.Context, box *PasteBox) context.Context {
 	return context.WithValue(ctx, pasteKey{}, box)
-}
-
-func pasteBoxFrom(ctx context.Context) *PasteBox {
-	b, _ := ctx.Value(pasteKey{}).(*PasteBox)
-	return b
 }
 
 // servePastes judges pastes for paste until ctx ends.
