@@ -456,7 +456,7 @@ func pastedQuery(text string) (url.Values, error) {
 	if text == "" {
 		return nil, errors.New("nothing was pasted; " + expected)
 	}
-	raw := text
+	raw := strings.TrimPrefix(text, "?")
 	if strings.Contains(text, "://") {
 		u, err := url.Parse(text)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
@@ -468,8 +468,6 @@ func pastedQuery(text string) (url.Values, error) {
 		raw = u.RawQuery
 	} else if !strings.Contains(text, "=") || strings.ContainsAny(text, " \t") {
 		return nil, errors.New("that is not an address; " + expected)
-	} else {
-		raw = strings.TrimPrefix(raw, "?")
 	}
 	q, err := url.ParseQuery(raw)
 	if err != nil || len(q) == 0 {

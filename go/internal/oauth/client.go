@@ -119,13 +119,13 @@ func New(p config.Provider, o Options) (*Client, error) {
 // HTTPClient is the client's HTTP client (shared with model discovery).
 func (c *Client) HTTPClient() *http.Client { return c.o.HTTPClient }
 
+// maxCAFile bounds a caFile (a system's whole CA bundle is about 200 KB).
+const maxCAFile = 4 << 20
+
 // NewHTTPClient builds the HTTP client for a provider: proxy from the
 // environment (HTTPS_PROXY, NO_PROXY), the provider's extra CA bundle, the
 // provider's timeout, and redirects never followed (a token endpoint that
 // redirects must not receive credentials twice).
-// maxCAFile bounds a caFile (a system's whole CA bundle is about 200 KB).
-const maxCAFile = 4 << 20
-
 func NewHTTPClient(p config.Provider) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = http.ProxyFromEnvironment
@@ -357,11 +357,10 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 	}
 	m := &Metadata{}
 	if c.needsDiscovery() {
-		d, err := c.discover(ctx)
-		if err != nil {
+		var err error
+		if m, err = c.discover(ctx); err != nil {
 			return nil, err
 		}
-		m = d
 		m.Discovered = true
 	}
 	e := c.p.Endpoints // the configured endpoints override the discovered ones

@@ -70,7 +70,7 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) s
 		}
 	}
 	c.setGrantParams(q, c.p.AuthorizationParams)
-	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues} {
+	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues, "nonce": r.nonce.Reveal()} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -79,9 +79,6 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) s
 	q.Set("client_id", c.p.ClientID)
 	q.Set("redirect_uri", redirectURI)
 	q.Set("state", r.state.Reveal())
-	if !r.nonce.IsZero() {
-		q.Set("nonce", r.nonce.Reveal())
-	}
 	setChallenge(q, r.verifier)
 	u.RawQuery = q.Encode()
 	return u.String()
