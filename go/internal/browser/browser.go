@@ -131,10 +131,8 @@ func checkURL(raw string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("refusing to open a URL that is not an absolute http(s) URL")
 	}
-	for _, r := range raw {
-		if r < 0x21 || r == 0x7f {
-			return errors.New("refusing to open a URL with spaces or control characters")
-		}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return errors.New("refusing to open a URL with spaces or control characters")
 	}
 	return nil
 }

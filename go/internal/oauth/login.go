@@ -355,12 +355,7 @@ func safeDisplayURL(raw string) bool {
 }
 
 func printable(s string) bool {
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
+	return !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
 // GrantDeviceCode is the RFC 8628 grant type.

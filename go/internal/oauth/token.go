@@ -148,15 +148,13 @@ func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
 // A server that sends a line break there must not get it into a header of
 // ours (header injection) or into the shim's header cache.
 func checkTokenText(accessToken, tokenType string) string {
-	for i := 0; i < len(accessToken); i++ {
-		if b := accessToken[i]; b < 0x20 || b > 0x7e {
-			return "the access_token contains characters outside printable ASCII (RFC 6749 appendix A.12)"
-		}
-	}
-	for _, r := range strings.TrimSpace(tokenType) {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return "the token_type is not a token type name (RFC 6749 appendix A.13)"
-		}
+	switch {
+	case strings.ContainsFunc(accessToken, func(r rune) bool { return r < 0x20 || r > 0x7e }):
+		return "the access_token contains characters outside printable ASCII (RFC 6749 appendix A.12)"
+	case strings.ContainsFunc(strings.TrimSpace(tokenType), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_')
+	}):
+		return "the token_type is not a token type name (RFC 6749 appendix A.13)"
 	}
 	return ""
 }
