@@ -65,15 +65,13 @@ func (o Opener) Open(ctx context.Context, rawURL string) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }() // also reaps an opener that outlives us
-	timer := time.NewTimer(cmp.Or(max(o.ExitWait, 0), DefaultExitWait))
-	defer timer.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
 			return fmt.Errorf("%s failed: %w", argv[0], err)
 		}
 		return nil
-	case <-timer.C:
+	case <-time.After(cmp.Or(max(o.ExitWait, 0), DefaultExitWait)):
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("open browser: %w", ctx.Err())

@@ -126,9 +126,6 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	cfg.Log = cmp.Or(cfg.Log, slog.New(slog.DiscardHandler))
 	cfg.FinishTimeout = cmp.Or(max(cfg.FinishTimeout, 0), 30*time.Second)
-	if cfg.Port < 0 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("loopback: port %d out of range", cfg.Port)
-	}
 	ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		if cfg.Port != 0 && addrInUse(err) {
