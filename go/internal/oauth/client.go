@@ -231,7 +231,6 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 	clean := func(s string, max int) string { return redact.Text(redact.Values(s, secrets), max) }
 	re, isRetrieve := errors.AsType[*oauth2.RetrieveError](err)
 	ue, isURL := errors.AsType[*url.Error](err)
-	_, isNet := errors.AsType[net.Error](err)
 	switch {
 	case isRetrieve:
 		if re.Response != nil {
@@ -259,7 +258,7 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 		}
 	default: // x/oauth2 could not read a 2xx answer, or another failure
 		e.cause = errors.New(clean(err.Error(), 300))
-		if isNet || errors.Is(err, context.DeadlineExceeded) {
+		if _, isNet := errors.AsType[net.Error](err); isNet || errors.Is(err, context.DeadlineExceeded) {
 			e.kind = tokens.ErrTransient
 		}
 	}

@@ -379,16 +379,6 @@ type deviceAuth struct {
 	interval   time.Duration
 }
 
-type deviceAuthJSON struct {
-	DeviceCode              string          `json:"device_code"`
-	UserCode                string          `json:"user_code"`
-	VerificationURI         string          `json:"verification_uri"`
-	VerificationURL         string          `json:"verification_url"` // pre-RFC name (Google)
-	VerificationURIComplete string          `json:"verification_uri_complete"`
-	ExpiresIn               json.RawMessage `json:"expires_in"`
-	Interval                json.RawMessage `json:"interval"`
-}
-
 // seconds reads a JSON number or numeric string; ok is false otherwise.
 func seconds(raw json.RawMessage) (float64, bool) {
 	s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
@@ -404,7 +394,15 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 	fail := func(what string) error {
 		return fmt.Errorf("provider %q: the device authorization response %s", c.p.ID, what)
 	}
-	var r deviceAuthJSON
+	var r struct {
+		DeviceCode              string          `json:"device_code"`
+		UserCode                string          `json:"user_code"`
+		VerificationURI         string          `json:"verification_uri"`
+		VerificationURL         string          `json:"verification_url"` // pre-RFC name (Google)
+		VerificationURIComplete string          `json:"verification_uri_complete"`
+		ExpiresIn               json.RawMessage `json:"expires_in"`
+		Interval                json.RawMessage `json:"interval"`
+	}
 	if err := json.Unmarshal(body, &r); err != nil {
 		return deviceAuth{}, fail("is not a JSON object")
 	}
