@@ -107,9 +107,6 @@ func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, gr
 // negative, zero or absurd lifetime counts as none. A token that cannot go
 // into an Authorization header is refused.
 func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
-	if strings.TrimSpace(t.AccessToken) == "" {
-		return tokens.Token{}, fmt.Errorf("provider %q: %s failed: the response has an empty access_token", c.p.ID, op)
-	}
 	if why := checkTokenText(t.AccessToken, t.TokenType); why != "" {
 		return tokens.Token{}, fmt.Errorf("provider %q: %s failed: %s", c.p.ID, op, why)
 	}
@@ -143,12 +140,14 @@ func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
 }
 
 // checkTokenText returns why an access token or token type cannot go into
-// an Authorization header, or "". RFC 6749 appendix A: an access token is
+// an Authorization header (an empty one neither), or "". RFC 6749 appendix A: an access token is
 // 1*VSCHAR (printable ASCII), a token type 1*( ALPHA / DIGIT / "-" / "." / "_" ).
 // A server that sends a line break there must not get it into a header of
 // ours (header injection) or into the shim's header cache.
 func checkTokenText(accessToken, tokenType string) string {
 	switch {
+	case strings.TrimSpace(accessToken) == "":
+		return "the response has an empty access_token"
 	case strings.ContainsFunc(accessToken, func(r rune) bool { return r < 0x20 || r > 0x7e }):
 		return "the access_token contains characters outside printable ASCII (RFC 6749 appendix A.12)"
 	case strings.ContainsFunc(strings.TrimSpace(tokenType), func(r rune) bool {
