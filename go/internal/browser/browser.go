@@ -65,19 +65,13 @@ func (o Opener) Open(ctx context.Context, rawURL string) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }() // also reaps an opener that outlives us
-	limit := o.ExitWait
-	if limit <= 0 {
-		limit = DefaultExitWait
-	}
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
 			return fmt.Errorf("%s failed: %w", argv[0], err)
 		}
 		return nil
-	case <-timer.C:
+	case <-time.After(cmp.Or(max(o.ExitWait, 0), DefaultExitWait)):
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("open browser: %w", ctx.Err())
@@ -100,12 +94,11 @@ func (o Opener) Command(rawURL string) ([]string, error) {
 		}
 		return append(argv, rawURL), nil
 	}
-	goos := cmp.Or(o.GOOS, runtime.GOOS)
 	lookPath := o.LookPath
 	if lookPath == nil {
 		lookPath = exec.LookPath
 	}
-	switch goos {
+	switch cmp.Or(o.GOOS, runtime.GOOS) {
 	case "windows":
 		// rundll32 hands the URL to the default handler with no shell in
 		// between, so '&' and other cmd.exe metacharacters stay in the URL.
@@ -136,10 +129,8 @@ func checkURL(raw string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("refusing to open a URL that is not an absolute http(s) URL")
 	}
-	for _, r := range raw {
-		if r < 0x21 || r == 0x7f {
-			return errors.New("refusing to open a URL with spaces or control characters")
-		}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return errors.New("refusing to open a URL with spaces or control characters")
 	}
 	return nil
 }
@@ -147,38 +138,24 @@ func checkURL(raw string) error {
 // SplitCommand splits a command line on blanks; single and double quotes
 // group words (no escapes, no variables, no shell).
 func SplitCommand(s string) ([]string, error) {
-	var (
-		args  []string
-		cur   strings.Builder
-		inArg bool
-		quote rune
-	)
-	for _, r := range s {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
+	const blanks = " \t\n\r"
+	var args []string
+	for s = strings.TrimLeft(s, blanks); s != ""; s = strings.TrimLeft(s, blanks) {
+		var arg strings.Builder
+		for s != "" && !strings.ContainsRune(blanks, rune(s[0])) {
+			if q := s[0]; q == '\'' || q == '"' {
+				end := strings.IndexByte(s[1:], q)
+				if end < 0 {
+					return nil, errors.New("unterminated quote in the command")
+				}
+				arg.WriteString(s[1 : 1+end])
+				s = s[2+end:]
+				continue
 			}
-		case r == '\'' || r == '"':
-			quote, inArg = r, true
-		case r == ' ' || r == '\t' || r == '\n' || r == '\r':
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteRune(r)
-			inArg = true
+			arg.WriteByte(s[0])
+			s = s[1:]
 		}
-	}
-	if quote != 0 {
-		return nil, errors.New("unterminated quote in the command")
-	}
-	if inArg {
-		args = append(args, cur.String())
+		args = append(args, arg.String())
 	}
 	if len(args) == 0 {
 		return nil, errors.New("empty command")

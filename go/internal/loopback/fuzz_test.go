@@ -35,7 +35,7 @@ func FuzzCallback(f *testing.F) {
 		}
 		j := judge(q, state, testIssuer, requireIss)
 		matches := len(q["state"]) == 1 && q.Get("state") == testState
-		switch j.verdict {
+		switch j.verdict() {
 		case accepted:
 			if !matches || j.code == "" || j.code != q.Get("code") {
 				t.Fatalf("accepted %q", raw)
@@ -51,8 +51,8 @@ func FuzzCallback(f *testing.F) {
 				t.Fatalf("control characters in the error: %q", j.err.Error())
 			}
 		case stray:
-			if j.status < 400 || j.status > 499 {
-				t.Fatalf("stray answered %d", j.status)
+			if j.reason == "" || j.err != nil || j.code != "" {
+				t.Fatalf("stray without a reason, or with an outcome: %q", raw)
 			}
 		}
 	})

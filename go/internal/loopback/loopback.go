@@ -14,18 +14,22 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
@@ -122,9 +126,6 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	cfg.Log = cmp.Or(cfg.Log, slog.New(slog.DiscardHandler))
 	cfg.FinishTimeout = cmp.Or(max(cfg.FinishTimeout, 0), 30*time.Second)
-	if cfg.Port < 0 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("loopback: port %d out of range", cfg.Port)
-	}
 	ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		if cfg.Port != 0 && addrInUse(err) {
@@ -224,4 +225,291 @@ func (s *Server) Close() error {
 		_ = s.ln.Close() // Shutdown does not close a listener Serve never saw
 	})
 	return nil
+}
+
+// judgement is the pure decision about one callback query: stray (a
+// reason: not the response we wait for, no or wrong state, malformed;
+// answered with a 400 page, the login goes on), rejected (err: the state
+// matches but the response must fail the login, for its error parameter or
+// an iss mismatch or missing when required) or accepted (a code).
+type judgement struct {
+	reason string     // stray only: short, secret-free explanation for the page and logs
+	code   string     // accepted only
+	err    *AuthError // rejected only
+}
+
+// single returns the only value of key, and whether there was exactly one.
+func single(q url.Values, key string) (string, bool) {
+	v, ok := q[key]
+	if !ok || len(v) != 1 {
+		return "", false
+	}
+	return v[0], true
+}
+
+// judge decides about a callback query. Only a query carrying exactly one
+// `state` equal to the expected one can end the login, so that a page or a
+// process that does not know the state cannot fail or hijack it (RFC 6749
+// section 10.12). The iss check (RFC 9207) comes before the error and the
+// code, for error responses too.
+func judge(q url.Values, state secret.String, issuer string, requireIssuer bool) judgement {
+	got, ok := single(q, "state")
+	if _, present := q["state"]; !present {
+		return judgement{reason: "the request has no state parameter"}
+	}
+	if !ok {
+		return judgement{reason: "the request has more than one state parameter"}
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(state.Reveal())) != 1 {
+		return judgement{reason: "the state parameter does not match this login"}
+	}
+	for _, k := range []string{"iss", "code", "error", "error_description"} {
+		if len(q[k]) > 1 {
+			return judgement{err: &AuthError{Code: "invalid_response",
+				Description: "the response repeats the " + k + " parameter"}}
+		}
+	}
+	iss, issPresent := single(q, "iss")
+	switch {
+	case issPresent && iss != issuer:
+		return judgement{err: &AuthError{Code: "issuer_mismatch",
+			Description: "the response comes from issuer " + redact.Text(iss, 120) + ", not " + issuer +
+				" (RFC 9207: possible mix-up attack); the login was stopped"}}
+	case !issPresent && requireIssuer:
+		return judgement{err: &AuthError{Code: "issuer_missing",
+			Description: "the server announces RFC 9207 iss parameters but the response has none; the login was stopped"}}
+	}
+	if code, isErr := single(q, "error"); isErr {
+		desc, _ := single(q, "error_description")
+		return judgement{err: &AuthError{Code: redact.Text(code, 60), Description: redact.Text(desc, 300)}}
+	}
+	code, _ := single(q, "code")
+	if code == "" {
+		return judgement{reason: "the request has no code parameter"}
+	}
+	return judgement{code: code}
+}
+
+// ServeHTTP answers the browser.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	log := s.cfg.Log.With("method", r.Method, "path", s.logPath(r.URL.Path))
+
+	// A page on another site that rebinds its name to 127.0.0.1 sends its own
+	// Host: it gets nothing here, not even the start redirect.
+	if !s.hostOK(r.Host) {
+		log.Debug("loopback: request for another host")
+		s.page(w, http.StatusMisdirectedRequest, pageFailure, "Wrong address", "This server only answers http://127.0.0.1:"+strconv.Itoa(s.port)+"/.")
+		return
+	}
+	if r.URL.Path != callbackPath {
+		s.serveStart(w, r, log)
+		return
+	}
+	if r.Method != http.MethodGet {
+		h.Set("Allow", http.MethodGet)
+		s.page(w, http.StatusMethodNotAllowed, pageInfo, "Method not allowed", "The login's answer arrives with GET.")
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		log.Debug("loopback: malformed callback query")
+		s.page(w, http.StatusBadRequest, pageFailure, "Invalid request", "The query string could not be read. The login is still waiting.")
+		return
+	}
+	j := judge(q, s.cfg.State, s.cfg.Issuer, s.cfg.RequireIssuer)
+	if j.reason != "" {
+		log.Debug("loopback: stray callback", "reason", j.reason)
+		s.page(w, http.StatusBadRequest, pageFailure, "Invalid request", "This is not the answer the login waits for ("+j.reason+"). The login is still waiting.")
+		return
+	}
+
+	resp, err := s.deliver(j)
+	switch {
+	case errors.Is(err, errReplay):
+		log.Debug("loopback: replayed callback refused")
+		s.page(w, http.StatusBadRequest, pageFailure, "Already used", "This login already received its answer; a second one is refused.")
+		return
+	case err != nil:
+		log.Debug("loopback: callback rejected", "error", j.err.Code)
+		s.page(w, http.StatusBadRequest, pageFailure, "Login failed", err.Error())
+		return
+	}
+	select {
+	case err := <-resp.result:
+		if err != nil {
+			s.page(w, http.StatusOK, pageFailure, "Login failed", redact.Text(err.Error(), 400))
+			return
+		}
+		s.page(w, http.StatusOK, pageSuccess, "Login complete", "You are logged in"+s.to()+". You can close this tab.")
+	case <-time.After(s.cfg.FinishTimeout):
+		s.page(w, http.StatusOK, pageInfo, "Authorization received", "Return to your terminal or to OpenCode to see the result.")
+	case <-s.closing:
+		s.page(w, http.StatusOK, pageInfo, "Authorization received", "Return to your terminal or to OpenCode to see the result.")
+	case <-r.Context().Done():
+	}
+}
+
+// errReplay: the login already received its answer.
+var errReplay = errors.New("this login already received its answer; a second one is refused")
+
+// deliver hands a response judged accepted or rejected to Wait, once: any
+// later one is a replay (errReplay). A rejected response is its error.
+func (s *Server) deliver(j judgement) (*Response, error) {
+	s.mu.Lock()
+	replay := s.done
+	s.done = true
+	s.mu.Unlock()
+	if replay {
+		return nil, errReplay
+	}
+	if j.err != nil {
+		s.results <- outcome{err: j.err}
+		return nil, j.err
+	}
+	resp := &Response{Code: secret.New(j.code), result: make(chan error, 1)}
+	s.results <- outcome{resp: resp}
+	return resp, nil
+}
+
+// serveStart answers every path but the callback: only a GET of the exact
+// start path (compared in constant time) redirects to the authorization
+// request, and only the first one; everything else reveals nothing.
+func (s *Server) serveStart(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
+	if r.Method != http.MethodGet || subtle.ConstantTimeCompare([]byte(r.URL.Path), []byte(s.startPath)) != 1 {
+		log.Debug("loopback: stray request")
+		s.page(w, http.StatusNotFound, pageInfo, "Not found", "This address only receives the login's answer.")
+		return
+	}
+	s.mu.Lock()
+	done, spent, target := s.done, s.spent, s.authURL
+	if !done && target != "" {
+		s.spent = true
+	}
+	s.mu.Unlock()
+	switch {
+	case done || target == "":
+		s.page(w, http.StatusGone, pageInfo, "This login is over", "Return to your terminal or to OpenCode.")
+	case spent:
+		log.Debug("loopback: start link used again")
+		s.page(w, http.StatusGone, pageInfo, "Link already used",
+			"This login link was already used. Return to your terminal or to OpenCode, and start the login again if it did not complete.")
+	default:
+		http.Redirect(w, r, target, http.StatusFound)
+	}
+}
+
+// logPath is the request path for debug records, without the start secret.
+func (s *Server) logPath(p string) string {
+	if strings.HasPrefix(p, startPrefix) {
+		return startPrefix + "…"
+	}
+	return redact.Text(p, 80)
+}
+
+func (s *Server) hostOK(host string) bool {
+	port := ":" + strconv.Itoa(s.port)
+	return host == "127.0.0.1"+port || strings.EqualFold(host, "localhost"+port)
+}
+
+func (s *Server) to() string {
+	if s.cfg.Label == "" {
+		return ""
+	}
+	return " to " + s.cfg.Label
+}
+
+// Paste hands the server an authorization response pasted by the user: the
+// address the browser ended on (the redirect URI with its query), when that
+// browser runs on another machine and the loopback redirect cannot arrive
+// here, or that address's query alone. It is judged exactly as a callback
+// (state in constant time, RFC 9207 iss, error responses) and used once. A
+// paste that is not this login's answer is an error that says why, and the
+// login goes on waiting; an accepted or rejected one ends Wait. The pasted
+// text never reaches a log.
+func (s *Server) Paste(text string) error {
+	q, err := pastedQuery(strings.TrimSpace(text))
+	if err != nil {
+		return err
+	}
+	j := judge(q, s.cfg.State, s.cfg.Issuer, s.cfg.RequireIssuer)
+	if j.reason != "" {
+		return errors.New("this is not the answer of this login: " + j.reason)
+	}
+	_, err = s.deliver(j)
+	return err
+}
+
+// pastedQuery is the query of a pasted address (http(s), any host, the
+// callback path) or of a pasted query string.
+func pastedQuery(text string) (url.Values, error) {
+	const expected = "paste the whole address the browser ended on (it starts with http://127.0.0.1 or http://localhost and holds code= and state=)"
+	if text == "" {
+		return nil, errors.New("nothing was pasted; " + expected)
+	}
+	raw := strings.TrimPrefix(text, "?")
+	if strings.Contains(text, "://") {
+		u, err := url.Parse(text)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, errors.New("that is not an http address; " + expected)
+		}
+		if u.Path != callbackPath {
+			return nil, fmt.Errorf("that address is not the login's redirect (its path is not %s); %s", callbackPath, expected)
+		}
+		raw = u.RawQuery
+	} else if !strings.Contains(text, "=") || strings.ContainsAny(text, " \t") {
+		return nil, errors.New("that is not an address; " + expected)
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil || len(q) == 0 {
+		return nil, errors.New("the address's query cannot be read; " + expected)
+	}
+	return q, nil
+}
+
+type pageKind string
+
+const (
+	pageSuccess pageKind = "success"
+	pageFailure pageKind = "failure"
+	pageInfo    pageKind = "info"
+)
+
+// pageTmpl is the one small page: no script, no external resource; the id of
+// <main> (login-success, login-failure, login-info) is stable for tests.
+var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} - opencode-oauth2</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:3rem auto;max-width:32rem;padding:0 1rem;color:#1a1a1a}
+h1{font-size:1.4rem}.success h1{color:#17663a}.failure h1{color:#b00020}
+p{line-height:1.5;overflow-wrap:anywhere}small{color:#666}
+</style>
+</head>
+<body>
+<main id="login-{{.Kind}}" class="{{.Kind}}">
+<h1>{{.Title}}</h1>
+<p>{{.Text}}</p>
+<p><small>opencode-oauth2</small></p>
+</main>
+</body>
+</html>
+`))
+
+func (s *Server) page(w http.ResponseWriter, status int, kind pageKind, title, text string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = pageTmpl.Execute(w, struct {
+		Kind        pageKind
+		Title, Text string
+	}{kind, title, text})
 }

@@ -83,6 +83,25 @@ func waitNone(t *testing.T, s *Server) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
+// verdict is what judge made of a query, for the tables.
+type verdict int
+
+const (
+	stray verdict = iota
+	rejected
+	accepted
+)
+
+func (j judgement) verdict() verdict {
+	switch {
+	case j.reason != "":
+		return stray
+	case j.err != nil:
+		return rejected
+	}
+	return accepted
+}
+
 func TestJudge(t *testing.T) {
 	state := secret.New(testState)
 	tests := []struct {
@@ -117,7 +136,7 @@ func TestJudge(t *testing.T) {
 			q, err := url.ParseQuery(tt.query)
 			require.NoError(t, err)
 			j := judge(q, state, testIssuer, tt.requireIss)
-			assert.Equal(t, tt.want, j.verdict, j.reason)
+			assert.Equal(t, tt.want, j.verdict(), j.reason)
 			assert.Equal(t, tt.wantCode, j.code)
 			if tt.wantErr != "" {
 				require.NotNil(t, j.err)

@@ -156,7 +156,7 @@ func TestLoadAssertionKey(t *testing.T) {
 			}
 			require.NoError(t, err)
 			now := time.Now()
-			raw, err := key.sign("cli", "https://idp.example.com/token", now)
+			raw, err := signAssertion(key, "cli", "https://idp.example.com/token", now)
 			require.NoError(t, err)
 			tok, err := jwt.ParseSigned(raw.Reveal(), []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.wantAlg)})
 			require.NoError(t, err)
@@ -172,7 +172,7 @@ func TestLoadAssertionKey(t *testing.T) {
 			assert.Len(t, claims.ID, 43, "a random jti (32 bytes, base64url)")
 			assert.Equal(t, now.Unix(), claims.IssuedAt.Time().Unix())
 			assert.Equal(t, now.Add(5*time.Minute).Unix(), claims.Expiry.Time().Unix())
-			again, err := key.sign("cli", "https://idp.example.com/token", now)
+			again, err := signAssertion(key, "cli", "https://idp.example.com/token", now)
 			require.NoError(t, err)
 			tok2, err := jwt.ParseSigned(again.Reveal(), []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.wantAlg)})
 			require.NoError(t, err)

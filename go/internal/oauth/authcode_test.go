@@ -396,8 +396,7 @@ func TestAuthorizationURLKeepsEndpointQuery(t *testing.T) {
 	p := as.provider()
 	p.Resources = []string{"https://api.test/"}
 	env := newCodeClient(t, p, nil, nil)
-	raw, err := env.client.authorizationURL("https://idp.test/authorize?tenant=a&client_id=evil&Client_ID=evil2&response_mode=form_post&request_uri=https%3A%2F%2Fevil&Request=x", "http://127.0.0.1:1/oauth2/callback", env.client.newAuthRequest())
-	require.NoError(t, err)
+	raw := env.client.authorizationURL("https://idp.test/authorize?tenant=a&client_id=evil&Client_ID=evil2&response_mode=form_post&request_uri=https%3A%2F%2Fevil&Request=x", "http://127.0.0.1:1/oauth2/callback", env.client.newAuthRequest())
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
 	q := u.Query()

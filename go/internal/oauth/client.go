@@ -29,9 +29,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/browser"
@@ -44,24 +47,17 @@ import (
 
 // Client runs the grants of one provider. It implements tokens.Grant.
 type Client struct {
-	p    config.Provider
-	http *http.Client
-	log  *slog.Logger
-	now  func() time.Time
-	env  func(string) string
+	p   config.Provider
+	o   Options // with the defaults set
+	log *slog.Logger
 
 	metaMu sync.Mutex
 	meta   *Metadata // discovered at most once per metadataTTL
 	metaAt time.Time
 
-	assertion *assertionKey // private_key_jwt with clientAssertionKeyFile
+	assertion jose.Signer // private_key_jwt with clientAssertionKeyFile
 
-	// What the interactive grants need besides HTTP (Options).
-	prompt   func(Prompt)
-	stderr   io.Writer
-	stderrMu sync.Mutex
-	open     func(ctx context.Context, url string) error
-	sleep    func(ctx context.Context, d time.Duration) error
+	stderrMu sync.Mutex // one prompt at a time on o.Stderr
 
 	keysMu sync.Mutex
 	keys   *keySet // the id_token keys (keysFor)
@@ -89,25 +85,14 @@ type Options struct {
 
 // New returns a client for p.
 func New(p config.Provider, o Options) (*Client, error) {
-	hc := o.HTTPClient
-	if hc == nil {
-		var err error
-		if hc, err = NewHTTPClient(p); err != nil {
+	var err error
+	if o.HTTPClient == nil {
+		if o.HTTPClient, err = NewHTTPClient(p); err != nil {
 			return nil, err
 		}
 	}
-	var assertion *assertionKey
-	switch p.ClientAuthMethod {
-	case config.AuthMethodNone:
-		p.ClientSecret = secret.String{} // a public client never sends one
-	case config.AuthMethodPrivateKeyJWT:
-		p.ClientSecret = secret.String{} // the assertion replaces it
-		if p.ClientAssertionKeyFile != "" {
-			var err error
-			if assertion, err = loadAssertionKey(p); err != nil {
-				return nil, err
-			}
-		}
+	if p.ClientAuthMethod == config.AuthMethodNone || p.ClientAuthMethod == config.AuthMethodPrivateKeyJWT {
+		p.ClientSecret = secret.String{} // a public client never sends one; an assertion replaces it
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -118,25 +103,29 @@ func New(p config.Provider, o Options) (*Client, error) {
 	if o.Sleep == nil {
 		o.Sleep = sleepCtx
 	}
-	stderr := cmp.Or(o.Stderr, io.Writer(os.Stderr))
+	o.Stderr = cmp.Or(o.Stderr, io.Writer(os.Stderr))
 	if o.OpenBrowser == nil {
-		o.OpenBrowser = browser.Opener{Getenv: o.Getenv, Stderr: stderr}.Open
+		o.OpenBrowser = browser.Opener{Getenv: o.Getenv, Stderr: o.Stderr}.Open
 	}
-	return &Client{p: p, http: hc, log: o.Log.With("provider", p.ID), now: o.Now, env: o.Getenv,
-		assertion: assertion,
-		prompt:    o.Prompt, stderr: stderr, open: o.OpenBrowser, sleep: o.Sleep}, nil
+	c := &Client{p: p, o: o, log: o.Log.With("provider", p.ID)}
+	if p.ClientAuthMethod == config.AuthMethodPrivateKeyJWT && p.ClientAssertionKeyFile != "" {
+		if c.assertion, err = loadAssertionKey(p); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // HTTPClient is the client's HTTP client (shared with model discovery).
-func (c *Client) HTTPClient() *http.Client { return c.http }
+func (c *Client) HTTPClient() *http.Client { return c.o.HTTPClient }
+
+// maxCAFile bounds a caFile (a system's whole CA bundle is about 200 KB).
+const maxCAFile = 4 << 20
 
 // NewHTTPClient builds the HTTP client for a provider: proxy from the
 // environment (HTTPS_PROXY, NO_PROXY), the provider's extra CA bundle, the
 // provider's timeout, and redirects never followed (a token endpoint that
 // redirects must not receive credentials twice).
-// maxCAFile bounds a caFile (a system's whole CA bundle is about 200 KB).
-const maxCAFile = 4 << 20
-
 func NewHTTPClient(p config.Provider) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = http.ProxyFromEnvironment
@@ -168,10 +157,8 @@ func (c *Client) Acquire(ctx context.Context) (tokens.Token, error) {
 	switch c.p.Flow {
 	case config.ClientCredentials:
 		return c.machineGrant(ctx, "client_credentials token request", url.Values{"grant_type": {"client_credentials"}})
-	case config.JWTBearer:
-		return c.jwtBearer(ctx)
-	case config.TokenExchange:
-		return c.tokenExchange(ctx)
+	case config.JWTBearer, config.TokenExchange:
+		return c.federatedGrant(ctx)
 	case config.AuthorizationCode:
 		return c.authorizationCode(ctx)
 	case config.DeviceCode:
@@ -243,8 +230,7 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 	e := &Error{ProviderID: c.p.ID, Op: op}
 	clean := func(s string, max int) string { return redact.Text(redact.Values(s, secrets), max) }
 	re, isRetrieve := errors.AsType[*oauth2.RetrieveError](err)
-	_, isURL := errors.AsType[*url.Error](err)
-	_, isNet := errors.AsType[net.Error](err)
+	ue, isURL := errors.AsType[*url.Error](err)
 	switch {
 	case isRetrieve:
 		if re.Response != nil {
@@ -265,27 +251,18 @@ func (c *Client) classify(op string, err error, secrets []string) error {
 		case re.ErrorCode == "invalid_client" || (e.Status == 401 && re.ErrorCode == ""):
 			e.kind = tokens.ErrInvalidClient
 		}
-	case isURL: // no answer: unreachable, timed out, or cancelled by us
-		e.cause = transportError(err)
+	case isURL: // no answer: unreachable, timed out, or cancelled by us; no query or userinfo of the URL kept
+		e.cause = fmt.Errorf("%s %s: %w", ue.Op, redact.URL(ue.URL), ue.Err)
 		if !errors.Is(err, context.Canceled) {
 			e.kind = tokens.ErrTransient
 		}
 	default: // x/oauth2 could not read a 2xx answer, or another failure
 		e.cause = errors.New(clean(err.Error(), 300))
-		if isNet || errors.Is(err, context.DeadlineExceeded) {
+		if _, isNet := errors.AsType[net.Error](err); isNet || errors.Is(err, context.DeadlineExceeded) {
 			e.kind = tokens.ErrTransient
 		}
 	}
 	return e
-}
-
-// transportError keeps the message of a transport error but drops the
-// query and userinfo from any URL it names.
-func transportError(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return fmt.Errorf("%s %s: %w", ue.Op, redact.URL(ue.URL), ue.Err)
-	}
-	return err
 }
 
 // send is the one way to an endpoint x/oauth2 is not used for (discovery,
@@ -296,7 +273,7 @@ func transportError(err error) error {
 // masked in whatever text of the server's it keeps.
 func (c *Client) send(req *http.Request, op string, limit int64, secrets []string) ([]byte, error) {
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	resp, err := c.o.HTTPClient.Do(req)
 	if err != nil {
 		return nil, c.classify(op, err, secrets)
 	}
@@ -327,4 +304,165 @@ func answerError(resp *http.Response, body []byte) *oauth2.RetrieveError {
 		re.ErrorCode, re.ErrorDescription = payload.Error, payload.Description
 	}
 	return re
+}
+
+// maxMetadata bounds a discovery document; metadataTTL is how long one
+// is used before it is fetched again.
+const (
+	maxMetadata = 1 << 20
+	metadataTTL = time.Hour
+)
+
+// Metadata is the part of the server metadata (OIDC discovery / RFC 8414)
+// the plugin uses, with the provider's endpoint overrides applied.
+type Metadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	TokenEndpointAuthMethods          []string `json:"token_endpoint_auth_methods_supported"`
+	GrantTypes                        []string `json:"grant_types_supported"`
+	CodeChallengeMethods              []string `json:"code_challenge_methods_supported"`
+	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// Discovered is false when the overrides made discovery unnecessary.
+	Discovered bool `json:"-"`
+}
+
+// needsDiscovery reports whether the overrides are enough for the flow.
+func (c *Client) needsDiscovery() bool {
+	e := c.p.Endpoints
+	if e.Token == "" {
+		return true
+	}
+	switch c.p.Flow {
+	case config.AuthorizationCode:
+		return e.Authorization == "" || (hasOpenID(c.p.Scopes) && e.JWKS == "")
+	case config.DeviceCode:
+		return e.DeviceAuthorization == "" || (hasOpenID(c.p.Scopes) && e.JWKS == "")
+	}
+	return false
+}
+
+func hasOpenID(scopes []string) bool { return slices.Contains(scopes, "openid") }
+
+// Metadata returns the server metadata, discovered at most once per TTL.
+func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	if c.meta != nil && c.o.Now().Sub(c.metaAt) < metadataTTL {
+		return c.meta, nil
+	}
+	m := &Metadata{}
+	if c.needsDiscovery() {
+		var err error
+		if m, err = c.discover(ctx); err != nil {
+			return nil, err
+		}
+		m.Discovered = true
+	}
+	e := c.p.Endpoints // the configured endpoints override the discovered ones
+	m.AuthorizationEndpoint = cmp.Or(e.Authorization, m.AuthorizationEndpoint)
+	m.TokenEndpoint = cmp.Or(e.Token, m.TokenEndpoint)
+	m.DeviceAuthorizationEndpoint = cmp.Or(e.DeviceAuthorization, m.DeviceAuthorizationEndpoint)
+	m.JWKSURI = cmp.Or(e.JWKS, m.JWKSURI)
+	m.RevocationEndpoint = cmp.Or(e.Revocation, m.RevocationEndpoint)
+	m.Issuer = cmp.Or(m.Issuer, c.p.Issuer)
+	for name, u := range map[string]string{
+		"authorization_endpoint": m.AuthorizationEndpoint, "token_endpoint": m.TokenEndpoint,
+		"device_authorization_endpoint": m.DeviceAuthorizationEndpoint, "jwks_uri": m.JWKSURI,
+		"revocation_endpoint": m.RevocationEndpoint,
+	} {
+		if u == "" {
+			continue
+		}
+		if err := c.checkEndpoint(u); err != nil {
+			return nil, fmt.Errorf("provider %q: discovered %s: %w", c.p.ID, name, err)
+		}
+	}
+	if m.TokenEndpoint == "" {
+		return nil, fmt.Errorf("provider %q: the server metadata has no token_endpoint; set tokenEndpoint in the oauth2 block", c.p.ID)
+	}
+	c.meta, c.metaAt = m, c.o.Now()
+	return m, nil
+}
+
+// discover fetches the issuer's metadata from OIDC's location, then from
+// RFC 8414's.
+func (c *Client) discover(ctx context.Context) (*Metadata, error) {
+	iss, err := url.Parse(c.p.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("provider %q: issuer is not a URL: %w", c.p.ID, err)
+	}
+	path := strings.TrimSuffix(iss.Path, "/")
+	oidcURL, rfcURL := *iss, *iss
+	oidcURL.Path = path + "/.well-known/openid-configuration"
+	rfcURL.Path = "/.well-known/oauth-authorization-server" + path
+	var firstErr error
+	for _, u := range []string{oidcURL.String(), rfcURL.String()} {
+		m, err := c.fetchMetadata(ctx, u)
+		if err == nil {
+			if strings.TrimSuffix(m.Issuer, "/") != strings.TrimSuffix(c.p.Issuer, "/") {
+				return nil, &IssuerMismatchError{ProviderID: c.p.ID, URL: redact.URL(u), Got: redact.Text(m.Issuer, 200), Want: c.p.Issuer}
+			}
+			return m, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		// Only a missing document sends us to the next location.
+		e, ok := errors.AsType[*Error](err)
+		if !ok || (e.Status != http.StatusNotFound && e.Status != http.StatusMethodNotAllowed && e.Status != http.StatusBadRequest) {
+			return nil, err
+		}
+	}
+	return nil, firstErr
+}
+
+// IssuerMismatchError is a metadata document that names another issuer
+// than the configuration (Got is made safe to print).
+type IssuerMismatchError struct{ ProviderID, URL, Got, Want string }
+
+func (e *IssuerMismatchError) Error() string {
+	return fmt.Sprintf("provider %q: the server at %s says its issuer is %q, but the configuration says %q; they must match (this protects against mixing up identity providers)",
+		e.ProviderID, e.URL, e.Got, e.Want)
+}
+
+func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, error) {
+	op := "discovery at " + redact.URL(u)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, err)
+	}
+	body, err := c.send(req, op, maxMetadata, nil)
+	if err != nil {
+		return nil, err
+	}
+	var m Metadata
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("provider %q: %s: not a JSON metadata document: %s", c.p.ID, op, redact.Text(err.Error(), 120))
+	}
+	return &m, nil
+}
+
+// checkEndpoint applies the provider's HTTPS rule to a discovered URL.
+func (c *Client) checkEndpoint(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", redact.URL(raw))
+	}
+	if u.User != nil {
+		return fmt.Errorf("%s carries credentials in the URL", redact.URL(raw))
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if h := u.Hostname(); c.p.AllowInsecureHTTP || strings.EqualFold(h, "localhost") || net.ParseIP(h).IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("%s uses http:// on a non-loopback host; use https or set allowInsecureHttp: true for this provider", redact.URL(raw))
+	}
+	return fmt.Errorf("%s: unsupported scheme %q", redact.URL(raw), u.Scheme)
 }

@@ -297,7 +297,7 @@ func TestDeviceAuthorizationResponses(t *testing.T) {
 func TestDeviceFlowHonoursContext(t *testing.T) {
 	env := newDeviceEnv(t, deviceProvider(), deviceBody)
 	ctx, cancel := context.WithCancel(testCtx(t))
-	env.client.sleep = func(ctx context.Context, d time.Duration) error {
+	env.client.o.Sleep = func(ctx context.Context, d time.Duration) error {
 		cancel()
 		return ctx.Err()
 	}

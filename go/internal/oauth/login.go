@@ -60,11 +60,9 @@ func setChallenge(q url.Values, verifier secret.String) {
 // authorizationURL is the endpoint with its own query kept (but for the
 // parameters the plugin sets or never sends, whatever their case), then the
 // configured extra parameters, then ours set (ours always win).
-func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (string, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return "", fmt.Errorf("provider %q: authorization endpoint %s: %w", c.p.ID, redact.URL(endpoint), err)
-	}
+// The endpoint parses: Metadata checked it (checkEndpoint).
+func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) string {
+	u, _ := url.Parse(endpoint)
 	q := u.Query()
 	for k := range q {
 		if config.ReservedParam(k) { // Client_ID, response_mode, request... in the endpoint's own query
@@ -72,7 +70,7 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 		}
 	}
 	c.setGrantParams(q, c.p.AuthorizationParams)
-	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues} {
+	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues, "nonce": r.nonce.Reveal()} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -81,12 +79,9 @@ func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) (
 	q.Set("client_id", c.p.ClientID)
 	q.Set("redirect_uri", redirectURI)
 	q.Set("state", r.state.Reveal())
-	if !r.nonce.IsZero() {
-		q.Set("nonce", r.nonce.Reveal())
-	}
 	setChallenge(q, r.verifier)
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return u.String()
 }
 
 // setGrantParams sets extra (the interactive grants' authorizationParams),
@@ -143,14 +138,11 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		return tokens.Token{}, fmt.Errorf("provider %q: loopback redirect: %w", c.p.ID, err)
 	}
 	defer srv.Close()
-	authURL, err := c.authorizationURL(meta.AuthorizationEndpoint, srv.RedirectURI(), req)
-	if err != nil {
-		return tokens.Token{}, err
-	}
+	authURL := c.authorizationURL(meta.AuthorizationEndpoint, srv.RedirectURI(), req)
 	if !req.verifier.IsZero() && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
 		c.log.Warn("the server does not list S256 in code_challenge_methods_supported; sending it anyway (set pkce: false for this provider if the login fails)")
 	}
-	box := pasteBoxFrom(ctx)
+	box, _ := ctx.Value(pasteKey{}).(*PasteBox)
 	if box != nil && box.Only {
 		srv.Refuse()
 	} else {
@@ -160,7 +152,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", timeout.String())
 	if box != nil {
 		go servePastes(ctx, box, srv.Paste)
-		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.now().Add(timeout),
+		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.o.Now().Add(timeout),
 			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on any machine. When the browser ends on a page that cannot be reached "+
 				"(an address starting with http://127.0.0.1), copy that whole address and paste it here", c.displayName())})
 	} else {
@@ -171,7 +163,15 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if err != nil {
 		return tokens.Token{}, c.loginWaitError(ctx, err, timeout)
 	}
-	t, err := c.exchangeCode(ctx, meta, resp.Code, srv.RedirectURI(), req)
+	// The code for tokens (RFC 6749 4.1.3 with the PKCE verifier), checked.
+	grant := url.Values{"grant_type": {"authorization_code"}, "code": {resp.Code.Reveal()}, "redirect_uri": {srv.RedirectURI()}}
+	if !req.verifier.IsZero() {
+		grant.Set("code_verifier", req.verifier.Reveal())
+	}
+	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
+	if err == nil {
+		t, err = c.finishLogin(ctx, meta, t, req.nonce)
+	}
 	resp.Finish(err)
 	if err != nil {
 		c.log.Warn("login failed", "flow", "authorization_code", "err", err)
@@ -183,19 +183,16 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 
 // announceBrowser opens the start URL and tells the user what happened.
 func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string, timeout time.Duration) {
-	expires := c.now().Add(timeout)
-	host := authEndpoint
+	expires, host := c.o.Now().Add(timeout), authEndpoint
 	if u, err := url.Parse(authEndpoint); err == nil {
 		host = u.Host
 	}
-	if err := c.open(ctx, startURL); err != nil {
+	msg := fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)
+	if err := c.o.OpenBrowser(ctx, startURL); err != nil {
 		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
-		c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
-			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s)", c.displayName(), host)})
-		return
+		msg = fmt.Sprintf("To log in to %s, open this URL in a browser on this machine (it leads to %s)", c.displayName(), host)
 	}
-	c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires,
-		Message: fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)})
+	c.show(Prompt{Kind: PromptBrowser, URL: startURL, ExpiresAt: expires, Message: msg})
 }
 
 // loginWaitError explains why no authorization response arrived.
@@ -214,24 +211,6 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 		return fmt.Errorf("provider %q: %w: no login was completed in the browser within %s (loginTimeoutSeconds)", c.p.ID, tokens.ErrLoginRequired, timeout)
 	}
 	return fmt.Errorf("provider %q: login interrupted: %w", c.p.ID, err)
-}
-
-// exchangeCode trades the code for tokens (RFC 6749 4.1.3 with the PKCE
-// verifier) and checks the result.
-func (c *Client) exchangeCode(ctx context.Context, meta *Metadata, code secret.String, redirectURI string, r authRequest) (tokens.Token, error) {
-	grant := url.Values{
-		"grant_type":   {"authorization_code"},
-		"code":         {code.Reveal()},
-		"redirect_uri": {redirectURI},
-	}
-	if !r.verifier.IsZero() {
-		grant.Set("code_verifier", r.verifier.Reveal())
-	}
-	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
-	if err != nil {
-		return tokens.Token{}, err
-	}
-	return c.finishLogin(ctx, meta, t, r.nonce)
 }
 
 // PasteBox carries pasted authorization responses to an authorization-code
@@ -280,11 +259,6 @@ type pasteKey struct{}
 // WithPaste lets the authorization-code login under ctx take pastes from box.
 func WithPaste(ctx context.Context, box *PasteBox) context.Context {
 	return context.WithValue(ctx, pasteKey{}, box)
-}
-
-func pasteBoxFrom(ctx context.Context) *PasteBox {
-	b, _ := ctx.Value(pasteKey{}).(*PasteBox)
-	return b
 }
 
 // servePastes judges pastes for paste until ctx ends.
@@ -358,13 +332,13 @@ func (p Prompt) Text() string {
 // reaches the user's terminal when the command line runs there.
 func (c *Client) show(p Prompt) {
 	p.ProviderID = c.p.ID
-	if c.prompt != nil {
-		c.prompt(p)
+	if c.o.Prompt != nil {
+		c.o.Prompt(p)
 		return
 	}
 	c.stderrMu.Lock()
 	defer c.stderrMu.Unlock()
-	_, _ = io.WriteString(c.stderr, "\n[opencode-oauth2] "+c.p.ID+": "+p.Text()+"\n\n")
+	_, _ = io.WriteString(c.o.Stderr, "\n[opencode-oauth2] "+c.p.ID+": "+p.Text()+"\n\n")
 }
 
 // displayName is how the user knows the provider.
@@ -381,12 +355,7 @@ func safeDisplayURL(raw string) bool {
 }
 
 func printable(s string) bool {
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
+	return !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
 // GrantDeviceCode is the RFC 8628 grant type.
@@ -410,16 +379,6 @@ type deviceAuth struct {
 	interval   time.Duration
 }
 
-type deviceAuthJSON struct {
-	DeviceCode              string          `json:"device_code"`
-	UserCode                string          `json:"user_code"`
-	VerificationURI         string          `json:"verification_uri"`
-	VerificationURL         string          `json:"verification_url"` // pre-RFC name (Google)
-	VerificationURIComplete string          `json:"verification_uri_complete"`
-	ExpiresIn               json.RawMessage `json:"expires_in"`
-	Interval                json.RawMessage `json:"interval"`
-}
-
 // seconds reads a JSON number or numeric string; ok is false otherwise.
 func seconds(raw json.RawMessage) (float64, bool) {
 	s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
@@ -435,7 +394,15 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 	fail := func(what string) error {
 		return fmt.Errorf("provider %q: the device authorization response %s", c.p.ID, what)
 	}
-	var r deviceAuthJSON
+	var r struct {
+		DeviceCode              string          `json:"device_code"`
+		UserCode                string          `json:"user_code"`
+		VerificationURI         string          `json:"verification_uri"`
+		VerificationURL         string          `json:"verification_url"` // pre-RFC name (Google)
+		VerificationURIComplete string          `json:"verification_uri_complete"`
+		ExpiresIn               json.RawMessage `json:"expires_in"`
+		Interval                json.RawMessage `json:"interval"`
+	}
 	if err := json.Unmarshal(body, &r); err != nil {
 		return deviceAuth{}, fail("is not a JSON object")
 	}
@@ -467,7 +434,10 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 	return d, nil
 }
 
-// deviceCode runs the device authorization grant: show the code, then poll.
+// deviceCode runs the device authorization grant: show the code, then poll
+// the token endpoint until the user acts or the code expires. A transport
+// error, 429 or 5xx backs off exponentially (capped) and goes on; only the
+// server's answer or the expiry ends the flow.
 func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	meta, err := c.Metadata(ctx)
 	if err != nil {
@@ -480,12 +450,11 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	c.setGrantParams(form, c.p.AuthorizationParams)
 	verifier := c.pkceVerifier()
 	setChallenge(form, verifier) // Keycloak requires it when the client enforces PKCE
-	const op = "device authorization request"
-	body, err := c.postForm(ctx, op, meta.DeviceAuthorizationEndpoint, meta, form)
+	body, err := c.postForm(ctx, "device authorization request", meta.DeviceAuthorizationEndpoint, meta, form)
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	d, err := c.parseDeviceAuth(body, c.now())
+	d, err := c.parseDeviceAuth(body, c.o.Now())
 	if err != nil {
 		return tokens.Token{}, err
 	}
@@ -497,7 +466,11 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	}
 	c.show(Prompt{Kind: PromptDeviceCode, Message: msg, URL: d.uri, UserCode: d.userCode, ExpiresAt: d.expiresAt})
 
-	t, err := c.pollDevice(ctx, meta, d, verifier)
+	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
+	if !verifier.IsZero() {
+		grant.Set("code_verifier", verifier.Reveal())
+	}
+	t, err := c.pollDevice(ctx, meta, d, grant)
 	if err == nil {
 		t, err = c.finishLogin(ctx, meta, t, secret.String{})
 	}
@@ -509,41 +482,28 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	return t, nil
 }
 
-// pollDevice polls the token endpoint until the user acts or the code
-// expires. A transport error, 429 or 5xx backs off exponentially (capped)
-// and goes on; only the server's answer or the expiry ends the flow.
-func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, verifier secret.String) (tokens.Token, error) {
-	const op = "device_code token request"
-	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
-	if !verifier.IsZero() {
-		grant.Set("code_verifier", verifier.Reveal())
-	}
+// pollDevice sends grant to the token endpoint at d's pace until the
+// server answers with a token or an error that ends the login.
+func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, grant url.Values) (tokens.Token, error) {
 	interval := d.interval
 	var backoff time.Duration // > 0 while the server is unreachable or failing
 	for {
-		wait := interval
-		if backoff > 0 {
-			wait = backoff
-		}
-		remaining := d.expiresAt.Sub(c.now())
+		remaining := d.expiresAt.Sub(c.o.Now())
 		if remaining <= 0 {
 			return tokens.Token{}, c.deviceExpired()
 		}
-		if err := c.sleep(ctx, min(wait, remaining)); err != nil {
+		if err := c.o.Sleep(ctx, min(cmp.Or(backoff, interval), remaining)); err != nil {
 			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, err)
 		}
-		t, err := c.tokenRequest(ctx, op, meta, grant)
-		if err == nil {
-			return t, nil
-		}
-		if ctx.Err() != nil {
-			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, ctx.Err())
-		}
-		oe, ok := errors.AsType[*Error](err)
-		if !ok {
-			return tokens.Token{}, err
-		}
+		t, err := c.tokenRequest(ctx, "device_code token request", meta, grant)
+		oe, isOAuth := errors.AsType[*Error](err)
 		switch {
+		case err == nil:
+			return t, nil
+		case ctx.Err() != nil:
+			return tokens.Token{}, fmt.Errorf("provider %q: device login interrupted: %w", c.p.ID, ctx.Err())
+		case !isOAuth:
+			return tokens.Token{}, err
 		case oe.Code == "authorization_pending":
 			backoff = 0
 		case oe.Code == "slow_down":

@@ -2,8 +2,16 @@ package oauth
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/subtle"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +31,7 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
@@ -84,7 +93,7 @@ func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, gr
 		AuthStyle:      c.authStyle(meta),
 	}
 	c.log.Debug("token request", "grant", op, "token_endpoint", redact.URL(meta.TokenEndpoint))
-	t, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
+	t, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.o.HTTPClient))
 	if err != nil {
 		return tokens.Token{}, c.classify(op, err, c.requestSecrets(form))
 	}
@@ -98,9 +107,6 @@ func (c *Client) tokenRequest(ctx context.Context, op string, meta *Metadata, gr
 // negative, zero or absurd lifetime counts as none. A token that cannot go
 // into an Authorization header is refused.
 func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
-	if strings.TrimSpace(t.AccessToken) == "" {
-		return tokens.Token{}, fmt.Errorf("provider %q: %s failed: the response has an empty access_token", c.p.ID, op)
-	}
 	if why := checkTokenText(t.AccessToken, t.TokenType); why != "" {
 		return tokens.Token{}, fmt.Errorf("provider %q: %s failed: %s", c.p.ID, op, why)
 	}
@@ -108,7 +114,7 @@ func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
 		AccessToken:  secret.New(t.AccessToken),
 		TokenType:    t.TokenType,
 		RefreshToken: secret.New(t.RefreshToken),
-		ObtainedAt:   c.now(),
+		ObtainedAt:   c.o.Now(),
 	}
 	if !t.Expiry.IsZero() {
 		if life := time.Until(t.Expiry).Round(time.Second); life > 0 && life <= maxLifetime {
@@ -134,20 +140,20 @@ func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
 }
 
 // checkTokenText returns why an access token or token type cannot go into
-// an Authorization header, or "". RFC 6749 appendix A: an access token is
+// an Authorization header (an empty one neither), or "". RFC 6749 appendix A: an access token is
 // 1*VSCHAR (printable ASCII), a token type 1*( ALPHA / DIGIT / "-" / "." / "_" ).
 // A server that sends a line break there must not get it into a header of
 // ours (header injection) or into the shim's header cache.
 func checkTokenText(accessToken, tokenType string) string {
-	for i := 0; i < len(accessToken); i++ {
-		if b := accessToken[i]; b < 0x20 || b > 0x7e {
-			return "the access_token contains characters outside printable ASCII (RFC 6749 appendix A.12)"
-		}
-	}
-	for _, r := range strings.TrimSpace(tokenType) {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return "the token_type is not a token type name (RFC 6749 appendix A.13)"
-		}
+	switch {
+	case strings.TrimSpace(accessToken) == "":
+		return "the response has an empty access_token"
+	case strings.ContainsFunc(accessToken, func(r rune) bool { return r < 0x20 || r > 0x7e }):
+		return "the access_token contains characters outside printable ASCII (RFC 6749 appendix A.12)"
+	case strings.ContainsFunc(strings.TrimSpace(tokenType), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_')
+	}):
+		return "the token_type is not a token type name (RFC 6749 appendix A.13)"
 	}
 	return ""
 }
@@ -169,10 +175,8 @@ func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metada
 			form.Set("client_secret", c.p.ClientSecret.Reveal())
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, transportError(err))
-	}
+	// endpoint parses (Metadata checked it), so the request is made.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basic {
 		req.SetBasicAuth(url.QueryEscape(c.p.ClientID), url.QueryEscape(c.p.ClientSecret.Reveal()))
@@ -202,20 +206,16 @@ func (c *Client) finishLogin(ctx context.Context, meta *Metadata, t tokens.Token
 // oauth2.AuthStyleUnknown, so x/oauth2 never sends a failed token request
 // a second time with the other style.
 func (c *Client) authStyle(meta *Metadata) oauth2.AuthStyle {
-	if c.p.ClientSecret.IsZero() {
-		return oauth2.AuthStyleInParams // public client or client assertion: client_id in the body
-	}
-	switch c.p.ClientAuthMethod {
-	case config.AuthMethodBasic:
-		return oauth2.AuthStyleInHeader
-	case config.AuthMethodPost:
+	methods := meta.TokenEndpointAuthMethods
+	switch {
+	case c.p.ClientSecret.IsZero(): // public client or client assertion: client_id in the body
 		return oauth2.AuthStyleInParams
-	}
-	// RFC 8414: the default when the server lists nothing is client_secret_basic.
-	if meta == nil || len(meta.TokenEndpointAuthMethods) == 0 {
+	case c.p.ClientAuthMethod == config.AuthMethodBasic:
 		return oauth2.AuthStyleInHeader
-	}
-	if !slices.Contains(meta.TokenEndpointAuthMethods, config.AuthMethodBasic) && slices.Contains(meta.TokenEndpointAuthMethods, config.AuthMethodPost) {
+	case c.p.ClientAuthMethod == config.AuthMethodPost:
+		return oauth2.AuthStyleInParams
+	// RFC 8414: the default when the server lists nothing is client_secret_basic.
+	case !slices.Contains(methods, config.AuthMethodBasic) && slices.Contains(methods, config.AuthMethodPost):
 		return oauth2.AuthStyleInParams
 	}
 	return oauth2.AuthStyleInHeader
@@ -245,7 +245,7 @@ func (c *Client) authenticated(ctx context.Context, meta *Metadata, form url.Val
 // server: the federated-credential pattern).
 func (c *Client) clientAssertion(ctx context.Context, meta *Metadata) (secret.String, error) {
 	if c.assertion != nil {
-		a, err := c.assertion.sign(c.p.ClientID, meta.TokenEndpoint, c.now())
+		a, err := signAssertion(c.assertion, c.p.ClientID, meta.TokenEndpoint, c.o.Now())
 		if err != nil {
 			return secret.String{}, fmt.Errorf("provider %q: %w", c.p.ID, err)
 		}
@@ -294,10 +294,10 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	keys := c.keysFor(ctx, meta.JWKSURI)
 	id, err := oidc.NewVerifier(meta.Issuer, keys, &oidc.Config{
 		ClientID: c.p.ClientID, SupportedSigningAlgs: algs,
-		Now: func() time.Time { return c.now().Add(-idTokenLeeway) },
+		Now: func() time.Time { return c.o.Now().Add(-idTokenLeeway) },
 	}).Verify(ctx, raw.Reveal())
 	if err != nil {
-		if ferr := keys.fetcher.failure(); ferr != nil {
+		if ferr := keys.failure(); ferr != nil {
 			return nil, ferr
 		}
 		return nil, fail("%s", c.whyRejected(tok, meta, err))
@@ -311,7 +311,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	}
 	// go-oidc gives nbf five minutes and does not look at iat: both hold
 	// with idTokenLeeway here.
-	if err := claims.ValidateWithLeeway(jwt.Expected{Time: c.now()}, idTokenLeeway); err != nil {
+	if err := claims.ValidateWithLeeway(jwt.Expected{Time: c.o.Now()}, idTokenLeeway); err != nil {
 		return nil, fail("%s", redact.Text(err.Error(), 120))
 	}
 	switch azp := claims.AuthorizedParty; {
@@ -352,12 +352,19 @@ func (c *Client) whyRejected(tok *jwt.JSONWebToken, meta *Metadata, err error) s
 }
 
 // keySet is go-oidc's key set of one jwks_uri (it keeps the keys and
-// fetches them again for an unknown kid), fetched through fetcher.
+// fetches them again for an unknown kid). It is also the transport of those
+// fetches: they go through send (the client's HTTP client, a bound on the
+// body, failures classified), at most one per jwksRefetch, and a failure is
+// kept for verifyIDToken to report.
 type keySet struct {
 	*oidc.RemoteKeySet
-	uri     string
-	at      time.Time
-	fetcher *jwksFetcher
+	c   *Client
+	uri string
+	at  time.Time
+
+	mu   sync.Mutex
+	last time.Time // the last fetch
+	err  error     // the last fetch's failure, not reported yet
 }
 
 // keysFor returns the key set of uri, made anew after jwksTTL so that a key
@@ -365,55 +372,412 @@ type keySet struct {
 func (c *Client) keysFor(ctx context.Context, uri string) *keySet {
 	c.keysMu.Lock()
 	defer c.keysMu.Unlock()
-	if ks := c.keys; ks != nil && ks.uri == uri && c.now().Sub(ks.at) < jwksTTL {
+	if ks := c.keys; ks != nil && ks.uri == uri && c.o.Now().Sub(ks.at) < jwksTTL {
 		return ks
 	}
-	f := &jwksFetcher{c: c}
-	hc := &http.Client{Transport: f}
-	c.keys = &keySet{RemoteKeySet: oidc.NewRemoteKeySet(oidc.ClientContext(ctx, hc), uri), uri: uri, at: c.now(), fetcher: f}
+	c.keys = &keySet{c: c, uri: uri, at: c.o.Now()}
+	c.keys.RemoteKeySet = oidc.NewRemoteKeySet(oidc.ClientContext(ctx, &http.Client{Transport: c.keys}), uri)
 	return c.keys
 }
 
-// jwksFetcher sends go-oidc's key set requests with send (the client's
-// HTTP client, a bound on the body, failures classified), at most one per
-// jwksRefetch, and keeps a failure for verifyIDToken to report.
-type jwksFetcher struct {
-	c    *Client
-	mu   sync.Mutex
-	last time.Time
-	err  error
-}
-
-func (f *jwksFetcher) RoundTrip(req *http.Request) (*http.Response, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := f.c.now()
-	if !f.last.IsZero() && now.Sub(f.last) < jwksRefetch {
+func (ks *keySet) RoundTrip(req *http.Request) (*http.Response, error) {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	now := ks.c.o.Now()
+	if !ks.last.IsZero() && now.Sub(ks.last) < jwksRefetch {
 		return nil, fmt.Errorf("the key set was fetched less than %s ago", jwksRefetch)
 	}
-	f.last = now
-	body, err := f.c.send(req.Clone(req.Context()), "JWKS request to "+redact.URL(req.URL.String()), maxJWKS, nil)
+	ks.last = now
+	body, err := ks.c.send(req.Clone(req.Context()), "JWKS request to "+redact.URL(req.URL.String()), maxResponse, nil)
 	if err != nil {
-		f.err = err
+		ks.err = err
 		return nil, err
 	}
 	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
 }
 
 // failure returns, once, the error of the last failed fetch.
-func (f *jwksFetcher) failure() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	err := f.err
-	f.err = nil
+func (ks *keySet) failure() error {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	err := ks.err
+	ks.err = nil
 	return err
 }
 
-// maxJWKS bounds a JWKS document; jwksTTL is how long a fetched set is
-// trusted before it is fetched again; jwksRefetch is the least time
-// between two fetches (an unknown kid asks for one).
+// jwksTTL is how long a fetched set is trusted before it is fetched again;
+// jwksRefetch is the least time between two fetches (an unknown kid asks
+// for one).
 const (
-	maxJWKS     = 1 << 20
 	jwksTTL     = time.Hour
 	jwksRefetch = 10 * time.Second
 )
+
+// Grant type URNs.
+const (
+	GrantJWTBearer     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+)
+
+// federatedGrant runs jwt_bearer or token_exchange with the subject token
+// read fresh from its source.
+func (c *Client) federatedGrant(ctx context.Context) (tokens.Token, error) {
+	subject, err := c.SubjectToken(ctx)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	if c.p.Flow == config.JWTBearer {
+		return c.machineGrant(ctx, "jwt_bearer token request", url.Values{
+			"grant_type": {GrantJWTBearer},
+			"assertion":  {subject.Reveal()},
+		})
+	}
+	v := url.Values{
+		"grant_type":         {GrantTokenExchange},
+		"subject_token":      {subject.Reveal()},
+		"subject_token_type": {cmp.Or(c.p.SubjectTokenType, config.DefaultSubjectTokenType)},
+	}
+	if c.p.RequestedTokenType != "" {
+		v.Set("requested_token_type", c.p.RequestedTokenType)
+	}
+	return c.machineGrant(ctx, "token_exchange token request", v)
+}
+
+// machineGrant adds what every machine grant sends (scope, resource,
+// audience) to grant and requests the token.
+func (c *Client) machineGrant(ctx context.Context, op string, grant url.Values) (tokens.Token, error) {
+	meta, err := c.Metadata(ctx)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	c.setGrantParams(grant, nil)
+	return c.tokenRequest(ctx, op, meta, grant)
+}
+
+// Refresh implements tokens.Grant: the refresh_token grant. No scope is
+// sent, so the server keeps the original grant's scopes. When the answer
+// has no refresh token, the one sent is kept (x/oauth2 does this).
+func (c *Client) Refresh(ctx context.Context, t tokens.Token) (tokens.Token, error) {
+	if t.RefreshToken.IsZero() {
+		return tokens.Token{}, fmt.Errorf("provider %q: no refresh token: %w", c.p.ID, tokens.ErrInvalidGrant)
+	}
+	meta, err := c.Metadata(ctx)
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	out, err := c.tokenRequest(ctx, "refresh token request", meta, url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {t.RefreshToken.Reveal()},
+	})
+	if err != nil {
+		return tokens.Token{}, err
+	}
+	// A refresh response may carry a new id_token (OIDC Core 12.2): verify it
+	// like the first one, without a nonce, and keep the subject unchanged.
+	if !out.IDToken.IsZero() && meta.JWKSURI != "" {
+		if _, err := c.verifyIDToken(ctx, meta, out.IDToken, secret.String{}); err != nil {
+			return tokens.Token{}, fmt.Errorf("provider %q: the id_token of the refresh response is invalid: %w", c.p.ID, err)
+		}
+	}
+	return out, nil
+}
+
+// Token type hints of RFC 7009 section 2.1.
+const (
+	HintRefreshToken = "refresh_token"
+	HintAccessToken  = "access_token"
+)
+
+// ErrNoRevocationEndpoint: the server metadata names no revocation_endpoint
+// and the provider configures none (revocationEndpoint).
+var ErrNoRevocationEndpoint = errors.New("the server has no revocation endpoint")
+
+// ErrUnsupportedTokenType: the server cannot revoke this kind of token
+// (RFC 7009 unsupported_token_type), e.g. self-contained JWT access tokens.
+var ErrUnsupportedTokenType = errors.New("the server cannot revoke this kind of token")
+
+// Revoke asks the server to revoke token (RFC 7009), authenticating the way
+// the token endpoint is authenticated. hint is HintRefreshToken,
+// HintAccessToken or "". Revoking a token the server no longer knows
+// succeeds (RFC 7009 2.2). Errors are *Error values classified like token
+// errors (a 503 or a timeout is tokens.ErrTransient), or wrap
+// ErrNoRevocationEndpoint or ErrUnsupportedTokenType; they never contain the
+// token.
+func (c *Client) Revoke(ctx context.Context, token secret.String, hint string) error {
+	if token.IsZero() {
+		return fmt.Errorf("provider %q: no token to revoke", c.p.ID)
+	}
+	meta, err := c.Metadata(ctx)
+	if err != nil {
+		return err
+	}
+	if meta.RevocationEndpoint == "" {
+		return fmt.Errorf("provider %q: %w (no revocation_endpoint in the server metadata; set revocationEndpoint in the oauth2 block if it has one)",
+			c.p.ID, ErrNoRevocationEndpoint)
+	}
+	op, form := "revocation request", url.Values{"token": {token.Reveal()}}
+	if hint != "" {
+		op = hint + " revocation request"
+		form.Set("token_type_hint", hint)
+	}
+	c.log.Debug("revocation request", "revocation_endpoint", meta.RevocationEndpoint, "token_type_hint", hint)
+	_, err = c.postForm(ctx, op, meta.RevocationEndpoint, meta, form)
+	if e, ok := errors.AsType[*Error](err); ok && e.Code == "unsupported_token_type" {
+		return fmt.Errorf("%w: %w", ErrUnsupportedTokenType, err)
+	}
+	return err
+}
+
+// maxSubjectToken bounds a subject token read from a file or GitHub.
+const maxSubjectToken = 64 << 10
+
+// SubjectToken reads the provider's subject token (the assertion of
+// jwt_bearer, the subject_token of token_exchange) fresh from its source.
+// It is never cached.
+func (c *Client) SubjectToken(ctx context.Context) (secret.String, error) {
+	src := c.p.SubjectToken
+	if src == nil {
+		return secret.String{}, fmt.Errorf("provider %q: authFlow %s needs subjectTokenSource", c.p.ID, c.p.Flow)
+	}
+	return c.readSource(ctx, "subjectTokenSource", src)
+}
+
+// readSource reads a token from src, the provider's setting named name.
+func (c *Client) readSource(ctx context.Context, name string, src *config.SubjectTokenSource) (secret.String, error) {
+	label := fmt.Sprintf("provider %q: %s (%s)", c.p.ID, name, src.Type)
+	switch src.Type {
+	case config.SourceEnv:
+		v := strings.TrimSpace(c.o.Getenv(src.Var))
+		if v == "" {
+			return secret.String{}, fmt.Errorf("%s: environment variable %s is not set or is empty", label, src.Var)
+		}
+		return secret.New(v), nil
+	case config.SourceFile, config.SourceKubernetesSA:
+		path := src.Path
+		if path == "" && src.Type == config.SourceKubernetesSA {
+			path = config.DefaultKubernetesTokenPath
+		}
+		return readTokenFile(label, path)
+	case config.SourceGitHubActions:
+		return c.githubActionsToken(ctx, label, fmt.Sprintf("%s (%s): OIDC token request", name, src.Type), src.Audience)
+	}
+	return secret.String{}, fmt.Errorf("%s: unknown source type", label)
+}
+
+func readTokenFile(label, path string) (secret.String, error) {
+	data, err := safefile.Read(path, maxSubjectToken)
+	if safefile.IsNotExist(err) {
+		return secret.String{}, fmt.Errorf("%s: no file at %s; check the volume mount or the path", label, path)
+	}
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: cannot read the token: %w", label, err)
+	}
+	v := strings.TrimSpace(string(data))
+	if v == "" {
+		return secret.String{}, fmt.Errorf("%s: the file at %s is empty", label, path)
+	}
+	return secret.New(v), nil
+}
+
+// githubActionsToken asks the GitHub Actions runtime for an OIDC token.
+func (c *Client) githubActionsToken(ctx context.Context, label, op, audience string) (secret.String, error) {
+	reqURL := strings.TrimSpace(c.o.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL"))
+	reqToken := strings.TrimSpace(c.o.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+	if reqURL == "" || reqToken == "" {
+		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set; this source works only inside a GitHub Actions job with `permissions: id-token: write`", label)
+	}
+	u, err := url.Parse(reqURL)
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL is not a URL", label)
+	}
+	q := u.Query()
+	q.Set("audience", audience)
+	u.RawQuery = q.Encode()
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.p.HTTPTimeout, config.DefaultHTTPTimeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return secret.String{}, fmt.Errorf("%s: %w", label, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+reqToken)
+	body, err := c.send(req, op, maxSubjectToken, []string{reqToken})
+	if err != nil {
+		return secret.String{}, err
+	}
+	var payload struct {
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal(body, &payload); err != nil || payload.Value == "" {
+		return secret.String{}, fmt.Errorf("%s: the response has no `value` field", label)
+	}
+	return secret.New(payload.Value), nil
+}
+
+// ClientAssertionType is the client_assertion_type of RFC 7523 section 2.2.
+const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// assertionLifetime is how long a signed client assertion is valid.
+const assertionLifetime = 5 * time.Minute
+
+// maxKeyFile bounds a key file.
+const maxKeyFile = 1 << 20
+
+// loadAssertionKey reads clientAssertionKeyFile: a PEM private key
+// (PKCS#8, PKCS#1 RSA or SEC1 EC) or a JSON JWK or JWK set holding a
+// private key. The key id is clientAssertionKeyId, else the JWK's kid;
+// the algorithm clientAssertionAlg, else the JWK's alg, else the key
+// type's usual one. Errors name the file but never show its content.
+func loadAssertionKey(p config.Provider) (jose.Signer, error) {
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("provider %q: clientAssertionKeyFile %s: %s", p.ID, p.ClientAssertionKeyFile, fmt.Sprintf(format, a...))
+	}
+	data, err := safefile.Read(p.ClientAssertionKeyFile, maxKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("provider %q: clientAssertionKeyFile: %w", p.ID, err)
+	}
+	var jwk jose.JSONWebKey
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		jwk, err = jwkFromJSON(trimmed, p.ClientAssertionKeyID)
+	} else {
+		jwk.Key, err = keyFromPEM(data)
+	}
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	if p.ClientAssertionKeyID != "" {
+		jwk.KeyID = p.ClientAssertionKeyID
+	}
+	algs := signingAlgs(jwk.Key)
+	if algs == nil {
+		return nil, fail("holds a %T key; expected an RSA (2048 bits or more), EC (P-256, P-384, P-521) or Ed25519 private key", jwk.Key)
+	}
+	alg := cmp.Or(p.ClientAssertionAlg, jwk.Algorithm, algs[0])
+	if !slices.Contains(algs, alg) {
+		return nil, fail("clientAssertionAlg %q does not fit this key; use one of %s", alg, strings.Join(algs, ", "))
+	}
+	jwk.Algorithm = alg
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jwk},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, fail("cannot sign with it: %v", err)
+	}
+	return signer, nil
+}
+
+// pemKeys reads the PEM blocks of unencrypted private keys; name is the
+// key's kind in errors.
+var pemKeys = map[string]struct {
+	name  string
+	parse func([]byte) (any, error)
+}{
+	"PRIVATE KEY":     {"PKCS#8 key", x509.ParsePKCS8PrivateKey},
+	"RSA PRIVATE KEY": {"PKCS#1 RSA key", func(b []byte) (any, error) { return x509.ParsePKCS1PrivateKey(b) }},
+	"EC PRIVATE KEY":  {"EC key", func(b []byte) (any, error) { return x509.ParseECPrivateKey(b) }},
+}
+
+// keyFromPEM returns the first private key of a PEM file.
+func keyFromPEM(data []byte) (any, error) {
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type == "ENCRYPTED PRIVATE KEY" {
+			return nil, errors.New("holds an encrypted key; store it unencrypted with owner-only permissions (e.g. openssl pkcs8 -topk8 -nocrypt)")
+		}
+		if kind, ok := pemKeys[block.Type]; ok {
+			k, err := kind.parse(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("the %s cannot be read: %w", kind.name, err)
+			}
+			return k, nil
+		}
+	}
+	return nil, errors.New("holds no PEM private key (expected a PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block, or a JWK)")
+}
+
+// jwkFromJSON reads a private JWK, or picks one from a JWK set: the one
+// with kid when kid is given, else the only private key there.
+func jwkFromJSON(data []byte, kid string) (jose.JSONWebKey, error) {
+	var probe struct {
+		Keys json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return jose.JSONWebKey{}, errors.New("is not a JSON JWK or JWK set")
+	}
+	if probe.Keys == nil {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(data); err != nil {
+			return jose.JSONWebKey{}, fmt.Errorf("is not a usable JWK: %s", jwkError(err))
+		}
+		if k.IsPublic() {
+			return jose.JSONWebKey{}, errors.New("holds a public JWK; the private key is needed to sign")
+		}
+		return k, nil
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(data, &set); err != nil {
+		return jose.JSONWebKey{}, fmt.Errorf("is not a usable JWK set: %s", jwkError(err))
+	}
+	var private []jose.JSONWebKey
+	var kids []string
+	for _, k := range set.Keys {
+		if k.IsPublic() || (kid != "" && k.KeyID != kid) {
+			continue
+		}
+		private = append(private, k)
+		kids = append(kids, fmt.Sprintf("%q", k.KeyID))
+	}
+	switch {
+	case len(private) == 1:
+		return private[0], nil
+	case len(private) == 0 && kid != "":
+		return jose.JSONWebKey{}, fmt.Errorf("has no private key with kid %q (clientAssertionKeyId)", kid)
+	case len(private) == 0:
+		return jose.JSONWebKey{}, errors.New("has no private key")
+	}
+	return jose.JSONWebKey{}, fmt.Errorf("has %d private keys (kid %s); choose one with clientAssertionKeyId", len(private), strings.Join(kids, ", "))
+}
+
+// jwkError keeps go-jose's reason without any key material (it names
+// fields and sizes, but be safe: only its first line, bounded).
+func jwkError(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return redact.Truncate(msg, 120)
+}
+
+// signingAlgs are the JWS algorithms key can sign with, the usual one
+// first, or nil for an unusable key.
+func signingAlgs(key any) []string {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		if k.N.BitLen() < 2048 {
+			return nil
+		}
+		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+	case *ecdsa.PrivateKey:
+		if alg, ok := map[elliptic.Curve]string{elliptic.P256(): "ES256", elliptic.P384(): "ES384", elliptic.P521(): "ES512"}[k.Curve]; ok {
+			return []string{alg}
+		}
+	case ed25519.PrivateKey:
+		return []string{"EdDSA"}
+	}
+	return nil
+}
+
+// signAssertion makes one client assertion (RFC 7523 section 3): iss and sub the
+// client id, aud the token endpoint (RFC 7523: a value identifying the
+// authorization server; the token endpoint URL is the one every server
+// accepts), a random jti so that it cannot be replayed, iat, and a short
+// exp.
+func signAssertion(signer jose.Signer, clientID, audience string, now time.Time) (secret.String, error) {
+	claims := jwt.Claims{
+		Issuer:   clientID,
+		Subject:  clientID,
+		Audience: jwt.Audience{audience},
+		ID:       oauth2.GenerateVerifier(),
+		IssuedAt: jwt.NewNumericDate(now),
+		Expiry:   jwt.NewNumericDate(now.Add(assertionLifetime)),
+	}
+	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return secret.String{}, fmt.Errorf("signing the client assertion: %w", err)
+	}
+	return secret.New(raw), nil
+}

@@ -120,7 +120,7 @@ type grantPath struct {
 
 // grantPaths are every grant that asks the token endpoint for a token.
 // The authorization code and device code ones call tokenRequest as
-// exchangeCode and pollDevice do, without the login around them.
+// authorizationCode and pollDevice do, without the login around them.
 func grantPaths() []grantPath {
 	meta := &Metadata{TokenEndpoint: tokenEndpoint}
 	return []grantPath{
