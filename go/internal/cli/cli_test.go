@@ -304,7 +304,6 @@ func TestDoctorReportExitCode(t *testing.T) {
 	assert.Equal(t, exitFailure, r.exitCode())
 	r.add("a", "w", statusFail, "", "").Config = true
 	assert.Equal(t, exitConfig, r.exitCode())
-	r.group()
 	var order []string
 	for _, ch := range r.Checks {
 		order = append(order, ch.Name)

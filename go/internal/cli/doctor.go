@@ -2,14 +2,16 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 )
@@ -36,10 +40,25 @@ The report goes to stdout (--json for scripts). Exit code 0 when nothing failed
 (warnings allowed), 4 when a configuration check failed, 1 when another one did.
 `,
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
-		return runDoctor(ctx, c, cf, asJSON, args)
+		r := &report{}
+		if err := runDoctor(ctx, c, cf, r, args); err != nil {
+			return err
+		}
+		code := r.exitCode()
+		r.OK = code == exitOK
+		if asJSON {
+			if err := writeJSON(c, r); err != nil {
+				return err
+			}
+		} else {
+			printReport(c.stdout, r)
+		}
+		if code != exitOK {
+			return failf(code, "%s", summary(r))
+		}
+		return nil
 	})
-	fs := cmd.Flags()
-	fs.BoolVar(&asJSON, "json", false, "print the checks as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the checks as JSON")
 	return cmd
 }
 
@@ -67,27 +86,23 @@ type checkResult struct {
 	Config  bool   `json:"configProblem,omitempty"` // a failure of the configuration (exit 4)
 }
 
-// report collects the checks in the order they ran.
+// report collects the checks grouped by section (in the order sections
+// first appeared), each section's in the order they ran.
 type report struct {
 	Checks []checkResult `json:"checks"`
 	OK     bool          `json:"ok"`
 }
 
+// add puts a check at the end of its section.
 func (r *report) add(section, name, status, detail, fix string) *checkResult {
-	r.Checks = append(r.Checks, checkResult{Section: section, Name: name, Status: status, Detail: detail, Fix: fix})
-	return &r.Checks[len(r.Checks)-1]
-}
-
-// group orders the checks by section (in the order sections first
-// appeared), keeping the order of the checks within a section.
-func (r *report) group() {
-	rank := map[string]int{}
-	for _, ch := range r.Checks {
-		if _, ok := rank[ch.Section]; !ok {
-			rank[ch.Section] = len(rank)
+	i := len(r.Checks)
+	for j, ch := range r.Checks {
+		if ch.Section == section {
+			i = j + 1
 		}
 	}
-	sort.SliceStable(r.Checks, func(i, j int) bool { return rank[r.Checks[i].Section] < rank[r.Checks[j].Section] })
+	r.Checks = slices.Insert(r.Checks, i, checkResult{Section: section, Name: name, Status: status, Detail: detail, Fix: fix})
+	return &r.Checks[i]
 }
 
 func (r *report) exitCode() int {
@@ -104,13 +119,13 @@ func (r *report) exitCode() int {
 	return code
 }
 
-func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args []string) error {
-	r := &report{}
+// runDoctor runs the checks into r; an error is a usage error.
+func runDoctor(ctx context.Context, c *cli, cf *commonFlags, r *report, args []string) error {
 	cfg, err := c.loadConfig(cf)
 	if err != nil {
 		r.add("config", "read", statusFail, err.Error(),
 			"fix the file (OpenCode fails to start with it too), or point --config at the right one").Config = true
-		return finishDoctor(c, r, asJSON)
+		return nil
 	}
 	checkSources(r, cfg, c.getenv)
 	checkPluginEntry(r, cfg)
@@ -131,17 +146,15 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 		}
 	}
 	if len(args) == 0 && len(s.res.Providers) == 0 {
+		detail, fix := "no provider has an oauth2 block, so the plugin manages nothing", "add options.oauth2 (issuer, clientId, authFlow, ...) to a provider"
 		if slices.ContainsFunc(s.res.Problems, func(p config.Problem) bool { return p.ProviderID != "" && p.Severity == config.SeverityError }) {
-			r.add("config", "providers", statusFail, "no provider is usable: each one with an oauth2 block has errors",
-				"fix the errors above").Config = true
-		} else {
-			r.add("config", "providers", statusFail, "no provider has an oauth2 block, so the plugin manages nothing",
-				"add options.oauth2 (issuer, clientId, authFlow, ...) to a provider").Config = true
+			detail, fix = "no provider is usable: each one with an oauth2 block has errors", "fix the errors above"
 		}
+		r.add("config", "providers", statusFail, detail, fix).Config = true
 	}
-	ps := s.eng.Providers(s.res.Providers)
-	if len(args) > 0 {
-		ps = nil
+	var ps []*service.Provider
+	if len(args) == 0 {
+		ps = s.eng.Providers(s.res.Providers)
 	}
 	for _, id := range args {
 		if p, ok := s.eng.Provider(id); ok {
@@ -152,23 +165,6 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, asJSON bool, args [
 	}
 	for _, p := range ps {
 		(&providerDoctor{c: c, r: r, p: p, log: s.log, section: "provider " + p.Config.ID}).run(ctx)
-	}
-	return finishDoctor(c, r, asJSON)
-}
-
-func finishDoctor(c *cli, r *report, asJSON bool) error {
-	r.group()
-	code := r.exitCode()
-	r.OK = code == exitOK
-	if asJSON {
-		if err := writeJSON(c, r); err != nil {
-			return err
-		}
-	} else {
-		printReport(c.stdout, r)
-	}
-	if code != exitOK {
-		return failf(code, "%s", summary(r))
 	}
 	return nil
 }
@@ -209,7 +205,7 @@ func printReport(w io.Writer, r *report) {
 			fmt.Fprintf(w, "        %-15s → %s\n", "", ch.Fix)
 		}
 	}
-	fmt.Fprintf(w, "\n%s.\n", strings.ToUpper(summary(r)[:1])+summary(r)[1:])
+	fmt.Fprintf(w, "\n%s.\n", summary(r)) // it starts with a number
 }
 
 func checkSources(r *report, cfg configfile.Config, getenv func(string) string) {
@@ -302,4 +298,96 @@ func checkCacheDir(r *report, dir string, create func(string) (probeFile, error)
 			"they are tightened to 0600 when next read; or run chmod 600 on them")
 	}
 	r.add("cache", "directory", statusOK, dir+" is yours and writable", "")
+}
+
+// checkPluginEntry looks for the plugin in the config's plugin lists:
+// `plugin` (OpenCode 1 and 2: names, paths, [spec, options] tuples) and
+// `plugins` (OpenCode 2: names, paths, {package, options} objects).
+func checkPluginEntry(r *report, cfg configfile.Config) {
+	for _, key := range []string{"plugin", "plugins"} {
+		list, _ := cfg.Tree.Get(key)
+		entries, _ := list.([]any)
+		for _, e := range entries {
+			if spec := pluginSpec(e); strings.Contains(spec, "opencode-oauth2") {
+				r.add("config", "plugin", statusOK, fmt.Sprintf("OpenCode loads %q (%s)", spec, key), "")
+				return
+			}
+		}
+	}
+	r.add("config", "plugin", statusWarn, `"@vymalo/opencode-oauth2" is not in the config's plugin list`,
+		`add it ("plugin": ["@vymalo/opencode-oauth2"]) unless you load the plugin from a plugins directory`)
+}
+
+// pluginSpec is the package or path of one plugin list entry.
+func pluginSpec(e any) string {
+	switch v := e.(type) {
+	case string:
+		return v
+	case []any:
+		if len(v) > 0 {
+			return pluginSpec(v[0])
+		}
+	case map[string]any:
+		s, _ := v["package"].(string)
+		return s
+	}
+	return ""
+}
+
+// versionPattern finds a version in `opencode --version`'s output.
+var versionPattern = regexp.MustCompile(`\b(\d+)\.(\d+)\.(\d+)\b`)
+
+// checkHost says which OpenCode is on PATH and when the plugin was last
+// loaded (the sidecar's log has a line per start, with the host's version):
+// OpenCode 2 shows a plugin's problems nowhere else.
+func checkHost(ctx context.Context, r *report, c *cli) {
+	if path, err := c.lookPath("opencode"); err != nil {
+		r.add("host", "opencode", statusWarn, "no opencode command on PATH", "install OpenCode 2 (npm install -g @opencode/cli) or put your opencode on PATH")
+	} else {
+		vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out, err := exec.CommandContext(vctx, path, "--version").Output()
+		cancel()
+		if v := versionPattern.FindString(string(out)); err == nil && v != "" {
+			r.add("host", "opencode", statusOK, fmt.Sprintf("OpenCode %s (%s)", v, path), "")
+		} else {
+			r.add("host", "opencode", statusWarn, fmt.Sprintf("%s --version did not answer with a version", path), "")
+		}
+	}
+	last, ok := lastStart(logging.DefaultFile(c.getenv))
+	if !ok {
+		r.add("host", "plugin loaded", statusWarn, "the sidecar's log records no start: OpenCode has not loaded the plugin (with this HOME)",
+			"run `opencode models` once; with OpenCode 2, `opencode plugin list` shows whether the plugin loaded or why not")
+		return
+	}
+	r.add("host", "plugin loaded", statusOK, fmt.Sprintf("last started by OpenCode %s at %s", last.host, last.at.Local().Format(time.DateTime)), "")
+}
+
+type start struct {
+	host string
+	at   time.Time
+}
+
+// lastStart is the last "sidecar started" line of the sidecar's log (the
+// current file, else the rotated one).
+func lastStart(path string) (start, bool) {
+	if path == "" {
+		return start{}, false
+	}
+	lines, _ := logLines(path)
+	for i := len(lines) - 1; i >= 0; i-- {
+		var line struct {
+			Msg  string    `json:"msg"`
+			Time time.Time `json:"time"`
+			Host string    `json:"host_version"`
+		}
+		if json.Unmarshal([]byte(lines[i]), &line) != nil || line.Msg != "sidecar started" {
+			continue
+		}
+		s := start{host: redact.Clean(line.Host, 64), at: line.Time}
+		if s.host == "" {
+			s.host = "(version unknown)"
+		}
+		return s, true
+	}
+	return start{}, false
 }

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -52,12 +51,6 @@ func (d *providerDoctor) add(name, status, detail, fix string) *checkResult {
 	return d.r.add(d.section, name, status, detail, fix)
 }
 
-// skipToken says why no token is asked for, so the gateway is not called.
-func (d *providerDoctor) skipToken(why string) {
-	d.add("token", statusSkip, why, "")
-	d.add("gateway", statusSkip, "no token", "")
-}
-
 func (d *providerDoctor) run(ctx context.Context) {
 	cfg := d.p.Config
 	hc := *d.p.OAuth.HTTPClient()
@@ -93,20 +86,18 @@ func (d *providerDoctor) run(ctx context.Context) {
 	d.clock()
 	if meta == nil {
 		d.add("endpoints", statusSkip, why, "")
-		d.skipToken(why)
+		d.add("token", statusSkip, why, "")
+		d.add("gateway", statusSkip, "no token", "")
 		return
 	}
-	if tok, ok := d.token(ctx); ok {
-		d.gateway(ctx, tok)
-	}
+	d.token(ctx)
 }
 
 // recorder is the transport of the doctor's own requests: it keeps the
 // first answer (its Date header tells the server's clock) and the last
-// request.
+// request. The doctor sends its requests one after the other.
 type recorder struct {
 	next        http.RoundTripper
-	mu          sync.Mutex
 	first, last exchange
 }
 
@@ -124,19 +115,11 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if resp != nil {
 		x.answered, x.date = true, resp.Header.Get("Date")
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if !r.first.answered {
 		r.first = x
 	}
 	r.last = x
 	return resp, err
-}
-
-func (r *recorder) exchanges() (first, last exchange) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.first, r.last
 }
 
 // metadata runs the plugin's own discovery (with the config's endpoint
@@ -150,7 +133,7 @@ func (d *providerDoctor) metadata(ctx context.Context) (meta *oauth.Metadata, wh
 		defer cancel()
 		meta, err = client.Metadata(mctx)
 	}
-	_, last := d.rec.exchanges()
+	last := d.rec.last
 	var mismatch *oauth.IssuerMismatchError
 	var oe *oauth.Error
 	switch {
@@ -178,7 +161,7 @@ func (d *providerDoctor) metadata(ctx context.Context) (meta *oauth.Metadata, wh
 // clock compares the Date header of the first answer, if any, with this
 // machine's clock.
 func (d *providerDoctor) clock() {
-	first, _ := d.rec.exchanges()
+	first := d.rec.first
 	if !first.answered {
 		return // reach or endpoints say why
 	}
@@ -335,40 +318,38 @@ func (d *providerDoctor) probe(ctx context.Context, method, u string) (int, erro
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	resp, err := d.http.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is shown separately, redacted
-		}
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return 0, ue.Err // the URL is shown separately, redacted
+	} else if err != nil {
 		return 0, err
 	}
 	return resp.StatusCode, resp.Body.Close()
 }
 
-// token gets a token the way OpenCode does at start-up: without prompting.
-func (d *providerDoctor) token(ctx context.Context) (tokens.Token, bool) {
+// token gets a token the way OpenCode does at start-up, without
+// prompting, and checks the gateway with it.
+func (d *providerDoctor) token(ctx context.Context) {
 	cfg := d.p.Config
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	tok, err := d.p.Token(tctx, tokens.NoLogin)
-	if err == nil {
-		d.add("token", statusOK, "a token is at hand"+asWho(tok)+"; "+expiryText(tok, d.c.now()), "")
-		return tok, true
-	}
+	skip := "no token" // why the gateway is not called
 	switch code := tokenExitCode(err); {
+	case err == nil:
+		d.add("token", statusOK, "a token is at hand"+asWho(tok)+"; "+expiryText(tok, d.c.now()), "")
+		d.gateway(ctx, tok)
+		return
 	case code == exitLoginRequired && cfg.Flow.Interactive():
 		d.add("token", statusWarn, "not logged in: no usable login is cached",
 			fmt.Sprintf("run `%s` (OpenCode asks at first use otherwise)", d.c.hint("login", cfg.ID)))
-		d.add("gateway", statusSkip, "needs a login", "")
-		return tokens.Token{}, false
+		skip = "needs a login"
 	case code == exitConfig:
 		d.add("token", statusFail, err.Error(), "check clientId, clientSecret and clientAuthMethod against the client registered at the server").Config = true
 	default:
 		detail, fix := netDetailFor(err, "URL", "see the error; `"+d.c.hint("token", cfg.ID, "-v")+"` shows every step")
 		d.add("token", statusFail, detail, fix)
 	}
-	d.add("gateway", statusSkip, "no token", "")
-	return tokens.Token{}, false
+	d.add("gateway", statusSkip, skip, "")
 }
 
 // gateway calls the gateway's models endpoint with the token.
@@ -407,15 +388,10 @@ func claimsText(tok tokens.Token) string {
 	}
 	var parts []string
 	for _, k := range []string{"iss", "aud", "scope", "scp", "azp", "client_id"} {
-		v, ok := claims[k]
-		if !ok {
-			continue
+		if v, ok := claims[k]; ok {
+			b, _ := json.Marshal(v) // decoded from JSON: it encodes again
+			parts = append(parts, k+"="+redact.Clean(string(b), 120))
 		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			continue
-		}
-		parts = append(parts, k+"="+redact.Clean(string(b), 120))
 	}
 	return strings.Join(parts, ", ")
 }

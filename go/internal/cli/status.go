@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -26,8 +27,7 @@ token is cached, models cached, last model sync, last error recorded.
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
 		return runStatus(c, cf, asJSON, args)
 	})
-	fs := cmd.Flags()
-	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return cmd
 }
 
@@ -104,20 +104,15 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 	doc := statusJSON{CacheDir: service.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{},
 		Skipped: []skippedJSON{}, Problems: []problemJSON{}}
 	for _, src := range s.cfg.Sources {
-		doc.ConfigSources = append(doc.ConfigSources, sourceJSON{Kind: src.Kind, Path: src.Path})
-	}
-	for _, p := range s.res.Problems {
-		doc.Problems = append(doc.Problems, problemJSON{ProviderID: p.ProviderID, Field: p.Field, Severity: string(p.Severity), Message: s.explainProblem(p)})
+		doc.ConfigSources = append(doc.ConfigSources, sourceJSON(src))
 	}
 	for _, p := range ps {
 		doc.Providers = append(doc.Providers, statusOf(p, now))
 	}
 	for _, p := range s.res.Problems {
+		doc.Problems = append(doc.Problems, problemJSON{ProviderID: p.ProviderID, Field: p.Field, Severity: string(p.Severity), Message: s.explainProblem(p)})
 		// Named providers are all managed (open failed otherwise).
-		if len(args) > 0 || p.Severity != config.SeverityError || p.ProviderID == "" {
-			continue
-		}
-		if _, ok := s.eng.Provider(p.ProviderID); ok {
+		if _, managed := s.eng.Provider(p.ProviderID); managed || len(args) > 0 || p.Severity != config.SeverityError || p.ProviderID == "" {
 			continue
 		}
 		i := slices.IndexFunc(doc.Skipped, func(k skippedJSON) bool { return k.ID == p.ProviderID })
@@ -149,7 +144,7 @@ func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
 			last = when(*st.LastSyncAt, now)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.ID, st.Flow, who, tokenText(st.Token, now),
-			yesNo(st.Token.RefreshToken), st.Storage, st.Models, last, orDash(cutWords(st.LastError, 70)))
+			yesNo(st.Token.RefreshToken), st.Storage, st.Models, last, cmp.Or(cutWords(st.LastError, 70), "-"))
 	}
 	for _, k := range doc.Skipped {
 		what := "config error"
@@ -230,11 +225,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
