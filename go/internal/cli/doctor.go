@@ -44,17 +44,17 @@ The report goes to stdout (--json for scripts). Exit code 0 when nothing failed
 		if err := runDoctor(ctx, c, cf, r, args); err != nil {
 			return err
 		}
-		code := r.exitCode()
+		code, summary := r.tally()
 		r.OK = code == exitOK
 		if asJSON {
 			if err := writeJSON(c, r); err != nil {
 				return err
 			}
 		} else {
-			printReport(c.stdout, r)
+			printReport(c.stdout, r, summary)
 		}
 		if code != exitOK {
-			return failf(code, "%s", summary(r))
+			return failf(code, "%s", summary)
 		}
 		return nil
 	})
@@ -68,12 +68,6 @@ const (
 	statusWarn = "warn"
 	statusFail = "fail"
 	statusSkip = "skip"
-)
-
-// Clock skew thresholds against the server's Date header.
-const (
-	skewWarn = 30 * time.Second
-	skewFail = 5 * time.Minute
 )
 
 // checkResult is one line of the doctor's report.
@@ -105,18 +99,21 @@ func (r *report) add(section, name, status, detail, fix string) *checkResult {
 	return &r.Checks[i]
 }
 
-func (r *report) exitCode() int {
-	code := exitOK
+// tally is the report's exit code (4 when a configuration check failed, 1
+// when another one did) and its summary, e.g. "1 failed, 2 warnings".
+func (r *report) tally() (code int, summary string) {
+	fails, warns := 0, 0
 	for _, ch := range r.Checks {
-		if ch.Status != statusFail {
-			continue
+		switch {
+		case ch.Status == statusWarn:
+			warns++
+		case ch.Status == statusFail && ch.Config:
+			fails, code = fails+1, exitConfig
+		case ch.Status == statusFail:
+			fails, code = fails+1, max(code, exitFailure)
 		}
-		if ch.Config {
-			return exitConfig
-		}
-		code = exitFailure
 	}
-	return code
+	return code, fmt.Sprintf("%d failed, %s", fails, plural(warns, "warning"))
 }
 
 // runDoctor runs the checks into r; an error is a usage error.
@@ -169,19 +166,6 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, r *report, args []s
 	return nil
 }
 
-func summary(r *report) string {
-	fails, warns := 0, 0
-	for _, ch := range r.Checks {
-		switch ch.Status {
-		case statusFail:
-			fails++
-		case statusWarn:
-			warns++
-		}
-	}
-	return fmt.Sprintf("%d failed, %s", fails, plural(warns, "warning"))
-}
-
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
@@ -189,7 +173,7 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-func printReport(w io.Writer, r *report) {
+func printReport(w io.Writer, r *report, summary string) {
 	section := ""
 	for _, ch := range r.Checks {
 		if ch.Section != section {
@@ -205,7 +189,7 @@ func printReport(w io.Writer, r *report) {
 			fmt.Fprintf(w, "        %-15s → %s\n", "", ch.Fix)
 		}
 	}
-	fmt.Fprintf(w, "\n%s.\n", summary(r)) // it starts with a number
+	fmt.Fprintf(w, "\n%s.\n", summary) // it starts with a number
 }
 
 func checkSources(r *report, cfg configfile.Config, getenv func(string) string) {

@@ -103,7 +103,7 @@ OPENCODE_OAUTH2_BROWSER ("none" never opens one: the URL is printed instead).
 		}
 
 		opener := browser.Opener{Getenv: c.getenv, Stderr: c.stderr}
-		w := &waiter{c: c, name: name, tty: isTTY(c.stderr), tick: time.Second}
+		w := &waiter{c: c, name: name}
 		opts := oauth.Options{Log: s.log, Stderr: io.Discard, Getenv: c.getenv, Prompt: w.show,
 			// Never an error: the prompt says what happened, and --no-browser or
 			// OPENCODE_OAUTH2_BROWSER=none are choices, not failures to warn about.
@@ -293,14 +293,11 @@ func revokeReplaced(ctx context.Context, c *cli, p *service.Provider, old, cur t
 type waiter struct {
 	c       *cli
 	name    string // the provider as the user knows it
-	tty     bool
-	tick    time.Duration
-	opened  bool  // a browser was opened for the login
-	openErr error // why not (browser.ErrDisabled: OPENCODE_OAUTH2_BROWSER=none)
+	opened  bool   // a browser was opened for the login
+	openErr error  // why not (browser.ErrDisabled: OPENCODE_OAUTH2_BROWSER=none)
 
 	mu   sync.Mutex
-	stop chan struct{}
-	done chan struct{}
+	stop func() // ends the countdown, if one runs, and waits for it
 }
 
 // show renders a prompt of the oauth package (called from the login).
@@ -333,12 +330,16 @@ func (w *waiter) show(p oauth.Prompt) {
 	if p.ExpiresAt.IsZero() {
 		return
 	}
-	if !w.tty {
+	if !isTTY(w.c.stderr) {
 		fmt.Fprintf(w.c.stderr, "Waiting for %s until %s (Ctrl-C to cancel).\n", waitingFor, p.ExpiresAt.Local().Format("15:04:05"))
 		return
 	}
-	w.stop, w.done = make(chan struct{}), make(chan struct{})
-	go w.countdown(waitingFor, p.ExpiresAt, w.stop, w.done)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go w.countdown(waitingFor, p.ExpiresAt, stop, done)
+	w.stop = func() {
+		close(stop)
+		<-done
+	}
 }
 
 // countdown rewrites the status line every tick until stop is closed.
@@ -346,7 +347,7 @@ func (w *waiter) countdown(waitingFor string, until time.Time, stop <-chan struc
 	defer close(done)
 	k := w.c.color
 	spin := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
-	t := time.NewTicker(w.tick)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for i := 0; ; i++ {
 		left := max(until.Sub(w.c.now()).Round(time.Second), 0)
@@ -369,12 +370,10 @@ func (w *waiter) finish() {
 }
 
 func (w *waiter) stopLocked() {
-	if w.stop == nil {
-		return
+	if w.stop != nil {
+		w.stop()
+		w.stop = nil
 	}
-	close(w.stop)
-	<-w.done
-	w.stop, w.done = nil, nil
 }
 
 func hostOf(raw string) string {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -134,7 +135,7 @@ type cli struct {
 	getenv   func(string) string
 	now      func() time.Time
 	lookPath func(string) (string, error) // exec.LookPath, or a test's
-	selfName string                       // see self
+	self     func() string                // the program as hints name it: selfCommand, once
 	build    Build                        // version and commit
 	color    colors                       // highlights on stderr
 	logs     *lineHandler                 // the logger's handler, flushed at the end
@@ -142,7 +143,9 @@ type cli struct {
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
-	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, lookPath: exec.LookPath, build: Build{Version: "dev"}}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, lookPath: exec.LookPath, build: Build{Version: "dev"}}
+	c.self = sync.OnceValue(func() string { return selfCommand(c.getenv, c.lookPath) })
+	return c
 }
 
 // commonFlags are accepted by every command that reads the config.

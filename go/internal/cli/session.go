@@ -51,10 +51,7 @@ type session struct {
 // loadConfig finds and reads the OpenCode config the way OpenCode does.
 func (c *cli) loadConfig(cf *commonFlags) (configfile.Config, error) {
 	cfg, err := configfile.Load(configfile.Options{File: cf.config, Getenv: c.getenv})
-	if err != nil {
-		return cfg, withCode(exitConfig, err)
-	}
-	return cfg, nil
+	return cfg, withCode(exitConfig, err)
 }
 
 // open loads the config and prepares the providers named by ids, or
@@ -219,12 +216,12 @@ func (s *session) sayNoProviders() {
 	fmt.Fprintf(s.c.stderr, "No provider with an oauth2 block in the OpenCode config (read from %s).\n", s.sourcesText())
 }
 
-// problemText is a config problem's message, naming the {env:...} or
+// explainProblem is a config problem's message, naming the {env:...} or
 // {file:...} placeholder the value came from: the user fixes the variable
 // or the file, not the config.
-func problemText(cfg configfile.Config, getenv func(string) string, p config.Problem) string {
-	msg := cfg.Hide(p.Field, p.Found, p.Message())
-	refs := cfg.Placeholders[p.Field]
+func (s *session) explainProblem(p config.Problem) string {
+	msg := s.cfg.Hide(p.Field, p.Found, p.Message())
+	refs := s.cfg.Placeholders[p.Field]
 	if len(refs) == 0 {
 		return msg
 	}
@@ -233,7 +230,7 @@ func problemText(cfg configfile.Config, getenv func(string) string, p config.Pro
 		inner := strings.TrimSuffix(strings.TrimPrefix(ref, "{"), "}")
 		kind, arg, _ := strings.Cut(inner, ":")
 		switch {
-		case kind == "env" && getenv(arg) == "":
+		case kind == "env" && s.c.getenv(arg) == "":
 			parts = append(parts, fmt.Sprintf("%s, and the environment variable %s is empty or not set", ref, arg))
 		case kind == "env":
 			parts = append(parts, fmt.Sprintf("%s, the environment variable %s", ref, arg))
@@ -242,11 +239,6 @@ func problemText(cfg configfile.Config, getenv func(string) string, p config.Pro
 		}
 	}
 	return msg + "; the value comes from " + strings.Join(parts, ", and from ")
-}
-
-// explainProblem is problemText for the session's config.
-func (s *session) explainProblem(p config.Problem) string {
-	return problemText(s.cfg, s.c.getenv, p)
 }
 
 // shortProblem is a problem's message for a table cell: without the
@@ -293,65 +285,53 @@ func (h *lineHandler) Flush(failed error) {
 	if h.held == nil {
 		return
 	}
-	said := errorTexts(failed)
 	for _, l := range *h.held {
-		if !slices.ContainsFunc(said, func(s string) bool { return strings.Contains(s, l.err) }) {
+		said := false // by failed or an error it wraps
+		for err := failed; err != nil && !said; err = errors.Unwrap(err) {
+			said = strings.Contains(err.Error(), l.err)
+		}
+		if !said {
 			_, _ = io.WriteString(h.w, l.text)
 		}
 	}
 	*h.held = nil
 }
 
-// errorTexts are the messages of err and of every error it wraps.
-func errorTexts(err error) []string {
-	var out []string
-	for err != nil {
-		out = append(out, err.Error())
-		err = errors.Unwrap(err)
-	}
-	return out
-}
-
 func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	if level := logging.LevelName(r.Level); level == "warn" {
-		b.WriteString("warning: ")
-	} else {
-		b.WriteString(level + ": ")
+	level := logging.LevelName(r.Level)
+	if level == "warn" {
+		level = "warning"
 	}
-	b.WriteString(r.Message)
+	attrs := slices.Clone(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		attrs = append(attrs, a)
+		return true
+	})
 	var parts []string
 	errText := ""
-	add := func(a slog.Attr) {
+	for _, a := range attrs {
 		a.Value = a.Value.Resolve()
 		if a.Equal(slog.Attr{}) {
-			return
+			continue
 		}
 		if a.Key == "err" {
 			errText = a.Value.String()
 		}
-		parts = append(parts, fmt.Sprintf("%s=%s", a.Key, a.Value.String()))
+		parts = append(parts, a.Key+"="+a.Value.String())
 	}
-	for _, a := range h.attrs {
-		add(a)
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		add(a)
-		return true
-	})
+	line := level + ": " + r.Message
 	if len(parts) > 0 {
-		b.WriteString(" (" + strings.Join(parts, ", ") + ")")
+		line += " (" + strings.Join(parts, ", ") + ")"
 	}
-	b.WriteString("\n")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.held != nil && errText != "" && r.Level >= slog.LevelWarn {
-		*h.held = append(*h.held, heldLine{text: b.String(), err: errText})
+		*h.held = append(*h.held, heldLine{text: line + "\n", err: errText})
 		return nil
 	}
-	_, err := io.WriteString(h.w, b.String())
+	_, err := io.WriteString(h.w, line+"\n")
 	return err
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -55,13 +56,6 @@ func selfCommand(getenv func(string) string, lookPath func(string) (string, erro
 // hint is a command line to suggest, e.g. c.hint("login", "acme").
 func (c *cli) hint(args ...string) string {
 	return strings.Join(append([]string{c.self()}, args...), " ")
-}
-
-func (c *cli) self() string {
-	if c.selfName == "" {
-		c.selfName = selfCommand(c.getenv, c.lookPath)
-	}
-	return c.selfName
 }
 
 // withSelf puts the program's name as it works here into a help text
@@ -123,53 +117,33 @@ type identity struct {
 }
 
 // String is the most readable identifier: email, user name, name, subject.
-func (i identity) String() string {
-	for _, v := range []string{i.Email, i.Username, i.Name, i.Subject} {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
+func (i identity) String() string { return cmp.Or(i.Email, i.Username, i.Name, i.Subject) }
 
-// jwtClaims decodes the payload of a JWT without verifying it. ok is false
-// when raw is not a JWT with a JSON object payload.
-func jwtClaims(raw secret.String) (map[string]any, bool) {
+// jwtClaims decodes the payload of a JWT without verifying it: nil when
+// raw is not a JWT with a JSON object payload.
+func jwtClaims(raw secret.String) map[string]any {
 	s := raw.Reveal()
-	if s == "" || len(s) > maxJWT {
-		return nil, false
-	}
 	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return nil, false
+	if len(s) > maxJWT || len(parts) != 3 {
+		return nil
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return nil, false
-	}
 	var claims map[string]any
-	if json.Unmarshal(payload, &claims) != nil || claims == nil {
-		return nil, false
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		return nil
 	}
-	return claims, true
+	return claims
 }
 
 // claimString is one string claim of a JWT (unverified), or "".
 func claimString(raw secret.String, name string) string {
-	claims, ok := jwtClaims(raw)
-	if !ok {
-		return ""
-	}
-	v, _ := claims[name].(string)
+	v, _ := jwtClaims(raw)[name].(string)
 	return v
 }
 
 // identityOf reads the identity claims of an id_token (unverified).
 func identityOf(idToken secret.String) (identity, bool) {
-	claims, ok := jwtClaims(idToken)
-	if !ok {
-		return identity{}, false
-	}
+	claims := jwtClaims(idToken)
 	str := func(k string) string {
 		v, _ := claims[k].(string)
 		return redact.Clean(v, 120)
