@@ -42,11 +42,7 @@ with a token obtained without prompting, and the cache is updated for OpenCode t
 		}
 		list := p.Catalog.Models()
 		if asJSON {
-			return writeJSON(c, struct {
-				Provider   string         `json:"provider"`
-				LastSyncAt *time.Time     `json:"lastSyncAt,omitempty"`
-				Models     []models.Model `json:"models"`
-			}{p.Config.ID, timePtr(p.Entry.Load().LastSyncAt), append([]models.Model{}, list...)})
+			return writeJSON(c, modelsJSON{p.Config.ID, timePtr(p.Entry.Load().LastSyncAt), append([]models.Model{}, list...)})
 		}
 		if len(list) == 0 {
 			fmt.Fprintf(c.stderr, "The gateway of %s lists no models.\n", displayName(p.Config))
@@ -63,6 +59,13 @@ with a token obtained without prompting, and the cache is updated for OpenCode t
 	fs.BoolVar(&refresh, "refresh", false, "fetch the list from the gateway now and update the cache")
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return cmd
+}
+
+// modelsJSON is the document of `models --json`.
+type modelsJSON struct {
+	Provider   string         `json:"provider"`
+	LastSyncAt *time.Time     `json:"lastSyncAt,omitempty"`
+	Models     []models.Model `json:"models"`
 }
 
 func count(n int) string {
