@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -208,10 +209,8 @@ func pickProvider(c *cli, cf *commonFlags) (string, error) {
 	n, convErr := strconv.Atoi(line)
 	if convErr != nil || n < 1 || n > len(ps) {
 		// A typed id is fine too.
-		for _, p := range ps {
-			if p.Config.ID == line {
-				return line, nil
-			}
+		if slices.ContainsFunc(ps, func(p *service.Provider) bool { return p.Config.ID == line }) {
+			return line, nil
 		}
 		return "", failf(exitUsage, "%q is not one of the numbers 1 to %d", line, len(ps))
 	}
