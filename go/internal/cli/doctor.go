@@ -161,7 +161,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, r *report, args []s
 		}
 	}
 	for _, p := range ps {
-		(&providerDoctor{c: c, r: r, p: p, log: s.log, section: "provider " + p.Config.ID}).run(ctx)
+		(&providerDoctor{c: c, r: r, p: p, log: s.log}).run(ctx)
 	}
 	return nil
 }
@@ -267,13 +267,10 @@ func checkCacheDir(r *report, dir string, create func(string) (probeFile, error)
 			"tokens would be kept in memory only, and every OpenCode start would need a login; free disk space, fix the permissions, or set OPENCODE_OAUTH2_CACHE_DIR")
 		return
 	}
-	loose := []string{}
+	var loose []string
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		if info, err := e.Info(); err == nil && info.Mode().Perm()&0o077 != 0 {
+		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".json") && info.Mode().Perm()&0o077 != 0 {
 			loose = append(loose, fmt.Sprintf("%s (%04o)", e.Name(), info.Mode().Perm()))
 		}
 	}

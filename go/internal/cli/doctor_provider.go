@@ -38,17 +38,16 @@ var grantTypes = map[config.Flow]string{
 
 // providerDoctor checks one provider.
 type providerDoctor struct {
-	c       *cli
-	r       *report
-	p       *service.Provider
-	section string
-	log     *slog.Logger
-	rec     *recorder    // sees the doctor's own requests
-	http    *http.Client // the provider's HTTP client, through rec
+	c    *cli
+	r    *report
+	p    *service.Provider
+	log  *slog.Logger
+	rec  *recorder    // sees the doctor's own requests
+	http *http.Client // the provider's HTTP client, through rec
 }
 
 func (d *providerDoctor) add(name, status, detail, fix string) *checkResult {
-	return d.r.add(d.section, name, status, detail, fix)
+	return d.r.add("provider "+d.p.Config.ID, name, status, detail, fix)
 }
 
 func (d *providerDoctor) run(ctx context.Context) {

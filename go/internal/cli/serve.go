@@ -45,7 +45,10 @@ func (c *cli) newServeCmd() *cobra.Command {
 // ends (exit 0) or fails (exit 1); on a terminal it refuses (exit 2).
 func (c *cli) serve() error {
 	version, stdin, stdout, stderr := c.build.Version, c.stdin, c.stdout, c.stderr
-	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+	// A character device (a terminal, or /dev/null): either way there is no
+	// plugin on the other side. (A nil *os.File's Stat fails.)
+	f, _ := stdin.(*os.File)
+	if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		fmt.Fprint(stderr, "opencode-oauth2 serve speaks a protocol on stdin/stdout and is started by the OpenCode plugin.\n"+
 			"To log in or inspect tokens yourself, use the other commands; see `opencode-oauth2 --help`.\n")
 		return silent(exitUsage)
@@ -89,11 +92,4 @@ func (c *cli) serve() error {
 	}
 	log.Debug("sidecar stopped")
 	return nil
-}
-
-// isTerminal reports whether f is a character device (a terminal, or
-// /dev/null): either way there is no plugin on the other side.
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

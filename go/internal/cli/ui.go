@@ -165,9 +165,6 @@ const checkNetwork = "check the network, VPN and proxy settings (HTTPS_PROXY, NO
 // classifyNet recognises a transport failure in err's chain (or, when a
 // wrapper flattened the chain, in its text).
 func classifyNet(err error) (netFailure, bool) {
-	if err == nil {
-		return netFailure{}, false
-	}
 	addr := ""
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Addr != nil {
