@@ -24,9 +24,6 @@ directory (~/.local/state on Linux), rotated at 1 MiB, or $OPENCODE_OAUTH2_LOG_F
 No line ever holds a token or a secret.
 `,
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
-		if len(args) > 0 {
-			return failf(exitUsage, "logs takes no arguments")
-		}
 		file := logging.DefaultFile(c.getenv)
 		if file == "" {
 			return failf(exitFailure, "the log file is turned off (%s=none)", logging.EnvLogFile)

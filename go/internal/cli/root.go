@@ -90,12 +90,9 @@ func failf(code int, format string, a ...any) error {
 // silent is an exit code whose message was printed already.
 func silent(code int) error { return &exitError{code: code} }
 
+// withCode gives err an exit code, unless it has one (or is nil).
 func withCode(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
+	if _, ok := errors.AsType[*exitError](err); ok || err == nil {
 		return err
 	}
 	return &exitError{code: code, err: err}
@@ -270,7 +267,7 @@ func commandNames(root *cobra.Command) []string {
 // command completes cmd: its body runs with the parsed flags (and the
 // common ones, when common), colours, and a context that Ctrl-C or SIGTERM
 // cancels (exit 130). A command whose arguments are providers completes
-// their ids.
+// their ids; one whose Use names no arguments takes none.
 func (c *cli) command(cmd *cobra.Command, common bool, body func(ctx context.Context, cf *commonFlags, args []string) error) *cobra.Command {
 	cf := &commonFlags{}
 	if common {
@@ -286,6 +283,9 @@ func (c *cli) command(cmd *cobra.Command, common bool, body func(ctx context.Con
 		}
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 && !strings.Contains(cmd.Use, " ") {
+			return failf(exitUsage, "%s takes no arguments", cmd.Name())
+		}
 		c.color = newColors(c.stderr, c.getenv, cf.noColor)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -152,22 +152,16 @@ func identityOf(idToken secret.String) (identity, bool) {
 	return id, id.String() != ""
 }
 
-// netFailure is a transport failure worded for a person: what happened and
-// what to check. Every error of a request is shown this way: explain for
-// the commands, netDetailFor for the doctor's checks.
-type netFailure struct {
-	what string
-	fix  string
-}
-
 const checkNetwork = "check the network, VPN and proxy settings (HTTPS_PROXY, NO_PROXY)"
 
 // classifyNet recognises a transport failure in err's chain (or, when a
-// wrapper flattened the chain, in its text).
-func classifyNet(err error) (netFailure, bool) {
+// wrapper flattened the chain, in its text) and words it for a person: what
+// happened and what to check; "" when it is none. Every error of a request
+// is shown this way: explain for the commands, netDetailFor for the
+// doctor's checks.
+func classifyNet(err error) (what, fix string) {
 	addr := ""
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Addr != nil {
+	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Addr != nil {
 		addr = oe.Addr.String()
 	}
 	var dns *net.DNSError
@@ -179,40 +173,40 @@ func classifyNet(err error) (netFailure, bool) {
 	text := err.Error()
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(text, "connection refused"):
-		return netFailure{"the connection was refused" + near("by", addr) + " (nothing listens there)",
-			"check the URL (host and port) and that the server is running; " + checkNetwork}, true
+		return "the connection was refused" + near("by", addr) + " (nothing listens there)",
+			"check the URL (host and port) and that the server is running; " + checkNetwork
 	case errors.As(err, &dns) || strings.Contains(text, "no such host"):
 		host := ""
 		if dns != nil {
 			host = fmt.Sprintf(" %q", dns.Name)
 		}
-		return netFailure{"the host name" + host + " cannot be resolved",
-			"check the host in the URL for typos; check the network, VPN and DNS settings"}, true
+		return "the host name" + host + " cannot be resolved",
+			"check the host in the URL for typos; check the network, VPN and DNS settings"
 	case errors.As(err, &unknownCA) || strings.Contains(text, "certificate signed by unknown authority"):
-		return netFailure{"the server's TLS certificate is signed by an authority this machine does not trust",
-			"set caFile in the oauth2 block to the PEM file of that authority (a company proxy or a private CA)"}, true
+		return "the server's TLS certificate is signed by an authority this machine does not trust",
+			"set caFile in the oauth2 block to the PEM file of that authority (a company proxy or a private CA)"
 	case errors.As(err, &badHost) || strings.Contains(text, "certificate is valid for"):
-		return netFailure{"the server's TLS certificate is not valid for this host name",
-			"check the host in the URL; a proxy that intercepts TLS needs its CA in caFile"}, true
+		return "the server's TLS certificate is not valid for this host name",
+			"check the host in the URL; a proxy that intercepts TLS needs its CA in caFile"
 	case errors.As(err, &invalid) || strings.Contains(text, "certificate has expired"):
-		return netFailure{"the server's TLS certificate is not valid now (expired or not yet valid)",
-			"check this machine's clock; otherwise the server's certificate must be renewed"}, true
+		return "the server's TLS certificate is not valid now (expired or not yet valid)",
+			"check this machine's clock; otherwise the server's certificate must be renewed"
 	case errors.As(err, &record) || strings.Contains(text, "server gave HTTP response to HTTPS client"):
-		return netFailure{"the server does not speak TLS" + near("at", addr),
-			"the URL says https:// but the server speaks plain http; check the URL"}, true
+		return "the server does not speak TLS" + near("at", addr),
+			"the URL says https:// but the server speaks plain http; check the URL"
 	case errors.Is(err, syscall.ECONNRESET) || strings.Contains(text, "connection reset"):
-		return netFailure{"the connection was reset" + near("by", addr),
-			"a proxy or firewall may be in the way; " + checkNetwork}, true
+		return "the connection was reset" + near("by", addr),
+			"a proxy or firewall may be in the way; " + checkNetwork
 	case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) ||
 		strings.Contains(text, "network is unreachable") || strings.Contains(text, "no route to host"):
-		return netFailure{"the network" + near("to", addr) + " is unreachable",
-			"connect to the network or VPN the server is on; " + checkNetwork}, true
+		return "the network" + near("to", addr) + " is unreachable",
+			"connect to the network or VPN the server is on; " + checkNetwork
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) ||
 		strings.Contains(text, "i/o timeout") || strings.Contains(text, "Client.Timeout exceeded"):
-		return netFailure{"no answer" + near("from", addr) + " in time",
-			"check the network path (VPN, proxy, firewall); if the server is just slow, raise httpTimeoutMs"}, true
+		return "no answer" + near("from", addr) + " in time",
+			"check the network path (VPN, proxy, firewall); if the server is just slow, raise httpTimeoutMs"
 	}
-	return netFailure{}, false
+	return "", ""
 }
 
 // near is " by 1.2.3.4:443" (prep and the address), or "" without one.
@@ -236,8 +230,8 @@ func (r *reworded) Unwrap() error { return r.err }
 // explain prefixes err with what the command tried; a transport failure is
 // worded as doctor words it, with what to check on a second line.
 func explain(prefix string, err error) error {
-	if f, ok := classifyNet(err); ok {
-		return &reworded{msg: fmt.Sprintf("%s: %s\n  → %s", prefix, f.what, f.fix), err: err}
+	if what, fix := classifyNet(err); what != "" {
+		return &reworded{msg: fmt.Sprintf("%s: %s\n  → %s", prefix, what, fix), err: err}
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
 }
@@ -246,8 +240,8 @@ func explain(prefix string, err error) error {
 // transport failure, its fix naming the URL as urlName (e.g. "issuer URL"),
 // or err's text (redacted, bounded) with fallbackFix.
 func netDetailFor(err error, urlName, fallbackFix string) (detail, fix string) {
-	if f, ok := classifyNet(err); ok {
-		return f.what, strings.Replace(f.fix, "check the URL", "check the "+urlName, 1)
+	if what, fix := classifyNet(err); what != "" {
+		return what, strings.Replace(fix, "check the URL", "check the "+urlName, 1)
 	}
 	return redact.Text(err.Error(), 4000), fallbackFix
 }
