@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,9 +25,14 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/configfile"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
+	"github.com/vymalo/opencode-oauth2/go/internal/models"
+	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
+	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/service"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
+	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
 func (c *cli) newDoctorCmd() *cobra.Command {
@@ -371,4 +381,372 @@ func lastStart(path string) (start, bool) {
 		return s, true
 	}
 	return start{}, false
+}
+
+// doctorRequestTimeout bounds each of the doctor's own requests.
+const doctorRequestTimeout = 15 * time.Second
+
+// grantTypes are the grant_types_supported values each flow needs.
+var grantTypes = map[config.Flow]string{
+	config.AuthorizationCode: "authorization_code",
+	config.DeviceCode:        oauth.GrantDeviceCode,
+	config.ClientCredentials: "client_credentials",
+	config.JWTBearer:         oauth.GrantJWTBearer,
+	config.TokenExchange:     oauth.GrantTokenExchange,
+}
+
+// providerDoctor checks one provider.
+type providerDoctor struct {
+	c    *cli
+	r    *report
+	p    *service.Provider
+	log  *slog.Logger
+	rec  *recorder    // sees the doctor's own requests
+	http *http.Client // the provider's HTTP client, through rec
+}
+
+func (d *providerDoctor) add(name, status, detail, fix string) *checkResult {
+	return d.r.add("provider "+d.p.Config.ID, name, status, detail, fix)
+}
+
+func (d *providerDoctor) run(ctx context.Context) {
+	cfg := d.p.Config
+	hc := *d.p.OAuth.HTTPClient()
+	d.rec = &recorder{next: hc.Transport}
+	hc.Transport = d.rec
+	d.http = &hc
+	d.add("settings", statusOK, fmt.Sprintf("%s flow, issuer %s, client %q", cfg.Flow, redact.URL(cfg.Issuer), cfg.ClientID), "")
+	switch where := d.p.Entry.Storage(); {
+	case cfg.TokenStorage == config.StorageAuto && where == "file":
+		d.add("token storage", statusWarn, "tokenStorage is auto, but no keychain answers: tokens are kept in the cache file",
+			"start and unlock a keychain (on Linux a Secret Service such as gnome-keyring), or set tokenStorage to \"file\" to say so")
+	case where == "keyring":
+		d.add("token storage", statusOK, "the OS keychain answers; tokens are kept there (the cache file holds none)", "")
+	case where == "memory":
+		d.add("token storage", statusOK, "memory: tokens are never written; every process gets its own", "")
+	default:
+		d.add("token storage", statusOK, "a 0600 file in the cache directory", "")
+	}
+	if f := cfg.ClientAssertionKeyFile; f != "" {
+		if why := safefile.Exposure(f); why != "" {
+			d.add("private key", statusWarn, fmt.Sprintf("clientAssertionKeyFile %s: %s", f, why),
+				"keep the key in a file of yours that only you can read and write (chmod 600), not behind a link")
+		} else {
+			d.add("private key", statusOK, fmt.Sprintf("clientAssertionKeyFile %s is yours and private", f), "")
+		}
+	}
+	d.redirectPort()
+	meta, why := d.metadata(ctx)
+	if meta != nil {
+		d.flowNeeds(meta)
+		d.endpoints(ctx, meta)
+	}
+	d.clock()
+	if meta == nil {
+		d.add("endpoints", statusSkip, why, "")
+		d.add("token", statusSkip, why, "")
+		d.add("gateway", statusSkip, "no token", "")
+		return
+	}
+	d.token(ctx)
+}
+
+// recorder is the transport of the doctor's own requests: it keeps the
+// first answer (its Date header tells the server's clock) and the last
+// request. The doctor sends its requests one after the other.
+type recorder struct {
+	next        http.RoundTripper
+	first, last exchange
+}
+
+type exchange struct {
+	url       string
+	date      string // the answer's Date header
+	answered  bool
+	sent, got time.Time
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	x := exchange{url: req.URL.String(), sent: time.Now()}
+	resp, err := r.next.RoundTrip(req)
+	x.got = time.Now()
+	if resp != nil {
+		x.answered, x.date = true, resp.Header.Get("Date")
+	}
+	if !r.first.answered {
+		r.first = x
+	}
+	r.last = x
+	return resp, err
+}
+
+// metadata runs the plugin's own discovery (with the config's endpoint
+// overrides and its rules) and words what went wrong; why says what keeps
+// the token from being asked for.
+func (d *providerDoctor) metadata(ctx context.Context) (meta *oauth.Metadata, why string) {
+	cfg := d.p.Config
+	client, err := oauth.New(cfg, oauth.Options{Log: d.log, HTTPClient: d.http})
+	if err == nil {
+		mctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
+		defer cancel()
+		meta, err = client.Metadata(mctx)
+	}
+	last := d.rec.last
+	var mismatch *oauth.IssuerMismatchError
+	var oe *oauth.Error
+	switch {
+	case errors.As(err, &mismatch):
+		d.add("issuer", statusFail, fmt.Sprintf("the server says its issuer is %q, the config says %q", mismatch.Got, cfg.Issuer),
+			fmt.Sprintf("set issuer to exactly %q if this is the right server (the two must match, so tokens of another identity provider are never accepted)", mismatch.Got)).Config = true
+		return nil, "the issuer does not match"
+	case errors.As(err, &oe) && oe.Status == 0 && !last.answered:
+		detail, fix := netDetailFor(err, "issuer URL", "check the issuer URL and that the server is running; "+checkNetwork)
+		d.add("reach", statusFail, fmt.Sprintf("cannot reach %s: %s", redact.URL(last.url), detail), fix)
+		return nil, "the authorization server cannot be reached"
+	case err != nil:
+		d.add("metadata", statusFail, err.Error(), "check the issuer URL: it must be the base URL the server publishes its metadata under; "+
+			"without discovery, set every endpoint in the oauth2 block")
+		return nil, "the server metadata is missing"
+	case !meta.Discovered:
+		d.add("metadata", statusOK, "endpoints from the config (discovery not needed)", "")
+	default:
+		d.add("discovery", statusOK, fmt.Sprintf("%s answered in %s", redact.URL(last.url), last.got.Sub(last.sent).Round(time.Millisecond)), "")
+		d.add("issuer", statusOK, "the server's metadata names the configured issuer", "")
+	}
+	return meta, ""
+}
+
+// clock compares the Date header of the first answer, if any, with this
+// machine's clock.
+func (d *providerDoctor) clock() {
+	first := d.rec.first
+	if !first.answered {
+		return // reach or endpoints say why
+	}
+	server, err := http.ParseTime(first.date)
+	if first.date == "" || err != nil {
+		d.add("clock", statusSkip, "the server sent no usable Date header", "")
+		return
+	}
+	// The Date header has a resolution of one second: compare it with this
+	// machine's clock at the same resolution, in the middle of the exchange.
+	local := first.sent.Add(first.got.Sub(first.sent) / 2).Truncate(time.Second)
+	skew := server.Sub(local)
+	abs := skew.Abs()
+	dir := "ahead of"
+	if skew < 0 {
+		dir = "behind"
+	}
+	switch {
+	case abs > 5*time.Minute:
+		d.add("clock", statusFail, fmt.Sprintf("the server's clock is %s %s this machine's", abs, dir),
+			"set this machine's clock right (enable NTP, e.g. timedatectl set-ntp true): id_tokens are checked against it with one minute of leeway, so logins fail")
+	case abs > 30*time.Second:
+		d.add("clock", statusWarn, fmt.Sprintf("the server's clock is %s %s this machine's", abs, dir),
+			"enable NTP on this machine; id_tokens are checked with one minute of leeway")
+	default:
+		d.add("clock", statusOK, fmt.Sprintf("within %s of the server's Date header", max(abs, time.Second)), "")
+	}
+}
+
+// flowNeeds checks what the configured flow needs from the server.
+func (d *providerDoctor) flowNeeds(meta *oauth.Metadata) {
+	cfg := d.p.Config
+	ok := true
+	fail := func(detail, fix string) {
+		ok = false
+		d.add("flow", statusFail, detail, fix)
+	}
+	switch cfg.Flow {
+	case config.AuthorizationCode:
+		if meta.AuthorizationEndpoint == "" {
+			fail("the server metadata has no authorization_endpoint", "set authorizationEndpoint in the oauth2 block")
+		}
+		if cfg.PKCE && len(meta.CodeChallengeMethods) > 0 && !slices.Contains(meta.CodeChallengeMethods, "S256") {
+			d.add("flow", statusWarn, "the server does not list PKCE S256 in code_challenge_methods_supported",
+				"if logins fail with a PKCE error, set pkce: false for this provider")
+		}
+	case config.DeviceCode:
+		if meta.DeviceAuthorizationEndpoint == "" {
+			fail("the server metadata has no device_authorization_endpoint", "set deviceAuthorizationEndpoint, or use authFlow authorization_code")
+		}
+	}
+	if slices.Contains(cfg.Scopes, "openid") && cfg.Flow.Interactive() && meta.JWKSURI == "" {
+		fail("openid is requested but the server metadata has no jwks_uri, so id_tokens cannot be verified", "set jwksUri in the oauth2 block")
+	}
+	if g := grantTypes[cfg.Flow]; len(meta.GrantTypes) > 0 && !slices.Contains(meta.GrantTypes, g) {
+		d.add("flow", statusWarn, fmt.Sprintf("the server does not list %s in grant_types_supported", g),
+			"check that the server (and client "+strconv.Quote(cfg.ClientID)+") allows this grant")
+	}
+	if ok {
+		detail := fmt.Sprintf("the server supports what %s needs", cfg.Flow)
+		if cfg.Flow == config.AuthorizationCode && meta.DeviceAuthorizationEndpoint != "" {
+			detail += " (login --device is available too)"
+		}
+		d.add("flow", statusOK, detail, "")
+	}
+}
+
+// redirectPort checks that a fixed redirect port is free.
+func (d *providerDoctor) redirectPort() {
+	cfg := d.p.Config
+	if cfg.Flow != config.AuthorizationCode {
+		return
+	}
+	if cfg.RedirectPort == 0 {
+		d.add("redirect port", statusOK, "a free port on 127.0.0.1 is picked at each login", "")
+		return
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.RedirectPort)))
+	if err != nil {
+		d.add("redirect port", statusFail, fmt.Sprintf("port %d on 127.0.0.1 is taken, so a login would fail: %s", cfg.RedirectPort, redact.Text(err.Error(), 120)),
+			fmt.Sprintf("stop the program using it (another login?), or change redirectPort; it must match a redirect URI registered for client %q", cfg.ClientID))
+		return
+	}
+	_ = l.Close()
+	d.add("redirect port", statusOK, fmt.Sprintf("port %d on 127.0.0.1 is free", cfg.RedirectPort), "")
+}
+
+// endpoints checks that the endpoints the flow uses answer at all.
+func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
+	cfg := d.p.Config
+	// Each endpoint is probed the way it is used: the token, device
+	// authorization and revocation endpoints only serve POST requests, so
+	// they get an empty form POST, and any answer but a 5xx (typically 400
+	// invalid_request or 401 invalid_client) shows they are alive; a GET
+	// would make some servers answer 405 or even 500.
+	type ep struct {
+		name, url string
+		method    string
+		required  bool
+	}
+	list := []ep{{"token", meta.TokenEndpoint, http.MethodPost, true}}
+	if cfg.Flow == config.AuthorizationCode {
+		list = append(list, ep{"authorization", meta.AuthorizationEndpoint, http.MethodGet, true})
+	}
+	if cfg.Flow == config.DeviceCode {
+		list = append(list, ep{"device authorization", meta.DeviceAuthorizationEndpoint, http.MethodPost, true})
+	}
+	list = append(list, ep{"jwks", meta.JWKSURI, http.MethodGet, slices.Contains(cfg.Scopes, "openid") && cfg.Flow.Interactive()},
+		ep{"revocation", meta.RevocationEndpoint, http.MethodPost, false})
+	var fine []string
+	for _, e := range list {
+		if e.url == "" {
+			continue
+		}
+		code, err := d.probe(ctx, e.method, e.url)
+		status := statusWarn
+		if e.required {
+			status = statusFail
+		}
+		switch {
+		case err != nil:
+			detail, fix := netDetailFor(err, "URL", "check the server and the network path to it (proxy, firewall)")
+			d.add("endpoints", status, fmt.Sprintf("the %s endpoint %s does not answer: %s", e.name, redact.URL(e.url), detail), fix)
+		case code >= 500:
+			probe := "a GET request"
+			if e.method == http.MethodPost {
+				probe = "an empty POST request"
+			}
+			d.add("endpoints", statusWarn, fmt.Sprintf("the %s endpoint %s answers %s with HTTP %d", e.name, redact.URL(e.url), probe, code),
+				"the server may be having trouble; check its status")
+		case e.name == "jwks" && code != http.StatusOK:
+			d.add("endpoints", status, fmt.Sprintf("the jwks endpoint %s answers HTTP %d", redact.URL(e.url), code),
+				"id_tokens cannot be verified without the key set; check jwks_uri")
+		default:
+			fine = append(fine, e.name)
+		}
+	}
+	if len(fine) > 0 {
+		d.add("endpoints", statusOK, strings.Join(fine, ", ")+" answer", "")
+	}
+}
+
+// probe sends a request without a body (GET), or with an empty form
+// (POST), and returns the answer's status.
+func (d *providerDoctor) probe(ctx context.Context, method, u string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u, http.NoBody)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := d.http.Do(req)
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return 0, ue.Err // the URL is shown separately, redacted
+	} else if err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, resp.Body.Close()
+}
+
+// token gets a token the way OpenCode does at start-up, without
+// prompting, and checks the gateway with it.
+func (d *providerDoctor) token(ctx context.Context) {
+	cfg := d.p.Config
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tok, err := d.p.Token(tctx, tokens.NoLogin)
+	skip := "no token" // why the gateway is not called
+	switch code := tokenExitCode(err); {
+	case err == nil:
+		d.add("token", statusOK, "a token is at hand"+asWho(tok)+"; "+expiryText(tok, d.c.now()), "")
+		d.gateway(ctx, tok)
+		return
+	case code == exitLoginRequired && cfg.Flow.Interactive():
+		d.add("token", statusWarn, "not logged in: no usable login is cached",
+			fmt.Sprintf("run `%s` (OpenCode asks at first use otherwise)", d.c.hint("login", cfg.ID)))
+		skip = "needs a login"
+	case code == exitConfig:
+		d.add("token", statusFail, err.Error(), "check clientId, clientSecret and clientAuthMethod against the client registered at the server").Config = true
+	default:
+		detail, fix := netDetailFor(err, "URL", "see the error; `"+d.c.hint("token", cfg.ID, "-v")+"` shows every step")
+		d.add("token", statusFail, detail, fix)
+	}
+	d.add("gateway", statusSkip, skip, "")
+}
+
+// gateway calls the gateway's models endpoint with the token.
+func (d *providerDoctor) gateway(ctx context.Context, tok tokens.Token) {
+	cfg := d.p.Config
+	u, err := models.URL(cfg.BaseURL, cfg.ModelsURL)
+	if err != nil {
+		d.add("gateway", statusFail, err.Error(), "set baseURL (or modelsURL) to the gateway's http(s) URL").Config = true
+		return
+	}
+	gctx, cancel := context.WithTimeout(ctx, doctorRequestTimeout)
+	defer cancel()
+	list, err := models.Fetcher{Client: d.p.OAuth.HTTPClient()}.Fetch(gctx, u, d.p.Config.HeaderName(), secret.New(d.p.Config.HeaderValue(tok.TokenType, tok.AccessToken.Reveal())))
+	var he *models.HTTPError
+	switch {
+	case err == nil:
+		d.add("gateway", statusOK, fmt.Sprintf("GET %s: %s", redact.URL(u), plural(len(list.Models), "model")), "")
+	case errors.As(err, &he):
+		detail := err.Error()
+		if c := claimsText(tok); c != "" && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
+			detail += "; the token has " + c
+		}
+		d.add("gateway", statusFail, detail, gatewayHint(cfg, he.StatusCode))
+	default:
+		detail, fix := netDetailFor(err, "baseURL (or modelsURL)", "check baseURL, that the gateway runs, and the network path to it (proxy, firewall)")
+		d.add("gateway", statusFail, detail, fix)
+	}
+}
+
+// claimsText summarises the access token's audience, scope and client when
+// it is a JWT (decoded, not verified: for diagnosis only).
+func claimsText(tok tokens.Token) string {
+	claims := jwtClaims(tok.AccessToken) // nil: not a JWT
+	var parts []string
+	for _, k := range []string{"iss", "aud", "scope", "scp", "azp", "client_id"} {
+		if v, ok := claims[k]; ok {
+			b, _ := json.Marshal(v) // decoded from JSON: it encodes again
+			parts = append(parts, k+"="+redact.Clean(string(b), 120))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
