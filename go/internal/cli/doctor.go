@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -374,11 +375,7 @@ func lastStart(path string) (start, bool) {
 		if json.Unmarshal([]byte(lines[i]), &line) != nil || line.Msg != "sidecar started" {
 			continue
 		}
-		s := start{host: redact.Clean(line.Host, 64), at: line.Time}
-		if s.host == "" {
-			s.host = "(version unknown)"
-		}
-		return s, true
+		return start{host: cmp.Or(redact.Clean(line.Host, 64), "(version unknown)"), at: line.Time}, true
 	}
 	return start{}, false
 }
@@ -524,7 +521,7 @@ func (d *providerDoctor) clock() {
 		return // reach or endpoints say why
 	}
 	server, err := http.ParseTime(first.date)
-	if first.date == "" || err != nil {
+	if err != nil { // none, or not a date
 		d.add("clock", statusSkip, "the server sent no usable Date header", "")
 		return
 	}
@@ -616,9 +613,8 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 	// invalid_request or 401 invalid_client) shows they are alive; a GET
 	// would make some servers answer 405 or even 500.
 	type ep struct {
-		name, url string
-		method    string
-		required  bool
+		name, url, method string
+		required          bool
 	}
 	list := []ep{{"token", meta.TokenEndpoint, http.MethodPost, true}}
 	if cfg.Flow == config.AuthorizationCode {
@@ -644,10 +640,7 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 			detail, fix := netDetailFor(err, "URL", "check the server and the network path to it (proxy, firewall)")
 			d.add("endpoints", status, fmt.Sprintf("the %s endpoint %s does not answer: %s", e.name, redact.URL(e.url), detail), fix)
 		case code >= 500:
-			probe := "a GET request"
-			if e.method == http.MethodPost {
-				probe = "an empty POST request"
-			}
+			probe := map[string]string{http.MethodGet: "a GET request", http.MethodPost: "an empty POST request"}[e.method]
 			d.add("endpoints", statusWarn, fmt.Sprintf("the %s endpoint %s answers %s with HTTP %d", e.name, redact.URL(e.url), probe, code),
 				"the server may be having trouble; check its status")
 		case e.name == "jwks" && code != http.StatusOK:

@@ -126,17 +126,16 @@ func (c *cli) tokenError(p config.Provider, what string, err error, orElse strin
 
 // cli is one command-line invocation: its streams and environment.
 type cli struct {
-	stdin    io.Reader
-	stdout   io.Writer
-	stderr   io.Writer
-	getenv   func(string) string
-	now      func() time.Time
-	lookPath func(string) (string, error) // exec.LookPath, or a test's
-	self     func() string                // the program as hints name it: selfCommand, once
-	build    Build                        // version and commit
-	color    colors                       // highlights on stderr
-	logs     *lineHandler                 // the logger's handler, flushed at the end
-	usage    string                       // the help of the whole command line
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+	lookPath       func(string) (string, error) // exec.LookPath, or a test's
+	self           func() string                // the program as hints name it: selfCommand, once
+	build          Build                        // version and commit
+	color          colors                       // highlights on stderr
+	logs           *lineHandler                 // the logger's handler, flushed at the end
+	usage          string                       // the help of the whole command line
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
