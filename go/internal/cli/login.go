@@ -322,9 +322,7 @@ func (w *waiter) show(p oauth.Prompt) {
 		}
 		fmt.Fprintf(&b, "  %s\n", k.bold(p.URL))
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.stopLocked()
+	w.finish()
 	fmt.Fprint(w.c.stderr, b.String())
 	if p.ExpiresAt.IsZero() {
 		return
@@ -335,6 +333,8 @@ func (w *waiter) show(p oauth.Prompt) {
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go w.countdown(waitingFor, p.ExpiresAt, stop, done)
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.stop = func() {
 		close(stop)
 		<-done
@@ -365,10 +365,6 @@ func (w *waiter) countdown(waitingFor string, until time.Time, stop <-chan struc
 func (w *waiter) finish() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.stopLocked()
-}
-
-func (w *waiter) stopLocked() {
 	if w.stop != nil {
 		w.stop()
 		w.stop = nil
