@@ -299,17 +299,22 @@ func TestDoctorReportExitCode(t *testing.T) {
 	r := &report{}
 	r.add("a", "x", statusOK, "", "")
 	r.add("a", "y", statusWarn, "", "")
-	assert.Equal(t, exitOK, r.exitCode())
+	code, summary := r.tally()
+	assert.Equal(t, exitOK, code)
+	assert.Equal(t, "0 failed, 1 warning", summary)
 	r.add("b", "z", statusFail, "", "")
-	assert.Equal(t, exitFailure, r.exitCode())
+	code, _ = r.tally()
+	assert.Equal(t, exitFailure, code)
 	r.add("a", "w", statusFail, "", "").Config = true
-	assert.Equal(t, exitConfig, r.exitCode())
-	r.group()
+	r.add("c", "v", statusFail, "", "")
+	code, summary = r.tally()
+	assert.Equal(t, exitConfig, code, "a configuration failure wins")
+	assert.Equal(t, "3 failed, 1 warning", summary)
 	var order []string
 	for _, ch := range r.Checks {
 		order = append(order, ch.Name)
 	}
-	assert.Equal(t, []string{"x", "y", "w", "z"}, order, "grouped by section, stable")
+	assert.Equal(t, []string{"x", "y", "w", "z", "v"}, order, "grouped by section, stable")
 }
 
 func TestCheckCacheDir(t *testing.T) {

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +24,7 @@ import (
 )
 
 func (c *cli) newLoginCmd() *cobra.Command {
-	var o loginOptions
+	var device, noBrowser, force, paste bool
 	cmd := c.command(&cobra.Command{
 		Use: "login [provider]", Short: "Log in now (in the browser, or --device: a code to enter elsewhere).",
 		Long: `Runs the provider's interactive flow (authorization_code in the browser, or
@@ -51,108 +54,97 @@ The browser is opened with the platform's opener or the command in
 OPENCODE_OAUTH2_BROWSER ("none" never opens one: the URL is printed instead).
 `,
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
-		return runLogin(ctx, c, cf, o, args)
-	})
-	fs := cmd.Flags()
-	fs.BoolVar(&o.device, "device", false, "use the device authorization grant (a code to enter elsewhere), e.g. over SSH")
-	fs.BoolVar(&o.noBrowser, "no-browser", false, "do not open a browser; print the URL to open instead")
-	fs.BoolVar(&o.force, "force", false, "log in again even when a valid login is cached")
-	fs.BoolVar(&o.paste, "paste", false, "sign in with a browser on another machine and paste back the address it ends on")
-	return cmd
-}
-
-type loginOptions struct {
-	device    bool
-	noBrowser bool
-	force     bool
-	paste     bool
-}
-
-func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args []string) error {
-	if len(args) == 0 {
-		id, err := pickProvider(c, cf)
+		if len(args) == 0 {
+			id, err := pickProvider(c, cf)
+			if err != nil {
+				return err
+			}
+			args = []string{id}
+		}
+		s, p, err := c.openOne(cf, args)
 		if err != nil {
 			return err
 		}
-		args = []string{id}
-	}
-	s, p, err := c.openOne(cf, args)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	cfg := p.Config
-	name := displayName(cfg)
+		defer s.Close()
+		cfg := p.Config
+		name := displayName(cfg)
 
-	machine, flow := !cfg.Flow.Interactive(), cfg.Flow
-	switch {
-	case machine && o.device:
-		return failf(exitUsage, "%s uses the %s flow, which needs no login; --device applies to user logins only", name, cfg.Flow)
-	case o.paste && o.device:
-		return failf(exitUsage, "--paste signs in with a browser (authorization_code), --device with a code: choose one")
-	case o.paste:
-		flow = config.AuthorizationCode
-	case o.device:
-		flow = config.DeviceCode
-		if err := checkDeviceSupport(ctx, s, cfg); err != nil {
-			return err
-		}
-	}
-	// A machine flow has nothing to log in to: a token checks the
-	// credentials. A user flow keeps a usable login unless --force.
-	if machine || !o.force {
-		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		tok, err := p.Token(tctx, tokens.NoLogin)
-		cancel()
+		machine, flow := !cfg.Flow.Interactive(), cfg.Flow
 		switch {
-		case machine && err != nil:
-			return withCode(tokenExitCode(err), explain(fmt.Sprintf("%s uses the %s flow, which needs no login, but getting a token failed", name, cfg.Flow), err))
-		case machine:
-			fmt.Fprintf(c.stderr, "%s uses the %s flow: no login needed. A token was obtained (%s).\n", name, cfg.Flow, expiryText(tok, c.now()))
-			return nil
-		case err == nil:
-			fmt.Fprintf(c.stderr, "Already logged in to %s%s (%s). Use --force to log in again.\n", name, asWho(tok), expiryText(tok, c.now()))
-			return nil
-		case tokenExitCode(err) != exitLoginRequired:
-			return withCode(tokenExitCode(err), explain("could not check the cached login of "+name, err))
-		}
-	}
-
-	opener := browser.Opener{Getenv: c.getenv, Stderr: c.stderr}
-	w := &waiter{c: c, name: name, tty: isTTY(c.stderr), tick: time.Second}
-	opts := oauth.Options{Log: s.log, Stderr: io.Discard, Getenv: c.getenv, Prompt: w.show,
-		// Never an error: the prompt says what happened, and --no-browser or
-		// OPENCODE_OAUTH2_BROWSER=none are choices, not failures to warn about.
-		OpenBrowser: func(ctx context.Context, u string) error {
-			if !o.noBrowser {
-				w.openErr = opener.Open(ctx, u)
-				w.opened = w.openErr == nil
+		case machine && device:
+			return failf(exitUsage, "%s uses the %s flow, which needs no login; --device applies to user logins only", name, cfg.Flow)
+		case paste && device:
+			return failf(exitUsage, "--paste signs in with a browser (authorization_code), --device with a code: choose one")
+		case paste:
+			flow = config.AuthorizationCode
+		case device:
+			flow = config.DeviceCode
+			if err := checkDeviceSupport(ctx, s, cfg); err != nil {
+				return err
 			}
-			return nil
-		}}
-	// The login is bounded where every login is (tokens.Manager.Login); this
-	// context ends the paste reader with it.
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// A browser on another machine: the user pastes the address it ended on.
-	if flow == config.AuthorizationCode && (o.paste || (!o.noBrowser && isTTY(c.stdin) && noDisplay(opener))) {
-		box := oauth.NewPasteBox(o.paste)
-		lctx = oauth.WithPaste(lctx, box)
-		go readPastes(lctx, c, box)
-	}
-	tok, replaced, err := p.LoginWith(lctx, flow, opts)
-	w.finish()
-	if err != nil {
-		code := tokenExitCode(err)
-		if code == exitLoginRequired { // the login itself failed, was refused or timed out
-			code = exitFailure
 		}
-		return withCode(code, explain("login to "+name+" failed", err))
-	}
-	fmt.Fprintf(c.stderr, "%s to %s%s with %s (%s). OpenCode sessions use this login from now on.\n",
-		c.color.green("Logged in"), name, asWho(tok), flow, expiryText(tok, c.now()))
-	revokeReplaced(ctx, c, p, replaced, tok)
-	return nil
+		// A machine flow has nothing to log in to: a token checks the
+		// credentials. A user flow keeps a usable login unless --force.
+		if machine || !force {
+			tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			tok, err := p.Token(tctx, tokens.NoLogin)
+			cancel()
+			switch {
+			case machine && err != nil:
+				return withCode(tokenExitCode(err), explain(fmt.Sprintf("%s uses the %s flow, which needs no login, but getting a token failed", name, cfg.Flow), err))
+			case machine:
+				fmt.Fprintf(c.stderr, "%s uses the %s flow: no login needed. A token was obtained (%s).\n", name, cfg.Flow, expiryText(tok, c.now()))
+				return nil
+			case err == nil:
+				fmt.Fprintf(c.stderr, "Already logged in to %s%s (%s). Use --force to log in again.\n", name, asWho(tok), expiryText(tok, c.now()))
+				return nil
+			case tokenExitCode(err) != exitLoginRequired:
+				return withCode(tokenExitCode(err), explain("could not check the cached login of "+name, err))
+			}
+		}
+
+		opener := browser.Opener{Getenv: c.getenv, Stderr: c.stderr}
+		w := &waiter{c: c, name: name}
+		opts := oauth.Options{Log: s.log, Stderr: io.Discard, Getenv: c.getenv, Prompt: w.show,
+			// Never an error: the prompt says what happened, and --no-browser or
+			// OPENCODE_OAUTH2_BROWSER=none are choices, not failures to warn about.
+			OpenBrowser: func(ctx context.Context, u string) error {
+				if !noBrowser {
+					w.openErr = opener.Open(ctx, u)
+					w.opened = w.openErr == nil
+				}
+				return nil
+			}}
+		// The login is bounded where every login is (tokens.Manager.Login); this
+		// context ends the paste reader with it.
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		// A browser on another machine: the user pastes the address it ended on.
+		if flow == config.AuthorizationCode && (paste || (!noBrowser && isTTY(c.stdin) && noDisplay(opener))) {
+			box := oauth.NewPasteBox(paste)
+			lctx = oauth.WithPaste(lctx, box)
+			go readPastes(lctx, c, box)
+		}
+		tok, replaced, err := p.LoginWith(lctx, flow, opts)
+		w.finish()
+		if err != nil {
+			code := tokenExitCode(err)
+			if code == exitLoginRequired { // the login itself failed, was refused or timed out
+				code = exitFailure
+			}
+			return withCode(code, explain("login to "+name+" failed", err))
+		}
+		fmt.Fprintf(c.stderr, "%s to %s%s with %s (%s). OpenCode sessions use this login from now on.\n",
+			c.color.green("Logged in"), name, asWho(tok), flow, expiryText(tok, c.now()))
+		revokeReplaced(ctx, c, p, replaced, tok)
+		return nil
+	})
+	fs := cmd.Flags()
+	fs.BoolVar(&device, "device", false, "use the device authorization grant (a code to enter elsewhere), e.g. over SSH")
+	fs.BoolVar(&noBrowser, "no-browser", false, "do not open a browser; print the URL to open instead")
+	fs.BoolVar(&force, "force", false, "log in again even when a valid login is cached")
+	fs.BoolVar(&paste, "paste", false, "sign in with a browser on another machine and paste back the address it ends on")
+	return cmd
 }
 
 // noDisplay reports whether no browser can be opened here (no graphical
@@ -217,10 +209,8 @@ func pickProvider(c *cli, cf *commonFlags) (string, error) {
 	n, convErr := strconv.Atoi(line)
 	if convErr != nil || n < 1 || n > len(ps) {
 		// A typed id is fine too.
-		for _, p := range ps {
-			if p.Config.ID == line {
-				return line, nil
-			}
+		if slices.ContainsFunc(ps, func(p *service.Provider) bool { return p.Config.ID == line }) {
+			return line, nil
 		}
 		return "", failf(exitUsage, "%q is not one of the numbers 1 to %d", line, len(ps))
 	}
@@ -294,4 +284,96 @@ func revokeReplaced(ctx context.Context, c *cli, p *service.Provider, old, cur t
 	default:
 		fmt.Fprintf(c.stderr, "warning: %v\n", explain("could not revoke the replaced refresh token", err))
 	}
+}
+
+// waiter shows a login's prompt and, while the login waits, what it waits
+// for, the time left and how to cancel: on a terminal as one line updated
+// in place, otherwise as one plain line.
+type waiter struct {
+	c       *cli
+	name    string // the provider as the user knows it
+	opened  bool   // a browser was opened for the login
+	openErr error  // why not (browser.ErrDisabled: OPENCODE_OAUTH2_BROWSER=none)
+
+	mu   sync.Mutex
+	stop func() // ends the countdown, if one runs, and waits for it
+}
+
+// show renders a prompt of the oauth package (called from the login).
+func (w *waiter) show(p oauth.Prompt) {
+	k := w.c.color
+	var b strings.Builder
+	waitingFor := "the login in the browser"
+	switch p.Kind {
+	case oauth.PromptPaste:
+		fmt.Fprintf(&b, "%s\n  %s\nPaste the address here: ", redact.Clean(p.Message, 400), k.bold(p.URL))
+		p.ExpiresAt = time.Time{} // no countdown: the user types (pastes) on this terminal
+	case oauth.PromptDeviceCode:
+		fmt.Fprintf(&b, "%s\n  %s\n  code: %s\n", redact.Clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
+		waitingFor = "the code to be entered at " + hostOf(p.URL)
+	default:
+		switch err := w.openErr; {
+		case w.opened:
+			fmt.Fprintf(&b, "A browser window was opened to log in to %s. If it did not appear, open this URL on this machine:\n", w.name)
+		case err != nil && !errors.Is(err, browser.ErrDisabled):
+			fmt.Fprintf(&b, "Could not open a browser (%s). To log in to %s, open this URL in a browser on this machine:\n", redact.Clean(err.Error(), 200), w.name)
+		default:
+			fmt.Fprintf(&b, "To log in to %s, open this URL in a browser on this machine:\n", w.name)
+		}
+		fmt.Fprintf(&b, "  %s\n", k.bold(p.URL))
+	}
+	w.finish()
+	fmt.Fprint(w.c.stderr, b.String())
+	if p.ExpiresAt.IsZero() {
+		return
+	}
+	if !isTTY(w.c.stderr) {
+		fmt.Fprintf(w.c.stderr, "Waiting for %s until %s (Ctrl-C to cancel).\n", waitingFor, p.ExpiresAt.Local().Format("15:04:05"))
+		return
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go w.countdown(waitingFor, p.ExpiresAt, stop, done)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stop = func() {
+		close(stop)
+		<-done
+	}
+}
+
+// countdown rewrites the status line every tick until stop is closed.
+func (w *waiter) countdown(waitingFor string, until time.Time, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	k := w.c.color
+	spin := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		left := max(until.Sub(w.c.now()).Round(time.Second), 0)
+		fmt.Fprintf(w.c.stderr, "\r\x1b[K%s Waiting for %s: %s left %s", k.yellow(spin[i%len(spin)]), waitingFor, left,
+			k.dim("(Ctrl-C to cancel)"))
+		select {
+		case <-stop:
+			fmt.Fprint(w.c.stderr, "\r\x1b[K")
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// finish stops the status line; the next output starts on a clean line.
+func (w *waiter) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stop != nil {
+		w.stop()
+		w.stop = nil
+	}
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "that URL"
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func (c *cli) newLogoutCmd() *cobra.Command {
-	var o logoutOptions
+	var all, localOnly bool
 	cmd := c.command(&cobra.Command{
 		Use: "logout <provider>... | --all", Short: "Delete the cached tokens and revoke them at the server.",
 		Long: `The tokens are removed from the cache first (running OpenCode sessions stop
@@ -25,45 +25,36 @@ access tokens, is not a failure: the report says until when such a token stays v
 Exit code 1 means a revocation request failed (the local tokens are deleted anyway).
 `,
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
-		return runLogout(ctx, c, cf, o, args)
+		switch {
+		case all && len(args) > 0:
+			return failf(exitUsage, "give provider ids or --all, not both")
+		case !all && len(args) == 0:
+			return failf(exitUsage, "missing the provider id (or --all)")
+		}
+		s, ps, err := c.open(cf, args...)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if len(ps) == 0 {
+			s.sayNoProviders()
+			return nil
+		}
+		failed := 0
+		for _, p := range ps {
+			if !logoutOne(ctx, c, p, localOnly) {
+				failed++
+			}
+		}
+		if failed > 0 {
+			return failf(exitFailure, "logout incomplete for %d of %d providers (see above)", failed, len(ps))
+		}
+		return nil
 	})
 	fs := cmd.Flags()
-	fs.BoolVar(&o.all, "all", false, "log out of every managed provider")
-	fs.BoolVar(&o.localOnly, "local-only", false, "only delete the cached tokens; do not contact the server")
+	fs.BoolVar(&all, "all", false, "log out of every managed provider")
+	fs.BoolVar(&localOnly, "local-only", false, "only delete the cached tokens; do not contact the server")
 	return cmd
-}
-
-type logoutOptions struct {
-	all       bool
-	localOnly bool
-}
-
-func runLogout(ctx context.Context, c *cli, cf *commonFlags, o logoutOptions, args []string) error {
-	switch {
-	case o.all && len(args) > 0:
-		return failf(exitUsage, "give provider ids or --all, not both")
-	case !o.all && len(args) == 0:
-		return failf(exitUsage, "missing the provider id (or --all)")
-	}
-	s, ps, err := c.open(cf, args...)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if len(ps) == 0 {
-		s.sayNoProviders()
-		return nil
-	}
-	failed := 0
-	for _, p := range ps {
-		if !logoutOne(ctx, c, p, o.localOnly) {
-			failed++
-		}
-	}
-	if failed > 0 {
-		return failf(exitFailure, "logout incomplete for %d of %d providers (see above)", failed, len(ps))
-	}
-	return nil
 }
 
 // logoutOne deletes and then revokes one provider's tokens (engine's

@@ -24,39 +24,32 @@ directory (~/.local/state on Linux), rotated at 1 MiB, or $OPENCODE_OAUTH2_LOG_F
 No line ever holds a token or a secret.
 `,
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
-		if len(args) > 0 {
-			return failf(exitUsage, "logs takes no arguments")
+		file := logging.DefaultFile(c.getenv)
+		if file == "" {
+			return failf(exitFailure, "the log file is turned off (%s=none)", logging.EnvLogFile)
 		}
-		return runLogs(c, lines, path)
+		if path {
+			fmt.Fprintln(c.stdout, file)
+			return nil
+		}
+		all, err := logLines(file)
+		if err != nil {
+			return withCode(exitFailure, err)
+		}
+		if len(all) == 0 {
+			fmt.Fprintf(c.stderr, "No log lines yet (%s): the sidecar writes there once OpenCode has started it.\n", file)
+			return nil
+		}
+		if lines > 0 && len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		fmt.Fprintln(c.stdout, strings.Join(all, "\n"))
+		return nil
 	})
 	fs := cmd.Flags()
 	fs.IntVarP(&lines, "lines", "n", 40, "how many of the last lines to show (0: all)")
 	fs.BoolVar(&path, "path", false, "print the log file's path only")
 	return cmd
-}
-
-func runLogs(c *cli, lines int, pathOnly bool) error {
-	file := logging.DefaultFile(c.getenv)
-	if file == "" {
-		return failf(exitFailure, "the log file is turned off (%s=none)", logging.EnvLogFile)
-	}
-	if pathOnly {
-		fmt.Fprintln(c.stdout, file)
-		return nil
-	}
-	all, err := logLines(file)
-	if err != nil {
-		return withCode(exitFailure, err)
-	}
-	if len(all) == 0 {
-		fmt.Fprintf(c.stderr, "No log lines yet (%s): the sidecar writes there once OpenCode has started it.\n", file)
-		return nil
-	}
-	if lines > 0 && len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	fmt.Fprintln(c.stdout, strings.Join(all, "\n"))
-	return nil
 }
 
 // logLines are the lines of the sidecar's log: the rotated file's, then the

@@ -17,7 +17,7 @@ import (
 )
 
 func (c *cli) newModelsCmd() *cobra.Command {
-	var o modelsOptions
+	var refresh, asJSON bool
 	cmd := c.command(&cobra.Command{
 		Use: "models <provider>", Short: "The gateway's models with their display names (--refresh, --json).",
 		Long: `Shows the cached list (what OpenCode registers at its next start); when nothing
@@ -25,59 +25,47 @@ is cached yet, or with --refresh, the gateway's /models endpoint is asked now,
 with a token obtained without prompting, and the cache is updated for OpenCode too.
 `,
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
-		return runModels(ctx, c, cf, o, args)
+		s, p, err := c.openOne(cf, args)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if refresh || len(p.Catalog.Models()) == 0 {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if err := p.Sync(ctx); err != nil {
+				if he, ok := errors.AsType[*models.HTTPError](err); ok { // the gateway refused: what to check there
+					return failf(exitFailure, "%w\n  → %s", err, gatewayHint(p.Config, he.StatusCode))
+				}
+				return c.tokenError(p.Config, "model sync for "+displayName(p.Config)+" failed", err, "")
+			}
+		}
+		list := p.Catalog.Models()
+		if asJSON {
+			return writeJSON(c, modelsJSON{p.Config.ID, timePtr(p.Entry.Load().LastSyncAt), append([]models.Model{}, list...)})
+		}
+		if len(list) == 0 {
+			fmt.Fprintf(c.stderr, "The gateway of %s lists no models.\n", displayName(p.Config))
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCONTEXT\tMAX OUTPUT")
+		for _, m := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", redact.Clean(m.ID, 200), redact.Clean(m.Name, 200), count(m.ContextLength), count(m.MaxOutputTokens))
+		}
+		return tw.Flush()
 	})
 	fs := cmd.Flags()
-	fs.BoolVar(&o.refresh, "refresh", false, "fetch the list from the gateway now and update the cache")
-	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&refresh, "refresh", false, "fetch the list from the gateway now and update the cache")
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return cmd
 }
 
-type modelsOptions struct {
-	refresh bool
-	json    bool
-}
-
+// modelsJSON is the document of `models --json`.
 type modelsJSON struct {
 	Provider   string         `json:"provider"`
 	LastSyncAt *time.Time     `json:"lastSyncAt,omitempty"`
 	Models     []models.Model `json:"models"`
-}
-
-func runModels(ctx context.Context, c *cli, cf *commonFlags, o modelsOptions, args []string) error {
-	s, p, err := c.openOne(cf, args)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if o.refresh || len(p.Catalog.Models()) == 0 {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		if err := p.Sync(ctx); err != nil {
-			var he *models.HTTPError
-			if errors.As(err, &he) { // the gateway refused: what to check there
-				return failf(exitFailure, "%w\n  → %s", err, gatewayHint(p.Config, he.StatusCode))
-			}
-			return c.tokenError(p.Config, "model sync for "+displayName(p.Config)+" failed", err, "")
-		}
-	}
-	list := p.Catalog.Models()
-	if list == nil {
-		list = []models.Model{}
-	}
-	if o.json {
-		return writeJSON(c, modelsJSON{Provider: p.Config.ID, LastSyncAt: timePtr(p.Entry.Load().LastSyncAt), Models: list})
-	}
-	if len(list) == 0 {
-		fmt.Fprintf(c.stderr, "The gateway of %s lists no models.\n", displayName(p.Config))
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tCONTEXT\tMAX OUTPUT")
-	for _, m := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", redact.Clean(m.ID, 200), redact.Clean(m.Name, 200), count(m.ContextLength), count(m.MaxOutputTokens))
-	}
-	return tw.Flush()
 }
 
 func count(n int) string {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -89,12 +90,9 @@ func failf(code int, format string, a ...any) error {
 // silent is an exit code whose message was printed already.
 func silent(code int) error { return &exitError{code: code} }
 
+// withCode gives err an exit code, unless it has one (or is nil).
 func withCode(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
+	if _, ok := errors.AsType[*exitError](err); ok || err == nil {
 		return err
 	}
 	return &exitError{code: code, err: err}
@@ -128,21 +126,22 @@ func (c *cli) tokenError(p config.Provider, what string, err error, orElse strin
 
 // cli is one command-line invocation: its streams and environment.
 type cli struct {
-	stdin    io.Reader
-	stdout   io.Writer
-	stderr   io.Writer
-	getenv   func(string) string
-	now      func() time.Time
-	lookPath func(string) (string, error) // exec.LookPath, or a test's
-	selfName string                       // see self
-	build    Build                        // version and commit
-	color    colors                       // highlights on stderr
-	logs     *lineHandler                 // the logger's handler, flushed at the end
-	usage    string                       // the help of the whole command line
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+	lookPath       func(string) (string, error) // exec.LookPath, or a test's
+	self           func() string                // the program as hints name it: selfCommand, once
+	build          Build                        // version and commit
+	color          colors                       // highlights on stderr
+	logs           *lineHandler                 // the logger's handler, flushed at the end
+	usage          string                       // the help of the whole command line
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
-	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, lookPath: exec.LookPath, build: Build{Version: "dev"}}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now, lookPath: exec.LookPath, build: Build{Version: "dev"}}
+	c.self = sync.OnceValue(func() string { return selfCommand(c.getenv, c.lookPath) })
+	return c
 }
 
 // commonFlags are accepted by every command that reads the config.
@@ -267,7 +266,7 @@ func commandNames(root *cobra.Command) []string {
 // command completes cmd: its body runs with the parsed flags (and the
 // common ones, when common), colours, and a context that Ctrl-C or SIGTERM
 // cancels (exit 130). A command whose arguments are providers completes
-// their ids.
+// their ids; one whose Use names no arguments takes none.
 func (c *cli) command(cmd *cobra.Command, common bool, body func(ctx context.Context, cf *commonFlags, args []string) error) *cobra.Command {
 	cf := &commonFlags{}
 	if common {
@@ -283,6 +282,9 @@ func (c *cli) command(cmd *cobra.Command, common bool, body func(ctx context.Con
 		}
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 && !strings.Contains(cmd.Use, " ") {
+			return failf(exitUsage, "%s takes no arguments", cmd.Name())
+		}
 		c.color = newColors(c.stderr, c.getenv, cf.noColor)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -37,23 +37,21 @@ func (c *cli) newServeCmd() *cobra.Command {
 		Use: "serve", Hidden: true, DisableFlagParsing: true,
 		Short: "The sidecar (started by the OpenCode plugin; JSON-RPC on stdin/stdout).",
 		Long:  "Runs the sidecar: the OpenCode plugin starts it and speaks JSON-RPC with it on stdin/stdout (protocol/protocol.md). Not for people.",
-		RunE: func(*cobra.Command, []string) error {
-			if code := c.serve(); code != exitOK {
-				return silent(code)
-			}
-			return nil
-		},
+		RunE:  func(*cobra.Command, []string) error { return c.serve() },
 	}
 }
 
 // serve runs the sidecar on the command line's streams until its stdin
 // ends (exit 0) or fails (exit 1); on a terminal it refuses (exit 2).
-func (c *cli) serve() int {
+func (c *cli) serve() error {
 	version, stdin, stdout, stderr := c.build.Version, c.stdin, c.stdout, c.stderr
-	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+	// A character device (a terminal, or /dev/null): either way there is no
+	// plugin on the other side. (A nil *os.File's Stat fails.)
+	f, _ := stdin.(*os.File)
+	if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		fmt.Fprint(stderr, "opencode-oauth2 serve speaks a protocol on stdin/stdout and is started by the OpenCode plugin.\n"+
 			"To log in or inspect tokens yourself, use the other commands; see `opencode-oauth2 --help`.\n")
-		return 2
+		return silent(exitUsage)
 	}
 	// stderr and OpenCode's log (the forwarder) get warnings and errors;
 	// the sidecar's own log file the lifecycle too (`opencode-oauth2 logs`).
@@ -90,15 +88,8 @@ func (c *cli) serve() int {
 	_ = eng.Shutdown(context.Background())
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("sidecar stopped", "err", err)
-		return 1
+		return silent(exitFailure)
 	}
 	log.Debug("sidecar stopped")
-	return 0
-}
-
-// isTerminal reports whether f is a character device (a terminal, or
-// /dev/null): either way there is no plugin on the other side.
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return nil
 }

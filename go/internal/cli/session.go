@@ -3,10 +3,13 @@ package cli
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
@@ -48,10 +51,7 @@ type session struct {
 // loadConfig finds and reads the OpenCode config the way OpenCode does.
 func (c *cli) loadConfig(cf *commonFlags) (configfile.Config, error) {
 	cfg, err := configfile.Load(configfile.Options{File: cf.config, Getenv: c.getenv})
-	if err != nil {
-		return cfg, withCode(exitConfig, err)
-	}
-	return cfg, nil
+	return cfg, withCode(exitConfig, err)
 }
 
 // open loads the config and prepares the providers named by ids, or
@@ -215,3 +215,131 @@ func when(t, now time.Time) string {
 func (s *session) sayNoProviders() {
 	fmt.Fprintf(s.c.stderr, "No provider with an oauth2 block in the OpenCode config (read from %s).\n", s.sourcesText())
 }
+
+// explainProblem is a config problem's message, naming the {env:...} or
+// {file:...} placeholder the value came from: the user fixes the variable
+// or the file, not the config.
+func (s *session) explainProblem(p config.Problem) string {
+	msg := s.cfg.Hide(p.Field, p.Found, p.Message())
+	refs := s.cfg.Placeholders[p.Field]
+	if len(refs) == 0 {
+		return msg
+	}
+	parts := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		inner := strings.TrimSuffix(strings.TrimPrefix(ref, "{"), "}")
+		kind, arg, _ := strings.Cut(inner, ":")
+		switch {
+		case kind == "env" && s.c.getenv(arg) == "":
+			parts = append(parts, fmt.Sprintf("%s, and the environment variable %s is empty or not set", ref, arg))
+		case kind == "env":
+			parts = append(parts, fmt.Sprintf("%s, the environment variable %s", ref, arg))
+		default:
+			parts = append(parts, fmt.Sprintf("%s, the content of the file %s", ref, arg))
+		}
+	}
+	return msg + "; the value comes from " + strings.Join(parts, ", and from ")
+}
+
+// shortProblem is a problem's message for a table cell: without the
+// provider prefix and the path to its oauth2 block.
+func shortProblem(id, msg string) string {
+	msg = strings.TrimPrefix(msg, fmt.Sprintf("provider %q: ", id))
+	for _, prefix := range []string{"provider." + id + ".options.oauth2.", "provider." + id + ".options.", "provider." + id + "."} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			return rest
+		}
+	}
+	return msg
+}
+
+// lineHandler renders log records for a person at a terminal:
+// "warning: message (key=value, ...)". Values are resolved through
+// slog.LogValuer first, so secrets print redacted as in every log.
+//
+// With hold, a warning or error that carries an "err" is held until Flush:
+// when the command then fails with that same error, the error is said
+// once, by the command, not first as a warning.
+type lineHandler struct {
+	mu    *sync.Mutex
+	w     io.Writer
+	level slog.Leveler
+	attrs []slog.Attr
+	held  *[]heldLine // shared by the handlers derived with WithAttrs
+}
+
+type heldLine struct {
+	text string
+	err  string
+}
+
+func newLineHandler(w io.Writer, level slog.Leveler) *lineHandler {
+	return &lineHandler{mu: &sync.Mutex{}, w: w, level: level}
+}
+
+// Flush writes the held lines, except those whose error the command's
+// final error already says (failed may be nil).
+func (h *lineHandler) Flush(failed error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held == nil {
+		return
+	}
+	for _, l := range *h.held {
+		said := false // by failed or an error it wraps
+		for err := failed; err != nil && !said; err = errors.Unwrap(err) {
+			said = strings.Contains(err.Error(), l.err)
+		}
+		if !said {
+			_, _ = io.WriteString(h.w, l.text)
+		}
+	}
+	*h.held = nil
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	level := logging.LevelName(r.Level)
+	if level == "warn" {
+		level = "warning"
+	}
+	attrs := slices.Clone(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		attrs = append(attrs, a)
+		return true
+	})
+	var parts []string
+	errText := ""
+	for _, a := range attrs {
+		a.Value = a.Value.Resolve()
+		if a.Equal(slog.Attr{}) {
+			continue
+		}
+		if a.Key == "err" {
+			errText = a.Value.String()
+		}
+		parts = append(parts, a.Key+"="+a.Value.String())
+	}
+	line := level + ": " + r.Message
+	if len(parts) > 0 {
+		line += " (" + strings.Join(parts, ", ") + ")"
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held != nil && errText != "" && r.Level >= slog.LevelWarn {
+		*h.held = append(*h.held, heldLine{text: line + "\n", err: errText})
+		return nil
+	}
+	_, err := io.WriteString(h.w, line+"\n")
+	return err
+}
+
+func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	return &c
+}
+
+// WithGroup is flattened: the command line's records are small.
+func (h *lineHandler) WithGroup(string) slog.Handler { return h }

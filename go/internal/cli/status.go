@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -24,10 +25,82 @@ verifying it: it was verified at login), access token expiry, whether a refresh
 token is cached, models cached, last model sync, last error recorded.
 `,
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
-		return runStatus(c, cf, asJSON, args)
+		s, ps, err := c.open(cf, args...)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		now := c.now()
+		doc := statusJSON{CacheDir: service.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{},
+			Skipped: []skippedJSON{}, Problems: []problemJSON{}}
+		for _, src := range s.cfg.Sources {
+			doc.ConfigSources = append(doc.ConfigSources, sourceJSON(src))
+		}
+		for _, p := range ps {
+			doc.Providers = append(doc.Providers, statusOf(p, now))
+		}
+		for _, p := range s.res.Problems {
+			doc.Problems = append(doc.Problems, problemJSON{ProviderID: p.ProviderID, Field: p.Field, Severity: string(p.Severity), Message: s.explainProblem(p)})
+			// Named providers are all managed (open failed otherwise).
+			if _, managed := s.eng.Provider(p.ProviderID); managed || len(args) > 0 || p.Severity != config.SeverityError || p.ProviderID == "" {
+				continue
+			}
+			i := slices.IndexFunc(doc.Skipped, func(k skippedJSON) bool { return k.ID == p.ProviderID })
+			if i < 0 {
+				doc.Skipped = append(doc.Skipped, skippedJSON{ID: p.ProviderID})
+				i = len(doc.Skipped) - 1
+			}
+			doc.Skipped[i].Problems = append(doc.Skipped[i].Problems, s.explainProblem(p))
+		}
+		if asJSON {
+			return writeJSON(c, doc)
+		}
+		if len(ps) == 0 {
+			s.sayNoProviders()
+		}
+		decoded := false
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROVIDER\tFLOW\tIDENTITY\tACCESS TOKEN\tREFRESH\tSTORED IN\tMODELS\tLAST SYNC\tLAST ERROR")
+		for _, st := range doc.Providers {
+			who := "-"
+			switch {
+			case st.Identity != nil:
+				who, decoded = st.Identity.String(), true
+			case !config.Flow(st.Flow).Interactive():
+				who = "client " + st.ClientID
+			}
+			last := "never"
+			if st.LastSyncAt != nil {
+				last = when(*st.LastSyncAt, now)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.ID, st.Flow, who, tokenText(st.Token, now),
+				yesNo(st.Token.RefreshToken), st.Storage, st.Models, last, cmp.Or(cutWords(st.LastError, 70), "-"))
+		}
+		for _, k := range doc.Skipped {
+			what := "config error"
+			if len(k.Problems) > 1 {
+				what = fmt.Sprintf("%d config errors, the first", len(k.Problems))
+			}
+			first, _, _ := strings.Cut(k.Problems[0], "\n")
+			fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, first), 70))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if decoded {
+			fmt.Fprintln(c.stderr, "Identity is read from the cached id_token without verifying it (it was verified at login).")
+		}
+		if len(args) == 0 { // with ids, s.provider printed their warnings
+			for _, p := range s.res.Problems {
+				fmt.Fprintf(c.stderr, "%s: %s\n", p.Severity, s.explainProblem(p))
+			}
+		}
+		if len(doc.Skipped) > 0 || slices.ContainsFunc(doc.Providers, func(p providerStatus) bool { return len(p.LastError) > 70 }) {
+			fmt.Fprintf(c.stderr, "Full texts: `%s`.\n", c.hint("status", "--json"))
+		}
+		return nil
 	})
-	fs := cmd.Flags()
-	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return cmd
 }
 
@@ -94,88 +167,6 @@ func timePtr(t time.Time) *time.Time {
 	return &u
 }
 
-func runStatus(c *cli, cf *commonFlags, asJSON bool, args []string) error {
-	s, ps, err := c.open(cf, args...)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	now := c.now()
-	doc := statusJSON{CacheDir: service.CacheDirFor(s.res.Settings), ConfigSources: []sourceJSON{}, Providers: []providerStatus{},
-		Skipped: []skippedJSON{}, Problems: []problemJSON{}}
-	for _, src := range s.cfg.Sources {
-		doc.ConfigSources = append(doc.ConfigSources, sourceJSON{Kind: src.Kind, Path: src.Path})
-	}
-	for _, p := range s.res.Problems {
-		doc.Problems = append(doc.Problems, problemJSON{ProviderID: p.ProviderID, Field: p.Field, Severity: string(p.Severity), Message: s.explainProblem(p)})
-	}
-	for _, p := range ps {
-		doc.Providers = append(doc.Providers, statusOf(p, now))
-	}
-	for _, p := range s.res.Problems {
-		// Named providers are all managed (open failed otherwise).
-		if len(args) > 0 || p.Severity != config.SeverityError || p.ProviderID == "" {
-			continue
-		}
-		if _, ok := s.eng.Provider(p.ProviderID); ok {
-			continue
-		}
-		i := slices.IndexFunc(doc.Skipped, func(k skippedJSON) bool { return k.ID == p.ProviderID })
-		if i < 0 {
-			doc.Skipped = append(doc.Skipped, skippedJSON{ID: p.ProviderID})
-			i = len(doc.Skipped) - 1
-		}
-		doc.Skipped[i].Problems = append(doc.Skipped[i].Problems, s.explainProblem(p))
-	}
-	if asJSON {
-		return writeJSON(c, doc)
-	}
-	if len(ps) == 0 {
-		s.sayNoProviders()
-	}
-	decoded := false
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROVIDER\tFLOW\tIDENTITY\tACCESS TOKEN\tREFRESH\tSTORED IN\tMODELS\tLAST SYNC\tLAST ERROR")
-	for _, st := range doc.Providers {
-		who := "-"
-		switch {
-		case st.Identity != nil:
-			who, decoded = st.Identity.String(), true
-		case !config.Flow(st.Flow).Interactive():
-			who = "client " + st.ClientID
-		}
-		last := "never"
-		if st.LastSyncAt != nil {
-			last = when(*st.LastSyncAt, now)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.ID, st.Flow, who, tokenText(st.Token, now),
-			yesNo(st.Token.RefreshToken), st.Storage, st.Models, last, orDash(cutWords(st.LastError, 70)))
-	}
-	for _, k := range doc.Skipped {
-		what := "config error"
-		if len(k.Problems) > 1 {
-			what = fmt.Sprintf("%d config errors, the first", len(k.Problems))
-		}
-		first, _, _ := strings.Cut(k.Problems[0], "\n")
-		fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t-\t-\t-\t%s\n", k.ID, cutWords(what+": "+shortProblem(k.ID, first), 70))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if decoded {
-		fmt.Fprintln(c.stderr, "Identity is read from the cached id_token without verifying it (it was verified at login).")
-	}
-	if len(args) == 0 { // with ids, s.provider printed their warnings
-		for _, p := range s.res.Problems {
-			fmt.Fprintf(c.stderr, "%s: %s\n", p.Severity, s.explainProblem(p))
-		}
-	}
-	if len(doc.Skipped) > 0 || slices.ContainsFunc(doc.Providers, func(p providerStatus) bool { return len(p.LastError) > 70 }) {
-		fmt.Fprintf(c.stderr, "Full texts: `%s`.\n", c.hint("status", "--json"))
-	}
-	return nil
-}
-
 func statusOf(p *service.Provider, now time.Time) providerStatus {
 	cfg := p.Config
 	tok := p.Tokens.Cached()
@@ -230,11 +221,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

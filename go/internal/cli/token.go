@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 func (c *cli) newTokenCmd() *cobra.Command {
-	var o tokenOptions
+	var header, login, asJSON bool
 	cmd := c.command(&cobra.Command{
 		Use: "token <provider>", Short: "Print a valid access token (--header: the whole Authorization line).",
 		Long: `The token is the one OpenCode uses: the command shares the cache (and its lock)
@@ -22,57 +23,39 @@ Examples:
   TOKEN=$(opencode-oauth2 token acme) || exit
 `,
 	}, true, func(ctx context.Context, cf *commonFlags, args []string) error {
-		return runToken(ctx, c, cf, o, args)
+		s, p, err := c.openOne(cf, args)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		mode, timeout := tokens.NoLogin, 2*time.Minute
+		if login {
+			mode, timeout = tokens.AllowLogin, p.Config.LoginTimeout+time.Minute
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		tok, err := p.Token(ctx, mode)
+		if err != nil {
+			return c.tokenError(p.Config, "no access token for "+displayName(p.Config), err, " (or pass --login)")
+		}
+		// The only place the command line prints a secret: on stdout, on request.
+		value := tok.AccessToken.Reveal()
+		switch {
+		case asJSON: // the document of `token --json`
+			return writeJSON(c, struct {
+				AccessToken string     `json:"accessToken"`
+				TokenType   string     `json:"tokenType"`
+				ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
+			}{value, cmp.Or(tok.TokenType, "Bearer"), timePtr(tok.ExpiresAt)})
+		case header:
+			value = p.Config.HeaderName() + ": " + p.Config.HeaderValue(tok.TokenType, value)
+		}
+		_, err = fmt.Fprintln(c.stdout, value)
+		return err
 	})
 	fs := cmd.Flags()
-	fs.BoolVar(&o.header, "header", false, "print the whole header line (\"Authorization: Bearer <token>\", or the provider's tokenHeader and tokenScheme) instead of the bare token")
-	fs.BoolVar(&o.login, "login", false, "log in interactively when a login is needed (otherwise exit 3)")
-	fs.BoolVar(&o.json, "json", false, "print JSON: {accessToken, tokenType, expiresAt}")
+	fs.BoolVar(&header, "header", false, "print the whole header line (\"Authorization: Bearer <token>\", or the provider's tokenHeader and tokenScheme) instead of the bare token")
+	fs.BoolVar(&login, "login", false, "log in interactively when a login is needed (otherwise exit 3)")
+	fs.BoolVar(&asJSON, "json", false, "print JSON: {accessToken, tokenType, expiresAt}")
 	return cmd
-}
-
-type tokenOptions struct {
-	header bool // print "Authorization: Bearer ..."
-	login  bool // allow an interactive login
-	json   bool
-}
-
-// tokenJSON is the document of `token --json`.
-type tokenJSON struct {
-	AccessToken string     `json:"accessToken"`
-	TokenType   string     `json:"tokenType"`
-	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
-}
-
-func runToken(ctx context.Context, c *cli, cf *commonFlags, o tokenOptions, args []string) error {
-	s, p, err := c.openOne(cf, args)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	mode, timeout := tokens.NoLogin, 2*time.Minute
-	if o.login {
-		mode, timeout = tokens.AllowLogin, p.Config.LoginTimeout+time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tok, err := p.Token(ctx, mode)
-	if err != nil {
-		return c.tokenError(p.Config, "no access token for "+displayName(p.Config), err, " (or pass --login)")
-	}
-	// The only place the command line prints a secret: on stdout, on request.
-	if o.json {
-		typ := tok.TokenType
-		if typ == "" {
-			typ = "Bearer"
-		}
-		return writeJSON(c, tokenJSON{AccessToken: tok.AccessToken.Reveal(), TokenType: typ, ExpiresAt: timePtr(tok.ExpiresAt)})
-	}
-	value := tok.AccessToken.Reveal()
-	if o.header {
-		cfg := p.Config
-		value = cfg.HeaderName() + ": " + cfg.HeaderValue(tok.TokenType, tok.AccessToken.Reveal())
-	}
-	_, err = fmt.Fprintln(c.stdout, value)
-	return err
 }

@@ -20,9 +20,6 @@ func (c *cli) newVersionCmd() *cobra.Command {
 OpenCode plugin (protocol/protocol.md); a plugin and a binary must agree on it.
 `,
 	}, false, func(ctx context.Context, cf *commonFlags, args []string) error {
-		if len(args) > 0 {
-			return failf(exitUsage, "version takes no arguments")
-		}
 		v := currentVersion(c.build)
 		if asJSON {
 			return writeJSON(c, v)
