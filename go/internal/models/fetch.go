@@ -188,12 +188,10 @@ func URL(baseURL, override string) (string, error) {
 	} else {
 		p += "/v1/models"
 	}
-	unescaped, err := url.PathUnescape(p)
-	if err != nil {
-		// EscapedPath always returns a valid escaping; keep the error anyway.
-		return "", fmt.Errorf("models: baseURL: path is not a valid escaping: %w", err)
-	}
-	u.Path, u.RawPath = unescaped, p
+	// EscapedPath returns a valid escaping, and the suffix keeps it one:
+	// unescaping cannot fail.
+	u.Path, _ = url.PathUnescape(p)
+	u.RawPath = p
 	return u.String(), nil
 }
 

@@ -120,26 +120,19 @@ func isJSSpace(r rune) bool {
 	return r >= 0x2000 && r <= 0x200A
 }
 
-// acronyms are the known acronyms, lower-cased, each between spaces.
-const acronyms = " ai api cpu gpu glm gpt llm nlp ocr tts stt "
+// acronyms are the known acronyms, in the form a name shows them.
+var acronyms = []string{"AI", "API", "CPU", "GPU", "GLM", "GPT", "LLM", "NLP", "OCR", "TTS", "STT"}
 
 // appendAcronym appends the upper-case form of w if w is one of the known
-// acronyms in any ASCII case, and reports whether it was.
+// acronyms in any ASCII case, and reports whether it was. (An equal length
+// keeps EqualFold's Unicode folding out: "ſ" is two bytes, "s" one.)
 func appendAcronym(buf []byte, w string) ([]byte, bool) {
-	if len(w) != 2 && len(w) != 3 {
-		return buf, false
+	for _, a := range acronyms {
+		if len(w) == len(a) && strings.EqualFold(w, a) {
+			return append(buf, a...), true
+		}
 	}
-	key := [5]byte{' ', ' ', ' ', ' ', ' '}
-	for i := 0; i < len(w); i++ {
-		key[i+1] = w[i] | 0x20 // lower case for ASCII letters; no other byte becomes one
-	}
-	if !strings.Contains(acronyms, string(key[:len(w)+2])) {
-		return buf, false
-	}
-	for i := 0; i < len(w); i++ {
-		buf = append(buf, key[i+1]&^0x20)
-	}
-	return buf, true
+	return buf, false
 }
 
 func appendWord(buf []byte, w string) []byte {

@@ -18,8 +18,10 @@ import (
 )
 
 // decodeOptions: last of repeated names wins and invalid UTF-8 is mangled
-// to U+FFFD, as gateways are not all strict about either.
-var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+// to U+FFFD, as gateways are not all strict about either. A model entry or
+// a top_provider that is not an object reads as empty (see objectOrZero).
+var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true),
+	json.WithUnmarshalers(json.JoinUnmarshalers(json.UnmarshalFromFunc(objectOrZero[wireModel]), json.UnmarshalFromFunc(objectOrZero[wireLimit]))))
 
 // parse reads a models response: a top-level JSON array of models, or an
 // object whose "data" member is that array (the OpenAI shape). Any other
@@ -62,7 +64,7 @@ func parse(body []byte) (List, error) {
 	case 0:
 		_, err = dec.ReadToken()
 	default:
-		shape = "found " + kindOf(byte(k))
+		shape = "found " + kindNames[k]
 		err = dec.SkipValue()
 	}
 	if err == nil {
@@ -117,7 +119,7 @@ func envelope(dec *jsontext.Decoder) (entries []wireModel, shape string, err err
 			}
 			err = dec.SkipValue()
 		case k != '[':
-			entries, dataKind = nil, kindOf(byte(k))
+			entries, dataKind = nil, kindNames[k]
 			err = dec.SkipValue()
 		default:
 			entries, dataKind = nil, "array"
@@ -181,16 +183,6 @@ type wireModel struct {
 	TopProvider         wireLimit `json:"top_provider"`
 }
 
-// UnmarshalJSONFrom reads an entry; a value that is not an object reads as
-// an entry without an id (skipped).
-func (w *wireModel) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
-	}
-	type plain wireModel // without this method
-	return json.UnmarshalDecode(dec, (*plain)(w), decodeOptions)
-}
-
 // model picks the metadata of an entry.
 func (w *wireModel) model() Model {
 	return Model{
@@ -209,14 +201,16 @@ type wireLimit struct {
 	MaxCompletionTokens number `json:"max_completion_tokens"`
 }
 
-// UnmarshalJSONFrom replaces the limit (a repeated member is not merged).
-func (l *wireLimit) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*l = wireLimit{}
+// objectOrZero resets *v (a repeated member replaces, it is not merged) and
+// reads an object into it the usual way (errors.ErrUnsupported); any other
+// value is skipped, leaving *v empty: an entry without an id (skipped), or
+// no limits.
+func objectOrZero[T any](dec *jsontext.Decoder, v *T) error {
+	*v = *new(T)
 	if dec.PeekKind() != '{' {
 		return dec.SkipValue()
 	}
-	type plain wireLimit // without this method
-	return json.UnmarshalDecode(dec, (*plain)(l), decodeOptions)
+	return errors.ErrUnsupported
 }
 
 // text is a JSON string; any other value reads as "".
@@ -306,21 +300,7 @@ func describeNames(names []string) string {
 	return "keys: " + strings.Join(quoted, ", ") + more
 }
 
-// kindOf names the JSON type of a value starting with byte c (or of a
-// jsontext.Kind).
-func kindOf(c byte) string {
-	switch c {
-	case '[':
-		return "an array"
-	case '{':
-		return "an object"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
+// kindNames names the JSON type of a value by its jsontext.Kind.
+var kindNames = map[jsontext.Kind]string{
+	'[': "an array", '{': "an object", '"': "a string", 't': "a boolean", 'f': "a boolean", 'n': "null", '0': "a number",
 }

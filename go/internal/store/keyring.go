@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/base64"
 	"errors"
@@ -42,23 +43,17 @@ const (
 // ErrNoKeyring: no keychain answered.
 var ErrNoKeyring = errors.New("no keychain answers")
 
-func (k Keyring) timeout() time.Duration {
-	if k.Timeout > 0 {
-		return k.Timeout
-	}
-	return 5 * time.Second
-}
-
 // call runs f with the deadline; a call that does not return in time is
 // left behind (the library has no cancellation) and reported.
 func (k Keyring) call(what string, f func() error) error {
+	timeout := cmp.Or(max(k.Timeout, 0), 5*time.Second)
 	done := make(chan error, 1)
 	go func() { done <- f() }()
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(k.timeout()):
-		return fmt.Errorf("%w: the keychain did not answer %s within %s (locked, and waiting for a password prompt?)", ErrNoKeyring, what, k.timeout())
+	case <-time.After(timeout):
+		return fmt.Errorf("%w: the keychain did not answer %s within %s (locked, and waiting for a password prompt?)", ErrNoKeyring, what, timeout)
 	}
 }
 

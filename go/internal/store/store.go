@@ -177,16 +177,14 @@ func fileBase(providerID string) string {
 }
 
 func sanitize(s string) string {
-	var b strings.Builder
-	for _, r := range s {
+	s = strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
+			return r
 		}
-	}
-	out := cmp.Or(strings.Trim(b.String(), "."), "_")
+		return '_'
+	}, s)
+	out := cmp.Or(strings.Trim(s, "."), "_")
 	return out[:min(len(out), 64)]
 }
 
@@ -299,7 +297,7 @@ func (e *Entry) readJSON(path string, limit int64, what string, v any, check fun
 
 func (e *Entry) setAside(path, reason string) {
 	if e.store.mem != nil {
-		e.store.mem.remove(path)
+		e.store.mem.files.Delete(path)
 		return
 	}
 	aside := fmt.Sprintf("%s.invalid-%d", path, time.Now().UnixNano())
@@ -358,7 +356,7 @@ func (e *Entry) Save(st State) error {
 // write replaces the file at path atomically (in memory: the entry).
 func (s *Store) write(path string, data []byte) error {
 	if s.mem != nil {
-		s.mem.write(path, data)
+		s.mem.files.Store(path, slices.Clone(data))
 		return nil
 	}
 	var suffix [8]byte
@@ -389,15 +387,11 @@ func writeSync(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return errors.Join(err, f.Close())
 }
 
 // Update holds the lock across load → fn → save. fn may change the state;
@@ -440,65 +434,41 @@ func (e *Entry) Lock(ctx context.Context) (func(), error) {
 				_ = f.Close()
 			}, nil
 		}
-		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			_ = f.Close()
 			return nil, fmt.Errorf("wait for the cache lock of %s: %w", e.providerID, ctx.Err())
-		case <-t.C:
+		case <-time.After(delay):
 		}
-		if delay < 25*time.Millisecond {
-			delay *= 2
-		}
+		delay = min(2*delay, 32*time.Millisecond)
 	}
 }
 
 // memory holds the files of a store without a directory.
 type memory struct {
-	mu    sync.Mutex
-	files map[string][]byte
-	locks map[string]chan struct{}
+	files sync.Map // name → []byte
+	locks sync.Map // name → chan struct{}
 }
 
 // Memory returns a store that keeps every state in this process's memory:
 // what the sidecar uses when no cache directory is usable, so that tokens
 // are never left behind in a temporary directory. Dir and Entry.Path are "".
 func Memory(log *slog.Logger) *Store {
-	return &Store{log: cmp.Or(log, slog.New(slog.DiscardHandler)), mem: &memory{files: map[string][]byte{}, locks: map[string]chan struct{}{}}}
+	return &Store{log: cmp.Or(log, slog.New(slog.DiscardHandler)), mem: &memory{}}
 }
 
 func (m *memory) read(name string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	data, ok := m.files[name]
+	data, ok := m.files.Load(name)
 	if !ok {
 		return nil, fs.ErrNotExist
 	}
-	return slices.Clone(data), nil
-}
-
-func (m *memory) write(name string, data []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.files[name] = slices.Clone(data)
-}
-
-func (m *memory) remove(name string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.files, name)
+	return slices.Clone(data.([]byte)), nil
 }
 
 // lock takes the in-process lock of an entry, waiting until ctx ends.
 func (m *memory) lock(ctx context.Context, name, providerID string) (func(), error) {
-	m.mu.Lock()
-	ch, ok := m.locks[name]
-	if !ok {
-		ch = make(chan struct{}, 1)
-		m.locks[name] = ch
-	}
-	m.mu.Unlock()
+	v, _ := m.locks.LoadOrStore(name, make(chan struct{}, 1))
+	ch := v.(chan struct{})
 	select {
 	case ch <- struct{}{}:
 		var once sync.Once
