@@ -3,12 +3,13 @@ package logging
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/adrg/xdg"
+
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 )
 
 // EnvLogFile overrides where the sidecar's log file is written ("none":
@@ -58,7 +59,7 @@ func OpenFile(path string) (*RotatingFile, error) {
 }
 
 func (r *RotatingFile) open() error {
-	f, err := openAppend(r.path)
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|safefile.NoFollow, 0o600) // never through a symbolic link
 	if err != nil {
 		return fmt.Errorf("open log file %s: %w", r.path, err)
 	}
@@ -97,11 +98,9 @@ func (r *RotatingFile) rotate() {
 		return
 	}
 	old := r.f
-	if err := r.open(); err != nil {
-		r.f = old
-		return
+	if r.open() == nil { // open leaves r.f as it was when it fails
+		_ = old.Close()
 	}
-	_ = old.Close()
 }
 
 // Close closes the file.
@@ -115,5 +114,3 @@ func (r *RotatingFile) Close() error {
 	r.f = nil
 	return err
 }
-
-var _ io.WriteCloser = (*RotatingFile)(nil)

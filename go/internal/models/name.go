@@ -56,22 +56,14 @@ func DisplayName(id string, overrides map[string]string) string {
 func words(id string) string {
 	var stack [64]byte
 	buf := stack[:0]
-	words, start := 0, 0
-	for i := 0; i <= len(id); i++ {
-		// The separators are ASCII, so scanning bytes is UTF-8 safe.
-		if i < len(id) && !isSeparator(id[i]) {
+	for part := range strings.FieldsFuncSeq(id, isSeparator) {
+		if part = strings.TrimFunc(part, isJSSpace); part == "" { // as JavaScript's trim
 			continue
 		}
-		part := strings.TrimFunc(id[start:i], isJSSpace) // as JavaScript's trim
-		start = i + 1
-		if part == "" {
-			continue
-		}
-		if words > 0 {
+		if len(buf) > 0 {
 			buf = append(buf, ' ')
 		}
 		buf = appendWord(buf, part)
-		words++
 	}
 	return string(buf)
 }
@@ -107,7 +99,7 @@ func repeats(a, b string) bool {
 	return len(a) >= 3 && strings.HasPrefix(b, a)
 }
 
-func isSeparator(c byte) bool { return c == '-' || c == '_' || c == '/' || c == ':' }
+func isSeparator(r rune) bool { return r == '-' || r == '_' || r == '/' || r == ':' }
 
 // isJSSpace reports whether JavaScript's String.prototype.trim removes r
 // (WhiteSpace and LineTerminator of ECMA-262), so that trimming matches the

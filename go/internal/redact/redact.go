@@ -115,14 +115,12 @@ func Truncate(s string, max int) string {
 	if max <= 0 || utf8.RuneCountInString(s) <= max {
 		return s
 	}
-	n := 0
-	for i := range s {
-		if n == max-1 {
-			return s[:i] + "…"
-		}
-		n++
+	i := 0
+	for range max - 1 {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
 	}
-	return s
+	return s[:i] + "…"
 }
 
 // URL drops userinfo, query and fragment from u, which is what may carry

@@ -10,13 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func open(path string, noFollow bool) (*os.File, error) {
-	flags := os.O_RDONLY | unix.O_NONBLOCK
-	if noFollow {
-		flags |= unix.O_NOFOLLOW
-	}
-	return os.OpenFile(path, flags, 0)
-}
+// NoFollow is the open flag that refuses a symbolic link (0 where there
+// is none); nonBlock keeps a FIFO from blocking the open.
+const (
+	NoFollow = unix.O_NOFOLLOW
+	nonBlock = unix.O_NONBLOCK
+)
 
 func exposure(fi os.FileInfo) string {
 	st, ok := fi.Sys().(*syscall.Stat_t)

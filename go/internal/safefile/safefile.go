@@ -24,7 +24,11 @@ func Read(path string, limit int64) ([]byte, error) {
 // for none), run before anything is read; noFollow refuses a symbolic link
 // (Unix).
 func ReadChecked(path string, limit int64, noFollow bool, check func(*os.File, fs.FileInfo) error) ([]byte, error) {
-	f, err := open(path, noFollow) // non-blocking: a FIFO does not wait for a writer
+	flags := os.O_RDONLY | nonBlock // a FIFO does not wait for a writer
+	if noFollow {
+		flags |= NoFollow
+	}
+	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -196,7 +196,6 @@ func sanitize(s string) string {
 func (e *Entry) Load() State {
 	st := e.loadCredentials()
 	legacy := modelPart{Models: st.Models, LastSyncAt: st.LastSyncAt, LastError: st.LastError}
-	st.Models, st.LastSyncAt, st.LastError = nil, time.Time{}, ""
 	part, ok := e.loadModels()
 	if !ok && !legacy.empty() {
 		part = legacy
@@ -313,12 +312,8 @@ func (e *Entry) setAside(path, reason string) {
 // file does not exist yet, as when seeding a cache). Callers hold the lock.
 func (e *Entry) Save(st State) error {
 	part := modelPart{Models: st.Models, LastSyncAt: st.LastSyncAt, LastError: st.LastError}
-	st.Models, st.LastSyncAt, st.LastError = nil, time.Time{}, ""
-	st.Version = Version
-	st.ProviderID = e.providerID
-	st.Key = e.key
-	st.UpdatedAt = time.Now().UTC()
-	st.Storage = ""
+	// The credentials file holds the token and whose it is, nothing else.
+	st = State{Version: Version, ProviderID: e.providerID, Key: e.key, UpdatedAt: time.Now().UTC(), Token: st.Token}
 	switch {
 	case e.keyring != nil && st.Token == nil:
 		// Nothing secret to keep (a logout): no item left in the keychain.
