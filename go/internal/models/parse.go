@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -286,18 +285,17 @@ func firstPositive(vs ...number) int {
 // describeNames lists the first member names (sorted, quoted, shortened)
 // of an object without a data array; never its values.
 func describeNames(names []string) string {
-	sort.Strings(names)
+	slices.Sort(names)
 	names = slices.Compact(names)
 	const maxNames = 5
 	more := ""
 	if len(names) > maxNames {
 		names, more = names[:maxNames], fmt.Sprintf(" and %d more", len(names)-maxNames)
 	}
-	quoted := make([]string, len(names))
 	for i, k := range names {
-		quoted[i] = strconv.Quote(redact.Text(k, 39))
+		names[i] = strconv.Quote(redact.Text(k, 39))
 	}
-	return "keys: " + strings.Join(quoted, ", ") + more
+	return "keys: " + strings.Join(names, ", ") + more
 }
 
 // kindNames names the JSON type of a value by its jsontext.Kind.

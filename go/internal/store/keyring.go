@@ -90,16 +90,12 @@ func (k Keyring) Read(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if count > 0 {
-		var b strings.Builder
-		for i := range count {
-			part, err := k.get(partName(name, i))
-			if err != nil {
-				return nil, fmt.Errorf("part %d of %d: %w", i+1, count, err)
-			}
-			b.WriteString(part)
+	for i := range count { // body is "" when the value is in parts
+		part, err := k.get(partName(name, i))
+		if err != nil {
+			return nil, fmt.Errorf("part %d of %d: %w", i+1, count, err)
 		}
-		body = b.String()
+		body += part
 	}
 	raw, err := base64.StdEncoding.DecodeString(body)
 	if err != nil {
@@ -121,22 +117,20 @@ func (k Keyring) Write(name string, data []byte) error {
 	_ = zw.Close()
 	body := base64.StdEncoding.EncodeToString(zb.Bytes())
 	old := k.parts(name)
-	if len(body) <= itemBytes {
-		if err := k.set(name, formatV1+body); err != nil {
-			return err
+	head, count := body, 0
+	if len(body) > itemBytes {
+		count = (len(body) + itemBytes - 1) / itemBytes
+		if count > maxItems {
+			return fmt.Errorf("the token set is too large for the keychain (%d bytes)", len(data))
 		}
-		return k.dropParts(name, 0, old)
-	}
-	count := (len(body) + itemBytes - 1) / itemBytes
-	if count > maxItems {
-		return fmt.Errorf("the token set is too large for the keychain (%d bytes)", len(data))
-	}
-	for i := range count {
-		if err := k.set(partName(name, i), body[i*itemBytes:min(len(body), (i+1)*itemBytes)]); err != nil {
-			return err
+		for i := range count {
+			if err := k.set(partName(name, i), body[i*itemBytes:min(len(body), (i+1)*itemBytes)]); err != nil {
+				return err
+			}
 		}
+		head = chunkPrefix + strconv.Itoa(count)
 	}
-	if err := k.set(name, formatV1+chunkPrefix+strconv.Itoa(count)); err != nil {
+	if err := k.set(name, formatV1+head); err != nil {
 		return err
 	}
 	return k.dropParts(name, count, old)

@@ -21,12 +21,9 @@ type Leftover struct {
 // own: every file named for the provider (as this version or an earlier one
 // names it) whose content names the provider, or that cannot be read at all.
 func (e *Entry) Leftovers() []Leftover {
-	if e.store.mem != nil {
-		return nil
-	}
 	names, err := os.ReadDir(e.store.dir)
 	if err != nil {
-		return nil
+		return nil // a store in memory too: its dir is ""
 	}
 	prefixes := []string{fileBase(e.providerID) + "-", sanitize(e.providerID) + "-"}
 	var out []Leftover
@@ -56,12 +53,10 @@ func (e *Entry) Leftovers() []Leftover {
 }
 
 // credentialsName is a credentials file's name, or one set aside: not a
-// models file, a lock or a temporary file.
+// models file, a lock (<name>.json.lock) or a temporary file
+// (<name>.json.<pid>.<random>.tmp).
 func credentialsName(name string) bool {
-	if strings.Contains(name, ".models.json") || strings.HasSuffix(name, ".lock") || strings.HasPrefix(name, ".") {
-		return false
-	}
-	return strings.HasSuffix(name, ".json") || strings.Contains(name, ".json.invalid-")
+	return !strings.Contains(name, ".models.json") && (strings.HasSuffix(name, ".json") || strings.Contains(name, ".json.invalid-"))
 }
 
 // RemoveLeftover deletes a leftover file.
