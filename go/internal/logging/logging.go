@@ -66,20 +66,17 @@ func NewWithFile(w io.Writer, level slog.Level, file io.Writer, fileLevel slog.L
 // Discard returns a logger that drops everything (for tests and tools).
 func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// levels are OpenCode's and our level names, lower case ("" is blank).
+var levels = map[string]slog.Level{
+	"trace": slog.LevelDebug, "debug": slog.LevelDebug, "": slog.LevelInfo, "info": slog.LevelInfo,
+	"warn": slog.LevelWarn, "warning": slog.LevelWarn, "error": slog.LevelError,
+}
+
 // ParseLevel maps OpenCode's and our level names to slog levels.
-// Unknown names give info and false.
+// Unknown names, and "", give info (the zero Level) and false.
 func ParseLevel(name string) (slog.Level, bool) {
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "trace", "debug":
-		return slog.LevelDebug, true
-	case "info", "":
-		return slog.LevelInfo, name != ""
-	case "warn", "warning":
-		return slog.LevelWarn, true
-	case "error":
-		return slog.LevelError, true
-	}
-	return slog.LevelInfo, false
+	l, ok := levels[strings.ToLower(strings.TrimSpace(name))]
+	return l, ok && name != ""
 }
 
 // LevelName is the protocol name of a level.
@@ -114,10 +111,10 @@ func (h *forwarder) Handle(_ context.Context, r slog.Record) error {
 	}
 	extra := make(map[string]any, r.NumAttrs()+len(h.attrs))
 	for _, a := range h.attrs {
-		put(extra, nil, a)
+		extra[a.Key] = value(a.Value) // its groups are in its key already
 	}
 	r.Attrs(func(a slog.Attr) bool {
-		put(extra, h.groups, a)
+		extra[groupKey(h.groups, a.Key)] = value(a.Value)
 		return true
 	})
 	if len(extra) == 0 {
@@ -142,8 +139,6 @@ func (h *forwarder) WithGroup(name string) slog.Handler {
 	n.groups = append(append([]string(nil), h.groups...), name)
 	return &n
 }
-
-func put(m map[string]any, groups []string, a slog.Attr) { m[groupKey(groups, a.Key)] = value(a.Value) }
 
 // groupKey is key inside groups: "group.subgroup.key".
 func groupKey(groups []string, key string) string {

@@ -130,13 +130,10 @@ func syncDir(dir string) {
 
 func tryLock(f *os.File) (bool, error) {
 	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	if err == nil {
-		return true, nil
-	}
 	if errors.Is(err, unix.EWOULDBLOCK) || errors.Is(err, unix.EINTR) {
-		return false, nil
+		return false, nil // held by another process, or interrupted: try again
 	}
-	return false, err
+	return err == nil, err
 }
 
 func unlockFile(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
