@@ -115,21 +115,13 @@ func isJSSpace(r rune) bool {
 // acronyms are the known acronyms, in the form a name shows them.
 var acronyms = []string{"AI", "API", "CPU", "GPU", "GLM", "GPT", "LLM", "NLP", "OCR", "TTS", "STT"}
 
-// appendAcronym appends the upper-case form of w if w is one of the known
-// acronyms in any ASCII case, and reports whether it was. (An equal length
-// keeps EqualFold's Unicode folding out: "ſ" is two bytes, "s" one.)
-func appendAcronym(buf []byte, w string) ([]byte, bool) {
+func appendWord(buf []byte, w string) []byte {
+	// A known acronym in any ASCII case. (The equal length keeps EqualFold's
+	// Unicode folding out: "ſ" is two bytes, the "s" it folds to one.)
 	for _, a := range acronyms {
 		if len(w) == len(a) && strings.EqualFold(w, a) {
-			return append(buf, a...), true
+			return append(buf, a...)
 		}
-	}
-	return buf, false
-}
-
-func appendWord(buf []byte, w string) []byte {
-	if out, ok := appendAcronym(buf, w); ok {
-		return out
 	}
 	digits := 0
 	for digits < len(w) && isDigit(w[digits]) {
@@ -140,12 +132,11 @@ func appendWord(buf []byte, w string) []byte {
 	}
 	if digits > 0 && digits == len(w)-1 && isASCIILetter(w[digits]) {
 		buf = append(buf, w[:digits]...)
-		switch c := w[digits] | 0x20; c {
-		case 'b', 'k', 'm', 'g', 't':
-			return append(buf, c&^0x20)
-		default:
-			return append(buf, c)
+		c := w[digits] | 0x20 // lower case
+		if strings.IndexByte("bkmgt", c) >= 0 {
+			c &^= 0x20 // a size: upper case
 		}
+		return append(buf, c)
 	}
 	return appendTitle(buf, w)
 }
