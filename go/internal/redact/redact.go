@@ -138,12 +138,9 @@ func URL(u string) string {
 		}
 		return Text(u, 200)
 	}
-	p.User = nil
-	p.RawQuery = ""
-	p.ForceQuery = false
-	p.Fragment = ""
-	p.RawFragment = ""
-	return p.String()
+	// What is kept, by name: the userinfo, query and fragment are not.
+	kept := url.URL{Scheme: p.Scheme, Opaque: p.Opaque, Host: p.Host, Path: p.Path, RawPath: p.RawPath, OmitHost: p.OmitHost}
+	return kept.String()
 }
 
 // looksRandom tells a token (base64 with upper case, lower case and digits,
@@ -180,12 +177,9 @@ func Values(s string, values []string) string {
 		if len(v) < 4 {
 			continue
 		}
-		s = strings.ReplaceAll(s, v, mask)
-		for n := len(v) - 1; n >= minFragment; n-- {
+		for n := len(v); n >= min(len(v), minFragment); n-- { // v itself, then its pieces
 			for i := 0; i+n <= len(v); i++ {
-				if piece := v[i : i+n]; strings.Contains(s, piece) {
-					s = strings.ReplaceAll(s, piece, mask)
-				}
+				s = strings.ReplaceAll(s, v[i:i+n], mask)
 			}
 		}
 	}
