@@ -67,10 +67,8 @@ func (c Changes) Empty() bool {
 // (never normalized) is not reported as renamed.
 func Diff(prev, next []Model) Changes {
 	old := make(map[string]string, len(prev))
-	for _, m := range prev {
-		if _, dup := old[m.ID]; !dup {
-			old[m.ID] = m.Name
-		}
+	for _, m := range slices.Backward(prev) { // the first of an id wins
+		old[m.ID] = m.Name
 	}
 	var c Changes
 	cur := make(map[string]struct{}, len(next))

@@ -57,15 +57,11 @@ func (k Keyring) call(what string, f func() error) error {
 	}
 }
 
-func (k Keyring) get(name string) (string, error) {
-	var v string
-	err := k.call("a read", func() (err error) {
+func (k Keyring) get(name string) (v string, err error) {
+	err = k.call("a read", func() (err error) {
 		v, err = keyring.Get(k.Service, name)
 		return err
 	})
-	if errors.Is(err, keyring.ErrNotFound) {
-		return "", errNotFound
-	}
 	return v, err
 }
 
@@ -81,7 +77,8 @@ func (k Keyring) del(name string) error {
 	return err
 }
 
-var errNotFound = errors.New("not in the keychain")
+// errNotFound: nothing is stored under that name.
+var errNotFound = keyring.ErrNotFound
 
 // Read returns the data stored under name; an error wrapping errNotFound
 // when there is none.
