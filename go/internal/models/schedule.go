@@ -107,12 +107,10 @@ func (s Scheduler) Delay(failures int, r float64) time.Duration {
 }
 
 func sleepTimer(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
+	select { // an unstopped timer is collected once unreachable (Go 1.23)
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-time.After(d):
 		return nil
 	}
 }

@@ -17,18 +17,14 @@ import (
 // Read returns the content of the regular file at path, of at most limit
 // bytes. The error wraps fs.ErrNotExist when there is no such file.
 func Read(path string, limit int64) ([]byte, error) {
-	return ReadChecked(path, limit, false, nil)
+	return ReadChecked(path, limit, 0, nil)
 }
 
-// ReadChecked is Read with the caller's own check of the opened file (nil
-// for none), run before anything is read; noFollow refuses a symbolic link
-// (Unix).
-func ReadChecked(path string, limit int64, noFollow bool, check func(*os.File, fs.FileInfo) error) ([]byte, error) {
-	flags := os.O_RDONLY | nonBlock // a FIFO does not wait for a writer
-	if noFollow {
-		flags |= NoFollow
-	}
-	f, err := os.OpenFile(path, flags, 0)
+// ReadChecked is Read with more open flags (NoFollow refuses a symbolic
+// link) and the caller's own check of the opened file (nil for none), run
+// before anything is read.
+func ReadChecked(path string, limit int64, flags int, check func(*os.File, fs.FileInfo) error) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock|flags, 0) // non-blocking: a FIFO does not wait for a writer
 	if err != nil {
 		return nil, err
 	}

@@ -108,7 +108,7 @@ func openLock(path string) (*os.File, error) {
 // A symbolic link is not followed, and O_NONBLOCK keeps a FIFO planted in
 // its place from blocking the open until a writer comes.
 func readFile(path string, limit int64) ([]byte, error) {
-	return safefile.ReadChecked(path, limit, true, func(f *os.File, fi os.FileInfo) error {
+	return safefile.ReadChecked(path, limit, safefile.NoFollow, func(f *os.File, fi os.FileInfo) error {
 		if o := owner(fi); o != os.Geteuid() {
 			return fmt.Errorf("owned by uid %d, not by this user", o)
 		}
