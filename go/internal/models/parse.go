@@ -236,22 +236,14 @@ type number int64
 // UnmarshalJSONFrom implements json.UnmarshalerFrom.
 func (n *number) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	*n = 0
-	switch dec.PeekKind() {
-	case '"':
-		tok, err := dec.ReadToken()
-		if err == nil {
-			*n = parseNumber(strings.TrimSpace(tok.String()))
-		}
-		return err
-	case '0':
-		v, err := dec.ReadValue()
-		if err == nil {
-			*n = parseNumber(string(v))
-		}
-		return err
-	default:
+	if k := dec.PeekKind(); k != '"' && k != '0' {
 		return dec.SkipValue()
 	}
+	tok, err := dec.ReadToken() // a number token's String is its text
+	if err == nil {
+		*n = parseNumber(strings.TrimSpace(tok.String()))
+	}
+	return err
 }
 
 // maxNumber bounds token counts and timestamps to values every consumer

@@ -239,7 +239,6 @@ func (e *Entry) loadCredentials() State {
 		if data, err := k.Read(e.keychainName()); err == nil {
 			var kst State
 			if json.Unmarshal(data, &kst) == nil && kst.ProviderID == e.providerID && kst.Key == e.key {
-				kst.Storage = ""
 				if err := e.Save(kst); err == nil {
 					_ = k.Remove(e.keychainName())
 					return kst
@@ -594,8 +593,7 @@ func (m *memory) lock(ctx context.Context, name, providerID string) (func(), err
 	ch := v.(chan struct{})
 	select {
 	case ch <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-ch }) }, nil
+		return sync.OnceFunc(func() { <-ch }), nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for the cache lock of %s: %w", providerID, ctx.Err())
 	}
