@@ -98,7 +98,7 @@ func LevelName(l slog.Level) string {
 type forwarder struct {
 	sink   *Sink
 	attrs  []slog.Attr // with their groups' names in the key
-	groups []string
+	prefix string      // the open groups: "group.subgroup."
 }
 
 func (h *forwarder) Enabled(_ context.Context, l slog.Level) bool {
@@ -115,7 +115,7 @@ func (h *forwarder) Handle(_ context.Context, r slog.Record) error {
 		extra[a.Key] = value(a.Value) // its groups are in its key already
 	}
 	r.Attrs(func(a slog.Attr) bool {
-		extra[groupKey(h.groups, a.Key)] = value(a.Value)
+		extra[h.prefix+a.Key] = value(a.Value)
 		return true
 	})
 	if len(extra) == 0 {
@@ -129,7 +129,7 @@ func (h *forwarder) WithAttrs(as []slog.Attr) slog.Handler {
 	n := *h
 	n.attrs = slices.Clone(h.attrs)
 	for _, a := range as {
-		a.Key = groupKey(h.groups, a.Key)
+		a.Key = h.prefix + a.Key
 		n.attrs = append(n.attrs, a)
 	}
 	return &n
@@ -137,13 +137,8 @@ func (h *forwarder) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *forwarder) WithGroup(name string) slog.Handler {
 	n := *h
-	n.groups = append(append([]string(nil), h.groups...), name)
+	n.prefix += name + "."
 	return &n
-}
-
-// groupKey is key inside groups: "group.subgroup.key".
-func groupKey(groups []string, key string) string {
-	return strings.Join(append(slices.Clone(groups), key), ".")
 }
 
 func value(v slog.Value) any {

@@ -74,11 +74,9 @@ func words(id string) string {
 // of at least three letters): "Meta Llama" + "Llama 3.1" → "Meta Llama
 // 3.1", "Qwen" + "Qwen2.5 72B" → "Qwen2.5 72B", "Mistralai" + "Mistral 7B"
 // → "Mistral 7B". It returns "" when the model repeats nothing of the
-// organisation (both are kept, as in the original).
+// organisation (both are kept, as in the original), as when either is
+// empty (a repeat needs three letters).
 func withoutRepeatedOrg(org, model string) string {
-	if org == "" || model == "" {
-		return ""
-	}
 	first, _, _ := strings.Cut(model, " ")
 	orgWords := strings.Split(org, " ")
 	for i, w := range orgWords {
