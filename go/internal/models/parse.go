@@ -17,10 +17,14 @@ import (
 )
 
 // decodeOptions: last of repeated names wins and invalid UTF-8 is mangled
-// to U+FFFD, as gateways are not all strict about either. A model entry or
-// a top_provider that is not an object reads as empty (see objectOrZero).
+// to U+FFFD, as gateways are not all strict about either. A value of an
+// unexpected type reads as empty (see zeroUnless): a model entry or a
+// top_provider that is not an object, a string member that is not a string.
 var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true),
-	json.WithUnmarshalers(json.JoinUnmarshalers(json.UnmarshalFromFunc(objectOrZero[wireModel]), json.UnmarshalFromFunc(objectOrZero[wireLimit]))))
+	json.WithUnmarshalers(json.JoinUnmarshalers(
+		json.UnmarshalFromFunc(zeroUnless[wireModel]('{')),
+		json.UnmarshalFromFunc(zeroUnless[wireLimit]('{')),
+		json.UnmarshalFromFunc(zeroUnless[string]('"')))))
 
 // parse reads a models response: a top-level JSON array of models, or an
 // object whose "data" member is that array (the OpenAI shape). Any other
@@ -150,7 +154,7 @@ func toList(entries []wireModel) List {
 	seen := make(map[string]struct{}, len(entries))
 	for i := range entries {
 		w := &entries[i]
-		id := string(w.ID)
+		id := w.ID
 		switch _, dup := seen[id]; {
 		case id == "":
 			l.Skipped++
@@ -170,8 +174,8 @@ func toList(entries []wireModel) List {
 // an unexpected JSON type leaves its field at the zero value: an entry whose
 // id is not a string ends up with an empty ID and is skipped.
 type wireModel struct {
-	ID                  text      `json:"id"`
-	OwnedBy             text      `json:"owned_by"`
+	ID                  string    `json:"id"`
+	OwnedBy             string    `json:"owned_by"`
 	Created             number    `json:"created"`
 	ContextLength       number    `json:"context_length"`
 	ContextWindow       number    `json:"context_window"`
@@ -185,8 +189,8 @@ type wireModel struct {
 // model picks the metadata of an entry.
 func (w *wireModel) model() Model {
 	return Model{
-		ID:              string(w.ID),
-		OwnedBy:         redact.Clean(string(w.OwnedBy), 0),
+		ID:              w.ID,
+		OwnedBy:         redact.Clean(w.OwnedBy, 0),
 		Created:         int64(w.Created),
 		ContextLength:   firstPositive(w.ContextLength, w.ContextWindow, w.MaxContextLength, w.MaxModelLen, w.TopProvider.ContextLength),
 		MaxOutputTokens: firstPositive(w.MaxOutputTokens, w.MaxCompletionTokens, w.TopProvider.MaxCompletionTokens),
@@ -200,32 +204,18 @@ type wireLimit struct {
 	MaxCompletionTokens number `json:"max_completion_tokens"`
 }
 
-// objectOrZero resets *v (a repeated member replaces, it is not merged) and
-// reads an object into it the usual way (errors.ErrUnsupported); any other
-// value is skipped, leaving *v empty: an entry without an id (skipped), or
-// no limits.
-func objectOrZero[T any](dec *jsontext.Decoder, v *T) error {
-	*v = *new(T)
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
+// zeroUnless reads a value of the given kind into *v the usual way
+// (errors.ErrUnsupported) and skips any other, leaving *v empty: an entry
+// without an id (skipped), no limits, "". *v is reset first: a repeated
+// member replaces, it is not merged.
+func zeroUnless[T any](kind jsontext.Kind) func(*jsontext.Decoder, *T) error {
+	return func(dec *jsontext.Decoder, v *T) error {
+		*v = *new(T)
+		if dec.PeekKind() != kind {
+			return dec.SkipValue()
+		}
+		return errors.ErrUnsupported
 	}
-	return errors.ErrUnsupported
-}
-
-// text is a JSON string; any other value reads as "".
-type text string
-
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
-func (t *text) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*t = ""
-	if dec.PeekKind() != '"' {
-		return dec.SkipValue()
-	}
-	tok, err := dec.ReadToken()
-	if err == nil {
-		*t = text(tok.String())
-	}
-	return err
 }
 
 // number is a non-negative integer given as a JSON number or a numeric

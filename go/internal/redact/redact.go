@@ -131,10 +131,8 @@ func URL(u string) string {
 		if i := strings.IndexAny(u, "?#"); i >= 0 {
 			u = u[:i]
 		}
-		if i := strings.Index(u, "@"); i >= 0 {
-			if j := strings.Index(u, "//"); j >= 0 && j < i {
-				u = u[:j+2] + u[i+1:]
-			}
+		if at, slashes := strings.Index(u, "@"), strings.Index(u, "//"); slashes >= 0 && slashes < at {
+			u = u[:slashes+2] + u[at+1:] // the userinfo goes
 		}
 		return Text(u, 200)
 	}
