@@ -7,6 +7,7 @@
 package logging
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -176,14 +177,10 @@ const MaxFileBytes = 1 << 20
 // DefaultFile is the sidecar's log file: $OPENCODE_OAUTH2_LOG_FILE, else
 // opencode-oauth2/sidecar.log in the XDG state directory. "" means none.
 func DefaultFile(getenv func(string) string) string {
-	switch v := getenv(EnvLogFile); v {
-	case "none":
-		return ""
-	case "":
-		return filepath.Join(xdg.StateHome, "opencode-oauth2", "sidecar.log")
-	default:
-		return v
+	if v := getenv(EnvLogFile); v != "none" {
+		return cmp.Or(v, filepath.Join(xdg.StateHome, "opencode-oauth2", "sidecar.log"))
 	}
+	return ""
 }
 
 // RotatingFile appends to a log file, rotating it at MaxFileBytes. Several

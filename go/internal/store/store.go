@@ -77,10 +77,7 @@ type Store struct {
 
 // DefaultDir is $OPENCODE_OAUTH2_CACHE_DIR, else <user cache dir>/opencode-oauth2.
 func DefaultDir() string {
-	if d := strings.TrimSpace(os.Getenv(EnvCacheDir)); d != "" {
-		return d
-	}
-	return filepath.Join(xdg.CacheHome, "opencode-oauth2")
+	return cmp.Or(strings.TrimSpace(os.Getenv(EnvCacheDir)), filepath.Join(xdg.CacheHome, "opencode-oauth2"))
 }
 
 // Open prepares dir (created 0700; an existing directory of ours is
@@ -236,14 +233,12 @@ func (e *Entry) loadCredentials() State {
 		// Written by a keychain storage: moved into the file, the keychain item removed.
 		k := DefaultKeyring()
 		k.Timeout = time.Second
-		if data, err := k.Read(e.keychainName()); err == nil {
-			var kst State
-			if json.Unmarshal(data, &kst) == nil && kst.ProviderID == e.providerID && kst.Key == e.key {
-				if err := e.Save(kst); err == nil {
-					_ = k.Remove(e.keychainName())
-					return kst
-				}
-			}
+		data, err := k.Read(e.keychainName())
+		var kst State
+		ours := err == nil && json.Unmarshal(data, &kst) == nil && kst.ProviderID == e.providerID && kst.Key == e.key
+		if ours && e.Save(kst) == nil {
+			_ = k.Remove(e.keychainName())
+			return kst
 		}
 	}
 	return st
