@@ -88,7 +88,12 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	if err != nil {
 		return List{}, fmt.Errorf("models: GET %s: %w", where, transportError(ctx, err))
 	}
-	defer closeBody(resp.Body)
+	defer func() {
+		// A bounded remainder is discarded so that the connection can be
+		// reused; beyond it the connection is dropped.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		_ = resp.Body.Close()
+	}()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, previewReadLimit))
@@ -147,13 +152,6 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// closeBody discards a bounded remainder (so the connection can be reused)
-// and closes the body.
-func closeBody(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
-	_ = body.Close()
 }
 
 // URL returns the models endpoint of a provider.

@@ -29,14 +29,13 @@ func Merge(user map[string]any, discovered []Model) map[string]any {
 		}
 		done[m.ID] = struct{}{}
 		ours := entryFor(m)
+		// A user value that is not an object stands (config validation
+		// reports it).
 		switch u := out[m.ID].(type) {
 		case nil:
 			out[m.ID] = ours
 		case map[string]any:
 			fillMissing(u, ours)
-		default:
-			// Not an object: the user's value stands (config validation
-			// reports it).
 		}
 	}
 	return out

@@ -85,10 +85,8 @@ const MaxIDLength = 512
 // are dropped, never repaired: a repaired id would not be the one the
 // gateway expects.
 func Unsafe(id string) bool {
-	if _, ok := prototypeNames[id]; ok || len(id) > MaxIDLength {
-		return true
-	}
-	return !redact.Printable(id)
+	_, proto := prototypeNames[id]
+	return proto || len(id) > MaxIDLength || !redact.Printable(id)
 }
 
 // Screen keeps the models OpenCode can hold safely, at most limit of them,

@@ -17,10 +17,17 @@ const (
 	nonBlock = unix.O_NONBLOCK
 )
 
+// Owner is the uid of the file's owner (-1 when unknown).
+func Owner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
 func exposure(fi os.FileInfo) string {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if ok && int(st.Uid) != os.Geteuid() && st.Uid != 0 {
-		return fmt.Sprintf("it belongs to another user (uid %d)", st.Uid)
+	if o := Owner(fi); o > 0 && o != os.Geteuid() {
+		return fmt.Sprintf("it belongs to another user (uid %d)", o)
 	}
 	if m := fi.Mode().Perm(); m&0o077 != 0 {
 		return fmt.Sprintf("other users may read or write it (mode %04o; chmod 600 it)", m)
