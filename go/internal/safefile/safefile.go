@@ -7,6 +7,7 @@
 package safefile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +35,7 @@ func ReadChecked(path string, limit int64, flags int, check func(*os.File, fs.Fi
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, cmp.Or(kinds[fi.Mode().Type()], "not a plain file"))
 	}
 	if check != nil {
 		if err := check(f, fi); err != nil {
@@ -57,20 +58,10 @@ func ReadChecked(path string, limit int64, flags int, check func(*os.File, fs.Fi
 // IsNotExist reports whether err says that the file is missing.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a plain file"
+// kinds name the types of file that are not regular files.
+var kinds = map[fs.FileMode]string{
+	fs.ModeDir: "a directory", fs.ModeNamedPipe: "a FIFO", fs.ModeDevice | fs.ModeCharDevice: "a character device",
+	fs.ModeDevice: "a device", fs.ModeSocket: "a socket",
 }
 
 // Exposure says why another user could read or replace the file at path
