@@ -213,13 +213,12 @@ func (r *RotatingFile) open() error {
 		return fmt.Errorf("open log file %s: %w", r.path, err)
 	}
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
 	if err != nil {
 		_ = f.Close()
-		return fmt.Errorf("stat log file %s: %w", r.path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		_ = f.Close()
-		return fmt.Errorf("log file %s is not a regular file", r.path)
+		return fmt.Errorf("log file %s: %w", r.path, err)
 	}
 	r.f, r.size = f, fi.Size()
 	return nil

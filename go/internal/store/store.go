@@ -420,7 +420,15 @@ func (s *Store) write(path string, data []byte) error {
 		return nil
 	}
 	tmp := fmt.Sprintf("%s.%d.%s.tmp", path, os.Getpid(), rand.Text())
-	if err := writeSync(tmp, data); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write: %w", err)
 	}
@@ -438,18 +446,6 @@ func (s *Store) read(path string, limit int64) ([]byte, error) {
 		return s.mem.read(path)
 	}
 	return readFile(path, limit)
-}
-
-func writeSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	return errors.Join(err, f.Close())
 }
 
 // Update holds the lock across load → fn → save. fn may change the state;
