@@ -70,10 +70,8 @@ func parse(body []byte) (List, error) {
 		shape = "found " + kindNames[k]
 		err = dec.SkipValue()
 	}
-	if err == nil {
-		if _, terr := dec.ReadToken(); terr != io.EOF {
-			err = errors.Join(errors.New("unexpected data after the top-level value"), terr)
-		}
+	if _, terr := dec.ReadToken(); err == nil && terr != io.EOF {
+		err = errors.Join(errors.New("unexpected data after the top-level value"), terr)
 	}
 	if err != nil {
 		return List{}, fmt.Errorf("malformed JSON: %s", syntaxText(err))

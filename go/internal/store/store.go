@@ -270,7 +270,11 @@ func (e *Entry) loadFile(empty State) State {
 // what is wrong with what was read ("": nothing). It reports false when the
 // file is missing, unreadable (a warning says so) or wrong (set aside).
 func (e *Entry) readJSON(path string, limit int64, what string, v any, check func() string) bool {
-	data, err := e.store.read(path, limit)
+	read := readFile
+	if e.store.mem != nil {
+		read = e.store.mem.read
+	}
+	data, err := read(path, limit)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
@@ -440,14 +444,6 @@ func (s *Store) write(path string, data []byte) error {
 	return nil
 }
 
-// read reads the file at path, bounded by limit (see readFile).
-func (s *Store) read(path string, limit int64) ([]byte, error) {
-	if s.mem != nil {
-		return s.mem.read(path)
-	}
-	return readFile(path, limit)
-}
-
 // Update holds the lock across load → fn → save. fn may change the state;
 // if it returns an error nothing is written. The saved state is returned;
 // a failed save still returns the new state together with the error, so a
@@ -570,7 +566,8 @@ func Memory(log *slog.Logger) *Store {
 	return &Store{log: cmp.Or(log, slog.New(slog.DiscardHandler)), mem: &memory{}}
 }
 
-func (m *memory) read(name string) ([]byte, error) {
+// read is readFile's counterpart (a state in memory is never too large).
+func (m *memory) read(name string, _ int64) ([]byte, error) {
 	data, ok := m.files.Load(name)
 	if !ok {
 		return nil, fs.ErrNotExist
