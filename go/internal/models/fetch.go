@@ -181,11 +181,10 @@ func URL(baseURL, override string) (string, error) {
 		return "", fmt.Errorf("models: baseURL: %w", err)
 	}
 	p := strings.TrimRight(u.EscapedPath(), "/")
-	if strings.HasSuffix(p, "/v1") {
-		p += "/models"
-	} else {
-		p += "/v1/models"
+	if !strings.HasSuffix(p, "/v1") {
+		p += "/v1"
 	}
+	p += "/models"
 	// EscapedPath returns a valid escaping, and the suffix keeps it one:
 	// unescaping cannot fail.
 	u.Path, _ = url.PathUnescape(p)

@@ -121,10 +121,7 @@ func appendWord(buf []byte, w string) []byte {
 			return append(buf, a...)
 		}
 	}
-	digits := 0
-	for digits < len(w) && isDigit(w[digits]) {
-		digits++
-	}
+	digits := len(w) - len(strings.TrimLeft(w, "0123456789")) // the leading digits
 	if digits == len(w) {
 		return append(buf, w...)
 	}
@@ -157,5 +154,3 @@ func appendTitle(buf []byte, w string) []byte {
 	}
 	return buf
 }
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
