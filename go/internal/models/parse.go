@@ -152,16 +152,15 @@ func toList(entries []wireModel) List {
 	seen := make(map[string]struct{}, len(entries))
 	for i := range entries {
 		w := &entries[i]
-		id := w.ID
-		switch _, dup := seen[id]; {
-		case id == "":
+		switch _, dup := seen[w.ID]; {
+		case w.ID == "":
 			l.Skipped++
-		case Unsafe(id):
+		case Unsafe(w.ID):
 			l.Unsafe++
 		case dup:
 			l.Duplicates++
 		default:
-			seen[id] = struct{}{}
+			seen[w.ID] = struct{}{}
 			l.Models = append(l.Models, w.model())
 		}
 	}

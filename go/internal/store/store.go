@@ -471,8 +471,7 @@ func (e *Entry) Lock(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock file for %s: %w", e.providerID, err)
 	}
-	delay := time.Millisecond
-	for {
+	for delay := time.Millisecond; ; delay = min(2*delay, 32*time.Millisecond) {
 		ok, err := tryLock(f)
 		if err != nil {
 			_ = f.Close()
@@ -490,7 +489,6 @@ func (e *Entry) Lock(ctx context.Context) (func(), error) {
 			return nil, fmt.Errorf("wait for the cache lock of %s: %w", e.providerID, ctx.Err())
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 32*time.Millisecond)
 	}
 }
 
