@@ -88,7 +88,12 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	if err != nil {
 		return List{}, fmt.Errorf("models: GET %s: %w", where, transportError(ctx, err))
 	}
-	defer closeBody(resp.Body)
+	defer func() {
+		// A bounded remainder is discarded so that the connection can be
+		// reused; beyond it the connection is dropped.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		_ = resp.Body.Close()
+	}()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, previewReadLimit))
@@ -149,13 +154,6 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// closeBody discards a bounded remainder (so the connection can be reused)
-// and closes the body.
-func closeBody(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
-	_ = body.Close()
-}
-
 // URL returns the models endpoint of a provider.
 //
 // With a non-empty override, the override is the endpoint. Otherwise it is
@@ -183,17 +181,14 @@ func URL(baseURL, override string) (string, error) {
 		return "", fmt.Errorf("models: baseURL: %w", err)
 	}
 	p := strings.TrimRight(u.EscapedPath(), "/")
-	if strings.HasSuffix(p, "/v1") {
-		p += "/models"
-	} else {
-		p += "/v1/models"
+	if !strings.HasSuffix(p, "/v1") {
+		p += "/v1"
 	}
-	unescaped, err := url.PathUnescape(p)
-	if err != nil {
-		// EscapedPath always returns a valid escaping; keep the error anyway.
-		return "", fmt.Errorf("models: baseURL: path is not a valid escaping: %w", err)
-	}
-	u.Path, u.RawPath = unescaped, p
+	p += "/models"
+	// EscapedPath returns a valid escaping, and the suffix keeps it one:
+	// unescaping cannot fail.
+	u.Path, _ = url.PathUnescape(p)
+	u.RawPath = p
 	return u.String(), nil
 }
 

@@ -29,14 +29,13 @@ func Merge(user map[string]any, discovered []Model) map[string]any {
 		}
 		done[m.ID] = struct{}{}
 		ours := entryFor(m)
+		// A user value that is not an object stands (config validation
+		// reports it).
 		switch u := out[m.ID].(type) {
 		case nil:
 			out[m.ID] = ours
 		case map[string]any:
 			fillMissing(u, ours)
-		default:
-			// Not an object: the user's value stands (config validation
-			// reports it).
 		}
 	}
 	return out
@@ -59,18 +58,13 @@ func entryFor(m Model) map[string]any {
 // null); for "limit" objects on both sides it does the same one level down.
 func fillMissing(dst, src map[string]any) {
 	for k, v := range src {
-		cur, ok := dst[k]
-		if !ok || cur == nil {
+		switch cur := dst[k].(type) {
+		case nil: // missing, or null
 			dst[k] = v
-			continue
-		}
-		if k != "limit" {
-			continue
-		}
-		curLimit, ok1 := cur.(map[string]any)
-		ourLimit, ok2 := v.(map[string]any)
-		if ok1 && ok2 {
-			fillMissing(curLimit, ourLimit)
+		case map[string]any:
+			if ours, ok := v.(map[string]any); ok && k == "limit" {
+				fillMissing(cur, ours)
+			}
 		}
 	}
 }

@@ -56,22 +56,14 @@ func DisplayName(id string, overrides map[string]string) string {
 func words(id string) string {
 	var stack [64]byte
 	buf := stack[:0]
-	words, start := 0, 0
-	for i := 0; i <= len(id); i++ {
-		// The separators are ASCII, so scanning bytes is UTF-8 safe.
-		if i < len(id) && !isSeparator(id[i]) {
+	for part := range strings.FieldsFuncSeq(id, isSeparator) {
+		if part = strings.TrimFunc(part, isJSSpace); part == "" { // as JavaScript's trim
 			continue
 		}
-		part := strings.TrimFunc(id[start:i], isJSSpace) // as JavaScript's trim
-		start = i + 1
-		if part == "" {
-			continue
-		}
-		if words > 0 {
+		if len(buf) > 0 {
 			buf = append(buf, ' ')
 		}
 		buf = appendWord(buf, part)
-		words++
 	}
 	return string(buf)
 }
@@ -82,11 +74,9 @@ func words(id string) string {
 // of at least three letters): "Meta Llama" + "Llama 3.1" → "Meta Llama
 // 3.1", "Qwen" + "Qwen2.5 72B" → "Qwen2.5 72B", "Mistralai" + "Mistral 7B"
 // → "Mistral 7B". It returns "" when the model repeats nothing of the
-// organisation (both are kept, as in the original).
+// organisation (both are kept, as in the original), as when either is
+// empty (a repeat needs three letters).
 func withoutRepeatedOrg(org, model string) string {
-	if org == "" || model == "" {
-		return ""
-	}
 	first, _, _ := strings.Cut(model, " ")
 	orgWords := strings.Split(org, " ")
 	for i, w := range orgWords {
@@ -107,7 +97,7 @@ func repeats(a, b string) bool {
 	return len(a) >= 3 && strings.HasPrefix(b, a)
 }
 
-func isSeparator(c byte) bool { return c == '-' || c == '_' || c == '/' || c == ':' }
+func isSeparator(r rune) bool { return r == '-' || r == '_' || r == '/' || r == ':' }
 
 // isJSSpace reports whether JavaScript's String.prototype.trim removes r
 // (WhiteSpace and LineTerminator of ECMA-262), so that trimming matches the
@@ -120,47 +110,28 @@ func isJSSpace(r rune) bool {
 	return r >= 0x2000 && r <= 0x200A
 }
 
-// acronyms are the known acronyms, lower-cased, each between spaces.
-const acronyms = " ai api cpu gpu glm gpt llm nlp ocr tts stt "
-
-// appendAcronym appends the upper-case form of w if w is one of the known
-// acronyms in any ASCII case, and reports whether it was.
-func appendAcronym(buf []byte, w string) ([]byte, bool) {
-	if len(w) != 2 && len(w) != 3 {
-		return buf, false
-	}
-	key := [5]byte{' ', ' ', ' ', ' ', ' '}
-	for i := 0; i < len(w); i++ {
-		key[i+1] = w[i] | 0x20 // lower case for ASCII letters; no other byte becomes one
-	}
-	if !strings.Contains(acronyms, string(key[:len(w)+2])) {
-		return buf, false
-	}
-	for i := 0; i < len(w); i++ {
-		buf = append(buf, key[i+1]&^0x20)
-	}
-	return buf, true
-}
+// acronyms are the known acronyms, in the form a name shows them.
+var acronyms = []string{"AI", "API", "CPU", "GPU", "GLM", "GPT", "LLM", "NLP", "OCR", "TTS", "STT"}
 
 func appendWord(buf []byte, w string) []byte {
-	if out, ok := appendAcronym(buf, w); ok {
-		return out
+	// A known acronym in any ASCII case. (The equal length keeps EqualFold's
+	// Unicode folding out: "ſ" is two bytes, the "s" it folds to one.)
+	for _, a := range acronyms {
+		if len(w) == len(a) && strings.EqualFold(w, a) {
+			return append(buf, a...)
+		}
 	}
-	digits := 0
-	for digits < len(w) && isDigit(w[digits]) {
-		digits++
-	}
+	digits := len(w) - len(strings.TrimLeft(w, "0123456789")) // the leading digits
 	if digits == len(w) {
 		return append(buf, w...)
 	}
 	if digits > 0 && digits == len(w)-1 && isASCIILetter(w[digits]) {
 		buf = append(buf, w[:digits]...)
-		switch c := w[digits] | 0x20; c {
-		case 'b', 'k', 'm', 'g', 't':
-			return append(buf, c&^0x20)
-		default:
-			return append(buf, c)
+		c := w[digits] | 0x20 // lower case
+		if strings.IndexByte("bkmgt", c) >= 0 {
+			c &^= 0x20 // a size: upper case
 		}
+		return append(buf, c)
 	}
 	return appendTitle(buf, w)
 }
@@ -183,5 +154,3 @@ func appendTitle(buf []byte, w string) []byte {
 	}
 	return buf
 }
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }

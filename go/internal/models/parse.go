@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -18,8 +17,14 @@ import (
 )
 
 // decodeOptions: last of repeated names wins and invalid UTF-8 is mangled
-// to U+FFFD, as gateways are not all strict about either.
-var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+// to U+FFFD, as gateways are not all strict about either. A value of an
+// unexpected type reads as empty (see zeroUnless): a model entry or a
+// top_provider that is not an object, a string member that is not a string.
+var decodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true),
+	json.WithUnmarshalers(json.JoinUnmarshalers(
+		json.UnmarshalFromFunc(zeroUnless[wireModel]('{')),
+		json.UnmarshalFromFunc(zeroUnless[wireLimit]('{')),
+		json.UnmarshalFromFunc(zeroUnless[string]('"')))))
 
 // parse reads a models response: a top-level JSON array of models, or an
 // object whose "data" member is that array (the OpenAI shape). Any other
@@ -62,13 +67,11 @@ func parse(body []byte) (List, error) {
 	case 0:
 		_, err = dec.ReadToken()
 	default:
-		shape = "found " + kindOf(byte(k))
+		shape = "found " + kindNames[k]
 		err = dec.SkipValue()
 	}
-	if err == nil {
-		if _, terr := dec.ReadToken(); terr != io.EOF {
-			err = errors.Join(errors.New("unexpected data after the top-level value"), terr)
-		}
+	if _, terr := dec.ReadToken(); err == nil && terr != io.EOF {
+		err = errors.Join(errors.New("unexpected data after the top-level value"), terr)
 	}
 	if err != nil {
 		return List{}, fmt.Errorf("malformed JSON: %s", syntaxText(err))
@@ -117,7 +120,7 @@ func envelope(dec *jsontext.Decoder) (entries []wireModel, shape string, err err
 			}
 			err = dec.SkipValue()
 		case k != '[':
-			entries, dataKind = nil, kindOf(byte(k))
+			entries, dataKind = nil, kindNames[k]
 			err = dec.SkipValue()
 		default:
 			entries, dataKind = nil, "array"
@@ -149,16 +152,15 @@ func toList(entries []wireModel) List {
 	seen := make(map[string]struct{}, len(entries))
 	for i := range entries {
 		w := &entries[i]
-		id := string(w.ID)
-		switch _, dup := seen[id]; {
-		case id == "":
+		switch _, dup := seen[w.ID]; {
+		case w.ID == "":
 			l.Skipped++
-		case Unsafe(id):
+		case Unsafe(w.ID):
 			l.Unsafe++
 		case dup:
 			l.Duplicates++
 		default:
-			seen[id] = struct{}{}
+			seen[w.ID] = struct{}{}
 			l.Models = append(l.Models, w.model())
 		}
 	}
@@ -169,8 +171,8 @@ func toList(entries []wireModel) List {
 // an unexpected JSON type leaves its field at the zero value: an entry whose
 // id is not a string ends up with an empty ID and is skipped.
 type wireModel struct {
-	ID                  text      `json:"id"`
-	OwnedBy             text      `json:"owned_by"`
+	ID                  string    `json:"id"`
+	OwnedBy             string    `json:"owned_by"`
 	Created             number    `json:"created"`
 	ContextLength       number    `json:"context_length"`
 	ContextWindow       number    `json:"context_window"`
@@ -181,21 +183,11 @@ type wireModel struct {
 	TopProvider         wireLimit `json:"top_provider"`
 }
 
-// UnmarshalJSONFrom reads an entry; a value that is not an object reads as
-// an entry without an id (skipped).
-func (w *wireModel) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
-	}
-	type plain wireModel // without this method
-	return json.UnmarshalDecode(dec, (*plain)(w), decodeOptions)
-}
-
 // model picks the metadata of an entry.
 func (w *wireModel) model() Model {
 	return Model{
-		ID:              string(w.ID),
-		OwnedBy:         redact.Clean(string(w.OwnedBy), 0),
+		ID:              w.ID,
+		OwnedBy:         redact.Clean(w.OwnedBy, 0),
 		Created:         int64(w.Created),
 		ContextLength:   firstPositive(w.ContextLength, w.ContextWindow, w.MaxContextLength, w.MaxModelLen, w.TopProvider.ContextLength),
 		MaxOutputTokens: firstPositive(w.MaxOutputTokens, w.MaxCompletionTokens, w.TopProvider.MaxCompletionTokens),
@@ -209,30 +201,18 @@ type wireLimit struct {
 	MaxCompletionTokens number `json:"max_completion_tokens"`
 }
 
-// UnmarshalJSONFrom replaces the limit (a repeated member is not merged).
-func (l *wireLimit) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*l = wireLimit{}
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
+// zeroUnless reads a value of the given kind into *v the usual way
+// (errors.ErrUnsupported) and skips any other, leaving *v empty: an entry
+// without an id (skipped), no limits, "". *v is reset first: a repeated
+// member replaces, it is not merged.
+func zeroUnless[T any](kind jsontext.Kind) func(*jsontext.Decoder, *T) error {
+	return func(dec *jsontext.Decoder, v *T) error {
+		*v = *new(T)
+		if dec.PeekKind() != kind {
+			return dec.SkipValue()
+		}
+		return errors.ErrUnsupported
 	}
-	type plain wireLimit // without this method
-	return json.UnmarshalDecode(dec, (*plain)(l), decodeOptions)
-}
-
-// text is a JSON string; any other value reads as "".
-type text string
-
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
-func (t *text) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*t = ""
-	if dec.PeekKind() != '"' {
-		return dec.SkipValue()
-	}
-	tok, err := dec.ReadToken()
-	if err == nil {
-		*t = text(tok.String())
-	}
-	return err
 }
 
 // number is a non-negative integer given as a JSON number or a numeric
@@ -243,22 +223,14 @@ type number int64
 // UnmarshalJSONFrom implements json.UnmarshalerFrom.
 func (n *number) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	*n = 0
-	switch dec.PeekKind() {
-	case '"':
-		tok, err := dec.ReadToken()
-		if err == nil {
-			*n = parseNumber(strings.TrimSpace(tok.String()))
-		}
-		return err
-	case '0':
-		v, err := dec.ReadValue()
-		if err == nil {
-			*n = parseNumber(string(v))
-		}
-		return err
-	default:
+	if k := dec.PeekKind(); k != '"' && k != '0' {
 		return dec.SkipValue()
 	}
+	tok, err := dec.ReadToken() // a number token's String is its text
+	if err == nil {
+		*n = parseNumber(strings.TrimSpace(tok.String()))
+	}
+	return err
 }
 
 // maxNumber bounds token counts and timestamps to values every consumer
@@ -292,35 +264,20 @@ func firstPositive(vs ...number) int {
 // describeNames lists the first member names (sorted, quoted, shortened)
 // of an object without a data array; never its values.
 func describeNames(names []string) string {
-	sort.Strings(names)
+	slices.Sort(names)
 	names = slices.Compact(names)
 	const maxNames = 5
 	more := ""
 	if len(names) > maxNames {
 		names, more = names[:maxNames], fmt.Sprintf(" and %d more", len(names)-maxNames)
 	}
-	quoted := make([]string, len(names))
 	for i, k := range names {
-		quoted[i] = strconv.Quote(redact.Text(k, 39))
+		names[i] = strconv.Quote(redact.Text(k, 39))
 	}
-	return "keys: " + strings.Join(quoted, ", ") + more
+	return "keys: " + strings.Join(names, ", ") + more
 }
 
-// kindOf names the JSON type of a value starting with byte c (or of a
-// jsontext.Kind).
-func kindOf(c byte) string {
-	switch c {
-	case '[':
-		return "an array"
-	case '{':
-		return "an object"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
+// kindNames names the JSON type of a value by its jsontext.Kind.
+var kindNames = map[jsontext.Kind]string{
+	'[': "an array", '{': "an object", '"': "a string", 't': "a boolean", 'f': "a boolean", 'n': "null", '0': "a number",
 }

@@ -57,17 +57,17 @@ func (s Scheduler) Run(ctx context.Context, sync func(context.Context) error) er
 	if s.Interval <= 0 {
 		return errors.New("models: scheduler interval must be positive")
 	}
-	sleep := s.Sleep
+	sleep, jitter := s.Sleep, s.Rand
 	if sleep == nil {
 		sleep = sleepTimer
 	}
+	if jitter == nil {
+		jitter = rand.Float64
+	}
 	failures := max(s.Failures, 0)
-	wait := s.Delay(failures, s.jitter())
+	wait := s.Delay(failures, jitter())
 	for {
-		if err := sleep(ctx, wait); err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
+		if err := cmp.Or(sleep(ctx, wait), ctx.Err()); err != nil {
 			return err
 		}
 		err := sync(ctx)
@@ -79,7 +79,7 @@ func (s Scheduler) Run(ctx context.Context, sync func(context.Context) error) er
 		} else {
 			failures = 0
 		}
-		wait = s.Delay(failures, s.jitter())
+		wait = s.Delay(failures, jitter())
 		if s.Report != nil {
 			s.Report(Attempt{Err: err, Failures: failures, Next: wait})
 		}
@@ -106,20 +106,11 @@ func (s Scheduler) Delay(failures int, r float64) time.Duration {
 	return d/2 + time.Duration(r*float64(d/2))
 }
 
-func (s Scheduler) jitter() float64 {
-	if s.Rand != nil {
-		return s.Rand()
-	}
-	return rand.Float64()
-}
-
 func sleepTimer(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
+	select { // an unstopped timer is collected once unreachable (Go 1.23)
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-time.After(d):
 		return nil
 	}
 }

@@ -115,14 +115,12 @@ func Truncate(s string, max int) string {
 	if max <= 0 || utf8.RuneCountInString(s) <= max {
 		return s
 	}
-	n := 0
-	for i := range s {
-		if n == max-1 {
-			return s[:i] + "…"
-		}
-		n++
+	i := 0
+	for range max - 1 {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
 	}
-	return s
+	return s[:i] + "…"
 }
 
 // URL drops userinfo, query and fragment from u, which is what may carry
@@ -133,19 +131,14 @@ func URL(u string) string {
 		if i := strings.IndexAny(u, "?#"); i >= 0 {
 			u = u[:i]
 		}
-		if i := strings.Index(u, "@"); i >= 0 {
-			if j := strings.Index(u, "//"); j >= 0 && j < i {
-				u = u[:j+2] + u[i+1:]
-			}
+		if at, slashes := strings.Index(u, "@"), strings.Index(u, "//"); slashes >= 0 && slashes < at {
+			u = u[:slashes+2] + u[at+1:] // the userinfo goes
 		}
 		return Text(u, 200)
 	}
-	p.User = nil
-	p.RawQuery = ""
-	p.ForceQuery = false
-	p.Fragment = ""
-	p.RawFragment = ""
-	return p.String()
+	// What is kept, by name: the userinfo, query and fragment are not.
+	kept := url.URL{Scheme: p.Scheme, Opaque: p.Opaque, Host: p.Host, Path: p.Path, RawPath: p.RawPath, OmitHost: p.OmitHost}
+	return kept.String()
 }
 
 // looksRandom tells a token (base64 with upper case, lower case and digits,
@@ -182,12 +175,9 @@ func Values(s string, values []string) string {
 		if len(v) < 4 {
 			continue
 		}
-		s = strings.ReplaceAll(s, v, mask)
-		for n := len(v) - 1; n >= minFragment; n-- {
+		for n := len(v); n >= min(len(v), minFragment); n-- { // v itself, then its pieces
 			for i := 0; i+n <= len(v); i++ {
-				if piece := v[i : i+n]; strings.Contains(s, piece) {
-					s = strings.ReplaceAll(s, piece, mask)
-				}
+				s = strings.ReplaceAll(s, v[i:i+n], mask)
 			}
 		}
 	}

@@ -10,18 +10,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func open(path string, noFollow bool) (*os.File, error) {
-	flags := os.O_RDONLY | unix.O_NONBLOCK
-	if noFollow {
-		flags |= unix.O_NOFOLLOW
+// NoFollow is the open flag that refuses a symbolic link (0 where there
+// is none); nonBlock keeps a FIFO from blocking the open.
+const (
+	NoFollow = unix.O_NOFOLLOW
+	nonBlock = unix.O_NONBLOCK
+)
+
+// Owner is the uid of the file's owner (-1 when unknown).
+func Owner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
 	}
-	return os.OpenFile(path, flags, 0)
+	return -1
 }
 
 func exposure(fi os.FileInfo) string {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if ok && int(st.Uid) != os.Geteuid() && st.Uid != 0 {
-		return fmt.Sprintf("it belongs to another user (uid %d)", st.Uid)
+	if o := Owner(fi); o > 0 && o != os.Geteuid() {
+		return fmt.Sprintf("it belongs to another user (uid %d)", o)
 	}
 	if m := fi.Mode().Perm(); m&0o077 != 0 {
 		return fmt.Sprintf("other users may read or write it (mode %04o; chmod 600 it)", m)

@@ -7,6 +7,7 @@
 package safefile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +18,14 @@ import (
 // Read returns the content of the regular file at path, of at most limit
 // bytes. The error wraps fs.ErrNotExist when there is no such file.
 func Read(path string, limit int64) ([]byte, error) {
-	return ReadChecked(path, limit, false, nil)
+	return ReadChecked(path, limit, 0, nil)
 }
 
-// ReadChecked is Read with the caller's own check of the opened file (nil
-// for none), run before anything is read; noFollow refuses a symbolic link
-// (Unix).
-func ReadChecked(path string, limit int64, noFollow bool, check func(*os.File, fs.FileInfo) error) ([]byte, error) {
-	f, err := open(path, noFollow) // non-blocking: a FIFO does not wait for a writer
+// ReadChecked is Read with more open flags (NoFollow refuses a symbolic
+// link) and the caller's own check of the opened file (nil for none), run
+// before anything is read.
+func ReadChecked(path string, limit int64, flags int, check func(*os.File, fs.FileInfo) error) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock|flags, 0) // non-blocking: a FIFO does not wait for a writer
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +35,7 @@ func ReadChecked(path string, limit int64, noFollow bool, check func(*os.File, f
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, cmp.Or(kinds[fi.Mode().Type()], "not a plain file"))
 	}
 	if check != nil {
 		if err := check(f, fi); err != nil {
@@ -57,20 +58,10 @@ func ReadChecked(path string, limit int64, noFollow bool, check func(*os.File, f
 // IsNotExist reports whether err says that the file is missing.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a plain file"
+// kinds name the types of file that are not regular files.
+var kinds = map[fs.FileMode]string{
+	fs.ModeDir: "a directory", fs.ModeNamedPipe: "a FIFO", fs.ModeDevice | fs.ModeCharDevice: "a character device",
+	fs.ModeDevice: "a device", fs.ModeSocket: "a socket",
 }
 
 // Exposure says why another user could read or replace the file at path

@@ -7,6 +7,7 @@ package secret
 import (
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"log/slog"
 )
 
@@ -49,17 +50,13 @@ func (s String) GoString() string { return fmt.Sprintf("secret.String(%q)", s.re
 // Format implements fmt.Formatter so that every verb (%s, %v, %q, %x, %d...)
 // prints the redacted form.
 func (s String) Format(f fmt.State, verb rune) {
-	switch verb {
-	case 'q':
+	switch {
+	case verb == 'q':
 		fmt.Fprintf(f, "%q", s.redacted())
-	case 'v':
-		if f.Flag('#') {
-			_, _ = f.Write([]byte(s.GoString()))
-			return
-		}
-		_, _ = f.Write([]byte(s.redacted()))
+	case verb == 'v' && f.Flag('#'):
+		_, _ = io.WriteString(f, s.GoString())
 	default:
-		_, _ = f.Write([]byte(s.redacted()))
+		_, _ = io.WriteString(f, s.redacted())
 	}
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/base64"
 	"errors"
@@ -42,35 +43,25 @@ const (
 // ErrNoKeyring: no keychain answered.
 var ErrNoKeyring = errors.New("no keychain answers")
 
-func (k Keyring) timeout() time.Duration {
-	if k.Timeout > 0 {
-		return k.Timeout
-	}
-	return 5 * time.Second
-}
-
 // call runs f with the deadline; a call that does not return in time is
 // left behind (the library has no cancellation) and reported.
 func (k Keyring) call(what string, f func() error) error {
+	timeout := cmp.Or(max(k.Timeout, 0), 5*time.Second)
 	done := make(chan error, 1)
 	go func() { done <- f() }()
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(k.timeout()):
-		return fmt.Errorf("%w: the keychain did not answer %s within %s (locked, and waiting for a password prompt?)", ErrNoKeyring, what, k.timeout())
+	case <-time.After(timeout):
+		return fmt.Errorf("%w: the keychain did not answer %s within %s (locked, and waiting for a password prompt?)", ErrNoKeyring, what, timeout)
 	}
 }
 
-func (k Keyring) get(name string) (string, error) {
-	var v string
-	err := k.call("a read", func() (err error) {
+func (k Keyring) get(name string) (v string, err error) {
+	err = k.call("a read", func() (err error) {
 		v, err = keyring.Get(k.Service, name)
 		return err
 	})
-	if errors.Is(err, keyring.ErrNotFound) {
-		return "", errNotFound
-	}
 	return v, err
 }
 
@@ -86,7 +77,8 @@ func (k Keyring) del(name string) error {
 	return err
 }
 
-var errNotFound = errors.New("not in the keychain")
+// errNotFound: nothing is stored under that name.
+var errNotFound = keyring.ErrNotFound
 
 // Read returns the data stored under name; an error wrapping errNotFound
 // when there is none.
@@ -95,16 +87,12 @@ func (k Keyring) Read(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if count > 0 {
-		var b strings.Builder
-		for i := range count {
-			part, err := k.get(partName(name, i))
-			if err != nil {
-				return nil, fmt.Errorf("part %d of %d: %w", i+1, count, err)
-			}
-			b.WriteString(part)
+	for i := range count { // body is "" when the value is in parts
+		part, err := k.get(partName(name, i))
+		if err != nil {
+			return nil, fmt.Errorf("part %d of %d: %w", i+1, count, err)
 		}
-		body = b.String()
+		body += part
 	}
 	raw, err := base64.StdEncoding.DecodeString(body)
 	if err != nil {
@@ -126,22 +114,20 @@ func (k Keyring) Write(name string, data []byte) error {
 	_ = zw.Close()
 	body := base64.StdEncoding.EncodeToString(zb.Bytes())
 	old := k.parts(name)
-	if len(body) <= itemBytes {
-		if err := k.set(name, formatV1+body); err != nil {
-			return err
+	head, count := body, 0
+	if len(body) > itemBytes {
+		count = (len(body) + itemBytes - 1) / itemBytes
+		if count > maxItems {
+			return fmt.Errorf("the token set is too large for the keychain (%d bytes)", len(data))
 		}
-		return k.dropParts(name, 0, old)
-	}
-	count := (len(body) + itemBytes - 1) / itemBytes
-	if count > maxItems {
-		return fmt.Errorf("the token set is too large for the keychain (%d bytes)", len(data))
-	}
-	for i := range count {
-		if err := k.set(partName(name, i), body[i*itemBytes:min(len(body), (i+1)*itemBytes)]); err != nil {
-			return err
+		for i := range count {
+			if err := k.set(partName(name, i), body[i*itemBytes:min(len(body), (i+1)*itemBytes)]); err != nil {
+				return err
+			}
 		}
+		head = chunkPrefix + strconv.Itoa(count)
 	}
-	if err := k.set(name, formatV1+chunkPrefix+strconv.Itoa(count)); err != nil {
+	if err := k.set(name, formatV1+head); err != nil {
 		return err
 	}
 	return k.dropParts(name, count, old)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 
@@ -29,7 +28,7 @@ func inspectDir(dir string, tighten bool) (string, error) {
 	}
 	real := dir
 	if fi.Mode()&os.ModeSymlink != 0 {
-		if o := owner(fi); o != uid {
+		if o := safefile.Owner(fi); o != uid {
 			return "", fmt.Errorf("cache directory %s is a symbolic link owned by uid %d, not by this user; refusing to keep tokens there", dir, o)
 		}
 		if err := checkParent(dir, uid); err != nil {
@@ -50,7 +49,7 @@ func inspectDir(dir string, tighten bool) (string, error) {
 	if fi, err = f.Stat(); err != nil {
 		return "", fmt.Errorf("cache directory %s: %w", dir, err)
 	}
-	if o := owner(fi); o != uid {
+	if o := safefile.Owner(fi); o != uid {
 		return "", fmt.Errorf("cache directory %s is owned by uid %d, not by this user; refusing to keep tokens there", dir, o)
 	}
 	if tighten && fi.Mode().Perm()&0o077 != 0 {
@@ -69,20 +68,13 @@ func checkParent(path string, uid int) error {
 	if err != nil {
 		return fmt.Errorf("cache directory %s: %w", path, err)
 	}
-	if o := owner(fi); o != uid && o != 0 {
+	if o := safefile.Owner(fi); o != uid && o != 0 {
 		return fmt.Errorf("cache directory %s is in %s, a directory of another user (uid %d); refusing to keep tokens there", path, parent, o)
 	}
 	if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
 		return fmt.Errorf("cache directory %s is in %s, which anyone may write to; refusing to keep tokens there", path, parent)
 	}
 	return nil
-}
-
-func owner(fi os.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
 }
 
 // openLock opens (creating) a lock file, never through a symbolic link,
@@ -93,7 +85,7 @@ func openLock(path string) (*os.File, error) {
 		return nil, err
 	}
 	fi, err := f.Stat()
-	if err == nil && (!fi.Mode().IsRegular() || owner(fi) != os.Geteuid()) {
+	if err == nil && (!fi.Mode().IsRegular() || safefile.Owner(fi) != os.Geteuid()) {
 		err = fmt.Errorf("%s is not a regular file of this user", path)
 	}
 	if err != nil {
@@ -108,8 +100,8 @@ func openLock(path string) (*os.File, error) {
 // A symbolic link is not followed, and O_NONBLOCK keeps a FIFO planted in
 // its place from blocking the open until a writer comes.
 func readFile(path string, limit int64) ([]byte, error) {
-	return safefile.ReadChecked(path, limit, true, func(f *os.File, fi os.FileInfo) error {
-		if o := owner(fi); o != os.Geteuid() {
+	return safefile.ReadChecked(path, limit, safefile.NoFollow, func(f *os.File, fi os.FileInfo) error {
+		if o := safefile.Owner(fi); o != os.Geteuid() {
 			return fmt.Errorf("owned by uid %d, not by this user", o)
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
@@ -130,13 +122,10 @@ func syncDir(dir string) {
 
 func tryLock(f *os.File) (bool, error) {
 	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	if err == nil {
-		return true, nil
-	}
 	if errors.Is(err, unix.EWOULDBLOCK) || errors.Is(err, unix.EINTR) {
-		return false, nil
+		return false, nil // held by another process, or interrupted: try again
 	}
-	return false, err
+	return err == nil, err
 }
 
 func unlockFile(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }

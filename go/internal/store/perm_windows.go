@@ -26,18 +26,13 @@ func readFile(path string, limit int64) ([]byte, error) {
 func syncDir(string) {}
 
 func tryLock(f *os.File) (bool, error) {
-	ol := new(windows.Overlapped)
-	err := windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
-	if err == nil {
-		return true, nil
-	}
+	err := windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, new(windows.Overlapped))
 	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) || errors.Is(err, windows.ERROR_IO_PENDING) {
-		return false, nil
+		return false, nil // held by another process: try again
 	}
-	return false, err
+	return err == nil, err
 }
 
 func unlockFile(f *os.File) error {
-	ol := new(windows.Overlapped)
-	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
+	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }

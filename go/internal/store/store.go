@@ -77,10 +77,7 @@ type Store struct {
 
 // DefaultDir is $OPENCODE_OAUTH2_CACHE_DIR, else <user cache dir>/opencode-oauth2.
 func DefaultDir() string {
-	if d := strings.TrimSpace(os.Getenv(EnvCacheDir)); d != "" {
-		return d
-	}
-	return filepath.Join(xdg.CacheHome, "opencode-oauth2")
+	return cmp.Or(strings.TrimSpace(os.Getenv(EnvCacheDir)), filepath.Join(xdg.CacheHome, "opencode-oauth2"))
 }
 
 // Open prepares dir (created 0700; an existing directory of ours is
@@ -177,16 +174,14 @@ func fileBase(providerID string) string {
 }
 
 func sanitize(s string) string {
-	var b strings.Builder
-	for _, r := range s {
+	s = strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
+			return r
 		}
-	}
-	out := cmp.Or(strings.Trim(b.String(), "."), "_")
+		return '_'
+	}, s)
+	out := cmp.Or(strings.Trim(s, "."), "_")
 	return out[:min(len(out), 64)]
 }
 
@@ -198,7 +193,6 @@ func sanitize(s string) string {
 func (e *Entry) Load() State {
 	st := e.loadCredentials()
 	legacy := modelPart{Models: st.Models, LastSyncAt: st.LastSyncAt, LastError: st.LastError}
-	st.Models, st.LastSyncAt, st.LastError = nil, time.Time{}, ""
 	part, ok := e.loadModels()
 	if !ok && !legacy.empty() {
 		part = legacy
@@ -239,15 +233,12 @@ func (e *Entry) loadCredentials() State {
 		// Written by a keychain storage: moved into the file, the keychain item removed.
 		k := DefaultKeyring()
 		k.Timeout = time.Second
-		if data, err := k.Read(e.keychainName()); err == nil {
-			var kst State
-			if json.Unmarshal(data, &kst) == nil && kst.ProviderID == e.providerID && kst.Key == e.key {
-				kst.Storage = ""
-				if err := e.Save(kst); err == nil {
-					_ = k.Remove(e.keychainName())
-					return kst
-				}
-			}
+		data, err := k.Read(e.keychainName())
+		var kst State
+		ours := err == nil && json.Unmarshal(data, &kst) == nil && kst.ProviderID == e.providerID && kst.Key == e.key
+		if ours && e.Save(kst) == nil {
+			_ = k.Remove(e.keychainName())
+			return kst
 		}
 	}
 	return st
@@ -279,7 +270,11 @@ func (e *Entry) loadFile(empty State) State {
 // what is wrong with what was read ("": nothing). It reports false when the
 // file is missing, unreadable (a warning says so) or wrong (set aside).
 func (e *Entry) readJSON(path string, limit int64, what string, v any, check func() string) bool {
-	data, err := e.store.read(path, limit)
+	read := readFile
+	if e.store.mem != nil {
+		read = e.store.mem.read
+	}
+	data, err := read(path, limit)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
@@ -299,7 +294,7 @@ func (e *Entry) readJSON(path string, limit int64, what string, v any, check fun
 
 func (e *Entry) setAside(path, reason string) {
 	if e.store.mem != nil {
-		e.store.mem.remove(path)
+		e.store.mem.files.Delete(path)
 		return
 	}
 	aside := fmt.Sprintf("%s.invalid-%d", path, time.Now().UnixNano())
@@ -315,12 +310,8 @@ func (e *Entry) setAside(path, reason string) {
 // file does not exist yet, as when seeding a cache). Callers hold the lock.
 func (e *Entry) Save(st State) error {
 	part := modelPart{Models: st.Models, LastSyncAt: st.LastSyncAt, LastError: st.LastError}
-	st.Models, st.LastSyncAt, st.LastError = nil, time.Time{}, ""
-	st.Version = Version
-	st.ProviderID = e.providerID
-	st.Key = e.key
-	st.UpdatedAt = time.Now().UTC()
-	st.Storage = ""
+	// The credentials file holds the token and whose it is, nothing else.
+	st = State{Version: Version, ProviderID: e.providerID, Key: e.key, UpdatedAt: time.Now().UTC(), Token: st.Token}
 	switch {
 	case e.keyring != nil && st.Token == nil:
 		// Nothing secret to keep (a logout): no item left in the keychain.
@@ -355,16 +346,93 @@ func (e *Entry) Save(st State) error {
 	return nil
 }
 
+// maxModelsFile bounds the models file, read and written. A gateway's
+// answer is bounded (8 MiB) and so is the list kept of it (maxModels), so
+// this is never reached by a list the sidecar keeps.
+const maxModelsFile = 16 << 20
+
+// modelPart is what is kept about a provider's model list.
+type modelPart struct {
+	Models     json.RawMessage `json:"models,omitempty"`
+	LastSyncAt time.Time       `json:"lastSyncAt,omitzero"`
+	LastError  string          `json:"lastError,omitempty"`
+}
+
+func (p modelPart) empty() bool {
+	return len(p.Models) == 0 && p.LastSyncAt.IsZero() && p.LastError == ""
+}
+
+// modelsFile is the models file's form: the part, named like the state.
+type modelsFile struct {
+	Version    int    `json:"version"`
+	ProviderID string `json:"providerID"`
+	Key        string `json:"key"`
+	modelPart
+}
+
+// loadModels reads the models file; false when it is missing or unusable
+// (a broken one is set aside with a warning).
+func (e *Entry) loadModels() (modelPart, bool) {
+	var f modelsFile
+	if !e.readJSON(e.modelsPath, maxModelsFile, "models cache file", &f, func() string {
+		switch {
+		case f.Version != Version:
+			return fmt.Sprintf("format %d, this build reads %d", f.Version, Version)
+		case f.ProviderID != e.providerID || f.Key != e.key:
+			return "belongs to another provider or configuration"
+		}
+		return ""
+	}) {
+		return modelPart{}, false
+	}
+	return f.modelPart, true
+}
+
+// SaveModels replaces the provider's model list (JSON), the time of the
+// sync and the last sync error in the models file. It never touches the
+// credentials file or its lock; concurrent writers replace each other's
+// file atomically.
+func (e *Entry) SaveModels(models json.RawMessage, syncedAt time.Time, lastError string) error {
+	return e.saveModelPart(modelPart{Models: models, LastSyncAt: syncedAt.UTC(), LastError: lastError})
+}
+
+// RecordModelError keeps the list and sets the last sync error.
+func (e *Entry) RecordModelError(msg string) error {
+	part, _ := e.loadModels()
+	part.LastError = msg
+	return e.saveModelPart(part)
+}
+
+func (e *Entry) saveModelPart(part modelPart) error {
+	data, err := json.Marshal(modelsFile{Version: Version, ProviderID: e.providerID, Key: e.key, modelPart: part})
+	if err != nil {
+		return fmt.Errorf("encode models of %s: %w", e.providerID, err)
+	}
+	if len(data) > maxModelsFile {
+		return fmt.Errorf("models of %s: %d bytes is more than the models file holds (%d)", e.providerID, len(data), maxModelsFile)
+	}
+	if err := e.store.write(e.modelsPath, data); err != nil {
+		return fmt.Errorf("models cache file for %s: %w", e.providerID, err)
+	}
+	return nil
+}
+
 // write replaces the file at path atomically (in memory: the entry).
 func (s *Store) write(path string, data []byte) error {
 	if s.mem != nil {
-		s.mem.write(path, data)
+		s.mem.files.Store(path, slices.Clone(data))
 		return nil
 	}
-	var suffix [8]byte
-	_, _ = rand.Read(suffix[:])
-	tmp := fmt.Sprintf("%s.%d.%s.tmp", path, os.Getpid(), hex.EncodeToString(suffix[:]))
-	if err := writeSync(tmp, data); err != nil {
+	tmp := fmt.Sprintf("%s.%d.%s.tmp", path, os.Getpid(), rand.Text())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write: %w", err)
 	}
@@ -374,30 +442,6 @@ func (s *Store) write(path string, data []byte) error {
 	}
 	syncDir(filepath.Dir(path))
 	return nil
-}
-
-// read reads the file at path, bounded by limit (see readFile).
-func (s *Store) read(path string, limit int64) ([]byte, error) {
-	if s.mem != nil {
-		return s.mem.read(path)
-	}
-	return readFile(path, limit)
-}
-
-func writeSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // Update holds the lock across load → fn → save. fn may change the state;
@@ -427,8 +471,7 @@ func (e *Entry) Lock(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock file for %s: %w", e.providerID, err)
 	}
-	delay := time.Millisecond
-	for {
+	for delay := time.Millisecond; ; delay = min(2*delay, 32*time.Millisecond) {
 		ok, err := tryLock(f)
 		if err != nil {
 			_ = f.Close()
@@ -440,69 +483,103 @@ func (e *Entry) Lock(ctx context.Context) (func(), error) {
 				_ = f.Close()
 			}, nil
 		}
-		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			_ = f.Close()
 			return nil, fmt.Errorf("wait for the cache lock of %s: %w", e.providerID, ctx.Err())
-		case <-t.C:
-		}
-		if delay < 25*time.Millisecond {
-			delay *= 2
+		case <-time.After(delay):
 		}
 	}
 }
 
+// Leftover is a credentials file of a provider that its current
+// configuration no longer reads: written under another cache key (a scope
+// or client changed since), set aside as invalid, or named as an earlier
+// version named it. Logout removes these too, and revokes what they hold.
+type Leftover struct {
+	Path  string
+	Token *Token // nil when the file holds none (or cannot be read)
+}
+
+// Leftovers lists the provider's credentials files other than the entry's
+// own: every file named for the provider (as this version or an earlier one
+// names it) whose content names the provider, or that cannot be read at all.
+func (e *Entry) Leftovers() []Leftover {
+	names, err := os.ReadDir(e.store.dir)
+	if err != nil {
+		return nil // a store in memory too: its dir is ""
+	}
+	prefixes := []string{fileBase(e.providerID) + "-", sanitize(e.providerID) + "-"}
+	var out []Leftover
+	for _, d := range names {
+		name := d.Name()
+		path := filepath.Join(e.store.dir, name)
+		ours := slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+		if path == e.path || !d.Type().IsRegular() || !credentialsName(name) || !ours {
+			continue
+		}
+		data, err := readFile(path, maxStateFile)
+		if err != nil {
+			continue // not ours to touch (another user's, a FIFO): the store refuses it too
+		}
+		var st State
+		if json.Unmarshal(data, &st) != nil {
+			if rest, ok := strings.CutPrefix(name, prefixes[0]); ok && !strings.Contains(rest, "-") {
+				out = append(out, Leftover{Path: path}) // unreadable, named for this provider only
+			}
+			continue
+		}
+		if st.ProviderID == e.providerID {
+			out = append(out, Leftover{Path: path, Token: st.Token})
+		}
+	}
+	return out
+}
+
+// credentialsName is a credentials file's name, or one set aside: not a
+// models file, a lock (<name>.json.lock) or a temporary file
+// (<name>.json.<pid>.<random>.tmp).
+func credentialsName(name string) bool {
+	return !strings.Contains(name, ".models.json") && (strings.HasSuffix(name, ".json") || strings.Contains(name, ".json.invalid-"))
+}
+
+// RemoveLeftover deletes a leftover file.
+func (e *Entry) RemoveLeftover(l Leftover) error {
+	if err := os.Remove(l.Path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
 // memory holds the files of a store without a directory.
 type memory struct {
-	mu    sync.Mutex
-	files map[string][]byte
-	locks map[string]chan struct{}
+	files sync.Map // name → []byte
+	locks sync.Map // name → chan struct{}
 }
 
 // Memory returns a store that keeps every state in this process's memory:
 // what the sidecar uses when no cache directory is usable, so that tokens
 // are never left behind in a temporary directory. Dir and Entry.Path are "".
 func Memory(log *slog.Logger) *Store {
-	return &Store{log: cmp.Or(log, slog.New(slog.DiscardHandler)), mem: &memory{files: map[string][]byte{}, locks: map[string]chan struct{}{}}}
+	return &Store{log: cmp.Or(log, slog.New(slog.DiscardHandler)), mem: &memory{}}
 }
 
-func (m *memory) read(name string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	data, ok := m.files[name]
+// read is readFile's counterpart (a state in memory is never too large).
+func (m *memory) read(name string, _ int64) ([]byte, error) {
+	data, ok := m.files.Load(name)
 	if !ok {
 		return nil, fs.ErrNotExist
 	}
-	return slices.Clone(data), nil
-}
-
-func (m *memory) write(name string, data []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.files[name] = slices.Clone(data)
-}
-
-func (m *memory) remove(name string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.files, name)
+	return slices.Clone(data.([]byte)), nil
 }
 
 // lock takes the in-process lock of an entry, waiting until ctx ends.
 func (m *memory) lock(ctx context.Context, name, providerID string) (func(), error) {
-	m.mu.Lock()
-	ch, ok := m.locks[name]
-	if !ok {
-		ch = make(chan struct{}, 1)
-		m.locks[name] = ch
-	}
-	m.mu.Unlock()
+	v, _ := m.locks.LoadOrStore(name, make(chan struct{}, 1))
+	ch := v.(chan struct{})
 	select {
 	case ch <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-ch }) }, nil
+		return sync.OnceFunc(func() { <-ch }), nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for the cache lock of %s: %w", providerID, ctx.Err())
 	}
