@@ -4,7 +4,7 @@ package safefile
 
 import "os"
 
-// NoFollow and nonBlock have no equivalent here.
-const NoFollow, nonBlock = 0, 0
+// NoFollow and NonBlock have no equivalent here.
+const NoFollow, NonBlock = 0, 0
 
 func exposure(os.FileInfo) string { return "" }

@@ -11,10 +11,11 @@ import (
 )
 
 // NoFollow is the open flag that refuses a symbolic link (0 where there
-// is none); nonBlock keeps a FIFO from blocking the open.
+// is none); NonBlock keeps a FIFO from blocking the open (0 where there
+// is none).
 const (
 	NoFollow = unix.O_NOFOLLOW
-	nonBlock = unix.O_NONBLOCK
+	NonBlock = unix.O_NONBLOCK
 )
 
 // Owner is the uid of the file's owner (-1 when unknown).

@@ -25,7 +25,7 @@ func Read(path string, limit int64) ([]byte, error) {
 // link) and the caller's own check of the opened file (nil for none), run
 // before anything is read.
 func ReadChecked(path string, limit int64, flags int, check func(*os.File, fs.FileInfo) error) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock|flags, 0) // non-blocking: a FIFO does not wait for a writer
+	f, err := os.OpenFile(path, os.O_RDONLY|NonBlock|flags, 0) // non-blocking: a FIFO does not wait for a writer
 	if err != nil {
 		return nil, err
 	}
