@@ -20,6 +20,9 @@ import (
 // that a broken or hostile peer cannot make the sidecar allocate without limit.
 type Codec struct {
 	Max int // bytes; 0 means protocol.MaxFrame
+	// answer, when set (the server's), answers on it the frames jsonrpc2
+	// would not (see screen).
+	answer jsonrpc2.ObjectStream
 }
 
 // encoded is a message body already encoded: WriteObject writes it as it is.
@@ -51,16 +54,29 @@ const (
 // ReadObject implements jsonrpc2.ObjectCodec. Every read is bounded: a header
 // line longer than maxHeaderLine, more than maxHeaderLines lines, or a
 // Content-Length above the limit is an error before anything is allocated
-// for it; jsonrpc2 then closes the connection.
+// for it; jsonrpc2 then closes the connection. The server's codec reads
+// frames until one jsonrpc2 may have, answering the others; a body that is
+// not JSON is answered and ends the connection.
 func (c Codec) ReadObject(r *bufio.Reader, v any) error {
-	body, err := c.readBody(r)
-	if err != nil {
-		return err
+	for {
+		body, err := c.readBody(r)
+		if err != nil {
+			return err
+		}
+		if rej := c.screen(body); rej != nil {
+			if err := c.answer.WriteObject(rej); err != nil {
+				return err
+			}
+			if rej.fatal {
+				return errNotJSON
+			}
+			continue
+		}
+		if err := json.Unmarshal(body, v); err != nil {
+			return fmt.Errorf("decode frame: %w", err)
+		}
+		return nil
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decode frame: %w", err)
-	}
-	return nil
 }
 
 // readBody reads one frame's header and its body (see ReadObject).
@@ -166,8 +182,12 @@ type probe struct {
 var null = json.RawMessage("null")
 
 // screen checks a frame's body against JSON-RPC 2.0 section 4 and 5: nil
-// when jsonrpc2 may have it, else the error response it needs.
-func screen(body []byte) *rejection {
+// when jsonrpc2 may have it, or c answers nothing (a client's codec), else
+// the error response it needs.
+func (c Codec) screen(body []byte) *rejection {
+	if c.answer == nil {
+		return nil
+	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || !json.Valid(trimmed) {
 		return &rejection{JSONRPC: "2.0", ID: null, Error: jsonrpc2.Error{Code: jsonrpc2.CodeParseError, Message: "Parse error: the frame body is not JSON"}, fatal: true}
@@ -219,36 +239,4 @@ func usableID(id json.RawMessage) bool {
 	}
 	_, err := strconv.ParseUint(string(id), 10, 64)
 	return err == nil
-}
-
-// serverCodec is the server's Codec: frames jsonrpc2 would not answer are
-// answered on out (see screen).
-type serverCodec struct {
-	Codec
-	out jsonrpc2.ObjectStream
-}
-
-// ReadObject implements jsonrpc2.ObjectCodec: it reads frames until one
-// jsonrpc2 may have, answering the others; a body that is not JSON is
-// answered and ends the connection.
-func (c *serverCodec) ReadObject(r *bufio.Reader, v any) error {
-	for {
-		body, err := c.readBody(r)
-		if err != nil {
-			return err
-		}
-		rej := screen(body)
-		if rej == nil {
-			if err := json.Unmarshal(body, v); err != nil {
-				return fmt.Errorf("decode frame: %w", err)
-			}
-			return nil
-		}
-		if err := c.out.WriteObject(rej); err != nil {
-			return err
-		}
-		if rej.fatal {
-			return errNotJSON
-		}
-	}
 }

@@ -30,21 +30,20 @@ const (
 	PlaceholderAPIKey = "oauth2-managed-bearer"
 )
 
-// ApplyConfig applies OpenCode's config object (OpenCode 1 hands it to the
-// config hook). The document is decoded once; the steps below each take
-// what they need from it.
-func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error) {
-	root, err := config.Decode(raw)
-	if err != nil {
-		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
+// ApplyConfig applies OpenCode's config object when the host gave one
+// (OpenCode 1 hands it to the config hook), else the OpenCode config files
+// of the engine's directory, read as OpenCode reads them (OpenCode 2 hands
+// a plugin no config). The document is decoded once; the steps below each
+// take what they need from it.
+func (e *Engine) ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
+	if len(p.Config) > 0 {
+		root, err := config.Decode(p.Config)
+		if err != nil {
+			return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
+		}
+		e.restorePluginConfig(root)
+		return e.apply(ctx, root, config.Problem.Message)
 	}
-	e.restorePluginConfig(root)
-	return e.apply(ctx, root, func(p config.Problem) string { return p.Message() })
-}
-
-// ApplyFiles applies the OpenCode config files of the engine's directory,
-// read as OpenCode reads them (OpenCode 2 hands a plugin no config).
-func (e *Engine) ApplyFiles(ctx context.Context) (protocol.ConfigApplyResult, error) {
 	e.mu.RLock()
 	dir := e.directory
 	e.mu.RUnlock()
@@ -77,9 +76,9 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 	e.mu.Unlock()
 
 	headers, needLogin := e.bootTokens(ctx, managedByID)
-	for _, rt := range managedByID {
+	for i, rt := range managedByID {
 		known := rt.Catalog.Models() // a copy: taken once per provider
-		out.Providers[rt.Config.ID] = buildEntry(rt.Config, userProviders[rt.Config.ID], known, headers[rt.Config.ID])
+		out.Providers[rt.Config.ID] = buildEntry(rt.Config, userProviders[rt.Config.ID], known, headers[i])
 		out.Managed = append(out.Managed, rt.Config.ID)
 		out.TokenHeaders[rt.Config.ID] = rt.Config.HeaderName()
 		if rt.Config.ResponseAPI {
@@ -87,11 +86,11 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 		}
 		if rt.Config.Flow.Interactive() {
 			out.LoginTimeoutMs[rt.Config.ID] = loginWait(rt.Config).Milliseconds()
-			if needLogin[rt.Config.ID] {
+			if needLogin[i] {
 				out.Logins = append(out.Logins, e.pendingLogin(rt.Config))
 			}
 		}
-		if len(known) == 0 && !needLogin[rt.Config.ID] {
+		if len(known) == 0 && !needLogin[i] {
 			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.Config.ID)
 		}
 		rt.start(e.bg)
@@ -173,31 +172,24 @@ func brokenProviders(problems []protocol.Problem, userProviders map[string]map[s
 }
 
 // bootTokens reads each provider's token within the start-up budget, in
-// parallel and never prompting: the Authorization headers it could get, and
-// the providers that need a login. A provider with a token and no models
-// yet has them listed now, within what is left of the budget.
-func (e *Engine) bootTokens(ctx context.Context, managed []*Provider) (map[string]string, map[string]bool) {
-	headers := make(map[string]string, len(managed))
-	needLogin := map[string]bool{}
-	var mu sync.Mutex
+// parallel and never prompting: for each provider of managed, the
+// Authorization header it could get ("" when none), and whether it needs a
+// login. A provider with a token and no models yet has them listed now,
+// within what is left of the budget.
+func (e *Engine) bootTokens(ctx context.Context, managed []*Provider) (headers []string, needLogin []bool) {
+	headers, needLogin = make([]string, len(managed)), make([]bool, len(managed))
 	var wg sync.WaitGroup
 	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
 	defer cancel()
-	for _, rt := range managed {
+	for i, rt := range managed {
 		wg.Go(func() {
 			tok, err := rt.Tokens.Token(bctx, tokens.NoLogin)
 			if err != nil {
 				e.log.Debug("no token at start-up", "provider", rt.Config.ID, "err", err)
-				if errors.Is(err, tokens.ErrLoginRequired) {
-					mu.Lock()
-					needLogin[rt.Config.ID] = true
-					mu.Unlock()
-				}
+				needLogin[i] = errors.Is(err, tokens.ErrLoginRequired)
 				return
 			}
-			mu.Lock()
-			headers[rt.Config.ID] = headerValue(rt.Config, tok).Reveal()
-			mu.Unlock()
+			headers[i] = headerValue(rt.Config, tok).Reveal()
 			if len(rt.Catalog.Models()) == 0 {
 				if err := rt.sync(bctx); err != nil {
 					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.Config.ID, "err", err)
@@ -218,15 +210,14 @@ func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 	list := make([]*Provider, 0, len(res.Providers))
 	failed := map[string]error{}
 	for _, p := range res.Providers {
-		if rt, ok := old[p.ID]; ok && rt.sig == signature(withSettings(p, res.Settings)) {
-			next[p.ID] = rt
-			list = append(list, rt)
-			continue
-		}
-		rt, err := e.newManaged(withSettings(p, res.Settings), res.Settings.CacheDir)
-		if err != nil {
-			failed[p.ID] = err
-			continue
+		p = withSettings(p, res.Settings)
+		rt, ok := old[p.ID]
+		if !ok || rt.sig != signature(p) {
+			var err error
+			if rt, err = e.newManaged(p, res.Settings.CacheDir); err != nil {
+				failed[p.ID] = err
+				continue
+			}
 		}
 		next[p.ID] = rt
 		list = append(list, rt)
@@ -304,10 +295,7 @@ func (e *Engine) startWatcher() {
 				case <-t.C:
 				}
 				e.mu.RLock()
-				rts := make([]*Provider, 0, len(e.managedByID))
-				for _, rt := range e.managedByID {
-					rts = append(rts, rt)
-				}
+				rts := slices.Collect(maps.Values(e.managedByID))
 				e.mu.RUnlock()
 				for _, rt := range rts {
 					rt.checkFile()

@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -114,7 +116,7 @@ func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n pr
 		})
 	}
 	attrs := []any{"version", e.opt.Version, "pid", os.Getpid(), "host_version", hostVersion(p, os.Getenv),
-		"interactive", interactive(p.Interactive, os.Getenv), "directory", p.Directory}
+		"interactive", e.interactive, "directory", p.Directory}
 	if b := p.Binary; b != nil {
 		attrs = append(attrs, "binary", b.Path, "binary_source", b.Source, "binary_check", b.Check)
 	}
@@ -212,13 +214,9 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 		return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason(err), Err: err}
 	}
 	rt.maybeLazySync()
-	until := rt.Tokens.Policy().FreshUntil(tok)
-	if max := e.opt.Now().Add(5 * time.Minute); until.After(max) {
-		until = max
-	}
 	return protocol.HeadersResult{
 		Headers:    map[string]string{rt.Config.HeaderName(): headerValue(rt.Config, tok).Reveal()},
-		CacheUntil: until.UnixMilli(),
+		CacheUntil: min(rt.Tokens.Policy().FreshUntil(tok).UnixMilli(), e.opt.Now().Add(5*time.Minute).UnixMilli()),
 	}, nil
 }
 
@@ -254,12 +252,11 @@ const shutdownFlush = 5 * time.Second
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopBg()
 	e.mu.Lock()
-	rts := make([]*Provider, 0, len(e.managedByID))
-	for _, rt := range e.managedByID {
-		rt.stop()
-		rts = append(rts, rt)
-	}
+	rts := slices.Collect(maps.Values(e.managedByID))
 	e.mu.Unlock()
+	for _, rt := range rts {
+		rt.stop()
+	}
 	fctx, cancel := context.WithTimeout(ctx, shutdownFlush)
 	defer cancel()
 	// Background work (model syncs, the file watcher) sees the cancelled
@@ -388,15 +385,11 @@ func (e *Engine) prompt(p oauth.Prompt) {
 // the code on lines of their own; and how long it stays, until the login
 // stops waiting (within 10 s to 5 min; 2 min when that is unknown).
 func toast(p oauth.Prompt, now time.Time) (string, int64) {
-	var words []string
-	for _, w := range []string{p.Message, p.URL} {
-		if w != "" {
-			words = append(words, w)
-		}
-	}
+	words := []string{p.Message, p.URL}
 	if p.UserCode != "" {
 		words = append(words, "code: "+p.UserCode)
 	}
+	words = slices.DeleteFunc(words, func(w string) bool { return w == "" })
 	d := 2 * time.Minute
 	if !p.ExpiresAt.IsZero() {
 		d = min(max(p.ExpiresAt.Sub(now), 10*time.Second), 5*time.Minute)

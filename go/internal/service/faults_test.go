@@ -207,7 +207,7 @@ func runFault(t *testing.T, flow, warning string, fault int32, expired bool) {
 	defer cancel()
 
 	// Start-up: the provider is registered with its cached models whatever the server does.
-	res, err := eng.ApplyConfig(ctx, raw)
+	res, err := eng.ApplyConfig(ctx, protocol.ConfigApplyParams{Config: raw})
 	require.NoError(t, err)
 	require.Equal(t, []string{"gw"}, res.Managed)
 	assert.Contains(t, res.Providers["gw"]["models"], "cached-model")
@@ -283,7 +283,7 @@ func TestNoUsableCacheDirectoryServesFromMemory(t *testing.T) {
 	raw := machineProvider(t, idp.srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := eng.ApplyConfig(ctx, raw)
+	res, err := eng.ApplyConfig(ctx, protocol.ConfigApplyParams{Config: raw})
 	require.NoError(t, err)
 	require.Equal(t, []string{"gw"}, res.Managed)
 	h, err := eng.Headers(ctx, protocol.HeadersParams{ProviderID: "gw"})

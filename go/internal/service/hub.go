@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
@@ -71,17 +73,13 @@ func (h *Hub) Location(location string) *Engine {
 	return h.engines[location]
 }
 
-// ApplyConfig implements rpc.Service: the config object when the host gave
-// one, else the OpenCode config files of the location's directory.
+// ApplyConfig implements rpc.Service.
 func (h *Hub) ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
 	e, err := h.engine(p.Location, p.Directory)
 	if err != nil {
 		return protocol.ConfigApplyResult{}, err
 	}
-	if len(p.Config) == 0 {
-		return e.ApplyFiles(ctx)
-	}
-	return e.ApplyConfig(ctx, p.Config)
+	return e.ApplyConfig(ctx, p)
 }
 
 // Headers implements rpc.Service.
@@ -149,9 +147,5 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 func (h *Hub) all() []*Engine {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]*Engine, 0, len(h.engines))
-	for _, e := range h.engines {
-		out = append(out, e)
-	}
-	return out
+	return slices.Collect(maps.Values(h.engines))
 }

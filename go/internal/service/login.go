@@ -15,22 +15,15 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-// LoginHint is the command that logs in to a provider from where an
+// loginHint is the command that logs in to a provider from where an
 // OpenCode user is: OpenCode's own login command, served by the plugin's
 // auth hook (OpenCode 1) or its login methods (OpenCode 2, whose command
-// takes the id as an argument).
-func LoginHint(providerID string) string {
-	return "opencode auth login -p " + providerID
-}
-
-// loginHint is LoginHint in the words of the engine's host: OpenCode 2
-// logs in from its TUI's /connect too, and its command takes the id as an
-// argument.
+// takes the id as an argument and which logs in from its TUI's /connect too).
 func (e *Engine) loginHint(providerID string) string {
 	if e.location != "" {
 		return "/connect in OpenCode, or opencode auth login " + providerID
 	}
-	return LoginHint(providerID)
+	return "opencode auth login -p " + providerID
 }
 
 // errLoginCancelled ends a login cancelled by login/cancel (Ctrl-C).
@@ -213,15 +206,16 @@ func (p *Provider) login(ctx context.Context, flow config.Flow, o *oauth.Options
 	return p.Tokens.Login(ctx, grant)
 }
 
-// pendingLogin describes a user-flow provider without a usable token.
+// pendingLogin describes a user-flow provider without a usable token. Its
+// message says how to log in first: OpenCode 2 shows it as a model's name,
+// which its model list cuts short.
 func (e *Engine) pendingLogin(p config.Provider) protocol.PendingLogin {
-	return protocol.PendingLogin{
-		ProviderID: p.ID,
-		Name:       p.Name,
-		Flow:       string(p.Flow),
-		TimeoutMs:  loginTimeout(p).Milliseconds(),
-		Message:    e.pendingMessage(p),
+	msg := fmt.Sprintf("%s (%s) is not logged in, so OpenCode cannot list its models; log in with: %s", p.Name, p.ID, e.loginHint(p.ID))
+	if e.location != "" {
+		msg = fmt.Sprintf("Sign in to %s (%s): %s", p.Name, p.ID, e.loginHint(p.ID))
 	}
+	return protocol.PendingLogin{ProviderID: p.ID, Name: p.Name, Flow: string(p.Flow),
+		TimeoutMs: loginTimeout(p).Milliseconds(), Message: msg}
 }
 
 // announce is the line said in a terminal before the i-th (from 0) of n
@@ -236,13 +230,4 @@ func announce(l protocol.PendingLogin, i, n int) string {
 		count = fmt.Sprintf(" (%d of %d)", i+1, n)
 	}
 	return fmt.Sprintf("logging in to %s (%s)%s with %s; Ctrl-C to skip.", l.Name, l.ProviderID, count, how)
-}
-
-// pendingMessage says how to log in first: OpenCode 2 shows it as a model's
-// name, which its model list cuts short.
-func (e *Engine) pendingMessage(p config.Provider) string {
-	if e.location != "" {
-		return fmt.Sprintf("Sign in to %s (%s): %s", p.Name, p.ID, e.loginHint(p.ID))
-	}
-	return fmt.Sprintf("%s (%s) is not logged in, so OpenCode cannot list its models; log in with: %s", p.Name, p.ID, e.loginHint(p.ID))
 }

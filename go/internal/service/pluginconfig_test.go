@@ -51,7 +51,7 @@ func TestPluginConfigIsReadFromTheConfigFiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := e.ApplyConfig(context.Background(), json.RawMessage(tc.config))
+			res, err := e.ApplyConfig(context.Background(), protocol.ConfigApplyParams{Config: json.RawMessage(tc.config)})
 			require.NoError(t, err)
 			assert.Equal(t, tc.managed, res.Managed)
 			assert.Equal(t, tc.managed, res.ResponseAPI)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -418,12 +419,8 @@ func (m *Manager) refresh(ctx context.Context, s *snapshot, publish func(Token))
 	if err != nil {
 		return m.keepCurrent(s, "could not refresh the token", err)
 	}
-	if t.RefreshToken.IsZero() {
-		t.RefreshToken = s.cur.RefreshToken
-	}
-	if t.IDToken.IsZero() {
-		t.IDToken = s.cur.IDToken
-	}
+	t.RefreshToken = cmp.Or(t.RefreshToken, s.cur.RefreshToken)
+	t.IDToken = cmp.Or(t.IDToken, s.cur.IDToken)
 	publish(t)
 	m.save(s, t)
 	s.log.Debug("token refreshed")
@@ -521,16 +518,10 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 		return true // reported already: one renewal for all its callers
 	}
 	now := m.opt.Now()
-	recent := m.renewals[:0]
-	for _, t := range m.renewals {
-		if now.Sub(t) < RenewalWindow {
-			recent = append(recent, t)
-		}
-	}
-	m.renewals = recent
-	if len(recent) >= RenewalBudget {
+	m.renewals = slices.DeleteFunc(m.renewals, func(t time.Time) bool { return now.Sub(t) >= RenewalWindow })
+	if len(m.renewals) >= RenewalBudget {
 		m.opt.Log.Warn("the gateway keeps refusing fresh tokens; no renewal until the budget allows one",
-			"provider", m.opt.ProviderID, "renewals", len(recent), "window", RenewalWindow)
+			"provider", m.opt.ProviderID, "renewals", len(m.renewals), "window", RenewalWindow)
 		return false
 	}
 	m.renewals = append(m.renewals, now)
