@@ -146,11 +146,7 @@ func readHeaderLine(r *bufio.Reader) (string, error) {
 			return "", err
 		}
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return string(line), nil
+	return strings.TrimSuffix(string(line[:len(line)-1]), "\r"), nil
 }
 
 // rejection is the error response to a frame that jsonrpc2 would not

@@ -337,7 +337,6 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 	cached = models.Screen(e.log, p.ID, "cached model list", cached, 0, cmp.Or(p.MaxModels, config.DefaultMaxModels))
 	rt.Catalog = models.NewCatalog(cached)
 	rt.lastSync = state.LastSyncAt
-	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}
 	return rt, nil
 }
 

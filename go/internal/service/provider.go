@@ -47,7 +47,6 @@ type Provider struct {
 	Entry   *store.Entry // the provider's cache entry (State: Entry.Load)
 	Catalog *models.Catalog
 	sig     string
-	fetcher models.Fetcher
 
 	mu        sync.Mutex
 	lastSync  time.Time
@@ -151,7 +150,7 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 		log.Error("model discovery is not possible", "err", err)
 		return err
 	}
-	list, err := p.fetcher.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
+	list, err := models.Fetcher{Client: p.OAuth.HTTPClient()}.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
 	if err != nil {
 		p.recordError(err)
 		log.Warn("model sync failed", "err", err)

@@ -105,14 +105,14 @@ type Manager struct {
 }
 
 type flight struct {
-	mode  Mode
-	done  chan struct{}
-	tok   Token
-	err   error
-	login bool // the token came from an interactive login
-	// adopted: the token was found in the cache file, written there by
-	// another process (a command-line login, another OpenCode).
-	adopted bool
+	mode Mode
+	done chan struct{}
+	tok  Token
+	err  error
+	// news: the token came from an interactive login, or was found in the
+	// cache file, written there by another process (a command-line login,
+	// another OpenCode).
+	news bool
 }
 
 // NewManager returns a manager; nothing is read until the first call.
@@ -241,7 +241,7 @@ func (m *Manager) fly(parent context.Context, f *flight) {
 	// A login, or a token another process wrote, is news to whoever caches
 	// headers; a renewal done here for a caller is not. One path tells it,
 	// whichever read (this flight or the file watcher's Adopt) saw the token first.
-	if err == nil && (f.login || f.adopted) && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
+	if err == nil && f.news && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
 		m.opt.OnChange()
 	}
 }
@@ -286,21 +286,24 @@ func (m *Manager) current() Token {
 // written to the cache file (and then returned).
 func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
 	log := m.opt.Log.With("provider", m.opt.ProviderID)
-	unlock, err := m.lock(ctx, log)
+	// An unwritable cache directory must not stop requests: without the
+	// lock, acquire goes on without cross-process coordination, from
+	// memory. Only the end of ctx is an error.
+	unlock, err := m.opt.Entry.Lock(ctx)
 	if err != nil {
-		return Token{}, err
-	}
-	locked := true
-	defer func() {
-		if locked {
-			unlock()
+		if ctx.Err() != nil {
+			return Token{}, fmt.Errorf("provider %q: %w: %w", m.opt.ProviderID, ErrTransient, err)
 		}
-	}()
+		log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", err)
+		unlock = func() {}
+	}
+	unlock = sync.OnceFunc(unlock)
+	defer unlock()
 
 	s := m.read(log)
 	switch {
 	case s.fresh:
-		f.adopted = s.news
+		f.news = s.news
 		return s.cur, nil
 	case !m.opt.Policy.UserFlow:
 		return m.renewMachine(ctx, s, publish)
@@ -318,30 +321,13 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	// Never hold the cache lock across a login that waits for a person; its
 	// token goes to the flight.
 	unlock()
-	locked = false
 	t, _, err := m.Login(ctx, m.opt.Grant)
 	if err != nil {
 		return Token{}, err
 	}
-	f.login = true
+	f.news = true
 	publish(t)
 	return t, nil
-}
-
-// lock takes the cache file's cross-process lock. An unwritable cache
-// directory must not stop requests: without the lock, acquire goes on
-// without cross-process coordination, from memory. Only the end of ctx is
-// an error.
-func (m *Manager) lock(ctx context.Context, log *slog.Logger) (unlock func(), err error) {
-	unlock, err = m.opt.Entry.Lock(ctx)
-	if err == nil {
-		return unlock, nil
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("provider %q: %w: %w", m.opt.ProviderID, ErrTransient, err)
-	}
-	log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", err)
-	return func() {}, nil
 }
 
 // snapshot is what acquire read once it held the lock: the cache file's
