@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,7 +26,6 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
-	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -52,7 +49,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Engine implements rpc.Service.
+// Engine serves one OpenCode location for the Hub (its requests, as
+// rpc.Service names them), and the command line (Load, Provider).
 type Engine struct {
 	opt Options
 	log *slog.Logger
@@ -89,75 +87,6 @@ func New(o Options) *Engine {
 	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*Provider{}}
 }
 
-// Initialize implements rpc.Service.
-func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n protocol.Notifier) error {
-	e.mu.Lock()
-	e.notifier = n
-	e.interactive = interactive(p.Interactive, os.Getenv)
-	e.directory = p.Directory
-	e.mu.Unlock()
-	if e.opt.Sink != nil {
-		// OpenCode's log gets warnings and errors, everything when OpenCode
-		// runs at DEBUG; the sidecar's log file follows DEBUG too.
-		if lvl, ok := logging.ParseLevel(p.LogLevel); ok {
-			e.opt.Sink.SetLevel(max(lvl, slog.LevelWarn))
-			if lvl < slog.LevelInfo {
-				e.opt.Sink.SetLevel(lvl)
-				e.opt.Sink.SetFileLevel(lvl)
-			}
-		}
-		e.opt.Sink.SetForwarder(func(r logging.Record) {
-			// OpenCode's log does not show who speaks: the message says it.
-			msg := r.Message
-			if !strings.HasPrefix(msg, "opencode-oauth2") {
-				msg = "opencode-oauth2: " + msg
-			}
-			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
-		})
-	}
-	attrs := []any{"version", e.opt.Version, "pid", os.Getpid(), "host_version", hostVersion(p, os.Getenv),
-		"interactive", e.interactive, "directory", p.Directory}
-	if b := p.Binary; b != nil {
-		attrs = append(attrs, "binary", b.Path, "binary_source", b.Source, "binary_check", b.Check)
-	}
-	e.log.Info("sidecar started", attrs...)
-	return nil
-}
-
-// hostVersion is OpenCode's version, for the log (doctor reads it): the
-// shim's word (OpenCode 2), else OPENCODE_VERSION, else the npm package the
-// host's executable came from (node_modules/opencode-ai/bin/opencode ->
-// ../package.json, a package whose name starts with "opencode").
-func hostVersion(p protocol.InitializeParams, getenv func(string) string) string {
-	if v := cmp.Or(p.HostVersion, getenv("OPENCODE_VERSION")); v != "" || p.HostPath == "" {
-		return v
-	}
-	// Bounded, and never blocked by a FIFO planted there (safefile).
-	b, err := safefile.Read(filepath.Join(filepath.Dir(p.HostPath), "..", "package.json"), 1<<20)
-	var pkg struct{ Name, Version string }
-	if err != nil || json.Unmarshal(b, &pkg) != nil || !strings.HasPrefix(pkg.Name, "opencode") {
-		return ""
-	}
-	return pkg.Version
-}
-
-// interactive decides whether a person is at a terminal, so that a login
-// may wait for them: OPENCODE_OAUTH2_INTERACTIVE (1/true/yes, 0/false/no)
-// decides, else a CI variable (set, not 0/false) means no, else the shim's
-// word (a terminal, and no server: initialize's interactive).
-func interactive(terminal bool, getenv func(string) string) bool {
-	switch strings.ToLower(strings.TrimSpace(getenv("OPENCODE_OAUTH2_INTERACTIVE"))) {
-	case "1", "true", "yes":
-		return true
-	case "0", "false", "no":
-		return false
-	}
-	if ci := strings.ToLower(strings.TrimSpace(getenv("CI"))); ci != "" && ci != "0" && ci != "false" {
-		return false
-	}
-	return terminal
-}
-
 // openStore opens the cache directory once: the engine's option, else
 // the directory CacheDirFor names ($OPENCODE_OAUTH2_CACHE_DIR, else the
 // config's cacheDir, else the user cache directory). When that directory is
@@ -190,7 +119,7 @@ func (e *Engine) notify(method string, params any) {
 	}
 }
 
-// Headers implements rpc.Service.
+// Headers answers headers/get.
 func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error) {
 	e.mu.RLock()
 	mode := tokens.NoLogin
@@ -246,7 +175,7 @@ func reason(err error) string {
 // shutdownFlush bounds how long Shutdown waits for token cache writes.
 const shutdownFlush = 5 * time.Second
 
-// Shutdown implements rpc.Service: background work stops, and token cache
+// Shutdown ends the engine: background work stops, and token cache
 // writes under way finish (a renewed refresh token must reach the disk
 // before the process exits).
 func (e *Engine) Shutdown(ctx context.Context) error {
@@ -294,7 +223,7 @@ func signature(p config.Provider) string {
 func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, error) {
 	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
 		modelsChanged: func() {
-			e.notify(protocol.NotifyModelsChanged, protocol.ModelsChangedParams{ProviderID: p.ID, Location: e.location})
+			e.notify(protocol.NotifyModelsChanged, protocol.ProviderParams{ProviderID: p.ID, Location: e.location})
 		}}
 	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt, Now: d.now})
 	if err != nil {
@@ -319,7 +248,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 		Log:        e.log,
 		Now:        d.now,
 		OnChange: func() {
-			e.notify(protocol.NotifyInvalidate, protocol.InvalidateParams{ProviderID: p.ID, Location: e.location})
+			e.notify(protocol.NotifyInvalidate, protocol.ProviderParams{ProviderID: p.ID, Location: e.location})
 		},
 		LoginTimeout: loginTimeout(p),
 		// Requests are answered before the cache write; Shutdown and the

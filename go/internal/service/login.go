@@ -74,7 +74,7 @@ func (l *logins) pasteBox(providerID string) *oauth.PasteBox {
 	return nil
 }
 
-// Paste implements rpc.Service for the engine: the pasted address goes to
+// Paste answers login/paste: the pasted address goes to
 // the provider's paste login under way; its verdict is the answer.
 func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
 	box := e.logins.pasteBox(p.ProviderID)
@@ -97,7 +97,7 @@ func (l *logins) cancelAll() int {
 	return len(l.under)
 }
 
-// CancelLogins implements rpc.Service: every login under way ends with
+// CancelLogins answers login/cancel: every login under way ends with
 // "cancelled" (the user pressed Ctrl-C).
 func (e *Engine) CancelLogins() {
 	if n := e.logins.cancelAll(); n > 0 {
@@ -105,7 +105,7 @@ func (e *Engine) CancelLogins() {
 	}
 }
 
-// Login implements rpc.Service: the provider's interactive login now,
+// Login answers login: the provider's interactive login now,
 // whatever is cached (with the configured flow, or device_code /
 // authorization_code when asked), then its models, so that the entry it
 // returns lists them.

@@ -261,9 +261,7 @@ func (e *Engine) Providers(order []config.Provider) []*Provider {
 // in the cache file too (a command may exit right after).
 func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, error) {
 	t, err := p.Tokens.Token(ctx, mode)
-	if ferr := p.Tokens.Flush(ctx); err == nil && ferr != nil {
-		return t, ferr
-	}
+	err = cmp.Or(err, p.Tokens.Flush(ctx))
 	if err == nil {
 		p.clearTokenError()
 	}
@@ -273,11 +271,7 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 // Sync fetches the model list now (never prompting); a token it renewed is
 // in the cache file when it returns.
 func (p *Provider) Sync(ctx context.Context) error {
-	err := p.sync(ctx)
-	if ferr := p.Tokens.Flush(ctx); err == nil && ferr != nil {
-		return ferr
-	}
-	return err
+	return cmp.Or(p.sync(ctx), p.Tokens.Flush(ctx)) // both run
 }
 
 // LoginWith runs an interactive login with flow (the configured one, or
