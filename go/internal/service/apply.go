@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -93,7 +94,7 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 		if len(known) == 0 && !needLogin[i] {
 			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.Config.ID)
 		}
-		rt.start(e.bg)
+		rt.start()
 	}
 	for id := range broken {
 		out.Managed = append(out.Managed, id)
@@ -140,14 +141,13 @@ func (e *Engine) problems(res config.Result, message func(config.Problem) string
 // wrote them, by id; nil when the document has no provider object.
 func providerEntries(root *jsontree.Object) map[string]map[string]any {
 	v, _ := root.Get("provider")
-	provs, ok := v.(*jsontree.Object)
+	provs, ok := jsontree.Plain(v).(map[string]any)
 	if !ok {
 		return nil
 	}
-	out := make(map[string]map[string]any, provs.Len())
-	for _, id := range provs.Keys() {
-		entry, _ := provs.Get(id)
-		if m, ok := jsontree.Plain(entry).(map[string]any); ok {
+	out := make(map[string]map[string]any, len(provs))
+	for id, entry := range provs {
+		if m, ok := entry.(map[string]any); ok {
 			out[id] = m
 		}
 	}
@@ -211,8 +211,10 @@ func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 	failed := map[string]error{}
 	for _, p := range res.Providers {
 		p = withSettings(p, res.Settings)
+		// A provider is reused while its configuration (the client secret
+		// included) is unchanged.
 		rt, ok := old[p.ID]
-		if !ok || rt.sig != signature(p) {
+		if !ok || !reflect.DeepEqual(rt.Config, p) {
 			var err error
 			if rt, err = e.newManaged(p, res.Settings.CacheDir); err != nil {
 				failed[p.ID] = err
@@ -246,12 +248,11 @@ func buildEntry(p config.Provider, user map[string]any, discovered []models.Mode
 	blank := func(v any) bool { s, ok := v.(string); return !ok || strings.TrimSpace(s) == "" }
 	entry := map[string]any{}
 	maps.Copy(entry, user)
-	npm := NPMCompatible
-	if p.ResponseAPI {
-		npm = NPMResponses
-	}
 	if blank(entry["npm"]) {
-		entry["npm"] = npm
+		entry["npm"] = NPMCompatible
+		if p.ResponseAPI {
+			entry["npm"] = NPMResponses
+		}
 	}
 	if blank(entry["name"]) {
 		entry["name"] = p.Name

@@ -9,8 +9,6 @@ package service
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -208,17 +206,6 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// signature identifies a provider's effective configuration: a managed provider is
-// reused across config/apply calls while it is unchanged.
-func signature(p config.Provider) string {
-	b, _ := json.Marshal(struct {
-		P      config.Provider
-		Secret string
-	}{p, p.ClientSecret.Reveal()})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
 // newManaged builds the per-provider machinery for p (withSettings applied).
 func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, error) {
 	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
@@ -238,7 +225,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 	if err != nil {
 		return nil, err
 	}
-	rt := &Provider{deps: d, Config: p, OAuth: client, Entry: entry, sig: signature(p)}
+	rt := &Provider{deps: d, Config: p, OAuth: client, Entry: entry}
 	rt.Tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,

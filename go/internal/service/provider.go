@@ -46,7 +46,6 @@ type Provider struct {
 	Tokens  *tokens.Manager
 	Entry   *store.Entry // the provider's cache entry (State: Entry.Load)
 	Catalog *models.Catalog
-	sig     string
 
 	mu        sync.Mutex
 	lastSync  time.Time
@@ -71,20 +70,19 @@ func (p *Provider) stop() {
 
 // start runs the background model sync: at once when the cached list is
 // empty or older than the interval, then on the scheduler's rhythm.
-func (p *Provider) start(bg context.Context) {
+func (p *Provider) start() {
 	p.mu.Lock()
 	if p.cancel != nil {
 		p.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithCancel(bg)
+	ctx, cancel := context.WithCancel(p.bg)
 	p.cancel = cancel
 	last := p.lastSync
 	p.mu.Unlock()
 
 	interval := cmp.Or(max(p.Config.SyncInterval, 0), config.DefaultSyncInterval)
-	log := p.log.With("provider", p.Config.ID)
-	if bg.Err() != nil {
+	if p.bg.Err() != nil {
 		return // shutting down
 	}
 	p.bgWork.Go(func() {
@@ -99,7 +97,7 @@ func (p *Provider) start(bg context.Context) {
 			Failures: failures,
 			Report: func(a models.Attempt) {
 				if a.Err != nil {
-					log.Debug("next model sync scheduled after a failure", "failures", a.Failures, "next", a.Next)
+					p.log.Debug("next model sync scheduled after a failure", "provider", p.Config.ID, "failures", a.Failures, "next", a.Next)
 				}
 			},
 		}
