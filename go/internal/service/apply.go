@@ -37,17 +37,18 @@ const (
 // a plugin no config). The document is decoded once; the steps below each
 // take what they need from it.
 func (e *Engine) ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
+	e.mu.Lock()
+	e.directory = cmp.Or(p.Directory, e.directory)
+	dir := e.directory
+	e.mu.Unlock()
 	if len(p.Config) > 0 {
 		root, err := config.Decode(p.Config)
 		if err != nil {
 			return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
 		}
-		e.restorePluginConfig(root)
+		e.restorePluginConfig(root, dir)
 		return e.apply(ctx, root, config.Problem.Message)
 	}
-	e.mu.RLock()
-	dir := e.directory
-	e.mu.RUnlock()
 	cfg, err := configfile.Load(configfile.Options{Dir: dir})
 	if err != nil {
 		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, err)
@@ -308,14 +309,12 @@ func (e *Engine) startWatcher() {
 
 // restorePluginConfig puts pluginConfig (the older config shape) back when
 // the host dropped it: OpenCode removes keys it does not know before plugins
-// see the config, so it is read from the same files OpenCode reads.
-func (e *Engine) restorePluginConfig(root *jsontree.Object) {
+// see the config, so it is read from the same files OpenCode reads (of the
+// project directory dir).
+func (e *Engine) restorePluginConfig(root *jsontree.Object, dir string) {
 	if _, ok := root.Get("pluginConfig"); ok {
 		return
 	}
-	e.mu.RLock()
-	dir := e.directory
-	e.mu.RUnlock()
 	cfg, err := configfile.Load(configfile.Options{Dir: dir})
 	if err != nil {
 		e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", err)

@@ -123,11 +123,6 @@ func (h *Hub) engine(location, directory string) (*Engine, error) {
 		return nil, errors.New("the sidecar is shutting down")
 	}
 	if e, ok := h.engines[location]; ok {
-		if directory != "" {
-			e.mu.Lock()
-			e.directory = directory
-			e.mu.Unlock()
-		}
 		return e, nil
 	}
 	e := New(h.opt)

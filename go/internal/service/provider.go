@@ -92,7 +92,7 @@ func (p *Provider) start() {
 				failures = 1
 			}
 		}
-		s := models.Scheduler{
+		_ = models.Scheduler{
 			Interval: interval,
 			Failures: failures,
 			Report: func(a models.Attempt) {
@@ -100,8 +100,7 @@ func (p *Provider) start() {
 					p.log.Debug("next model sync scheduled after a failure", "provider", p.Config.ID, "failures", a.Failures, "next", a.Next)
 				}
 			},
-		}
-		_ = s.Run(ctx, p.sync)
+		}.Run(ctx, p.sync)
 	})
 }
 
@@ -112,10 +111,7 @@ func (p *Provider) maybeLazySync() {
 	fire := !p.lazyFired && len(p.Catalog.Models()) == 0
 	p.lazyFired = true
 	p.mu.Unlock()
-	if fire {
-		if p.bg.Err() != nil {
-			return // shutting down
-		}
+	if fire && p.bg.Err() == nil { // not shutting down
 		p.bgWork.Go(func() {
 			_ = p.sync(p.bg)
 		})
@@ -129,7 +125,7 @@ func (p *Provider) sync(ctx context.Context) error {
 	defer cancel()
 	tok, err := p.Tokens.Token(tctx, tokens.NoLogin)
 	if err != nil {
-		p.recordError(fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
+		p.recordError(tokens.NoTokenPrefix + err.Error())
 		if errors.Is(err, tokens.ErrLoginRequired) {
 			p.log.Info("model sync waits for a login", "provider", p.Config.ID, "err", err)
 		} else {
@@ -150,7 +146,7 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 	}
 	list, err := models.Fetcher{Client: p.OAuth.HTTPClient()}.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
 	if err != nil {
-		p.recordError(err)
+		p.recordError(err.Error())
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
@@ -158,7 +154,7 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 	models.Normalize(ms, p.Config.NameOverrides)
 	changes, err := p.Catalog.Update(ms)
 	if err != nil {
-		p.recordError(err)
+		p.recordError(err.Error())
 		log.Warn("the gateway listed no models; keeping the last known list", "models_url", redact.URL(url))
 		return err
 	}
@@ -186,8 +182,9 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 	return nil
 }
 
-func (p *Provider) recordError(cause error) {
-	if err := p.Entry.RecordModelError(cause.Error()); err != nil {
+// recordError records why the last sync failed, for `status` ("" clears it).
+func (p *Provider) recordError(cause string) {
+	if err := p.Entry.RecordModelError(cause); err != nil {
 		p.log.Debug("could not record the last error", "provider", p.Config.ID, "err", err)
 	}
 }
@@ -195,11 +192,8 @@ func (p *Provider) recordError(cause error) {
 // clearTokenError removes a recorded LastError about getting a token, now
 // that a token was had: a stale error must not stay in `status`.
 func (p *Provider) clearTokenError() {
-	if !strings.HasPrefix(p.Entry.Load().LastError, tokens.NoTokenPrefix) {
-		return
-	}
-	if err := p.Entry.RecordModelError(""); err != nil {
-		p.log.Debug("could not clear the last error", "provider", p.Config.ID, "err", err)
+	if strings.HasPrefix(p.Entry.Load().LastError, tokens.NoTokenPrefix) {
+		p.recordError("")
 	}
 }
 
@@ -210,9 +204,8 @@ func (p *Provider) timeout() time.Duration {
 // checkFile adopts a token another process wrote (CLI login, logout, or a
 // refresh by another OpenCode) when the state file changed.
 func (p *Provider) checkFile() {
-	fi, err := os.Stat(p.Entry.Path())
 	var mod time.Time
-	if err == nil {
+	if fi, err := os.Stat(p.Entry.Path()); err == nil {
 		mod = fi.ModTime()
 	}
 	p.mu.Lock()
