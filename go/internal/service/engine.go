@@ -67,7 +67,8 @@ type Engine struct {
 	// userProviders are the provider entries of the last config/apply, as
 	// the user wrote them (the base of the entries a login returns).
 	userProviders map[string]map[string]any
-	logins        logins
+	loginMu       sync.Mutex
+	logins        []*login       // under way, in the order they began
 	bgWork        sync.WaitGroup // background goroutines, waited for by Shutdown
 	watchOnce     sync.Once
 }
@@ -170,9 +171,6 @@ func reason(err error) string {
 	return protocol.ReasonConfig
 }
 
-// shutdownFlush bounds how long Shutdown waits for token cache writes.
-const shutdownFlush = 5 * time.Second
-
 // Shutdown ends the engine: background work stops, and token cache
 // writes under way finish (a renewed refresh token must reach the disk
 // before the process exits).
@@ -184,7 +182,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	for _, rt := range rts {
 		rt.stop()
 	}
-	fctx, cancel := context.WithTimeout(ctx, shutdownFlush)
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second) // for the background work and the cache writes
 	defer cancel()
 	// Background work (model syncs, the file watcher) sees the cancelled
 	// context and ends; wait for it, so nothing writes after Shutdown.

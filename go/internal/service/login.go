@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
@@ -29,55 +28,46 @@ func (e *Engine) loginHint(providerID string) string {
 // errLoginCancelled ends a login cancelled by login/cancel (Ctrl-C).
 var errLoginCancelled = errors.New("the login was cancelled")
 
-// logins tracks the logins under way: login/cancel ends them all, and a
-// paste login takes the addresses pasted for its provider.
-type logins struct {
-	mu    sync.Mutex
-	under []*login // in the order they began
-}
-
+// login is a login under way: login/cancel ends them all, and a paste
+// login takes the addresses pasted for its provider.
 type login struct {
 	providerID string
 	cancel     context.CancelCauseFunc
 	box        *oauth.PasteBox // a paste login's
 }
 
-// begin registers a login for the provider, with paste one that takes
+// beginLogin registers a login for the provider, with paste one that takes
 // pasted addresses only; end unregisters it.
-func (l *logins) begin(ctx context.Context, providerID string, paste bool) (_ context.Context, end func()) {
+func (e *Engine) beginLogin(ctx context.Context, providerID string, paste bool) (_ context.Context, end func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	u := &login{providerID: providerID, cancel: cancel}
 	if paste {
 		u.box = oauth.NewPasteBox(true)
 		ctx = oauth.WithPaste(ctx, u.box)
 	}
-	l.mu.Lock()
-	l.under = append(l.under, u)
-	l.mu.Unlock()
+	e.loginMu.Lock()
+	e.logins = append(e.logins, u)
+	e.loginMu.Unlock()
 	return ctx, func() {
-		l.mu.Lock()
-		l.under = slices.DeleteFunc(l.under, func(o *login) bool { return o == u })
-		l.mu.Unlock()
+		e.loginMu.Lock()
+		e.logins = slices.DeleteFunc(e.logins, func(o *login) bool { return o == u })
+		e.loginMu.Unlock()
 		cancel(nil)
 	}
 }
 
-// pasteBox is the box of the provider's latest paste login under way, or nil.
-func (l *logins) pasteBox(providerID string) *oauth.PasteBox {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, u := range slices.Backward(l.under) {
-		if u.providerID == providerID && u.box != nil {
-			return u.box
+// Paste answers login/paste: the pasted address goes to the provider's
+// latest paste login under way; its verdict is the answer.
+func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
+	var box *oauth.PasteBox
+	e.loginMu.Lock()
+	for _, u := range slices.Backward(e.logins) {
+		if u.providerID == p.ProviderID && u.box != nil {
+			box = u.box
+			break
 		}
 	}
-	return nil
-}
-
-// Paste answers login/paste: the pasted address goes to
-// the provider's paste login under way; its verdict is the answer.
-func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
-	box := e.logins.pasteBox(p.ProviderID)
+	e.loginMu.Unlock()
 	if box == nil {
 		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig, Err: oauth.ErrNoLoginWaits}
 	}
@@ -87,20 +77,15 @@ func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
 	return nil
 }
 
-// cancelAll ends every login under way and reports how many there were.
-func (l *logins) cancelAll() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, u := range l.under {
-		u.cancel(errLoginCancelled)
-	}
-	return len(l.under)
-}
-
 // CancelLogins answers login/cancel: every login under way ends with
 // "cancelled" (the user pressed Ctrl-C).
 func (e *Engine) CancelLogins() {
-	if n := e.logins.cancelAll(); n > 0 {
+	e.loginMu.Lock()
+	defer e.loginMu.Unlock()
+	for _, u := range e.logins {
+		u.cancel(errLoginCancelled)
+	}
+	if n := len(e.logins); n > 0 {
 		e.log.Info("logins cancelled", "count", n)
 	}
 }
@@ -129,7 +114,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		}
 		p.Flow = string(config.AuthorizationCode)
 	}
-	lctx, done := e.logins.begin(ctx, rt.Config.ID, p.Paste)
+	lctx, done := e.beginLogin(ctx, rt.Config.ID, p.Paste)
 	defer done()
 	tok, _, err := rt.login(lctx, config.Flow(p.Flow), nil)
 	switch {
