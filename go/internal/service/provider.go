@@ -175,9 +175,7 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 	} else {
 		log.Info("models synced", "count", len(ms),
 			"added", len(changes.Added), "removed", len(changes.Removed), "renamed", len(changes.Renamed))
-		if p.modelsChanged != nil {
-			p.modelsChanged()
-		}
+		p.modelsChanged()
 	}
 	return nil
 }

@@ -170,20 +170,16 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 			return Token{}, err
 		}
 		f := m.flight
-		leader := f == nil
-		if leader {
+		if f == nil {
 			f = &flight{mode: mode, done: make(chan struct{})}
 			m.flight = f
 			if m.inflight == 0 {
 				m.idle = make(chan struct{})
 			}
 			m.inflight++
-		}
-		m.mu.Unlock()
-
-		if leader {
 			go m.fly(ctx, f)
 		}
+		m.mu.Unlock()
 		select {
 		case <-f.done:
 		case <-ctx.Done():
