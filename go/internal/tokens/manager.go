@@ -361,12 +361,15 @@ func (s *snapshot) usable() bool {
 	return !s.rejected && !s.cur.AccessToken.IsZero() && (s.cur.ExpiresAt.IsZero() || s.now.Before(s.cur.ExpiresAt))
 }
 
-// save writes t to the cache file with the rest of the state read.
-func (m *Manager) save(s *snapshot, t Token) {
+// renewed hands the renewed token t to publish, then writes it to the cache
+// file with the rest of the state read.
+func (m *Manager) renewed(s *snapshot, t Token, publish func(Token)) (Token, error) {
+	publish(t)
 	s.st.Token = toStore(t)
 	if err := m.opt.Entry.Save(s.st); err != nil {
 		s.log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
 	}
+	return t, nil
 }
 
 // keepCurrent answers a failed renewal with the current token while it is
@@ -385,9 +388,7 @@ func (m *Manager) renewMachine(ctx context.Context, s *snapshot, publish func(To
 	if err != nil {
 		return m.keepCurrent(s, "could not renew the token", err)
 	}
-	publish(t)
-	m.save(s, t)
-	return t, nil
+	return m.renewed(s, t, publish)
 }
 
 // refresh renews the current token with its refresh token. A refresh token
@@ -403,10 +404,8 @@ func (m *Manager) refresh(ctx context.Context, s *snapshot, publish func(Token))
 	}
 	t.RefreshToken = cmp.Or(t.RefreshToken, s.cur.RefreshToken)
 	t.IDToken = cmp.Or(t.IDToken, s.cur.IDToken)
-	publish(t)
-	m.save(s, t)
 	s.log.Debug("token refreshed")
-	return t, nil
+	return m.renewed(s, t, publish)
 }
 
 // dropRefused forgets a login whose refresh token was rejected (why), in
