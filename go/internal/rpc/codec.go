@@ -154,7 +154,7 @@ func readHeaderLine(r *bufio.Reader) (string, error) {
 // the connection on a body that is not a request object.
 type rejection struct {
 	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"` // the request's usable id, or null
+	ID      json.RawMessage `json:"id"` // the request's usable id, or nil: null
 	Error   jsonrpc2.Error  `json:"error"`
 	fatal   bool            // the body is not JSON: answer, then end the connection
 }
@@ -175,8 +175,6 @@ type probe struct {
 	Error  json.RawMessage `json:"error"`
 }
 
-var null = json.RawMessage("null")
-
 // screen checks a frame's body against JSON-RPC 2.0 section 4 and 5: nil
 // when jsonrpc2 may have it, or c answers nothing (a client's codec), else
 // the error response it needs.
@@ -186,25 +184,25 @@ func (c Codec) screen(body []byte) *rejection {
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || !json.Valid(trimmed) {
-		return &rejection{JSONRPC: "2.0", ID: null, Error: jsonrpc2.Error{Code: jsonrpc2.CodeParseError, Message: "Parse error: the frame body is not JSON"}, fatal: true}
+		return &rejection{JSONRPC: "2.0", Error: jsonrpc2.Error{Code: jsonrpc2.CodeParseError, Message: "Parse error: the frame body is not JSON"}, fatal: true}
 	}
 	if trimmed[0] != '{' {
 		what := "a request must be a JSON object"
 		if trimmed[0] == '[' {
 			what = "batches are not supported; send one request per frame"
 		}
-		return invalid(null, what)
+		return invalid(nil, what)
 	}
 	var p probe
 	if err := json.Unmarshal(trimmed, &p); err != nil {
-		return invalid(null, err.Error())
+		return invalid(nil, err.Error())
 	}
 	switch {
 	case p.ID == nil && p.Method != nil: // a notification
 	case p.ID == nil:
-		return invalid(null, "no method")
+		return invalid(nil, "no method")
 	case !usableID(p.ID):
-		id := null
+		var id json.RawMessage // null
 		if len(p.ID) > 0 && (p.ID[0] == '-' || (p.ID[0] >= '0' && p.ID[0] <= '9')) {
 			id = p.ID // a number, just not one this peer can hold: echoed as sent
 		}
@@ -214,11 +212,7 @@ func (c Codec) screen(body []byte) *rejection {
 		return invalid(p.ID, "no method")
 	}
 	if p.Method != nil && (len(p.Method) == 0 || p.Method[0] != '"') {
-		id := p.ID
-		if !usableID(id) {
-			id = null
-		}
-		return invalid(id, "the method must be a string")
+		return invalid(p.ID, "the method must be a string") // p.ID is usable, or nil (null)
 	}
 	return nil
 }
@@ -227,12 +221,6 @@ func (c Codec) screen(body []byte) *rejection {
 // (uint64): 1.5, 1e3, -1 or 2^64 would end the connection or come back
 // changed.
 func usableID(id json.RawMessage) bool {
-	if len(id) == 0 {
-		return false
-	}
-	if id[0] == '"' {
-		return true
-	}
 	_, err := strconv.ParseUint(string(id), 10, 64)
-	return err == nil
+	return err == nil || bytes.HasPrefix(id, []byte{'"'})
 }

@@ -48,7 +48,8 @@ type Options struct {
 	// Header is the value of the header the gateway takes the token in
 	// (nil: Token.Authorization): the shim reports a refused one by its hash.
 	Header func(Token) secret.String
-	Log    *slog.Logger
+	// Log (nil: discarded) gets the manager's records, which name the provider.
+	Log *slog.Logger
 	// OnChange is called (outside locks) when the token in use changed for
 	// a reason its users did not cause: a login a request started, a
 	// logout, or another process's write adopted from the cache (not Login:
@@ -120,7 +121,7 @@ func NewManager(o Options) *Manager {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	o.Log = cmp.Or(o.Log, slog.New(slog.DiscardHandler))
+	o.Log = cmp.Or(o.Log, slog.New(slog.DiscardHandler)).With("provider", o.ProviderID)
 	if o.Header == nil {
 		o.Header = Token.Authorization
 	}
@@ -281,7 +282,6 @@ func (m *Manager) current() Token {
 // A token obtained from the server is handed to publish before it is
 // written to the cache file (and then returned).
 func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
-	log := m.opt.Log.With("provider", m.opt.ProviderID)
 	// An unwritable cache directory must not stop requests: without the
 	// lock, acquire goes on without cross-process coordination, from
 	// memory. Only the end of ctx is an error.
@@ -290,13 +290,13 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 		if ctx.Err() != nil {
 			return Token{}, fmt.Errorf("provider %q: %w: %w", m.opt.ProviderID, ErrTransient, err)
 		}
-		log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", err)
+		m.opt.Log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", err)
 		unlock = func() {}
 	}
 	unlock = sync.OnceFunc(unlock)
 	defer unlock()
 
-	s := m.read(log)
+	s := m.read()
 	switch {
 	case s.fresh:
 		f.news = s.news
@@ -329,7 +329,6 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 // snapshot is what acquire read once it held the lock: the cache file's
 // state and the current token, the file's or, when it has none, memory's.
 type snapshot struct {
-	log      *slog.Logger
 	st       store.State
 	cur      Token
 	now      time.Time
@@ -339,8 +338,8 @@ type snapshot struct {
 }
 
 // read takes the snapshot; the cross-process lock is held.
-func (m *Manager) read(log *slog.Logger) *snapshot {
-	s := &snapshot{log: log, st: m.opt.Entry.Load()}
+func (m *Manager) read() *snapshot {
+	s := &snapshot{st: m.opt.Entry.Load()}
 	s.cur = fromStore(s.st.Token)
 	if s.cur.AccessToken.IsZero() && s.cur.RefreshToken.IsZero() {
 		s.cur = m.current() // the disk may be unwritable; memory is the fallback
@@ -367,7 +366,7 @@ func (m *Manager) renewed(s *snapshot, t Token, publish func(Token)) (Token, err
 	publish(t)
 	s.st.Token = toStore(t)
 	if err := m.opt.Entry.Save(s.st); err != nil {
-		s.log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
+		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
 	}
 	return t, nil
 }
@@ -376,7 +375,7 @@ func (m *Manager) renewed(s *snapshot, t Token, publish func(Token)) (Token, err
 // usable, else with err.
 func (m *Manager) keepCurrent(s *snapshot, failure string, err error) (Token, error) {
 	if s.usable() {
-		s.log.Warn(failure+"; using the current one until it expires", "err", err)
+		m.opt.Log.Warn(failure+"; using the current one until it expires", "err", err)
 		return s.cur, nil
 	}
 	return Token{}, err
@@ -404,21 +403,21 @@ func (m *Manager) refresh(ctx context.Context, s *snapshot, publish func(Token))
 	}
 	t.RefreshToken = cmp.Or(t.RefreshToken, s.cur.RefreshToken)
 	t.IDToken = cmp.Or(t.IDToken, s.cur.IDToken)
-	s.log.Debug("token refreshed")
+	m.opt.Log.Debug("token refreshed")
 	return m.renewed(s, t, publish)
 }
 
 // dropRefused forgets a login whose refresh token was rejected (why), in
 // memory and in the cache file, and records the reason.
 func (m *Manager) dropRefused(s *snapshot, why error) {
-	s.log.Warn("the refresh token was rejected; a new login is needed", "err", why)
+	m.opt.Log.Warn("the refresh token was rejected; a new login is needed", "err", why)
 	s.st.Token = nil
 	if err := m.opt.Entry.Save(s.st); err != nil {
-		s.log.Warn("could not clear the rejected token from the cache", "err", err)
+		m.opt.Log.Warn("could not clear the rejected token from the cache", "err", err)
 	}
 	// The reason stays for `status`, until a login or a sync succeeds.
 	if err := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + why.Error()); err != nil {
-		s.log.Debug("could not record why the login is gone", "err", err)
+		m.opt.Log.Debug("could not record why the login is gone", "err", err)
 	}
 	m.mu.Lock()
 	m.mem = Token{}
@@ -446,7 +445,7 @@ func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err 
 	}
 	replaced, err = m.replace(ctx, tok)
 	if err != nil {
-		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "provider", m.opt.ProviderID, "err", err)
+		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
 	}
 	return tok, replaced, nil
 }
@@ -502,7 +501,7 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 	m.renewals = slices.DeleteFunc(m.renewals, func(t time.Time) bool { return now.Sub(t) >= RenewalWindow })
 	if len(m.renewals) >= RenewalBudget {
 		m.opt.Log.Warn("the gateway keeps refusing fresh tokens; no renewal until the budget allows one",
-			"provider", m.opt.ProviderID, "renewals", len(m.renewals), "window", RenewalWindow)
+			"renewals", len(m.renewals), "window", RenewalWindow)
 		return false
 	}
 	m.renewals = append(m.renewals, now)
