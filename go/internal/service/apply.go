@@ -344,14 +344,13 @@ func fitFrame(log *slog.Logger, out *protocol.ConfigApplyResult, user map[string
 	for id, entry := range out.Providers {
 		sizes[id] = encodedSize(entry["models"])
 	}
-	for total > limit && len(sizes) > 0 {
-		largest, most := "", -1
-		for id, n := range sizes {
-			if n > most || (n == most && id < largest) {
-				largest, most = id, n
-			}
+	// The largest model lists first; among equals, by id.
+	order := slices.SortedFunc(maps.Keys(sizes), func(a, b string) int { return cmp.Or(sizes[b]-sizes[a], strings.Compare(a, b)) })
+	for _, largest := range order {
+		if total <= limit {
+			break
 		}
-		delete(sizes, largest)
+		most := sizes[largest]
 		declared, _ := user[largest]["models"].(map[string]any)
 		entry := out.Providers[largest]
 		entry["models"] = models.Merge(declared, nil)
@@ -367,9 +366,6 @@ func fitFrame(log *slog.Logger, out *protocol.ConfigApplyResult, user map[string
 }
 
 func encodedSize(v any) int {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return 0
-	}
+	b, _ := json.Marshal(v) // nil on error
 	return len(b)
 }
