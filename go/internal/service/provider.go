@@ -62,8 +62,7 @@ func (p *Provider) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cancel != nil {
-		p.cancel()
-		p.cancel = nil
+		p.cancel() // and start does nothing any more
 	}
 	p.OAuth.HTTPClient().CloseIdleConnections()
 }
