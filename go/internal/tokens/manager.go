@@ -135,20 +135,15 @@ func (m *Manager) Policy() Policy { return m.opt.Policy }
 // Cached returns the token in memory, else the one on disk, without any
 // network call and without checking freshness.
 func (m *Manager) Cached() Token {
-	m.mu.Lock()
-	t := m.mem
-	m.mu.Unlock()
-	if !t.AccessToken.IsZero() {
+	if t := m.current(); !t.AccessToken.IsZero() {
 		return t
 	}
-	t = fromStore(m.opt.Entry.Load().Token)
-	if !t.AccessToken.IsZero() {
-		m.mu.Lock()
-		if m.mem.AccessToken.IsZero() {
-			m.mem = t
-		}
-		m.mu.Unlock()
+	t := fromStore(m.opt.Entry.Load().Token)
+	m.mu.Lock()
+	if m.mem.AccessToken.IsZero() && !t.AccessToken.IsZero() {
+		m.mem = t
 	}
+	m.mu.Unlock()
 	return t
 }
 
