@@ -296,13 +296,25 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	case s.fresh:
 		f.news = s.news
 		return s.cur, nil
-	case !m.opt.Policy.UserFlow:
-		return m.renewMachine(ctx, s, publish)
+	case !m.opt.Policy.UserFlow: // the machine grant again
+		t, err := m.opt.Grant.Acquire(ctx)
+		if err != nil {
+			return m.keepCurrent(s, "could not renew the token", err)
+		}
+		return m.renewed(s, t, publish)
 	}
 	if !s.cur.RefreshToken.IsZero() {
-		t, err := m.refresh(ctx, s, publish)
-		if !errors.Is(err, ErrInvalidGrant) {
-			return t, err
+		// A refresh token the server rejected is dropped (dropRefused): a
+		// login is needed.
+		t, err := m.opt.Grant.Refresh(ctx, s.cur)
+		switch {
+		case err == nil: // the refresh and ID tokens the server did not renew are kept
+			t.RefreshToken = cmp.Or(t.RefreshToken, s.cur.RefreshToken)
+			t.IDToken = cmp.Or(t.IDToken, s.cur.IDToken)
+			m.opt.Log.Debug("token refreshed")
+			return m.renewed(s, t, publish)
+		case !errors.Is(err, ErrInvalidGrant):
+			return m.keepCurrent(s, "could not refresh the token", err)
 		}
 		m.dropRefused(s, err)
 	}
@@ -374,32 +386,6 @@ func (m *Manager) keepCurrent(s *snapshot, failure string, err error) (Token, er
 		return s.cur, nil
 	}
 	return Token{}, err
-}
-
-// renewMachine runs the machine grant again.
-func (m *Manager) renewMachine(ctx context.Context, s *snapshot, publish func(Token)) (Token, error) {
-	t, err := m.opt.Grant.Acquire(ctx)
-	if err != nil {
-		return m.keepCurrent(s, "could not renew the token", err)
-	}
-	return m.renewed(s, t, publish)
-}
-
-// refresh renews the current token with its refresh token. A refresh token
-// the server rejected gives an error wrapping ErrInvalidGrant, for the
-// caller to drop it (dropRefused).
-func (m *Manager) refresh(ctx context.Context, s *snapshot, publish func(Token)) (Token, error) {
-	t, err := m.opt.Grant.Refresh(ctx, s.cur)
-	if errors.Is(err, ErrInvalidGrant) {
-		return Token{}, err
-	}
-	if err != nil {
-		return m.keepCurrent(s, "could not refresh the token", err)
-	}
-	t.RefreshToken = cmp.Or(t.RefreshToken, s.cur.RefreshToken)
-	t.IDToken = cmp.Or(t.IDToken, s.cur.IDToken)
-	m.opt.Log.Debug("token refreshed")
-	return m.renewed(s, t, publish)
 }
 
 // dropRefused forgets a login whose refresh token was rejected (why), in
