@@ -211,7 +211,9 @@ func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 	list := make([]*Provider, 0, len(res.Providers))
 	failed := map[string]error{}
 	for _, p := range res.Providers {
-		p = withSettings(p, res.Settings)
+		// The config's settings fill what the provider leaves unset.
+		p.ExpirySkew = cmp.Or(max(p.ExpirySkew, 0), res.Settings.ExpirySkew)
+		p.HTTPTimeout = cmp.Or(max(p.HTTPTimeout, 0), res.Settings.HTTPTimeout)
 		// A provider is reused while its configuration (the client secret
 		// included) is unchanged.
 		rt, ok := old[p.ID]
@@ -234,12 +236,6 @@ func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 	e.managedByID = next
 	e.mu.Unlock()
 	return list, failed
-}
-
-func withSettings(p config.Provider, s config.Settings) config.Provider {
-	p.ExpirySkew = cmp.Or(max(p.ExpirySkew, 0), s.ExpirySkew)
-	p.HTTPTimeout = cmp.Or(max(p.HTTPTimeout, 0), s.HTTPTimeout)
-	return p
 }
 
 // buildEntry is the complete provider entry for OpenCode: the user's own

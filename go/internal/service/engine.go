@@ -204,7 +204,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// newManaged builds the per-provider machinery for p (withSettings applied).
+// newManaged builds the per-provider machinery for p (the config's settings applied).
 func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, error) {
 	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
 		modelsChanged: func() {

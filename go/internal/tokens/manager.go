@@ -361,12 +361,6 @@ func (m *Manager) read() *snapshot {
 	return s
 }
 
-// usable reports whether the current token may still serve after a failed
-// renewal: the gateway did not refuse it and it has not expired.
-func (s *snapshot) usable() bool {
-	return !s.rejected && !s.cur.AccessToken.IsZero() && (s.cur.ExpiresAt.IsZero() || s.now.Before(s.cur.ExpiresAt))
-}
-
 // renewed hands the renewed token t to publish, then writes it to the cache
 // file with the rest of the state read.
 func (m *Manager) renewed(s *snapshot, t Token, publish func(Token)) (Token, error) {
@@ -378,10 +372,11 @@ func (m *Manager) renewed(s *snapshot, t Token, publish func(Token)) (Token, err
 	return t, nil
 }
 
-// keepCurrent answers a failed renewal with the current token while it is
-// usable, else with err.
+// keepCurrent answers a failed renewal with the current token while it may
+// still serve (the gateway did not refuse it and it has not expired), else
+// with err.
 func (m *Manager) keepCurrent(s *snapshot, failure string, err error) (Token, error) {
-	if s.usable() {
+	if !s.rejected && !s.cur.AccessToken.IsZero() && (s.cur.ExpiresAt.IsZero() || s.now.Before(s.cur.ExpiresAt)) {
 		m.opt.Log.Warn(failure+"; using the current one until it expires", "err", err)
 		return s.cur, nil
 	}
