@@ -49,9 +49,7 @@ func (h *Hub) Initialize(_ context.Context, p protocol.InitializeParams, n proto
 	e := h.engines[""]
 	h.mu.Unlock()
 	e.mu.Lock()
-	e.notifier = n
-	e.interactive = interactive(p.Interactive, os.Getenv)
-	e.directory = p.Directory
+	e.notifier, e.interactive, e.directory = n, interactive(p.Interactive, os.Getenv), p.Directory
 	e.mu.Unlock()
 	if sink := h.opt.Sink; sink != nil {
 		// OpenCode's log gets warnings and errors, everything when OpenCode
