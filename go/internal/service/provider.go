@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -311,15 +312,9 @@ type LogoutReport struct {
 // OK reports whether everything was deleted and nothing failed to revoke
 // (a server that cannot revoke is not a failure).
 func (r LogoutReport) OK() bool {
-	if len(r.LeftoverErrs) > 0 {
-		return false
-	}
-	for _, v := range r.Revocations {
-		if v.Err != nil && !errors.Is(v.Err, oauth.ErrNoRevocationEndpoint) && !errors.Is(v.Err, oauth.ErrUnsupportedTokenType) {
-			return false
-		}
-	}
-	return true
+	return len(r.LeftoverErrs) == 0 && !slices.ContainsFunc(r.Revocations, func(v Revocation) bool {
+		return v.Err != nil && !errors.Is(v.Err, oauth.ErrNoRevocationEndpoint) && !errors.Is(v.Err, oauth.ErrUnsupportedTokenType)
+	})
 }
 
 // Logout ends the provider's session here: its tokens deleted (wherever
