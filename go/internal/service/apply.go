@@ -97,9 +97,7 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 		}
 		rt.start()
 	}
-	for id := range broken {
-		out.Managed = append(out.Managed, id)
-	}
+	out.Managed = slices.AppendSeq(out.Managed, maps.Keys(broken))
 	fitFrame(e.log, &out, userProviders, frameBudget)
 	pending := make([]string, 0, len(out.Logins))
 	for i, l := range out.Logins {
