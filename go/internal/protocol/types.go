@@ -96,12 +96,6 @@ type LocationParams struct {
 	Location string `json:"location"`
 }
 
-// ModelsChangedParams are the params of models/changed.
-type ModelsChangedParams struct {
-	ProviderID string `json:"providerID"`
-	Location   string `json:"location,omitempty"`
-}
-
 // Problem is one configuration problem as the shim receives it.
 type Problem struct {
 	ProviderID string `json:"providerID"`
@@ -232,8 +226,8 @@ type PromptParams struct {
 	Location string `json:"location,omitempty"`
 }
 
-// InvalidateParams are the params of headers/invalidate.
-type InvalidateParams struct {
+// ProviderParams are the params of headers/invalidate and models/changed.
+type ProviderParams struct {
 	ProviderID string `json:"providerID"`
 	Location   string `json:"location,omitempty"`
 }

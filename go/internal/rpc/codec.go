@@ -20,6 +20,9 @@ import (
 // that a broken or hostile peer cannot make the sidecar allocate without limit.
 type Codec struct {
 	Max int // bytes; 0 means protocol.MaxFrame
+	// answer, when set (the server's), answers on it the frames jsonrpc2
+	// would not (see screen).
+	answer jsonrpc2.ObjectStream
 }
 
 // encoded is a message body already encoded: WriteObject writes it as it is.
@@ -51,16 +54,29 @@ const (
 // ReadObject implements jsonrpc2.ObjectCodec. Every read is bounded: a header
 // line longer than maxHeaderLine, more than maxHeaderLines lines, or a
 // Content-Length above the limit is an error before anything is allocated
-// for it; jsonrpc2 then closes the connection.
+// for it; jsonrpc2 then closes the connection. The server's codec reads
+// frames until one jsonrpc2 may have, answering the others; a body that is
+// not JSON is answered and ends the connection.
 func (c Codec) ReadObject(r *bufio.Reader, v any) error {
-	body, err := c.readBody(r)
-	if err != nil {
-		return err
+	for {
+		body, err := c.readBody(r)
+		if err != nil {
+			return err
+		}
+		if rej := c.screen(body); rej != nil {
+			if err := c.answer.WriteObject(rej); err != nil {
+				return err
+			}
+			if rej.fatal {
+				return errNotJSON
+			}
+			continue
+		}
+		if err := json.Unmarshal(body, v); err != nil {
+			return fmt.Errorf("decode frame: %w", err)
+		}
+		return nil
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decode frame: %w", err)
-	}
-	return nil
 }
 
 // readBody reads one frame's header and its body (see ReadObject).
@@ -130,11 +146,7 @@ func readHeaderLine(r *bufio.Reader) (string, error) {
 			return "", err
 		}
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return string(line), nil
+	return strings.TrimSuffix(string(line[:len(line)-1]), "\r"), nil
 }
 
 // rejection is the error response to a frame that jsonrpc2 would not
@@ -142,7 +154,7 @@ func readHeaderLine(r *bufio.Reader) (string, error) {
 // the connection on a body that is not a request object.
 type rejection struct {
 	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"` // the request's usable id, or null
+	ID      json.RawMessage `json:"id"` // the request's usable id, or nil: null
 	Error   jsonrpc2.Error  `json:"error"`
 	fatal   bool            // the body is not JSON: answer, then end the connection
 }
@@ -163,32 +175,34 @@ type probe struct {
 	Error  json.RawMessage `json:"error"`
 }
 
-var null = json.RawMessage("null")
-
 // screen checks a frame's body against JSON-RPC 2.0 section 4 and 5: nil
-// when jsonrpc2 may have it, else the error response it needs.
-func screen(body []byte) *rejection {
+// when jsonrpc2 may have it, or c answers nothing (a client's codec), else
+// the error response it needs.
+func (c Codec) screen(body []byte) *rejection {
+	if c.answer == nil {
+		return nil
+	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || !json.Valid(trimmed) {
-		return &rejection{JSONRPC: "2.0", ID: null, Error: jsonrpc2.Error{Code: jsonrpc2.CodeParseError, Message: "Parse error: the frame body is not JSON"}, fatal: true}
+		return &rejection{JSONRPC: "2.0", Error: jsonrpc2.Error{Code: jsonrpc2.CodeParseError, Message: "Parse error: the frame body is not JSON"}, fatal: true}
 	}
 	if trimmed[0] != '{' {
 		what := "a request must be a JSON object"
 		if trimmed[0] == '[' {
 			what = "batches are not supported; send one request per frame"
 		}
-		return invalid(null, what)
+		return invalid(nil, what)
 	}
 	var p probe
 	if err := json.Unmarshal(trimmed, &p); err != nil {
-		return invalid(null, err.Error())
+		return invalid(nil, err.Error())
 	}
 	switch {
 	case p.ID == nil && p.Method != nil: // a notification
 	case p.ID == nil:
-		return invalid(null, "no method")
+		return invalid(nil, "no method")
 	case !usableID(p.ID):
-		id := null
+		var id json.RawMessage // null
 		if len(p.ID) > 0 && (p.ID[0] == '-' || (p.ID[0] >= '0' && p.ID[0] <= '9')) {
 			id = p.ID // a number, just not one this peer can hold: echoed as sent
 		}
@@ -198,11 +212,7 @@ func screen(body []byte) *rejection {
 		return invalid(p.ID, "no method")
 	}
 	if p.Method != nil && (len(p.Method) == 0 || p.Method[0] != '"') {
-		id := p.ID
-		if !usableID(id) {
-			id = null
-		}
-		return invalid(id, "the method must be a string")
+		return invalid(p.ID, "the method must be a string") // p.ID is usable, or nil (null)
 	}
 	return nil
 }
@@ -211,44 +221,6 @@ func screen(body []byte) *rejection {
 // (uint64): 1.5, 1e3, -1 or 2^64 would end the connection or come back
 // changed.
 func usableID(id json.RawMessage) bool {
-	if len(id) == 0 {
-		return false
-	}
-	if id[0] == '"' {
-		return true
-	}
 	_, err := strconv.ParseUint(string(id), 10, 64)
-	return err == nil
-}
-
-// serverCodec is the server's Codec: frames jsonrpc2 would not answer are
-// answered on out (see screen).
-type serverCodec struct {
-	Codec
-	out jsonrpc2.ObjectStream
-}
-
-// ReadObject implements jsonrpc2.ObjectCodec: it reads frames until one
-// jsonrpc2 may have, answering the others; a body that is not JSON is
-// answered and ends the connection.
-func (c *serverCodec) ReadObject(r *bufio.Reader, v any) error {
-	for {
-		body, err := c.readBody(r)
-		if err != nil {
-			return err
-		}
-		rej := screen(body)
-		if rej == nil {
-			if err := json.Unmarshal(body, v); err != nil {
-				return fmt.Errorf("decode frame: %w", err)
-			}
-			return nil
-		}
-		if err := c.out.WriteObject(rej); err != nil {
-			return err
-		}
-		if rej.fatal {
-			return errNotJSON
-		}
-	}
+	return err == nil || bytes.HasPrefix(id, []byte{'"'})
 }

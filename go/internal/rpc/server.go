@@ -42,6 +42,7 @@ type Server struct {
 	svc     Service
 	version string
 	log     *slog.Logger
+	st      jsonrpc2.ObjectStream // Serve's stream, which reply writes on
 
 	initialized atomic.Bool
 	initOnce    sync.Mutex
@@ -54,17 +55,18 @@ func NewServer(svc Service, version string, log *slog.Logger) *Server {
 }
 
 // Serve runs the protocol over r/w until the peer closes r or ctx ends.
-// jsonrpc2 reads the frames (through serverCodec), dispatches requests and
-// writes errors and notifications; results are written by reply.
+// jsonrpc2 reads the frames (through a Codec that answers the ones it would
+// not), dispatches requests and writes errors and notifications; results
+// are written by reply.
 func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
-	codec := &serverCodec{}
-	st := jsonrpc2.NewBufferedStream(&pipe{Reader: r, w: w}, codec)
-	codec.out = st
+	codec := &Codec{}
+	s.st = jsonrpc2.NewBufferedStream(&pipe{Reader: r, w: w}, codec)
+	codec.answer = s.st
 	// The library's messages (the peer closing the stream, a malformed
 	// frame) go to the structured log at debug level.
 	connLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	connLog.SetPrefix("rpc connection: ")
-	conn := jsonrpc2.NewConn(ctx, st, jsonrpc2.AsyncHandler(handler{s: s, st: st}), jsonrpc2.SetLogger(connLog))
+	conn := jsonrpc2.NewConn(ctx, s.st, jsonrpc2.AsyncHandler(s), jsonrpc2.SetLogger(connLog))
 	select {
 	case <-conn.DisconnectNotify():
 	case <-ctx.Done():
@@ -121,21 +123,14 @@ func (n connNotifier) Notify(ctx context.Context, method string, params any) err
 	return n.conn.Notify(ctx, method, params)
 }
 
-// handler answers the requests of one connection.
-type handler struct {
-	s  *Server
-	st jsonrpc2.ObjectStream
-}
-
-// Handle implements jsonrpc2.Handler.
-func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
-	s := h.s
+// Handle implements jsonrpc2.Handler: it answers a request of the connection.
+func (s *Server) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	result, err := s.dispatch(ctx, conn, req)
 	if req.Notif {
 		return
 	}
 	if err == nil {
-		if err = reply(h.st, req.ID, result); err == nil || errors.Is(err, jsonrpc2.ErrClosed) {
+		if err = reply(s.st, req.ID, result); err == nil || errors.Is(err, jsonrpc2.ErrClosed) {
 			return
 		}
 		s.log.Debug("reply failed", "method", req.Method, "err", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -30,24 +31,24 @@ const (
 	PlaceholderAPIKey = "oauth2-managed-bearer"
 )
 
-// ApplyConfig applies OpenCode's config object (OpenCode 1 hands it to the
-// config hook). The document is decoded once; the steps below each take
-// what they need from it.
-func (e *Engine) ApplyConfig(ctx context.Context, raw json.RawMessage) (protocol.ConfigApplyResult, error) {
-	root, err := config.Decode(raw)
-	if err != nil {
-		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
-	}
-	e.restorePluginConfig(root)
-	return e.apply(ctx, root, func(p config.Problem) string { return p.Message() })
-}
-
-// ApplyFiles applies the OpenCode config files of the engine's directory,
-// read as OpenCode reads them (OpenCode 2 hands a plugin no config).
-func (e *Engine) ApplyFiles(ctx context.Context) (protocol.ConfigApplyResult, error) {
-	e.mu.RLock()
+// ApplyConfig applies OpenCode's config object when the host gave one
+// (OpenCode 1 hands it to the config hook), else the OpenCode config files
+// of the engine's directory, read as OpenCode reads them (OpenCode 2 hands
+// a plugin no config). The document is decoded once; the steps below each
+// take what they need from it.
+func (e *Engine) ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
+	e.mu.Lock()
+	e.directory = cmp.Or(p.Directory, e.directory)
 	dir := e.directory
-	e.mu.RUnlock()
+	e.mu.Unlock()
+	if len(p.Config) > 0 {
+		root, err := config.Decode(p.Config)
+		if err != nil {
+			return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
+		}
+		e.restorePluginConfig(root, dir)
+		return e.apply(ctx, root, config.Problem.Message)
+	}
 	cfg, err := configfile.Load(configfile.Options{Dir: dir})
 	if err != nil {
 		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, err)
@@ -77,9 +78,9 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 	e.mu.Unlock()
 
 	headers, needLogin := e.bootTokens(ctx, managedByID)
-	for _, rt := range managedByID {
+	for i, rt := range managedByID {
 		known := rt.Catalog.Models() // a copy: taken once per provider
-		out.Providers[rt.Config.ID] = buildEntry(rt.Config, userProviders[rt.Config.ID], known, headers[rt.Config.ID])
+		out.Providers[rt.Config.ID] = buildEntry(rt.Config, userProviders[rt.Config.ID], known, headers[i])
 		out.Managed = append(out.Managed, rt.Config.ID)
 		out.TokenHeaders[rt.Config.ID] = rt.Config.HeaderName()
 		if rt.Config.ResponseAPI {
@@ -87,18 +88,16 @@ func (e *Engine) apply(ctx context.Context, root *jsontree.Object, message func(
 		}
 		if rt.Config.Flow.Interactive() {
 			out.LoginTimeoutMs[rt.Config.ID] = loginWait(rt.Config).Milliseconds()
-			if needLogin[rt.Config.ID] {
+			if needLogin[i] {
 				out.Logins = append(out.Logins, e.pendingLogin(rt.Config))
 			}
 		}
-		if len(known) == 0 && !needLogin[rt.Config.ID] {
+		if len(known) == 0 && !needLogin[i] {
 			e.log.Info("no models known yet for this provider; they are fetched in the background and appear at the next start", "provider", rt.Config.ID)
 		}
-		rt.start(e.bg)
+		rt.start()
 	}
-	for id := range broken {
-		out.Managed = append(out.Managed, id)
-	}
+	out.Managed = slices.AppendSeq(out.Managed, maps.Keys(broken))
 	fitFrame(e.log, &out, userProviders, frameBudget)
 	pending := make([]string, 0, len(out.Logins))
 	for i, l := range out.Logins {
@@ -141,14 +140,13 @@ func (e *Engine) problems(res config.Result, message func(config.Problem) string
 // wrote them, by id; nil when the document has no provider object.
 func providerEntries(root *jsontree.Object) map[string]map[string]any {
 	v, _ := root.Get("provider")
-	provs, ok := v.(*jsontree.Object)
+	provs, ok := jsontree.Plain(v).(map[string]any)
 	if !ok {
 		return nil
 	}
-	out := make(map[string]map[string]any, provs.Len())
-	for _, id := range provs.Keys() {
-		entry, _ := provs.Get(id)
-		if m, ok := jsontree.Plain(entry).(map[string]any); ok {
+	out := make(map[string]map[string]any, len(provs))
+	for id, entry := range provs {
+		if m, ok := entry.(map[string]any); ok {
 			out[id] = m
 		}
 	}
@@ -173,31 +171,24 @@ func brokenProviders(problems []protocol.Problem, userProviders map[string]map[s
 }
 
 // bootTokens reads each provider's token within the start-up budget, in
-// parallel and never prompting: the Authorization headers it could get, and
-// the providers that need a login. A provider with a token and no models
-// yet has them listed now, within what is left of the budget.
-func (e *Engine) bootTokens(ctx context.Context, managed []*Provider) (map[string]string, map[string]bool) {
-	headers := make(map[string]string, len(managed))
-	needLogin := map[string]bool{}
-	var mu sync.Mutex
+// parallel and never prompting: for each provider of managed, the
+// Authorization header it could get ("" when none), and whether it needs a
+// login. A provider with a token and no models yet has them listed now,
+// within what is left of the budget.
+func (e *Engine) bootTokens(ctx context.Context, managed []*Provider) (headers []string, needLogin []bool) {
+	headers, needLogin = make([]string, len(managed)), make([]bool, len(managed))
 	var wg sync.WaitGroup
 	bctx, cancel := context.WithTimeout(ctx, e.opt.BootBudget)
 	defer cancel()
-	for _, rt := range managed {
+	for i, rt := range managed {
 		wg.Go(func() {
 			tok, err := rt.Tokens.Token(bctx, tokens.NoLogin)
 			if err != nil {
 				e.log.Debug("no token at start-up", "provider", rt.Config.ID, "err", err)
-				if errors.Is(err, tokens.ErrLoginRequired) {
-					mu.Lock()
-					needLogin[rt.Config.ID] = true
-					mu.Unlock()
-				}
+				needLogin[i] = errors.Is(err, tokens.ErrLoginRequired)
 				return
 			}
-			mu.Lock()
-			headers[rt.Config.ID] = headerValue(rt.Config, tok).Reveal()
-			mu.Unlock()
+			headers[i] = headerValue(rt.Config, tok).Reveal()
 			if len(rt.Catalog.Models()) == 0 {
 				if err := rt.sync(bctx); err != nil {
 					e.log.Debug("no models at start-up; they are fetched in the background", "provider", rt.Config.ID, "err", err)
@@ -218,15 +209,18 @@ func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 	list := make([]*Provider, 0, len(res.Providers))
 	failed := map[string]error{}
 	for _, p := range res.Providers {
-		if rt, ok := old[p.ID]; ok && rt.sig == signature(withSettings(p, res.Settings)) {
-			next[p.ID] = rt
-			list = append(list, rt)
-			continue
-		}
-		rt, err := e.newManaged(withSettings(p, res.Settings), res.Settings.CacheDir)
-		if err != nil {
-			failed[p.ID] = err
-			continue
+		// The config's settings fill what the provider leaves unset.
+		p.ExpirySkew = cmp.Or(max(p.ExpirySkew, 0), res.Settings.ExpirySkew)
+		p.HTTPTimeout = cmp.Or(max(p.HTTPTimeout, 0), res.Settings.HTTPTimeout)
+		// A provider is reused while its configuration (the client secret
+		// included) is unchanged.
+		rt, ok := old[p.ID]
+		if !ok || !reflect.DeepEqual(rt.Config, p) {
+			var err error
+			if rt, err = e.newManaged(p, res.Settings.CacheDir); err != nil {
+				failed[p.ID] = err
+				continue
+			}
 		}
 		next[p.ID] = rt
 		list = append(list, rt)
@@ -242,12 +236,6 @@ func (e *Engine) reconcile(res config.Result) ([]*Provider, map[string]error) {
 	return list, failed
 }
 
-func withSettings(p config.Provider, s config.Settings) config.Provider {
-	p.ExpirySkew = cmp.Or(max(p.ExpirySkew, 0), s.ExpirySkew)
-	p.HTTPTimeout = cmp.Or(max(p.HTTPTimeout, 0), s.HTTPTimeout)
-	return p
-}
-
 // buildEntry is the complete provider entry for OpenCode: the user's own
 // entry with what the plugin manages filled in. The user's fields win where
 // they make sense (npm, name, model names, an Authorization header).
@@ -255,12 +243,11 @@ func buildEntry(p config.Provider, user map[string]any, discovered []models.Mode
 	blank := func(v any) bool { s, ok := v.(string); return !ok || strings.TrimSpace(s) == "" }
 	entry := map[string]any{}
 	maps.Copy(entry, user)
-	npm := NPMCompatible
-	if p.ResponseAPI {
-		npm = NPMResponses
-	}
 	if blank(entry["npm"]) {
-		entry["npm"] = npm
+		entry["npm"] = NPMCompatible
+		if p.ResponseAPI {
+			entry["npm"] = NPMResponses
+		}
 	}
 	if blank(entry["name"]) {
 		entry["name"] = p.Name
@@ -304,10 +291,7 @@ func (e *Engine) startWatcher() {
 				case <-t.C:
 				}
 				e.mu.RLock()
-				rts := make([]*Provider, 0, len(e.managedByID))
-				for _, rt := range e.managedByID {
-					rts = append(rts, rt)
-				}
+				rts := slices.Collect(maps.Values(e.managedByID))
 				e.mu.RUnlock()
 				for _, rt := range rts {
 					rt.checkFile()
@@ -319,14 +303,12 @@ func (e *Engine) startWatcher() {
 
 // restorePluginConfig puts pluginConfig (the older config shape) back when
 // the host dropped it: OpenCode removes keys it does not know before plugins
-// see the config, so it is read from the same files OpenCode reads.
-func (e *Engine) restorePluginConfig(root *jsontree.Object) {
+// see the config, so it is read from the same files OpenCode reads (of the
+// project directory dir).
+func (e *Engine) restorePluginConfig(root *jsontree.Object, dir string) {
 	if _, ok := root.Get("pluginConfig"); ok {
 		return
 	}
-	e.mu.RLock()
-	dir := e.directory
-	e.mu.RUnlock()
 	cfg, err := configfile.Load(configfile.Options{Dir: dir})
 	if err != nil {
 		e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", err)
@@ -356,14 +338,13 @@ func fitFrame(log *slog.Logger, out *protocol.ConfigApplyResult, user map[string
 	for id, entry := range out.Providers {
 		sizes[id] = encodedSize(entry["models"])
 	}
-	for total > limit && len(sizes) > 0 {
-		largest, most := "", -1
-		for id, n := range sizes {
-			if n > most || (n == most && id < largest) {
-				largest, most = id, n
-			}
+	// The largest model lists first; among equals, by id.
+	order := slices.SortedFunc(maps.Keys(sizes), func(a, b string) int { return cmp.Or(sizes[b]-sizes[a], strings.Compare(a, b)) })
+	for _, largest := range order {
+		if total <= limit {
+			break
 		}
-		delete(sizes, largest)
+		most := sizes[largest]
 		declared, _ := user[largest]["models"].(map[string]any)
 		entry := out.Providers[largest]
 		entry["models"] = models.Merge(declared, nil)
@@ -379,9 +360,6 @@ func fitFrame(log *slog.Logger, out *protocol.ConfigApplyResult, user map[string
 }
 
 func encodedSize(v any) int {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return 0
-	}
+	b, _ := json.Marshal(v) // nil on error
 	return len(b)
 }

@@ -3,12 +3,14 @@ package service
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
@@ -177,5 +179,29 @@ func TestToast(t *testing.T) {
 			assert.NotContains(t, words, "Ctrl-C", "a toast promises no key")
 			assert.Equal(t, tc.ms, ms)
 		})
+	}
+}
+
+// TestFitFrame: while the answer is over the limit, the provider whose
+// models take the most room (among equals, the first by id) keeps only the
+// models its user declared, and a warning names it; the others stay whole.
+func TestFitFrame(t *testing.T) {
+	list := func(n int) map[string]any {
+		return map[string]any{"m": map[string]any{"name": strings.Repeat("x", n)}}
+	}
+	out := protocol.ConfigApplyResult{Providers: map[string]map[string]any{
+		"big": {"models": list(3000)}, "b-tie": {"models": list(2000)}, "a-tie": {"models": list(2000)}, "small": {"models": list(10)},
+	}}
+	user := map[string]map[string]any{"big": {"models": map[string]any{"mine": map[string]any{}}}}
+	fitFrame(logging.Discard(), &out, user, 3000)
+
+	assert.Equal(t, map[string]any{"mine": map[string]any{}}, out.Providers["big"]["models"], "the largest keeps its declared models")
+	assert.Equal(t, map[string]any{}, out.Providers["a-tie"]["models"], "then the first of two equals")
+	assert.Equal(t, list(2000), out.Providers["b-tie"]["models"], "within the limit now: the rest stay whole")
+	assert.Equal(t, list(10), out.Providers["small"]["models"])
+	if assert.Len(t, out.Problems, 2) {
+		assert.Equal(t, "big", out.Problems[0].ProviderID)
+		assert.Equal(t, "provider.a-tie.models", out.Problems[1].Field)
+		assert.Contains(t, out.Problems[0].Message, "lower maxModels")
 	}
 }

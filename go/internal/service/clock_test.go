@@ -30,7 +30,7 @@ func TestInjectedClock(t *testing.T) {
 	raw := machineProvider(t, idp.srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := eng.ApplyConfig(ctx, raw)
+	res, err := eng.ApplyConfig(ctx, protocol.ConfigApplyParams{Config: raw})
 	require.NoError(t, err)
 	require.Equal(t, []string{"gw"}, res.Managed, "%v", res.Problems)
 	p, ok := eng.Provider("gw")

@@ -9,14 +9,12 @@ package service
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +24,6 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
-	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
@@ -50,7 +47,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Engine implements rpc.Service.
+// Engine serves one OpenCode location for the Hub (its requests, as
+// rpc.Service names them), and the command line (Load, Provider).
 type Engine struct {
 	opt Options
 	log *slog.Logger
@@ -69,7 +67,8 @@ type Engine struct {
 	// userProviders are the provider entries of the last config/apply, as
 	// the user wrote them (the base of the entries a login returns).
 	userProviders map[string]map[string]any
-	logins        logins
+	loginMu       sync.Mutex
+	logins        []*login       // under way, in the order they began
 	bgWork        sync.WaitGroup // background goroutines, waited for by Shutdown
 	watchOnce     sync.Once
 }
@@ -85,75 +84,6 @@ func New(o Options) *Engine {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	return &Engine{opt: o, log: o.Log, bg: bg, stopBg: cancel, managedByID: map[string]*Provider{}}
-}
-
-// Initialize implements rpc.Service.
-func (e *Engine) Initialize(_ context.Context, p protocol.InitializeParams, n protocol.Notifier) error {
-	e.mu.Lock()
-	e.notifier = n
-	e.interactive = interactive(p.Interactive, os.Getenv)
-	e.directory = p.Directory
-	e.mu.Unlock()
-	if e.opt.Sink != nil {
-		// OpenCode's log gets warnings and errors, everything when OpenCode
-		// runs at DEBUG; the sidecar's log file follows DEBUG too.
-		if lvl, ok := logging.ParseLevel(p.LogLevel); ok {
-			e.opt.Sink.SetLevel(max(lvl, slog.LevelWarn))
-			if lvl < slog.LevelInfo {
-				e.opt.Sink.SetLevel(lvl)
-				e.opt.Sink.SetFileLevel(lvl)
-			}
-		}
-		e.opt.Sink.SetForwarder(func(r logging.Record) {
-			// OpenCode's log does not show who speaks: the message says it.
-			msg := r.Message
-			if !strings.HasPrefix(msg, "opencode-oauth2") {
-				msg = "opencode-oauth2: " + msg
-			}
-			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
-		})
-	}
-	attrs := []any{"version", e.opt.Version, "pid", os.Getpid(), "host_version", hostVersion(p, os.Getenv),
-		"interactive", interactive(p.Interactive, os.Getenv), "directory", p.Directory}
-	if b := p.Binary; b != nil {
-		attrs = append(attrs, "binary", b.Path, "binary_source", b.Source, "binary_check", b.Check)
-	}
-	e.log.Info("sidecar started", attrs...)
-	return nil
-}
-
-// hostVersion is OpenCode's version, for the log (doctor reads it): the
-// shim's word (OpenCode 2), else OPENCODE_VERSION, else the npm package the
-// host's executable came from (node_modules/opencode-ai/bin/opencode ->
-// ../package.json, a package whose name starts with "opencode").
-func hostVersion(p protocol.InitializeParams, getenv func(string) string) string {
-	if v := cmp.Or(p.HostVersion, getenv("OPENCODE_VERSION")); v != "" || p.HostPath == "" {
-		return v
-	}
-	// Bounded, and never blocked by a FIFO planted there (safefile).
-	b, err := safefile.Read(filepath.Join(filepath.Dir(p.HostPath), "..", "package.json"), 1<<20)
-	var pkg struct{ Name, Version string }
-	if err != nil || json.Unmarshal(b, &pkg) != nil || !strings.HasPrefix(pkg.Name, "opencode") {
-		return ""
-	}
-	return pkg.Version
-}
-
-// interactive decides whether a person is at a terminal, so that a login
-// may wait for them: OPENCODE_OAUTH2_INTERACTIVE (1/true/yes, 0/false/no)
-// decides, else a CI variable (set, not 0/false) means no, else the shim's
-// word (a terminal, and no server: initialize's interactive).
-func interactive(terminal bool, getenv func(string) string) bool {
-	switch strings.ToLower(strings.TrimSpace(getenv("OPENCODE_OAUTH2_INTERACTIVE"))) {
-	case "1", "true", "yes":
-		return true
-	case "0", "false", "no":
-		return false
-	}
-	if ci := strings.ToLower(strings.TrimSpace(getenv("CI"))); ci != "" && ci != "0" && ci != "false" {
-		return false
-	}
-	return terminal
 }
 
 // openStore opens the cache directory once: the engine's option, else
@@ -188,7 +118,7 @@ func (e *Engine) notify(method string, params any) {
 	}
 }
 
-// Headers implements rpc.Service.
+// Headers answers headers/get.
 func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error) {
 	e.mu.RLock()
 	mode := tokens.NoLogin
@@ -212,13 +142,9 @@ func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protoco
 		return protocol.HeadersResult{}, &protocol.TokenError{ProviderID: p.ProviderID, Reason: reason(err), Err: err}
 	}
 	rt.maybeLazySync()
-	until := rt.Tokens.Policy().FreshUntil(tok)
-	if max := e.opt.Now().Add(5 * time.Minute); until.After(max) {
-		until = max
-	}
 	return protocol.HeadersResult{
 		Headers:    map[string]string{rt.Config.HeaderName(): headerValue(rt.Config, tok).Reveal()},
-		CacheUntil: until.UnixMilli(),
+		CacheUntil: min(rt.Tokens.Policy().FreshUntil(tok).UnixMilli(), e.opt.Now().Add(5*time.Minute).UnixMilli()),
 	}, nil
 }
 
@@ -245,22 +171,18 @@ func reason(err error) string {
 	return protocol.ReasonConfig
 }
 
-// shutdownFlush bounds how long Shutdown waits for token cache writes.
-const shutdownFlush = 5 * time.Second
-
-// Shutdown implements rpc.Service: background work stops, and token cache
+// Shutdown ends the engine: background work stops, and token cache
 // writes under way finish (a renewed refresh token must reach the disk
 // before the process exits).
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopBg()
 	e.mu.Lock()
-	rts := make([]*Provider, 0, len(e.managedByID))
-	for _, rt := range e.managedByID {
-		rt.stop()
-		rts = append(rts, rt)
-	}
+	rts := slices.Collect(maps.Values(e.managedByID))
 	e.mu.Unlock()
-	fctx, cancel := context.WithTimeout(ctx, shutdownFlush)
+	for _, rt := range rts {
+		rt.stop()
+	}
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second) // for the background work and the cache writes
 	defer cancel()
 	// Background work (model syncs, the file watcher) sees the cancelled
 	// context and ends; wait for it, so nothing writes after Shutdown.
@@ -282,22 +204,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// signature identifies a provider's effective configuration: a managed provider is
-// reused across config/apply calls while it is unchanged.
-func signature(p config.Provider) string {
-	b, _ := json.Marshal(struct {
-		P      config.Provider
-		Secret string
-	}{p, p.ClientSecret.Reveal()})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-// newManaged builds the per-provider machinery for p (withSettings applied).
+// newManaged builds the per-provider machinery for p (the config's settings applied).
 func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, error) {
 	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
 		modelsChanged: func() {
-			e.notify(protocol.NotifyModelsChanged, protocol.ModelsChangedParams{ProviderID: p.ID, Location: e.location})
+			e.notify(protocol.NotifyModelsChanged, protocol.ProviderParams{ProviderID: p.ID, Location: e.location})
 		}}
 	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt, Now: d.now})
 	if err != nil {
@@ -312,7 +223,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 	if err != nil {
 		return nil, err
 	}
-	rt := &Provider{deps: d, Config: p, OAuth: client, Entry: entry, sig: signature(p)}
+	rt := &Provider{deps: d, Config: p, OAuth: client, Entry: entry}
 	rt.Tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,
@@ -322,7 +233,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 		Log:        e.log,
 		Now:        d.now,
 		OnChange: func() {
-			e.notify(protocol.NotifyInvalidate, protocol.InvalidateParams{ProviderID: p.ID, Location: e.location})
+			e.notify(protocol.NotifyInvalidate, protocol.ProviderParams{ProviderID: p.ID, Location: e.location})
 		},
 		LoginTimeout: loginTimeout(p),
 		// Requests are answered before the cache write; Shutdown and the
@@ -340,7 +251,6 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 	cached = models.Screen(e.log, p.ID, "cached model list", cached, 0, cmp.Or(p.MaxModels, config.DefaultMaxModels))
 	rt.Catalog = models.NewCatalog(cached)
 	rt.lastSync = state.LastSyncAt
-	rt.fetcher = models.Fetcher{Client: client.HTTPClient()}
 	return rt, nil
 }
 
@@ -388,15 +298,11 @@ func (e *Engine) prompt(p oauth.Prompt) {
 // the code on lines of their own; and how long it stays, until the login
 // stops waiting (within 10 s to 5 min; 2 min when that is unknown).
 func toast(p oauth.Prompt, now time.Time) (string, int64) {
-	var words []string
-	for _, w := range []string{p.Message, p.URL} {
-		if w != "" {
-			words = append(words, w)
-		}
-	}
+	words := []string{p.Message, p.URL}
 	if p.UserCode != "" {
 		words = append(words, "code: "+p.UserCode)
 	}
+	words = slices.DeleteFunc(words, func(w string) bool { return w == "" })
 	d := 2 * time.Minute
 	if !p.ExpiresAt.IsZero() {
 		d = min(max(p.ExpiresAt.Sub(now), 10*time.Second), 5*time.Minute)

@@ -196,18 +196,19 @@ func runFault(t *testing.T, flow, warning string, fault int32, expired bool) {
 	}))
 
 	logs := &syncbuf.Buffer{}
-	eng := service.New(service.Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	hub := service.NewHub(service.Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		CacheDir: cache, BootBudget: 2 * time.Second, WatchEvery: -1})
-	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = hub.Shutdown(context.Background()) })
 	notes := &recorder{}
-	require.NoError(t, eng.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: protocol.ProtocolVersion, Interactive: true}, notes))
+	require.NoError(t, hub.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: protocol.ProtocolVersion, Interactive: true}, notes))
+	eng := hub.Location("")
 	idp.fault.Store(fault)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
 	// Start-up: the provider is registered with its cached models whatever the server does.
-	res, err := eng.ApplyConfig(ctx, raw)
+	res, err := eng.ApplyConfig(ctx, protocol.ConfigApplyParams{Config: raw})
 	require.NoError(t, err)
 	require.Equal(t, []string{"gw"}, res.Managed)
 	assert.Contains(t, res.Providers["gw"]["models"], "cached-model")
@@ -283,7 +284,7 @@ func TestNoUsableCacheDirectoryServesFromMemory(t *testing.T) {
 	raw := machineProvider(t, idp.srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := eng.ApplyConfig(ctx, raw)
+	res, err := eng.ApplyConfig(ctx, protocol.ConfigApplyParams{Config: raw})
 	require.NoError(t, err)
 	require.Equal(t, []string{"gw"}, res.Managed)
 	h, err := eng.Headers(ctx, protocol.HeadersParams{ProviderID: "gw"})
@@ -329,7 +330,7 @@ func TestInitializeLogLevel(t *testing.T) {
 	} {
 		t.Run(tc.level, func(t *testing.T) {
 			log, sink := logging.NewWithFile(io.Discard, slog.LevelWarn, nil, slog.LevelInfo)
-			e := service.New(service.Options{Log: log, Sink: sink, CacheDir: t.TempDir(), WatchEvery: -1})
+			e := service.NewHub(service.Options{Log: log, Sink: sink, CacheDir: t.TempDir(), WatchEvery: -1})
 			t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 			r := &recorder{}
 			require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1, LogLevel: tc.level}, r))
@@ -364,7 +365,7 @@ func TestForwardedLogNamesWhoSpeaks(t *testing.T) {
 	} {
 		t.Run(tc.message, func(t *testing.T) {
 			log, sink := logging.NewWithFile(io.Discard, slog.LevelWarn, nil, slog.LevelInfo)
-			e := service.New(service.Options{Log: log, Sink: sink, CacheDir: t.TempDir(), WatchEvery: -1})
+			e := service.NewHub(service.Options{Log: log, Sink: sink, CacheDir: t.TempDir(), WatchEvery: -1})
 			t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 			n := &logNotes{}
 			require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1}, n))

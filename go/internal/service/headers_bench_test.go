@@ -74,7 +74,7 @@ func newManagedEngine(tb testing.TB) (*service.Engine, *stubIdP) {
 		},
 	}}}})
 	require.NoError(tb, err)
-	res, err := eng.ApplyConfig(context.Background(), cfg)
+	res, err := eng.ApplyConfig(context.Background(), protocol.ConfigApplyParams{Config: cfg})
 	require.NoError(tb, err)
 	require.Equal(tb, []string{"gw"}, res.Managed, "%v", res.Problems)
 	p, ok := eng.Provider("gw")

@@ -85,7 +85,7 @@ func applyMachine(t *testing.T, srv *httptest.Server, cache string, names map[st
 	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	res, err := eng.ApplyConfig(ctx, raw)
+	res, err := eng.ApplyConfig(ctx, protocol.ConfigApplyParams{Config: raw})
 	require.NoError(t, err)
 	return res, logs.String()
 }

@@ -3,11 +3,20 @@ package service
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
+	"github.com/vymalo/opencode-oauth2/go/internal/safefile"
 )
 
 // Hub implements rpc.Service for one sidecar process: an Engine per OpenCode
@@ -31,13 +40,77 @@ func NewHub(o Options) *Hub {
 	return &Hub{opt: o, engines: map[string]*Engine{"": New(o)}}
 }
 
-// Initialize implements rpc.Service.
-func (h *Hub) Initialize(ctx context.Context, p protocol.InitializeParams, n protocol.Notifier) error {
+// Initialize implements rpc.Service: OpenCode 1's engine (location "")
+// takes the shim's word, a location's engine takes it when it is made, and
+// OpenCode's log gets the sidecar's.
+func (h *Hub) Initialize(_ context.Context, p protocol.InitializeParams, n protocol.Notifier) error {
 	h.mu.Lock()
 	h.init, h.n = p, n
-	first := h.engines[""]
+	e := h.engines[""]
 	h.mu.Unlock()
-	return first.Initialize(ctx, p, n)
+	e.mu.Lock()
+	e.notifier, e.interactive, e.directory = n, interactive(p.Interactive, os.Getenv), p.Directory
+	e.mu.Unlock()
+	if sink := h.opt.Sink; sink != nil {
+		// OpenCode's log gets warnings and errors, everything when OpenCode
+		// runs at DEBUG; the sidecar's log file follows DEBUG too.
+		if lvl, ok := logging.ParseLevel(p.LogLevel); ok {
+			sink.SetLevel(max(lvl, slog.LevelWarn))
+			if lvl < slog.LevelInfo {
+				sink.SetLevel(lvl)
+				sink.SetFileLevel(lvl)
+			}
+		}
+		sink.SetForwarder(func(r logging.Record) {
+			// OpenCode's log does not show who speaks: the message says it.
+			msg := r.Message
+			if !strings.HasPrefix(msg, "opencode-oauth2") {
+				msg = "opencode-oauth2: " + msg
+			}
+			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
+		})
+	}
+	attrs := []any{"version", h.opt.Version, "pid", os.Getpid(), "host_version", hostVersion(p, os.Getenv),
+		"interactive", e.interactive, "directory", p.Directory}
+	if b := p.Binary; b != nil {
+		attrs = append(attrs, "binary", b.Path, "binary_source", b.Source, "binary_check", b.Check)
+	}
+	e.log.Info("sidecar started", attrs...)
+	return nil
+}
+
+// hostVersion is OpenCode's version, for the log (doctor reads it): the
+// shim's word (OpenCode 2), else OPENCODE_VERSION, else the npm package the
+// host's executable came from (node_modules/opencode-ai/bin/opencode ->
+// ../package.json, a package whose name starts with "opencode").
+func hostVersion(p protocol.InitializeParams, getenv func(string) string) string {
+	if v := cmp.Or(p.HostVersion, getenv("OPENCODE_VERSION")); v != "" || p.HostPath == "" {
+		return v
+	}
+	// Bounded, and never blocked by a FIFO planted there (safefile).
+	b, err := safefile.Read(filepath.Join(filepath.Dir(p.HostPath), "..", "package.json"), 1<<20)
+	var pkg struct{ Name, Version string }
+	if err != nil || json.Unmarshal(b, &pkg) != nil || !strings.HasPrefix(pkg.Name, "opencode") {
+		return ""
+	}
+	return pkg.Version
+}
+
+// interactive decides whether a person is at a terminal, so that a login
+// may wait for them: OPENCODE_OAUTH2_INTERACTIVE (1/true/yes, 0/false/no)
+// decides, else a CI variable (set, not 0/false) means no, else the shim's
+// word (a terminal, and no server: initialize's interactive).
+func interactive(terminal bool, getenv func(string) string) bool {
+	switch strings.ToLower(strings.TrimSpace(getenv("OPENCODE_OAUTH2_INTERACTIVE"))) {
+	case "1", "true", "yes":
+		return true
+	case "0", "false", "no":
+		return false
+	}
+	if ci := strings.ToLower(strings.TrimSpace(getenv("CI"))); ci != "" && ci != "0" && ci != "false" {
+		return false
+	}
+	return terminal
 }
 
 // engine is the location's engine, made on first use.
@@ -48,11 +121,6 @@ func (h *Hub) engine(location, directory string) (*Engine, error) {
 		return nil, errors.New("the sidecar is shutting down")
 	}
 	if e, ok := h.engines[location]; ok {
-		if directory != "" {
-			e.mu.Lock()
-			e.directory = directory
-			e.mu.Unlock()
-		}
 		return e, nil
 	}
 	e := New(h.opt)
@@ -71,17 +139,13 @@ func (h *Hub) Location(location string) *Engine {
 	return h.engines[location]
 }
 
-// ApplyConfig implements rpc.Service: the config object when the host gave
-// one, else the OpenCode config files of the location's directory.
+// ApplyConfig implements rpc.Service.
 func (h *Hub) ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) (protocol.ConfigApplyResult, error) {
 	e, err := h.engine(p.Location, p.Directory)
 	if err != nil {
 		return protocol.ConfigApplyResult{}, err
 	}
-	if len(p.Config) == 0 {
-		return e.ApplyFiles(ctx)
-	}
-	return e.ApplyConfig(ctx, p.Config)
+	return e.ApplyConfig(ctx, p)
 }
 
 // Headers implements rpc.Service.
@@ -149,9 +213,5 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 func (h *Hub) all() []*Engine {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]*Engine, 0, len(h.engines))
-	for _, e := range h.engines {
-		out = append(out, e)
-	}
-	return out
+	return slices.Collect(maps.Values(h.engines))
 }

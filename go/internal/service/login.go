@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
@@ -15,76 +14,60 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-// LoginHint is the command that logs in to a provider from where an
+// loginHint is the command that logs in to a provider from where an
 // OpenCode user is: OpenCode's own login command, served by the plugin's
 // auth hook (OpenCode 1) or its login methods (OpenCode 2, whose command
-// takes the id as an argument).
-func LoginHint(providerID string) string {
-	return "opencode auth login -p " + providerID
-}
-
-// loginHint is LoginHint in the words of the engine's host: OpenCode 2
-// logs in from its TUI's /connect too, and its command takes the id as an
-// argument.
+// takes the id as an argument and which logs in from its TUI's /connect too).
 func (e *Engine) loginHint(providerID string) string {
 	if e.location != "" {
 		return "/connect in OpenCode, or opencode auth login " + providerID
 	}
-	return LoginHint(providerID)
+	return "opencode auth login -p " + providerID
 }
 
 // errLoginCancelled ends a login cancelled by login/cancel (Ctrl-C).
 var errLoginCancelled = errors.New("the login was cancelled")
 
-// logins tracks the logins under way: login/cancel ends them all, and a
-// paste login takes the addresses pasted for its provider.
-type logins struct {
-	mu    sync.Mutex
-	under []*login // in the order they began
-}
-
+// login is a login under way: login/cancel ends them all, and a paste
+// login takes the addresses pasted for its provider.
 type login struct {
 	providerID string
 	cancel     context.CancelCauseFunc
 	box        *oauth.PasteBox // a paste login's
 }
 
-// begin registers a login for the provider, with paste one that takes
+// beginLogin registers a login for the provider, with paste one that takes
 // pasted addresses only; end unregisters it.
-func (l *logins) begin(ctx context.Context, providerID string, paste bool) (_ context.Context, end func()) {
+func (e *Engine) beginLogin(ctx context.Context, providerID string, paste bool) (_ context.Context, end func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	u := &login{providerID: providerID, cancel: cancel}
 	if paste {
 		u.box = oauth.NewPasteBox(true)
 		ctx = oauth.WithPaste(ctx, u.box)
 	}
-	l.mu.Lock()
-	l.under = append(l.under, u)
-	l.mu.Unlock()
+	e.loginMu.Lock()
+	e.logins = append(e.logins, u)
+	e.loginMu.Unlock()
 	return ctx, func() {
-		l.mu.Lock()
-		l.under = slices.DeleteFunc(l.under, func(o *login) bool { return o == u })
-		l.mu.Unlock()
+		e.loginMu.Lock()
+		e.logins = slices.DeleteFunc(e.logins, func(o *login) bool { return o == u })
+		e.loginMu.Unlock()
 		cancel(nil)
 	}
 }
 
-// pasteBox is the box of the provider's latest paste login under way, or nil.
-func (l *logins) pasteBox(providerID string) *oauth.PasteBox {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, u := range slices.Backward(l.under) {
-		if u.providerID == providerID && u.box != nil {
-			return u.box
+// Paste answers login/paste: the pasted address goes to the provider's
+// latest paste login under way; its verdict is the answer.
+func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
+	var box *oauth.PasteBox
+	e.loginMu.Lock()
+	for _, u := range slices.Backward(e.logins) {
+		if u.providerID == p.ProviderID && u.box != nil {
+			box = u.box
+			break
 		}
 	}
-	return nil
-}
-
-// Paste implements rpc.Service for the engine: the pasted address goes to
-// the provider's paste login under way; its verdict is the answer.
-func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
-	box := e.logins.pasteBox(p.ProviderID)
+	e.loginMu.Unlock()
 	if box == nil {
 		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig, Err: oauth.ErrNoLoginWaits}
 	}
@@ -94,25 +77,20 @@ func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
 	return nil
 }
 
-// cancelAll ends every login under way and reports how many there were.
-func (l *logins) cancelAll() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, u := range l.under {
-		u.cancel(errLoginCancelled)
-	}
-	return len(l.under)
-}
-
-// CancelLogins implements rpc.Service: every login under way ends with
+// CancelLogins answers login/cancel: every login under way ends with
 // "cancelled" (the user pressed Ctrl-C).
 func (e *Engine) CancelLogins() {
-	if n := e.logins.cancelAll(); n > 0 {
+	e.loginMu.Lock()
+	defer e.loginMu.Unlock()
+	for _, u := range e.logins {
+		u.cancel(errLoginCancelled)
+	}
+	if n := len(e.logins); n > 0 {
 		e.log.Info("logins cancelled", "count", n)
 	}
 }
 
-// Login implements rpc.Service: the provider's interactive login now,
+// Login answers login: the provider's interactive login now,
 // whatever is cached (with the configured flow, or device_code /
 // authorization_code when asked), then its models, so that the entry it
 // returns lists them.
@@ -136,7 +114,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		}
 		p.Flow = string(config.AuthorizationCode)
 	}
-	lctx, done := e.logins.begin(ctx, rt.Config.ID, p.Paste)
+	lctx, done := e.beginLogin(ctx, rt.Config.ID, p.Paste)
 	defer done()
 	tok, _, err := rt.login(lctx, config.Flow(p.Flow), nil)
 	switch {
@@ -213,15 +191,16 @@ func (p *Provider) login(ctx context.Context, flow config.Flow, o *oauth.Options
 	return p.Tokens.Login(ctx, grant)
 }
 
-// pendingLogin describes a user-flow provider without a usable token.
+// pendingLogin describes a user-flow provider without a usable token. Its
+// message says how to log in first: OpenCode 2 shows it as a model's name,
+// which its model list cuts short.
 func (e *Engine) pendingLogin(p config.Provider) protocol.PendingLogin {
-	return protocol.PendingLogin{
-		ProviderID: p.ID,
-		Name:       p.Name,
-		Flow:       string(p.Flow),
-		TimeoutMs:  loginTimeout(p).Milliseconds(),
-		Message:    e.pendingMessage(p),
+	msg := fmt.Sprintf("%s (%s) is not logged in, so OpenCode cannot list its models; log in with: %s", p.Name, p.ID, e.loginHint(p.ID))
+	if e.location != "" {
+		msg = fmt.Sprintf("Sign in to %s (%s): %s", p.Name, p.ID, e.loginHint(p.ID))
 	}
+	return protocol.PendingLogin{ProviderID: p.ID, Name: p.Name, Flow: string(p.Flow),
+		TimeoutMs: loginTimeout(p).Milliseconds(), Message: msg}
 }
 
 // announce is the line said in a terminal before the i-th (from 0) of n
@@ -236,13 +215,4 @@ func announce(l protocol.PendingLogin, i, n int) string {
 		count = fmt.Sprintf(" (%d of %d)", i+1, n)
 	}
 	return fmt.Sprintf("logging in to %s (%s)%s with %s; Ctrl-C to skip.", l.Name, l.ProviderID, count, how)
-}
-
-// pendingMessage says how to log in first: OpenCode 2 shows it as a model's
-// name, which its model list cuts short.
-func (e *Engine) pendingMessage(p config.Provider) string {
-	if e.location != "" {
-		return fmt.Sprintf("Sign in to %s (%s): %s", p.Name, p.ID, e.loginHint(p.ID))
-	}
-	return fmt.Sprintf("%s (%s) is not logged in, so OpenCode cannot list its models; log in with: %s", p.Name, p.ID, e.loginHint(p.ID))
 }

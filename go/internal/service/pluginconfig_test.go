@@ -37,9 +37,10 @@ func TestPluginConfigIsReadFromTheConfigFiles(t *testing.T) {
 	  ]}},
 	}`), 0o600))
 
-	e := New(Options{Log: logging.Discard(), CacheDir: t.TempDir(), WatchEvery: -1, BootBudget: 1})
-	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
-	require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1, Directory: project}, nopNotifier{}))
+	h := NewHub(Options{Log: logging.Discard(), CacheDir: t.TempDir(), WatchEvery: -1, BootBudget: 1})
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	require.NoError(t, h.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1, Directory: project}, nopNotifier{}))
+	e := h.Location("")
 
 	tests := []struct {
 		name    string
@@ -51,7 +52,7 @@ func TestPluginConfigIsReadFromTheConfigFiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := e.ApplyConfig(context.Background(), json.RawMessage(tc.config))
+			res, err := e.ApplyConfig(context.Background(), protocol.ConfigApplyParams{Config: json.RawMessage(tc.config)})
 			require.NoError(t, err)
 			assert.Equal(t, tc.managed, res.Managed)
 			assert.Equal(t, tc.managed, res.ResponseAPI)

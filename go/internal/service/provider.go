@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,8 +47,6 @@ type Provider struct {
 	Tokens  *tokens.Manager
 	Entry   *store.Entry // the provider's cache entry (State: Entry.Load)
 	Catalog *models.Catalog
-	sig     string
-	fetcher models.Fetcher
 
 	mu        sync.Mutex
 	lastSync  time.Time
@@ -64,28 +63,26 @@ func (p *Provider) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cancel != nil {
-		p.cancel()
-		p.cancel = nil
+		p.cancel() // and start does nothing any more
 	}
 	p.OAuth.HTTPClient().CloseIdleConnections()
 }
 
 // start runs the background model sync: at once when the cached list is
 // empty or older than the interval, then on the scheduler's rhythm.
-func (p *Provider) start(bg context.Context) {
+func (p *Provider) start() {
 	p.mu.Lock()
 	if p.cancel != nil {
 		p.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithCancel(bg)
+	ctx, cancel := context.WithCancel(p.bg)
 	p.cancel = cancel
 	last := p.lastSync
 	p.mu.Unlock()
 
 	interval := cmp.Or(max(p.Config.SyncInterval, 0), config.DefaultSyncInterval)
-	log := p.log.With("provider", p.Config.ID)
-	if bg.Err() != nil {
+	if p.bg.Err() != nil {
 		return // shutting down
 	}
 	p.bgWork.Go(func() {
@@ -95,16 +92,15 @@ func (p *Provider) start(bg context.Context) {
 				failures = 1
 			}
 		}
-		s := models.Scheduler{
+		_ = models.Scheduler{
 			Interval: interval,
 			Failures: failures,
 			Report: func(a models.Attempt) {
 				if a.Err != nil {
-					log.Debug("next model sync scheduled after a failure", "failures", a.Failures, "next", a.Next)
+					p.log.Debug("next model sync scheduled after a failure", "provider", p.Config.ID, "failures", a.Failures, "next", a.Next)
 				}
 			},
-		}
-		_ = s.Run(ctx, p.sync)
+		}.Run(ctx, p.sync)
 	})
 }
 
@@ -115,10 +111,7 @@ func (p *Provider) maybeLazySync() {
 	fire := !p.lazyFired && len(p.Catalog.Models()) == 0
 	p.lazyFired = true
 	p.mu.Unlock()
-	if fire {
-		if p.bg.Err() != nil {
-			return // shutting down
-		}
+	if fire && p.bg.Err() == nil { // not shutting down
 		p.bgWork.Go(func() {
 			_ = p.sync(p.bg)
 		})
@@ -132,7 +125,7 @@ func (p *Provider) sync(ctx context.Context) error {
 	defer cancel()
 	tok, err := p.Tokens.Token(tctx, tokens.NoLogin)
 	if err != nil {
-		p.recordError(fmt.Errorf("%s%w", tokens.NoTokenPrefix, err))
+		p.recordError(tokens.NoTokenPrefix + err.Error())
 		if errors.Is(err, tokens.ErrLoginRequired) {
 			p.log.Info("model sync waits for a login", "provider", p.Config.ID, "err", err)
 		} else {
@@ -151,9 +144,9 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 		log.Error("model discovery is not possible", "err", err)
 		return err
 	}
-	list, err := p.fetcher.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
+	list, err := models.Fetcher{Client: p.OAuth.HTTPClient()}.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
 	if err != nil {
-		p.recordError(err)
+		p.recordError(err.Error())
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
@@ -161,7 +154,7 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 	models.Normalize(ms, p.Config.NameOverrides)
 	changes, err := p.Catalog.Update(ms)
 	if err != nil {
-		p.recordError(err)
+		p.recordError(err.Error())
 		log.Warn("the gateway listed no models; keeping the last known list", "models_url", redact.URL(url))
 		return err
 	}
@@ -182,15 +175,14 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 	} else {
 		log.Info("models synced", "count", len(ms),
 			"added", len(changes.Added), "removed", len(changes.Removed), "renamed", len(changes.Renamed))
-		if p.modelsChanged != nil {
-			p.modelsChanged()
-		}
+		p.modelsChanged()
 	}
 	return nil
 }
 
-func (p *Provider) recordError(cause error) {
-	if err := p.Entry.RecordModelError(cause.Error()); err != nil {
+// recordError records why the last sync failed, for `status` ("" clears it).
+func (p *Provider) recordError(cause string) {
+	if err := p.Entry.RecordModelError(cause); err != nil {
 		p.log.Debug("could not record the last error", "provider", p.Config.ID, "err", err)
 	}
 }
@@ -198,11 +190,8 @@ func (p *Provider) recordError(cause error) {
 // clearTokenError removes a recorded LastError about getting a token, now
 // that a token was had: a stale error must not stay in `status`.
 func (p *Provider) clearTokenError() {
-	if !strings.HasPrefix(p.Entry.Load().LastError, tokens.NoTokenPrefix) {
-		return
-	}
-	if err := p.Entry.RecordModelError(""); err != nil {
-		p.log.Debug("could not clear the last error", "provider", p.Config.ID, "err", err)
+	if strings.HasPrefix(p.Entry.Load().LastError, tokens.NoTokenPrefix) {
+		p.recordError("")
 	}
 }
 
@@ -213,9 +202,8 @@ func (p *Provider) timeout() time.Duration {
 // checkFile adopts a token another process wrote (CLI login, logout, or a
 // refresh by another OpenCode) when the state file changed.
 func (p *Provider) checkFile() {
-	fi, err := os.Stat(p.Entry.Path())
 	var mod time.Time
-	if err == nil {
+	if fi, err := os.Stat(p.Entry.Path()); err == nil {
 		mod = fi.ModTime()
 	}
 	p.mu.Lock()
@@ -262,9 +250,7 @@ func (e *Engine) Providers(order []config.Provider) []*Provider {
 // in the cache file too (a command may exit right after).
 func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, error) {
 	t, err := p.Tokens.Token(ctx, mode)
-	if ferr := p.Tokens.Flush(ctx); err == nil && ferr != nil {
-		return t, ferr
-	}
+	err = cmp.Or(err, p.Tokens.Flush(ctx))
 	if err == nil {
 		p.clearTokenError()
 	}
@@ -274,11 +260,7 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 // Sync fetches the model list now (never prompting); a token it renewed is
 // in the cache file when it returns.
 func (p *Provider) Sync(ctx context.Context) error {
-	err := p.sync(ctx)
-	if ferr := p.Tokens.Flush(ctx); err == nil && ferr != nil {
-		return ferr
-	}
-	return err
+	return cmp.Or(p.sync(ctx), p.Tokens.Flush(ctx)) // both run
 }
 
 // LoginWith runs an interactive login with flow (the configured one, or
@@ -330,15 +312,9 @@ type LogoutReport struct {
 // OK reports whether everything was deleted and nothing failed to revoke
 // (a server that cannot revoke is not a failure).
 func (r LogoutReport) OK() bool {
-	if len(r.LeftoverErrs) > 0 {
-		return false
-	}
-	for _, v := range r.Revocations {
-		if v.Err != nil && !errors.Is(v.Err, oauth.ErrNoRevocationEndpoint) && !errors.Is(v.Err, oauth.ErrUnsupportedTokenType) {
-			return false
-		}
-	}
-	return true
+	return len(r.LeftoverErrs) == 0 && !slices.ContainsFunc(r.Revocations, func(v Revocation) bool {
+		return v.Err != nil && !errors.Is(v.Err, oauth.ErrNoRevocationEndpoint) && !errors.Is(v.Err, oauth.ErrUnsupportedTokenType)
+	})
 }
 
 // Logout ends the provider's session here: its tokens deleted (wherever

@@ -62,7 +62,7 @@ func TestTokenStorages(t *testing.T) {
 					"tokenEndpoint": srv.URL + "/token", "tokenStorage": tc.storage},
 			}}}})
 			require.NoError(t, err)
-			res, err := eng.ApplyConfig(context.Background(), cfg)
+			res, err := eng.ApplyConfig(context.Background(), protocol.ConfigApplyParams{Config: cfg})
 			require.NoError(t, err)
 			if tc.wantProblem != "" {
 				var msgs []string

@@ -55,7 +55,7 @@ func TestTheTokenGoesInTheConfiguredHeader(t *testing.T) {
 					"tokenEndpoint": srv.URL + "/token", "tokenHeader": tc.header, "tokenScheme": tc.scheme},
 			}}}})
 			require.NoError(t, err)
-			res, err := eng.ApplyConfig(context.Background(), cfg)
+			res, err := eng.ApplyConfig(context.Background(), protocol.ConfigApplyParams{Config: cfg})
 			require.NoError(t, err)
 			require.Equal(t, []string{"gw"}, res.Managed, "%v", res.Problems)
 			models, _ := res.Providers["gw"]["models"].(map[string]any)

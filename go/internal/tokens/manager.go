@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,7 +48,8 @@ type Options struct {
 	// Header is the value of the header the gateway takes the token in
 	// (nil: Token.Authorization): the shim reports a refused one by its hash.
 	Header func(Token) secret.String
-	Log    *slog.Logger
+	// Log (nil: discarded) gets the manager's records, which name the provider.
+	Log *slog.Logger
 	// OnChange is called (outside locks) when the token in use changed for
 	// a reason its users did not cause: a login a request started, a
 	// logout, or another process's write adopted from the cache (not Login:
@@ -104,14 +106,14 @@ type Manager struct {
 }
 
 type flight struct {
-	mode  Mode
-	done  chan struct{}
-	tok   Token
-	err   error
-	login bool // the token came from an interactive login
-	// adopted: the token was found in the cache file, written there by
-	// another process (a command-line login, another OpenCode).
-	adopted bool
+	mode Mode
+	done chan struct{}
+	tok  Token
+	err  error
+	// news: the token came from an interactive login, or was found in the
+	// cache file, written there by another process (a command-line login,
+	// another OpenCode).
+	news bool
 }
 
 // NewManager returns a manager; nothing is read until the first call.
@@ -119,7 +121,7 @@ func NewManager(o Options) *Manager {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	o.Log = cmp.Or(o.Log, slog.New(slog.DiscardHandler))
+	o.Log = cmp.Or(o.Log, slog.New(slog.DiscardHandler)).With("provider", o.ProviderID)
 	if o.Header == nil {
 		o.Header = Token.Authorization
 	}
@@ -133,20 +135,15 @@ func (m *Manager) Policy() Policy { return m.opt.Policy }
 // Cached returns the token in memory, else the one on disk, without any
 // network call and without checking freshness.
 func (m *Manager) Cached() Token {
-	m.mu.Lock()
-	t := m.mem
-	m.mu.Unlock()
-	if !t.AccessToken.IsZero() {
+	if t := m.current(); !t.AccessToken.IsZero() {
 		return t
 	}
-	t = fromStore(m.opt.Entry.Load().Token)
-	if !t.AccessToken.IsZero() {
-		m.mu.Lock()
-		if m.mem.AccessToken.IsZero() {
-			m.mem = t
-		}
-		m.mu.Unlock()
+	t := fromStore(m.opt.Entry.Load().Token)
+	m.mu.Lock()
+	if m.mem.AccessToken.IsZero() && !t.AccessToken.IsZero() {
+		m.mem = t
 	}
+	m.mu.Unlock()
 	return t
 }
 
@@ -169,20 +166,16 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 			return Token{}, err
 		}
 		f := m.flight
-		leader := f == nil
-		if leader {
+		if f == nil {
 			f = &flight{mode: mode, done: make(chan struct{})}
 			m.flight = f
 			if m.inflight == 0 {
 				m.idle = make(chan struct{})
 			}
 			m.inflight++
-		}
-		m.mu.Unlock()
-
-		if leader {
 			go m.fly(ctx, f)
 		}
+		m.mu.Unlock()
 		select {
 		case <-f.done:
 		case <-ctx.Done():
@@ -240,7 +233,7 @@ func (m *Manager) fly(parent context.Context, f *flight) {
 	// A login, or a token another process wrote, is news to whoever caches
 	// headers; a renewal done here for a caller is not. One path tells it,
 	// whichever read (this flight or the file watcher's Adopt) saw the token first.
-	if err == nil && (f.login || f.adopted) && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
+	if err == nil && f.news && !before.AccessToken.Equal(tok.AccessToken) && m.opt.OnChange != nil {
 		m.opt.OnChange()
 	}
 }
@@ -284,30 +277,44 @@ func (m *Manager) current() Token {
 // A token obtained from the server is handed to publish before it is
 // written to the cache file (and then returned).
 func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
-	log := m.opt.Log.With("provider", m.opt.ProviderID)
-	unlock, err := m.lock(ctx, log)
+	// An unwritable cache directory must not stop requests: without the
+	// lock, acquire goes on without cross-process coordination, from
+	// memory. Only the end of ctx is an error.
+	unlock, err := m.opt.Entry.Lock(ctx)
 	if err != nil {
-		return Token{}, err
-	}
-	locked := true
-	defer func() {
-		if locked {
-			unlock()
+		if ctx.Err() != nil {
+			return Token{}, fmt.Errorf("provider %q: %w: %w", m.opt.ProviderID, ErrTransient, err)
 		}
-	}()
+		m.opt.Log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", err)
+		unlock = func() {}
+	}
+	unlock = sync.OnceFunc(unlock)
+	defer unlock()
 
-	s := m.read(log)
+	s := m.read()
 	switch {
 	case s.fresh:
-		f.adopted = s.news
+		f.news = s.news
 		return s.cur, nil
-	case !m.opt.Policy.UserFlow:
-		return m.renewMachine(ctx, s, publish)
+	case !m.opt.Policy.UserFlow: // the machine grant again
+		t, err := m.opt.Grant.Acquire(ctx)
+		if err != nil {
+			return m.keepCurrent(s, "could not renew the token", err)
+		}
+		return m.renewed(s, t, publish)
 	}
 	if !s.cur.RefreshToken.IsZero() {
-		t, err := m.refresh(ctx, s, publish)
-		if !errors.Is(err, ErrInvalidGrant) {
-			return t, err
+		// A refresh token the server rejected is dropped (dropRefused): a
+		// login is needed.
+		t, err := m.opt.Grant.Refresh(ctx, s.cur)
+		switch {
+		case err == nil: // the refresh and ID tokens the server did not renew are kept
+			t.RefreshToken = cmp.Or(t.RefreshToken, s.cur.RefreshToken)
+			t.IDToken = cmp.Or(t.IDToken, s.cur.IDToken)
+			m.opt.Log.Debug("token refreshed")
+			return m.renewed(s, t, publish)
+		case !errors.Is(err, ErrInvalidGrant):
+			return m.keepCurrent(s, "could not refresh the token", err)
 		}
 		m.dropRefused(s, err)
 	}
@@ -317,36 +324,18 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	// Never hold the cache lock across a login that waits for a person; its
 	// token goes to the flight.
 	unlock()
-	locked = false
 	t, _, err := m.Login(ctx, m.opt.Grant)
 	if err != nil {
 		return Token{}, err
 	}
-	f.login = true
+	f.news = true
 	publish(t)
 	return t, nil
-}
-
-// lock takes the cache file's cross-process lock. An unwritable cache
-// directory must not stop requests: without the lock, acquire goes on
-// without cross-process coordination, from memory. Only the end of ctx is
-// an error.
-func (m *Manager) lock(ctx context.Context, log *slog.Logger) (unlock func(), err error) {
-	unlock, err = m.opt.Entry.Lock(ctx)
-	if err == nil {
-		return unlock, nil
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("provider %q: %w: %w", m.opt.ProviderID, ErrTransient, err)
-	}
-	log.Warn("token cache lock unavailable; continuing without cross-process coordination", "err", err)
-	return func() {}, nil
 }
 
 // snapshot is what acquire read once it held the lock: the cache file's
 // state and the current token, the file's or, when it has none, memory's.
 type snapshot struct {
-	log      *slog.Logger
 	st       store.State
 	cur      Token
 	now      time.Time
@@ -356,8 +345,8 @@ type snapshot struct {
 }
 
 // read takes the snapshot; the cross-process lock is held.
-func (m *Manager) read(log *slog.Logger) *snapshot {
-	s := &snapshot{log: log, st: m.opt.Entry.Load()}
+func (m *Manager) read() *snapshot {
+	s := &snapshot{st: m.opt.Entry.Load()}
 	s.cur = fromStore(s.st.Token)
 	if s.cur.AccessToken.IsZero() && s.cur.RefreshToken.IsZero() {
 		s.cur = m.current() // the disk may be unwritable; memory is the fallback
@@ -372,75 +361,39 @@ func (m *Manager) read(log *slog.Logger) *snapshot {
 	return s
 }
 
-// usable reports whether the current token may still serve after a failed
-// renewal: the gateway did not refuse it and it has not expired.
-func (s *snapshot) usable() bool {
-	return !s.rejected && !s.cur.AccessToken.IsZero() && (s.cur.ExpiresAt.IsZero() || s.now.Before(s.cur.ExpiresAt))
-}
-
-// save writes t to the cache file with the rest of the state read.
-func (m *Manager) save(s *snapshot, t Token) {
+// renewed hands the renewed token t to publish, then writes it to the cache
+// file with the rest of the state read.
+func (m *Manager) renewed(s *snapshot, t Token, publish func(Token)) (Token, error) {
+	publish(t)
 	s.st.Token = toStore(t)
 	if err := m.opt.Entry.Save(s.st); err != nil {
-		s.log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
+		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
 	}
+	return t, nil
 }
 
-// keepCurrent answers a failed renewal with the current token while it is
-// usable, else with err.
+// keepCurrent answers a failed renewal with the current token while it may
+// still serve (the gateway did not refuse it and it has not expired), else
+// with err.
 func (m *Manager) keepCurrent(s *snapshot, failure string, err error) (Token, error) {
-	if s.usable() {
-		s.log.Warn(failure+"; using the current one until it expires", "err", err)
+	if !s.rejected && !s.cur.AccessToken.IsZero() && (s.cur.ExpiresAt.IsZero() || s.now.Before(s.cur.ExpiresAt)) {
+		m.opt.Log.Warn(failure+"; using the current one until it expires", "err", err)
 		return s.cur, nil
 	}
 	return Token{}, err
 }
 
-// renewMachine runs the machine grant again.
-func (m *Manager) renewMachine(ctx context.Context, s *snapshot, publish func(Token)) (Token, error) {
-	t, err := m.opt.Grant.Acquire(ctx)
-	if err != nil {
-		return m.keepCurrent(s, "could not renew the token", err)
-	}
-	publish(t)
-	m.save(s, t)
-	return t, nil
-}
-
-// refresh renews the current token with its refresh token. A refresh token
-// the server rejected gives an error wrapping ErrInvalidGrant, for the
-// caller to drop it (dropRefused).
-func (m *Manager) refresh(ctx context.Context, s *snapshot, publish func(Token)) (Token, error) {
-	t, err := m.opt.Grant.Refresh(ctx, s.cur)
-	if errors.Is(err, ErrInvalidGrant) {
-		return Token{}, err
-	}
-	if err != nil {
-		return m.keepCurrent(s, "could not refresh the token", err)
-	}
-	if t.RefreshToken.IsZero() {
-		t.RefreshToken = s.cur.RefreshToken
-	}
-	if t.IDToken.IsZero() {
-		t.IDToken = s.cur.IDToken
-	}
-	publish(t)
-	m.save(s, t)
-	s.log.Debug("token refreshed")
-	return t, nil
-}
-
 // dropRefused forgets a login whose refresh token was rejected (why), in
 // memory and in the cache file, and records the reason.
 func (m *Manager) dropRefused(s *snapshot, why error) {
-	s.log.Warn("the refresh token was rejected; a new login is needed", "err", why)
+	m.opt.Log.Warn("the refresh token was rejected; a new login is needed", "err", why)
 	s.st.Token = nil
 	if err := m.opt.Entry.Save(s.st); err != nil {
-		s.log.Warn("could not clear the rejected token from the cache", "err", err)
+		m.opt.Log.Warn("could not clear the rejected token from the cache", "err", err)
 	}
 	// The reason stays for `status`, until a login or a sync succeeds.
 	if err := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + why.Error()); err != nil {
-		s.log.Debug("could not record why the login is gone", "err", err)
+		m.opt.Log.Debug("could not record why the login is gone", "err", err)
 	}
 	m.mu.Lock()
 	m.mem = Token{}
@@ -468,7 +421,7 @@ func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err 
 	}
 	replaced, err = m.replace(ctx, tok)
 	if err != nil {
-		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "provider", m.opt.ProviderID, "err", err)
+		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
 	}
 	return tok, replaced, nil
 }
@@ -521,16 +474,10 @@ func (m *Manager) Reject(authorizationSHA256 string) bool {
 		return true // reported already: one renewal for all its callers
 	}
 	now := m.opt.Now()
-	recent := m.renewals[:0]
-	for _, t := range m.renewals {
-		if now.Sub(t) < RenewalWindow {
-			recent = append(recent, t)
-		}
-	}
-	m.renewals = recent
-	if len(recent) >= RenewalBudget {
+	m.renewals = slices.DeleteFunc(m.renewals, func(t time.Time) bool { return now.Sub(t) >= RenewalWindow })
+	if len(m.renewals) >= RenewalBudget {
 		m.opt.Log.Warn("the gateway keeps refusing fresh tokens; no renewal until the budget allows one",
-			"provider", m.opt.ProviderID, "renewals", len(recent), "window", RenewalWindow)
+			"renewals", len(m.renewals), "window", RenewalWindow)
 		return false
 	}
 	m.renewals = append(m.renewals, now)

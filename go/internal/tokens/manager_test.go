@@ -459,6 +459,7 @@ func TestATokenWrittenElsewhereIsNewsOnce(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "from-cli", tok.AccessToken.Reveal())
 			assert.False(t, m.Adopt(), "nothing new for the watcher")
+			require.NoError(t, m.Flush(context.Background())) // the flight announces after it answered
 			assert.Equal(t, int32(1), changes.Load(), "announced once")
 		})
 	}

@@ -48,14 +48,6 @@ type Policy struct {
 	UserFlow bool
 }
 
-func (p Policy) effectiveSkew(t Token) time.Duration {
-	skew := max(p.Skew, 0)
-	if !t.ObtainedAt.IsZero() && !t.ExpiresAt.IsZero() {
-		skew = min(skew, t.ExpiresAt.Sub(t.ObtainedAt)/2)
-	}
-	return skew
-}
-
 // FreshUntil is the instant after which t must be renewed; zero means "not
 // usable now". For a user-flow token without expiry it is far in the future.
 func (p Policy) FreshUntil(t Token) time.Time {
@@ -68,7 +60,11 @@ func (p Policy) FreshUntil(t Token) time.Time {
 		}
 		return time.Time{}
 	}
-	return t.ExpiresAt.Add(-p.effectiveSkew(t))
+	skew := max(p.Skew, 0)
+	if !t.ObtainedAt.IsZero() {
+		skew = min(skew, t.ExpiresAt.Sub(t.ObtainedAt)/2)
+	}
+	return t.ExpiresAt.Add(-skew)
 }
 
 // Fresh reports whether t may be used at now without renewing it.
