@@ -3,7 +3,6 @@ package config
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -66,7 +65,7 @@ func (s *sink) hasError(from int) bool {
 	return slices.ContainsFunc(s.list[from:], func(p Problem) bool { return p.Severity == SeverityError })
 }
 
-// joinPath appends an object key to a field path: `a.b` for plain keys,
+// JoinPath appends an object key to a field path: `a.b` for plain keys,
 // `a["odd key"]` for keys that would be ambiguous after a dot.
 func JoinPath(base, key string) string {
 	if key != "" && len(key) <= maxRender && strings.Trim(key, alphanumeric+"_-") == "" {
@@ -166,10 +165,8 @@ func describe(v any) string {
 		return "a string"
 	case []any:
 		return "an array"
-	case *jsontree.Object:
-		return "an object"
 	}
-	return fmt.Sprintf("a %T", v)
+	return "an object" // a *jsontree.Object: the tree holds nothing else
 }
 
 // maxRender is the length, in runes, of a rendered value (Problem.Found).
@@ -185,9 +182,6 @@ func render(v any) string {
 }
 
 func renderTo(b *strings.Builder, v any, depth int) {
-	if b.Len() > 4*maxRender { // enough to fill the truncated output
-		return
-	}
 	switch t := v.(type) {
 	case nil:
 		b.WriteString("null")
@@ -215,8 +209,9 @@ func renderTo(b *strings.Builder, v any, depth int) {
 }
 
 // renderList renders n items between open and close, or only "…" between
-// them deeper than 4 levels, stopping once there is enough to fill the truncated
-// output.
+// them deeper than 4 levels, stopping once there is enough to fill the
+// truncated output (a value then written still ends in it: the output is
+// bounded, and its first maxRender runes are settled).
 func renderList(b *strings.Builder, open, close string, n, depth int, item func(int)) {
 	if depth > 4 {
 		b.WriteString(open + "…" + close)

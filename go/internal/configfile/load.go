@@ -127,7 +127,7 @@ func Load(o Options) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("find the project directory %q: %w", o.Dir, err)
 	}
-	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: jsontree.NewObject(), raw: jsontree.NewObject()}
+	l := &loader{getenv: o.Getenv, home: o.Home, result: jsontree.NewObject(), raw: jsontree.NewObject()}
 	for _, src := range sources(o, dir) {
 		if src.Kind == EnvConfigContent {
 			err = l.layer(src, []byte(o.Getenv(EnvConfigContent)), dir)
@@ -159,15 +159,12 @@ func sources(o Options, dir string) []Source {
 	}
 	worktree := gitRoot(dir)
 	project := !slices.Contains([]string{"true", "1"}, strings.ToLower(o.Getenv(EnvDisableProject)))
+	var dirs []string // the .opencode directories, then OPENCODE_CONFIG_DIR
 	if project {
 		for _, f := range slices.Backward(up(dir, worktree, "opencode.jsonc", "opencode.json")) {
 			out = append(out, Source{Kind: "project", Path: f})
 		}
-	}
-	// The .opencode directories, then OPENCODE_CONFIG_DIR.
-	var dirs []string
-	if project {
-		dirs = append(dirs, up(dir, worktree, ".opencode")...)
+		dirs = up(dir, worktree, ".opencode")
 	}
 	if o.Home != "" {
 		dirs = append(dirs, up(o.Home, o.Home, ".opencode")...)
@@ -176,17 +173,14 @@ func sources(o Options, dir string) []Source {
 	if extra != "" {
 		dirs = append(dirs, extra)
 	}
-	seen := map[string]bool{}
-	for _, d := range dirs {
-		if seen[d] {
-			continue
-		}
-		seen[d] = true
+	for i, d := range dirs {
 		kind := ".opencode"
 		if d == extra {
 			kind = EnvConfigDir
 		}
-		in(kind, d, "opencode.json", "opencode.jsonc")
+		if slices.Index(dirs, d) == i { // not listed already
+			in(kind, d, "opencode.json", "opencode.jsonc")
+		}
 	}
 	if o.Getenv(EnvConfigContent) != "" {
 		out = append(out, Source{Kind: EnvConfigContent, Path: EnvConfigContent})
@@ -218,15 +212,10 @@ func ManagedDir(getenv func(string) string) string {
 // gitRoot is the nearest directory at or above dir holding .git, else the
 // filesystem root (OpenCode's worktree outside a repository).
 func gitRoot(dir string) string {
-	for d := dir; ; {
-		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil || filepath.Dir(d) == d {
 			return d
 		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return d
-		}
-		d = parent
 	}
 }
 
@@ -234,26 +223,24 @@ func gitRoot(dir string) string {
 // targets that exist in each directory, in target order per directory.
 func up(start, stop string, targets ...string) []string {
 	var out []string
-	for d := start; ; {
+	for d := start; ; d = filepath.Dir(d) {
 		for _, t := range targets {
 			p := filepath.Join(d, t)
 			if _, err := os.Stat(p); err == nil {
 				out = append(out, p)
 			}
 		}
-		if d == stop {
+		if d == stop || filepath.Dir(d) == d {
 			return out
 		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return out
-		}
-		d = parent
 	}
 }
 
+// loader merges the config sources in turn; getenv and home resolve
+// {env:...} and {file:~/...} (see substitute).
 type loader struct {
-	sub     Substituter
+	getenv  func(string) string
+	home    string
 	result  *jsontree.Object
 	raw     *jsontree.Object // the layers merged before substitution (see Placeholders)
 	sources []Source
@@ -278,7 +265,7 @@ func (l *loader) file(src Source, required bool) error {
 // layer substitutes, parses and merges one source whose relative
 // {file:...} references are resolved against dir.
 func (l *loader) layer(src Source, data []byte, dir string) error {
-	text, err := l.sub.Substitute(data, src.Path, dir)
+	text, err := l.substitute(data, src.Path, dir)
 	if err != nil {
 		return err
 	}
@@ -391,13 +378,7 @@ var (
 	fileRef = regexp.MustCompile(`\{file:[^}]+\}`)
 )
 
-// Substituter resolves OpenCode's config variables.
-type Substituter struct {
-	Getenv func(string) string // nil: no variable is set
-	Home   string              // for {file:~/...}
-}
-
-// Substitute applies OpenCode's variable substitution to the text of one
+// substitute applies OpenCode's variable substitution to the text of one
 // config source, before it is parsed, exactly as OpenCode 1.18 does:
 //
 //   - {env:NAME} becomes the variable's value as is, or nothing when it is
@@ -412,12 +393,9 @@ type Substituter struct {
 //
 // source names the config source in errors. File contents never appear in
 // an error.
-func (s Substituter) Substitute(text []byte, source, dir string) ([]byte, error) {
+func (l *loader) substitute(text []byte, source, dir string) ([]byte, error) {
 	text = envRef.ReplaceAllFunc(text, func(m []byte) []byte {
-		if s.Getenv == nil {
-			return nil
-		}
-		return []byte(s.Getenv(string(m[len("{env:") : len(m)-1])))
+		return []byte(l.getenv(string(m[len("{env:") : len(m)-1])))
 	})
 	var out []byte
 	cursor := 0
@@ -428,7 +406,7 @@ func (s Substituter) Substitute(text []byte, source, dir string) ([]byte, error)
 		lineStart := bytes.LastIndexByte(text[:start], '\n') + 1
 		if !bytes.HasPrefix(bytes.TrimLeft(text[lineStart:start], " \t\r\v\f"), []byte("//")) {
 			var err error
-			if token, err = s.readRef(string(token), source, dir); err != nil {
+			if token, err = l.readRef(string(token), source, dir); err != nil {
 				return nil, err
 			}
 		}
@@ -439,13 +417,13 @@ func (s Substituter) Substitute(text []byte, source, dir string) ([]byte, error)
 
 // readRef reads the file of a {file:...} token and returns its trimmed
 // content escaped for the inside of a JSON string.
-func (s Substituter) readRef(token, source, dir string) ([]byte, error) {
+func (l *loader) readRef(token, source, dir string) ([]byte, error) {
 	p := strings.TrimSuffix(strings.TrimPrefix(token, "{file:"), "}")
 	if strings.HasPrefix(p, "~/") {
-		if s.Home == "" {
+		if l.home == "" {
 			return nil, fmt.Errorf("%s: bad file reference %q: no home directory is known", source, token)
 		}
-		p = filepath.Join(s.Home, p[2:])
+		p = filepath.Join(l.home, p[2:])
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
@@ -494,10 +472,9 @@ func parseDoc(text []byte) (*jsontree.Object, error) {
 		return nil, errors.New(msg)
 	}
 	ast.Standardize() // comments and trailing commas become spaces
-	v, err := jsontree.Decode(ast.Pack(), maxDepth)
-	if err != nil {
-		return nil, err
-	}
+	// hujson has checked the syntax and nesting checked the depth, so this
+	// decodes; were it not to, v is nil and refused below.
+	v, _ := jsontree.Decode(ast.Pack(), maxDepth)
 	obj, ok := v.(*jsontree.Object)
 	if !ok {
 		return nil, errors.New("the top level is not a JSON object")

@@ -172,19 +172,10 @@ func encode(buf *bytes.Buffer, v any) error {
 // Plain converts a tree to encoding/json's shapes (map[string]any for
 // objects), for callers that do not need the order.
 func Plain(v any) any {
-	switch t := v.(type) {
-	case *Object:
-		m := make(map[string]any, len(t.keys))
-		for _, k := range t.keys {
-			m[k] = Plain(t.vals[k])
-		}
-		return m
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = Plain(e)
-		}
-		return out
-	}
-	return v
+	js, _ := Marshal(v) // a tree always encodes
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var out any
+	_ = dec.Decode(&out) // what Marshal wrote decodes
+	return out
 }
