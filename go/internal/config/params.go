@@ -148,17 +148,14 @@ func readTokenHeader(r *reader, p *Provider) {
 			p.TokenHeader = name
 		}
 	}
-	v, ok := r.lookup("tokenScheme")
-	if !ok {
-		return
+	if v, ok := r.lookup("tokenScheme"); ok {
+		s, isStr := v.(string)
+		if s = strings.TrimSpace(s); isStr && (s == "" || isToken(s)) {
+			p.TokenScheme, p.TokenSchemeSet = s, true
+		} else {
+			r.report("tokenScheme", `a scheme word like "Bearer", or "" for the token alone`, renderAt("tokenScheme", v), "")
+		}
 	}
-	s, isStr := v.(string)
-	s = strings.TrimSpace(s)
-	if !isStr || (s != "" && !isToken(s)) {
-		r.report("tokenScheme", `a scheme word like "Bearer", or "" for the token alone`, renderAt("tokenScheme", v), "")
-		return
-	}
-	p.TokenScheme, p.TokenSchemeSet = s, true
 }
 
 // isToken reports whether s is an HTTP token (RFC 9110 5.6.2).

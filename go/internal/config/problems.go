@@ -100,11 +100,8 @@ func Suggest(key string, known []string) string {
 		if nk == nn {
 			return name
 		}
-		limit := 2
-		if len(nn) <= 4 {
-			limit = 1
-		}
-		if d := editDistance(nk, nn); d <= limit && d < bestDist {
+		// At most 2 edits (bestDist starts at 3), 1 for names of 4 bytes or fewer.
+		if d := editDistance(nk, nn); d < bestDist && (d <= 1 || len(nn) > 4) {
 			best, bestDist = name, d
 		}
 	}
@@ -136,13 +133,10 @@ func editDistance(a, b string) int {
 	return rows[len(a)][len(b)]
 }
 
-// quotedList renders names as `"a" | "b" | "c"`.
+// quotedList renders names as `"a" | "b" | "c"`; the names are the
+// schema's enumerations, which need no escaping.
 func quotedList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	return strings.Join(q, " | ")
+	return `"` + strings.Join(names, `" | "`) + `"`
 }
 
 // describe names the JSON type of v, for messages that must not show the

@@ -138,7 +138,9 @@ func Load(o Options) (Config, error) {
 			return Config{}, err
 		}
 	}
-	return Config{Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
+	refs := map[string][]string{}
+	placeholders(refs, "", l.raw)
+	return Config{Tree: l.result, Sources: l.sources, Placeholders: refs}, nil
 }
 
 // sources lists the places to read, lowest precedence first (see the
@@ -290,33 +292,27 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 // placeholderRef finds {env:NAME} and {file:PATH} in a config text.
 var placeholderRef = regexp.MustCompile(`\{(?:env|file):[^}]+\}`)
 
-// placeholders maps the config path of each string value that held a
-// {env:...} or {file:...} before substitution to those placeholders, e.g.
-// "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"]. Paths are
-// written as the config package writes problem fields (config.JoinPath,
-// an array index as [i]).
-func placeholders(raw any) map[string][]string {
-	out := map[string][]string{}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch t := v.(type) {
-		case *jsontree.Object:
-			for _, k := range t.Keys() {
-				v, _ := t.Get(k)
-				walk(config.JoinPath(path, k), v)
-			}
-		case []any:
-			for i, e := range t {
-				walk(path+"["+strconv.Itoa(i)+"]", e)
-			}
-		case string:
-			if refs := placeholderRef.FindAllString(t, -1); len(refs) > 0 {
-				out[path] = refs
-			}
+// placeholders maps, in out, the config path of each string value in v (at
+// path) that held a {env:...} or {file:...} before substitution to those
+// placeholders, e.g. "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"].
+// Paths are written as the config package writes problem fields
+// (config.JoinPath, an array index as [i]).
+func placeholders(out map[string][]string, path string, v any) {
+	switch t := v.(type) {
+	case *jsontree.Object:
+		for _, k := range t.Keys() {
+			v, _ := t.Get(k)
+			placeholders(out, config.JoinPath(path, k), v)
+		}
+	case []any:
+		for i, e := range t {
+			placeholders(out, path+"["+strconv.Itoa(i)+"]", e)
+		}
+	case string:
+		if refs := placeholderRef.FindAllString(t, -1); len(refs) > 0 {
+			out[path] = refs
 		}
 	}
-	walk("", raw)
-	return out
 }
 
 // merge returns dst deep-merged with src the way OpenCode merges its config
@@ -350,22 +346,18 @@ func mergeLayer(dst, src *jsontree.Object) *jsontree.Object {
 		vb, _ := src.Get(k)
 		a, ok1 := va.([]any)
 		b, ok2 := vb.([]any)
-		if ok1 && ok2 {
-			out.Set(k, concatUnique(a, b))
+		if !ok1 || !ok2 {
+			continue
 		}
-	}
-	return out
-}
-
-func concatUnique(a, b []any) []any {
-	seen := map[string]bool{}
-	out := make([]any, 0, len(a)+len(b))
-	for _, v := range append(append([]any(nil), a...), b...) {
-		js, _ := jsontree.Marshal(v) // a decoded tree always encodes
-		if key := string(js); !seen[key] {
-			seen[key] = true
-			out = append(out, v)
+		seen, both := map[string]bool{}, []any{}
+		for _, v := range slices.Concat(a, b) {
+			js, _ := jsontree.Marshal(v) // a decoded tree always encodes
+			if key := string(js); !seen[key] {
+				seen[key] = true
+				both = append(both, v)
+			}
 		}
+		out.Set(k, both)
 	}
 	return out
 }
@@ -374,8 +366,10 @@ func concatUnique(a, b []any) []any {
 const maxFileRef = 4 << 20
 
 var (
-	envRef  = regexp.MustCompile(`\{env:[^}]+\}`)
-	fileRef = regexp.MustCompile(`\{file:[^}]+\}`)
+	envRef = regexp.MustCompile(`\{env:[^}]+\}`)
+	// fileRef finds {file:PATH}, and whole lines whose text starts with //
+	// (the references on them are left alone).
+	fileRef = regexp.MustCompile(`(?m)^[ \t\r\v\f]*//.*$|\{file:[^}]+\}`)
 )
 
 // substitute applies OpenCode's variable substitution to the text of one
@@ -397,22 +391,16 @@ func (l *loader) substitute(text []byte, source, dir string) ([]byte, error) {
 	text = envRef.ReplaceAllFunc(text, func(m []byte) []byte {
 		return []byte(l.getenv(string(m[len("{env:") : len(m)-1])))
 	})
-	var out []byte
-	cursor := 0
-	for _, loc := range fileRef.FindAllIndex(text, -1) {
-		start, token := loc[0], text[loc[0]:loc[1]]
-		out = append(out, text[cursor:start]...)
-		cursor = loc[1]
-		lineStart := bytes.LastIndexByte(text[:start], '\n') + 1
-		if !bytes.HasPrefix(bytes.TrimLeft(text[lineStart:start], " \t\r\v\f"), []byte("//")) {
-			var err error
-			if token, err = l.readRef(string(token), source, dir); err != nil {
-				return nil, err
-			}
+	var err error
+	text = fileRef.ReplaceAllFunc(text, func(m []byte) []byte {
+		if err != nil || !bytes.HasPrefix(m, []byte("{file:")) {
+			return m // a commented line, or after an error
 		}
-		out = append(out, token...)
-	}
-	return append(out, text[cursor:]...), nil
+		var content []byte
+		content, err = l.readRef(string(m), source, dir)
+		return content
+	})
+	return text, err
 }
 
 // readRef reads the file of a {file:...} token and returns its trimmed
