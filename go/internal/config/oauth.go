@@ -498,8 +498,7 @@ func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSo
 	own := sourceKey[t]
 	dst := map[string]*string{"audience": &src.Audience, "tokenPath": &src.Path, "path": &src.Path, "var": &src.Var}[own]
 	if own != "" && c.set(own, dst) && own == "var" && strings.ContainsAny(src.Var, "=\x00") {
-		c.report(own, c.props[own].Expected, quote(src.Var), "")
-		src.Var = ""
+		c.report(own, c.props[own].Expected, quote(src.Var), "") // then src is not returned
 	}
 	if t != "" {
 		hints := map[string]string{}

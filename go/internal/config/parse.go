@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -128,12 +129,11 @@ type providerEntry struct {
 	name      string           // provider.<id>.name, trimmed
 	opts      *reader          // provider.<id>.options, nil when absent
 	block     *jsontree.Object // the oauth2 block, nil when absent or not an object
-	blockBad  bool             // an oauth2 key is set but no usable block was found
 	pending   sink
-	blockPath string
+	blockPath string // where the block is; set with block nil: no usable block was found
 }
 
-func (e *providerEntry) managed() bool { return e != nil && (e.block != nil || e.blockBad) }
+func (e *providerEntry) managed() bool { return e != nil && e.blockPath != "" }
 
 // readPluginConfig reads pluginConfig.oauth2ModelSync: the plugin-wide
 // settings (a bad one falls back to its default with a warning) and the
@@ -205,31 +205,31 @@ func readProviderEntries(root *jsontree.Object, out *sink) (map[string]*provider
 	}
 	entries := map[string]*providerEntry{}
 	for _, id := range provs.obj.Keys() {
-		e := &providerEntry{path: JoinPath("provider", id)}
-		entries[id] = e
 		v, _ := provs.obj.Get(id)
-		readProviderEntry(id, v, e, &e.pending)
+		entries[id] = readProviderEntry(id, v)
 	}
 	return entries, provs.obj.Keys()
 }
 
-func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
+// readProviderEntry reads provider.<id>, keeping its problems pending.
+func readProviderEntry(id string, v any) *providerEntry {
+	e := &providerEntry{path: JoinPath("provider", id)}
 	if v == nil {
-		return
+		return e
 	}
 	o, isObj := v.(*jsontree.Object)
 	if !isObj {
-		out.add(Problem{ProviderID: id, Field: e.path, Expected: "an object", Found: renderAt(id, v),
+		e.pending.add(Problem{ProviderID: id, Field: e.path, Expected: "an object", Found: renderAt(id, v),
 			Severity: SeverityWarning, Hint: "ignored"})
-		return
+		return e
 	}
 	n, _ := o.Get("name")
 	name, _ := n.(string)
 	e.name = strings.TrimSpace(name)
-	pr := &reader{id: id, path: e.path, obj: o, sev: SeverityWarning, out: out}
+	pr := &reader{id: id, path: e.path, obj: o, sev: SeverityWarning, out: &e.pending}
 	e.opts = pr.child("options", "an object")
 	if e.opts == nil {
-		return
+		return e
 	}
 	e.opts.sev = SeverityError
 	v1, has1 := e.opts.lookup("oauth2")
@@ -249,14 +249,14 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 			e.opts.warn("oauth2", expected, render(v1), "ignored; options.oauth2ModelSync is used")
 		}
 	default:
-		if has1 {
-			e.opts.report("oauth2", expected, render(v1), "")
+		for _, k := range []string{"oauth2", "oauth2ModelSync"} {
+			if v, has := e.opts.lookup(k); has {
+				e.opts.report(k, expected, render(v), "")
+				e.blockPath = cmp.Or(e.blockPath, e.opts.field(k))
+			}
 		}
-		if has2 {
-			e.opts.report("oauth2ModelSync", expected, render(v2), "")
-		}
-		e.blockBad = has1 || has2
 	}
+	return e
 }
 
 // build assembles and validates the provider id from its server entry

@@ -71,11 +71,8 @@ func Decode(data []byte, maxDepth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	off := dec.InputOffset()
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		rest := data[off:]
-		off += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
-		return nil, &SyntaxError{Offset: off, Msg: "unexpected data after the top-level value"}
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, &SyntaxError{Offset: int64(len(data) - len(rest)), Msg: "unexpected data after the top-level value"}
 	}
 	return v, nil
 }
@@ -146,9 +143,7 @@ func (o *Object) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := encode(&buf, k); err != nil {
-			return nil, err
-		}
+		_ = encode(&buf, k) // a string always encodes
 		buf.WriteByte(':')
 		if err := encode(&buf, o.vals[k]); err != nil {
 			return nil, err
