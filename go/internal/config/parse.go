@@ -88,6 +88,9 @@ func ParseDocument(root *jsontree.Object) Result {
 		}
 		byServer[s.id] = s
 		ids = append(ids, s.id)
+		if entries[s.id] == nil {
+			entries[s.id] = &providerEntry{} // every id has one, maybe empty
+		}
 	}
 	for _, id := range entryOrder {
 		if _, ok := byServer[id]; !ok && entries[id].managed() {
@@ -97,10 +100,8 @@ func ParseDocument(root *jsontree.Object) Result {
 
 	res := Result{Settings: settings}
 	flush := func(id string) { // a provider entry's own problems, once
-		if e := entries[id]; e != nil {
-			out.list = append(out.list, e.pending.list...)
-			e.pending.list = nil
-		}
+		out.list = append(out.list, entries[id].pending.list...)
+		entries[id].pending.list = nil
 	}
 	for _, id := range ids {
 		flush(id)
@@ -133,7 +134,7 @@ type providerEntry struct {
 	blockPath string // where the block is; set with block nil: no usable block was found
 }
 
-func (e *providerEntry) managed() bool { return e != nil && e.blockPath != "" }
+func (e *providerEntry) managed() bool { return e.blockPath != "" }
 
 // readPluginConfig reads pluginConfig.oauth2ModelSync: the plugin-wide
 // settings (a bad one falls back to its default with a warning) and the
@@ -200,10 +201,10 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 func readProviderEntries(root *jsontree.Object, out *sink) (map[string]*providerEntry, []string) {
 	top := &reader{obj: root, sev: SeverityWarning, out: out}
 	provs := top.child("provider", "an object mapping provider ids to provider entries")
-	if provs == nil {
-		return nil, nil
-	}
 	entries := map[string]*providerEntry{}
+	if provs == nil {
+		return entries, nil
+	}
 	for _, id := range provs.obj.Keys() {
 		v, _ := provs.obj.Get(id)
 		entries[id] = readProviderEntry(id, v)
@@ -287,7 +288,7 @@ func build(id string, srv *reader, pe *providerEntry, settings Settings, out *si
 		sr.sev = SeverityWarning
 		sr.set("name", &p.Name)
 	}
-	if pe != nil && pe.name != "" {
+	if pe.name != "" {
 		p.Name = pe.name
 	}
 	readBaseURL(&p, srv, pe, out)
@@ -298,11 +299,8 @@ func build(id string, srv *reader, pe *providerEntry, settings Settings, out *si
 // server entry's.
 func readBaseURL(p *Provider, srv *reader, pe *providerEntry, out *sink) {
 	opt := serverProps["baseURL"] // required where it is set and no other one is used
-	var opts, at *reader
-	if pe != nil {
-		opts = pe.opts
-	}
-	for _, r := range []*reader{opts, srv} {
+	var at *reader
+	for _, r := range []*reader{pe.opts, srv} {
 		if r == nil {
 			continue
 		}

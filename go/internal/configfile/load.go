@@ -328,10 +328,8 @@ func merge(dst, src any) any {
 	out := d.Clone()
 	for _, k := range s.Keys() {
 		v, _ := s.Get(k)
-		if prev, ok := out.Get(k); ok {
-			v = merge(prev, v)
-		}
-		out.Set(k, v)
+		prev, _ := out.Get(k) // nil when absent: then v is taken as is
+		out.Set(k, merge(prev, v))
 	}
 	return out
 }
@@ -418,7 +416,7 @@ func (l *loader) readRef(token, source, dir string) ([]byte, error) {
 	}
 	data, err := safefile.Read(p, maxFileRef)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: bad file reference %q: %s does not exist", source, token, p)
+		err = fmt.Errorf("%s does not exist", p)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: bad file reference %q: %w", source, token, err)
