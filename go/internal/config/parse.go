@@ -181,7 +181,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	}
 	var servers []*reader
 	for i, e := range arr {
-		path := indexPath(ms.field("servers"), i)
+		path := IndexPath(ms.field("servers"), i)
 		o, isObj := e.(*jsontree.Object)
 		if !isObj {
 			ms.reportAt(path, SeverityError, `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`, render(e), "")

@@ -77,8 +77,8 @@ func JoinPath(base, key string) string {
 	return base + "[" + quote(key) + "]"
 }
 
-// indexPath appends an array index to a field path.
-func indexPath(base string, i int) string {
+// IndexPath appends an array index to a field path.
+func IndexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
 }
 

@@ -317,7 +317,7 @@ func (r *reader) each(key, expected string, f func(path string, e any)) bool {
 		f(r.field(key), t)
 	case []any:
 		for i, e := range t {
-			f(indexPath(r.field(key), i), e)
+			f(IndexPath(r.field(key), i), e)
 		}
 	default:
 		if ok {

@@ -40,7 +40,6 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/tailscale/hujson"
@@ -132,7 +131,7 @@ func Load(o Options) (Config, error) {
 		if src.Kind == EnvConfigContent {
 			err = l.layer(src, []byte(o.Getenv(EnvConfigContent)), dir)
 		} else {
-			err = l.file(src, src.Kind == fileFlag)
+			err = l.file(src)
 		}
 		if err != nil {
 			return Config{}, err
@@ -248,10 +247,11 @@ type loader struct {
 	sources []Source
 }
 
-// file merges one config file; a missing file is skipped unless required.
-func (l *loader) file(src Source, required bool) error {
+// file merges one config file; a missing file is skipped, unless --config
+// names it.
+func (l *loader) file(src Source) error {
 	data, err := safefile.Read(src.Path, maxConfigFile)
-	if errors.Is(err, fs.ErrNotExist) && !required {
+	if errors.Is(err, fs.ErrNotExist) && src.Kind != fileFlag {
 		return nil
 	}
 	if err != nil {
@@ -296,7 +296,7 @@ var placeholderRef = regexp.MustCompile(`\{(?:env|file):[^}]+\}`)
 // path) that held a {env:...} or {file:...} before substitution to those
 // placeholders, e.g. "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"].
 // Paths are written as the config package writes problem fields
-// (config.JoinPath, an array index as [i]).
+// (config.JoinPath, config.IndexPath).
 func placeholders(out map[string][]string, path string, v any) {
 	switch t := v.(type) {
 	case *jsontree.Object:
@@ -306,7 +306,7 @@ func placeholders(out map[string][]string, path string, v any) {
 		}
 	case []any:
 		for i, e := range t {
-			placeholders(out, path+"["+strconv.Itoa(i)+"]", e)
+			placeholders(out, config.IndexPath(path, i), e)
 		}
 	case string:
 		if refs := placeholderRef.FindAllString(t, -1); len(refs) > 0 {

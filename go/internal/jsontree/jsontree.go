@@ -130,38 +130,30 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (any, error) {
 // escaping.
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	err := encode(&buf, v)
-	return buf.Bytes(), err
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode JSON value: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil // Encode's newline
 }
 
 // MarshalJSON encodes o with its keys in order, for encoding/json; Marshal
 // also leaves HTML characters unescaped.
 func (o *Object) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	out := []byte{'{'}
 	for i, k := range o.keys {
 		if i > 0 {
-			buf.WriteByte(',')
+			out = append(out, ',')
 		}
-		_ = encode(&buf, k) // a string always encodes
-		buf.WriteByte(':')
-		if err := encode(&buf, o.vals[k]); err != nil {
+		key, _ := Marshal(k) // a string always encodes
+		val, err := Marshal(o.vals[k])
+		if err != nil {
 			return nil, err
 		}
+		out = append(append(append(out, key...), ':'), val...)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
-}
-
-// encode appends v to buf with encoding/json, without HTML escaping.
-func encode(buf *bytes.Buffer, v any) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encode JSON value: %w", err)
-	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
-	return nil
+	return append(out, '}'), nil
 }
 
 // Plain converts a tree to encoding/json's shapes (map[string]any for
