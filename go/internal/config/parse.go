@@ -36,7 +36,9 @@ import (
 //
 // Order: server entries in array order, then provider entries in the order
 // they appear in the document. Problems come in the order they are found:
-// plugin-wide settings and server entries, then each provider's own.
+// plugin-wide settings and server entries, then, in that order of ids, each
+// provider entry's own with those of the provider it makes (an entry that
+// makes none, e.g. without an oauth2 block, has its problems there too).
 func Parse(raw []byte) (Result, error) {
 	root, err := Decode(raw)
 	if err != nil {
@@ -75,7 +77,11 @@ func Decode(raw []byte) (*jsontree.Object, error) {
 func ParseDocument(root *jsontree.Object) Result {
 	out := &sink{}
 	settings, servers := readPluginConfig(root, out)
-	entries, entryOrder := readProviderEntries(root, out)
+	provs := jsontree.NewObject() // config.provider; empty when absent or not an object
+	top := &reader{obj: root, sev: SeverityWarning, out: out}
+	if r := top.child("provider", "an object mapping provider ids to provider entries"); r != nil {
+		provs = r.obj
+	}
 
 	byServer, dup := map[string]*reader{}, map[string]bool{}
 	var ids []string
@@ -88,24 +94,19 @@ func ParseDocument(root *jsontree.Object) Result {
 		}
 		byServer[s.id] = s
 		ids = append(ids, s.id)
-		if entries[s.id] == nil {
-			entries[s.id] = &providerEntry{} // every id has one, maybe empty
-		}
 	}
-	for _, id := range entryOrder {
-		if _, ok := byServer[id]; !ok && entries[id].managed() {
+	for _, id := range provs.Keys() {
+		if _, ok := byServer[id]; !ok {
 			ids = append(ids, id)
 		}
 	}
 
 	res := Result{Settings: settings}
-	flush := func(id string) { // a provider entry's own problems, once
-		out.list = append(out.list, entries[id].pending.list...)
-		entries[id].pending.list = nil
-	}
 	for _, id := range ids {
-		flush(id)
-		if dup[id] {
+		v, _ := provs.Get(id)
+		pe := readProviderEntry(id, v, out) // its problems come with the provider's
+		srv := byServer[id]
+		if dup[id] || (srv == nil && !pe.managed()) {
 			continue
 		}
 		if id == "" { // only a provider key can be empty; server ids are checked
@@ -113,12 +114,9 @@ func ParseDocument(root *jsontree.Object) Result {
 				Found: `""`, Severity: SeverityError})
 			continue
 		}
-		if p, ok := build(id, byServer[id], entries[id], settings, out); ok {
+		if p, ok := build(id, srv, pe, settings, out); ok {
 			res.Providers = append(res.Providers, p)
 		}
-	}
-	for _, id := range entryOrder {
-		flush(id)
 	}
 	res.Problems = out.list
 	return res
@@ -130,8 +128,7 @@ type providerEntry struct {
 	name      string           // provider.<id>.name, trimmed
 	opts      *reader          // provider.<id>.options, nil when absent
 	block     *jsontree.Object // the oauth2 block, nil when absent or not an object
-	pending   sink
-	blockPath string // where the block is; set with block nil: no usable block was found
+	blockPath string           // where the block is; set with block nil: no usable block was found
 }
 
 func (e *providerEntry) managed() bool { return e.blockPath != "" }
@@ -195,39 +192,22 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	return settings, servers
 }
 
-// readProviderEntries reads config.provider: for each id, its name,
-// options and oauth2 block. Problems that belong to one provider are kept
-// in its entry and emitted with the rest of that provider's.
-func readProviderEntries(root *jsontree.Object, out *sink) (map[string]*providerEntry, []string) {
-	top := &reader{obj: root, sev: SeverityWarning, out: out}
-	provs := top.child("provider", "an object mapping provider ids to provider entries")
-	entries := map[string]*providerEntry{}
-	if provs == nil {
-		return entries, nil
-	}
-	for _, id := range provs.obj.Keys() {
-		v, _ := provs.obj.Get(id)
-		entries[id] = readProviderEntry(id, v)
-	}
-	return entries, provs.obj.Keys()
-}
-
-// readProviderEntry reads provider.<id>, keeping its problems pending.
-func readProviderEntry(id string, v any) *providerEntry {
+// readProviderEntry reads provider.<id> (v; nil when absent).
+func readProviderEntry(id string, v any, out *sink) *providerEntry {
 	e := &providerEntry{path: JoinPath("provider", id)}
 	if v == nil {
 		return e
 	}
 	o, isObj := v.(*jsontree.Object)
 	if !isObj {
-		e.pending.add(Problem{ProviderID: id, Field: e.path, Expected: "an object", Found: renderAt(id, v),
+		out.add(Problem{ProviderID: id, Field: e.path, Expected: "an object", Found: renderAt(id, v),
 			Severity: SeverityWarning, Hint: "ignored"})
 		return e
 	}
 	n, _ := o.Get("name")
 	name, _ := n.(string)
 	e.name = strings.TrimSpace(name)
-	pr := &reader{id: id, path: e.path, obj: o, sev: SeverityWarning, out: &e.pending}
+	pr := &reader{id: id, path: e.path, obj: o, sev: SeverityWarning, out: out}
 	e.opts = pr.child("options", "an object")
 	if e.opts == nil {
 		return e

@@ -136,6 +136,22 @@ func TestBothShapesBadProviderBlock(t *testing.T) {
 	}, messages(res))
 }
 
+// Problems come provider entry by provider entry, in document order, also
+// for entries that make no provider.
+func TestProblemsInDocumentOrder(t *testing.T) {
+	raw := []byte(`{"provider":{
+	  "plain":{"options":5},
+	  "acme":{"options":{"baseURL":"https://llm.example.com/v1","oauth2":{"issuer":"https://idp.example.com","clientId":"c","scopes":["openid"],"pkc":true}}},
+	  "other":7}}`)
+	res := parse(t, raw)
+	only(t, res)
+	assert.Equal(t, []string{
+		`warning: provider "plain": provider.plain.options must be an object, found 5`,
+		`warning: provider "acme": provider.acme.options.oauth2.pkc is not a known option; ignored; did you mean "pkce"?`,
+		`warning: provider "other": provider.other must be an object, found 7; ignored`,
+	}, messages(res))
+}
+
 func TestBothShapesServerSuppliesBaseURL(t *testing.T) {
 	raw := []byte(`{
 	  "pluginConfig":{"oauth2ModelSync":{"servers":[{"id":"acme","baseURL":"https://server.example.com/v1"}]}},

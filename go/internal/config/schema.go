@@ -139,11 +139,10 @@ func worded(o option) string {
 func schemaSources() (types []string, keys map[string]string, props map[string]map[string]option) {
 	keys, props = map[string]string{}, map[string]map[string]option{}
 	for _, b := range schemaAt(schemaRoot, "$defs", "tokenSource", "oneOf").([]any) {
-		branch := b.(*jsontree.Object)
-		typ := schemaAt(branch, "properties", "type", "const").(string)
+		typ := schemaAt(b, "properties", "type", "const").(string)
 		types = append(types, typ)
 		props[typ] = map[string]option{}
-		addProps(props[typ], branch)
+		addProps(props[typ], b.(*jsontree.Object))
 		for k := range props[typ] {
 			keys[typ] = k
 		}
