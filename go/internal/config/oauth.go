@@ -444,23 +444,20 @@ func isLoopback(host string) bool {
 // so a mistyped URL carrying credentials is never rendered in full. It is
 // deliberately loose ("https:/u:p@h" and "u:p@h" are redacted too).
 func redactUserinfo(s string) string {
-	start := 0
+	rest := s
 	if i := strings.Index(s, ":"); i >= 0 && strings.HasPrefix(s[i:], ":/") {
-		start = i + 1
+		rest = s[i+1:]
 	}
-	for start < len(s) && (s[start] == '/' || s[start] == '\\') {
-		start++
+	rest = strings.TrimLeft(rest, "/\\") // the authority and what follows
+	authority := rest
+	if end := strings.IndexAny(rest, "/?#\\"); end >= 0 {
+		authority = rest[:end]
 	}
-	rest := s[start:]
-	end := strings.IndexAny(rest, "/?#\\")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
+	at := strings.LastIndex(authority, "@")
 	if at < 0 {
 		return s
 	}
-	return s[:start] + "***" + rest[at:]
+	return s[:len(s)-len(rest)] + "***" + rest[at:]
 }
 
 // absoluteURI reports whether s is an absolute URI (a scheme, no

@@ -76,9 +76,9 @@ func Decode(raw []byte) (*jsontree.Object, error) {
 // for callers that look at the document themselves too.
 func ParseDocument(root *jsontree.Object) Result {
 	out := &sink{}
-	settings, servers := readPluginConfig(root, out)
-	provs := jsontree.NewObject() // config.provider; empty when absent or not an object
 	top := &reader{obj: root, sev: SeverityWarning, out: out}
+	settings, servers := readPluginConfig(top)
+	provs := jsontree.NewObject() // config.provider; empty when absent or not an object
 	if r := top.child("provider", "an object mapping provider ids to provider entries"); r != nil {
 		provs = r.obj
 	}
@@ -136,9 +136,9 @@ func (e *providerEntry) managed() bool { return e.blockPath != "" }
 // readPluginConfig reads pluginConfig.oauth2ModelSync: the plugin-wide
 // settings (a bad one falls back to its default with a warning) and the
 // server entries that have an id (a reader of each; its id is the provider id).
-func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
+// top reads the whole configuration.
+func readPluginConfig(top *reader) (Settings, []*reader) {
 	settings := Settings{HTTPTimeout: DefaultHTTPTimeout, ExpirySkew: DefaultExpirySkew}
-	top := &reader{obj: root, sev: SeverityWarning, out: out}
 	pc := top.child("pluginConfig", "an object")
 	if pc == nil {
 		return settings, nil
@@ -150,9 +150,9 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	}
 	ms.sev, ms.props = SeverityWarning, settingsProps
 	for _, f := range []field{{"httpTimeoutMs", &settings.HTTPTimeout}, {"tokenExpirySkewMs", &settings.ExpirySkew}} {
-		start, def := len(out.list), *f.dst.(*time.Duration)
-		if !ms.set(f.key, f.dst) && len(out.list) > start { // a wrong value: the default stays
-			out.list[start].Hint = "ignored; using the default " + strconv.FormatInt(def.Milliseconds(), 10)
+		start, def := len(ms.out.list), *f.dst.(*time.Duration)
+		if !ms.set(f.key, f.dst) && len(ms.out.list) > start { // a wrong value: the default stays
+			ms.out.list[start].Hint = "ignored; using the default " + strconv.FormatInt(def.Milliseconds(), 10)
 		}
 	}
 	if dir := ""; ms.set("cacheDir", &dir) {
@@ -184,7 +184,7 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 			ms.reportAt(path, SeverityError, `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`, render(e), "")
 			continue
 		}
-		r := &reader{path: path, obj: o, sev: SeverityError, out: out, props: serverProps}
+		r := &reader{path: path, obj: o, sev: SeverityError, out: ms.out, props: serverProps}
 		if r.set("id", &r.id) {
 			servers = append(servers, r)
 		}
@@ -285,7 +285,6 @@ func readBaseURL(p *Provider, srv *reader, pe *providerEntry, out *sink) {
 			continue
 		}
 		c := *r // an error where set, unless the provider's wins: then a warning
-		c.out = out
 		if at != nil {
 			c.sev = SeverityWarning
 		}

@@ -453,9 +453,8 @@ func parseDoc(text []byte) (*jsontree.Object, error) {
 		if onlyComments(text) {
 			return jsontree.NewObject(), nil
 		}
-		msg := strings.TrimPrefix(err.Error(), "hujson: ")
-		msg = strings.Replace(msg, "parsing comment: unexpected EOF", "a block comment is not closed with */", 1)
-		return nil, errors.New(msg)
+		reword := strings.NewReplacer("hujson: ", "", "parsing comment: unexpected EOF", "a block comment is not closed with */")
+		return nil, errors.New(reword.Replace(err.Error()))
 	}
 	ast.Standardize() // comments and trailing commas become spaces
 	// hujson has checked the syntax and nesting checked the depth, so this
