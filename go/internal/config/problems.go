@@ -197,9 +197,7 @@ func renderTo(b *strings.Builder, v any, depth int) {
 			b.WriteString(quote(keys[i]) + ":")
 			renderTo(b, v, depth+1)
 		})
-	default:
-		b.WriteString(describe(v))
-	}
+	} // a tree holds nothing else
 }
 
 // renderList renders n items between open and close, or only "…" between
