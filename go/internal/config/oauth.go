@@ -1,9 +1,15 @@
 package config
 
 import (
+	"cmp"
+	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 )
 
@@ -191,5 +197,360 @@ func readTokenExchange(r *reader, p *Provider) {
 	}
 	if p.Flow == TokenExchange && p.SubjectTokenType == "" {
 		p.SubjectTokenType = DefaultSubjectTokenType
+	}
+}
+
+// readClientAssertion reads the private_key_jwt options. Setting the key
+// file or the source selects private_key_jwt when clientAuthMethod is
+// unset; with another method it is an error, as is setting both.
+func readClientAssertion(r *reader, p *Provider) {
+	hasKey := r.set("clientAssertionKeyFile", &p.ClientAssertionKeyFile)
+	_, hasSource := r.lookup("clientAssertionSource")
+	p.ClientAssertionSource = readSubjectTokenSource(r, "clientAssertionSource", SeverityError)
+	r.setEach(field{"clientAssertionKeyId", &p.ClientAssertionKeyID}, field{"clientAssertionAlg", &p.ClientAssertionAlg})
+
+	switch {
+	case !hasKey && !hasSource:
+		if p.ClientAuthMethod == AuthMethodPrivateKeyJWT {
+			r.report("clientAssertionKeyFile", `a path to the client's private key, or clientAssertionSource instead, when clientAuthMethod is "private_key_jwt"`, "", "")
+		}
+	case p.ClientAuthMethod != AuthMethodAuto && p.ClientAuthMethod != AuthMethodPrivateKeyJWT:
+		key := "clientAssertionKeyFile"
+		if !hasKey {
+			key = "clientAssertionSource"
+		}
+		r.report("clientAuthMethod", `"private_key_jwt" or unset when `+key+" is set", strconv.Quote(p.ClientAuthMethod), "")
+	case hasKey && hasSource:
+		r.report("clientAssertionSource", "unset when clientAssertionKeyFile is set (the client assertion is either signed with the key or read from the source)",
+			"an object", "")
+	default:
+		p.ClientAuthMethod = AuthMethodPrivateKeyJWT
+	}
+	for _, f := range []field{{"clientAssertionKeyId", &p.ClientAssertionKeyID}, {"clientAssertionAlg", &p.ClientAssertionAlg}} {
+		if dst := f.dst.(*string); *dst != "" && !hasKey {
+			r.warn(f.key, "unset unless clientAssertionKeyFile is set", strconv.Quote(*dst), "ignored")
+			*dst = ""
+		}
+	}
+	if p.ClientAuthMethod == AuthMethodPrivateKeyJWT && !p.ClientSecret.IsZero() {
+		r.warn("clientSecret", `unset when clientAuthMethod is "private_key_jwt"`, "a string", "it is not sent")
+	}
+}
+
+// reservedParams are the request parameters the plugin sets itself, with
+// what sets them; authorizationParams and tokenParams may not name them.
+var reservedParams = map[string]string{
+	"state": "the plugin sets it for each login", "nonce": "the plugin sets it for each login",
+	"code_challenge": "the plugin sets it for each login (PKCE)", "code_challenge_method": "the plugin sets it for each login (PKCE)",
+	"code_verifier": "the plugin sets it for each login (PKCE)", "redirect_uri": "the plugin's loopback redirect sets it",
+	"response_type": "the plugin sets it", "response_mode": "the loopback redirect reads the answer from the query",
+	"client_id": "use clientId", "client_secret": "use clientSecret",
+	"client_assertion": "use clientAuthMethod \"private_key_jwt\"", "client_assertion_type": "use clientAuthMethod \"private_key_jwt\"",
+	"grant_type": "authFlow sets it", "code": "the grant sets it", "refresh_token": "the grant sets it",
+	"device_code": "the grant sets it", "assertion": "use subjectTokenSource", "subject_token": "use subjectTokenSource",
+	"subject_token_type": "use subjectTokenType", "actor_token": "the plugin does not send it", "actor_token_type": "the plugin does not send it",
+	"requested_token_type": "use requestedTokenType", "scope": "use scopes", "resource": "use resource",
+	"audience": "use audience", "prompt": "use prompt", "login_hint": "use loginHint", "acr_values": "use acrValues",
+	"request":     "the plugin sends no request object: one would replace the parameters it checks",
+	"request_uri": "the plugin sends no request object: one would replace the parameters it checks",
+}
+
+// ReservedParam reports whether the plugin sets (or never sends) the request
+// parameter name, compared without case: neither the configuration's extra
+// parameters nor an endpoint's own query may carry it.
+func ReservedParam(name string) bool {
+	_, ok := reservedParams[strings.ToLower(name)]
+	return ok
+}
+
+// readRequestParams reads the extra request parameters. What a flow does
+// not send is ignored with a warning.
+func readRequestParams(r *reader, p *Provider) {
+	if s := ""; r.set("audience", &s) {
+		if p.Audience != "" {
+			r.report("audience", "unset when tokenExchangeAudience is set (both are the audience parameter)", quote(s), "")
+		} else {
+			p.Audience = s
+		}
+	}
+	for _, f := range []field{{"prompt", &p.Prompt}, {"loginHint", &p.LoginHint}, {"acrValues", &p.ACRValues}} {
+		dst := f.dst.(*string)
+		switch {
+		case p.Flow != AuthorizationCode:
+			r.unusedBy(p.Flow, f.key, `"authorization_code"`)
+		case r.set(f.key, dst) && !redact.Printable(*dst):
+			r.report(f.key, r.props[f.key].Expected+" of printable characters", quote(*dst), "")
+			*dst = ""
+		}
+	}
+	if p.Flow.Interactive() {
+		p.AuthorizationParams = readParamMap(r, "authorizationParams")
+	} else {
+		r.unusedBy(p.Flow, "authorizationParams", `"authorization_code" or "device_code"`)
+	}
+	p.TokenParams = readParamMap(r, "tokenParams")
+}
+
+// readParamMap reads an object of parameter names to string values,
+// refusing names the plugin sets itself (compared without case).
+func readParamMap(r *reader, key string) map[string]string {
+	return readStringMap(r, key, `an object of parameter names to string values, like {"connector_id": "github"}`,
+		func(c *reader, k string, v any) (string, bool) {
+			s, isStr := v.(string)
+			why, reserved := reservedParams[strings.ToLower(k)]
+			switch {
+			case !validScope(k):
+				c.report(k, "a parameter name of printable ASCII without spaces, '\"' or '\\'", quote(k), "")
+			case reserved:
+				c.report(k, "a parameter the plugin does not set itself", quote(k), why)
+			case !isStr || !redact.Printable(s):
+				c.report(k, "a string of printable characters", renderAt(k, v), "")
+			default:
+				return s, true
+			}
+			return "", false
+		})
+}
+
+// refusedHeaders may not carry the token: the host sets them, they end at
+// the next hop, or they describe the body.
+var refusedHeaders = map[string]string{
+	"Host": "it names the server", "Cookie": "it carries the host's cookies",
+	"Connection": "it is hop-by-hop", "Keep-Alive": "it is hop-by-hop", "Proxy-Authenticate": "it is hop-by-hop",
+	"Proxy-Authorization": "it is hop-by-hop (a proxy takes it, never the gateway)", "Proxy-Connection": "it is hop-by-hop",
+	"Te": "it is hop-by-hop", "Trailer": "it is hop-by-hop", "Transfer-Encoding": "it is hop-by-hop", "Upgrade": "it is hop-by-hop",
+}
+
+// readTokenHeader reads tokenHeader (the header that carries the token, as
+// Cloudflare AI Gateway's cf-aig-authorization or Portkey's x-portkey-api-key)
+// and tokenScheme (the word before the token; "" for the token alone).
+func readTokenHeader(r *reader, p *Provider) {
+	if s := ""; r.set("tokenHeader", &s) {
+		name := http.CanonicalHeaderKey(s)
+		why, refused := refusedHeaders[name]
+		switch {
+		case !isToken(s):
+			r.report("tokenHeader", r.props["tokenHeader"].Expected, quote(s), "")
+		case refused:
+			r.report("tokenHeader", "a header that may carry a credential", quote(s), why)
+		case strings.HasPrefix(name, "Content-"):
+			r.report("tokenHeader", "a header that may carry a credential", quote(s), "Content-* headers describe the body")
+		default:
+			p.TokenHeader = name
+		}
+	}
+	if v, ok := r.lookup("tokenScheme"); ok {
+		s, isStr := v.(string)
+		if s = strings.TrimSpace(s); isStr && (s == "" || isToken(s)) {
+			p.TokenScheme, p.TokenSchemeSet = s, true
+		} else {
+			r.report("tokenScheme", `a scheme word like "Bearer", or "" for the token alone`, renderAt("tokenScheme", v), "")
+		}
+	}
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 5.6.2).
+func isToken(s string) bool {
+	return s != "" && strings.Trim(s, alphanumeric+"!#$%&'*+-.^_|~`") == ""
+}
+
+// HeaderName is the header that carries the provider's token.
+func (p Provider) HeaderName() string {
+	return cmp.Or(p.TokenHeader, "Authorization")
+}
+
+// HeaderValue is the value of that header for an access token whose type
+// is tokenType: the configured scheme (none when set to ""), else the
+// token's type, Bearer when it has none.
+func (p Provider) HeaderValue(tokenType, accessToken string) string {
+	scheme := p.TokenScheme
+	if !p.TokenSchemeSet {
+		scheme = strings.TrimSpace(tokenType)
+		if scheme == "" || strings.EqualFold(scheme, "bearer") {
+			scheme = "Bearer"
+		}
+	}
+	if scheme == "" {
+		return accessToken
+	}
+	return scheme + " " + accessToken
+}
+
+// exampleURLs are the example URLs in messages about the URL option key,
+// so the example fits the field the user is fixing; the other URL options
+// are an authorization server's (https://auth.example.com).
+var exampleURLs = map[string]string{"baseURL": "https://llm.example.com/v1", "modelsURL": "https://llm.example.com/v1/models"}
+
+// checkURL validates s, a trimmed non-empty value of the URL option key, and
+// reports what is wrong. insecure is allowInsecureHttp (plain http to any
+// host), origin the path of the oauth2 block (for the opt-out hint). It
+// never echoes userinfo (user:password@) back.
+func checkURL(r *reader, key, s string, insecure bool, origin string) bool {
+	expected, hint := urlProblem(key, s, insecure, origin)
+	if expected == "" {
+		return true
+	}
+	r.report(key, expected, quote(redactUserinfo(s)), hint)
+	return false
+}
+
+// urlProblem returns what was expected of s at key and a hint, or "" when s
+// is a good URL there (see checkURL).
+func urlProblem(key, s string, insecure bool, origin string) (expected, hint string) {
+	absolute := "an absolute http(s) URL, like " + strconv.Quote(cmp.Or(exampleURLs[key], "https://auth.example.com"))
+	if strings.ContainsAny(s, " \t\r\n") {
+		return absolute, "URLs cannot contain whitespace"
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" {
+		return absolute, ""
+	}
+	if u.User != nil {
+		return "a URL without user:password@", "credentials do not belong in URLs"
+	}
+	if u.Hostname() == "" {
+		return absolute, "the host is missing"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return absolute, "the port must be in [1, 65535]"
+		}
+	}
+	if strings.Contains(s, "#") {
+		return "a URL without a #fragment", ""
+	}
+	if key == "issuer" && strings.Contains(s, "?") { // RFC 8414 §2
+		return "an issuer URL without a ?query", "RFC 8414 issuers have no query"
+	}
+	if u.Scheme == "http" && !insecure && !isLoopback(u.Hostname()) {
+		return "an https URL",
+			"plain http is only accepted for loopback hosts (localhost, 127.0.0.0/8, ::1); " +
+				"to allow it anyway set \"allowInsecureHttp\": true in " + origin
+	}
+	return "", ""
+}
+
+// isLoopback reports whether host (without brackets or port) is localhost
+// or a loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
+
+// redactUserinfo replaces the userinfo of a URL-looking string with ***,
+// so a mistyped URL carrying credentials is never rendered in full. It is
+// deliberately loose ("https:/u:p@h" and "u:p@h" are redacted too).
+func redactUserinfo(s string) string {
+	rest := s
+	if i := strings.Index(s, ":"); i >= 0 && strings.HasPrefix(s[i:], ":/") {
+		rest = s[i+1:]
+	}
+	rest = strings.TrimLeft(rest, "/\\") // the authority and what follows
+	authority := rest
+	if end := strings.IndexAny(rest, "/?#\\"); end >= 0 {
+		authority = rest[:end]
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return s
+	}
+	return s[:len(s)-len(rest)] + "***" + rest[at:]
+}
+
+// absoluteURI reports whether s is an absolute URI (a scheme, no
+// whitespace), without a fragment when noFragment is set.
+func absoluteURI(s string, noFragment bool) bool {
+	if s == "" || strings.ContainsAny(s, " \t\r\n") {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return false
+	}
+	return !noFragment || !strings.Contains(s, "#")
+}
+
+// readSubjectTokenSource reads a token source object at key
+// (subjectTokenSource, clientAssertionSource), reporting with sev. It
+// returns nil when the source is missing or has an error.
+func readSubjectTokenSource(r *reader, key string, sev Severity) *SubjectTokenSource {
+	sub := *r
+	sub.sev = sev
+	c := sub.child(key,
+		`an object like {"type": "github_actions", "audience": "..."} with type `+quotedList(sourceTypes))
+	if c == nil {
+		return nil
+	}
+	start := len(c.out.list)
+	v, _ := c.value("type", option{Type: "string", Enum: sourceTypes, required: true, Expected: "one of " + quotedList(sourceTypes)})
+	t, _ := v.(string)
+	src := &SubjectTokenSource{Type: t}
+	if t == SourceKubernetesSA {
+		src.Path = DefaultKubernetesTokenPath
+	}
+	c.props = sourceProps[t]
+	own := sourceKey[t]
+	dst := map[string]*string{"audience": &src.Audience, "tokenPath": &src.Path, "path": &src.Path, "var": &src.Var}[own]
+	if own != "" && c.set(own, dst) && own == "var" && strings.ContainsAny(src.Var, "=\x00") {
+		c.report(own, c.props[own].Expected, quote(src.Var), "") // then src is not returned
+	}
+	if t != "" {
+		hints := map[string]string{}
+		for typ, key := range sourceKey {
+			if typ != t {
+				hints[key] = "used only when type is " + strconv.Quote(typ) + "; ignored"
+			}
+		}
+		c.unknownKeys([]string{"type", own}, hints)
+	}
+	if c.out.hasError(start) || t == "" {
+		return nil
+	}
+	return src
+}
+
+// checkFlowRequirements reports what the chosen flow needs but lacks, and
+// what is set but unused by it. scopesReported says readScopes already
+// reported an error for scopes.
+func checkFlowRequirements(r *reader, p *Provider, scopesReported bool) {
+	if p.Flow == "" {
+		return // unknown flow (a typo, reported already): nothing to check against
+	}
+	flow := strconv.Quote(string(p.Flow))
+	if p.Flow.Interactive() && len(p.Scopes) == 0 && !scopesReported {
+		found := ""
+		if v, present := r.lookup("scopes"); present {
+			found = render(v)
+		}
+		r.report("scopes", `at least one scope, like ["openid", "offline_access"], when authFlow is `+flow, found, "")
+	}
+	if _, secretSet := r.lookup("clientSecret"); !secretSet {
+		switch {
+		case p.Flow == ClientCredentials && p.ClientAuthMethod != AuthMethodPrivateKeyJWT:
+			r.report("clientSecret", "a non-empty string (required when authFlow is \"client_credentials\", "+
+				"unless clientAuthMethod is \"private_key_jwt\")", "", "")
+		case p.ClientAuthMethod == AuthMethodPost || p.ClientAuthMethod == AuthMethodBasic:
+			r.report("clientSecret", "a non-empty string (required when clientAuthMethod is "+
+				strconv.Quote(p.ClientAuthMethod)+")", "", "")
+		}
+	}
+	if p.ClientAuthMethod == AuthMethodNone {
+		if p.Flow == ClientCredentials {
+			r.report("clientAuthMethod", `"client_secret_post", "client_secret_basic" or "private_key_jwt" when authFlow is "client_credentials"`,
+				strconv.Quote(AuthMethodNone), "")
+		} else if !p.ClientSecret.IsZero() {
+			r.warn("clientSecret", `unset when clientAuthMethod is "none"`, "a string", "it is not sent")
+		}
+	}
+	if (p.Flow == JWTBearer || p.Flow == TokenExchange) && p.SubjectToken == nil {
+		if _, present := r.lookup("subjectTokenSource"); !present {
+			r.report("subjectTokenSource", `an object like {"type": `+quotedList(sourceTypes)+`, ...} (required when authFlow is `+flow+")", "", "")
+		}
+	}
+	if p.Flow != AuthorizationCode && r.unusedBy(p.Flow, "redirectPort", `"authorization_code"`) {
+		p.RedirectPort = 0
 	}
 }

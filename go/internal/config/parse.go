@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -35,7 +36,9 @@ import (
 //
 // Order: server entries in array order, then provider entries in the order
 // they appear in the document. Problems come in the order they are found:
-// plugin-wide settings and server entries, then each provider's own.
+// plugin-wide settings and server entries, then, in that order of ids, each
+// provider entry's own with those of the provider it makes (an entry that
+// makes none, e.g. without an oauth2 block, has its problems there too).
 func Parse(raw []byte) (Result, error) {
 	root, err := Decode(raw)
 	if err != nil {
@@ -73,8 +76,12 @@ func Decode(raw []byte) (*jsontree.Object, error) {
 // for callers that look at the document themselves too.
 func ParseDocument(root *jsontree.Object) Result {
 	out := &sink{}
-	settings, servers := readPluginConfig(root, out)
-	entries, entryOrder := readProviderEntries(root, out)
+	top := &reader{obj: root, sev: SeverityWarning, out: out}
+	settings, servers := readPluginConfig(top)
+	provs := jsontree.NewObject() // config.provider; empty when absent or not an object
+	if r := top.child("provider", "an object mapping provider ids to provider entries"); r != nil {
+		provs = r.obj
+	}
 
 	byServer, dup := map[string]*reader{}, map[string]bool{}
 	var ids []string
@@ -88,22 +95,18 @@ func ParseDocument(root *jsontree.Object) Result {
 		byServer[s.id] = s
 		ids = append(ids, s.id)
 	}
-	for _, id := range entryOrder {
-		if _, ok := byServer[id]; !ok && entries[id].managed() {
+	for _, id := range provs.Keys() {
+		if _, ok := byServer[id]; !ok {
 			ids = append(ids, id)
 		}
 	}
 
 	res := Result{Settings: settings}
-	flush := func(id string) { // a provider entry's own problems, once
-		if e := entries[id]; e != nil {
-			out.list = append(out.list, e.pending.list...)
-			e.pending.list = nil
-		}
-	}
 	for _, id := range ids {
-		flush(id)
-		if dup[id] {
+		v, _ := provs.Get(id)
+		pe := readProviderEntry(id, v, out) // its problems come with the provider's
+		srv := byServer[id]
+		if dup[id] || (srv == nil && !pe.managed()) {
 			continue
 		}
 		if id == "" { // only a provider key can be empty; server ids are checked
@@ -111,12 +114,9 @@ func ParseDocument(root *jsontree.Object) Result {
 				Found: `""`, Severity: SeverityError})
 			continue
 		}
-		if p, ok := build(id, byServer[id], entries[id], settings, out); ok {
+		if p, ok := build(id, srv, pe, settings, out); ok {
 			res.Providers = append(res.Providers, p)
 		}
-	}
-	for _, id := range entryOrder {
-		flush(id)
 	}
 	res.Problems = out.list
 	return res
@@ -128,19 +128,17 @@ type providerEntry struct {
 	name      string           // provider.<id>.name, trimmed
 	opts      *reader          // provider.<id>.options, nil when absent
 	block     *jsontree.Object // the oauth2 block, nil when absent or not an object
-	blockBad  bool             // an oauth2 key is set but no usable block was found
-	pending   sink
-	blockPath string
+	blockPath string           // where the block is; set with block nil: no usable block was found
 }
 
-func (e *providerEntry) managed() bool { return e != nil && (e.block != nil || e.blockBad) }
+func (e *providerEntry) managed() bool { return e.blockPath != "" }
 
 // readPluginConfig reads pluginConfig.oauth2ModelSync: the plugin-wide
 // settings (a bad one falls back to its default with a warning) and the
 // server entries that have an id (a reader of each; its id is the provider id).
-func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
+// top reads the whole configuration.
+func readPluginConfig(top *reader) (Settings, []*reader) {
 	settings := Settings{HTTPTimeout: DefaultHTTPTimeout, ExpirySkew: DefaultExpirySkew}
-	top := &reader{obj: root, sev: SeverityWarning, out: out}
 	pc := top.child("pluginConfig", "an object")
 	if pc == nil {
 		return settings, nil
@@ -152,9 +150,9 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	}
 	ms.sev, ms.props = SeverityWarning, settingsProps
 	for _, f := range []field{{"httpTimeoutMs", &settings.HTTPTimeout}, {"tokenExpirySkewMs", &settings.ExpirySkew}} {
-		start, def := len(out.list), *f.dst.(*time.Duration)
-		if !ms.set(f.key, f.dst) && len(out.list) > start { // a wrong value: the default stays
-			out.list[start].Hint = "ignored; using the default " + strconv.FormatInt(def.Milliseconds(), 10)
+		start, def := len(ms.out.list), *f.dst.(*time.Duration)
+		if !ms.set(f.key, f.dst) && len(ms.out.list) > start { // a wrong value: the default stays
+			ms.out.list[start].Hint = "ignored; using the default " + strconv.FormatInt(def.Milliseconds(), 10)
 		}
 	}
 	if dir := ""; ms.set("cacheDir", &dir) {
@@ -180,13 +178,13 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	}
 	var servers []*reader
 	for i, e := range arr {
-		path := indexPath(ms.field("servers"), i)
+		path := IndexPath(ms.field("servers"), i)
 		o, isObj := e.(*jsontree.Object)
 		if !isObj {
 			ms.reportAt(path, SeverityError, `an object like {"id": "...", "baseURL": "...", "issuer": "...", "clientId": "..."}`, render(e), "")
 			continue
 		}
-		r := &reader{path: path, obj: o, sev: SeverityError, out: out, props: serverProps}
+		r := &reader{path: path, obj: o, sev: SeverityError, out: ms.out, props: serverProps}
 		if r.set("id", &r.id) {
 			servers = append(servers, r)
 		}
@@ -194,34 +192,17 @@ func readPluginConfig(root *jsontree.Object, out *sink) (Settings, []*reader) {
 	return settings, servers
 }
 
-// readProviderEntries reads config.provider: for each id, its name,
-// options and oauth2 block. Problems that belong to one provider are kept
-// in its entry and emitted with the rest of that provider's.
-func readProviderEntries(root *jsontree.Object, out *sink) (map[string]*providerEntry, []string) {
-	top := &reader{obj: root, sev: SeverityWarning, out: out}
-	provs := top.child("provider", "an object mapping provider ids to provider entries")
-	if provs == nil {
-		return nil, nil
-	}
-	entries := map[string]*providerEntry{}
-	for _, id := range provs.obj.Keys() {
-		e := &providerEntry{path: JoinPath("provider", id)}
-		entries[id] = e
-		v, _ := provs.obj.Get(id)
-		readProviderEntry(id, v, e, &e.pending)
-	}
-	return entries, provs.obj.Keys()
-}
-
-func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
+// readProviderEntry reads provider.<id> (v; nil when absent).
+func readProviderEntry(id string, v any, out *sink) *providerEntry {
+	e := &providerEntry{path: JoinPath("provider", id)}
 	if v == nil {
-		return
+		return e
 	}
 	o, isObj := v.(*jsontree.Object)
 	if !isObj {
 		out.add(Problem{ProviderID: id, Field: e.path, Expected: "an object", Found: renderAt(id, v),
 			Severity: SeverityWarning, Hint: "ignored"})
-		return
+		return e
 	}
 	n, _ := o.Get("name")
 	name, _ := n.(string)
@@ -229,7 +210,7 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 	pr := &reader{id: id, path: e.path, obj: o, sev: SeverityWarning, out: out}
 	e.opts = pr.child("options", "an object")
 	if e.opts == nil {
-		return
+		return e
 	}
 	e.opts.sev = SeverityError
 	v1, has1 := e.opts.lookup("oauth2")
@@ -249,14 +230,14 @@ func readProviderEntry(id string, v any, e *providerEntry, out *sink) {
 			e.opts.warn("oauth2", expected, render(v1), "ignored; options.oauth2ModelSync is used")
 		}
 	default:
-		if has1 {
-			e.opts.report("oauth2", expected, render(v1), "")
+		for _, k := range []string{"oauth2", "oauth2ModelSync"} {
+			if v, has := e.opts.lookup(k); has {
+				e.opts.report(k, expected, render(v), "")
+				e.blockPath = cmp.Or(e.blockPath, e.opts.field(k))
+			}
 		}
-		if has2 {
-			e.opts.report("oauth2ModelSync", expected, render(v2), "")
-		}
-		e.blockBad = has1 || has2
 	}
+	return e
 }
 
 // build assembles and validates the provider id from its server entry
@@ -287,7 +268,7 @@ func build(id string, srv *reader, pe *providerEntry, settings Settings, out *si
 		sr.sev = SeverityWarning
 		sr.set("name", &p.Name)
 	}
-	if pe != nil && pe.name != "" {
+	if pe.name != "" {
 		p.Name = pe.name
 	}
 	readBaseURL(&p, srv, pe, out)
@@ -298,16 +279,12 @@ func build(id string, srv *reader, pe *providerEntry, settings Settings, out *si
 // server entry's.
 func readBaseURL(p *Provider, srv *reader, pe *providerEntry, out *sink) {
 	opt := serverProps["baseURL"] // required where it is set and no other one is used
-	var opts, at *reader
-	if pe != nil {
-		opts = pe.opts
-	}
-	for _, r := range []*reader{opts, srv} {
+	var at *reader
+	for _, r := range []*reader{pe.opts, srv} {
 		if r == nil {
 			continue
 		}
 		c := *r // an error where set, unless the provider's wins: then a warning
-		c.out = out
 		if at != nil {
 			c.sev = SeverityWarning
 		}

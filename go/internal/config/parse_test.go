@@ -121,6 +121,37 @@ func TestBothShapesPrecedence(t *testing.T) {
 	}, messages(res))
 }
 
+// A provider entry whose oauth2 block is unusable still claims the id: the
+// server entry's warning names where that block is.
+func TestBothShapesBadProviderBlock(t *testing.T) {
+	raw := []byte(`{
+	  "pluginConfig":{"oauth2ModelSync":{"servers":[{"id":"acme","baseURL":"https://server.example.com/v1",
+	     "issuer":"https://server-idp.example.com","clientId":"server-client","scopes":"server"}]}},
+	  "provider":{"acme":{"options":{"oauth2ModelSync":5}}}}`)
+	res := parse(t, raw)
+	assert.Empty(t, res.Providers)
+	assert.Equal(t, []string{
+		`error: provider "acme": provider.acme.options.oauth2ModelSync must be an object with the oauth2 options (issuer, clientId, scopes, ...), found 5`,
+		`warning: provider "acme": pluginConfig.oauth2ModelSync.servers[0].id must be an id not also configured by provider.acme.options.oauth2ModelSync, found "acme"; provider.acme.options.oauth2ModelSync wins for the OAuth options; this entry only supplies baseURL and name when the provider entry lacks them`,
+	}, messages(res))
+}
+
+// Problems come provider entry by provider entry, in document order, also
+// for entries that make no provider.
+func TestProblemsInDocumentOrder(t *testing.T) {
+	raw := []byte(`{"provider":{
+	  "plain":{"options":5},
+	  "acme":{"options":{"baseURL":"https://llm.example.com/v1","oauth2":{"issuer":"https://idp.example.com","clientId":"c","scopes":["openid"],"pkc":true}}},
+	  "other":7}}`)
+	res := parse(t, raw)
+	only(t, res)
+	assert.Equal(t, []string{
+		`warning: provider "plain": provider.plain.options must be an object, found 5`,
+		`warning: provider "acme": provider.acme.options.oauth2.pkc is not a known option; ignored; did you mean "pkce"?`,
+		`warning: provider "other": provider.other must be an object, found 7; ignored`,
+	}, messages(res))
+}
+
 func TestBothShapesServerSuppliesBaseURL(t *testing.T) {
 	raw := []byte(`{
 	  "pluginConfig":{"oauth2ModelSync":{"servers":[{"id":"acme","baseURL":"https://server.example.com/v1"}]}},

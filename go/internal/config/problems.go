@@ -3,7 +3,6 @@ package config
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -66,7 +65,7 @@ func (s *sink) hasError(from int) bool {
 	return slices.ContainsFunc(s.list[from:], func(p Problem) bool { return p.Severity == SeverityError })
 }
 
-// joinPath appends an object key to a field path: `a.b` for plain keys,
+// JoinPath appends an object key to a field path: `a.b` for plain keys,
 // `a["odd key"]` for keys that would be ambiguous after a dot.
 func JoinPath(base, key string) string {
 	if key != "" && len(key) <= maxRender && strings.Trim(key, alphanumeric+"_-") == "" {
@@ -78,8 +77,8 @@ func JoinPath(base, key string) string {
 	return base + "[" + quote(key) + "]"
 }
 
-// indexPath appends an array index to a field path.
-func indexPath(base string, i int) string {
+// IndexPath appends an array index to a field path.
+func IndexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
 }
 
@@ -101,11 +100,8 @@ func Suggest(key string, known []string) string {
 		if nk == nn {
 			return name
 		}
-		limit := 2
-		if len(nn) <= 4 {
-			limit = 1
-		}
-		if d := editDistance(nk, nn); d <= limit && d < bestDist {
+		// At most 2 edits (bestDist starts at 3), 1 for names of 4 bytes or fewer.
+		if d := editDistance(nk, nn); d < bestDist && (d <= 1 || len(nn) > 4) {
 			best, bestDist = name, d
 		}
 	}
@@ -137,13 +133,10 @@ func editDistance(a, b string) int {
 	return rows[len(a)][len(b)]
 }
 
-// quotedList renders names as `"a" | "b" | "c"`.
+// quotedList renders names as `"a" | "b" | "c"`; the names are the
+// schema's enumerations, which need no escaping.
 func quotedList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	return strings.Join(q, " | ")
+	return `"` + strings.Join(names, `" | "`) + `"`
 }
 
 // describe names the JSON type of v, for messages that must not show the
@@ -166,10 +159,8 @@ func describe(v any) string {
 		return "a string"
 	case []any:
 		return "an array"
-	case *jsontree.Object:
-		return "an object"
 	}
-	return fmt.Sprintf("a %T", v)
+	return "an object" // a *jsontree.Object: the tree holds nothing else
 }
 
 // maxRender is the length, in runes, of a rendered value (Problem.Found).
@@ -185,9 +176,6 @@ func render(v any) string {
 }
 
 func renderTo(b *strings.Builder, v any, depth int) {
-	if b.Len() > 4*maxRender { // enough to fill the truncated output
-		return
-	}
 	switch t := v.(type) {
 	case nil:
 		b.WriteString("null")
@@ -209,14 +197,13 @@ func renderTo(b *strings.Builder, v any, depth int) {
 			b.WriteString(quote(keys[i]) + ":")
 			renderTo(b, v, depth+1)
 		})
-	default:
-		b.WriteString(describe(v))
-	}
+	} // a tree holds nothing else
 }
 
 // renderList renders n items between open and close, or only "…" between
-// them deeper than 4 levels, stopping once there is enough to fill the truncated
-// output.
+// them deeper than 4 levels, stopping once there is enough to fill the
+// truncated output (a value then written still ends in it: the output is
+// bounded, and its first maxRender runes are settled).
 func renderList(b *strings.Builder, open, close string, n, depth int, item func(int)) {
 	if depth > 4 {
 		b.WriteString(open + "…" + close)

@@ -84,7 +84,7 @@ func TestPaths(t *testing.T) {
 	assert.Equal(t, `provider["x\n"]`, JoinPath("provider", "x\n"))
 	long := strings.Repeat("a", 100)
 	assert.Equal(t, `provider["`+strings.Repeat("a", maxRender-1)+`…"]`, JoinPath("provider", long))
-	assert.Equal(t, "servers[3]", indexPath("servers", 3))
+	assert.Equal(t, "servers[3]", IndexPath("servers", 3))
 }
 
 // objectOf builds an ordered object from key, value pairs.

@@ -40,7 +40,6 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/tailscale/hujson"
@@ -127,18 +126,20 @@ func Load(o Options) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("find the project directory %q: %w", o.Dir, err)
 	}
-	l := &loader{sub: Substituter{Getenv: o.Getenv, Home: o.Home}, result: jsontree.NewObject(), raw: jsontree.NewObject()}
+	l := &loader{getenv: o.Getenv, home: o.Home, result: jsontree.NewObject(), raw: jsontree.NewObject()}
 	for _, src := range sources(o, dir) {
 		if src.Kind == EnvConfigContent {
 			err = l.layer(src, []byte(o.Getenv(EnvConfigContent)), dir)
 		} else {
-			err = l.file(src, src.Kind == fileFlag)
+			err = l.file(src)
 		}
 		if err != nil {
 			return Config{}, err
 		}
 	}
-	return Config{Tree: l.result, Sources: l.sources, Placeholders: placeholders(l.raw)}, nil
+	refs := map[string][]string{}
+	placeholders(refs, "", l.raw)
+	return Config{Tree: l.result, Sources: l.sources, Placeholders: refs}, nil
 }
 
 // sources lists the places to read, lowest precedence first (see the
@@ -159,15 +160,12 @@ func sources(o Options, dir string) []Source {
 	}
 	worktree := gitRoot(dir)
 	project := !slices.Contains([]string{"true", "1"}, strings.ToLower(o.Getenv(EnvDisableProject)))
+	var dirs []string // the .opencode directories, then OPENCODE_CONFIG_DIR
 	if project {
 		for _, f := range slices.Backward(up(dir, worktree, "opencode.jsonc", "opencode.json")) {
 			out = append(out, Source{Kind: "project", Path: f})
 		}
-	}
-	// The .opencode directories, then OPENCODE_CONFIG_DIR.
-	var dirs []string
-	if project {
-		dirs = append(dirs, up(dir, worktree, ".opencode")...)
+		dirs = up(dir, worktree, ".opencode")
 	}
 	if o.Home != "" {
 		dirs = append(dirs, up(o.Home, o.Home, ".opencode")...)
@@ -176,17 +174,14 @@ func sources(o Options, dir string) []Source {
 	if extra != "" {
 		dirs = append(dirs, extra)
 	}
-	seen := map[string]bool{}
-	for _, d := range dirs {
-		if seen[d] {
-			continue
-		}
-		seen[d] = true
+	for i, d := range dirs {
 		kind := ".opencode"
 		if d == extra {
 			kind = EnvConfigDir
 		}
-		in(kind, d, "opencode.json", "opencode.jsonc")
+		if slices.Index(dirs, d) == i { // not listed already
+			in(kind, d, "opencode.json", "opencode.jsonc")
+		}
 	}
 	if o.Getenv(EnvConfigContent) != "" {
 		out = append(out, Source{Kind: EnvConfigContent, Path: EnvConfigContent})
@@ -218,15 +213,10 @@ func ManagedDir(getenv func(string) string) string {
 // gitRoot is the nearest directory at or above dir holding .git, else the
 // filesystem root (OpenCode's worktree outside a repository).
 func gitRoot(dir string) string {
-	for d := dir; ; {
-		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil || filepath.Dir(d) == d {
 			return d
 		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return d
-		}
-		d = parent
 	}
 }
 
@@ -234,35 +224,34 @@ func gitRoot(dir string) string {
 // targets that exist in each directory, in target order per directory.
 func up(start, stop string, targets ...string) []string {
 	var out []string
-	for d := start; ; {
+	for d := start; ; d = filepath.Dir(d) {
 		for _, t := range targets {
 			p := filepath.Join(d, t)
 			if _, err := os.Stat(p); err == nil {
 				out = append(out, p)
 			}
 		}
-		if d == stop {
+		if d == stop || filepath.Dir(d) == d {
 			return out
 		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return out
-		}
-		d = parent
 	}
 }
 
+// loader merges the config sources in turn; getenv and home resolve
+// {env:...} and {file:~/...} (see substitute).
 type loader struct {
-	sub     Substituter
+	getenv  func(string) string
+	home    string
 	result  *jsontree.Object
 	raw     *jsontree.Object // the layers merged before substitution (see Placeholders)
 	sources []Source
 }
 
-// file merges one config file; a missing file is skipped unless required.
-func (l *loader) file(src Source, required bool) error {
+// file merges one config file; a missing file is skipped, unless --config
+// names it.
+func (l *loader) file(src Source) error {
 	data, err := safefile.Read(src.Path, maxConfigFile)
-	if errors.Is(err, fs.ErrNotExist) && !required {
+	if errors.Is(err, fs.ErrNotExist) && src.Kind != fileFlag {
 		return nil
 	}
 	if err != nil {
@@ -278,7 +267,7 @@ func (l *loader) file(src Source, required bool) error {
 // layer substitutes, parses and merges one source whose relative
 // {file:...} references are resolved against dir.
 func (l *loader) layer(src Source, data []byte, dir string) error {
-	text, err := l.sub.Substitute(data, src.Path, dir)
+	text, err := l.substitute(data, src.Path, dir)
 	if err != nil {
 		return err
 	}
@@ -303,33 +292,27 @@ func (l *loader) layer(src Source, data []byte, dir string) error {
 // placeholderRef finds {env:NAME} and {file:PATH} in a config text.
 var placeholderRef = regexp.MustCompile(`\{(?:env|file):[^}]+\}`)
 
-// placeholders maps the config path of each string value that held a
-// {env:...} or {file:...} before substitution to those placeholders, e.g.
-// "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"]. Paths are
-// written as the config package writes problem fields (config.JoinPath,
-// an array index as [i]).
-func placeholders(raw any) map[string][]string {
-	out := map[string][]string{}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch t := v.(type) {
-		case *jsontree.Object:
-			for _, k := range t.Keys() {
-				v, _ := t.Get(k)
-				walk(config.JoinPath(path, k), v)
-			}
-		case []any:
-			for i, e := range t {
-				walk(path+"["+strconv.Itoa(i)+"]", e)
-			}
-		case string:
-			if refs := placeholderRef.FindAllString(t, -1); len(refs) > 0 {
-				out[path] = refs
-			}
+// placeholders maps, in out, the config path of each string value in v (at
+// path) that held a {env:...} or {file:...} before substitution to those
+// placeholders, e.g. "provider.acme.options.baseURL" → ["{env:GATEWAY_URL}"].
+// Paths are written as the config package writes problem fields
+// (config.JoinPath, config.IndexPath).
+func placeholders(out map[string][]string, path string, v any) {
+	switch t := v.(type) {
+	case *jsontree.Object:
+		for _, k := range t.Keys() {
+			v, _ := t.Get(k)
+			placeholders(out, config.JoinPath(path, k), v)
+		}
+	case []any:
+		for i, e := range t {
+			placeholders(out, config.IndexPath(path, i), e)
+		}
+	case string:
+		if refs := placeholderRef.FindAllString(t, -1); len(refs) > 0 {
+			out[path] = refs
 		}
 	}
-	walk("", raw)
-	return out
 }
 
 // merge returns dst deep-merged with src the way OpenCode merges its config
@@ -345,10 +328,8 @@ func merge(dst, src any) any {
 	out := d.Clone()
 	for _, k := range s.Keys() {
 		v, _ := s.Get(k)
-		if prev, ok := out.Get(k); ok {
-			v = merge(prev, v)
-		}
-		out.Set(k, v)
+		prev, _ := out.Get(k) // nil when absent: then v is taken as is
+		out.Set(k, merge(prev, v))
 	}
 	return out
 }
@@ -363,22 +344,18 @@ func mergeLayer(dst, src *jsontree.Object) *jsontree.Object {
 		vb, _ := src.Get(k)
 		a, ok1 := va.([]any)
 		b, ok2 := vb.([]any)
-		if ok1 && ok2 {
-			out.Set(k, concatUnique(a, b))
+		if !ok1 || !ok2 {
+			continue
 		}
-	}
-	return out
-}
-
-func concatUnique(a, b []any) []any {
-	seen := map[string]bool{}
-	out := make([]any, 0, len(a)+len(b))
-	for _, v := range append(append([]any(nil), a...), b...) {
-		js, _ := jsontree.Marshal(v) // a decoded tree always encodes
-		if key := string(js); !seen[key] {
-			seen[key] = true
-			out = append(out, v)
+		seen, both := map[string]bool{}, []any{}
+		for _, v := range slices.Concat(a, b) {
+			js, _ := jsontree.Marshal(v) // a decoded tree always encodes
+			if key := string(js); !seen[key] {
+				seen[key] = true
+				both = append(both, v)
+			}
 		}
+		out.Set(k, both)
 	}
 	return out
 }
@@ -387,17 +364,13 @@ func concatUnique(a, b []any) []any {
 const maxFileRef = 4 << 20
 
 var (
-	envRef  = regexp.MustCompile(`\{env:[^}]+\}`)
-	fileRef = regexp.MustCompile(`\{file:[^}]+\}`)
+	envRef = regexp.MustCompile(`\{env:[^}]+\}`)
+	// fileRef finds {file:PATH}, and whole lines whose text starts with //
+	// (the references on them are left alone).
+	fileRef = regexp.MustCompile(`(?m)^[ \t\r\v\f]*//.*$|\{file:[^}]+\}`)
 )
 
-// Substituter resolves OpenCode's config variables.
-type Substituter struct {
-	Getenv func(string) string // nil: no variable is set
-	Home   string              // for {file:~/...}
-}
-
-// Substitute applies OpenCode's variable substitution to the text of one
+// substitute applies OpenCode's variable substitution to the text of one
 // config source, before it is parsed, exactly as OpenCode 1.18 does:
 //
 //   - {env:NAME} becomes the variable's value as is, or nothing when it is
@@ -412,47 +385,38 @@ type Substituter struct {
 //
 // source names the config source in errors. File contents never appear in
 // an error.
-func (s Substituter) Substitute(text []byte, source, dir string) ([]byte, error) {
+func (l *loader) substitute(text []byte, source, dir string) ([]byte, error) {
 	text = envRef.ReplaceAllFunc(text, func(m []byte) []byte {
-		if s.Getenv == nil {
-			return nil
-		}
-		return []byte(s.Getenv(string(m[len("{env:") : len(m)-1])))
+		return []byte(l.getenv(string(m[len("{env:") : len(m)-1])))
 	})
-	var out []byte
-	cursor := 0
-	for _, loc := range fileRef.FindAllIndex(text, -1) {
-		start, token := loc[0], text[loc[0]:loc[1]]
-		out = append(out, text[cursor:start]...)
-		cursor = loc[1]
-		lineStart := bytes.LastIndexByte(text[:start], '\n') + 1
-		if !bytes.HasPrefix(bytes.TrimLeft(text[lineStart:start], " \t\r\v\f"), []byte("//")) {
-			var err error
-			if token, err = s.readRef(string(token), source, dir); err != nil {
-				return nil, err
-			}
+	var err error
+	text = fileRef.ReplaceAllFunc(text, func(m []byte) []byte {
+		if err != nil || !bytes.HasPrefix(m, []byte("{file:")) {
+			return m // a commented line, or after an error
 		}
-		out = append(out, token...)
-	}
-	return append(out, text[cursor:]...), nil
+		var content []byte
+		content, err = l.readRef(string(m), source, dir)
+		return content
+	})
+	return text, err
 }
 
 // readRef reads the file of a {file:...} token and returns its trimmed
 // content escaped for the inside of a JSON string.
-func (s Substituter) readRef(token, source, dir string) ([]byte, error) {
+func (l *loader) readRef(token, source, dir string) ([]byte, error) {
 	p := strings.TrimSuffix(strings.TrimPrefix(token, "{file:"), "}")
 	if strings.HasPrefix(p, "~/") {
-		if s.Home == "" {
+		if l.home == "" {
 			return nil, fmt.Errorf("%s: bad file reference %q: no home directory is known", source, token)
 		}
-		p = filepath.Join(s.Home, p[2:])
+		p = filepath.Join(l.home, p[2:])
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
 	}
 	data, err := safefile.Read(p, maxFileRef)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: bad file reference %q: %s does not exist", source, token, p)
+		err = fmt.Errorf("%s does not exist", p)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: bad file reference %q: %w", source, token, err)
@@ -489,15 +453,13 @@ func parseDoc(text []byte) (*jsontree.Object, error) {
 		if onlyComments(text) {
 			return jsontree.NewObject(), nil
 		}
-		msg := strings.TrimPrefix(err.Error(), "hujson: ")
-		msg = strings.Replace(msg, "parsing comment: unexpected EOF", "a block comment is not closed with */", 1)
-		return nil, errors.New(msg)
+		reword := strings.NewReplacer("hujson: ", "", "parsing comment: unexpected EOF", "a block comment is not closed with */")
+		return nil, errors.New(reword.Replace(err.Error()))
 	}
 	ast.Standardize() // comments and trailing commas become spaces
-	v, err := jsontree.Decode(ast.Pack(), maxDepth)
-	if err != nil {
-		return nil, err
-	}
+	// hujson has checked the syntax and nesting checked the depth, so this
+	// decodes; were it not to, v is nil and refused below.
+	v, _ := jsontree.Decode(ast.Pack(), maxDepth)
 	obj, ok := v.(*jsontree.Object)
 	if !ok {
 		return nil, errors.New("the top level is not a JSON object")

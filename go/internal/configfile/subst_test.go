@@ -18,7 +18,7 @@ func TestSubstitute(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "sub"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "sub", "multi.txt"), []byte("line1\nline2\t<&>"), 0o600))
 	env := map[string]string{"ISSUER": "https://idp.test", "EMPTY": "", "QUOTE": `a"b`}
-	s := Substituter{Getenv: func(k string) string { return env[k] }, Home: home}
+	s := &loader{getenv: func(k string) string { return env[k] }, home: home}
 
 	cases := []struct {
 		name, in, want string
@@ -40,7 +40,7 @@ func TestSubstitute(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := s.Substitute([]byte(tc.in), "test.json", dir)
+			out, err := s.substitute([]byte(tc.in), "test.json", dir)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, string(out))
 		})
@@ -51,7 +51,7 @@ func TestSubstituteErrors(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "adir"), 0o700))
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
-	s := Substituter{}
+	s := &loader{}
 	cases := []struct {
 		name, in, msg string
 	}{
@@ -63,7 +63,7 @@ func TestSubstituteErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.Substitute([]byte(tc.in), "cfg.json", dir)
+			_, err := s.substitute([]byte(tc.in), "cfg.json", dir)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "cfg.json")
 			assert.Contains(t, err.Error(), tc.msg)
@@ -78,7 +78,7 @@ func TestSubstituteNeverPutsFileContentInErrors(t *testing.T) {
 		big[i] = 'z'
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "big"), big, 0o600))
-	_, err := Substituter{}.Substitute([]byte(`"{file:big}"`), "cfg", dir)
+	_, err := (&loader{}).substitute([]byte(`"{file:big}"`), "cfg", dir)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "zzzz")
 }

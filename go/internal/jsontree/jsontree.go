@@ -71,11 +71,8 @@ func Decode(data []byte, maxDepth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	off := dec.InputOffset()
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		rest := data[off:]
-		off += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
-		return nil, &SyntaxError{Offset: off, Msg: "unexpected data after the top-level value"}
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, &SyntaxError{Offset: int64(len(data) - len(rest)), Msg: "unexpected data after the top-level value"}
 	}
 	return v, nil
 }
@@ -133,58 +130,39 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (any, error) {
 // escaping.
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	err := encode(&buf, v)
-	return buf.Bytes(), err
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode JSON value: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil // Encode's newline
 }
 
 // MarshalJSON encodes o with its keys in order, for encoding/json; Marshal
 // also leaves HTML characters unescaped.
 func (o *Object) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	out := []byte{'{'}
 	for i, k := range o.keys {
 		if i > 0 {
-			buf.WriteByte(',')
+			out = append(out, ',')
 		}
-		if err := encode(&buf, k); err != nil {
+		key, _ := Marshal(k) // a string always encodes
+		val, err := Marshal(o.vals[k])
+		if err != nil {
 			return nil, err
 		}
-		buf.WriteByte(':')
-		if err := encode(&buf, o.vals[k]); err != nil {
-			return nil, err
-		}
+		out = append(append(append(out, key...), ':'), val...)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
-}
-
-// encode appends v to buf with encoding/json, without HTML escaping.
-func encode(buf *bytes.Buffer, v any) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encode JSON value: %w", err)
-	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
-	return nil
+	return append(out, '}'), nil
 }
 
 // Plain converts a tree to encoding/json's shapes (map[string]any for
 // objects), for callers that do not need the order.
 func Plain(v any) any {
-	switch t := v.(type) {
-	case *Object:
-		m := make(map[string]any, len(t.keys))
-		for _, k := range t.keys {
-			m[k] = Plain(t.vals[k])
-		}
-		return m
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = Plain(e)
-		}
-		return out
-	}
-	return v
+	js, _ := Marshal(v) // a tree always encodes
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var out any
+	_ = dec.Decode(&out) // what Marshal wrote decodes
+	return out
 }
