@@ -345,25 +345,20 @@ func checkHost(ctx context.Context, r *report, c *cli) {
 			r.add("host", "opencode", statusWarn, fmt.Sprintf("%s --version did not answer with a version", path), "")
 		}
 	}
-	last, ok := lastStart(logging.DefaultFile(c.getenv))
+	host, at, ok := lastStart(logging.DefaultFile(c.getenv))
 	if !ok {
 		r.add("host", "plugin loaded", statusWarn, "the sidecar's log records no start: OpenCode has not loaded the plugin (with this HOME)",
 			"run `opencode models` once; with OpenCode 2, `opencode plugin list` shows whether the plugin loaded or why not")
 		return
 	}
-	r.add("host", "plugin loaded", statusOK, fmt.Sprintf("last started by OpenCode %s at %s", last.host, last.at.Local().Format(time.DateTime)), "")
+	r.add("host", "plugin loaded", statusOK, fmt.Sprintf("last started by OpenCode %s at %s", host, at.Local().Format(time.DateTime)), "")
 }
 
-type start struct {
-	host string
-	at   time.Time
-}
-
-// lastStart is the last "sidecar started" line of the sidecar's log (the
-// current file, else the rotated one).
-func lastStart(path string) (start, bool) {
+// lastStart is the host version and time of the last "sidecar started" line
+// of the sidecar's log (the current file, else the rotated one).
+func lastStart(path string) (host string, at time.Time, ok bool) {
 	if path == "" {
-		return start{}, false
+		return "", time.Time{}, false
 	}
 	lines, _ := logLines(path)
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -375,9 +370,9 @@ func lastStart(path string) (start, bool) {
 		if json.Unmarshal([]byte(lines[i]), &line) != nil || line.Msg != "sidecar started" {
 			continue
 		}
-		return start{host: cmp.Or(redact.Clean(line.Host, 64), "(version unknown)"), at: line.Time}, true
+		return cmp.Or(redact.Clean(line.Host, 64), "(version unknown)"), line.Time, true
 	}
-	return start{}, false
+	return "", time.Time{}, false
 }
 
 // doctorRequestTimeout bounds each of the doctor's own requests.
@@ -413,16 +408,15 @@ func (d *providerDoctor) run(ctx context.Context) {
 	hc.Transport = d.rec
 	d.http = &hc
 	d.add("settings", statusOK, fmt.Sprintf("%s flow, issuer %s, client %q", cfg.Flow, redact.URL(cfg.Issuer), cfg.ClientID), "")
-	switch where := d.p.Entry.Storage(); {
-	case cfg.TokenStorage == config.StorageAuto && where == "file":
+	if where := d.p.Entry.Storage(); cfg.TokenStorage == config.StorageAuto && where == "file" {
 		d.add("token storage", statusWarn, "tokenStorage is auto, but no keychain answers: tokens are kept in the cache file",
 			"start and unlock a keychain (on Linux a Secret Service such as gnome-keyring), or set tokenStorage to \"file\" to say so")
-	case where == "keyring":
-		d.add("token storage", statusOK, "the OS keychain answers; tokens are kept there (the cache file holds none)", "")
-	case where == "memory":
-		d.add("token storage", statusOK, "memory: tokens are never written; every process gets its own", "")
-	default:
-		d.add("token storage", statusOK, "a 0600 file in the cache directory", "")
+	} else {
+		d.add("token storage", statusOK, map[string]string{
+			"keyring": "the OS keychain answers; tokens are kept there (the cache file holds none)",
+			"memory":  "memory: tokens are never written; every process gets its own",
+			"file":    "a 0600 file in the cache directory",
+		}[where], "")
 	}
 	if f := cfg.ClientAssertionKeyFile; f != "" {
 		if why := safefile.Exposure(f); why != "" {
@@ -612,22 +606,18 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 	// they get an empty form POST, and any answer but a 5xx (typically 400
 	// invalid_request or 401 invalid_client) shows they are alive; a GET
 	// would make some servers answer 405 or even 500.
-	type ep struct {
-		name, url, method string
-		required          bool
-	}
-	list := []ep{{"token", meta.TokenEndpoint, http.MethodPost, true}}
-	if cfg.Flow == config.AuthorizationCode {
-		list = append(list, ep{"authorization", meta.AuthorizationEndpoint, http.MethodGet, true})
-	}
-	if cfg.Flow == config.DeviceCode {
-		list = append(list, ep{"device authorization", meta.DeviceAuthorizationEndpoint, http.MethodPost, true})
-	}
-	list = append(list, ep{"jwks", meta.JWKSURI, http.MethodGet, slices.Contains(cfg.Scopes, "openid") && cfg.Flow.Interactive()},
-		ep{"revocation", meta.RevocationEndpoint, http.MethodPost, false})
 	var fine []string
-	for _, e := range list {
-		if e.url == "" {
+	for _, e := range []struct {
+		name, url, method string
+		used, required    bool
+	}{
+		{"token", meta.TokenEndpoint, http.MethodPost, true, true},
+		{"authorization", meta.AuthorizationEndpoint, http.MethodGet, cfg.Flow == config.AuthorizationCode, true},
+		{"device authorization", meta.DeviceAuthorizationEndpoint, http.MethodPost, cfg.Flow == config.DeviceCode, true},
+		{"jwks", meta.JWKSURI, http.MethodGet, true, slices.Contains(cfg.Scopes, "openid") && cfg.Flow.Interactive()},
+		{"revocation", meta.RevocationEndpoint, http.MethodPost, true, false},
+	} {
+		if e.url == "" || !e.used {
 			continue
 		}
 		code, err := d.probe(ctx, e.method, e.url)

@@ -269,7 +269,7 @@ func revokeReplaced(ctx context.Context, c *cli, p *service.Provider, old, cur t
 	if old.RefreshToken.IsZero() || old.RefreshToken.Equal(cur.RefreshToken) {
 		return
 	}
-	if sid := claimString(old.IDToken, "sid"); sid != "" && sid == claimString(cur.IDToken, "sid") {
+	if sid, _ := jwtClaims(old.IDToken)["sid"].(string); sid != "" && jwtClaims(cur.IDToken)["sid"] == sid {
 		fmt.Fprintln(c.stderr, "The replaced login belongs to the same session at the server; its refresh token is not revoked (that would end the new login too).")
 		return
 	}

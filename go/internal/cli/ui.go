@@ -135,12 +135,6 @@ func jwtClaims(raw secret.String) map[string]any {
 	return claims
 }
 
-// claimString is one string claim of a JWT (unverified), or "".
-func claimString(raw secret.String, name string) string {
-	v, _ := jwtClaims(raw)[name].(string)
-	return v
-}
-
 // identityOf reads the identity claims of an id_token (unverified).
 func identityOf(idToken secret.String) (identity, bool) {
 	claims := jwtClaims(idToken)
