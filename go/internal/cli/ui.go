@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -83,10 +82,6 @@ func didYouMean(word string, known []string) string {
 // terminal, and never when NO_COLOR is set (https://no-color.org) or
 // --no-color is given.
 type colors struct{ on bool }
-
-func newColors(w io.Writer, getenv func(string) string, noColor bool) colors {
-	return colors{on: !noColor && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb" && isTTY(w)}
-}
 
 func (k colors) wrap(code, s string) string {
 	if !k.on || s == "" {
