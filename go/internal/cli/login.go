@@ -301,34 +301,32 @@ type waiter struct {
 
 // show renders a prompt of the oauth package (called from the login).
 func (w *waiter) show(p oauth.Prompt) {
-	k := w.c.color
-	var b strings.Builder
+	k, out := w.c.color, w.c.stderr
+	w.finish()
 	waitingFor := "the login in the browser"
 	switch p.Kind {
 	case oauth.PromptPaste:
-		fmt.Fprintf(&b, "%s\n  %s\nPaste the address here: ", redact.Clean(p.Message, 400), k.bold(p.URL))
+		fmt.Fprintf(out, "%s\n  %s\nPaste the address here: ", redact.Clean(p.Message, 400), k.bold(p.URL))
 		p.ExpiresAt = time.Time{} // no countdown: the user types (pastes) on this terminal
 	case oauth.PromptDeviceCode:
-		fmt.Fprintf(&b, "%s\n  %s\n  code: %s\n", redact.Clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
+		fmt.Fprintf(out, "%s\n  %s\n  code: %s\n", redact.Clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
 		waitingFor = "the code to be entered at " + hostOf(p.URL)
 	default:
 		switch err := w.openErr; {
 		case err == nil:
-			fmt.Fprintf(&b, "A browser window was opened to log in to %s. If it did not appear, open this URL on this machine:\n", w.name)
+			fmt.Fprintf(out, "A browser window was opened to log in to %s. If it did not appear, open this URL on this machine:\n", w.name)
 		case !errors.Is(err, browser.ErrDisabled):
-			fmt.Fprintf(&b, "Could not open a browser (%s). To log in to %s, open this URL in a browser on this machine:\n", redact.Clean(err.Error(), 200), w.name)
+			fmt.Fprintf(out, "Could not open a browser (%s). To log in to %s, open this URL in a browser on this machine:\n", redact.Clean(err.Error(), 200), w.name)
 		default:
-			fmt.Fprintf(&b, "To log in to %s, open this URL in a browser on this machine:\n", w.name)
+			fmt.Fprintf(out, "To log in to %s, open this URL in a browser on this machine:\n", w.name)
 		}
-		fmt.Fprintf(&b, "  %s\n", k.bold(p.URL))
+		fmt.Fprintf(out, "  %s\n", k.bold(p.URL))
 	}
-	w.finish()
-	fmt.Fprint(w.c.stderr, b.String())
 	if p.ExpiresAt.IsZero() {
 		return
 	}
-	if !isTTY(w.c.stderr) {
-		fmt.Fprintf(w.c.stderr, "Waiting for %s until %s (Ctrl-C to cancel).\n", waitingFor, p.ExpiresAt.Local().Format("15:04:05"))
+	if !isTTY(out) {
+		fmt.Fprintf(out, "Waiting for %s until %s (Ctrl-C to cancel).\n", waitingFor, p.ExpiresAt.Local().Format("15:04:05"))
 		return
 	}
 	stop, done := make(chan struct{}), make(chan struct{})

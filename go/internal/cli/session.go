@@ -112,7 +112,8 @@ func (s *session) managedIDs() []string {
 }
 
 // provider returns the managed provider id, or an error saying why there
-// is none: its config has errors (exit 4) or no such provider (exit 2).
+// is none: its config has errors (exit 4; a provider the engine could not
+// set up has one too, see service.Engine.Load) or no such provider (exit 2).
 // Warnings about the provider are printed on stderr.
 func (s *session) provider(id string) (*service.Provider, error) {
 	var errs []string
@@ -132,9 +133,6 @@ func (s *session) provider(id string) (*service.Provider, error) {
 	if len(errs) > 0 {
 		return nil, failf(exitConfig, "provider %q is not usable: its configuration has errors:\n  %s\n(config read from %s)",
 			id, strings.Join(errs, "\n  "), s.sourcesText())
-	}
-	if slices.ContainsFunc(s.res.Providers, func(p config.Provider) bool { return p.ID == id }) {
-		return nil, failf(exitConfig, "provider %q could not be set up (see the error above)", id)
 	}
 	return nil, s.unknown(id)
 }

@@ -60,9 +60,6 @@ func (c *cli) hint(args ...string) string {
 // withSelf puts the program's name as it works here into a help text
 // written with "opencode-oauth2 " in its examples.
 func (c *cli) withSelf(text string) string {
-	if c.self() == binaryName {
-		return text
-	}
 	for _, q := range []string{"`", "$(", "  "} {
 		text = strings.ReplaceAll(text, q+binaryName+" ", q+c.self()+" ")
 	}
