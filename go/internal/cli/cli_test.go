@@ -358,7 +358,7 @@ func TestCheckCacheDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.setup(t)
 			r := &report{}
-			checkCacheDir(r, dir, createProbe)
+			checkCacheDir(r, dir, (*os.File).Write)
 			got := map[string]string{}
 			for _, ch := range r.Checks {
 				got[ch.Name] = ch.Status

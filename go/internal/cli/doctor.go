@@ -139,7 +139,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, r *report, args []s
 	checkPluginEntry(r, cfg)
 	checkHost(ctx, r, c)
 	// Checked before the engine opens (and tightens) the directory.
-	checkCacheDir(r, service.CacheDirFor(config.ParseDocument(cfg.Tree).Settings), createProbe)
+	checkCacheDir(r, service.CacheDirFor(config.ParseDocument(cfg.Tree).Settings), (*os.File).Write)
 
 	s := c.openConfig(cf, cfg)
 	defer s.Close()
@@ -217,27 +217,17 @@ func checkSources(r *report, cfg configfile.Config, getenv func(string) string) 
 // with tokens and a model list takes, so that a nearly full disk fails too.
 const probeSize = 64 << 10
 
-// probeFile is the file the writability probe writes (an *os.File).
-type probeFile interface {
-	io.Writer
-	Sync() error
-	Close() error
-	Name() string
-}
-
-// createProbe creates the probe file in dir.
-func createProbe(dir string) (probeFile, error) { return os.CreateTemp(dir, ".doctor-*") }
-
-// probeWrite writes probeSize bytes to a new file in dir and syncs them to
-// the disk, as the cache writes its state files: creating an empty file
-// succeeds on a full disk, writing does not. The file is removed.
-func probeWrite(dir string, create func(string) (probeFile, error)) error {
-	f, err := create(dir)
+// probeWrite writes probeSize bytes to a new file in dir with write (the
+// file's Write, or a test's) and syncs them to the disk, as the cache writes
+// its state files: creating an empty file succeeds on a full disk, writing
+// does not. The file is removed.
+func probeWrite(dir string, write func(*os.File, []byte) (int, error)) error {
+	f, err := os.CreateTemp(dir, ".doctor-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	_, err = f.Write(make([]byte, probeSize))
+	_, err = write(f, make([]byte, probeSize))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -248,8 +238,8 @@ func probeWrite(dir string, create func(string) (probeFile, error)) error {
 }
 
 // checkCacheDir checks the token cache directory without changing it
-// (beyond a probe file it removes); create makes the probe file.
-func checkCacheDir(r *report, dir string, create func(string) (probeFile, error)) {
+// (beyond a probe file it removes, written with write).
+func checkCacheDir(r *report, dir string, write func(*os.File, []byte) (int, error)) {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -273,7 +263,7 @@ func checkCacheDir(r *report, dir string, create func(string) (probeFile, error)
 		r.add("cache", "permissions", statusWarn, fmt.Sprintf("%s has mode %04o; others may list it", dir, perm),
 			"it is tightened to 0700 at next use; or run chmod 700 "+dir)
 	}
-	if err := probeWrite(dir, create); err != nil {
+	if err := probeWrite(dir, write); err != nil {
 		r.add("cache", "writable", statusFail, fmt.Sprintf("cannot write a file in %s: %v", dir, err),
 			"tokens would be kept in memory only, and every OpenCode start would need a login; free disk space, fix the permissions, or set OPENCODE_OAUTH2_CACHE_DIR")
 		return
