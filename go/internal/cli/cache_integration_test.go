@@ -62,13 +62,13 @@ func TestCLIStatus(t *testing.T) {
 		assert.True(t, pc.Token.RefreshToken)
 		assert.False(t, pc.Token.Expired)
 		assert.Equal(t, 2, pc.Models)
-		require.NotNil(t, pc.LastSyncAt)
+		require.False(t, pc.LastSyncAt.IsZero())
 		assert.Contains(t, pc.LastError, "refused")
 		assert.True(t, strings.HasPrefix(pc.CacheFile, e.cache))
 		cc := byID["cc"]
 		assert.False(t, cc.Token.Present)
 		assert.Nil(t, cc.Identity)
-		assert.Nil(t, cc.LastSyncAt)
+		assert.True(t, cc.LastSyncAt.IsZero())
 		var sawBroken bool
 		for _, p := range doc.Problems {
 			sawBroken = sawBroken || (p.ProviderID == "broken" && p.Severity == "error")
@@ -141,7 +141,7 @@ func TestCLIModels(t *testing.T) {
 	var doc modelsJSON
 	decodeJSON(t, r.stdout, &doc)
 	assert.Equal(t, "cc", doc.Provider)
-	require.NotNil(t, doc.LastSyncAt)
+	require.False(t, doc.LastSyncAt.IsZero())
 	require.Len(t, doc.Models, 2, "the cached list, not the gateway's new one")
 	assert.Equal(t, "GPT 4o Mini", doc.Models[0].Name)
 	assert.Equal(t, 2, gw.Stats().ModelsRequests)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,7 +290,7 @@ func TestExitCodeOfTokenErrors(t *testing.T) {
 
 func TestLineHandlerRedactsSecrets(t *testing.T) {
 	var buf syncbuf.Buffer
-	log := slog.New(newLineHandler(&buf, slog.LevelInfo)).With("provider", "gw")
+	log := slog.New(&lineHandler{mu: &sync.Mutex{}, w: &buf, level: slog.LevelInfo}).With("provider", "gw")
 	log.Debug("hidden")
 	log.Warn("token refreshed", "token", secret.New("s3cr3t-value"), "n", 2)
 	assert.Equal(t, "warning: token refreshed (provider=gw, token="+secret.Redacted+", n=2)\n", buf.String())
@@ -357,7 +358,7 @@ func TestCheckCacheDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.setup(t)
 			r := &report{}
-			checkCacheDir(r, dir, createProbe)
+			checkCacheDir(r, dir, (*os.File).Write)
 			got := map[string]string{}
 			for _, ch := range r.Checks {
 				got[ch.Name] = ch.Status

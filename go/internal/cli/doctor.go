@@ -139,7 +139,7 @@ func runDoctor(ctx context.Context, c *cli, cf *commonFlags, r *report, args []s
 	checkPluginEntry(r, cfg)
 	checkHost(ctx, r, c)
 	// Checked before the engine opens (and tightens) the directory.
-	checkCacheDir(r, service.CacheDirFor(config.ParseDocument(cfg.Tree).Settings), createProbe)
+	checkCacheDir(r, service.CacheDirFor(config.ParseDocument(cfg.Tree).Settings), (*os.File).Write)
 
 	s := c.openConfig(cf, cfg)
 	defer s.Close()
@@ -217,27 +217,17 @@ func checkSources(r *report, cfg configfile.Config, getenv func(string) string) 
 // with tokens and a model list takes, so that a nearly full disk fails too.
 const probeSize = 64 << 10
 
-// probeFile is the file the writability probe writes (an *os.File).
-type probeFile interface {
-	io.Writer
-	Sync() error
-	Close() error
-	Name() string
-}
-
-// createProbe creates the probe file in dir.
-func createProbe(dir string) (probeFile, error) { return os.CreateTemp(dir, ".doctor-*") }
-
-// probeWrite writes probeSize bytes to a new file in dir and syncs them to
-// the disk, as the cache writes its state files: creating an empty file
-// succeeds on a full disk, writing does not. The file is removed.
-func probeWrite(dir string, create func(string) (probeFile, error)) error {
-	f, err := create(dir)
+// probeWrite writes probeSize bytes to a new file in dir with write (the
+// file's Write, or a test's) and syncs them to the disk, as the cache writes
+// its state files: creating an empty file succeeds on a full disk, writing
+// does not. The file is removed.
+func probeWrite(dir string, write func(*os.File, []byte) (int, error)) error {
+	f, err := os.CreateTemp(dir, ".doctor-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	_, err = f.Write(make([]byte, probeSize))
+	_, err = write(f, make([]byte, probeSize))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -248,8 +238,8 @@ func probeWrite(dir string, create func(string) (probeFile, error)) error {
 }
 
 // checkCacheDir checks the token cache directory without changing it
-// (beyond a probe file it removes); create makes the probe file.
-func checkCacheDir(r *report, dir string, create func(string) (probeFile, error)) {
+// (beyond a probe file it removes, written with write).
+func checkCacheDir(r *report, dir string, write func(*os.File, []byte) (int, error)) {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -273,7 +263,7 @@ func checkCacheDir(r *report, dir string, create func(string) (probeFile, error)
 		r.add("cache", "permissions", statusWarn, fmt.Sprintf("%s has mode %04o; others may list it", dir, perm),
 			"it is tightened to 0700 at next use; or run chmod 700 "+dir)
 	}
-	if err := probeWrite(dir, create); err != nil {
+	if err := probeWrite(dir, write); err != nil {
 		r.add("cache", "writable", statusFail, fmt.Sprintf("cannot write a file in %s: %v", dir, err),
 			"tokens would be kept in memory only, and every OpenCode start would need a login; free disk space, fix the permissions, or set OPENCODE_OAUTH2_CACHE_DIR")
 		return
@@ -345,25 +335,20 @@ func checkHost(ctx context.Context, r *report, c *cli) {
 			r.add("host", "opencode", statusWarn, fmt.Sprintf("%s --version did not answer with a version", path), "")
 		}
 	}
-	last, ok := lastStart(logging.DefaultFile(c.getenv))
+	host, at, ok := lastStart(logging.DefaultFile(c.getenv))
 	if !ok {
 		r.add("host", "plugin loaded", statusWarn, "the sidecar's log records no start: OpenCode has not loaded the plugin (with this HOME)",
 			"run `opencode models` once; with OpenCode 2, `opencode plugin list` shows whether the plugin loaded or why not")
 		return
 	}
-	r.add("host", "plugin loaded", statusOK, fmt.Sprintf("last started by OpenCode %s at %s", last.host, last.at.Local().Format(time.DateTime)), "")
+	r.add("host", "plugin loaded", statusOK, fmt.Sprintf("last started by OpenCode %s at %s", host, at.Local().Format(time.DateTime)), "")
 }
 
-type start struct {
-	host string
-	at   time.Time
-}
-
-// lastStart is the last "sidecar started" line of the sidecar's log (the
-// current file, else the rotated one).
-func lastStart(path string) (start, bool) {
+// lastStart is the host version and time of the last "sidecar started" line
+// of the sidecar's log (the current file, else the rotated one).
+func lastStart(path string) (host string, at time.Time, ok bool) {
 	if path == "" {
-		return start{}, false
+		return "", time.Time{}, false
 	}
 	lines, _ := logLines(path)
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -375,9 +360,9 @@ func lastStart(path string) (start, bool) {
 		if json.Unmarshal([]byte(lines[i]), &line) != nil || line.Msg != "sidecar started" {
 			continue
 		}
-		return start{host: cmp.Or(redact.Clean(line.Host, 64), "(version unknown)"), at: line.Time}, true
+		return cmp.Or(redact.Clean(line.Host, 64), "(version unknown)"), line.Time, true
 	}
-	return start{}, false
+	return "", time.Time{}, false
 }
 
 // doctorRequestTimeout bounds each of the doctor's own requests.
@@ -413,16 +398,15 @@ func (d *providerDoctor) run(ctx context.Context) {
 	hc.Transport = d.rec
 	d.http = &hc
 	d.add("settings", statusOK, fmt.Sprintf("%s flow, issuer %s, client %q", cfg.Flow, redact.URL(cfg.Issuer), cfg.ClientID), "")
-	switch where := d.p.Entry.Storage(); {
-	case cfg.TokenStorage == config.StorageAuto && where == "file":
+	if where := d.p.Entry.Storage(); cfg.TokenStorage == config.StorageAuto && where == "file" {
 		d.add("token storage", statusWarn, "tokenStorage is auto, but no keychain answers: tokens are kept in the cache file",
 			"start and unlock a keychain (on Linux a Secret Service such as gnome-keyring), or set tokenStorage to \"file\" to say so")
-	case where == "keyring":
-		d.add("token storage", statusOK, "the OS keychain answers; tokens are kept there (the cache file holds none)", "")
-	case where == "memory":
-		d.add("token storage", statusOK, "memory: tokens are never written; every process gets its own", "")
-	default:
-		d.add("token storage", statusOK, "a 0600 file in the cache directory", "")
+	} else {
+		d.add("token storage", statusOK, map[string]string{
+			"keyring": "the OS keychain answers; tokens are kept there (the cache file holds none)",
+			"memory":  "memory: tokens are never written; every process gets its own",
+			"file":    "a 0600 file in the cache directory",
+		}[where], "")
 	}
 	if f := cfg.ClientAssertionKeyFile; f != "" {
 		if why := safefile.Exposure(f); why != "" {
@@ -612,22 +596,18 @@ func (d *providerDoctor) endpoints(ctx context.Context, meta *oauth.Metadata) {
 	// they get an empty form POST, and any answer but a 5xx (typically 400
 	// invalid_request or 401 invalid_client) shows they are alive; a GET
 	// would make some servers answer 405 or even 500.
-	type ep struct {
-		name, url, method string
-		required          bool
-	}
-	list := []ep{{"token", meta.TokenEndpoint, http.MethodPost, true}}
-	if cfg.Flow == config.AuthorizationCode {
-		list = append(list, ep{"authorization", meta.AuthorizationEndpoint, http.MethodGet, true})
-	}
-	if cfg.Flow == config.DeviceCode {
-		list = append(list, ep{"device authorization", meta.DeviceAuthorizationEndpoint, http.MethodPost, true})
-	}
-	list = append(list, ep{"jwks", meta.JWKSURI, http.MethodGet, slices.Contains(cfg.Scopes, "openid") && cfg.Flow.Interactive()},
-		ep{"revocation", meta.RevocationEndpoint, http.MethodPost, false})
 	var fine []string
-	for _, e := range list {
-		if e.url == "" {
+	for _, e := range []struct {
+		name, url, method string
+		used, required    bool
+	}{
+		{"token", meta.TokenEndpoint, http.MethodPost, true, true},
+		{"authorization", meta.AuthorizationEndpoint, http.MethodGet, cfg.Flow == config.AuthorizationCode, true},
+		{"device authorization", meta.DeviceAuthorizationEndpoint, http.MethodPost, cfg.Flow == config.DeviceCode, true},
+		{"jwks", meta.JWKSURI, http.MethodGet, true, slices.Contains(cfg.Scopes, "openid") && cfg.Flow.Interactive()},
+		{"revocation", meta.RevocationEndpoint, http.MethodPost, true, false},
+	} {
+		if e.url == "" || !e.used {
 			continue
 		}
 		code, err := d.probe(ctx, e.method, e.url)

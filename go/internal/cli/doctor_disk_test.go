@@ -13,15 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fullDisk is a probe file on a disk with no space left: it is created
-// (an empty file needs no data block), but writing fails with ENOSPC, as
-// on a real full file system.
-type fullDisk struct{ *os.File }
-
-func (f fullDisk) Write([]byte) (int, error) {
-	return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
-}
-
 // TestDoctorFullDiskIsNotWritable (#16 item 11): doctor reported a full
 // disk as writable because it only created an empty file. It now writes
 // and syncs a state-file-sized probe. The probe's writer is injected to
@@ -31,12 +22,11 @@ func TestDoctorFullDiskIsNotWritable(t *testing.T) {
 	t.Run("injected ENOSPC", func(t *testing.T) {
 		dir := t.TempDir()
 		r := &report{}
-		checkCacheDir(r, dir, func(d string) (probeFile, error) {
-			f, err := createProbe(d)
-			if err != nil {
-				return nil, err
-			}
-			return fullDisk{f.(*os.File)}, nil
+		// A disk with no space left: the probe file is created (an empty file
+		// needs no data block), but writing fails with ENOSPC, as on a real
+		// full file system.
+		checkCacheDir(r, dir, func(f *os.File, _ []byte) (int, error) {
+			return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
 		})
 		assertNotWritable(t, r, dir)
 	})
@@ -46,7 +36,7 @@ func TestDoctorFullDiskIsNotWritable(t *testing.T) {
 			return // logged: the injected case above stands in for it
 		}
 		r := &report{}
-		checkCacheDir(r, dir, createProbe)
+		checkCacheDir(r, dir, (*os.File).Write)
 		assertNotWritable(t, r, dir)
 	})
 }

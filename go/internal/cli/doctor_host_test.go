@@ -30,17 +30,17 @@ func TestLastStartIsTheNewestStartLine(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "sidecar.log")
 	require.NoError(t, os.WriteFile(log+".1", []byte(`{"time":"2026-12-01T10:00:00Z","msg":"sidecar started","host_version":"1.18.33"}`+"\n"), 0o600))
-	_, ok := lastStart("")
+	_, _, ok := lastStart("")
 	assert.False(t, ok, "no log file")
-	s, ok := lastStart(log)
+	host, _, ok := lastStart(log)
 	require.True(t, ok, "the rotated file is read when the current one has no start")
-	assert.Equal(t, "1.18.33", s.host)
+	assert.Equal(t, "1.18.33", host)
 	require.NoError(t, os.WriteFile(log, []byte("not json\n"+
 		`{"time":"2026-12-07T10:00:00Z","msg":"sidecar started","host_version":"2.1.2"}`+"\n"+
 		`{"time":"2026-12-07T10:00:01Z","msg":"location opened"}`+"\n"+
 		`{"time":"2026-12-07T11:00:00Z","msg":"sidecar started","host_version":"2.1.2\u001b[31m"}`+"\n"), 0o600))
-	s, ok = lastStart(log)
+	host, at, ok := lastStart(log)
 	require.True(t, ok)
-	assert.Equal(t, 11, s.at.UTC().Hour(), "the newest start")
-	assert.NotContains(t, s.host, "\x1b", "made safe for a terminal")
+	assert.Equal(t, 11, at.UTC().Hour(), "the newest start")
+	assert.NotContains(t, host, "\x1b", "made safe for a terminal")
 }

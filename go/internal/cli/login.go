@@ -104,14 +104,13 @@ OPENCODE_OAUTH2_BROWSER ("none" never opens one: the URL is printed instead).
 		}
 
 		opener := browser.Opener{Getenv: c.getenv, Stderr: c.stderr}
-		w := &waiter{c: c, name: name}
+		w := &waiter{c: c, name: name, openErr: browser.ErrDisabled}
 		opts := oauth.Options{Log: s.log, Stderr: io.Discard, Getenv: c.getenv, Prompt: w.show,
 			// Never an error: the prompt says what happened, and --no-browser or
 			// OPENCODE_OAUTH2_BROWSER=none are choices, not failures to warn about.
 			OpenBrowser: func(ctx context.Context, u string) error {
 				if !noBrowser {
 					w.openErr = opener.Open(ctx, u)
-					w.opened = w.openErr == nil
 				}
 				return nil
 			}}
@@ -206,15 +205,14 @@ func pickProvider(c *cli, cf *commonFlags) (string, error) {
 	if line == "" && len(ps) == 1 {
 		line = "1"
 	}
-	n, convErr := strconv.Atoi(line)
-	if convErr != nil || n < 1 || n > len(ps) {
-		// A typed id is fine too.
-		if slices.ContainsFunc(ps, func(p *service.Provider) bool { return p.Config.ID == line }) {
-			return line, nil
-		}
-		return "", failf(exitUsage, "%q is not one of the numbers 1 to %d", line, len(ps))
+	if n, err := strconv.Atoi(line); err == nil && n >= 1 && n <= len(ps) {
+		return ps[n-1].Config.ID, nil
 	}
-	return ps[n-1].Config.ID, nil
+	// A typed id is fine too.
+	if slices.ContainsFunc(ps, func(p *service.Provider) bool { return p.Config.ID == line }) {
+		return line, nil
+	}
+	return "", failf(exitUsage, "%q is not one of the numbers 1 to %d", line, len(ps))
 }
 
 // checkDeviceSupport fails unless the server (or the config) has a device
@@ -269,7 +267,7 @@ func revokeReplaced(ctx context.Context, c *cli, p *service.Provider, old, cur t
 	if old.RefreshToken.IsZero() || old.RefreshToken.Equal(cur.RefreshToken) {
 		return
 	}
-	if sid := claimString(old.IDToken, "sid"); sid != "" && sid == claimString(cur.IDToken, "sid") {
+	if sid, _ := jwtClaims(old.IDToken)["sid"].(string); sid != "" && jwtClaims(cur.IDToken)["sid"] == sid {
 		fmt.Fprintln(c.stderr, "The replaced login belongs to the same session at the server; its refresh token is not revoked (that would end the new login too).")
 		return
 	}
@@ -290,10 +288,12 @@ func revokeReplaced(ctx context.Context, c *cli, p *service.Provider, old, cur t
 // for, the time left and how to cancel: on a terminal as one line updated
 // in place, otherwise as one plain line.
 type waiter struct {
-	c       *cli
-	name    string // the provider as the user knows it
-	opened  bool   // a browser was opened for the login
-	openErr error  // why not (browser.ErrDisabled: OPENCODE_OAUTH2_BROWSER=none)
+	c    *cli
+	name string // the provider as the user knows it
+	// openErr is why no browser was opened for the login: nil when one was,
+	// browser.ErrDisabled when none was to be (--no-browser, or
+	// OPENCODE_OAUTH2_BROWSER=none).
+	openErr error
 
 	mu   sync.Mutex
 	stop func() // ends the countdown, if one runs, and waits for it
@@ -301,34 +301,32 @@ type waiter struct {
 
 // show renders a prompt of the oauth package (called from the login).
 func (w *waiter) show(p oauth.Prompt) {
-	k := w.c.color
-	var b strings.Builder
+	k, out := w.c.color, w.c.stderr
+	w.finish()
 	waitingFor := "the login in the browser"
 	switch p.Kind {
 	case oauth.PromptPaste:
-		fmt.Fprintf(&b, "%s\n  %s\nPaste the address here: ", redact.Clean(p.Message, 400), k.bold(p.URL))
+		fmt.Fprintf(out, "%s\n  %s\nPaste the address here: ", redact.Clean(p.Message, 400), k.bold(p.URL))
 		p.ExpiresAt = time.Time{} // no countdown: the user types (pastes) on this terminal
 	case oauth.PromptDeviceCode:
-		fmt.Fprintf(&b, "%s\n  %s\n  code: %s\n", redact.Clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
+		fmt.Fprintf(out, "%s\n  %s\n  code: %s\n", redact.Clean(p.Message, 300), k.bold(p.URL), k.bold(k.yellow(p.UserCode)))
 		waitingFor = "the code to be entered at " + hostOf(p.URL)
 	default:
 		switch err := w.openErr; {
-		case w.opened:
-			fmt.Fprintf(&b, "A browser window was opened to log in to %s. If it did not appear, open this URL on this machine:\n", w.name)
-		case err != nil && !errors.Is(err, browser.ErrDisabled):
-			fmt.Fprintf(&b, "Could not open a browser (%s). To log in to %s, open this URL in a browser on this machine:\n", redact.Clean(err.Error(), 200), w.name)
+		case err == nil:
+			fmt.Fprintf(out, "A browser window was opened to log in to %s. If it did not appear, open this URL on this machine:\n", w.name)
+		case !errors.Is(err, browser.ErrDisabled):
+			fmt.Fprintf(out, "Could not open a browser (%s). To log in to %s, open this URL in a browser on this machine:\n", redact.Clean(err.Error(), 200), w.name)
 		default:
-			fmt.Fprintf(&b, "To log in to %s, open this URL in a browser on this machine:\n", w.name)
+			fmt.Fprintf(out, "To log in to %s, open this URL in a browser on this machine:\n", w.name)
 		}
-		fmt.Fprintf(&b, "  %s\n", k.bold(p.URL))
+		fmt.Fprintf(out, "  %s\n", k.bold(p.URL))
 	}
-	w.finish()
-	fmt.Fprint(w.c.stderr, b.String())
 	if p.ExpiresAt.IsZero() {
 		return
 	}
-	if !isTTY(w.c.stderr) {
-		fmt.Fprintf(w.c.stderr, "Waiting for %s until %s (Ctrl-C to cancel).\n", waitingFor, p.ExpiresAt.Local().Format("15:04:05"))
+	if !isTTY(out) {
+		fmt.Fprintf(out, "Waiting for %s until %s (Ctrl-C to cancel).\n", waitingFor, p.ExpiresAt.Local().Format("15:04:05"))
 		return
 	}
 	stop, done := make(chan struct{}), make(chan struct{})

@@ -42,7 +42,7 @@ with a token obtained without prompting, and the cache is updated for OpenCode t
 		}
 		list := p.Catalog.Models()
 		if asJSON {
-			return writeJSON(c, modelsJSON{p.Config.ID, timePtr(p.Entry.Load().LastSyncAt), append([]models.Model{}, list...)})
+			return writeJSON(c, modelsJSON{p.Config.ID, p.Entry.Load().LastSyncAt.UTC(), append([]models.Model{}, list...)})
 		}
 		if len(list) == 0 {
 			fmt.Fprintf(c.stderr, "The gateway of %s lists no models.\n", displayName(p.Config))
@@ -64,7 +64,7 @@ with a token obtained without prompting, and the cache is updated for OpenCode t
 // modelsJSON is the document of `models --json`.
 type modelsJSON struct {
 	Provider   string         `json:"provider"`
-	LastSyncAt *time.Time     `json:"lastSyncAt,omitempty"`
+	LastSyncAt time.Time      `json:"lastSyncAt,omitzero"`
 	Models     []models.Model `json:"models"`
 }
 

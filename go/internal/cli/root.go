@@ -285,7 +285,7 @@ func (c *cli) command(cmd *cobra.Command, common bool, body func(ctx context.Con
 		if len(args) > 0 && !strings.Contains(cmd.Use, " ") {
 			return failf(exitUsage, "%s takes no arguments", cmd.Name())
 		}
-		c.color = newColors(c.stderr, c.getenv, cf.noColor)
+		c.color = colors{on: !cf.noColor && c.getenv("NO_COLOR") == "" && c.getenv("TERM") != "dumb" && isTTY(c.stderr)}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		go func() {

@@ -44,12 +44,11 @@ func (c *cli) newServeCmd() *cobra.Command {
 // serve runs the sidecar on the command line's streams until its stdin
 // ends (exit 0) or fails (exit 1); on a terminal it refuses (exit 2).
 func (c *cli) serve() error {
-	version, stdin, stdout, stderr := c.build.Version, c.stdin, c.stdout, c.stderr
 	// A character device (a terminal, or /dev/null): either way there is no
 	// plugin on the other side. (A nil *os.File's Stat fails.)
-	f, _ := stdin.(*os.File)
+	f, _ := c.stdin.(*os.File)
 	if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		fmt.Fprint(stderr, "opencode-oauth2 serve speaks a protocol on stdin/stdout and is started by the OpenCode plugin.\n"+
+		fmt.Fprint(c.stderr, "opencode-oauth2 serve speaks a protocol on stdin/stdout and is started by the OpenCode plugin.\n"+
 			"To log in or inspect tokens yourself, use the other commands; see `opencode-oauth2 --help`.\n")
 		return silent(exitUsage)
 	}
@@ -59,17 +58,17 @@ func (c *cli) serve() error {
 	var file io.Writer
 	if path := logging.DefaultFile(c.getenv); path != "" {
 		if f, err := logging.OpenFile(path); err != nil {
-			fmt.Fprintf(stderr, "opencode-oauth2: no log file (%v); logging to stderr only\n", err)
+			fmt.Fprintf(c.stderr, "opencode-oauth2: no log file (%v); logging to stderr only\n", err)
 		} else {
 			defer f.Close()
 			file = f
 		}
 	}
-	log, sink := logging.NewWithFile(stderr, level, file, min(level, slog.LevelInfo))
+	log, sink := logging.NewWithFile(c.stderr, level, file, min(level, slog.LevelInfo))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
-	eng := service.NewHub(service.Options{Log: log, Sink: sink, Version: version})
+	eng := service.NewHub(service.Options{Log: log, Sink: sink, Version: c.build.Version})
 	// Ctrl-C at the terminal reaches the whole foreground process group,
 	// this process too: it cancels the logins under way (OpenCode then
 	// starts without them) and never stops the sidecar, which ends when
@@ -82,8 +81,7 @@ func (c *cli) serve() error {
 			eng.CancelLogins()
 		}
 	}()
-	srv := rpc.NewServer(eng, version, log)
-	err := srv.Serve(ctx, stdin, stdout)
+	err := rpc.NewServer(eng, c.build.Version, log).Serve(ctx, c.stdin, c.stdout)
 	sink.SetForwarder(nil)
 	_ = eng.Shutdown(context.Background())
 	if err != nil && !errors.Is(err, context.Canceled) {

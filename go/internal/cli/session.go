@@ -21,7 +21,7 @@ import (
 // logger is the command line's logger: text on stderr, warnings and
 // errors only unless --verbose or OPENCODE_OAUTH2_LOG_LEVEL say otherwise.
 func (c *cli) logger(cf *commonFlags) *slog.Logger {
-	h := newLineHandler(c.stderr, c.logLevel())
+	h := &lineHandler{mu: &sync.Mutex{}, w: c.stderr, level: c.logLevel()}
 	if cf.verbose {
 		h.level = slog.LevelDebug
 	} else {
@@ -112,7 +112,8 @@ func (s *session) managedIDs() []string {
 }
 
 // provider returns the managed provider id, or an error saying why there
-// is none: its config has errors (exit 4) or no such provider (exit 2).
+// is none: its config has errors (exit 4; a provider the engine could not
+// set up has one too, see service.Engine.Load) or no such provider (exit 2).
 // Warnings about the provider are printed on stderr.
 func (s *session) provider(id string) (*service.Provider, error) {
 	var errs []string
@@ -132,9 +133,6 @@ func (s *session) provider(id string) (*service.Provider, error) {
 	if len(errs) > 0 {
 		return nil, failf(exitConfig, "provider %q is not usable: its configuration has errors:\n  %s\n(config read from %s)",
 			id, strings.Join(errs, "\n  "), s.sourcesText())
-	}
-	if slices.ContainsFunc(s.res.Providers, func(p config.Provider) bool { return p.ID == id }) {
-		return nil, failf(exitConfig, "provider %q could not be set up (see the error above)", id)
 	}
 	return nil, s.unknown(id)
 }
@@ -227,16 +225,15 @@ func (s *session) explainProblem(p config.Problem) string {
 	}
 	parts := make([]string, 0, len(refs))
 	for _, ref := range refs {
-		inner := strings.TrimSuffix(strings.TrimPrefix(ref, "{"), "}")
-		kind, arg, _ := strings.Cut(inner, ":")
-		switch {
-		case kind == "env" && s.c.getenv(arg) == "":
-			parts = append(parts, fmt.Sprintf("%s, and the environment variable %s is empty or not set", ref, arg))
-		case kind == "env":
-			parts = append(parts, fmt.Sprintf("%s, the environment variable %s", ref, arg))
-		default:
-			parts = append(parts, fmt.Sprintf("%s, the content of the file %s", ref, arg))
+		kind, arg, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(ref, "{"), "}"), ":")
+		what := "the content of the file " + arg
+		if kind == "env" {
+			what = "the environment variable " + arg
+			if s.c.getenv(arg) == "" {
+				what = "and " + what + " is empty or not set"
+			}
 		}
+		parts = append(parts, ref+", "+what)
 	}
 	return msg + "; the value comes from " + strings.Join(parts, ", and from ")
 }
@@ -271,10 +268,6 @@ type lineHandler struct {
 type heldLine struct {
 	text string
 	err  string
-}
-
-func newLineHandler(w io.Writer, level slog.Leveler) *lineHandler {
-	return &lineHandler{mu: &sync.Mutex{}, w: w, level: level}
 }
 
 // Flush writes the held lines, except those whose error the command's

@@ -70,8 +70,8 @@ token is cached, models cached, last model sync, last error recorded.
 				who = "client " + st.ClientID
 			}
 			last := "never"
-			if st.LastSyncAt != nil {
-				last = when(*st.LastSyncAt, now)
+			if !st.LastSyncAt.IsZero() {
+				last = when(st.LastSyncAt, now)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.ID, st.Flow, who, tokenText(st.Token, now),
 				yesNo(st.Token.RefreshToken), st.Storage, st.Models, last, cmp.Or(cutWords(st.LastError, 70), "-"))
@@ -141,7 +141,7 @@ type providerStatus struct {
 	Identity   *identity   `json:"identity,omitempty"`
 	Token      tokenStatus `json:"token"`
 	Models     int         `json:"models"`
-	LastSyncAt *time.Time  `json:"lastSyncAt,omitempty"`
+	LastSyncAt time.Time   `json:"lastSyncAt,omitzero"`
 	LastError  string      `json:"lastError,omitempty"`
 	CacheFile  string      `json:"cacheFile"`
 	// Storage is where the tokens live: file, keyring (the OS keychain; the
@@ -150,21 +150,13 @@ type providerStatus struct {
 }
 
 type tokenStatus struct {
-	Present      bool       `json:"present"`
-	ObtainedAt   *time.Time `json:"obtainedAt,omitempty"`
-	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
-	Expired      bool       `json:"expired"`
-	Fresh        bool       `json:"fresh"` // usable now without renewal
-	RefreshToken bool       `json:"refreshToken"`
-	Scope        string     `json:"scope,omitempty"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
+	Present      bool      `json:"present"`
+	ObtainedAt   time.Time `json:"obtainedAt,omitzero"`
+	ExpiresAt    time.Time `json:"expiresAt,omitzero"`
+	Expired      bool      `json:"expired"`
+	Fresh        bool      `json:"fresh"` // usable now without renewal
+	RefreshToken bool      `json:"refreshToken"`
+	Scope        string    `json:"scope,omitempty"`
 }
 
 func statusOf(p *service.Provider, now time.Time) providerStatus {
@@ -173,15 +165,15 @@ func statusOf(p *service.Provider, now time.Time) providerStatus {
 	st := p.Entry.Load()
 	out := providerStatus{
 		ID: cfg.ID, Name: cfg.Name, Flow: string(cfg.Flow), Issuer: cfg.Issuer, ClientID: cfg.ClientID,
-		Models: len(p.Catalog.Models()), LastSyncAt: timePtr(st.LastSyncAt), LastError: st.LastError, CacheFile: p.Entry.Path(), Storage: p.Entry.Storage(),
+		Models: len(p.Catalog.Models()), LastSyncAt: st.LastSyncAt.UTC(), LastError: st.LastError, CacheFile: p.Entry.Path(), Storage: p.Entry.Storage(),
 	}
 	if id, ok := identityOf(tok.IDToken); ok {
 		out.Identity = &id
 	}
 	out.Token = tokenStatus{
 		Present:      !tok.AccessToken.IsZero(),
-		ObtainedAt:   timePtr(tok.ObtainedAt),
-		ExpiresAt:    timePtr(tok.ExpiresAt),
+		ObtainedAt:   tok.ObtainedAt.UTC(),
+		ExpiresAt:    tok.ExpiresAt.UTC(),
 		Expired:      !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt),
 		Fresh:        p.Tokens.Policy().Fresh(tok, now),
 		RefreshToken: !tok.RefreshToken.IsZero(),
@@ -194,10 +186,10 @@ func tokenText(t tokenStatus, now time.Time) string {
 	switch {
 	case !t.Present:
 		return "none"
-	case t.ExpiresAt == nil:
+	case t.ExpiresAt.IsZero():
 		return "no expiry given"
 	}
-	return expiry(*t.ExpiresAt, now)
+	return expiry(t.ExpiresAt, now)
 }
 
 // cutWords shortens s to at most max runes for a table cell, at a word

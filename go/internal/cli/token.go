@@ -43,10 +43,10 @@ Examples:
 		switch {
 		case asJSON: // the document of `token --json`
 			return writeJSON(c, struct {
-				AccessToken string     `json:"accessToken"`
-				TokenType   string     `json:"tokenType"`
-				ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
-			}{value, cmp.Or(tok.TokenType, "Bearer"), timePtr(tok.ExpiresAt)})
+				AccessToken string    `json:"accessToken"`
+				TokenType   string    `json:"tokenType"`
+				ExpiresAt   time.Time `json:"expiresAt,omitzero"`
+			}{value, cmp.Or(tok.TokenType, "Bearer"), tok.ExpiresAt.UTC()})
 		case header:
 			value = p.Config.HeaderName() + ": " + p.Config.HeaderValue(tok.TokenType, value)
 		}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -61,9 +60,6 @@ func (c *cli) hint(args ...string) string {
 // withSelf puts the program's name as it works here into a help text
 // written with "opencode-oauth2 " in its examples.
 func (c *cli) withSelf(text string) string {
-	if c.self() == binaryName {
-		return text
-	}
 	for _, q := range []string{"`", "$(", "  "} {
 		text = strings.ReplaceAll(text, q+binaryName+" ", q+c.self()+" ")
 	}
@@ -83,10 +79,6 @@ func didYouMean(word string, known []string) string {
 // terminal, and never when NO_COLOR is set (https://no-color.org) or
 // --no-color is given.
 type colors struct{ on bool }
-
-func newColors(w io.Writer, getenv func(string) string, noColor bool) colors {
-	return colors{on: !noColor && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb" && isTTY(w)}
-}
 
 func (k colors) wrap(code, s string) string {
 	if !k.on || s == "" {
@@ -133,12 +125,6 @@ func jwtClaims(raw secret.String) map[string]any {
 		return nil
 	}
 	return claims
-}
-
-// claimString is one string claim of a JWT (unverified), or "".
-func claimString(raw secret.String, name string) string {
-	v, _ := jwtClaims(raw)[name].(string)
-	return v
 }
 
 // identityOf reads the identity claims of an id_token (unverified).

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,11 +51,9 @@ type versionJSON struct {
 // currentVersion is the version document of build b (its commit, else
 // Go's VCS stamp, if any).
 func currentVersion(b Build) versionJSON {
-	v := versionJSON{Version: b.Version, Commit: "unknown", Go: runtime.Version(), Protocol: protocol.ProtocolVersion,
+	v := versionJSON{Version: b.Version, Commit: cmp.Or(b.Commit, "unknown"), Go: runtime.Version(), Protocol: protocol.ProtocolVersion,
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
-	if b.Commit != "" {
-		v.Commit = b.Commit
-	} else if info, ok := debug.ReadBuildInfo(); ok {
+	if info, ok := debug.ReadBuildInfo(); ok && b.Commit == "" {
 		for _, s := range info.Settings {
 			switch s.Key {
 			case "vcs.revision":
