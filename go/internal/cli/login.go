@@ -172,7 +172,7 @@ func readPastes(ctx context.Context, c *cli, box *oauth.PasteBox) {
 		if text == "" {
 			continue
 		}
-		err := box.Paste(ctx, text)
+		err := box.Paste(text)
 		if err == nil || ctx.Err() != nil {
 			return
 		}

@@ -155,13 +155,10 @@ func Listen(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// addrInUse: EADDRINUSE, or Windows' WSAEADDRINUSE (which is not
+// syscall.EADDRINUSE there).
 func addrInUse(err error) bool {
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "address already in use") ||
-		strings.Contains(msg, "Only one usage of each socket address") // Windows WSAEADDRINUSE
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "Only one usage of each socket address")
 }
 
 // Port is the port the server listens on.
@@ -238,29 +235,18 @@ type judgement struct {
 	err    *AuthError // rejected only
 }
 
-// single returns the only value of key, and whether there was exactly one.
-func single(q url.Values, key string) (string, bool) {
-	v, ok := q[key]
-	if !ok || len(v) != 1 {
-		return "", false
-	}
-	return v[0], true
-}
-
 // judge decides about a callback query. Only a query carrying exactly one
 // `state` equal to the expected one can end the login, so that a page or a
 // process that does not know the state cannot fail or hijack it (RFC 6749
 // section 10.12). The iss check (RFC 9207) comes before the error and the
 // code, for error responses too.
 func judge(q url.Values, state secret.String, issuer string, requireIssuer bool) judgement {
-	got, ok := single(q, "state")
-	if _, present := q["state"]; !present {
+	switch {
+	case !q.Has("state"):
 		return judgement{reason: "the request has no state parameter"}
-	}
-	if !ok {
+	case len(q["state"]) > 1:
 		return judgement{reason: "the request has more than one state parameter"}
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(state.Reveal())) != 1 {
+	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state.Reveal())) != 1:
 		return judgement{reason: "the state parameter does not match this login"}
 	}
 	for _, k := range []string{"iss", "code", "error", "error_description"} {
@@ -269,21 +255,20 @@ func judge(q url.Values, state secret.String, issuer string, requireIssuer bool)
 				Description: "the response repeats the " + k + " parameter"}}
 		}
 	}
-	iss, issPresent := single(q, "iss")
-	switch {
-	case issPresent && iss != issuer:
+	// iss, code, error and error_description have at most one value now.
+	switch iss := q.Get("iss"); {
+	case q.Has("iss") && iss != issuer:
 		return judgement{err: &AuthError{Code: "issuer_mismatch",
 			Description: "the response comes from issuer " + redact.Text(iss, 120) + ", not " + issuer +
 				" (RFC 9207: possible mix-up attack); the login was stopped"}}
-	case !issPresent && requireIssuer:
+	case !q.Has("iss") && requireIssuer:
 		return judgement{err: &AuthError{Code: "issuer_missing",
 			Description: "the server announces RFC 9207 iss parameters but the response has none; the login was stopped"}}
 	}
-	if code, isErr := single(q, "error"); isErr {
-		desc, _ := single(q, "error_description")
-		return judgement{err: &AuthError{Code: redact.Text(code, 60), Description: redact.Text(desc, 300)}}
+	if q.Has("error") {
+		return judgement{err: &AuthError{Code: redact.Text(q.Get("error"), 60), Description: redact.Text(q.Get("error_description"), 300)}}
 	}
-	code, _ := single(q, "code")
+	code := q.Get("code")
 	if code == "" {
 		return judgement{reason: "the request has no code parameter"}
 	}

@@ -116,9 +116,6 @@ func New(p config.Provider, o Options) (*Client, error) {
 	return c, nil
 }
 
-// HTTPClient is the client's HTTP client (shared with model discovery).
-func (c *Client) HTTPClient() *http.Client { return c.o.HTTPClient }
-
 // maxCAFile bounds a caFile (a system's whole CA bundle is about 200 KB).
 const maxCAFile = 4 << 20
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -151,7 +152,8 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	c.log.Info("login started", "flow", "authorization_code", "authorization_endpoint", redact.URL(meta.AuthorizationEndpoint),
 		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", timeout.String())
 	if box != nil {
-		go servePastes(ctx, box, srv.Paste)
+		box.srv.Store(srv)
+		defer box.srv.Store(nil)
 		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.o.Now().Add(timeout),
 			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on any machine. When the browser ends on a page that cannot be reached "+
 				"(an address starting with http://127.0.0.1), copy that whole address and paste it here", c.displayName())})
@@ -219,39 +221,27 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 // it ended on. The login then shows the authorization URL itself (a start
 // URL on this machine's loopback would not open there).
 type PasteBox struct {
-	in chan pasteRequest
 	// Only: the login takes pastes only; nothing answers on the loopback
 	// address (a browser there gets "connection refused", as a remote one).
 	Only bool
-}
-
-type pasteRequest struct {
-	text  string
-	reply chan error
+	srv  atomic.Pointer[loopback.Server] // the login's while it takes pastes
 }
 
 // NewPasteBox returns an empty box; only says whether the login takes
 // pastes only (see PasteBox.Only).
-func NewPasteBox(only bool) *PasteBox { return &PasteBox{in: make(chan pasteRequest), Only: only} }
+func NewPasteBox(only bool) *PasteBox { return &PasteBox{Only: only} }
 
 // ErrNoLoginWaits: no login takes pastes now (none started, or it ended).
 var ErrNoLoginWaits = errors.New("no login is waiting for a pasted address")
 
 // Paste hands text to the login and returns its verdict: nil when it was
 // this login's answer (the login then exchanges the code), else why not.
-func (b *PasteBox) Paste(ctx context.Context, text string) error {
-	r := pasteRequest{text: text, reply: make(chan error, 1)}
-	select {
-	case b.in <- r:
-	case <-ctx.Done():
+func (b *PasteBox) Paste(text string) error {
+	srv := b.srv.Load()
+	if srv == nil {
 		return ErrNoLoginWaits
 	}
-	select {
-	case err := <-r.reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return srv.Paste(text)
 }
 
 type pasteKey struct{}
@@ -259,18 +249,6 @@ type pasteKey struct{}
 // WithPaste lets the authorization-code login under ctx take pastes from box.
 func WithPaste(ctx context.Context, box *PasteBox) context.Context {
 	return context.WithValue(ctx, pasteKey{}, box)
-}
-
-// servePastes judges pastes for paste until ctx ends.
-func servePastes(ctx context.Context, box *PasteBox, paste func(string) error) {
-	for {
-		select {
-		case r := <-box.in:
-			r.reply <- paste(r.text)
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // Prompt kinds.

@@ -88,7 +88,7 @@ func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
 	if box == nil {
 		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig, Err: oauth.ErrNoLoginWaits}
 	}
-	if err := box.Paste(ctx, p.Text); err != nil {
+	if err := box.Paste(p.Text); err != nil {
 		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonLoginRequired, Err: err}
 	}
 	return nil
