@@ -329,17 +329,10 @@ type Metadata struct {
 
 // needsDiscovery reports whether the overrides are enough for the flow.
 func (c *Client) needsDiscovery() bool {
-	e := c.p.Endpoints
-	if e.Token == "" {
-		return true
-	}
-	switch c.p.Flow {
-	case config.AuthorizationCode:
-		return e.Authorization == "" || (hasOpenID(c.p.Scopes) && e.JWKS == "")
-	case config.DeviceCode:
-		return e.DeviceAuthorization == "" || (hasOpenID(c.p.Scopes) && e.JWKS == "")
-	}
-	return false
+	e, flow := c.p.Endpoints, c.p.Flow
+	return e.Token == "" || (flow == config.AuthorizationCode && e.Authorization == "") ||
+		(flow == config.DeviceCode && e.DeviceAuthorization == "") ||
+		(flow.Interactive() && hasOpenID(c.p.Scopes) && e.JWKS == "")
 }
 
 func hasOpenID(scopes []string) bool { return slices.Contains(scopes, "openid") }

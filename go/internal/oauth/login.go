@@ -185,10 +185,8 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 
 // announceBrowser opens the start URL and tells the user what happened.
 func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string, timeout time.Duration) {
-	expires, host := c.o.Now().Add(timeout), authEndpoint
-	if u, err := url.Parse(authEndpoint); err == nil {
-		host = u.Host
-	}
+	u, _ := url.Parse(authEndpoint) // it parses: Metadata checked it (checkEndpoint)
+	expires, host := c.o.Now().Add(timeout), u.Host
 	msg := fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)
 	if err := c.o.OpenBrowser(ctx, startURL); err != nil {
 		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
@@ -349,11 +347,8 @@ const (
 
 // deviceAuth is a validated device authorization response (RFC 8628 3.2).
 type deviceAuth struct {
+	Prompt     // the user code, verification_uri_complete when usable (else verification_uri), the expiry
 	deviceCode secret.String
-	userCode   string
-	uri        string // verification_uri_complete when usable, else verification_uri
-	complete   bool   // uri already carries the user code
-	expiresAt  time.Time
 	interval   time.Duration
 }
 
@@ -391,21 +386,25 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 	if code == "" || len(code) > maxUserCode || !printable(code) {
 		return deviceAuth{}, fail("has no usable user_code")
 	}
-	d := deviceAuth{deviceCode: secret.New(r.DeviceCode), userCode: code, interval: defaultDeviceInterval}
+	d := deviceAuth{Prompt: Prompt{Kind: PromptDeviceCode, UserCode: code}, deviceCode: secret.New(r.DeviceCode), interval: defaultDeviceInterval}
 	for i, u := range []string{r.VerificationURIComplete, r.VerificationURI, r.VerificationURL} {
 		if safeDisplayURL(u) {
-			d.uri, d.complete = u, i == 0
+			act := "enter this code"
+			if i == 0 { // the URL carries the code already
+				act = "check that it shows this code"
+			}
+			d.URL, d.Message = u, fmt.Sprintf("To log in to %s, visit this URL and %s:", c.displayName(), act)
 			break
 		}
 	}
-	if d.uri == "" {
+	if d.URL == "" {
 		return deviceAuth{}, fail("has no usable verification_uri (an http or https URL)")
 	}
 	life := c.loginTimeout()
 	if f, ok := seconds(r.ExpiresIn); ok {
 		life = time.Duration(math.Min(f, 24*3600) * float64(time.Second))
 	}
-	d.expiresAt = now.Add(life)
+	d.ExpiresAt = now.Add(life)
 	if f, ok := seconds(r.Interval); ok {
 		d.interval = time.Duration(math.Ceil(math.Min(f, maxDeviceInterval.Seconds()))) * time.Second
 	}
@@ -436,13 +435,9 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	c.log.Info("login started", "flow", "device_code", "verification_uri", redact.URL(d.uri),
-		"expires_at", d.expiresAt.UTC().Format(time.RFC3339), "interval", d.interval.String())
-	msg := fmt.Sprintf("To log in to %s, visit this URL and enter this code:", c.displayName())
-	if d.complete {
-		msg = fmt.Sprintf("To log in to %s, visit this URL and check that it shows this code:", c.displayName())
-	}
-	c.show(Prompt{Kind: PromptDeviceCode, Message: msg, URL: d.uri, UserCode: d.userCode, ExpiresAt: d.expiresAt})
+	c.log.Info("login started", "flow", "device_code", "verification_uri", redact.URL(d.URL),
+		"expires_at", d.ExpiresAt.UTC().Format(time.RFC3339), "interval", d.interval.String())
+	c.show(d.Prompt)
 
 	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
 	if !verifier.IsZero() {
@@ -466,7 +461,7 @@ func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, g
 	interval := d.interval
 	var backoff time.Duration // > 0 while the server is unreachable or failing
 	for {
-		remaining := d.expiresAt.Sub(c.o.Now())
+		remaining := d.ExpiresAt.Sub(c.o.Now())
 		if remaining <= 0 {
 			return tokens.Token{}, c.deviceExpired()
 		}

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -293,8 +294,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	}
 	keys := c.keysFor(ctx, meta.JWKSURI)
 	id, err := oidc.NewVerifier(meta.Issuer, keys, &oidc.Config{
-		ClientID: c.p.ClientID, SupportedSigningAlgs: algs,
-		Now: func() time.Time { return c.o.Now().Add(-idTokenLeeway) },
+		ClientID: c.p.ClientID, SupportedSigningAlgs: algs, SkipExpiryCheck: true, // exp, nbf and iat are checked below
 	}).Verify(ctx, raw.Reveal())
 	if err != nil {
 		if ferr := keys.failure(); ferr != nil {
@@ -309,12 +309,16 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	if err := id.Claims(&claims); err != nil {
 		return nil, fail("%s", redact.Text(err.Error(), 120))
 	}
-	// go-oidc gives nbf five minutes and does not look at iat: both hold
-	// with idTokenLeeway here.
-	if err := claims.ValidateWithLeeway(jwt.Expected{Time: c.o.Now()}, idTokenLeeway); err != nil {
-		return nil, fail("%s", redact.Text(err.Error(), 120))
-	}
+	// exp, nbf and iat hold with idTokenLeeway on the client's clock (go-oidc
+	// would give nbf five minutes and not look at iat).
+	verr := claims.ValidateWithLeeway(jwt.Expected{Time: c.o.Now()}, idTokenLeeway)
 	switch azp := claims.AuthorizedParty; {
+	case claims.Expiry == nil:
+		return nil, fail("no exp claim")
+	case errors.Is(verr, jwt.ErrExpired):
+		return nil, fail("it expired at %s (is this machine's clock right?)", claims.Expiry.Time().UTC().Format(time.RFC3339))
+	case verr != nil:
+		return nil, fail("%s", redact.Text(verr.Error(), 120))
 	case id.Subject == "":
 		return nil, fail("no sub claim")
 	case azp != "" && azp != c.p.ClientID:
@@ -328,15 +332,9 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 }
 
 // whyRejected explains go-oidc's rejection of tok from its unverified
-// claims, in the order go-oidc checks them: expiry, issuer, audience, else
-// the signature.
+// claims, in the order go-oidc checks them: issuer, audience, else the
+// signature.
 func (c *Client) whyRejected(tok *jwt.JSONWebToken, meta *Metadata, err error) string {
-	if expired, ok := errors.AsType[*oidc.TokenExpiredError](err); ok {
-		if expired.Expiry.IsZero() {
-			return "no exp claim"
-		}
-		return fmt.Sprintf("it expired at %s (is this machine's clock right?)", expired.Expiry.UTC().Format(time.RFC3339))
-	}
 	var claims jwt.Claims
 	if tok.UnsafeClaimsWithoutVerification(&claims) == nil {
 		switch {
@@ -586,19 +584,15 @@ func (c *Client) githubActionsToken(ctx context.Context, label, op, audience str
 	if reqURL == "" || reqToken == "" {
 		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set; this source works only inside a GitHub Actions job with `permissions: id-token: write`", label)
 	}
-	u, err := url.Parse(reqURL)
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.p.HTTPTimeout, config.DefaultHTTPTimeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reqURL, nil)
 	if err != nil {
 		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL is not a URL", label)
 	}
-	q := u.Query()
+	q := req.URL.Query()
 	q.Set("audience", audience)
-	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.p.HTTPTimeout, config.DefaultHTTPTimeout))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return secret.String{}, fmt.Errorf("%s: %w", label, err)
-	}
+	req.URL.RawQuery = q.Encode()
 	req.Header.Set("Authorization", "Bearer "+reqToken)
 	body, err := c.send(req, op, maxSubjectToken, []string{reqToken})
 	if err != nil {
@@ -715,15 +709,7 @@ func jwkFromJSON(data []byte, kid string) (jose.JSONWebKey, error) {
 	if err := json.Unmarshal(data, &set); err != nil {
 		return jose.JSONWebKey{}, fmt.Errorf("is not a usable JWK set: %s", jwkError(err))
 	}
-	var private []jose.JSONWebKey
-	var kids []string
-	for _, k := range set.Keys {
-		if k.IsPublic() || (kid != "" && k.KeyID != kid) {
-			continue
-		}
-		private = append(private, k)
-		kids = append(kids, fmt.Sprintf("%q", k.KeyID))
-	}
+	private := slices.DeleteFunc(set.Keys, func(k jose.JSONWebKey) bool { return k.IsPublic() || (kid != "" && k.KeyID != kid) })
 	switch {
 	case len(private) == 1:
 		return private[0], nil
@@ -731,6 +717,10 @@ func jwkFromJSON(data []byte, kid string) (jose.JSONWebKey, error) {
 		return jose.JSONWebKey{}, fmt.Errorf("has no private key with kid %q (clientAssertionKeyId)", kid)
 	case len(private) == 0:
 		return jose.JSONWebKey{}, errors.New("has no private key")
+	}
+	var kids []string
+	for _, k := range private {
+		kids = append(kids, strconv.Quote(k.KeyID))
 	}
 	return jose.JSONWebKey{}, fmt.Errorf("has %d private keys (kid %s); choose one with clientAssertionKeyId", len(private), strings.Join(kids, ", "))
 }
