@@ -136,7 +136,7 @@ func runLogin(ctx context.Context, c *cli, cf *commonFlags, o loginOptions, args
 	defer cancel()
 	// A browser on another machine: the user pastes the address it ended on.
 	if flow == config.AuthorizationCode && (o.paste || (!o.noBrowser && isTTY(c.stdin) && noDisplay(opener))) {
-		box := oauth.NewPasteBox(o.paste)
+		box := &oauth.PasteBox{Only: o.paste}
 		lctx = oauth.WithPaste(lctx, box)
 		go readPastes(lctx, c, box)
 	}

@@ -75,23 +75,9 @@ func (e *AuthError) Error() string {
 	return fmt.Sprintf("the authorization server answered %s: %s", e.Code, e.Description)
 }
 
-// Response is an accepted authorization response. Call Finish once the code
-// has been exchanged (or the exchange failed) so the browser shows the result.
-type Response struct {
-	Code secret.String
-
-	once   sync.Once
-	result chan error
-}
-
-// Finish reports the outcome of the login to the waiting browser page. Only
-// the first call counts.
-func (r *Response) Finish(err error) {
-	r.once.Do(func() { r.result <- err })
-}
-
+// outcome is the response a Server accepted (a code) or rejected (err).
 type outcome struct {
-	resp *Response
+	code secret.String
 	err  error
 }
 
@@ -106,9 +92,11 @@ type Server struct {
 	// redirects to authURL, once.
 	startPath string
 	results   chan outcome
+	verdict   chan error // Finish's, for the page of the accepted response
 	closing   chan struct{}
 	start     sync.Once
 	stop      sync.Once
+	finish    sync.Once
 
 	mu    sync.Mutex
 	done  bool // a response with the right state was accepted
@@ -141,6 +129,7 @@ func Listen(cfg Config) (*Server, error) {
 		startPath: startPrefix + base64.RawURLEncoding.EncodeToString(nonce[:]),
 		port:      ln.Addr().(*net.TCPAddr).Port,
 		results:   make(chan outcome, 1),
+		verdict:   make(chan error, 1),
 		closing:   make(chan struct{}),
 	}
 	s.srv = &http.Server{
@@ -197,15 +186,22 @@ func (s *Server) Refuse() {
 	_ = s.ln.Close()
 }
 
-// Wait returns the accepted response, the server's error response (an
-// *AuthError), or ctx's error.
-func (s *Server) Wait(ctx context.Context) (*Response, error) {
+// Wait returns the code of the accepted response, the server's error
+// response (an *AuthError), or ctx's error. Call Finish once the code has
+// been exchanged (or the exchange failed) so the browser shows the result.
+func (s *Server) Wait(ctx context.Context) (secret.String, error) {
 	select {
 	case o := <-s.results:
-		return o.resp, o.err
+		return o.code, o.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return secret.String{}, ctx.Err()
 	}
+}
+
+// Finish reports the outcome of the login to the waiting browser page. Only
+// the first call counts.
+func (s *Server) Finish(err error) {
+	s.finish.Do(func() { s.verdict <- err })
 }
 
 // Close stops the server; pages still waiting for a verdict are answered
@@ -315,8 +311,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp, err := s.deliver(j)
-	switch {
+	switch err := s.deliver(j); {
 	case errors.Is(err, errReplay):
 		log.Debug("loopback: replayed callback refused")
 		s.page(w, http.StatusBadRequest, pageFailure, "Already used", "This login already received its answer; a second one is refused.")
@@ -327,7 +322,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	select {
-	case err := <-resp.result:
+	case err := <-s.verdict:
 		if err != nil {
 			s.page(w, http.StatusOK, pageFailure, "Login failed", redact.Text(err.Error(), 400))
 			return
@@ -346,21 +341,20 @@ var errReplay = errors.New("this login already received its answer; a second one
 
 // deliver hands a response judged accepted or rejected to Wait, once: any
 // later one is a replay (errReplay). A rejected response is its error.
-func (s *Server) deliver(j judgement) (*Response, error) {
+func (s *Server) deliver(j judgement) error {
 	s.mu.Lock()
 	replay := s.done
 	s.done = true
 	s.mu.Unlock()
 	if replay {
-		return nil, errReplay
+		return errReplay
 	}
 	if j.err != nil {
 		s.results <- outcome{err: j.err}
-		return nil, j.err
+		return j.err
 	}
-	resp := &Response{Code: secret.New(j.code), result: make(chan error, 1)}
-	s.results <- outcome{resp: resp}
-	return resp, nil
+	s.results <- outcome{code: secret.New(j.code)}
+	return nil
 }
 
 // serveStart answers every path but the callback: only a GET of the exact
@@ -427,8 +421,7 @@ func (s *Server) Paste(text string) error {
 	if j.reason != "" {
 		return errors.New("this is not the answer of this login: " + j.reason)
 	}
-	_, err = s.deliver(j)
-	return err
+	return s.deliver(j)
 }
 
 // pastedQuery is the query of a pasted address (http(s), any host, the

@@ -94,6 +94,7 @@ func New(p config.Provider, o Options) (*Client, error) {
 	if p.ClientAuthMethod == config.AuthMethodNone || p.ClientAuthMethod == config.AuthMethodPrivateKeyJWT {
 		p.ClientSecret = secret.String{} // a public client never sends one; an assertion replaces it
 	}
+	p.LoginTimeout = cmp.Or(p.LoginTimeout, config.DefaultLoginTimeout)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -115,6 +116,9 @@ func New(p config.Provider, o Options) (*Client, error) {
 	}
 	return c, nil
 }
+
+// HTTPClient is the client's HTTP client (shared with model discovery).
+func (c *Client) HTTPClient() *http.Client { return c.o.HTTPClient }
 
 // maxCAFile bounds a caFile (a system's whole CA bundle is about 200 KB).
 const maxCAFile = 4 << 20

@@ -435,7 +435,7 @@ func proxyChild(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "via-proxy", tok.AccessToken.Reveal())
 
-	proxyFor := c.o.HTTPClient.Transport.(*http.Transport).Proxy
+	proxyFor := c.HTTPClient().Transport.(*http.Transport).Proxy
 	tests := []struct {
 		url       string
 		wantProxy bool

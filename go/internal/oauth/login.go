@@ -104,10 +104,6 @@ func (c *Client) setGrantParams(q url.Values, extra map[string]string) {
 	}
 }
 
-func (c *Client) loginTimeout() time.Duration {
-	return cmp.Or(c.p.LoginTimeout, config.DefaultLoginTimeout)
-}
-
 // authorizationCode runs the authorization code grant with PKCE through a
 // loopback redirect and the user's browser.
 func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
@@ -118,7 +114,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if meta.AuthorizationEndpoint == "" {
 		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no authorization_endpoint; set authorizationEndpoint in the oauth2 block", c.p.ID)
 	}
-	timeout := c.loginTimeout()
+	timeout := c.p.LoginTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -161,12 +157,12 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint, timeout)
 	}
 
-	resp, err := srv.Wait(ctx)
+	code, err := srv.Wait(ctx)
 	if err != nil {
 		return tokens.Token{}, c.loginWaitError(ctx, err, timeout)
 	}
 	// The code for tokens (RFC 6749 4.1.3 with the PKCE verifier), checked.
-	grant := url.Values{"grant_type": {"authorization_code"}, "code": {resp.Code.Reveal()}, "redirect_uri": {srv.RedirectURI()}}
+	grant := url.Values{"grant_type": {"authorization_code"}, "code": {code.Reveal()}, "redirect_uri": {srv.RedirectURI()}}
 	if !req.verifier.IsZero() {
 		grant.Set("code_verifier", req.verifier.Reveal())
 	}
@@ -174,7 +170,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if err == nil {
 		t, err = c.finishLogin(ctx, meta, t, req.nonce)
 	}
-	resp.Finish(err)
+	srv.Finish(err)
 	if err != nil {
 		c.log.Warn("login failed", "flow", "authorization_code", "err", err)
 		return tokens.Token{}, err
@@ -217,17 +213,14 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 // login that runs with it (WithPaste): for a browser on another machine,
 // whose redirect to 127.0.0.1 cannot arrive, the user pastes the address
 // it ended on. The login then shows the authorization URL itself (a start
-// URL on this machine's loopback would not open there).
+// URL on this machine's loopback would not open there). The zero value is
+// an empty box.
 type PasteBox struct {
 	// Only: the login takes pastes only; nothing answers on the loopback
 	// address (a browser there gets "connection refused", as a remote one).
 	Only bool
 	srv  atomic.Pointer[loopback.Server] // the login's while it takes pastes
 }
-
-// NewPasteBox returns an empty box; only says whether the login takes
-// pastes only (see PasteBox.Only).
-func NewPasteBox(only bool) *PasteBox { return &PasteBox{Only: only} }
 
 // ErrNoLoginWaits: no login takes pastes now (none started, or it ended).
 var ErrNoLoginWaits = errors.New("no login is waiting for a pasted address")
@@ -400,7 +393,7 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 	if d.URL == "" {
 		return deviceAuth{}, fail("has no usable verification_uri (an http or https URL)")
 	}
-	life := c.loginTimeout()
+	life := c.p.LoginTimeout
 	if f, ok := seconds(r.ExpiresIn); ok {
 		life = time.Duration(math.Min(f, 24*3600) * float64(time.Second))
 	}

@@ -55,7 +55,7 @@ func (l *logins) begin(ctx context.Context, providerID string, paste bool) (_ co
 	ctx, cancel := context.WithCancelCause(ctx)
 	u := &login{providerID: providerID, cancel: cancel}
 	if paste {
-		u.box = oauth.NewPasteBox(true)
+		u.box = &oauth.PasteBox{Only: true}
 		ctx = oauth.WithPaste(ctx, u.box)
 	}
 	l.mu.Lock()
