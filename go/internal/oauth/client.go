@@ -58,9 +58,7 @@ type Client struct {
 	assertion jose.Signer // private_key_jwt with clientAssertionKeyFile
 
 	stderrMu sync.Mutex // one prompt at a time on o.Stderr
-
-	keysMu sync.Mutex
-	keys   *keySet // the id_token keys (keysFor)
+	keysMu   sync.Mutex // guards Metadata.keys
 }
 
 // Options tune a Client; zero values give production defaults.
@@ -329,6 +327,8 @@ type Metadata struct {
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	// Discovered is false when the overrides made discovery unnecessary.
 	Discovered bool `json:"-"`
+
+	keys *keySet // the id_token keys of JWKSURI (keysFor)
 }
 
 // needsDiscovery reports whether the overrides are enough for the flow.

@@ -114,8 +114,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if meta.AuthorizationEndpoint == "" {
 		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no authorization_endpoint; set authorizationEndpoint in the oauth2 block", c.p.ID)
 	}
-	timeout := c.p.LoginTimeout
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.p.LoginTimeout)
 	defer cancel()
 
 	req := c.newAuthRequest()
@@ -146,20 +145,20 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		srv.Start(authURL)
 	}
 	c.log.Info("login started", "flow", "authorization_code", "authorization_endpoint", redact.URL(meta.AuthorizationEndpoint),
-		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", timeout.String())
+		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", c.p.LoginTimeout.String())
 	if box != nil {
 		box.srv.Store(srv)
 		defer box.srv.Store(nil)
-		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.o.Now().Add(timeout),
+		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.o.Now().Add(c.p.LoginTimeout),
 			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on any machine. When the browser ends on a page that cannot be reached "+
 				"(an address starting with http://127.0.0.1), copy that whole address and paste it here", c.displayName())})
 	} else {
-		c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint, timeout)
+		c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint)
 	}
 
 	code, err := srv.Wait(ctx)
 	if err != nil {
-		return tokens.Token{}, c.loginWaitError(ctx, err, timeout)
+		return tokens.Token{}, c.loginWaitError(ctx, err)
 	}
 	// The code for tokens (RFC 6749 4.1.3 with the PKCE verifier), checked.
 	grant := url.Values{"grant_type": {"authorization_code"}, "code": {code.Reveal()}, "redirect_uri": {srv.RedirectURI()}}
@@ -180,9 +179,9 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 }
 
 // announceBrowser opens the start URL and tells the user what happened.
-func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string, timeout time.Duration) {
+func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string) {
 	u, _ := url.Parse(authEndpoint) // it parses: Metadata checked it (checkEndpoint)
-	expires, host := c.o.Now().Add(timeout), u.Host
+	expires, host := c.o.Now().Add(c.p.LoginTimeout), u.Host
 	msg := fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)
 	if err := c.o.OpenBrowser(ctx, startURL); err != nil {
 		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
@@ -192,7 +191,7 @@ func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint str
 }
 
 // loginWaitError explains why no authorization response arrived.
-func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Duration) error {
+func (c *Client) loginWaitError(ctx context.Context, err error) error {
 	ae, isAuth := errors.AsType[*loopback.AuthError](err)
 	switch {
 	case isAuth:
@@ -203,8 +202,8 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 		}
 		return fmt.Errorf("provider %q: %w: %s%s", c.p.ID, tokens.ErrLoginRequired, ae.Error(), hint)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		c.log.Warn("login timed out", "flow", "authorization_code", "timeout", timeout.String())
-		return fmt.Errorf("provider %q: %w: no login was completed in the browser within %s (loginTimeoutSeconds)", c.p.ID, tokens.ErrLoginRequired, timeout)
+		c.log.Warn("login timed out", "flow", "authorization_code", "timeout", c.p.LoginTimeout.String())
+		return fmt.Errorf("provider %q: %w: no login was completed in the browser within %s (loginTimeoutSeconds)", c.p.ID, tokens.ErrLoginRequired, c.p.LoginTimeout)
 	}
 	return fmt.Errorf("provider %q: login interrupted: %w", c.p.ID, err)
 }

@@ -292,7 +292,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	for i, a := range idTokenAlgs {
 		algs[i] = string(a)
 	}
-	keys := c.keysFor(ctx, meta.JWKSURI)
+	keys := c.keysFor(ctx, meta)
 	id, err := oidc.NewVerifier(meta.Issuer, keys, &oidc.Config{
 		ClientID: c.p.ClientID, SupportedSigningAlgs: algs, SkipExpiryCheck: true, // exp, nbf and iat are checked below
 	}).Verify(ctx, raw.Reveal())
@@ -349,33 +349,31 @@ func (c *Client) whyRejected(tok *jwt.JSONWebToken, meta *Metadata, err error) s
 		redact.URL(meta.JWKSURI), hdr.Algorithm, redact.Text(hdr.KeyID, 80), redact.Text(err.Error(), 200))
 }
 
-// keySet is go-oidc's key set of one jwks_uri (it keeps the keys and
-// fetches them again for an unknown kid). It is also the transport of those
-// fetches: they go through send (the client's HTTP client, a bound on the
-// body, failures classified), at most one per jwksRefetch, and a failure is
-// kept for verifyIDToken to report.
+// keySet is go-oidc's key set of one metadata's jwks_uri (it keeps the keys
+// and fetches them again for an unknown kid); it lives as long as that
+// metadata (metadataTTL), so that a key the server withdrew is not trusted
+// for ever. It is also the transport of those fetches: they go through send
+// (the client's HTTP client, a bound on the body, failures classified), at
+// most one per jwksRefetch, and a failure is kept for verifyIDToken to
+// report.
 type keySet struct {
 	*oidc.RemoteKeySet
-	c   *Client
-	uri string
-	at  time.Time
+	c *Client
 
 	mu   sync.Mutex
 	last time.Time // the last fetch
 	err  error     // the last fetch's failure, not reported yet
 }
 
-// keysFor returns the key set of uri, made anew after jwksTTL so that a key
-// the server withdrew is not trusted for ever.
-func (c *Client) keysFor(ctx context.Context, uri string) *keySet {
+// keysFor returns the key set of meta's jwks_uri.
+func (c *Client) keysFor(ctx context.Context, meta *Metadata) *keySet {
 	c.keysMu.Lock()
 	defer c.keysMu.Unlock()
-	if ks := c.keys; ks != nil && ks.uri == uri && c.o.Now().Sub(ks.at) < jwksTTL {
-		return ks
+	if meta.keys == nil {
+		meta.keys = &keySet{c: c}
+		meta.keys.RemoteKeySet = oidc.NewRemoteKeySet(oidc.ClientContext(ctx, &http.Client{Transport: meta.keys}), meta.JWKSURI)
 	}
-	c.keys = &keySet{c: c, uri: uri, at: c.o.Now()}
-	c.keys.RemoteKeySet = oidc.NewRemoteKeySet(oidc.ClientContext(ctx, &http.Client{Transport: c.keys}), uri)
-	return c.keys
+	return meta.keys
 }
 
 func (ks *keySet) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -403,13 +401,9 @@ func (ks *keySet) failure() error {
 	return err
 }
 
-// jwksTTL is how long a fetched set is trusted before it is fetched again;
-// jwksRefetch is the least time between two fetches (an unknown kid asks
-// for one).
-const (
-	jwksTTL     = time.Hour
-	jwksRefetch = 10 * time.Second
-)
+// jwksRefetch is the least time between two fetches of a key set (an
+// unknown kid asks for one).
+const jwksRefetch = 10 * time.Second
 
 // Grant type URNs.
 const (
@@ -550,12 +544,8 @@ func (c *Client) readSource(ctx context.Context, name string, src *config.Subjec
 			return secret.String{}, fmt.Errorf("%s: environment variable %s is not set or is empty", label, src.Var)
 		}
 		return secret.New(v), nil
-	case config.SourceFile, config.SourceKubernetesSA:
-		path := src.Path
-		if path == "" && src.Type == config.SourceKubernetesSA {
-			path = config.DefaultKubernetesTokenPath
-		}
-		return readTokenFile(label, path)
+	case config.SourceFile, config.SourceKubernetesSA: // config set the default tokenPath
+		return readTokenFile(label, src.Path)
 	case config.SourceGitHubActions:
 		return c.githubActionsToken(ctx, label, fmt.Sprintf("%s (%s): OIDC token request", name, src.Type), src.Audience)
 	}
