@@ -171,9 +171,7 @@ func (s *Server) StartURL() string {
 // while the login is not over. Calling it again does nothing.
 func (s *Server) Start(authorizationURL string) {
 	s.start.Do(func() {
-		s.mu.Lock()
-		s.authURL = authorizationURL
-		s.mu.Unlock()
+		s.authURL = authorizationURL // set before any request is served, never changed
 		go func() { _ = s.srv.Serve(s.ln) }()
 	})
 }
@@ -367,20 +365,18 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request, log *slog.Lo
 		return
 	}
 	s.mu.Lock()
-	done, spent, target := s.done, s.spent, s.authURL
-	if !done && target != "" {
-		s.spent = true
-	}
+	done, spent := s.done, s.spent
+	s.spent = true
 	s.mu.Unlock()
 	switch {
-	case done || target == "":
+	case done:
 		s.page(w, http.StatusGone, pageInfo, "This login is over", "Return to your terminal or to OpenCode.")
 	case spent:
 		log.Debug("loopback: start link used again")
 		s.page(w, http.StatusGone, pageInfo, "Link already used",
 			"This login link was already used. Return to your terminal or to OpenCode, and start the login again if it did not complete.")
 	default:
-		http.Redirect(w, r, target, http.StatusFound)
+		http.Redirect(w, r, s.authURL, http.StatusFound)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
@@ -65,11 +66,8 @@ func setChallenge(q url.Values, verifier secret.String) {
 func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) string {
 	u, _ := url.Parse(endpoint)
 	q := u.Query()
-	for k := range q {
-		if config.ReservedParam(k) { // Client_ID, response_mode, request... in the endpoint's own query
-			q.Del(k)
-		}
-	}
+	// Client_ID, response_mode, request... in the endpoint's own query go.
+	maps.DeleteFunc(q, func(k string, _ []string) bool { return config.ReservedParam(k) })
 	c.setGrantParams(q, c.p.AuthorizationParams)
 	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues, "nonce": r.nonce.Reveal()} {
 		if v != "" {
@@ -166,16 +164,9 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		grant.Set("code_verifier", req.verifier.Reveal())
 	}
 	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
-	if err == nil {
-		t, err = c.finishLogin(ctx, meta, t, req.nonce)
-	}
+	t, err = c.finishLogin(ctx, meta, t, err, req.nonce)
 	srv.Finish(err)
-	if err != nil {
-		c.log.Warn("login failed", "flow", "authorization_code", "err", err)
-		return tokens.Token{}, err
-	}
-	c.log.Info("login complete", "flow", "authorization_code")
-	return t, nil
+	return t, err
 }
 
 // announceBrowser opens the start URL and tells the user what happened.
@@ -436,15 +427,7 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 		grant.Set("code_verifier", verifier.Reveal())
 	}
 	t, err := c.pollDevice(ctx, meta, d, grant)
-	if err == nil {
-		t, err = c.finishLogin(ctx, meta, t, secret.String{})
-	}
-	if err != nil {
-		c.log.Warn("login failed", "flow", "device_code", "err", err)
-		return tokens.Token{}, err
-	}
-	c.log.Info("login complete", "flow", "device_code")
-	return t, nil
+	return c.finishLogin(ctx, meta, t, err, secret.String{})
 }
 
 // pollDevice sends grant to the token endpoint at d's pace until the

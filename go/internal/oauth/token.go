@@ -185,21 +185,26 @@ func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metada
 	return c.send(req, op, maxResponse, secrets)
 }
 
-// finishLogin applies what every interactive login requires of its token:
-// a refresh token, and a verified id_token when openid was requested.
-func (c *Client) finishLogin(ctx context.Context, meta *Metadata, t tokens.Token, nonce secret.String) (tokens.Token, error) {
-	if t.RefreshToken.IsZero() {
-		return tokens.Token{}, fmt.Errorf("provider %q: the server issued no refresh token, so this login could not be renewed without you: "+
+// finishLogin ends an interactive login that got t (or err) from the token
+// endpoint: it applies what every such login requires of its token (a
+// refresh token, and a verified id_token when openid was requested) and
+// logs the outcome.
+func (c *Client) finishLogin(ctx context.Context, meta *Metadata, t tokens.Token, err error, nonce secret.String) (tokens.Token, error) {
+	switch {
+	case err != nil:
+	case t.RefreshToken.IsZero():
+		err = fmt.Errorf("provider %q: the server issued no refresh token, so this login could not be renewed without you: "+
 			"add the offline_access scope to scopes, or enable refresh tokens for client %q at the authorization server", c.p.ID, c.p.ClientID)
+	case hasOpenID(c.p.Scopes) && t.IDToken.IsZero():
+		err = fmt.Errorf("provider %q: the openid scope was requested but the server returned no id_token", c.p.ID)
+	case hasOpenID(c.p.Scopes):
+		_, err = c.verifyIDToken(ctx, meta, t.IDToken, nonce)
 	}
-	if hasOpenID(c.p.Scopes) {
-		if t.IDToken.IsZero() {
-			return tokens.Token{}, fmt.Errorf("provider %q: the openid scope was requested but the server returned no id_token", c.p.ID)
-		}
-		if _, err := c.verifyIDToken(ctx, meta, t.IDToken, nonce); err != nil {
-			return tokens.Token{}, err
-		}
+	if err != nil {
+		c.log.Warn("login failed", "flow", c.p.Flow, "err", err)
+		return tokens.Token{}, err
 	}
+	c.log.Info("login complete", "flow", c.p.Flow)
 	return t, nil
 }
 
