@@ -425,10 +425,7 @@ func (e *IssuerMismatchError) Error() string {
 
 func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, error) {
 	op := "discovery at " + redact.URL(u)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, err)
-	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil) // u parses: discover made it of the parsed issuer
 	body, err := c.send(req, op, maxMetadata, nil)
 	if err != nil {
 		return nil, err

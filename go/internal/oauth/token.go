@@ -417,9 +417,13 @@ const (
 )
 
 // federatedGrant runs jwt_bearer or token_exchange with the subject token
-// read fresh from its source.
+// (the assertion of jwt_bearer, the subject_token of token_exchange) read
+// fresh from its source: it is never cached.
 func (c *Client) federatedGrant(ctx context.Context) (tokens.Token, error) {
-	subject, err := c.SubjectToken(ctx)
+	if c.p.SubjectToken == nil {
+		return tokens.Token{}, fmt.Errorf("provider %q: authFlow %s needs subjectTokenSource", c.p.ID, c.p.Flow)
+	}
+	subject, err := c.readSource(ctx, "subjectTokenSource", c.p.SubjectToken)
 	if err != nil {
 		return tokens.Token{}, err
 	}
@@ -527,17 +531,6 @@ func (c *Client) Revoke(ctx context.Context, token secret.String, hint string) e
 
 // maxSubjectToken bounds a subject token read from a file or GitHub.
 const maxSubjectToken = 64 << 10
-
-// SubjectToken reads the provider's subject token (the assertion of
-// jwt_bearer, the subject_token of token_exchange) fresh from its source.
-// It is never cached.
-func (c *Client) SubjectToken(ctx context.Context) (secret.String, error) {
-	src := c.p.SubjectToken
-	if src == nil {
-		return secret.String{}, fmt.Errorf("provider %q: authFlow %s needs subjectTokenSource", c.p.ID, c.p.Flow)
-	}
-	return c.readSource(ctx, "subjectTokenSource", src)
-}
 
 // readSource reads a token from src, the provider's setting named name.
 func (c *Client) readSource(ctx context.Context, name string, src *config.SubjectTokenSource) (secret.String, error) {
