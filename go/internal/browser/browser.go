@@ -107,13 +107,11 @@ func (o Opener) Command(rawURL string) ([]string, error) {
 	case "darwin":
 		return []string{"open", rawURL}, nil
 	}
-	wsl := getenv("WSL_DISTRO_NAME") != ""
-	if !wsl && getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
-		return nil, ErrNoDisplay
-	}
 	candidates := []string{"xdg-open"}
-	if wsl {
+	if getenv("WSL_DISTRO_NAME") != "" {
 		candidates = []string{"wslview", "xdg-open"}
+	} else if getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
+		return nil, ErrNoDisplay
 	}
 	for _, name := range candidates {
 		if path, err := lookPath(name); err == nil {

@@ -251,11 +251,23 @@ func (c *Client) authenticated(ctx context.Context, meta *Metadata, form url.Val
 // server: the federated-credential pattern).
 func (c *Client) clientAssertion(ctx context.Context, meta *Metadata) (secret.String, error) {
 	if c.assertion != nil {
-		a, err := signAssertion(c.assertion, c.p.ClientID, meta.TokenEndpoint, c.o.Now())
+		// RFC 7523 section 3: iss and sub the client id, aud the token
+		// endpoint (a value identifying the authorization server; the token
+		// endpoint URL is the one every server accepts), a random jti so that
+		// it cannot be replayed, iat, and a short exp.
+		now := c.o.Now()
+		raw, err := jwt.Signed(c.assertion).Claims(jwt.Claims{
+			Issuer:   c.p.ClientID,
+			Subject:  c.p.ClientID,
+			Audience: jwt.Audience{meta.TokenEndpoint},
+			ID:       oauth2.GenerateVerifier(),
+			IssuedAt: jwt.NewNumericDate(now),
+			Expiry:   jwt.NewNumericDate(now.Add(assertionLifetime)),
+		}).Serialize()
 		if err != nil {
-			return secret.String{}, fmt.Errorf("provider %q: %w", c.p.ID, err)
+			return secret.String{}, fmt.Errorf("provider %q: signing the client assertion: %w", c.p.ID, err)
 		}
-		return a, nil
+		return secret.New(raw), nil
 	}
 	src := c.p.ClientAssertionSource
 	if src == nil {
@@ -543,26 +555,22 @@ func (c *Client) readSource(ctx context.Context, name string, src *config.Subjec
 		}
 		return secret.New(v), nil
 	case config.SourceFile, config.SourceKubernetesSA: // config set the default tokenPath
-		return readTokenFile(label, src.Path)
+		data, err := safefile.Read(src.Path, maxSubjectToken)
+		if safefile.IsNotExist(err) {
+			return secret.String{}, fmt.Errorf("%s: no file at %s; check the volume mount or the path", label, src.Path)
+		}
+		if err != nil {
+			return secret.String{}, fmt.Errorf("%s: cannot read the token: %w", label, err)
+		}
+		v := strings.TrimSpace(string(data))
+		if v == "" {
+			return secret.String{}, fmt.Errorf("%s: the file at %s is empty", label, src.Path)
+		}
+		return secret.New(v), nil
 	case config.SourceGitHubActions:
 		return c.githubActionsToken(ctx, label, fmt.Sprintf("%s (%s): OIDC token request", name, src.Type), src.Audience)
 	}
 	return secret.String{}, fmt.Errorf("%s: unknown source type", label)
-}
-
-func readTokenFile(label, path string) (secret.String, error) {
-	data, err := safefile.Read(path, maxSubjectToken)
-	if safefile.IsNotExist(err) {
-		return secret.String{}, fmt.Errorf("%s: no file at %s; check the volume mount or the path", label, path)
-	}
-	if err != nil {
-		return secret.String{}, fmt.Errorf("%s: cannot read the token: %w", label, err)
-	}
-	v := strings.TrimSpace(string(data))
-	if v == "" {
-		return secret.String{}, fmt.Errorf("%s: the file at %s is empty", label, path)
-	}
-	return secret.New(v), nil
 }
 
 // githubActionsToken asks the GitHub Actions runtime for an OIDC token.
@@ -737,25 +745,4 @@ func signingAlgs(key any) []string {
 		return []string{"EdDSA"}
 	}
 	return nil
-}
-
-// signAssertion makes one client assertion (RFC 7523 section 3): iss and sub the
-// client id, aud the token endpoint (RFC 7523: a value identifying the
-// authorization server; the token endpoint URL is the one every server
-// accepts), a random jti so that it cannot be replayed, iat, and a short
-// exp.
-func signAssertion(signer jose.Signer, clientID, audience string, now time.Time) (secret.String, error) {
-	claims := jwt.Claims{
-		Issuer:   clientID,
-		Subject:  clientID,
-		Audience: jwt.Audience{audience},
-		ID:       oauth2.GenerateVerifier(),
-		IssuedAt: jwt.NewNumericDate(now),
-		Expiry:   jwt.NewNumericDate(now.Add(assertionLifetime)),
-	}
-	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		return secret.String{}, fmt.Errorf("signing the client assertion: %w", err)
-	}
-	return secret.New(raw), nil
 }
