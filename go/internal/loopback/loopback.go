@@ -75,12 +75,6 @@ func (e *AuthError) Error() string {
 	return fmt.Sprintf("the authorization server answered %s: %s", e.Code, e.Description)
 }
 
-// outcome is the response a Server accepted (a code) or rejected (err).
-type outcome struct {
-	code secret.String
-	err  error
-}
-
 // Server is a running loopback listener.
 type Server struct {
 	cfg     Config
@@ -91,8 +85,9 @@ type Server struct {
 	// startPath is /start/<32 random bytes, base64url>: the only path that
 	// redirects to authURL, once.
 	startPath string
-	results   chan outcome
-	verdict   chan error // Finish's, for the page of the accepted response
+	results   chan error    // the judged response: nil when accepted, else why it was rejected
+	code      secret.String // the accepted response's, set before results gets its nil
+	verdict   chan error    // Finish's, for the page of the accepted response
 	closing   chan struct{}
 	start     sync.Once
 	stop      sync.Once
@@ -115,10 +110,12 @@ func Listen(cfg Config) (*Server, error) {
 	cfg.Log = cmp.Or(cfg.Log, slog.New(slog.DiscardHandler))
 	cfg.FinishTimeout = cmp.Or(max(cfg.FinishTimeout, 0), 30*time.Second)
 	ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	// A fixed port taken: EADDRINUSE, or Windows' WSAEADDRINUSE (which is
+	// not syscall.EADDRINUSE there).
+	if err != nil && cfg.Port != 0 && (errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "Only one usage of each socket address")) {
+		err = ErrPortInUse
+	}
 	if err != nil {
-		if cfg.Port != 0 && addrInUse(err) {
-			return nil, fmt.Errorf("listen on 127.0.0.1:%d: %w", cfg.Port, ErrPortInUse)
-		}
 		return nil, fmt.Errorf("listen on 127.0.0.1:%d: %w", cfg.Port, err)
 	}
 	var nonce [32]byte
@@ -128,7 +125,7 @@ func Listen(cfg Config) (*Server, error) {
 		ln:        ln,
 		startPath: startPrefix + base64.RawURLEncoding.EncodeToString(nonce[:]),
 		port:      ln.Addr().(*net.TCPAddr).Port,
-		results:   make(chan outcome, 1),
+		results:   make(chan error, 1),
 		verdict:   make(chan error, 1),
 		closing:   make(chan struct{}),
 	}
@@ -143,15 +140,6 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
-
-// addrInUse: EADDRINUSE, or Windows' WSAEADDRINUSE (which is not
-// syscall.EADDRINUSE there).
-func addrInUse(err error) bool {
-	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "Only one usage of each socket address")
-}
-
-// Port is the port the server listens on.
-func (s *Server) Port() int { return s.port }
 
 // RedirectURI is http://127.0.0.1:<port>/oauth2/callback, for the authorization request.
 func (s *Server) RedirectURI() string {
@@ -189,8 +177,8 @@ func (s *Server) Refuse() {
 // been exchanged (or the exchange failed) so the browser shows the result.
 func (s *Server) Wait(ctx context.Context) (secret.String, error) {
 	select {
-	case o := <-s.results:
-		return o.code, o.err
+	case err := <-s.results:
+		return s.code, err
 	case <-ctx.Done():
 		return secret.String{}, ctx.Err()
 	}
@@ -348,10 +336,11 @@ func (s *Server) deliver(j judgement) error {
 		return errReplay
 	}
 	if j.err != nil {
-		s.results <- outcome{err: j.err}
+		s.results <- j.err
 		return j.err
 	}
-	s.results <- outcome{code: secret.New(j.code)}
+	s.code = secret.New(j.code)
+	s.results <- nil
 	return nil
 }
 

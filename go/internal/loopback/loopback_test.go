@@ -157,8 +157,8 @@ func TestSuccessAfterStrayRequests(t *testing.T) {
 		url    string
 		status int
 	}{
-		{"favicon", "http://127.0.0.1:" + strconv.Itoa(s.Port()) + "/favicon.ico", http.StatusNotFound},
-		{"wrong path", "http://127.0.0.1:" + strconv.Itoa(s.Port()) + "/callback?code=abc&state=" + testState, http.StatusNotFound},
+		{"favicon", "http://127.0.0.1:" + strconv.Itoa(s.port) + "/favicon.ico", http.StatusNotFound},
+		{"wrong path", "http://127.0.0.1:" + strconv.Itoa(s.port) + "/callback?code=abc&state=" + testState, http.StatusNotFound},
 		{"no parameters", s.RedirectURI(), http.StatusBadRequest},
 		{"missing state", callback(s, url.Values{"code": {"abc"}}), http.StatusBadRequest},
 		{"wrong state", callback(s, url.Values{"code": {"abc"}, "state": {"nope"}}), http.StatusBadRequest},
@@ -276,7 +276,7 @@ func TestOtherHostIsRefused(t *testing.T) {
 	for _, target := range []string{s.StartURL(), callback(s, url.Values{"code": {"c"}, "state": {testState}})} {
 		req, err := http.NewRequestWithContext(testCtx(t), http.MethodGet, target, nil)
 		require.NoError(t, err)
-		req.Host = "rebound.evil.test:" + strconv.Itoa(s.Port())
+		req.Host = "rebound.evil.test:" + strconv.Itoa(s.port)
 		resp, err := noRedirect.Do(req)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
@@ -305,7 +305,7 @@ func TestListen(t *testing.T) {
 	t.Run("binds 127.0.0.1 only", func(t *testing.T) {
 		s := start(t, Config{})
 		assert.Equal(t, "127.0.0.1", s.ln.Addr().(*net.TCPAddr).IP.String())
-		assert.Equal(t, "http://127.0.0.1:"+strconv.Itoa(s.Port())+"/oauth2/callback", s.RedirectURI())
+		assert.Equal(t, "http://127.0.0.1:"+strconv.Itoa(s.port)+"/oauth2/callback", s.RedirectURI())
 	})
 	t.Run("port taken", func(t *testing.T) {
 		busy, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -324,7 +324,7 @@ func TestListen(t *testing.T) {
 		s, err := Listen(Config{Port: port, State: secret.New(testState)})
 		require.NoError(t, err)
 		defer s.Close()
-		assert.Equal(t, port, s.Port())
+		assert.Equal(t, port, s.port)
 	})
 	t.Run("no state", func(t *testing.T) {
 		_, err := Listen(Config{})

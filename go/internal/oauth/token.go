@@ -117,10 +117,9 @@ func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
 		RefreshToken: secret.New(t.RefreshToken),
 		ObtainedAt:   c.o.Now(),
 	}
-	if !t.Expiry.IsZero() {
-		if life := time.Until(t.Expiry).Round(time.Second); life > 0 && life <= maxLifetime {
-			out.ExpiresAt = out.ObtainedAt.Add(life)
-		}
+	// No expiry (a zero Expiry) leaves a negative lifetime.
+	if life := time.Until(t.Expiry).Round(time.Second); life > 0 && life <= maxLifetime {
+		out.ExpiresAt = out.ObtainedAt.Add(life)
 	}
 	if id, ok := t.Extra("id_token").(string); ok {
 		out.IDToken = secret.New(id)
@@ -580,9 +579,7 @@ func (c *Client) githubActionsToken(ctx context.Context, label, op, audience str
 	if reqURL == "" || reqToken == "" {
 		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set; this source works only inside a GitHub Actions job with `permissions: id-token: write`", label)
 	}
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.p.HTTPTimeout, config.DefaultHTTPTimeout))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reqURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reqURL, nil) // bounded by the HTTP client's timeout, as every request
 	if err != nil {
 		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL is not a URL", label)
 	}
