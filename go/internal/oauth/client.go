@@ -354,7 +354,6 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 		if m, err = c.discover(ctx); err != nil {
 			return nil, err
 		}
-		m.Discovered = true
 	}
 	e := c.p.Endpoints // the configured endpoints override the discovered ones
 	m.AuthorizationEndpoint = cmp.Or(e.Authorization, m.AuthorizationEndpoint)
@@ -430,7 +429,7 @@ func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, error)
 	if err != nil {
 		return nil, err
 	}
-	var m Metadata
+	m := Metadata{Discovered: true}
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("provider %q: %s: not a JSON metadata document: %s", c.p.ID, op, redact.Text(err.Error(), 120))
 	}

@@ -631,9 +631,7 @@ func loadAssertionKey(p config.Provider) (jose.Signer, error) {
 	if err != nil {
 		return nil, fail("%v", err)
 	}
-	if p.ClientAssertionKeyID != "" {
-		jwk.KeyID = p.ClientAssertionKeyID
-	}
+	jwk.KeyID = cmp.Or(p.ClientAssertionKeyID, jwk.KeyID)
 	algs := signingAlgs(jwk.Key)
 	if algs == nil {
 		return nil, fail("holds a %T key; expected an RSA (2048 bits or more), EC (P-256, P-384, P-521) or Ed25519 private key", jwk.Key)
