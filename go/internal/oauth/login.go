@@ -215,8 +215,9 @@ type PasteBox struct {
 // ErrNoLoginWaits: no login takes pastes now (none started, or it ended).
 var ErrNoLoginWaits = errors.New("no login is waiting for a pasted address")
 
-// Paste hands text to the login and returns its verdict: nil when it was
-// this login's answer (the login then exchanges the code), else why not.
+// Paste hands text to the login and returns its verdict at once: nil when
+// it was this login's answer (the login then exchanges the code), else why
+// not (ErrNoLoginWaits when no login takes pastes now).
 func (b *PasteBox) Paste(text string) error {
 	srv := b.srv.Load()
 	if srv == nil {
