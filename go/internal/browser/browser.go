@@ -56,8 +56,9 @@ func (o Opener) Open(ctx context.Context, rawURL string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...) // not CommandContext: the browser outlives ctx
-	cmd.Stdin = nil                           // /dev/null: never the protocol's stdin
+	// Not CommandContext: the browser outlives ctx. Stdin stays nil
+	// (/dev/null): never the protocol's stdin.
+	cmd := exec.Command(argv[0], argv[1:]...)
 	out := cmp.Or(o.Stderr, io.Writer(os.Stderr))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -106,13 +107,11 @@ func (o Opener) Command(rawURL string) ([]string, error) {
 	case "darwin":
 		return []string{"open", rawURL}, nil
 	}
-	wsl := getenv("WSL_DISTRO_NAME") != ""
-	if !wsl && getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
-		return nil, ErrNoDisplay
-	}
 	candidates := []string{"xdg-open"}
-	if wsl {
+	if getenv("WSL_DISTRO_NAME") != "" {
 		candidates = []string{"wslview", "xdg-open"}
+	} else if getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
+		return nil, ErrNoDisplay
 	}
 	for _, name := range candidates {
 		if path, err := lookPath(name); err == nil {

@@ -120,7 +120,7 @@ OPENCODE_OAUTH2_BROWSER ("none" never opens one: the URL is printed instead).
 		defer cancel()
 		// A browser on another machine: the user pastes the address it ended on.
 		if flow == config.AuthorizationCode && (paste || (!noBrowser && isTTY(c.stdin) && noDisplay(opener))) {
-			box := oauth.NewPasteBox(paste)
+			box := &oauth.PasteBox{Only: paste}
 			lctx = oauth.WithPaste(lctx, box)
 			go readPastes(lctx, c, box)
 		}
@@ -163,7 +163,7 @@ func readPastes(ctx context.Context, c *cli, box *oauth.PasteBox) {
 		if text == "" {
 			continue
 		}
-		err := box.Paste(ctx, text)
+		err := box.Paste(text)
 		if err == nil || ctx.Err() != nil {
 			return
 		}

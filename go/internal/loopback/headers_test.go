@@ -17,7 +17,7 @@ import (
 // no script.
 func TestEveryAnswerIsHardened(t *testing.T) {
 	s := start(t, Config{})
-	base := "http://127.0.0.1:" + strconv.Itoa(s.Port())
+	base := "http://127.0.0.1:" + strconv.Itoa(s.port)
 	tests := []struct {
 		name   string
 		target string
@@ -28,7 +28,7 @@ func TestEveryAnswerIsHardened(t *testing.T) {
 		{"unknown path", base + "/favicon.ico", "", http.StatusNotFound},
 		{"callback without state", callback(s, url.Values{"code": {"c"}}), "", http.StatusBadRequest},
 		{"callback with a script in the error", callback(s, url.Values{"error": {"<script>alert(1)</script>"}, "state": {"wrong"}}), "", http.StatusBadRequest},
-		{"rebound host", s.StartURL(), "rebound.evil.test:" + strconv.Itoa(s.Port()), http.StatusMisdirectedRequest},
+		{"rebound host", s.StartURL(), "rebound.evil.test:" + strconv.Itoa(s.port), http.StatusMisdirectedRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,26 +75,6 @@ func (e *AuthError) Error() string {
 	return fmt.Sprintf("the authorization server answered %s: %s", e.Code, e.Description)
 }
 
-// Response is an accepted authorization response. Call Finish once the code
-// has been exchanged (or the exchange failed) so the browser shows the result.
-type Response struct {
-	Code secret.String
-
-	once   sync.Once
-	result chan error
-}
-
-// Finish reports the outcome of the login to the waiting browser page. Only
-// the first call counts.
-func (r *Response) Finish(err error) {
-	r.once.Do(func() { r.result <- err })
-}
-
-type outcome struct {
-	resp *Response
-	err  error
-}
-
 // Server is a running loopback listener.
 type Server struct {
 	cfg     Config
@@ -105,10 +85,13 @@ type Server struct {
 	// startPath is /start/<32 random bytes, base64url>: the only path that
 	// redirects to authURL, once.
 	startPath string
-	results   chan outcome
+	results   chan error    // the judged response: nil when accepted, else why it was rejected
+	code      secret.String // the accepted response's, set before results gets its nil
+	verdict   chan error    // Finish's, for the page of the accepted response
 	closing   chan struct{}
 	start     sync.Once
 	stop      sync.Once
+	finish    sync.Once
 
 	mu    sync.Mutex
 	done  bool // a response with the right state was accepted
@@ -127,10 +110,12 @@ func Listen(cfg Config) (*Server, error) {
 	cfg.Log = cmp.Or(cfg.Log, slog.New(slog.DiscardHandler))
 	cfg.FinishTimeout = cmp.Or(max(cfg.FinishTimeout, 0), 30*time.Second)
 	ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	// A fixed port taken: EADDRINUSE, or Windows' WSAEADDRINUSE (which is
+	// not syscall.EADDRINUSE there).
+	if err != nil && cfg.Port != 0 && (errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "Only one usage of each socket address")) {
+		err = ErrPortInUse
+	}
 	if err != nil {
-		if cfg.Port != 0 && addrInUse(err) {
-			return nil, fmt.Errorf("listen on 127.0.0.1:%d: %w", cfg.Port, ErrPortInUse)
-		}
 		return nil, fmt.Errorf("listen on 127.0.0.1:%d: %w", cfg.Port, err)
 	}
 	var nonce [32]byte
@@ -140,7 +125,8 @@ func Listen(cfg Config) (*Server, error) {
 		ln:        ln,
 		startPath: startPrefix + base64.RawURLEncoding.EncodeToString(nonce[:]),
 		port:      ln.Addr().(*net.TCPAddr).Port,
-		results:   make(chan outcome, 1),
+		results:   make(chan error, 1),
+		verdict:   make(chan error, 1),
 		closing:   make(chan struct{}),
 	}
 	s.srv = &http.Server{
@@ -154,18 +140,6 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
-
-func addrInUse(err error) bool {
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "address already in use") ||
-		strings.Contains(msg, "Only one usage of each socket address") // Windows WSAEADDRINUSE
-}
-
-// Port is the port the server listens on.
-func (s *Server) Port() int { return s.port }
 
 // RedirectURI is http://127.0.0.1:<port>/oauth2/callback, for the authorization request.
 func (s *Server) RedirectURI() string {
@@ -185,9 +159,7 @@ func (s *Server) StartURL() string {
 // while the login is not over. Calling it again does nothing.
 func (s *Server) Start(authorizationURL string) {
 	s.start.Do(func() {
-		s.mu.Lock()
-		s.authURL = authorizationURL
-		s.mu.Unlock()
+		s.authURL = authorizationURL // set before any request is served, never changed
 		go func() { _ = s.srv.Serve(s.ln) }()
 	})
 }
@@ -200,15 +172,22 @@ func (s *Server) Refuse() {
 	_ = s.ln.Close()
 }
 
-// Wait returns the accepted response, the server's error response (an
-// *AuthError), or ctx's error.
-func (s *Server) Wait(ctx context.Context) (*Response, error) {
+// Wait returns the code of the accepted response, the server's error
+// response (an *AuthError), or ctx's error. Call Finish once the code has
+// been exchanged (or the exchange failed) so the browser shows the result.
+func (s *Server) Wait(ctx context.Context) (secret.String, error) {
 	select {
-	case o := <-s.results:
-		return o.resp, o.err
+	case err := <-s.results:
+		return s.code, err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return secret.String{}, ctx.Err()
 	}
+}
+
+// Finish reports the outcome of the login to the waiting browser page. Only
+// the first call counts.
+func (s *Server) Finish(err error) {
+	s.finish.Do(func() { s.verdict <- err })
 }
 
 // Close stops the server; pages still waiting for a verdict are answered
@@ -238,29 +217,18 @@ type judgement struct {
 	err    *AuthError // rejected only
 }
 
-// single returns the only value of key, and whether there was exactly one.
-func single(q url.Values, key string) (string, bool) {
-	v, ok := q[key]
-	if !ok || len(v) != 1 {
-		return "", false
-	}
-	return v[0], true
-}
-
 // judge decides about a callback query. Only a query carrying exactly one
 // `state` equal to the expected one can end the login, so that a page or a
 // process that does not know the state cannot fail or hijack it (RFC 6749
 // section 10.12). The iss check (RFC 9207) comes before the error and the
 // code, for error responses too.
 func judge(q url.Values, state secret.String, issuer string, requireIssuer bool) judgement {
-	got, ok := single(q, "state")
-	if _, present := q["state"]; !present {
+	switch {
+	case !q.Has("state"):
 		return judgement{reason: "the request has no state parameter"}
-	}
-	if !ok {
+	case len(q["state"]) > 1:
 		return judgement{reason: "the request has more than one state parameter"}
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(state.Reveal())) != 1 {
+	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state.Reveal())) != 1:
 		return judgement{reason: "the state parameter does not match this login"}
 	}
 	for _, k := range []string{"iss", "code", "error", "error_description"} {
@@ -269,21 +237,20 @@ func judge(q url.Values, state secret.String, issuer string, requireIssuer bool)
 				Description: "the response repeats the " + k + " parameter"}}
 		}
 	}
-	iss, issPresent := single(q, "iss")
-	switch {
-	case issPresent && iss != issuer:
+	// iss, code, error and error_description have at most one value now.
+	switch iss := q.Get("iss"); {
+	case q.Has("iss") && iss != issuer:
 		return judgement{err: &AuthError{Code: "issuer_mismatch",
 			Description: "the response comes from issuer " + redact.Text(iss, 120) + ", not " + issuer +
 				" (RFC 9207: possible mix-up attack); the login was stopped"}}
-	case !issPresent && requireIssuer:
+	case !q.Has("iss") && requireIssuer:
 		return judgement{err: &AuthError{Code: "issuer_missing",
 			Description: "the server announces RFC 9207 iss parameters but the response has none; the login was stopped"}}
 	}
-	if code, isErr := single(q, "error"); isErr {
-		desc, _ := single(q, "error_description")
-		return judgement{err: &AuthError{Code: redact.Text(code, 60), Description: redact.Text(desc, 300)}}
+	if q.Has("error") {
+		return judgement{err: &AuthError{Code: redact.Text(q.Get("error"), 60), Description: redact.Text(q.Get("error_description"), 300)}}
 	}
-	code, _ := single(q, "code")
+	code := q.Get("code")
 	if code == "" {
 		return judgement{reason: "the request has no code parameter"}
 	}
@@ -330,8 +297,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp, err := s.deliver(j)
-	switch {
+	switch err := s.deliver(j); {
 	case errors.Is(err, errReplay):
 		log.Debug("loopback: replayed callback refused")
 		s.page(w, http.StatusBadRequest, pageFailure, "Already used", "This login already received its answer; a second one is refused.")
@@ -342,7 +308,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	select {
-	case err := <-resp.result:
+	case err := <-s.verdict:
 		if err != nil {
 			s.page(w, http.StatusOK, pageFailure, "Login failed", redact.Text(err.Error(), 400))
 			return
@@ -361,21 +327,21 @@ var errReplay = errors.New("this login already received its answer; a second one
 
 // deliver hands a response judged accepted or rejected to Wait, once: any
 // later one is a replay (errReplay). A rejected response is its error.
-func (s *Server) deliver(j judgement) (*Response, error) {
+func (s *Server) deliver(j judgement) error {
 	s.mu.Lock()
 	replay := s.done
 	s.done = true
 	s.mu.Unlock()
 	if replay {
-		return nil, errReplay
+		return errReplay
 	}
 	if j.err != nil {
-		s.results <- outcome{err: j.err}
-		return nil, j.err
+		s.results <- j.err
+		return j.err
 	}
-	resp := &Response{Code: secret.New(j.code), result: make(chan error, 1)}
-	s.results <- outcome{resp: resp}
-	return resp, nil
+	s.code = secret.New(j.code)
+	s.results <- nil
+	return nil
 }
 
 // serveStart answers every path but the callback: only a GET of the exact
@@ -388,20 +354,18 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request, log *slog.Lo
 		return
 	}
 	s.mu.Lock()
-	done, spent, target := s.done, s.spent, s.authURL
-	if !done && target != "" {
-		s.spent = true
-	}
+	done, spent := s.done, s.spent
+	s.spent = true
 	s.mu.Unlock()
 	switch {
-	case done || target == "":
+	case done:
 		s.page(w, http.StatusGone, pageInfo, "This login is over", "Return to your terminal or to OpenCode.")
 	case spent:
 		log.Debug("loopback: start link used again")
 		s.page(w, http.StatusGone, pageInfo, "Link already used",
 			"This login link was already used. Return to your terminal or to OpenCode, and start the login again if it did not complete.")
 	default:
-		http.Redirect(w, r, target, http.StatusFound)
+		http.Redirect(w, r, s.authURL, http.StatusFound)
 	}
 }
 
@@ -442,8 +406,7 @@ func (s *Server) Paste(text string) error {
 	if j.reason != "" {
 		return errors.New("this is not the answer of this login: " + j.reason)
 	}
-	_, err = s.deliver(j)
-	return err
+	return s.deliver(j)
 }
 
 // pastedQuery is the query of a pasted address (http(s), any host, the

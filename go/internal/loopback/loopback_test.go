@@ -78,8 +78,8 @@ func waitNone(t *testing.T, s *Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	resp, err := s.Wait(ctx)
-	assert.Nil(t, resp)
+	code, err := s.Wait(ctx)
+	assert.True(t, code.IsZero())
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
@@ -157,8 +157,8 @@ func TestSuccessAfterStrayRequests(t *testing.T) {
 		url    string
 		status int
 	}{
-		{"favicon", "http://127.0.0.1:" + strconv.Itoa(s.Port()) + "/favicon.ico", http.StatusNotFound},
-		{"wrong path", "http://127.0.0.1:" + strconv.Itoa(s.Port()) + "/callback?code=abc&state=" + testState, http.StatusNotFound},
+		{"favicon", "http://127.0.0.1:" + strconv.Itoa(s.port) + "/favicon.ico", http.StatusNotFound},
+		{"wrong path", "http://127.0.0.1:" + strconv.Itoa(s.port) + "/callback?code=abc&state=" + testState, http.StatusNotFound},
 		{"no parameters", s.RedirectURI(), http.StatusBadRequest},
 		{"missing state", callback(s, url.Values{"code": {"abc"}}), http.StatusBadRequest},
 		{"wrong state", callback(s, url.Values{"code": {"abc"}, "state": {"nope"}}), http.StatusBadRequest},
@@ -182,17 +182,17 @@ func TestSuccessAfterStrayRequests(t *testing.T) {
 	go func() {
 		page <- get(t, callback(s, url.Values{"code": {"the-code"}, "state": {testState}, "iss": {testIssuer}}))
 	}()
-	resp, err := s.Wait(testCtx(t))
+	code, err := s.Wait(testCtx(t))
 	require.NoError(t, err)
-	assert.Equal(t, "the-code", resp.Code.Reveal())
+	assert.Equal(t, "the-code", code.Reveal())
 
 	// While the exchange runs, a replay is refused.
 	replay := get(t, callback(s, url.Values{"code": {"the-code"}, "state": {testState}, "iss": {testIssuer}}))
 	assert.Equal(t, http.StatusBadRequest, replay.status)
 	assert.Contains(t, replay.body, "Already used")
 
-	resp.Finish(nil)
-	resp.Finish(errors.New("ignored: only the first verdict counts"))
+	s.Finish(nil)
+	s.Finish(errors.New("ignored: only the first verdict counts"))
 	got := <-page
 	assert.Equal(t, http.StatusOK, got.status)
 	assert.Contains(t, got.body, `id="login-success"`)
@@ -223,8 +223,8 @@ func TestRejectedResponses(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, a.status)
 			assert.Contains(t, a.body, `id="login-failure"`)
 			assert.NotContains(t, a.body, "<b>", "server text is escaped")
-			resp, err := s.Wait(testCtx(t))
-			assert.Nil(t, resp)
+			code, err := s.Wait(testCtx(t))
+			assert.True(t, code.IsZero())
 			var ae *AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tt.wantCode, ae.Code)
@@ -241,9 +241,9 @@ func TestFailureVerdictAndTimeout(t *testing.T) {
 		s := start(t, Config{})
 		page := make(chan answer, 1)
 		go func() { page <- get(t, callback(s, url.Values{"code": {"c"}, "state": {testState}})) }()
-		resp, err := s.Wait(testCtx(t))
+		_, err := s.Wait(testCtx(t))
 		require.NoError(t, err)
-		resp.Finish(errors.New(`token request failed: invalid_grant access_token="abc"`))
+		s.Finish(errors.New(`token request failed: invalid_grant access_token="abc"`))
 		got := <-page
 		assert.Contains(t, got.body, `id="login-failure"`)
 		assert.Contains(t, got.body, "invalid_grant")
@@ -276,7 +276,7 @@ func TestOtherHostIsRefused(t *testing.T) {
 	for _, target := range []string{s.StartURL(), callback(s, url.Values{"code": {"c"}, "state": {testState}})} {
 		req, err := http.NewRequestWithContext(testCtx(t), http.MethodGet, target, nil)
 		require.NoError(t, err)
-		req.Host = "rebound.evil.test:" + strconv.Itoa(s.Port())
+		req.Host = "rebound.evil.test:" + strconv.Itoa(s.port)
 		resp, err := noRedirect.Do(req)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
@@ -305,7 +305,7 @@ func TestListen(t *testing.T) {
 	t.Run("binds 127.0.0.1 only", func(t *testing.T) {
 		s := start(t, Config{})
 		assert.Equal(t, "127.0.0.1", s.ln.Addr().(*net.TCPAddr).IP.String())
-		assert.Equal(t, "http://127.0.0.1:"+strconv.Itoa(s.Port())+"/oauth2/callback", s.RedirectURI())
+		assert.Equal(t, "http://127.0.0.1:"+strconv.Itoa(s.port)+"/oauth2/callback", s.RedirectURI())
 	})
 	t.Run("port taken", func(t *testing.T) {
 		busy, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -324,7 +324,7 @@ func TestListen(t *testing.T) {
 		s, err := Listen(Config{Port: port, State: secret.New(testState)})
 		require.NoError(t, err)
 		defer s.Close()
-		assert.Equal(t, port, s.Port())
+		assert.Equal(t, port, s.port)
 	})
 	t.Run("no state", func(t *testing.T) {
 		_, err := Listen(Config{})

@@ -39,9 +39,9 @@ func TestPaste(t *testing.T) {
 	require.NoError(t, s.Paste(good))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := s.Wait(ctx)
+	code, err := s.Wait(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, "the-code", resp.Code.Reveal())
+	assert.Equal(t, "the-code", code.Reveal())
 	assert.ErrorContains(t, s.Paste(good), "already received its answer", "usable once")
 }
 

@@ -38,10 +38,10 @@ func TestLoginStateDoesNotLeakToLocalProcesses(t *testing.T) {
 	other, err := Listen(Config{State: secret.New(testState), Issuer: testIssuer})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = other.Close() })
-	assert.NotEqual(t, strings.TrimPrefix(s.StartURL(), "http://127.0.0.1:"+strconv.Itoa(s.Port())),
-		strings.TrimPrefix(other.StartURL(), "http://127.0.0.1:"+strconv.Itoa(other.Port())), "every login has its own start secret")
+	assert.NotEqual(t, strings.TrimPrefix(s.StartURL(), "http://127.0.0.1:"+strconv.Itoa(s.port)),
+		strings.TrimPrefix(other.StartURL(), "http://127.0.0.1:"+strconv.Itoa(other.port)), "every login has its own start secret")
 
-	base := "http://127.0.0.1:" + strconv.Itoa(s.Port())
+	base := "http://127.0.0.1:" + strconv.Itoa(s.port)
 	guesses := []string{
 		base + "/",
 		base + "/start",

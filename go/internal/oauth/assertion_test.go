@@ -156,7 +156,9 @@ func TestLoadAssertionKey(t *testing.T) {
 			}
 			require.NoError(t, err)
 			now := time.Now()
-			raw, err := signAssertion(key, "cli", "https://idp.example.com/token", now)
+			c := &Client{p: config.Provider{ClientID: "cli"}, assertion: key, o: Options{Now: func() time.Time { return now }}}
+			meta := &Metadata{TokenEndpoint: "https://idp.example.com/token"}
+			raw, err := c.clientAssertion(testCtx(t), meta)
 			require.NoError(t, err)
 			tok, err := jwt.ParseSigned(raw.Reveal(), []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.wantAlg)})
 			require.NoError(t, err)
@@ -172,7 +174,7 @@ func TestLoadAssertionKey(t *testing.T) {
 			assert.Len(t, claims.ID, 43, "a random jti (32 bytes, base64url)")
 			assert.Equal(t, now.Unix(), claims.IssuedAt.Time().Unix())
 			assert.Equal(t, now.Add(5*time.Minute).Unix(), claims.Expiry.Time().Unix())
-			again, err := signAssertion(key, "cli", "https://idp.example.com/token", now)
+			again, err := c.clientAssertion(testCtx(t), meta)
 			require.NoError(t, err)
 			tok2, err := jwt.ParseSigned(again.Reveal(), []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.wantAlg)})
 			require.NoError(t, err)

@@ -58,9 +58,7 @@ type Client struct {
 	assertion jose.Signer // private_key_jwt with clientAssertionKeyFile
 
 	stderrMu sync.Mutex // one prompt at a time on o.Stderr
-
-	keysMu sync.Mutex
-	keys   *keySet // the id_token keys (keysFor)
+	keysMu   sync.Mutex // guards Metadata.keys
 }
 
 // Options tune a Client; zero values give production defaults.
@@ -94,6 +92,7 @@ func New(p config.Provider, o Options) (*Client, error) {
 	if p.ClientAuthMethod == config.AuthMethodNone || p.ClientAuthMethod == config.AuthMethodPrivateKeyJWT {
 		p.ClientSecret = secret.String{} // a public client never sends one; an assertion replaces it
 	}
+	p.LoginTimeout = cmp.Or(p.LoginTimeout, config.DefaultLoginTimeout)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -328,21 +327,16 @@ type Metadata struct {
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	// Discovered is false when the overrides made discovery unnecessary.
 	Discovered bool `json:"-"`
+
+	keys *keySet // the id_token keys of JWKSURI (keysFor)
 }
 
 // needsDiscovery reports whether the overrides are enough for the flow.
 func (c *Client) needsDiscovery() bool {
-	e := c.p.Endpoints
-	if e.Token == "" {
-		return true
-	}
-	switch c.p.Flow {
-	case config.AuthorizationCode:
-		return e.Authorization == "" || (hasOpenID(c.p.Scopes) && e.JWKS == "")
-	case config.DeviceCode:
-		return e.DeviceAuthorization == "" || (hasOpenID(c.p.Scopes) && e.JWKS == "")
-	}
-	return false
+	e, flow := c.p.Endpoints, c.p.Flow
+	return e.Token == "" || (flow == config.AuthorizationCode && e.Authorization == "") ||
+		(flow == config.DeviceCode && e.DeviceAuthorization == "") ||
+		(flow.Interactive() && hasOpenID(c.p.Scopes) && e.JWKS == "")
 }
 
 func hasOpenID(scopes []string) bool { return slices.Contains(scopes, "openid") }
@@ -360,7 +354,6 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 		if m, err = c.discover(ctx); err != nil {
 			return nil, err
 		}
-		m.Discovered = true
 	}
 	e := c.p.Endpoints // the configured endpoints override the discovered ones
 	m.AuthorizationEndpoint = cmp.Or(e.Authorization, m.AuthorizationEndpoint)
@@ -431,15 +424,12 @@ func (e *IssuerMismatchError) Error() string {
 
 func (c *Client) fetchMetadata(ctx context.Context, u string) (*Metadata, error) {
 	op := "discovery at " + redact.URL(u)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("provider %q: %s: %w", c.p.ID, op, err)
-	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil) // u parses: discover made it of the parsed issuer
 	body, err := c.send(req, op, maxMetadata, nil)
 	if err != nil {
 		return nil, err
 	}
-	var m Metadata
+	m := Metadata{Discovered: true}
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("provider %q: %s: not a JSON metadata document: %s", c.p.ID, op, redact.Text(err.Error(), 120))
 	}

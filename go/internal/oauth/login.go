@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -64,11 +66,8 @@ func setChallenge(q url.Values, verifier secret.String) {
 func (c *Client) authorizationURL(endpoint, redirectURI string, r authRequest) string {
 	u, _ := url.Parse(endpoint)
 	q := u.Query()
-	for k := range q {
-		if config.ReservedParam(k) { // Client_ID, response_mode, request... in the endpoint's own query
-			q.Del(k)
-		}
-	}
+	// Client_ID, response_mode, request... in the endpoint's own query go.
+	maps.DeleteFunc(q, func(k string, _ []string) bool { return config.ReservedParam(k) })
 	c.setGrantParams(q, c.p.AuthorizationParams)
 	for k, v := range map[string]string{"prompt": c.p.Prompt, "login_hint": c.p.LoginHint, "acr_values": c.p.ACRValues, "nonce": r.nonce.Reveal()} {
 		if v != "" {
@@ -103,10 +102,6 @@ func (c *Client) setGrantParams(q url.Values, extra map[string]string) {
 	}
 }
 
-func (c *Client) loginTimeout() time.Duration {
-	return cmp.Or(c.p.LoginTimeout, config.DefaultLoginTimeout)
-}
-
 // authorizationCode runs the authorization code grant with PKCE through a
 // loopback redirect and the user's browser.
 func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
@@ -117,8 +112,7 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 	if meta.AuthorizationEndpoint == "" {
 		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no authorization_endpoint; set authorizationEndpoint in the oauth2 block", c.p.ID)
 	}
-	timeout := c.loginTimeout()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.p.LoginTimeout)
 	defer cancel()
 
 	req := c.newAuthRequest()
@@ -149,44 +143,36 @@ func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
 		srv.Start(authURL)
 	}
 	c.log.Info("login started", "flow", "authorization_code", "authorization_endpoint", redact.URL(meta.AuthorizationEndpoint),
-		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", timeout.String())
+		"redirect_uri", srv.RedirectURI(), "pkce", !req.verifier.IsZero(), "paste", box != nil, "timeout", c.p.LoginTimeout.String())
 	if box != nil {
-		go servePastes(ctx, box, srv.Paste)
-		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.o.Now().Add(timeout),
+		box.srv.Store(srv)
+		defer box.srv.Store(nil)
+		c.show(Prompt{Kind: PromptPaste, URL: authURL, ExpiresAt: c.o.Now().Add(c.p.LoginTimeout),
 			Message: fmt.Sprintf("To log in to %s, open this URL in a browser on any machine. When the browser ends on a page that cannot be reached "+
 				"(an address starting with http://127.0.0.1), copy that whole address and paste it here", c.displayName())})
 	} else {
-		c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint, timeout)
+		c.announceBrowser(ctx, srv.StartURL(), meta.AuthorizationEndpoint)
 	}
 
-	resp, err := srv.Wait(ctx)
+	code, err := srv.Wait(ctx)
 	if err != nil {
-		return tokens.Token{}, c.loginWaitError(ctx, err, timeout)
+		return tokens.Token{}, c.loginWaitError(ctx, err)
 	}
 	// The code for tokens (RFC 6749 4.1.3 with the PKCE verifier), checked.
-	grant := url.Values{"grant_type": {"authorization_code"}, "code": {resp.Code.Reveal()}, "redirect_uri": {srv.RedirectURI()}}
+	grant := url.Values{"grant_type": {"authorization_code"}, "code": {code.Reveal()}, "redirect_uri": {srv.RedirectURI()}}
 	if !req.verifier.IsZero() {
 		grant.Set("code_verifier", req.verifier.Reveal())
 	}
 	t, err := c.tokenRequest(ctx, "authorization code exchange", meta, grant)
-	if err == nil {
-		t, err = c.finishLogin(ctx, meta, t, req.nonce)
-	}
-	resp.Finish(err)
-	if err != nil {
-		c.log.Warn("login failed", "flow", "authorization_code", "err", err)
-		return tokens.Token{}, err
-	}
-	c.log.Info("login complete", "flow", "authorization_code")
-	return t, nil
+	t, err = c.finishLogin(ctx, meta, t, err, req.nonce)
+	srv.Finish(err)
+	return t, err
 }
 
 // announceBrowser opens the start URL and tells the user what happened.
-func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string, timeout time.Duration) {
-	expires, host := c.o.Now().Add(timeout), authEndpoint
-	if u, err := url.Parse(authEndpoint); err == nil {
-		host = u.Host
-	}
+func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint string) {
+	u, _ := url.Parse(authEndpoint) // it parses: Metadata checked it (checkEndpoint)
+	expires, host := c.o.Now().Add(c.p.LoginTimeout), u.Host
 	msg := fmt.Sprintf("A browser window was opened to log in to %s at %s. If it did not appear, open this URL on this machine", c.displayName(), host)
 	if err := c.o.OpenBrowser(ctx, startURL); err != nil {
 		c.log.Warn("could not open a browser; showing the login URL instead", "err", redact.Text(err.Error(), 200))
@@ -196,7 +182,7 @@ func (c *Client) announceBrowser(ctx context.Context, startURL, authEndpoint str
 }
 
 // loginWaitError explains why no authorization response arrived.
-func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Duration) error {
+func (c *Client) loginWaitError(ctx context.Context, err error) error {
 	ae, isAuth := errors.AsType[*loopback.AuthError](err)
 	switch {
 	case isAuth:
@@ -207,8 +193,8 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 		}
 		return fmt.Errorf("provider %q: %w: %s%s", c.p.ID, tokens.ErrLoginRequired, ae.Error(), hint)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		c.log.Warn("login timed out", "flow", "authorization_code", "timeout", timeout.String())
-		return fmt.Errorf("provider %q: %w: no login was completed in the browser within %s (loginTimeoutSeconds)", c.p.ID, tokens.ErrLoginRequired, timeout)
+		c.log.Warn("login timed out", "flow", "authorization_code", "timeout", c.p.LoginTimeout.String())
+		return fmt.Errorf("provider %q: %w: no login was completed in the browser within %s (loginTimeoutSeconds)", c.p.ID, tokens.ErrLoginRequired, c.p.LoginTimeout)
 	}
 	return fmt.Errorf("provider %q: login interrupted: %w", c.p.ID, err)
 }
@@ -217,41 +203,27 @@ func (c *Client) loginWaitError(ctx context.Context, err error, timeout time.Dur
 // login that runs with it (WithPaste): for a browser on another machine,
 // whose redirect to 127.0.0.1 cannot arrive, the user pastes the address
 // it ended on. The login then shows the authorization URL itself (a start
-// URL on this machine's loopback would not open there).
+// URL on this machine's loopback would not open there). The zero value is
+// an empty box.
 type PasteBox struct {
-	in chan pasteRequest
 	// Only: the login takes pastes only; nothing answers on the loopback
 	// address (a browser there gets "connection refused", as a remote one).
 	Only bool
+	srv  atomic.Pointer[loopback.Server] // the login's while it takes pastes
 }
-
-type pasteRequest struct {
-	text  string
-	reply chan error
-}
-
-// NewPasteBox returns an empty box; only says whether the login takes
-// pastes only (see PasteBox.Only).
-func NewPasteBox(only bool) *PasteBox { return &PasteBox{in: make(chan pasteRequest), Only: only} }
 
 // ErrNoLoginWaits: no login takes pastes now (none started, or it ended).
 var ErrNoLoginWaits = errors.New("no login is waiting for a pasted address")
 
-// Paste hands text to the login and returns its verdict: nil when it was
-// this login's answer (the login then exchanges the code), else why not.
-func (b *PasteBox) Paste(ctx context.Context, text string) error {
-	r := pasteRequest{text: text, reply: make(chan error, 1)}
-	select {
-	case b.in <- r:
-	case <-ctx.Done():
+// Paste hands text to the login and returns its verdict at once: nil when
+// it was this login's answer (the login then exchanges the code), else why
+// not (ErrNoLoginWaits when no login takes pastes now).
+func (b *PasteBox) Paste(text string) error {
+	srv := b.srv.Load()
+	if srv == nil {
 		return ErrNoLoginWaits
 	}
-	select {
-	case err := <-r.reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return srv.Paste(text)
 }
 
 type pasteKey struct{}
@@ -259,18 +231,6 @@ type pasteKey struct{}
 // WithPaste lets the authorization-code login under ctx take pastes from box.
 func WithPaste(ctx context.Context, box *PasteBox) context.Context {
 	return context.WithValue(ctx, pasteKey{}, box)
-}
-
-// servePastes judges pastes for paste until ctx ends.
-func servePastes(ctx context.Context, box *PasteBox, paste func(string) error) {
-	for {
-		select {
-		case r := <-box.in:
-			r.reply <- paste(r.text)
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // Prompt kinds.
@@ -371,11 +331,8 @@ const (
 
 // deviceAuth is a validated device authorization response (RFC 8628 3.2).
 type deviceAuth struct {
+	Prompt     // the user code, verification_uri_complete when usable (else verification_uri), the expiry
 	deviceCode secret.String
-	userCode   string
-	uri        string // verification_uri_complete when usable, else verification_uri
-	complete   bool   // uri already carries the user code
-	expiresAt  time.Time
 	interval   time.Duration
 }
 
@@ -413,21 +370,25 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 	if code == "" || len(code) > maxUserCode || !printable(code) {
 		return deviceAuth{}, fail("has no usable user_code")
 	}
-	d := deviceAuth{deviceCode: secret.New(r.DeviceCode), userCode: code, interval: defaultDeviceInterval}
+	d := deviceAuth{Prompt: Prompt{Kind: PromptDeviceCode, UserCode: code}, deviceCode: secret.New(r.DeviceCode), interval: defaultDeviceInterval}
 	for i, u := range []string{r.VerificationURIComplete, r.VerificationURI, r.VerificationURL} {
 		if safeDisplayURL(u) {
-			d.uri, d.complete = u, i == 0
+			act := "enter this code"
+			if i == 0 { // the URL carries the code already
+				act = "check that it shows this code"
+			}
+			d.URL, d.Message = u, fmt.Sprintf("To log in to %s, visit this URL and %s:", c.displayName(), act)
 			break
 		}
 	}
-	if d.uri == "" {
+	if d.URL == "" {
 		return deviceAuth{}, fail("has no usable verification_uri (an http or https URL)")
 	}
-	life := c.loginTimeout()
+	life := c.p.LoginTimeout
 	if f, ok := seconds(r.ExpiresIn); ok {
 		life = time.Duration(math.Min(f, 24*3600) * float64(time.Second))
 	}
-	d.expiresAt = now.Add(life)
+	d.ExpiresAt = now.Add(life)
 	if f, ok := seconds(r.Interval); ok {
 		d.interval = time.Duration(math.Ceil(math.Min(f, maxDeviceInterval.Seconds()))) * time.Second
 	}
@@ -458,28 +419,16 @@ func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
 	if err != nil {
 		return tokens.Token{}, err
 	}
-	c.log.Info("login started", "flow", "device_code", "verification_uri", redact.URL(d.uri),
-		"expires_at", d.expiresAt.UTC().Format(time.RFC3339), "interval", d.interval.String())
-	msg := fmt.Sprintf("To log in to %s, visit this URL and enter this code:", c.displayName())
-	if d.complete {
-		msg = fmt.Sprintf("To log in to %s, visit this URL and check that it shows this code:", c.displayName())
-	}
-	c.show(Prompt{Kind: PromptDeviceCode, Message: msg, URL: d.uri, UserCode: d.userCode, ExpiresAt: d.expiresAt})
+	c.log.Info("login started", "flow", "device_code", "verification_uri", redact.URL(d.URL),
+		"expires_at", d.ExpiresAt.UTC().Format(time.RFC3339), "interval", d.interval.String())
+	c.show(d.Prompt)
 
 	grant := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {d.deviceCode.Reveal()}}
 	if !verifier.IsZero() {
 		grant.Set("code_verifier", verifier.Reveal())
 	}
 	t, err := c.pollDevice(ctx, meta, d, grant)
-	if err == nil {
-		t, err = c.finishLogin(ctx, meta, t, secret.String{})
-	}
-	if err != nil {
-		c.log.Warn("login failed", "flow", "device_code", "err", err)
-		return tokens.Token{}, err
-	}
-	c.log.Info("login complete", "flow", "device_code")
-	return t, nil
+	return c.finishLogin(ctx, meta, t, err, secret.String{})
 }
 
 // pollDevice sends grant to the token endpoint at d's pace until the
@@ -488,7 +437,7 @@ func (c *Client) pollDevice(ctx context.Context, meta *Metadata, d deviceAuth, g
 	interval := d.interval
 	var backoff time.Duration // > 0 while the server is unreachable or failing
 	for {
-		remaining := d.expiresAt.Sub(c.o.Now())
+		remaining := d.ExpiresAt.Sub(c.o.Now())
 		if remaining <= 0 {
 			return tokens.Token{}, c.deviceExpired()
 		}

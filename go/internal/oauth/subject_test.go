@@ -51,7 +51,7 @@ func TestGitHubActionsSubjectToken(t *testing.T) {
 				SubjectToken: &config.SubjectTokenSource{Type: config.SourceGitHubActions, Audience: "api://x"}},
 				Options{Log: discardLogger(), Getenv: func(k string) string { return env[k] }})
 			require.NoError(t, err)
-			got, err := c.SubjectToken(testCtx(t))
+			got, err := c.readSource(testCtx(t), "subjectTokenSource", c.p.SubjectToken)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				assert.Contains(t, err.Error(), "subjectTokenSource (github_actions)")

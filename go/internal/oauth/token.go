@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -116,10 +117,9 @@ func (c *Client) fromOAuth2(op string, t *oauth2.Token) (tokens.Token, error) {
 		RefreshToken: secret.New(t.RefreshToken),
 		ObtainedAt:   c.o.Now(),
 	}
-	if !t.Expiry.IsZero() {
-		if life := time.Until(t.Expiry).Round(time.Second); life > 0 && life <= maxLifetime {
-			out.ExpiresAt = out.ObtainedAt.Add(life)
-		}
+	// No expiry (a zero Expiry) leaves a negative lifetime.
+	if life := time.Until(t.Expiry).Round(time.Second); life > 0 && life <= maxLifetime {
+		out.ExpiresAt = out.ObtainedAt.Add(life)
 	}
 	if id, ok := t.Extra("id_token").(string); ok {
 		out.IDToken = secret.New(id)
@@ -184,21 +184,26 @@ func (c *Client) postForm(ctx context.Context, op, endpoint string, meta *Metada
 	return c.send(req, op, maxResponse, secrets)
 }
 
-// finishLogin applies what every interactive login requires of its token:
-// a refresh token, and a verified id_token when openid was requested.
-func (c *Client) finishLogin(ctx context.Context, meta *Metadata, t tokens.Token, nonce secret.String) (tokens.Token, error) {
-	if t.RefreshToken.IsZero() {
-		return tokens.Token{}, fmt.Errorf("provider %q: the server issued no refresh token, so this login could not be renewed without you: "+
+// finishLogin ends an interactive login that got t (or err) from the token
+// endpoint: it applies what every such login requires of its token (a
+// refresh token, and a verified id_token when openid was requested) and
+// logs the outcome.
+func (c *Client) finishLogin(ctx context.Context, meta *Metadata, t tokens.Token, err error, nonce secret.String) (tokens.Token, error) {
+	switch {
+	case err != nil:
+	case t.RefreshToken.IsZero():
+		err = fmt.Errorf("provider %q: the server issued no refresh token, so this login could not be renewed without you: "+
 			"add the offline_access scope to scopes, or enable refresh tokens for client %q at the authorization server", c.p.ID, c.p.ClientID)
+	case hasOpenID(c.p.Scopes) && t.IDToken.IsZero():
+		err = fmt.Errorf("provider %q: the openid scope was requested but the server returned no id_token", c.p.ID)
+	case hasOpenID(c.p.Scopes):
+		_, err = c.verifyIDToken(ctx, meta, t.IDToken, nonce)
 	}
-	if hasOpenID(c.p.Scopes) {
-		if t.IDToken.IsZero() {
-			return tokens.Token{}, fmt.Errorf("provider %q: the openid scope was requested but the server returned no id_token", c.p.ID)
-		}
-		if _, err := c.verifyIDToken(ctx, meta, t.IDToken, nonce); err != nil {
-			return tokens.Token{}, err
-		}
+	if err != nil {
+		c.log.Warn("login failed", "flow", c.p.Flow, "err", err)
+		return tokens.Token{}, err
 	}
+	c.log.Info("login complete", "flow", c.p.Flow)
 	return t, nil
 }
 
@@ -245,11 +250,23 @@ func (c *Client) authenticated(ctx context.Context, meta *Metadata, form url.Val
 // server: the federated-credential pattern).
 func (c *Client) clientAssertion(ctx context.Context, meta *Metadata) (secret.String, error) {
 	if c.assertion != nil {
-		a, err := signAssertion(c.assertion, c.p.ClientID, meta.TokenEndpoint, c.o.Now())
+		// RFC 7523 section 3: iss and sub the client id, aud the token
+		// endpoint (a value identifying the authorization server; the token
+		// endpoint URL is the one every server accepts), a random jti so that
+		// it cannot be replayed, iat, and a short exp.
+		now := c.o.Now()
+		raw, err := jwt.Signed(c.assertion).Claims(jwt.Claims{
+			Issuer:   c.p.ClientID,
+			Subject:  c.p.ClientID,
+			Audience: jwt.Audience{meta.TokenEndpoint},
+			ID:       oauth2.GenerateVerifier(),
+			IssuedAt: jwt.NewNumericDate(now),
+			Expiry:   jwt.NewNumericDate(now.Add(assertionLifetime)),
+		}).Serialize()
 		if err != nil {
-			return secret.String{}, fmt.Errorf("provider %q: %w", c.p.ID, err)
+			return secret.String{}, fmt.Errorf("provider %q: signing the client assertion: %w", c.p.ID, err)
 		}
-		return a, nil
+		return secret.New(raw), nil
 	}
 	src := c.p.ClientAssertionSource
 	if src == nil {
@@ -291,10 +308,9 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	for i, a := range idTokenAlgs {
 		algs[i] = string(a)
 	}
-	keys := c.keysFor(ctx, meta.JWKSURI)
+	keys := c.keysFor(ctx, meta)
 	id, err := oidc.NewVerifier(meta.Issuer, keys, &oidc.Config{
-		ClientID: c.p.ClientID, SupportedSigningAlgs: algs,
-		Now: func() time.Time { return c.o.Now().Add(-idTokenLeeway) },
+		ClientID: c.p.ClientID, SupportedSigningAlgs: algs, SkipExpiryCheck: true, // exp, nbf and iat are checked below
 	}).Verify(ctx, raw.Reveal())
 	if err != nil {
 		if ferr := keys.failure(); ferr != nil {
@@ -309,12 +325,16 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 	if err := id.Claims(&claims); err != nil {
 		return nil, fail("%s", redact.Text(err.Error(), 120))
 	}
-	// go-oidc gives nbf five minutes and does not look at iat: both hold
-	// with idTokenLeeway here.
-	if err := claims.ValidateWithLeeway(jwt.Expected{Time: c.o.Now()}, idTokenLeeway); err != nil {
-		return nil, fail("%s", redact.Text(err.Error(), 120))
-	}
+	// exp, nbf and iat hold with idTokenLeeway on the client's clock (go-oidc
+	// would give nbf five minutes and not look at iat).
+	verr := claims.ValidateWithLeeway(jwt.Expected{Time: c.o.Now()}, idTokenLeeway)
 	switch azp := claims.AuthorizedParty; {
+	case claims.Expiry == nil:
+		return nil, fail("no exp claim")
+	case errors.Is(verr, jwt.ErrExpired):
+		return nil, fail("it expired at %s (is this machine's clock right?)", claims.Expiry.Time().UTC().Format(time.RFC3339))
+	case verr != nil:
+		return nil, fail("%s", redact.Text(verr.Error(), 120))
 	case id.Subject == "":
 		return nil, fail("no sub claim")
 	case azp != "" && azp != c.p.ClientID:
@@ -328,15 +348,9 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *Metadata, raw, nonce s
 }
 
 // whyRejected explains go-oidc's rejection of tok from its unverified
-// claims, in the order go-oidc checks them: expiry, issuer, audience, else
-// the signature.
+// claims, in the order go-oidc checks them: issuer, audience, else the
+// signature.
 func (c *Client) whyRejected(tok *jwt.JSONWebToken, meta *Metadata, err error) string {
-	if expired, ok := errors.AsType[*oidc.TokenExpiredError](err); ok {
-		if expired.Expiry.IsZero() {
-			return "no exp claim"
-		}
-		return fmt.Sprintf("it expired at %s (is this machine's clock right?)", expired.Expiry.UTC().Format(time.RFC3339))
-	}
 	var claims jwt.Claims
 	if tok.UnsafeClaimsWithoutVerification(&claims) == nil {
 		switch {
@@ -351,33 +365,31 @@ func (c *Client) whyRejected(tok *jwt.JSONWebToken, meta *Metadata, err error) s
 		redact.URL(meta.JWKSURI), hdr.Algorithm, redact.Text(hdr.KeyID, 80), redact.Text(err.Error(), 200))
 }
 
-// keySet is go-oidc's key set of one jwks_uri (it keeps the keys and
-// fetches them again for an unknown kid). It is also the transport of those
-// fetches: they go through send (the client's HTTP client, a bound on the
-// body, failures classified), at most one per jwksRefetch, and a failure is
-// kept for verifyIDToken to report.
+// keySet is go-oidc's key set of one metadata's jwks_uri (it keeps the keys
+// and fetches them again for an unknown kid); it lives as long as that
+// metadata (metadataTTL), so that a key the server withdrew is not trusted
+// for ever. It is also the transport of those fetches: they go through send
+// (the client's HTTP client, a bound on the body, failures classified), at
+// most one per jwksRefetch, and a failure is kept for verifyIDToken to
+// report.
 type keySet struct {
 	*oidc.RemoteKeySet
-	c   *Client
-	uri string
-	at  time.Time
+	c *Client
 
 	mu   sync.Mutex
 	last time.Time // the last fetch
 	err  error     // the last fetch's failure, not reported yet
 }
 
-// keysFor returns the key set of uri, made anew after jwksTTL so that a key
-// the server withdrew is not trusted for ever.
-func (c *Client) keysFor(ctx context.Context, uri string) *keySet {
+// keysFor returns the key set of meta's jwks_uri.
+func (c *Client) keysFor(ctx context.Context, meta *Metadata) *keySet {
 	c.keysMu.Lock()
 	defer c.keysMu.Unlock()
-	if ks := c.keys; ks != nil && ks.uri == uri && c.o.Now().Sub(ks.at) < jwksTTL {
-		return ks
+	if meta.keys == nil {
+		meta.keys = &keySet{c: c}
+		meta.keys.RemoteKeySet = oidc.NewRemoteKeySet(oidc.ClientContext(ctx, &http.Client{Transport: meta.keys}), meta.JWKSURI)
 	}
-	c.keys = &keySet{c: c, uri: uri, at: c.o.Now()}
-	c.keys.RemoteKeySet = oidc.NewRemoteKeySet(oidc.ClientContext(ctx, &http.Client{Transport: c.keys}), uri)
-	return c.keys
+	return meta.keys
 }
 
 func (ks *keySet) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -405,13 +417,9 @@ func (ks *keySet) failure() error {
 	return err
 }
 
-// jwksTTL is how long a fetched set is trusted before it is fetched again;
-// jwksRefetch is the least time between two fetches (an unknown kid asks
-// for one).
-const (
-	jwksTTL     = time.Hour
-	jwksRefetch = 10 * time.Second
-)
+// jwksRefetch is the least time between two fetches of a key set (an
+// unknown kid asks for one).
+const jwksRefetch = 10 * time.Second
 
 // Grant type URNs.
 const (
@@ -420,9 +428,13 @@ const (
 )
 
 // federatedGrant runs jwt_bearer or token_exchange with the subject token
-// read fresh from its source.
+// (the assertion of jwt_bearer, the subject_token of token_exchange) read
+// fresh from its source: it is never cached.
 func (c *Client) federatedGrant(ctx context.Context) (tokens.Token, error) {
-	subject, err := c.SubjectToken(ctx)
+	if c.p.SubjectToken == nil {
+		return tokens.Token{}, fmt.Errorf("provider %q: authFlow %s needs subjectTokenSource", c.p.ID, c.p.Flow)
+	}
+	subject, err := c.readSource(ctx, "subjectTokenSource", c.p.SubjectToken)
 	if err != nil {
 		return tokens.Token{}, err
 	}
@@ -531,17 +543,6 @@ func (c *Client) Revoke(ctx context.Context, token secret.String, hint string) e
 // maxSubjectToken bounds a subject token read from a file or GitHub.
 const maxSubjectToken = 64 << 10
 
-// SubjectToken reads the provider's subject token (the assertion of
-// jwt_bearer, the subject_token of token_exchange) fresh from its source.
-// It is never cached.
-func (c *Client) SubjectToken(ctx context.Context) (secret.String, error) {
-	src := c.p.SubjectToken
-	if src == nil {
-		return secret.String{}, fmt.Errorf("provider %q: authFlow %s needs subjectTokenSource", c.p.ID, c.p.Flow)
-	}
-	return c.readSource(ctx, "subjectTokenSource", src)
-}
-
 // readSource reads a token from src, the provider's setting named name.
 func (c *Client) readSource(ctx context.Context, name string, src *config.SubjectTokenSource) (secret.String, error) {
 	label := fmt.Sprintf("provider %q: %s (%s)", c.p.ID, name, src.Type)
@@ -552,31 +553,23 @@ func (c *Client) readSource(ctx context.Context, name string, src *config.Subjec
 			return secret.String{}, fmt.Errorf("%s: environment variable %s is not set or is empty", label, src.Var)
 		}
 		return secret.New(v), nil
-	case config.SourceFile, config.SourceKubernetesSA:
-		path := src.Path
-		if path == "" && src.Type == config.SourceKubernetesSA {
-			path = config.DefaultKubernetesTokenPath
+	case config.SourceFile, config.SourceKubernetesSA: // config set the default tokenPath
+		data, err := safefile.Read(src.Path, maxSubjectToken)
+		if safefile.IsNotExist(err) {
+			return secret.String{}, fmt.Errorf("%s: no file at %s; check the volume mount or the path", label, src.Path)
 		}
-		return readTokenFile(label, path)
+		if err != nil {
+			return secret.String{}, fmt.Errorf("%s: cannot read the token: %w", label, err)
+		}
+		v := strings.TrimSpace(string(data))
+		if v == "" {
+			return secret.String{}, fmt.Errorf("%s: the file at %s is empty", label, src.Path)
+		}
+		return secret.New(v), nil
 	case config.SourceGitHubActions:
 		return c.githubActionsToken(ctx, label, fmt.Sprintf("%s (%s): OIDC token request", name, src.Type), src.Audience)
 	}
 	return secret.String{}, fmt.Errorf("%s: unknown source type", label)
-}
-
-func readTokenFile(label, path string) (secret.String, error) {
-	data, err := safefile.Read(path, maxSubjectToken)
-	if safefile.IsNotExist(err) {
-		return secret.String{}, fmt.Errorf("%s: no file at %s; check the volume mount or the path", label, path)
-	}
-	if err != nil {
-		return secret.String{}, fmt.Errorf("%s: cannot read the token: %w", label, err)
-	}
-	v := strings.TrimSpace(string(data))
-	if v == "" {
-		return secret.String{}, fmt.Errorf("%s: the file at %s is empty", label, path)
-	}
-	return secret.New(v), nil
 }
 
 // githubActionsToken asks the GitHub Actions runtime for an OIDC token.
@@ -586,19 +579,13 @@ func (c *Client) githubActionsToken(ctx context.Context, label, op, audience str
 	if reqURL == "" || reqToken == "" {
 		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set; this source works only inside a GitHub Actions job with `permissions: id-token: write`", label)
 	}
-	u, err := url.Parse(reqURL)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reqURL, nil) // bounded by the HTTP client's timeout, as every request
 	if err != nil {
 		return secret.String{}, fmt.Errorf("%s: ACTIONS_ID_TOKEN_REQUEST_URL is not a URL", label)
 	}
-	q := u.Query()
+	q := req.URL.Query()
 	q.Set("audience", audience)
-	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.p.HTTPTimeout, config.DefaultHTTPTimeout))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return secret.String{}, fmt.Errorf("%s: %w", label, err)
-	}
+	req.URL.RawQuery = q.Encode()
 	req.Header.Set("Authorization", "Bearer "+reqToken)
 	body, err := c.send(req, op, maxSubjectToken, []string{reqToken})
 	if err != nil {
@@ -644,9 +631,7 @@ func loadAssertionKey(p config.Provider) (jose.Signer, error) {
 	if err != nil {
 		return nil, fail("%v", err)
 	}
-	if p.ClientAssertionKeyID != "" {
-		jwk.KeyID = p.ClientAssertionKeyID
-	}
+	jwk.KeyID = cmp.Or(p.ClientAssertionKeyID, jwk.KeyID)
 	algs := signingAlgs(jwk.Key)
 	if algs == nil {
 		return nil, fail("holds a %T key; expected an RSA (2048 bits or more), EC (P-256, P-384, P-521) or Ed25519 private key", jwk.Key)
@@ -715,15 +700,7 @@ func jwkFromJSON(data []byte, kid string) (jose.JSONWebKey, error) {
 	if err := json.Unmarshal(data, &set); err != nil {
 		return jose.JSONWebKey{}, fmt.Errorf("is not a usable JWK set: %s", jwkError(err))
 	}
-	var private []jose.JSONWebKey
-	var kids []string
-	for _, k := range set.Keys {
-		if k.IsPublic() || (kid != "" && k.KeyID != kid) {
-			continue
-		}
-		private = append(private, k)
-		kids = append(kids, fmt.Sprintf("%q", k.KeyID))
-	}
+	private := slices.DeleteFunc(set.Keys, func(k jose.JSONWebKey) bool { return k.IsPublic() || (kid != "" && k.KeyID != kid) })
 	switch {
 	case len(private) == 1:
 		return private[0], nil
@@ -731,6 +708,10 @@ func jwkFromJSON(data []byte, kid string) (jose.JSONWebKey, error) {
 		return jose.JSONWebKey{}, fmt.Errorf("has no private key with kid %q (clientAssertionKeyId)", kid)
 	case len(private) == 0:
 		return jose.JSONWebKey{}, errors.New("has no private key")
+	}
+	var kids []string
+	for _, k := range private {
+		kids = append(kids, strconv.Quote(k.KeyID))
 	}
 	return jose.JSONWebKey{}, fmt.Errorf("has %d private keys (kid %s); choose one with clientAssertionKeyId", len(private), strings.Join(kids, ", "))
 }
@@ -759,25 +740,4 @@ func signingAlgs(key any) []string {
 		return []string{"EdDSA"}
 	}
 	return nil
-}
-
-// signAssertion makes one client assertion (RFC 7523 section 3): iss and sub the
-// client id, aud the token endpoint (RFC 7523: a value identifying the
-// authorization server; the token endpoint URL is the one every server
-// accepts), a random jti so that it cannot be replayed, iat, and a short
-// exp.
-func signAssertion(signer jose.Signer, clientID, audience string, now time.Time) (secret.String, error) {
-	claims := jwt.Claims{
-		Issuer:   clientID,
-		Subject:  clientID,
-		Audience: jwt.Audience{audience},
-		ID:       oauth2.GenerateVerifier(),
-		IssuedAt: jwt.NewNumericDate(now),
-		Expiry:   jwt.NewNumericDate(now.Add(assertionLifetime)),
-	}
-	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		return secret.String{}, fmt.Errorf("signing the client assertion: %w", err)
-	}
-	return secret.New(raw), nil
 }

@@ -42,7 +42,7 @@ func (e *Engine) beginLogin(ctx context.Context, providerID string, paste bool) 
 	ctx, cancel := context.WithCancelCause(ctx)
 	u := &login{providerID: providerID, cancel: cancel}
 	if paste {
-		u.box = oauth.NewPasteBox(true)
+		u.box = &oauth.PasteBox{Only: true}
 		ctx = oauth.WithPaste(ctx, u.box)
 	}
 	e.loginMu.Lock()
@@ -71,7 +71,7 @@ func (e *Engine) Paste(ctx context.Context, p protocol.LoginPasteParams) error {
 	if box == nil {
 		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonConfig, Err: oauth.ErrNoLoginWaits}
 	}
-	if err := box.Paste(ctx, p.Text); err != nil {
+	if err := box.Paste(p.Text); err != nil {
 		return &protocol.TokenError{ProviderID: p.ProviderID, Reason: protocol.ReasonLoginRequired, Err: err}
 	}
 	return nil
