@@ -101,14 +101,8 @@ func isSeparator(r rune) bool { return r == '-' || r == '_' || r == '/' || r == 
 
 // isJSSpace reports whether JavaScript's String.prototype.trim removes r
 // (WhiteSpace and LineTerminator of ECMA-262), so that trimming matches the
-// original exactly.
-func isJSSpace(r rune) bool {
-	switch r {
-	case '\t', '\n', '\v', '\f', '\r', ' ', 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF:
-		return true
-	}
-	return r >= 0x2000 && r <= 0x200A
-}
+// original exactly: Go's white space without U+0085, and U+FEFF.
+func isJSSpace(r rune) bool { return unicode.IsSpace(r) && r != 0x85 || r == 0xFEFF }
 
 // acronyms are the known acronyms, in the form a name shows them.
 var acronyms = []string{"AI", "API", "CPU", "GPU", "GLM", "GPT", "LLM", "NLP", "OCR", "TTS", "STT"}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -63,7 +64,9 @@ func parse(body []byte) (List, error) {
 	case '[':
 		err = json.UnmarshalDecode(dec, &entries, decodeOptions)
 	case '{':
-		entries, shape, err = envelope(dec)
+		var obj envelope
+		err = json.UnmarshalDecode(dec, &obj, decodeOptions)
+		entries, shape = obj.Data.entries, obj.shape()
 	case 0:
 		_, err = dec.ReadToken()
 	default:
@@ -98,51 +101,41 @@ func syntaxText(err error) string {
 	return redact.Text(err.Error(), 160)
 }
 
-// envelope reads {"data": [...], ...}. Of repeated "data" members the last
-// counts (as with any JSON object decoding). Without a data array it
-// describes what it found: the type of "data", or the first member names.
-func envelope(dec *jsontext.Decoder) (entries []wireModel, shape string, err error) {
-	if _, err := dec.ReadToken(); err != nil {
-		return nil, "", err
+// envelope is the object form of a response, {"data": [...], ...}. Of
+// repeated "data" members the last counts (as with any JSON object).
+type envelope struct {
+	Data   dataMember                `json:"data"`
+	Others map[string]jsontext.Value `json:",embed"`
+}
+
+// dataMember is the "data" member: its entries when it is an array, else
+// the kind of value it is (0 when there is none).
+type dataMember struct {
+	entries []wireModel
+	kind    jsontext.Kind
+}
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (d *dataMember) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*d = dataMember{kind: dec.PeekKind()}
+	if d.kind != '[' {
+		return dec.SkipValue()
 	}
-	var names []string
-	dataKind := ""
-	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return nil, "", err
-		}
-		name := tok.String() // before the next call voids tok
-		switch k := dec.PeekKind(); {
-		case name != "data":
-			if len(names) < 1000 {
-				names = append(names, name)
-			}
-			err = dec.SkipValue()
-		case k != '[':
-			entries, dataKind = nil, kindNames[k]
-			err = dec.SkipValue()
-		default:
-			entries, dataKind = nil, "array"
-			err = json.UnmarshalDecode(dec, &entries, decodeOptions)
-		}
-		if err != nil {
-			return nil, "", err
-		}
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return nil, "", err
-	}
+	return json.UnmarshalDecode(dec, &d.entries, decodeOptions)
+}
+
+// shape describes an object without a data array ("" for one with it): the
+// type of "data", or the first member names.
+func (o *envelope) shape() string {
 	switch {
-	case dataKind == "array":
-	case dataKind != "":
-		shape = fmt.Sprintf("found an object whose \"data\" is %s", dataKind)
-	case len(names) == 0:
-		shape = "found an empty object"
-	default:
-		shape = "found an object without a data array (" + describeNames(names) + ")"
+	case o.Data.kind == '[':
+		return ""
+	case o.Data.kind != 0:
+		return fmt.Sprintf("found an object whose \"data\" is %s", kindNames[o.Data.kind])
+	case len(o.Others) == 0:
+		return "found an empty object"
 	}
-	return entries, shape, nil
+	return "found an object without a data array (" + describeNames(slices.Sorted(maps.Keys(o.Others))) + ")"
 }
 
 // toList turns the decoded entries into a List: counted skips, dropped
@@ -261,11 +254,9 @@ func firstPositive(vs ...number) int {
 	return 0
 }
 
-// describeNames lists the first member names (sorted, quoted, shortened)
-// of an object without a data array; never its values.
+// describeNames lists the first of the sorted member names (quoted,
+// shortened) of an object without a data array; never its values.
 func describeNames(names []string) string {
-	slices.Sort(names)
-	names = slices.Compact(names)
 	const maxNames = 5
 	more := ""
 	if len(names) > maxNames {
