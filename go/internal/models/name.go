@@ -119,9 +119,10 @@ func appendWord(buf []byte, w string) []byte {
 	if digits == len(w) {
 		return append(buf, w...)
 	}
-	if digits > 0 && digits == len(w)-1 && isASCIILetter(w[digits]) {
+	// c is the last byte in lower case when it is an ASCII letter ('A'-'Z'
+	// and 'a'-'z' are the only bytes that | 0x20 maps into 'a'-'z').
+	if c := w[len(w)-1] | 0x20; digits > 0 && digits == len(w)-1 && 'a' <= c && c <= 'z' {
 		buf = append(buf, w[:digits]...)
-		c := w[digits] | 0x20 // lower case
 		if strings.IndexByte("bkmgt", c) >= 0 {
 			c &^= 0x20 // a size: upper case
 		}
@@ -129,8 +130,6 @@ func appendWord(buf []byte, w string) []byte {
 	}
 	return appendTitle(buf, w)
 }
-
-func isASCIILetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 
 // appendTitle appends w with its first character upper-cased and the rest
 // lower-cased (invalid bytes come out as U+FFFD). Like JavaScript's

@@ -55,34 +55,23 @@ func parse(body []byte) (List, error) {
 		return List{}, errors.New("empty response body, expected a JSON array of models or an object with a data array")
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
-	var (
-		entries []wireModel
-		shape   string // what was found when it is not an accepted shape
-		err     error
-	)
-	switch k := dec.PeekKind(); k {
-	case '[':
-		err = json.UnmarshalDecode(dec, &entries, decodeOptions)
-	case '{':
-		var obj envelope
-		err = json.UnmarshalDecode(dec, &obj, decodeOptions)
-		entries, shape = obj.Data.entries, obj.shape()
-	case 0:
-		_, err = dec.ReadToken()
-	default:
-		shape = "found " + kindNames[k]
-		err = dec.SkipValue()
+	// A top-level value that is not an object is read as an envelope's data.
+	var obj envelope
+	top, target := dec.PeekKind(), any(&obj.Data)
+	if top == '{' {
+		target = &obj
 	}
+	err := json.UnmarshalDecode(dec, target, decodeOptions)
 	if _, terr := dec.ReadToken(); err == nil && terr != io.EOF {
 		err = errors.Join(errors.New("unexpected data after the top-level value"), terr)
 	}
 	if err != nil {
 		return List{}, fmt.Errorf("malformed JSON: %s", syntaxText(err))
 	}
-	if shape != "" {
+	if shape := obj.shape(top); shape != "" {
 		return List{}, fmt.Errorf("expected a JSON array of models or an object with a data array, %s", shape)
 	}
-	return toList(entries), nil
+	return toList(obj.Data.entries), nil
 }
 
 // syntaxText describes a decoding error by its cause and byte offset; the
@@ -124,12 +113,15 @@ func (d *dataMember) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	return json.UnmarshalDecode(dec, &d.entries, decodeOptions)
 }
 
-// shape describes an object without a data array ("" for one with it): the
-// type of "data", or the first member names.
-func (o *envelope) shape() string {
+// shape describes what was found when it is neither an array nor an object
+// with a data array ("" when it is): the type of the top-level value or of
+// "data", or the first member names.
+func (o *envelope) shape(top jsontext.Kind) string {
 	switch {
 	case o.Data.kind == '[':
 		return ""
+	case top != '{':
+		return "found " + kindNames[top]
 	case o.Data.kind != 0:
 		return fmt.Sprintf("found an object whose \"data\" is %s", kindNames[o.Data.kind])
 	case len(o.Others) == 0:

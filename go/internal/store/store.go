@@ -220,33 +220,34 @@ func (e *Entry) loadCredentials() State {
 		}
 		return st
 	case e.keyring != nil:
-		data, err := e.keyring.Read(e.keychainName())
-		if errors.Is(err, errNotFound) {
-			return empty
+		kst, err := e.fromKeychain(*e.keyring)
+		if err == nil {
+			return kst
 		}
-		if err != nil {
-			e.store.log.Warn("the keychain item is unreadable; ignoring it", "provider", e.providerID, "err", err)
-			return empty
+		if !errors.Is(err, errNotFound) {
+			e.store.log.Warn("the keychain item is unusable; ignoring it", "provider", e.providerID, "err", err)
 		}
-		var kst State
-		if json.Unmarshal(data, &kst) != nil || kst.ProviderID != e.providerID || kst.Key != e.key {
-			e.store.log.Warn("the keychain item belongs to another provider or configuration; ignoring it", "provider", e.providerID)
-			return empty
-		}
-		return kst
+		return empty
 	case st.Storage == "keyring" && st.Token == nil && e.store.mem == nil:
 		// Written by a keychain storage: moved into the file, the keychain item removed.
-		k := DefaultKeyring()
-		k.Timeout = time.Second
-		data, err := k.Read(e.keychainName())
-		var kst State
-		ours := err == nil && json.Unmarshal(data, &kst) == nil && kst.ProviderID == e.providerID && kst.Key == e.key
-		if ours && e.Save(kst) == nil {
+		k := Keyring{Service: DefaultKeyring().Service, Timeout: time.Second}
+		if kst, err := e.fromKeychain(k); err == nil && e.Save(kst) == nil {
 			_ = k.Remove(e.keychainName())
 			return kst
 		}
 	}
 	return st
+}
+
+// fromKeychain reads the entry's state from the keychain k: an error
+// wrapping errNotFound when there is none, or saying why it is unusable.
+func (e *Entry) fromKeychain(k Keyring) (State, error) {
+	data, err := k.Read(e.keychainName())
+	var st State
+	if err == nil && (json.Unmarshal(data, &st) != nil || st.ProviderID != e.providerID || st.Key != e.key) {
+		err = errors.New("it belongs to another provider or configuration")
+	}
+	return st, err
 }
 
 // readState reads the state file at path (at most limit bytes): the
@@ -484,7 +485,10 @@ func (e *Entry) Leftovers() []Leftover {
 		name := d.Name()
 		path := filepath.Join(e.store.dir, name)
 		ours := slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
-		if path == e.path || !d.Type().IsRegular() || !credentialsName(name) || !ours {
+		// A credentials file's name, or one set aside: not a models file, a
+		// lock (<name>.json.lock) or a temporary file (<name>.json.<pid>.<random>.tmp).
+		credentials := !strings.Contains(name, ".models.json") && (strings.HasSuffix(name, ".json") || strings.Contains(name, ".json.invalid-"))
+		if path == e.path || !d.Type().IsRegular() || !credentials || !ours {
 			continue
 		}
 		data, err := readFile(path, maxStateFile)
@@ -503,13 +507,6 @@ func (e *Entry) Leftovers() []Leftover {
 		}
 	}
 	return out
-}
-
-// credentialsName is a credentials file's name, or one set aside: not a
-// models file, a lock (<name>.json.lock) or a temporary file
-// (<name>.json.<pid>.<random>.tmp).
-func credentialsName(name string) bool {
-	return !strings.Contains(name, ".models.json") && (strings.HasSuffix(name, ".json") || strings.Contains(name, ".json.invalid-"))
 }
 
 // RemoveLeftover deletes a leftover file.
