@@ -1,7 +1,5 @@
 package models
 
-import "cmp"
-
 // Merge builds the value of OpenCode's provider.<id>.models from the models
 // the user declared in opencode.json (that object as decoded from JSON; nil
 // is fine) and the discovered models.
@@ -45,7 +43,11 @@ func Merge(user map[string]any, discovered []Model) map[string]any {
 
 // entryFor is the OpenCode model entry for a discovered model.
 func entryFor(m Model) map[string]any {
-	e := map[string]any{"name": cmp.Or(m.Name, DisplayName(m.ID, nil))}
+	name := m.Name
+	if name == "" {
+		name = DisplayName(m.ID, nil)
+	}
+	e := map[string]any{"name": name}
 	if m.ContextLength > 0 || m.MaxOutputTokens > 0 {
 		e["limit"] = map[string]any{"context": m.ContextLength, "output": m.MaxOutputTokens}
 	}

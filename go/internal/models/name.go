@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -36,17 +37,12 @@ func DisplayName(id string, overrides map[string]string) string {
 	if o := overrides[id]; o != "" {
 		return o
 	}
-	name := words(id)
-	if name == "" {
-		return id
-	}
+	name := cmp.Or(words(id), id) // an id without words is its own name
 	// 4. An organisation prefix ("meta-llama/Llama-3.1-8B-Instruct") that
 	// the model's name repeats is said once: "Meta Llama 3.1 8B Instruct",
 	// where the original says "Meta Llama Llama 3.1 8B Instruct".
 	if i := strings.LastIndexByte(id, '/'); i > 0 {
-		if short := withoutRepeatedOrg(words(id[:i]), words(id[i+1:])); short != "" {
-			return short
-		}
+		return cmp.Or(withoutRepeatedOrg(words(id[:i]), words(id[i+1:])), name)
 	}
 	return name
 }
