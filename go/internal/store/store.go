@@ -305,26 +305,23 @@ func (e *Entry) Save(st State) error {
 	models := st
 	// The credentials file holds the token and whose it is, nothing else.
 	st = State{Version: Version, ProviderID: e.providerID, Key: e.key, UpdatedAt: time.Now().UTC(), Token: st.Token}
-	switch {
-	case e.keyring != nil && st.Token == nil:
-		// Nothing secret to keep (a logout): no item left in the keychain.
-		if err := e.keyring.Remove(e.keychainName()); err != nil {
-			return fmt.Errorf("keychain for %s: %w", e.providerID, err)
-		}
-		st.Storage = "keyring"
-	case e.keyring != nil:
-		secret, err := json.Marshal(st)
-		if err != nil {
-			return fmt.Errorf("encode state for %s: %w", e.providerID, err)
-		}
-		if err := e.keyring.Write(e.keychainName(), secret); err != nil {
-			return fmt.Errorf("keychain for %s: %w", e.providerID, err)
-		}
-		st.Token, st.Storage = nil, "keyring" // the marker holds no secret
-	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode state for %s: %w", e.providerID, err)
+	}
+	if e.keyring != nil {
+		if st.Token == nil {
+			err = e.keyring.Remove(e.keychainName()) // nothing secret to keep (a logout): no item left
+		} else {
+			err = e.keyring.Write(e.keychainName(), data)
+		}
+		if err != nil {
+			return fmt.Errorf("keychain for %s: %w", e.providerID, err)
+		}
+		// The file is a marker that holds no secret; it encodes, as st did
+		// with the token.
+		st.Token, st.Storage = nil, "keyring"
+		data, _ = json.MarshalIndent(st, "", "  ")
 	}
 	if err := e.store.write(e.path, data); err != nil {
 		return fmt.Errorf("cache file for %s: %w", e.providerID, err)
