@@ -39,7 +39,7 @@ type Forwarder func(Record)
 type Sink struct {
 	level     slog.LevelVar // stderr and forwarded records
 	fileLevel slog.LevelVar // the log file's records
-	forward   atomic.Pointer[Forwarder]
+	forward   atomic.Value  // Forwarder, nil when none
 }
 
 // SetLevel changes the minimum level of both stderr and forwarded records.
@@ -49,13 +49,7 @@ func (s *Sink) SetLevel(l slog.Level) { s.level.Set(l) }
 func (s *Sink) SetFileLevel(l slog.Level) { s.fileLevel.Set(l) }
 
 // SetForwarder installs (or, with nil, removes) the forwarder.
-func (s *Sink) SetForwarder(f Forwarder) {
-	if f == nil {
-		s.forward.Store(nil)
-		return
-	}
-	s.forward.Store(&f)
-}
+func (s *Sink) SetForwarder(f Forwarder) { s.forward.Store(f) }
 
 // NewWithFile returns a logger writing JSON lines to w, to a log file
 // (nil: none) at its own level, and to the sink's forwarder.
@@ -103,12 +97,13 @@ type forwarder struct {
 }
 
 func (h *forwarder) Enabled(_ context.Context, l slog.Level) bool {
-	return l >= h.sink.level.Level() && h.sink.forward.Load() != nil
+	f, _ := h.sink.forward.Load().(Forwarder)
+	return l >= h.sink.level.Level() && f != nil
 }
 
 func (h *forwarder) Handle(_ context.Context, r slog.Record) error {
-	fp := h.sink.forward.Load()
-	if fp == nil {
+	f, _ := h.sink.forward.Load().(Forwarder)
+	if f == nil {
 		return nil
 	}
 	extra := make(map[string]any, r.NumAttrs()+len(h.attrs))
@@ -122,7 +117,7 @@ func (h *forwarder) Handle(_ context.Context, r slog.Record) error {
 	if len(extra) == 0 {
 		extra = nil
 	}
-	(*fp)(Record{Level: LevelName(r.Level), Message: r.Message, Extra: extra})
+	f(Record{Level: LevelName(r.Level), Message: r.Message, Extra: extra})
 	return nil
 }
 

@@ -78,7 +78,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return List{}, fmt.Errorf("models: GET %s: building the request: %w", where, unwrapURLError(err))
+		return List{}, fmt.Errorf("models: GET %s: building the request: %w", where, transportError(ctx, err))
 	}
 	req.Header.Set("Accept", "application/json")
 	if !value.IsZero() {
@@ -95,9 +95,13 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 		_ = resp.Body.Close()
 	}()
 
+	// What must never appear in an error: the whole authorization value and
+	// its credential without the scheme (redact.Text ignores an empty one).
+	_, cred, _ := strings.Cut(value.Reveal(), " ")
+	known := []string{value.Reveal(), strings.TrimSpace(cred)}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, previewReadLimit))
-		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: redact.Text(string(head), maxPreview, knownSecrets(value)...)}
+		return List{}, &HTTPError{URL: where, StatusCode: resp.StatusCode, Preview: redact.Text(string(head), maxPreview, known...)}
 	}
 
 	limit := cmp.Or(max(f.MaxBytes, 0), DefaultMaxBytes)
@@ -105,9 +109,7 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 		return List{}, fmt.Errorf("models: GET %s: %w: Content-Length %d exceeds the %d byte limit", where, ErrTooLarge, resp.ContentLength, limit)
 	}
 	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
-	}
+	buf.Grow(int(max(resp.ContentLength, 0)) + bytes.MinRead) // ContentLength is -1 when unknown
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
 		return List{}, fmt.Errorf("models: GET %s: reading the response: %w", where, transportError(ctx, err))
 	}
@@ -117,39 +119,20 @@ func (f Fetcher) Fetch(ctx context.Context, modelsURL, header string, value secr
 	list, err := parse(buf.Bytes())
 	if err != nil {
 		head := buf.Bytes()[:min(buf.Len(), previewReadLimit)]
-		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, redact.Text(string(head), maxPreview, knownSecrets(value)...))
+		return List{}, fmt.Errorf("models: GET %s: %w; the body starts: %s", where, err, redact.Text(string(head), maxPreview, known...))
 	}
 	return list, nil
-}
-
-// knownSecrets returns what must never appear in an error: the whole
-// Authorization value and its credential without the scheme.
-func knownSecrets(authorization secret.String) []string {
-	v := authorization.Reveal()
-	if v == "" {
-		return nil
-	}
-	out := []string{v}
-	if _, cred, ok := strings.Cut(v, " "); ok {
-		out = append(out, strings.TrimSpace(cred))
-	}
-	return out
 }
 
 // transportError drops the *url.Error layer, which repeats the full URL
 // (query included), and makes sure an expired or cancelled ctx can be
 // recognised with errors.Is whatever the transport reported.
 func transportError(ctx context.Context, err error) error {
-	err = unwrapURLError(err)
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w: %w", cerr, err)
-	}
-	return err
-}
-
-func unwrapURLError(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return ue.Err
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -36,17 +37,12 @@ func DisplayName(id string, overrides map[string]string) string {
 	if o := overrides[id]; o != "" {
 		return o
 	}
-	name := words(id)
-	if name == "" {
-		return id
-	}
+	name := cmp.Or(words(id), id) // an id without words is its own name
 	// 4. An organisation prefix ("meta-llama/Llama-3.1-8B-Instruct") that
 	// the model's name repeats is said once: "Meta Llama 3.1 8B Instruct",
 	// where the original says "Meta Llama Llama 3.1 8B Instruct".
 	if i := strings.LastIndexByte(id, '/'); i > 0 {
-		if short := withoutRepeatedOrg(words(id[:i]), words(id[i+1:])); short != "" {
-			return short
-		}
+		return cmp.Or(withoutRepeatedOrg(words(id[:i]), words(id[i+1:])), name)
 	}
 	return name
 }
@@ -101,14 +97,8 @@ func isSeparator(r rune) bool { return r == '-' || r == '_' || r == '/' || r == 
 
 // isJSSpace reports whether JavaScript's String.prototype.trim removes r
 // (WhiteSpace and LineTerminator of ECMA-262), so that trimming matches the
-// original exactly.
-func isJSSpace(r rune) bool {
-	switch r {
-	case '\t', '\n', '\v', '\f', '\r', ' ', 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF:
-		return true
-	}
-	return r >= 0x2000 && r <= 0x200A
-}
+// original exactly: Go's white space without U+0085, and U+FEFF.
+func isJSSpace(r rune) bool { return unicode.IsSpace(r) && r != 0x85 || r == 0xFEFF }
 
 // acronyms are the known acronyms, in the form a name shows them.
 var acronyms = []string{"AI", "API", "CPU", "GPU", "GLM", "GPT", "LLM", "NLP", "OCR", "TTS", "STT"}
@@ -125,9 +115,10 @@ func appendWord(buf []byte, w string) []byte {
 	if digits == len(w) {
 		return append(buf, w...)
 	}
-	if digits > 0 && digits == len(w)-1 && isASCIILetter(w[digits]) {
+	// c is the last byte in lower case when it is an ASCII letter ('A'-'Z'
+	// and 'a'-'z' are the only bytes that | 0x20 maps into 'a'-'z').
+	if c := w[len(w)-1] | 0x20; digits > 0 && digits == len(w)-1 && 'a' <= c && c <= 'z' {
 		buf = append(buf, w[:digits]...)
-		c := w[digits] | 0x20 // lower case
 		if strings.IndexByte("bkmgt", c) >= 0 {
 			c &^= 0x20 // a size: upper case
 		}
@@ -135,8 +126,6 @@ func appendWord(buf []byte, w string) []byte {
 	}
 	return appendTitle(buf, w)
 }
-
-func isASCIILetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 
 // appendTitle appends w with its first character upper-cased and the rest
 // lower-cased (invalid bytes come out as U+FFFD). Like JavaScript's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -54,32 +55,23 @@ func parse(body []byte) (List, error) {
 		return List{}, errors.New("empty response body, expected a JSON array of models or an object with a data array")
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
-	var (
-		entries []wireModel
-		shape   string // what was found when it is not an accepted shape
-		err     error
-	)
-	switch k := dec.PeekKind(); k {
-	case '[':
-		err = json.UnmarshalDecode(dec, &entries, decodeOptions)
-	case '{':
-		entries, shape, err = envelope(dec)
-	case 0:
-		_, err = dec.ReadToken()
-	default:
-		shape = "found " + kindNames[k]
-		err = dec.SkipValue()
+	// A top-level value that is not an object is read as an envelope's data.
+	var obj envelope
+	top, target := dec.PeekKind(), any(&obj.Data)
+	if top == '{' {
+		target = &obj
 	}
+	err := json.UnmarshalDecode(dec, target, decodeOptions)
 	if _, terr := dec.ReadToken(); err == nil && terr != io.EOF {
 		err = errors.Join(errors.New("unexpected data after the top-level value"), terr)
 	}
 	if err != nil {
 		return List{}, fmt.Errorf("malformed JSON: %s", syntaxText(err))
 	}
-	if shape != "" {
+	if shape := obj.shape(top); shape != "" {
 		return List{}, fmt.Errorf("expected a JSON array of models or an object with a data array, %s", shape)
 	}
-	return toList(entries), nil
+	return toList(obj.Data.entries), nil
 }
 
 // syntaxText describes a decoding error by its cause and byte offset; the
@@ -98,51 +90,44 @@ func syntaxText(err error) string {
 	return redact.Text(err.Error(), 160)
 }
 
-// envelope reads {"data": [...], ...}. Of repeated "data" members the last
-// counts (as with any JSON object decoding). Without a data array it
-// describes what it found: the type of "data", or the first member names.
-func envelope(dec *jsontext.Decoder) (entries []wireModel, shape string, err error) {
-	if _, err := dec.ReadToken(); err != nil {
-		return nil, "", err
+// envelope is the object form of a response, {"data": [...], ...}. Of
+// repeated "data" members the last counts (as with any JSON object).
+type envelope struct {
+	Data   dataMember                `json:"data"`
+	Others map[string]jsontext.Value `json:",embed"`
+}
+
+// dataMember is the "data" member: its entries when it is an array, else
+// the kind of value it is (0 when there is none).
+type dataMember struct {
+	entries []wireModel
+	kind    jsontext.Kind
+}
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (d *dataMember) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*d = dataMember{kind: dec.PeekKind()}
+	if d.kind != '[' {
+		return dec.SkipValue()
 	}
-	var names []string
-	dataKind := ""
-	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return nil, "", err
-		}
-		name := tok.String() // before the next call voids tok
-		switch k := dec.PeekKind(); {
-		case name != "data":
-			if len(names) < 1000 {
-				names = append(names, name)
-			}
-			err = dec.SkipValue()
-		case k != '[':
-			entries, dataKind = nil, kindNames[k]
-			err = dec.SkipValue()
-		default:
-			entries, dataKind = nil, "array"
-			err = json.UnmarshalDecode(dec, &entries, decodeOptions)
-		}
-		if err != nil {
-			return nil, "", err
-		}
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return nil, "", err
-	}
+	return json.UnmarshalDecode(dec, &d.entries, decodeOptions)
+}
+
+// shape describes what was found when it is neither an array nor an object
+// with a data array ("" when it is): the type of the top-level value or of
+// "data", or the first member names.
+func (o *envelope) shape(top jsontext.Kind) string {
 	switch {
-	case dataKind == "array":
-	case dataKind != "":
-		shape = fmt.Sprintf("found an object whose \"data\" is %s", dataKind)
-	case len(names) == 0:
-		shape = "found an empty object"
-	default:
-		shape = "found an object without a data array (" + describeNames(names) + ")"
+	case o.Data.kind == '[':
+		return ""
+	case top != '{':
+		return "found " + kindNames[top]
+	case o.Data.kind != 0:
+		return fmt.Sprintf("found an object whose \"data\" is %s", kindNames[o.Data.kind])
+	case len(o.Others) == 0:
+		return "found an empty object"
 	}
-	return entries, shape, nil
+	return "found an object without a data array (" + describeNames(slices.Sorted(maps.Keys(o.Others))) + ")"
 }
 
 // toList turns the decoded entries into a List: counted skips, dropped
@@ -261,11 +246,9 @@ func firstPositive(vs ...number) int {
 	return 0
 }
 
-// describeNames lists the first member names (sorted, quoted, shortened)
-// of an object without a data array; never its values.
+// describeNames lists the first of the sorted member names (quoted,
+// shortened) of an object without a data array; never its values.
 func describeNames(names []string) string {
-	slices.Sort(names)
-	names = slices.Compact(names)
 	const maxNames = 5
 	more := ""
 	if len(names) > maxNames {

@@ -1,11 +1,15 @@
 package models
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 )
@@ -17,8 +21,22 @@ func preview(body []byte, known ...string) string {
 
 func TestKnownSecrets(t *testing.T) {
 	assert.Equal(t, "echo [redacted] end", preview([]byte("echo opaque-token-1 end"), "opaque-token-1"))
-	assert.Equal(t, []string{"Bearer xyz", "xyz"}, knownSecrets(testAuthOf("Bearer xyz")))
-	assert.Nil(t, knownSecrets(testAuthOf("")))
+	// Fetch's errors mask the whole authorization value and its credential
+	// without the scheme, wherever a gateway echoes them.
+	for _, tc := range []struct{ value, body, want string }{
+		{"Custom opaque-token-1", "echo Custom opaque-token-1 and opaque-token-1 end", "echo [redacted] and [redacted] end"},
+		{"opaque-token-1", "echo opaque-token-1 end", "echo [redacted] end"},
+		{"", "echo opaque-token-1 end", "echo opaque-token-1 end"},
+	} {
+		srv := gateway(t, func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, tc.body)
+		})
+		_, err := Fetcher{}.Fetch(context.Background(), srv.URL+"/v1/models", "X-Key", testAuthOf(tc.value))
+		var he *HTTPError
+		require.ErrorAs(t, err, &he)
+		assert.Equal(t, tc.want, he.Preview, "%q", tc.value)
+	}
 }
 
 func TestPreview(t *testing.T) {

@@ -60,13 +60,9 @@ func (s String) Format(f fmt.State, verb rune) {
 	}
 }
 
-// MarshalJSON encodes the redacted form. The token cache uses its own
-// record type with plain strings, filled through Reveal.
-func (s String) MarshalJSON() ([]byte, error) {
-	return []byte(fmt.Sprintf("%q", s.redacted())), nil
-}
-
-// MarshalText encodes the redacted form (used by encoding/xml, map keys, slog text).
+// MarshalText encodes the redacted form, as a JSON string too (encoding/json
+// and json/v2 use it), in encoding/xml, map keys and slog text. The token
+// cache uses its own record type with plain strings, filled through Reveal.
 func (s String) MarshalText() ([]byte, error) { return []byte(s.redacted()), nil }
 
 // LogValue implements slog.LogValuer.

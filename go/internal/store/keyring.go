@@ -113,7 +113,7 @@ func (k Keyring) Write(name string, data []byte) error {
 	_, _ = zw.Write(data)
 	_ = zw.Close()
 	body := base64.StdEncoding.EncodeToString(zb.Bytes())
-	old := k.parts(name)
+	_, old, _ := k.head(name) // the parts of the value it replaces
 	head, count := body, 0
 	if len(body) > itemBytes {
 		count = (len(body) + itemBytes - 1) / itemBytes
@@ -135,7 +135,7 @@ func (k Keyring) Write(name string, data []byte) error {
 
 // Remove deletes what is stored under name, parts included.
 func (k Keyring) Remove(name string) error {
-	old := k.parts(name)
+	_, old, _ := k.head(name) // the parts of the value it replaces
 	if err := k.del(name); err != nil {
 		return err
 	}
@@ -175,12 +175,6 @@ func (k Keyring) head(name string) (body string, parts int, err error) {
 		return "", 0, errors.New("the keychain item names no valid number of parts")
 	}
 	return "", parts, nil
-}
-
-// parts is how many parts the value under name has (0 when it has none).
-func (k Keyring) parts(name string) int {
-	_, n, _ := k.head(name)
-	return n
 }
 
 func (k Keyring) dropParts(name string, from, to int) error {

@@ -192,21 +192,26 @@ func sanitize(s string) string {
 // and reads as empty. Nothing wrong with the models file affects the token.
 func (e *Entry) Load() State {
 	st := e.loadCredentials()
-	legacy := modelPart{Models: st.Models, LastSyncAt: st.LastSyncAt, LastError: st.LastError}
-	part, ok := e.loadModels()
-	if !ok && !legacy.empty() {
-		part = legacy
-		if err := e.saveModelPart(part); err != nil {
+	m, ok := e.loadModels()
+	if !ok && hasModels(st) {
+		m = st
+		if err := e.saveModels(m); err != nil {
 			e.store.log.Debug("could not move the cached models to their own file", "provider", e.providerID, "err", err)
 		}
 	}
-	st.Models, st.LastSyncAt, st.LastError = part.Models, part.LastSyncAt, part.LastError
+	st.Models, st.LastSyncAt, st.LastError = m.Models, m.LastSyncAt, m.LastError
 	return st
 }
 
 func (e *Entry) loadCredentials() State {
 	empty := State{Version: Version, ProviderID: e.providerID, Key: e.key}
-	st := e.loadFile(empty)
+	st, ok := e.readState(e.path, maxStateFile, "cache file")
+	if !ok {
+		st = empty
+	}
+	if st.Token != nil && st.Token.AccessToken == "" {
+		st.Token = nil
+	}
 	switch {
 	case e.keyring != nil && st.Token != nil:
 		// Written by a file storage: moved into the keychain, no plaintext copy left.
@@ -215,28 +220,18 @@ func (e *Entry) loadCredentials() State {
 		}
 		return st
 	case e.keyring != nil:
-		data, err := e.keyring.Read(e.keychainName())
-		if errors.Is(err, errNotFound) {
-			return empty
+		kst, err := e.fromKeychain(*e.keyring)
+		if err == nil {
+			return kst
 		}
-		if err != nil {
-			e.store.log.Warn("the keychain item is unreadable; ignoring it", "provider", e.providerID, "err", err)
-			return empty
+		if !errors.Is(err, errNotFound) {
+			e.store.log.Warn("the keychain item is unusable; ignoring it", "provider", e.providerID, "err", err)
 		}
-		var kst State
-		if json.Unmarshal(data, &kst) != nil || kst.ProviderID != e.providerID || kst.Key != e.key {
-			e.store.log.Warn("the keychain item belongs to another provider or configuration; ignoring it", "provider", e.providerID)
-			return empty
-		}
-		return kst
+		return empty
 	case st.Storage == "keyring" && st.Token == nil && e.store.mem == nil:
 		// Written by a keychain storage: moved into the file, the keychain item removed.
-		k := DefaultKeyring()
-		k.Timeout = time.Second
-		data, err := k.Read(e.keychainName())
-		var kst State
-		ours := err == nil && json.Unmarshal(data, &kst) == nil && kst.ProviderID == e.providerID && kst.Key == e.key
-		if ours && e.Save(kst) == nil {
+		k := Keyring{Service: DefaultKeyring().Service, Timeout: time.Second}
+		if kst, err := e.fromKeychain(k); err == nil && e.Save(kst) == nil {
 			_ = k.Remove(e.keychainName())
 			return kst
 		}
@@ -244,52 +239,50 @@ func (e *Entry) loadCredentials() State {
 	return st
 }
 
-// loadFile reads the state file (credentials, or a keychain marker).
-func (e *Entry) loadFile(empty State) State {
+// fromKeychain reads the entry's state from the keychain k: an error
+// wrapping errNotFound when there is none, or saying why it is unusable.
+func (e *Entry) fromKeychain(k Keyring) (State, error) {
+	data, err := k.Read(e.keychainName())
 	var st State
-	if !e.readJSON(e.path, maxStateFile, "cache file", &st, func() string {
-		switch {
-		case st.Version > Version:
-			return fmt.Sprintf("written by a newer version (format %d, this build reads %d)", st.Version, Version)
-		case st.Version < 1:
-			return "has no format version"
-		case st.ProviderID != e.providerID || st.Key != e.key:
-			return "belongs to another provider or configuration"
-		}
-		return ""
-	}) {
-		return empty
+	if err == nil && (json.Unmarshal(data, &st) != nil || st.ProviderID != e.providerID || st.Key != e.key) {
+		err = errors.New("it belongs to another provider or configuration")
 	}
-	if st.Token != nil && st.Token.AccessToken == "" {
-		st.Token = nil
-	}
-	return st
+	return st, err
 }
 
-// readJSON reads the file at path (at most limit bytes) into v; check says
-// what is wrong with what was read ("": nothing). It reports false when the
-// file is missing, unreadable (a warning says so) or wrong (set aside).
-func (e *Entry) readJSON(path string, limit int64, what string, v any, check func() string) bool {
+// readState reads the state file at path (at most limit bytes): the
+// credentials (or a keychain marker), or the models. It reports false when
+// the file is missing, unreadable (a warning says so) or wrong (set aside).
+func (e *Entry) readState(path string, limit int64, what string) (State, bool) {
 	read := readFile
 	if e.store.mem != nil {
 		read = e.store.mem.read
 	}
 	data, err := read(path, limit)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false
+		return State{}, false
 	}
 	if err != nil {
 		e.store.log.Warn(what+" unreadable; ignoring it", "provider", e.providerID, "path", path, "err", err)
-		return false
+		return State{}, false
 	}
+	var st State
 	reason := "not valid JSON"
-	if json.Unmarshal(data, v) == nil {
-		reason = check()
+	if json.Unmarshal(data, &st) == nil {
+		switch reason = ""; {
+		case st.Version > Version:
+			reason = fmt.Sprintf("written by a newer version (format %d, this build reads %d)", st.Version, Version)
+		case st.Version < 1:
+			reason = "has no format version"
+		case st.ProviderID != e.providerID || st.Key != e.key:
+			reason = "belongs to another provider or configuration"
+		}
 	}
 	if reason != "" {
 		e.setAside(path, reason)
+		return State{}, false
 	}
-	return reason == ""
+	return st, true
 }
 
 func (e *Entry) setAside(path, reason string) {
@@ -309,36 +302,33 @@ func (e *Entry) setAside(path, reason string) {
 // written to the credentials file (it goes to the models file when that
 // file does not exist yet, as when seeding a cache). Callers hold the lock.
 func (e *Entry) Save(st State) error {
-	part := modelPart{Models: st.Models, LastSyncAt: st.LastSyncAt, LastError: st.LastError}
+	models := st
 	// The credentials file holds the token and whose it is, nothing else.
 	st = State{Version: Version, ProviderID: e.providerID, Key: e.key, UpdatedAt: time.Now().UTC(), Token: st.Token}
-	switch {
-	case e.keyring != nil && st.Token == nil:
-		// Nothing secret to keep (a logout): no item left in the keychain.
-		if err := e.keyring.Remove(e.keychainName()); err != nil {
-			return fmt.Errorf("keychain for %s: %w", e.providerID, err)
-		}
-		st.Storage = "keyring"
-	case e.keyring != nil:
-		secret, err := json.Marshal(st)
-		if err != nil {
-			return fmt.Errorf("encode state for %s: %w", e.providerID, err)
-		}
-		if err := e.keyring.Write(e.keychainName(), secret); err != nil {
-			return fmt.Errorf("keychain for %s: %w", e.providerID, err)
-		}
-		st.Token, st.Storage = nil, "keyring" // the marker holds no secret
-	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode state for %s: %w", e.providerID, err)
 	}
+	if e.keyring != nil {
+		if st.Token == nil {
+			err = e.keyring.Remove(e.keychainName()) // nothing secret to keep (a logout): no item left
+		} else {
+			err = e.keyring.Write(e.keychainName(), data)
+		}
+		if err != nil {
+			return fmt.Errorf("keychain for %s: %w", e.providerID, err)
+		}
+		// The file is a marker that holds no secret; it encodes, as st did
+		// with the token.
+		st.Token, st.Storage = nil, "keyring"
+		data, _ = json.MarshalIndent(st, "", "  ")
+	}
 	if err := e.store.write(e.path, data); err != nil {
 		return fmt.Errorf("cache file for %s: %w", e.providerID, err)
 	}
-	if !part.empty() {
+	if hasModels(models) {
 		if _, ok := e.loadModels(); !ok {
-			if err := e.saveModelPart(part); err != nil {
+			if err := e.saveModels(models); err != nil {
 				e.store.log.Debug("could not write the models file", "provider", e.providerID, "err", err)
 			}
 		}
@@ -351,41 +341,16 @@ func (e *Entry) Save(st State) error {
 // this is never reached by a list the sidecar keeps.
 const maxModelsFile = 16 << 20
 
-// modelPart is what is kept about a provider's model list.
-type modelPart struct {
-	Models     json.RawMessage `json:"models,omitempty"`
-	LastSyncAt time.Time       `json:"lastSyncAt,omitzero"`
-	LastError  string          `json:"lastError,omitempty"`
+// hasModels reports whether st holds anything of the models file.
+func hasModels(st State) bool {
+	return len(st.Models) > 0 || !st.LastSyncAt.IsZero() || st.LastError != ""
 }
 
-func (p modelPart) empty() bool {
-	return len(p.Models) == 0 && p.LastSyncAt.IsZero() && p.LastError == ""
-}
-
-// modelsFile is the models file's form: the part, named like the state.
-type modelsFile struct {
-	Version    int    `json:"version"`
-	ProviderID string `json:"providerID"`
-	Key        string `json:"key"`
-	modelPart
-}
-
-// loadModels reads the models file; false when it is missing or unusable
-// (a broken one is set aside with a warning).
-func (e *Entry) loadModels() (modelPart, bool) {
-	var f modelsFile
-	if !e.readJSON(e.modelsPath, maxModelsFile, "models cache file", &f, func() string {
-		switch {
-		case f.Version != Version:
-			return fmt.Sprintf("format %d, this build reads %d", f.Version, Version)
-		case f.ProviderID != e.providerID || f.Key != e.key:
-			return "belongs to another provider or configuration"
-		}
-		return ""
-	}) {
-		return modelPart{}, false
-	}
-	return f.modelPart, true
+// loadModels reads the models file (a State of which only the models part
+// is kept); false when it is missing or unusable (a broken one is set aside
+// with a warning).
+func (e *Entry) loadModels() (State, bool) {
+	return e.readState(e.modelsPath, maxModelsFile, "models cache file")
 }
 
 // SaveModels replaces the provider's model list (JSON), the time of the
@@ -393,18 +358,20 @@ func (e *Entry) loadModels() (modelPart, bool) {
 // credentials file or its lock; concurrent writers replace each other's
 // file atomically.
 func (e *Entry) SaveModels(models json.RawMessage, syncedAt time.Time, lastError string) error {
-	return e.saveModelPart(modelPart{Models: models, LastSyncAt: syncedAt.UTC(), LastError: lastError})
+	return e.saveModels(State{Models: models, LastSyncAt: syncedAt.UTC(), LastError: lastError})
 }
 
 // RecordModelError keeps the list and sets the last sync error.
 func (e *Entry) RecordModelError(msg string) error {
-	part, _ := e.loadModels()
-	part.LastError = msg
-	return e.saveModelPart(part)
+	m, _ := e.loadModels()
+	m.LastError = msg
+	return e.saveModels(m)
 }
 
-func (e *Entry) saveModelPart(part modelPart) error {
-	data, err := json.Marshal(modelsFile{Version: Version, ProviderID: e.providerID, Key: e.key, modelPart: part})
+// saveModels writes the models part of m to the models file, named like
+// the credentials.
+func (e *Entry) saveModels(m State) error {
+	data, err := json.Marshal(State{Version: Version, ProviderID: e.providerID, Key: e.key, Models: m.Models, LastSyncAt: m.LastSyncAt, LastError: m.LastError})
 	if err != nil {
 		return fmt.Errorf("encode models of %s: %w", e.providerID, err)
 	}
@@ -515,7 +482,10 @@ func (e *Entry) Leftovers() []Leftover {
 		name := d.Name()
 		path := filepath.Join(e.store.dir, name)
 		ours := slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
-		if path == e.path || !d.Type().IsRegular() || !credentialsName(name) || !ours {
+		// A credentials file's name, or one set aside: not a models file, a
+		// lock (<name>.json.lock) or a temporary file (<name>.json.<pid>.<random>.tmp).
+		credentials := !strings.Contains(name, ".models.json") && (strings.HasSuffix(name, ".json") || strings.Contains(name, ".json.invalid-"))
+		if path == e.path || !d.Type().IsRegular() || !credentials || !ours {
 			continue
 		}
 		data, err := readFile(path, maxStateFile)
@@ -534,13 +504,6 @@ func (e *Entry) Leftovers() []Leftover {
 		}
 	}
 	return out
-}
-
-// credentialsName is a credentials file's name, or one set aside: not a
-// models file, a lock (<name>.json.lock) or a temporary file
-// (<name>.json.<pid>.<random>.tmp).
-func credentialsName(name string) bool {
-	return !strings.Contains(name, ".models.json") && (strings.HasSuffix(name, ".json") || strings.Contains(name, ".json.invalid-"))
 }
 
 // RemoveLeftover deletes a leftover file.
