@@ -102,15 +102,22 @@ func (c *Client) setGrantParams(q url.Values, extra map[string]string) {
 	}
 }
 
+// metadataWith is the server metadata when it names the endpoint a login
+// needs (endpoint reads it; claim and option name it in the error).
+func (c *Client) metadataWith(ctx context.Context, endpoint func(*Metadata) string, claim, option string) (*Metadata, error) {
+	meta, err := c.Metadata(ctx)
+	if err == nil && endpoint(meta) == "" {
+		err = fmt.Errorf("provider %q: the server metadata has no %s; set %s in the oauth2 block", c.p.ID, claim, option)
+	}
+	return meta, err
+}
+
 // authorizationCode runs the authorization code grant with PKCE through a
 // loopback redirect and the user's browser.
 func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
-	meta, err := c.Metadata(ctx)
+	meta, err := c.metadataWith(ctx, func(m *Metadata) string { return m.AuthorizationEndpoint }, "authorization_endpoint", "authorizationEndpoint")
 	if err != nil {
 		return tokens.Token{}, err
-	}
-	if meta.AuthorizationEndpoint == "" {
-		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no authorization_endpoint; set authorizationEndpoint in the oauth2 block", c.p.ID)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.p.LoginTimeout)
 	defer cancel()
@@ -400,12 +407,9 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 // error, 429 or 5xx backs off exponentially (capped) and goes on; only the
 // server's answer or the expiry ends the flow.
 func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
-	meta, err := c.Metadata(ctx)
+	meta, err := c.metadataWith(ctx, func(m *Metadata) string { return m.DeviceAuthorizationEndpoint }, "device_authorization_endpoint", "deviceAuthorizationEndpoint")
 	if err != nil {
 		return tokens.Token{}, err
-	}
-	if meta.DeviceAuthorizationEndpoint == "" {
-		return tokens.Token{}, fmt.Errorf("provider %q: the server metadata has no device_authorization_endpoint; set deviceAuthorizationEndpoint in the oauth2 block", c.p.ID)
 	}
 	form := url.Values{}
 	c.setGrantParams(form, c.p.AuthorizationParams)
