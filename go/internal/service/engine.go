@@ -206,11 +206,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 
 // newManaged builds the per-provider machinery for p (the config's settings applied).
 func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, error) {
-	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
-		modelsChanged: func() {
-			e.notify(protocol.NotifyModelsChanged, protocol.ProviderParams{ProviderID: p.ID, Location: e.location})
-		}}
-	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt, Now: d.now})
+	client, err := oauth.New(p, oauth.Options{Log: e.log, Prompt: e.prompt, Now: e.opt.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +219,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 	if err != nil {
 		return nil, err
 	}
-	rt := &Provider{deps: d, Config: p, OAuth: client, Entry: entry}
+	rt := &Provider{e: e, Config: p, OAuth: client, Entry: entry}
 	rt.Tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,
@@ -231,7 +227,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 		Policy:     tokens.Policy{Skew: p.ExpirySkew, UserFlow: p.Flow.Interactive()},
 		Header:     func(t tokens.Token) secret.String { return headerValue(p, t) },
 		Log:        e.log,
-		Now:        d.now,
+		Now:        e.opt.Now,
 		OnChange: func() {
 			e.notify(protocol.NotifyInvalidate, protocol.ProviderParams{ProviderID: p.ID, Location: e.location})
 		},

@@ -46,7 +46,7 @@ type Options struct {
 	Entry      *store.Entry
 	Policy     Policy
 	// Header is the value of the header the gateway takes the token in
-	// (nil: Token.Authorization): the shim reports a refused one by its hash.
+	// (needed by Reject): the shim reports a refused one by its hash.
 	Header func(Token) secret.String
 	// Log (nil: discarded) gets the manager's records, which name the provider.
 	Log *slog.Logger
@@ -122,9 +122,6 @@ func NewManager(o Options) *Manager {
 		o.Now = time.Now
 	}
 	o.Log = cmp.Or(o.Log, slog.New(slog.DiscardHandler)).With("provider", o.ProviderID)
-	if o.Header == nil {
-		o.Header = Token.Authorization
-	}
 	o.LoginTimeout = cmp.Or(max(o.LoginTimeout, 0), 10*time.Minute)
 	return &Manager{opt: o}
 }
