@@ -288,32 +288,77 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	unlock = sync.OnceFunc(unlock)
 	defer unlock()
 
-	s := m.read()
+	// The cache file's state, and the current token: the file's or, when it
+	// has none, memory's (the disk may be unwritable).
+	st := m.opt.Entry.Load()
+	cur := fromStore(st.Token)
+	if cur.AccessToken.IsZero() && cur.RefreshToken.IsZero() {
+		cur = m.current()
+	}
+	m.mu.Lock()
+	// cur is news when it is not the token in memory and the file was read
+	// before (at the first read it is not news).
+	news := m.fileRead && !cur.AccessToken.Equal(m.mem.AccessToken)
+	m.fileRead = true
+	fresh := m.freshLocked(cur)
+	refused := !m.rejected.IsZero() && cur.AccessToken.Equal(m.rejected) // by the gateway
+	m.mu.Unlock()
+	// renewed hands the renewed token t to publish, then writes it to the
+	// cache file with the rest of the state read.
+	renewed := func(t Token) (Token, error) {
+		publish(t)
+		st.Token = toStore(t)
+		if err := m.opt.Entry.Save(st); err != nil {
+			m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
+		}
+		return t, nil
+	}
+	// keepCurrent answers a failed renewal with the current token while it
+	// may still serve (the gateway did not refuse it and it has not
+	// expired), else with err.
+	keepCurrent := func(failure string, err error) (Token, error) {
+		if !refused && !cur.AccessToken.IsZero() && (cur.ExpiresAt.IsZero() || m.opt.Now().Before(cur.ExpiresAt)) {
+			m.opt.Log.Warn(failure+"; using the current one until it expires", "err", err)
+			return cur, nil
+		}
+		return Token{}, err
+	}
 	switch {
-	case s.fresh:
-		f.news = s.news
-		return s.cur, nil
+	case fresh:
+		f.news = news
+		return cur, nil
 	case !m.opt.Policy.UserFlow: // the machine grant again
 		t, err := m.opt.Grant.Acquire(ctx)
 		if err != nil {
-			return m.keepCurrent(s, "could not renew the token", err)
+			return keepCurrent("could not renew the token", err)
 		}
-		return m.renewed(s, t, publish)
+		return renewed(t)
 	}
-	if !s.cur.RefreshToken.IsZero() {
-		// A refresh token the server rejected is dropped (dropRefused): a
-		// login is needed.
-		t, err := m.opt.Grant.Refresh(ctx, s.cur)
+	if !cur.RefreshToken.IsZero() {
+		t, err := m.opt.Grant.Refresh(ctx, cur)
 		switch {
 		case err == nil: // the refresh and ID tokens the server did not renew are kept
-			t.RefreshToken = cmp.Or(t.RefreshToken, s.cur.RefreshToken)
-			t.IDToken = cmp.Or(t.IDToken, s.cur.IDToken)
+			t.RefreshToken = cmp.Or(t.RefreshToken, cur.RefreshToken)
+			t.IDToken = cmp.Or(t.IDToken, cur.IDToken)
 			m.opt.Log.Debug("token refreshed")
-			return m.renewed(s, t, publish)
+			return renewed(t)
 		case !errors.Is(err, ErrInvalidGrant):
-			return m.keepCurrent(s, "could not refresh the token", err)
+			return keepCurrent("could not refresh the token", err)
 		}
-		m.dropRefused(s, err)
+		// The login whose refresh token was rejected is forgotten, in memory
+		// and in the cache file; a login is needed.
+		m.opt.Log.Warn("the refresh token was rejected; a new login is needed", "err", err)
+		st.Token = nil
+		if werr := m.opt.Entry.Save(st); werr != nil {
+			m.opt.Log.Warn("could not clear the rejected token from the cache", "err", werr)
+		}
+		// The reason stays for `status`, until a login or a sync succeeds.
+		if werr := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + err.Error()); werr != nil {
+			m.opt.Log.Debug("could not record why the login is gone", "err", werr)
+		}
+		m.mu.Lock()
+		m.mem = Token{}
+		m.mu.Unlock()
 	}
 	if f.mode < AllowLogin {
 		return Token{}, fmt.Errorf("provider %q: %w: no usable token is cached, and a request does not start a login here", m.opt.ProviderID, ErrLoginRequired)
@@ -328,73 +373,6 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	f.news = true
 	publish(t)
 	return t, nil
-}
-
-// snapshot is what acquire read once it held the lock: the cache file's
-// state and the current token, the file's or, when it has none, memory's.
-type snapshot struct {
-	st       store.State
-	cur      Token
-	now      time.Time
-	fresh    bool
-	rejected bool // cur is the token the gateway refused
-	news     bool // cur is not the token in memory, and the file was read before
-}
-
-// read takes the snapshot; the cross-process lock is held.
-func (m *Manager) read() *snapshot {
-	s := &snapshot{st: m.opt.Entry.Load()}
-	s.cur = fromStore(s.st.Token)
-	if s.cur.AccessToken.IsZero() && s.cur.RefreshToken.IsZero() {
-		s.cur = m.current() // the disk may be unwritable; memory is the fallback
-	}
-	s.now = m.opt.Now()
-	m.mu.Lock()
-	s.news = m.fileRead && !s.cur.AccessToken.Equal(m.mem.AccessToken)
-	m.fileRead = true
-	s.fresh = m.freshLocked(s.cur)
-	s.rejected = !m.rejected.IsZero() && s.cur.AccessToken.Equal(m.rejected)
-	m.mu.Unlock()
-	return s
-}
-
-// renewed hands the renewed token t to publish, then writes it to the cache
-// file with the rest of the state read.
-func (m *Manager) renewed(s *snapshot, t Token, publish func(Token)) (Token, error) {
-	publish(t)
-	s.st.Token = toStore(t)
-	if err := m.opt.Entry.Save(s.st); err != nil {
-		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
-	}
-	return t, nil
-}
-
-// keepCurrent answers a failed renewal with the current token while it may
-// still serve (the gateway did not refuse it and it has not expired), else
-// with err.
-func (m *Manager) keepCurrent(s *snapshot, failure string, err error) (Token, error) {
-	if !s.rejected && !s.cur.AccessToken.IsZero() && (s.cur.ExpiresAt.IsZero() || s.now.Before(s.cur.ExpiresAt)) {
-		m.opt.Log.Warn(failure+"; using the current one until it expires", "err", err)
-		return s.cur, nil
-	}
-	return Token{}, err
-}
-
-// dropRefused forgets a login whose refresh token was rejected (why), in
-// memory and in the cache file, and records the reason.
-func (m *Manager) dropRefused(s *snapshot, why error) {
-	m.opt.Log.Warn("the refresh token was rejected; a new login is needed", "err", why)
-	s.st.Token = nil
-	if err := m.opt.Entry.Save(s.st); err != nil {
-		m.opt.Log.Warn("could not clear the rejected token from the cache", "err", err)
-	}
-	// The reason stays for `status`, until a login or a sync succeeds.
-	if err := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + why.Error()); err != nil {
-		m.opt.Log.Debug("could not record why the login is gone", "err", err)
-	}
-	m.mu.Lock()
-	m.mem = Token{}
-	m.mu.Unlock()
 }
 
 // Login runs an interactive login with g whatever is cached: the one login
