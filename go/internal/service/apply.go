@@ -137,13 +137,10 @@ func (e *Engine) problems(res config.Result, message func(config.Problem) string
 }
 
 // providerEntries are the provider entries of the document as the user
-// wrote them, by id; nil when the document has no provider object.
+// wrote them, by id; none when the document has no provider object.
 func providerEntries(root *jsontree.Object) map[string]map[string]any {
 	v, _ := root.Get("provider")
-	provs, ok := jsontree.Plain(v).(map[string]any)
-	if !ok {
-		return nil
-	}
+	provs, _ := jsontree.Plain(v).(map[string]any)
 	out := make(map[string]map[string]any, len(provs))
 	for id, entry := range provs {
 		if m, ok := entry.(map[string]any); ok {
@@ -282,13 +279,12 @@ func (e *Engine) startWatcher() {
 	}
 	e.watchOnce.Do(func() {
 		e.bgWork.Go(func() {
-			t := time.NewTicker(e.opt.WatchEvery)
-			defer t.Stop()
+			tick := time.Tick(e.opt.WatchEvery) // collected with the goroutine
 			for {
 				select {
 				case <-e.bg.Done():
 					return
-				case <-t.C:
+				case <-tick:
 				}
 				e.mu.RLock()
 				rts := slices.Collect(maps.Values(e.managedByID))

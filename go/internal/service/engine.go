@@ -238,11 +238,9 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 	})
 	state := entry.Load()
 	var cached []models.Model
-	if len(state.Models) > 0 {
-		if err := json.Unmarshal(state.Models, &cached); err != nil {
-			e.log.Warn("cached model list unreadable; it will be fetched again", "provider", p.ID, "err", err)
-			cached = nil
-		}
+	if err := json.Unmarshal(state.Models, &cached); err != nil && len(state.Models) > 0 {
+		e.log.Warn("cached model list unreadable; it will be fetched again", "provider", p.ID, "err", err)
+		cached = nil
 	}
 	cached = models.Screen(e.log, p.ID, "cached model list", cached, 0, cmp.Or(p.MaxModels, config.DefaultMaxModels))
 	rt.Catalog = models.NewCatalog(cached)

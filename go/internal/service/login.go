@@ -117,9 +117,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	lctx, done := e.beginLogin(ctx, rt.Config.ID, p.Paste)
 	defer done()
 	tok, _, err := rt.LoginWith(lctx, config.Flow(p.Flow), nil)
-	switch {
-	case errors.Is(err, errNoSuchFlow):
-		return fail(protocol.ReasonConfig, err)
+	switch { // a flow the provider has not is a config error (reason)
 	case err != nil && errors.Is(context.Cause(lctx), errLoginCancelled):
 		e.log.Info("login cancelled", "provider", rt.Config.ID)
 		return fail(protocol.ReasonCancelled, errLoginCancelled)

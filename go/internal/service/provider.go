@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -57,19 +56,14 @@ func (p *Provider) stop() {
 // empty or older than the interval, then on the scheduler's rhythm.
 func (p *Provider) start() {
 	p.mu.Lock()
-	if p.cancel != nil {
-		p.mu.Unlock()
+	defer p.mu.Unlock()
+	if p.cancel != nil || p.e.bg.Err() != nil { // started, stopped, or shutting down
 		return
 	}
 	ctx, cancel := context.WithCancel(p.e.bg)
 	p.cancel = cancel
 	last := p.lastSync
-	p.mu.Unlock()
-
 	interval := cmp.Or(max(p.Config.SyncInterval, 0), config.DefaultSyncInterval)
-	if p.e.bg.Err() != nil {
-		return // shutting down
-	}
 	p.e.bgWork.Go(func() {
 		failures := 0
 		if len(p.Catalog.Models()) == 0 || p.e.opt.Now().Sub(last) >= interval {
@@ -144,10 +138,7 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 		return err
 	}
 	now := p.e.opt.Now().UTC()
-	data, err := json.Marshal(ms)
-	if err != nil {
-		return fmt.Errorf("encode models of %s: %w", p.Config.ID, err)
-	}
+	data, _ := json.Marshal(ms) // strings and whole numbers: it cannot fail
 	// The models file only: a model list never touches the credentials.
 	if err := p.Entry.SaveModels(data, now, ""); err != nil {
 		log.Warn("could not write the model cache", "err", err)

@@ -195,24 +195,22 @@ func (m *Manager) fly(parent context.Context, f *flight) {
 	defer cancel()
 	defer m.landed()
 	before := m.current()
-	answered := false
+	var once sync.Once // the callers are answered once: by publish, else at the end
 	answer := func(tok Token, err error) {
-		if answered {
-			return
-		}
-		answered = true
-		m.mu.Lock()
-		if err == nil {
-			m.mem = tok
-		}
-		m.refused, m.refusedAt = nil, time.Time{}
-		if errors.Is(err, ErrInvalidClient) {
-			m.refused, m.refusedAt = err, m.opt.Now()
-		}
-		f.tok, f.err = tok, err
-		m.flight = nil
-		m.mu.Unlock()
-		close(f.done)
+		once.Do(func() {
+			m.mu.Lock()
+			if err == nil {
+				m.mem = tok
+			}
+			m.refused, m.refusedAt = nil, time.Time{}
+			if errors.Is(err, ErrInvalidClient) {
+				m.refused, m.refusedAt = err, m.opt.Now()
+			}
+			f.tok, f.err = tok, err
+			m.flight = nil
+			m.mu.Unlock()
+			close(f.done)
+		})
 	}
 	publish := func(Token) {}
 	if m.opt.WriteBehind {
@@ -271,8 +269,8 @@ func (m *Manager) current() Token {
 
 // acquire runs under the cross-process lock: another process may have done
 // the work already, so the cache file is read again once the lock is held.
-// A token obtained from the server is handed to publish before it is
-// written to the cache file (and then returned).
+// A token renewed here is handed to publish before it is written to the
+// cache file (and then returned).
 func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
 	// An unwritable cache directory must not stop requests: without the
 	// lock, acquire goes on without cross-process coordination, from
@@ -366,13 +364,9 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	// Never hold the cache lock across a login that waits for a person; its
 	// token goes to the flight.
 	unlock()
-	t, _, err := m.Login(ctx, m.opt.Grant)
-	if err != nil {
-		return Token{}, err
-	}
-	f.news = true
-	publish(t)
-	return t, nil
+	t, _, err := m.Login(ctx, m.opt.Grant) // which wrote the cache file
+	f.news = err == nil
+	return t, err
 }
 
 // Login runs an interactive login with g whatever is cached: the one login
