@@ -110,10 +110,7 @@ func reply(st jsonrpc2.ObjectStream, id jsonrpc2.ID, result any) error {
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	idJSON, err := id.MarshalJSON()
-	if err != nil {
-		return fmt.Errorf("encode id: %w", err)
-	}
+	idJSON, _ := id.MarshalJSON() // a string or a number: it cannot fail
 	return st.WriteObject(encoded(fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%s,"result":%s}`, idJSON, body)))
 }
 

@@ -125,9 +125,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		e.log.Warn("login failed", "provider", rt.Config.ID, "err", err)
 		return fail(reason(err), err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
-	serr := rt.syncWith(sctx, tok)
-	cancel()
+	serr := rt.sync(ctx) // with the login's token, in memory
 	known := rt.Catalog.Models()
 	res := protocol.LoginResult{
 		ProviderID: rt.Config.ID,

@@ -100,30 +100,25 @@ func (p *Provider) maybeLazySync() {
 // sync fetches the model list with a token obtained without prompting and
 // stores it with the provider's state. A failure keeps the last good list.
 func (p *Provider) sync(ctx context.Context) error {
-	tctx, cancel := context.WithTimeout(ctx, 2*p.timeout())
+	tctx, cancel := context.WithTimeout(ctx, 2*cmp.Or(p.Config.HTTPTimeout, config.DefaultHTTPTimeout))
 	defer cancel()
-	tok, err := p.Tokens.Token(tctx, tokens.NoLogin)
+	log := p.e.log.With("provider", p.Config.ID)
+	tok, err := p.Tokens.Token(tctx, tokens.NoLogin) // a login's is in memory
 	if err != nil {
 		p.recordError(tokens.NoTokenPrefix + err.Error())
 		if errors.Is(err, tokens.ErrLoginRequired) {
-			p.e.log.Info("model sync waits for a login", "provider", p.Config.ID, "err", err)
+			log.Info("model sync waits for a login", "err", err)
 		} else {
-			p.e.log.Warn("model sync failed: no token", "provider", p.Config.ID, "err", err)
+			log.Warn("model sync failed: no token", "err", err)
 		}
 		return err
 	}
-	return p.syncWith(tctx, tok)
-}
-
-// syncWith is sync with a token at hand (a login's).
-func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
-	log := p.e.log.With("provider", p.Config.ID)
 	url, err := models.URL(p.Config.BaseURL, p.Config.ModelsURL)
 	if err != nil {
 		log.Error("model discovery is not possible", "err", err)
 		return err
 	}
-	list, err := models.Fetcher{Client: p.OAuth.HTTPClient()}.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
+	list, err := models.Fetcher{Client: p.OAuth.HTTPClient()}.Fetch(tctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
 	if err != nil {
 		p.recordError(err.Error())
 		log.Warn("model sync failed", "err", err)
@@ -169,10 +164,6 @@ func (p *Provider) clearTokenError() {
 	if strings.HasPrefix(p.Entry.Load().LastError, tokens.NoTokenPrefix) {
 		p.recordError("")
 	}
-}
-
-func (p *Provider) timeout() time.Duration {
-	return cmp.Or(p.Config.HTTPTimeout, config.DefaultHTTPTimeout)
 }
 
 // checkFile adopts a token another process wrote (CLI login, logout, or a
