@@ -114,12 +114,6 @@ func reply(st jsonrpc2.ObjectStream, id jsonrpc2.ID, result any) error {
 	return st.WriteObject(encoded(fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%s,"result":%s}`, idJSON, body)))
 }
 
-type connNotifier struct{ conn *jsonrpc2.Conn }
-
-func (n connNotifier) Notify(ctx context.Context, method string, params any) error {
-	return n.conn.Notify(ctx, method, params)
-}
-
 // Handle implements jsonrpc2.Handler: it answers a request of the connection.
 func (s *Server) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	result, err := s.dispatch(ctx, conn, req)
@@ -187,7 +181,10 @@ func (s *Server) initialize(ctx context.Context, conn *jsonrpc2.Conn, p protocol
 	s.initOnce.Lock()
 	defer s.initOnce.Unlock()
 	if !s.initialized.Load() {
-		if err := s.svc.Initialize(ctx, p, connNotifier{conn}); err != nil {
+		notify := func(ctx context.Context, method string, params any) error {
+			return conn.Notify(ctx, method, params)
+		}
+		if err := s.svc.Initialize(ctx, p, notify); err != nil {
 			return nil, err
 		}
 		s.initialized.Store(true)

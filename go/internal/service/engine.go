@@ -114,7 +114,7 @@ func (e *Engine) notify(method string, params any) {
 	n := e.notifier
 	e.mu.RUnlock()
 	if n != nil {
-		_ = n.Notify(context.Background(), method, params)
+		_ = n(context.Background(), method, params)
 	}
 }
 

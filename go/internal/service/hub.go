@@ -67,7 +67,7 @@ func (h *Hub) Initialize(_ context.Context, p protocol.InitializeParams, n proto
 			if !strings.HasPrefix(msg, "opencode-oauth2") {
 				msg = "opencode-oauth2: " + msg
 			}
-			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
+			_ = n(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
 		})
 	}
 	attrs := []any{"version", h.opt.Version, "pid", os.Getpid(), "host_version", hostVersion(p, os.Getenv),
