@@ -117,11 +117,11 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	lctx, done := e.beginLogin(ctx, rt.Config.ID, p.Paste)
 	defer done()
 	tok, _, err := rt.LoginWith(lctx, config.Flow(p.Flow), nil)
-	switch { // a flow the provider has not is a config error (reason)
+	switch {
 	case err != nil && errors.Is(context.Cause(lctx), errLoginCancelled):
 		e.log.Info("login cancelled", "provider", rt.Config.ID)
 		return fail(protocol.ReasonCancelled, errLoginCancelled)
-	case err != nil:
+	case err != nil: // a flow the provider has not (errNoSuchFlow) is a config error
 		e.log.Warn("login failed", "provider", rt.Config.ID, "err", err)
 		return fail(reason(err), err)
 	}
