@@ -157,11 +157,10 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 		s.svc.CancelLogins()
 		return nil, nil
 	case protocol.NotifyLocationClose:
-		_, _ = call(ctx, req, "", nil, func(_ context.Context, p protocol.LocationParams) (any, error) {
+		return call(ctx, req, "", nil, func(_ context.Context, p protocol.LocationParams) (any, error) {
 			s.svc.CloseLocation(p.Location)
 			return nil, nil
 		})
-		return nil, nil
 	case protocol.MethodShutdown:
 		return nil, s.svc.Shutdown(ctx)
 	}

@@ -121,10 +121,7 @@ func (e *Engine) notify(method string, params any) {
 // Headers answers headers/get.
 func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error) {
 	e.mu.RLock()
-	mode := tokens.NoLogin
-	if e.interactive {
-		mode = tokens.AllowLogin
-	}
+	mode := tokens.Mode(e.interactive) // AllowLogin when a person may be asked
 	e.mu.RUnlock()
 	rt, err := e.lookup(p.ProviderID)
 	if rt == nil {

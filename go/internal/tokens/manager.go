@@ -28,15 +28,16 @@ type Grant interface {
 	Refresh(ctx context.Context, t Token) (Token, error)
 }
 
-// Mode limits what a Token call may do to get a token.
-type Mode int
+// Mode limits what a Token call may do to get a token: whether it may
+// start an interactive login.
+type Mode bool
 
-// Modes, from the most restricted.
+// Modes.
 const (
 	// NoLogin may refresh and run machine grants, never prompt a person.
-	NoLogin Mode = iota
+	NoLogin Mode = false
 	// AllowLogin may also start an interactive login.
-	AllowLogin
+	AllowLogin Mode = true
 )
 
 // Options configure a Manager.
@@ -179,7 +180,7 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 			return Token{}, fmt.Errorf("provider %q: waiting for a token: %w", m.opt.ProviderID, ctx.Err())
 		}
 		// A flight that could not log in does not answer a caller who may.
-		if f.err != nil && errors.Is(f.err, ErrLoginRequired) && f.mode < mode {
+		if f.err != nil && errors.Is(f.err, ErrLoginRequired) && f.mode == NoLogin && mode == AllowLogin {
 			continue
 		}
 		return f.tok, f.err
@@ -358,7 +359,7 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 		m.mem = Token{}
 		m.mu.Unlock()
 	}
-	if f.mode < AllowLogin {
+	if f.mode == NoLogin {
 		return Token{}, fmt.Errorf("provider %q: %w: no usable token is cached, and a request does not start a login here", m.opt.ProviderID, ErrLoginRequired)
 	}
 	// Never hold the cache lock across a login that waits for a person; its
