@@ -389,8 +389,7 @@ func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err 
 	if err != nil {
 		return Token{}, Token{}, err
 	}
-	replaced, err = m.replace(ctx, tok)
-	if err != nil {
+	if replaced, err = m.replace(ctx, tok); err != nil {
 		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
 	}
 	return tok, replaced, nil
