@@ -70,23 +70,12 @@ type Options struct {
 	WriteBehind bool
 }
 
-// flightTimeout bounds one non-interactive acquisition.
-const flightTimeout = 60 * time.Second
-
-// loginGrace is how long a login may outlast LoginTimeout: the grant ends
-// its own wait at LoginTimeout and says so; this bound is for one that does not.
-const loginGrace = 30 * time.Second
-
-// refusalMemory is how long an invalid_client answer is repeated without
-// asking the server again.
-const refusalMemory = 30 * time.Second
-
 // Manager hands out a provider's access token.
 type Manager struct {
 	opt Options
 
 	mu sync.Mutex
-	// refused remembers an ErrInvalidClient for refusalMemory.
+	// refused remembers an ErrInvalidClient for 30 s (Token).
 	refused   error
 	refusedAt time.Time
 	mem       Token
@@ -155,10 +144,10 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 			m.mu.Unlock()
 			return t, nil
 		}
-		// Wrong client credentials stay wrong: for a short while the same
-		// error is answered without asking the server again (OpenCode
-		// retries a failed request several times).
-		if m.refused != nil && m.opt.Now().Sub(m.refusedAt) < refusalMemory {
+		// Wrong client credentials stay wrong: for a short while (30 s) the
+		// same invalid_client error is answered without asking the server
+		// again (OpenCode retries a failed request several times).
+		if m.refused != nil && m.opt.Now().Sub(m.refusedAt) < 30*time.Second {
 			err := m.refused
 			m.mu.Unlock()
 			return Token{}, err
@@ -188,7 +177,7 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 }
 
 func (m *Manager) fly(parent context.Context, f *flight) {
-	timeout := flightTimeout
+	timeout := 60 * time.Second // one non-interactive acquisition
 	if f.mode == AllowLogin {
 		timeout = m.opt.LoginTimeout
 	}
@@ -382,8 +371,9 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err error) {
 	m.loginMu.Lock()
 	defer m.loginMu.Unlock()
-	// The grant's own wait ends first (at LoginTimeout), in its own words.
-	lctx, cancel := context.WithTimeout(ctx, m.opt.LoginTimeout+loginGrace)
+	// The grant's own wait ends first (at LoginTimeout), in its own words;
+	// 30 s more bound a grant that does not end it.
+	lctx, cancel := context.WithTimeout(ctx, m.opt.LoginTimeout+30*time.Second)
 	defer cancel()
 	tok, err = g.Acquire(lctx)
 	if err != nil {
