@@ -124,7 +124,7 @@ OPENCODE_OAUTH2_BROWSER ("none" never opens one: the URL is printed instead).
 			lctx = oauth.WithPaste(lctx, box)
 			go readPastes(lctx, c, box)
 		}
-		tok, replaced, err := p.LoginWith(lctx, flow, opts)
+		tok, replaced, err := p.LoginWith(lctx, flow, &opts)
 		w.finish()
 		if err != nil {
 			code := tokenExitCode(err)

@@ -94,7 +94,7 @@ func TestMachineGrantsAgainstRealServer(t *testing.T) {
 
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, gw.URL+"/v1/models", nil)
 			require.NoError(t, err)
-			req.Header.Set("Authorization", tok.Authorization().Reveal())
+			req.Header.Set(p.HeaderName(), p.HeaderValue(tok.TokenType, tok.AccessToken.Reveal()))
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			_ = resp.Body.Close()

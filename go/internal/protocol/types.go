@@ -16,10 +16,8 @@ const ProtocolVersion = 1
 // MaxFrame is the largest message body either side accepts (protocol.md).
 const MaxFrame = 4 << 20
 
-// Notifier sends notifications to the shim.
-type Notifier interface {
-	Notify(ctx context.Context, method string, params any) error
-}
+// Notifier sends a notification to the shim.
+type Notifier func(ctx context.Context, method string, params any) error
 
 // Error codes beyond JSON-RPC's standard ones (protocol.md).
 const (

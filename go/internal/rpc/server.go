@@ -110,17 +110,8 @@ func reply(st jsonrpc2.ObjectStream, id jsonrpc2.ID, result any) error {
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	idJSON, err := id.MarshalJSON()
-	if err != nil {
-		return fmt.Errorf("encode id: %w", err)
-	}
+	idJSON, _ := id.MarshalJSON() // a string or a number: it cannot fail
 	return st.WriteObject(encoded(fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%s,"result":%s}`, idJSON, body)))
-}
-
-type connNotifier struct{ conn *jsonrpc2.Conn }
-
-func (n connNotifier) Notify(ctx context.Context, method string, params any) error {
-	return n.conn.Notify(ctx, method, params)
 }
 
 // Handle implements jsonrpc2.Handler: it answers a request of the connection.
@@ -166,11 +157,10 @@ func (s *Server) dispatch(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc
 		s.svc.CancelLogins()
 		return nil, nil
 	case protocol.NotifyLocationClose:
-		_, _ = call(ctx, req, "", nil, func(_ context.Context, p protocol.LocationParams) (any, error) {
+		return call(ctx, req, "", nil, func(_ context.Context, p protocol.LocationParams) (any, error) {
 			s.svc.CloseLocation(p.Location)
 			return nil, nil
 		})
-		return nil, nil
 	case protocol.MethodShutdown:
 		return nil, s.svc.Shutdown(ctx)
 	}
@@ -190,7 +180,10 @@ func (s *Server) initialize(ctx context.Context, conn *jsonrpc2.Conn, p protocol
 	s.initOnce.Lock()
 	defer s.initOnce.Unlock()
 	if !s.initialized.Load() {
-		if err := s.svc.Initialize(ctx, p, connNotifier{conn}); err != nil {
+		notify := func(ctx context.Context, method string, params any) error {
+			return conn.Notify(ctx, method, params)
+		}
+		if err := s.svc.Initialize(ctx, p, notify); err != nil {
 			return nil, err
 		}
 		s.initialized.Store(true)

@@ -41,19 +41,29 @@ func (e *Engine) ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) 
 	e.directory = cmp.Or(p.Directory, e.directory)
 	dir := e.directory
 	e.mu.Unlock()
-	if len(p.Config) > 0 {
-		root, err := config.Decode(p.Config)
-		if err != nil {
-			return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
+	files, ferr := configfile.Load(configfile.Options{Dir: dir})
+	if len(p.Config) == 0 {
+		if ferr != nil {
+			return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, ferr)
 		}
-		e.restorePluginConfig(root, dir)
-		return e.apply(ctx, root, config.Problem.Message)
+		return e.apply(ctx, files.Tree, func(p config.Problem) string { return files.Hide(p.Field, p.Found, p.Message()) })
 	}
-	cfg, err := configfile.Load(configfile.Options{Dir: dir})
+	root, err := config.Decode(p.Config)
 	if err != nil {
-		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, err)
+		return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: parse OpenCode config: %w", err)
 	}
-	return e.apply(ctx, cfg.Tree, func(p config.Problem) string { return cfg.Hide(p.Field, p.Found, p.Message()) })
+	// pluginConfig (the older config shape) is put back when the host
+	// dropped it: OpenCode removes keys it does not know before plugins see
+	// the config, so it is read from the same files OpenCode reads.
+	if _, ok := root.Get("pluginConfig"); !ok {
+		if ferr != nil {
+			e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", ferr)
+		} else if pc, ok := files.Tree.Get("pluginConfig"); ok && pc != nil {
+			root.Set("pluginConfig", pc)
+			e.log.Debug("pluginConfig read from the OpenCode config files", "sources", len(files.Sources))
+		}
+	}
+	return e.apply(ctx, root, config.Problem.Message)
 }
 
 // apply applies a decoded config; message words each problem.
@@ -137,13 +147,10 @@ func (e *Engine) problems(res config.Result, message func(config.Problem) string
 }
 
 // providerEntries are the provider entries of the document as the user
-// wrote them, by id; nil when the document has no provider object.
+// wrote them, by id; none when the document has no provider object.
 func providerEntries(root *jsontree.Object) map[string]map[string]any {
 	v, _ := root.Get("provider")
-	provs, ok := jsontree.Plain(v).(map[string]any)
-	if !ok {
-		return nil
-	}
+	provs, _ := jsontree.Plain(v).(map[string]any)
 	out := make(map[string]map[string]any, len(provs))
 	for id, entry := range provs {
 		if m, ok := entry.(map[string]any); ok {
@@ -282,13 +289,12 @@ func (e *Engine) startWatcher() {
 	}
 	e.watchOnce.Do(func() {
 		e.bgWork.Go(func() {
-			t := time.NewTicker(e.opt.WatchEvery)
-			defer t.Stop()
+			tick := time.Tick(e.opt.WatchEvery) // collected with the goroutine
 			for {
 				select {
 				case <-e.bg.Done():
 					return
-				case <-t.C:
+				case <-tick:
 				}
 				e.mu.RLock()
 				rts := slices.Collect(maps.Values(e.managedByID))
@@ -299,25 +305,6 @@ func (e *Engine) startWatcher() {
 			}
 		})
 	})
-}
-
-// restorePluginConfig puts pluginConfig (the older config shape) back when
-// the host dropped it: OpenCode removes keys it does not know before plugins
-// see the config, so it is read from the same files OpenCode reads (of the
-// project directory dir).
-func (e *Engine) restorePluginConfig(root *jsontree.Object, dir string) {
-	if _, ok := root.Get("pluginConfig"); ok {
-		return
-	}
-	cfg, err := configfile.Load(configfile.Options{Dir: dir})
-	if err != nil {
-		e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", err)
-		return
-	}
-	if pc, ok := cfg.Tree.Get("pluginConfig"); ok && pc != nil {
-		root.Set("pluginConfig", pc)
-		e.log.Debug("pluginConfig read from the OpenCode config files", "sources", len(cfg.Sources))
-	}
 }
 
 // frameBudget is what a config/apply result may take of one protocol frame

@@ -114,17 +114,14 @@ func (e *Engine) notify(method string, params any) {
 	n := e.notifier
 	e.mu.RUnlock()
 	if n != nil {
-		_ = n.Notify(context.Background(), method, params)
+		_ = n(context.Background(), method, params)
 	}
 }
 
 // Headers answers headers/get.
 func (e *Engine) Headers(ctx context.Context, p protocol.HeadersParams) (protocol.HeadersResult, error) {
 	e.mu.RLock()
-	mode := tokens.NoLogin
-	if e.interactive {
-		mode = tokens.AllowLogin
-	}
+	mode := tokens.Mode(e.interactive) // AllowLogin when a person may be asked
 	e.mu.RUnlock()
 	rt, err := e.lookup(p.ProviderID)
 	if rt == nil {
@@ -206,11 +203,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 
 // newManaged builds the per-provider machinery for p (the config's settings applied).
 func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, error) {
-	d := deps{log: e.log, now: e.opt.Now, bg: e.bg, bgWork: &e.bgWork, prompt: e.prompt,
-		modelsChanged: func() {
-			e.notify(protocol.NotifyModelsChanged, protocol.ProviderParams{ProviderID: p.ID, Location: e.location})
-		}}
-	client, err := oauth.New(p, oauth.Options{Log: d.log, Prompt: d.prompt, Now: d.now})
+	client, err := oauth.New(p, oauth.Options{Log: e.log, Prompt: e.prompt, Now: e.opt.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +216,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 	if err != nil {
 		return nil, err
 	}
-	rt := &Provider{deps: d, Config: p, OAuth: client, Entry: entry}
+	rt := &Provider{e: e, Config: p, OAuth: client, Entry: entry}
 	rt.Tokens = tokens.NewManager(tokens.Options{
 		ProviderID: p.ID,
 		Grant:      client,
@@ -231,7 +224,7 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 		Policy:     tokens.Policy{Skew: p.ExpirySkew, UserFlow: p.Flow.Interactive()},
 		Header:     func(t tokens.Token) secret.String { return headerValue(p, t) },
 		Log:        e.log,
-		Now:        d.now,
+		Now:        e.opt.Now,
 		OnChange: func() {
 			e.notify(protocol.NotifyInvalidate, protocol.ProviderParams{ProviderID: p.ID, Location: e.location})
 		},
@@ -242,11 +235,9 @@ func (e *Engine) newManaged(p config.Provider, cacheDir string) (*Provider, erro
 	})
 	state := entry.Load()
 	var cached []models.Model
-	if len(state.Models) > 0 {
-		if err := json.Unmarshal(state.Models, &cached); err != nil {
-			e.log.Warn("cached model list unreadable; it will be fetched again", "provider", p.ID, "err", err)
-			cached = nil
-		}
+	if err := json.Unmarshal(state.Models, &cached); err != nil && len(state.Models) > 0 {
+		e.log.Warn("cached model list unreadable; it will be fetched again", "provider", p.ID, "err", err)
+		cached = nil
 	}
 	cached = models.Screen(e.log, p.ID, "cached model list", cached, 0, cmp.Or(p.MaxModels, config.DefaultMaxModels))
 	rt.Catalog = models.NewCatalog(cached)

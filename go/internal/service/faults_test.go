@@ -200,7 +200,7 @@ func runFault(t *testing.T, flow, warning string, fault int32, expired bool) {
 		CacheDir: cache, BootBudget: 2 * time.Second, WatchEvery: -1})
 	t.Cleanup(func() { _ = hub.Shutdown(context.Background()) })
 	notes := &recorder{}
-	require.NoError(t, hub.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: protocol.ProtocolVersion, Interactive: true}, notes))
+	require.NoError(t, hub.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: protocol.ProtocolVersion, Interactive: true}, notes.Notify))
 	eng := hub.Location("")
 	idp.fault.Store(fault)
 
@@ -333,7 +333,7 @@ func TestInitializeLogLevel(t *testing.T) {
 			e := service.NewHub(service.Options{Log: log, Sink: sink, CacheDir: t.TempDir(), WatchEvery: -1})
 			t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 			r := &recorder{}
-			require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1, LogLevel: tc.level}, r))
+			require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1, LogLevel: tc.level}, r.Notify))
 			before := r.count(protocol.NotifyLog)
 			log.Info("lifecycle")
 			assert.Equal(t, tc.info, r.count(protocol.NotifyLog) > before)
@@ -368,7 +368,7 @@ func TestForwardedLogNamesWhoSpeaks(t *testing.T) {
 			e := service.NewHub(service.Options{Log: log, Sink: sink, CacheDir: t.TempDir(), WatchEvery: -1})
 			t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 			n := &logNotes{}
-			require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1}, n))
+			require.NoError(t, e.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1}, n.Notify))
 			log.Warn(tc.message, "provider", "acme")
 			n.mu.Lock()
 			defer n.mu.Unlock()

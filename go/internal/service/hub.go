@@ -54,12 +54,11 @@ func (h *Hub) Initialize(_ context.Context, p protocol.InitializeParams, n proto
 	if sink := h.opt.Sink; sink != nil {
 		// OpenCode's log gets warnings and errors, everything when OpenCode
 		// runs at DEBUG; the sidecar's log file follows DEBUG too.
-		if lvl, ok := logging.ParseLevel(p.LogLevel); ok {
+		if lvl, ok := logging.ParseLevel(p.LogLevel); ok && lvl < slog.LevelInfo {
+			sink.SetLevel(lvl)
+			sink.SetFileLevel(lvl)
+		} else if ok {
 			sink.SetLevel(max(lvl, slog.LevelWarn))
-			if lvl < slog.LevelInfo {
-				sink.SetLevel(lvl)
-				sink.SetFileLevel(lvl)
-			}
 		}
 		sink.SetForwarder(func(r logging.Record) {
 			// OpenCode's log does not show who speaks: the message says it.
@@ -67,7 +66,7 @@ func (h *Hub) Initialize(_ context.Context, p protocol.InitializeParams, n proto
 			if !strings.HasPrefix(msg, "opencode-oauth2") {
 				msg = "opencode-oauth2: " + msg
 			}
-			_ = n.Notify(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
+			_ = n(context.Background(), protocol.NotifyLog, protocol.LogParams{Level: r.Level, Message: msg, Extra: r.Extra})
 		})
 	}
 	attrs := []any{"version", h.opt.Version, "pid", os.Getpid(), "host_version", hostVersion(p, os.Getenv),

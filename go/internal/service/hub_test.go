@@ -38,7 +38,7 @@ func TestLocationsKeepTheirProviders(t *testing.T) {
 	cache := t.TempDir()
 	hub := service.NewHub(service.Options{Log: logging.Discard(), CacheDir: cache, WatchEvery: -1})
 	defer func() { _ = hub.Shutdown(context.Background()) }()
-	require.NoError(t, hub.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1}, nopNotifier{}))
+	require.NoError(t, hub.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1}, nopNotifier{}.Notify))
 
 	apply := func(location, client string) {
 		cfg, err := json.Marshal(map[string]any{"provider": map[string]any{"gw": map[string]any{"options": map[string]any{

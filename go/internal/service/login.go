@@ -116,20 +116,16 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 	}
 	lctx, done := e.beginLogin(ctx, rt.Config.ID, p.Paste)
 	defer done()
-	tok, _, err := rt.login(lctx, config.Flow(p.Flow), nil)
+	tok, _, err := rt.LoginWith(lctx, config.Flow(p.Flow), nil)
 	switch {
-	case errors.Is(err, errNoSuchFlow):
-		return fail(protocol.ReasonConfig, err)
 	case err != nil && errors.Is(context.Cause(lctx), errLoginCancelled):
 		e.log.Info("login cancelled", "provider", rt.Config.ID)
 		return fail(protocol.ReasonCancelled, errLoginCancelled)
-	case err != nil:
+	case err != nil: // a flow the provider has not (errNoSuchFlow) is a config error
 		e.log.Warn("login failed", "provider", rt.Config.ID, "err", err)
 		return fail(reason(err), err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 2*rt.timeout())
-	serr := rt.syncWith(sctx, tok)
-	cancel()
+	serr := rt.sync(ctx) // with the login's token, in memory
 	known := rt.Catalog.Models()
 	res := protocol.LoginResult{
 		ProviderID: rt.Config.ID,
@@ -156,12 +152,16 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 // errNoSuchFlow: the provider cannot log in with the flow asked for.
 var errNoSuchFlow = errors.New("no such login")
 
-// login is the one login path, of the RPC server (Login) and the command
-// line (Provider.LoginWith): the interactive login with flow (empty: the
-// provider's own), through the token manager, which stores the token and
-// hands back the one it replaced. o (nil: the sidecar's) says how a person
-// is asked: prompts, the browser.
-func (p *Provider) login(ctx context.Context, flow config.Flow, o *oauth.Options) (tok, replaced tokens.Token, err error) {
+// LoginWith is the one login path, of the RPC server (Login) and the
+// command line: an interactive login with flow (empty: the provider's own;
+// or another user flow, e.g. device_code from an SSH session), through the
+// token manager, which stores the token where the provider's own flow finds
+// it. o (nil: the sidecar's prompts) says how a person is asked: prompts,
+// the browser. The cached login is left alone until the new one is at hand:
+// a login that fails or is interrupted loses nothing. It returns the new
+// token and the one it replaced (zero when none was cached), for the caller
+// to revoke.
+func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o *oauth.Options) (tok, replaced tokens.Token, err error) {
 	flow = cmp.Or(flow, p.Config.Flow)
 	switch {
 	case !p.Config.Flow.Interactive():
@@ -171,24 +171,19 @@ func (p *Provider) login(ctx context.Context, flow config.Flow, o *oauth.Options
 	}
 	var grant tokens.Grant = p.OAuth
 	if flow != p.Config.Flow || o != nil {
-		opts := oauth.Options{Log: p.log, Prompt: p.prompt, Now: p.now}
-		if o != nil {
-			opts = *o
-			opts.Log = cmp.Or(opts.Log, p.log)
-			if opts.Now == nil {
-				opts.Now = p.now
-			}
-		}
 		cfg := p.Config
 		cfg.Flow = flow
-		client, err := oauth.New(cfg, opts)
+		client, err := oauth.New(cfg, *cmp.Or(o, &oauth.Options{Log: p.e.log, Prompt: p.e.prompt, Now: p.e.opt.Now}))
 		if err != nil {
 			return tok, replaced, fmt.Errorf("%w: %w", errNoSuchFlow, err)
 		}
 		grant = client
 	}
-	p.log.Info("login requested", "provider", p.Config.ID, "flow", string(flow))
-	return p.Tokens.Login(ctx, grant)
+	p.e.log.Info("login requested", "provider", p.Config.ID, "flow", string(flow))
+	if tok, replaced, err = p.Tokens.Login(ctx, grant); err == nil {
+		p.clearTokenError()
+	}
+	return tok, replaced, err
 }
 
 // pendingLogin describes a user-flow provider without a usable token. Its

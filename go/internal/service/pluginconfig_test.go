@@ -39,7 +39,7 @@ func TestPluginConfigIsReadFromTheConfigFiles(t *testing.T) {
 
 	h := NewHub(Options{Log: logging.Discard(), CacheDir: t.TempDir(), WatchEvery: -1, BootBudget: 1})
 	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
-	require.NoError(t, h.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1, Directory: project}, nopNotifier{}))
+	require.NoError(t, h.Initialize(context.Background(), protocol.InitializeParams{ProtocolVersion: 1, Directory: project}, nopNotifier{}.Notify))
 	e := h.Location("")
 
 	tests := []struct {

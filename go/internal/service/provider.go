@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -17,31 +15,17 @@ import (
 	"github.com/vymalo/opencode-oauth2/go/internal/jsontree"
 	"github.com/vymalo/opencode-oauth2/go/internal/models"
 	"github.com/vymalo/opencode-oauth2/go/internal/oauth"
+	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/redact"
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
 	"github.com/vymalo/opencode-oauth2/go/internal/store"
 	"github.com/vymalo/opencode-oauth2/go/internal/tokens"
 )
 
-// deps are what a managed provider uses of the engine that runs it, given
-// when it is built: it holds no pointer back to the engine.
-type deps struct {
-	log *slog.Logger
-	now func() time.Time
-	// bg is the background work's context (it ends at Shutdown), bgWork
-	// counts the goroutines Shutdown waits for.
-	bg     context.Context
-	bgWork *sync.WaitGroup
-	// prompt shows a login prompt where the user sees it.
-	prompt func(oauth.Prompt)
-	// modelsChanged tells the shim that the model list changed.
-	modelsChanged func()
-}
-
 // Provider is one managed provider: its parts, which the command line uses
 // as they are, and the steps that take more than one of them.
 type Provider struct {
-	deps
+	e       *Engine // the engine that runs it
 	Config  config.Provider
 	OAuth   *oauth.Client
 	Tokens  *tokens.Manager
@@ -72,22 +56,17 @@ func (p *Provider) stop() {
 // empty or older than the interval, then on the scheduler's rhythm.
 func (p *Provider) start() {
 	p.mu.Lock()
-	if p.cancel != nil {
-		p.mu.Unlock()
+	defer p.mu.Unlock()
+	if p.cancel != nil || p.e.bg.Err() != nil { // started, stopped, or shutting down
 		return
 	}
-	ctx, cancel := context.WithCancel(p.bg)
+	ctx, cancel := context.WithCancel(p.e.bg)
 	p.cancel = cancel
 	last := p.lastSync
-	p.mu.Unlock()
-
 	interval := cmp.Or(max(p.Config.SyncInterval, 0), config.DefaultSyncInterval)
-	if p.bg.Err() != nil {
-		return // shutting down
-	}
-	p.bgWork.Go(func() {
+	p.e.bgWork.Go(func() {
 		failures := 0
-		if len(p.Catalog.Models()) == 0 || p.now().Sub(last) >= interval {
+		if len(p.Catalog.Models()) == 0 || p.e.opt.Now().Sub(last) >= interval {
 			if err := p.sync(ctx); err != nil {
 				failures = 1
 			}
@@ -97,7 +76,7 @@ func (p *Provider) start() {
 			Failures: failures,
 			Report: func(a models.Attempt) {
 				if a.Err != nil {
-					p.log.Debug("next model sync scheduled after a failure", "provider", p.Config.ID, "failures", a.Failures, "next", a.Next)
+					p.e.log.Debug("next model sync scheduled after a failure", "provider", p.Config.ID, "failures", a.Failures, "next", a.Next)
 				}
 			},
 		}.Run(ctx, p.sync)
@@ -111,9 +90,9 @@ func (p *Provider) maybeLazySync() {
 	fire := !p.lazyFired && len(p.Catalog.Models()) == 0
 	p.lazyFired = true
 	p.mu.Unlock()
-	if fire && p.bg.Err() == nil { // not shutting down
-		p.bgWork.Go(func() {
-			_ = p.sync(p.bg)
+	if fire && p.e.bg.Err() == nil { // not shutting down
+		p.e.bgWork.Go(func() {
+			_ = p.sync(p.e.bg)
 		})
 	}
 }
@@ -121,36 +100,31 @@ func (p *Provider) maybeLazySync() {
 // sync fetches the model list with a token obtained without prompting and
 // stores it with the provider's state. A failure keeps the last good list.
 func (p *Provider) sync(ctx context.Context) error {
-	tctx, cancel := context.WithTimeout(ctx, 2*p.timeout())
+	tctx, cancel := context.WithTimeout(ctx, 2*cmp.Or(p.Config.HTTPTimeout, config.DefaultHTTPTimeout))
 	defer cancel()
-	tok, err := p.Tokens.Token(tctx, tokens.NoLogin)
+	log := p.e.log.With("provider", p.Config.ID)
+	tok, err := p.Tokens.Token(tctx, tokens.NoLogin) // a login's is in memory
 	if err != nil {
 		p.recordError(tokens.NoTokenPrefix + err.Error())
 		if errors.Is(err, tokens.ErrLoginRequired) {
-			p.log.Info("model sync waits for a login", "provider", p.Config.ID, "err", err)
+			log.Info("model sync waits for a login", "err", err)
 		} else {
-			p.log.Warn("model sync failed: no token", "provider", p.Config.ID, "err", err)
+			log.Warn("model sync failed: no token", "err", err)
 		}
 		return err
 	}
-	return p.syncWith(tctx, tok)
-}
-
-// syncWith is sync with a token at hand (a login's).
-func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
-	log := p.log.With("provider", p.Config.ID)
 	url, err := models.URL(p.Config.BaseURL, p.Config.ModelsURL)
 	if err != nil {
 		log.Error("model discovery is not possible", "err", err)
 		return err
 	}
-	list, err := models.Fetcher{Client: p.OAuth.HTTPClient()}.Fetch(ctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
+	list, err := models.Fetcher{Client: p.OAuth.HTTPClient()}.Fetch(tctx, url, p.Config.HeaderName(), headerValue(p.Config, tok))
 	if err != nil {
 		p.recordError(err.Error())
 		log.Warn("model sync failed", "err", err)
 		return err
 	}
-	ms := models.Screen(p.log, p.Config.ID, "the gateway's model list", list.Models, list.Unsafe, cmp.Or(p.Config.MaxModels, config.DefaultMaxModels))
+	ms := models.Screen(p.e.log, p.Config.ID, "the gateway's model list", list.Models, list.Unsafe, cmp.Or(p.Config.MaxModels, config.DefaultMaxModels))
 	models.Normalize(ms, p.Config.NameOverrides)
 	changes, err := p.Catalog.Update(ms)
 	if err != nil {
@@ -158,11 +132,8 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 		log.Warn("the gateway listed no models; keeping the last known list", "models_url", redact.URL(url))
 		return err
 	}
-	now := p.now().UTC()
-	data, err := json.Marshal(ms)
-	if err != nil {
-		return fmt.Errorf("encode models of %s: %w", p.Config.ID, err)
-	}
+	now := p.e.opt.Now().UTC()
+	data, _ := json.Marshal(ms) // strings and whole numbers: it cannot fail
 	// The models file only: a model list never touches the credentials.
 	if err := p.Entry.SaveModels(data, now, ""); err != nil {
 		log.Warn("could not write the model cache", "err", err)
@@ -175,7 +146,7 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 	} else {
 		log.Info("models synced", "count", len(ms),
 			"added", len(changes.Added), "removed", len(changes.Removed), "renamed", len(changes.Renamed))
-		p.modelsChanged()
+		p.e.notify(protocol.NotifyModelsChanged, protocol.ProviderParams{ProviderID: p.Config.ID, Location: p.e.location})
 	}
 	return nil
 }
@@ -183,7 +154,7 @@ func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 // recordError records why the last sync failed, for `status` ("" clears it).
 func (p *Provider) recordError(cause string) {
 	if err := p.Entry.RecordModelError(cause); err != nil {
-		p.log.Debug("could not record the last error", "provider", p.Config.ID, "err", err)
+		p.e.log.Debug("could not record the last error", "provider", p.Config.ID, "err", err)
 	}
 }
 
@@ -193,10 +164,6 @@ func (p *Provider) clearTokenError() {
 	if strings.HasPrefix(p.Entry.Load().LastError, tokens.NoTokenPrefix) {
 		p.recordError("")
 	}
-}
-
-func (p *Provider) timeout() time.Duration {
-	return cmp.Or(p.Config.HTTPTimeout, config.DefaultHTTPTimeout)
 }
 
 // checkFile adopts a token another process wrote (CLI login, logout, or a
@@ -261,21 +228,6 @@ func (p *Provider) Token(ctx context.Context, mode tokens.Mode) (tokens.Token, e
 // in the cache file when it returns.
 func (p *Provider) Sync(ctx context.Context) error {
 	return cmp.Or(p.sync(ctx), p.Tokens.Flush(ctx)) // both run
-}
-
-// LoginWith runs an interactive login with flow (the configured one, or
-// another user flow, e.g. device_code from an SSH session), asking the
-// person as o says, and stores the token where the provider's own flow
-// finds it (the one login path: Provider.login). The cached login is left
-// alone until the new one is at hand: a login that fails or is interrupted
-// loses nothing. It returns the new token and the one it replaced (zero
-// when none was cached), for the caller to revoke.
-func (p *Provider) LoginWith(ctx context.Context, flow config.Flow, o oauth.Options) (tok, replaced tokens.Token, err error) {
-	tok, replaced, err = p.login(ctx, flow, &o)
-	if err == nil {
-		p.clearTokenError()
-	}
-	return tok, replaced, err
 }
 
 // CacheDirFor is the cache directory an engine without the CacheDir option

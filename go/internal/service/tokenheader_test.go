@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vymalo/opencode-oauth2/go/internal/config"
 	"github.com/vymalo/opencode-oauth2/go/internal/logging"
 	"github.com/vymalo/opencode-oauth2/go/internal/protocol"
 	"github.com/vymalo/opencode-oauth2/go/internal/service"
@@ -72,5 +73,16 @@ func TestTheTokenGoesInTheConfiguredHeader(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, map[string]string{tc.wantHeader: tc.prefix + "tok-2"}, h.Headers, "renewed after the refusal")
 		})
+	}
+}
+
+// TestAuthorizationScheme: without a configured scheme, the token's type is
+// the scheme, "bearer" and none normalised to "Bearer".
+func TestAuthorizationScheme(t *testing.T) {
+	tests := []struct{ typ, want string }{
+		{"", "Bearer x"}, {"bearer", "Bearer x"}, {"BEARER", "Bearer x"}, {"DPoP", "DPoP x"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, config.Provider{}.HeaderValue(tc.typ, "x"))
 	}
 }

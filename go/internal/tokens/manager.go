@@ -28,15 +28,16 @@ type Grant interface {
 	Refresh(ctx context.Context, t Token) (Token, error)
 }
 
-// Mode limits what a Token call may do to get a token.
-type Mode int
+// Mode limits what a Token call may do to get a token: whether it may
+// start an interactive login.
+type Mode bool
 
-// Modes, from the most restricted.
+// Modes.
 const (
 	// NoLogin may refresh and run machine grants, never prompt a person.
-	NoLogin Mode = iota
+	NoLogin Mode = false
 	// AllowLogin may also start an interactive login.
-	AllowLogin
+	AllowLogin Mode = true
 )
 
 // Options configure a Manager.
@@ -46,7 +47,7 @@ type Options struct {
 	Entry      *store.Entry
 	Policy     Policy
 	// Header is the value of the header the gateway takes the token in
-	// (nil: Token.Authorization): the shim reports a refused one by its hash.
+	// (needed by Reject): the shim reports a refused one by its hash.
 	Header func(Token) secret.String
 	// Log (nil: discarded) gets the manager's records, which name the provider.
 	Log *slog.Logger
@@ -69,23 +70,12 @@ type Options struct {
 	WriteBehind bool
 }
 
-// flightTimeout bounds one non-interactive acquisition.
-const flightTimeout = 60 * time.Second
-
-// loginGrace is how long a login may outlast LoginTimeout: the grant ends
-// its own wait at LoginTimeout and says so; this bound is for one that does not.
-const loginGrace = 30 * time.Second
-
-// refusalMemory is how long an invalid_client answer is repeated without
-// asking the server again.
-const refusalMemory = 30 * time.Second
-
 // Manager hands out a provider's access token.
 type Manager struct {
 	opt Options
 
 	mu sync.Mutex
-	// refused remembers an ErrInvalidClient for refusalMemory.
+	// refused remembers an ErrInvalidClient for 30 s (Token).
 	refused   error
 	refusedAt time.Time
 	mem       Token
@@ -122,9 +112,6 @@ func NewManager(o Options) *Manager {
 		o.Now = time.Now
 	}
 	o.Log = cmp.Or(o.Log, slog.New(slog.DiscardHandler)).With("provider", o.ProviderID)
-	if o.Header == nil {
-		o.Header = Token.Authorization
-	}
 	o.LoginTimeout = cmp.Or(max(o.LoginTimeout, 0), 10*time.Minute)
 	return &Manager{opt: o}
 }
@@ -157,10 +144,10 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 			m.mu.Unlock()
 			return t, nil
 		}
-		// Wrong client credentials stay wrong: for a short while the same
-		// error is answered without asking the server again (OpenCode
-		// retries a failed request several times).
-		if m.refused != nil && m.opt.Now().Sub(m.refusedAt) < refusalMemory {
+		// Wrong client credentials stay wrong: for a short while (30 s) the
+		// same invalid_client error is answered without asking the server
+		// again (OpenCode retries a failed request several times).
+		if m.refused != nil && m.opt.Now().Sub(m.refusedAt) < 30*time.Second {
 			err := m.refused
 			m.mu.Unlock()
 			return Token{}, err
@@ -182,7 +169,7 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 			return Token{}, fmt.Errorf("provider %q: waiting for a token: %w", m.opt.ProviderID, ctx.Err())
 		}
 		// A flight that could not log in does not answer a caller who may.
-		if f.err != nil && errors.Is(f.err, ErrLoginRequired) && f.mode < mode {
+		if f.err != nil && errors.Is(f.err, ErrLoginRequired) && f.mode == NoLogin && mode == AllowLogin {
 			continue
 		}
 		return f.tok, f.err
@@ -190,7 +177,7 @@ func (m *Manager) Token(ctx context.Context, mode Mode) (Token, error) {
 }
 
 func (m *Manager) fly(parent context.Context, f *flight) {
-	timeout := flightTimeout
+	timeout := 60 * time.Second // one non-interactive acquisition
 	if f.mode == AllowLogin {
 		timeout = m.opt.LoginTimeout
 	}
@@ -198,24 +185,22 @@ func (m *Manager) fly(parent context.Context, f *flight) {
 	defer cancel()
 	defer m.landed()
 	before := m.current()
-	answered := false
+	var once sync.Once // the callers are answered once: by publish, else at the end
 	answer := func(tok Token, err error) {
-		if answered {
-			return
-		}
-		answered = true
-		m.mu.Lock()
-		if err == nil {
-			m.mem = tok
-		}
-		m.refused, m.refusedAt = nil, time.Time{}
-		if errors.Is(err, ErrInvalidClient) {
-			m.refused, m.refusedAt = err, m.opt.Now()
-		}
-		f.tok, f.err = tok, err
-		m.flight = nil
-		m.mu.Unlock()
-		close(f.done)
+		once.Do(func() {
+			m.mu.Lock()
+			if err == nil {
+				m.mem = tok
+			}
+			m.refused, m.refusedAt = nil, time.Time{}
+			if errors.Is(err, ErrInvalidClient) {
+				m.refused, m.refusedAt = err, m.opt.Now()
+			}
+			f.tok, f.err = tok, err
+			m.flight = nil
+			m.mu.Unlock()
+			close(f.done)
+		})
 	}
 	publish := func(Token) {}
 	if m.opt.WriteBehind {
@@ -274,8 +259,8 @@ func (m *Manager) current() Token {
 
 // acquire runs under the cross-process lock: another process may have done
 // the work already, so the cache file is read again once the lock is held.
-// A token obtained from the server is handed to publish before it is
-// written to the cache file (and then returned).
+// A token renewed here is handed to publish before it is written to the
+// cache file (and then returned).
 func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (Token, error) {
 	// An unwritable cache directory must not stop requests: without the
 	// lock, acquire goes on without cross-process coordination, from
@@ -291,113 +276,87 @@ func (m *Manager) acquire(ctx context.Context, f *flight, publish func(Token)) (
 	unlock = sync.OnceFunc(unlock)
 	defer unlock()
 
-	s := m.read()
+	// The cache file's state, and the current token: the file's or, when it
+	// has none, memory's (the disk may be unwritable).
+	st := m.opt.Entry.Load()
+	cur := fromStore(st.Token)
+	if cur.AccessToken.IsZero() && cur.RefreshToken.IsZero() {
+		cur = m.current()
+	}
+	m.mu.Lock()
+	// cur is news when it is not the token in memory and the file was read
+	// before (at the first read it is not news).
+	news := m.fileRead && !cur.AccessToken.Equal(m.mem.AccessToken)
+	m.fileRead = true
+	fresh := m.freshLocked(cur)
+	refused := !m.rejected.IsZero() && cur.AccessToken.Equal(m.rejected) // by the gateway
+	m.mu.Unlock()
+	// renewed hands the renewed token t to publish, then writes it to the
+	// cache file with the rest of the state read.
+	renewed := func(t Token) (Token, error) {
+		publish(t)
+		st.Token = toStore(t)
+		if err := m.opt.Entry.Save(st); err != nil {
+			m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
+		}
+		return t, nil
+	}
+	// keepCurrent answers a failed renewal with the current token while it
+	// may still serve (the gateway did not refuse it and it has not
+	// expired), else with err.
+	keepCurrent := func(failure string, err error) (Token, error) {
+		if !refused && !cur.AccessToken.IsZero() && (cur.ExpiresAt.IsZero() || m.opt.Now().Before(cur.ExpiresAt)) {
+			m.opt.Log.Warn(failure+"; using the current one until it expires", "err", err)
+			return cur, nil
+		}
+		return Token{}, err
+	}
 	switch {
-	case s.fresh:
-		f.news = s.news
-		return s.cur, nil
+	case fresh:
+		f.news = news
+		return cur, nil
 	case !m.opt.Policy.UserFlow: // the machine grant again
 		t, err := m.opt.Grant.Acquire(ctx)
 		if err != nil {
-			return m.keepCurrent(s, "could not renew the token", err)
+			return keepCurrent("could not renew the token", err)
 		}
-		return m.renewed(s, t, publish)
+		return renewed(t)
 	}
-	if !s.cur.RefreshToken.IsZero() {
-		// A refresh token the server rejected is dropped (dropRefused): a
-		// login is needed.
-		t, err := m.opt.Grant.Refresh(ctx, s.cur)
+	if !cur.RefreshToken.IsZero() {
+		t, err := m.opt.Grant.Refresh(ctx, cur)
 		switch {
 		case err == nil: // the refresh and ID tokens the server did not renew are kept
-			t.RefreshToken = cmp.Or(t.RefreshToken, s.cur.RefreshToken)
-			t.IDToken = cmp.Or(t.IDToken, s.cur.IDToken)
+			t.RefreshToken = cmp.Or(t.RefreshToken, cur.RefreshToken)
+			t.IDToken = cmp.Or(t.IDToken, cur.IDToken)
 			m.opt.Log.Debug("token refreshed")
-			return m.renewed(s, t, publish)
+			return renewed(t)
 		case !errors.Is(err, ErrInvalidGrant):
-			return m.keepCurrent(s, "could not refresh the token", err)
+			return keepCurrent("could not refresh the token", err)
 		}
-		m.dropRefused(s, err)
+		// The login whose refresh token was rejected is forgotten, in memory
+		// and in the cache file; a login is needed.
+		m.opt.Log.Warn("the refresh token was rejected; a new login is needed", "err", err)
+		st.Token = nil
+		if werr := m.opt.Entry.Save(st); werr != nil {
+			m.opt.Log.Warn("could not clear the rejected token from the cache", "err", werr)
+		}
+		// The reason stays for `status`, until a login or a sync succeeds.
+		if werr := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + err.Error()); werr != nil {
+			m.opt.Log.Debug("could not record why the login is gone", "err", werr)
+		}
+		m.mu.Lock()
+		m.mem = Token{}
+		m.mu.Unlock()
 	}
-	if f.mode < AllowLogin {
+	if f.mode == NoLogin {
 		return Token{}, fmt.Errorf("provider %q: %w: no usable token is cached, and a request does not start a login here", m.opt.ProviderID, ErrLoginRequired)
 	}
 	// Never hold the cache lock across a login that waits for a person; its
 	// token goes to the flight.
 	unlock()
-	t, _, err := m.Login(ctx, m.opt.Grant)
-	if err != nil {
-		return Token{}, err
-	}
-	f.news = true
-	publish(t)
-	return t, nil
-}
-
-// snapshot is what acquire read once it held the lock: the cache file's
-// state and the current token, the file's or, when it has none, memory's.
-type snapshot struct {
-	st       store.State
-	cur      Token
-	now      time.Time
-	fresh    bool
-	rejected bool // cur is the token the gateway refused
-	news     bool // cur is not the token in memory, and the file was read before
-}
-
-// read takes the snapshot; the cross-process lock is held.
-func (m *Manager) read() *snapshot {
-	s := &snapshot{st: m.opt.Entry.Load()}
-	s.cur = fromStore(s.st.Token)
-	if s.cur.AccessToken.IsZero() && s.cur.RefreshToken.IsZero() {
-		s.cur = m.current() // the disk may be unwritable; memory is the fallback
-	}
-	s.now = m.opt.Now()
-	m.mu.Lock()
-	s.news = m.fileRead && !s.cur.AccessToken.Equal(m.mem.AccessToken)
-	m.fileRead = true
-	s.fresh = m.freshLocked(s.cur)
-	s.rejected = !m.rejected.IsZero() && s.cur.AccessToken.Equal(m.rejected)
-	m.mu.Unlock()
-	return s
-}
-
-// renewed hands the renewed token t to publish, then writes it to the cache
-// file with the rest of the state read.
-func (m *Manager) renewed(s *snapshot, t Token, publish func(Token)) (Token, error) {
-	publish(t)
-	s.st.Token = toStore(t)
-	if err := m.opt.Entry.Save(s.st); err != nil {
-		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
-	}
-	return t, nil
-}
-
-// keepCurrent answers a failed renewal with the current token while it may
-// still serve (the gateway did not refuse it and it has not expired), else
-// with err.
-func (m *Manager) keepCurrent(s *snapshot, failure string, err error) (Token, error) {
-	if !s.rejected && !s.cur.AccessToken.IsZero() && (s.cur.ExpiresAt.IsZero() || s.now.Before(s.cur.ExpiresAt)) {
-		m.opt.Log.Warn(failure+"; using the current one until it expires", "err", err)
-		return s.cur, nil
-	}
-	return Token{}, err
-}
-
-// dropRefused forgets a login whose refresh token was rejected (why), in
-// memory and in the cache file, and records the reason.
-func (m *Manager) dropRefused(s *snapshot, why error) {
-	m.opt.Log.Warn("the refresh token was rejected; a new login is needed", "err", why)
-	s.st.Token = nil
-	if err := m.opt.Entry.Save(s.st); err != nil {
-		m.opt.Log.Warn("could not clear the rejected token from the cache", "err", err)
-	}
-	// The reason stays for `status`, until a login or a sync succeeds.
-	if err := m.opt.Entry.RecordModelError(NoTokenPrefix + "the refresh token was rejected, a new login is needed: " + why.Error()); err != nil {
-		m.opt.Log.Debug("could not record why the login is gone", "err", err)
-	}
-	m.mu.Lock()
-	m.mem = Token{}
-	m.mu.Unlock()
+	t, _, err := m.Login(ctx, m.opt.Grant) // which wrote the cache file
+	f.news = err == nil
+	return t, err
 }
 
 // Login runs an interactive login with g whatever is cached: the one login
@@ -412,15 +371,15 @@ func (m *Manager) dropRefused(s *snapshot, why error) {
 func (m *Manager) Login(ctx context.Context, g Grant) (tok, replaced Token, err error) {
 	m.loginMu.Lock()
 	defer m.loginMu.Unlock()
-	// The grant's own wait ends first (at LoginTimeout), in its own words.
-	lctx, cancel := context.WithTimeout(ctx, m.opt.LoginTimeout+loginGrace)
+	// The grant's own wait ends first (at LoginTimeout), in its own words;
+	// 30 s more bound a grant that does not end it.
+	lctx, cancel := context.WithTimeout(ctx, m.opt.LoginTimeout+30*time.Second)
 	defer cancel()
 	tok, err = g.Acquire(lctx)
 	if err != nil {
 		return Token{}, Token{}, err
 	}
-	replaced, err = m.replace(ctx, tok)
-	if err != nil {
+	if replaced, err = m.replace(ctx, tok); err != nil {
 		m.opt.Log.Warn("could not write the token cache; the token is kept in memory only", "err", err)
 	}
 	return tok, replaced, nil

@@ -7,7 +7,6 @@ package tokens
 
 import (
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/vymalo/opencode-oauth2/go/internal/secret"
@@ -23,16 +22,6 @@ type Token struct {
 	Scope        string
 	ExpiresAt    time.Time // zero when the server gave no expires_in
 	ObtainedAt   time.Time // when this process (or another) received it
-}
-
-// Authorization is the value of the Authorization header for t. The scheme
-// is normalised: "bearer" and an empty token_type both give "Bearer".
-func (t Token) Authorization() secret.String {
-	scheme := strings.TrimSpace(t.TokenType)
-	if scheme == "" || strings.EqualFold(scheme, "bearer") {
-		scheme = "Bearer"
-	}
-	return secret.New(scheme + " " + t.AccessToken.Reveal())
 }
 
 // Policy says how long a token may be used.
