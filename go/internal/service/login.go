@@ -125,7 +125,7 @@ func (e *Engine) Login(ctx context.Context, p protocol.LoginParams) (protocol.Lo
 		e.log.Warn("login failed", "provider", rt.Config.ID, "err", err)
 		return fail(reason(err), err)
 	}
-	serr := rt.sync(ctx) // with the login's token, in memory
+	serr := rt.syncWith(ctx, tok)
 	known := rt.Catalog.Models()
 	res := protocol.LoginResult{
 		ProviderID: rt.Config.ID,

@@ -99,11 +99,18 @@ func (p *Provider) maybeLazySync() {
 
 // sync fetches the model list with a token obtained without prompting and
 // stores it with the provider's state. A failure keeps the last good list.
-func (p *Provider) sync(ctx context.Context) error {
+func (p *Provider) sync(ctx context.Context) error { return p.syncWith(ctx, tokens.Token{}) }
+
+// syncWith is sync with tok when it is set (a login's: the token manager is
+// not asked again).
+func (p *Provider) syncWith(ctx context.Context, tok tokens.Token) error {
 	tctx, cancel := context.WithTimeout(ctx, 2*cmp.Or(p.Config.HTTPTimeout, config.DefaultHTTPTimeout))
 	defer cancel()
 	log := p.e.log.With("provider", p.Config.ID)
-	tok, err := p.Tokens.Token(tctx, tokens.NoLogin) // a login's is in memory
+	var err error
+	if tok.AccessToken.IsZero() {
+		tok, err = p.Tokens.Token(tctx, tokens.NoLogin)
+	}
 	if err != nil {
 		p.recordError(tokens.NoTokenPrefix + err.Error())
 		if errors.Is(err, tokens.ErrLoginRequired) {
