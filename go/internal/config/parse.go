@@ -60,10 +60,11 @@ func Decode(raw []byte) (*jsontree.Object, error) {
 		return nil, errors.New("config is empty: expected a JSON object")
 	}
 	v, err := jsontree.Decode(raw, maxDepth)
-	if err != nil {
-		se := err.(*jsontree.SyntaxError) // the only error jsontree.Decode returns
+	if se, ok := errors.AsType[*jsontree.SyntaxError](err); ok {
 		msg := strings.Replace(se.Msg, "after the top-level value", "after the top-level object", 1)
 		return nil, fmt.Errorf("config is not valid JSON (near byte %d): %s", se.Offset, msg)
+	} else if err != nil {
+		return nil, fmt.Errorf("config is not valid JSON: %w", err)
 	}
 	obj, ok := v.(*jsontree.Object)
 	if !ok {

@@ -457,9 +457,10 @@ func parseDoc(text []byte) (*jsontree.Object, error) {
 		return nil, errors.New(reword.Replace(err.Error()))
 	}
 	ast.Standardize() // comments and trailing commas become spaces
-	// hujson has checked the syntax and nesting checked the depth, so this
-	// decodes; were it not to, v is nil and refused below.
-	v, _ := jsontree.Decode(ast.Pack(), maxDepth)
+	v, err := jsontree.Decode(ast.Pack(), maxDepth)
+	if err != nil {
+		return nil, err
+	}
 	obj, ok := v.(*jsontree.Object)
 	if !ok {
 		return nil, errors.New("the top level is not a JSON object")

@@ -151,7 +151,9 @@ func (o *Object) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(append(append(out, key...), ':'), val...)
+		out = append(out, key...)
+		out = append(out, ':')
+		out = append(out, val...)
 	}
 	return append(out, '}'), nil
 }

@@ -203,7 +203,8 @@ func OpenFile(path string) (*RotatingFile, error) {
 }
 
 func (r *RotatingFile) open() error {
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|safefile.NoFollow|safefile.NonBlock, 0o600) // never through a symbolic link; a FIFO fails at once
+	// Never through a symbolic link; a FIFO fails at once.
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|safefile.NoFollow|safefile.NonBlock, 0o600)
 	if err != nil {
 		return fmt.Errorf("open log file %s: %w", r.path, err)
 	}

@@ -115,7 +115,8 @@ func (c *Client) metadataWith(ctx context.Context, endpoint func(*Metadata) stri
 // authorizationCode runs the authorization code grant with PKCE through a
 // loopback redirect and the user's browser.
 func (c *Client) authorizationCode(ctx context.Context) (tokens.Token, error) {
-	meta, err := c.metadataWith(ctx, func(m *Metadata) string { return m.AuthorizationEndpoint }, "authorization_endpoint", "authorizationEndpoint")
+	meta, err := c.metadataWith(ctx, func(m *Metadata) string { return m.AuthorizationEndpoint },
+		"authorization_endpoint", "authorizationEndpoint")
 	if err != nil {
 		return tokens.Token{}, err
 	}
@@ -407,7 +408,8 @@ func (c *Client) parseDeviceAuth(body []byte, now time.Time) (deviceAuth, error)
 // error, 429 or 5xx backs off exponentially (capped) and goes on; only the
 // server's answer or the expiry ends the flow.
 func (c *Client) deviceCode(ctx context.Context) (tokens.Token, error) {
-	meta, err := c.metadataWith(ctx, func(m *Metadata) string { return m.DeviceAuthorizationEndpoint }, "device_authorization_endpoint", "deviceAuthorizationEndpoint")
+	meta, err := c.metadataWith(ctx, func(m *Metadata) string { return m.DeviceAuthorizationEndpoint },
+		"device_authorization_endpoint", "deviceAuthorizationEndpoint")
 	if err != nil {
 		return tokens.Token{}, err
 	}

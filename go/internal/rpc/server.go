@@ -54,7 +54,8 @@ func NewServer(svc Service, version string, log *slog.Logger) *Server {
 	return &Server{svc: svc, version: version, log: log}
 }
 
-// Serve runs the protocol over r/w until the peer closes r or ctx ends.
+// Serve runs the protocol over r/w until the peer closes r or ctx ends. A
+// Server is one connection: Serve is called once.
 // jsonrpc2 reads the frames (through a Codec that answers the ones it would
 // not), dispatches requests and writes errors and notifications; results
 // are written by reply.

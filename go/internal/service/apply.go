@@ -41,10 +41,10 @@ func (e *Engine) ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) 
 	e.directory = cmp.Or(p.Directory, e.directory)
 	dir := e.directory
 	e.mu.Unlock()
-	files, ferr := configfile.Load(configfile.Options{Dir: dir})
 	if len(p.Config) == 0 {
-		if ferr != nil {
-			return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, ferr)
+		files, err := configfile.Load(configfile.Options{Dir: dir})
+		if err != nil {
+			return protocol.ConfigApplyResult{}, fmt.Errorf("config/apply: read the OpenCode config of %s: %w", dir, err)
 		}
 		return e.apply(ctx, files.Tree, func(p config.Problem) string { return files.Hide(p.Field, p.Found, p.Message()) })
 	}
@@ -56,8 +56,8 @@ func (e *Engine) ApplyConfig(ctx context.Context, p protocol.ConfigApplyParams) 
 	// dropped it: OpenCode removes keys it does not know before plugins see
 	// the config, so it is read from the same files OpenCode reads.
 	if _, ok := root.Get("pluginConfig"); !ok {
-		if ferr != nil {
-			e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", ferr)
+		if files, err := configfile.Load(configfile.Options{Dir: dir}); err != nil {
+			e.log.Debug("could not read the OpenCode config files for pluginConfig", "err", err)
 		} else if pc, ok := files.Tree.Get("pluginConfig"); ok && pc != nil {
 			root.Set("pluginConfig", pc)
 			e.log.Debug("pluginConfig read from the OpenCode config files", "sources", len(files.Sources))

@@ -47,7 +47,7 @@ type Options struct {
 	Entry      *store.Entry
 	Policy     Policy
 	// Header is the value of the header the gateway takes the token in
-	// (needed by Reject): the shim reports a refused one by its hash.
+	// (required: Reject needs it): the shim reports a refused one by its hash.
 	Header func(Token) secret.String
 	// Log (nil: discarded) gets the manager's records, which name the provider.
 	Log *slog.Logger
