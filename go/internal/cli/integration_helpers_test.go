@@ -143,7 +143,7 @@ func (e *cliEnv) start(args ...string) *running {
 	pipe, err := cmd.StderrPipe()
 	require.NoError(e.t, err)
 	require.NoError(e.t, cmd.Start())
-	go func() {
+	reap(e.t, cmd, &r.code, r.done, func() {
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
 			r.mu.Lock()
@@ -154,23 +154,30 @@ func (e *cliEnv) start(args ...string) *running {
 			default:
 			}
 		}
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			r.code = ee.ExitCode()
-		}
 		close(r.lines)
-		close(r.done)
-	}()
-	e.t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-r.done
-		}
 	})
 	return r
+}
+
+// reap runs first (reading the command's output to its end, as Wait
+// requires of a pipe), then waits for cmd, keeps its exit code in code and
+// closes done; a command still running when the test ends is killed.
+func reap(t *testing.T, cmd *exec.Cmd, code *int, done chan struct{}, first func()) {
+	go func() {
+		first()
+		if ee, ok := errors.AsType[*exec.ExitError](cmd.Wait()); ok {
+			*code = ee.ExitCode()
+		}
+		close(done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
 }
 
 // await returns the first submatch of re in a stderr line.

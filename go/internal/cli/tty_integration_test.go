@@ -4,7 +4,6 @@ package cli
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -55,23 +54,8 @@ func (e *cliEnv) startTTY(extraEnv []string, args ...string) *ttyRun {
 			}
 		}
 	}()
-	go func() {
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			r.code = ee.ExitCode()
-		}
-		close(r.done)
-	}()
-	e.t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-r.done
-		}
-		_ = f.Close()
-	})
+	e.t.Cleanup(func() { _ = f.Close() }) // after reap's: the command is ended first
+	reap(e.t, cmd, &r.code, r.done, func() {})
 	return r
 }
 
